@@ -1,0 +1,135 @@
+"""What every backend answers, so steps and scenarios never ask which one they run on."""
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..config import LabConfig
+from ..trust import TrustMaterial
+
+
+class LabError(RuntimeError):
+    """A failure the user can act on: the message says what happened and what to do."""
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    """What `curl` run in a pod saw: a response, or an error instead of one."""
+
+    status: int | None = None
+    body: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+    pod: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.status is not None and 200 <= self.status < 300
+
+    def describe(self) -> str:
+        if self.error:
+            return f"error: {self.error}"
+        reason = self.headers.get("l5d-proxy-error")
+        return f"HTTP {self.status}" + (f" (l5d-proxy-error: {reason})" if reason else "")
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+    """Poll `predicate` until it returns something truthy; raise LabError naming `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise LabError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Backend(ABC):
+    name: str = "?"
+
+    def __init__(self, cfg: LabConfig, root: Path | None = None):
+        self.cfg = cfg
+        self.root = root or Path.cwd()
+
+    @property
+    def state_dir(self) -> Path:
+        return self.cfg.state_dir(self.root)
+
+    # -- lifecycle -----------------------------------------------------------
+    @abstractmethod
+    def cluster_exists(self, cluster: str) -> bool: ...
+
+    @abstractmethod
+    def create_cluster(self, cluster: str) -> None:
+        """Create one cluster; called for every cluster at once, so it must be thread-safe."""
+
+    @abstractmethod
+    def destroy(self) -> list[str]:
+        """Tear everything down; safe on a lab that never came up. Returns what was removed."""
+
+    @abstractmethod
+    def running(self) -> bool: ...
+
+    # -- the Kubernetes API ----------------------------------------------------
+    @abstractmethod
+    def apply(self, cluster: str, objects: list[dict]) -> list[str]: ...
+
+    @abstractmethod
+    def get(self, cluster: str, kind: str, namespace: str, name: str) -> dict | None: ...
+
+    @abstractmethod
+    def list(self, cluster: str, kind: str, namespace: str | None = None, labels: dict | None = None) -> list[dict]: ...
+
+    @abstractmethod
+    def delete(self, cluster: str, kind: str, namespace: str, name: str) -> bool: ...
+
+    @abstractmethod
+    def annotate(self, cluster: str, kind: str, namespace: str, name: str, annotations: dict[str, str | None]) -> None: ...
+
+    @abstractmethod
+    def scale(self, cluster: str, namespace: str, deployment: str, replicas: int) -> None: ...
+
+    # -- installing ------------------------------------------------------------
+    @abstractmethod
+    def install_loadbalancer(self, cluster: str) -> None:
+        """MetalLB itself (the step then applies the lab's pool)."""
+
+    @abstractmethod
+    def install_linkerd(self, cluster: str, trust: TrustMaterial) -> None: ...
+
+    @abstractmethod
+    def install_multicluster(self, cluster: str) -> None: ...
+
+    @abstractmethod
+    def link(self, source: str, target: str) -> None:
+        """`linkerd --context=<target> multicluster link --cluster-name <target> | kubectl --context=<source> apply -f -`."""
+
+    # -- observing -------------------------------------------------------------
+    @abstractmethod
+    def gateways(self, cluster: str) -> list[dict]:
+        """`linkerd --context=<cluster> multicluster gateways`: cluster, namespace, name, alive, paired_services, latency_ms."""
+
+    @abstractmethod
+    def check(self, cluster: str) -> list[dict]:
+        """`linkerd check --multicluster`: section, name, ok, hint."""
+
+    @abstractmethod
+    def request(self, cluster: str, namespace: str, deployment: str, url: str, timeout: float = 5.0) -> HttpResult: ...
+
+    @abstractmethod
+    def proxy_metrics(self, cluster: str, namespace: str, deployment: str) -> str:
+        """The Prometheus text of the proxies of a deployment's pods, concatenated."""
+
+    @abstractmethod
+    def host_address(self, address: str, port: int) -> tuple[str, int] | None:
+        """Where a test on this machine connects to reach `address:port` on the lab network."""
+
+    def events(self, cluster: str) -> list[dict]:
+        return []
+
+    def settle(self) -> None:
+        """Wait for controllers to act on the last change (a no-op where they are not ours)."""

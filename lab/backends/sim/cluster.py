@@ -1,0 +1,207 @@
+"""One simulated cluster: its object store, its running pods, its network view.
+
+The controllers in `controllers.py` and `mirror.py` reconcile the store into
+running pods, addresses and mirrors; this class answers the questions they
+and the proxies ask (which pod has this IP, where does this authority go,
+which identity does this service account get).
+"""
+from __future__ import annotations
+
+import base64
+import ipaddress
+import itertools
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from ... import pki
+from .pods import PodRuntime
+from .proxy import INBOUND_PORT, DialError, Route
+from .store import ObjectStore
+from .tls import Identity
+
+if TYPE_CHECKING:
+    from .network import Network
+
+LINKERD_NS = "linkerd"
+ISSUER_SECRET = "linkerd-identity-issuer"
+TRUST_ROOTS_CM = "linkerd-identity-trust-roots"
+MC_NS = "linkerd-multicluster"
+
+
+def b64decode(value: str) -> str:
+    return base64.b64decode(value).decode()
+
+
+class SimCluster:
+    def __init__(self, name: str, spec: dict, network: "Network", cert_dir: Path, wake: Callable[[], None]):
+        self.name = name
+        self.spec = spec  # pod_subnet, service_subnet, domain
+        self.network = network
+        self.cert_dir = cert_dir / name
+        self.store = ObjectStore(on_change=wake)
+        self.pods: dict[tuple[str, str], PodRuntime] = {}
+        self.events: list[dict] = []
+        self._round_robin = itertools.count()
+        self.controllers: list = []
+
+    # -- events (kubectl get events) ---------------------------------------
+    def event(self, kind: str, name: str, reason: str, message: str, type_: str = "Normal") -> None:
+        if self.events and self.events[-1]["message"] == message and self.events[-1]["object"] == f"{kind}/{name}":
+            self.events[-1]["count"] += 1
+            self.events[-1]["lastTimestamp"] = time.time()
+            return
+        self.events.append({"type": type_, "object": f"{kind}/{name}", "reason": reason, "message": message,
+                            "count": 1, "lastTimestamp": time.time()})
+        del self.events[:-200]
+
+    # -- address allocation ------------------------------------------------
+    def allocate_ip(self, subnet: str, used: set[str], skip: int) -> str:
+        net = ipaddress.IPv4Network(subnet)
+        for n, host in enumerate(net.hosts()):
+            if n >= skip and str(host) not in used:
+                return str(host)
+        raise RuntimeError(f"subnet {subnet} of cluster {self.name} is full")
+
+    def pod_ips(self) -> set[str]:
+        return {p.get("status", {}).get("podIP") for p in self.store.list("Pod")} - {None}
+
+    # -- identity ----------------------------------------------------------
+    def trust_roots(self) -> str | None:
+        cm = self.store.get("ConfigMap", LINKERD_NS, TRUST_ROOTS_CM)
+        return (cm or {}).get("data", {}).get("ca-bundle.crt")
+
+    def issuer(self) -> pki.CertKey | None:
+        secret = self.store.get("Secret", LINKERD_NS, ISSUER_SECRET)
+        if not secret:
+            return None
+        data = secret.get("data", {})
+        cert = pki.load_certs(b64decode(data["crt.pem"]))[0]
+        from cryptography.hazmat.primitives import serialization
+
+        key = serialization.load_pem_private_key(b64decode(data["key.pem"]).encode(), password=None)
+        return pki.CertKey(cert, key)
+
+    def mesh_ready(self) -> bool:
+        return self.issuer() is not None and self.trust_roots() is not None
+
+    def identity_name(self, serviceaccount: str, namespace: str) -> str:
+        return f"{serviceaccount}.{namespace}.serviceaccount.identity.linkerd.{self.spec['domain']}"
+
+    def issue_identity(self, serviceaccount: str, namespace: str, pod: str) -> Identity:
+        """What Linkerd's identity controller gives a proxy: a leaf from this cluster's issuer."""
+        issuer = self.issuer()
+        roots = self.trust_roots()
+        if issuer is None or roots is None:
+            raise RuntimeError("linkerd identity is not installed in this cluster")
+        name = self.identity_name(serviceaccount, namespace)
+        leaf = pki.issue_workload(issuer, name)
+        folder = self.cert_dir / f"{namespace}.{pod}"
+        chain, key = folder / "chain.pem", folder / "key.pem"
+        pki.write_private(key, leaf.key_pem)
+        pki.write_public(chain, leaf.cert_pem + issuer.cert_pem)
+        return Identity(name, chain, key, roots)
+
+    def forget_identity(self, namespace: str, pod: str) -> None:
+        shutil.rmtree(self.cert_dir / f"{namespace}.{pod}", ignore_errors=True)
+
+    # -- remote API access (what a link's kubeconfig token buys) -----------
+    def authenticate(self, token: str) -> str | None:
+        """The service account a bearer token belongs to, or None (401)."""
+        for secret in self.store.list("Secret"):
+            if secret.get("type") != "kubernetes.io/service-account-token":
+                continue
+            stored = secret.get("data", {}).get("token")
+            sa = secret["metadata"].get("annotations", {}).get("kubernetes.io/service-account.name")
+            ns = secret["metadata"]["namespace"]
+            if stored and b64decode(stored) == token and self.store.get("ServiceAccount", ns, sa):
+                return f"system:serviceaccount:{ns}:{sa}"
+        return None
+
+    # -- data plane lookups ------------------------------------------------
+    def pod_by_ip(self, ip: str) -> PodRuntime | None:
+        for pod in self.pods.values():
+            if pod.ip == ip:
+                return pod
+        return None
+
+    def service_by_ip(self, ip: str) -> dict | None:
+        for svc in self.store.list("Service"):
+            ingress = svc.get("status", {}).get("loadBalancer", {}).get("ingress", [])
+            if svc["spec"].get("clusterIP") == ip or any(i.get("ip") == ip for i in ingress):
+                return svc
+        return None
+
+    def resolve_address(self, ip: str, port: int) -> tuple[str, int] | None:
+        """Where a TCP connection to ip:port lands on loopback, as kube-proxy and the pod network route it."""
+        pod = self.pod_by_ip(ip)
+        if pod is not None:
+            real = pod.ports.get(port)
+            return ("127.0.0.1", real) if real else None
+        svc = self.service_by_ip(ip)
+        if svc is None:
+            return None
+        for svc_port in svc["spec"].get("ports", []):
+            if svc_port["port"] == port:
+                endpoint = self._pick_endpoint(svc, svc_port)
+                if endpoint is None:
+                    return None
+                return self.resolve_address(*endpoint)
+        return None
+
+    def _pick_endpoint(self, svc: dict, svc_port: dict) -> tuple[str, int] | None:
+        eps = self.store.get("Endpoints", svc["metadata"]["namespace"], svc["metadata"]["name"])
+        candidates = []
+        for subset in (eps or {}).get("subsets", []):
+            ports = subset.get("ports", [])
+            match = [p for p in ports if p.get("name") == svc_port.get("name")] or ports[:1]
+            if not match:
+                continue
+            candidates += [(a["ip"], match[0]["port"]) for a in subset.get("addresses", [])]
+        if not candidates:
+            return None
+        return candidates[next(self._round_robin) % len(candidates)]
+
+    def route(self, authority: str) -> Route:
+        """The proxy's destination lookup for `host[:port]` (a service name of this cluster)."""
+        host, _, port_text = authority.partition(":")
+        port = int(port_text) if port_text.isdigit() else 80
+        parts = host.split(".")
+        suffix = ["svc"] + self.spec["domain"].split(".")
+        if len(parts) < 2 or parts[2:] not in ([], suffix[: len(parts) - 2]):
+            raise DialError(f"could not resolve host {host}: not a service name of cluster {self.name}")
+        name, namespace = parts[0], parts[1]
+        svc = self.store.get("Service", namespace, name)
+        if svc is None:
+            raise DialError(f"could not resolve host {host}: no service {namespace}/{name} in cluster {self.name}")
+        svc_port = next((p for p in svc["spec"].get("ports", []) if p["port"] == port), None)
+        if svc_port is None:
+            raise DialError(f"connection refused: service {namespace}/{name} has no port {port}")
+        eps = self.store.get("Endpoints", namespace, name) or {}
+        annotations = eps.get("metadata", {}).get("annotations", {})
+        gateway_identity = annotations.get("mirror.linkerd.io/remote-gateway-identity")
+        endpoint = self._pick_endpoint(svc, svc_port)
+        if endpoint is None:
+            raise DialError(f"service {namespace}/{name} has no ready endpoints")
+        if gateway_identity:
+            remote = annotations.get("mirror.linkerd.io/remote-svc-fq-name", host)
+            return Route(endpoint[0], endpoint[1], gateway_identity, f"{remote}:{port}", via_gateway=True)
+        pod = self.pod_by_ip(endpoint[0])
+        if pod is not None and pod.meshed:
+            return Route(pod.ip, INBOUND_PORT, pod.identity, f"{pod.ip}:{endpoint[1]}")
+        return Route(endpoint[0], endpoint[1], None, f"{endpoint[0]}:{endpoint[1]}")
+
+    # -- reconcile ---------------------------------------------------------
+    async def reconcile(self) -> None:
+        for controller in self.controllers:
+            await controller.reconcile()
+
+    async def stop(self) -> None:
+        for controller in self.controllers:
+            stop = getattr(controller, "stop", None)
+            if stop:
+                await stop()
+        for pod in list(self.pods.values()):
+            await pod.stop()
+        self.pods.clear()

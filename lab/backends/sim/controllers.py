@@ -1,0 +1,253 @@
+"""The in-cluster controllers: what the API server, kubelet, kube-proxy and MetalLB do.
+
+Each `reconcile` reads the whole store and converges it; running it twice
+in a row changes nothing, which is what lets the lab's steps be idempotent.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+from typing import TYPE_CHECKING
+
+from .pods import PodRuntime
+from .store import matches
+
+if TYPE_CHECKING:
+    from .cluster import SimCluster
+
+METALLB_NS = "metallb-system"
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+class ServiceIPs:
+    """The API server's ClusterIP allocator."""
+
+    def __init__(self, cluster: "SimCluster"):
+        self.cluster = cluster
+
+    async def reconcile(self) -> None:
+        services = self.cluster.store.list("Service")
+        used = {s["spec"].get("clusterIP") for s in services} - {None}
+        for svc in services:
+            if not svc["spec"].get("clusterIP"):
+                # .1 is the `kubernetes` service on a real cluster; start at .10 like kind's DNS.
+                ip = self.cluster.allocate_ip(self.cluster.spec["service_subnet"], used, skip=9)
+                used.add(ip)
+                svc["spec"]["clusterIP"] = ip
+                svc["spec"]["clusterIPs"] = [ip]
+                self.cluster.store.apply(svc)
+
+
+class ServiceAccountTokens:
+    """Fills `kubernetes.io/service-account-token` Secrets with a token, as the token controller does."""
+
+    def __init__(self, cluster: "SimCluster"):
+        self.cluster = cluster
+
+    async def reconcile(self) -> None:
+        for secret in self.cluster.store.list("Secret"):
+            if secret.get("type") == "kubernetes.io/service-account-token" and not secret.get("data", {}).get("token"):
+                secret.setdefault("data", {})["token"] = b64(secrets.token_urlsafe(32))
+                secret["data"]["namespace"] = b64(secret["metadata"]["namespace"])
+                self.cluster.store.apply(secret)
+
+
+class MetalLB:
+    """Assigns LoadBalancer addresses from IPAddressPools announced by an L2Advertisement."""
+
+    def __init__(self, cluster: "SimCluster"):
+        self.cluster = cluster
+
+    def pools(self) -> list[tuple[str, list[str]]]:
+        store = self.cluster.store
+        adverts = store.list("L2Advertisement", METALLB_NS)
+        out = []
+        for pool in store.list("IPAddressPool", METALLB_NS):
+            name = pool["metadata"]["name"]
+            if not any(not a.get("spec", {}).get("ipAddressPools") or name in a["spec"]["ipAddressPools"] for a in adverts):
+                continue
+            if pool["spec"].get("autoAssign", True) is False:
+                continue
+            out.append((name, [a for r in pool["spec"].get("addresses", []) for a in _expand(r)]))
+        return out
+
+    async def reconcile(self) -> None:
+        store = self.cluster.store
+        services = store.list("Service")
+        used = {i["ip"] for s in services for i in s.get("status", {}).get("loadBalancer", {}).get("ingress", [])}
+        pools = self.pools()
+        for svc in services:
+            meta = svc["metadata"]
+            ingress = svc.get("status", {}).get("loadBalancer", {}).get("ingress")
+            if svc["spec"].get("type") != "LoadBalancer":
+                if ingress:
+                    store.set_status("Service", meta["namespace"], meta["name"], {})
+                continue
+            if ingress:
+                continue
+            free = next(((p, a) for p, addrs in pools for a in addrs if a not in used), None)
+            if free is None:
+                reason = "no IPAddressPool is advertised" if not pools else "every address in the pools is in use"
+                self.cluster.event("Service", f"{meta['namespace']}/{meta['name']}", "AllocationFailed",
+                                   f"Failed to allocate IP for \"{meta['namespace']}/{meta['name']}\": {reason}", "Warning")
+                continue
+            pool, address = free
+            used.add(address)
+            store.set_status("Service", meta["namespace"], meta["name"], {"loadBalancer": {"ingress": [{"ip": address}]}})
+            self.cluster.event("Service", f"{meta['namespace']}/{meta['name']}", "IPAllocated",
+                               f"Assigned IP [\"{address}\"] from pool {pool}")
+
+
+def _expand(spec: str) -> list[str]:
+    import ipaddress
+
+    if "-" in spec:
+        first, last = (ipaddress.IPv4Address(p.strip()) for p in spec.split("-"))
+    else:
+        net = ipaddress.IPv4Network(spec)
+        first, last = net.network_address, net.broadcast_address
+    return [str(ipaddress.IPv4Address(n)) for n in range(int(first), int(last) + 1)]
+
+
+def template_hash(template: dict) -> str:
+    return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
+
+
+class Deployments:
+    """The deployment controller and the kubelet in one: pods per template, each one running."""
+
+    def __init__(self, cluster: "SimCluster"):
+        self.cluster = cluster
+
+    def _inject(self, namespace: str, template: dict) -> bool:
+        ns = self.cluster.store.get("Namespace", "", namespace) or {}
+        wanted = template.get("metadata", {}).get("annotations", {}).get(
+            "linkerd.io/inject", ns.get("metadata", {}).get("annotations", {}).get("linkerd.io/inject")
+        )
+        # Linkerd's proxy injector is a webhook: it acts only once the control plane is there.
+        return wanted == "enabled" and self.cluster.mesh_ready()
+
+    async def reconcile(self) -> None:
+        store = self.cluster.store
+        deployments = store.list("Deployment")
+        wanted_pods: set[tuple[str, str]] = set()
+        for dep in deployments:
+            ns, name = dep["metadata"]["namespace"], dep["metadata"]["name"]
+            template = dep["spec"]["template"]
+            digest = template_hash(template)
+            replicas = dep["spec"].get("replicas", 1)
+            pods = [p for p in store.list("Pod", ns) if p["metadata"].get("labels", {}).get("lab.sim/owner") == name]
+            current = [p for p in pods if p["metadata"]["labels"].get("pod-template-hash") == digest]
+            for pod in pods:
+                if pod not in current:
+                    await self._delete_pod(ns, pod["metadata"]["name"])
+            for pod in current[replicas:]:
+                await self._delete_pod(ns, pod["metadata"]["name"])
+            current = current[:replicas]
+            while len(current) < replicas:
+                current.append(self._create_pod(dep, digest))
+            for pod in current:
+                wanted_pods.add((ns, pod["metadata"]["name"]))
+                await self._run(pod, template)
+            ready = sum(1 for p in store.list("Pod", ns) if (ns, p["metadata"]["name"]) in wanted_pods
+                        and p["metadata"]["labels"].get("lab.sim/owner") == name and _pod_ready(p))
+            store.set_status("Deployment", ns, name, {"replicas": replicas, "readyReplicas": ready,
+                                                      "availableReplicas": ready, "observedGeneration": 1})
+        for pod in store.list("Pod"):
+            key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
+            if key not in wanted_pods:
+                await self._delete_pod(*key)
+
+    def _create_pod(self, dep: dict, digest: str) -> dict:
+        ns, name = dep["metadata"]["namespace"], dep["metadata"]["name"]
+        template = dep["spec"]["template"]
+        pod_name = f"{name}-{digest[:10]}-{secrets.token_hex(3)[:5]}"
+        labels = {**template.get("metadata", {}).get("labels", {}), "pod-template-hash": digest, "lab.sim/owner": name}
+        ip = self.cluster.allocate_ip(self.cluster.spec["pod_subnet"], self.cluster.pod_ips(), skip=1)
+        pod = {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": pod_name, "namespace": ns, "labels": labels,
+                         "annotations": dict(template.get("metadata", {}).get("annotations", {})),
+                         "ownerReferences": [{"kind": "Deployment", "name": name}]},
+            "spec": template["spec"],
+            "status": {"phase": "Pending", "podIP": ip},
+        }
+        self.cluster.store.apply(pod)
+        self.cluster.store.set_status("Pod", ns, pod_name, pod["status"])
+        return self.cluster.store.get("Pod", ns, pod_name)
+
+    async def _run(self, pod: dict, template: dict) -> None:
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        if (ns, name) in self.cluster.pods:
+            return
+        runtime = PodRuntime(ns, name, pod["status"]["podIP"])
+        identity = None
+        inject = self._inject(ns, template)
+        if inject:
+            sa = pod["spec"].get("serviceAccountName", "default")
+            identity = self.cluster.issue_identity(sa, ns, name)
+        gateway_mode = template.get("metadata", {}).get("annotations", {}).get("config.linkerd.io/enable-gateway") == "true"
+        await runtime.start(self.cluster, pod, identity, gateway_mode)
+        self.cluster.pods[(ns, name)] = runtime
+        containers = [c["name"] for c in pod["spec"].get("containers", [])] + (["linkerd-proxy"] if runtime.meshed else [])
+        if runtime.error:
+            status = {"phase": "Failed", "podIP": runtime.ip, "reason": "ImageNotSupported", "message": runtime.error,
+                      "conditions": [{"type": "Ready", "status": "False"}]}
+            self.cluster.event("Pod", f"{ns}/{name}", "Failed", runtime.error, "Warning")
+        else:
+            status = {"phase": "Running", "podIP": runtime.ip,
+                      "conditions": [{"type": "Ready", "status": "True"}],
+                      "containerStatuses": [{"name": c, "ready": True} for c in containers]}
+            self.cluster.event("Pod", f"{ns}/{name}", "Started", f"Started pod {name}" + (" (meshed)" if runtime.meshed else ""))
+        self.cluster.store.set_status("Pod", ns, name, status)
+
+    async def _delete_pod(self, ns: str, name: str) -> None:
+        runtime = self.cluster.pods.pop((ns, name), None)
+        if runtime is not None:
+            await runtime.stop()
+        self.cluster.forget_identity(ns, name)
+        if self.cluster.store.delete("Pod", ns, name):
+            self.cluster.event("Pod", f"{ns}/{name}", "Killing", f"Stopping pod {name}")
+
+
+def _pod_ready(pod: dict) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions", []))
+
+
+class Endpoints:
+    """The endpoints controller: ready pods behind each Service with a selector."""
+
+    def __init__(self, cluster: "SimCluster"):
+        self.cluster = cluster
+
+    async def reconcile(self) -> None:
+        store = self.cluster.store
+        for svc in store.list("Service"):
+            selector = svc["spec"].get("selector")
+            if not selector:
+                continue  # endpoints of selector-less services (mirrors) belong to whoever made them
+            ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
+            pods = [p for p in store.list("Pod", ns) if matches(p["metadata"].get("labels"), selector) and _pod_ready(p)]
+            addresses = [{"ip": p["status"]["podIP"], "targetRef": {"kind": "Pod", "name": p["metadata"]["name"]}} for p in pods]
+            ports = [{"name": p.get("name", ""), "port": _target_port(p, pods), "protocol": p.get("protocol", "TCP")}
+                     for p in svc["spec"].get("ports", [])]
+            eps = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": name, "namespace": ns},
+                   "subsets": [{"addresses": addresses, "ports": ports}] if addresses else []}
+            store.apply(eps)
+
+
+def _target_port(svc_port: dict, pods: list[dict]) -> int:
+    target = svc_port.get("targetPort", svc_port["port"])
+    if isinstance(target, int) or str(target).isdigit():
+        return int(target)
+    for pod in pods:
+        for c in pod["spec"].get("containers", []):
+            for p in c.get("ports", []):
+                if p.get("name") == target:
+                    return p["containerPort"]
+    return svc_port["port"]

@@ -1,0 +1,256 @@
+"""The lab process: holds the simulated clusters and outlives the command that started it.
+
+`python -m lab.backends.sim.daemon STATE_DIR` serves a small JSON API on a
+loopback port (written to STATE_DIR/daemon.json), reconciles every cluster
+whenever anything changes (and once a second for time-based work), and
+saves the object stores to STATE_DIR/state.json so a restarted process
+picks up where the last one stopped.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from . import controllers, httpwire
+from .checks import cluster_checks
+from .cluster import SimCluster
+from .mirror import ServiceMirror
+from .network import Network
+from .store import ObjectError
+
+log = logging.getLogger("lab.sim")
+RESYNC_SECONDS = 1.0
+
+
+class LabProcess:
+    def __init__(self, state_dir: Path):
+        self.state_dir = state_dir
+        self.network = Network()
+        self.clusters = self.network.clusters
+        self._wake = asyncio.Event()
+        self._dirty = False
+        self._idle = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self.started = time.time()
+
+    # -- clusters ----------------------------------------------------------
+    def _mark(self) -> None:
+        self._dirty = True
+        self._idle.clear()
+        self._wake.set()
+
+    def add_cluster(self, name: str, spec: dict, objects: list[dict] | None = None) -> SimCluster:
+        cluster = SimCluster(name, spec, self.network, self.state_dir / "certs", self._mark)
+        if objects:
+            cluster.store.load(objects)
+        cluster.controllers = [
+            controllers.ServiceIPs(cluster), controllers.ServiceAccountTokens(cluster), controllers.MetalLB(cluster),
+            controllers.Deployments(cluster), controllers.Endpoints(cluster), ServiceMirror(cluster),
+        ]
+        self.clusters[name] = cluster
+        self._mark()
+        return cluster
+
+    # -- persistence ---------------------------------------------------------
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / "state.json"
+
+    def load(self) -> None:
+        if not self.state_file.exists():
+            return
+        data = json.loads(self.state_file.read_text())
+        for name, entry in data.get("clusters", {}).items():
+            self.add_cluster(name, entry["spec"], entry["objects"])
+        log.info("restored %d cluster(s) from %s", len(data.get("clusters", {})), self.state_file)
+
+    def save(self) -> None:
+        data = {"clusters": {n: {"spec": c.spec, "objects": c.store.dump()} for n, c in self.clusters.items()}}
+        tmp = self.state_file.with_suffix(".tmp")
+        # The stores hold the issuers' private keys (linkerd-identity-issuer secrets): 0600.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh)
+        os.replace(tmp, self.state_file)
+
+    # -- the loop ------------------------------------------------------------
+    async def reconcile_forever(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await asyncio.wait_for(self._wake.wait(), RESYNC_SECONDS)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            for cluster in list(self.clusters.values()):
+                try:
+                    await cluster.reconcile()
+                except Exception:  # one broken object must not stop the other controllers
+                    log.exception("reconcile of cluster %s failed", cluster.name)
+            if self._dirty and not self._wake.is_set():
+                self._dirty = False
+                self.save()
+            if not self._wake.is_set():
+                self._idle.set()
+
+    async def settle(self, timeout: float = 10.0) -> bool:
+        """Wait until a reconcile pass changes nothing (controllers have converged)."""
+        self._mark()
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    async def shutdown(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    # -- the API -------------------------------------------------------------
+    async def handle(self, req: httpwire.Request) -> httpwire.Response:
+        parts = [p for p in req.path.split("/") if p][1:]  # drop "v1"
+        try:
+            return await self._route(req, parts)
+        except ObjectError as exc:
+            return httpwire.json_response(422, {"error": str(exc)})
+        except KeyError as exc:
+            return httpwire.json_response(404, {"error": f"not found: {exc}"})
+
+    async def _route(self, req: httpwire.Request, parts: list[str]) -> httpwire.Response:
+        ok = lambda payload: httpwire.json_response(200, payload)  # noqa: E731
+        if parts == ["health"]:
+            return ok({"pid": os.getpid(), "clusters": sorted(self.clusters), "uptime": time.time() - self.started})
+        if parts == ["shutdown"] and req.method == "POST":
+            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self.shutdown()))
+            return ok({"stopping": True})
+        if parts == ["settle"]:
+            return ok({"settled": await self.settle(float(req.query.get("timeout", "10")))})
+        if parts == ["resolve"]:
+            real = self.network.resolve(req.query["address"], int(req.query["port"]))
+            return ok({"host": real[0], "port": real[1]} if real else {"host": None, "port": None})
+        if parts == ["clusters"] and req.method == "POST":
+            body = req.json()
+            if body["name"] not in self.clusters:
+                self.add_cluster(body["name"], body["spec"])
+            return ok({"name": body["name"]})
+        if not parts or parts[0] != "clusters" or len(parts) < 3:
+            return httpwire.json_response(404, {"error": f"no route {req.method} {req.path}"})
+        cluster = self.clusters[parts[1]]
+        action, rest = parts[2], parts[3:]
+        body = req.json() if req.method == "POST" else None
+        store = cluster.store
+        if action == "objects" and len(rest) == 1:
+            labels = dict(kv.split("=", 1) for kv in req.query["labels"].split(",")) if req.query.get("labels") else None
+            return ok({"items": store.list(rest[0], req.query.get("namespace"), labels)})
+        if action == "objects" and len(rest) == 3:
+            obj = store.get(rest[0], "" if rest[1] == "_" else rest[1], rest[2])
+            return ok(obj) if obj else httpwire.json_response(404, {"error": f"{rest[0]} {rest[1]}/{rest[2]} not found"})
+        if action == "apply":
+            changed = [f"{o['kind']}/{o['metadata']['name']}" for o in body["objects"] if store.apply(o)]
+            return ok({"changed": changed})
+        if action == "delete":
+            return ok({"deleted": store.delete(body["kind"], body.get("namespace", ""), body["name"])})
+        if action == "annotate":
+            return ok({"changed": store.annotate(body["kind"], body["namespace"], body["name"], body["annotations"])})
+        if action == "scale":
+            dep = store.get("Deployment", body["namespace"], body["name"])
+            if dep is None:
+                raise KeyError(f"deployment {body['namespace']}/{body['name']}")
+            dep["spec"]["replicas"] = int(body["replicas"])
+            return ok({"changed": store.apply(dep)})
+        if action == "request":
+            return ok(await self.request(cluster, body))
+        if action == "gateways":
+            mirror = next(c for c in cluster.controllers if isinstance(c, ServiceMirror))
+            return ok({"gateways": mirror.gateways()})
+        if action == "check":
+            return ok({"checks": cluster_checks(cluster)})
+        if action == "events":
+            return ok({"events": cluster.events})
+        if action == "metrics":
+            return ok({"pods": {p.name: p.proxy.metrics() for (ns, _), p in sorted(cluster.pods.items())
+                                if p.proxy and ns == req.query["namespace"]
+                                and p.name.startswith(req.query["deployment"] + "-")}})
+        return httpwire.json_response(404, {"error": f"no route {req.method} {req.path}"})
+
+    async def request(self, cluster: SimCluster, body: dict) -> dict:
+        """`kubectl exec deploy/<d> -- curl <url>`: an HTTP GET from that pod, through its proxy."""
+        ns, deployment, url = body["namespace"], body["deployment"], body["url"]
+        timeout = float(body.get("timeout", 5))
+        pod = next((p for (pns, _), p in sorted(cluster.pods.items())
+                    if pns == ns and p.name.startswith(deployment + "-") and not p.error), None)
+        if pod is None:
+            return {"error": f"no running pod of deployment {ns}/{deployment} in cluster {cluster.name}"}
+        parts = urlsplit(url)
+        authority = parts.netloc
+        request = httpwire.Request("GET", parts.path or "/", {"host": authority, "user-agent": "curl/8.10.1"})
+        if pod.proxy is not None:
+            host, port = "127.0.0.1", pod.proxy.outbound_port
+        else:
+            return {"error": f"pod {pod.name} is not meshed; the sim's unmeshed clients cannot reach other pods"}
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+            try:
+                writer.write(request.encode())
+                await writer.drain()
+                response = await asyncio.wait_for(httpwire.read_response(reader), timeout)
+            finally:
+                await httpwire.close(writer)
+        except asyncio.TimeoutError:
+            return {"error": f"operation timed out after {timeout:.0f}s"}
+        except (OSError, httpwire.WireError, asyncio.IncompleteReadError) as exc:
+            return {"error": f"{type(exc).__name__}: {exc}"}
+        return {"status": response.status, "headers": response.headers,
+                "body": response.body.decode("utf-8", "replace"), "pod": pod.name}
+
+    async def stop_all(self) -> None:
+        for cluster in self.clusters.values():
+            await cluster.stop()
+
+
+async def main(state_dir: Path) -> None:
+    lab = LabProcess(state_dir)
+    lab.load()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(lab.shutdown()))
+    loop.set_exception_handler(_quiet_tls_noise)
+    server = await httpwire.serve_http(lab.handle)
+    port = server.sockets[0].getsockname()[1]
+    info = state_dir / "daemon.json"
+    tmp = info.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"pid": os.getpid(), "port": port, "started": lab.started}))
+    os.replace(tmp, info)
+    log.info("lab process %d serving its API on 127.0.0.1:%d", os.getpid(), port)
+    try:
+        await lab.reconcile_forever()
+    finally:
+        server.close()
+        await lab.stop_all()
+        lab.save()
+        if info.exists() and json.loads(info.read_text()).get("pid") == os.getpid():
+            info.unlink()
+        log.info("lab process %d stopped", os.getpid())
+
+
+def _quiet_tls_noise(loop, context) -> None:
+    """Refused handshakes are expected traffic here, not crashes: log them at debug."""
+    exc = context.get("exception")
+    if isinstance(exc, (ConnectionError, OSError)) or "SSL" in str(context.get("message", "")):
+        log.debug("%s", context.get("message"))
+        return
+    loop.default_exception_handler(context)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=os.environ.get("LAB_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    directory = Path(sys.argv[1])
+    directory.mkdir(parents=True, exist_ok=True)
+    asyncio.run(main(directory))

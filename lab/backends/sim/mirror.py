@@ -1,0 +1,227 @@
+"""The service mirror: for each Link, watch the target cluster and mirror what it exports.
+
+It reads the target through the Link's credentials secret, exactly as the
+real controller does with its kubeconfig, so revoked or wrong credentials
+stop mirroring. A service is exported by the guide's two annotations naming
+the gateway that fronts it (`mirror.linkerd.io/gateway-name`, `-ns`); the
+mirror is `<name>-<target>` with endpoints at that gateway's LoadBalancer
+address, and every gateway in use is probed on its own period.
+"""
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import yaml
+
+from . import httpwire
+from .cluster import MC_NS, b64decode
+
+if TYPE_CHECKING:
+    from .cluster import SimCluster
+
+GATEWAY_NAME = "mirror.linkerd.io/gateway-name"
+GATEWAY_NS = "mirror.linkerd.io/gateway-ns"
+CLUSTER_LABEL = "mirror.linkerd.io/cluster-name"
+MIRRORED_LABEL = "mirror.linkerd.io/mirrored-service"
+
+
+@dataclass(frozen=True)
+class GatewayTarget:
+    """What the mirror reads off a gateway Service's annotations and status."""
+
+    namespace: str
+    name: str
+    address: str
+    port: int
+    identity: str
+    probe_port: int
+    probe_path: str
+    probe_period: int
+
+
+def gateway_target(svc: dict | None) -> GatewayTarget | None:
+    if svc is None:
+        return None
+    ann = svc["metadata"].get("annotations", {})
+    ingress = svc.get("status", {}).get("loadBalancer", {}).get("ingress", [])
+    ports = {p.get("name"): p["port"] for p in svc["spec"].get("ports", [])}
+    if not ingress or "mc-gateway" not in ports or "mirror.linkerd.io/gateway-identity" not in ann:
+        return None
+    path = ann.get("mirror.linkerd.io/probe-path", "/ready")
+    return GatewayTarget(
+        namespace=svc["metadata"]["namespace"], name=svc["metadata"]["name"], address=ingress[0]["ip"],
+        port=ports["mc-gateway"], identity=ann["mirror.linkerd.io/gateway-identity"],
+        probe_port=ports.get("mc-probe", 4191), probe_path=path if path.startswith("/") else "/" + path,
+        probe_period=int(ann.get("mirror.linkerd.io/probe-period", "3")),
+    )
+
+
+class GatewayProbe:
+    """GET <gateway>:<mc-probe><probe-path> every probe period, from the source cluster."""
+
+    def __init__(self, cluster: "SimCluster", target: GatewayTarget):
+        self.cluster = cluster
+        self.target = target
+        self.alive: bool | None = None
+        self.last_error: str | None = None
+        self.latencies: deque[float] = deque(maxlen=50)
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def probe_once(self) -> None:
+        t = self.target
+        started = time.monotonic()
+        real = self.cluster.network.resolve(t.address, t.probe_port)
+        try:
+            if real is None:
+                raise ConnectionRefusedError(f"connection refused: {t.address}:{t.probe_port}")
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(*real), t.probe_period)
+            try:
+                writer.write(httpwire.Request("GET", t.probe_path, {"host": f"{t.address}:{t.probe_port}"}).encode())
+                response = await asyncio.wait_for(httpwire.read_response(reader), t.probe_period)
+            finally:
+                await httpwire.close(writer)
+            if response.status != 200:
+                raise ConnectionError(f"probe answered {response.status}")
+        except (OSError, ConnectionError, asyncio.TimeoutError, httpwire.WireError, asyncio.IncompleteReadError) as exc:
+            self.alive, self.last_error = False, str(exc) or type(exc).__name__
+            return
+        self.latencies.append((time.monotonic() - started) * 1000)
+        self.alive, self.last_error = True, None
+
+    async def _run(self) -> None:
+        while True:
+            await self.probe_once()
+            await asyncio.sleep(self.target.probe_period)
+
+    def latency_ms(self) -> float | None:
+        return round(statistics.median(self.latencies), 2) if self.latencies else None
+
+    def stop(self) -> None:
+        self.task.cancel()
+
+
+@dataclass
+class LinkState:
+    target: str
+    error: str | None = "not reconciled yet"
+    probes: dict[tuple[str, str], GatewayProbe] = field(default_factory=dict)
+    paired: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+class ServiceMirror:
+    def __init__(self, cluster: "SimCluster"):
+        self.cluster = cluster
+        self.links: dict[str, LinkState] = {}
+
+    async def reconcile(self) -> None:
+        store = self.cluster.store
+        links = {link["metadata"]["name"]: link for link in store.list("Link", MC_NS)}
+        for name in list(self.links):
+            if name not in links:
+                state = self.links.pop(name)
+                self._stop_probes(state, keep=set())
+                self._remove_mirrors(state.target, keep=set())
+        for name, link in links.items():
+            spec = link.get("spec", {})
+            state = self.links.setdefault(name, LinkState(target=spec.get("targetClusterName", name)))
+            self._mirror(spec, state)
+
+    def _remote(self, spec: dict, state: LinkState):
+        secret = self.cluster.store.get("Secret", MC_NS, spec.get("clusterCredentialsSecret", ""))
+        if secret is None:
+            return None, f"credentials secret {MC_NS}/{spec.get('clusterCredentialsSecret')} not found"
+        try:
+            kubeconfig = yaml.safe_load(b64decode(secret["data"]["kubeconfig"]))
+            server = kubeconfig["clusters"][0]["cluster"]["server"]
+            token = kubeconfig["users"][0]["user"]["token"]
+        except (KeyError, IndexError, TypeError, ValueError, yaml.YAMLError):
+            return None, f"credentials secret {MC_NS}/{secret['metadata']['name']} holds no usable kubeconfig"
+        remote = self.cluster.network.api_server(server)
+        if remote is None:
+            return None, f"cannot reach the API server of {state.target} at {server}"
+        if remote.authenticate(token) is None:
+            return None, f"the API server of {state.target} refused the link's credentials (401 Unauthorized)"
+        return remote, None
+
+    def _mirror(self, spec: dict, state: LinkState) -> None:
+        remote, error = self._remote(spec, state)
+        state.error = error
+        if remote is None:
+            return  # keep existing mirrors and probes, as the real controller does while it cannot watch
+        domain = spec.get("targetClusterDomain", "cluster.local")
+        keep: set[tuple[str, str]] = set()
+        gateways: dict[tuple[str, str], GatewayTarget] = {}
+        paired: dict[tuple[str, str], int] = {}
+        for svc in remote.store.list("Service"):
+            ann = svc["metadata"].get("annotations", {})
+            if GATEWAY_NAME not in ann or GATEWAY_NS not in ann:
+                continue
+            gw = gateway_target(remote.store.get("Service", ann[GATEWAY_NS], ann[GATEWAY_NAME]))
+            ns = svc["metadata"]["namespace"]
+            if gw is None or self.cluster.store.get("Namespace", "", ns) is None:
+                continue  # no gateway address yet, or nowhere to put the mirror
+            gateways[(gw.namespace, gw.name)] = gw
+            paired[(gw.namespace, gw.name)] = paired.get((gw.namespace, gw.name), 0) + 1
+            keep.add((ns, self._apply_mirror(svc, gw, state.target, domain)))
+        self._remove_mirrors(state.target, keep)
+        state.paired = paired
+        self._stop_probes(state, keep=set(gateways.items()))
+        for key, gw in gateways.items():
+            if key not in state.probes:
+                state.probes[key] = GatewayProbe(self.cluster, gw)
+
+    def _apply_mirror(self, svc: dict, gw: GatewayTarget, target: str, domain: str) -> str:
+        ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
+        mirror_name = f"{name}-{target}"
+        fq_name = f"{name}.{ns}.svc.{domain}"
+        labels = {MIRRORED_LABEL: "true", CLUSTER_LABEL: target}
+        ports = [{k: p[k] for k in ("name", "port", "protocol") if k in p} for p in svc["spec"].get("ports", [])]
+        self.cluster.store.apply({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": mirror_name, "namespace": ns, "labels": labels,
+                         "annotations": {"mirror.linkerd.io/remote-svc-fq-name": fq_name,
+                                         "mirror.linkerd.io/remote-resource-version": svc["metadata"]["resourceVersion"]}},
+            "spec": {"type": "ClusterIP", "ports": ports},
+        })
+        self.cluster.store.apply({
+            "apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": mirror_name, "namespace": ns, "labels": labels,
+                         "annotations": {"mirror.linkerd.io/remote-gateway-identity": gw.identity,
+                                         "mirror.linkerd.io/remote-svc-fq-name": fq_name}},
+            "subsets": [{"addresses": [{"ip": gw.address}],
+                         "ports": [{"name": p.get("name", ""), "port": gw.port, "protocol": "TCP"} for p in ports]}],
+        })
+        return mirror_name
+
+    def _remove_mirrors(self, target: str, keep: set[tuple[str, str]]) -> None:
+        for svc in self.cluster.store.list("Service", labels={MIRRORED_LABEL: "true", CLUSTER_LABEL: target}):
+            key = (svc["metadata"]["namespace"], svc["metadata"]["name"])
+            if key not in keep:
+                self.cluster.store.delete("Service", *key)
+                self.cluster.store.delete("Endpoints", *key)
+
+    def _stop_probes(self, state: LinkState, keep: set) -> None:
+        for key, probe in list(state.probes.items()):
+            if (key, probe.target) not in keep:
+                probe.stop()
+                del state.probes[key]
+
+    async def stop(self) -> None:
+        for state in self.links.values():
+            self._stop_probes(state, keep=set())
+
+    def gateways(self) -> list[dict]:
+        """`linkerd multicluster gateways`, as seen from this cluster."""
+        out = []
+        for state in self.links.values():
+            for (ns, name), probe in sorted(state.probes.items()):
+                out.append({"cluster": state.target, "namespace": ns, "name": name,
+                            "address": probe.target.address, "alive": bool(probe.alive),
+                            "paired_services": state.paired.get((ns, name), 0),
+                            "latency_ms": probe.latency_ms(), "last_error": probe.last_error})
+        return out

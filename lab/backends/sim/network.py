@@ -1,0 +1,32 @@
+"""The network both simulated clusters sit on, as kind nodes share the docker `kind` network.
+
+Addresses on it (pod IPs, cluster IPs, LoadBalancer IPs from the MetalLB
+pools) are names, never dialled: `resolve` turns one into the loopback
+socket that really serves it right now, or None when nothing does (which a
+dialler reports as connection refused).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .cluster import SimCluster
+
+
+class Network:
+    def __init__(self) -> None:
+        self.clusters: dict[str, "SimCluster"] = {}
+
+    def resolve(self, ip: str, port: int) -> tuple[str, int] | None:
+        for cluster in self.clusters.values():
+            real = cluster.resolve_address(ip, port)
+            if real is not None:
+                return real
+        return None
+
+    def api_server(self, server_url: str) -> "SimCluster | None":
+        """The cluster a kubeconfig's `server:` names (sim://<cluster>)."""
+        prefix = "sim://"
+        if not server_url.startswith(prefix):
+            return None
+        return self.clusters.get(server_url[len(prefix):])

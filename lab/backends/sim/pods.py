@@ -1,0 +1,49 @@
+"""A running pod: its containers' apps and, when meshed, its proxy."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import apps
+from .proxy import Proxy
+from .tls import Identity
+
+if TYPE_CHECKING:
+    from .cluster import SimCluster
+
+
+class PodRuntime:
+    def __init__(self, namespace: str, name: str, ip: str):
+        self.namespace, self.name, self.ip = namespace, name, ip
+        self.apps: list[apps.App] = []
+        self.proxy: Proxy | None = None
+        self.ports: dict[int, int] = {}  # pod port -> real loopback port
+        self.identity: str | None = None
+        self.error: str | None = None
+
+    @property
+    def meshed(self) -> bool:
+        return self.proxy is not None
+
+    async def start(self, cluster: "SimCluster", pod: dict, identity: Identity | None, gateway_mode: bool) -> None:
+        """Start every container, then the proxy in front of them. Errors become the pod's status."""
+        try:
+            for container in pod["spec"].get("containers", []):
+                app = apps.for_container(container, self.name)
+                self.apps.append(app)
+                self.ports.update(await app.start())
+        except apps.ImageError as exc:
+            self.error = str(exc)
+            await self.stop()
+            return
+        if identity is not None:
+            app_ports = dict(self.ports)
+            self.proxy = Proxy(cluster, self.name, self.ip, identity, app_ports, gateway_mode)
+            self.ports.update(await self.proxy.start())
+            self.identity = identity.name
+
+    async def stop(self) -> None:
+        if self.proxy:
+            await self.proxy.stop()
+        for app in self.apps:
+            await app.stop()
+        self.ports = {}

@@ -1,0 +1,265 @@
+"""The sim's Linkerd proxy: outbound for the pod's apps, mTLS inbound, admin.
+
+Ports as on a real meshed pod: inbound 4143 (mutual TLS, identity required),
+admin 4191 (`/ready`, `/metrics`). The pod's apps reach the outbound side
+through a loopback listener, standing in for the iptables redirect.
+
+On a meshed hop the dialing proxy sends `CONNECT <authority>` inside the TLS
+session: the sim's stand-in for the original destination that iptables and
+the proxy's protocol detection carry on a real cluster. A proxy in gateway
+mode (`config.linkerd.io/enable-gateway: "true"`, as on the multicluster
+gateway) accepts a service authority of its own cluster and forwards to it
+through its own outbound, again over mTLS.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import ssl
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from . import httpwire
+from .tls import Identity, peer_identity, refusal_reason
+
+if TYPE_CHECKING:
+    from .cluster import SimCluster
+
+INBOUND_PORT = 4143
+ADMIN_PORT = 4191
+DIAL_TIMEOUT = 3.0
+
+
+class DialError(Exception):
+    """A hop could not be made; the text becomes the `l5d-proxy-error` header."""
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a request for an authority goes, as the proxy's destination lookup answers."""
+
+    address: str  # an IP on the lab network (pod IP or LoadBalancer IP)
+    port: int
+    identity: str | None  # the peer's expected identity; None for an unmeshed endpoint
+    authority: str  # what to ask the peer for in CONNECT
+    via_gateway: bool = False
+
+
+class Proxy:
+    def __init__(self, cluster: "SimCluster", pod_name: str, pod_ip: str, identity: Identity,
+                 app_ports: dict[int, int], gateway_mode: bool):
+        self.cluster = cluster
+        self.pod_name = pod_name
+        self.pod_ip = pod_ip
+        self.identity = identity
+        self.app_ports = app_ports
+        self.gateway_mode = gateway_mode
+        self.inbound_opened: collections.Counter[str] = collections.Counter()
+        self.outbound_opened: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.refused: collections.Counter[str] = collections.Counter()
+        self._servers: list[asyncio.base_events.Server] = []
+        self._streams: set[asyncio.StreamWriter] = set()
+        self._server_ctx = identity.server_context()
+        self._client_ctx = identity.client_context()
+        self.outbound_port = 0
+
+    async def start(self) -> dict[int, int]:
+        """Listen; return pod port -> real loopback port for inbound and admin."""
+        inbound = await _start_tls_server(self._on_inbound, self._on_refused, self._server_ctx)
+        admin = await httpwire.serve_http(self._on_admin)
+        outbound = await asyncio.start_server(self._on_outbound, "127.0.0.1", 0)
+        self._servers = [inbound, admin, outbound]
+        self.outbound_port = outbound.sockets[0].getsockname()[1]
+        return {INBOUND_PORT: inbound.sockets[0].getsockname()[1], ADMIN_PORT: admin.sockets[0].getsockname()[1]}
+
+    async def stop(self) -> None:
+        """Stop listening and cut every open connection, as a killed pod does."""
+        for server in self._servers:
+            server.close()
+        for writer in list(self._streams):
+            writer.transport.abort()
+        self._streams.clear()
+
+    # -- admin -------------------------------------------------------------
+    async def _on_admin(self, request: httpwire.Request) -> httpwire.Response:
+        if request.path in ("/ready", "/live"):
+            return httpwire.text_response(200, "ready\n")
+        if request.path == "/metrics":
+            return httpwire.text_response(200, self.metrics())
+        return httpwire.text_response(404, "not found\n")
+
+    def metrics(self) -> str:
+        lines = ["# TYPE tcp_open_total counter"]
+        for client_id, n in sorted(self.inbound_opened.items()):
+            lines.append(f'tcp_open_total{{direction="inbound",tls="true",client_id="{client_id}"}} {n}')
+        for (server_id, authority), n in sorted(self.outbound_opened.items()):
+            lines.append(f'tcp_open_total{{direction="outbound",tls="true",server_id="{server_id}",authority="{authority}"}} {n}')
+        lines.append("# TYPE inbound_tls_refused_total counter")
+        for reason, n in sorted(self.refused.items()):
+            lines.append(f'inbound_tls_refused_total{{reason="{reason}"}} {n}')
+        return "\n".join(lines) + "\n"
+
+    # -- inbound: mTLS, identity required ----------------------------------
+    def _on_refused(self, reason: str) -> None:
+        self.refused[reason] += 1
+
+    async def _on_inbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._streams.add(writer)
+        upstream_writer = None
+        try:
+            client_id = peer_identity(writer.get_extra_info("peercert"))
+            if client_id is None:
+                self.refused["no client identity"] += 1
+                return
+            line, _ = await httpwire.read_head(reader)
+            method, _, rest = line.partition(" ")
+            authority = rest.rsplit(" ", 1)[0]
+            if method != "CONNECT":
+                writer.write(httpwire.text_response(400, "expected CONNECT\n").encode())
+                return
+            self.inbound_opened[client_id] += 1
+            try:
+                upstream_reader, upstream_writer = await self._open_inbound_target(authority)
+            except DialError as exc:
+                writer.write(httpwire.text_response(502, f"{exc}\n", {"l5d-proxy-error": str(exc)}).encode())
+                await writer.drain()
+                return
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            await writer.drain()
+            await asyncio.gather(httpwire.pipe(reader, upstream_writer), httpwire.pipe(upstream_reader, writer))
+        except (httpwire.WireError, ConnectionError, OSError, asyncio.IncompleteReadError, ssl.SSLError):
+            pass
+        finally:
+            self._streams.discard(writer)
+            if upstream_writer is not None:
+                await httpwire.close(upstream_writer)
+            await httpwire.close(writer)
+
+    async def _open_inbound_target(self, authority: str):
+        host, _, port_text = authority.rpartition(":")
+        try:
+            port = int(port_text)
+        except ValueError:
+            raise DialError(f"bad authority {authority!r}") from None
+        if host in (self.pod_ip, "localhost", "127.0.0.1"):
+            real = self.app_ports.get(port)
+            if real is None:
+                raise DialError(f"connection refused: nothing listens on port {port} in {self.pod_name}")
+            return await _tcp("127.0.0.1", real)
+        if not self.gateway_mode:
+            raise DialError(f"{self.pod_name} is not a gateway; it does not forward to {authority}")
+        route = self.cluster.route(authority)
+        return await self._dial(route)
+
+    # -- outbound: the pod's apps ------------------------------------------
+    async def _on_outbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._streams.add(writer)
+        upstream_writer = None
+        try:
+            request = await httpwire.read_request(reader)
+            authority = request.headers.get("host", "")
+            try:
+                route = self.cluster.route(authority)
+                upstream_reader, upstream_writer = await self._dial(route)
+            except DialError as exc:
+                writer.write(httpwire.text_response(502, f"{exc}\n", {"l5d-proxy-error": str(exc)}).encode())
+                await writer.drain()
+                return
+            upstream_writer.write(request.encode())
+            await upstream_writer.drain()
+            await httpwire.pipe(upstream_reader, writer)
+        except (httpwire.WireError, ConnectionError, OSError, asyncio.IncompleteReadError, ssl.SSLError):
+            pass
+        finally:
+            self._streams.discard(writer)
+            if upstream_writer is not None:
+                await httpwire.close(upstream_writer)
+            await httpwire.close(writer)
+
+    async def _dial(self, route: Route):
+        """Open a stream to `route`: mTLS + CONNECT to a meshed peer, plain TCP otherwise."""
+        real = self.cluster.network.resolve(route.address, route.port)
+        if real is None:
+            what = "gateway" if route.via_gateway else "endpoint"
+            raise DialError(f"connection refused: {what} {route.address}:{route.port} has no listener")
+        if route.identity is None:
+            return await _tcp(*real)
+        started = time.monotonic()
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(*real, ssl=self._client_ctx, server_hostname=route.identity), DIAL_TIMEOUT
+            )
+        except ssl.SSLCertVerificationError as exc:
+            raise DialError(f"TLS verification failed for {route.identity}: {exc.verify_message}") from None
+        except ssl.SSLError as exc:
+            raise DialError(f"TLS handshake with {route.identity} failed: {refusal_reason(exc)}") from None
+        except asyncio.TimeoutError:  # before OSError: TimeoutError is one
+            raise DialError(f"timed out after {time.monotonic() - started:.1f}s connecting to {route.address}:{route.port}") from None
+        except (ConnectionError, OSError) as exc:
+            raise DialError(f"connection refused: {route.address}:{route.port} ({exc.strerror or exc})") from None
+        try:
+            writer.write(f"CONNECT {route.authority} HTTP/1.1\r\nhost: {route.authority}\r\n\r\n".encode())
+            await writer.drain()
+            line, headers = await asyncio.wait_for(httpwire.read_head(reader), DIAL_TIMEOUT)
+        except ssl.SSLError as exc:
+            await httpwire.close(writer)
+            raise DialError(f"{route.identity} refused this proxy's identity: {refusal_reason(exc)}") from None
+        except (httpwire.WireError, ConnectionError, OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
+            await httpwire.close(writer)
+            raise DialError(f"{route.identity} closed the connection ({type(exc).__name__})") from None
+        if line.split(" ")[1:2] != ["200"]:
+            await httpwire.close(writer)
+            raise DialError(headers.get("l5d-proxy-error") or f"{route.identity} answered {line}")
+        self.outbound_opened[(route.identity, route.authority)] += 1
+        return reader, writer
+
+
+async def _tcp(host: str, port: int):
+    try:
+        return await asyncio.wait_for(asyncio.open_connection(host, port), DIAL_TIMEOUT)
+    except asyncio.TimeoutError:  # before OSError: TimeoutError is one
+        raise DialError(f"timed out connecting to {host}:{port}") from None
+    except (ConnectionError, OSError) as exc:
+        raise DialError(f"connection refused: {host}:{port} ({exc.strerror or exc})") from None
+
+
+class _Unread(asyncio.Protocol):
+    """Holds a fresh connection with reading paused, so the ClientHello stays in the socket for TLS."""
+
+    def __init__(self, accept):
+        self._accept = accept
+
+    def connection_made(self, transport):
+        transport.pause_reading()
+        self._task = asyncio.ensure_future(self._accept(transport))
+
+    def connection_lost(self, exc):
+        pass
+
+
+async def _start_tls_server(handler, on_refused, ctx: ssl.SSLContext):
+    """A TLS server that sees why handshakes fail (asyncio's ssl= server hides that).
+
+    StreamWriter.start_tls is not used: on Python 3.11 a ClientHello that arrives
+    before it is called lands in the plain reader and the handshake hangs.
+    """
+    loop = asyncio.get_running_loop()
+
+    async def accept(transport):
+        reader = asyncio.StreamReader()
+        protocol = asyncio.StreamReaderProtocol(reader)
+        try:
+            tls = await loop.start_tls(transport, protocol, ctx, server_side=True, ssl_handshake_timeout=DIAL_TIMEOUT)
+        except ssl.SSLError as exc:
+            on_refused(refusal_reason(exc))
+            transport.abort()
+            return
+        except (ConnectionError, OSError, asyncio.TimeoutError) as exc:
+            on_refused("handshake timeout" if isinstance(exc, TimeoutError) else "connection reset during handshake")
+            transport.abort()
+            return
+        protocol.connection_made(tls)
+        await handler(reader, asyncio.StreamWriter(tls, protocol, reader, loop))
+
+    return await loop.create_server(lambda: _Unread(accept), "127.0.0.1", 0)

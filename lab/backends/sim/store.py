@@ -1,0 +1,138 @@
+"""A cluster's object store: Kubernetes-shaped objects keyed by kind, namespace, name.
+
+It takes the same manifests the kind backend applies. `apply` behaves like
+`kubectl apply` for the fields the lab uses: everything but `status` comes
+from the manifest, `status` is owned by the controllers.
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+import uuid
+from typing import Any, Callable, Iterable
+
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Node"}
+
+Key = tuple[str, str, str]
+SERVER_FILLED_SPEC = {"Service": ("clusterIP", "clusterIPs")}
+
+
+class ObjectError(ValueError):
+    """A manifest the store cannot take (the API server's 422)."""
+
+
+def key_of(obj: dict) -> Key:
+    kind = obj.get("kind")
+    meta = obj.get("metadata") or {}
+    name = meta.get("name")
+    if not kind or not name:
+        raise ObjectError("every object needs kind and metadata.name")
+    namespace = "" if kind in CLUSTER_SCOPED else (meta.get("namespace") or "default")
+    return kind, namespace, name
+
+
+def matches(labels: dict[str, str] | None, selector: dict[str, str] | None) -> bool:
+    """Equality-based label selection; an empty selector selects nothing, as for Services."""
+    if not selector:
+        return False
+    labels = labels or {}
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+class ObjectStore:
+    def __init__(self, on_change: Callable[[], None] = lambda: None):
+        self._objects: dict[Key, dict] = {}
+        self._versions = itertools.count(1)
+        self._on_change = on_change
+
+    # -- reads -------------------------------------------------------------
+    def get(self, kind: str, namespace: str, name: str) -> dict | None:
+        obj = self._objects.get((kind, "" if kind in CLUSTER_SCOPED else namespace, name))
+        return copy.deepcopy(obj) if obj is not None else None
+
+    def list(self, kind: str, namespace: str | None = None, labels: dict[str, str] | None = None) -> list[dict]:
+        out = []
+        for (k, ns, _), obj in sorted(self._objects.items()):
+            if k != kind or (namespace is not None and ns != namespace):
+                continue
+            if labels and not matches(obj["metadata"].get("labels"), labels):
+                continue
+            out.append(copy.deepcopy(obj))
+        return out
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    # -- writes ------------------------------------------------------------
+    def apply(self, obj: dict) -> bool:
+        """Create or update; True when anything changed."""
+        key = key_of(obj)
+        new = copy.deepcopy(obj)
+        new.setdefault("metadata", {})
+        if key[1]:
+            new["metadata"]["namespace"] = key[1]
+        old = self._objects.get(key)
+        if old is not None:
+            new.pop("status", None)
+            if "status" in old:
+                new["status"] = old["status"]
+            for field in ("uid", "creationTimestamp", "resourceVersion"):
+                if field in old["metadata"]:
+                    new["metadata"][field] = old["metadata"][field]
+            # Fields the server fills in survive a re-apply that leaves them out,
+            # as kubectl's three-way merge keeps them.
+            for field in SERVER_FILLED_SPEC.get(key[0], ()):
+                if field in old.get("spec", {}) and field not in new.get("spec", {}):
+                    new.setdefault("spec", {})[field] = old["spec"][field]
+            if _same(old, new):
+                return False
+        else:
+            new["metadata"]["uid"] = str(uuid.uuid4())
+        new["metadata"]["resourceVersion"] = str(next(self._versions))
+        self._objects[key] = new
+        self._on_change()
+        return True
+
+    def set_status(self, kind: str, namespace: str, name: str, status: dict) -> bool:
+        obj = self._objects.get((kind, "" if kind in CLUSTER_SCOPED else namespace, name))
+        if obj is None or obj.get("status") == status:
+            return False
+        obj["status"] = copy.deepcopy(status)
+        obj["metadata"]["resourceVersion"] = str(next(self._versions))
+        self._on_change()
+        return True
+
+    def annotate(self, kind: str, namespace: str, name: str, annotations: dict[str, str | None]) -> bool:
+        """`kubectl annotate`: a value of None removes the key."""
+        obj = self.get(kind, namespace, name)
+        if obj is None:
+            raise ObjectError(f"{kind.lower()} {namespace}/{name} not found")
+        current = obj["metadata"].setdefault("annotations", {})
+        for k, v in annotations.items():
+            if v is None:
+                current.pop(k, None)
+            else:
+                current[k] = str(v)
+        return self.apply(obj)
+
+    def delete(self, kind: str, namespace: str, name: str) -> bool:
+        removed = self._objects.pop((kind, "" if kind in CLUSTER_SCOPED else namespace, name), None)
+        if removed is not None:
+            self._on_change()
+        return removed is not None
+
+    # -- persistence -------------------------------------------------------
+    def dump(self) -> list[dict]:
+        return [copy.deepcopy(o) for _, o in sorted(self._objects.items())]
+
+    def load(self, objects: Iterable[dict[str, Any]]) -> None:
+        top = 0
+        for obj in objects:
+            self._objects[key_of(obj)] = copy.deepcopy(obj)
+            top = max(top, int(obj["metadata"].get("resourceVersion", "0")))
+        self._versions = itertools.count(top + 1)
+
+
+def _same(old: dict, new: dict) -> bool:
+    strip = lambda o: {**o, "metadata": {k: v for k, v in o["metadata"].items() if k != "resourceVersion"}}  # noqa: E731
+    return strip(old) == strip(new)

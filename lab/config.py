@@ -1,0 +1,313 @@
+"""LabConfig: the lab's topology, typed and validated once, from lab.yaml.
+
+Every problem a user can put in the file comes back as one ConfigError that
+names the field and says how to fix it; nothing past this module has to
+re-check the values.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+DNS_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+GATEWAYS = ("linkerd",)  # "ambassador" arrives with the gateway switch (issue 4)
+
+
+class ConfigError(ValueError):
+    """A bad lab.yaml: which field, what is wrong, and the fix."""
+
+    def __init__(self, field_path: str, problem: str, fix: str, source: str = "lab.yaml"):
+        self.field_path = field_path
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{source}: {field_path}: {problem}. Fix: {fix}")
+
+
+@dataclass(frozen=True)
+class AddressPool:
+    """A MetalLB-style address range, first and last address inclusive."""
+
+    first: ipaddress.IPv4Address
+    last: ipaddress.IPv4Address
+
+    @property
+    def size(self) -> int:
+        return int(self.last) - int(self.first) + 1
+
+    def addresses(self):
+        for n in range(int(self.first), int(self.last) + 1):
+            yield ipaddress.IPv4Address(n)
+
+    def overlaps(self, other: "AddressPool") -> bool:
+        return int(self.first) <= int(other.last) and int(other.first) <= int(self.last)
+
+    def __str__(self) -> str:
+        return f"{self.first}-{self.last}"
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    name: str
+    pod_subnet: ipaddress.IPv4Network
+    service_subnet: ipaddress.IPv4Network
+    lb_pool: AddressPool
+    workloads: tuple[str, ...] = ()
+    exports: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    """`source` mirrors services that `target` exports (the guide links west to east)."""
+
+    source: str
+    target: str
+
+
+@dataclass(frozen=True)
+class TrustConfig:
+    """Where the trust anchor comes from: generated (default) or an existing one."""
+
+    anchor_cert: Path | None = None
+    anchor_key: Path | None = None
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    name: str
+    clusters: tuple[ClusterConfig, ...]
+    links: tuple[LinkConfig, ...]
+    trust_domain: str = "cluster.local"
+    namespace: str = "mc-demo"
+    gateway: str = "linkerd"
+    probe_period: int = 3
+    trust: TrustConfig = field(default_factory=TrustConfig)
+
+    def cluster(self, name: str) -> ClusterConfig:
+        for c in self.clusters:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    @property
+    def cluster_names(self) -> list[str]:
+        return [c.name for c in self.clusters]
+
+    def state_dir(self, root: Path | None = None) -> Path:
+        """Everything the lab writes lives here; two labs with different names never share it."""
+        return (root or Path.cwd()) / ".lab" / self.name
+
+    def identity(self, serviceaccount: str, namespace: str) -> str:
+        return f"{serviceaccount}.{namespace}.serviceaccount.identity.linkerd.{self.trust_domain}"
+
+
+DEFAULT = {
+    "name": "lab",
+    "trust_domain": "cluster.local",
+    "namespace": "mc-demo",
+    "gateway": "linkerd",
+    "probe_period": 3,
+    "clusters": {
+        # Disjoint pod and service subnets, as two kind clusters need once
+        # they are linked; LoadBalancer pools from the kind docker network.
+        "east": {
+            "pod_subnet": "10.244.0.0/16",
+            "service_subnet": "10.96.0.0/16",
+            "lb_pool": "172.18.255.200-172.18.255.214",
+            "workloads": ["foobar"],
+            "exports": ["foobar"],
+        },
+        "west": {
+            "pod_subnet": "10.245.0.0/16",
+            "service_subnet": "10.97.0.0/16",
+            "lb_pool": "172.18.255.215-172.18.255.229",
+            "workloads": ["client"],
+            "exports": [],
+        },
+    },
+    "links": [{"from": "west", "to": "east"}],
+}
+
+TOP_KEYS = {"name", "trust_domain", "namespace", "gateway", "probe_period", "clusters", "links", "trust"}
+CLUSTER_KEYS = {"pod_subnet", "service_subnet", "lb_pool", "workloads", "exports"}
+LINK_KEYS = {"from", "to"}
+TRUST_KEYS = {"anchor_cert", "anchor_key"}
+
+
+def _unknown(keys, allowed, where: str, source: str) -> None:
+    for key in keys:
+        if key not in allowed:
+            raise ConfigError(
+                f"{where}{key}", "unknown key", f"use one of: {', '.join(sorted(allowed))}", source
+            )
+
+
+def _network(value: Any, path: str, source: str) -> ipaddress.IPv4Network:
+    try:
+        return ipaddress.IPv4Network(str(value), strict=True)
+    except ValueError:
+        raise ConfigError(path, f"{value!r} is not an IPv4 subnet", "write it as CIDR, e.g. 10.244.0.0/16", source) from None
+
+
+def _pool(value: Any, path: str, source: str) -> AddressPool:
+    text = str(value)
+    try:
+        if "/" in text:
+            net = ipaddress.IPv4Network(text, strict=True)
+            return AddressPool(net.network_address, net.broadcast_address)
+        first, last = (ipaddress.IPv4Address(p.strip()) for p in text.split("-"))
+    except ValueError:
+        raise ConfigError(
+            path, f"{value!r} is not an address range", "write FIRST-LAST (172.18.255.200-172.18.255.214) or a CIDR", source
+        ) from None
+    if int(last) < int(first):
+        raise ConfigError(path, f"range {text} ends before it starts", "put the lower address first", source)
+    return AddressPool(first, last)
+
+
+def _names(value: Any, path: str, source: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(path, "must be a list of names", "write e.g. [foobar]", source)
+    for v in value:
+        if not DNS_LABEL.match(v):
+            raise ConfigError(path, f"{v!r} is not a valid Kubernetes name", "use lower-case letters, digits and '-'", source)
+    return tuple(value)
+
+
+def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
+    """Build a LabConfig from parsed YAML; missing keys take the defaults."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("(top level)", "must be a mapping of keys to values", "see the README's lab.yaml example", source)
+    _unknown(data, TOP_KEYS, "", source)
+
+    name = data.get("name", DEFAULT["name"])
+    if not isinstance(name, str) or not DNS_LABEL.match(name):
+        raise ConfigError("name", f"{name!r} is not a DNS label", "use lower-case letters, digits and '-'", source)
+    domain = data.get("trust_domain", DEFAULT["trust_domain"])
+    if not isinstance(domain, str) or not DNS_NAME.match(domain):
+        raise ConfigError("trust_domain", f"{domain!r} is not a DNS name", "use e.g. cluster.local", source)
+    namespace = data.get("namespace", DEFAULT["namespace"])
+    if not isinstance(namespace, str) or not DNS_LABEL.match(namespace):
+        raise ConfigError("namespace", f"{namespace!r} is not a DNS label", "use lower-case letters, digits and '-'", source)
+    gateway = data.get("gateway", DEFAULT["gateway"])
+    if gateway not in GATEWAYS:
+        raise ConfigError("gateway", f"{gateway!r} is not a known gateway", f"use one of: {', '.join(GATEWAYS)}", source)
+    period = data.get("probe_period", DEFAULT["probe_period"])
+    if not isinstance(period, int) or isinstance(period, bool) or not 1 <= period <= 300:
+        raise ConfigError("probe_period", f"{period!r} is not a whole number of seconds from 1 to 300", "use e.g. 3", source)
+
+    raw_clusters = data.get("clusters", DEFAULT["clusters"])
+    if not isinstance(raw_clusters, dict) or not raw_clusters:
+        raise ConfigError("clusters", "must map cluster names to their settings", "see the README's lab.yaml example", source)
+    clusters: list[ClusterConfig] = []
+    for cname, raw in raw_clusters.items():
+        if not isinstance(cname, str) or not DNS_LABEL.match(cname):
+            raise ConfigError(f"clusters.{cname}", f"{cname!r} is not a DNS label", "name clusters with lower-case letters, digits and '-'", source)
+        raw = raw or {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"clusters.{cname}", "must be a mapping", "see the README's lab.yaml example", source)
+        _unknown(raw, CLUSTER_KEYS, f"clusters.{cname}.", source)
+        fallback = DEFAULT["clusters"].get(cname, {})
+        for key in ("pod_subnet", "service_subnet", "lb_pool"):
+            if key not in raw and key not in fallback:
+                raise ConfigError(f"clusters.{cname}.{key}", "is required for a cluster with no default", f"set {key}", source)
+        clusters.append(
+            ClusterConfig(
+                name=cname,
+                pod_subnet=_network(raw.get("pod_subnet", fallback.get("pod_subnet")), f"clusters.{cname}.pod_subnet", source),
+                service_subnet=_network(raw.get("service_subnet", fallback.get("service_subnet")), f"clusters.{cname}.service_subnet", source),
+                lb_pool=_pool(raw.get("lb_pool", fallback.get("lb_pool")), f"clusters.{cname}.lb_pool", source),
+                workloads=_names(raw.get("workloads", fallback.get("workloads")), f"clusters.{cname}.workloads", source),
+                exports=_names(raw.get("exports", fallback.get("exports")), f"clusters.{cname}.exports", source),
+            )
+        )
+    _check_disjoint(clusters, source)
+
+    raw_links = data.get("links", DEFAULT["links"])
+    if not isinstance(raw_links, list):
+        raise ConfigError("links", "must be a list", "write e.g. [{from: west, to: east}]", source)
+    names = {c.name for c in clusters}
+    links: list[LinkConfig] = []
+    for i, raw in enumerate(raw_links):
+        if not isinstance(raw, dict):
+            raise ConfigError(f"links[{i}]", "must be a mapping with 'from' and 'to'", "write e.g. {from: west, to: east}", source)
+        _unknown(raw, LINK_KEYS, f"links[{i}].", source)
+        for key in ("from", "to"):
+            if raw.get(key) not in names:
+                raise ConfigError(f"links[{i}].{key}", f"{raw.get(key)!r} is not a cluster of this lab", f"use one of: {', '.join(sorted(names))}", source)
+        if raw["from"] == raw["to"]:
+            raise ConfigError(f"links[{i}]", "links a cluster to itself", "link two different clusters", source)
+        link = LinkConfig(source=raw["from"], target=raw["to"])
+        if link in links:
+            raise ConfigError(f"links[{i}]", "repeats an earlier link", "remove the duplicate", source)
+        links.append(link)
+
+    raw_trust = data.get("trust") or {}
+    if not isinstance(raw_trust, dict):
+        raise ConfigError("trust", "must be a mapping", "write anchor_cert and anchor_key paths, or leave it out", source)
+    _unknown(raw_trust, TRUST_KEYS, "trust.", source)
+    if bool(raw_trust.get("anchor_cert")) != bool(raw_trust.get("anchor_key")):
+        raise ConfigError("trust", "anchor_cert and anchor_key go together", "give both paths, or neither to generate an anchor", source)
+    trust = TrustConfig(
+        anchor_cert=Path(raw_trust["anchor_cert"]) if raw_trust.get("anchor_cert") else None,
+        anchor_key=Path(raw_trust["anchor_key"]) if raw_trust.get("anchor_key") else None,
+    )
+
+    return LabConfig(
+        name=name,
+        clusters=tuple(clusters),
+        links=tuple(links),
+        trust_domain=domain,
+        namespace=namespace,
+        gateway=gateway,
+        probe_period=period,
+        trust=trust,
+    )
+
+
+def _check_disjoint(clusters: list[ClusterConfig], source: str) -> None:
+    seen: list[tuple[str, ipaddress.IPv4Network]] = []
+    for c in clusters:
+        for key in ("pod_subnet", "service_subnet"):
+            net = getattr(c, key)
+            for other_path, other in seen:
+                if net.overlaps(other):
+                    raise ConfigError(
+                        f"clusters.{c.name}.{key}", f"{net} overlaps {other_path} ({other})",
+                        "give every cluster its own pod and service subnets", source,
+                    )
+            seen.append((f"clusters.{c.name}.{key}", net))
+    for i, c in enumerate(clusters):
+        for other in clusters[:i]:
+            if c.lb_pool.overlaps(other.lb_pool):
+                raise ConfigError(
+                    f"clusters.{c.name}.lb_pool", f"{c.lb_pool} overlaps clusters.{other.name}.lb_pool ({other.lb_pool})",
+                    "give each cluster a disjoint LoadBalancer range", source,
+                )
+
+
+def load(path: str | Path | None = None) -> LabConfig:
+    """The built-in default, or the file at `path`."""
+    if path is None:
+        return parse({}, "built-in default")
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError("(file)", f"{path} does not exist", "pass an existing file to --config, or leave --config out for the default", str(path)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "(file)"
+        raise ConfigError(where, "is not valid YAML", "check indentation and quoting there", str(path)) from None
+    return parse(data, str(path))

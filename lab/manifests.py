@@ -1,0 +1,143 @@
+"""The Kubernetes objects the lab applies, rendered once for every backend.
+
+Shapes follow upstream: MetalLB's metallb.io/v1beta1 CRDs (v0.16.1), and
+Linkerd's `linkerd multicluster install` output (edge-26.8.3,
+multicluster/cmd/testdata/install_default.golden) for the gateway and the
+remote-access service account. Exports use the guide's two annotations.
+"""
+from __future__ import annotations
+
+import base64
+import string
+from pathlib import Path
+
+import yaml
+
+from .config import ClusterConfig, LabConfig
+from .trust import TrustMaterial
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+METALLB_NS = "metallb-system"
+POOL_NAME = "lab-pool"
+L2_NAME = "lab-l2"
+LINKERD_NS = "linkerd"
+MC_NS = "linkerd-multicluster"
+GATEWAY = "linkerd-gateway"
+REMOTE_ACCESS_SA = "linkerd-service-mirror-remote-access-default"
+EXPORT_NAME = "mirror.linkerd.io/gateway-name"
+EXPORT_NS = "mirror.linkerd.io/gateway-ns"
+
+# The gateway each `gateway:` setting stands for: (name, namespace) of its Service.
+GATEWAYS = {"linkerd": (GATEWAY, MC_NS)}
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def metallb(cluster: ClusterConfig) -> list[dict]:
+    return [
+        {"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+         "metadata": {"name": POOL_NAME, "namespace": METALLB_NS},
+         "spec": {"addresses": [str(cluster.lb_pool)]}},
+        {"apiVersion": "metallb.io/v1beta1", "kind": "L2Advertisement",
+         "metadata": {"name": L2_NAME, "namespace": METALLB_NS},
+         "spec": {"ipAddressPools": [POOL_NAME]}},
+    ]
+
+
+def linkerd_identity(cluster: str, trust: TrustMaterial) -> list[dict]:
+    """The identity objects `linkerd install --identity-trust-anchors-file bundle.crt
+    --identity-issuer-certificate-file issuer.crt --identity-issuer-key-file issuer.key` renders."""
+    issuer = trust.issuers[cluster]
+    return [
+        {"apiVersion": "v1", "kind": "Namespace",
+         "metadata": {"name": LINKERD_NS, "labels": {"linkerd.io/is-control-plane": "true"}}},
+        {"apiVersion": "v1", "kind": "ConfigMap",
+         "metadata": {"name": "linkerd-identity-trust-roots", "namespace": LINKERD_NS},
+         "data": {"ca-bundle.crt": trust.bundle_pem}},
+        {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+         "metadata": {"name": "linkerd-identity-issuer", "namespace": LINKERD_NS},
+         "data": {"crt.pem": b64(issuer.cert_pem), "key.pem": b64(issuer.key_pem)}},
+    ]
+
+
+def gateway_identity(cfg: LabConfig) -> str:
+    return cfg.identity(GATEWAY, MC_NS)
+
+
+def multicluster(cfg: LabConfig) -> list[dict]:
+    """`linkerd multicluster install`: the gateway and the remote-access service account."""
+    labels = {"linkerd.io/extension": "multicluster"}
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": MC_NS, "labels": dict(labels)}},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": GATEWAY, "namespace": MC_NS, "labels": dict(labels)}},
+        {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": {"name": GATEWAY, "namespace": MC_NS,
+                      "labels": {**labels, "app": GATEWAY, "component": "gateway"}},
+         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": GATEWAY}},
+                  "template": {
+                      "metadata": {"labels": {**labels, "app": GATEWAY},
+                                   "annotations": {"linkerd.io/inject": "enabled",
+                                                   "config.linkerd.io/proxy-require-identity-inbound-ports": "4143",
+                                                   "config.linkerd.io/enable-gateway": "true"}},
+                      "spec": {"serviceAccountName": GATEWAY, "automountServiceAccountToken": False,
+                               "containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.2"}]}}}},
+        {"apiVersion": "v1", "kind": "Service",
+         "metadata": {"name": GATEWAY, "namespace": MC_NS, "labels": dict(labels),
+                      "annotations": {"mirror.linkerd.io/gateway-identity": gateway_identity(cfg),
+                                      "mirror.linkerd.io/probe-period": str(cfg.probe_period),
+                                      "mirror.linkerd.io/probe-path": "/ready",
+                                      "mirror.linkerd.io/multicluster-gateway": "true"}},
+         "spec": {"type": "LoadBalancer", "selector": {"app": GATEWAY},
+                  "ports": [{"name": "mc-gateway", "port": 4143, "protocol": "TCP"},
+                            {"name": "mc-probe", "port": 4191, "protocol": "TCP"}]}},
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {"name": REMOTE_ACCESS_SA, "namespace": MC_NS, "labels": dict(labels)}},
+        {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+         "metadata": {"name": f"{REMOTE_ACCESS_SA}-token", "namespace": MC_NS, "labels": dict(labels),
+                      "annotations": {"kubernetes.io/service-account.name": REMOTE_ACCESS_SA}}},
+    ]
+
+
+def link(cfg: LabConfig, target: str, server: str, token: str, gateway_address: str) -> list[dict]:
+    """What `linkerd multicluster link --cluster-name <target>` prints: credentials and the Link."""
+    kubeconfig = {
+        "apiVersion": "v1", "kind": "Config", "current-context": target,
+        "clusters": [{"name": target, "cluster": {"server": server}}],
+        "users": [{"name": REMOTE_ACCESS_SA, "user": {"token": token}}],
+        "contexts": [{"name": target, "context": {"cluster": target, "user": REMOTE_ACCESS_SA}}],
+    }
+    secret_name = f"cluster-credentials-{target}"
+    return [
+        {"apiVersion": "v1", "kind": "Secret", "type": "mirror.linkerd.io/remote-kubeconfig",
+         "metadata": {"name": secret_name, "namespace": MC_NS,
+                      "annotations": {"multicluster.linkerd.io/cluster-domain": cfg.trust_domain}},
+         "data": {"kubeconfig": b64(yaml.safe_dump(kubeconfig, sort_keys=False))}},
+        {"apiVersion": "multicluster.linkerd.io/v1alpha3", "kind": "Link",
+         "metadata": {"name": target, "namespace": MC_NS},
+         "spec": {"targetClusterName": target, "targetClusterDomain": cfg.trust_domain,
+                  "targetClusterLinkerdNamespace": LINKERD_NS, "clusterCredentialsSecret": secret_name,
+                  "gatewayAddress": gateway_address, "gatewayPort": "4143",
+                  "gatewayIdentity": gateway_identity(cfg),
+                  "probeSpec": {"path": "/ready", "port": "4191", "period": f"{cfg.probe_period}s"}}},
+    ]
+
+
+def export_annotations(gateway: str) -> dict[str, str]:
+    name, namespace = GATEWAYS[gateway]
+    return {EXPORT_NAME: name, EXPORT_NS: namespace}
+
+
+def workload(cfg: LabConfig, cluster: str, name: str) -> list[dict]:
+    """A sample workload from fixtures/workloads/<name>.yaml, for `cluster`."""
+    path = FIXTURES / "workloads" / f"{name}.yaml"
+    if not path.exists():
+        available = sorted(p.stem for p in (FIXTURES / "workloads").glob("*.yaml"))
+        raise FileNotFoundError(f"no workload fixture {path.name}; available: {', '.join(available)}")
+    text = string.Template(path.read_text()).substitute(namespace=cfg.namespace, cluster=cluster)
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def deployments(objects: list[dict]) -> list[tuple[str, str]]:
+    return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects if o["kind"] == "Deployment"]

@@ -1,0 +1,375 @@
+"""The ordered, idempotent steps of the setup, each with plan, apply and check.
+
+`up` runs them in order; a step whose check passes is skipped, so a second
+`up` changes nothing. Work that is per cluster (or per link) runs for every
+target at once. After `apply`, a step waits for its own check to pass: a
+step is done when the cluster says so, not when the command returned.
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import manifests, pki, trust
+from .backends.base import Backend, LabError, wait_until
+from .config import LabConfig
+
+APPLY_TIMEOUT = 60.0
+
+
+class StepError(LabError):
+    def __init__(self, step: str, target: str, message: str):
+        self.step, self.target = step, target
+        super().__init__(f"step {step} failed for {target}: {message}")
+
+
+@dataclass
+class Context:
+    cfg: LabConfig
+    backend: Backend
+    root: Path
+    _trust: trust.TrustMaterial | None = field(default=None, repr=False)
+
+    @property
+    def trust(self) -> trust.TrustMaterial:
+        if self._trust is None:
+            self._trust = trust.load(self.cfg, self.root)
+        if self._trust is None:
+            raise LabError("no trust material yet. Fix: run `inv up` (or `inv step trust`)")
+        return self._trust
+
+
+@dataclass(frozen=True)
+class Check:
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class StepResult:
+    step: str
+    target: str
+    outcome: str  # "already done", "applied", "failed"
+    seconds: float
+    detail: str = ""
+
+
+class Step:
+    name = ""
+    summary = ""
+
+    def targets(self, ctx: Context) -> list[str]:
+        return ctx.cfg.cluster_names
+
+    def check(self, ctx: Context, target: str) -> Check:
+        raise NotImplementedError
+
+    def apply(self, ctx: Context, target: str) -> None:
+        raise NotImplementedError
+
+    def describe(self, ctx: Context, target: str) -> list[str]:
+        raise NotImplementedError
+
+
+def _link_targets(ctx: Context) -> list[str]:
+    return [f"{link.source}->{link.target}" for link in ctx.cfg.links]
+
+
+def _split_link(target: str) -> tuple[str, str]:
+    source, _, dest = target.partition("->")
+    return source, dest
+
+
+def _ingress_ip(svc: dict | None) -> str | None:
+    ingress = (svc or {}).get("status", {}).get("loadBalancer", {}).get("ingress", [])
+    return ingress[0].get("ip") if ingress else None
+
+
+def _ready(dep: dict | None) -> bool:
+    if not dep:
+        return False
+    return dep.get("status", {}).get("readyReplicas", 0) >= dep["spec"].get("replicas", 1)
+
+
+class Clusters(Step):
+    name, summary = "clusters", "create the clusters"
+
+    def check(self, ctx, target):
+        return Check(ctx.backend.cluster_exists(target), "cluster does not exist")
+
+    def apply(self, ctx, target):
+        ctx.backend.create_cluster(target)
+
+    def describe(self, ctx, target):
+        c = ctx.cfg.cluster(target)
+        return [f"create cluster {target} (pods {c.pod_subnet}, services {c.service_subnet})"]
+
+
+class LoadBalancer(Step):
+    name, summary = "loadbalancer", "MetalLB and its address pool"
+
+    def check(self, ctx, target):
+        pool = ctx.backend.get(target, "IPAddressPool", manifests.METALLB_NS, manifests.POOL_NAME)
+        want = [str(ctx.cfg.cluster(target).lb_pool)]
+        if not pool or pool["spec"].get("addresses") != want:
+            return Check(False, f"no IPAddressPool {manifests.POOL_NAME} with {want[0]}")
+        if not ctx.backend.get(target, "L2Advertisement", manifests.METALLB_NS, manifests.L2_NAME):
+            return Check(False, f"no L2Advertisement {manifests.L2_NAME}")
+        return Check(True)
+
+    def apply(self, ctx, target):
+        ctx.backend.install_loadbalancer(target)
+        ctx.backend.apply(target, manifests.metallb(ctx.cfg.cluster(target)))
+
+    def describe(self, ctx, target):
+        return ["install MetalLB", f"apply IPAddressPool {manifests.METALLB_NS}/{manifests.POOL_NAME} "
+                f"({ctx.cfg.cluster(target).lb_pool}) and L2Advertisement {manifests.METALLB_NS}/{manifests.L2_NAME}"]
+
+
+class Trust(Step):
+    name, summary = "trust", "one trust anchor, an issuer per cluster"
+
+    def targets(self, ctx):
+        return ["lab"]
+
+    def check(self, ctx, target):
+        try:
+            material = trust.load(ctx.cfg, ctx.root)
+        except pki.PKIError as exc:
+            return Check(False, str(exc))
+        return Check(material is not None, "no trust anchor and issuers yet")
+
+    def apply(self, ctx, target):
+        ctx._trust = trust.ensure(ctx.cfg, ctx.root)
+
+    def describe(self, ctx, target):
+        base = trust.pki_dir(ctx.cfg, ctx.root)
+        source = f"use the anchor in {ctx.cfg.trust.anchor_cert}" if ctx.cfg.trust.anchor_cert else \
+            f"create trust anchor {base}/root.crt (ECDSA P-256, root-ca, SAN {pki.anchor_name(ctx.cfg.trust_domain)})"
+        return [source] + [f"create issuer {base}/{c}/issuer.crt (intermediate-ca, 8760h)" for c in ctx.cfg.cluster_names]
+
+
+class Linkerd(Step):
+    name, summary = "linkerd", "the control plane with the shared anchor"
+
+    def check(self, ctx, target):
+        roots = ctx.backend.get(target, "ConfigMap", manifests.LINKERD_NS, "linkerd-identity-trust-roots")
+        if not roots or roots.get("data", {}).get("ca-bundle.crt") != ctx.trust.bundle_pem:
+            return Check(False, "trust roots missing or not the lab's bundle")
+        issuer = ctx.backend.get(target, "Secret", manifests.LINKERD_NS, "linkerd-identity-issuer")
+        if not issuer or issuer.get("data", {}).get("crt.pem") != manifests.b64(ctx.trust.issuers[target].cert_pem):
+            return Check(False, "issuer missing or not the lab's issuer for this cluster")
+        return Check(True)
+
+    def apply(self, ctx, target):
+        ctx.backend.install_linkerd(target, ctx.trust)
+
+    def describe(self, ctx, target):
+        base = trust.pki_dir(ctx.cfg, ctx.root)
+        return [f"install Linkerd with trust anchors {base}/bundle.crt and issuer {base}/{target}/issuer.crt"]
+
+
+class Multicluster(Step):
+    name, summary = "multicluster", "the multicluster extension and its gateway"
+
+    def check(self, ctx, target):
+        svc = ctx.backend.get(target, "Service", manifests.MC_NS, manifests.GATEWAY)
+        if not _ingress_ip(svc):
+            return Check(False, "gateway service has no LoadBalancer address")
+        if not _ready(ctx.backend.get(target, "Deployment", manifests.MC_NS, manifests.GATEWAY)):
+            return Check(False, "gateway deployment not ready")
+        return Check(True)
+
+    def apply(self, ctx, target):
+        ctx.backend.install_multicluster(target)
+
+    def describe(self, ctx, target):
+        return [f"install the multicluster extension: {manifests.MC_NS}/{manifests.GATEWAY} "
+                "(LoadBalancer, ports 4143 mc-gateway and 4191 mc-probe)"]
+
+
+class Link(Step):
+    name, summary = "link", "link each source cluster to its target"
+
+    def targets(self, ctx):
+        return _link_targets(ctx)
+
+    def check(self, ctx, target):
+        source, dest = _split_link(target)
+        link = ctx.backend.get(source, "Link", manifests.MC_NS, dest)
+        if not link:
+            return Check(False, f"no Link {dest} in {source}")
+        address = _ingress_ip(ctx.backend.get(dest, "Service", manifests.MC_NS, manifests.GATEWAY))
+        if link["spec"].get("gatewayAddress") != address:
+            return Check(False, f"Link points at {link['spec'].get('gatewayAddress')}, {dest}'s gateway is at {address}")
+        for result in ctx.backend.check(source):
+            if result["name"] == f"remote cluster access credentials are valid: {dest}" and not result["ok"]:
+                return Check(False, result["hint"])
+        return Check(True)
+
+    def apply(self, ctx, target):
+        ctx.backend.link(*_split_link(target))
+
+    def describe(self, ctx, target):
+        source, dest = _split_link(target)
+        return [f"link {source} to {dest}: credentials secret cluster-credentials-{dest} and Link {dest} in {source}"]
+
+
+class Workloads(Step):
+    name, summary = "workloads", "the sample workloads"
+
+    def targets(self, ctx):
+        return [c.name for c in ctx.cfg.clusters if c.workloads]
+
+    def _objects(self, ctx, target) -> list[dict]:
+        return [o for w in ctx.cfg.cluster(target).workloads for o in manifests.workload(ctx.cfg, target, w)]
+
+    def check(self, ctx, target):
+        for ns, name in manifests.deployments(self._objects(ctx, target)):
+            if not _ready(ctx.backend.get(target, "Deployment", ns, name)):
+                return Check(False, f"deployment {ns}/{name} not ready")
+        return Check(True)
+
+    def apply(self, ctx, target):
+        ctx.backend.apply(target, self._objects(ctx, target))
+
+    def describe(self, ctx, target):
+        return [f"apply fixtures/workloads/{w}.yaml in namespace {ctx.cfg.namespace}" for w in ctx.cfg.cluster(target).workloads]
+
+
+class Export(Step):
+    name, summary = "export", "export services and wait for their mirrors"
+
+    def targets(self, ctx):
+        return [c.name for c in ctx.cfg.clusters if c.exports]
+
+    def check(self, ctx, target):
+        want = manifests.export_annotations(ctx.cfg.gateway)
+        for name in ctx.cfg.cluster(target).exports:
+            svc = ctx.backend.get(target, "Service", ctx.cfg.namespace, name)
+            if svc is None:
+                return Check(False, f"service {ctx.cfg.namespace}/{name} does not exist in {target}")
+            annotations = svc["metadata"].get("annotations", {})
+            if any(annotations.get(k) != v for k, v in want.items()):
+                return Check(False, f"service {name} is not exported through the {ctx.cfg.gateway} gateway")
+            for link in ctx.cfg.links:
+                if link.target != target:
+                    continue
+                mirror = f"{name}-{target}"
+                eps = ctx.backend.get(link.source, "Endpoints", ctx.cfg.namespace, mirror)
+                if not eps or not eps.get("subsets"):
+                    return Check(False, f"{link.source} has no mirror {mirror} with endpoints yet")
+        return Check(True)
+
+    def apply(self, ctx, target):
+        for name in ctx.cfg.cluster(target).exports:
+            if ctx.backend.get(target, "Service", ctx.cfg.namespace, name) is None:
+                raise LabError(f"cannot export {ctx.cfg.namespace}/{name}: no such service in {target}. "
+                               f"Fix: add a workload that creates it, or remove it from clusters.{target}.exports")
+            ctx.backend.annotate(target, "Service", ctx.cfg.namespace, name, manifests.export_annotations(ctx.cfg.gateway))
+
+    def describe(self, ctx, target):
+        notes = ", ".join(f"{k}={v}" for k, v in manifests.export_annotations(ctx.cfg.gateway).items())
+        return [f"annotate service {ctx.cfg.namespace}/{n}: {notes}" for n in ctx.cfg.cluster(target).exports]
+
+
+class Gateway(Step):
+    name, summary = "gateway", "the exported services' gateway, alive from every linked cluster"
+
+    def targets(self, ctx):
+        return _link_targets(ctx)
+
+    def check(self, ctx, target):
+        source, dest = _split_link(target)
+        name, namespace = manifests.GATEWAYS[ctx.cfg.gateway]
+        for gw in ctx.backend.gateways(source):
+            if gw["cluster"] == dest and gw["name"] == name and gw["namespace"] == namespace:
+                return Check(gw["alive"], gw.get("last_error") or "no probe has succeeded yet")
+        return Check(False, f"{source} does not list {dest}'s gateway {namespace}/{name}")
+
+    def apply(self, ctx, target):
+        """The bundled gateway comes with the multicluster step; here we only wait for it to be probed alive."""
+
+    def describe(self, ctx, target):
+        source, dest = _split_link(target)
+        name, namespace = manifests.GATEWAYS[ctx.cfg.gateway]
+        return [f"wait until {source} probes {dest}'s gateway {namespace}/{name} alive"]
+
+
+STEPS: list[Step] = [Clusters(), LoadBalancer(), Trust(), Linkerd(), Multicluster(), Link(), Workloads(), Export(), Gateway()]
+STEP_NAMES = [s.name for s in STEPS]
+
+
+def by_name(name: str) -> Step:
+    for step in STEPS:
+        if step.name == name:
+            return step
+    raise LabError(f"no step named {name!r}. Fix: use one of {', '.join(STEP_NAMES)}")
+
+
+def _run_target(ctx: Context, step: Step, target: str) -> StepResult:
+    started = time.monotonic()
+    try:
+        first = step.check(ctx, target)
+        if first.ok:
+            return StepResult(step.name, target, "already done", time.monotonic() - started)
+        step.apply(ctx, target)
+        last: list[Check] = []
+
+        def passed():
+            last[:] = [step.check(ctx, target)]
+            return last[0].ok
+
+        try:
+            wait_until(passed, APPLY_TIMEOUT, f"step {step.name} on {target} to take effect", interval=0.05)
+        except LabError:
+            raise StepError(step.name, target, f"applied, but its check still fails after {APPLY_TIMEOUT:.0f}s: {last[0].detail}") from None
+        return StepResult(step.name, target, "applied", time.monotonic() - started)
+    except StepError:
+        raise
+    except (LabError, pki.PKIError, FileNotFoundError) as exc:
+        raise StepError(step.name, target, str(exc)) from None
+
+
+def run_step(ctx: Context, step: Step, report: Callable[[StepResult], None] = lambda r: None) -> list[StepResult]:
+    """Run one step on all its targets at once; raise the first failure after all have finished."""
+    targets = step.targets(ctx)
+    results: list[StepResult] = []
+    errors: list[StepError] = []
+    with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
+        futures = [pool.submit(_run_target, ctx, step, t) for t in targets]
+        for future in futures:
+            try:
+                result = future.result()
+            except StepError as exc:
+                errors.append(exc)
+                continue
+            results.append(result)
+            report(result)
+    if errors:
+        raise errors[0]
+    return results
+
+
+def up(ctx: Context, until: str | None = None, report: Callable[[StepResult], None] = lambda r: None) -> list[StepResult]:
+    if until is not None:
+        by_name(until)
+    results = []
+    for step in STEPS:
+        results += run_step(ctx, step, report)
+        if step.name == until:
+            break
+    return results
+
+
+def plan(ctx: Context, until: str | None = None) -> list[tuple[Step, str, list[str]]]:
+    out = []
+    for step in STEPS:
+        for target in step.targets(ctx):
+            out.append((step, target, step.describe(ctx, target)))
+        if step.name == until:
+            break
+    return out
