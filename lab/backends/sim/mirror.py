@@ -83,6 +83,7 @@ class GatewayProbe:
             try:
                 writer.write(httpwire.Request("GET", t.probe_path, {"host": f"{t.address}:{t.probe_port}"}).encode())
                 response = await asyncio.wait_for(httpwire.read_response(reader), t.probe_period)
+                elapsed = time.monotonic() - started
             finally:
                 await httpwire.close(writer)
             if response.status != 200:
@@ -90,7 +91,7 @@ class GatewayProbe:
         except (OSError, ConnectionError, asyncio.TimeoutError, httpwire.WireError, asyncio.IncompleteReadError) as exc:
             self.alive, self.last_error = False, str(exc) or type(exc).__name__
             return
-        self.latencies.append((time.monotonic() - started) * 1000)
+        self.latencies.append(elapsed * 1000)
         self.alive, self.last_error = True, None
 
     async def _run(self) -> None:

@@ -1,0 +1,36 @@
+"""Reading the proxies' Prometheus metrics: the evidence of who connected through a gateway."""
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+LINE = re.compile(r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)$')
+LABEL = re.compile(r'(?P<key>[a-zA-Z_][a-zA-Z0-9_]*)="(?P<value>(?:[^"\\]|\\.)*)"')
+
+
+def parse(text: str) -> list[tuple[str, dict[str, str], float]]:
+    samples = []
+    for line in text.splitlines():
+        match = LINE.match(line.strip())
+        if match and not line.startswith("#"):
+            labels = {m["key"]: m["value"] for m in LABEL.finditer(match["labels"] or "")}
+            samples.append((match["name"], labels, float(match["value"])))
+    return samples
+
+
+def inbound_client_ids(text: str) -> Counter[str]:
+    """Connections accepted over mTLS, by the client identity the proxy verified."""
+    out: Counter[str] = Counter()
+    for name, labels, value in parse(text):
+        if name == "tcp_open_total" and labels.get("direction") == "inbound" and "client_id" in labels:
+            out[labels["client_id"]] += int(value)
+    return out
+
+
+def tls_refusals(text: str) -> Counter[str]:
+    """Inbound connections refused at the TLS handshake, by reason."""
+    out: Counter[str] = Counter()
+    for name, labels, value in parse(text):
+        if name == "inbound_tls_refused_total":
+            out[labels.get("reason", "?")] += int(value)
+    return out

@@ -1,0 +1,141 @@
+"""Fixtures for the scenarios: `lab`, `east`, `west`, `cluster(name)`.
+
+The `lab` fixture brings the lab up if it is not (and then tears it down at
+the end of the session, pass or fail); a lab that was already up is reused
+and left up. Which lab: LAB_CONFIG (a lab.yaml) and LAB_BACKEND (default
+auto), the same choices as `inv up`. LAB_KEEP=1 keeps a lab the session
+started.
+"""
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from . import manifests, metrics, steps
+from .backends.base import HttpResult, wait_until
+from .session import Session, open_session, record_backend, forget_backend
+
+
+class ClusterHandle:
+    """One cluster, as a scenario sees it: the Kubernetes API, curl from a pod, the gateways it probes."""
+
+    def __init__(self, lab: "LabHandle", name: str):
+        self.lab, self.name = lab, name
+        self.backend = lab.backend
+
+    def __repr__(self) -> str:
+        return f"<cluster {self.name} on {self.backend.name}>"
+
+    def get(self, kind, namespace, name):
+        return self.backend.get(self.name, kind, namespace, name)
+
+    def list(self, kind, namespace=None, labels=None):
+        return self.backend.list(self.name, kind, namespace, labels)
+
+    def apply(self, *objects):
+        return self.backend.apply(self.name, list(objects))
+
+    def delete(self, kind, namespace, name):
+        return self.backend.delete(self.name, kind, namespace, name)
+
+    def annotate(self, kind, namespace, name, annotations):
+        return self.backend.annotate(self.name, kind, namespace, name, annotations)
+
+    def scale(self, namespace, deployment, replicas):
+        return self.backend.scale(self.name, namespace, deployment, replicas)
+
+    def request(self, url: str, deployment: str = "client", namespace: str | None = None, timeout: float = 5.0) -> HttpResult:
+        """curl `url` from a pod of `deployment` in this cluster."""
+        return self.backend.request(self.name, namespace or self.lab.cfg.namespace, deployment, url, timeout)
+
+    def gateways(self) -> list[dict]:
+        return self.backend.gateways(self.name)
+
+    def gateway(self, cluster: str, name: str = manifests.GATEWAY, namespace: str = manifests.MC_NS) -> dict | None:
+        """The entry for `cluster`'s gateway in this cluster's gateways listing."""
+        return next((g for g in self.gateways() if g["cluster"] == cluster and g["name"] == name
+                     and g["namespace"] == namespace), None)
+
+    def gateway_address(self, name: str = manifests.GATEWAY, namespace: str = manifests.MC_NS) -> str | None:
+        svc = self.get("Service", namespace, name) or {}
+        ingress = svc.get("status", {}).get("loadBalancer", {}).get("ingress", [])
+        return ingress[0]["ip"] if ingress else None
+
+    def proxy_metrics(self, deployment: str, namespace: str) -> str:
+        return self.backend.proxy_metrics(self.name, namespace, deployment)
+
+    def gateway_clients(self, name: str = manifests.GATEWAY, namespace: str = manifests.MC_NS) -> Counter[str]:
+        """Client identities the gateway's proxy accepted over mTLS, with counts."""
+        return metrics.inbound_client_ids(self.proxy_metrics(name, namespace))
+
+    def gateway_refusals(self, name: str = manifests.GATEWAY, namespace: str = manifests.MC_NS) -> Counter[str]:
+        return metrics.tls_refusals(self.proxy_metrics(name, namespace))
+
+    def check(self) -> list[dict]:
+        return self.backend.check(self.name)
+
+
+class LabHandle:
+    def __init__(self, session: Session):
+        self.session = session
+        self.cfg = session.cfg
+        self.backend = session.backend
+
+    def cluster(self, name: str) -> ClusterHandle:
+        self.cfg.cluster(name)  # KeyError for a cluster the lab does not have
+        return ClusterHandle(self, name)
+
+    def identity(self, serviceaccount: str, namespace: str | None = None) -> str:
+        return self.cfg.identity(serviceaccount, namespace or self.cfg.namespace)
+
+    def mirror_url(self, service: str, target: str, port: int = 9898, namespace: str | None = None) -> str:
+        """The URL a client in a linked cluster uses for `service` exported by `target`."""
+        return f"http://{service}-{target}.{namespace or self.cfg.namespace}.svc.{self.cfg.trust_domain}:{port}/"
+
+    def wait_for(self, predicate, timeout: float, what: str):
+        return wait_until(predicate, timeout, what, interval=0.1)
+
+    @property
+    def probe_period(self) -> int:
+        return self.cfg.probe_period
+
+
+@pytest.fixture(scope="session")
+def lab(request):
+    root = Path(os.environ.get("LAB_ROOT", request.config.rootpath))
+    session = open_session(os.environ.get("LAB_CONFIG"), os.environ.get("LAB_BACKEND", "auto"), root)
+    started_here = not session.backend.running()
+    try:
+        record_backend(session.cfg, session.root, session.backend.name)
+        steps.up(session.context())
+        yield LabHandle(session)
+    finally:
+        if started_here and os.environ.get("LAB_KEEP") != "1":
+            session.backend.destroy()
+            forget_backend(session.cfg, session.root)
+
+
+def _first_link(lab: LabHandle):
+    if not lab.cfg.links:
+        pytest.skip("this lab has no links")
+    return lab.cfg.links[0]
+
+
+@pytest.fixture
+def east(lab) -> ClusterHandle:
+    """The cluster that exports (the first link's target)."""
+    return lab.cluster(_first_link(lab).target)
+
+
+@pytest.fixture
+def west(lab) -> ClusterHandle:
+    """The cluster that mirrors (the first link's source)."""
+    return lab.cluster(_first_link(lab).source)
+
+
+@pytest.fixture
+def cluster(lab):
+    return lab.cluster

@@ -1,0 +1,75 @@
+"""Which lab a command talks to: its config, its backend, its state directory.
+
+`up` records the backend it chose in .lab/<name>/backend, so `status`,
+`down` and the scenarios talk to the same lab without being told again.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import config as config_mod
+from .backends import Choice, select
+from .backends.base import Backend, LabError
+from .config import LabConfig
+from .steps import Context
+
+DEFAULT_CONFIG_FILE = "lab.yaml"
+
+
+def load_config(path: str | None, root: Path) -> LabConfig:
+    """--config FILE, else ./lab.yaml if there is one, else the built-in default."""
+    if path:
+        return config_mod.load(path)
+    local = root / DEFAULT_CONFIG_FILE
+    return config_mod.load(local if local.exists() else None)
+
+
+def _record(cfg: LabConfig, root: Path) -> Path:
+    return cfg.state_dir(root) / "backend"
+
+
+def recorded_backend(cfg: LabConfig, root: Path) -> str | None:
+    try:
+        return json.loads(_record(cfg, root).read_text())["backend"]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return None
+
+
+def record_backend(cfg: LabConfig, root: Path, name: str) -> None:
+    path = _record(cfg, root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"backend": name}))
+
+
+def forget_backend(cfg: LabConfig, root: Path) -> None:
+    _record(cfg, root).unlink(missing_ok=True)
+
+
+@dataclass
+class Session:
+    cfg: LabConfig
+    root: Path
+    choice: Choice
+
+    @property
+    def backend(self) -> Backend:
+        return self.choice.backend
+
+    def context(self) -> Context:
+        return Context(self.cfg, self.backend, self.root)
+
+
+def open_session(config_path: str | None = None, backend: str = "auto", root: Path | None = None) -> Session:
+    """The lab a command acts on. `auto` means: the backend the lab is already up on, else detect."""
+    root = (root or Path.cwd()).resolve()
+    cfg = load_config(config_path, root)
+    recorded = recorded_backend(cfg, root)
+    if backend == "auto" and recorded:
+        choice = select(recorded, cfg, root)
+        return Session(cfg, root, Choice(choice.backend, f"the lab '{cfg.name}' is up on {recorded}"))
+    if recorded and backend != recorded:
+        raise LabError(f"the lab '{cfg.name}' is up on the {recorded} backend, not {backend}. "
+                       f"Fix: run `inv down` first, or leave --backend out")
+    return Session(cfg, root, select(backend, cfg, root))

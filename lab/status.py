@@ -1,0 +1,99 @@
+"""What `inv status` reports: clusters, LoadBalancer addresses, anchors, links, gateways, mirrors."""
+from __future__ import annotations
+
+import base64
+
+from . import manifests, pki
+from .backends.base import Backend, LabError
+from .config import LabConfig
+
+MIRRORED = {"mirror.linkerd.io/mirrored-service": "true"}
+
+
+def _fingerprints(pem: str | None) -> list[str]:
+    return [pki.fingerprint(c) for c in pki.load_certs(pem)] if pem else []
+
+
+def collect(cfg: LabConfig, backend: Backend) -> dict:
+    """A JSON-ready picture of the lab; a lab that is down says so instead of failing."""
+    out: dict = {"lab": cfg.name, "backend": backend.name, "running": False,
+                 "clusters": [], "links": [], "gateways": [], "mirrored_services": []}
+    try:
+        out["running"] = backend.running()
+    except LabError:
+        out["running"] = False
+    if not out["running"]:
+        return out
+    for c in cfg.clusters:
+        entry = {"name": c.name, "exists": backend.cluster_exists(c.name), "lb_pool": str(c.lb_pool),
+                 "load_balancers": [], "trust_anchors": [], "issuer": None}
+        out["clusters"].append(entry)
+        if not entry["exists"]:
+            continue
+        for svc in backend.list(c.name, "Service"):
+            if svc["spec"].get("type") == "LoadBalancer":
+                ingress = svc.get("status", {}).get("loadBalancer", {}).get("ingress", [])
+                entry["load_balancers"].append({"namespace": svc["metadata"]["namespace"], "name": svc["metadata"]["name"],
+                                                "address": ingress[0]["ip"] if ingress else None})
+        roots = backend.get(c.name, "ConfigMap", manifests.LINKERD_NS, "linkerd-identity-trust-roots")
+        entry["trust_anchors"] = _fingerprints((roots or {}).get("data", {}).get("ca-bundle.crt"))
+        issuer = backend.get(c.name, "Secret", manifests.LINKERD_NS, "linkerd-identity-issuer")
+        if issuer and "crt.pem" in issuer.get("data", {}):
+            entry["issuer"] = _fingerprints(base64.b64decode(issuer["data"]["crt.pem"]).decode())[0]
+    existing = {c["name"] for c in out["clusters"] if c["exists"]}
+    for link in cfg.links:
+        if link.source not in existing:
+            continue
+        obj = backend.get(link.source, "Link", manifests.MC_NS, link.target)
+        creds = [r for r in backend.check(link.source) if r["name"] == f"remote cluster access credentials are valid: {link.target}"]
+        out["links"].append({"source": link.source, "target": link.target, "exists": obj is not None,
+                             "gateway_address": (obj or {}).get("spec", {}).get("gatewayAddress"),
+                             "credentials_valid": bool(creds and creds[0]["ok"])})
+    for name in sorted(existing):
+        for gw in backend.gateways(name):
+            out["gateways"].append({"observer": name, **gw})
+        for svc in backend.list(name, "Service", labels=MIRRORED):
+            meta = svc["metadata"]
+            eps = backend.get(name, "Endpoints", meta["namespace"], meta["name"]) or {}
+            addresses = [f"{a['ip']}:{p['port']}" for s in eps.get("subsets", []) for a in s.get("addresses", [])
+                         for p in s.get("ports", [])[:1]]
+            out["mirrored_services"].append({
+                "cluster": name, "namespace": meta["namespace"], "name": meta["name"],
+                "remote_cluster": meta.get("labels", {}).get("mirror.linkerd.io/cluster-name"),
+                "remote": meta.get("annotations", {}).get("mirror.linkerd.io/remote-svc-fq-name"),
+                "endpoints": addresses})
+    return out
+
+
+def _table(headers: list[str], rows: list[list]) -> list[str]:
+    cells = [headers] + [["-" if v is None else str(v) for v in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    return ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells]
+
+
+def render(status: dict) -> str:
+    """The human table."""
+    lines = [f"lab {status['lab']} on {status['backend']}: " + ("running" if status["running"] else "not running")]
+    if not status["running"]:
+        lines.append("  (start it with `inv up`)")
+        return "\n".join(lines)
+    lines += ["", "CLUSTERS"] + _table(
+        ["NAME", "LB POOL", "LOADBALANCERS", "TRUST ANCHORS", "ISSUER"],
+        [[c["name"], c["lb_pool"],
+          ", ".join(f"{lb['namespace']}/{lb['name']}={lb['address'] or 'pending'}" for lb in c["load_balancers"]) or None,
+          ", ".join(fp[:16] for fp in c["trust_anchors"]) or None, (c["issuer"] or "")[:16] or None]
+         for c in status["clusters"]])
+    lines += ["", "LINKS"] + _table(
+        ["SOURCE", "TARGET", "GATEWAY ADDRESS", "CREDENTIALS"],
+        [[link["source"], link["target"], link["gateway_address"], "valid" if link["credentials_valid"] else "INVALID"]
+         for link in status["links"]])
+    lines += ["", "GATEWAYS (linkerd multicluster gateways)"] + _table(
+        ["FROM", "CLUSTER", "NAME", "ALIVE", "NUM_SVC", "LATENCY"],
+        [[g["observer"], g["cluster"], f"{g['namespace']}/{g['name']}", "True" if g["alive"] else "False",
+          g["paired_services"], f"{g['latency_ms']}ms" if g["latency_ms"] is not None else None]
+         for g in status["gateways"]])
+    lines += ["", "MIRRORED SERVICES"] + _table(
+        ["CLUSTER", "SERVICE", "REMOTE", "ENDPOINTS"],
+        [[m["cluster"], f"{m['namespace']}/{m['name']}", f"{m['remote_cluster']}: {m['remote']}", ", ".join(m["endpoints"]) or None]
+         for m in status["mirrored_services"]])
+    return "\n".join(lines)

@@ -1,0 +1,30 @@
+"""A request from west to the mirror of east's foobar crosses the gateway over mTLS."""
+import json
+
+
+def test_west_client_is_answered_by_east_foobar_through_the_gateway(lab, east, west):
+    ns = lab.cfg.namespace
+    client_id = lab.identity("client")
+    seen_before = east.gateway_clients()[client_id]
+
+    result = west.request(lab.mirror_url("foobar", east.name))
+
+    assert result.ok, f"request from {west.name} failed: {result.describe()}: {result.body}"
+    answer = json.loads(result.body)
+    assert answer["message"] == f"foobar in {east.name}"
+    east_pods = {p["metadata"]["name"] for p in east.list("Pod", ns, labels={"app": "foobar"})}
+    assert answer["hostname"] in east_pods, f"{answer['hostname']} is not one of east's foobar pods {east_pods}"
+    # mTLS evidence: east's gateway verified the west client's certificate and counted its identity.
+    assert east.gateway_clients()[client_id] == seen_before + 1
+
+
+def test_mirror_endpoints_point_at_east_gateway(lab, east, west):
+    eps = west.get("Endpoints", lab.cfg.namespace, f"foobar-{east.name}")
+    assert eps is not None, "foobar is not mirrored into west"
+    addresses = {a["ip"] for s in eps["subsets"] for a in s["addresses"]}
+    ports = {p["port"] for s in eps["subsets"] for p in s["ports"]}
+    assert addresses == {east.gateway_address()}
+    assert ports == {4143}
+    gateway = west.gateway(east.name)
+    assert gateway is not None and gateway["alive"], f"west does not see east's gateway alive: {west.gateways()}"
+    assert gateway["paired_services"] >= 1

@@ -1,0 +1,49 @@
+"""The gateway port only talks to clients with a certificate from the shared trust anchor."""
+import socket
+import ssl
+
+import pytest
+
+PROBE = b"GET / HTTP/1.1\r\nHost: foobar.mc-demo.svc.cluster.local:9898\r\n\r\n"
+
+
+def _gateway_socket(lab, east):
+    address = lab.backend.host_address(east.gateway_address(), 4143)
+    assert address is not None, "east's gateway port is not reachable from this machine"
+    return socket.create_connection(address, timeout=5)
+
+
+def _read_all(sock) -> bytes:
+    chunks = []
+    try:
+        while data := sock.recv(4096):
+            chunks.append(data)
+    except (ConnectionResetError, ssl.SSLError, TimeoutError):
+        pass
+    return b"".join(chunks)
+
+
+def test_plaintext_tcp_client_is_refused(lab, east):
+    before = east.gateway_refusals()
+    with _gateway_socket(lab, east) as sock:
+        sock.sendall(PROBE)
+        answer = _read_all(sock)
+    assert b"HTTP/" not in answer, f"the gateway answered a plaintext client: {answer[:80]!r}"
+    lab.wait_for(lambda: east.gateway_refusals()["not TLS (plaintext)"] > before["not TLS (plaintext)"], 5,
+                 "the gateway to record the plaintext refusal")
+
+
+def test_tls_client_without_certificate_is_refused(lab, east):
+    before = east.gateway_refusals()
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # this stranger does not care who the gateway is; the gateway must care
+    with _gateway_socket(lab, east) as raw:
+        with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+            with ctx.wrap_socket(raw) as tls:
+                tls.sendall(PROBE)
+                answer = tls.recv(4096)  # TLS 1.3: the refusal arrives as an alert after the handshake
+                if not answer:
+                    raise ConnectionResetError("closed without an answer")
+    lab.wait_for(lambda: east.gateway_refusals()["no client certificate"] > before["no client certificate"], 5,
+                 "the gateway to record the refusal of a client without certificate")

@@ -1,0 +1,145 @@
+"""Invoke tasks: the lab's command line. Thin: parse flags, call lab.*, print.
+
+`inv --list` shows them; `inv --help TASK` shows each task's flags.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+import time
+
+from invoke import Exit, task
+
+from lab import pki, session, steps
+from lab import status as status_mod
+from lab.backends.base import LabError
+from lab.config import ConfigError
+
+HELP_CONFIG = "lab.yaml to use (default: ./lab.yaml if present, else the built-in east/west lab)"
+HELP_BACKEND = "sim, kind, or auto (kind where a Docker engine answers, else the simulation)"
+
+
+def friendly(fn):
+    """One clear line for errors a user can cause, never a traceback; exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (LabError, ConfigError, pki.PKIError) as exc:
+            raise Exit(f"error: {exc}", code=1) from None
+
+    return wrapper
+
+
+def _report(result: steps.StepResult) -> None:
+    print(f"  {result.step:<13} {result.target:<11} {result.outcome:<13} {result.seconds:6.2f}s", flush=True)
+
+
+@task(help={"backend": HELP_BACKEND, "config": HELP_CONFIG, "until": f"stop after this step ({', '.join(steps.STEP_NAMES)})"})
+@friendly
+def up(c, backend="auto", config=None, until=None):
+    """Bring the lab up: every step in order, skipping those already done."""
+    s = session.open_session(config, backend)
+    print(f"backend: {s.backend.name} ({s.choice.reason})")
+    print(f"lab '{s.cfg.name}': clusters {', '.join(s.cfg.cluster_names)}; state in {s.cfg.state_dir(s.root)}")
+    started = time.monotonic()
+    session.record_backend(s.cfg, s.root, s.backend.name)
+    results = steps.up(s.context(), until=until, report=_report)
+    changed = sum(r.outcome == "applied" for r in results)
+    print(f"up: {changed} change(s), {len(results) - changed} already done, {time.monotonic() - started:.2f}s")
+
+
+@task(help={"config": HELP_CONFIG, "purge": "also delete the lab's certificates and keys (.lab/<name>/pki)"})
+@friendly
+def down(c, config=None, purge=False):
+    """Tear the lab down; safe to run twice, or on a lab that never came up."""
+    s = session.open_session(config, "auto")
+    removed = s.backend.destroy()
+    session.forget_backend(s.cfg, s.root)
+    if purge:
+        import shutil
+
+        pki_dir = s.cfg.state_dir(s.root) / "pki"
+        if pki_dir.exists():
+            shutil.rmtree(pki_dir)
+            removed.append(str(pki_dir))
+    print("down: removed " + ", ".join(removed) if removed else "down: nothing to remove")
+
+
+@task(help={"config": HELP_CONFIG, "json": "print JSON for machines instead of the table"})
+@friendly
+def status(c, config=None, json_=False):
+    """Clusters, LoadBalancer addresses, trust anchors, links, gateways and mirrored services."""
+    s = session.open_session(config, "auto")
+    data = status_mod.collect(s.cfg, s.backend)
+    print(json.dumps(data, indent=2) if json_ else status_mod.render(data))
+
+
+@task(help={"backend": HELP_BACKEND, "config": HELP_CONFIG, "until": "stop after this step"})
+@friendly
+def plan(c, backend="auto", config=None, until=None):
+    """Print what `up` would do, step by step, without doing it."""
+    s = session.open_session(config, backend)
+    print(f"# plan for lab '{s.cfg.name}' on {s.backend.name} ({s.choice.reason})")
+    current = None
+    for step, target, lines in steps.plan(s.context(), until=until):
+        if step.name != current:
+            current = step.name
+            print(f"\n## {step.name}: {step.summary}")
+        for line in lines:
+            print(f"[{target}] {line}")
+
+
+@task(help={"name": f"the step: {', '.join(steps.STEP_NAMES)}", "backend": HELP_BACKEND, "config": HELP_CONFIG})
+@friendly
+def step(c, name, backend="auto", config=None):
+    """Run one step alone (its check first: it does nothing if already done)."""
+    s = session.open_session(config, backend)
+    session.record_backend(s.cfg, s.root, s.backend.name)
+    steps.run_step(s.context(), steps.by_name(name), report=_report)
+
+
+@task(help={"config": HELP_CONFIG})
+@friendly
+def check(c, config=None):
+    """`linkerd check --multicluster` for every cluster; exit 1 if anything fails."""
+    s = session.open_session(config, "auto")
+    if not s.backend.running():
+        raise LabError(f"the lab '{s.cfg.name}' is not running. Fix: run `inv up`")
+    failed = 0
+    for name in s.cfg.cluster_names:
+        print(f"{name}:")
+        section = None
+        for result in s.backend.check(name):
+            if result["section"] != section:
+                section = result["section"]
+                print(f"  {section}")
+            mark = "√" if result["ok"] else "×"
+            print(f"    {mark} {result['name']}" + (f"\n        {result['hint']}" if result["hint"] else ""))
+            failed += not result["ok"]
+    if failed:
+        raise Exit(f"check: {failed} check(s) failed", code=1)
+    print("check: all passed")
+
+
+@task(help={"args": "extra pytest arguments, e.g. \"-k mirror -x\""})
+def test(c, args=""):
+    """Run every test: unit tests of lab/ and the end-to-end scenarios (which bring the lab up if needed)."""
+    import shlex
+
+    code = subprocess.call([sys.executable, "-m", "pytest", *shlex.split(args)], env={**os.environ})
+    if code:
+        raise Exit(code=code)
+
+
+@task(help={"runs": "how many up/down cycles to time (median is printed)"})
+@friendly
+def bench(c, runs=5):
+    """Time the simulation: `up` from nothing to gateway alive, and `down`. Prints figures."""
+    code = subprocess.call([sys.executable, "scripts/bench.py", "--runs", str(runs)])
+    if code:
+        raise Exit(code=code)
