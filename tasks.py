@@ -43,6 +43,8 @@ def _report(result: steps.StepResult) -> None:
 @friendly
 def up(c, backend="auto", config=None, until=None):
     """Bring the lab up: every step in order, skipping those already done."""
+    if until is not None:
+        steps.by_name(until)
     s = session.open_session(config, backend)
     print(f"backend: {s.backend.name} ({s.choice.reason})")
     print(f"lab '{s.cfg.name}': clusters {', '.join(s.cfg.cluster_names)}; state in {s.cfg.state_dir(s.root)}")
@@ -98,9 +100,10 @@ def plan(c, backend="auto", config=None, until=None):
 @friendly
 def step(c, name, backend="auto", config=None):
     """Run one step alone (its check first: it does nothing if already done)."""
+    chosen = steps.by_name(name)
     s = session.open_session(config, backend)
     session.record_backend(s.cfg, s.root, s.backend.name)
-    steps.run_step(s.context(), steps.by_name(name), report=_report)
+    steps.run_step(s.context(), chosen, report=_report)
 
 
 @task(help={"config": HELP_CONFIG})

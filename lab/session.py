@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import config as config_mod
-from .backends import Choice, select
+from .backends import BACKENDS, Choice, select
 from .backends.base import Backend, LabError
 from .config import LabConfig
 from .steps import Context
@@ -63,6 +63,8 @@ class Session:
 
 def open_session(config_path: str | None = None, backend: str = "auto", root: Path | None = None) -> Session:
     """The lab a command acts on. `auto` means: the backend the lab is already up on, else detect."""
+    if backend not in BACKENDS:
+        raise LabError(f"unknown backend {backend!r}. Fix: use one of {', '.join(BACKENDS)}")
     root = (root or Path.cwd()).resolve()
     cfg = load_config(config_path, root)
     recorded = recorded_backend(cfg, root)

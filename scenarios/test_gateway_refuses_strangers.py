@@ -47,3 +47,29 @@ def test_tls_client_without_certificate_is_refused(lab, east):
                     raise ConnectionResetError("closed without an answer")
     lab.wait_for(lambda: east.gateway_refusals()["no client certificate"] > before["no client certificate"], 5,
                  "the gateway to record the refusal of a client without certificate")
+
+
+def test_client_from_another_trust_anchor_is_refused(lab, east, tmp_path):
+    """A well-formed mesh identity is not enough: it must chain to the anchor east trusts."""
+    from lab import pki
+
+    foreign_anchor = pki.create_anchor(lab.cfg.trust_domain)
+    foreign_issuer = pki.create_issuer(foreign_anchor, lab.cfg.trust_domain)
+    impostor = pki.issue_workload(foreign_issuer, lab.identity("client"))
+    chain, key = tmp_path / "chain.pem", tmp_path / "key.pem"
+    pki.write_public(chain, impostor.cert_pem + foreign_issuer.cert_pem)
+    pki.write_private(key, impostor.key_pem)
+
+    before = east.gateway_refusals()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.load_cert_chain(chain, key)
+    with _gateway_socket(lab, east) as raw:
+        with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+            with ctx.wrap_socket(raw) as tls:
+                tls.sendall(b"CONNECT foobar.mc-demo.svc.cluster.local:9898 HTTP/1.1\r\n\r\n")
+                if not tls.recv(4096):
+                    raise ConnectionResetError("closed without an answer")
+    lab.wait_for(lambda: east.gateway_refusals()["unknown authority"] > before["unknown authority"], 5,
+                 "the gateway to record the refusal of a certificate from another anchor")

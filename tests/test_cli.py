@@ -1,0 +1,82 @@
+"""The commands as a user runs them: one clear line on a mistake, nothing left behind."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def inv(cwd, *args, env=None):
+    return subprocess.run([sys.executable, "-m", "invoke", "-r", str(REPO), *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock", **(env or {})})
+
+
+def assert_one_clear_error(result, *words):
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+def test_kind_without_docker_stops_at_once_and_leaves_nothing(tmp_path):
+    result = inv(tmp_path, "up", "--backend", "kind")
+    assert_one_clear_error(result, "Docker", "--backend sim")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_bad_config_gets_one_line_naming_the_field(tmp_path):
+    (tmp_path / "bad.yaml").write_text("clusters:\n  east: {lb_pool: 172.18.255.200-172.18.255.230}\n  west: {}\n")
+    result = inv(tmp_path, "up", "--config", "bad.yaml")
+    assert_one_clear_error(result, "clusters.west.lb_pool", "overlaps", "Fix:")
+    assert not (tmp_path / ".lab").exists()
+
+
+def test_unknown_step_and_backend_name_the_choices(tmp_path):
+    assert_one_clear_error(inv(tmp_path, "step", "dns"), "clusters, loadbalancer")
+    assert_one_clear_error(inv(tmp_path, "up", "--until", "dns"), "clusters, loadbalancer")
+    assert_one_clear_error(inv(tmp_path, "up", "--backend", "docker"), "auto, sim, kind")
+    assert not (tmp_path / ".lab").exists()
+
+
+def test_status_and_check_on_a_lab_that_is_not_up(tmp_path):
+    result = inv(tmp_path, "status", "--json")
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["running"] is False
+    assert_one_clear_error(inv(tmp_path, "check"), "not running", "inv up")
+
+
+def test_plan_lists_every_step_without_doing_anything(tmp_path):
+    result = inv(tmp_path, "plan", "--backend", "sim")
+    assert result.returncode == 0, result.stderr
+    for step in ("clusters", "loadbalancer", "trust", "linkerd", "multicluster", "link", "workloads", "export", "gateway"):
+        assert f"## {step}:" in result.stdout
+    assert "[west->east] link west to east" in result.stdout
+    assert "IPAddressPool metallb-system/lab-pool (172.18.255.200-172.18.255.214)" in result.stdout
+    assert not (tmp_path / ".lab").exists()
+
+
+def test_up_status_down_round_trip_shows_no_secrets(tmp_path):
+    (tmp_path / "lab.yaml").write_text("name: cli\nprobe_period: 1\n")
+    try:
+        up = inv(tmp_path, "up")
+        assert up.returncode == 0, up.stderr
+        assert "backend: sim (no Docker engine answers" in up.stdout
+        status = inv(tmp_path, "status", "--json")
+        data = json.loads(status.stdout)
+        alive = [g for g in data["gateways"] if g["observer"] == "west" and g["cluster"] == "east"]
+        assert alive and alive[0]["alive"] is True, data["gateways"]
+        assert {m["name"] for m in data["mirrored_services"]} == {"foobar-east"}
+        assert data["clusters"][0]["trust_anchors"] == data["clusters"][1]["trust_anchors"]
+        check = inv(tmp_path, "check")
+        table = inv(tmp_path, "status")
+        for out in (up.stdout, status.stdout, check.stdout, table.stdout):
+            assert "PRIVATE KEY" not in out
+    finally:
+        down = inv(tmp_path, "down")
+    assert down.returncode == 0, down.stderr
+    assert "lab process" in down.stdout
+    assert inv(tmp_path, "down").stdout.strip() == "down: nothing to remove"

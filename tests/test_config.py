@@ -1,0 +1,85 @@
+"""lab.yaml: the defaults, and one clear ConfigError per mistake a user can make."""
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lab import config
+from lab.config import ConfigError
+
+
+def test_default_is_the_guides_topology():
+    cfg = config.load()
+    assert cfg.cluster_names == ["east", "west"]
+    assert [(l.source, l.target) for l in cfg.links] == [("west", "east")]
+    assert cfg.cluster("east").exports == ("foobar",)
+    assert cfg.trust_domain == "cluster.local"
+    assert not cfg.cluster("east").lb_pool.overlaps(cfg.cluster("west").lb_pool)
+
+
+def test_a_file_overrides_only_what_it_names(tmp_path):
+    path = tmp_path / "lab.yaml"
+    path.write_text("name: second\nprobe_period: 1\nclusters:\n  east:\n    lb_pool: 172.18.254.10-172.18.254.20\n  west: {}\n")
+    cfg = config.load(path)
+    assert cfg.name == "second" and cfg.probe_period == 1
+    assert str(cfg.cluster("east").lb_pool) == "172.18.254.10-172.18.254.20"
+    assert str(cfg.cluster("west").pod_subnet) == "10.245.0.0/16"
+
+
+@pytest.mark.parametrize("data, field, words", [
+    ({"colour": "blue"}, "colour", "unknown key"),
+    ({"clusters": {"east": {"pod_cidr": "10.0.0.0/16"}, "west": {}}}, "clusters.east.pod_cidr", "unknown key"),
+    ({"clusters": {"East_1": {}}}, "clusters.East_1", "not a DNS label"),
+    ({"clusters": {"east": {"pod_subnet": "10.96.0.0/16"}, "west": {}}}, "clusters.east.service_subnet", "overlaps"),
+    ({"clusters": {"east": {}, "west": {"lb_pool": "172.18.255.210-172.18.255.250"}}}, "clusters.west.lb_pool", "overlaps"),
+    ({"clusters": {"east": {"lb_pool": "172.18.255.20-172.18.255.10"}, "west": {}}}, "clusters.east.lb_pool", "ends before"),
+    ({"clusters": {"east": {"lb_pool": "lots"}, "west": {}}}, "clusters.east.lb_pool", "not an address range"),
+    ({"clusters": {"east": {"pod_subnet": "10.244.0.1/16"}, "west": {}}}, "clusters.east.pod_subnet", "not an IPv4 subnet"),
+    ({"clusters": {"east": {}, "west": {}, "north": {}}}, "clusters.north.pod_subnet", "is required"),
+    ({"links": [{"from": "west", "to": "south"}]}, "links[0].to", "not a cluster"),
+    ({"links": [{"from": "east", "to": "east"}]}, "links[0]", "itself"),
+    ({"links": [{"from": "west", "to": "east"}, {"from": "west", "to": "east"}]}, "links[1]", "repeats"),
+    ({"probe_period": 0}, "probe_period", "whole number"),
+    ({"probe_period": "3s"}, "probe_period", "whole number"),
+    ({"gateway": "nginx"}, "gateway", "not a known gateway"),
+    ({"trust_domain": "Cluster Local"}, "trust_domain", "not a DNS name"),
+    ({"trust": {"anchor_cert": "root.crt"}}, "trust", "go together"),
+    ({"clusters": {"east": {"exports": "foobar"}, "west": {}}}, "clusters.east.exports", "list of names"),
+])
+def test_each_mistake_names_its_field_and_a_fix(data, field, words):
+    with pytest.raises(ConfigError) as err:
+        config.parse(data)
+    assert err.value.field_path == field
+    assert words in err.value.problem
+    assert err.value.fix and "Fix:" in str(err.value)
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    path = tmp_path / "lab.yaml"
+    path.write_text("name: lab\nclusters:\n  east: {pod_subnet: [\n")
+    with pytest.raises(ConfigError) as err:
+        config.load(path)
+    assert err.value.field_path.startswith("line ")
+    assert str(path) in str(err.value)
+
+
+def test_missing_file_says_so(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        config.load(tmp_path / "nope.yaml")
+
+
+yaml_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=12,
+)
+keys = st.sampled_from(sorted(config.TOP_KEYS) + ["other"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(keys, yaml_values, max_size=5) | yaml_values)
+def test_any_document_gives_a_config_or_one_config_error(data):
+    try:
+        cfg = config.parse(data)
+    except ConfigError:
+        return
+    assert cfg.cluster_names

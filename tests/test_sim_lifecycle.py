@@ -1,0 +1,81 @@
+"""The simulation's lifecycle as a user lives it: up, up again, crash, down, down again."""
+import os
+import signal
+
+from lab import steps
+from lab.backends.base import wait_until
+
+
+def _versions(ctx):
+    return {(c, o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o["metadata"]["resourceVersion"]
+            for c in ctx.cfg.cluster_names
+            for kind in ("Service", "Deployment", "Link", "Secret", "ConfigMap", "IPAddressPool")
+            for o in ctx.backend.list(c, kind)}
+
+
+def test_second_up_finds_every_check_passing_and_changes_nothing(sim_lab):
+    first = steps.up(sim_lab)
+    assert {r.outcome for r in first} <= {"applied", "already done"}
+    sim_lab.backend.settle()
+    before = _versions(sim_lab)
+    second = steps.up(sim_lab)
+    assert [r.outcome for r in second] == ["already done"] * len(second)
+    assert [(r.step, r.target) for r in second] == [(r.step, r.target) for r in first]
+    sim_lab.backend.settle()
+    assert _versions(sim_lab) == before
+
+
+def test_until_stops_after_the_named_step(sim_lab):
+    results = steps.up(sim_lab, until="linkerd")
+    assert [r.step for r in results][-1] == "linkerd"
+    assert sim_lab.backend.get("east", "Service", "linkerd-multicluster", "linkerd-gateway") is None
+
+
+def test_state_survives_a_crash_of_the_lab_process(sim_lab):
+    steps.up(sim_lab)
+    backend = sim_lab.backend
+    backend.settle()
+    address = backend.get("east", "Service", "linkerd-multicluster", "linkerd-gateway")["status"]["loadBalancer"]
+    pid = backend.pid()
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not backend.running(), 5, "the killed lab process to be gone")
+
+    results = steps.up(sim_lab)
+    assert backend.pid() != pid
+    assert [r.outcome for r in results if r.step != "clusters"] == ["already done"] * (len(results) - 2)
+    assert backend.get("east", "Service", "linkerd-multicluster", "linkerd-gateway")["status"]["loadBalancer"] == address
+    url = "http://foobar-east.mc-demo.svc.cluster.local:9898/"
+    wait_until(lambda: backend.request("west", "mc-demo", "client", url).ok, 10, "traffic after the restart")
+
+
+def test_down_leaves_no_process_and_is_safe_twice(sim_lab):
+    steps.up(sim_lab, until="clusters")
+    pid = sim_lab.backend.pid()
+    removed = sim_lab.backend.destroy()
+    assert f"lab process {pid}" in removed
+    try:
+        os.kill(pid, 0)
+        alive = True
+    except ProcessLookupError:
+        alive = False
+    assert not alive
+    assert not (sim_lab.backend.sim_dir).exists()
+    assert sim_lab.backend.destroy() == []
+
+
+def test_down_on_a_lab_that_never_came_up(sim_lab):
+    assert sim_lab.backend.destroy() == []
+    assert not sim_lab.backend.running()
+
+
+def test_a_pod_with_an_image_the_sim_cannot_run_fails_with_the_reason(sim_lab):
+    steps.up(sim_lab, until="clusters")
+    sim_lab.backend.apply("east", [{
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "nginx", "image": "nginx:1.27"}]}}}}])
+    pod = wait_until(lambda: next(iter(sim_lab.backend.list("east", "Pod", "default")), None), 5, "the pod")
+    pod = wait_until(lambda: (p := sim_lab.backend.get("east", "Pod", "default", pod["metadata"]["name"]))
+                     and p["status"].get("phase") == "Failed" and p, 5, "the pod to fail")
+    assert "cannot run image 'nginx:1.27'" in pod["status"]["message"]

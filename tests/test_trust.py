@@ -1,0 +1,47 @@
+"""The lab's trust material on disk: created once, reused, or taken from the user."""
+import stat
+
+import pytest
+
+from lab import config, pki, trust
+
+
+def test_ensure_creates_once_and_then_reuses(tmp_path):
+    cfg = config.load()
+    first = trust.ensure(cfg, tmp_path)
+    files = sorted(p for p in (tmp_path / ".lab" / "lab" / "pki").rglob("*") if p.is_file())
+    stamps = {p: p.stat().st_mtime_ns for p in files}
+    second = trust.ensure(cfg, tmp_path)
+    assert second.anchor.fingerprint == first.anchor.fingerprint
+    assert {n: i.fingerprint for n, i in second.issuers.items()} == {n: i.fingerprint for n, i in first.issuers.items()}
+    assert {p: p.stat().st_mtime_ns for p in files} == stamps
+    assert sorted(p.name for p in files if p.suffix == ".key") == ["issuer.key", "issuer.key", "root.key"]
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in files if p.suffix == ".key")
+
+
+def test_one_anchor_and_a_distinct_issuer_per_cluster(tmp_path):
+    material = trust.ensure(config.load(), tmp_path)
+    assert set(material.issuers) == {"east", "west"}
+    assert material.issuers["east"].fingerprint != material.issuers["west"].fingerprint
+    for issuer in material.issuers.values():
+        pki.validate_issuer(issuer.cert, [material.anchor.cert])
+    assert material.anchors_fingerprints() == [material.anchor.fingerprint]
+
+
+def test_a_supplied_anchor_signs_the_issuers(tmp_path):
+    mine = pki.create_anchor("cluster.local")
+    pki.write_public(tmp_path / "mine.crt", mine.cert_pem)
+    pki.write_private(tmp_path / "mine.key", mine.key_pem)
+    cfg = config.parse({"trust": {"anchor_cert": str(tmp_path / "mine.crt"), "anchor_key": str(tmp_path / "mine.key")}})
+    material = trust.ensure(cfg, tmp_path)
+    assert material.anchor.fingerprint == mine.fingerprint
+    assert pki.verify_signed_by(material.issuers["east"].cert, mine.cert)
+
+
+def test_a_supplied_leaf_is_not_accepted_as_an_anchor(tmp_path):
+    leaf = pki.issue_workload(pki.create_issuer(pki.create_anchor("cluster.local"), "cluster.local"), "x.y.serviceaccount.identity.linkerd.cluster.local")
+    pki.write_public(tmp_path / "leaf.crt", leaf.cert_pem)
+    pki.write_private(tmp_path / "leaf.key", leaf.key_pem)
+    cfg = config.parse({"trust": {"anchor_cert": str(tmp_path / "leaf.crt"), "anchor_key": str(tmp_path / "leaf.key")}})
+    with pytest.raises(pki.PKIError, match="not a CA"):
+        trust.ensure(cfg, tmp_path)
