@@ -105,35 +105,41 @@ class Proxy:
         self.refused[reason] += 1
 
     async def _on_inbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._serve(writer, lambda upstream: self._inbound(reader, writer, upstream))
+
+    async def _inbound(self, reader, writer, upstream: list) -> None:
+        client_id = peer_identity(writer.get_extra_info("peercert"))
+        if client_id is None:
+            self.refused["no client identity"] += 1
+            return
+        line, _ = await httpwire.read_head(reader)
+        method, _, rest = line.partition(" ")
+        if method != "CONNECT":
+            writer.write(httpwire.text_response(400, "expected CONNECT\n").encode())
+            return
+        self.inbound_opened[client_id] += 1
+        upstream_reader, upstream_writer = await self._open_inbound_target(rest.rsplit(" ", 1)[0])
+        upstream.append(upstream_writer)
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await writer.drain()
+        await asyncio.gather(httpwire.pipe(reader, upstream_writer), httpwire.pipe(upstream_reader, writer))
+
+    async def _serve(self, writer: asyncio.StreamWriter, session) -> None:
+        """Run one connection's `session`: a failed hop answers 502 with `l5d-proxy-error`;
+        both streams are tracked (so `stop` can cut them) and closed at the end."""
         self._streams.add(writer)
-        upstream_writer = None
+        upstream: list[asyncio.StreamWriter] = []
         try:
-            client_id = peer_identity(writer.get_extra_info("peercert"))
-            if client_id is None:
-                self.refused["no client identity"] += 1
-                return
-            line, _ = await httpwire.read_head(reader)
-            method, _, rest = line.partition(" ")
-            authority = rest.rsplit(" ", 1)[0]
-            if method != "CONNECT":
-                writer.write(httpwire.text_response(400, "expected CONNECT\n").encode())
-                return
-            self.inbound_opened[client_id] += 1
-            try:
-                upstream_reader, upstream_writer = await self._open_inbound_target(authority)
-            except DialError as exc:
-                writer.write(httpwire.text_response(502, f"{exc}\n", {"l5d-proxy-error": str(exc)}).encode())
-                await writer.drain()
-                return
-            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            await session(upstream)
+        except DialError as exc:
+            writer.write(httpwire.text_response(502, f"{exc}\n", {"l5d-proxy-error": str(exc)}).encode())
             await writer.drain()
-            await asyncio.gather(httpwire.pipe(reader, upstream_writer), httpwire.pipe(upstream_reader, writer))
         except (httpwire.WireError, ConnectionError, OSError, asyncio.IncompleteReadError, ssl.SSLError):
             pass
         finally:
             self._streams.discard(writer)
-            if upstream_writer is not None:
-                await httpwire.close(upstream_writer)
+            for other in upstream:
+                await httpwire.close(other)
             await httpwire.close(writer)
 
     async def _open_inbound_target(self, authority: str):
@@ -154,28 +160,15 @@ class Proxy:
 
     # -- outbound: the pod's apps ------------------------------------------
     async def _on_outbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._streams.add(writer)
-        upstream_writer = None
-        try:
-            request = await httpwire.read_request(reader)
-            authority = request.headers.get("host", "")
-            try:
-                route = self.cluster.route(authority)
-                upstream_reader, upstream_writer = await self._dial(route)
-            except DialError as exc:
-                writer.write(httpwire.text_response(502, f"{exc}\n", {"l5d-proxy-error": str(exc)}).encode())
-                await writer.drain()
-                return
-            upstream_writer.write(request.encode())
-            await upstream_writer.drain()
-            await httpwire.pipe(upstream_reader, writer)
-        except (httpwire.WireError, ConnectionError, OSError, asyncio.IncompleteReadError, ssl.SSLError):
-            pass
-        finally:
-            self._streams.discard(writer)
-            if upstream_writer is not None:
-                await httpwire.close(upstream_writer)
-            await httpwire.close(writer)
+        await self._serve(writer, lambda upstream: self._outbound(reader, writer, upstream))
+
+    async def _outbound(self, reader, writer, upstream: list) -> None:
+        request = await httpwire.read_request(reader)
+        upstream_reader, upstream_writer = await self._dial(self.cluster.route(request.headers.get("host", "")))
+        upstream.append(upstream_writer)
+        upstream_writer.write(request.encode())
+        await upstream_writer.drain()
+        await httpwire.pipe(upstream_reader, writer)
 
     async def _dial(self, route: Route):
         """Open a stream to `route`: mTLS + CONNECT to a meshed peer, plain TCP otherwise."""
