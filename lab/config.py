@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from .profiles import DEFAULT_PROFILE, PROFILES, Profile
+
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DNS_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 GATEWAYS = ("linkerd",)  # "ambassador" arrives with the gateway switch (issue 4)
@@ -87,6 +89,11 @@ class LabConfig:
     gateway: str = "linkerd"
     probe_period: int = 3
     trust: TrustConfig = field(default_factory=TrustConfig)
+    profile_name: str = DEFAULT_PROFILE
+
+    @property
+    def profile(self) -> Profile:
+        return PROFILES[self.profile_name]
 
     def cluster(self, name: str) -> ClusterConfig:
         for c in self.clusters:
@@ -112,6 +119,7 @@ DEFAULT = {
     "namespace": "mc-demo",
     "gateway": "linkerd",
     "probe_period": 3,
+    "profile": DEFAULT_PROFILE,
     "clusters": {
         # Disjoint pod and service subnets, as two kind clusters need once
         # they are linked; LoadBalancer pools from the kind docker network.
@@ -133,7 +141,7 @@ DEFAULT = {
     "links": [{"from": "west", "to": "east"}],
 }
 
-TOP_KEYS = {"name", "trust_domain", "namespace", "gateway", "probe_period", "clusters", "links", "trust"}
+TOP_KEYS = {"name", "trust_domain", "namespace", "gateway", "probe_period", "profile", "clusters", "links", "trust"}
 CLUSTER_KEYS = {"pod_subnet", "service_subnet", "lb_pool", "workloads", "exports"}
 LINK_KEYS = {"from", "to"}
 TRUST_KEYS = {"anchor_cert", "anchor_key"}
@@ -199,11 +207,15 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
     if not isinstance(namespace, str) or not DNS_LABEL.match(namespace):
         raise ConfigError("namespace", f"{namespace!r} is not a DNS label", "use lower-case letters, digits and '-'", source)
     gateway = data.get("gateway", DEFAULT["gateway"])
-    if gateway not in GATEWAYS:
+    if not isinstance(gateway, str) or gateway not in GATEWAYS:
         raise ConfigError("gateway", f"{gateway!r} is not a known gateway", f"use one of: {', '.join(GATEWAYS)}", source)
     period = data.get("probe_period", DEFAULT["probe_period"])
     if not isinstance(period, int) or isinstance(period, bool) or not 1 <= period <= 300:
         raise ConfigError("probe_period", f"{period!r} is not a whole number of seconds from 1 to 300", "use e.g. 3", source)
+
+    profile = data.get("profile", DEFAULT["profile"])
+    if not isinstance(profile, str) or profile not in PROFILES:
+        raise ConfigError("profile", f"{profile!r} is not a known profile", f"use one of: {', '.join(PROFILES)}", source)
 
     raw_clusters = data.get("clusters", DEFAULT["clusters"])
     if not isinstance(raw_clusters, dict) or not raw_clusters:
@@ -271,6 +283,7 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
         gateway=gateway,
         probe_period=period,
         trust=trust,
+        profile_name=profile,
     )
 
 

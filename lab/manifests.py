@@ -26,6 +26,8 @@ GATEWAY = "linkerd-gateway"
 REMOTE_ACCESS_SA = "linkerd-service-mirror-remote-access-default"
 EXPORT_NAME = "mirror.linkerd.io/gateway-name"
 EXPORT_NS = "mirror.linkerd.io/gateway-ns"
+# `linkerd multicluster link-gen`'s default --selector (multicluster/cmd/link-gen.go)
+EXPORT_SELECTOR = {"mirror.linkerd.io/exported": "true"}
 
 # The gateway each `gateway:` setting stands for: (name, namespace) of its Service.
 GATEWAYS = {"linkerd": (GATEWAY, MC_NS)}
@@ -120,13 +122,18 @@ def link(cfg: LabConfig, target: str, server: str, token: str, gateway_address: 
                   "targetClusterLinkerdNamespace": LINKERD_NS, "clusterCredentialsSecret": secret_name,
                   "gatewayAddress": gateway_address, "gatewayPort": "4143",
                   "gatewayIdentity": gateway_identity(cfg),
-                  "probeSpec": {"path": "/ready", "port": "4191", "period": f"{cfg.probe_period}s"}}},
+                  "probeSpec": {"path": "/ready", "port": "4191", "period": f"{cfg.probe_period}s"},
+                  **({"selector": {"matchLabels": dict(EXPORT_SELECTOR)}} if cfg.profile.export == "label" else {})}},
     ]
 
 
-def export_annotations(gateway: str) -> dict[str, str]:
-    name, namespace = GATEWAYS[gateway]
-    return {EXPORT_NAME: name, EXPORT_NS: namespace}
+def export_marks(cfg: LabConfig) -> tuple[str, dict[str, str]]:
+    """How the profile exports a service: the guide's two annotations naming the gateway
+    (Linkerd 2.8), or the label the Link's selector matches (2.9 and later)."""
+    if cfg.profile.export == "annotations":
+        name, namespace = GATEWAYS[cfg.gateway]
+        return "annotations", {EXPORT_NAME: name, EXPORT_NS: namespace}
+    return "labels", dict(EXPORT_SELECTOR)
 
 
 def workload(cfg: LabConfig, cluster: str, name: str) -> list[dict]:

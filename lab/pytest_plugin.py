@@ -41,8 +41,14 @@ class ClusterHandle:
     def delete(self, kind, namespace, name):
         return self.backend.delete(self.name, kind, namespace, name)
 
-    def annotate(self, kind, namespace, name, annotations):
-        return self.backend.annotate(self.name, kind, namespace, name, annotations)
+    def set_metadata(self, kind, namespace, name, field, values):
+        return self.backend.set_metadata(self.name, kind, namespace, name, field, values)
+
+    def export(self, service: str, exported: bool = True, namespace: str | None = None) -> None:
+        """Export a service the way the lab's profile does (annotations or label), or unexport it."""
+        field, values = manifests.export_marks(self.lab.cfg)
+        self.set_metadata("Service", namespace or self.lab.cfg.namespace, service, field,
+                          values if exported else {k: None for k in values})
 
     def scale(self, namespace, deployment, replicas):
         return self.backend.scale(self.name, namespace, deployment, replicas)

@@ -247,14 +247,14 @@ class Export(Step):
         return [c.name for c in ctx.cfg.clusters if c.exports]
 
     def check(self, ctx, target):
-        want = manifests.export_annotations(ctx.cfg.gateway)
+        field, want = manifests.export_marks(ctx.cfg)
         for name in ctx.cfg.cluster(target).exports:
             svc = ctx.backend.get(target, "Service", ctx.cfg.namespace, name)
             if svc is None:
                 return Check(False, f"service {ctx.cfg.namespace}/{name} does not exist in {target}")
-            annotations = svc["metadata"].get("annotations", {})
-            if any(annotations.get(k) != v for k, v in want.items()):
-                return Check(False, f"service {name} is not exported through the {ctx.cfg.gateway} gateway")
+            have = svc["metadata"].get(field, {})
+            if any(have.get(k) != v for k, v in want.items()):
+                return Check(False, f"service {name} does not carry the export {field} {want}")
             for link in ctx.cfg.links:
                 if link.target != target:
                     continue
@@ -265,15 +265,15 @@ class Export(Step):
         return Check(True)
 
     def apply(self, ctx, target):
+        field, values = manifests.export_marks(ctx.cfg)
         for name in ctx.cfg.cluster(target).exports:
-            if ctx.backend.get(target, "Service", ctx.cfg.namespace, name) is None:
-                raise LabError(f"cannot export {ctx.cfg.namespace}/{name}: no such service in {target}. "
-                               f"Fix: add a workload that creates it, or remove it from clusters.{target}.exports")
-            ctx.backend.annotate(target, "Service", ctx.cfg.namespace, name, manifests.export_annotations(ctx.cfg.gateway))
+            ctx.backend.set_metadata(target, "Service", ctx.cfg.namespace, name, field, values)
 
     def describe(self, ctx, target):
-        notes = ", ".join(f"{k}={v}" for k, v in manifests.export_annotations(ctx.cfg.gateway).items())
-        return [f"annotate service {ctx.cfg.namespace}/{n}: {notes}" for n in ctx.cfg.cluster(target).exports]
+        field, values = manifests.export_marks(ctx.cfg)
+        verb = "annotate" if field == "annotations" else "label"
+        marks = ", ".join(f"{k}={v}" for k, v in values.items())
+        return [f"{verb} service {ctx.cfg.namespace}/{n}: {marks}" for n in ctx.cfg.cluster(target).exports]
 
 
 class Gateway(Step):

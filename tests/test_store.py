@@ -34,8 +34,10 @@ def test_status_and_server_filled_fields_survive_a_reapply():
 def test_annotate_adds_and_removes():
     store = ObjectStore()
     store.apply(svc(a="1"))
-    store.annotate("Service", "demo", "foobar", {"a": None, "b": "2"})
+    store.set_metadata("Service", "demo", "foobar", "annotations", {"a": None, "b": "2"})
     assert store.get("Service", "demo", "foobar")["metadata"]["annotations"] == {"b": "2"}
+    store.set_metadata("Service", "demo", "foobar", "labels", {"mirror.linkerd.io/exported": "true"})
+    assert store.get("Service", "demo", "foobar")["metadata"]["labels"] == {"mirror.linkerd.io/exported": "true"}
 
 
 def test_label_selection_and_persistence_roundtrip():

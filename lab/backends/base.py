@@ -88,7 +88,8 @@ class Backend(ABC):
     def delete(self, cluster: str, kind: str, namespace: str, name: str) -> bool: ...
 
     @abstractmethod
-    def annotate(self, cluster: str, kind: str, namespace: str, name: str, annotations: dict[str, str | None]) -> None: ...
+    def set_metadata(self, cluster: str, kind: str, namespace: str, name: str, field: str, values: dict[str, str | None]) -> None:
+        """`kubectl annotate` (field "annotations") or `kubectl label` ("labels"); a None value removes the key."""
 
     @abstractmethod
     def scale(self, cluster: str, namespace: str, deployment: str, replicas: int) -> None: ...

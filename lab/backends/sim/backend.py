@@ -165,9 +165,9 @@ class SimBackend(Backend):
     def delete(self, cluster: str, kind: str, namespace: str, name: str) -> bool:
         return self._api("POST", f"clusters/{cluster}/delete", {"kind": kind, "namespace": namespace, "name": name})["deleted"]
 
-    def annotate(self, cluster: str, kind: str, namespace: str, name: str, annotations: dict[str, str | None]) -> None:
-        self._api("POST", f"clusters/{cluster}/annotate",
-                  {"kind": kind, "namespace": namespace, "name": name, "annotations": annotations})
+    def set_metadata(self, cluster: str, kind: str, namespace: str, name: str, field: str, values: dict[str, str | None]) -> None:
+        self._api("POST", f"clusters/{cluster}/metadata",
+                  {"kind": kind, "namespace": namespace, "name": name, "field": field, "values": values})
 
     def scale(self, cluster: str, namespace: str, deployment: str, replicas: int) -> None:
         self._api("POST", f"clusters/{cluster}/scale", {"namespace": namespace, "name": deployment, "replicas": replicas})

@@ -156,8 +156,8 @@ class LabProcess:
             return ok({"changed": changed})
         if action == "delete":
             return ok({"deleted": store.delete(body["kind"], body.get("namespace", ""), body["name"])})
-        if action == "annotate":
-            return ok({"changed": store.annotate(body["kind"], body["namespace"], body["name"], body["annotations"])})
+        if action == "metadata":
+            return ok({"changed": store.set_metadata(body["kind"], body["namespace"], body["name"], body["field"], body["values"])})
         if action == "scale":
             dep = store.get("Deployment", body["namespace"], body["name"])
             if dep is None:

@@ -20,6 +20,7 @@ import yaml
 
 from . import httpwire
 from .cluster import MC_NS, b64decode
+from .store import matches
 
 if TYPE_CHECKING:
     from .cluster import SimCluster
@@ -58,6 +59,20 @@ def gateway_target(svc: dict | None) -> GatewayTarget | None:
         port=ports["mc-gateway"], identity=ann["mirror.linkerd.io/gateway-identity"],
         probe_port=ports.get("mc-probe", 4191), probe_path=path if path.startswith("/") else "/" + path,
         probe_period=int(ann.get("mirror.linkerd.io/probe-period", "3")),
+    )
+
+
+def _link_gateway(spec: dict, remote: "SimCluster") -> GatewayTarget | None:
+    """The gateway a Link names (address, port, identity, probe), as `link-gen` wrote it."""
+    address, probe = spec.get("gatewayAddress"), spec.get("probeSpec", {})
+    if not address or not spec.get("gatewayIdentity"):
+        return None
+    owner = remote.service_by_ip(address.split(",")[0])
+    return GatewayTarget(
+        namespace=owner["metadata"]["namespace"] if owner else "", name=owner["metadata"]["name"] if owner else "gateway",
+        address=address.split(",")[0], port=int(spec.get("gatewayPort", 4143)), identity=spec["gatewayIdentity"],
+        probe_port=int(probe.get("port", 4191)), probe_path=probe.get("path", "/ready"),
+        probe_period=int(str(probe.get("period", "3s")).rstrip("s") or 3),
     )
 
 
@@ -158,11 +173,18 @@ class ServiceMirror:
         keep: set[tuple[str, str]] = set()
         gateways: dict[tuple[str, str], GatewayTarget] = {}
         paired: dict[tuple[str, str], int] = {}
+        selector = spec.get("selector", {}).get("matchLabels")
+        link_gateway = _link_gateway(spec, remote) if selector else None
         for svc in remote.store.list("Service"):
-            ann = svc["metadata"].get("annotations", {})
-            if GATEWAY_NAME not in ann or GATEWAY_NS not in ann:
-                continue
-            gw = gateway_target(remote.store.get("Service", ann[GATEWAY_NS], ann[GATEWAY_NAME]))
+            if selector:  # Linkerd 2.9+: the Link selects exported services by label; its gateway serves them
+                if not matches(svc["metadata"].get("labels"), selector) or svc["metadata"].get("labels", {}).get(MIRRORED_LABEL):
+                    continue
+                gw = link_gateway
+            else:  # Linkerd 2.8: each exported service names its gateway in two annotations
+                ann = svc["metadata"].get("annotations", {})
+                if GATEWAY_NAME not in ann or GATEWAY_NS not in ann:
+                    continue
+                gw = gateway_target(remote.store.get("Service", ann[GATEWAY_NS], ann[GATEWAY_NAME]))
             ns = svc["metadata"]["namespace"]
             if gw is None or self.cluster.store.get("Namespace", "", ns) is None:
                 continue  # no gateway address yet, or nowhere to put the mirror

@@ -102,13 +102,15 @@ class ObjectStore:
         self._on_change()
         return True
 
-    def annotate(self, kind: str, namespace: str, name: str, annotations: dict[str, str | None]) -> bool:
-        """`kubectl annotate`: a value of None removes the key."""
+    def set_metadata(self, kind: str, namespace: str, name: str, field: str, values: dict[str, str | None]) -> bool:
+        """`kubectl annotate` (field "annotations") or `kubectl label` ("labels"): None removes a key."""
+        if field not in ("annotations", "labels"):
+            raise ObjectError(f"cannot set metadata.{field}")
         obj = self.get(kind, namespace, name)
         if obj is None:
             raise ObjectError(f"{kind.lower()} {namespace}/{name} not found")
-        current = obj["metadata"].setdefault("annotations", {})
-        for k, v in annotations.items():
+        current = obj["metadata"].setdefault(field, {})
+        for k, v in values.items():
             if v is None:
                 current.pop(k, None)
             else:

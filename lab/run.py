@@ -1,0 +1,178 @@
+"""The one way the lab runs external commands: argument lists, a timeout, output captured.
+
+A `Command` is data: its argv (some parts of which may be `Dynamic`, known
+only when it runs), optional stdin, and an optional command it pipes into.
+Three runners take it:
+  Runner          runs it for real (subprocess), logs it at debug level, and on
+                  failure raises CommandError with the output;
+  RecordingRunner records it and answers from a table (tests);
+  ScriptRunner    records it as a line of a shell script a person could run.
+A secret in argv is a Dynamic: logs and scripts show its shell expression,
+never its value.
+"""
+from __future__ import annotations
+
+import logging
+import shlex
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+log = logging.getLogger("lab.run")
+
+
+@dataclass(frozen=True)
+class Dynamic:
+    """A value known only at run time: how the lab computes it, and how a script would."""
+
+    shell: str  # e.g. $(docker inspect -f '{{...}}' east-control-plane)
+    resolve: Callable[[], str] = field(compare=False, repr=False)
+
+
+Arg = str | Dynamic
+
+
+@dataclass(frozen=True)
+class Command:
+    argv: tuple[Arg, ...]
+    stdin: str | None = None
+    pipe_to: "Command | None" = None
+    timeout: float = 600.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "argv", tuple(self.argv))
+
+    def text(self, resolved: bool = False) -> str:
+        """The shell line: Dynamic parts as their shell expression (or resolved value)."""
+        def part(a: Arg) -> str:
+            if isinstance(a, Dynamic):
+                return shlex.quote(a.resolve()) if resolved else f'"{a.shell}"'
+            return shlex.quote(a)
+
+        line = " ".join(part(a) for a in self.argv)
+        if self.pipe_to is not None:
+            line += " | " + self.pipe_to.text(resolved)
+        return line
+
+
+def cmd(*argv: Arg, stdin: str | None = None, timeout: float = 600.0) -> Command:
+    return Command(tuple(argv), stdin=stdin, timeout=timeout)
+
+
+def pipe(first: Command, second: Command) -> Command:
+    return Command(first.argv, stdin=first.stdin, pipe_to=second, timeout=max(first.timeout, second.timeout))
+
+
+@dataclass(frozen=True)
+class Result:
+    command: Command
+    stdout: str
+    stderr: str = ""
+    code: int = 0
+
+
+class CommandError(RuntimeError):
+    def __init__(self, result: Result, what: str = ""):
+        self.result = result
+        tail = (result.stderr or result.stdout).strip()[-2000:]
+        super().__init__(f"`{result.command.text()}` failed (exit {result.code}){': ' + what if what else ''}\n{tail}")
+
+
+class ToolMissing(RuntimeError):
+    pass
+
+
+class Runner:
+    """Runs commands for real."""
+
+    def __init__(self, env: dict[str, str] | None = None):
+        self.env = env
+
+    def run(self, command: Command, check: bool = True) -> Result:
+        log.debug("run: %s", command.text())
+        stdin = command.stdin
+        stages = [command] + ([command.pipe_to] if command.pipe_to else [])
+        result = None
+        for stage in stages:
+            argv = [a.resolve() if isinstance(a, Dynamic) else a for a in stage.argv]
+            try:
+                proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=stage.timeout, env=self.env)
+            except FileNotFoundError:
+                raise ToolMissing(f"`{argv[0]}` is not installed or not on PATH. Fix: run `inv doctor` to see what is missing") from None
+            except subprocess.TimeoutExpired as exc:
+                raise CommandError(Result(command, exc.stdout or "", exc.stderr or "", -1), f"timed out after {stage.timeout:.0f}s") from None
+            result = Result(command, proc.stdout, proc.stderr, proc.returncode)
+            if proc.returncode != 0:
+                break
+            stdin = proc.stdout
+        if check and result.code != 0:
+            raise CommandError(result)
+        return result
+
+
+@dataclass
+class Recorded:
+    command: Command
+    started: float
+    ended: float
+    thread: str
+
+
+class RecordingRunner:
+    """Records every command; answers from `responses` (first matching prefix of the shell line wins)."""
+
+    def __init__(self, responses: dict[str, str | Callable[[Command], str]] | None = None, delay: float = 0.0):
+        self.responses = responses or {}
+        self.delay = delay
+        self.calls: list[Recorded] = []
+        self._lock = threading.Lock()
+
+    def run(self, command: Command, check: bool = True) -> Result:
+        started = time.monotonic()
+        if self.delay:
+            time.sleep(self.delay)  # a stand-in for the tool's own run time, to measure overlap
+        line = command.text()
+        out = ""
+        for prefix, answer in self.responses.items():
+            if line.startswith(prefix):
+                out = answer(command) if callable(answer) else answer
+                break
+        with self._lock:
+            self.calls.append(Recorded(command, started, time.monotonic(), threading.current_thread().name))
+        return Result(command, out)
+
+    @property
+    def lines(self) -> list[str]:
+        return [c.command.text() for c in self.calls]
+
+
+class ScriptRunner(RecordingRunner):
+    """Records commands as a shell script; comments mark the steps."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks: list[str] = []
+
+    def comment(self, text: str) -> None:
+        self.blocks.append("\n".join(f"# {line}".rstrip() for line in text.splitlines()))
+
+    def run(self, command: Command, check: bool = True) -> Result:
+        result = super().run(command, check)
+        self.blocks.append(render(command))
+        return result
+
+    def script(self, header: str) -> str:
+        return "#!/usr/bin/env bash\n" + "\n".join(f"# {l}".rstrip() for l in header.splitlines()) + \
+            "\nset -euo pipefail\n\n" + "\n".join(self.blocks) + "\n"
+
+
+def render(command: Command) -> str:
+    """One command as shell: stdin becomes a quoted heredoc."""
+    line = command.text()
+    if command.stdin is None:
+        return line
+    body = command.stdin if command.stdin.endswith("\n") else command.stdin + "\n"
+    first, _, rest = line.partition(" | ")
+    return f"{first} <<'EOF'" + (f" | {rest}" if rest else "") + f"\n{body}EOF"
