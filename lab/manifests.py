@@ -8,12 +8,13 @@ remote-access service account. Exports use the guide's two annotations.
 from __future__ import annotations
 
 import base64
+import json
 import string
 from pathlib import Path
 
 import yaml
 
-from .config import ClusterConfig, LabConfig
+from .config import AddressPool, LabConfig
 from .trust import TrustMaterial
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -37,27 +38,60 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def metallb(cluster: ClusterConfig) -> list[dict]:
+def metallb(pool: AddressPool) -> list[dict]:
+    """MetalLB >= 0.13: an IPAddressPool and the L2Advertisement that announces it."""
     return [
         {"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
          "metadata": {"name": POOL_NAME, "namespace": METALLB_NS},
-         "spec": {"addresses": [str(cluster.lb_pool)]}},
+         "spec": {"addresses": [str(pool)]}},
         {"apiVersion": "metallb.io/v1beta1", "kind": "L2Advertisement",
          "metadata": {"name": L2_NAME, "namespace": METALLB_NS},
          "spec": {"ipAddressPools": [POOL_NAME]}},
     ]
 
 
-def linkerd_identity(cluster: str, trust: TrustMaterial) -> list[dict]:
+def metallb_configmap(pool: AddressPool) -> dict:
+    """MetalLB < 0.13 (v0.9 docs): one ConfigMap `config` with a layer2 address pool."""
+    config = {"address-pools": [{"name": "default", "protocol": "layer2", "addresses": [str(pool)]}]}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "config", "namespace": METALLB_NS},
+            "data": {"config": yaml.safe_dump(config, sort_keys=False)}}
+
+
+def trust_roots_object(cfg: LabConfig, bundle_pem: str) -> dict:
+    """Where the control plane keeps its trust anchors: `linkerd-config` `.data.global`
+    (identityContext.trustAnchorsPem) in 2.8, the `linkerd-identity-trust-roots` ConfigMap today."""
+    if cfg.profile.trust_roots == "linkerd-config":
+        glob = {"linkerdNamespace": LINKERD_NS, "identityContext": {
+            "trustDomain": cfg.trust_domain, "trustAnchorsPem": bundle_pem}}
+        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "linkerd-config", "namespace": LINKERD_NS},
+                "data": {"global": json.dumps(glob)}}
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "linkerd-identity-trust-roots", "namespace": LINKERD_NS},
+            "data": {"ca-bundle.crt": bundle_pem}}
+
+
+def read_trust_roots(obj: dict | None) -> str | None:
+    """The anchors PEM from either shape of trust_roots_object (no jq needed)."""
+    data = (obj or {}).get("data", {})
+    if "ca-bundle.crt" in data:
+        return data["ca-bundle.crt"]
+    if "global" in data:
+        return json.loads(data["global"]).get("identityContext", {}).get("trustAnchorsPem")
+    return None
+
+
+def trust_roots_name(cfg: LabConfig) -> str:
+    return trust_roots_object(cfg, "")["metadata"]["name"]
+
+
+def linkerd_identity(cfg: LabConfig, cluster: str, trust: TrustMaterial) -> list[dict]:
     """The identity objects `linkerd install --identity-trust-anchors-file bundle.crt
     --identity-issuer-certificate-file issuer.crt --identity-issuer-key-file issuer.key` renders."""
     issuer = trust.issuers[cluster]
     return [
         {"apiVersion": "v1", "kind": "Namespace",
          "metadata": {"name": LINKERD_NS, "labels": {"linkerd.io/is-control-plane": "true"}}},
-        {"apiVersion": "v1", "kind": "ConfigMap",
-         "metadata": {"name": "linkerd-identity-trust-roots", "namespace": LINKERD_NS},
-         "data": {"ca-bundle.crt": trust.bundle_pem}},
+        trust_roots_object(cfg, trust.bundle_pem),
         {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
          "metadata": {"name": "linkerd-identity-issuer", "namespace": LINKERD_NS},
          "data": {"crt.pem": b64(issuer.cert_pem), "key.pem": b64(issuer.key_pem)}},

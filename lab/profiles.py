@@ -24,6 +24,7 @@ class Profile:
     link_command: str            # "link" (2.8) or "link-gen" (2.18+, controllers in the extension)
     export: str                  # "annotations" (2.8 gateway-name/-ns) or "label" (mirror.linkerd.io/exported=true)
     trust_roots: str             # where a cluster's anchors are read: "linkerd-config" or "trust-roots-configmap"
+    viz_for_gateways: bool       # `multicluster gateways` reads the viz metrics API (2.10+, multicluster/cmd/gateways.go)
 
     @property
     def metallb_manifests(self) -> list[str]:
@@ -52,6 +53,7 @@ PROFILES: dict[str, Profile] = {
             link_command="link",
             export="annotations",
             trust_roots="linkerd-config",
+            viz_for_gateways=False,
         ),
         Profile(
             name="current",
@@ -71,6 +73,7 @@ PROFILES: dict[str, Profile] = {
             link_command="link-gen",
             export="label",
             trust_roots="trust-roots-configmap",
+            viz_for_gateways=True,
         ),
     ]
 }

@@ -18,6 +18,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 log = logging.getLogger("lab.run")
@@ -93,7 +94,9 @@ class Runner:
     def run(self, command: Command, check: bool = True) -> Result:
         log.debug("run: %s", command.text())
         stdin = command.stdin
-        stages = [command] + ([command.pipe_to] if command.pipe_to else [])
+        stages = [command]
+        while stages[-1].pipe_to is not None:
+            stages.append(stages[-1].pipe_to)
         result = None
         for stage in stages:
             argv = [a.resolve() if isinstance(a, Dynamic) else a for a in stage.argv]
@@ -111,6 +114,10 @@ class Runner:
             raise CommandError(result)
         return result
 
+    def write_file(self, path: Path, content: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+
 
 @dataclass
 class Recorded:
@@ -127,6 +134,7 @@ class RecordingRunner:
         self.responses = responses or {}
         self.delay = delay
         self.calls: list[Recorded] = []
+        self.files: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def run(self, command: Command, check: bool = True) -> Result:
@@ -143,6 +151,10 @@ class RecordingRunner:
             self.calls.append(Recorded(command, started, time.monotonic(), threading.current_thread().name))
         return Result(command, out)
 
+    def write_file(self, path: Path, content: str) -> None:
+        self.files[str(path)] = content
+        self.run(cmd("tee", str(path), stdin=content))
+
     @property
     def lines(self) -> list[str]:
         return [c.command.text() for c in self.calls]
@@ -156,16 +168,20 @@ class ScriptRunner(RecordingRunner):
         self.blocks: list[str] = []
 
     def comment(self, text: str) -> None:
-        self.blocks.append("\n".join(f"# {line}".rstrip() for line in text.splitlines()))
+        self.blocks.append("\n" + "\n".join(f"# {line}".rstrip() for line in text.splitlines()))
 
     def run(self, command: Command, check: bool = True) -> Result:
         result = super().run(command, check)
         self.blocks.append(render(command))
         return result
 
-    def script(self, header: str) -> str:
-        return "#!/usr/bin/env bash\n" + "\n".join(f"# {l}".rstrip() for l in header.splitlines()) + \
-            "\nset -euo pipefail\n\n" + "\n".join(self.blocks) + "\n"
+    def write_file(self, path: Path, content: str) -> None:
+        body = content if content.endswith("\n") else content + "\n"
+        self.blocks.append(f"mkdir -p {shlex.quote(str(path.parent))}\ncat > {shlex.quote(str(path))} <<'EOF'\n{body}EOF")
+
+    def script(self, header: str, prelude: list[str] = ()) -> str:
+        return ("#!/usr/bin/env bash\n" + "\n".join(f"# {l}".rstrip() for l in header.splitlines()) +
+                "\nset -euo pipefail\n" + "".join(f"{line}\n" for line in prelude) + "\n" + "\n".join(self.blocks) + "\n")
 
 
 def render(command: Command) -> str:

@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from . import config as config_mod
 from .backends import BACKENDS, Choice, select
 from .backends.base import Backend, LabError
 from .config import LabConfig
+from .profiles import PROFILES
 from .steps import Context
 
 DEFAULT_CONFIG_FILE = "lab.yaml"
@@ -24,6 +26,15 @@ def load_config(path: str | None, root: Path) -> LabConfig:
         return config_mod.load(path)
     local = root / DEFAULT_CONFIG_FILE
     return config_mod.load(local if local.exists() else None)
+
+
+def with_profile(cfg: LabConfig, profile: str | None) -> LabConfig:
+    """--profile overrides the file's `profile:`."""
+    if profile is None:
+        return cfg
+    if profile not in PROFILES:
+        raise LabError(f"unknown profile {profile!r}. Fix: use one of {', '.join(PROFILES)}")
+    return dataclasses.replace(cfg, profile_name=profile)
 
 
 def _record(cfg: LabConfig, root: Path) -> Path:
@@ -61,12 +72,13 @@ class Session:
         return Context(self.cfg, self.backend, self.root)
 
 
-def open_session(config_path: str | None = None, backend: str = "auto", root: Path | None = None) -> Session:
+def open_session(config_path: str | None = None, backend: str = "auto", root: Path | None = None,
+                 profile: str | None = None) -> Session:
     """The lab a command acts on. `auto` means: the backend the lab is already up on, else detect."""
     if backend not in BACKENDS:
         raise LabError(f"unknown backend {backend!r}. Fix: use one of {', '.join(BACKENDS)}")
     root = (root or Path.cwd()).resolve()
-    cfg = load_config(config_path, root)
+    cfg = with_profile(load_config(config_path, root), profile)
     recorded = recorded_backend(cfg, root)
     if backend == "auto" and recorded:
         choice = select(recorded, cfg, root)

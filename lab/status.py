@@ -35,8 +35,7 @@ def collect(cfg: LabConfig, backend: Backend) -> dict:
                 ingress = svc.get("status", {}).get("loadBalancer", {}).get("ingress", [])
                 entry["load_balancers"].append({"namespace": svc["metadata"]["namespace"], "name": svc["metadata"]["name"],
                                                 "address": ingress[0]["ip"] if ingress else None})
-        roots = backend.get(c.name, "ConfigMap", manifests.LINKERD_NS, "linkerd-identity-trust-roots")
-        entry["trust_anchors"] = _fingerprints((roots or {}).get("data", {}).get("ca-bundle.crt"))
+        entry["trust_anchors"] = _fingerprints(backend.trust_roots(c.name))
         issuer = backend.get(c.name, "Secret", manifests.LINKERD_NS, "linkerd-identity-issuer")
         if issuer and "crt.pem" in issuer.get("data", {}):
             entry["issuer"] = _fingerprints(base64.b64decode(issuer["data"]["crt.pem"]).decode())[0]

@@ -31,6 +31,7 @@ class Context:
     cfg: LabConfig
     backend: Backend
     root: Path
+    scripting: bool = False  # writing a shell script: emit commands, read and write nothing
     _trust: trust.TrustMaterial | None = field(default=None, repr=False)
 
     @property
@@ -73,6 +74,10 @@ class Step:
     def describe(self, ctx: Context, target: str) -> list[str]:
         raise NotImplementedError
 
+    def script(self, ctx: Context, target: str) -> None:
+        """Emit this step's commands into a scripting backend's runner; most steps just apply."""
+        self.apply(ctx, target)
+
 
 def _link_targets(ctx: Context) -> list[str]:
     return [f"{link.source}->{link.target}" for link in ctx.cfg.links]
@@ -112,21 +117,21 @@ class LoadBalancer(Step):
     name, summary = "loadbalancer", "MetalLB and its address pool"
 
     def check(self, ctx, target):
-        pool = ctx.backend.get(target, "IPAddressPool", manifests.METALLB_NS, manifests.POOL_NAME)
-        want = [str(ctx.cfg.cluster(target).lb_pool)]
-        if not pool or pool["spec"].get("addresses") != want:
-            return Check(False, f"no IPAddressPool {manifests.POOL_NAME} with {want[0]}")
-        if not ctx.backend.get(target, "L2Advertisement", manifests.METALLB_NS, manifests.L2_NAME):
-            return Check(False, f"no L2Advertisement {manifests.L2_NAME}")
+        for want in ctx.backend.loadbalancer_objects(target):
+            meta = want["metadata"]
+            have = ctx.backend.get(target, want["kind"], meta["namespace"], meta["name"])
+            if not have or any(have.get(k) != want[k] for k in ("spec", "data") if k in want):
+                return Check(False, f"no {want['kind']} {meta['namespace']}/{meta['name']} for {ctx.backend.lb_pool(target)}")
         return Check(True)
 
     def apply(self, ctx, target):
         ctx.backend.install_loadbalancer(target)
-        ctx.backend.apply(target, manifests.metallb(ctx.cfg.cluster(target)))
+        ctx.backend.apply(target, ctx.backend.loadbalancer_objects(target))
 
     def describe(self, ctx, target):
-        return ["install MetalLB", f"apply IPAddressPool {manifests.METALLB_NS}/{manifests.POOL_NAME} "
-                f"({ctx.cfg.cluster(target).lb_pool}) and L2Advertisement {manifests.METALLB_NS}/{manifests.L2_NAME}"]
+        objects = ", ".join(f"{o['kind']} {o['metadata']['namespace']}/{o['metadata']['name']}"
+                            for o in ctx.backend.loadbalancer_objects(target))
+        return [f"install MetalLB {ctx.cfg.profile.metallb}", f"apply {objects} ({ctx.backend.lb_pool(target)})"]
 
 
 class Trust(Step):
@@ -145,6 +150,10 @@ class Trust(Step):
     def apply(self, ctx, target):
         ctx._trust = trust.ensure(ctx.cfg, ctx.root)
 
+    def script(self, ctx, target):
+        for command in trust.step_cli_commands(ctx.cfg, ctx.root):
+            ctx.backend.runner.run(command)
+
     def describe(self, ctx, target):
         base = trust.pki_dir(ctx.cfg, ctx.root)
         source = f"use the anchor in {ctx.cfg.trust.anchor_cert}" if ctx.cfg.trust.anchor_cert else \
@@ -156,8 +165,7 @@ class Linkerd(Step):
     name, summary = "linkerd", "the control plane with the shared anchor"
 
     def check(self, ctx, target):
-        roots = ctx.backend.get(target, "ConfigMap", manifests.LINKERD_NS, "linkerd-identity-trust-roots")
-        if not roots or roots.get("data", {}).get("ca-bundle.crt") != ctx.trust.bundle_pem:
+        if ctx.backend.trust_roots(target) != ctx.trust.bundle_pem:
             return Check(False, "trust roots missing or not the lab's bundle")
         issuer = ctx.backend.get(target, "Secret", manifests.LINKERD_NS, "linkerd-identity-issuer")
         if not issuer or issuer.get("data", {}).get("crt.pem") != manifests.b64(ctx.trust.issuers[target].cert_pem):
@@ -165,7 +173,7 @@ class Linkerd(Step):
         return Check(True)
 
     def apply(self, ctx, target):
-        ctx.backend.install_linkerd(target, ctx.trust)
+        ctx.backend.install_linkerd(target, None if ctx.scripting else ctx.trust)
 
     def describe(self, ctx, target):
         base = trust.pki_dir(ctx.cfg, ctx.root)
@@ -234,7 +242,10 @@ class Workloads(Step):
         return Check(True)
 
     def apply(self, ctx, target):
-        ctx.backend.apply(target, self._objects(ctx, target))
+        objects = self._objects(ctx, target)
+        ctx.backend.apply(target, objects)
+        for ns, name in manifests.deployments(objects):
+            ctx.backend.wait_rollout(target, ns, name)
 
     def describe(self, ctx, target):
         return [f"apply fixtures/workloads/{w}.yaml in namespace {ctx.cfg.namespace}" for w in ctx.cfg.cluster(target).workloads]
@@ -292,6 +303,9 @@ class Gateway(Step):
 
     def apply(self, ctx, target):
         """The bundled gateway comes with the multicluster step; here we only wait for it to be probed alive."""
+
+    def script(self, ctx, target):
+        ctx.backend.gateways(_split_link(target)[0])
 
     def describe(self, ctx, target):
         source, dest = _split_link(target)
@@ -363,6 +377,16 @@ def up(ctx: Context, until: str | None = None, report: Callable[[StepResult], No
         if step.name == until:
             break
     return results
+
+
+def plan_script(ctx: Context, header: str, prelude: list[str]) -> str:
+    """Every step's commands, in order, as a shell script (ctx.backend must script into a ScriptRunner)."""
+    runner = ctx.backend.runner
+    for step in STEPS:
+        for target in step.targets(ctx):
+            runner.comment(f"step {step.name} [{target}]: {step.summary}")
+            step.script(ctx, target)
+    return runner.script(header, prelude)
 
 
 def plan(ctx: Context, until: str | None = None) -> list[tuple[Step, str, list[str]]]:

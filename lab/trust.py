@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import pki
 from .config import LabConfig
+from .run import Command, cmd
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,22 @@ def _ensure_anchor(cfg: LabConfig, base: Path) -> pki.CertKey:
     pki.write_private(key, anchor.key_pem)
     pki.write_public(crt, anchor.cert_pem)
     return anchor
+
+
+def step_cli_commands(cfg: LabConfig, root: Path | None = None) -> list[Command]:
+    """The guide's `step certificate create` commands for the same files the lab writes."""
+    base = pki_dir(cfg, root)
+    name = pki.anchor_name(cfg.trust_domain)
+    root_crt, root_key = str(base / "root.crt"), str(base / "root.key")
+    out = [cmd("mkdir", "-p", *(str(base / c) for c in cfg.cluster_names)),
+           cmd("step", "certificate", "create", name, root_crt, root_key, "--profile", "root-ca",
+               "--no-password", "--insecure", "--san", name)]
+    for c in cfg.cluster_names:
+        out.append(cmd("step", "certificate", "create", name, str(base / c / "issuer.crt"), str(base / c / "issuer.key"),
+                       "--profile", "intermediate-ca", "--not-after", "8760h", "--no-password", "--insecure",
+                       "--ca", root_crt, "--ca-key", root_key, "--san", name))
+    out.append(cmd("cp", root_crt, str(base / "bundle.crt")))
+    return out
 
 
 def load(cfg: LabConfig, root: Path | None = None) -> TrustMaterial | None:

@@ -55,7 +55,7 @@ def test_plan_lists_every_step_without_doing_anything(tmp_path):
     for step in ("clusters", "loadbalancer", "trust", "linkerd", "multicluster", "link", "workloads", "export", "gateway"):
         assert f"## {step}:" in result.stdout
     assert "[west->east] link west to east" in result.stdout
-    assert "IPAddressPool metallb-system/lab-pool (172.18.255.200-172.18.255.214)" in result.stdout
+    assert "IPAddressPool metallb-system/lab-pool, L2Advertisement metallb-system/lab-l2 (172.18.255.200-172.18.255.214)" in result.stdout
     assert not (tmp_path / ".lab").exists()
 
 

@@ -55,8 +55,13 @@ def select(name: str, cfg: LabConfig, root: Path | None = None) -> Choice:
         if not docker.answers:
             raise LabError(f"the kind backend needs a Docker engine, and {docker.detail}. "
                            "Fix: start Docker (or set DOCKER_HOST), or use --backend sim")
-        raise LabError("the kind backend is not part of this version of the lab yet (tracked as issue 3). "
-                       "Fix: use --backend sim")
+        return Choice(kind_backend(cfg, root), f"asked for with --backend kind; {docker.detail}")
     if docker.answers:
-        return Choice(SimBackend(cfg, root), f"{docker.detail}, but this version has no kind backend yet: simulation")
+        return Choice(kind_backend(cfg, root), f"{docker.detail}: kind")
     return Choice(SimBackend(cfg, root), f"{docker.detail}: simulation")
+
+
+def kind_backend(cfg: LabConfig, root: Path | None = None, **kwargs) -> Backend:
+    from .kind import KindBackend
+
+    return KindBackend(cfg, root, **kwargs)

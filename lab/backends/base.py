@@ -95,6 +95,21 @@ class Backend(ABC):
     def scale(self, cluster: str, namespace: str, deployment: str, replicas: int) -> None: ...
 
     # -- installing ------------------------------------------------------------
+    def lb_pool(self, cluster: str):
+        """The cluster's LoadBalancer range (the config's; kind computes it from its network)."""
+        return self.cfg.cluster(cluster).lb_pool
+
+    def loadbalancer_objects(self, cluster: str) -> list[dict]:
+        from .. import manifests
+
+        return manifests.metallb(self.lb_pool(cluster))
+
+    def trust_roots(self, cluster: str) -> str | None:
+        """The anchors the cluster's control plane trusts, read where the profile keeps them."""
+        from .. import manifests
+
+        return manifests.read_trust_roots(self.get(cluster, "ConfigMap", manifests.LINKERD_NS, manifests.trust_roots_name(self.cfg)))
+
     @abstractmethod
     def install_loadbalancer(self, cluster: str) -> None:
         """MetalLB itself (the step then applies the lab's pool)."""
@@ -128,6 +143,9 @@ class Backend(ABC):
     @abstractmethod
     def host_address(self, address: str, port: int) -> tuple[str, int] | None:
         """Where a test on this machine connects to reach `address:port` on the lab network."""
+
+    def wait_rollout(self, cluster: str, namespace: str, deployment: str) -> None:
+        """`kubectl rollout status`; the sim's steps wait through their checks instead."""
 
     def events(self, cluster: str) -> list[dict]:
         return []

@@ -177,7 +177,7 @@ class SimBackend(Backend):
         """MetalLB's controller is built into every simulated cluster; only its pool is applied."""
 
     def install_linkerd(self, cluster: str, trust: TrustMaterial) -> None:
-        self.apply(cluster, manifests.linkerd_identity(cluster, trust))
+        self.apply(cluster, manifests.linkerd_identity(self.cfg, cluster, trust))
 
     def install_multicluster(self, cluster: str) -> None:
         self.apply(cluster, manifests.multicluster(self.cfg))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from ... import pki
+from ...manifests import read_trust_roots
 from .pods import PodRuntime
 from .proxy import INBOUND_PORT, DialError, Route
 from .store import ObjectStore
@@ -69,8 +70,11 @@ class SimCluster:
 
     # -- identity ----------------------------------------------------------
     def trust_roots(self) -> str | None:
-        cm = self.store.get("ConfigMap", LINKERD_NS, TRUST_ROOTS_CM)
-        return (cm or {}).get("data", {}).get("ca-bundle.crt")
+        for name in (TRUST_ROOTS_CM, "linkerd-config"):
+            roots = read_trust_roots(self.store.get("ConfigMap", LINKERD_NS, name))
+            if roots:
+                return roots
+        return None
 
     def issuer(self) -> pki.CertKey | None:
         secret = self.store.get("Secret", LINKERD_NS, ISSUER_SECRET)

@@ -1,0 +1,330 @@
+"""Real clusters: kind, MetalLB, Linkerd and its multicluster extension, with the real tools.
+
+Every external call goes through a runner (lab/run.py), so the same methods
+run the tools, record them in tests, or print them as a shell script
+(`inv plan --backend kind --format sh`). Contexts are kind's own
+(`kind-<cluster>`); KUBECONFIG lists one kubeconfig file per cluster, so the
+commands read as the guide's (`linkerd --context=kind-east ...`).
+"""
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import os
+import secrets
+from pathlib import Path
+
+import yaml
+from pytest_kind import KindCluster
+
+from .. import manifests
+from ..config import AddressPool, LabConfig
+from ..run import Command, Dynamic, Runner, cmd, pipe
+from ..trust import TrustMaterial, pki_dir
+from .base import Backend, HttpResult, LabError
+
+KIND_NETWORK = "kind"
+KIND_DEFAULT_SUBNET = "172.18.0.0/16"  # what kind creates when the network does not exist yet
+POOL_SIZE = 25  # LoadBalancer addresses per cluster, taken from the top of the kind network
+WAIT = "300s"
+
+
+class LabKindCluster(KindCluster):
+    """pytest-kind's cluster, created through the lab's runner (so it is recorded and scriptable).
+
+    KindCluster.__init__ is not called: it creates .pytest-kind/ in the working
+    directory; the lab keeps everything under .lab/<name>/kind/.
+    """
+
+    def __init__(self, name: str, kubeconfig: Path, image: str, runner):
+        self.name, self.kubeconfig_path, self.image, self.runner = name, kubeconfig, image, runner
+        self.kind_path = Path("kind")
+        self.path = kubeconfig.parent
+
+    def create(self, config_file: Path | None = None) -> None:  # noqa: D102 - same contract as KindCluster.create
+        argv = ["kind", "create", "cluster", f"--name={self.name}", f"--kubeconfig={self.kubeconfig_path}",
+                f"--image={self.image}"]
+        if config_file is not None:
+            argv += ["--config", str(config_file)]
+        self.runner.run(cmd(*argv, "--wait", WAIT))
+
+    def delete(self) -> None:
+        self.runner.run(cmd("kind", "delete", "cluster", f"--name={self.name}", f"--kubeconfig={self.kubeconfig_path}"))
+
+
+class DockerFacts:
+    """What kind's docker network says: its subnet, a node's address on it (docker SDK)."""
+
+    def __init__(self):
+        import docker
+
+        self.client = docker.from_env(timeout=10)
+
+    def subnet(self) -> ipaddress.IPv4Network | None:
+        import docker
+
+        try:
+            network = self.client.networks.get(KIND_NETWORK)
+        except docker.errors.NotFound:
+            return None
+        for entry in network.attrs.get("IPAM", {}).get("Config") or []:
+            try:
+                net = ipaddress.ip_network(entry.get("Subnet", ""))
+            except ValueError:
+                continue
+            if net.version == 4:
+                return net
+        return None
+
+    def node_address(self, container: str) -> str:
+        attrs = self.client.containers.get(container).attrs
+        return attrs["NetworkSettings"]["Networks"][KIND_NETWORK]["IPAddress"]
+
+
+def pools_for(subnet: ipaddress.IPv4Network, count: int) -> list[AddressPool]:
+    """Disjoint ranges of POOL_SIZE at the top of the kind network, one per cluster, first cluster highest.
+
+    Docker hands out node addresses from the bottom, so the top is free.
+    """
+    needed = POOL_SIZE * count
+    last = int(subnet.broadcast_address) - 1
+    if subnet.num_addresses < needed + 16:
+        raise LabError(
+            f"the docker '{KIND_NETWORK}' network's subnet {subnet} has {subnet.num_addresses} addresses, too few for "
+            f"{count} LoadBalancer pools of {POOL_SIZE} beside the nodes. Fix: `docker network rm {KIND_NETWORK}` "
+            "(with no kind cluster running) so kind recreates it as a /16"
+        )
+    return [AddressPool(ipaddress.IPv4Address(last - (i + 1) * POOL_SIZE + 1), ipaddress.IPv4Address(last - i * POOL_SIZE))
+            for i in range(count)]
+
+
+def kind_config(cfg: LabConfig, cluster: str) -> str:
+    """A kind cluster config with the lab's disjoint pod and service subnets."""
+    c = cfg.cluster(cluster)
+    return yaml.safe_dump({
+        "kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4",
+        "networking": {"podSubnet": str(c.pod_subnet), "serviceSubnet": str(c.service_subnet)},
+        "nodes": [{"role": "control-plane", "image": cfg.profile.node_image}],
+    }, sort_keys=False)
+
+
+def parse_gateways(table: str) -> list[dict]:
+    """`linkerd multicluster gateways` prints a table (it has no JSON output):
+    CLUSTER ALIVE NUM_SVC LATENCY_P50 LATENCY_P95 LATENCY_P99 (multicluster/cmd/gateways.go)."""
+    lines = [line.split() for line in table.splitlines() if line.strip()]
+    if not lines or lines[0][:3] != ["CLUSTER", "ALIVE", "NUM_SVC"]:
+        return []
+    rows = []
+    for cells in lines[1:]:
+        if len(cells) < 4:
+            continue
+        alive = cells[1] == "True"
+        rows.append({"cluster": cells[0], "namespace": manifests.MC_NS, "name": manifests.GATEWAY, "alive": alive,
+                     "paired_services": int(cells[2]) if cells[2].isdigit() else 0,
+                     "latency_ms": float(cells[3].rstrip("ms")) if alive and cells[3] != "-" else None,
+                     "last_error": None if alive else "not alive"})
+    return rows
+
+
+class KindBackend(Backend):
+    name = "kind"
+
+    def __init__(self, cfg: LabConfig, root: Path | None = None, runner=None, docker: DockerFacts | None = None,
+                 scripting: bool = False):
+        super().__init__(cfg, root)
+        self.profile = cfg.profile
+        self.scripting = scripting  # building a script: read nothing live, use shell expressions
+        self.runner = runner or Runner(env={**os.environ, "KUBECONFIG": self.kubeconfig_env})
+        self._docker = docker
+
+    # -- paths and names -----------------------------------------------------------
+    @property
+    def kind_dir(self) -> Path:
+        return self.state_dir / "kind"
+
+    def kubeconfig(self, cluster: str) -> Path:
+        return self.kind_dir / f"{cluster}.kubeconfig"
+
+    @property
+    def kubeconfig_env(self) -> str:
+        return os.pathsep.join(str(self.kubeconfig(c)) for c in self.cfg.cluster_names)
+
+    @staticmethod
+    def context(cluster: str) -> str:
+        return f"kind-{cluster}"
+
+    def kubectl(self, cluster: str, *args: str, stdin: str | None = None) -> Command:
+        return cmd("kubectl", f"--context={self.context(cluster)}", *args, stdin=stdin)
+
+    def linkerd(self, cluster: str, *args: str) -> Command:
+        return cmd("linkerd", f"--context={self.context(cluster)}", *args)
+
+    def apply_manifests(self, cluster: str, objects: list[dict]) -> None:
+        self.runner.run(self.kubectl(cluster, "apply", "-f", "-", stdin=yaml.safe_dump_all(objects, sort_keys=False)))
+
+    @property
+    def docker(self) -> DockerFacts:
+        if self._docker is None:
+            self._docker = DockerFacts()
+        return self._docker
+
+    # -- lifecycle -----------------------------------------------------------------
+    def cluster_exists(self, cluster: str) -> bool:
+        out = self.runner.run(cmd("kind", "get", "clusters")).stdout
+        return cluster in out.split() and self.kubeconfig(cluster).exists()
+
+    def create_cluster(self, cluster: str) -> None:
+        config = self.kind_dir / f"{cluster}.kind.yaml"
+        self.runner.write_file(config, kind_config(self.cfg, cluster))
+        LabKindCluster(cluster, self.kubeconfig(cluster), self.profile.node_image, self.runner).create(config)
+
+    def destroy(self) -> list[str]:
+        removed = []
+        existing = self.runner.run(cmd("kind", "get", "clusters"), check=False).stdout.split()
+        for cluster in self.cfg.cluster_names:
+            if cluster in existing:
+                LabKindCluster(cluster, self.kubeconfig(cluster), self.profile.node_image, self.runner).delete()
+                removed.append(f"kind cluster {cluster}")
+        return removed
+
+    def running(self) -> bool:
+        existing = self.runner.run(cmd("kind", "get", "clusters"), check=False).stdout.split()
+        return all(c in existing for c in self.cfg.cluster_names)
+
+    # -- the Kubernetes API ----------------------------------------------------------
+    def apply(self, cluster: str, objects: list[dict]) -> list[str]:
+        out = self.runner.run(self.kubectl(cluster, "apply", "-f", "-",
+                                           stdin=yaml.safe_dump_all(objects, sort_keys=False))).stdout
+        return [line.split(" ")[0] for line in out.splitlines() if line.endswith(("created", "configured"))]
+
+    def get(self, cluster: str, kind: str, namespace: str, name: str) -> dict | None:
+        args = ["get", kind, name, "-o", "json", "--ignore-not-found"] + (["-n", namespace] if namespace else [])
+        out = self.runner.run(self.kubectl(cluster, *args)).stdout.strip()
+        return json.loads(out) if out else None
+
+    def list(self, cluster: str, kind: str, namespace: str | None = None, labels: dict | None = None) -> list[dict]:
+        args = ["get", kind, "-o", "json"] + (["-n", namespace] if namespace else ["--all-namespaces"])
+        if labels:
+            args += ["-l", ",".join(f"{k}={v}" for k, v in labels.items())]
+        out = self.runner.run(self.kubectl(cluster, *args)).stdout.strip()
+        return json.loads(out)["items"] if out else []
+
+    def delete(self, cluster: str, kind: str, namespace: str, name: str) -> bool:
+        out = self.runner.run(self.kubectl(cluster, "delete", kind, name, "-n", namespace, "--ignore-not-found")).stdout
+        return "deleted" in out
+
+    def set_metadata(self, cluster: str, kind: str, namespace: str, name: str, field: str, values: dict[str, str | None]) -> None:
+        verb = {"annotations": "annotate", "labels": "label"}[field]
+        pairs = [f"{k}-" if v is None else f"{k}={v}" for k, v in values.items()]
+        self.runner.run(self.kubectl(cluster, "-n", namespace, verb, kind.lower(), name, *pairs, "--overwrite"))
+
+    def scale(self, cluster: str, namespace: str, deployment: str, replicas: int) -> None:
+        self.runner.run(self.kubectl(cluster, "-n", namespace, "scale", f"deploy/{deployment}", f"--replicas={replicas}"))
+
+    def wait_rollout(self, cluster: str, namespace: str, deployment: str) -> None:
+        self.runner.run(self.kubectl(cluster, "-n", namespace, "rollout", "status", f"deploy/{deployment}", f"--timeout={WAIT}"))
+
+    # -- installing ------------------------------------------------------------------
+    def lb_pool(self, cluster: str) -> AddressPool:
+        """This cluster's range at the top of the docker `kind` network (the kind default in a script)."""
+        subnet = None if self.scripting else self.docker.subnet()
+        subnet = subnet or ipaddress.IPv4Network(KIND_DEFAULT_SUBNET)
+        return pools_for(subnet, len(self.cfg.clusters))[self.cfg.cluster_names.index(cluster)]
+
+    def install_loadbalancer(self, cluster: str) -> None:
+        """MetalLB at the profile's version, ready before its pool is applied (its webhook rejects pools until then)."""
+        for url in self.profile.metallb_manifests:
+            self.runner.run(self.kubectl(cluster, "apply", "-f", url))
+        if self.profile.metallb_config == "configmap":
+            # MetalLB < 0.13 needs a memberlist secret (metallb.universe.tf v0.9 installation docs).
+            key = Dynamic("$(openssl rand -base64 128)", lambda: base64.b64encode(secrets.token_bytes(128)).decode())
+            self.runner.run(cmd("kubectl", f"--context={self.context(cluster)}", "create", "secret", "generic", "-n",
+                                manifests.METALLB_NS, "memberlist", Dynamic(f"--from-literal=secretkey={key.shell}",
+                                                                            lambda: f"--from-literal=secretkey={key.resolve()}")))
+        self.runner.run(self.kubectl(cluster, "wait", f"--namespace={manifests.METALLB_NS}", "--for=condition=ready",
+                                     "pod", "--selector=app=metallb", f"--timeout={WAIT}"))
+
+    def loadbalancer_objects(self, cluster: str) -> list[dict]:
+        pool = self.lb_pool(cluster)
+        if self.profile.metallb_config == "configmap":
+            return [manifests.metallb_configmap(pool)]
+        return manifests.metallb(pool)
+
+    def install_linkerd(self, cluster: str, trust: TrustMaterial | None) -> None:
+        base = pki_dir(self.cfg, self.root)
+        if self.profile.linkerd_crds_first:
+            self.runner.run(pipe(self.linkerd(cluster, "install", "--crds"), self.kubectl(cluster, "apply", "-f", "-")))
+        self.runner.run(pipe(
+            self.linkerd(cluster, "install",
+                         "--identity-trust-anchors-file", str(base / "bundle.crt"),
+                         "--identity-issuer-certificate-file", str(base / cluster / "issuer.crt"),
+                         "--identity-issuer-key-file", str(base / cluster / "issuer.key")),
+            self.kubectl(cluster, "apply", "-f", "-")))
+        self.runner.run(self.linkerd(cluster, "check"))
+        if self.profile.viz_for_gateways:
+            self.runner.run(pipe(self.linkerd(cluster, "viz", "install"), self.kubectl(cluster, "apply", "-f", "-")))
+            self.runner.run(self.linkerd(cluster, "viz", "check"))
+
+    def install_multicluster(self, cluster: str) -> None:
+        args = ["multicluster", "install"]
+        if self.profile.link_command == "link-gen":
+            # Linkerd 2.18+: the service mirror for each link comes with the extension.
+            for i, link in enumerate(l for l in self.cfg.links if l.source == cluster):
+                args += ["--set", f"controllers[{i}].link.ref.name={link.target}"]
+        self.runner.run(pipe(self.linkerd(cluster, *args), self.kubectl(cluster, "apply", "-f", "-")))
+        self.wait_rollout(cluster, manifests.MC_NS, manifests.GATEWAY)
+
+    def api_server(self, cluster: str) -> Dynamic:
+        """The target's API as the source cluster reaches it: the control-plane container on the
+        docker `kind` network, not the host's 127.0.0.1 port in the kubeconfig (kind docs, multi-cluster)."""
+        node = f"{cluster}-control-plane"
+        return Dynamic(f"https://$(docker inspect -f '{{{{.NetworkSettings.Networks.{KIND_NETWORK}.IPAddress}}}}' {node}):6443",
+                       lambda: f"https://{self.docker.node_address(node)}:6443")
+
+    def link(self, source: str, target: str) -> None:
+        self.runner.run(pipe(
+            cmd("linkerd", f"--context={self.context(target)}", "multicluster", self.profile.link_command,
+                "--cluster-name", target, Dynamic(f"--api-server-address={self.api_server(target).shell}",
+                                                  lambda: f"--api-server-address={self.api_server(target).resolve()}")),
+            self.kubectl(source, "apply", "-f", "-")))
+        self.runner.run(self.linkerd(source, *self.profile.mc_check))
+        self.runner.run(self.linkerd(source, "multicluster", "gateways"))
+
+    # -- observing -------------------------------------------------------------------
+    def gateways(self, cluster: str) -> list[dict]:
+        out = self.runner.run(self.linkerd(cluster, "multicluster", "gateways"), check=False).stdout
+        return parse_gateways(out)
+
+    def check(self, cluster: str) -> list[dict]:
+        result = self.runner.run(self.linkerd(cluster, *self.profile.mc_check, "-o", "json"), check=False)
+        try:
+            report = json.loads(result.stdout or "{}")
+        except json.JSONDecodeError:
+            return [{"section": "linkerd-check", "name": "check output", "ok": False, "hint": result.stderr.strip()[-500:]}]
+        return [{"section": cat.get("categoryName", ""), "name": c.get("description", ""),
+                 "ok": c.get("result") == "success", "hint": c.get("error", "") or c.get("hint", "")}
+                for cat in report.get("categories", []) for c in cat.get("checks", [])]
+
+    def request(self, cluster: str, namespace: str, deployment: str, url: str, timeout: float = 5.0) -> HttpResult:
+        marker = "\n__LAB_STATUS__:"
+        result = self.runner.run(self.kubectl(cluster, "-n", namespace, "exec", f"deploy/{deployment}", "-c", "curl", "--",
+                                              "curl", "-sS", "--max-time", str(int(timeout)), "-D", "/dev/stderr",
+                                              "-w", marker + "%{http_code}", url), check=False)
+        body, _, status = result.stdout.rpartition(marker)
+        if result.code != 0 or not status.strip().isdigit() or status.strip() == "000":
+            return HttpResult(error=result.stderr.strip().splitlines()[-1] if result.stderr.strip() else f"exit {result.code}")
+        headers = {}
+        for line in result.stderr.splitlines()[1:]:
+            name, sep, value = line.partition(":")
+            if sep:
+                headers[name.strip().lower()] = value.strip()
+        return HttpResult(status=int(status), body=body, headers=headers)
+
+    def proxy_metrics(self, cluster: str, namespace: str, deployment: str) -> str:
+        return self.runner.run(self.linkerd(cluster, "diagnostics", "proxy-metrics", "-n", namespace,
+                                            f"deploy/{deployment}"), check=False).stdout
+
+    def host_address(self, address: str, port: int) -> tuple[str, int] | None:
+        # On Linux the docker `kind` network is routed from the host: LoadBalancer IPs answer directly.
+        return address, port

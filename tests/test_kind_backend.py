@@ -1,0 +1,142 @@
+"""The kind backend, tested by what it would run: a recording runner stands in for the tools."""
+import ipaddress
+import json
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lab import config, steps
+from lab.backends.base import LabError
+from lab.backends.kind import KindBackend, parse_gateways, pools_for
+from lab.run import RecordingRunner
+
+
+class FakeDocker:
+    def __init__(self, subnet="172.18.0.0/16"):
+        self._subnet = ipaddress.IPv4Network(subnet)
+
+    def subnet(self):
+        return self._subnet
+
+    def node_address(self, container):
+        return {"east-control-plane": "172.18.0.2", "west-control-plane": "172.18.0.3"}[container]
+
+
+class FakeClusters:
+    """Answers kind and kubectl the way two fresh clusters would: what was applied can be read back."""
+
+    def __init__(self, backend_ref):
+        self.backend_ref = backend_ref
+        self.clusters = set()
+        self.objects = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, command):
+        argv = [str(a) if isinstance(a, str) else a.resolve() for a in command.argv]
+        if argv[:3] == ["kind", "get", "clusters"]:
+            return "\n".join(sorted(self.clusters))
+        if argv[:3] == ["kind", "create", "cluster"]:
+            name = argv[3].split("=", 1)[1]
+            kubeconfig = argv[4].split("=", 1)[1]
+            with self.lock:
+                self.clusters.add(name)
+            Path(kubeconfig).parent.mkdir(parents=True, exist_ok=True)
+            Path(kubeconfig).write_text("apiVersion: v1\nkind: Config\n")
+            return ""
+        if argv[0] == "kubectl" and "apply" in argv and command.stdin:
+            ctx = argv[1].split("=", 1)[1]
+            for obj in yaml.safe_load_all(command.stdin):
+                meta = obj["metadata"]
+                self.objects[(ctx, obj["kind"], meta.get("namespace", ""), meta["name"])] = obj
+            return ""
+        if argv[0] == "kubectl" and argv[2] == "get":
+            ctx, kind, name = argv[1].split("=", 1)[1], argv[3], argv[4]
+            ns = argv[argv.index("-n") + 1] if "-n" in argv else ""
+            obj = self.objects.get((ctx, kind, ns, name))
+            return json.dumps(obj) if obj else ""
+        return ""
+
+
+@pytest.fixture
+def kind_lab(tmp_path):
+    cfg = config.load()
+    fake = FakeClusters(None)
+    runner = RecordingRunner({"": fake}, delay=0.2)
+    backend = KindBackend(cfg, tmp_path, runner=runner, docker=FakeDocker())
+    return steps.Context(cfg, backend, tmp_path), runner, fake
+
+
+def test_clusters_and_metallb_run_for_both_clusters_at_once(kind_lab):
+    ctx, runner, fake = kind_lab
+    results = steps.up(ctx, until="loadbalancer")
+    assert [(r.step, r.outcome) for r in results] == [("clusters", "applied")] * 2 + [("loadbalancer", "applied")] * 2
+    creates = [c for c in runner.calls if c.command.text().startswith("kind create cluster")]
+    assert len(creates) == 2 and creates[0].thread != creates[1].thread
+    east, west = creates
+    assert east.started < west.ended and west.started < east.ended, "the two clusters were created one after the other"
+    per_step = sum(c.ended - c.started for c in runner.calls)
+    wall = max(c.ended for c in runner.calls) - min(c.started for c in runner.calls)
+    assert wall < per_step * 0.75
+
+
+def test_each_cluster_gets_its_own_kind_config_and_the_pinned_image(kind_lab):
+    ctx, runner, _ = kind_lab
+    steps.up(ctx, until="clusters")
+    for name, pods, services in (("east", "10.244.0.0/16", "10.96.0.0/16"), ("west", "10.245.0.0/16", "10.97.0.0/16")):
+        written = yaml.safe_load(runner.files[str(ctx.backend.kind_dir / f"{name}.kind.yaml")])
+        assert written["networking"] == {"podSubnet": pods, "serviceSubnet": services}
+        assert written["nodes"][0]["image"] == ctx.cfg.profile.node_image
+    lines = [l for l in runner.lines if l.startswith("kind create")]
+    assert all(f"--image={ctx.cfg.profile.node_image}" in l for l in lines)
+
+
+def test_metallb_waits_for_its_pods_before_the_pool_is_applied(kind_lab):
+    ctx, runner, _ = kind_lab
+    steps.up(ctx, until="loadbalancer")
+    east = [l for l in runner.lines if "--context=kind-east" in l]
+    native = next(i for i, l in enumerate(east) if "metallb-native.yaml" in l)
+    wait = next(i for i, l in enumerate(east) if " wait " in l and "app=metallb" in l)
+    pool = next(i for i, c in enumerate(east) if c.endswith("apply -f -"))
+    assert native < wait < pool
+
+
+def test_second_up_changes_nothing(kind_lab):
+    ctx, runner, _ = kind_lab
+    steps.up(ctx, until="loadbalancer")
+    count = len(runner.calls)
+    again = steps.up(ctx, until="loadbalancer")
+    assert {r.outcome for r in again} == {"already done"}
+    assert not any("create" in c.command.text() or "apply" in c.command.text() for c in runner.calls[count:])
+
+
+def test_pools_come_from_the_top_of_the_kind_network_and_are_disjoint():
+    east, west = pools_for(ipaddress.IPv4Network("172.18.0.0/16"), 2)
+    assert str(east) == "172.18.255.230-172.18.255.254"
+    assert str(west) == "172.18.255.205-172.18.255.229"
+    assert not east.overlaps(west)
+
+
+def test_a_subnet_too_small_gets_a_clear_error():
+    with pytest.raises(LabError, match="too few for 2 LoadBalancer pools.*docker network rm kind"):
+        pools_for(ipaddress.IPv4Network("172.18.0.0/26"), 2)
+
+
+def test_link_uses_the_control_plane_address_on_the_kind_network(tmp_path):
+    runner = RecordingRunner()
+    backend = KindBackend(config.load(), tmp_path, runner=runner, docker=FakeDocker())
+    backend.link("west", "east")
+    link = runner.calls[0].command
+    assert link.text(resolved=True).startswith(
+        "linkerd --context=kind-east multicluster link-gen --cluster-name east --api-server-address=https://172.18.0.2:6443")
+    assert link.pipe_to.text() == "kubectl --context=kind-west apply -f -"
+
+
+def test_gateways_table_is_parsed():
+    table = ("CLUSTER  ALIVE    NUM_SVC      LATENCY_P50  LATENCY_P95  LATENCY_P99\n"
+             "east     True           1          2ms          3ms          4ms\n"
+             "north    False          0            -            -            -\n")
+    rows = parse_gateways(table)
+    assert [(r["cluster"], r["alive"], r["paired_services"], r["latency_ms"]) for r in rows] == [
+        ("east", True, 1, 2.0), ("north", False, 0, None)]

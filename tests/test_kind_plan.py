@@ -1,0 +1,97 @@
+"""`inv plan --backend kind --format sh`: a script a person could run, with the guide's commands.
+
+Golden copies live in fixtures/plans/; after a deliberate change, regenerate
+them with UPDATE_GOLDEN=1 and review the diff.
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lab import profiles
+
+REPO = Path(__file__).resolve().parent.parent
+GOLDEN = REPO / "fixtures" / "plans"
+
+
+def plan_sh(profile: str, cwd: Path) -> str:
+    result = subprocess.run([sys.executable, "-m", "invoke", "-r", str(REPO), "plan", "--backend", "kind", "--format", "sh",
+                             "--profile", profile], cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("profile", sorted(profiles.PROFILES))
+def test_script_matches_its_golden_copy(profile, tmp_path):
+    script = plan_sh(profile, tmp_path)
+    golden = GOLDEN / f"kind-{profile}.sh"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        golden.write_text(script)
+    assert script == golden.read_text(), f"plan for {profile} changed; if intended, rerun with UPDATE_GOLDEN=1"
+    assert not (tmp_path / ".lab").exists(), "printing a plan must not touch the lab"
+
+
+@pytest.mark.parametrize("profile", sorted(profiles.PROFILES))
+def test_script_is_valid_bash(profile):
+    result = subprocess.run(["bash", "-n", str(GOLDEN / f"kind-{profile}.sh")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_seed_script_follows_the_guide():
+    script = (GOLDEN / "kind-seed-2.8.sh").read_text()
+    pki = ".lab/lab/pki"
+    guide = [
+        # Trust anchor and issuers (Trust Anchor Bundle section)
+        f"step certificate create identity.linkerd.cluster.local {pki}/root.crt {pki}/root.key --profile root-ca "
+        "--no-password --insecure --san identity.linkerd.cluster.local",
+        f"step certificate create identity.linkerd.cluster.local {pki}/east/issuer.crt {pki}/east/issuer.key "
+        f"--profile intermediate-ca --not-after 8760h --no-password --insecure --ca {pki}/root.crt --ca-key {pki}/root.key "
+        "--san identity.linkerd.cluster.local",
+        f"linkerd --context=kind-east install --identity-trust-anchors-file {pki}/bundle.crt "
+        f"--identity-issuer-certificate-file {pki}/east/issuer.crt --identity-issuer-key-file {pki}/east/issuer.key "
+        "| kubectl --context=kind-east apply -f -",
+        # Step 1
+        "linkerd --context=kind-east multicluster install | kubectl --context=kind-east apply -f -",
+        "linkerd --context=kind-west multicluster install | kubectl --context=kind-west apply -f -",
+        # Step 2
+        "linkerd --context=kind-east multicluster link --cluster-name east",
+        "| kubectl --context=kind-west apply -f -",
+        "linkerd --context=kind-west check --multicluster",
+        "linkerd --context=kind-west multicluster gateways",
+        # Step 3: the two annotations export-service adds
+        "annotate service foobar mirror.linkerd.io/gateway-name=linkerd-gateway mirror.linkerd.io/gateway-ns=linkerd-multicluster",
+        # MetalLB of that era
+        "https://raw.githubusercontent.com/metallb/metallb/v0.9.3/manifests/metallb.yaml",
+        "kind create cluster --name=east",
+    ]
+    for line in guide:
+        assert line in script, line
+    order = [script.index(s) for s in ("kind create cluster --name=east", "metallb.yaml", "step certificate create",
+                                       "install --identity-trust-anchors-file", "multicluster install",
+                                       "multicluster link", "annotate service foobar")]
+    assert order == sorted(order), "the script's steps are out of the guide's order"
+
+
+def test_current_script_uses_todays_commands():
+    script = (GOLDEN / "kind-current.sh").read_text()
+    for line in [
+        "linkerd --context=kind-east install --crds | kubectl --context=kind-east apply -f -",
+        "linkerd --context=kind-west multicluster install --set 'controllers[0].link.ref.name=east'",
+        "linkerd --context=kind-east multicluster link-gen --cluster-name east",
+        "linkerd --context=kind-west multicluster check",
+        "label service foobar mirror.linkerd.io/exported=true",
+        "https://raw.githubusercontent.com/metallb/metallb/v0.16.1/config/manifests/metallb-native.yaml",
+        "apiVersion: metallb.io/v1beta1",
+    ]:
+        assert line in script, line
+    # The API address the other cluster dials: the control plane on the docker `kind` network.
+    assert "--api-server-address=https://$(docker inspect -f '{{.NetworkSettings.Networks.kind.IPAddress}}' east-control-plane):6443" in script
+    assert "check --multicluster" not in script
+
+
+def test_plan_sh_needs_the_kind_backend(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "invoke", "-r", str(REPO), "plan", "--format", "sh"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "--backend kind" in result.stderr

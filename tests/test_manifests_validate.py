@@ -1,0 +1,103 @@
+"""Every object the lab renders is one a real API server would take.
+
+Core objects are checked with kubernetes-validate (the Kubernetes version of
+the current profile's node image, strict: no unknown fields); custom
+resources against the upstream CRD schemas in ../shared/reference/.
+"""
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from lab import config, manifests, profiles, trust
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+K8S_VERSION = profiles.PROFILES["current"].kubectl.lstrip("v")
+
+
+def crd_schema(path: Path, version: str) -> dict:
+    for doc in yaml.safe_load_all(path.read_text()):
+        if doc and doc.get("kind") == "CustomResourceDefinition":
+            for v in doc["spec"]["versions"]:
+                if v["name"] == version:
+                    return v["schema"]["openAPIV3Schema"]
+    raise LookupError(f"{version} not in {path}")
+
+
+def rendered(tmp_path) -> list[dict]:
+    cfg = config.load()
+    material = trust.ensure(cfg, tmp_path)
+    objects = manifests.metallb(cfg.cluster("east").lb_pool) + [manifests.metallb_configmap(cfg.cluster("east").lb_pool)]
+    objects += manifests.linkerd_identity(cfg, "east", material)
+    objects += manifests.multicluster(cfg)
+    objects += manifests.link(cfg, "east", "https://172.18.0.2:6443", "token", "172.18.255.254")
+    for cluster in cfg.clusters:
+        for name in cluster.workloads:
+            objects += manifests.workload(cfg, cluster.name, name)
+    return objects
+
+
+@pytest.fixture(scope="module")
+def objects(tmp_path_factory):
+    return rendered(tmp_path_factory.mktemp("pki"))
+
+
+CUSTOM = {"IPAddressPool", "L2Advertisement", "Link"}
+
+
+def test_core_objects_validate_strictly(objects):
+    core = [o for o in objects if o["kind"] not in CUSTOM]
+    assert {o["kind"] for o in core} >= {"Namespace", "ConfigMap", "Secret", "ServiceAccount", "Deployment", "Service"}
+    for obj in core:
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+
+
+def test_a_broken_object_is_caught():
+    bad = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"}, "spec": {"ports": [{"port": "http"}]}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, K8S_VERSION, strict=True)
+
+
+@pytest.mark.skipif(not REFERENCE.exists(), reason="../shared/reference is not beside this checkout")
+def test_metallb_objects_match_the_v0_16_1_crds(objects):
+    schemas = {"IPAddressPool": crd_schema(REFERENCE / "metallb-v0.16.1" / "metallb.io_ipaddresspools.yaml", "v1beta1"),
+               "L2Advertisement": crd_schema(REFERENCE / "metallb-v0.16.1" / "metallb.io_l2advertisements.yaml", "v1beta1")}
+    checked = 0
+    for obj in objects:
+        if obj["kind"] in schemas:
+            assert obj["apiVersion"] == "metallb.io/v1beta1"
+            jsonschema.validate(obj, schemas[obj["kind"]])
+            checked += 1
+    assert checked == 2
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**objects[0], "spec": {"addresses": "not-a-list"}}, schemas["IPAddressPool"])
+
+
+@pytest.mark.skipif(not REFERENCE.exists(), reason="../shared/reference is not beside this checkout")
+def test_link_matches_the_edge_26_8_3_crd(objects):
+    link = next(o for o in objects if o["kind"] == "Link")
+    assert link["apiVersion"] == "multicluster.linkerd.io/v1alpha3"
+    schema = crd_schema(REFERENCE / "linkerd-edge-26.8.3" / "install_default.golden", "v1alpha3")
+    jsonschema.validate(link, schema)
+    assert set(link["spec"]) <= set(schema["properties"]["spec"]["properties"])
+
+
+@pytest.mark.skipif(not REFERENCE.exists(), reason="../shared/reference is not beside this checkout")
+def test_gateway_objects_match_upstream_install_output(objects):
+    """Names, ports and annotations of the gateway as `linkerd multicluster install` renders them."""
+    golden = {(d["kind"], d["metadata"]["name"]): d for d in
+              yaml.safe_load_all((REFERENCE / "linkerd-edge-26.8.3" / "install_default.golden").read_text()) if d}
+    ours = {(o["kind"], o["metadata"]["name"]): o for o in objects}
+    svc, want = ours[("Service", "linkerd-gateway")], golden[("Service", "linkerd-gateway")]
+    assert svc["spec"]["ports"] == want["spec"]["ports"] and svc["spec"]["type"] == want["spec"]["type"]
+    for key in ("mirror.linkerd.io/gateway-identity", "mirror.linkerd.io/probe-period", "mirror.linkerd.io/probe-path",
+                "mirror.linkerd.io/multicluster-gateway"):
+        assert svc["metadata"]["annotations"][key] == want["metadata"]["annotations"][key]
+    dep_ann = ours[("Deployment", "linkerd-gateway")]["spec"]["template"]["metadata"]["annotations"]
+    want_ann = golden[("Deployment", "linkerd-gateway")]["spec"]["template"]["metadata"]["annotations"]
+    for key in ("linkerd.io/inject", "config.linkerd.io/enable-gateway", "config.linkerd.io/proxy-require-identity-inbound-ports"):
+        assert dep_ann[key] == want_ann[key]
+    token = golden[("Secret", "linkerd-service-mirror-remote-access-default-token")]
+    assert ours[("Secret", "linkerd-service-mirror-remote-access-default-token")]["type"] == token["type"]

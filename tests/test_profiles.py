@@ -1,0 +1,20 @@
+"""The README's version table says what lab/profiles.py pins."""
+from pathlib import Path
+
+from lab import profiles
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+def table_row(label: str) -> list[str]:
+    line = next(l for l in README.splitlines() if l.startswith(f"| {label} |"))
+    return [cell.strip() for cell in line.strip("|").split("|")][1:]
+
+
+def test_readme_table_lists_every_pinned_version():
+    order = ["seed-2.8", "current"]
+    assert list(profiles.PROFILES) == order
+    for label, attr in (("Linkerd", "linkerd"), ("kind", "kind"), ("node image", "node_image"), ("kubectl", "kubectl")):
+        assert table_row(label) == [getattr(profiles.PROFILES[p], attr) for p in order], label
+    for cell, p in zip(table_row("MetalLB"), order):
+        assert cell.startswith(profiles.PROFILES[p].metallb)
