@@ -170,6 +170,46 @@ def test(c, args=""):
         raise Exit(code=code)
 
 
+@task(help={"config": HELP_CONFIG, "profile": HELP_PROFILE})
+@friendly
+def doctor(c, config=None, profile=None):
+    """What the kind backend needs here (Docker, pinned tools, inotify limits), each with its fix."""
+    from lab import doctor as doctor_mod
+
+    s = session.open_session(config, "sim", profile=profile)
+    problems = 0
+    from lab.backends.kind import tool_bin
+
+    for f in doctor_mod.findings(s.cfg.profile, tool_bin(s.root)):
+        print(f"{'√' if f.ok else '×'} {f.name}: {f.detail}" + (f"\n    fix: {f.fix}" if f.fix else ""))
+        problems += not f.ok
+    if problems:
+        raise Exit(f"doctor: {problems} problem(s) for the kind backend (the simulation needs none of this)", code=1)
+    print("doctor: ready for --backend kind")
+
+
+@task(help={"config": HELP_CONFIG, "profile": HELP_PROFILE})
+@friendly
+def tools(c, config=None, profile=None):
+    """Download the profile's kind, kubectl and linkerd into .lab/tools, each verified against its pinned SHA-256."""
+    from lab import tools as tools_mod
+    from lab.backends.kind import tool_bin
+
+    s = session.open_session(config, "sim", profile=profile)
+    cache = tools_mod.ToolCache(tool_bin(s.root).parent)
+    p = s.cfg.profile
+    missing = []
+    for tool, version in (("kind", p.kind), ("kubectl", p.kubectl), ("linkerd", p.linkerd)):
+        try:
+            path = cache.ensure(tools_mod.find(tool, version))
+            print(f"√ {tool} {version}: {path} (sha256 verified)")
+        except LabError as exc:
+            print(f"× {tool} {version}: {exc}")
+            missing.append(tool)
+    if missing:
+        raise Exit(f"tools: {', '.join(missing)} not installed; see above", code=1)
+
+
 @task(help={"runs": "how many up/down cycles to time (median is printed)"})
 @friendly
 def bench(c, runs=5):

@@ -62,7 +62,7 @@ PROFILES: dict[str, Profile] = {
             # kind v0.33.0 release notes: default node image kindest/node:v1.37.0 by digest
             kind="v0.33.0",
             node_image="kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5",
-            kubectl="v1.37.0",
+            kubectl="v1.37.1",  # client; the node runs v1.37.0 (one patch apart is within skew)
             # MetalLB v0.16.1: config/manifests/metallb-native.yaml, IPAddressPool + L2Advertisement
             metallb="v0.16.1",
             metallb_config="crds",

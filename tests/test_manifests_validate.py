@@ -14,7 +14,8 @@ import yaml
 from lab import config, manifests, profiles, trust
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
-K8S_VERSION = profiles.PROFILES["current"].kubectl.lstrip("v")
+# The Kubernetes version the current profile's node image runs (kindest/node:v1.37.0@sha256:...).
+K8S_VERSION = profiles.PROFILES["current"].node_image.split(":v", 1)[1].split("@", 1)[0]
 
 
 def crd_schema(path: Path, version: str) -> dict:

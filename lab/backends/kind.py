@@ -30,6 +30,11 @@ POOL_SIZE = 25  # LoadBalancer addresses per cluster, taken from the top of the 
 WAIT = "300s"
 
 
+def tool_bin(root: Path) -> Path:
+    """Where `inv tools` links the verified binaries (shared by every lab in this directory)."""
+    return root / ".lab" / "tools" / "bin"
+
+
 class LabKindCluster(KindCluster):
     """pytest-kind's cluster, created through the lab's runner (so it is recorded and scriptable).
 
@@ -135,7 +140,9 @@ class KindBackend(Backend):
         super().__init__(cfg, root)
         self.profile = cfg.profile
         self.scripting = scripting  # building a script: read nothing live, use shell expressions
-        self.runner = runner or Runner(env={**os.environ, "KUBECONFIG": self.kubeconfig_env})
+        # Tools from `inv tools` (pinned, verified) come first on PATH.
+        path = os.pathsep.join([str(tool_bin(self.root)), os.environ.get("PATH", "")])
+        self.runner = runner or Runner(env={**os.environ, "KUBECONFIG": self.kubeconfig_env, "PATH": path})
         self._docker = docker
 
     # -- paths and names -----------------------------------------------------------

@@ -1,0 +1,73 @@
+"""`inv doctor`: what the kind backend needs from this machine, each with the fix."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .backends import probe_docker
+from .profiles import Profile
+from .tools import RELEASES, host_platform
+
+# kind's known issues ("Pod errors due to too many open files"): multi-node and
+# multi-cluster setups exhaust the default inotify limits.
+INOTIFY = {"max_user_watches": 524288, "max_user_instances": 512}
+
+
+@dataclass(frozen=True)
+class Finding:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def _version(argv: list[str]) -> str | None:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r"(v\d+\.\d+\.\d+|stable-\d+\.\d+\.\d+|edge-\d+\.\d+\.\d+)", out.stdout + out.stderr)
+    return match.group(1) if match else None
+
+
+def tool_findings(profile: Profile, extra_path: Path | None = None) -> list[Finding]:
+    out = []
+    wanted = {"kind": (profile.kind, ["version"]), "kubectl": (profile.kubectl, ["version", "--client"]),
+              "linkerd": (profile.linkerd, ["version", "--client", "--short"])}
+    for tool, (version, args) in wanted.items():
+        path = shutil.which(tool, path=os.pathsep.join(filter(None, [str(extra_path or ""), os.environ.get("PATH", "")])))
+        pinned = any(r.sha256 and (r.tool, r.version, (r.os, r.arch)) == (tool, version, host_platform()) for r in RELEASES)
+        install = ("run `inv tools` (downloads it and verifies its pinned SHA-256)" if pinned else
+                   f"install {tool} {version} yourself (no checksum is pinned for it yet; lab/tools.py has the URL)")
+        if path is None:
+            out.append(Finding(f"{tool} {version}", False, "not found on PATH", install))
+            continue
+        found = _version([path, *args])
+        ok = found is not None and (found == version or tool == "kubectl" and found.rsplit(".", 1)[0] == version.rsplit(".", 1)[0])
+        out.append(Finding(f"{tool} {version}", ok, f"{path} reports {found or 'no version'}",
+                           "" if ok else f"{install}: the profile {profile.name} pins {version}"))
+    return out
+
+
+def inotify_findings(proc: Path = Path("/proc/sys/fs/inotify")) -> list[Finding]:
+    out = []
+    for key, minimum in INOTIFY.items():
+        try:
+            value = int((proc / key).read_text())
+        except (FileNotFoundError, ValueError):
+            out.append(Finding(f"fs.inotify.{key}", True, "not a Linux host: nothing to check"))
+            continue
+        out.append(Finding(f"fs.inotify.{key}", value >= minimum, f"{value} (kind needs {minimum} for two clusters)",
+                           "" if value >= minimum else f"sudo sysctl fs.inotify.{key}={minimum}"))
+    return out
+
+
+def findings(profile: Profile, tool_dir: Path | None = None) -> list[Finding]:
+    docker = probe_docker()
+    return [Finding("docker", docker.answers, docker.detail,
+                    "" if docker.answers else "start Docker (or set DOCKER_HOST); without it only --backend sim runs")
+            ] + tool_findings(profile, tool_dir) + inotify_findings()
