@@ -51,6 +51,7 @@ def up(c, backend="auto", config=None, until=None, profile=None):
     print(f"backend: {s.backend.name} ({s.choice.reason})")
     print(f"lab '{s.cfg.name}': clusters {', '.join(s.cfg.cluster_names)}; state in {s.cfg.state_dir(s.root)}")
     started = time.monotonic()
+    s.backend.preflight()  # before anything is recorded or created
     session.record_backend(s.cfg, s.root, s.backend.name)
     results = steps.up(s.context(), until=until, report=_report)
     changed = sum(r.outcome == "applied" for r in results)

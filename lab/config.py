@@ -61,6 +61,7 @@ class ClusterConfig:
     lb_pool: AddressPool
     workloads: tuple[str, ...] = ()
     exports: tuple[str, ...] = ()
+    context: str | None = None  # an existing kubeconfig context (the contexts backend)
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ DEFAULT = {
 }
 
 TOP_KEYS = {"name", "trust_domain", "namespace", "gateway", "probe_period", "profile", "clusters", "links", "trust"}
-CLUSTER_KEYS = {"pod_subnet", "service_subnet", "lb_pool", "workloads", "exports"}
+CLUSTER_KEYS = {"pod_subnet", "service_subnet", "lb_pool", "workloads", "exports", "context"}
 LINK_KEYS = {"from", "to"}
 TRUST_KEYS = {"anchor_cert", "anchor_key"}
 
@@ -187,6 +188,14 @@ def _names(value: Any, path: str, source: str) -> tuple[str, ...]:
         if not DNS_LABEL.match(v):
             raise ConfigError(path, f"{v!r} is not a valid Kubernetes name", "use lower-case letters, digits and '-'", source)
     return tuple(value)
+
+
+def _context(value: Any, path: str, source: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(path, f"{value!r} is not a kubeconfig context name", "use a name from `kubectl config get-contexts`", source)
+    return value
 
 
 def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
@@ -240,6 +249,7 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
                 lb_pool=_pool(raw.get("lb_pool", fallback.get("lb_pool")), f"clusters.{cname}.lb_pool", source),
                 workloads=_names(raw.get("workloads", fallback.get("workloads")), f"clusters.{cname}.workloads", source),
                 exports=_names(raw.get("exports", fallback.get("exports")), f"clusters.{cname}.exports", source),
+                context=_context(raw.get("context"), f"clusters.{cname}.context", source),
             )
         )
     _check_disjoint(clusters, source)

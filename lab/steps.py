@@ -371,6 +371,7 @@ def run_step(ctx: Context, step: Step, report: Callable[[StepResult], None] = la
 def up(ctx: Context, until: str | None = None, report: Callable[[StepResult], None] = lambda r: None) -> list[StepResult]:
     if until is not None:
         by_name(until)
+    ctx.backend.preflight()
     results = []
     for step in STEPS:
         results += run_step(ctx, step, report)

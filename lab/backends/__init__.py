@@ -8,7 +8,7 @@ from pathlib import Path
 from ..config import LabConfig
 from .base import Backend, LabError
 
-BACKENDS = ("auto", "sim", "kind")
+BACKENDS = ("auto", "sim", "kind", "contexts")
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,10 @@ def select(name: str, cfg: LabConfig, root: Path | None = None) -> Choice:
 
     if name == "sim":
         return Choice(SimBackend(cfg, root), "asked for with --backend sim")
+    if name == "contexts":
+        from .contexts import ContextsBackend
+
+        return Choice(ContextsBackend(cfg, root), "asked for with --backend contexts: existing clusters")
     docker = probe_docker()
     if name == "kind":
         if not docker.answers:

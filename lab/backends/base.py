@@ -144,6 +144,9 @@ class Backend(ABC):
     def host_address(self, address: str, port: int) -> tuple[str, int] | None:
         """Where a test on this machine connects to reach `address:port` on the lab network."""
 
+    def preflight(self) -> None:
+        """Refuse to start when something the backend needs is missing (one LabError with the fix)."""
+
     def wait_rollout(self, cluster: str, namespace: str, deployment: str) -> None:
         """`kubectl rollout status`; the sim's steps wait through their checks instead."""
 

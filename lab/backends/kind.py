@@ -177,6 +177,17 @@ class KindBackend(Backend):
         return self._docker
 
     # -- lifecycle -----------------------------------------------------------------
+    def preflight(self) -> None:
+        """Every tool at the profile's version, before anything is created."""
+        if not isinstance(self.runner, Runner):
+            return  # recording or scripting: nothing will run
+        from ..doctor import tool_findings
+
+        bad = [f for f in tool_findings(self.profile, tool_bin(self.root)) if not f.ok]
+        if bad:
+            raise LabError("the kind backend needs " + "; ".join(f"{f.name} ({f.detail})" for f in bad) +
+                           f". Fix: {bad[0].fix}; `inv doctor` lists everything")
+
     def cluster_exists(self, cluster: str) -> bool:
         out = self.runner.run(cmd("kind", "get", "clusters")).stdout
         return cluster in out.split() and self.kubeconfig(cluster).exists()
@@ -289,11 +300,14 @@ class KindBackend(Backend):
         return Dynamic(f"https://$(docker inspect -f '{{{{.NetworkSettings.Networks.{KIND_NETWORK}.IPAddress}}}}' {node}):6443",
                        lambda: f"https://{self.docker.node_address(node)}:6443")
 
+    def api_server_args(self, target: str) -> list:
+        api = self.api_server(target)
+        return [Dynamic(f"--api-server-address={api.shell}", lambda: f"--api-server-address={api.resolve()}")]
+
     def link(self, source: str, target: str) -> None:
         self.runner.run(pipe(
             cmd("linkerd", f"--context={self.context(target)}", "multicluster", self.profile.link_command,
-                "--cluster-name", target, Dynamic(f"--api-server-address={self.api_server(target).shell}",
-                                                  lambda: f"--api-server-address={self.api_server(target).resolve()}")),
+                "--cluster-name", target, *self.api_server_args(target)),
             self.kubectl(source, "apply", "-f", "-")))
         self.runner.run(self.linkerd(source, *self.profile.mc_check))
         self.runner.run(self.linkerd(source, "multicluster", "gateways"))
