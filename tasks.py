@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from invoke import Exit, task
 
@@ -110,8 +111,6 @@ def plan(c, backend="auto", config=None, until=None, format="text", profile=None
 
 def script_plan(config, profile) -> str:
     """The kind backend's commands, recorded without running anything, paths relative to this directory."""
-    from pathlib import Path
-
     from lab.backends import kind_backend
     from lab.run import ScriptRunner
 
@@ -159,6 +158,42 @@ def check(c, config=None):
     if failed:
         raise Exit(f"check: {failed} check(s) failed", code=1)
     print("check: all passed")
+
+
+@task(help={"backend": HELP_BACKEND, "config": HELP_CONFIG, "profile": HELP_PROFILE,
+            "keep": "leave the lab up afterwards (default: down, pass or fail)"})
+@friendly
+def e2e(c, backend="auto", config=None, profile=None, keep=False):
+    """up, the scenarios with JUnit XML, a diagnostics bundle on failure, then down unless --keep."""
+    from lab import diagnostics
+
+    s = session.open_session(config, backend, profile=profile)
+    print(f"backend: {s.backend.name} ({s.choice.reason}); profile {s.cfg.profile_name}")
+    artifacts = diagnostics.artifacts_dir(s.cfg, s.root)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    code = 1
+    try:
+        s.backend.preflight()
+        session.record_backend(s.cfg, s.root, s.backend.name)
+        try:
+            steps.up(s.context(), report=_report)
+        except LabError:
+            print(f"diagnostics: {diagnostics.collect(s.cfg, s.backend, s.root, 'up-failed')}")
+            raise
+        env = {**os.environ, "LAB_BACKEND": s.backend.name, "LAB_ROOT": str(s.root), "LAB_PROFILE": s.cfg.profile_name}
+        if config:
+            env["LAB_CONFIG"] = config
+        scenarios = Path(__file__).resolve().parent / "scenarios"
+        code = subprocess.call([sys.executable, "-m", "pytest", str(scenarios), f"--junitxml={artifacts / 'junit.xml'}"],
+                               env=env)
+        print(f"e2e: JUnit XML in {artifacts / 'junit.xml'}")
+    finally:
+        if not keep:
+            removed = s.backend.destroy()
+            session.forget_backend(s.cfg, s.root)
+            print("down: removed " + ", ".join(removed) if removed else "down: nothing to remove")
+    if code:
+        raise Exit(f"e2e: scenarios failed (exit {code}); diagnostics bundles are in {artifacts}", code=code)
 
 
 @task(help={"args": "extra pytest arguments, e.g. \"-k mirror -x\""})

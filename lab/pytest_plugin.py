@@ -4,7 +4,8 @@ The `lab` fixture brings the lab up if it is not (and then tears it down at
 the end of the session, pass or fail); a lab that was already up is reused
 and left up. Which lab: LAB_CONFIG (a lab.yaml) and LAB_BACKEND (default
 auto), the same choices as `inv up`. LAB_KEEP=1 keeps a lab the session
-started.
+started; LAB_PROFILE overrides the config's profile. A failing scenario
+leaves a diagnostics bundle under .lab/<name>/artifacts/.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from . import manifests, metrics, steps
+from . import diagnostics, manifests, metrics, steps
 from .backends.base import HttpResult, wait_until
 from .session import Session, open_session, record_backend, forget_backend
 
@@ -109,10 +110,22 @@ class LabHandle:
         return self.cfg.probe_period
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing scenario leaves a diagnostics bundle and says where."""
+    outcome = yield
+    report = outcome.get_result()
+    lab_handle = getattr(item, "funcargs", {}).get("lab")
+    if report.when == "call" and report.failed and isinstance(lab_handle, LabHandle):
+        path = diagnostics.collect(lab_handle.cfg, lab_handle.backend, lab_handle.session.root, item.name)
+        report.sections.append(("lab diagnostics", f"bundle written to {path}"))
+
+
 @pytest.fixture(scope="session")
 def lab(request):
     root = Path(os.environ.get("LAB_ROOT", request.config.rootpath))
-    session = open_session(os.environ.get("LAB_CONFIG"), os.environ.get("LAB_BACKEND", "auto"), root)
+    session = open_session(os.environ.get("LAB_CONFIG"), os.environ.get("LAB_BACKEND", "auto"), root,
+                           profile=os.environ.get("LAB_PROFILE"))
     started_here = not session.backend.running()
     try:
         record_backend(session.cfg, session.root, session.backend.name)

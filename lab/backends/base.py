@@ -150,6 +150,9 @@ class Backend(ABC):
     def wait_rollout(self, cluster: str, namespace: str, deployment: str) -> None:
         """`kubectl rollout status`; the sim's steps wait through their checks instead."""
 
+    def write_diagnostics(self, dest: Path) -> None:
+        """Add what only this backend knows to a diagnostics bundle."""
+
     def events(self, cluster: str) -> list[dict]:
         return []
 

@@ -346,6 +346,24 @@ class KindBackend(Backend):
         return self.runner.run(self.linkerd(cluster, "diagnostics", "proxy-metrics", "-n", namespace,
                                             f"deploy/{deployment}"), check=False).stdout
 
+    def events(self, cluster: str) -> list[dict]:
+        out = self.runner.run(self.kubectl(cluster, "get", "events", "--all-namespaces", "-o", "json"), check=False).stdout
+        return json.loads(out)["items"] if out.strip().startswith("{") else []
+
+    def write_diagnostics(self, dest: Path) -> None:
+        """`kubectl describe` and logs of the Linkerd and multicluster pods, and the check output as printed."""
+        for cluster in self.cfg.cluster_names:
+            folder = dest / cluster
+            folder.mkdir(exist_ok=True)
+            for ns in (manifests.LINKERD_NS, manifests.MC_NS, self.cfg.namespace):
+                describe = self.runner.run(self.kubectl(cluster, "-n", ns, "describe", "pods"), check=False)
+                (folder / f"describe-{ns}.txt").write_text(describe.stdout + describe.stderr)
+                logs = self.runner.run(self.kubectl(cluster, "-n", ns, "logs", "--all-containers", "--prefix",
+                                                    "--tail=500", "-l", "linkerd.io/control-plane-ns"), check=False)
+                (folder / f"logs-{ns}.txt").write_text(logs.stdout + logs.stderr)
+            check = self.runner.run(self.linkerd(cluster, *self.profile.mc_check), check=False)
+            (folder / "check.txt").write_text(check.stdout + check.stderr)
+
     def host_address(self, address: str, port: int) -> tuple[str, int] | None:
         # On Linux the docker `kind` network is routed from the host: LoadBalancer IPs answer directly.
         return address, port

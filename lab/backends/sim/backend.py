@@ -221,6 +221,10 @@ class SimBackend(Backend):
         r = self._api("GET", "resolve", query={"address": address, "port": port})
         return (r["host"], r["port"]) if r["host"] else None
 
+    def write_diagnostics(self, dest: Path) -> None:
+        if self.log_file.exists():
+            shutil.copy(self.log_file, dest / "lab.log")
+
     def settle(self) -> None:
         started = time.monotonic()
         if not self._api("POST", "settle", {}, query={"timeout": 10})["settled"]:
