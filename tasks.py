@@ -145,8 +145,9 @@ def check(c, config=None):
     if not s.backend.running():
         raise LabError(f"the lab '{s.cfg.name}' is not running. Fix: run `inv up`")
     failed = 0
+    command = " ".join(("linkerd", *s.cfg.profile.mc_check))
     for name in s.cfg.cluster_names:
-        print(f"{name}:")
+        print(f"{name} (`{command}`, profile {s.cfg.profile_name}):")
         section = None
         for result in s.backend.check(name):
             if result["section"] != section:

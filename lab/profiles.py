@@ -25,6 +25,7 @@ class Profile:
     export: str                  # "annotations" (2.8 gateway-name/-ns) or "label" (mirror.linkerd.io/exported=true)
     trust_roots: str             # where a cluster's anchors are read: "linkerd-config" or "trust-roots-configmap"
     viz_for_gateways: bool       # `multicluster gateways` reads the viz metrics API (2.10+, multicluster/cmd/gateways.go)
+    proxy_metrics: tuple[str, ...]  # a pod's proxy metrics: `linkerd metrics` (2.8), `linkerd diagnostics proxy-metrics` (2.10+)
 
     @property
     def metallb_manifests(self) -> list[str]:
@@ -54,6 +55,7 @@ PROFILES: dict[str, Profile] = {
             export="annotations",
             trust_roots="linkerd-config",
             viz_for_gateways=False,
+            proxy_metrics=("metrics",),
         ),
         Profile(
             name="current",
@@ -74,6 +76,7 @@ PROFILES: dict[str, Profile] = {
             export="label",
             trust_roots="trust-roots-configmap",
             viz_for_gateways=True,
+            proxy_metrics=("diagnostics", "proxy-metrics"),
         ),
     ]
 }

@@ -343,7 +343,7 @@ class KindBackend(Backend):
         return HttpResult(status=int(status), body=body, headers=headers)
 
     def proxy_metrics(self, cluster: str, namespace: str, deployment: str) -> str:
-        return self.runner.run(self.linkerd(cluster, "diagnostics", "proxy-metrics", "-n", namespace,
+        return self.runner.run(self.linkerd(cluster, *self.profile.proxy_metrics, "-n", namespace,
                                             f"deploy/{deployment}"), check=False).stdout
 
     def events(self, cluster: str) -> list[dict]:
