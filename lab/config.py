@@ -18,7 +18,7 @@ from .profiles import DEFAULT_PROFILE, PROFILES, Profile
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DNS_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-GATEWAYS = ("linkerd",)  # "ambassador" arrives with the gateway switch (issue 4)
+GATEWAYS = ("linkerd", "ambassador")
 
 
 class ConfigError(ValueError):

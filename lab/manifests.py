@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from . import gateways
 from .config import AddressPool, LabConfig
 from .trust import TrustMaterial
 
@@ -29,9 +30,6 @@ EXPORT_NAME = "mirror.linkerd.io/gateway-name"
 EXPORT_NS = "mirror.linkerd.io/gateway-ns"
 # `linkerd multicluster link-gen`'s default --selector (multicluster/cmd/link-gen.go)
 EXPORT_SELECTOR = {"mirror.linkerd.io/exported": "true"}
-
-# The gateway each `gateway:` setting stands for: (name, namespace) of its Service.
-GATEWAYS = {"linkerd": (GATEWAY, MC_NS)}
 
 
 def b64(text: str) -> str:
@@ -136,8 +134,13 @@ def multicluster(cfg: LabConfig) -> list[dict]:
     ]
 
 
-def link(cfg: LabConfig, target: str, server: str, token: str, gateway_address: str) -> list[dict]:
-    """What `linkerd multicluster link --cluster-name <target>` prints: credentials and the Link."""
+def link(cfg: LabConfig, target: str, server: str, token: str, gateway: dict) -> list[dict]:
+    """What `linkerd multicluster link --cluster-name <target>` prints: credentials and the Link,
+    which names the target's gateway (`gateway`: its Service) as link-gen does."""
+    ann = gateway["metadata"].get("annotations", {})
+    ports = {p.get("name"): p["port"] for p in gateway["spec"]["ports"]}
+    gateway_address = gateway["status"]["loadBalancer"]["ingress"][0]["ip"]
+    probe_path = ann.get("mirror.linkerd.io/probe-path", "/ready")
     kubeconfig = {
         "apiVersion": "v1", "kind": "Config", "current-context": target,
         "clusters": [{"name": target, "cluster": {"server": server}}],
@@ -154,9 +157,11 @@ def link(cfg: LabConfig, target: str, server: str, token: str, gateway_address: 
          "metadata": {"name": target, "namespace": MC_NS},
          "spec": {"targetClusterName": target, "targetClusterDomain": cfg.trust_domain,
                   "targetClusterLinkerdNamespace": LINKERD_NS, "clusterCredentialsSecret": secret_name,
-                  "gatewayAddress": gateway_address, "gatewayPort": "4143",
-                  "gatewayIdentity": gateway_identity(cfg),
-                  "probeSpec": {"path": "/ready", "port": "4191", "period": f"{cfg.probe_period}s"},
+                  "gatewayAddress": gateway_address, "gatewayPort": str(ports["mc-gateway"]),
+                  "gatewayIdentity": ann["mirror.linkerd.io/gateway-identity"],
+                  "probeSpec": {"path": probe_path if probe_path.startswith("/") else "/" + probe_path,
+                                "port": str(ports["mc-probe"]),
+                                "period": f"{ann.get('mirror.linkerd.io/probe-period', cfg.probe_period)}s"},
                   **({"selector": {"matchLabels": dict(EXPORT_SELECTOR)}} if cfg.profile.export == "label" else {})}},
     ]
 
@@ -165,8 +170,8 @@ def export_marks(cfg: LabConfig) -> tuple[str, dict[str, str]]:
     """How the profile exports a service: the guide's two annotations naming the gateway
     (Linkerd 2.8), or the label the Link's selector matches (2.9 and later)."""
     if cfg.profile.export == "annotations":
-        name, namespace = GATEWAYS[cfg.gateway]
-        return "annotations", {EXPORT_NAME: name, EXPORT_NS: namespace}
+        gw = gateways.resolve(cfg)
+        return "annotations", {EXPORT_NAME: gw.name, EXPORT_NS: gw.namespace}
     return "labels", dict(EXPORT_SELECTOR)
 
 

@@ -26,6 +26,7 @@ class Profile:
     trust_roots: str             # where a cluster's anchors are read: "linkerd-config" or "trust-roots-configmap"
     viz_for_gateways: bool       # `multicluster gateways` reads the viz metrics API (2.10+, multicluster/cmd/gateways.go)
     proxy_metrics: tuple[str, ...]  # a pod's proxy metrics: `linkerd metrics` (2.8), `linkerd diagnostics proxy-metrics` (2.10+)
+    ambassador_api: str          # Ambassador 1.x getambassador.io/v2; Emissary-ingress 3.x getambassador.io/v3alpha1
 
     @property
     def metallb_manifests(self) -> list[str]:
@@ -56,6 +57,7 @@ PROFILES: dict[str, Profile] = {
             trust_roots="linkerd-config",
             viz_for_gateways=False,
             proxy_metrics=("metrics",),
+            ambassador_api="getambassador.io/v2",
         ),
         Profile(
             name="current",
@@ -77,6 +79,7 @@ PROFILES: dict[str, Profile] = {
             trust_roots="trust-roots-configmap",
             viz_for_gateways=True,
             proxy_metrics=("diagnostics", "proxy-metrics"),
+            ambassador_api="getambassador.io/v3alpha1",
         ),
     ]
 }

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from . import diagnostics, manifests, metrics, steps
+from . import diagnostics, gateways, manifests, metrics, steps
 from .backends.base import HttpResult, wait_until
-from .session import Session, open_session, record_backend, forget_backend
+from .session import Session, forget_backend, open_session, record_backend, switch_gateway
 
 
 class ClusterHandle:
@@ -61,25 +61,28 @@ class ClusterHandle:
     def gateways(self) -> list[dict]:
         return self.backend.gateways(self.name)
 
-    def gateway(self, cluster: str, name: str = manifests.GATEWAY, namespace: str = manifests.MC_NS) -> dict | None:
-        """The entry for `cluster`'s gateway in this cluster's gateways listing."""
-        return next((g for g in self.gateways() if g["cluster"] == cluster and g["name"] == name
-                     and g["namespace"] == namespace), None)
+    def gateway(self, cluster: str, gw: gateways.Gateway | None = None) -> dict | None:
+        """The entry for `cluster`'s gateway (default: the one in use) in this cluster's gateways listing."""
+        gw = gw or self.lab.gateway
+        return next((g for g in self.gateways() if g["cluster"] == cluster and g["name"] in (gw.name, None)), None)
 
-    def gateway_address(self, name: str = manifests.GATEWAY, namespace: str = manifests.MC_NS) -> str | None:
-        svc = self.get("Service", namespace, name) or {}
+    def gateway_address(self, gw: gateways.Gateway | None = None) -> str | None:
+        gw = gw or self.lab.gateway
+        svc = self.get("Service", gw.namespace, gw.name) or {}
         ingress = svc.get("status", {}).get("loadBalancer", {}).get("ingress", [])
         return ingress[0]["ip"] if ingress else None
 
     def proxy_metrics(self, deployment: str, namespace: str) -> str:
         return self.backend.proxy_metrics(self.name, namespace, deployment)
 
-    def gateway_clients(self, name: str = manifests.GATEWAY, namespace: str = manifests.MC_NS) -> Counter[str]:
-        """Client identities the gateway's proxy accepted over mTLS, with counts."""
-        return metrics.inbound_client_ids(self.proxy_metrics(name, namespace))
+    def gateway_clients(self, gw: gateways.Gateway | None = None) -> Counter[str]:
+        """Client identities the gateway's proxy (default: the one in use) accepted over mTLS, with counts."""
+        gw = gw or self.lab.gateway
+        return metrics.inbound_client_ids(self.proxy_metrics(gw.name, gw.namespace))
 
-    def gateway_refusals(self, name: str = manifests.GATEWAY, namespace: str = manifests.MC_NS) -> Counter[str]:
-        return metrics.tls_refusals(self.proxy_metrics(name, namespace))
+    def gateway_refusals(self, gw: gateways.Gateway | None = None) -> Counter[str]:
+        gw = gw or self.lab.gateway
+        return metrics.tls_refusals(self.proxy_metrics(gw.name, gw.namespace))
 
     def check(self) -> list[dict]:
         return self.backend.check(self.name)
@@ -108,6 +111,17 @@ class LabHandle:
     @property
     def probe_period(self) -> int:
         return self.cfg.probe_period
+
+    def switch_gateway(self, kind: str) -> list:
+        """`inv gateway <kind>`; returns the step results (all "already done" when nothing changed)."""
+        results = switch_gateway(self.session, kind)
+        self.cfg = self.session.cfg
+        return results
+
+    @property
+    def gateway(self):
+        """The gateway exported services use now (gateways.Gateway)."""
+        return gateways.resolve(self.cfg)
 
 
 @pytest.hookimpl(hookwrapper=True)

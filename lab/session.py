@@ -13,9 +13,10 @@ from pathlib import Path
 from . import config as config_mod
 from .backends import BACKENDS, Choice, select
 from .backends.base import Backend, LabError
-from .config import LabConfig
+from . import steps
+from .config import GATEWAYS, LabConfig
 from .profiles import PROFILES
-from .steps import Context
+Context = steps.Context
 
 DEFAULT_CONFIG_FILE = "lab.yaml"
 
@@ -56,6 +57,33 @@ def record_backend(cfg: LabConfig, root: Path, name: str) -> None:
 
 def forget_backend(cfg: LabConfig, root: Path) -> None:
     _record(cfg, root).unlink(missing_ok=True)
+    _gateway_record(cfg, root).unlink(missing_ok=True)
+
+
+def _gateway_record(cfg: LabConfig, root: Path) -> Path:
+    return cfg.state_dir(root) / "gateway"
+
+
+def with_active_gateway(cfg: LabConfig, root: Path) -> LabConfig:
+    """`inv gateway X` outlives the command: the lab keeps using X until switched back or down."""
+    path = _gateway_record(cfg, root)
+    active = path.read_text().strip() if path.exists() else None
+    return dataclasses.replace(cfg, gateway=active) if active in GATEWAYS else cfg
+
+
+def switch_gateway(session: "Session", kind: str, report=lambda r: None) -> list:
+    """Move exported services to gateway `kind`: install it where needed, re-export, wait until
+    linked clusters mirror and probe it. A second switch to the same gateway changes nothing."""
+    if kind not in GATEWAYS:
+        raise LabError(f"unknown gateway {kind!r}. Fix: use one of {', '.join(GATEWAYS)}")
+    cfg = dataclasses.replace(session.cfg, gateway=kind)
+    session.cfg = session.backend.cfg = cfg
+    ctx = session.context()
+    results = steps.run_step(ctx, steps.by_name("gateway"), report) + steps.run_step(ctx, steps.by_name("export"), report)
+    path = _gateway_record(cfg, session.root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(kind)
+    return results
 
 
 @dataclass
@@ -78,7 +106,7 @@ def open_session(config_path: str | None = None, backend: str = "auto", root: Pa
     if backend not in BACKENDS:
         raise LabError(f"unknown backend {backend!r}. Fix: use one of {', '.join(BACKENDS)}")
     root = (root or Path.cwd()).resolve()
-    cfg = with_profile(load_config(config_path, root), profile)
+    cfg = with_active_gateway(with_profile(load_config(config_path, root), profile), root)
     recorded = recorded_backend(cfg, root)
     if backend == "auto" and recorded:
         choice = select(recorded, cfg, root)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import manifests, pki, trust
+from . import gateways, manifests, pki, trust
 from .backends.base import Backend, LabError, wait_until
 from .config import LabConfig
 
@@ -210,16 +210,14 @@ class Link(Step):
         link = ctx.backend.get(source, "Link", manifests.MC_NS, dest)
         if not link:
             return Check(False, f"no Link {dest} in {source}")
-        address = _ingress_ip(ctx.backend.get(dest, "Service", manifests.MC_NS, manifests.GATEWAY))
-        if link["spec"].get("gatewayAddress") != address:
-            return Check(False, f"Link points at {link['spec'].get('gatewayAddress')}, {dest}'s gateway is at {address}")
         for result in ctx.backend.check(source):
             if result["name"] == f"remote cluster access credentials are valid: {dest}" and not result["ok"]:
                 return Check(False, result["hint"])
         return Check(True)
 
     def apply(self, ctx, target):
-        ctx.backend.link(*_split_link(target))
+        # The bundled gateway exists by now; the export step re-links where the Link names another.
+        ctx.backend.link(*_split_link(target), gateway="linkerd")
 
     def describe(self, ctx, target):
         source, dest = _split_link(target)
@@ -251,69 +249,93 @@ class Workloads(Step):
         return [f"apply fixtures/workloads/{w}.yaml in namespace {ctx.cfg.namespace}" for w in ctx.cfg.cluster(target).workloads]
 
 
-class Export(Step):
-    name, summary = "export", "export services and wait for their mirrors"
+class Gateway(Step):
+    name, summary = "gateway", "the chosen gateway serving in each exporting cluster"
 
     def targets(self, ctx):
         return [c.name for c in ctx.cfg.clusters if c.exports]
 
     def check(self, ctx, target):
-        field, want = manifests.export_marks(ctx.cfg)
-        for name in ctx.cfg.cluster(target).exports:
-            svc = ctx.backend.get(target, "Service", ctx.cfg.namespace, name)
-            if svc is None:
-                return Check(False, f"service {ctx.cfg.namespace}/{name} does not exist in {target}")
-            have = svc["metadata"].get(field, {})
-            if any(have.get(k) != v for k, v in want.items()):
-                return Check(False, f"service {name} does not carry the export {field} {want}")
-            for link in ctx.cfg.links:
-                if link.target != target:
-                    continue
-                mirror = f"{name}-{target}"
-                eps = ctx.backend.get(link.source, "Endpoints", ctx.cfg.namespace, mirror)
-                if not eps or not eps.get("subsets"):
-                    return Check(False, f"{link.source} has no mirror {mirror} with endpoints yet")
+        gw = gateways.resolve(ctx.cfg)
+        svc = ctx.backend.get(target, "Service", gw.namespace, gw.name)
+        if not _ingress_ip(svc):
+            return Check(False, f"{gw.namespace}/{gw.name} has no LoadBalancer address")
+        ports = {p.get("name") for p in svc["spec"].get("ports", [])}
+        annotations = svc["metadata"].get("annotations", {})
+        if not {"mc-gateway", "mc-probe"} <= ports or "mirror.linkerd.io/gateway-identity" not in annotations:
+            return Check(False, f"{gw.namespace}/{gw.name} lacks the mc-gateway/mc-probe ports or the mirror annotations")
+        if not _ready(ctx.backend.get(target, "Deployment", gw.namespace, gw.name)):
+            return Check(False, f"deployment {gw.namespace}/{gw.name} not ready")
         return Check(True)
 
     def apply(self, ctx, target):
-        field, values = manifests.export_marks(ctx.cfg)
-        for name in ctx.cfg.cluster(target).exports:
-            ctx.backend.set_metadata(target, "Service", ctx.cfg.namespace, name, field, values)
+        ctx.backend.install_gateway(target, gateways.resolve(ctx.cfg))
 
     def describe(self, ctx, target):
-        field, values = manifests.export_marks(ctx.cfg)
-        verb = "annotate" if field == "annotations" else "label"
-        marks = ", ".join(f"{k}={v}" for k, v in values.items())
-        return [f"{verb} service {ctx.cfg.namespace}/{n}: {marks}" for n in ctx.cfg.cluster(target).exports]
+        gw = gateways.resolve(ctx.cfg)
+        if gw.kind == "linkerd":
+            return [f"use the bundled gateway {gw.namespace}/{gw.name} (installed by the multicluster step)"]
+        return [f"install {gw.image} as {gw.namespace}/{gw.name}, injected (skip inbound 80,443; identity required on "
+                f"{gateways.GATEWAY_PORT}), with the guide's Module, Host, readiness Mapping and Service patches"]
 
 
-class Gateway(Step):
-    name, summary = "gateway", "the exported services' gateway, alive from every linked cluster"
+class Export(Step):
+    name, summary = "export", "export services through the chosen gateway; linked clusters see it alive"
 
     def targets(self, ctx):
-        return _link_targets(ctx)
+        exporting = {c.name for c in ctx.cfg.clusters if c.exports}
+        return [t for t in _link_targets(ctx) if _split_link(t)[1] in exporting]
 
     def check(self, ctx, target):
         source, dest = _split_link(target)
-        name, namespace = manifests.GATEWAYS[ctx.cfg.gateway]
-        for gw in ctx.backend.gateways(source):
-            if gw["cluster"] == dest and gw["name"] == name and gw["namespace"] == namespace:
-                return Check(gw["alive"], gw.get("last_error") or "no probe has succeeded yet")
-        return Check(False, f"{source} does not list {dest}'s gateway {namespace}/{name}")
+        gw = gateways.resolve(ctx.cfg)
+        address = _ingress_ip(ctx.backend.get(dest, "Service", gw.namespace, gw.name))
+        field, want = manifests.export_marks(ctx.cfg)
+        if ctx.cfg.profile.export == "label":
+            link = ctx.backend.get(source, "Link", manifests.MC_NS, dest) or {}
+            if link.get("spec", {}).get("gatewayAddress") != address:
+                return Check(False, f"the Link in {source} does not name {dest}'s gateway {gw.namespace}/{gw.name} ({address})")
+        for name in ctx.cfg.cluster(dest).exports:
+            svc = ctx.backend.get(dest, "Service", ctx.cfg.namespace, name)
+            if svc is None:
+                return Check(False, f"service {ctx.cfg.namespace}/{name} does not exist in {dest}")
+            have = svc["metadata"].get(field, {})
+            if any(have.get(k) != v for k, v in want.items()):
+                return Check(False, f"service {name} does not carry the export {field} {want}")
+            eps = ctx.backend.get(source, "Endpoints", ctx.cfg.namespace, f"{name}-{dest}") or {}
+            ips = {a["ip"] for subset in eps.get("subsets", []) for a in subset.get("addresses", [])}
+            if ips != {address}:
+                return Check(False, f"{source}'s mirror {name}-{dest} points at {sorted(ips) or 'nothing'}, not {address}")
+        for listed in ctx.backend.gateways(source):
+            if listed["cluster"] == dest and listed.get("name") in (gw.name, None):
+                return Check(listed["alive"], listed.get("last_error") or "no probe has succeeded yet")
+        return Check(False, f"{source} does not list {dest}'s gateway {gw.namespace}/{gw.name}")
 
     def apply(self, ctx, target):
-        """The bundled gateway comes with the multicluster step; here we only wait for it to be probed alive."""
+        source, dest = _split_link(target)
+        field, values = manifests.export_marks(ctx.cfg)
+        if ctx.cfg.profile.export == "label":
+            ctx.backend.link(source, dest, gateway=ctx.cfg.gateway)  # link-gen writes the gateway into the Link
+        for name in ctx.cfg.cluster(dest).exports:
+            ctx.backend.set_metadata(dest, "Service", ctx.cfg.namespace, name, field, values)
 
     def script(self, ctx, target):
+        self.apply(ctx, target)
         ctx.backend.gateways(_split_link(target)[0])
 
     def describe(self, ctx, target):
         source, dest = _split_link(target)
-        name, namespace = manifests.GATEWAYS[ctx.cfg.gateway]
-        return [f"wait until {source} probes {dest}'s gateway {namespace}/{name} alive"]
+        field, values = manifests.export_marks(ctx.cfg)
+        verb = "annotate" if field == "annotations" else "label"
+        marks = ", ".join(f"{k}={v}" for k, v in values.items())
+        lines = [f"{verb} service {ctx.cfg.namespace}/{n} in {dest}: {marks}" for n in ctx.cfg.cluster(dest).exports]
+        if ctx.cfg.profile.export == "label":
+            lines.insert(0, f"re-link {source} to {dest} naming the {ctx.cfg.gateway} gateway")
+        gw = gateways.resolve(ctx.cfg)
+        return lines + [f"wait until {source} mirrors them at {gw.namespace}/{gw.name} and probes it alive"]
 
 
-STEPS: list[Step] = [Clusters(), LoadBalancer(), Trust(), Linkerd(), Multicluster(), Link(), Workloads(), Export(), Gateway()]
+STEPS: list[Step] = [Clusters(), LoadBalancer(), Trust(), Linkerd(), Multicluster(), Link(), Workloads(), Gateway(), Export()]
 STEP_NAMES = [s.name for s in STEPS]
 
 
@@ -380,13 +402,20 @@ def up(ctx: Context, until: str | None = None, report: Callable[[StepResult], No
     return results
 
 
-def plan_script(ctx: Context, header: str, prelude: list[str]) -> str:
-    """Every step's commands, in order, as a shell script (ctx.backend must script into a ScriptRunner)."""
+def plan_script(ctx: Context, header: str, prelude: list[str], switches: list[Context] = ()) -> str:
+    """Every step's commands, in order, as a shell script (ctx.backend must script into a ScriptRunner);
+    then, for each context in `switches`, the gateway switch to its `gateway` (`inv gateway ...`)."""
     runner = ctx.backend.runner
     for step in STEPS:
         for target in step.targets(ctx):
             runner.comment(f"step {step.name} [{target}]: {step.summary}")
             step.script(ctx, target)
+    for switch in switches:
+        runner.comment(f"=== inv gateway {switch.cfg.gateway}: move the exported services to the {switch.cfg.gateway} gateway ===")
+        for step in (by_name("gateway"), by_name("export")):
+            for target in step.targets(switch):
+                runner.comment(f"step {step.name} [{target}]: {step.summary}")
+                step.script(switch, target)
     return runner.script(header, prelude)
 
 

@@ -60,7 +60,7 @@ def test_plan_lists_every_step_without_doing_anything(tmp_path):
 
 
 def test_up_status_down_round_trip_shows_no_secrets(tmp_path):
-    (tmp_path / "lab.yaml").write_text("name: cli\nprobe_period: 1\n")
+    (tmp_path / "lab.yaml").write_text("name: cli\nprobe_period: 1\nprofile: seed-2.8\n")
     try:
         up = inv(tmp_path, "up")
         assert up.returncode == 0, up.stderr
@@ -72,6 +72,15 @@ def test_up_status_down_round_trip_shows_no_secrets(tmp_path):
         assert {m["name"] for m in data["mirrored_services"]} == {"foobar-east"}
         assert data["clusters"][0]["trust_anchors"] == data["clusters"][1]["trust_anchors"]
         check = inv(tmp_path, "check")
+        assert check.returncode == 0, check.stdout + check.stderr
+        switched = inv(tmp_path, "gateway", "ambassador")
+        assert switched.returncode == 0 and "gateway: linkerd -> ambassador" in switched.stdout, switched.stderr
+        again = inv(tmp_path, "gateway", "ambassador")
+        assert "already in use: nothing changed" in again.stdout
+        moved = json.loads(inv(tmp_path, "status", "--json").stdout)
+        ambassador = [g for g in moved["gateways"] if g["observer"] == "west" and g["name"] == "ambassador"]
+        assert ambassador and ambassador[0]["alive"], moved["gateways"]
+        assert inv(tmp_path, "gateway", "linkerd").returncode == 0
         table = inv(tmp_path, "status")
         for out in (up.stdout, status.stdout, check.stdout, table.stdout):
             assert "PRIVATE KEY" not in out

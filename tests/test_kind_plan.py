@@ -91,6 +91,34 @@ def test_current_script_uses_todays_commands():
     assert "check --multicluster" not in script
 
 
+@pytest.mark.parametrize("profile, ns, name, api", [("seed-2.8", "ambassador", "ambassador", "getambassador.io/v2"),
+                                                    ("current", "emissary", "emissary-ingress", "getambassador.io/v3alpha1")])
+def test_script_switches_to_ambassador_as_the_guide_does(profile, ns, name, api):
+    script = (GOLDEN / f"kind-{profile}.sh").read_text()
+    part = script[script.index("=== inv gateway ambassador"):script.index("=== inv gateway linkerd")]
+    for line in [
+        f"kubectl --context=kind-east -n {ns} get deploy {name} -o yaml | linkerd --context=kind-east inject "
+        "--skip-inbound-ports 80,443 --require-identity-on-inbound-ports 4143 - | kubectl --context=kind-east apply -f -",
+        f"apiVersion: {api}\nkind: Module",
+        "add_linkerd_headers: true",
+        "prefix: /-/ambassador/ready",
+        "rewrite: /ambassador/v0/check_ready",
+        f"-n {ns} patch deploy {name} -p '" + '{"spec": {"template": {"metadata": {"annotations": {"config.linkerd.io/enable-gateway": "true"}}}}}' + "'",
+        '{"op": "add", "path": "/spec/ports/-", "value": {"name": "mc-gateway", "port": 4143}}',
+        '{"op": "replace", "path": "/spec/ports/0", "value": {"name": "mc-probe", "port": 80, "targetPort": 8080}}',
+        f'"mirror.linkerd.io/gateway-identity": "{name}.{ns}.serviceaccount.identity.linkerd.cluster.local"',
+        '"mirror.linkerd.io/probe-path": "-/ambassador/ready"',
+    ]:
+        assert line in part, line
+    assert "4183" not in part, "identity must be required on the port gateway traffic uses (4143)"
+    if profile == "seed-2.8":
+        assert f"annotate service foobar mirror.linkerd.io/gateway-name={name} mirror.linkerd.io/gateway-ns={ns}" in part
+    else:
+        assert f"link-gen --cluster-name east" in part and f"--gateway-name {name} --gateway-namespace {ns}" in part
+    back = script[script.index("=== inv gateway linkerd"):]
+    assert "gateway-name=linkerd-gateway" in back or "link-gen" in back
+
+
 def test_plan_sh_needs_the_kind_backend(tmp_path):
     result = subprocess.run([sys.executable, "-m", "invoke", "-r", str(REPO), "plan", "--format", "sh"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=60)

@@ -11,7 +11,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from lab import config, manifests, profiles, trust
+from lab import config, gateways, manifests, profiles, trust
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 # The Kubernetes version the current profile's node image runs (kindest/node:v1.37.0@sha256:...).
@@ -33,7 +33,12 @@ def rendered(tmp_path) -> list[dict]:
     objects = manifests.metallb(cfg.cluster("east").lb_pool) + [manifests.metallb_configmap(cfg.cluster("east").lb_pool)]
     objects += manifests.linkerd_identity(cfg, "east", material)
     objects += manifests.multicluster(cfg)
-    objects += manifests.link(cfg, "east", "https://172.18.0.2:6443", "token", "172.18.255.254")
+    gateway = next(o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == "linkerd-gateway")
+    served = {**gateway, "status": {"loadBalancer": {"ingress": [{"ip": "172.18.255.254"}]}}}
+    objects += manifests.link(cfg, "east", "https://172.18.0.2:6443", "token", served)
+    for profile in profiles.PROFILES:
+        with_profile = config.parse({"profile": profile, "gateway": "ambassador"})
+        objects += gateways.ambassador_objects(with_profile, gateways.resolve(with_profile))
     for cluster in cfg.clusters:
         for name in cluster.workloads:
             objects += manifests.workload(cfg, cluster.name, name)
@@ -45,7 +50,7 @@ def objects(tmp_path_factory):
     return rendered(tmp_path_factory.mktemp("pki"))
 
 
-CUSTOM = {"IPAddressPool", "L2Advertisement", "Link"}
+CUSTOM = {"IPAddressPool", "L2Advertisement", "Link", "Module", "Host", "Mapping", "Listener"}
 
 
 def test_core_objects_validate_strictly(objects):

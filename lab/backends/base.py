@@ -121,8 +121,13 @@ class Backend(ABC):
     def install_multicluster(self, cluster: str) -> None: ...
 
     @abstractmethod
-    def link(self, source: str, target: str) -> None:
-        """`linkerd --context=<target> multicluster link --cluster-name <target> | kubectl --context=<source> apply -f -`."""
+    def link(self, source: str, target: str, gateway: str | None = None) -> None:
+        """`linkerd --context=<target> multicluster link --cluster-name <target> | kubectl --context=<source> apply -f -`;
+        `gateway` (linkerd or ambassador, default the lab's) is the one the Link names, where the profile's Link names one."""
+
+    @abstractmethod
+    def install_gateway(self, cluster: str, gateway) -> None:
+        """Make `gateway` (a gateways.Gateway) serve in `cluster`; the bundled one comes with the extension."""
 
     # -- observing -------------------------------------------------------------
     @abstractmethod

@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 from pytest_kind import KindCluster
 
-from .. import manifests
+from .. import gateways, manifests
 from ..config import AddressPool, LabConfig
 from ..run import Command, Dynamic, Runner, cmd, pipe
 from ..trust import TrustMaterial, pki_dir
@@ -125,7 +125,8 @@ def parse_gateways(table: str) -> list[dict]:
         if len(cells) < 4:
             continue
         alive = cells[1] == "True"
-        rows.append({"cluster": cells[0], "namespace": manifests.MC_NS, "name": manifests.GATEWAY, "alive": alive,
+        # The table names the target cluster only, not which gateway serves it.
+        rows.append({"cluster": cells[0], "namespace": None, "name": None, "alive": alive,
                      "paired_services": int(cells[2]) if cells[2].isdigit() else 0,
                      "latency_ms": float(cells[3].rstrip("ms")) if alive and cells[3] != "-" else None,
                      "last_error": None if alive else "not alive"})
@@ -304,13 +305,59 @@ class KindBackend(Backend):
         api = self.api_server(target)
         return [Dynamic(f"--api-server-address={api.shell}", lambda: f"--api-server-address={api.resolve()}")]
 
-    def link(self, source: str, target: str) -> None:
+    def link(self, source: str, target: str, gateway: str | None = None) -> None:
+        gw = gateways.resolve(self.cfg, gateway)
+        # 2.8's link names no gateway (each export's annotations do); link-gen writes one into the Link.
+        named = [] if self.profile.link_command == "link" or gw.kind == "linkerd" else \
+            ["--gateway-name", gw.name, "--gateway-namespace", gw.namespace]
         self.runner.run(pipe(
             cmd("linkerd", f"--context={self.context(target)}", "multicluster", self.profile.link_command,
-                "--cluster-name", target, *self.api_server_args(target)),
+                "--cluster-name", target, *self.api_server_args(target), *named),
             self.kubectl(source, "apply", "-f", "-")))
         self.runner.run(self.linkerd(source, *self.profile.mc_check))
         self.runner.run(self.linkerd(source, "multicluster", "gateways"))
+
+    def install_gateway(self, cluster: str, gateway) -> None:
+        """The guide's "Leverage Ambassador", with the profile's Ambassador release."""
+        if gateway.kind == "linkerd":
+            return
+        gw, ns = gateway, gateway.namespace
+        namespace_yaml = pipe(self.kubectl(cluster, "create", "namespace", ns, "--dry-run=client", "-o", "yaml"),
+                              self.kubectl(cluster, "apply", "-f", "-"))
+        if self.profile.ambassador_api == "getambassador.io/v2":
+            # Ambassador 1.x's own YAML (getambassador.io/yaml/ambassador); its RBAC binds the
+            # service account in `default`, so the binding is pointed at the namespace used here.
+            base = "https://www.getambassador.io/yaml/ambassador"
+            self.runner.run(namespace_yaml)
+            self.runner.run(self.kubectl(cluster, "apply", "-f", f"{base}/ambassador-crds.yaml"))
+            self.runner.run(self.kubectl(cluster, "-n", ns, "apply", "-f", f"{base}/ambassador-rbac.yaml"))
+            self.runner.run(self.kubectl(cluster, "patch", "clusterrolebinding", "ambassador", "--type=json", "-p",
+                                         json.dumps([{"op": "replace", "path": "/subjects/0/namespace", "value": ns}])))
+            self.runner.run(self.kubectl(cluster, "-n", ns, "apply", "-f", f"{base}/ambassador-service.yaml"))
+        else:
+            # Emissary-ingress's release YAML: CRDs and their conversion webhook first, then the gateway.
+            base = f"https://app.getambassador.io/yaml/emissary/{gateways.EMISSARY_VERSION}"
+            self.runner.run(self.kubectl(cluster, "apply", "-f", f"{base}/emissary-crds.yaml"))
+            self.runner.run(self.kubectl(cluster, "wait", "--timeout=90s", "--for=condition=available",
+                                         "deployment", "emissary-apiext", "-n", "emissary-system"))
+            self.runner.run(namespace_yaml)
+            self.runner.run(self.kubectl(cluster, "apply", "-f", f"{base}/emissary-emissaryns.yaml"))
+        self.wait_rollout(cluster, ns, gw.name)
+        # The guide's inject: skip the public ports, require identity on the port gateway traffic uses
+        # (4143, not the guide's 4183: see lab/gateways.py).
+        self.runner.run(pipe(self.kubectl(cluster, "-n", ns, "get", "deploy", gw.name, "-o", "yaml"),
+                             pipe(self.linkerd(cluster, "inject", "--skip-inbound-ports", "80,443",
+                                               "--require-identity-on-inbound-ports", str(gateways.GATEWAY_PORT), "-"),
+                                  self.kubectl(cluster, "apply", "-f", "-"))))
+        self.apply_manifests(cluster, gateways.ambassador_config(self.cfg, gw))
+        self.runner.run(self.kubectl(cluster, "-n", ns, "patch", "deploy", gw.name, "-p", json.dumps(
+            {"spec": {"template": {"metadata": {"annotations": {"config.linkerd.io/enable-gateway": "true"}}}}})))
+        self.runner.run(self.kubectl(cluster, "-n", ns, "patch", "svc", gw.name, "--type=json", "-p", json.dumps([
+            {"op": "add", "path": "/spec/ports/-", "value": {"name": "mc-gateway", "port": gateways.GATEWAY_PORT}},
+            {"op": "replace", "path": "/spec/ports/0", "value": {"name": "mc-probe", "port": 80, "targetPort": 8080}}])))
+        self.runner.run(self.kubectl(cluster, "-n", ns, "patch", "svc", gw.name, "-p", json.dumps(
+            {"metadata": {"annotations": gateways.service_annotations(self.cfg, gw)}})))
+        self.wait_rollout(cluster, ns, gw.name)
 
     # -- observing -------------------------------------------------------------------
     def gateways(self, cluster: str) -> list[dict]:

@@ -60,11 +60,47 @@ class Podinfo(App):
             self.server.close()
 
 
+class Ambassador(App):
+    """Ambassador / Emissary-ingress: routes by the cluster's Mapping objects on 8080; admin on 8877.
+
+    Only what the lab uses is played: a Mapping to `localhost:8877` (the guide's readiness
+    Mapping) rewritten to the admin API's `/ambassador/v0/check_ready`. No Mapping, no route:
+    the gateway probe fails until the guide's configuration is applied.
+    """
+
+    def __init__(self, mappings):
+        self.mappings = mappings  # () -> Mapping objects in the cluster
+        self.servers: list = []
+
+    async def admin(self, request: httpwire.Request) -> httpwire.Response:
+        if request.path == "/ambassador/v0/check_ready":
+            return httpwire.text_response(200, "ambassador readiness check OK\n")
+        return httpwire.text_response(404, "not found\n")
+
+    async def public(self, request: httpwire.Request) -> httpwire.Response:
+        for mapping in self.mappings():
+            spec = mapping.get("spec", {})
+            prefix = spec.get("prefix", "")
+            if prefix and request.path.startswith(prefix) and spec.get("service") == "localhost:8877":
+                rewritten = spec.get("rewrite", prefix) + request.path[len(prefix):]
+                return await self.admin(httpwire.Request(request.method, rewritten, request.headers))
+        return httpwire.text_response(404, f"no Mapping matches {request.path}\n")
+
+    async def start(self) -> dict[int, int]:
+        public, admin = await httpwire.serve_http(self.public), await httpwire.serve_http(self.admin)
+        self.servers = [public, admin]
+        return {8080: public.sockets[0].getsockname()[1], 8877: admin.sockets[0].getsockname()[1]}
+
+    async def stop(self) -> None:
+        for server in self.servers:
+            server.close()
+
+
 def _env(container: dict) -> dict[str, str]:
     return {e["name"]: str(e.get("value", "")) for e in container.get("env", []) if "name" in e}
 
 
-def for_container(container: dict, pod_name: str) -> App:
+def for_container(container: dict, pod_name: str, mappings=lambda: []) -> App:
     image = container.get("image", "")
     repo = image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
     if repo == "podinfo":
@@ -74,7 +110,9 @@ def for_container(container: dict, pod_name: str) -> App:
         return Podinfo(pod_name, port, env.get("PODINFO_UI_MESSAGE", f"greetings from podinfo v{PODINFO_VERSION}"))
     if repo in ("pause", "curl"):
         return Idle()
+    if repo in ("ambassador", "emissary"):
+        return Ambassador(mappings)
     raise ImageError(
-        f"the simulation cannot run image {image!r}; it runs podinfo, curl and pause images "
+        f"the simulation cannot run image {image!r}; it runs podinfo, ambassador/emissary, curl and pause images "
         "(use the kind backend for anything else)"
     )

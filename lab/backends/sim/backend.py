@@ -15,7 +15,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from ... import manifests
+from ... import gateways, manifests
 from ...trust import TrustMaterial
 from ..base import Backend, HttpResult, LabError, wait_until
 
@@ -182,19 +182,24 @@ class SimBackend(Backend):
     def install_multicluster(self, cluster: str) -> None:
         self.apply(cluster, manifests.multicluster(self.cfg))
 
-    def link(self, source: str, target: str) -> None:
+    def install_gateway(self, cluster: str, gateway) -> None:
+        if gateway.kind != "linkerd":
+            self.apply(cluster, gateways.ambassador_objects(self.cfg, gateway))
+
+    def link(self, source: str, target: str, gateway: str | None = None) -> None:
+        gw = gateways.resolve(self.cfg, gateway)
+
         def token():
             secret = self.get(target, "Secret", manifests.MC_NS, f"{manifests.REMOTE_ACCESS_SA}-token")
             return (secret or {}).get("data", {}).get("token")
 
-        def gateway_address():
-            svc = self.get(target, "Service", manifests.MC_NS, manifests.GATEWAY) or {}
-            ingress = svc.get("status", {}).get("loadBalancer", {}).get("ingress", [])
-            return ingress[0]["ip"] if ingress else None
+        def gateway_service():
+            svc = self.get(target, "Service", gw.namespace, gw.name) or {}
+            return svc if svc.get("status", {}).get("loadBalancer", {}).get("ingress") else None
 
         secret_token = base64.b64decode(wait_until(token, 10, f"the remote-access token in {target}")).decode()
-        address = wait_until(gateway_address, 10, f"a LoadBalancer address for {target}'s gateway")
-        self.apply(source, manifests.link(self.cfg, target, f"sim://{target}", secret_token, address))
+        service = wait_until(gateway_service, 10, f"a LoadBalancer address for {target}'s gateway {gw.namespace}/{gw.name}")
+        self.apply(source, manifests.link(self.cfg, target, f"sim://{target}", secret_token, service))
 
     # -- observing -------------------------------------------------------------
     def gateways(self, cluster: str) -> list[dict]:

@@ -12,6 +12,7 @@ import secrets
 from typing import TYPE_CHECKING
 
 from .pods import PodRuntime
+from .proxy import INBOUND_PORT
 from .store import matches
 
 if TYPE_CHECKING:
@@ -191,8 +192,10 @@ class Deployments:
         if inject:
             sa = pod["spec"].get("serviceAccountName", "default")
             identity = self.cluster.issue_identity(sa, ns, name)
-        gateway_mode = template.get("metadata", {}).get("annotations", {}).get("config.linkerd.io/enable-gateway") == "true"
-        await runtime.start(self.cluster, pod, identity, gateway_mode)
+        annotations = template.get("metadata", {}).get("annotations", {})
+        gateway_mode = annotations.get("config.linkerd.io/enable-gateway") == "true"
+        required = annotations.get("config.linkerd.io/proxy-require-identity-inbound-ports", "").split(",")
+        await runtime.start(self.cluster, pod, identity, gateway_mode, require_identity=str(INBOUND_PORT) in required)
         self.cluster.pods[(ns, name)] = runtime
         containers = [c["name"] for c in pod["spec"].get("containers", [])] + (["linkerd-proxy"] if runtime.meshed else [])
         if runtime.error:

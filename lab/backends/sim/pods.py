@@ -24,11 +24,12 @@ class PodRuntime:
     def meshed(self) -> bool:
         return self.proxy is not None
 
-    async def start(self, cluster: "SimCluster", pod: dict, identity: Identity | None, gateway_mode: bool) -> None:
+    async def start(self, cluster: "SimCluster", pod: dict, identity: Identity | None, gateway_mode: bool,
+                    require_identity: bool) -> None:
         """Start every container, then the proxy in front of them. Errors become the pod's status."""
         try:
             for container in pod["spec"].get("containers", []):
-                app = apps.for_container(container, self.name)
+                app = apps.for_container(container, self.name, lambda: cluster.store.list("Mapping"))
                 self.apps.append(app)
                 self.ports.update(await app.start())
         except apps.ImageError as exc:
@@ -37,7 +38,7 @@ class PodRuntime:
             return
         if identity is not None:
             app_ports = dict(self.ports)
-            self.proxy = Proxy(cluster, self.name, self.ip, identity, app_ports, gateway_mode)
+            self.proxy = Proxy(cluster, self.name, self.ip, identity, app_ports, gateway_mode, require_identity)
             self.ports.update(await self.proxy.start())
             self.identity = identity.name
 

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import httpwire
+from . import httpwire, tlsserver
 from .tls import Identity, peer_identity, refusal_reason
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ class Route:
 
 class Proxy:
     def __init__(self, cluster: "SimCluster", pod_name: str, pod_ip: str, identity: Identity,
-                 app_ports: dict[int, int], gateway_mode: bool):
+                 app_ports: dict[int, int], gateway_mode: bool, require_identity: bool = False):
         self.cluster = cluster
         self.pod_name = pod_name
         self.pod_ip = pod_ip
@@ -60,13 +60,16 @@ class Proxy:
         self.refused: collections.Counter[str] = collections.Counter()
         self._servers: list[asyncio.base_events.Server] = []
         self._streams: set[asyncio.StreamWriter] = set()
-        self._server_ctx = identity.server_context()
+        # `config.linkerd.io/proxy-require-identity-inbound-ports` naming 4143: a client certificate is
+        # mandatory there; otherwise TLS clients without one are served as unauthenticated.
+        self.require_identity = require_identity
+        self._server_ctx = identity.server_context(require_client_cert=require_identity)
         self._client_ctx = identity.client_context()
         self.outbound_port = 0
 
     async def start(self) -> dict[int, int]:
         """Listen; return pod port -> real loopback port for inbound and admin."""
-        inbound = await _start_tls_server(self._on_inbound, self._on_refused, self._server_ctx)
+        inbound = await tlsserver.start(self._on_inbound, self._on_refused, self._server_ctx, DIAL_TIMEOUT)
         admin = await httpwire.serve_http(self._on_admin)
         outbound = await asyncio.start_server(self._on_outbound, "127.0.0.1", 0)
         self._servers = [inbound, admin, outbound]
@@ -108,10 +111,7 @@ class Proxy:
         await self._serve(writer, lambda upstream: self._inbound(reader, writer, upstream))
 
     async def _inbound(self, reader, writer, upstream: list) -> None:
-        client_id = peer_identity(writer.get_extra_info("peercert"))
-        if client_id is None:
-            self.refused["no client identity"] += 1
-            return
+        client_id = peer_identity(writer.get_extra_info("peercert")) or "-"
         line, _ = await httpwire.read_head(reader)
         method, _, rest = line.partition(" ")
         if method != "CONNECT":
@@ -215,44 +215,3 @@ async def _tcp(host: str, port: int):
         raise DialError(f"timed out connecting to {host}:{port}") from None
     except (ConnectionError, OSError) as exc:
         raise DialError(f"connection refused: {host}:{port} ({exc.strerror or exc})") from None
-
-
-class _Unread(asyncio.Protocol):
-    """Holds a fresh connection with reading paused, so the ClientHello stays in the socket for TLS."""
-
-    def __init__(self, accept):
-        self._accept = accept
-
-    def connection_made(self, transport):
-        transport.pause_reading()
-        self._task = asyncio.ensure_future(self._accept(transport))
-
-    def connection_lost(self, exc):
-        pass
-
-
-async def _start_tls_server(handler, on_refused, ctx: ssl.SSLContext):
-    """A TLS server that sees why handshakes fail (asyncio's ssl= server hides that).
-
-    StreamWriter.start_tls is not used: on Python 3.11 a ClientHello that arrives
-    before it is called lands in the plain reader and the handshake hangs.
-    """
-    loop = asyncio.get_running_loop()
-
-    async def accept(transport):
-        reader = asyncio.StreamReader()
-        protocol = asyncio.StreamReaderProtocol(reader)
-        try:
-            tls = await loop.start_tls(transport, protocol, ctx, server_side=True, ssl_handshake_timeout=DIAL_TIMEOUT)
-        except ssl.SSLError as exc:
-            on_refused(refusal_reason(exc))
-            transport.abort()
-            return
-        except (ConnectionError, OSError, asyncio.TimeoutError) as exc:
-            on_refused("handshake timeout" if isinstance(exc, TimeoutError) else "connection reset during handshake")
-            transport.abort()
-            return
-        protocol.connection_made(tls)
-        await handler(reader, asyncio.StreamWriter(tls, protocol, reader, loop))
-
-    return await loop.create_server(lambda: _Unread(accept), "127.0.0.1", 0)

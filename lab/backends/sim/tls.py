@@ -20,12 +20,12 @@ class Identity:
     key_file: Path
     roots_pem: str
 
-    def server_context(self) -> ssl.SSLContext:
+    def server_context(self, require_client_cert: bool = True) -> ssl.SSLContext:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
         ctx.load_cert_chain(self.chain_file, self.key_file)
         ctx.load_verify_locations(cadata=self.roots_pem)
-        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.verify_mode = ssl.CERT_REQUIRED if require_client_cert else ssl.CERT_OPTIONAL
         return ctx
 
     def client_context(self) -> ssl.SSLContext:

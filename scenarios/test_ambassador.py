@@ -1,0 +1,121 @@
+"""The guide's "Leverage Ambassador": exported services move to Ambassador and back.
+
+Ambassador is its own gateway (its own identity, LoadBalancer address and probe); after
+the switch, traffic from west is answered by east's foobar through Ambassador, and the
+gateway port refuses clients without a mesh identity from the shared anchor, naming why.
+"""
+import json
+import socket
+import ssl
+
+import pytest
+
+from lab import gateways, pki
+
+
+@pytest.fixture(scope="module")
+def on_ambassador(lab):
+    before = lab.cfg.gateway
+    lab.switch_gateway("ambassador")
+    try:
+        yield lab.gateway
+    finally:
+        lab.switch_gateway(before)  # leave the lab on the gateway it had
+
+
+def test_mirror_endpoints_follow_to_ambassador(lab, east, west, on_ambassador):
+    assert on_ambassador.kind == "ambassador"
+    address = east.gateway_address(on_ambassador)
+    assert address and address != east.gateway_address(gateways.LINKERD)
+    eps = west.get("Endpoints", lab.cfg.namespace, f"foobar-{east.name}")
+    assert {a["ip"] for s in eps["subsets"] for a in s["addresses"]} == {address}
+    listed = west.gateway(east.name, on_ambassador)
+    assert listed and listed["alive"], west.gateways()
+
+
+def test_request_is_answered_by_foobar_and_recorded_by_ambassador_only(lab, east, west, on_ambassador):
+    client_id = lab.identity("client")
+    through_ambassador = east.gateway_clients(on_ambassador)[client_id]
+    through_linkerd = east.gateway_clients(gateways.LINKERD)[client_id]
+
+    result = west.request(lab.mirror_url("foobar", east.name))
+
+    assert result.ok, result.describe()
+    assert json.loads(result.body)["message"] == f"foobar in {east.name}"
+    assert east.gateway_clients(on_ambassador)[client_id] == through_ambassador + 1
+    assert east.gateway_clients(gateways.LINKERD)[client_id] == through_linkerd
+
+
+def _ambassador_port(lab, east, gw):
+    address = lab.backend.host_address(east.gateway_address(gw), gateways.GATEWAY_PORT)
+    assert address is not None
+    return address
+
+
+def _tls_refusal(address, ctx) -> str:
+    """Connect with `ctx`, send a CONNECT; return the TLS error the client sees (must be one)."""
+    with socket.create_connection(address, timeout=5) as raw:
+        try:
+            with ctx.wrap_socket(raw) as tls:
+                tls.sendall(b"CONNECT foobar.mc-demo.svc.cluster.local:9898 HTTP/1.1\r\n\r\n")
+                answer = tls.recv(4096)
+        except (ssl.SSLError, ConnectionResetError) as exc:
+            return str(exc)
+    pytest.fail(f"the gateway port served a stranger: {answer[:80]!r}")
+
+
+def test_plaintext_client_is_refused_at_ambassadors_gateway_port(lab, east, on_ambassador):
+    before = east.gateway_refusals(on_ambassador)["not TLS (plaintext)"]
+    with socket.create_connection(_ambassador_port(lab, east, on_ambassador), timeout=5) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: foobar\r\n\r\n")
+        try:
+            answer = sock.recv(4096)
+        except ConnectionResetError:
+            answer = b""
+    assert b"HTTP/" not in answer
+    lab.wait_for(lambda: east.gateway_refusals(on_ambassador)["not TLS (plaintext)"] > before, 5,
+                 "Ambassador's proxy to record the plaintext refusal")
+
+
+def test_client_without_certificate_is_refused_because_identity_is_required_on_4143(lab, east, on_ambassador):
+    """With identity required on the guide's 4183 instead, this client would be served."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    before = east.gateway_refusals(on_ambassador)["no client certificate"]
+    error = _tls_refusal(_ambassador_port(lab, east, on_ambassador), ctx)
+    assert "CERTIFICATE_REQUIRED" in error.upper(), error
+    lab.wait_for(lambda: east.gateway_refusals(on_ambassador)["no client certificate"] > before, 5,
+                 "Ambassador's proxy to record: no client certificate")
+
+
+def test_client_from_another_anchor_is_refused_as_unknown_authority(lab, east, on_ambassador, tmp_path):
+    foreign = pki.create_issuer(pki.create_anchor(lab.cfg.trust_domain), lab.cfg.trust_domain)
+    impostor = pki.issue_workload(foreign, lab.identity("client"))
+    pki.write_public(tmp_path / "chain.pem", impostor.cert_pem + foreign.cert_pem)
+    pki.write_private(tmp_path / "key.pem", impostor.key_pem)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    ctx.load_cert_chain(tmp_path / "chain.pem", tmp_path / "key.pem")
+    before = east.gateway_refusals(on_ambassador)["unknown authority"]
+    error = _tls_refusal(_ambassador_port(lab, east, on_ambassador), ctx)
+    assert "UNKNOWN_CA" in error.upper(), error
+    lab.wait_for(lambda: east.gateway_refusals(on_ambassador)["unknown authority"] > before, 5,
+                 "Ambassador's proxy to record: unknown authority")
+
+
+def test_switching_to_the_same_gateway_again_changes_nothing(lab, on_ambassador):
+    again = lab.switch_gateway("ambassador")
+    assert again and {r.outcome for r in again} == {"already done"}
+
+
+def test_switching_back_restores_the_bundled_gateway(lab, east, west, on_ambassador):
+    lab.switch_gateway("linkerd")
+    try:
+        client_id = lab.identity("client")
+        before = east.gateway_clients(gateways.LINKERD)[client_id]
+        eps = west.get("Endpoints", lab.cfg.namespace, f"foobar-{east.name}")
+        assert {a["ip"] for s in eps["subsets"] for a in s["addresses"]} == {east.gateway_address(gateways.LINKERD)}
+        assert west.request(lab.mirror_url("foobar", east.name)).ok
+        assert east.gateway_clients(gateways.LINKERD)[client_id] == before + 1
+    finally:
+        lab.switch_gateway("ambassador")  # the module's fixture switches back at the end
