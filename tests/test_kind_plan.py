@@ -114,9 +114,12 @@ def test_script_switches_to_ambassador_as_the_guide_does(profile, ns, name, api)
     if profile == "seed-2.8":
         assert f"annotate service foobar mirror.linkerd.io/gateway-name={name} mirror.linkerd.io/gateway-ns={ns}" in part
     else:
-        assert f"link-gen --cluster-name east" in part and f"--gateway-name {name} --gateway-namespace {ns}" in part
+        assert "link-gen --cluster-name east" in part and f"--gateway-name {name} --gateway-namespace {ns}" in part
     back = script[script.index("=== inv gateway linkerd"):]
-    assert "gateway-name=linkerd-gateway" in back or "link-gen" in back
+    if profile == "seed-2.8":
+        assert "gateway-name=linkerd-gateway mirror.linkerd.io/gateway-ns=linkerd-multicluster" in back
+    else:
+        assert "link-gen --cluster-name east" in back and "--gateway-name" not in back
 
 
 def test_plan_sh_needs_the_kind_backend(tmp_path):
