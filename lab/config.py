@@ -78,6 +78,9 @@ class TrustConfig:
 
     anchor_cert: Path | None = None
     anchor_key: Path | None = None
+    # shared: one anchor for every cluster. bundle: the guide's Trust Anchor Bundle: the existing
+    # cluster keeps its own anchor (whose key is gone), the others get a new one, all trust the bundle.
+    mode: str = "shared"
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,8 @@ DEFAULT = {
 TOP_KEYS = {"name", "trust_domain", "namespace", "gateway", "probe_period", "profile", "clusters", "links", "trust"}
 CLUSTER_KEYS = {"pod_subnet", "service_subnet", "lb_pool", "workloads", "exports", "context"}
 LINK_KEYS = {"from", "to"}
-TRUST_KEYS = {"anchor_cert", "anchor_key"}
+TRUST_KEYS = {"anchor_cert", "anchor_key", "mode"}
+TRUST_MODES = ("shared", "bundle")
 
 
 def _unknown(keys, allowed, where: str, source: str) -> None:
@@ -279,9 +283,16 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
     _unknown(raw_trust, TRUST_KEYS, "trust.", source)
     if bool(raw_trust.get("anchor_cert")) != bool(raw_trust.get("anchor_key")):
         raise ConfigError("trust", "anchor_cert and anchor_key go together", "give both paths, or neither to generate an anchor", source)
+    mode = raw_trust.get("mode", "shared")
+    if not isinstance(mode, str) or mode not in TRUST_MODES:
+        raise ConfigError("trust.mode", f"{mode!r} is not a trust mode", f"use one of: {', '.join(TRUST_MODES)}", source)
+    if mode == "bundle" and raw_trust.get("anchor_cert"):
+        raise ConfigError("trust.anchor_cert", "cannot be used with mode bundle, which makes each cluster's anchor",
+                          "leave anchor_cert and anchor_key out, or use mode shared", source)
     trust = TrustConfig(
         anchor_cert=Path(raw_trust["anchor_cert"]) if raw_trust.get("anchor_cert") else None,
         anchor_key=Path(raw_trust["anchor_key"]) if raw_trust.get("anchor_key") else None,
+        mode=mode,
     )
 
     return LabConfig(

@@ -89,7 +89,7 @@ def linkerd_identity(cfg: LabConfig, cluster: str, trust: TrustMaterial) -> list
     return [
         {"apiVersion": "v1", "kind": "Namespace",
          "metadata": {"name": LINKERD_NS, "labels": {"linkerd.io/is-control-plane": "true"}}},
-        trust_roots_object(cfg, trust.bundle_pem),
+        trust_roots_object(cfg, trust.roots_for(cluster)),
         {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
          "metadata": {"name": "linkerd-identity-issuer", "namespace": LINKERD_NS},
          "data": {"crt.pem": b64(issuer.cert_pem), "key.pem": b64(issuer.key_pem)}},

@@ -9,13 +9,16 @@ leaves a diagnostics bundle under .lab/<name>/artifacts/.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from . import diagnostics, gateways, manifests, metrics, steps
+from . import config, diagnostics, gateways, manifests, metrics, steps
+from .backends import select
 from .backends.base import HttpResult, wait_until
 from .session import Session, forget_backend, open_session, record_backend, switch_gateway
 
@@ -111,6 +114,27 @@ class LabHandle:
     @property
     def probe_period(self) -> int:
         return self.cfg.probe_period
+
+    @contextlib.contextmanager
+    def sibling(self, overrides: dict):
+        """Another lab beside this one (its own name, clusters and state), on the same backend and
+        profile, started from nothing and removed afterwards (certificates included), pass or fail.
+        Returns its LabHandle, not yet up."""
+        cfg = config.parse({"profile": self.cfg.profile_name, **overrides}, "scenario")
+        session = Session(cfg, self.session.root, select(self.backend.name, cfg, self.session.root))
+        session.backend.destroy()
+        shutil.rmtree(cfg.state_dir(session.root), ignore_errors=True)
+        record_backend(cfg, session.root, session.backend.name)
+        try:
+            yield LabHandle(session)
+        finally:
+            session.backend.destroy()
+            shutil.rmtree(cfg.state_dir(session.root), ignore_errors=True)
+
+    def run(self, until: str | None = None, step: str | None = None) -> list:
+        """`inv up --until` (or `inv step`) on this lab."""
+        ctx = self.session.context()
+        return steps.run_step(ctx, steps.by_name(step)) if step else steps.up(ctx, until=until)
 
     def switch_gateway(self, kind: str) -> list:
         """`inv gateway <kind>`; returns the step results (all "already done" when nothing changed)."""

@@ -41,6 +41,7 @@ class Command:
     stdin: str | None = None
     pipe_to: "Command | None" = None
     timeout: float = 600.0
+    stdout_to: Path | None = None  # `> file`: the last stage's output goes to this file
 
     def __post_init__(self):
         object.__setattr__(self, "argv", tuple(self.argv))
@@ -55,15 +56,23 @@ class Command:
         line = " ".join(part(a) for a in self.argv)
         if self.pipe_to is not None:
             line += " | " + self.pipe_to.text(resolved)
+        if self.stdout_to is not None:
+            line += " > " + shlex.quote(str(self.stdout_to))
         return line
 
 
-def cmd(*argv: Arg, stdin: str | None = None, timeout: float = 600.0) -> Command:
-    return Command(tuple(argv), stdin=stdin, timeout=timeout)
+def cmd(*argv: Arg, stdin: str | None = None, timeout: float = 600.0, stdout_to: Path | None = None) -> Command:
+    return Command(tuple(argv), stdin=stdin, timeout=timeout, stdout_to=stdout_to)
 
 
 def pipe(first: Command, second: Command) -> Command:
     return Command(first.argv, stdin=first.stdin, pipe_to=second, timeout=max(first.timeout, second.timeout))
+
+
+def last_stage(command: Command) -> Command:
+    while command.pipe_to is not None:
+        command = command.pipe_to
+    return command
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,9 @@ class Runner:
             stdin = proc.stdout
         if check and result.code != 0:
             raise CommandError(result)
+        target = command.stdout_to or last_stage(command).stdout_to
+        if target is not None and result.code == 0:
+            self.write_file(Path(target), result.stdout)
         return result
 
     def write_file(self, path: Path, content: str) -> None:

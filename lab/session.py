@@ -14,7 +14,7 @@ from . import config as config_mod
 from .backends import BACKENDS, Choice, select
 from .backends.base import Backend, LabError
 from . import steps
-from .config import GATEWAYS, LabConfig
+from .config import GATEWAYS, TRUST_MODES, LabConfig
 from .profiles import PROFILES
 Context = steps.Context
 
@@ -27,6 +27,17 @@ def load_config(path: str | None, root: Path) -> LabConfig:
         return config_mod.load(path)
     local = root / DEFAULT_CONFIG_FILE
     return config_mod.load(local if local.exists() else None)
+
+
+def with_trust(cfg: LabConfig, mode: str | None) -> LabConfig:
+    """--trust overrides the file's `trust.mode`."""
+    if mode is None:
+        return cfg
+    if mode not in TRUST_MODES:
+        raise LabError(f"unknown trust mode {mode!r}. Fix: use one of {', '.join(TRUST_MODES)}")
+    if mode == "bundle" and cfg.trust.anchor_cert:
+        raise LabError("--trust bundle makes each cluster's anchor; it cannot use trust.anchor_cert. Fix: drop one of them")
+    return dataclasses.replace(cfg, trust=dataclasses.replace(cfg.trust, mode=mode))
 
 
 def with_profile(cfg: LabConfig, profile: str | None) -> LabConfig:
@@ -101,12 +112,12 @@ class Session:
 
 
 def open_session(config_path: str | None = None, backend: str = "auto", root: Path | None = None,
-                 profile: str | None = None) -> Session:
+                 profile: str | None = None, trust: str | None = None) -> Session:
     """The lab a command acts on. `auto` means: the backend the lab is already up on, else detect."""
     if backend not in BACKENDS:
         raise LabError(f"unknown backend {backend!r}. Fix: use one of {', '.join(BACKENDS)}")
     root = (root or Path.cwd()).resolve()
-    cfg = with_active_gateway(with_profile(load_config(config_path, root), profile), root)
+    cfg = with_active_gateway(with_trust(with_profile(load_config(config_path, root), profile), trust), root)
     recorded = recorded_backend(cfg, root)
     if backend == "auto" and recorded:
         choice = select(recorded, cfg, root)

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Callable
 
 from . import gateways, manifests, pki, trust
-from .backends.base import Backend, LabError, wait_until
+from .backends.base import ROOTS_ANNOTATION, Backend, LabError, wait_until
 from .config import LabConfig
+from .run import Dynamic
 
 APPLY_TIMEOUT = 60.0
 
@@ -165,8 +166,8 @@ class Linkerd(Step):
     name, summary = "linkerd", "the control plane with the shared anchor"
 
     def check(self, ctx, target):
-        if ctx.backend.trust_roots(target) != ctx.trust.bundle_pem:
-            return Check(False, "trust roots missing or not the lab's bundle")
+        if ctx.backend.trust_roots(target) != ctx.trust.roots_for(target):
+            return Check(False, "trust roots missing or not the anchors the lab installs")
         issuer = ctx.backend.get(target, "Secret", manifests.LINKERD_NS, "linkerd-identity-issuer")
         if not issuer or issuer.get("data", {}).get("crt.pem") != manifests.b64(ctx.trust.issuers[target].cert_pem):
             return Check(False, "issuer missing or not the lab's issuer for this cluster")
@@ -177,7 +178,8 @@ class Linkerd(Step):
 
     def describe(self, ctx, target):
         base = trust.pki_dir(ctx.cfg, ctx.root)
-        return [f"install Linkerd with trust anchors {base}/bundle.crt and issuer {base}/{target}/issuer.crt"]
+        return [f"install Linkerd with trust anchors {trust.roots_path(ctx.cfg, ctx.root, target)} "
+                f"and issuer {base}/{target}/issuer.crt"]
 
 
 class Multicluster(Step):
@@ -335,7 +337,75 @@ class Export(Step):
         return lines + [f"wait until {source} mirrors them at {gw.namespace}/{gw.name} and probes it alive"]
 
 
-STEPS: list[Step] = [Clusters(), LoadBalancer(), Trust(), Linkerd(), Multicluster(), Link(), Workloads(), Gateway(), Export()]
+def lab_deployments(ctx: Context, cluster: str) -> list[tuple[str, str]]:
+    """The meshed deployments the lab runs in `cluster`: what a trust change must restart."""
+    out = [(gateways.LINKERD.namespace, gateways.LINKERD.name)]
+    gw = gateways.resolve(ctx.cfg)
+    if gw.kind != "linkerd" and cluster in Gateway().targets(ctx):
+        out.append((gw.namespace, gw.name))
+    for name in ctx.cfg.cluster(cluster).workloads:
+        out += manifests.deployments(manifests.workload(ctx.cfg, cluster, name))
+    return out
+
+
+def bundle_stamp(path: Path) -> str:
+    """What restarted pods are marked with: the first 16 hex of the bundle file's SHA-256."""
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+class Bundle(Step):
+    name, summary = "bundle", "the guide's trust anchor bundle: upgrade the existing cluster, restart, add the new ones"
+
+    def targets(self, ctx):
+        return ["lab"] if ctx.cfg.trust.mode == "bundle" else []
+
+    def check(self, ctx, target):
+        bundle_path = trust.pki_dir(ctx.cfg, ctx.root) / "bundle.crt"
+        if not bundle_path.exists():
+            return Check(False, "no bundle.crt yet")
+        bundle, stamp = bundle_path.read_text(), bundle_stamp(bundle_path)
+        for cluster in ctx.cfg.cluster_names:
+            if ctx.backend.trust_roots(cluster) != bundle:
+                return Check(False, f"{cluster} does not trust the bundle yet")
+            for ns, name in lab_deployments(ctx, cluster):
+                dep = ctx.backend.get(cluster, "Deployment", ns, name)
+                annotations = (dep or {}).get("spec", {}).get("template", {}).get("metadata", {}).get("annotations", {})
+                if dep is not None and annotations.get(ROOTS_ANNOTATION) != stamp:
+                    return Check(False, f"{cluster} {ns}/{name} has not been restarted with the bundle")
+                if dep is not None and not _ready(dep):
+                    return Check(False, f"{cluster} {ns}/{name} is restarting")
+        return Check(True)
+
+    def apply(self, ctx, target):
+        base = trust.pki_dir(ctx.cfg, ctx.root)
+        existing = trust.existing_cluster(ctx.cfg)
+        new = [c for c in ctx.cfg.cluster_names if c != existing]
+        # The guide: fetch the existing cluster's anchor, bundle it with the new one(s).
+        ctx.backend.fetch_trust_anchors(existing, base / "trustAnchor.crt")
+        ctx.backend.write_bundle(base / "bundle.crt", [base / "trustAnchor.crt"] + [base / c / "root.crt" for c in new])
+        ctx._trust = None
+        material = None if ctx.scripting else ctx.trust
+        stamp = Dynamic(f"$(sha256sum {base / 'bundle.crt'} | cut -c1-16)", lambda: bundle_stamp(base / "bundle.crt"))
+        # Upgrade the existing cluster and restart its meshed pods, then the new clusters with the
+        # bundle and their own issuer.
+        ctx.backend.upgrade_linkerd(existing, material, with_issuer=False)
+        ctx.backend.restart_deployments(existing, lab_deployments(ctx, existing), stamp)
+        for cluster in new:
+            ctx.backend.upgrade_linkerd(cluster, material, with_issuer=True)
+            ctx.backend.restart_deployments(cluster, lab_deployments(ctx, cluster), stamp)
+
+    def describe(self, ctx, target):
+        existing = trust.existing_cluster(ctx.cfg)
+        return [f"read {existing}'s trust anchor from its control plane into trustAnchor.crt",
+                "bundle.crt = trustAnchor.crt + each new cluster's root.crt",
+                f"upgrade {existing} with the bundle and restart its meshed pods",
+                "upgrade the other clusters with the bundle and their issuer; restart their meshed pods"]
+
+
+STEPS: list[Step] = [Clusters(), LoadBalancer(), Trust(), Linkerd(), Multicluster(), Link(), Workloads(), Gateway(), Export(),
+                     Bundle()]
 STEP_NAMES = [s.name for s in STEPS]
 
 

@@ -15,42 +15,110 @@ from .run import Command, cmd
 
 @dataclass(frozen=True)
 class TrustMaterial:
-    anchor: pki.CertKey
+    mode: str                                  # "shared" (one anchor) or "bundle" (the guide's bundle)
+    anchors: dict[str, "pki.x509.Certificate"]  # each cluster's own anchor (shared: the same one)
     issuers: dict[str, pki.CertKey]
-    bundle_pem: str
+    bundle_pem: str | None                     # shared: the anchor; bundle: pki/bundle.crt once made
+
+    @property
+    def anchor(self) -> "pki.x509.Certificate":
+        return next(iter(self.anchors.values()))
+
+    def roots_for(self, cluster: str) -> str:
+        """The anchors `cluster` is installed to trust: the bundle where there is one, else its own."""
+        return self.bundle_pem or pki.cert_pem(self.anchors[cluster])
 
     def anchors_fingerprints(self) -> list[str]:
-        return [pki.fingerprint(c) for c in pki.load_certs(self.bundle_pem)]
+        return [pki.fingerprint(c) for c in pki.load_certs(self.bundle_pem)] if self.bundle_pem else []
 
 
 def pki_dir(cfg: LabConfig, root: Path | None = None) -> Path:
     return cfg.state_dir(root) / "pki"
 
 
+def existing_cluster(cfg: LabConfig) -> str:
+    """In bundle mode, the cluster playing the guide's existing installation: the first link's target."""
+    return cfg.links[0].target if cfg.links else cfg.cluster_names[0]
+
+
+def roots_path(cfg: LabConfig, root: Path | None, cluster: str) -> Path:
+    """The file `linkerd install --identity-trust-anchors-file` gets for `cluster`."""
+    base = pki_dir(cfg, root)
+    if cfg.trust.mode == "shared" or (base / "bundle.crt").exists():
+        return base / "bundle.crt"
+    return base / cluster / "root.crt"
+
+
 def _paths(base: Path, cluster: str) -> tuple[Path, Path]:
     return base / cluster / "issuer.crt", base / cluster / "issuer.key"
 
 
+def _issuer(cfg: LabConfig, base: Path, cluster: str, anchor: pki.CertKey, create: bool) -> pki.CertKey | None:
+    crt, key = _paths(base, cluster)
+    if crt.exists() and key.exists():
+        issuer = pki.load_pair(crt, key)
+    elif not create:
+        return None
+    else:
+        if anchor.key is None:
+            raise pki.PKIError(f"{cluster}'s issuer is missing and its anchor's key is gone (the guide's premise), so no "
+                               "new issuer can be signed. Fix: `inv down --purge` and start over")
+        issuer = pki.create_issuer(anchor, cfg.trust_domain)
+        pki.write_private(key, issuer.key_pem)
+        pki.write_public(crt, issuer.cert_pem)
+    pki.validate_issuer(issuer.cert, [anchor.cert])
+    return issuer
+
+
+def _material(cfg: LabConfig, root: Path | None, create: bool) -> TrustMaterial | None:
+    base = pki_dir(cfg, root)
+    anchors: dict[str, pki.CertKey] = {}
+    if cfg.trust.mode == "shared":
+        shared = _ensure_anchor(cfg, base) if create else (
+            pki.load_pair(base / "root.crt", base / "root.key" if (base / "root.key").exists() else None)
+            if (base / "root.crt").exists() else None)
+        if shared is None:
+            return None
+        anchors = {c: shared for c in cfg.cluster_names}
+    else:
+        for c in cfg.cluster_names:
+            crt, key = base / c / "root.crt", base / c / "root.key"
+            if crt.exists():
+                anchors[c] = pki.load_pair(crt, key if key.exists() else None)
+            elif create:
+                anchors[c] = pki.create_anchor(cfg.trust_domain)
+                pki.write_private(key, anchors[c].key_pem)
+                pki.write_public(crt, anchors[c].cert_pem)
+            else:
+                return None
+    issuers = {}
+    for c in cfg.cluster_names:
+        issuer = _issuer(cfg, base, c, anchors[c], create)
+        if issuer is None:
+            return None
+        issuers[c] = issuer
+    bundle_path = base / "bundle.crt"
+    if cfg.trust.mode == "shared":
+        bundle = pki.bundle(anchors[cfg.cluster_names[0]].cert)
+        if create and (not bundle_path.exists() or bundle_path.read_text() != bundle):
+            pki.write_public(bundle_path, bundle)
+        if not bundle_path.exists():
+            return None
+    else:
+        # The guide's premise: the existing installation's anchor key was thrown away.
+        (base / existing_cluster(cfg) / "root.key").unlink(missing_ok=True)
+        bundle = bundle_path.read_text() if bundle_path.exists() else None
+    return TrustMaterial(cfg.trust.mode, {c: a.cert for c, a in anchors.items()}, issuers, bundle)
+
+
 def ensure(cfg: LabConfig, root: Path | None = None) -> TrustMaterial:
     """Create whatever is missing, reuse what is there; a second call changes nothing."""
-    base = pki_dir(cfg, root)
-    anchor = _ensure_anchor(cfg, base)
-    issuers = {}
-    for name in cfg.cluster_names:
-        crt, key = _paths(base, name)
-        if crt.exists() and key.exists():
-            issuer = pki.load_pair(crt, key)
-        else:
-            issuer = pki.create_issuer(anchor, cfg.trust_domain)
-            pki.write_private(key, issuer.key_pem)
-            pki.write_public(crt, issuer.cert_pem)
-        pki.validate_issuer(issuer.cert, [anchor.cert])
-        issuers[name] = issuer
-    bundle = pki.bundle(anchor.cert)
-    bundle_path = base / "bundle.crt"
-    if not bundle_path.exists() or bundle_path.read_text() != bundle:
-        pki.write_public(bundle_path, bundle)
-    return TrustMaterial(anchor, issuers, bundle)
+    return _material(cfg, root, create=True)
+
+
+def load(cfg: LabConfig, root: Path | None = None) -> TrustMaterial | None:
+    """What is on disk, validated; None when the trust step has not run."""
+    return _material(cfg, root, create=False)
 
 
 def _ensure_anchor(cfg: LabConfig, base: Path) -> pki.CertKey:
@@ -76,32 +144,24 @@ def step_cli_commands(cfg: LabConfig, root: Path | None = None) -> list[Command]
     """The guide's `step certificate create` commands for the same files the lab writes."""
     base = pki_dir(cfg, root)
     name = pki.anchor_name(cfg.trust_domain)
-    root_crt, root_key = str(base / "root.crt"), str(base / "root.key")
-    out = [cmd("mkdir", "-p", *(str(base / c) for c in cfg.cluster_names)),
-           cmd("step", "certificate", "create", name, root_crt, root_key, "--profile", "root-ca",
-               "--no-password", "--insecure", "--san", name)]
+    out = [cmd("mkdir", "-p", *(str(base / c) for c in cfg.cluster_names))]
+
+    def anchor(crt: Path, key: Path) -> Command:
+        return cmd("step", "certificate", "create", name, str(crt), str(key), "--profile", "root-ca",
+                   "--no-password", "--insecure", "--san", name)
+
+    def issuer(cluster: str, ca: Path, ca_key: Path) -> Command:
+        return cmd("step", "certificate", "create", name, str(base / cluster / "issuer.crt"), str(base / cluster / "issuer.key"),
+                   "--profile", "intermediate-ca", "--not-after", "8760h", "--no-password", "--insecure",
+                   "--ca", str(ca), "--ca-key", str(ca_key), "--san", name)
+
+    if cfg.trust.mode == "shared":
+        out.append(anchor(base / "root.crt", base / "root.key"))
+        out += [issuer(c, base / "root.crt", base / "root.key") for c in cfg.cluster_names]
+        out.append(cmd("cp", str(base / "root.crt"), str(base / "bundle.crt")))
+        return out
+    # bundle: every cluster its own anchor; the existing one's key is then thrown away (the guide's premise)
     for c in cfg.cluster_names:
-        out.append(cmd("step", "certificate", "create", name, str(base / c / "issuer.crt"), str(base / c / "issuer.key"),
-                       "--profile", "intermediate-ca", "--not-after", "8760h", "--no-password", "--insecure",
-                       "--ca", root_crt, "--ca-key", root_key, "--san", name))
-    out.append(cmd("cp", root_crt, str(base / "bundle.crt")))
+        out += [anchor(base / c / "root.crt", base / c / "root.key"), issuer(c, base / c / "root.crt", base / c / "root.key")]
+    out.append(cmd("rm", str(base / existing_cluster(cfg) / "root.key")))
     return out
-
-
-def load(cfg: LabConfig, root: Path | None = None) -> TrustMaterial | None:
-    """What is on disk, validated; None when the trust step has not run."""
-    base = pki_dir(cfg, root)
-    if not (base / "root.crt").exists():
-        return None
-    anchor = pki.load_pair(base / "root.crt", None)
-    issuers = {}
-    for name in cfg.cluster_names:
-        crt, key = _paths(base, name)
-        if not (crt.exists() and key.exists()):
-            return None
-        issuers[name] = pki.load_pair(crt, key)
-        pki.validate_issuer(issuers[name].cert, [anchor.cert])
-    bundle_path = base / "bundle.crt"
-    if not bundle_path.exists():
-        return None
-    return TrustMaterial(anchor, issuers, bundle_path.read_text())

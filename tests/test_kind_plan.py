@@ -16,31 +16,38 @@ REPO = Path(__file__).resolve().parent.parent
 GOLDEN = REPO / "fixtures" / "plans"
 
 
-def plan_sh(profile: str, cwd: Path) -> str:
+def plan_sh(profile: str, cwd: Path, *extra: str) -> str:
     result = subprocess.run([sys.executable, "-m", "invoke", "-r", str(REPO), "plan", "--backend", "kind", "--format", "sh",
-                             "--profile", profile], cwd=cwd, capture_output=True, text=True, timeout=120)
+                             "--profile", profile, *extra], cwd=cwd, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
-@pytest.mark.parametrize("profile", sorted(profiles.PROFILES))
-def test_script_matches_its_golden_copy(profile, tmp_path):
-    script = plan_sh(profile, tmp_path)
-    golden = GOLDEN / f"kind-{profile}.sh"
+SCRIPTS = [(p, trust) for p in sorted(profiles.PROFILES) for trust in ("shared", "bundle")]
+
+
+def golden_name(profile: str, trust: str) -> str:
+    return f"kind-{profile}.sh" if trust == "shared" else f"kind-{profile}-{trust}.sh"
+
+
+@pytest.mark.parametrize("profile, trust", SCRIPTS)
+def test_script_matches_its_golden_copy(profile, trust, tmp_path):
+    script = plan_sh(profile, tmp_path, "--trust", trust)
+    golden = GOLDEN / golden_name(profile, trust)
     if os.environ.get("UPDATE_GOLDEN") == "1":
         golden.write_text(script)
     assert script == golden.read_text(), f"plan for {profile} changed; if intended, rerun with UPDATE_GOLDEN=1"
     assert not (tmp_path / ".lab").exists(), "printing a plan must not touch the lab"
 
 
-@pytest.mark.parametrize("profile", sorted(profiles.PROFILES))
-def test_script_is_valid_bash(profile):
-    result = subprocess.run(["bash", "-n", str(GOLDEN / f"kind-{profile}.sh")], capture_output=True, text=True)
+@pytest.mark.parametrize("profile, trust", SCRIPTS)
+def test_script_is_valid_bash(profile, trust):
+    result = subprocess.run(["bash", "-n", str(GOLDEN / golden_name(profile, trust))], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
 
 def test_seed_script_follows_the_guide():
-    script = (GOLDEN / "kind-seed-2.8.sh").read_text()
+    script = (GOLDEN / golden_name("seed-2.8", "shared")).read_text()
     pki = ".lab/lab/pki"
     guide = [
         # Trust anchor and issuers (Trust Anchor Bundle section)
@@ -122,7 +129,50 @@ def test_script_switches_to_ambassador_as_the_guide_does(profile, ns, name, api)
         assert "link-gen --cluster-name east" in back and "--gateway-name" not in back
 
 
+@pytest.mark.parametrize("profile", sorted(profiles.PROFILES))
+def test_bundle_script_follows_the_guides_trust_anchor_bundle(profile):
+    script = (GOLDEN / golden_name(profile, "bundle")).read_text()
+    pki = ".lab/lab/pki"
+    read = ("-n linkerd get cm/linkerd-config -o 'jsonpath={.data.global}' | python3 -c" if profile == "seed-2.8"
+            else "-n linkerd get cm/linkerd-identity-trust-roots -o 'jsonpath={.data.ca-bundle\\.crt}'")
+    steps_in_order = [
+        f"step certificate create identity.linkerd.cluster.local {pki}/east/root.crt {pki}/east/root.key --profile root-ca",
+        f"rm {pki}/east/root.key",
+        f"install --identity-trust-anchors-file {pki}/east/root.crt",
+        f"kubectl --context=kind-east {read}",
+        f"cat {pki}/trustAnchor.crt {pki}/west/root.crt > {pki}/bundle.crt",
+        f"linkerd --context=kind-east upgrade --identity-trust-anchors-file {pki}/bundle.crt | kubectl --context=kind-east apply -f -",
+        "kubectl --context=kind-east -n mc-demo patch deploy foobar -p",
+        f"linkerd --context=kind-west upgrade --identity-trust-anchors-file {pki}/bundle.crt --identity-issuer-certificate-file "
+        f"{pki}/west/issuer.crt --identity-issuer-key-file {pki}/west/issuer.key",
+        "kubectl --context=kind-west -n mc-demo patch deploy client -p",
+    ]
+    positions = []
+    for line in steps_in_order:
+        assert line in script, line
+        positions.append(script.index(line))
+    assert positions == sorted(positions)
+    assert "jq" not in script
+
+
 def test_plan_sh_needs_the_kind_backend(tmp_path):
     result = subprocess.run([sys.executable, "-m", "invoke", "-r", str(REPO), "plan", "--format", "sh"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "--backend kind" in result.stderr
+
+
+def test_bundle_restart_patches_are_json_once_the_shell_expands_them(tmp_path):
+    """The restart stamp is computed by the script ($(sha256sum ...)): the patch must still be JSON."""
+    import json as json_mod
+
+    script = (GOLDEN / golden_name("current", "bundle")).read_text()
+    lines = [l for l in script.splitlines() if " patch deploy " in l and "trust-roots" in l]
+    assert len(lines) == 4  # both clusters' gateway and workload
+    (tmp_path / ".lab" / "lab" / "pki").mkdir(parents=True)
+    (tmp_path / ".lab" / "lab" / "pki" / "bundle.crt").write_text("anchors\n")
+    for line in lines:
+        out = subprocess.run(["bash", "-c", "kubectl() { printf '%s\\n' \"${@: -1}\"; }; " + line], cwd=tmp_path,
+                             capture_output=True, text=True, check=True).stdout
+        patch = json_mod.loads(out)
+        stamp = patch["spec"]["template"]["metadata"]["annotations"]["lab.multicluster/trust-roots"]
+        assert len(stamp) == 16 and all(ch in "0123456789abcdef" for ch in stamp)

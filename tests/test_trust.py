@@ -12,7 +12,7 @@ def test_ensure_creates_once_and_then_reuses(tmp_path):
     files = sorted(p for p in (tmp_path / ".lab" / "lab" / "pki").rglob("*") if p.is_file())
     stamps = {p: p.stat().st_mtime_ns for p in files}
     second = trust.ensure(cfg, tmp_path)
-    assert second.anchor.fingerprint == first.anchor.fingerprint
+    assert pki.fingerprint(second.anchor) == pki.fingerprint(first.anchor)
     assert {n: i.fingerprint for n, i in second.issuers.items()} == {n: i.fingerprint for n, i in first.issuers.items()}
     assert {p: p.stat().st_mtime_ns for p in files} == stamps
     assert sorted(p.name for p in files if p.suffix == ".key") == ["issuer.key", "issuer.key", "root.key"]
@@ -24,8 +24,8 @@ def test_one_anchor_and_a_distinct_issuer_per_cluster(tmp_path):
     assert set(material.issuers) == {"east", "west"}
     assert material.issuers["east"].fingerprint != material.issuers["west"].fingerprint
     for issuer in material.issuers.values():
-        pki.validate_issuer(issuer.cert, [material.anchor.cert])
-    assert material.anchors_fingerprints() == [material.anchor.fingerprint]
+        pki.validate_issuer(issuer.cert, [material.anchor])
+    assert material.anchors_fingerprints() == [pki.fingerprint(material.anchor)]
 
 
 def test_a_supplied_anchor_signs_the_issuers(tmp_path):
@@ -34,7 +34,7 @@ def test_a_supplied_anchor_signs_the_issuers(tmp_path):
     pki.write_private(tmp_path / "mine.key", mine.key_pem)
     cfg = config.parse({"trust": {"anchor_cert": str(tmp_path / "mine.crt"), "anchor_key": str(tmp_path / "mine.key")}})
     material = trust.ensure(cfg, tmp_path)
-    assert material.anchor.fingerprint == mine.fingerprint
+    assert pki.fingerprint(material.anchor) == mine.fingerprint
     assert pki.verify_signed_by(material.issuers["east"].cert, mine.cert)
 
 

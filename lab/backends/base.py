@@ -11,6 +11,9 @@ from ..config import LabConfig
 from ..trust import TrustMaterial
 
 
+ROOTS_ANNOTATION = "lab.multicluster/trust-roots"  # on pod templates: the anchors the pods were restarted for
+
+
 class LabError(RuntimeError):
     """A failure the user can act on: the message says what happened and what to do."""
 
@@ -109,6 +112,39 @@ class Backend(ABC):
         from .. import manifests
 
         return manifests.read_trust_roots(self.get(cluster, "ConfigMap", manifests.LINKERD_NS, manifests.trust_roots_name(self.cfg)))
+
+    # -- the trust anchor bundle (the guide's "Trust Anchor Bundle") -------------
+    def fetch_trust_anchors(self, cluster: str, dest: Path) -> None:
+        """Write the anchors `cluster` trusts now to `dest` (the guide's trustAnchor.crt), no jq needed."""
+        from .. import pki
+
+        roots = self.trust_roots(cluster)
+        if not roots:
+            raise LabError(f"cluster {cluster} has no trust anchors to read. Fix: run `inv step linkerd` first")
+        pki.write_public(dest, roots)
+
+    def write_bundle(self, dest: Path, sources: list[Path]) -> None:
+        """`cat trustAnchor.crt root.crt > bundle.crt`."""
+        from .. import pki
+
+        pki.write_public(dest, "".join(p.read_text() for p in sources))
+
+    def upgrade_linkerd(self, cluster: str, trust: TrustMaterial, with_issuer: bool) -> None:
+        """`linkerd upgrade --identity-trust-anchors-file bundle.crt` (and the issuer, for a cluster
+        the guide installs fresh with the bundle)."""
+        self.install_linkerd(cluster, trust)
+
+    def restart_deployments(self, cluster: str, deployments: list[tuple[str, str]], stamp) -> None:
+        """Restart meshed pods so their proxies load the new anchors: the template gets `stamp`
+        (the bundle's fingerprint) in an annotation, as `kubectl rollout restart` does with a time."""
+        for namespace, name in deployments:
+            dep = self.get(cluster, "Deployment", namespace, name)
+            if dep is None:
+                continue
+            value = stamp.resolve() if hasattr(stamp, "resolve") else str(stamp)
+            dep["spec"]["template"].setdefault("metadata", {}).setdefault("annotations", {})[ROOTS_ANNOTATION] = value
+            dep.pop("status", None)
+            self.apply(cluster, [dep])
 
     @abstractmethod
     def install_loadbalancer(self, cluster: str) -> None:

@@ -21,7 +21,7 @@ from pytest_kind import KindCluster
 from .. import gateways, manifests
 from ..config import AddressPool, LabConfig
 from ..run import Command, Dynamic, Runner, cmd, pipe
-from ..trust import TrustMaterial, pki_dir
+from ..trust import TrustMaterial, pki_dir, roots_path
 from .base import Backend, HttpResult, LabError
 
 KIND_NETWORK = "kind"
@@ -276,7 +276,7 @@ class KindBackend(Backend):
             self.runner.run(pipe(self.linkerd(cluster, "install", "--crds"), self.kubectl(cluster, "apply", "-f", "-")))
         self.runner.run(pipe(
             self.linkerd(cluster, "install",
-                         "--identity-trust-anchors-file", str(base / "bundle.crt"),
+                         "--identity-trust-anchors-file", str(roots_path(self.cfg, self.root, cluster)),
                          "--identity-issuer-certificate-file", str(base / cluster / "issuer.crt"),
                          "--identity-issuer-key-file", str(base / cluster / "issuer.key")),
             self.kubectl(cluster, "apply", "-f", "-")))
@@ -284,6 +284,45 @@ class KindBackend(Backend):
         if self.profile.viz_for_gateways:
             self.runner.run(pipe(self.linkerd(cluster, "viz", "install"), self.kubectl(cluster, "apply", "-f", "-")))
             self.runner.run(self.linkerd(cluster, "viz", "check"))
+
+    def fetch_trust_anchors(self, cluster: str, dest: Path) -> None:
+        """The guide's `kubectl get cm/linkerd-config -ojsonpath="{.data.global}" | jq ...`, with python3 for jq."""
+        if self.profile.trust_roots == "linkerd-config":
+            self.runner.run(pipe(
+                self.kubectl(cluster, "-n", manifests.LINKERD_NS, "get", "cm/linkerd-config", "-o", "jsonpath={.data.global}"),
+                cmd("python3", "-c", "import json,sys; print(json.load(sys.stdin)['identityContext']['trustAnchorsPem'], end='')",
+                    stdout_to=dest)))
+        else:
+            self.runner.run(cmd("kubectl", f"--context={self.context(cluster)}", "-n", manifests.LINKERD_NS, "get",
+                                "cm/linkerd-identity-trust-roots", "-o", "jsonpath={.data.ca-bundle\\.crt}", stdout_to=dest))
+
+    def write_bundle(self, dest: Path, sources: list[Path]) -> None:
+        self.runner.run(cmd("cat", *(str(s) for s in sources), stdout_to=dest))
+
+    def upgrade_linkerd(self, cluster: str, trust: TrustMaterial | None, with_issuer: bool) -> None:
+        base = pki_dir(self.cfg, self.root)
+        issuer = ["--identity-issuer-certificate-file", str(base / cluster / "issuer.crt"),
+                  "--identity-issuer-key-file", str(base / cluster / "issuer.key")] if with_issuer else []
+        self.runner.run(pipe(self.linkerd(cluster, "upgrade", "--identity-trust-anchors-file", str(base / "bundle.crt"), *issuer),
+                             self.kubectl(cluster, "apply", "-f", "-")))
+        self.runner.run(self.linkerd(cluster, "check"))
+
+    def restart_deployments(self, cluster: str, deployments: list[tuple[str, str]], stamp) -> None:
+        from .base import ROOTS_ANNOTATION
+
+        def patch_for(value: str) -> str:
+            return json.dumps({"spec": {"template": {"metadata": {"annotations": {ROOTS_ANNOTATION: value}}}}})
+
+        for namespace, name in deployments:
+            if isinstance(stamp, Dynamic):
+                # inside a double-quoted shell word: escape the JSON's quotes, let $(...) expand
+                shell = patch_for("@STAMP@").replace('"', '\\"').replace("@STAMP@", stamp.shell)
+                patch = Dynamic(shell, lambda: patch_for(stamp.resolve()))
+            else:
+                patch = patch_for(str(stamp))
+            self.runner.run(cmd("kubectl", f"--context={self.context(cluster)}", "-n", namespace, "patch", "deploy", name,
+                                "-p", patch))
+            self.wait_rollout(cluster, namespace, name)
 
     def install_multicluster(self, cluster: str) -> None:
         args = ["multicluster", "install"]

@@ -1,0 +1,79 @@
+"""The guide's Trust Anchor Bundle, on a lab of its own: an existing cluster with its own anchor
+(key gone) and a new cluster with another, linked both ways.
+
+Before the bundle, cross-cluster requests fail on TLS verification (not a timeout). After the
+existing cluster is upgraded with the bundle and its pods restarted, and the new one installed
+with it, requests succeed both ways, and a pod that was not restarted still fails, as the guide
+warns.
+"""
+import dataclasses
+
+import pytest
+
+from lab import manifests
+
+TOPOLOGY = {
+    "name": "bundle", "probe_period": 1, "trust": {"mode": "bundle"},
+    "clusters": {
+        "existing": {"pod_subnet": "10.246.0.0/16", "service_subnet": "10.98.0.0/16", "lb_pool": "172.18.254.200-172.18.254.214",
+                     "workloads": ["foobar", "client"], "exports": ["foobar"]},
+        "new": {"pod_subnet": "10.247.0.0/16", "service_subnet": "10.99.0.0/16", "lb_pool": "172.18.254.215-172.18.254.229",
+                "workloads": ["foobar", "client"], "exports": ["foobar"]},
+    },
+    "links": [{"from": "new", "to": "existing"}, {"from": "existing", "to": "new"}],
+}
+
+
+@pytest.fixture(scope="module")
+def bundle_lab(lab):
+    with lab.sibling(TOPOLOGY) as other:
+        other.run(until="export")  # everything but the bundle: the guide's starting point
+        yield other
+
+
+def anchors(status_cluster):
+    return set(status_cluster["trust_anchors"])
+
+
+def _status(bundle_lab):
+    from lab import status
+
+    return {c["name"]: c for c in status.collect(bundle_lab.cfg, bundle_lab.backend)["clusters"]}
+
+
+def test_before_the_bundle_requests_fail_on_tls_verification(bundle_lab):
+    existing, new = bundle_lab.cluster("existing"), bundle_lab.cluster("new")
+    clusters = _status(bundle_lab)
+    assert len(anchors(clusters["existing"])) == 1 and len(anchors(clusters["new"])) == 1
+    assert anchors(clusters["existing"]) != anchors(clusters["new"])
+
+    for source, target in ((new, existing), (existing, new)):
+        result = source.request(bundle_lab.mirror_url("foobar", target.name))
+        assert result.status == 502, result.describe()
+        reason = result.headers.get("l5d-proxy-error", "")
+        assert "TLS verification failed" in reason and "timed out" not in reason, reason
+
+
+def test_after_the_bundle_requests_succeed_both_ways_but_not_from_a_pod_left_unrestarted(bundle_lab):
+    existing, new = bundle_lab.cluster("existing"), bundle_lab.cluster("new")
+    # A pod of the user's own, started before the bundle and never restarted.
+    legacy_cfg = dataclasses.replace(bundle_lab.cfg, namespace="legacy")
+    new.apply(*manifests.workload(legacy_cfg, "new", "client"))
+    bundle_lab.wait_for(lambda: (new.get("Deployment", "legacy", "client") or {}).get("status", {}).get("readyReplicas"),
+                        30, "the legacy client to run")
+
+    results = bundle_lab.run(step="bundle")
+    assert [r.outcome for r in results] == ["applied"]
+
+    clusters = _status(bundle_lab)
+    assert anchors(clusters["existing"]) == anchors(clusters["new"]) and len(anchors(clusters["new"])) == 2
+    for source, target in ((new, existing), (existing, new)):
+        url = bundle_lab.mirror_url("foobar", target.name)
+        bundle_lab.wait_for(lambda: source.request(url).ok, 15, f"{source.name} -> {target.name} with the bundle")
+
+    stale = new.request(bundle_lab.mirror_url("foobar", existing.name), namespace="legacy")
+    assert stale.status == 502, stale.describe()
+    assert "TLS verification failed" in stale.headers.get("l5d-proxy-error", "")
+
+    again = bundle_lab.run(step="bundle")
+    assert [r.outcome for r in again] == ["already done"]
