@@ -94,6 +94,7 @@ class LabConfig:
     probe_period: int = 3
     trust: TrustConfig = field(default_factory=TrustConfig)
     profile_name: str = DEFAULT_PROFILE
+    installer: str = "cli"  # the multicluster components by `linkerd multicluster install`, or by Helm
 
     @property
     def profile(self) -> Profile:
@@ -145,7 +146,8 @@ DEFAULT = {
     "links": [{"from": "west", "to": "east"}],
 }
 
-TOP_KEYS = {"name", "trust_domain", "namespace", "gateway", "probe_period", "profile", "clusters", "links", "trust"}
+TOP_KEYS = {"name", "trust_domain", "namespace", "gateway", "probe_period", "profile", "installer", "clusters", "links", "trust"}
+INSTALLERS = ("cli", "helm")
 CLUSTER_KEYS = {"pod_subnet", "service_subnet", "lb_pool", "workloads", "exports", "context"}
 LINK_KEYS = {"from", "to"}
 TRUST_KEYS = {"anchor_cert", "anchor_key", "mode"}
@@ -226,6 +228,9 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
     if not isinstance(period, int) or isinstance(period, bool) or not 1 <= period <= 300:
         raise ConfigError("probe_period", f"{period!r} is not a whole number of seconds from 1 to 300", "use e.g. 3", source)
 
+    installer = data.get("installer", "cli")
+    if not isinstance(installer, str) or installer not in INSTALLERS:
+        raise ConfigError("installer", f"{installer!r} is not an installer", f"use one of: {', '.join(INSTALLERS)}", source)
     profile = data.get("profile", DEFAULT["profile"])
     if not isinstance(profile, str) or profile not in PROFILES:
         raise ConfigError("profile", f"{profile!r} is not a known profile", f"use one of: {', '.join(PROFILES)}", source)
@@ -305,6 +310,7 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
         probe_period=period,
         trust=trust,
         profile_name=profile,
+        installer=installer,
     )
 
 

@@ -134,7 +134,8 @@ def multicluster(cfg: LabConfig) -> list[dict]:
     ]
 
 
-def link(cfg: LabConfig, target: str, server: str, token: str, gateway: dict) -> list[dict]:
+def link(cfg: LabConfig, target: str, server: str, token: str, gateway: dict,
+         service_account: str = REMOTE_ACCESS_SA) -> list[dict]:
     """What `linkerd multicluster link --cluster-name <target>` prints: credentials and the Link,
     which names the target's gateway (`gateway`: its Service) as link-gen does."""
     ann = gateway["metadata"].get("annotations", {})
@@ -144,8 +145,8 @@ def link(cfg: LabConfig, target: str, server: str, token: str, gateway: dict) ->
     kubeconfig = {
         "apiVersion": "v1", "kind": "Config", "current-context": target,
         "clusters": [{"name": target, "cluster": {"server": server}}],
-        "users": [{"name": REMOTE_ACCESS_SA, "user": {"token": token}}],
-        "contexts": [{"name": target, "context": {"cluster": target, "user": REMOTE_ACCESS_SA}}],
+        "users": [{"name": service_account, "user": {"token": token}}],
+        "contexts": [{"name": target, "context": {"cluster": target, "user": service_account}}],
     }
     secret_name = f"cluster-credentials-{target}"
     return [

@@ -14,7 +14,7 @@ from . import config as config_mod
 from .backends import BACKENDS, Choice, select
 from .backends.base import Backend, LabError
 from . import steps
-from .config import GATEWAYS, TRUST_MODES, LabConfig
+from .config import GATEWAYS, INSTALLERS, TRUST_MODES, LabConfig
 from .profiles import PROFILES
 Context = steps.Context
 
@@ -27,6 +27,15 @@ def load_config(path: str | None, root: Path) -> LabConfig:
         return config_mod.load(path)
     local = root / DEFAULT_CONFIG_FILE
     return config_mod.load(local if local.exists() else None)
+
+
+def with_installer(cfg: LabConfig, installer: str | None) -> LabConfig:
+    """--installer overrides the file's `installer`."""
+    if installer is None:
+        return cfg
+    if installer not in INSTALLERS:
+        raise LabError(f"unknown installer {installer!r}. Fix: use one of {', '.join(INSTALLERS)}")
+    return dataclasses.replace(cfg, installer=installer)
 
 
 def with_trust(cfg: LabConfig, mode: str | None) -> LabConfig:
@@ -112,12 +121,13 @@ class Session:
 
 
 def open_session(config_path: str | None = None, backend: str = "auto", root: Path | None = None,
-                 profile: str | None = None, trust: str | None = None) -> Session:
+                 profile: str | None = None, trust: str | None = None, installer: str | None = None) -> Session:
     """The lab a command acts on. `auto` means: the backend the lab is already up on, else detect."""
     if backend not in BACKENDS:
         raise LabError(f"unknown backend {backend!r}. Fix: use one of {', '.join(BACKENDS)}")
     root = (root or Path.cwd()).resolve()
-    cfg = with_active_gateway(with_trust(with_profile(load_config(config_path, root), profile), trust), root)
+    cfg = with_installer(with_trust(with_profile(load_config(config_path, root), profile), trust), installer)
+    cfg = with_active_gateway(cfg, root)
     recorded = recorded_backend(cfg, root)
     if backend == "auto" and recorded:
         choice = select(recorded, cfg, root)

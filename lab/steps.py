@@ -89,6 +89,11 @@ def _split_link(target: str) -> tuple[str, str]:
     return source, dest
 
 
+def _access_account(ctx: Context, source: str) -> str | None:
+    """The target's service account a source's credentials use: its own release's (Helm), else the chart's."""
+    return source if ctx.cfg.installer == "helm" else None
+
+
 def _ingress_ip(svc: dict | None) -> str | None:
     ingress = (svc or {}).get("status", {}).get("loadBalancer", {}).get("ingress", [])
     return ingress[0].get("ip") if ingress else None
@@ -218,8 +223,11 @@ class Link(Step):
         return Check(True)
 
     def apply(self, ctx, target):
+        source, dest = _split_link(target)
+        if ctx.cfg.installer == "helm":
+            ctx.backend.allow_access(dest, source)  # the guide's access-credentials release for this source
         # The bundled gateway exists by now; the export step re-links where the Link names another.
-        ctx.backend.link(*_split_link(target), gateway="linkerd")
+        ctx.backend.link(source, dest, gateway="linkerd", service_account=_access_account(ctx, source))
 
     def describe(self, ctx, target):
         source, dest = _split_link(target)
@@ -317,7 +325,8 @@ class Export(Step):
         source, dest = _split_link(target)
         field, values = manifests.export_marks(ctx.cfg)
         if ctx.cfg.profile.export == "label":
-            ctx.backend.link(source, dest, gateway=ctx.cfg.gateway)  # link-gen writes the gateway into the Link
+            ctx.backend.link(source, dest, gateway=ctx.cfg.gateway,  # link-gen writes the gateway into the Link
+                             service_account=_access_account(ctx, source))
         for name in ctx.cfg.cluster(dest).exports:
             ctx.backend.set_metadata(dest, "Service", ctx.cfg.namespace, name, field, values)
 

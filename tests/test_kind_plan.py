@@ -23,16 +23,20 @@ def plan_sh(profile: str, cwd: Path, *extra: str) -> str:
     return result.stdout
 
 
-SCRIPTS = [(p, trust) for p in sorted(profiles.PROFILES) for trust in ("shared", "bundle")]
+SCRIPTS = [(p, variant) for p in sorted(profiles.PROFILES) for variant in ("shared", "bundle", "helm")]
 
 
-def golden_name(profile: str, trust: str) -> str:
-    return f"kind-{profile}.sh" if trust == "shared" else f"kind-{profile}-{trust}.sh"
+def golden_name(profile: str, variant: str) -> str:
+    return f"kind-{profile}.sh" if variant == "shared" else f"kind-{profile}-{variant}.sh"
+
+
+def variant_flags(variant: str) -> list[str]:
+    return {"shared": [], "bundle": ["--trust", "bundle"], "helm": ["--installer", "helm"]}[variant]
 
 
 @pytest.mark.parametrize("profile, trust", SCRIPTS)
 def test_script_matches_its_golden_copy(profile, trust, tmp_path):
-    script = plan_sh(profile, tmp_path, "--trust", trust)
+    script = plan_sh(profile, tmp_path, *variant_flags(trust))
     golden = GOLDEN / golden_name(profile, trust)
     if os.environ.get("UPDATE_GOLDEN") == "1":
         golden.write_text(script)
@@ -153,6 +157,23 @@ def test_bundle_script_follows_the_guides_trust_anchor_bundle(profile):
         positions.append(script.index(line))
     assert positions == sorted(positions)
     assert "jq" not in script
+
+
+def test_seed_helm_script_uses_the_guides_helm_commands():
+    script = (GOLDEN / golden_name("seed-2.8", "helm")).read_text()
+    for line in [
+        "helm repo add linkerd https://helm.linkerd.io/stable",
+        "helm install linkerd2-multicluster linkerd/linkerd2-multicluster --version 2.8.1 --kube-context kind-east",
+        "helm install linkerd2-mc-west linkerd/linkerd2-multicluster --version 2.8.1 --set gateway=false --set serviceMirror=false "
+        "--set remoteMirrorServiceAccountName=west --set installNamespace=false --kube-context kind-east",
+        "linkerd --context=kind-east multicluster link --cluster-name east",
+        "--service-account-name west | kubectl --context=kind-west apply -f -",
+        "helm uninstall linkerd2-mc-west --kube-context kind-east",
+    ]:
+        assert line in script, line
+    assert "linkerd --context=kind-east multicluster install" not in script
+    revoke = script[script.index("=== inv revoke west"):]
+    assert "helm uninstall linkerd2-mc-west" in revoke and "linkerd2-multicluster" not in revoke.split("\n", 1)[1]
 
 
 def test_plan_sh_needs_the_kind_backend(tmp_path):

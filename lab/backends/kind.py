@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 from pytest_kind import KindCluster
 
-from .. import gateways, manifests
+from .. import gateways, helm, manifests
 from ..config import AddressPool, LabConfig
 from ..run import Command, Dynamic, Runner, cmd, pipe
 from ..trust import TrustMaterial, pki_dir, roots_path
@@ -324,14 +324,46 @@ class KindBackend(Backend):
                                 "-p", patch))
             self.wait_rollout(cluster, namespace, name)
 
+    def _controller_values(self, cluster: str) -> list[str]:
+        """Linkerd 2.18+: the service mirror for each link comes with the extension."""
+        if self.profile.link_command != "link-gen":
+            return []
+        sources = [link for link in self.cfg.links if link.source == cluster]
+        return [f"controllers[{i}].link.ref.name={link.target}" for i, link in enumerate(sources)]
+
+    def _helm(self, cluster: str, *args: str) -> Command:
+        return cmd("helm", *args, "--kube-context", self.context(cluster))
+
     def install_multicluster(self, cluster: str) -> None:
-        args = ["multicluster", "install"]
-        if self.profile.link_command == "link-gen":
-            # Linkerd 2.18+: the service mirror for each link comes with the extension.
-            for i, link in enumerate(l for l in self.cfg.links if l.source == cluster):
-                args += ["--set", f"controllers[{i}].link.ref.name={link.target}"]
-        self.runner.run(pipe(self.linkerd(cluster, *args), self.kubectl(cluster, "apply", "-f", "-")))
+        values = self._controller_values(cluster)
+        if self.cfg.installer == "helm":
+            repo, url, chart, version = helm.chart(self.cfg)
+            self.runner.run(cmd("helm", "repo", "add", repo, url))
+            namespace = [] if self.profile.name == "seed-2.8" else ["-n", manifests.MC_NS, "--create-namespace"]
+            self.runner.run(self._helm(cluster, "install", helm.MAIN_RELEASE, chart, "--version", version, *namespace,
+                                       *(a for v in values for a in ("--set", v))))
+        else:
+            args = ["multicluster", "install", *(a for v in values for a in ("--set", v))]
+            self.runner.run(pipe(self.linkerd(cluster, *args), self.kubectl(cluster, "apply", "-f", "-")))
         self.wait_rollout(cluster, manifests.MC_NS, manifests.GATEWAY)
+
+    def allow_access(self, target: str, source: str) -> None:
+        if self.cfg.installer == "helm":
+            _, _, chart, version = helm.chart(self.cfg)
+            namespace = [] if self.profile.name == "seed-2.8" else ["-n", manifests.MC_NS]
+            self.runner.run(self._helm(target, "install", helm.access_release(source), chart, "--version", version,
+                                       *namespace, *(a for v in helm.access_values(self.cfg, source) for a in ("--set", v))))
+        else:
+            self.runner.run(pipe(self.linkerd(target, "multicluster", "allow", "--service-account-name", source),
+                                 self.kubectl(target, "apply", "-f", "-")))
+
+    def revoke_access(self, target: str, source: str) -> None:
+        if self.cfg.installer == "helm":
+            namespace = [] if self.profile.name == "seed-2.8" else ["-n", manifests.MC_NS]
+            self.runner.run(self._helm(target, "uninstall", helm.access_release(source), *namespace))
+        else:
+            self.runner.run(pipe(self.linkerd(target, "multicluster", "allow", "--service-account-name", source),
+                                 self.kubectl(target, "delete", "-f", "-")))
 
     def api_server(self, cluster: str) -> Dynamic:
         """The target's API as the source cluster reaches it: the control-plane container on the
@@ -344,14 +376,15 @@ class KindBackend(Backend):
         api = self.api_server(target)
         return [Dynamic(f"--api-server-address={api.shell}", lambda: f"--api-server-address={api.resolve()}")]
 
-    def link(self, source: str, target: str, gateway: str | None = None) -> None:
+    def link(self, source: str, target: str, gateway: str | None = None, service_account: str | None = None) -> None:
         gw = gateways.resolve(self.cfg, gateway)
+        account = ["--service-account-name", service_account] if service_account else []
         # 2.8's link names no gateway (each export's annotations do); link-gen writes one into the Link.
         named = [] if self.profile.link_command == "link" or gw.kind == "linkerd" else \
             ["--gateway-name", gw.name, "--gateway-namespace", gw.namespace]
         self.runner.run(pipe(
             cmd("linkerd", f"--context={self.context(target)}", "multicluster", self.profile.link_command,
-                "--cluster-name", target, *self.api_server_args(target), *named),
+                "--cluster-name", target, *self.api_server_args(target), *account, *named),
             self.kubectl(source, "apply", "-f", "-")))
         self.runner.run(self.linkerd(source, *self.profile.mc_check))
         self.runner.run(self.linkerd(source, "multicluster", "gateways"))

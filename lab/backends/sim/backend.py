@@ -15,7 +15,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from ... import gateways, manifests
+from ... import gateways, helm, manifests
 from ...trust import TrustMaterial
 from ..base import Backend, HttpResult, LabError, wait_until
 
@@ -180,17 +180,50 @@ class SimBackend(Backend):
         self.apply(cluster, manifests.linkerd_identity(self.cfg, cluster, trust))
 
     def install_multicluster(self, cluster: str) -> None:
-        self.apply(cluster, manifests.multicluster(self.cfg))
+        if self.cfg.installer == "helm":
+            self.helm_install(cluster, helm.MAIN_RELEASE, manifests.MC_NS, manifests.multicluster(self.cfg))
+        else:
+            self.apply(cluster, manifests.multicluster(self.cfg))
+
+    # -- Helm releases, modelled as the objects they own -------------------------
+    def helm_install(self, cluster: str, release: str, namespace: str, objects: list[dict]) -> None:
+        owned = helm.owned(objects, release, namespace)
+        self.apply(cluster, owned + [helm.release_record(release, namespace, owned)])
+
+    def helm_uninstall(self, cluster: str, release: str, namespace: str) -> bool:
+        record = self.get(cluster, "Secret", namespace, f"sh.helm.release.v1.{release}.v1")
+        if record is None:
+            return False
+        for ref in helm.owned_refs(record):
+            self.delete(cluster, ref["kind"], ref["namespace"], ref["name"])
+        self.delete(cluster, "Secret", namespace, record["metadata"]["name"])
+        return True
+
+    def allow_access(self, target: str, source: str) -> None:
+        objects = helm.access_objects(source, manifests.MC_NS)
+        if self.cfg.installer == "helm":
+            self.helm_install(target, helm.access_release(source), manifests.MC_NS, objects)
+        else:  # `linkerd multicluster allow --service-account-name <source>` renders the same objects
+            self.apply(target, objects)
+
+    def revoke_access(self, target: str, source: str) -> None:
+        if self.cfg.installer == "helm":
+            if not self.helm_uninstall(target, helm.access_release(source), manifests.MC_NS):
+                raise LabError(f"no release {helm.access_release(source)} in {target}: {source} has no access to revoke")
+            return
+        for obj in helm.access_objects(source, manifests.MC_NS):
+            self.delete(target, obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
 
     def install_gateway(self, cluster: str, gateway) -> None:
         if gateway.kind != "linkerd":
             self.apply(cluster, gateways.ambassador_objects(self.cfg, gateway))
 
-    def link(self, source: str, target: str, gateway: str | None = None) -> None:
+    def link(self, source: str, target: str, gateway: str | None = None, service_account: str | None = None) -> None:
         gw = gateways.resolve(self.cfg, gateway)
+        account = service_account or manifests.REMOTE_ACCESS_SA
 
         def token():
-            secret = self.get(target, "Secret", manifests.MC_NS, f"{manifests.REMOTE_ACCESS_SA}-token")
+            secret = self.get(target, "Secret", manifests.MC_NS, f"{account}-token")
             return (secret or {}).get("data", {}).get("token")
 
         def gateway_service():
@@ -199,7 +232,7 @@ class SimBackend(Backend):
 
         secret_token = base64.b64decode(wait_until(token, 10, f"the remote-access token in {target}")).decode()
         service = wait_until(gateway_service, 10, f"a LoadBalancer address for {target}'s gateway {gw.namespace}/{gw.name}")
-        self.apply(source, manifests.link(self.cfg, target, f"sim://{target}", secret_token, service))
+        self.apply(source, manifests.link(self.cfg, target, f"sim://{target}", secret_token, service, account))
 
     # -- observing -------------------------------------------------------------
     def gateways(self, cluster: str) -> list[dict]:

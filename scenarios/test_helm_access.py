@@ -1,0 +1,76 @@
+"""The guide's Helm path, on a lab of its own: the multicluster chart in both clusters and one
+access-credentials release per source; revoking a source is uninstalling its release."""
+import pytest
+
+from lab import helm, manifests
+
+TOPOLOGY = {
+    "name": "helm", "probe_period": 1, "installer": "helm",
+    "clusters": {
+        "helm-east": {"pod_subnet": "10.248.0.0/16", "service_subnet": "10.100.0.0/16", "lb_pool": "172.18.253.200-172.18.253.214",
+                      "workloads": ["foobar", "client"], "exports": ["foobar"]},
+        "helm-west": {"pod_subnet": "10.249.0.0/16", "service_subnet": "10.101.0.0/16", "lb_pool": "172.18.253.215-172.18.253.229",
+                      "workloads": ["foobar", "client"], "exports": ["foobar"]},
+    },
+    "links": [{"from": "helm-west", "to": "helm-east"}, {"from": "helm-east", "to": "helm-west"}],
+}
+
+
+@pytest.fixture(scope="module")
+def helm_lab(lab):
+    with lab.sibling(TOPOLOGY) as other:
+        other.run()
+        yield other
+
+
+def release(cluster, name):
+    return cluster.get("Secret", manifests.MC_NS, f"sh.helm.release.v1.{name}.v1")
+
+
+def credentials_valid(cluster, target) -> bool:
+    return any(r["ok"] for r in cluster.check() if r["name"] == f"remote cluster access credentials are valid: {target}")
+
+
+def _service(name, namespace):
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"selector": {"app": "foobar"}, "ports": [{"name": "http", "port": 9898, "targetPort": "http"}]}}
+
+
+def test_installed_through_helm_traffic_crosses_both_ways(helm_lab):
+    east, west = helm_lab.cluster("helm-east"), helm_lab.cluster("helm-west")
+    for cluster, source in ((east, "helm-west"), (west, "helm-east")):
+        assert release(cluster, helm.MAIN_RELEASE) is not None
+        assert release(cluster, helm.access_release(source)) is not None
+        assert cluster.get("ServiceAccount", manifests.MC_NS, source) is not None
+    for source, target in ((west, east), (east, west)):
+        result = source.request(helm_lab.mirror_url("foobar", target.name))
+        assert result.ok, result.describe()
+        assert target.gateway_clients()[helm_lab.identity("client")] >= 1
+
+
+def test_revoking_a_sources_release_stops_its_mirror_and_nothing_else(helm_lab):
+    east, west = helm_lab.cluster("helm-east"), helm_lab.cluster("helm-west")
+    ns = helm_lab.cfg.namespace
+    helm_lab.backend.revoke_access("helm-east", "helm-west")  # helm uninstall linkerd2-mc-helm-west --kube-context east
+
+    assert release(east, helm.access_release("helm-west")) is None
+    assert east.get("ServiceAccount", manifests.MC_NS, "helm-west") is None
+    assert release(east, helm.MAIN_RELEASE) is not None, "revoking one source touched the main release"
+    helm_lab.wait_for(lambda: not credentials_valid(west, "helm-east"), 10, "west's link to report the revoked credentials")
+    hint = next(r["hint"] for r in west.check() if r["name"] == "remote cluster access credentials are valid: helm-east")
+    assert "401" in hint or "refused" in hint, hint
+
+    try:
+        for cluster in (east, west):
+            cluster.apply(_service("late", ns))
+            cluster.export("late")
+        # The other direction's link still works: east mirrors west's new service ...
+        helm_lab.wait_for(lambda: east.get("Service", ns, "late-helm-west"), 10, "east to mirror west's new export")
+        # ... while west, whose access was revoked, does not receive east's.
+        assert west.get("Service", ns, "late-helm-east") is None
+        assert credentials_valid(east, "helm-west")
+        # East's gateway keeps serving what was already mirrored.
+        assert west.request(helm_lab.mirror_url("foobar", "helm-east")).ok
+    finally:
+        for cluster in (east, west):
+            cluster.delete("Service", ns, "late")
