@@ -57,7 +57,12 @@ def up(c, backend="auto", config=None, until=None, profile=None, trust=None, ins
     started = time.monotonic()
     s.backend.preflight()  # before anything is recorded or created
     session.record_backend(s.cfg, s.root, s.backend.name)
-    results = steps.up(s.context(), until=until, report=_report)
+    try:
+        results = steps.up(s.context(), until=until, report=_report)
+    except KeyboardInterrupt:
+        # Every step is checked before it is skipped, so an interrupted one is simply redone.
+        raise Exit("\nup: interrupted; the lab is as far as it got. Run `inv up` to finish it or `inv down` to remove it",
+                   code=130) from None
     changed = sum(r.outcome == "applied" for r in results)
     print(f"up: {changed} change(s), {len(results) - changed} already done, {time.monotonic() - started:.2f}s")
 

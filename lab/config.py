@@ -262,6 +262,12 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
             )
         )
     _check_disjoint(clusters, source)
+    for c in clusters:
+        wanted = ["linkerd-gateway"] + (["ambassador"] if c.exports and gateway == "ambassador" else [])
+        if c.lb_pool.size < len(wanted):
+            raise ConfigError(
+                f"clusters.{c.name}.lb_pool", f"{c.lb_pool} holds {c.lb_pool.size} address(es), but the lab asks for "
+                f"{len(wanted)} LoadBalancer(s) there ({', '.join(wanted)})", f"widen the range to at least {len(wanted)} addresses", source)
 
     raw_links = data.get("links", DEFAULT["links"])
     if not isinstance(raw_links, list):

@@ -173,18 +173,25 @@ def validate_issuer(issuer: x509.Certificate, anchors: list[x509.Certificate], w
         raise PKIError("the issuer certificate is not signed by the trust anchor; issue it from this anchor")
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write a private key 0600 from the first byte on (no window where it is world-readable)."""
+def _write_atomic(path: Path, text: str, mode: int) -> None:
+    """Write to a temporary file then rename it into place: a command killed midway leaves the old
+    file or the new one, never half of one. The file has `mode` from its first byte on."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
-    os.chmod(path, 0o600)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def write_private(path: Path, text: str) -> None:
+    """A private key: 0600, never world-readable, even for a moment."""
+    _write_atomic(path, text, 0o600)
 
 
 def write_public(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    _write_atomic(path, text, 0o644)
 
 
 def load_pair(cert_path: Path, key_path: Path | None) -> CertKey:

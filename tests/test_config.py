@@ -44,6 +44,10 @@ def test_a_file_overrides_only_what_it_names(tmp_path):
     ({"trust_domain": "Cluster Local"}, "trust_domain", "not a DNS name"),
     ({"trust": {"anchor_cert": "root.crt"}}, "trust", "go together"),
     ({"clusters": {"east": {"exports": "foobar"}, "west": {}}}, "clusters.east.exports", "list of names"),
+    ({"gateway": "ambassador", "clusters": {"east": {"lb_pool": "172.18.255.200-172.18.255.200"}, "west": {}}},
+     "clusters.east.lb_pool", "asks for 2 LoadBalancer(s)"),
+    ({"installer": "kustomize"}, "installer", "not an installer"),
+    ({"trust": {"mode": "split"}}, "trust.mode", "not a trust mode"),
 ])
 def test_each_mistake_names_its_field_and_a_fix(data, field, words):
     with pytest.raises(ConfigError) as err:

@@ -5,6 +5,7 @@ in a row changes nothing, which is what lets the lab's steps be idempotent.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from .cluster import SimCluster
 
 METALLB_NS = "metallb-system"
+DRAIN_SECONDS = 5.0
 
 
 def b64(text: str) -> str:
@@ -124,6 +126,7 @@ class Deployments:
 
     def __init__(self, cluster: "SimCluster"):
         self.cluster = cluster
+        self._draining: set[asyncio.Task] = set()
 
     def _inject(self, namespace: str, template: dict) -> bool:
         ns = self.cluster.store.get("Namespace", "", namespace) or {}
@@ -144,9 +147,7 @@ class Deployments:
             replicas = dep["spec"].get("replicas", 1)
             pods = [p for p in store.list("Pod", ns) if p["metadata"].get("labels", {}).get("lab.sim/owner") == name]
             current = [p for p in pods if p["metadata"]["labels"].get("pod-template-hash") == digest]
-            for pod in pods:
-                if pod not in current:
-                    await self._delete_pod(ns, pod["metadata"]["name"])
+            old = [p for p in pods if p not in current]
             for pod in current[replicas:]:
                 await self._delete_pod(ns, pod["metadata"]["name"])
             current = current[:replicas]
@@ -155,8 +156,13 @@ class Deployments:
             for pod in current:
                 wanted_pods.add((ns, pod["metadata"]["name"]))
                 await self._run(pod, template)
-            ready = sum(1 for p in store.list("Pod", ns) if (ns, p["metadata"]["name"]) in wanted_pods
-                        and p["metadata"]["labels"].get("lab.sim/owner") == name and _pod_ready(p))
+            ready = sum(1 for p in current if _pod_ready(store.get("Pod", ns, p["metadata"]["name"]) or {}))
+            # A rolling update with maxUnavailable 0: the old pods serve until every new one is ready.
+            for pod in old:
+                if ready == len(current):
+                    await self._delete_pod(ns, pod["metadata"]["name"])
+                else:
+                    wanted_pods.add((ns, pod["metadata"]["name"]))
             store.set_status("Deployment", ns, name, {"replicas": replicas, "readyReplicas": ready,
                                                       "availableReplicas": ready, "observedGeneration": 1})
         for pod in store.list("Pod"):
@@ -210,12 +216,21 @@ class Deployments:
         self.cluster.store.set_status("Pod", ns, name, status)
 
     async def _delete_pod(self, ns: str, name: str) -> None:
+        """Out of the endpoints and the network at once; in-flight connections get DRAIN_SECONDS to finish,
+        as a terminating pod's grace period gives them."""
         runtime = self.cluster.pods.pop((ns, name), None)
-        if runtime is not None:
-            await runtime.stop()
-        self.cluster.forget_identity(ns, name)
         if self.cluster.store.delete("Pod", ns, name):
             self.cluster.event("Pod", f"{ns}/{name}", "Killing", f"Stopping pod {name}")
+        if runtime is not None:
+            task = asyncio.get_running_loop().create_task(self._drain(runtime, ns, name))
+            self._draining.add(task)
+            task.add_done_callback(self._draining.discard)
+        else:
+            self.cluster.forget_identity(ns, name)
+
+    async def _drain(self, runtime: PodRuntime, ns: str, name: str) -> None:
+        await runtime.stop(grace=DRAIN_SECONDS)
+        self.cluster.forget_identity(ns, name)
 
 
 def _pod_ready(pod: dict) -> bool:

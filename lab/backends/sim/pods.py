@@ -42,9 +42,10 @@ class PodRuntime:
             self.ports.update(await self.proxy.start())
             self.identity = identity.name
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop listening at once; let open connections finish for up to `grace` seconds."""
+        self.ports = {}
         if self.proxy:
-            await self.proxy.stop()
+            await self.proxy.stop(grace)
         for app in self.apps:
             await app.stop()
-        self.ports = {}

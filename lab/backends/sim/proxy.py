@@ -76,10 +76,13 @@ class Proxy:
         self.outbound_port = outbound.sockets[0].getsockname()[1]
         return {INBOUND_PORT: inbound.sockets[0].getsockname()[1], ADMIN_PORT: admin.sockets[0].getsockname()[1]}
 
-    async def stop(self) -> None:
-        """Stop listening and cut every open connection, as a killed pod does."""
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop listening; give open connections `grace` seconds, then cut them, as a killed pod does."""
         for server in self._servers:
             server.close()
+        deadline = time.monotonic() + grace
+        while self._streams and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)  # polling the set of open streams during the grace period
         for writer in list(self._streams):
             writer.transport.abort()
         self._streams.clear()
@@ -171,7 +174,17 @@ class Proxy:
         await httpwire.pipe(upstream_reader, writer)
 
     async def _dial(self, route: Route):
-        """Open a stream to `route`: mTLS + CONNECT to a meshed peer, plain TCP otherwise."""
+        """Open a stream to `route`; a refused connect is tried once more on a fresh lookup, as the
+        proxy's balancer moves to another endpoint when one goes away (a pod replaced mid-request)."""
+        try:
+            return await self._dial_once(route)
+        except DialError as exc:
+            if not str(exc).startswith("connection refused"):
+                raise
+            return await self._dial_once(route)
+
+    async def _dial_once(self, route: Route):
+        """mTLS + CONNECT to a meshed peer, plain TCP otherwise."""
         real = self.cluster.network.resolve(route.address, route.port)
         if real is None:
             what = "gateway" if route.via_gateway else "endpoint"
