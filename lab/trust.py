@@ -61,8 +61,9 @@ def _issuer(cfg: LabConfig, base: Path, cluster: str, anchor: pki.CertKey, creat
         return None
     else:
         if anchor.key is None:
-            raise pki.PKIError(f"{cluster}'s issuer is missing and its anchor's key is gone (the guide's premise), so no "
-                               "new issuer can be signed. Fix: `inv down --purge` and start over")
+            raise pki.PKIError(f"{cluster}'s issuer is missing and the trust anchor's private key is needed to sign a new "
+                               f"one, but {base / 'root.key' if cfg.trust.mode == 'shared' else base / cluster / 'root.key'} "
+                               "is gone. Fix: restore that key, or `inv down --purge` to start over with a new anchor")
         issuer = pki.create_issuer(anchor, cfg.trust_domain)
         pki.write_private(key, issuer.key_pem)
         pki.write_public(crt, issuer.cert_pem)
@@ -132,8 +133,10 @@ def _ensure_anchor(cfg: LabConfig, base: Path) -> pki.CertKey:
             pki.write_public(crt, supplied.cert_pem)
             pki.write_private(key, supplied.key_pem)
         return supplied
-    if crt.exists() and key.exists():
-        return pki.load_pair(crt, key)
+    if crt.exists():
+        # Never replace an anchor that exists: clusters may trust it. Without its key it can still
+        # be trusted, only not sign new issuers (the issuer check says so when one is needed).
+        return pki.load_pair(crt, key if key.exists() else None)
     anchor = pki.create_anchor(cfg.trust_domain)
     pki.write_private(key, anchor.key_pem)
     pki.write_public(crt, anchor.cert_pem)
