@@ -293,10 +293,11 @@ def tools(c, config=None, profile=None):
         raise Exit(f"tools: {', '.join(missing)} not installed; see above", code=1)
 
 
-@task(help={"runs": "how many up/down cycles to time (median is printed)"})
+@task(help={"runs": "runs of each measurement (the median is printed)", "suite_runs": "runs of the whole scenario suite"})
 @friendly
-def bench(c, runs=5):
-    """Time the simulation: `up` from nothing to gateway alive, and `down`. Prints figures."""
-    code = subprocess.call([sys.executable, "scripts/bench.py", "--runs", str(runs)])
+def bench(c, runs=5, suite_runs=3):
+    """Benchmark figures: sim up/down, the scenario suite, mirror convergence, requests/s, kind overlap."""
+    script = Path(__file__).resolve().parent / "scripts" / "bench.py"
+    code = subprocess.call([sys.executable, str(script), "--runs", str(runs), "--suite-runs", str(suite_runs)])
     if code:
         raise Exit(code=code)

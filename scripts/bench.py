@@ -1,13 +1,22 @@
 #!/usr/bin/env python3
-"""Benchmark the simulation: `inv up` from nothing to gateway alive, and `inv down`.
+"""The lab's benchmark: prints figures, each the median of several runs in this one process run,
+and writes them to .lab/bench.json. No thresholds: it measures, the README says how to read it.
 
-Prints the median of several runs, and writes the figures to .lab/bench.json.
-Each run uses a fresh state directory, so `up` starts from nothing: new
-certificates, a new lab process, every step applied.
+  sim up / down        whole `inv up` from nothing (fresh state: new certificates, new lab process,
+                       every step) until west sees east's gateway alive; whole `inv down`
+  scenario suite       `pytest scenarios` on the simulation, bringing its own lab up and down
+  mirror convergence   1,000 services exported in east until all are mirrored in west, and
+                       unexported until all mirrors are gone
+  requests per second  HTTP GETs through west's client proxy, east's gateway and foobar's proxy
+                       (mTLS twice), against GETs straight to the same foobar socket, measured in
+                       alternating rounds; the ratio is the mesh's cost on this machine
+  kind overlap         the kind bring-up's commands on a recording runner with a fixed delay per
+                       command: wall time against the sum of all commands (< 1 means clusters overlap)
 """
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import platform
@@ -16,56 +25,184 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from lab import config, manifests, steps  # noqa: E402
+from lab.backends.base import wait_until  # noqa: E402
+from lab.backends.kind import KindBackend  # noqa: E402
+from lab.backends.sim.backend import SimBackend  # noqa: E402
+from lab.run import RecordingRunner  # noqa: E402
+
+ENV = {**os.environ, "DOCKER_HOST": os.environ.get("DOCKER_HOST", "unix:///nonexistent/docker.sock")}
 
 
-def timed(args: list[str], cwd: Path) -> float:
+def inv(cwd: Path, *args: str) -> float:
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "invoke", "-r", str(REPO), *args], cwd=cwd,
-                            capture_output=True, text=True, env={**os.environ})
-    elapsed = time.perf_counter() - started
+    result = subprocess.run([sys.executable, "-m", "invoke", "-r", str(REPO), *args], cwd=cwd, capture_output=True,
+                            text=True, env=ENV)
     if result.returncode != 0:
         sys.exit(f"bench: `inv {' '.join(args)}` failed:\n{result.stdout}{result.stderr}")
-    return elapsed
+    return time.perf_counter() - started
 
 
-def gateway_alive(cwd: Path) -> bool:
-    result = subprocess.run([sys.executable, "-m", "invoke", "-r", str(REPO), "status", "--json"], cwd=cwd,
-                            capture_output=True, text=True)
-    status = json.loads(result.stdout)
-    return any(g["alive"] for g in status["gateways"])
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args()
+def bench_up_down(runs: int) -> dict:
     ups, downs = [], []
-    for n in range(args.runs):
+    for _ in range(runs):
         with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
             cwd = Path(tmp)
             (cwd / "lab.yaml").write_text("name: bench\n")
-            ups.append(timed(["up", "--backend", "sim"], cwd))
-            if not gateway_alive(cwd):
-                timed(["down"], cwd)
-                sys.exit("bench: `inv up` returned but the gateway is not alive from west")
-            downs.append(timed(["down"], cwd))
-        print(f"run {n + 1}/{args.runs}: up {ups[-1]:.2f}s, down {downs[-1]:.2f}s", flush=True)
-    figures = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()},
-        "runs": args.runs,
-        "sim_up_seconds_median": round(statistics.median(ups), 3),
-        "sim_down_seconds_median": round(statistics.median(downs), 3),
-        "sim_up_seconds_all": [round(x, 3) for x in ups],
-        "sim_down_seconds_all": [round(x, 3) for x in downs],
-    }
-    print(f"sim up   (whole `inv up`, nothing -> gateway alive), median of {args.runs}: {figures['sim_up_seconds_median']:.2f}s")
-    print(f"sim down (whole `inv down`),                       median of {args.runs}: {figures['sim_down_seconds_median']:.2f}s")
+            ups.append(inv(cwd, "up", "--backend", "sim"))
+            downs.append(inv(cwd, "down"))
+    return {"sim_up_s": ups, "sim_down_s": downs}
+
+
+def bench_suite(runs: int) -> dict:
+    times = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
+            started = time.perf_counter()
+            result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "scenarios"], cwd=REPO,
+                                    env={**ENV, "LAB_ROOT": tmp, "LAB_BACKEND": "sim"}, capture_output=True, text=True)
+            times.append(time.perf_counter() - started)
+            if result.returncode != 0:
+                sys.exit(f"bench: the scenario suite failed:\n{result.stdout[-3000:]}")
+    return {"scenario_suite_s": times}
+
+
+class BenchLab:
+    """A simulated lab in a temporary directory, up for the in-process measurements."""
+
+    def __init__(self, root: Path):
+        self.cfg = config.parse({"name": "bench", "probe_period": 1})
+        self.backend = SimBackend(self.cfg, root)
+        steps.up(steps.Context(self.cfg, self.backend, root))
+
+    def close(self) -> None:
+        self.backend.destroy()
+
+
+def bench_mirror(lab: BenchLab, runs: int, count: int) -> dict:
+    ns = lab.cfg.namespace
+    field, marks = manifests.export_marks(lab.cfg)
+    mirrored = {"mirror.linkerd.io/mirrored-service": "true"}
+
+    def services(exported: bool) -> list[dict]:
+        meta_marks = {field: dict(marks)} if exported else {}
+        return [{"apiVersion": "v1", "kind": "Service",
+                 "metadata": {"name": f"svc-{i:04d}", "namespace": ns, **meta_marks},
+                 "spec": {"ports": [{"name": "http", "port": 80}]}} for i in range(count)]
+
+    def mirrors() -> int:
+        return sum(1 for s in lab.backend.list("west", "Service", ns, mirrored) if s["metadata"]["name"].startswith("svc-"))
+
+    exports, unexports = [], []
+    for _ in range(runs):
+        started = time.perf_counter()
+        lab.backend.apply("east", services(True))
+        wait_until(lambda: mirrors() == count, 120, f"{count} mirrors", interval=0.05)
+        exports.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        lab.backend.apply("east", services(False))
+        wait_until(lambda: mirrors() == 0, 120, "the mirrors to go", interval=0.05)
+        unexports.append(time.perf_counter() - started)
+    for i in range(count):
+        lab.backend.delete("east", "Service", ns, f"svc-{i:04d}")
+    return {"mirror_export_1000_s": exports, "mirror_unexport_1000_s": unexports}
+
+
+def _get(address: tuple[str, int], host: str) -> None:
+    conn = http.client.HTTPConnection(*address, timeout=10)
+    try:
+        conn.request("GET", "/", headers={"Host": host, "Connection": "close"})
+        response = conn.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status}")
+    finally:
+        conn.close()
+
+
+def _rps(address, host: str, requests: int, workers: int) -> float:
+    started = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(lambda _: _get(address, host), range(requests)))
+    return requests / (time.perf_counter() - started)
+
+
+def bench_rps(lab: BenchLab, rounds: int, requests: int, workers: int) -> dict:
+    ns = lab.cfg.namespace
+    outbound = lab.backend.outbound_address("west", ns, "client")
+    pod = lab.backend.list("east", "Pod", ns, {"app": "foobar"})[0]
+    direct = lab.backend.host_address(pod["status"]["podIP"], 9898)
+    mesh_host = f"foobar-east.{ns}.svc.{lab.cfg.trust_domain}:9898"
+    through, straight = [], []
+    for _ in range(rounds):  # alternate, so both see the same machine state
+        through.append(_rps(outbound, mesh_host, requests, workers))
+        straight.append(_rps(direct, "foobar", requests, workers))
+    return {"rps_through_mesh": through, "rps_direct": straight,
+            "rps_ratio_mesh_to_direct": [t / d for t, d in zip(through, straight)]}
+
+
+def bench_kind_overlap(runs: int, delay: float) -> dict:
+    ratios, walls = [], []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
+            cfg = config.load()
+            runner = RecordingRunner(delay=delay)
+            backend = KindBackend(cfg, Path(tmp), runner=runner, scripting=True)
+            ctx = steps.Context(cfg, backend, Path(tmp), scripting=True)
+            started = time.perf_counter()
+            for step in steps.STEPS:  # each step's targets at once, as `up` runs them
+                with ThreadPoolExecutor(max(1, len(step.targets(ctx)))) as pool:
+                    list(pool.map(lambda t, s=step: s.script(ctx, t), step.targets(ctx)))
+            wall = time.perf_counter() - started
+            total = sum(c.ended - c.started for c in runner.calls)
+            walls.append(wall)
+            ratios.append(wall / total)
+    return {"kind_bringup_wall_s": walls, "kind_wall_to_sum_ratio": ratios}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="multicluster lab benchmark")
+    parser.add_argument("--runs", type=int, default=5, help="runs for up/down, mirror convergence and kind overlap")
+    parser.add_argument("--suite-runs", type=int, default=3, help="runs of the whole scenario suite")
+    parser.add_argument("--services", type=int, default=1000)
+    args = parser.parse_args()
+    figures: dict = {}
+    figures.update(bench_up_down(args.runs))
+    figures.update(bench_suite(args.suite_runs))
+    with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
+        lab = BenchLab(Path(tmp))
+        try:
+            figures.update(bench_mirror(lab, args.runs, args.services))
+            figures.update(bench_rps(lab, args.runs, requests=300, workers=8))
+        finally:
+            lab.close()
+    figures.update(bench_kind_overlap(args.runs, delay=0.05))
+
+    medians = {k: round(statistics.median(v), 3) for k, v in figures.items()}
+    labels = [
+        ("sim_up_s", "sim up, nothing -> gateway alive (s)"), ("sim_down_s", "sim down (s)"),
+        ("scenario_suite_s", "scenario suite on the sim (s)"),
+        ("mirror_export_1000_s", f"mirror {args.services} exported services (s)"),
+        ("mirror_unexport_1000_s", f"remove {args.services} mirrors after unexport (s)"),
+        ("rps_through_mesh", "requests/s through client proxy -> gateway -> server proxy"),
+        ("rps_direct", "requests/s straight to the same server"),
+        ("rps_ratio_mesh_to_direct", "ratio mesh / direct"),
+        ("kind_bringup_wall_s", "kind bring-up on the recording runner, wall (s)"),
+        ("kind_wall_to_sum_ratio", "kind wall time / sum of its commands"),
+    ]
+    for key, label in labels:
+        print(f"{label:<62} median {medians[key]:>9}  (of {len(figures[key])})")
     out = REPO / ".lab" / "bench.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(figures, indent=2) + "\n")
+    out.write_text(json.dumps({"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                           "system": platform.platform()},
+                               "medians": medians, "runs": figures}, indent=2) + "\n")
     print(f"figures written to {out}")
 
 

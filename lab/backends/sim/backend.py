@@ -255,6 +255,11 @@ class SimBackend(Backend):
         pods = self._api("GET", f"clusters/{cluster}/metrics", query={"namespace": namespace, "deployment": deployment})["pods"]
         return "".join(pods.values())
 
+    def outbound_address(self, cluster: str, namespace: str, deployment: str) -> tuple[str, int] | None:
+        """Where a pod's apps reach its proxy's outbound side (what iptables redirects to on a real pod)."""
+        r = self._api("GET", f"clusters/{cluster}/outbound", query={"namespace": namespace, "deployment": deployment})
+        return (r["host"], r["port"]) if r["host"] else None
+
     def host_address(self, address: str, port: int) -> tuple[str, int] | None:
         r = self._api("GET", "resolve", query={"address": address, "port": port})
         return (r["host"], r["port"]) if r["host"] else None

@@ -131,7 +131,7 @@ class SimCluster:
         return None
 
     def service_by_ip(self, ip: str) -> dict | None:
-        for svc in self.store.list("Service"):
+        for svc in self.store.view_all("Service"):
             ingress = svc.get("status", {}).get("loadBalancer", {}).get("ingress", [])
             if svc["spec"].get("clusterIP") == ip or any(i.get("ip") == ip for i in ingress):
                 return svc
@@ -155,7 +155,7 @@ class SimCluster:
         return None
 
     def _pick_endpoint(self, svc: dict, svc_port: dict) -> tuple[str, int] | None:
-        eps = self.store.get("Endpoints", svc["metadata"]["namespace"], svc["metadata"]["name"])
+        eps = self.store.view("Endpoints", svc["metadata"]["namespace"], svc["metadata"]["name"])
         candidates = []
         for subset in (eps or {}).get("subsets", []):
             ports = subset.get("ports", [])
@@ -176,13 +176,13 @@ class SimCluster:
         if len(parts) < 2 or parts[2:] not in ([], suffix[: len(parts) - 2]):
             raise DialError(f"could not resolve host {host}: not a service name of cluster {self.name}")
         name, namespace = parts[0], parts[1]
-        svc = self.store.get("Service", namespace, name)
+        svc = self.store.view("Service", namespace, name)
         if svc is None:
             raise DialError(f"could not resolve host {host}: no service {namespace}/{name} in cluster {self.name}")
         svc_port = next((p for p in svc["spec"].get("ports", []) if p["port"] == port), None)
         if svc_port is None:
             raise DialError(f"connection refused: service {namespace}/{name} has no port {port}")
-        eps = self.store.get("Endpoints", namespace, name) or {}
+        eps = self.store.view("Endpoints", namespace, name) or {}
         annotations = eps.get("metadata", {}).get("annotations", {})
         gateway_identity = annotations.get("mirror.linkerd.io/remote-gateway-identity")
         endpoint = self._pick_endpoint(svc, svc_port)

@@ -173,6 +173,10 @@ class LabProcess:
             return ok({"checks": cluster_checks(cluster)})
         if action == "events":
             return ok({"events": cluster.events})
+        if action == "outbound":
+            pod = next((p for (pns, _), p in sorted(cluster.pods.items()) if pns == req.query["namespace"]
+                        and p.name.startswith(req.query["deployment"] + "-") and p.proxy), None)
+            return ok({"host": "127.0.0.1", "port": pod.proxy.outbound_port} if pod else {"host": None, "port": None})
         if action == "metrics":
             return ok({"pods": {p.name: p.proxy.metrics() for (ns, _), p in sorted(cluster.pods.items())
                                 if p.proxy and ns == req.query["namespace"]

@@ -60,6 +60,14 @@ class ObjectStore:
             out.append(copy.deepcopy(obj))
         return out
 
+    # Read-only views for the data path (every proxied connection looks up services and
+    # endpoints): no copies. Callers must not modify what they get.
+    def view(self, kind: str, namespace: str, name: str) -> dict | None:
+        return self._objects.get((kind, "" if kind in CLUSTER_SCOPED else namespace, name))
+
+    def view_all(self, kind: str) -> list[dict]:
+        return [obj for (k, _, _), obj in self._objects.items() if k == kind]
+
     def __len__(self) -> int:
         return len(self._objects)
 
