@@ -122,8 +122,7 @@ def script_plan(config, profile, trust=None, installer=None) -> str:
     from lab.backends import kind_backend
     from lab.run import ScriptRunner
 
-    cfg = session.with_installer(session.with_trust(session.with_profile(session.load_config(config, Path.cwd()), profile),
-                                                    trust), installer)
+    cfg = session.with_flags(session.load_config(config, Path.cwd()), profile, trust, installer)
     root = Path(".")
     backend = kind_backend(cfg, root, runner=ScriptRunner(), scripting=True)
     p = cfg.profile

@@ -29,33 +29,26 @@ def load_config(path: str | None, root: Path) -> LabConfig:
     return config_mod.load(local if local.exists() else None)
 
 
-def with_installer(cfg: LabConfig, installer: str | None) -> LabConfig:
-    """--installer overrides the file's `installer`."""
-    if installer is None:
-        return cfg
-    if installer not in INSTALLERS:
-        raise LabError(f"unknown installer {installer!r}. Fix: use one of {', '.join(INSTALLERS)}")
-    return dataclasses.replace(cfg, installer=installer)
+def _one_of(what: str, value: str, choices) -> None:
+    if value not in choices:
+        raise LabError(f"unknown {what} {value!r}. Fix: use one of {', '.join(choices)}")
 
 
-def with_trust(cfg: LabConfig, mode: str | None) -> LabConfig:
-    """--trust overrides the file's `trust.mode`."""
-    if mode is None:
-        return cfg
-    if mode not in TRUST_MODES:
-        raise LabError(f"unknown trust mode {mode!r}. Fix: use one of {', '.join(TRUST_MODES)}")
-    if mode == "bundle" and cfg.trust.anchor_cert:
-        raise LabError("--trust bundle makes each cluster's anchor; it cannot use trust.anchor_cert. Fix: drop one of them")
-    return dataclasses.replace(cfg, trust=dataclasses.replace(cfg.trust, mode=mode))
-
-
-def with_profile(cfg: LabConfig, profile: str | None) -> LabConfig:
-    """--profile overrides the file's `profile:`."""
-    if profile is None:
-        return cfg
-    if profile not in PROFILES:
-        raise LabError(f"unknown profile {profile!r}. Fix: use one of {', '.join(PROFILES)}")
-    return dataclasses.replace(cfg, profile_name=profile)
+def with_flags(cfg: LabConfig, profile: str | None = None, trust: str | None = None,
+               installer: str | None = None) -> LabConfig:
+    """--profile, --trust and --installer override the file's `profile`, `trust.mode` and `installer`."""
+    if profile is not None:
+        _one_of("profile", profile, list(PROFILES))
+        cfg = dataclasses.replace(cfg, profile_name=profile)
+    if trust is not None:
+        _one_of("trust mode", trust, TRUST_MODES)
+        if trust == "bundle" and cfg.trust.anchor_cert:
+            raise LabError("--trust bundle makes each cluster's anchor; it cannot use trust.anchor_cert. Fix: drop one of them")
+        cfg = dataclasses.replace(cfg, trust=dataclasses.replace(cfg.trust, mode=trust))
+    if installer is not None:
+        _one_of("installer", installer, INSTALLERS)
+        cfg = dataclasses.replace(cfg, installer=installer)
+    return cfg
 
 
 def _record(cfg: LabConfig, root: Path) -> Path:
@@ -94,8 +87,7 @@ def with_active_gateway(cfg: LabConfig, root: Path) -> LabConfig:
 def switch_gateway(session: "Session", kind: str, report=lambda r: None) -> list:
     """Move exported services to gateway `kind`: install it where needed, re-export, wait until
     linked clusters mirror and probe it. A second switch to the same gateway changes nothing."""
-    if kind not in GATEWAYS:
-        raise LabError(f"unknown gateway {kind!r}. Fix: use one of {', '.join(GATEWAYS)}")
+    _one_of("gateway", kind, GATEWAYS)
     cfg = dataclasses.replace(session.cfg, gateway=kind)
     session.cfg = session.backend.cfg = cfg
     ctx = session.context()
@@ -123,11 +115,9 @@ class Session:
 def open_session(config_path: str | None = None, backend: str = "auto", root: Path | None = None,
                  profile: str | None = None, trust: str | None = None, installer: str | None = None) -> Session:
     """The lab a command acts on. `auto` means: the backend the lab is already up on, else detect."""
-    if backend not in BACKENDS:
-        raise LabError(f"unknown backend {backend!r}. Fix: use one of {', '.join(BACKENDS)}")
+    _one_of("backend", backend, BACKENDS)
     root = (root or Path.cwd()).resolve()
-    cfg = with_installer(with_trust(with_profile(load_config(config_path, root), profile), trust), installer)
-    cfg = with_active_gateway(cfg, root)
+    cfg = with_active_gateway(with_flags(load_config(config_path, root), profile, trust, installer), root)
     recorded = recorded_backend(cfg, root)
     if backend == "auto" and recorded:
         choice = select(recorded, cfg, root)
