@@ -32,7 +32,12 @@ DIAL_TIMEOUT = 3.0
 
 
 class DialError(Exception):
-    """A hop could not be made; the text becomes the `l5d-proxy-error` header."""
+    """A hop could not be made; the text becomes the `l5d-proxy-error` header. `retryable`: the peer
+    went away before taking the request (refused, reset, closed), so another try cannot duplicate it."""
+
+    def __init__(self, message: str, retryable: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
 
 
 @dataclass(frozen=True)
@@ -174,12 +179,12 @@ class Proxy:
         await httpwire.pipe(upstream_reader, writer)
 
     async def _dial(self, route: Route):
-        """Open a stream to `route`; a refused connect is tried once more on a fresh lookup, as the
-        proxy's balancer moves to another endpoint when one goes away (a pod replaced mid-request)."""
+        """Open a stream to `route`; a peer that went away before taking the request is tried once more
+        on a fresh lookup, as the proxy's balancer moves on when an endpoint goes (a pod replaced)."""
         try:
             return await self._dial_once(route)
         except DialError as exc:
-            if not str(exc).startswith("connection refused"):
+            if not exc.retryable:
                 raise
             return await self._dial_once(route)
 
@@ -188,7 +193,7 @@ class Proxy:
         real = self.cluster.network.resolve(route.address, route.port)
         if real is None:
             what = "gateway" if route.via_gateway else "endpoint"
-            raise DialError(f"connection refused: {what} {route.address}:{route.port} has no listener")
+            raise DialError(f"connection refused: {what} {route.address}:{route.port} has no listener", retryable=True)
         if route.identity is None:
             return await _tcp(*real)
         started = time.monotonic()
@@ -203,7 +208,7 @@ class Proxy:
         except asyncio.TimeoutError:  # before OSError: TimeoutError is one
             raise DialError(f"timed out after {time.monotonic() - started:.1f}s connecting to {route.address}:{route.port}") from None
         except (ConnectionError, OSError) as exc:
-            raise DialError(f"connection refused: {route.address}:{route.port} ({exc.strerror or exc})") from None
+            raise DialError(f"connection refused: {route.address}:{route.port} ({exc.strerror or exc})", retryable=True) from None
         try:
             writer.write(f"CONNECT {route.authority} HTTP/1.1\r\nhost: {route.authority}\r\n\r\n".encode())
             await writer.drain()
@@ -213,7 +218,7 @@ class Proxy:
             raise DialError(f"{route.identity} refused this proxy's identity: {refusal_reason(exc)}") from None
         except (httpwire.WireError, ConnectionError, OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
             await httpwire.close(writer)
-            raise DialError(f"{route.identity} closed the connection ({type(exc).__name__})") from None
+            raise DialError(f"{route.identity} closed the connection ({type(exc).__name__})", retryable=True) from None
         if line.split(" ")[1:2] != ["200"]:
             await httpwire.close(writer)
             raise DialError(headers.get("l5d-proxy-error") or f"{route.identity} answered {line}")
