@@ -32,6 +32,12 @@ EXPORT_NS = "mirror.linkerd.io/gateway-ns"
 EXPORT_SELECTOR = {"mirror.linkerd.io/exported": "true"}
 
 
+def ingress_ip(svc: dict | None) -> str | None:
+    """The LoadBalancer address a Service was given (status.loadBalancer.ingress[0].ip), or None."""
+    ingress = (svc or {}).get("status", {}).get("loadBalancer", {}).get("ingress") or []
+    return ingress[0].get("ip") if ingress else None
+
+
 def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
@@ -140,7 +146,7 @@ def link(cfg: LabConfig, target: str, server: str, token: str, gateway: dict,
     which names the target's gateway (`gateway`: its Service) as link-gen does."""
     ann = gateway["metadata"].get("annotations", {})
     ports = {p.get("name"): p["port"] for p in gateway["spec"]["ports"]}
-    gateway_address = gateway["status"]["loadBalancer"]["ingress"][0]["ip"]
+    gateway_address = ingress_ip(gateway)
     probe_path = ann.get("mirror.linkerd.io/probe-path", "/ready")
     kubeconfig = {
         "apiVersion": "v1", "kind": "Config", "current-context": target,

@@ -71,9 +71,7 @@ class ClusterHandle:
 
     def gateway_address(self, gw: gateways.Gateway | None = None) -> str | None:
         gw = gw or self.lab.gateway
-        svc = self.get("Service", gw.namespace, gw.name) or {}
-        ingress = svc.get("status", {}).get("loadBalancer", {}).get("ingress", [])
-        return ingress[0]["ip"] if ingress else None
+        return manifests.ingress_ip(self.get("Service", gw.namespace, gw.name))
 
     def proxy_metrics(self, deployment: str, namespace: str) -> str:
         return self.backend.proxy_metrics(self.name, namespace, deployment)

@@ -32,9 +32,8 @@ def collect(cfg: LabConfig, backend: Backend) -> dict:
             continue
         for svc in backend.list(c.name, "Service"):
             if svc["spec"].get("type") == "LoadBalancer":
-                ingress = svc.get("status", {}).get("loadBalancer", {}).get("ingress", [])
                 entry["load_balancers"].append({"namespace": svc["metadata"]["namespace"], "name": svc["metadata"]["name"],
-                                                "address": ingress[0]["ip"] if ingress else None})
+                                                "address": manifests.ingress_ip(svc)})
         entry["trust_anchors"] = _fingerprints(backend.trust_roots(c.name))
         issuer = backend.get(c.name, "Secret", manifests.LINKERD_NS, "linkerd-identity-issuer")
         if issuer and "crt.pem" in issuer.get("data", {}):

@@ -7,6 +7,7 @@ step is done when the cluster says so, not when the command returned.
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -92,11 +93,6 @@ def _split_link(target: str) -> tuple[str, str]:
 def _access_account(ctx: Context, source: str) -> str | None:
     """The target's service account a source's credentials use: its own release's (Helm), else the chart's."""
     return source if ctx.cfg.installer == "helm" else None
-
-
-def _ingress_ip(svc: dict | None) -> str | None:
-    ingress = (svc or {}).get("status", {}).get("loadBalancer", {}).get("ingress", [])
-    return ingress[0].get("ip") if ingress else None
 
 
 def _ready(dep: dict | None) -> bool:
@@ -192,7 +188,7 @@ class Multicluster(Step):
 
     def check(self, ctx, target):
         svc = ctx.backend.get(target, "Service", manifests.MC_NS, manifests.GATEWAY)
-        if not _ingress_ip(svc):
+        if not manifests.ingress_ip(svc):
             return Check(False, "gateway service has no LoadBalancer address")
         if not _ready(ctx.backend.get(target, "Deployment", manifests.MC_NS, manifests.GATEWAY)):
             return Check(False, "gateway deployment not ready")
@@ -268,7 +264,7 @@ class Gateway(Step):
     def check(self, ctx, target):
         gw = gateways.resolve(ctx.cfg)
         svc = ctx.backend.get(target, "Service", gw.namespace, gw.name)
-        if not _ingress_ip(svc):
+        if not manifests.ingress_ip(svc):
             return Check(False, f"{gw.namespace}/{gw.name} has no LoadBalancer address")
         ports = {p.get("name") for p in svc["spec"].get("ports", [])}
         annotations = svc["metadata"].get("annotations", {})
@@ -299,7 +295,7 @@ class Export(Step):
     def check(self, ctx, target):
         source, dest = _split_link(target)
         gw = gateways.resolve(ctx.cfg)
-        address = _ingress_ip(ctx.backend.get(dest, "Service", gw.namespace, gw.name))
+        address = manifests.ingress_ip(ctx.backend.get(dest, "Service", gw.namespace, gw.name))
         field, want = manifests.export_marks(ctx.cfg)
         if ctx.cfg.profile.export == "label":
             link = ctx.backend.get(source, "Link", manifests.MC_NS, dest) or {}
@@ -359,8 +355,6 @@ def lab_deployments(ctx: Context, cluster: str) -> list[tuple[str, str]]:
 
 def bundle_stamp(path: Path) -> str:
     """What restarted pods are marked with: the first 16 hex of the bundle file's SHA-256."""
-    import hashlib
-
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 

@@ -20,9 +20,9 @@ from pytest_kind import KindCluster
 
 from .. import gateways, helm, manifests
 from ..config import AddressPool, LabConfig
-from ..run import Command, Dynamic, Runner, cmd, pipe
+from ..run import Arg, Command, Dynamic, Runner, cmd, pipe
 from ..trust import TrustMaterial, pki_dir, roots_path
-from .base import Backend, HttpResult, LabError
+from .base import ROOTS_ANNOTATION, Backend, HttpResult, LabError
 
 KIND_NETWORK = "kind"
 KIND_DEFAULT_SUBNET = "172.18.0.0/16"  # what kind creates when the network does not exist yet
@@ -162,14 +162,21 @@ class KindBackend(Backend):
     def context(cluster: str) -> str:
         return f"kind-{cluster}"
 
-    def kubectl(self, cluster: str, *args: str, stdin: str | None = None) -> Command:
-        return cmd("kubectl", f"--context={self.context(cluster)}", *args, stdin=stdin)
+    def kubectl(self, cluster: str, *args: Arg, stdin: str | None = None, stdout_to: Path | None = None) -> Command:
+        return cmd("kubectl", f"--context={self.context(cluster)}", *args, stdin=stdin, stdout_to=stdout_to)
 
-    def linkerd(self, cluster: str, *args: str) -> Command:
+    def linkerd(self, cluster: str, *args: Arg) -> Command:
         return cmd("linkerd", f"--context={self.context(cluster)}", *args)
 
-    def apply_manifests(self, cluster: str, objects: list[dict]) -> None:
-        self.runner.run(self.kubectl(cluster, "apply", "-f", "-", stdin=yaml.safe_dump_all(objects, sort_keys=False)))
+    def apply_output(self, cluster: str, producer: Command) -> None:
+        """`<producer> | kubectl --context=<cluster> apply -f -`: how the guide installs and links."""
+        self.runner.run(pipe(producer, self.kubectl(cluster, "apply", "-f", "-")))
+
+    def _helm_namespace(self, create: bool = False) -> list[str]:
+        """2.8's chart templates its own namespace; today's charts install into the release namespace."""
+        if self.profile.name == "seed-2.8":
+            return []
+        return ["-n", manifests.MC_NS] + (["--create-namespace"] if create else [])
 
     @property
     def docker(self) -> DockerFacts:
@@ -258,9 +265,9 @@ class KindBackend(Backend):
         if self.profile.metallb_config == "configmap":
             # MetalLB < 0.13 needs a memberlist secret (metallb.universe.tf v0.9 installation docs).
             key = Dynamic("$(openssl rand -base64 128)", lambda: base64.b64encode(secrets.token_bytes(128)).decode())
-            self.runner.run(cmd("kubectl", f"--context={self.context(cluster)}", "create", "secret", "generic", "-n",
-                                manifests.METALLB_NS, "memberlist", Dynamic(f"--from-literal=secretkey={key.shell}",
-                                                                            lambda: f"--from-literal=secretkey={key.resolve()}")))
+            self.runner.run(self.kubectl(cluster, "create", "secret", "generic", "-n", manifests.METALLB_NS, "memberlist",
+                                         Dynamic(f"--from-literal=secretkey={key.shell}",
+                                                 lambda: f"--from-literal=secretkey={key.resolve()}")))
         self.runner.run(self.kubectl(cluster, "wait", f"--namespace={manifests.METALLB_NS}", "--for=condition=ready",
                                      "pod", "--selector=app=metallb", f"--timeout={WAIT}"))
 
@@ -273,16 +280,15 @@ class KindBackend(Backend):
     def install_linkerd(self, cluster: str, trust: TrustMaterial | None) -> None:
         base = pki_dir(self.cfg, self.root)
         if self.profile.linkerd_crds_first:
-            self.runner.run(pipe(self.linkerd(cluster, "install", "--crds"), self.kubectl(cluster, "apply", "-f", "-")))
-        self.runner.run(pipe(
-            self.linkerd(cluster, "install",
-                         "--identity-trust-anchors-file", str(roots_path(self.cfg, self.root, cluster)),
-                         "--identity-issuer-certificate-file", str(base / cluster / "issuer.crt"),
-                         "--identity-issuer-key-file", str(base / cluster / "issuer.key")),
-            self.kubectl(cluster, "apply", "-f", "-")))
+            self.apply_output(cluster, self.linkerd(cluster, "install", "--crds"))
+        self.apply_output(cluster, self.linkerd(
+            cluster, "install",
+            "--identity-trust-anchors-file", str(roots_path(self.cfg, self.root, cluster)),
+            "--identity-issuer-certificate-file", str(base / cluster / "issuer.crt"),
+            "--identity-issuer-key-file", str(base / cluster / "issuer.key")))
         self.runner.run(self.linkerd(cluster, "check"))
         if self.profile.viz_for_gateways:
-            self.runner.run(pipe(self.linkerd(cluster, "viz", "install"), self.kubectl(cluster, "apply", "-f", "-")))
+            self.apply_output(cluster, self.linkerd(cluster, "viz", "install"))
             self.runner.run(self.linkerd(cluster, "viz", "check"))
 
     def fetch_trust_anchors(self, cluster: str, dest: Path) -> None:
@@ -293,8 +299,8 @@ class KindBackend(Backend):
                 cmd("python3", "-c", "import json,sys; print(json.load(sys.stdin)['identityContext']['trustAnchorsPem'], end='')",
                     stdout_to=dest)))
         else:
-            self.runner.run(cmd("kubectl", f"--context={self.context(cluster)}", "-n", manifests.LINKERD_NS, "get",
-                                "cm/linkerd-identity-trust-roots", "-o", "jsonpath={.data.ca-bundle\\.crt}", stdout_to=dest))
+            self.runner.run(self.kubectl(cluster, "-n", manifests.LINKERD_NS, "get", "cm/linkerd-identity-trust-roots",
+                                         "-o", "jsonpath={.data.ca-bundle\\.crt}", stdout_to=dest))
 
     def write_bundle(self, dest: Path, sources: list[Path]) -> None:
         self.runner.run(cmd("cat", *(str(s) for s in sources), stdout_to=dest))
@@ -303,13 +309,11 @@ class KindBackend(Backend):
         base = pki_dir(self.cfg, self.root)
         issuer = ["--identity-issuer-certificate-file", str(base / cluster / "issuer.crt"),
                   "--identity-issuer-key-file", str(base / cluster / "issuer.key")] if with_issuer else []
-        self.runner.run(pipe(self.linkerd(cluster, "upgrade", "--identity-trust-anchors-file", str(base / "bundle.crt"), *issuer),
-                             self.kubectl(cluster, "apply", "-f", "-")))
+        self.apply_output(cluster, self.linkerd(cluster, "upgrade", "--identity-trust-anchors-file",
+                                                str(base / "bundle.crt"), *issuer))
         self.runner.run(self.linkerd(cluster, "check"))
 
     def restart_deployments(self, cluster: str, deployments: list[tuple[str, str]], stamp) -> None:
-        from .base import ROOTS_ANNOTATION
-
         def patch_for(value: str) -> str:
             return json.dumps({"spec": {"template": {"metadata": {"annotations": {ROOTS_ANNOTATION: value}}}}})
 
@@ -320,8 +324,7 @@ class KindBackend(Backend):
                 patch = Dynamic(shell, lambda: patch_for(stamp.resolve()))
             else:
                 patch = patch_for(str(stamp))
-            self.runner.run(cmd("kubectl", f"--context={self.context(cluster)}", "-n", namespace, "patch", "deploy", name,
-                                "-p", patch))
+            self.runner.run(self.kubectl(cluster, "-n", namespace, "patch", "deploy", name, "-p", patch))
             self.wait_rollout(cluster, namespace, name)
 
     def _controller_values(self, cluster: str) -> list[str]:
@@ -339,28 +342,25 @@ class KindBackend(Backend):
         if self.cfg.installer == "helm":
             repo, url, chart, version = helm.chart(self.cfg)
             self.runner.run(cmd("helm", "repo", "add", repo, url))
-            namespace = [] if self.profile.name == "seed-2.8" else ["-n", manifests.MC_NS, "--create-namespace"]
-            self.runner.run(self._helm(cluster, "install", helm.MAIN_RELEASE, chart, "--version", version, *namespace,
-                                       *(a for v in values for a in ("--set", v))))
+            self.runner.run(self._helm(cluster, "install", helm.MAIN_RELEASE, chart, "--version", version,
+                                       *self._helm_namespace(create=True), *(a for v in values for a in ("--set", v))))
         else:
-            args = ["multicluster", "install", *(a for v in values for a in ("--set", v))]
-            self.runner.run(pipe(self.linkerd(cluster, *args), self.kubectl(cluster, "apply", "-f", "-")))
+            self.apply_output(cluster, self.linkerd(cluster, "multicluster", "install",
+                                                    *(a for v in values for a in ("--set", v))))
         self.wait_rollout(cluster, manifests.MC_NS, manifests.GATEWAY)
 
     def allow_access(self, target: str, source: str) -> None:
         if self.cfg.installer == "helm":
             _, _, chart, version = helm.chart(self.cfg)
-            namespace = [] if self.profile.name == "seed-2.8" else ["-n", manifests.MC_NS]
             self.runner.run(self._helm(target, "install", helm.access_release(source), chart, "--version", version,
-                                       *namespace, *(a for v in helm.access_values(self.cfg, source) for a in ("--set", v))))
+                                       *self._helm_namespace(),
+                                       *(a for v in helm.access_values(self.cfg, source) for a in ("--set", v))))
         else:
-            self.runner.run(pipe(self.linkerd(target, "multicluster", "allow", "--service-account-name", source),
-                                 self.kubectl(target, "apply", "-f", "-")))
+            self.apply_output(target, self.linkerd(target, "multicluster", "allow", "--service-account-name", source))
 
     def revoke_access(self, target: str, source: str) -> None:
         if self.cfg.installer == "helm":
-            namespace = [] if self.profile.name == "seed-2.8" else ["-n", manifests.MC_NS]
-            self.runner.run(self._helm(target, "uninstall", helm.access_release(source), *namespace))
+            self.runner.run(self._helm(target, "uninstall", helm.access_release(source), *self._helm_namespace()))
         else:
             self.runner.run(pipe(self.linkerd(target, "multicluster", "allow", "--service-account-name", source),
                                  self.kubectl(target, "delete", "-f", "-")))
@@ -382,10 +382,8 @@ class KindBackend(Backend):
         # 2.8's link names no gateway (each export's annotations do); link-gen writes one into the Link.
         named = [] if self.profile.link_command == "link" or gw.kind == "linkerd" else \
             ["--gateway-name", gw.name, "--gateway-namespace", gw.namespace]
-        self.runner.run(pipe(
-            cmd("linkerd", f"--context={self.context(target)}", "multicluster", self.profile.link_command,
-                "--cluster-name", target, *self.api_server_args(target), *account, *named),
-            self.kubectl(source, "apply", "-f", "-")))
+        self.apply_output(source, self.linkerd(target, "multicluster", self.profile.link_command, "--cluster-name", target,
+                                               *self.api_server_args(target), *account, *named))
         self.runner.run(self.linkerd(source, *self.profile.mc_check))
         self.runner.run(self.linkerd(source, "multicluster", "gateways"))
 
@@ -394,13 +392,12 @@ class KindBackend(Backend):
         if gateway.kind == "linkerd":
             return
         gw, ns = gateway, gateway.namespace
-        namespace_yaml = pipe(self.kubectl(cluster, "create", "namespace", ns, "--dry-run=client", "-o", "yaml"),
-                              self.kubectl(cluster, "apply", "-f", "-"))
+        namespace_yaml = self.kubectl(cluster, "create", "namespace", ns, "--dry-run=client", "-o", "yaml")
         if self.profile.ambassador_api == "getambassador.io/v2":
             # Ambassador 1.x's own YAML (getambassador.io/yaml/ambassador); its RBAC binds the
             # service account in `default`, so the binding is pointed at the namespace used here.
             base = "https://www.getambassador.io/yaml/ambassador"
-            self.runner.run(namespace_yaml)
+            self.apply_output(cluster, namespace_yaml)
             self.runner.run(self.kubectl(cluster, "apply", "-f", f"{base}/ambassador-crds.yaml"))
             self.runner.run(self.kubectl(cluster, "-n", ns, "apply", "-f", f"{base}/ambassador-rbac.yaml"))
             self.runner.run(self.kubectl(cluster, "patch", "clusterrolebinding", "ambassador", "--type=json", "-p",
@@ -412,7 +409,7 @@ class KindBackend(Backend):
             self.runner.run(self.kubectl(cluster, "apply", "-f", f"{base}/emissary-crds.yaml"))
             self.runner.run(self.kubectl(cluster, "wait", "--timeout=90s", "--for=condition=available",
                                          "deployment", "emissary-apiext", "-n", "emissary-system"))
-            self.runner.run(namespace_yaml)
+            self.apply_output(cluster, namespace_yaml)
             self.runner.run(self.kubectl(cluster, "apply", "-f", f"{base}/emissary-emissaryns.yaml"))
         self.wait_rollout(cluster, ns, gw.name)
         # The guide's inject: skip the public ports, require identity on the port gateway traffic uses
@@ -421,7 +418,7 @@ class KindBackend(Backend):
                              pipe(self.linkerd(cluster, "inject", "--skip-inbound-ports", "80,443",
                                                "--require-identity-on-inbound-ports", str(gateways.GATEWAY_PORT), "-"),
                                   self.kubectl(cluster, "apply", "-f", "-"))))
-        self.apply_manifests(cluster, gateways.ambassador_config(self.cfg, gw))
+        self.apply(cluster, gateways.ambassador_config(self.cfg, gw))
         self.runner.run(self.kubectl(cluster, "-n", ns, "patch", "deploy", gw.name, "-p", json.dumps(
             {"spec": {"template": {"metadata": {"annotations": {"config.linkerd.io/enable-gateway": "true"}}}}})))
         self.runner.run(self.kubectl(cluster, "-n", ns, "patch", "svc", gw.name, "--type=json", "-p", json.dumps([

@@ -228,7 +228,7 @@ class SimBackend(Backend):
 
         def gateway_service():
             svc = self.get(target, "Service", gw.namespace, gw.name) or {}
-            return svc if svc.get("status", {}).get("loadBalancer", {}).get("ingress") else None
+            return svc if manifests.ingress_ip(svc) else None
 
         secret_token = base64.b64decode(wait_until(token, 10, f"the remote-access token in {target}")).decode()
         service = wait_until(gateway_service, 10, f"a LoadBalancer address for {target}'s gateway {gw.namespace}/{gw.name}")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from ...manifests import ingress_ip
 from . import httpwire
 from .cluster import MC_NS, b64decode
 from .store import matches
@@ -49,13 +50,13 @@ def gateway_target(svc: dict | None) -> GatewayTarget | None:
     if svc is None:
         return None
     ann = svc["metadata"].get("annotations", {})
-    ingress = svc.get("status", {}).get("loadBalancer", {}).get("ingress", [])
+    address = ingress_ip(svc)
     ports = {p.get("name"): p["port"] for p in svc["spec"].get("ports", [])}
-    if not ingress or "mc-gateway" not in ports or "mirror.linkerd.io/gateway-identity" not in ann:
+    if not address or "mc-gateway" not in ports or "mirror.linkerd.io/gateway-identity" not in ann:
         return None
     path = ann.get("mirror.linkerd.io/probe-path", "/ready")
     return GatewayTarget(
-        namespace=svc["metadata"]["namespace"], name=svc["metadata"]["name"], address=ingress[0]["ip"],
+        namespace=svc["metadata"]["namespace"], name=svc["metadata"]["name"], address=address,
         port=ports["mc-gateway"], identity=ann["mirror.linkerd.io/gateway-identity"],
         probe_port=ports.get("mc-probe", 4191), probe_path=path if path.startswith("/") else "/" + path,
         probe_period=int(ann.get("mirror.linkerd.io/probe-period", "3")),
