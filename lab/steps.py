@@ -475,23 +475,6 @@ def up(ctx: Context, until: str | None = None, report: Callable[[StepResult], No
     return results
 
 
-def plan_script(ctx: Context, header: str, prelude: list[str], switches: list[Context] = ()) -> str:
-    """Every step's commands, in order, as a shell script (ctx.backend must script into a ScriptRunner);
-    then, for each context in `switches`, the gateway switch to its `gateway` (`inv gateway ...`)."""
-    runner = ctx.backend.runner
-    for step in STEPS:
-        for target in step.targets(ctx):
-            runner.comment(f"step {step.name} [{target}]: {step.summary}")
-            step.script(ctx, target)
-    for switch in switches:
-        runner.comment(f"=== inv gateway {switch.cfg.gateway}: move the exported services to the {switch.cfg.gateway} gateway ===")
-        for step in (by_name("gateway"), by_name("export")):
-            for target in step.targets(switch):
-                runner.comment(f"step {step.name} [{target}]: {step.summary}")
-                step.script(switch, target)
-    return runner.script(header, prelude)
-
-
 def plan(ctx: Context, until: str | None = None) -> list[tuple[Step, str, list[str]]]:
     out = []
     for step in STEPS:
