@@ -168,12 +168,13 @@ def check(c, config=None):
         print(f"{name} (`{command}`, profile {s.cfg.profile_name}):")
         section = None
         for result in s.backend.check(name):
-            if result["section"] != section:
-                section = result["section"]
+            if result.category != section:
+                section = result.category
                 print(f"  {section}")
-            mark = "√" if result["ok"] else "×"
-            print(f"    {mark} {result['name']}" + (f"\n        {result['hint']}" if result["hint"] else ""))
-            failed += not result["ok"]
+            mark = {"success": "√", "warning": "‼"}.get(result.result, "×")
+            detail = "".join(f"\n        {line}" for line in (result.error, result.hint) if line)
+            print(f"    {mark} {result.name}{detail}")
+            failed += result.failed
     if failed:
         raise Exit(f"check: {failed} check(s) failed", code=1)
     print("check: all passed")

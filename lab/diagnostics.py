@@ -29,9 +29,9 @@ def collect(cfg: LabConfig, backend: Backend, root: Path, label: str) -> Path:
     for cluster in cfg.cluster_names:
         folder = dest / cluster
         folder.mkdir(exist_ok=True)
-        _write(folder / "check.json", lambda: backend.check(cluster))
+        _write(folder / "check.json", lambda: [r.to_dict() for r in backend.check(cluster)])
         _write(folder / "events.json", lambda: backend.events(cluster))
-        _write(folder / "gateways.json", lambda: backend.gateways(cluster))
+        _write(folder / "gateways.json", lambda: [g.to_dict() for g in backend.gateways(cluster)])
         for kind in KINDS:
             _write(folder / f"{kind.lower()}s.json", lambda kind=kind: backend.list(cluster, kind))
     try:

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from .config import LabConfig
 
 GATEWAY_PORT = 4143  # the proxy's inbound port: where multicluster traffic arrives
-PROBE_PATH_AMBASSADOR = "-/ambassador/ready"  # the guide's value, without a leading slash
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,8 @@ class Gateway:
 
 LINKERD = Gateway("linkerd", "linkerd-gateway", "linkerd-multicluster", None)
 # Ambassador 1.x (getambassador.io/v2), the guide's era: namespace and names as the guide writes them.
-AMBASSADOR_1 = Gateway("ambassador", "ambassador", "ambassador", "docker.io/datawire/ambassador:1.5.5")
+AMBASSADOR_1_VERSION = "1.5.5"
+AMBASSADOR_1 = Gateway("ambassador", "ambassador", "ambassador", f"docker.io/datawire/ambassador:{AMBASSADOR_1_VERSION}")
 # Emissary-ingress 3.10.0 (getambassador.io/v3alpha1), installed as its release YAML names it.
 EMISSARY_3 = Gateway("ambassador", "emissary-ingress", "emissary", "docker.io/emissaryingress/emissary:3.10.0")
 EMISSARY_VERSION = "3.10.0"
@@ -76,7 +76,7 @@ def service_annotations(cfg: LabConfig, gw: Gateway) -> dict[str, str]:
     """What the guide patches onto the Ambassador Service for the service mirror."""
     return {"mirror.linkerd.io/gateway-identity": gw.identity(cfg),
             "mirror.linkerd.io/multicluster-gateway": "true",
-            "mirror.linkerd.io/probe-path": PROBE_PATH_AMBASSADOR,
+            "mirror.linkerd.io/probe-path": cfg.profile.ambassador_probe_path,
             "mirror.linkerd.io/probe-period": str(cfg.probe_period)}
 
 

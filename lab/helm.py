@@ -5,7 +5,10 @@
       --set serviceMirror=false --set remoteMirrorServiceAccountName=<source> --set installNamespace=false \\
       --kube-context <target>
 
-Revoking a source's access is uninstalling its release; nothing else is touched. Where a cluster
+Revoking a source's access is uninstalling its release; nothing else is touched. That is 2.8's chart;
+edge's (multicluster/charts/linkerd-multicluster, edge-26.8.3) renders the Link CRD and the local service
+mirror in every release, so a second release collides with the first: there the main release lists every
+account in `remoteMirrorServiceAccountName`, and granting or revoking is a `helm upgrade --reuse-values`. Where a cluster
 takes manifests directly (the simulation), a release is the objects it owns plus Helm's release
 record (Secret `sh.helm.release.v1.<release>.v1`, as Helm 3 stores it), and uninstalling deletes
 exactly those.
@@ -27,7 +30,7 @@ def access_release(source: str) -> str:
 
 def chart(cfg: LabConfig) -> tuple[str, str, str, str]:
     """(repo name, repo URL, chart, chart version) for the profile."""
-    if cfg.profile.name == "seed-2.8":
+    if cfg.profile.linkerd.startswith("stable-"):
         return "linkerd", "https://helm.linkerd.io/stable", "linkerd/linkerd2-multicluster", "2.8.1"
     # edge releases publish their charts to the edge repo, versioned 20YY.M.N for edge-YY.M.N
     year, month, patch = cfg.profile.linkerd.removeprefix("edge-").split(".")
@@ -35,25 +38,10 @@ def chart(cfg: LabConfig) -> tuple[str, str, str, str]:
 
 
 def access_values(cfg: LabConfig, source: str) -> list[str]:
-    """The `--set` flags that make the chart render only a source's access credentials."""
-    if cfg.profile.name == "seed-2.8":
-        return ["gateway=false", "serviceMirror=false", f"remoteMirrorServiceAccountName={source}", "installNamespace=false"]
-    return ["gateway.enabled=false", f"remoteMirrorServiceAccountName={source}", "createNamespaceMetadataJob=false"]
-
-
-def access_objects(source: str, namespace: str) -> list[dict]:
-    """What an access-credentials release owns: the source's service account, its token, its binding."""
-    return [
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": source, "namespace": namespace}},
-        {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
-         "metadata": {"name": f"{source}-token", "namespace": namespace,
-                      "annotations": {"kubernetes.io/service-account.name": source}}},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-         "metadata": {"name": f"linkerd-service-mirror-remote-access-{source}"},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                     "name": "linkerd-service-mirror-remote-access-default"},
-         "subjects": [{"kind": "ServiceAccount", "name": source, "namespace": namespace}]},
-    ]
+    """The guide's `--set` flags that make the 2.8 chart render only a source's access credentials (its
+    templates gate the gateway and the service mirror behind these values). Edge's chart renders the Link
+    CRD and the local mirror in every release, so there the accounts are listed in the main release."""
+    return ["gateway=false", "serviceMirror=false", f"remoteMirrorServiceAccountName={source}", "installNamespace=false"]
 
 
 def owned(objects: list[dict], release: str, namespace: str) -> list[dict]:

@@ -16,7 +16,6 @@ import yaml
 
 from . import gateways
 from .config import AddressPool, LabConfig
-from .trust import TrustMaterial
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 METALLB_NS = "metallb-system"
@@ -88,88 +87,223 @@ def trust_roots_name(cfg: LabConfig) -> str:
     return trust_roots_object(cfg, "")["metadata"]["name"]
 
 
-def linkerd_identity(cfg: LabConfig, cluster: str, trust: TrustMaterial) -> list[dict]:
-    """The identity objects `linkerd install --identity-trust-anchors-file bundle.crt
-    --identity-issuer-certificate-file issuer.crt --identity-issuer-key-file issuer.key` renders."""
-    issuer = trust.issuers[cluster]
-    return [
+def created_by(cfg: LabConfig) -> dict[str, str]:
+    """The annotation every object `linkerd install` renders carries (`linkerd.io/created-by`); the
+    simulation reads the installed version from it, as a user reads it with kubectl."""
+    return {"linkerd.io/created-by": f"linkerd/cli {cfg.profile.linkerd}"}
+
+
+def stored_trust_roots(cfg: LabConfig, anchors_pem: str) -> str:
+    """The anchors as the control plane stores them: edge's chart trims them
+    (charts/linkerd-control-plane/templates/identity.yaml `| trim`, edge-26.8.3); 2.8.1 keeps the
+    file as read (cli/cmd/install.go readValues, stable-2.8.1)."""
+    return anchors_pem.strip() if cfg.profile.trims_trust_roots else anchors_pem
+
+
+def linkerd_identity(cfg: LabConfig, anchors_pem: str, issuer_cert_pem: str | None, issuer_key_pem: str | None) -> list[dict]:
+    """The identity objects `linkerd install --identity-trust-anchors-file F --identity-issuer-certificate-file
+    issuer.crt --identity-issuer-key-file issuer.key` renders (`linkerd upgrade` without the issuer files
+    keeps the issuer it has: pass None). Both versions' charts `trim` the issuer's PEMs."""
+    objects = [
         {"apiVersion": "v1", "kind": "Namespace",
-         "metadata": {"name": LINKERD_NS, "labels": {"linkerd.io/is-control-plane": "true"}}},
-        trust_roots_object(cfg, trust.roots_for(cluster)),
-        {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-         "metadata": {"name": "linkerd-identity-issuer", "namespace": LINKERD_NS},
-         "data": {"crt.pem": b64(issuer.cert_pem), "key.pem": b64(issuer.key_pem)}},
+         "metadata": {"name": LINKERD_NS, "labels": {"linkerd.io/is-control-plane": "true"}, "annotations": created_by(cfg)}},
+        trust_roots_object(cfg, stored_trust_roots(cfg, anchors_pem)),
     ]
+    objects[1]["metadata"]["annotations"] = created_by(cfg)
+    if issuer_cert_pem is not None and issuer_key_pem is not None:
+        objects.append(
+            {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+             "metadata": {"name": "linkerd-identity-issuer", "namespace": LINKERD_NS, "annotations": created_by(cfg)},
+             "data": {"crt.pem": b64(issuer_cert_pem.strip()), "key.pem": b64(issuer_key_pem.strip())}})
+    return objects
+
+
+GATEWAY_API_CRDS = ("httproutes", "grpcroutes")  # what edge's CheckGatewayAPICRDs looks for (pkg/healthcheck)
+
+
+def gateway_api_crds(version: str) -> list[dict]:
+    """The CRDs of a Gateway API standard-install that `linkerd install` looks for, as names and versions
+    (the simulation stores them; kind applies the release's own standard-install.yaml)."""
+    return [{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+             "metadata": {"name": f"{plural}.gateway.networking.k8s.io",
+                          "annotations": {"gateway.networking.k8s.io/bundle-version": version,
+                                          "gateway.networking.k8s.io/channel": "standard"}},
+             "spec": {"group": "gateway.networking.k8s.io", "scope": "Namespaced",
+                      "names": {"plural": plural, "kind": {"httproutes": "HTTPRoute", "grpcroutes": "GRPCRoute"}[plural]},
+                      "versions": [{"name": "v1", "served": True, "storage": True}]}}
+            for plural in GATEWAY_API_CRDS]
 
 
 def gateway_identity(cfg: LabConfig) -> str:
     return cfg.identity(GATEWAY, MC_NS)
 
 
-def multicluster(cfg: LabConfig) -> list[dict]:
-    """`linkerd multicluster install`: the gateway and the remote-access service account."""
+LINK_CRD = "links.multicluster.linkerd.io"
+CREDENTIALS_SECRET_TYPE = "mirror.linkerd.io/remote-kubeconfig"  # pkg/k8s/labels.go MirrorSecretType (both tags)
+
+
+def access_objects(cfg: LabConfig, account: str) -> list[dict]:
+    """A remote-access service account as the chart's templates/remote-access-service-mirror-rbac.yaml
+    renders it: ClusterRole, ServiceAccount and ClusterRoleBinding all named after the account, plus
+    (edge-26.8.3) its token Secret `<account>-token`; 2.8.1 leaves the token to Kubernetes 1.18's token
+    controller (`<account>-token-xxxxx`, found through the account's `secrets`)."""
     labels = {"linkerd.io/extension": "multicluster"}
-    return [
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": account, "labels": dict(labels)},
+            "rules": [{"apiGroups": [""], "resources": ["services", "endpoints", "pods"] if cfg.profile.link_crd else ["services"],
+                       "verbs": ["list", "get", "watch"]},
+                      {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"], "resourceNames": ["linkerd-config"]}]}
+    sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account, "namespace": MC_NS, "labels": dict(labels)}}
+    token = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+             "metadata": {"name": f"{account}-token", "namespace": MC_NS, "labels": dict(labels),
+                          "annotations": {"kubernetes.io/service-account.name": account}}}
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+               "metadata": {"name": account, "labels": dict(labels)},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": account},
+               "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": MC_NS}]}
+    if not cfg.profile.link_crd:  # 2.8.1: the token controller adds the Secret and lists it on the account
+        token["metadata"]["name"] = f"{account}-token-lab00"
+        sa["secrets"] = [{"name": token["metadata"]["name"]}]
+    return [role, sa, token, binding]
+
+
+def _link_crd() -> dict:
+    """The Link CRD `multicluster install` renders (edge-26.8.3 templates/link-crd.yaml), names only."""
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": LINK_CRD, "labels": {"linkerd.io/extension": "multicluster"}},
+            "spec": {"group": "multicluster.linkerd.io", "scope": "Namespaced",
+                     "names": {"plural": "links", "singular": "link", "kind": "Link"},
+                     "versions": [{"name": v, "served": True, "storage": v == "v1alpha3"}
+                                  for v in ("v1alpha1", "v1alpha2", "v1alpha3")]}}
+
+
+def service_mirror_objects(cfg: LabConfig, cluster: str) -> list[dict]:
+    """The meshed service mirror(s) `multicluster install` runs in `cluster`: 2.8.1's one
+    `linkerd-service-mirror` (templates/service-mirror.yaml, label linkerd.io/control-plane-component),
+    edge's `controller-<target>` per controllers[] entry (templates/controller/deployment.yaml)."""
+    targets = [link.target for link in cfg.links if link.source == cluster]
+    image = f"{cfg.profile.registry}/controller:{cfg.profile.linkerd}"
+    out = []
+    for target, name in zip(targets or [""], cfg.profile.service_mirrors(targets)):
+        labels = ({"component": "controller", "mirror.linkerd.io/cluster-name": target} if cfg.profile.link_crd
+                  else {"linkerd.io/control-plane-component": "linkerd-service-mirror"})
+        out += [{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": MC_NS}},
+                {"apiVersion": "apps/v1", "kind": "Deployment",
+                 "metadata": {"name": name, "namespace": MC_NS, "labels": dict(labels), "annotations": created_by(cfg)},
+                 "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                          "template": {"metadata": {"labels": {**labels, "app": name},
+                                                    "annotations": {"linkerd.io/inject": "enabled"}},
+                                       "spec": {"serviceAccountName": name,
+                                                "containers": [{"name": "controller" if cfg.profile.link_crd else "service-mirror",
+                                                                "image": image}]}}}}]
+    return out
+
+
+def _gateway_container(cfg: LabConfig) -> dict:
+    """Edge's gateway is a bare proxy beside `pause`; 2.8.1's is nginx answering the probe
+    (charts/linkerd2-multicluster/templates/gateway.yaml: `location = <probe path>` on the probe port)."""
+    if cfg.profile.link_crd:
+        return {"name": "pause", "image": "registry.k8s.io/pause:3.2"}
+    port, _ = cfg.profile.gateway_probe
+    return {"name": "nginx", "image": "nginx:1.17",
+            "ports": [{"name": "mc-relay", "containerPort": 4180}, {"name": "mc-probe", "containerPort": port},
+                      {"name": "local-probe", "containerPort": 8888}]}
+
+
+def multicluster(cfg: LabConfig, cluster: str, accounts: list[str] | None = None) -> list[dict]:
+    """`linkerd multicluster install` for `cluster`: the gateway, the remote-access accounts (the chart's
+    `remoteMirrorServiceAccountName`, default just the default account), the service mirror(s), and
+    (edge) the Link CRD. The gateway follows each version's chart:
+    stable-2.8.1 charts/linkerd2-multicluster/templates/gateway.yaml (probe 4181 /health, identity
+    required on 4181,4143,4180); edge-26.8.3 multicluster/cmd/testdata/install_default.golden
+    (probe on the proxy's admin port 4191 /ready, identity required on 4143)."""
+    labels = {"linkerd.io/extension": "multicluster"}
+    probe_port, probe_path = cfg.profile.gateway_probe
+    required = "4143" if cfg.profile.link_crd else f"{probe_port},4143,4180"
+    objects = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": MC_NS, "labels": dict(labels)}},
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": GATEWAY, "namespace": MC_NS, "labels": dict(labels)}},
         {"apiVersion": "apps/v1", "kind": "Deployment",
-         "metadata": {"name": GATEWAY, "namespace": MC_NS,
+         "metadata": {"name": GATEWAY, "namespace": MC_NS, "annotations": created_by(cfg),
                       "labels": {**labels, "app": GATEWAY, "component": "gateway"}},
          "spec": {"replicas": 1, "selector": {"matchLabels": {"app": GATEWAY}},
                   "template": {
                       "metadata": {"labels": {**labels, "app": GATEWAY},
                                    "annotations": {"linkerd.io/inject": "enabled",
-                                                   "config.linkerd.io/proxy-require-identity-inbound-ports": "4143",
+                                                   "config.linkerd.io/proxy-require-identity-inbound-ports": required,
                                                    "config.linkerd.io/enable-gateway": "true"}},
                       "spec": {"serviceAccountName": GATEWAY, "automountServiceAccountToken": False,
-                               "containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.2"}]}}}},
+                               "containers": [_gateway_container(cfg)]}}}},
         {"apiVersion": "v1", "kind": "Service",
          "metadata": {"name": GATEWAY, "namespace": MC_NS, "labels": dict(labels),
                       "annotations": {"mirror.linkerd.io/gateway-identity": gateway_identity(cfg),
                                       "mirror.linkerd.io/probe-period": str(cfg.probe_period),
-                                      "mirror.linkerd.io/probe-path": "/ready",
+                                      "mirror.linkerd.io/probe-path": probe_path,
                                       "mirror.linkerd.io/multicluster-gateway": "true"}},
          "spec": {"type": "LoadBalancer", "selector": {"app": GATEWAY},
-                  "ports": [{"name": "mc-gateway", "port": 4143, "protocol": "TCP"},
-                            {"name": "mc-probe", "port": 4191, "protocol": "TCP"}]}},
-        {"apiVersion": "v1", "kind": "ServiceAccount",
-         "metadata": {"name": REMOTE_ACCESS_SA, "namespace": MC_NS, "labels": dict(labels)}},
-        {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
-         "metadata": {"name": f"{REMOTE_ACCESS_SA}-token", "namespace": MC_NS, "labels": dict(labels),
-                      "annotations": {"kubernetes.io/service-account.name": REMOTE_ACCESS_SA}}},
+                  "ports": [{"name": "mc-gateway", "port": gateways.GATEWAY_PORT, "protocol": "TCP"},
+                            {"name": "mc-probe", "port": probe_port, "protocol": "TCP"}]}},
     ]
+    for account in accounts or [REMOTE_ACCESS_SA]:
+        objects += access_objects(cfg, account)
+    objects += service_mirror_objects(cfg, cluster)
+    if cfg.profile.link_crd:
+        objects.append(_link_crd())
+    return objects
 
 
-def link(cfg: LabConfig, target: str, server: str, token: str, gateway: dict,
+def credentials_secret_name(target: str) -> str:
+    return f"cluster-credentials-{target}"
+
+
+def link(cfg: LabConfig, target: str, server: str, token: str, gateway: dict | None,
          service_account: str = REMOTE_ACCESS_SA) -> list[dict]:
-    """What `linkerd multicluster link --cluster-name <target>` prints: credentials and the Link,
-    which names the target's gateway (`gateway`: its Service) as link-gen does."""
-    ann = gateway["metadata"].get("annotations", {})
-    ports = {p.get("name"): p["port"] for p in gateway["spec"]["ports"]}
-    gateway_address = ingress_ip(gateway)
-    probe_path = ann.get("mirror.linkerd.io/probe-path", "/ready")
+    """What the profile's `link` prints for `target`.
+
+    stable-2.8.1 cli/cmd/multicluster.go: one Secret `cluster-credentials-<target>` (type
+    mirror.linkerd.io/remote-kubeconfig, annotations cluster-name, remote-cluster-domain,
+    remote-cluster-l5d-ns), no Link. edge-26.8.3 multicluster/cmd/link-gen.go: that Secret (no
+    annotations), the same in the control plane's namespace for the destination controller, and a
+    Link naming the target's gateway, with the probe path copied as the Service's annotation has it.
+    """
     kubeconfig = {
         "apiVersion": "v1", "kind": "Config", "current-context": target,
         "clusters": [{"name": target, "cluster": {"server": server}}],
         "users": [{"name": service_account, "user": {"token": token}}],
         "contexts": [{"name": target, "context": {"cluster": target, "user": service_account}}],
     }
-    secret_name = f"cluster-credentials-{target}"
+    secret_name = credentials_secret_name(target)
+    data = {"kubeconfig": b64(yaml.safe_dump(kubeconfig, sort_keys=False))}
+    if not cfg.profile.link_crd:
+        return [{"apiVersion": "v1", "kind": "Secret", "type": CREDENTIALS_SECRET_TYPE,
+                 "metadata": {"name": secret_name, "namespace": MC_NS,
+                              "annotations": {"mirror.linkerd.io/cluster-name": target,
+                                              "mirror.linkerd.io/remote-cluster-domain": cfg.trust_domain,
+                                              "mirror.linkerd.io/remote-cluster-l5d-ns": LINKERD_NS}},
+                 "data": data}]
+    if gateway is None:
+        raise ValueError("link-gen needs the target's gateway Service")
+    ann = gateway["metadata"].get("annotations", {})
+    ports = {p.get("name"): p["port"] for p in gateway["spec"]["ports"]}
+    period = ann.get("mirror.linkerd.io/probe-period", str(cfg.probe_period))
     return [
-        {"apiVersion": "v1", "kind": "Secret", "type": "mirror.linkerd.io/remote-kubeconfig",
-         "metadata": {"name": secret_name, "namespace": MC_NS,
-                      "annotations": {"multicluster.linkerd.io/cluster-domain": cfg.trust_domain}},
-         "data": {"kubeconfig": b64(yaml.safe_dump(kubeconfig, sort_keys=False))}},
+        {"apiVersion": "v1", "kind": "Secret", "type": CREDENTIALS_SECRET_TYPE,
+         "metadata": {"name": secret_name, "namespace": MC_NS}, "data": data},
+        {"apiVersion": "v1", "kind": "Secret", "type": CREDENTIALS_SECRET_TYPE,
+         "metadata": {"name": secret_name, "namespace": LINKERD_NS,
+                      "labels": {"multicluster.linkerd.io/cluster-name": target},
+                      "annotations": {"multicluster.linkerd.io/trust-domain": cfg.trust_domain,
+                                      "multicluster.linkerd.io/cluster-domain": cfg.trust_domain}},
+         "data": data},
         {"apiVersion": "multicluster.linkerd.io/v1alpha3", "kind": "Link",
-         "metadata": {"name": target, "namespace": MC_NS},
+         "metadata": {"name": target, "namespace": MC_NS, "annotations": created_by(cfg)},
          "spec": {"targetClusterName": target, "targetClusterDomain": cfg.trust_domain,
                   "targetClusterLinkerdNamespace": LINKERD_NS, "clusterCredentialsSecret": secret_name,
-                  "gatewayAddress": gateway_address, "gatewayPort": str(ports["mc-gateway"]),
+                  "gatewayAddress": ingress_ip(gateway), "gatewayPort": str(ports["mc-gateway"]),
                   "gatewayIdentity": ann["mirror.linkerd.io/gateway-identity"],
-                  "probeSpec": {"path": probe_path if probe_path.startswith("/") else "/" + probe_path,
-                                "port": str(ports["mc-probe"]),
-                                "period": f"{ann.get('mirror.linkerd.io/probe-period', cfg.probe_period)}s"},
-                  **({"selector": {"matchLabels": dict(EXPORT_SELECTOR)}} if cfg.profile.export == "label" else {})}},
+                  "probeSpec": {"path": ann.get("mirror.linkerd.io/probe-path", ""), "port": str(ports["mc-probe"]),
+                                "period": period if period.endswith("s") else f"{period}s"},
+                  "selector": {"matchLabels": dict(EXPORT_SELECTOR)}}},
     ]
 
 

@@ -151,6 +151,46 @@ def load_certs(pem: str | bytes) -> list[x509.Certificate]:
         raise PKIError(f"not a PEM certificate ({exc})") from None
 
 
+def go_pem_certificates(text: str) -> list[x509.Certificate]:
+    """Certificates as Linkerd's CLI and controllers read a PEM bundle, or PKIError where they refuse it.
+
+    Linkerd decodes with Go's encoding/pem (pkg/tls/codec.go DecodePEMCertificates, stable-2.8.1 and
+    edge-26.8.3): a block's BEGIN line must start a line, and its END line must end with nothing but
+    white space. Two files glued by `cat` where the first lacks its final newline put
+    `-----END CERTIFICATE----------BEGIN CERTIFICATE-----` on one line, and the first block fails:
+    "not a PEM certificate". OpenSSL is laxer, so the lab checks the Go rules itself.
+    """
+    certs: list[x509.Certificate] = []
+    block: list[str] | None = None
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if block is None:
+            if line.startswith("-----BEGIN "):
+                if line.rstrip() != "-----BEGIN CERTIFICATE-----":
+                    raise PKIError("not a PEM certificate")
+                block = [line.rstrip()]
+            continue  # text between blocks is skipped, as pem.Decode skips it
+        block.append(line)
+        if "-----END " in line:
+            if line.rstrip() != "-----END CERTIFICATE-----":
+                raise PKIError("not a PEM certificate")
+            certs += load_certs("\n".join(block) + "\n")
+            block = None
+    if block is not None or not certs:
+        raise PKIError("not a PEM certificate")
+    return certs
+
+
+def same_certificates(a: str | None, b: str | None) -> bool:
+    """Two PEM texts hold the same certificates in the same order (white space aside: Linkerd's
+    charts trim what they store)."""
+    if not a or not b:
+        return False
+    try:
+        return load_certs(a) == load_certs(b)
+    except PKIError:
+        return False
+
+
 def verify_signed_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
     try:
         cert.verify_directly_issued_by(ca)

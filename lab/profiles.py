@@ -24,9 +24,39 @@ class Profile:
     link_command: str            # "link" (2.8) or "link-gen" (2.18+, controllers in the extension)
     export: str                  # "annotations" (2.8 gateway-name/-ns) or "label" (mirror.linkerd.io/exported=true)
     trust_roots: str             # where a cluster's anchors are read: "linkerd-config" or "trust-roots-configmap"
-    viz_for_gateways: bool       # `multicluster gateways` reads the viz metrics API (2.10+, multicluster/cmd/gateways.go)
     proxy_metrics: tuple[str, ...]  # a pod's proxy metrics: `linkerd metrics` (2.8), `linkerd diagnostics proxy-metrics` (2.10+)
     ambassador_api: str          # Ambassador 1.x getambassador.io/v2; Emissary-ingress 3.x getambassador.io/v3alpha1
+    # -- what the real tools do at these versions, each read at the pinned tag --------------------
+    gateway_api: str | None      # Gateway API release `linkerd install --crds` requires first (None: not required)
+    link_crd: bool               # `link` emits a Link object (False: only the credentials Secret)
+    check_credentials: str       # the check naming a link's access credentials
+    gateways_columns: tuple[str, ...]  # `linkerd multicluster gateways` table header
+    probe_slash_joined: bool     # the probe URL is http://host:port/<path> (True) or http://host:port<path>
+    trims_trust_roots: bool      # the stored anchors lose their final newline (helm `trim`)
+    gateway_probe: tuple[int, str]  # the bundled gateway's mc-probe port and probe path
+    ambassador_probe_path: str   # the `mirror.linkerd.io/probe-path` Ambassador's Service needs
+    service_mirror: str          # the service mirror deployment in a source cluster ({target}: per link)
+    helm_access: str             # "release": one access release per source; "values": accounts listed in the main release
+    cgroup_v1_only: bool         # the node image's Kubernetes (< 1.19) cannot run on a cgroup v2 host
+    registry: str                # where the control plane's images come from (`--registry` overrides it)
+
+    @property
+    def check_anchors(self) -> str:
+        """The same words at both tags: 2.8.1 pkg/healthcheck/healthcheck_multicluster.go, edge multicluster/cmd/check.go."""
+        return "clusters share trust anchors"
+
+    @property
+    def gateway_api_manifest(self) -> str | None:
+        """The URL `linkerd check`'s own hint gives (edge-26.8.3 pkg/healthcheck/healthcheck.go GatewayAPICRDsMissingError)."""
+        if self.gateway_api is None:
+            return None
+        return f"https://github.com/kubernetes-sigs/gateway-api/releases/download/{self.gateway_api}/standard-install.yaml"
+
+    def service_mirrors(self, targets: list[str]) -> list[str]:
+        """The meshed service mirror deployments a source cluster runs for links to `targets`."""
+        if "{target}" not in self.service_mirror:
+            return [self.service_mirror]  # 2.8.1 installs one in every cluster
+        return [self.service_mirror.format(target=t) for t in targets]
 
     @property
     def metallb_manifests(self) -> list[str]:
@@ -55,9 +85,31 @@ PROFILES: dict[str, Profile] = {
             link_command="link",
             export="annotations",
             trust_roots="linkerd-config",
-            viz_for_gateways=False,
             proxy_metrics=("metrics",),
             ambassador_api="getambassador.io/v2",
+            gateway_api=None,
+            # cli/cmd/multicluster.go (stable-2.8.1): `link` prints only Secret cluster-credentials-<name>
+            link_crd=False,
+            # pkg/healthcheck/healthcheck_multicluster.go (stable-2.8.1)
+            check_credentials="service mirror controller can access target clusters",
+            # cli/cmd/multicluster.go buildGatewaysTable (stable-2.8.1)
+            gateways_columns=("CLUSTER", "NAMESPACE", "NAME", "ALIVE", "NUM_SVC", "LATENCY_P50", "LATENCY_P95",
+                              "LATENCY_P99"),
+            # controller/cmd/service-mirror/probe_worker.go (stable-2.8.1): "http://%s:%d/%s"
+            probe_slash_joined=True,
+            # cli/cmd/install.go readValues + charts/linkerd2/templates/config.yaml: the anchors file as read
+            trims_trust_roots=False,
+            # charts/linkerd2-multicluster/values.yaml (stable-2.8.1): gatewayProbePort 4181, gatewayProbePath /health
+            gateway_probe=(4181, "/health"),
+            ambassador_probe_path="-/ambassador/ready",  # the guide's value; 2.8.1 inserts the slash itself
+            # charts/linkerd2-multicluster/templates/service-mirror.yaml (stable-2.8.1): one for every link
+            service_mirror="linkerd-service-mirror",
+            helm_access="release",
+            # kind known issues (kubernetes-sigs/kind v0.20.0 site/content/docs/user/known-issues.md):
+            # cgroup v2 hosts only run Kubernetes >= 1.19
+            cgroup_v1_only=True,
+            # charts/linkerd2-multicluster/values.yaml (stable-2.8.1): controllerImage gcr.io/linkerd-io/controller
+            registry="gcr.io/linkerd-io",
         ),
         Profile(
             name="current",
@@ -77,9 +129,30 @@ PROFILES: dict[str, Profile] = {
             link_command="link-gen",
             export="label",
             trust_roots="trust-roots-configmap",
-            viz_for_gateways=True,
             proxy_metrics=("diagnostics", "proxy-metrics"),
             ambassador_api="getambassador.io/v3alpha1",
+            # cli/cmd/install.go validateFinalValues and charts/linkerd-crds/values.yaml installGatewayAPI: false;
+            # the version is the one pkg/healthcheck/healthcheck.go tells users to apply (edge-26.8.3)
+            gateway_api="v1.5.1",
+            link_crd=True,
+            # multicluster/cmd/check.go (edge-26.8.3): one check for every link, no target suffix
+            check_credentials="remote cluster access credentials are valid",
+            # multicluster/cmd/gateways.go buildGatewaysTable (edge-26.8.3)
+            gateways_columns=("CLUSTER", "ALIVE", "NUM_SVC", "LATENCY"),
+            # multicluster/service-mirror/probe_worker.go (edge-26.8.3): "http://%s%s" with the path as given
+            probe_slash_joined=False,
+            # charts/linkerd-control-plane/templates/identity.yaml (edge-26.8.3): ca-bundle.crt `| trim`
+            trims_trust_roots=True,
+            # multicluster/charts/linkerd-multicluster/values.yaml (edge-26.8.3): probe port 4191, path /ready
+            gateway_probe=(4191, "/ready"),
+            ambassador_probe_path="/-/ambassador/ready",
+            # multicluster/charts/linkerd-multicluster/templates/controller/deployment.yaml (edge-26.8.3)
+            service_mirror="controller-{target}",
+            # templates/remote-access-service-mirror-rbac.yaml (edge-26.8.3) ranges over a comma-separated
+            # remoteMirrorServiceAccountName; a second release would own the Link CRD twice
+            helm_access="values",
+            cgroup_v1_only=False,
+            registry="cr.l5d.io/linkerd",
         ),
     ]
 }

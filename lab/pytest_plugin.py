@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from . import config, diagnostics, gateways, manifests, metrics, steps
+from . import config, diagnostics, gateways, manifests, metrics, status, steps
+from .cli_output import CheckResult, GatewayStatus
 from .backends import select
 from .backends.base import HttpResult, wait_until
 from .session import Session, forget_backend, open_session, record_backend, switch_gateway
@@ -61,13 +62,14 @@ class ClusterHandle:
         """curl `url` from a pod of `deployment` in this cluster."""
         return self.backend.request(self.name, namespace or self.lab.cfg.namespace, deployment, url, timeout)
 
-    def gateways(self) -> list[dict]:
+    def gateways(self) -> list[GatewayStatus]:
         return self.backend.gateways(self.name)
 
-    def gateway(self, cluster: str, gw: gateways.Gateway | None = None) -> dict | None:
-        """The entry for `cluster`'s gateway (default: the one in use) in this cluster's gateways listing."""
+    def gateway(self, cluster: str, gw: gateways.Gateway | None = None) -> GatewayStatus | None:
+        """The row for `cluster`'s gateway (default: the one in use) in this cluster's gateways listing
+        (edge's rows name the target cluster only)."""
         gw = gw or self.lab.gateway
-        return next((g for g in self.gateways() if g["cluster"] == cluster and g["name"] in (gw.name, None)), None)
+        return next((g for g in self.gateways() if g.cluster == cluster and g.name in (gw.name, None)), None)
 
     def gateway_address(self, gw: gateways.Gateway | None = None) -> str | None:
         gw = gw or self.lab.gateway
@@ -85,8 +87,12 @@ class ClusterHandle:
         gw = gw or self.lab.gateway
         return metrics.tls_refusals(self.proxy_metrics(gw.name, gw.namespace))
 
-    def check(self) -> list[dict]:
+    def check(self) -> list[CheckResult]:
         return self.backend.check(self.name)
+
+    def link(self, target: str) -> dict:
+        """This cluster's link to `target` as `inv status` reports it: exists, credentials_valid, credentials_error."""
+        return status.link_status(self.lab.cfg, self.backend, self.name, target)
 
 
 class LabHandle:

@@ -55,17 +55,37 @@ def _record(cfg: LabConfig, root: Path) -> Path:
     return cfg.state_dir(root) / "backend"
 
 
-def recorded_backend(cfg: LabConfig, root: Path) -> str | None:
+def _recorded(cfg: LabConfig, root: Path) -> dict:
     try:
-        return json.loads(_record(cfg, root).read_text())["backend"]
-    except (FileNotFoundError, json.JSONDecodeError, KeyError):
-        return None
+        record = json.loads(_record(cfg, root).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def recorded_backend(cfg: LabConfig, root: Path) -> str | None:
+    backend = _recorded(cfg, root).get("backend")
+    return backend if backend in BACKENDS else None
 
 
 def record_backend(cfg: LabConfig, root: Path, name: str) -> None:
+    """What `up` chose, with the profile, trust mode and installer it ran with: later commands on
+    this lab (`status`, `check`, `down`, the scenarios) use the same, unless told otherwise."""
     path = _record(cfg, root)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"backend": name}))
+    path.write_text(json.dumps({"backend": name, "profile": cfg.profile_name, "trust": cfg.trust.mode,
+                                "installer": cfg.installer}))
+
+
+def with_recorded_flags(cfg: LabConfig, root: Path, profile: str | None, trust: str | None,
+                        installer: str | None) -> LabConfig:
+    """Flags given now win; those left out come from the lab's record, then from the config."""
+    record = _recorded(cfg, root)
+    try:
+        return with_flags(cfg, profile or record.get("profile"), trust or record.get("trust"),
+                          installer or record.get("installer"))
+    except LabError:
+        return with_flags(cfg, profile, trust, installer)  # a record from an older lab: ignore it
 
 
 def forget_backend(cfg: LabConfig, root: Path) -> None:
@@ -117,7 +137,7 @@ def open_session(config_path: str | None = None, backend: str = "auto", root: Pa
     """The lab a command acts on. `auto` means: the backend the lab is already up on, else detect."""
     _one_of("backend", backend, BACKENDS)
     root = (root or Path.cwd()).resolve()
-    cfg = with_active_gateway(with_flags(load_config(config_path, root), profile, trust, installer), root)
+    cfg = with_active_gateway(with_recorded_flags(load_config(config_path, root), root, profile, trust, installer), root)
     recorded = recorded_backend(cfg, root)
     if backend == "auto" and recorded:
         choice = select(recorded, cfg, root)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import base64
 
-from . import manifests, pki
+from . import cli_output, manifests, pki
 from .backends.base import Backend, LabError
 from .config import LabConfig
 
@@ -42,14 +42,10 @@ def collect(cfg: LabConfig, backend: Backend) -> dict:
     for link in cfg.links:
         if link.source not in existing:
             continue
-        obj = backend.get(link.source, "Link", manifests.MC_NS, link.target)
-        creds = [r for r in backend.check(link.source) if r["name"] == f"remote cluster access credentials are valid: {link.target}"]
-        out["links"].append({"source": link.source, "target": link.target, "exists": obj is not None,
-                             "gateway_address": (obj or {}).get("spec", {}).get("gatewayAddress"),
-                             "credentials_valid": bool(creds and creds[0]["ok"])})
+        out["links"].append({"source": link.source, "target": link.target, **link_status(cfg, backend, link.source, link.target)})
     for name in sorted(existing):
         for gw in backend.gateways(name):
-            out["gateways"].append({"observer": name, **gw})
+            out["gateways"].append({"observer": name, **gw.to_dict()})
         for svc in backend.list(name, "Service", labels=MIRRORED):
             meta = svc["metadata"]
             eps = backend.get(name, "Endpoints", meta["namespace"], meta["name"]) or {}
@@ -61,6 +57,20 @@ def collect(cfg: LabConfig, backend: Backend) -> dict:
                 "remote": meta.get("annotations", {}).get("mirror.linkerd.io/remote-svc-fq-name"),
                 "endpoints": addresses})
     return out
+
+
+def link_status(cfg: LabConfig, backend: Backend, source: str, target: str) -> dict:
+    """What the profile's `link` left in `source` (a Link, or 2.8.1's credentials Secret alone) and what the
+    real check says of its credentials: the profile's check failing and naming `[target]`."""
+    if cfg.profile.link_crd:
+        obj = backend.get(source, "Link", manifests.MC_NS, target)
+    else:
+        obj = backend.get(source, "Secret", manifests.MC_NS, manifests.credentials_secret_name(target))
+    creds = cli_output.find_check(backend.check(source), cfg.profile.check_credentials)
+    return {"exists": obj is not None,
+            "gateway_address": (obj or {}).get("spec", {}).get("gatewayAddress"),
+            "credentials_valid": creds is not None and not (creds.failed and creds.names_cluster(target)),
+            "credentials_error": creds.error if creds is not None and creds.names_cluster(target) else None}
 
 
 def _table(headers: list[str], rows: list[list]) -> list[str]:
@@ -87,7 +97,7 @@ def render(status: dict) -> str:
          for link in status["links"]])
     lines += ["", "GATEWAYS (linkerd multicluster gateways)"] + _table(
         ["FROM", "CLUSTER", "NAME", "ALIVE", "NUM_SVC", "LATENCY"],
-        [[g["observer"], g["cluster"], f"{g['namespace']}/{g['name']}", "True" if g["alive"] else "False",
+        [[g["observer"], g["cluster"], f"{g['namespace']}/{g['name']}" if g["name"] else None, "True" if g["alive"] else "False",
           g["paired_services"], f"{g['latency_ms']}ms" if g["latency_ms"] is not None else None]
          for g in status["gateways"]])
     lines += ["", "MIRRORED SERVICES"] + _table(

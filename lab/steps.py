@@ -7,6 +7,7 @@ step is done when the cluster says so, not when the command returned.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import gateways, manifests, pki, trust
+from . import cli_output, gateways, manifests, pki, trust
 from .backends.base import ROOTS_ANNOTATION, Backend, LabError, wait_until
 from .config import LabConfig
 from .run import Dynamic
@@ -167,20 +168,31 @@ class Linkerd(Step):
     name, summary = "linkerd", "the control plane with the shared anchor"
 
     def check(self, ctx, target):
-        if ctx.backend.trust_roots(target) != ctx.trust.roots_for(target):
+        if ctx.cfg.profile.gateway_api and not ctx.backend.gateway_api_installed(target):
+            return Check(False, f"the Gateway API CRDs ({ctx.cfg.profile.gateway_api}) are not installed")
+        # Compared as certificates: the charts trim what they store (edge's ca-bundle.crt, both versions'
+        # issuer crt.pem), so the text never equals the file's.
+        if not pki.same_certificates(ctx.backend.trust_roots(target), ctx.trust.roots_for(target)):
             return Check(False, "trust roots missing or not the anchors the lab installs")
         issuer = ctx.backend.get(target, "Secret", manifests.LINKERD_NS, "linkerd-identity-issuer")
-        if not issuer or issuer.get("data", {}).get("crt.pem") != manifests.b64(ctx.trust.issuers[target].cert_pem):
+        crt = base64.b64decode((issuer or {}).get("data", {}).get("crt.pem", "")).decode()
+        if not pki.same_certificates(crt, ctx.trust.issuers[target].cert_pem):
             return Check(False, "issuer missing or not the lab's issuer for this cluster")
         return Check(True)
 
     def apply(self, ctx, target):
-        ctx.backend.install_linkerd(target, None if ctx.scripting else ctx.trust)
+        # edge `linkerd install --crds` refuses without the Gateway API CRDs (cli/cmd/install.go).
+        if ctx.cfg.profile.gateway_api:
+            ctx.backend.install_gateway_api(target)
+        ctx.backend.install_linkerd(target)
 
     def describe(self, ctx, target):
         base = trust.pki_dir(ctx.cfg, ctx.root)
-        return [f"install Linkerd with trust anchors {trust.roots_path(ctx.cfg, ctx.root, target)} "
-                f"and issuer {base}/{target}/issuer.crt"]
+        lines = [f"install Linkerd {ctx.cfg.profile.linkerd} with trust anchors {trust.roots_path(ctx.cfg, ctx.root, target)} "
+                 f"and issuer {base}/{target}/issuer.crt"]
+        if ctx.cfg.profile.gateway_api:
+            lines.insert(0, f"install the Gateway API {ctx.cfg.profile.gateway_api} CRDs (server-side apply)")
+        return lines
 
 
 class Multicluster(Step):
@@ -198,8 +210,9 @@ class Multicluster(Step):
         ctx.backend.install_multicluster(target)
 
     def describe(self, ctx, target):
+        port, path = ctx.cfg.profile.gateway_probe
         return [f"install the multicluster extension: {manifests.MC_NS}/{manifests.GATEWAY} "
-                "(LoadBalancer, ports 4143 mc-gateway and 4191 mc-probe)"]
+                f"(LoadBalancer, ports {gateways.GATEWAY_PORT} mc-gateway and {port} mc-probe, probe path {path})"]
 
 
 class Link(Step):
@@ -210,24 +223,33 @@ class Link(Step):
 
     def check(self, ctx, target):
         source, dest = _split_link(target)
-        link = ctx.backend.get(source, "Link", manifests.MC_NS, dest)
-        if not link:
-            return Check(False, f"no Link {dest} in {source}")
-        for result in ctx.backend.check(source):
-            if result["name"] == f"remote cluster access credentials are valid: {dest}" and not result["ok"]:
-                return Check(False, result["hint"])
+        # What the profile's `link` creates: a Link (edge link-gen) or only the credentials Secret (2.8.1).
+        if ctx.cfg.profile.link_crd:
+            if not ctx.backend.get(source, "Link", manifests.MC_NS, dest):
+                return Check(False, f"no Link {dest} in {source}")
+        elif not ctx.backend.get(source, "Secret", manifests.MC_NS, manifests.credentials_secret_name(dest)):
+            return Check(False, f"no Secret {manifests.MC_NS}/{manifests.credentials_secret_name(dest)} in {source}")
+        results = ctx.backend.check(source)
+        for name in (ctx.cfg.profile.check_credentials, ctx.cfg.profile.check_anchors):
+            result = cli_output.find_check(results, name)
+            if result is None:
+                return Check(False, f"`{name}` has not run in {source}'s check yet")
+            if result.failed and result.names_cluster(dest):
+                return Check(False, f"{name}: {result.error}")
         return Check(True)
 
     def apply(self, ctx, target):
         source, dest = _split_link(target)
         if ctx.cfg.installer == "helm":
-            ctx.backend.allow_access(dest, source)  # the guide's access-credentials release for this source
+            ctx.backend.allow_access(dest, source)  # the guide's access credentials for this source
         # The bundled gateway exists by now; the export step re-links where the Link names another.
         ctx.backend.link(source, dest, gateway="linkerd", service_account=_access_account(ctx, source))
 
     def describe(self, ctx, target):
         source, dest = _split_link(target)
-        return [f"link {source} to {dest}: credentials secret cluster-credentials-{dest} and Link {dest} in {source}"]
+        made = f"and Link {dest} " if ctx.cfg.profile.link_crd else ""
+        return [f"link {source} to {dest}: credentials secret {manifests.credentials_secret_name(dest)} {made}in {source}, "
+                f"then `linkerd {' '.join(ctx.cfg.profile.mc_check)}` there"]
 
 
 class Workloads(Step):
@@ -313,8 +335,8 @@ class Export(Step):
             if ips != {address}:
                 return Check(False, f"{source}'s mirror {name}-{dest} points at {sorted(ips) or 'nothing'}, not {address}")
         for listed in ctx.backend.gateways(source):
-            if listed["cluster"] == dest and listed.get("name") in (gw.name, None):
-                return Check(listed["alive"], listed.get("last_error") or "no probe has succeeded yet")
+            if listed.cluster == dest and listed.name in (gw.name, None):
+                return Check(listed.alive, f"{source} lists {dest}'s gateway as not alive")
         return Check(False, f"{source} does not list {dest}'s gateway {gw.namespace}/{gw.name}")
 
     def apply(self, ctx, target):
@@ -343,8 +365,11 @@ class Export(Step):
 
 
 def lab_deployments(ctx: Context, cluster: str) -> list[tuple[str, str]]:
-    """The meshed deployments the lab runs in `cluster`: what a trust change must restart."""
+    """The meshed deployments the lab runs in `cluster`: what a trust change must restart. The service
+    mirror is meshed too (2.8.1 `linkerd-service-mirror`, edge `controller-<target>`)."""
+    targets = [link.target for link in ctx.cfg.links if link.source == cluster]
     out = [(gateways.LINKERD.namespace, gateways.LINKERD.name)]
+    out += [(manifests.MC_NS, name) for name in ctx.cfg.profile.service_mirrors(targets)]
     gw = gateways.resolve(ctx.cfg)
     if gw.kind != "linkerd" and cluster in Gateway().targets(ctx):
         out.append((gw.namespace, gw.name))
@@ -370,12 +395,14 @@ class Bundle(Step):
             return Check(False, "no bundle.crt yet")
         bundle, stamp = bundle_path.read_text(), bundle_stamp(bundle_path)
         for cluster in ctx.cfg.cluster_names:
-            if ctx.backend.trust_roots(cluster) != bundle:
+            if not pki.same_certificates(ctx.backend.trust_roots(cluster), bundle):
                 return Check(False, f"{cluster} does not trust the bundle yet")
             for ns, name in lab_deployments(ctx, cluster):
                 dep = ctx.backend.get(cluster, "Deployment", ns, name)
                 annotations = (dep or {}).get("spec", {}).get("template", {}).get("metadata", {}).get("annotations", {})
-                if dep is not None and annotations.get(ROOTS_ANNOTATION) != stamp:
+                # Pods started after the upgrade have the bundle already; a stamp of an older bundle means
+                # this deployment's pods still run with the anchors before it.
+                if dep is not None and annotations.get(ROOTS_ANNOTATION, stamp) != stamp:
                     return Check(False, f"{cluster} {ns}/{name} has not been restarted with the bundle")
                 if dep is not None and not _ready(dep):
                     return Check(False, f"{cluster} {ns}/{name} is restarting")
@@ -389,14 +416,13 @@ class Bundle(Step):
         ctx.backend.fetch_trust_anchors(existing, base / "trustAnchor.crt")
         ctx.backend.write_bundle(base / "bundle.crt", [base / "trustAnchor.crt"] + [base / c / "root.crt" for c in new])
         ctx._trust = None
-        material = None if ctx.scripting else ctx.trust
         stamp = Dynamic(f"$(sha256sum {base / 'bundle.crt'} | cut -c1-16)", lambda: bundle_stamp(base / "bundle.crt"))
         # Upgrade the existing cluster and restart its meshed pods, then the new clusters with the
         # bundle and their own issuer.
-        ctx.backend.upgrade_linkerd(existing, material, with_issuer=False)
+        ctx.backend.upgrade_linkerd(existing, with_issuer=False)
         ctx.backend.restart_deployments(existing, lab_deployments(ctx, existing), stamp)
         for cluster in new:
-            ctx.backend.upgrade_linkerd(cluster, material, with_issuer=True)
+            ctx.backend.upgrade_linkerd(cluster, with_issuer=True)
             ctx.backend.restart_deployments(cluster, lab_deployments(ctx, cluster), stamp)
 
     def describe(self, ctx, target):
@@ -407,8 +433,10 @@ class Bundle(Step):
                 "upgrade the other clusters with the bundle and their issuer; restart their meshed pods"]
 
 
-STEPS: list[Step] = [Clusters(), LoadBalancer(), Trust(), Linkerd(), Multicluster(), Link(), Workloads(), Gateway(), Export(),
-                     Bundle()]
+# The bundle comes right after `linkerd`, as in the guide: both versions' multicluster check fails while
+# linked clusters' anchors differ ("clusters share trust anchors"), and `link` runs that check.
+STEPS: list[Step] = [Clusters(), LoadBalancer(), Trust(), Linkerd(), Bundle(), Multicluster(), Link(), Workloads(), Gateway(),
+                     Export()]
 STEP_NAMES = [s.name for s in STEPS]
 
 

@@ -30,7 +30,7 @@ def test_mirror_endpoints_follow_to_ambassador(lab, east, west, on_ambassador):
     eps = west.get("Endpoints", lab.cfg.namespace, f"foobar-{east.name}")
     assert {a["ip"] for s in eps["subsets"] for a in s["addresses"]} == {address}
     listed = west.gateway(east.name, on_ambassador)
-    assert listed and listed["alive"], west.gateways()
+    assert listed and listed.alive, west.gateways()
 
 
 def test_request_is_answered_by_foobar_and_recorded_by_ambassador_only(lab, east, west, on_ambassador):

@@ -26,5 +26,5 @@ def test_mirror_endpoints_point_at_east_gateway(lab, east, west):
     assert addresses == {east.gateway_address()}
     assert ports == {4143}
     gateway = west.gateway(east.name)
-    assert gateway is not None and gateway["alive"], f"west does not see east's gateway alive: {west.gateways()}"
-    assert gateway["paired_services"] >= 1
+    assert gateway is not None and gateway.alive, f"west does not see east's gateway alive: {west.gateways()}"
+    assert gateway.paired_services >= 1

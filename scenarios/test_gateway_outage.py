@@ -7,7 +7,7 @@ def test_gateway_outage_is_detected_and_recovered(lab, east, west):
     gw = lab.gateway
     east.scale(gw.namespace, gw.name, 0)
     try:
-        lab.wait_for(lambda: west.gateway(east.name) and not west.gateway(east.name)["alive"], periods,
+        lab.wait_for(lambda: west.gateway(east.name) and not west.gateway(east.name).alive, periods,
                      "west to report east's gateway not alive")
         failed = west.request(url)
         assert not failed.ok
@@ -18,5 +18,5 @@ def test_gateway_outage_is_detected_and_recovered(lab, east, west):
     finally:
         east.scale(gw.namespace, gw.name, 1)
 
-    lab.wait_for(lambda: (west.gateway(east.name) or {}).get("alive"), periods, "east's gateway to be alive again")
+    lab.wait_for(lambda: getattr(west.gateway(east.name), "alive", False), periods, "east's gateway to be alive again")
     lab.wait_for(lambda: west.request(url).ok, 10, "requests through the gateway to succeed again")

@@ -9,7 +9,7 @@ import yaml
 
 from lab import config, steps
 from lab.backends.base import LabError
-from lab.backends.kind import KindBackend, parse_gateways, pools_for
+from lab.backends.kind import KindBackend, pools_for
 from lab.run import RecordingRunner
 
 
@@ -131,12 +131,3 @@ def test_link_uses_the_control_plane_address_on_the_kind_network(tmp_path):
     assert link.text(resolved=True).startswith(
         "linkerd --context=kind-east multicluster link-gen --cluster-name east --api-server-address=https://172.18.0.2:6443")
     assert link.pipe_to.text() == "kubectl --context=kind-west apply -f -"
-
-
-def test_gateways_table_is_parsed():
-    table = ("CLUSTER  ALIVE    NUM_SVC      LATENCY_P50  LATENCY_P95  LATENCY_P99\n"
-             "east     True           1          2ms          3ms          4ms\n"
-             "north    False          0            -            -            -\n")
-    rows = parse_gateways(table)
-    assert [(r["cluster"], r["alive"], r["paired_services"], r["latency_ms"]) for r in rows] == [
-        ("east", True, 1, 2.0), ("north", False, 0, None)]

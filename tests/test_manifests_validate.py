@@ -31,8 +31,13 @@ def rendered(tmp_path) -> list[dict]:
     cfg = config.load()
     material = trust.ensure(cfg, tmp_path)
     objects = manifests.metallb(cfg.cluster("east").lb_pool) + [manifests.metallb_configmap(cfg.cluster("east").lb_pool)]
-    objects += manifests.linkerd_identity(cfg, "east", material)
-    objects += manifests.multicluster(cfg)
+    issuer = material.issuers["east"]
+    objects += manifests.linkerd_identity(cfg, material.roots_for("east"), issuer.cert_pem, issuer.key_pem)
+    objects += manifests.multicluster(cfg, "west")
+    objects += manifests.gateway_api_crds(cfg.profile.gateway_api)
+    seed = config.parse({"profile": "seed-2.8"})
+    objects += manifests.multicluster(seed, "west")
+    objects += manifests.link(seed, "east", "https://172.18.0.2:6443", "token", None)
     gateway = next(o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == "linkerd-gateway")
     served = {**gateway, "status": {"loadBalancer": {"ingress": [{"ip": "172.18.255.254"}]}}}
     objects += manifests.link(cfg, "east", "https://172.18.0.2:6443", "token", served)
@@ -51,10 +56,12 @@ def objects(tmp_path_factory):
 
 
 CUSTOM = {"IPAddressPool", "L2Advertisement", "Link", "Module", "Host", "Mapping", "Listener"}
+# CRDs are rendered as names and versions only (the simulation stores them); kind applies upstream's own.
+SKETCHED = {"CustomResourceDefinition"}
 
 
 def test_core_objects_validate_strictly(objects):
-    core = [o for o in objects if o["kind"] not in CUSTOM]
+    core = [o for o in objects if o["kind"] not in CUSTOM | SKETCHED]
     assert {o["kind"] for o in core} >= {"Namespace", "ConfigMap", "Secret", "ServiceAccount", "Deployment", "Service"}
     for obj in core:
         kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
@@ -95,7 +102,7 @@ def test_gateway_objects_match_upstream_install_output(objects):
     """Names, ports and annotations of the gateway as `linkerd multicluster install` renders them."""
     golden = {(d["kind"], d["metadata"]["name"]): d for d in
               yaml.safe_load_all((REFERENCE / "linkerd-edge-26.8.3" / "install_default.golden").read_text()) if d}
-    ours = {(o["kind"], o["metadata"]["name"]): o for o in objects}
+    ours = {(o["kind"], o["metadata"]["name"]): o for o in manifests.multicluster(config.load(), "west")}
     svc, want = ours[("Service", "linkerd-gateway")], golden[("Service", "linkerd-gateway")]
     assert svc["spec"]["ports"] == want["spec"]["ports"] and svc["spec"]["type"] == want["spec"]["type"]
     for key in ("mirror.linkerd.io/gateway-identity", "mirror.linkerd.io/probe-period", "mirror.linkerd.io/probe-path",
@@ -107,3 +114,23 @@ def test_gateway_objects_match_upstream_install_output(objects):
         assert dep_ann[key] == want_ann[key]
     token = golden[("Secret", "linkerd-service-mirror-remote-access-default-token")]
     assert ours[("Secret", "linkerd-service-mirror-remote-access-default-token")]["type"] == token["type"]
+
+
+@pytest.mark.skipif(not REFERENCE.exists(), reason="../shared/reference is not beside this checkout")
+def test_seed_gateway_probes_where_the_2_8_1_chart_says():
+    """stable-2.8.1 charts/linkerd2-multicluster/values.yaml: the bundled gateway's probe is nginx on
+    gatewayProbePort 4181 at gatewayProbePath /health (not edge's 4191 /ready), and its proxy requires
+    identity on the probe, gateway and relay ports (templates/gateway.yaml)."""
+    values = yaml.safe_load((REFERENCE / "linkerd-stable-2.8.1" / "linkerd2-multicluster-values.yaml").read_text())
+    ours = {(o["kind"], o["metadata"]["name"]): o for o in manifests.multicluster(config.parse({"profile": "seed-2.8"}), "west")}
+    svc = ours[("Service", "linkerd-gateway")]
+    assert {p["name"]: p["port"] for p in svc["spec"]["ports"]} == {"mc-gateway": values["gatewayPort"],
+                                                                    "mc-probe": values["gatewayProbePort"]}
+    assert svc["metadata"]["annotations"]["mirror.linkerd.io/probe-path"] == values["gatewayProbePath"]
+    template = ours[("Deployment", "linkerd-gateway")]["spec"]["template"]
+    assert template["metadata"]["annotations"]["config.linkerd.io/proxy-require-identity-inbound-ports"] == \
+        f"{values['gatewayProbePort']},{values['gatewayPort']},4180"
+    assert template["spec"]["containers"][0]["image"].startswith(values["gatewayNginxImage"] + ":")
+    # The remote-access objects carry the account's own name (templates/remote-access-service-mirror-rbac.yaml).
+    account = values["remoteMirrorServiceAccountName"]
+    assert {("ClusterRole", account), ("ServiceAccount", account), ("ClusterRoleBinding", account)} <= set(ours)

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ..cli_output import CheckResult, GatewayStatus
 from ..config import LabConfig
-from ..trust import TrustMaterial
 
 
 ROOTS_ANNOTATION = "lab.multicluster/trust-roots"  # on pod templates: the anchors the pods were restarted for
@@ -108,10 +108,18 @@ class Backend(ABC):
         return manifests.metallb(self.lb_pool(cluster))
 
     def trust_roots(self, cluster: str) -> str | None:
-        """The anchors the cluster's control plane trusts, read where the profile keeps them."""
+        """The anchors the cluster's control plane trusts, as stored where the profile keeps them."""
         from .. import manifests
 
         return manifests.read_trust_roots(self.get(cluster, "ConfigMap", manifests.LINKERD_NS, manifests.trust_roots_name(self.cfg)))
+
+    def gateway_api_installed(self, cluster: str) -> bool:
+        """What edge's CheckGatewayAPICRDs asks: do the HTTPRoute and GRPCRoute CRDs exist
+        (pkg/healthcheck/healthcheck.go, edge-26.8.3)."""
+        from .. import manifests
+
+        return all(self.get(cluster, "CustomResourceDefinition", "", f"{plural}.gateway.networking.k8s.io")
+                   for plural in manifests.GATEWAY_API_CRDS)
 
     # -- the trust anchor bundle (the guide's "Trust Anchor Bundle") -------------
     def fetch_trust_anchors(self, cluster: str, dest: Path) -> None:
@@ -124,15 +132,18 @@ class Backend(ABC):
         pki.write_public(dest, roots)
 
     def write_bundle(self, dest: Path, sources: list[Path]) -> None:
-        """`cat trustAnchor.crt root.crt > bundle.crt`."""
+        """`awk 1 trustAnchor.crt root.crt > bundle.crt`: the guide's `cat`, but every file ends in a
+        newline first. Edge stores the anchors trimmed (no final newline) and kubectl's jsonpath adds
+        none, so a plain `cat` glues two PEM blocks on one line, which Linkerd refuses."""
         from .. import pki
 
-        pki.write_public(dest, "".join(p.read_text() for p in sources))
+        pki.write_public(dest, "".join(text if text.endswith("\n") else text + "\n"
+                                       for text in (p.read_text() for p in sources)))
 
-    def upgrade_linkerd(self, cluster: str, trust: TrustMaterial, with_issuer: bool) -> None:
+    @abstractmethod
+    def upgrade_linkerd(self, cluster: str, with_issuer: bool) -> None:
         """`linkerd upgrade --identity-trust-anchors-file bundle.crt` (and the issuer, for a cluster
         the guide installs fresh with the bundle)."""
-        self.install_linkerd(cluster, trust)
 
     def restart_deployments(self, cluster: str, deployments: list[tuple[str, str]], stamp) -> None:
         """Restart meshed pods so their proxies load the new anchors: the template gets `stamp`
@@ -141,7 +152,7 @@ class Backend(ABC):
             dep = self.get(cluster, "Deployment", namespace, name)
             if dep is None:
                 continue
-            value = stamp.resolve() if hasattr(stamp, "resolve") else str(stamp)
+            value = stamp.resolve() if hasattr(stamp, "resolve") else str(stamp)  # a run.Dynamic when scripting
             dep["spec"]["template"].setdefault("metadata", {}).setdefault("annotations", {})[ROOTS_ANNOTATION] = value
             dep.pop("status", None)
             self.apply(cluster, [dep])
@@ -151,7 +162,12 @@ class Backend(ABC):
         """MetalLB itself (the step then applies the lab's pool)."""
 
     @abstractmethod
-    def install_linkerd(self, cluster: str, trust: TrustMaterial) -> None: ...
+    def install_gateway_api(self, cluster: str) -> None:
+        """The profile's Gateway API CRDs (server-side apply of the release's standard-install.yaml)."""
+
+    @abstractmethod
+    def install_linkerd(self, cluster: str) -> None:
+        """`linkerd install [--crds]` with the anchors file (roots_path) and the cluster's issuer files."""
 
     @abstractmethod
     def install_multicluster(self, cluster: str) -> None: ...
@@ -176,12 +192,12 @@ class Backend(ABC):
 
     # -- observing -------------------------------------------------------------
     @abstractmethod
-    def gateways(self, cluster: str) -> list[dict]:
-        """`linkerd --context=<cluster> multicluster gateways`: cluster, namespace, name, alive, paired_services, latency_ms."""
+    def gateways(self, cluster: str) -> list[GatewayStatus]:
+        """`linkerd --context=<cluster> multicluster gateways`, parsed from the version's table."""
 
     @abstractmethod
-    def check(self, cluster: str) -> list[dict]:
-        """`linkerd check --multicluster`: section, name, ok, hint."""
+    def check(self, cluster: str) -> list[CheckResult]:
+        """The profile's multicluster check (`check --multicluster` or `multicluster check`), from its JSON."""
 
     @abstractmethod
     def request(self, cluster: str, namespace: str, deployment: str, url: str, timeout: float = 5.0) -> HttpResult: ...

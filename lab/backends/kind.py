@@ -18,10 +18,11 @@ from pathlib import Path
 import yaml
 from pytest_kind import KindCluster
 
-from .. import gateways, helm, manifests
+from .. import cli_output, gateways, helm, manifests
+from ..cli_output import CheckResult, GatewayStatus
 from ..config import AddressPool, LabConfig
 from ..run import Arg, Command, Dynamic, Runner, cmd, pipe
-from ..trust import TrustMaterial, pki_dir, roots_path
+from ..trust import pki_dir, roots_path
 from .base import ROOTS_ANNOTATION, Backend, HttpResult, LabError
 
 KIND_NETWORK = "kind"
@@ -114,25 +115,6 @@ def kind_config(cfg: LabConfig, cluster: str) -> str:
     }, sort_keys=False)
 
 
-def parse_gateways(table: str) -> list[dict]:
-    """`linkerd multicluster gateways` prints a table (it has no JSON output):
-    CLUSTER ALIVE NUM_SVC LATENCY_P50 LATENCY_P95 LATENCY_P99 (multicluster/cmd/gateways.go)."""
-    lines = [line.split() for line in table.splitlines() if line.strip()]
-    if not lines or lines[0][:3] != ["CLUSTER", "ALIVE", "NUM_SVC"]:
-        return []
-    rows = []
-    for cells in lines[1:]:
-        if len(cells) < 4:
-            continue
-        alive = cells[1] == "True"
-        # The table names the target cluster only, not which gateway serves it.
-        rows.append({"cluster": cells[0], "namespace": None, "name": None, "alive": alive,
-                     "paired_services": int(cells[2]) if cells[2].isdigit() else 0,
-                     "latency_ms": float(cells[3].rstrip("ms")) if alive and cells[3] != "-" else None,
-                     "last_error": None if alive else "not alive"})
-    return rows
-
-
 class KindBackend(Backend):
     name = "kind"
 
@@ -174,7 +156,7 @@ class KindBackend(Backend):
 
     def _helm_namespace(self, create: bool = False) -> list[str]:
         """2.8's chart templates its own namespace; today's charts install into the release namespace."""
-        if self.profile.name == "seed-2.8":
+        if self.profile.helm_access == "release":
             return []
         return ["-n", manifests.MC_NS] + (["--create-namespace"] if create else [])
 
@@ -277,7 +259,15 @@ class KindBackend(Backend):
             return [manifests.metallb_configmap(pool)]
         return manifests.metallb(pool)
 
-    def install_linkerd(self, cluster: str, trust: TrustMaterial | None) -> None:
+    def install_gateway_api(self, cluster: str) -> None:
+        """The Gateway API release edge's `linkerd check` names, applied server-side as its hint says
+        (pkg/healthcheck/healthcheck.go GatewayAPICRDsMissingError, edge-26.8.3): the CRDs are too large
+        for client-side apply's last-applied annotation."""
+        self.runner.run(self.kubectl(cluster, "apply", "--server-side", "-f", self.profile.gateway_api_manifest))
+        self.runner.run(self.kubectl(cluster, "wait", "--for=condition=established", f"--timeout={WAIT}",
+                                     *(f"crd/{plural}.gateway.networking.k8s.io" for plural in manifests.GATEWAY_API_CRDS)))
+
+    def install_linkerd(self, cluster: str) -> None:
         base = pki_dir(self.cfg, self.root)
         if self.profile.linkerd_crds_first:
             self.apply_output(cluster, self.linkerd(cluster, "install", "--crds"))
@@ -286,10 +276,9 @@ class KindBackend(Backend):
             "--identity-trust-anchors-file", str(roots_path(self.cfg, self.root, cluster)),
             "--identity-issuer-certificate-file", str(base / cluster / "issuer.crt"),
             "--identity-issuer-key-file", str(base / cluster / "issuer.key")))
+        # No viz: edge's `multicluster gateways` reads the service mirror's metrics itself
+        # (multicluster/cmd/gateways.go, edge-26.8.3; the viz dependency went in linkerd2 PR 8467).
         self.runner.run(self.linkerd(cluster, "check"))
-        if self.profile.viz_for_gateways:
-            self.apply_output(cluster, self.linkerd(cluster, "viz", "install"))
-            self.runner.run(self.linkerd(cluster, "viz", "check"))
 
     def fetch_trust_anchors(self, cluster: str, dest: Path) -> None:
         """The guide's `kubectl get cm/linkerd-config -ojsonpath="{.data.global}" | jq ...`, with python3 for jq."""
@@ -303,9 +292,11 @@ class KindBackend(Backend):
                                          "-o", "jsonpath={.data.ca-bundle\\.crt}", stdout_to=dest))
 
     def write_bundle(self, dest: Path, sources: list[Path]) -> None:
-        self.runner.run(cmd("cat", *(str(s) for s in sources), stdout_to=dest))
+        """`awk 1` is the guide's `cat` with a newline after any file that lacks its last one: edge's
+        trust roots come back from jsonpath trimmed, and `cat` would glue two PEM blocks on one line."""
+        self.runner.run(cmd("awk", "1", *(str(s) for s in sources), stdout_to=dest))
 
-    def upgrade_linkerd(self, cluster: str, trust: TrustMaterial | None, with_issuer: bool) -> None:
+    def upgrade_linkerd(self, cluster: str, with_issuer: bool) -> None:
         base = pki_dir(self.cfg, self.root)
         issuer = ["--identity-issuer-certificate-file", str(base / cluster / "issuer.crt"),
                   "--identity-issuer-key-file", str(base / cluster / "issuer.key")] if with_issuer else []
@@ -318,6 +309,10 @@ class KindBackend(Backend):
             return json.dumps({"spec": {"template": {"metadata": {"annotations": {ROOTS_ANNOTATION: value}}}}})
 
         for namespace, name in deployments:
+            # Only what exists: the bundle runs right after `linkerd`, before the lab's meshed deployments
+            # (a printed script for a fresh lab therefore restarts nothing), and patching a missing one fails.
+            if self.get(cluster, "Deployment", namespace, name) is None:
+                continue
             if isinstance(stamp, Dynamic):
                 # inside a double-quoted shell word: escape the JSON's quotes, let $(...) expand
                 shell = patch_for("@STAMP@").replace('"', '\\"').replace("@STAMP@", stamp.shell)
@@ -349,8 +344,24 @@ class KindBackend(Backend):
                                                     *(a for v in values for a in ("--set", v))))
         self.wait_rollout(cluster, manifests.MC_NS, manifests.GATEWAY)
 
+    def _access_accounts(self, target: str, without: str | None = None) -> list[str]:
+        """The main release's `remoteMirrorServiceAccountName` list (edge): the default account and one
+        per source linked to `target`, in the config's order."""
+        sources = [link.source for link in self.cfg.links if link.target == target and link.source != without]
+        return [manifests.REMOTE_ACCESS_SA] + sources
+
+    def _helm_accounts_upgrade(self, target: str, accounts: list[str]) -> None:
+        """Edge: one release owns the accounts (templates/remote-access-service-mirror-rbac.yaml ranges over the
+        list); a second release of the chart would own the Link CRD and the local mirror's RBAC twice."""
+        _, _, chart, version = helm.chart(self.cfg)
+        self.runner.run(self._helm(target, "upgrade", helm.MAIN_RELEASE, chart, "--version", version,
+                                   *self._helm_namespace(), "--reuse-values",
+                                   "--set", f"remoteMirrorServiceAccountName={{{','.join(accounts)}}}"))
+
     def allow_access(self, target: str, source: str) -> None:
-        if self.cfg.installer == "helm":
+        if self.cfg.installer == "helm" and self.profile.helm_access == "values":
+            self._helm_accounts_upgrade(target, self._access_accounts(target))
+        elif self.cfg.installer == "helm":
             _, _, chart, version = helm.chart(self.cfg)
             self.runner.run(self._helm(target, "install", helm.access_release(source), chart, "--version", version,
                                        *self._helm_namespace(),
@@ -359,11 +370,20 @@ class KindBackend(Backend):
             self.apply_output(target, self.linkerd(target, "multicluster", "allow", "--service-account-name", source))
 
     def revoke_access(self, target: str, source: str) -> None:
-        if self.cfg.installer == "helm":
+        if self.cfg.installer == "helm" and self.profile.helm_access == "values":
+            self._helm_accounts_upgrade(target, self._access_accounts(target, without=source))
+        elif self.cfg.installer == "helm":
             self.runner.run(self._helm(target, "uninstall", helm.access_release(source), *self._helm_namespace()))
         else:
-            self.runner.run(pipe(self.linkerd(target, "multicluster", "allow", "--service-account-name", source),
-                                 self.kubectl(target, "delete", "-f", "-")))
+            # Not `allow --ignore-cluster ... | kubectl delete -f -`: `allow` renders the extension's Namespace
+            # too (templates/namespace.yaml: installNamespace defaults to true in 2.8.1's allow values; edge
+            # renders it whenever the CLI renders), and deleting that would remove the whole extension.
+            # The account's own objects, by the names the chart gives them:
+            names = [f"{o['kind'].lower()}/{o['metadata']['name']}" for o in manifests.access_objects(self.cfg, source)
+                     if "namespace" not in o["metadata"]]
+            self.runner.run(self.kubectl(target, "delete", *names, "--ignore-not-found"))
+            self.runner.run(self.kubectl(target, "-n", manifests.MC_NS, "delete", f"serviceaccount/{source}",
+                                         "--ignore-not-found"))
 
     def api_server(self, cluster: str) -> Dynamic:
         """The target's API as the source cluster reaches it: the control-plane container on the
@@ -384,6 +404,7 @@ class KindBackend(Backend):
             ["--gateway-name", gw.name, "--gateway-namespace", gw.namespace]
         self.apply_output(source, self.linkerd(target, "multicluster", self.profile.link_command, "--cluster-name", target,
                                                *self.api_server_args(target), *account, *named))
+        # The guide's verification after linking; it exits 1 while the clusters' anchors differ.
         self.runner.run(self.linkerd(source, *self.profile.mc_check))
         self.runner.run(self.linkerd(source, "multicluster", "gateways"))
 
@@ -394,12 +415,16 @@ class KindBackend(Backend):
         gw, ns = gateway, gateway.namespace
         namespace_yaml = self.kubectl(cluster, "create", "namespace", ns, "--dry-run=client", "-o", "yaml")
         if self.profile.ambassador_api == "getambassador.io/v2":
-            # Ambassador 1.x's own YAML (getambassador.io/yaml/ambassador); its RBAC binds the
-            # service account in `default`, so the binding is pointed at the namespace used here.
-            base = "https://www.getambassador.io/yaml/ambassador"
+            # Ambassador 1.5.5's own YAML at its tag (emissary-ingress/emissary v1.5.5 docs/yaml/ambassador/;
+            # the unversioned hosted copy is whatever is hosted today), with the `$version$` placeholder its
+            # release filled in. Its RBAC binds the service account in `default`, so the binding is pointed at
+            # the namespace used here.
+            base = f"https://raw.githubusercontent.com/emissary-ingress/emissary/v{gateways.AMBASSADOR_1_VERSION}/docs/yaml/ambassador"
             self.apply_output(cluster, namespace_yaml)
             self.runner.run(self.kubectl(cluster, "apply", "-f", f"{base}/ambassador-crds.yaml"))
-            self.runner.run(self.kubectl(cluster, "-n", ns, "apply", "-f", f"{base}/ambassador-rbac.yaml"))
+            self.runner.run(pipe(cmd("curl", "-fsSL", f"{base}/ambassador-rbac.yaml"),
+                                 pipe(cmd("sed", f"s/\\$version\\$/{gateways.AMBASSADOR_1_VERSION}/g"),
+                                      self.kubectl(cluster, "-n", ns, "apply", "-f", "-"))))
             self.runner.run(self.kubectl(cluster, "patch", "clusterrolebinding", "ambassador", "--type=json", "-p",
                                          json.dumps([{"op": "replace", "path": "/subjects/0/namespace", "value": ns}])))
             self.runner.run(self.kubectl(cluster, "-n", ns, "apply", "-f", f"{base}/ambassador-service.yaml"))
@@ -429,19 +454,18 @@ class KindBackend(Backend):
         self.wait_rollout(cluster, ns, gw.name)
 
     # -- observing -------------------------------------------------------------------
-    def gateways(self, cluster: str) -> list[dict]:
-        out = self.runner.run(self.linkerd(cluster, "multicluster", "gateways"), check=False).stdout
-        return parse_gateways(out)
+    def gateways(self, cluster: str) -> list[GatewayStatus]:
+        result = self.runner.run(self.linkerd(cluster, "multicluster", "gateways"), check=False)
+        if result.code != 0 or not result.stdout.strip():
+            return []
+        return cli_output.parse_gateways(result.stdout)
 
-    def check(self, cluster: str) -> list[dict]:
+    def check(self, cluster: str) -> list[CheckResult]:
         result = self.runner.run(self.linkerd(cluster, *self.profile.mc_check, "-o", "json"), check=False)
         try:
-            report = json.loads(result.stdout or "{}")
-        except json.JSONDecodeError:
-            return [{"section": "linkerd-check", "name": "check output", "ok": False, "hint": result.stderr.strip()[-500:]}]
-        return [{"section": cat.get("categoryName", ""), "name": c.get("description", ""),
-                 "ok": c.get("result") == "success", "hint": c.get("error", "") or c.get("hint", "")}
-                for cat in report.get("categories", []) for c in cat.get("checks", [])]
+            return cli_output.parse_check(result.stdout)
+        except cli_output.OutputError:
+            return [CheckResult("linkerd-check", "check output", "error", (result.stderr.strip() or result.stdout.strip())[-500:])]
 
     def request(self, cluster: str, namespace: str, deployment: str, url: str, timeout: float = 5.0) -> HttpResult:
         marker = "\n__LAB_STATUS__:"

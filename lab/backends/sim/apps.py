@@ -60,6 +60,30 @@ class Podinfo(App):
             self.server.close()
 
 
+class GatewayNginx(App):
+    """stable-2.8.1's gateway nginx (charts/linkerd2-multicluster/templates/gateway.yaml): on the probe
+    port `location = /health` answers 200 "healthy", anything else is denied. nginx merges slashes by
+    default, so 2.8.1's probe URL `http://host:4181//health` still matches."""
+
+    def __init__(self, probe_port: int, probe_path: str = "/health"):
+        self.probe_port, self.probe_path = probe_port, probe_path
+        self.server: asyncio.base_events.Server | None = None
+
+    async def handle(self, request: httpwire.Request) -> httpwire.Response:
+        path = "/" + "/".join(part for part in request.path.split("/") if part)
+        if path == self.probe_path:
+            return httpwire.text_response(200, "healthy\n")
+        return httpwire.text_response(403, "403 Forbidden\n")
+
+    async def start(self) -> dict[int, int]:
+        self.server = await httpwire.serve_http(self.handle)
+        return {self.probe_port: self.server.sockets[0].getsockname()[1]}
+
+    async def stop(self) -> None:
+        if self.server:
+            self.server.close()
+
+
 class Ambassador(App):
     """Ambassador / Emissary-ingress: routes by the cluster's Mapping objects on 8080; admin on 8877.
 
@@ -108,11 +132,14 @@ def for_container(container: dict, pod_name: str, mappings=lambda: []) -> App:
         ports = [p["containerPort"] for p in container.get("ports", []) if "containerPort" in p]
         port = int(env.get("PODINFO_PORT", ports[0] if ports else 9898))
         return Podinfo(pod_name, port, env.get("PODINFO_UI_MESSAGE", f"greetings from podinfo v{PODINFO_VERSION}"))
-    if repo in ("pause", "curl"):
+    if repo in ("pause", "curl", "controller"):  # controller: the service mirror, whose work the lab process does
         return Idle()
+    ports = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
+    if repo == "nginx" and "mc-probe" in ports:  # 2.8.1's gateway; any other nginx is not played here
+        return GatewayNginx(ports["mc-probe"])
     if repo in ("ambassador", "emissary"):
         return Ambassador(mappings)
     raise ImageError(
-        f"the simulation cannot run image {image!r}; it runs podinfo, ambassador/emissary, curl and pause images "
+        f"the simulation cannot run image {image!r}; it runs podinfo, ambassador/emissary, the multicluster gateway's nginx, Linkerd's controller, curl and pause images "
         "(use the kind backend for anything else)"
     )

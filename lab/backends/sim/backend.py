@@ -15,8 +15,9 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from ... import gateways, helm, manifests
-from ...trust import TrustMaterial
+from ... import cli_output, gateways, helm, manifests, pki
+from ...cli_output import CheckResult, GatewayStatus
+from ...trust import pki_dir, roots_path
 from ..base import Backend, HttpResult, LabError, wait_until
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[3]
@@ -176,17 +177,67 @@ class SimBackend(Backend):
     def install_loadbalancer(self, cluster: str) -> None:
         """MetalLB's controller is built into every simulated cluster; only its pool is applied."""
 
-    def install_linkerd(self, cluster: str, trust: TrustMaterial) -> None:
-        self.apply(cluster, manifests.linkerd_identity(self.cfg, cluster, trust))
+    def install_gateway_api(self, cluster: str) -> None:
+        if self.cfg.profile.gateway_api:
+            self.apply(cluster, manifests.gateway_api_crds(self.cfg.profile.gateway_api))
+
+    def _read_anchors(self, path: Path) -> str:
+        """The anchors file as `linkerd install` reads it: Go's PEM rules (pki.go_pem_certificates)."""
+        try:
+            text = path.read_text()
+            pki.go_pem_certificates(text)
+        except FileNotFoundError:
+            raise LabError(f"{path} does not exist. Fix: run the trust step first (`inv step trust`)") from None
+        except pki.PKIError as exc:
+            raise LabError(f"linkerd refuses the trust anchors in {path}: {exc}") from None
+        return text
+
+    def _linkerd_install(self, cluster: str, anchors_file: Path, with_issuer: bool) -> None:
+        """What `linkerd install`/`upgrade` does before printing anything: refuse without the Gateway API
+        CRDs where the version needs them, read and verify the anchors and the issuer, then apply."""
+        if self.cfg.profile.gateway_api and not self.gateway_api_installed(cluster):
+            # edge-26.8.3 pkg/healthcheck/healthcheck.go GatewayAPICRDsMissingError (and `check`'s fatal check)
+            raise LabError("The Gateway API CRDs must be installed prior to installing Linkerd. Fix: apply "
+                           f"{self.cfg.profile.gateway_api_manifest} with `kubectl apply --server-side` first")
+        anchors = self._read_anchors(anchors_file)
+        crt = key = None
+        if with_issuer:
+            base = pki_dir(self.cfg, self.root) / cluster
+            issuer = pki.load_pair(base / "issuer.crt", base / "issuer.key")
+            try:
+                pki.validate_issuer(issuer.cert, pki.go_pem_certificates(anchors))
+            except pki.PKIError as exc:  # cli/cmd/install.go readValues: "failed to verify issuer certs stored on disk"
+                raise LabError(f"failed to verify issuer certs stored on disk: {exc}") from None
+            crt, key = issuer.cert_pem, issuer.key_pem
+        self.apply(cluster, manifests.linkerd_identity(self.cfg, anchors, crt, key))
+
+    def install_linkerd(self, cluster: str) -> None:
+        self._linkerd_install(cluster, roots_path(self.cfg, self.root, cluster), with_issuer=True)
+
+    def upgrade_linkerd(self, cluster: str, with_issuer: bool) -> None:
+        self._linkerd_install(cluster, pki_dir(self.cfg, self.root) / "bundle.crt", with_issuer)
 
     def install_multicluster(self, cluster: str) -> None:
         if self.cfg.installer == "helm":
-            self.helm_install(cluster, helm.MAIN_RELEASE, manifests.MC_NS, manifests.multicluster(self.cfg))
+            self.helm_install(cluster, helm.MAIN_RELEASE, manifests.MC_NS, manifests.multicluster(self.cfg, cluster))
         else:
-            self.apply(cluster, manifests.multicluster(self.cfg))
+            self.apply(cluster, manifests.multicluster(self.cfg, cluster))
 
     # -- Helm releases, modelled as the objects they own -------------------------
     def helm_install(self, cluster: str, release: str, namespace: str, objects: list[dict]) -> None:
+        """Helm 3 refuses to install an object another release owns (pkg/action/validate.go,
+        existingResourceConflict); the release record is Helm's `sh.helm.release.v1.<release>.v1`."""
+        for obj in objects:
+            meta = obj["metadata"]
+            have = self.get(cluster, obj["kind"], meta.get("namespace", ""), meta["name"])
+            owner = ((have or {}).get("metadata", {}).get("annotations") or {}).get(helm.RELEASE_LABEL)
+            if have is not None and owner != release:
+                raise LabError(
+                    f"helm install {release}: rendered manifests contain a resource that already exists. Unable to "
+                    f"continue with install: {obj['kind']} \"{meta['name']}\" in namespace \"{meta.get('namespace', '')}\" "
+                    f"exists and cannot be imported into the current release: invalid ownership metadata; annotation "
+                    f"validation error: key \"{helm.RELEASE_LABEL}\" must equal \"{release}\": current value is "
+                    f"\"{owner or ''}\"")
         owned = helm.owned(objects, release, namespace)
         self.apply(cluster, owned + [helm.release_record(release, namespace, owned)])
 
@@ -199,47 +250,95 @@ class SimBackend(Backend):
         self.delete(cluster, "Secret", namespace, record["metadata"]["name"])
         return True
 
+    def _helm_set_accounts(self, target: str, accounts: list[str]) -> None:
+        """`helm upgrade --reuse-values --set remoteMirrorServiceAccountName={...}` on the main release:
+        its objects become the extension's plus every listed account's; dropped accounts are deleted."""
+        record = self.get(target, "Secret", manifests.MC_NS, f"sh.helm.release.v1.{helm.MAIN_RELEASE}.v1")
+        if record is None:
+            raise LabError(f"no release {helm.MAIN_RELEASE} in {target}. Fix: run `inv step multicluster` first")
+        objects = manifests.multicluster(self.cfg, target, accounts=accounts)
+        keep = {(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in objects}
+        for ref in helm.owned_refs(record):
+            if (ref["kind"], ref["namespace"], ref["name"]) not in keep:
+                self.delete(target, ref["kind"], ref["namespace"], ref["name"])
+        owned = helm.owned(objects, helm.MAIN_RELEASE, manifests.MC_NS)
+        self.apply(target, owned + [helm.release_record(helm.MAIN_RELEASE, manifests.MC_NS, owned)])
+
+    def _helm_accounts(self, target: str) -> list[str]:
+        record = self.get(target, "Secret", manifests.MC_NS, f"sh.helm.release.v1.{helm.MAIN_RELEASE}.v1")
+        refs = helm.owned_refs(record) if record else []
+        return [r["name"] for r in refs if r["kind"] == "ClusterRoleBinding"]
+
     def allow_access(self, target: str, source: str) -> None:
-        objects = helm.access_objects(source, manifests.MC_NS)
-        if self.cfg.installer == "helm":
-            self.helm_install(target, helm.access_release(source), manifests.MC_NS, objects)
+        if self.cfg.installer == "helm" and self.cfg.profile.helm_access == "values":
+            accounts = self._helm_accounts(target)
+            if source not in accounts:
+                self._helm_set_accounts(target, accounts + [source])
+        elif self.cfg.installer == "helm":
+            self.helm_install(target, helm.access_release(source), manifests.MC_NS,
+                              manifests.access_objects(self.cfg, source))
         else:  # `linkerd multicluster allow --service-account-name <source>` renders the same objects
-            self.apply(target, objects)
+            self.apply(target, manifests.access_objects(self.cfg, source))
 
     def revoke_access(self, target: str, source: str) -> None:
+        if self.cfg.installer == "helm" and self.cfg.profile.helm_access == "values":
+            accounts = self._helm_accounts(target)
+            if source not in accounts:
+                raise LabError(f"{source} is not among the accounts of release {helm.MAIN_RELEASE} in {target}: "
+                               "nothing to revoke")
+            self._helm_set_accounts(target, [a for a in accounts if a != source])
+            return
         if self.cfg.installer == "helm":
             if not self.helm_uninstall(target, helm.access_release(source), manifests.MC_NS):
                 raise LabError(f"no release {helm.access_release(source)} in {target}: {source} has no access to revoke")
             return
-        for obj in helm.access_objects(source, manifests.MC_NS):
+        for obj in manifests.access_objects(self.cfg, source):
             self.delete(target, obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
 
     def install_gateway(self, cluster: str, gateway) -> None:
         if gateway.kind != "linkerd":
             self.apply(cluster, gateways.ambassador_objects(self.cfg, gateway))
 
+    def _account_token(self, target: str, account: str) -> str | None:
+        """The account's token as `link` finds it: 2.8.1 through the account's `secrets` list
+        (cli/cmd/multicluster.go), edge through token Secrets annotated with the account (link-gen.go)."""
+        sa = self.get(target, "ServiceAccount", manifests.MC_NS, account)
+        if sa is None:
+            return None
+        for secret in self.list(target, "Secret", manifests.MC_NS):
+            named = [ref["name"] for ref in sa.get("secrets", [])]
+            bound = secret["metadata"].get("annotations", {}).get("kubernetes.io/service-account.name") == account
+            if secret.get("type") == "kubernetes.io/service-account-token" and (
+                    secret["metadata"]["name"] in named if not self.cfg.profile.link_crd else bound):
+                token = secret.get("data", {}).get("token")
+                return base64.b64decode(token).decode() if token else None
+        return None
+
     def link(self, source: str, target: str, gateway: str | None = None, service_account: str | None = None) -> None:
         gw = gateways.resolve(self.cfg, gateway)
         account = service_account or manifests.REMOTE_ACCESS_SA
-
-        def token():
-            secret = self.get(target, "Secret", manifests.MC_NS, f"{account}-token")
-            return (secret or {}).get("data", {}).get("token")
-
-        def gateway_service():
-            svc = self.get(target, "Service", gw.namespace, gw.name) or {}
-            return svc if manifests.ingress_ip(svc) else None
-
-        secret_token = base64.b64decode(wait_until(token, 10, f"the remote-access token in {target}")).decode()
-        service = wait_until(gateway_service, 10, f"a LoadBalancer address for {target}'s gateway {gw.namespace}/{gw.name}")
-        self.apply(source, manifests.link(self.cfg, target, f"sim://{target}", secret_token, service, account))
+        token = wait_until(lambda: self._account_token(target, account), 10,
+                           f"the token of service account {manifests.MC_NS}/{account} in {target}")
+        service = None
+        if self.cfg.profile.link_crd:
+            service = wait_until(lambda: (svc := self.get(target, "Service", gw.namespace, gw.name)) and manifests.ingress_ip(svc) and svc,
+                                 10, f"a LoadBalancer address for {target}'s gateway {gw.namespace}/{gw.name}")
+        self.apply(source, manifests.link(self.cfg, target, f"sim://{target}", token, service, account))
+        # The guide checks right after linking, as the kind backend does: a failing check stops here.
+        self.settle()
+        failed = [r for r in self.check(source) if r.failed]
+        if failed:
+            raise LabError(f"`linkerd {' '.join(self.cfg.profile.mc_check)}` in {source} failed after linking {target}: " +
+                           "; ".join(f"{r.name}: {r.error}" for r in failed))
 
     # -- observing -------------------------------------------------------------
-    def gateways(self, cluster: str) -> list[dict]:
-        return self._api("GET", f"clusters/{cluster}/gateways")["gateways"]
+    def gateways(self, cluster: str) -> list[GatewayStatus]:
+        text = self._api("GET", f"clusters/{cluster}/gateways", query={"profile": self.cfg.profile_name})["stdout"]
+        return cli_output.parse_gateways(text)
 
-    def check(self, cluster: str) -> list[dict]:
-        return self._api("GET", f"clusters/{cluster}/check")["checks"]
+    def check(self, cluster: str) -> list[CheckResult]:
+        text = self._api("GET", f"clusters/{cluster}/check", query={"profile": self.cfg.profile_name})["stdout"]
+        return cli_output.parse_check(text)
 
     def events(self, cluster: str) -> list[dict]:
         return self._api("GET", f"clusters/{cluster}/events")["events"]

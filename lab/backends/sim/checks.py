@@ -1,68 +1,152 @@
-"""`linkerd check --multicluster`, answered from a simulated cluster's state.
+"""The profile's multicluster check, answered from a simulated cluster's state in that version's words.
 
-The same categories and the same questions as the real command: is identity
-set up and consistent, is the multicluster extension serving, can each link
-reach its target with its credentials, are the remote gateways alive, do the
-mirrored services have endpoints.
+stable-2.8.1 `linkerd check --multicluster` runs the core checks (here: the identity category) and the
+categories of pkg/healthcheck/healthcheck_multicluster.go; edge-26.8.3 `linkerd multicluster check`
+runs only multicluster/cmd/check.go's "linkerd-multicluster" category. The names, the categories,
+which checks are warnings, and the shape of the error texts (`[cluster]`, `* cluster`) follow those
+files, so the lab reads the simulation's output exactly as it reads the real CLI's.
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from ... import pki
+from ...cli_output import CheckResult
+from ...profiles import Profile
 from .cluster import MC_NS
-from .mirror import MIRRORED_LABEL, gateway_target
+from .mirror import MIRRORED_LABEL, ServiceMirror
 
 if TYPE_CHECKING:
     from .cluster import SimCluster
 
-
-def _result(section: str, name: str, ok: bool, hint: str = "") -> dict:
-    return {"section": section, "name": name, "ok": bool(ok), "hint": "" if ok else hint}
+HINTS = "https://linkerd.io/checks/#"
 
 
-def cluster_checks(cluster: "SimCluster") -> list[dict]:
-    out = []
-    roots = cluster.trust_roots()
-    issuer = cluster.issuer()
-    out.append(_result("linkerd-identity", "trust anchors are using a supported format", roots is not None,
-                       "install Linkerd: inv step linkerd"))
-    if roots is not None and issuer is not None:
+def _result(category: str, name: str, error: str | None, anchor: str, warning: bool = False) -> CheckResult:
+    if error is None:
+        return CheckResult(category, name, "success")
+    return CheckResult(category, name, "warning" if warning else "error", error, HINTS + anchor)
+
+
+def _identity(cluster: "SimCluster") -> list[CheckResult]:
+    category = "linkerd-identity"
+    roots, issuer = cluster.trust_roots(), cluster.issuer()
+    try:
+        anchors = pki.go_pem_certificates(roots) if roots else None
+        config_error = None if anchors is not None and issuer is not None else "linkerd-config not found"
+    except pki.PKIError as exc:
+        anchors, config_error = None, str(exc)
+    out = [_result(category, "certificate config is valid", config_error, "l5d-identity-cert-config-valid")]
+    if anchors is not None and issuer is not None:
         try:
-            pki.validate_issuer(issuer.cert, pki.load_certs(roots))
-            ok, hint = True, ""
+            pki.validate_issuer(issuer.cert, anchors)
+            error = None
         except pki.PKIError as exc:
-            ok, hint = False, str(exc)
-        out.append(_result("linkerd-identity", "issuer cert is signed by the trust anchor and valid", ok, hint))
-    else:
-        out.append(_result("linkerd-identity", "issuer cert is signed by the trust anchor and valid", False,
-                           "install Linkerd: inv step linkerd"))
-
-    gateway = cluster.store.get("Service", MC_NS, "linkerd-gateway")
-    dep = cluster.store.get("Deployment", MC_NS, "linkerd-gateway")
-    if gateway is not None or dep is not None:
-        out.append(_result("linkerd-multicluster", "gateway service has a LoadBalancer address",
-                           gateway_target(gateway) is not None,
-                           "MetalLB has not assigned an address: check the IPAddressPool (inv step loadbalancer)"))
-        ready = (dep or {}).get("status", {}).get("readyReplicas", 0)
-        out.append(_result("linkerd-multicluster", "gateway pod is running and meshed", ready >= 1,
-                           "the linkerd-gateway deployment has no ready pod"))
-
-    mirror = next((c for c in cluster.controllers if hasattr(c, "links")), None)
-    links = cluster.store.list("Link", MC_NS)
-    for link in links:
-        target = link["spec"].get("targetClusterName", link["metadata"]["name"])
-        state = mirror.links.get(link["metadata"]["name"]) if mirror else None
-        error = state.error if state else "service mirror has not run yet"
-        out.append(_result("linkerd-multicluster", f"remote cluster access credentials are valid: {target}",
-                           error is None, error or ""))
-        for gw in (mirror.gateways() if mirror else []):
-            if gw["cluster"] == target:
-                out.append(_result("linkerd-multicluster", f"remote gateway is alive: {target} {gw['namespace']}/{gw['name']}",
-                                   gw["alive"], gw["last_error"] or "no probe has succeeded yet"))
-        mirrors = cluster.store.list("Service", labels={MIRRORED_LABEL: "true", "mirror.linkerd.io/cluster-name": target})
-        missing = [m["metadata"]["name"] for m in mirrors
-                   if not (cluster.store.get("Endpoints", m["metadata"]["namespace"], m["metadata"]["name"]) or {}).get("subsets")]
-        out.append(_result("linkerd-multicluster", f"all mirror services have endpoints: {target}", not missing,
-                           f"no endpoints for: {', '.join(missing)}"))
+            error = str(exc)
+        out.append(_result(category, "issuer cert is issued by the trust anchor", error, "l5d-identity-issuer-cert-issued-by-trust-anchor"))
     return out
+
+
+def _remote_anchors(mirror: ServiceMirror, name: str) -> tuple[str | None, str | None]:
+    state = mirror.links.get(name)
+    if state is None or state.remote is None:
+        return None, state.error if state else "service mirror has not run yet"
+    return state.remote.trust_roots(), None
+
+
+def _anchors_error(cluster: "SimCluster", mirror: ServiceMirror, marker) -> str | None:
+    """`clusters share trust anchors`: each target's anchors, read through the link's credentials, are the
+    local ones (same count, same certificates)."""
+    local = pki.load_certs(cluster.trust_roots() or "") if cluster.trust_roots() else []
+    problems = []
+    for name, state in sorted(mirror.links.items()):
+        remote, error = _remote_anchors(mirror, name)
+        if remote is None:
+            problems.append(f"* {state.target}: unable to fetch anchors: {error}")
+        elif len(pki.load_certs(remote)) != len(local) or set(pki.load_certs(remote)) != set(local):
+            problems.append(marker(state.target))
+    return "Problematic clusters:\n    " + "\n    ".join(problems) if problems else None
+
+
+def _mirrors_without_endpoints(cluster: "SimCluster") -> list[str]:
+    out = []
+    for svc in cluster.store.list("Service", labels={MIRRORED_LABEL: "true"}):
+        meta = svc["metadata"]
+        if not (cluster.store.get("Endpoints", meta["namespace"], meta["name"]) or {}).get("subsets"):
+            target = meta.get("labels", {}).get("mirror.linkerd.io/cluster-name", "")
+            out.append(f"{meta['name']}.{meta['namespace']} mirrored from cluster [{target}]")
+    return out
+
+
+def _deployment_available(cluster: "SimCluster", name: str) -> bool:
+    dep = cluster.store.get("Deployment", MC_NS, name) or {}
+    return dep.get("status", {}).get("availableReplicas", 0) >= 1
+
+
+def _seed_2_8(cluster: "SimCluster", profile: Profile, mirror: ServiceMirror) -> list[CheckResult]:
+    """stable-2.8.1 pkg/healthcheck/healthcheck_multicluster.go, source and target categories."""
+    source, target = "linkerd-multicluster-source", "linkerd-multicluster-target"
+    out = _identity(cluster)
+    running = _deployment_available(cluster, profile.service_mirror)
+    out.append(_result(source, "service mirror controller is running",
+                       None if running else "Service mirror controller is not present", "l5d-multicluster-service-mirror-running"))
+    if not running:
+        return out  # a fatal check: the rest is not run
+    if mirror.links:
+        problems = [f"* cluster: [{state.target}]: Insufficient Service permissions: expected get,list,watch, got "
+                    for state in mirror.links.values() if state.error]
+        out.append(_result(source, profile.check_credentials, "\n    ".join(problems) or None, "l5d-smc-target-clusters-access"))
+        dead = [f"* cluster: [{g['cluster']}], gateway: [{g['namespace']}/{g['name']}]" for g in mirror.gateways() if not g["alive"]]
+        if mirror.gateways():
+            out.append(_result(source, "all target cluster gateways are alive",
+                               "Some gateways are not alive:\n    " + "\n    ".join(dead) if dead else None,
+                               "l5d-multicluster-target-gateways-alive"))
+        out.append(_result(source, profile.check_anchors, _anchors_error(cluster, mirror, lambda t: f"* {t}"),
+                           "l5d-multicluster-clusters-share-anchors"))
+    missing = _mirrors_without_endpoints(cluster)
+    out.append(_result(source, "all mirror services have endpoints",
+                       "Some mirror services do not have endpoints:\n    " + "\n    ".join(missing) if missing else None,
+                       "l5d-multicluster-services-endpoints", warning=True))
+    gateway = cluster.store.get("Service", MC_NS, "linkerd-gateway")
+    if gateway is not None:
+        valid = bool(gateway.get("status", {}).get("loadBalancer", {}).get("ingress")) and _deployment_available(cluster, "linkerd-gateway")
+        out.append(_result(target, "all cluster gateways are valid",
+                           None if valid else f"Some gateway services do not have endpoints:\n    {MC_NS}/linkerd-gateway",
+                           "l5d-multicluster-gateways-exist", warning=True))
+    return out
+
+
+def _edge(cluster: "SimCluster", profile: Profile, mirror: ServiceMirror) -> list[CheckResult]:
+    """edge-26.8.3 multicluster/cmd/check.go multiclusterCategory."""
+    category = "linkerd-multicluster"
+    crd = cluster.store.get("CustomResourceDefinition", "", "links.multicluster.linkerd.io")
+    out = [_result(category, "Link CRD exists",
+                   None if crd else "multicluster.linkerd.io/Link CRD is missing: the server could not find the requested resource",
+                   "l5d-multicluster-link-crd-exists")]
+    if crd is None:
+        return out  # fatal
+    out.append(_result(category, "Link resources are valid", None, "l5d-multicluster-links-are-valid"))
+    problems = [f"* failed to connect to API for cluster: [{state.target}]: Unauthorized"
+                for state in mirror.links.values() if state.error]
+    if mirror.links:
+        out.append(_result(category, profile.check_credentials, "\n    ".join(problems) or None, "l5d-smc-target-clusters-access"))
+        out.append(_result(category, profile.check_anchors, _anchors_error(cluster, mirror, lambda t: f"* {t}"),
+                           "l5d-multicluster-clusters-share-anchors"))
+        absent = [f"* no service mirror controller deployment for Link {state.target}"
+                  for state in mirror.links.values()
+                  if not _deployment_available(cluster, profile.service_mirror.format(target=state.target))]
+        out.append(_result(category, "service mirror controllers are running", "\n    ".join(absent) or None,
+                           "l5d-multicluster-service-mirror-running"))
+        dead = [f"Failed to get gateway status for {g['cluster']}: not alive" for g in mirror.gateways() if not g["alive"]]
+        out.append(_result(category, "probe services able to communicate with all gateway mirrors",
+                           "\n    ".join(dead) or None, "l5d-multicluster-gateways-endpoints"))
+    missing = _mirrors_without_endpoints(cluster)
+    out.append(_result(category, "all mirror services have endpoints",
+                       "Some mirror services do not have endpoints:\n    " + "\n    ".join(missing) if missing else None,
+                       "l5d-multicluster-services-endpoints"))
+    return out
+
+
+def cluster_checks(cluster: "SimCluster", profile: Profile) -> list[CheckResult]:
+    mirror = next(c for c in cluster.controllers if isinstance(c, ServiceMirror))
+    return _edge(cluster, profile, mirror) if profile.link_crd else _seed_2_8(cluster, profile, mirror)

@@ -23,6 +23,7 @@ from .store import ObjectStore
 from .tls import Identity
 
 if TYPE_CHECKING:
+    from ...profiles import Profile
     from .network import Network
 
 LINKERD_NS = "linkerd"
@@ -86,6 +87,19 @@ class SimCluster:
 
         key = serialization.load_pem_private_key(b64decode(data["key.pem"]).encode(), password=None)
         return pki.CertKey(cert, key)
+
+    def installed_profile(self) -> "Profile | None":
+        """The profile whose Linkerd the control plane was installed with, read from the
+        `linkerd.io/created-by: linkerd/cli <version>` annotation its objects carry."""
+        from ...profiles import PROFILES
+
+        for name in (TRUST_ROOTS_CM, "linkerd-config"):
+            obj = self.store.get("ConfigMap", LINKERD_NS, name)
+            created = ((obj or {}).get("metadata", {}).get("annotations") or {}).get("linkerd.io/created-by", "")
+            for profile in PROFILES.values():
+                if created.endswith(" " + profile.linkerd):
+                    return profile
+        return None
 
     def mesh_ready(self) -> bool:
         return self.issuer() is not None and self.trust_roots() is not None

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ... import cli_output
+from ...profiles import DEFAULT_PROFILE, PROFILES
 from . import controllers, httpwire
 from .checks import cluster_checks
 from .cluster import SimCluster
@@ -166,11 +168,13 @@ class LabProcess:
             return ok({"changed": store.apply(dep)})
         if action == "request":
             return ok(await self.request(cluster, body))
-        if action == "gateways":
+        if action == "gateways":  # what `linkerd multicluster gateways` of the profile's version prints
             mirror = next(c for c in cluster.controllers if isinstance(c, ServiceMirror))
-            return ok({"gateways": mirror.gateways()})
-        if action == "check":
-            return ok({"checks": cluster_checks(cluster)})
+            profile = PROFILES[req.query.get("profile", DEFAULT_PROFILE)]
+            return ok({"stdout": cli_output.render_gateways(mirror.gateway_statuses(profile), profile.gateways_columns)})
+        if action == "check":  # what the profile's multicluster check prints with `-o json`
+            profile = PROFILES[req.query.get("profile", DEFAULT_PROFILE)]
+            return ok({"stdout": cli_output.render_check(cluster_checks(cluster, profile))})
         if action == "events":
             return ok({"events": cluster.events})
         if action == "outbound":

@@ -1,11 +1,14 @@
-"""The service mirror: for each Link, watch the target cluster and mirror what it exports.
+"""The service mirror: for each link, watch the target cluster and mirror what it exports.
 
-It reads the target through the Link's credentials secret, exactly as the
-real controller does with its kubeconfig, so revoked or wrong credentials
-stop mirroring. A service is exported by the guide's two annotations naming
-the gateway that fronts it (`mirror.linkerd.io/gateway-name`, `-ns`); the
-mirror is `<name>-<target>` with endpoints at that gateway's LoadBalancer
-address, and every gateway in use is probed on its own period.
+What a link is depends on the installed version: stable-2.8.1's service mirror watches Secrets of
+type mirror.linkerd.io/remote-kubeconfig (controller/cmd/service-mirror, the target named by the
+`mirror.linkerd.io/cluster-name` annotation) and mirrors services carrying the guide's two
+annotations naming their gateway; edge-26.8.3's controllers watch Link objects and mirror services
+matching the Link's selector through the gateway the Link names. It reads the target through the
+link's credentials secret, exactly as the real controller does with its kubeconfig, so revoked or
+wrong credentials stop mirroring. The mirror is `<name>-<target>` with endpoints at the gateway's
+LoadBalancer address, and every gateway in use is probed on its own period, at the URL each version
+builds (probe_url).
 """
 from __future__ import annotations
 
@@ -18,7 +21,8 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from ...manifests import ingress_ip
+from ...cli_output import GatewayStatus
+from ...manifests import CREDENTIALS_SECRET_TYPE, ingress_ip
 from . import httpwire
 from .cluster import MC_NS, b64decode
 from .store import matches
@@ -58,7 +62,7 @@ def gateway_target(svc: dict | None) -> GatewayTarget | None:
     return GatewayTarget(
         namespace=svc["metadata"]["namespace"], name=svc["metadata"]["name"], address=address,
         port=ports["mc-gateway"], identity=ann["mirror.linkerd.io/gateway-identity"],
-        probe_port=ports.get("mc-probe", 4191), probe_path=path if path.startswith("/") else "/" + path,
+        probe_port=ports.get("mc-probe", 4191), probe_path=path,
         probe_period=int(ann.get("mirror.linkerd.io/probe-period", "3")),
     )
 
@@ -77,12 +81,30 @@ def _link_gateway(spec: dict, remote: "SimCluster") -> GatewayTarget | None:
     )
 
 
+class ProbeURLError(ValueError):
+    """The probe URL does not parse (Go's net/url refuses it: http.NewRequest fails, no request is sent)."""
+
+
+def probe_url(address: str, port: int, path: str, slash_joined: bool) -> tuple[str, str]:
+    """(URL, request path) as each version builds it: 2.8.1 `http://%s:%d/%s` (probe_worker.go),
+    edge `http://%s%s` with host:port and the path as given. A path without its leading slash runs
+    into the port on edge (`:80-`), which Go's URL parser rejects."""
+    url = f"http://{address}:{port}/{path}" if slash_joined else f"http://{address}:{port}{path}"
+    rest = url[len("http://"):]
+    hostport, slash, tail = rest.partition("/")
+    port_text = hostport.rpartition(":")[2]
+    if not port_text.isdigit():
+        raise ProbeURLError(f'parse "{url}": invalid port ":{port_text}" after host')
+    return url, slash + tail
+
+
 class GatewayProbe:
     """GET <gateway>:<mc-probe><probe-path> every probe period, from the source cluster."""
 
-    def __init__(self, cluster: "SimCluster", target: GatewayTarget):
+    def __init__(self, cluster: "SimCluster", target: GatewayTarget, slash_joined: bool):
         self.cluster = cluster
         self.target = target
+        self.slash_joined = slash_joined
         self.alive: bool | None = None
         self.last_error: str | None = None
         self.latencies: deque[float] = deque(maxlen=50)
@@ -93,18 +115,20 @@ class GatewayProbe:
         started = time.monotonic()
         real = self.cluster.network.resolve(t.address, t.probe_port)
         try:
+            _, path = probe_url(t.address, t.probe_port, t.probe_path, self.slash_joined)
             if real is None:
                 raise ConnectionRefusedError(f"connection refused: {t.address}:{t.probe_port}")
             reader, writer = await asyncio.wait_for(asyncio.open_connection(*real), t.probe_period)
             try:
-                writer.write(httpwire.Request("GET", t.probe_path, {"host": f"{t.address}:{t.probe_port}"}).encode())
+                writer.write(httpwire.Request("GET", path, {"host": f"{t.address}:{t.probe_port}"}).encode())
                 response = await asyncio.wait_for(httpwire.read_response(reader), t.probe_period)
                 elapsed = time.monotonic() - started
             finally:
                 await httpwire.close(writer)
             if response.status != 200:
                 raise ConnectionError(f"probe answered {response.status}")
-        except (OSError, ConnectionError, asyncio.TimeoutError, httpwire.WireError, asyncio.IncompleteReadError) as exc:
+        except (OSError, ConnectionError, asyncio.TimeoutError, httpwire.WireError, asyncio.IncompleteReadError,
+                ProbeURLError) as exc:
             self.alive, self.last_error = False, str(exc) or type(exc).__name__
             return
         self.latencies.append(elapsed * 1000)
@@ -126,6 +150,7 @@ class GatewayProbe:
 class LinkState:
     target: str
     error: str | None = "not reconciled yet"
+    remote: "SimCluster | None" = None  # the target as the link's credentials reach it
     probes: dict[tuple[str, str], GatewayProbe] = field(default_factory=dict)
     paired: dict[tuple[str, str], int] = field(default_factory=dict)
 
@@ -135,16 +160,31 @@ class ServiceMirror:
         self.cluster = cluster
         self.links: dict[str, LinkState] = {}
 
-    async def reconcile(self) -> None:
+    def link_specs(self) -> dict[str, dict]:
+        """Each link as a Link spec. Edge: the Link objects. 2.8.1 has no Link: each credentials Secret
+        is one, its annotations naming the target (pkg/servicemirror ParseRemoteClusterSecret)."""
         store = self.cluster.store
-        links = {link["metadata"]["name"]: link for link in store.list("Link", MC_NS)}
+        profile = self.cluster.installed_profile()
+        if profile is None or profile.link_crd:
+            return {link["metadata"]["name"]: link.get("spec", {}) for link in store.list("Link", MC_NS)}
+        out = {}
+        for secret in store.list("Secret", MC_NS):
+            ann = secret["metadata"].get("annotations", {})
+            if secret.get("type") == CREDENTIALS_SECRET_TYPE and ann.get("mirror.linkerd.io/cluster-name"):
+                out[secret["metadata"]["name"]] = {
+                    "targetClusterName": ann["mirror.linkerd.io/cluster-name"],
+                    "targetClusterDomain": ann.get("mirror.linkerd.io/remote-cluster-domain", "cluster.local"),
+                    "clusterCredentialsSecret": secret["metadata"]["name"]}
+        return out
+
+    async def reconcile(self) -> None:
+        links = self.link_specs()
         for name in list(self.links):
             if name not in links:
                 state = self.links.pop(name)
                 self._stop_probes(state, keep=set())
                 self._remove_mirrors(state.target, keep=set())
-        for name, link in links.items():
-            spec = link.get("spec", {})
+        for name, spec in links.items():
             state = self.links.setdefault(name, LinkState(target=spec.get("targetClusterName", name)))
             self._mirror(spec, state)
 
@@ -167,7 +207,7 @@ class ServiceMirror:
 
     def _mirror(self, spec: dict, state: LinkState) -> None:
         remote, error = self._remote(spec, state)
-        state.error = error
+        state.error, state.remote = error, remote
         if remote is None:
             return  # keep existing mirrors and probes, as the real controller does while it cannot watch
         domain = spec.get("targetClusterDomain", "cluster.local")
@@ -195,9 +235,11 @@ class ServiceMirror:
         self._remove_mirrors(state.target, keep)
         state.paired = paired
         self._stop_probes(state, keep=set(gateways.items()))
+        profile = self.cluster.installed_profile()
+        slash_joined = profile.probe_slash_joined if profile else False
         for key, gw in gateways.items():
             if key not in state.probes:
-                state.probes[key] = GatewayProbe(self.cluster, gw)
+                state.probes[key] = GatewayProbe(self.cluster, gw, slash_joined)
 
     def _apply_mirror(self, svc: dict, gw: GatewayTarget, target: str, domain: str) -> str:
         ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
@@ -238,6 +280,15 @@ class ServiceMirror:
     async def stop(self) -> None:
         for state in self.links.values():
             self._stop_probes(state, keep=set())
+
+    def gateway_statuses(self, profile) -> list[GatewayStatus]:
+        """The rows `linkerd multicluster gateways` prints: 2.8.1 one per probed gateway (with its namespace
+        and name), edge one per link (the gateway its Link names)."""
+        rows = [GatewayStatus(g["cluster"], g["alive"], g["paired_services"], g["latency_ms"], g["namespace"], g["name"])
+                for g in self.gateways()]
+        if profile.link_crd:
+            return [GatewayStatus(r.cluster, r.alive, r.paired_services, r.latency_ms) for r in rows]
+        return rows
 
     def gateways(self) -> list[dict]:
         """`linkerd multicluster gateways`, as seen from this cluster."""
