@@ -66,8 +66,41 @@ def inotify_findings(proc: Path = Path("/proc/sys/fs/inotify")) -> list[Finding]
     return out
 
 
+CGROUP_V2_MARKER = Path("/sys/fs/cgroup/cgroup.controllers")  # present only where the unified (v2) hierarchy is mounted
+
+
+def cgroup_version(docker_info: dict | None = None, marker: Path = CGROUP_V2_MARKER) -> str:
+    """The cgroup version kind's nodes will run under: Docker's own answer (`docker info` CgroupVersion)
+    where the engine answers, else this host's hierarchy."""
+    if docker_info and str(docker_info.get("CgroupVersion", "")) in ("1", "2"):
+        return str(docker_info["CgroupVersion"])
+    return "2" if marker.exists() else "1"
+
+
+def cgroup_findings(profile: Profile, version: str) -> list[Finding]:
+    """kind's known issues (kubernetes-sigs/kind v0.20.0 site/content/docs/user/known-issues.md, "Failure to
+    Create Cluster with Cgroups v2"): only Kubernetes >= 1.19 runs on a cgroup v2 host, and seed-2.8's node
+    image is v1.18.2."""
+    if not profile.cgroup_v1_only:
+        return [Finding("cgroups", True, f"v{version}; the {profile.name} node image runs on either")]
+    ok = version == "1"
+    return [Finding("cgroups", ok, f"v{version}; the {profile.name} node image (Kubernetes 1.18) needs cgroup v1",
+                    "" if ok else "run on a cgroup v1 host (e.g. boot with systemd.unified_cgroup_hierarchy=0, or "
+                                  "an Ubuntu 20.04 machine), or use --profile current")]
+
+
+def _docker_info() -> dict | None:
+    try:
+        import docker
+
+        return docker.from_env(timeout=5).info()
+    except Exception:  # no engine, no SDK, no permission: fall back to this host's hierarchy
+        return None
+
+
 def findings(profile: Profile, tool_dir: Path | None = None) -> list[Finding]:
     docker = probe_docker()
     return [Finding("docker", docker.answers, docker.detail,
                     "" if docker.answers else "start Docker (or set DOCKER_HOST); without it only --backend sim runs")
-            ] + tool_findings(profile, tool_dir) + inotify_findings()
+            ] + tool_findings(profile, tool_dir) + inotify_findings() + \
+        cgroup_findings(profile, cgroup_version(_docker_info() if docker.answers else None))

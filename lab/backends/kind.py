@@ -83,6 +83,10 @@ class DockerFacts:
                 return net
         return None
 
+    def info(self) -> dict:
+        """`docker info`: CgroupVersion says what kind's nodes run under."""
+        return self.client.info()
+
     def node_address(self, container: str) -> str:
         attrs = self.client.containers.get(container).attrs
         return attrs["NetworkSettings"]["Networks"][KIND_NETWORK]["IPAddress"]
@@ -171,8 +175,11 @@ class KindBackend(Backend):
         """Every tool at the profile's version, before anything is created."""
         if not isinstance(self.runner, Runner):
             return  # recording or scripting: nothing will run
-        from ..doctor import tool_findings
+        from ..doctor import cgroup_findings, cgroup_version, tool_findings
 
+        cgroups = cgroup_findings(self.profile, cgroup_version(self.docker.info()))
+        if not cgroups[0].ok:
+            raise LabError(f"kind cannot start the {self.profile.name} clusters here: {cgroups[0].detail}. Fix: {cgroups[0].fix}")
         bad = [f for f in tool_findings(self.profile, tool_bin(self.root)) if not f.ok]
         if bad:
             raise LabError("the kind backend needs " + "; ".join(f"{f.name} ({f.detail})" for f in bad) +
