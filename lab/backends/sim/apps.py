@@ -33,12 +33,29 @@ class Idle(App):
     """`pause`, or a client container that runs `sleep`: nothing listens."""
 
 
-class Podinfo(App):
+class OnePortHTTP(App):
+    """An app that answers HTTP on one container port with `handle`."""
+
+    port = 0
+    server: asyncio.base_events.Server | None = None
+
+    async def handle(self, request: httpwire.Request) -> httpwire.Response:
+        raise NotImplementedError
+
+    async def start(self) -> dict[int, int]:
+        self.server = await httpwire.serve_http(self.handle)
+        return {self.port: self.server.sockets[0].getsockname()[1]}
+
+    async def stop(self) -> None:
+        if self.server:
+            self.server.close()
+
+
+class Podinfo(OnePortHTTP):
     """stefanprodan/podinfo: `GET /` answers JSON with the pod's hostname and PODINFO_UI_MESSAGE."""
 
     def __init__(self, hostname: str, port: int, message: str):
         self.hostname, self.port, self.message = hostname, port, message
-        self.server: asyncio.base_events.Server | None = None
         self.requests = 0
 
     async def handle(self, request: httpwire.Request) -> httpwire.Response:
@@ -51,37 +68,20 @@ class Podinfo(App):
             )
         return httpwire.json_response(404, {"code": 404, "message": "not found"})
 
-    async def start(self) -> dict[int, int]:
-        self.server = await httpwire.serve_http(self.handle)
-        return {self.port: self.server.sockets[0].getsockname()[1]}
 
-    async def stop(self) -> None:
-        if self.server:
-            self.server.close()
-
-
-class GatewayNginx(App):
+class GatewayNginx(OnePortHTTP):
     """stable-2.8.1's gateway nginx (charts/linkerd2-multicluster/templates/gateway.yaml): on the probe
     port `location = /health` answers 200 "healthy", anything else is denied. nginx merges slashes by
     default, so 2.8.1's probe URL `http://host:4181//health` still matches."""
 
     def __init__(self, probe_port: int, probe_path: str = "/health"):
-        self.probe_port, self.probe_path = probe_port, probe_path
-        self.server: asyncio.base_events.Server | None = None
+        self.port, self.probe_path = probe_port, probe_path
 
     async def handle(self, request: httpwire.Request) -> httpwire.Response:
         path = "/" + "/".join(part for part in request.path.split("/") if part)
         if path == self.probe_path:
             return httpwire.text_response(200, "healthy\n")
         return httpwire.text_response(403, "403 Forbidden\n")
-
-    async def start(self) -> dict[int, int]:
-        self.server = await httpwire.serve_http(self.handle)
-        return {self.probe_port: self.server.sockets[0].getsockname()[1]}
-
-    async def stop(self) -> None:
-        if self.server:
-            self.server.close()
 
 
 class Ambassador(App):
