@@ -56,11 +56,16 @@ def owned(objects: list[dict], release: str, namespace: str) -> list[dict]:
     return out
 
 
+def record_name(release: str) -> str:
+    """The Secret Helm 3 keeps a release's first revision in."""
+    return f"sh.helm.release.v1.{release}.v1"
+
+
 def release_record(release: str, namespace: str, objects: list[dict]) -> dict:
     refs = [{"kind": o["kind"], "namespace": o["metadata"].get("namespace", ""), "name": o["metadata"]["name"]}
             for o in objects]
     return {"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
-            "metadata": {"name": f"sh.helm.release.v1.{release}.v1", "namespace": namespace,
+            "metadata": {"name": record_name(release), "namespace": namespace,
                          "labels": {"owner": "helm", "name": release, "status": "deployed", "version": "1"}},
             "data": {"release": base64.b64encode(json.dumps({"name": release, "objects": refs}).encode()).decode()}}
 

@@ -24,7 +24,7 @@ def helm_lab(lab):
 
 
 def release(cluster, name):
-    return cluster.get("Secret", manifests.MC_NS, f"sh.helm.release.v1.{name}.v1")
+    return cluster.get("Secret", manifests.MC_NS, helm.record_name(name))
 
 
 def _service(name, namespace):

@@ -385,12 +385,15 @@ class KindBackend(Backend):
             # Not `allow --ignore-cluster ... | kubectl delete -f -`: `allow` renders the extension's Namespace
             # too (templates/namespace.yaml: installNamespace defaults to true in 2.8.1's allow values; edge
             # renders it whenever the CLI renders), and deleting that would remove the whole extension.
-            # The account's own objects, by the names the chart gives them:
-            names = [f"{o['kind'].lower()}/{o['metadata']['name']}" for o in manifests.access_objects(self.cfg, source)
-                     if "namespace" not in o["metadata"]]
-            self.runner.run(self.kubectl(target, "delete", *names, "--ignore-not-found"))
-            self.runner.run(self.kubectl(target, "-n", manifests.MC_NS, "delete", f"serviceaccount/{source}",
-                                         "--ignore-not-found"))
+            # The account's own objects, by the names the chart gives them (2.8.1's token Secret is made and
+            # removed with the account by Kubernetes' token controller, so it is not named here):
+            objects = [o for o in manifests.access_objects(self.cfg, source)
+                       if not (o["kind"] == "Secret" and not self.profile.link_crd)]
+            for namespaced in (False, True):
+                names = [f"{o['kind'].lower()}/{o['metadata']['name']}" for o in objects
+                         if ("namespace" in o["metadata"]) == namespaced]
+                scope = ["-n", manifests.MC_NS] if namespaced else []
+                self.runner.run(self.kubectl(target, *scope, "delete", *names, "--ignore-not-found"))
 
     def api_server(self, cluster: str) -> Dynamic:
         """The target's API as the source cluster reaches it: the control-plane container on the

@@ -242,7 +242,7 @@ class SimBackend(Backend):
         self.apply(cluster, owned + [helm.release_record(release, namespace, owned)])
 
     def helm_uninstall(self, cluster: str, release: str, namespace: str) -> bool:
-        record = self.get(cluster, "Secret", namespace, f"sh.helm.release.v1.{release}.v1")
+        record = self.get(cluster, "Secret", namespace, helm.record_name(release))
         if record is None:
             return False
         for ref in helm.owned_refs(record):
@@ -253,7 +253,7 @@ class SimBackend(Backend):
     def _helm_set_accounts(self, target: str, accounts: list[str]) -> None:
         """`helm upgrade --reuse-values --set remoteMirrorServiceAccountName={...}` on the main release:
         its objects become the extension's plus every listed account's; dropped accounts are deleted."""
-        record = self.get(target, "Secret", manifests.MC_NS, f"sh.helm.release.v1.{helm.MAIN_RELEASE}.v1")
+        record = self.get(target, "Secret", manifests.MC_NS, helm.record_name(helm.MAIN_RELEASE))
         if record is None:
             raise LabError(f"no release {helm.MAIN_RELEASE} in {target}. Fix: run `inv step multicluster` first")
         objects = manifests.multicluster(self.cfg, target, accounts=accounts)
@@ -265,7 +265,7 @@ class SimBackend(Backend):
         self.apply(target, owned + [helm.release_record(helm.MAIN_RELEASE, manifests.MC_NS, owned)])
 
     def _helm_accounts(self, target: str) -> list[str]:
-        record = self.get(target, "Secret", manifests.MC_NS, f"sh.helm.release.v1.{helm.MAIN_RELEASE}.v1")
+        record = self.get(target, "Secret", manifests.MC_NS, helm.record_name(helm.MAIN_RELEASE))
         refs = helm.owned_refs(record) if record else []
         return [r["name"] for r in refs if r["kind"] == "ClusterRoleBinding"]
 
@@ -305,8 +305,8 @@ class SimBackend(Backend):
         sa = self.get(target, "ServiceAccount", manifests.MC_NS, account)
         if sa is None:
             return None
+        named = [ref["name"] for ref in sa.get("secrets", [])]
         for secret in self.list(target, "Secret", manifests.MC_NS):
-            named = [ref["name"] for ref in sa.get("secrets", [])]
             bound = secret["metadata"].get("annotations", {}).get("kubernetes.io/service-account.name") == account
             if secret.get("type") == "kubernetes.io/service-account-token" and (
                     secret["metadata"]["name"] in named if not self.cfg.profile.link_crd else bound):

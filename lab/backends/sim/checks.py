@@ -47,35 +47,33 @@ def _identity(cluster: "SimCluster") -> list[CheckResult]:
     return out
 
 
-def _remote_anchors(mirror: ServiceMirror, name: str) -> tuple[str | None, str | None]:
-    state = mirror.links.get(name)
-    if state is None or state.remote is None:
-        return None, state.error if state else "service mirror has not run yet"
-    return state.remote.trust_roots(), None
-
-
-def _anchors_error(cluster: "SimCluster", mirror: ServiceMirror, marker) -> str | None:
+def _anchors_error(cluster: "SimCluster", mirror: ServiceMirror) -> str | None:
     """`clusters share trust anchors`: each target's anchors, read through the link's credentials, are the
-    local ones (same count, same certificates)."""
-    local = pki.load_certs(cluster.trust_roots() or "") if cluster.trust_roots() else []
+    local ones (same count, same certificates). Both versions list offenders as `* <cluster>`."""
+    roots = cluster.trust_roots()
+    local = pki.load_certs(roots) if roots else []
     problems = []
-    for name, state in sorted(mirror.links.items()):
-        remote, error = _remote_anchors(mirror, name)
-        if remote is None:
-            problems.append(f"* {state.target}: unable to fetch anchors: {error}")
-        elif len(pki.load_certs(remote)) != len(local) or set(pki.load_certs(remote)) != set(local):
-            problems.append(marker(state.target))
+    for _, state in sorted(mirror.links.items()):
+        if state.remote is None:
+            problems.append(f"* {state.target}: unable to fetch anchors: {state.error}")
+            continue
+        remote = pki.load_certs(state.remote.trust_roots() or "") if state.remote.trust_roots() else []
+        if len(remote) != len(local) or set(remote) != set(local):
+            problems.append(f"* {state.target}")
     return "Problematic clusters:\n    " + "\n    ".join(problems) if problems else None
 
 
-def _mirrors_without_endpoints(cluster: "SimCluster") -> list[str]:
-    out = []
+def _mirror_endpoints(cluster: "SimCluster", category: str, warning: bool) -> CheckResult:
+    """"all mirror services have endpoints": a warning in 2.8.1, an error on edge."""
+    missing = []
     for svc in cluster.store.list("Service", labels={MIRRORED_LABEL: "true"}):
         meta = svc["metadata"]
         if not (cluster.store.get("Endpoints", meta["namespace"], meta["name"]) or {}).get("subsets"):
             target = meta.get("labels", {}).get("mirror.linkerd.io/cluster-name", "")
-            out.append(f"{meta['name']}.{meta['namespace']} mirrored from cluster [{target}]")
-    return out
+            missing.append(f"{meta['name']}.{meta['namespace']} mirrored from cluster [{target}]")
+    return _result(category, "all mirror services have endpoints",
+                   "Some mirror services do not have endpoints:\n    " + "\n    ".join(missing) if missing else None,
+                   "l5d-multicluster-services-endpoints", warning=warning)
 
 
 def _deployment_available(cluster: "SimCluster", name: str) -> bool:
@@ -101,12 +99,9 @@ def _seed_2_8(cluster: "SimCluster", profile: Profile, mirror: ServiceMirror) ->
             out.append(_result(source, "all target cluster gateways are alive",
                                "Some gateways are not alive:\n    " + "\n    ".join(dead) if dead else None,
                                "l5d-multicluster-target-gateways-alive"))
-        out.append(_result(source, profile.check_anchors, _anchors_error(cluster, mirror, lambda t: f"* {t}"),
+        out.append(_result(source, profile.check_anchors, _anchors_error(cluster, mirror),
                            "l5d-multicluster-clusters-share-anchors"))
-    missing = _mirrors_without_endpoints(cluster)
-    out.append(_result(source, "all mirror services have endpoints",
-                       "Some mirror services do not have endpoints:\n    " + "\n    ".join(missing) if missing else None,
-                       "l5d-multicluster-services-endpoints", warning=True))
+    out.append(_mirror_endpoints(cluster, source, warning=True))
     gateway = cluster.store.get("Service", MC_NS, "linkerd-gateway")
     if gateway is not None:
         valid = bool(gateway.get("status", {}).get("loadBalancer", {}).get("ingress")) and _deployment_available(cluster, "linkerd-gateway")
@@ -130,7 +125,7 @@ def _edge(cluster: "SimCluster", profile: Profile, mirror: ServiceMirror) -> lis
                 for state in mirror.links.values() if state.error]
     if mirror.links:
         out.append(_result(category, profile.check_credentials, "\n    ".join(problems) or None, "l5d-smc-target-clusters-access"))
-        out.append(_result(category, profile.check_anchors, _anchors_error(cluster, mirror, lambda t: f"* {t}"),
+        out.append(_result(category, profile.check_anchors, _anchors_error(cluster, mirror),
                            "l5d-multicluster-clusters-share-anchors"))
         absent = [f"* no service mirror controller deployment for Link {state.target}"
                   for state in mirror.links.values()
@@ -140,10 +135,7 @@ def _edge(cluster: "SimCluster", profile: Profile, mirror: ServiceMirror) -> lis
         dead = [f"Failed to get gateway status for {g['cluster']}: not alive" for g in mirror.gateways() if not g["alive"]]
         out.append(_result(category, "probe services able to communicate with all gateway mirrors",
                            "\n    ".join(dead) or None, "l5d-multicluster-gateways-endpoints"))
-    missing = _mirrors_without_endpoints(cluster)
-    out.append(_result(category, "all mirror services have endpoints",
-                       "Some mirror services do not have endpoints:\n    " + "\n    ".join(missing) if missing else None,
-                       "l5d-multicluster-services-endpoints"))
+    out.append(_mirror_endpoints(cluster, category, warning=False))
     return out
 
 

@@ -284,11 +284,10 @@ class ServiceMirror:
     def gateway_statuses(self, profile) -> list[GatewayStatus]:
         """The rows `linkerd multicluster gateways` prints: 2.8.1 one per probed gateway (with its namespace
         and name), edge one per link (the gateway its Link names)."""
-        rows = [GatewayStatus(g["cluster"], g["alive"], g["paired_services"], g["latency_ms"], g["namespace"], g["name"])
+        named = not profile.link_crd
+        return [GatewayStatus(g["cluster"], g["alive"], g["paired_services"], g["latency_ms"],
+                              g["namespace"] if named else None, g["name"] if named else None)
                 for g in self.gateways()]
-        if profile.link_crd:
-            return [GatewayStatus(r.cluster, r.alive, r.paired_services, r.latency_ms) for r in rows]
-        return rows
 
     def gateways(self) -> list[dict]:
         """`linkerd multicluster gateways`, as seen from this cluster."""
