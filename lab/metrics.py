@@ -1,4 +1,4 @@
-"""Reading the proxies' Prometheus metrics: the evidence of who connected through a gateway."""
+"""Reading the proxies' Prometheus metrics: the evidence of who went through a gateway."""
 from __future__ import annotations
 
 import re
@@ -18,13 +18,27 @@ def parse(text: str) -> list[tuple[str, dict[str, str], float]]:
     return samples
 
 
-def inbound_client_ids(text: str) -> Counter[str]:
-    """Connections accepted over mTLS, by the client identity the proxy verified."""
+def _sum_by_client(text: str, metric: str) -> Counter[str]:
     out: Counter[str] = Counter()
     for name, labels, value in parse(text):
-        if name == "tcp_open_total" and labels.get("direction") == "inbound" and "client_id" in labels:
+        if name == metric and labels.get("direction") == "inbound" and "client_id" in labels:
             out[labels["client_id"]] += int(value)
     return out
+
+
+def inbound_client_ids(text: str) -> Counter[str]:
+    """Requests served over mTLS, by the client identity the proxy verified (`request_total`)."""
+    return _sum_by_client(text, "request_total")
+
+
+def inbound_connections(text: str) -> Counter[str]:
+    """Connections accepted over mTLS, by the client identity the proxy verified (`tcp_open_total`)."""
+    return _sum_by_client(text, "tcp_open_total")
+
+
+def open_connections(text: str) -> int:
+    """Connections open right now, both directions (the `tcp_open_connections` gauge)."""
+    return sum(int(value) for name, _, value in parse(text) if name == "tcp_open_connections")
 
 
 def tls_refusals(text: str) -> Counter[str]:

@@ -79,7 +79,8 @@ class ClusterHandle:
         return self.backend.proxy_metrics(self.name, namespace, deployment)
 
     def gateway_clients(self, gw: gateways.Gateway | None = None) -> Counter[str]:
-        """Client identities the gateway's proxy (default: the one in use) accepted over mTLS, with counts."""
+        """Client identities the gateway's proxy (default: the one in use) verified over mTLS, with the
+        number of requests each sent through it."""
         gw = gw or self.lab.gateway
         return metrics.inbound_client_ids(self.proxy_metrics(gw.name, gw.namespace))
 

@@ -7,8 +7,6 @@ that run here.
 """
 from __future__ import annotations
 
-import asyncio
-
 from . import httpwire
 
 PODINFO_VERSION = "6.7.1"
@@ -37,18 +35,18 @@ class OnePortHTTP(App):
     """An app that answers HTTP on one container port with `handle`."""
 
     port = 0
-    server: asyncio.base_events.Server | None = None
+    server: httpwire.HTTPServer | None = None
 
     async def handle(self, request: httpwire.Request) -> httpwire.Response:
         raise NotImplementedError
 
     async def start(self) -> dict[int, int]:
         self.server = await httpwire.serve_http(self.handle)
-        return {self.port: self.server.sockets[0].getsockname()[1]}
+        return {self.port: self.server.port}
 
     async def stop(self) -> None:
         if self.server:
-            self.server.close()
+            await self.server.close()
 
 
 class Podinfo(OnePortHTTP):
@@ -113,11 +111,11 @@ class Ambassador(App):
     async def start(self) -> dict[int, int]:
         public, admin = await httpwire.serve_http(self.public), await httpwire.serve_http(self.admin)
         self.servers = [public, admin]
-        return {8080: public.sockets[0].getsockname()[1], 8877: admin.sockets[0].getsockname()[1]}
+        return {8080: public.port, 8877: admin.port}
 
     async def stop(self) -> None:
         for server in self.servers:
-            server.close()
+            await server.close()
 
 
 def _env(container: dict) -> dict[str, str]:

@@ -198,18 +198,10 @@ class LabProcess:
         parts = urlsplit(url)
         authority = parts.netloc
         request = httpwire.Request("GET", parts.path or "/", {"host": authority, "user-agent": "curl/8.10.1"})
-        if pod.proxy is not None:
-            host, port = "127.0.0.1", pod.proxy.outbound_port
-        else:
+        if pod.proxy is None:
             return {"error": f"pod {pod.name} is not meshed; the sim's unmeshed clients cannot reach other pods"}
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-            try:
-                writer.write(request.encode())
-                await writer.drain()
-                response = await asyncio.wait_for(httpwire.read_response(reader), timeout)
-            finally:
-                await httpwire.close(writer)
+            response = await httpwire.fetch("127.0.0.1", pod.proxy.outbound_port, request, timeout)
         except asyncio.TimeoutError:
             return {"error": f"operation timed out after {timeout:.0f}s"}
         except (OSError, httpwire.WireError, asyncio.IncompleteReadError) as exc:
@@ -230,7 +222,7 @@ async def main(state_dir: Path) -> None:
         loop.add_signal_handler(sig, lambda: asyncio.ensure_future(lab.shutdown()))
     loop.set_exception_handler(_quiet_tls_noise)
     server = await httpwire.serve_http(lab.handle)
-    port = server.sockets[0].getsockname()[1]
+    port = server.port
     info = state_dir / "daemon.json"
     tmp = info.with_suffix(".tmp")
     tmp.write_text(json.dumps({"pid": os.getpid(), "port": port, "started": lab.started}))
@@ -239,7 +231,7 @@ async def main(state_dir: Path) -> None:
     try:
         await lab.reconcile_forever()
     finally:
-        server.close()
+        await server.close()
         await lab.stop_all()
         lab.save()
         if info.exists() and json.loads(info.read_text()).get("pid") == os.getpid():

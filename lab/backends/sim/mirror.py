@@ -118,13 +118,9 @@ class GatewayProbe:
             _, path = probe_url(t.address, t.probe_port, t.probe_path, self.slash_joined)
             if real is None:
                 raise ConnectionRefusedError(f"connection refused: {t.address}:{t.probe_port}")
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(*real), t.probe_period)
-            try:
-                writer.write(httpwire.Request("GET", path, {"host": f"{t.address}:{t.probe_port}"}).encode())
-                response = await asyncio.wait_for(httpwire.read_response(reader), t.probe_period)
-                elapsed = time.monotonic() - started
-            finally:
-                await httpwire.close(writer)
+            request = httpwire.Request("GET", path, {"host": f"{t.address}:{t.probe_port}"})
+            response = await httpwire.fetch(*real, request, t.probe_period)
+            elapsed = time.monotonic() - started
             if response.status != 200:
                 raise ConnectionError(f"probe answered {response.status}")
         except (OSError, ConnectionError, asyncio.TimeoutError, httpwire.WireError, asyncio.IncompleteReadError,

@@ -4,23 +4,25 @@ Ports as on a real meshed pod: inbound 4143 (mutual TLS, identity required),
 admin 4191 (`/ready`, `/metrics`). The pod's apps reach the outbound side
 through a loopback listener, standing in for the iptables redirect.
 
-On a meshed hop the dialing proxy sends `CONNECT <authority>` inside the TLS
-session: the sim's stand-in for the original destination that iptables and
-the proxy's protocol detection carry on a real cluster. A proxy in gateway
-mode (`config.linkerd.io/enable-gateway: "true"`, as on the multicluster
-gateway) accepts a service authority of its own cluster and forwards to it
-through its own outbound, again over mTLS.
+Between proxies the wire is Linkerd's: mutual TLS, the transport header
+(transport_header.py) naming the target port (and, for a gateway, the
+service's name), then HTTP/2 carrying the apps' HTTP/1.1 requests (h2conn.py).
+Connections are pooled, one per peer endpoint and target, and reused by every
+request until the peer goes, refuses new streams, or they sit idle for
+MESH_IDLE_TIMEOUT. A proxy in gateway mode (`config.linkerd.io/enable-gateway`,
+as on the multicluster gateway) accepts a service name of its own cluster in
+the header and forwards each request to it through its own pools, again over mTLS.
 """
 from __future__ import annotations
 
 import asyncio
-import collections
 import ssl
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
-from . import httpwire, tlsserver
+from . import h2conn, httpwire, tlsserver, transport_header
+from .proxy_metrics import ProxyMetrics
 from .tls import Identity, peer_identity, refusal_reason
 
 if TYPE_CHECKING:
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
 INBOUND_PORT = 4143
 ADMIN_PORT = 4191
 DIAL_TIMEOUT = 3.0
+REQUEST_TIMEOUT = 30.0  # a request the next hop does not answer in this time fails with 504
+MESH_IDLE_TIMEOUT = 10.0  # a pooled connection to a peer proxy unused this long is closed
 
 
 class DialError(Exception):
@@ -47,8 +51,89 @@ class Route:
     address: str  # an IP on the lab network (pod IP or LoadBalancer IP)
     port: int
     identity: str | None  # the peer's expected identity; None for an unmeshed endpoint
-    authority: str  # what to ask the peer for in CONNECT
+    authority: str  # the target the peer is asked for: "pod-ip:port", or a gateway's authority override
     via_gateway: bool = False
+
+    def header(self) -> transport_header.TransportHeader:
+        host, _, port = self.authority.rpartition(":")
+        return transport_header.TransportHeader(int(port), host if self.via_gateway else None, transport_header.HTTP2)
+
+
+def proxy_error(status: int, message: str) -> httpwire.Response:
+    return httpwire.text_response(status, f"{message}\n", {"l5d-proxy-error": message})
+
+
+class MeshPool:
+    """One HTTP/2 connection per (peer, identity, transport header), dialled on first use."""
+
+    def __init__(self, dial: Callable, idle_timeout: float = MESH_IDLE_TIMEOUT):
+        self.dial, self.idle_timeout = dial, idle_timeout
+        self.conns: dict[tuple, h2conn.H2Client] = {}
+        self._last_used: dict[tuple, float] = {}
+        self._locks: dict[tuple, asyncio.Lock] = {}
+        self._draining: set[h2conn.H2Client] = set()  # replaced in the pool, closed when their streams end
+        self._sweeper: asyncio.TimerHandle | None = None
+
+    async def get(self, route: Route) -> tuple[h2conn.H2Client, bool]:
+        """(connection, reused): a usable pooled one, or a new one dialled for `route`."""
+        key = (route.address, route.port, route.identity, route.authority, route.via_gateway)
+        self._last_used[key] = time.monotonic()
+        conn = self.conns.get(key)
+        if conn is not None and conn.usable():
+            return conn, True
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:  # concurrent requests for a new peer share one dial
+            conn = self.conns.get(key)
+            if conn is not None and conn.usable():
+                return conn, True
+            if conn is not None:
+                self._retire(conn)
+            conn = self.conns[key] = await self.dial(route)
+            self._arm()
+            return conn, False
+
+    def _retire(self, conn: h2conn.H2Client) -> None:
+        """A connection no longer handed out: close it once its last stream is done."""
+        if conn.idle() or conn.closed:
+            asyncio.get_running_loop().create_task(conn.close())
+        else:
+            self._draining.add(conn)
+
+    def _arm(self) -> None:
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().call_later(self.idle_timeout / 2, self._sweep)
+
+    def _sweep(self) -> None:
+        """Close what sat idle for idle_timeout, what the peer closed, and retired connections now idle."""
+        self._sweeper = None
+        now = time.monotonic()
+        for key, conn in list(self.conns.items()):
+            stale = now - self._last_used.get(key, 0) > self.idle_timeout
+            if conn.closed or (conn.idle() and (stale or not conn.usable())):
+                del self.conns[key]
+                self._last_used.pop(key, None)
+                self._locks.pop(key, None)
+                asyncio.get_running_loop().create_task(conn.close())
+        for conn in list(self._draining):
+            if conn.idle() or conn.closed:
+                self._draining.discard(conn)
+                asyncio.get_running_loop().create_task(conn.close())
+        if self.conns or self._draining:
+            self._arm()
+
+    def __len__(self) -> int:
+        return len(self.conns) + len(self._draining)
+
+    async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        conns = list(self.conns.values()) + list(self._draining)
+        self.conns.clear()
+        self._draining.clear()
+        for conn in conns:
+            conn.abort()
+            await conn.close()
 
 
 class Proxy:
@@ -60,37 +145,46 @@ class Proxy:
         self.identity = identity
         self.app_ports = app_ports
         self.gateway_mode = gateway_mode
-        self.inbound_opened: collections.Counter[str] = collections.Counter()
-        self.outbound_opened: collections.Counter[tuple[str, str]] = collections.Counter()
-        self.refused: collections.Counter[str] = collections.Counter()
-        self._servers: list[asyncio.base_events.Server] = []
-        self._streams: set[asyncio.StreamWriter] = set()
+        self.stats = ProxyMetrics()
         # `config.linkerd.io/proxy-require-identity-inbound-ports` naming 4143: a client certificate is
         # mandatory there; otherwise TLS clients without one are served as unauthenticated.
         self.require_identity = require_identity
         self._server_ctx = identity.server_context(require_client_cert=require_identity)
+        self._server_ctx.set_alpn_protocols([transport_header.ALPN])
         self._client_ctx = identity.client_context()
+        self._client_ctx.set_alpn_protocols([transport_header.ALPN])
+        self.mesh = MeshPool(self._connect)
+        self.local = httpwire.ConnectionPool()  # to this pod's apps and to unmeshed endpoints
+        self._inbound: set[h2conn.H2Server] = set()
+        self._listener: asyncio.base_events.Server | None = None
+        self._http_servers: list[httpwire.HTTPServer] = []
         self.outbound_port = 0
 
     async def start(self) -> dict[int, int]:
         """Listen; return pod port -> real loopback port for inbound and admin."""
-        inbound = await tlsserver.start(self._on_inbound, self._on_refused, self._server_ctx, DIAL_TIMEOUT)
+        self._listener = await tlsserver.start(self._on_inbound, self._on_refused, self._server_ctx, DIAL_TIMEOUT)
         admin = await httpwire.serve_http(self._on_admin)
-        outbound = await asyncio.start_server(self._on_outbound, "127.0.0.1", 0)
-        self._servers = [inbound, admin, outbound]
-        self.outbound_port = outbound.sockets[0].getsockname()[1]
-        return {INBOUND_PORT: inbound.sockets[0].getsockname()[1], ADMIN_PORT: admin.sockets[0].getsockname()[1]}
+        outbound = await httpwire.serve_http(self._on_outbound)
+        self._http_servers = [admin, outbound]
+        self.outbound_port = outbound.port
+        return {INBOUND_PORT: self._listener.sockets[0].getsockname()[1], ADMIN_PORT: admin.port}
 
     async def stop(self, grace: float = 0.0) -> None:
-        """Stop listening; give open connections `grace` seconds, then cut them, as a killed pod does."""
-        for server in self._servers:
-            server.close()
-        deadline = time.monotonic() + grace
-        while self._streams and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)  # polling the set of open streams during the grace period
-        for writer in list(self._streams):
-            writer.transport.abort()
-        self._streams.clear()
+        """Stop listening; give open requests `grace` seconds, then cut every connection, as a killed
+        pod does. Peers are told at once (new streams refused), so they move on to other endpoints."""
+        if self._listener is not None:
+            self._listener.close()
+        drains = [asyncio.ensure_future(server.drain()) for server in list(self._inbound)]
+        stops = [asyncio.ensure_future(server.close(grace)) for server in self._http_servers]
+        if drains and grace > 0:
+            await asyncio.wait(drains, timeout=grace)
+        for server in list(self._inbound):
+            server.abort()
+        for task in drains:
+            task.cancel()
+        await asyncio.gather(*stops, return_exceptions=True)
+        await self.mesh.close()
+        await self.local.close()
 
     # -- admin -------------------------------------------------------------
     async def _on_admin(self, request: httpwire.Request) -> httpwire.Response:
@@ -101,101 +195,128 @@ class Proxy:
         return httpwire.text_response(404, "not found\n")
 
     def metrics(self) -> str:
-        lines = ["# TYPE tcp_open_total counter"]
-        for client_id, n in sorted(self.inbound_opened.items()):
-            lines.append(f'tcp_open_total{{direction="inbound",tls="true",client_id="{client_id}"}} {n}')
-        for (server_id, authority), n in sorted(self.outbound_opened.items()):
-            lines.append(f'tcp_open_total{{direction="outbound",tls="true",server_id="{server_id}",authority="{authority}"}} {n}')
-        lines.append("# TYPE inbound_tls_refused_total counter")
-        for reason, n in sorted(self.refused.items()):
-            lines.append(f'inbound_tls_refused_total{{reason="{reason}"}} {n}')
-        return "\n".join(lines) + "\n"
+        return self.stats.render()
 
     # -- inbound: mTLS, identity required ----------------------------------
     def _on_refused(self, reason: str) -> None:
-        self.refused[reason] += 1
+        self.stats.inc("inbound_tls_refused_total", reason=reason)
 
     async def _on_inbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await self._serve(writer, lambda upstream: self._inbound(reader, writer, upstream))
-
-    async def _inbound(self, reader, writer, upstream: list) -> None:
+        """One mTLS connection from a peer proxy: its transport header, then HTTP/2 streams."""
         client_id = peer_identity(writer.get_extra_info("peercert")) or "-"
-        line, _ = await httpwire.read_head(reader)
-        method, _, rest = line.partition(" ")
-        if method != "CONNECT":
-            writer.write(httpwire.text_response(400, "expected CONNECT\n").encode())
-            return
-        self.inbound_opened[client_id] += 1
-        upstream_reader, upstream_writer = await self._open_inbound_target(rest.rsplit(" ", 1)[0])
-        upstream.append(upstream_writer)
-        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        await writer.drain()
-        await asyncio.gather(httpwire.pipe(reader, upstream_writer), httpwire.pipe(upstream_reader, writer))
-
-    async def _serve(self, writer: asyncio.StreamWriter, session) -> None:
-        """Run one connection's `session`: a failed hop answers 502 with `l5d-proxy-error`;
-        both streams are tracked (so `stop` can cut them) and closed at the end."""
-        self._streams.add(writer)
-        upstream: list[asyncio.StreamWriter] = []
         try:
-            await session(upstream)
-        except DialError as exc:
-            writer.write(httpwire.text_response(502, f"{exc}\n", {"l5d-proxy-error": str(exc)}).encode())
-            await writer.drain()
-        except (httpwire.WireError, ConnectionError, OSError, asyncio.IncompleteReadError, ssl.SSLError):
-            pass
-        finally:
-            self._streams.discard(writer)
-            for other in upstream:
-                await httpwire.close(other)
+            header = await asyncio.wait_for(transport_header.read(reader), DIAL_TIMEOUT)
+        except (transport_header.HeaderError, asyncio.TimeoutError, ConnectionError, OSError, ssl.SSLError) as exc:
+            self._on_refused(f"no transport header ({type(exc).__name__})")
             await httpwire.close(writer)
-
-    async def _open_inbound_target(self, authority: str):
-        host, _, port_text = authority.rpartition(":")
+            return
+        if header.name and not self.gateway_mode:
+            self._on_refused("gateway name sent to a proxy that is not a gateway")
+            await httpwire.close(writer)
+            return
+        labels = {"direction": "inbound", "peer": "src", "tls": "true", "client_id": client_id}
+        server = h2conn.H2Server(reader, writer, lambda request: self._serve_inbound(request, client_id, header))
+        self._inbound.add(server)
+        self.stats.connection_opened(**labels)
         try:
-            port = int(port_text)
-        except ValueError:
-            raise DialError(f"bad authority {authority!r}") from None
-        if host in (self.pod_ip, "localhost", "127.0.0.1"):
-            real = self.app_ports.get(port)
-            if real is None:
-                raise DialError(f"connection refused: nothing listens on port {port} in {self.pod_name}")
-            return await _tcp("127.0.0.1", real)
-        if not self.gateway_mode:
-            raise DialError(f"{self.pod_name} is not a gateway; it does not forward to {authority}")
-        route = self.cluster.route(authority)
-        return await self._dial(route)
+            await server.serve()
+        finally:
+            self._inbound.discard(server)
+            self.stats.connection_closed(**labels)
+
+    async def _serve_inbound(self, request: httpwire.Request, client_id: str,
+                             header: transport_header.TransportHeader) -> httpwire.Response:
+        request.headers.pop(h2conn.ORIG_PROTO, None)  # downgraded back to HTTP/1.1 for the app
+        labels = {"direction": "inbound", "authority": request.headers.get("host", ""), "tls": "true", "client_id": client_id}
+        self.stats.inc("request_total", **labels)
+        if header.name:  # gateway: on to the named service, as linkerd/app/gateway does
+            target = f"{header.name}:{header.port}"
+            if client_id == self.identity.name:
+                response = proxy_error(502, "gateway loop: the request came from this gateway")
+            else:
+                request.headers["host"] = target
+                forwarded = f"by={self.identity.name};for={client_id};host={target};proto=https"
+                request.headers["forwarded"] = ", ".join(filter(None, [request.headers.get("forwarded"), forwarded]))
+                response = await self.forward(lambda: self.cluster.route(target), request)
+        else:
+            response = await self._to_app(header.port, request)
+        self.stats.inc("response_total", **labels, status_code=str(response.status),
+                       classification="success" if response.status < 500 else "failure")
+        return response
+
+    async def _to_app(self, port: int, request: httpwire.Request) -> httpwire.Response:
+        real = self.app_ports.get(port)
+        if real is None:
+            return proxy_error(502, f"connection refused: nothing listens on port {port} in {self.pod_name}")
+        try:
+            return await self.local.send("127.0.0.1", real, request, _tcp, REQUEST_TIMEOUT)
+        except DialError as exc:
+            return proxy_error(502, str(exc))
+        except asyncio.TimeoutError:
+            return proxy_error(504, f"{self.pod_name} port {port} did not answer in {REQUEST_TIMEOUT:.0f}s")
+        except (httpwire.WireError, ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
+            return proxy_error(502, f"{self.pod_name} port {port} closed the connection ({type(exc).__name__})")
 
     # -- outbound: the pod's apps ------------------------------------------
-    async def _on_outbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await self._serve(writer, lambda upstream: self._outbound(reader, writer, upstream))
+    async def _on_outbound(self, request: httpwire.Request) -> httpwire.Response:
+        authority = request.headers.get("host", "")
+        return await self.forward(lambda: self.cluster.route(authority), request)
 
-    async def _outbound(self, reader, writer, upstream: list) -> None:
-        request = await httpwire.read_request(reader)
-        upstream_reader, upstream_writer = await self._dial(self.cluster.route(request.headers.get("host", "")))
-        upstream.append(upstream_writer)
-        upstream_writer.write(request.encode())
-        await upstream_writer.drain()
-        await httpwire.pipe(upstream_reader, writer)
+    async def forward(self, lookup: Callable[[], Route], request: httpwire.Request) -> httpwire.Response:
+        """Send `request` where `lookup()` says. A request the peer never took (it went away, refused the
+        stream, or a pooled connection turned out dead) goes once more on a fresh lookup, as the proxy's
+        balancer moves on when an endpoint goes (a pod replaced)."""
+        for attempt in (1, 2):
+            try:
+                route = lookup()
+                if route.identity is None:
+                    return await self._plain(route, request)
+                return await self._mesh(route, request)
+            except DialError as exc:
+                if attempt == 2 or not exc.retryable:
+                    return proxy_error(502, str(exc))
+        raise AssertionError("unreachable")
 
-    async def _dial(self, route: Route):
-        """Open a stream to `route`; a peer that went away before taking the request is tried once more
-        on a fresh lookup, as the proxy's balancer moves on when an endpoint goes (a pod replaced)."""
+    async def _plain(self, route: Route, request: httpwire.Request) -> httpwire.Response:
+        """An unmeshed endpoint: HTTP/1.1 over plain TCP, pooled."""
+        real = self._resolve(route)
         try:
-            return await self._dial_once(route)
-        except DialError as exc:
-            if not exc.retryable:
-                raise
-            return await self._dial_once(route)
+            return await self.local.send(*real, request, _tcp, REQUEST_TIMEOUT)
+        except asyncio.TimeoutError:
+            raise DialError(f"{route.address}:{route.port} did not answer in {REQUEST_TIMEOUT:.0f}s") from None
+        except (httpwire.WireError, ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
+            raise DialError(f"{route.address}:{route.port} closed the connection ({type(exc).__name__})") from None
 
-    async def _dial_once(self, route: Route):
-        """mTLS + CONNECT to a meshed peer, plain TCP otherwise."""
+    async def _mesh(self, route: Route, request: httpwire.Request) -> httpwire.Response:
+        conn, reused = await self.mesh.get(route)
+        labels = {"direction": "outbound", "authority": request.headers.get("host", ""), "tls": "true",
+                  "server_id": route.identity}
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                response = await conn.request(request, request.headers.get("host", route.authority),
+                                              [(h2conn.ORIG_PROTO, "HTTP/1.1")])
+        except h2conn.StreamFailed as exc:
+            # Refused streams were never processed; on a reused connection a GET that died with it may have
+            # met a peer that was already gone (the keep-alive race): both are safe to send again.
+            retry = exc.refused or (reused and request.method in httpwire.ConnectionPool.IDEMPOTENT)
+            raise DialError(f"{route.identity}: {exc}", retryable=retry) from None
+        except asyncio.TimeoutError:
+            return proxy_error(504, f"{route.identity} did not answer in {REQUEST_TIMEOUT:.0f}s")
+        self.stats.inc("request_total", **labels)
+        self.stats.inc("response_total", **labels, status_code=str(response.status),
+                       classification="success" if response.status < 500 else "failure")
+        return response
+
+    def _resolve(self, route: Route) -> tuple[str, int]:
         real = self.cluster.network.resolve(route.address, route.port)
         if real is None:
             what = "gateway" if route.via_gateway else "endpoint"
             raise DialError(f"connection refused: {what} {route.address}:{route.port} has no listener", retryable=True)
-        if route.identity is None:
-            return await _tcp(*real)
+        return real
+
+    async def _connect(self, route: Route) -> h2conn.H2Client:
+        """mTLS to a meshed peer, the transport header, then HTTP/2; the peer's first frame proves it took us."""
+        real = self._resolve(route)
         started = time.monotonic()
         try:
             reader, writer = await asyncio.wait_for(
@@ -210,20 +331,19 @@ class Proxy:
         except (ConnectionError, OSError) as exc:
             raise DialError(f"connection refused: {route.address}:{route.port} ({exc.strerror or exc})", retryable=True) from None
         try:
-            writer.write(f"CONNECT {route.authority} HTTP/1.1\r\nhost: {route.authority}\r\n\r\n".encode())
-            await writer.drain()
-            line, headers = await asyncio.wait_for(httpwire.read_head(reader), DIAL_TIMEOUT)
+            writer.write(route.header().encode())
+            conn = await asyncio.wait_for(h2conn.H2Client.open(reader, writer), DIAL_TIMEOUT)
         except ssl.SSLError as exc:
             await httpwire.close(writer)
             raise DialError(f"{route.identity} refused this proxy's identity: {refusal_reason(exc)}") from None
-        except (httpwire.WireError, ConnectionError, OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
+        except (h2conn.StreamFailed, asyncio.TimeoutError, *h2conn.DEAD) as exc:
             await httpwire.close(writer)
             raise DialError(f"{route.identity} closed the connection ({type(exc).__name__})", retryable=True) from None
-        if line.split(" ")[1:2] != ["200"]:
-            await httpwire.close(writer)
-            raise DialError(headers.get("l5d-proxy-error") or f"{route.identity} answered {line}")
-        self.outbound_opened[(route.identity, route.authority)] += 1
-        return reader, writer
+        labels = {"direction": "outbound", "peer": "dst", "tls": "true", "server_id": route.identity,
+                  "target_addr": f"{route.address}:{route.port}"}
+        self.stats.connection_opened(**labels)
+        conn.on_close = lambda: self.stats.connection_closed(**labels)
+        return conn
 
 
 async def _tcp(host: str, port: int):
@@ -232,4 +352,4 @@ async def _tcp(host: str, port: int):
     except asyncio.TimeoutError:  # before OSError: TimeoutError is one
         raise DialError(f"timed out connecting to {host}:{port}") from None
     except (ConnectionError, OSError) as exc:
-        raise DialError(f"connection refused: {host}:{port} ({exc.strerror or exc})") from None
+        raise DialError(f"connection refused: {host}:{port} ({exc.strerror or exc})", retryable=True) from None
