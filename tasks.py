@@ -266,11 +266,17 @@ def tools(c, config=None, profile=None):
         raise Exit(f"tools: {', '.join(missing)} not installed; see above", code=1)
 
 
-@task(help={"runs": "runs of each measurement (the median is printed)", "suite_runs": "runs of the whole scenario suite"})
+@task(help={"runs": "runs of each measurement (the median is printed)", "suite_runs": "runs of the whole scenario suite",
+            "soak_requests": "requests per soak round, each way", "soak_rounds": "rounds of the soak",
+            "only": "measure only these parts, comma-separated: updown,suite,mirror,soak,kind"})
 @friendly
-def bench(c, runs=5, suite_runs=3):
-    """Benchmark figures: sim up/down, the scenario suite, mirror convergence, requests/s, kind overlap."""
+def bench(c, runs=5, suite_runs=3, soak_requests=10_000, soak_rounds=3, only=""):
+    """Benchmark figures beside their goals: sim up/down, scenario suite, mirror convergence, soak, kind overlap."""
     script = Path(__file__).resolve().parent / "scripts" / "bench.py"
-    code = subprocess.call([sys.executable, str(script), "--runs", str(runs), "--suite-runs", str(suite_runs)])
+    argv = [sys.executable, str(script), "--runs", str(runs), "--suite-runs", str(suite_runs),
+            "--soak-requests", str(soak_requests), "--soak-rounds", str(soak_rounds)]
+    for part in filter(None, only.split(",")):
+        argv += ["--only", part.strip()]
+    code = subprocess.call(argv)
     if code:
         raise Exit(code=code)

@@ -210,6 +210,15 @@ class Backend(ABC):
     def host_address(self, address: str, port: int) -> tuple[str, int] | None:
         """Where a test on this machine connects to reach `address:port` on the lab network."""
 
+    def outbound_address(self, cluster: str, namespace: str, deployment: str) -> tuple[str, int] | None:
+        """Where a test on this machine sends HTTP as one of the deployment's pods would (into its proxy's
+        outbound side); None where the backend offers no such door (kind: use `request`)."""
+        return None
+
+    def lab_process(self) -> int | None:
+        """The PID of the process that holds the clusters' data plane, when it is one of ours."""
+        return None
+
     def preflight(self) -> None:
         """Refuse to start when something the backend needs is missing (one LabError with the fix)."""
 

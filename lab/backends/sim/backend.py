@@ -359,6 +359,10 @@ class SimBackend(Backend):
         r = self._api("GET", f"clusters/{cluster}/outbound", query={"namespace": namespace, "deployment": deployment})
         return (r["host"], r["port"]) if r["host"] else None
 
+    def lab_process(self) -> int | None:
+        info = self._daemon()
+        return info["pid"] if info else None
+
     def host_address(self, address: str, port: int) -> tuple[str, int] | None:
         r = self._api("GET", "resolve", query={"address": address, "port": port})
         return (r["host"], r["port"]) if r["host"] else None

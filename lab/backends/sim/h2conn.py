@@ -141,6 +141,7 @@ class H2Client(_Endpoint):
         self.draining = False  # the server refused a stream or said GOAWAY: no new requests here
         self.on_close: Callable[[], None] | None = None
         self._reader_task: asyncio.Task | None = None
+        self._slot: asyncio.Future | None = None  # resolved when a stream ends, for requests over the cap
 
     @classmethod
     async def open(cls, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> "H2Client":
@@ -159,13 +160,14 @@ class H2Client(_Endpoint):
         return client
 
     def usable(self) -> bool:
-        return not self.closed and not self.draining and not self.writer.is_closing() and \
-            len(self.streams) < self.h2.remote_settings.max_concurrent_streams
+        return not self.closed and not self.draining and not self.writer.is_closing()
 
     def idle(self) -> bool:
         return not self.streams
 
     async def request(self, request: Request, authority: str, extra: list[tuple[str, str]] = ()) -> Response:
+        while len(self.streams) >= self.h2.remote_settings.max_concurrent_streams and self.usable():
+            await self._stream_slot()  # the server's SETTINGS cap concurrent streams: wait for one to end
         if not self.usable():
             raise StreamFailed("connection is closing", refused=True)
         stream_id = self.h2.get_next_available_stream_id()
@@ -179,6 +181,16 @@ class H2Client(_Endpoint):
             raise StreamFailed(f"connection failed: {type(exc).__name__}", refused=False) from None
         finally:
             self.streams.pop(stream_id, None)
+            self._slot_freed()
+
+    async def _stream_slot(self) -> None:
+        waiter = self._slot = self._slot or asyncio.get_running_loop().create_future()
+        await asyncio.shield(waiter)
+
+    def _slot_freed(self) -> None:
+        waiter, self._slot = self._slot, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def on_event(self, event) -> None:
         if isinstance(event, h2.events.ConnectionTerminated):  # GOAWAY: streams above last_stream_id were not seen
@@ -205,6 +217,7 @@ class H2Client(_Endpoint):
             pending.future.set_exception(StreamFailed(f"stream reset ({event.error_code.name})", refused=refused))
 
     def on_closed(self) -> None:
+        self._slot_freed()
         for pending in self.streams.values():
             if not pending.future.done():
                 pending.future.set_exception(StreamFailed("connection closed before the response", refused=False))

@@ -133,16 +133,18 @@ class HTTPServer:
         self.server: asyncio.base_events.Server | None = None
         self._busy: dict[asyncio.StreamWriter, bool] = {}  # every open connection: is a request in progress?
         self._closing = False
+        self._port = 0
 
     @property
     def port(self) -> int:
-        return self.server.sockets[0].getsockname()[1]
+        return self._port
 
     def connections(self) -> int:
         return len(self._busy)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0, **kwargs) -> "HTTPServer":
         self.server = await asyncio.start_server(self._on_connection, host, port, **kwargs)
+        self._port = self.server.sockets[0].getsockname()[1]
         return self
 
     async def close(self, grace: float = 0.0) -> None:
@@ -188,7 +190,7 @@ class HTTPServer:
                 wire.conn.start_next_cycle()
                 idle = loop.call_later(self.idle_timeout, writer.transport.abort)
         except WireError:
-            if wire.conn.our_state is h11.SEND_RESPONSE:
+            if wire.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):  # h11 lets a server answer a broken request
                 wire.send(h11.Response(status_code=400, headers=[("content-length", "0"), ("connection", "close")]),
                           h11.EndOfMessage())
         except (ConnectionError, OSError, asyncio.IncompleteReadError, h11.LocalProtocolError):
@@ -222,6 +224,9 @@ class ClientConnection:
 
     async def send(self, request: Request, close_after: bool = False) -> Response:
         headers = end_to_end(request.headers)
+        if "host" not in request.headers:  # mandatory in HTTP/1.1; curl sends the address it dialled
+            host, port = self.wire.writer.get_extra_info("peername")[:2]
+            headers.insert(0, ("host", f"{host}:{port}"))
         headers.append(("content-length", str(len(request.body))))
         if close_after:
             headers.append(("connection", "close"))

@@ -1,0 +1,247 @@
+"""The sim's wire between hops: HTTP/1.1 keep-alive (h11) and HTTP/2 over mutual TLS (h2).
+
+What a user of the lab would notice if these broke: sockets piling up in the lab process,
+requests lost when a pod goes, or bodies cut at a flow-control window."""
+import asyncio
+import socket
+
+import pytest
+
+from lab import pki
+from lab.backends.sim import h2conn, httpwire, tlsserver
+from lab.backends.sim.tls import Identity
+
+TRUST_DOMAIN = "cluster.local"
+
+
+async def echo(request: httpwire.Request) -> httpwire.Response:
+    if request.path == "/slow":
+        await asyncio.sleep(0.3)
+    return httpwire.Response(200, {"x-path": request.path, "x-host": request.headers.get("host", "")}, request.body)
+
+
+def _connections_to(port: int) -> int:
+    """Established TCP connections whose far end is 127.0.0.1:port, from /proc (this process's sockets)."""
+    count = 0
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        fields = line.split()
+        remote, state = fields[2], fields[3]
+        if state == "01" and int(remote.split(":")[1], 16) == port:
+            count += 1
+    return count
+
+
+# -- HTTP/1.1 --------------------------------------------------------------------
+def test_server_keeps_a_connection_alive_between_requests_and_closes_when_asked():
+    async def scenario():
+        server = await httpwire.serve_http(echo)
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        conn = httpwire.ClientConnection(reader, writer)
+        first = await conn.send(httpwire.Request("GET", "/one", {"host": "a"}))
+        second = await conn.send(httpwire.Request("GET", "/two", {"host": "a"}))
+        assert (first.headers["x-path"], second.headers["x-path"]) == ("/one", "/two")
+        assert server.connections() == 1
+        await conn.send(httpwire.Request("GET", "/three", {"host": "a"}), close_after=True)
+        assert await reader.read() == b""  # the server closed its side after answering
+        await httpwire.close(writer)
+        await server.close()
+
+    asyncio.run(scenario())
+
+
+def test_server_closes_a_connection_left_idle():
+    async def scenario():
+        server = await httpwire.serve_http(echo, idle_timeout=0.2)
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        await httpwire.ClientConnection(reader, writer).send(httpwire.Request("GET", "/", {"host": "a"}))
+        assert await asyncio.wait_for(reader.read(), 2) == b""
+        assert server.connections() == 0
+        await httpwire.close(writer)
+        await server.close()
+
+    asyncio.run(scenario())
+
+
+def test_garbage_gets_400_and_a_closed_connection():
+    async def scenario():
+        server = await httpwire.serve_http(echo)
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+        answer = await asyncio.wait_for(reader.read(), 2)
+        assert answer.startswith(b"HTTP/1.1 400")
+        await httpwire.close(writer)
+        await server.close()
+
+    asyncio.run(scenario())
+
+
+def test_pool_reuses_one_connection_and_survives_the_server_closing_it():
+    async def scenario():
+        server = await httpwire.serve_http(echo, idle_timeout=0.2)
+        pool = httpwire.ConnectionPool()
+        for i in range(50):
+            response = await pool.send("127.0.0.1", server.port, httpwire.Request("GET", f"/{i}", {"host": "a"}),
+                                       asyncio.open_connection, 5)
+            assert response.headers["x-path"] == f"/{i}"
+        assert pool.opened == 1
+        await asyncio.sleep(0.4)  # the server dropped the idle connection; the pool finds out on next use
+        response = await pool.send("127.0.0.1", server.port, httpwire.Request("GET", "/after", {"host": "a"}),
+                                   asyncio.open_connection, 5)
+        assert response.status == 200 and pool.opened == 2
+        await pool.close()
+        await server.close()
+
+    asyncio.run(scenario())
+
+
+def test_pool_closes_what_sits_idle():
+    async def scenario():
+        server = await httpwire.serve_http(echo)
+        pool = httpwire.ConnectionPool(idle_timeout=0.1)
+        await pool.send("127.0.0.1", server.port, httpwire.Request("GET", "/", {"host": "a"}), asyncio.open_connection, 5)
+        assert _connections_to(server.port) == 1
+        await asyncio.sleep(0.3)
+        assert len(pool) == 0 and _connections_to(server.port) == 0
+        await server.close()
+
+    asyncio.run(scenario())
+
+
+def test_closing_a_server_lets_a_busy_request_finish_within_grace():
+    async def scenario():
+        server = await httpwire.serve_http(echo)
+        pending = asyncio.ensure_future(httpwire.fetch("127.0.0.1", server.port, httpwire.Request("GET", "/slow"), 5))
+        await asyncio.sleep(0.1)
+        await server.close(grace=2)
+        assert (await pending).status == 200
+        with pytest.raises(OSError):
+            await httpwire.fetch("127.0.0.1", server.port, httpwire.Request("GET", "/"), 1)
+
+    asyncio.run(scenario())
+
+
+# -- HTTP/2 over mutual TLS ----------------------------------------------------------
+@pytest.fixture(scope="module")
+def identities(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mtls")
+    anchor = pki.create_anchor(TRUST_DOMAIN)
+    issuer = pki.create_issuer(anchor, TRUST_DOMAIN)
+    made = {}
+    for name in ("client", "server"):
+        full = f"{name}.ns.serviceaccount.identity.linkerd.{TRUST_DOMAIN}"
+        leaf = pki.issue_workload(issuer, full)
+        pki.write_public(folder / f"{name}.crt", leaf.cert_pem + issuer.cert_pem)
+        pki.write_private(folder / f"{name}.key", leaf.key_pem)
+        made[name] = Identity(full, folder / f"{name}.crt", folder / f"{name}.key", anchor.cert_pem)
+    return made
+
+
+async def _mesh_pair(identities, handler):
+    servers: list[h2conn.H2Server] = []
+
+    async def on_connection(reader, writer):
+        server = h2conn.H2Server(reader, writer, handler)
+        servers.append(server)
+        await server.serve()
+
+    listener = await tlsserver.start(on_connection, lambda reason: None, identities["server"].server_context())
+    port = listener.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=identities["client"].client_context(),
+                                                   server_hostname=identities["server"].name)
+    client = await h2conn.H2Client.open(reader, writer)
+    return listener, client, servers
+
+
+def test_concurrent_requests_share_one_connection(identities):
+    async def scenario():
+        listener, client, servers = await _mesh_pair(identities, echo)
+        requests = [client.request(httpwire.Request("GET", f"/{i}", {"host": "svc:80"}), "svc:80") for i in range(200)]
+        responses = await asyncio.gather(*requests)
+        assert [r.headers["x-path"] for r in responses] == [f"/{i}" for i in range(200)]
+        assert {r.headers["x-host"] for r in responses} == {"svc:80"}
+        assert len(servers) == 1
+        await client.close()
+        listener.close()
+
+    asyncio.run(scenario())
+
+
+def test_bodies_larger_than_the_flow_control_window_arrive_whole(identities):
+    body = bytes(range(256)) * 1024  # 256 KiB: four times h2's initial 64 KiB window, both ways
+
+    async def scenario():
+        listener, client, _ = await _mesh_pair(identities, echo)
+        responses = await asyncio.gather(*(client.request(httpwire.Request("POST", "/", {}, body), "svc:80") for _ in range(3)))
+        assert all(r.body == body for r in responses)
+        await client.close()
+        listener.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_draining_server_finishes_open_streams_refuses_new_ones_then_closes(identities):
+    async def scenario():
+        listener, client, servers = await _mesh_pair(identities, echo)
+        slow = asyncio.ensure_future(client.request(httpwire.Request("GET", "/slow", {}), "svc:80"))
+        await asyncio.sleep(0.1)
+        drained = asyncio.ensure_future(servers[0].drain())
+        await asyncio.sleep(0.05)
+        with pytest.raises(h2conn.StreamFailed) as refused:
+            await client.request(httpwire.Request("GET", "/late", {}), "svc:80")
+        assert refused.value.refused, "a refused stream must say it was never processed, so it can go elsewhere"
+        assert not client.usable()
+        assert (await slow).status == 200
+        await asyncio.wait_for(drained, 2)
+        await asyncio.sleep(0.05)
+        assert client.closed
+        listener.close()
+
+    asyncio.run(scenario())
+
+
+def test_requests_in_flight_fail_promptly_when_the_peer_vanishes(identities):
+    async def scenario():
+        listener, client, servers = await _mesh_pair(identities, echo)
+        slow = asyncio.ensure_future(client.request(httpwire.Request("GET", "/slow", {}), "svc:80"))
+        await asyncio.sleep(0.1)
+        servers[0].abort()
+        with pytest.raises(h2conn.StreamFailed) as failed:
+            await asyncio.wait_for(slow, 2)
+        assert not failed.value.refused  # it may have been processed: only an idempotent request is sent again
+        assert client.closed
+        listener.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_client_the_server_does_not_trust_fails_at_open(identities, tmp_path):
+    stranger_anchor = pki.create_anchor(TRUST_DOMAIN)
+    stranger = pki.issue_workload(pki.create_issuer(stranger_anchor, TRUST_DOMAIN), identities["client"].name)
+    pki.write_public(tmp_path / "s.crt", stranger.cert_pem)
+    pki.write_private(tmp_path / "s.key", stranger.key_pem)
+    impostor = Identity(identities["client"].name, tmp_path / "s.crt", tmp_path / "s.key", identities["server"].roots_pem)
+
+    async def scenario():
+        listener = await tlsserver.start(lambda r, w: h2conn.H2Server(r, w, echo).serve(), lambda reason: None,
+                                         identities["server"].server_context())
+        port = listener.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=impostor.client_context(),
+                                                       server_hostname=identities["server"].name)
+        with pytest.raises((ConnectionError, OSError)):  # the TLS alert arrives on the first read
+            await asyncio.wait_for(h2conn.H2Client.open(reader, writer), 2)
+        await httpwire.close(writer)
+        listener.close()
+
+    asyncio.run(scenario())
+
+
+def test_nothing_listens_after_close(identities):
+    async def scenario():
+        server = await httpwire.serve_http(echo)
+        port = server.port
+        await server.close()
+        return port
+
+    port = asyncio.run(scenario())
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1)
