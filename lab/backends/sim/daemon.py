@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from ... import cli_output
 from ...profiles import DEFAULT_PROFILE, PROFILES
 from . import controllers, httpwire
+from .background import spawn
 from .checks import cluster_checks
 from .cluster import SimCluster
 from .mirror import ServiceMirror
@@ -129,7 +130,7 @@ class LabProcess:
         if parts == ["health"]:
             return ok({"pid": os.getpid(), "clusters": sorted(self.clusters), "uptime": time.time() - self.started})
         if parts == ["shutdown"] and req.method == "POST":
-            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self.shutdown()))
+            asyncio.get_running_loop().call_soon(lambda: spawn(self.shutdown()))
             return ok({"stopping": True})
         if parts == ["settle"]:
             return ok({"settled": await self.settle(float(req.query.get("timeout", "10")))})
@@ -219,7 +220,7 @@ async def main(state_dir: Path) -> None:
     lab.load()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(lab.shutdown()))
+        loop.add_signal_handler(sig, lambda: spawn(lab.shutdown()))
     loop.set_exception_handler(_quiet_tls_noise)
     server = await httpwire.serve_http(lab.handle)
     port = server.port

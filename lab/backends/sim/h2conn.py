@@ -27,6 +27,7 @@ import h2.errors
 import h2.events
 import h2.exceptions
 
+from .background import spawn
 from .httpwire import Request, Response, close, end_to_end, text_response
 
 READ_CHUNK = 65536
@@ -156,7 +157,7 @@ class H2Client(_Endpoint):
         for event in client.h2.receive_data(data):
             client._dispatch(event)
         client.flush()
-        client._reader_task = asyncio.get_running_loop().create_task(client._read_loop())
+        client._reader_task = spawn(client._read_loop())
         return client
 
     def usable(self) -> bool:
@@ -282,7 +283,7 @@ class H2Server(_Endpoint):
 
     def _start(self, stream_id: int) -> None:
         self._idle.clear()
-        task = asyncio.get_running_loop().create_task(self._respond(stream_id, self._incoming[stream_id]))
+        task = spawn(self._respond(stream_id, self._incoming[stream_id]))
         self._tasks[stream_id] = task
 
     async def _respond(self, stream_id: int, request: Request) -> None:
@@ -302,7 +303,7 @@ class H2Server(_Endpoint):
             if not self._tasks:
                 self._idle.set()
                 if self.draining and not self.closed:
-                    asyncio.get_running_loop().create_task(self._goodbye())
+                    spawn(self._goodbye())
 
     def in_flight(self) -> int:
         return len(self._tasks)

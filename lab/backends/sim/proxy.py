@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from . import h2conn, httpwire, tlsserver, transport_header
+from .background import spawn
 from .proxy_metrics import ProxyMetrics
 from .tls import Identity, peer_identity, refusal_reason
 
@@ -95,7 +96,7 @@ class MeshPool:
     def _retire(self, conn: h2conn.H2Client) -> None:
         """A connection no longer handed out: close it once its last stream is done."""
         if conn.idle() or conn.closed:
-            asyncio.get_running_loop().create_task(conn.close())
+            spawn(conn.close())
         else:
             self._draining.add(conn)
 
@@ -113,11 +114,11 @@ class MeshPool:
                 del self.conns[key]
                 self._last_used.pop(key, None)
                 self._locks.pop(key, None)
-                asyncio.get_running_loop().create_task(conn.close())
+                spawn(conn.close())
         for conn in list(self._draining):
             if conn.idle() or conn.closed:
                 self._draining.discard(conn)
-                asyncio.get_running_loop().create_task(conn.close())
+                spawn(conn.close())
         if self.conns or self._draining:
             self._arm()
 

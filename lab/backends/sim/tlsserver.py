@@ -13,6 +13,7 @@ import asyncio
 import ssl
 from typing import Awaitable, Callable
 
+from .background import spawn
 from .tls import refusal_reason
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -158,7 +159,7 @@ class _Connection(asyncio.Protocol):
         self.tls.set_protocol(protocol)
         protocol.connection_made(self.tls)
         writer = asyncio.StreamWriter(self.tls, protocol, reader, asyncio.get_running_loop())
-        asyncio.ensure_future(self.handler(reader, writer))
+        spawn(self.handler(reader, writer))
         if self.incoming.pending:
             self.tls.feed(b"")
 
