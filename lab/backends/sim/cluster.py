@@ -59,15 +59,22 @@ class SimCluster:
         del self.events[:-200]
 
     # -- address allocation ------------------------------------------------
-    def allocate_ip(self, subnet: str, used: set[str], skip: int) -> str:
+    def free_ips(self, subnet: str, used: set[str], skip: int):
+        """Free host addresses of `subnet` in order, after the first `skip` hosts; one pass for
+        any number of allocations (thousands of services must not cost thousands of scans)."""
         net = ipaddress.IPv4Network(subnet)
-        for n, host in enumerate(net.hosts()):
-            if n >= skip and str(host) not in used:
-                return str(host)
+        first, last = int(net.network_address) + 1 + skip, int(net.broadcast_address) - 1
+        taken = {int(ipaddress.IPv4Address(ip)) for ip in used}
+        for value in range(first, last + 1):
+            if value not in taken:
+                yield str(ipaddress.IPv4Address(value))
         raise RuntimeError(f"subnet {subnet} of cluster {self.name} is full")
 
+    def allocate_ip(self, subnet: str, used: set[str], skip: int) -> str:
+        return next(self.free_ips(subnet, used, skip))
+
     def pod_ips(self) -> set[str]:
-        return {p.get("status", {}).get("podIP") for p in self.store.list("Pod")} - {None}
+        return {p.get("status", {}).get("podIP") for p in self.store.views("Pod")} - {None}
 
     # -- identity ----------------------------------------------------------
     def trust_roots(self) -> str | None:

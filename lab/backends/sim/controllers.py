@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import hashlib
 import json
 import secrets
@@ -34,16 +35,19 @@ class ServiceIPs:
         self.cluster = cluster
 
     async def reconcile(self) -> None:
-        services = self.cluster.store.list("Service")
+        services = self.cluster.store.views("Service")
+        waiting = [s for s in services if not s["spec"].get("clusterIP")]
+        if not waiting:
+            return
         used = {s["spec"].get("clusterIP") for s in services} - {None}
-        for svc in services:
-            if not svc["spec"].get("clusterIP"):
-                # .1 is the `kubernetes` service on a real cluster; start at .10 like kind's DNS.
-                ip = self.cluster.allocate_ip(self.cluster.spec["service_subnet"], used, skip=9)
-                used.add(ip)
-                svc["spec"]["clusterIP"] = ip
-                svc["spec"]["clusterIPs"] = [ip]
-                self.cluster.store.apply(svc)
+        # .1 is the `kubernetes` service on a real cluster; start at .10 like kind's DNS.
+        free = self.cluster.free_ips(self.cluster.spec["service_subnet"], used, skip=9)
+        for view in waiting:
+            svc = copy.deepcopy(view)
+            ip = next(free)
+            svc["spec"]["clusterIP"] = ip
+            svc["spec"]["clusterIPs"] = [ip]
+            self.cluster.store.apply(svc)
 
 
 class ServiceAccountTokens:
@@ -81,7 +85,7 @@ class MetalLB:
 
     async def reconcile(self) -> None:
         store = self.cluster.store
-        services = store.list("Service")
+        services = store.views("Service")
         used = {i["ip"] for s in services for i in s.get("status", {}).get("loadBalancer", {}).get("ingress", [])}
         pools = self.pools()
         for svc in services:
@@ -245,12 +249,15 @@ class Endpoints:
 
     async def reconcile(self) -> None:
         store = self.cluster.store
-        for svc in store.list("Service"):
+        pods_by_ns: dict[str, list[dict]] = {}
+        for pod in store.views("Pod"):
+            pods_by_ns.setdefault(pod["metadata"]["namespace"], []).append(pod)
+        for svc in store.views("Service"):
             selector = svc["spec"].get("selector")
             if not selector:
                 continue  # endpoints of selector-less services (mirrors) belong to whoever made them
             ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
-            pods = [p for p in store.list("Pod", ns) if matches(p["metadata"].get("labels"), selector) and _pod_ready(p)]
+            pods = [p for p in pods_by_ns.get(ns, []) if matches(p["metadata"].get("labels"), selector) and _pod_ready(p)]
             addresses = [{"ip": p["status"]["podIP"], "targetRef": {"kind": "Pod", "name": p["metadata"]["name"]}} for p in pods]
             ports = [{"name": p.get("name", ""), "port": _target_port(p, pods), "protocol": p.get("protocol", "TCP")}
                      for p in svc["spec"].get("ports", [])]

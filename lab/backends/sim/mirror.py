@@ -212,7 +212,7 @@ class ServiceMirror:
         paired: dict[tuple[str, str], int] = {}
         selector = spec.get("selector", {}).get("matchLabels")
         link_gateway = _link_gateway(spec, remote) if selector else None
-        for svc in remote.store.list("Service"):
+        for svc in remote.store.views("Service"):
             if selector:  # Linkerd 2.9+: the Link selects exported services by label; its gateway serves them
                 if not matches(svc["metadata"].get("labels"), selector) or svc["metadata"].get("labels", {}).get(MIRRORED_LABEL):
                     continue
@@ -261,7 +261,7 @@ class ServiceMirror:
         return mirror_name
 
     def _remove_mirrors(self, target: str, keep: set[tuple[str, str]]) -> None:
-        for svc in self.cluster.store.list("Service", labels={MIRRORED_LABEL: "true", CLUSTER_LABEL: target}):
+        for svc in self.cluster.store.views("Service", labels={MIRRORED_LABEL: "true", CLUSTER_LABEL: target}):
             key = (svc["metadata"]["namespace"], svc["metadata"]["name"])
             if key not in keep:
                 self.cluster.store.delete("Service", *key)

@@ -68,6 +68,13 @@ class ObjectStore:
     def view_all(self, kind: str) -> list[dict]:
         return [obj for (k, _, _), obj in self._objects.items() if k == kind]
 
+    def views(self, kind: str, namespace: str | None = None, labels: dict[str, str] | None = None) -> list[dict]:
+        """`list` without the copies, for controllers that read thousands of objects per pass.
+        Callers must not modify what they get; `apply` a copy instead."""
+        return [obj for (k, ns, _), obj in self._objects.items()
+                if k == kind and (namespace is None or ns == namespace)
+                and (not labels or matches(obj["metadata"].get("labels"), labels))]
+
     def __len__(self) -> int:
         return len(self._objects)
 
@@ -133,7 +140,8 @@ class ObjectStore:
 
     # -- persistence -------------------------------------------------------
     def dump(self) -> list[dict]:
-        return [copy.deepcopy(o) for _, o in sorted(self._objects.items())]
+        """Every object, for serializing at once (not copied: do not modify)."""
+        return [o for _, o in sorted(self._objects.items())]
 
     def load(self, objects: Iterable[dict[str, Any]]) -> None:
         top = 0
