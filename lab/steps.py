@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -64,6 +64,9 @@ class StepResult:
 class Step:
     name = ""
     summary = ""
+    # Steps whose targets must be done before a target of this one that shares a cluster with them;
+    # `up` starts every target as soon as those are done, so independent work overlaps.
+    after: tuple[str, ...] = ()
 
     def targets(self, ctx: Context) -> list[str]:
         return ctx.cfg.cluster_names
@@ -118,6 +121,7 @@ class Clusters(Step):
 
 class LoadBalancer(Step):
     name, summary = "loadbalancer", "MetalLB and its address pool"
+    after = ("clusters",)
 
     def check(self, ctx, target):
         for want in ctx.backend.loadbalancer_objects(target):
@@ -139,6 +143,7 @@ class LoadBalancer(Step):
 
 class Trust(Step):
     name, summary = "trust", "one trust anchor, an issuer per cluster"
+    after = ()  # files on this machine: nothing in a cluster
 
     def targets(self, ctx):
         return ["lab"]
@@ -166,6 +171,7 @@ class Trust(Step):
 
 class Linkerd(Step):
     name, summary = "linkerd", "the control plane with the shared anchor"
+    after = ("clusters", "trust")
 
     def check(self, ctx, target):
         if ctx.cfg.profile.gateway_api and not ctx.backend.gateway_api_installed(target):
@@ -197,6 +203,7 @@ class Linkerd(Step):
 
 class Multicluster(Step):
     name, summary = "multicluster", "the multicluster extension and its gateway"
+    after = ("loadbalancer", "linkerd", "bundle")
 
     def check(self, ctx, target):
         svc = ctx.backend.get(target, "Service", manifests.MC_NS, manifests.GATEWAY)
@@ -217,6 +224,7 @@ class Multicluster(Step):
 
 class Link(Step):
     name, summary = "link", "link each source cluster to its target"
+    after = ("multicluster",)
 
     def targets(self, ctx):
         return _link_targets(ctx)
@@ -254,6 +262,7 @@ class Link(Step):
 
 class Workloads(Step):
     name, summary = "workloads", "the sample workloads"
+    after = ("linkerd", "bundle")  # injected; the bundle restarts meshed pods
 
     def targets(self, ctx):
         return [c.name for c in ctx.cfg.clusters if c.workloads]
@@ -279,6 +288,7 @@ class Workloads(Step):
 
 class Gateway(Step):
     name, summary = "gateway", "the chosen gateway serving in each exporting cluster"
+    after = ("multicluster",)
 
     def targets(self, ctx):
         return [c.name for c in ctx.cfg.clusters if c.exports]
@@ -309,6 +319,7 @@ class Gateway(Step):
 
 class Export(Step):
     name, summary = "export", "export services through the chosen gateway; linked clusters see it alive"
+    after = ("link", "workloads", "gateway")
 
     def targets(self, ctx):
         exporting = {c.name for c in ctx.cfg.clusters if c.exports}
@@ -385,6 +396,7 @@ def bundle_stamp(path: Path) -> str:
 
 class Bundle(Step):
     name, summary = "bundle", "the guide's trust anchor bundle: upgrade the existing cluster, restart, add the new ones"
+    after = ("linkerd",)
 
     def targets(self, ctx):
         return ["lab"] if ctx.cfg.trust.mode == "bundle" else []
@@ -491,16 +503,51 @@ def run_step(ctx: Context, step: Step, report: Callable[[StepResult], None] = la
     return results
 
 
+def _concerns(ctx: Context, target: str) -> set[str]:
+    """The clusters a target touches: itself, both ends of a link, or all of them ("lab")."""
+    if "->" in target:
+        return set(_split_link(target))
+    return {target} if target in ctx.cfg.cluster_names else set(ctx.cfg.cluster_names)
+
+
+def schedule(ctx: Context, chosen: list[Step], run: Callable[[Step, str], object],
+             report: Callable[[object], None] = lambda r: None) -> list:
+    """Run every target of `chosen` as soon as what it comes `after` is done for the clusters it
+    touches, so one cluster's work never waits for another's when it need not. A failure stops new
+    starts; what runs finishes; the first failure is raised. Results come back in step order."""
+    nodes = [(step, target) for step in chosen for target in step.targets(ctx)]
+    needs = {node: {other for other in nodes if other[0].name in node[0].after
+                    and _concerns(ctx, other[1]) & _concerns(ctx, node[1])} for node in nodes}
+    done: dict[tuple, object] = {}
+    errors: list[Exception] = []
+    with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as pool:
+        running: dict = {}
+        waiting = list(nodes)
+        while waiting or running:
+            if not errors:
+                for node in [n for n in waiting if needs[n] <= done.keys()]:
+                    waiting.remove(node)
+                    running[pool.submit(run, *node)] = node
+            if not running:
+                break  # a failure left the rest waiting
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                node = running.pop(future)
+                try:
+                    done[node] = future.result()
+                except Exception as exc:  # noqa: BLE001 - raised below, after the rest finish
+                    errors.append(exc)
+                    continue
+                report(done[node])
+    if errors:
+        raise errors[0]
+    return [done[node] for node in nodes]
+
+
 def up(ctx: Context, until: str | None = None, report: Callable[[StepResult], None] = lambda r: None) -> list[StepResult]:
-    if until is not None:
-        by_name(until)
+    chosen = STEPS[: STEP_NAMES.index(by_name(until).name) + 1] if until is not None else STEPS
     ctx.backend.preflight()
-    results = []
-    for step in STEPS:
-        results += run_step(ctx, step, report)
-        if step.name == until:
-            break
-    return results
+    return schedule(ctx, chosen, lambda step, target: _run_target(ctx, step, target), report)
 
 
 def plan(ctx: Context, until: str | None = None) -> list[tuple[Step, str, list[str]]]:

@@ -192,9 +192,7 @@ def bench_kind_overlap(runs: int, delay: float) -> dict:
             backend = KindBackend(cfg, Path(tmp), runner=runner, scripting=True)
             ctx = steps.Context(cfg, backend, Path(tmp), scripting=True)
             started = time.perf_counter()
-            for step in steps.STEPS:  # each step's targets at once, as `up` runs them
-                with ThreadPoolExecutor(max(1, len(step.targets(ctx)))) as pool:
-                    list(pool.map(lambda t, s=step: s.script(ctx, t), step.targets(ctx)))
+            steps.schedule(ctx, steps.STEPS, lambda step, target: step.script(ctx, target))  # as `up` runs them
             wall = time.perf_counter() - started
             total = sum(c.ended - c.started for c in runner.calls)
             walls.append(wall)
