@@ -71,6 +71,11 @@ def end_to_end(headers: dict[str, str]) -> list[tuple[str, str]]:
     return [(k, v) for k, v in headers.items() if k not in HOP_BY_HOP]
 
 
+def _body_events(body: bytes) -> tuple:
+    """The events after a head: an empty body is just its end (every h11 event costs a state-machine pass)."""
+    return (h11.Data(data=body), h11.EndOfMessage()) if body else (h11.EndOfMessage(),)
+
+
 def _decode(headers) -> dict[str, str]:
     return {bytes(k).decode("latin-1").lower(): bytes(v).decode("latin-1") for k, v in headers}
 
@@ -159,6 +164,9 @@ class HTTPServer:
             await asyncio.sleep(0.02)  # polling the busy flags during the grace period
         for writer in list(self._busy):
             writer.transport.abort()
+        deadline = time.monotonic() + 1.0
+        while self._busy and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)  # the aborted connections' handlers run their `finally` and leave
 
     async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         loop = asyncio.get_running_loop()
@@ -182,7 +190,7 @@ class HTTPServer:
                 if self._closing:
                     headers.append(("connection", "close"))
                 wire.send(h11.Response(status_code=response.status, reason=REASONS.get(response.status, "Status"),
-                                       headers=headers), h11.Data(data=response.body), h11.EndOfMessage())
+                                       headers=headers), *_body_events(response.body))
                 await writer.drain()
                 self._busy[writer] = False
                 if not wire.reusable():
@@ -233,7 +241,7 @@ class ClientConnection:
         self.used = True
         try:
             self.wire.send(h11.Request(method=request.method, target=request.target, headers=headers),
-                           h11.Data(data=request.body), h11.EndOfMessage())
+                           *_body_events(request.body))
             await self.wire.writer.drain()
             event = await self.wire.next_event()
             if not isinstance(event, h11.Response):
