@@ -30,6 +30,7 @@ class Profile:
     gateway_api: str | None      # Gateway API release `linkerd install --crds` requires first (None: not required)
     link_crd: bool               # `link` emits a Link object (False: only the credentials Secret)
     check_credentials: str       # the check naming a link's access credentials
+    check_gateway_alive: str     # the check that fails until a linked gateway's first probe has run
     gateways_columns: tuple[str, ...]  # `linkerd multicluster gateways` table header
     probe_slash_joined: bool     # the probe URL is http://host:port/<path> (True) or http://host:port<path>
     trims_trust_roots: bool      # the stored anchors lose their final newline (helm `trim`)
@@ -92,6 +93,9 @@ PROFILES: dict[str, Profile] = {
             link_crd=False,
             # pkg/healthcheck/healthcheck_multicluster.go (stable-2.8.1)
             check_credentials="service mirror controller can access target clusters",
+            # ibid.: read from the service mirror's metrics, first set one probe period after the link
+            # (controller/cmd/service-mirror/probe_worker.go: a ticker, no probe at start)
+            check_gateway_alive="all target cluster gateways are alive",
             # cli/cmd/multicluster.go buildGatewaysTable (stable-2.8.1)
             gateways_columns=("CLUSTER", "NAMESPACE", "NAME", "ALIVE", "NUM_SVC", "LATENCY_P50", "LATENCY_P95",
                               "LATENCY_P99"),
@@ -137,6 +141,9 @@ PROFILES: dict[str, Profile] = {
             link_crd=True,
             # multicluster/cmd/check.go (edge-26.8.3): one check for every link, no target suffix
             check_credentials="remote cluster access credentials are valid",
+            # ibid., without a retry deadline; the probe worker's first probe comes one period after the
+            # link (multicluster/service-mirror/probe_worker.go: a ticker)
+            check_gateway_alive="probe services able to communicate with all gateway mirrors",
             # multicluster/cmd/gateways.go buildGatewaysTable (edge-26.8.3)
             gateways_columns=("CLUSTER", "ALIVE", "NUM_SVC", "LATENCY"),
             # multicluster/service-mirror/probe_worker.go (edge-26.8.3): "http://%s%s" with the path as given

@@ -130,6 +130,15 @@ class Runner:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content)
 
+    def retry(self, command: Command, attempts: int, interval: float) -> Result:
+        """Run until it succeeds, at most `attempts` times, `interval` seconds apart; the last failure raises."""
+        for attempt in range(1, attempts + 1):
+            result = self.run(command, check=attempt == attempts)
+            if result.code == 0:
+                return result
+            time.sleep(interval)
+        raise AssertionError("unreachable")
+
 
 @dataclass
 class Recorded:
@@ -167,6 +176,9 @@ class RecordingRunner:
         self.files[str(path)] = content
         self.run(cmd("tee", str(path), stdin=content))
 
+    def retry(self, command: Command, attempts: int, interval: float) -> Result:
+        return self.run(command)  # the recorded answer does not change between attempts
+
     @property
     def lines(self) -> list[str]:
         return [c.command.text() for c in self.calls]
@@ -185,6 +197,12 @@ class ScriptRunner(RecordingRunner):
     def run(self, command: Command, check: bool = True) -> Result:
         result = super().run(command, check)
         self.blocks.append(render(command))
+        return result
+
+    def retry(self, command: Command, attempts: int, interval: float) -> Result:
+        result = RecordingRunner.run(self, command)
+        self.blocks.append(f"n=0; until {render(command)}; do n=$((n + 1)); [ \"$n\" -lt {attempts} ] || exit 1; "
+                           f"sleep {interval:g}; done")
         return result
 
     def write_file(self, path: Path, content: str) -> None:

@@ -28,6 +28,7 @@ from .base import ROOTS_ANNOTATION, Backend, HttpResult, LabError
 KIND_NETWORK = "kind"
 KIND_DEFAULT_SUBNET = "172.18.0.0/16"  # what kind creates when the network does not exist yet
 POOL_SIZE = 25  # LoadBalancer addresses per cluster, taken from the top of the kind network
+LINK_CHECK_ATTEMPTS = 20  # `multicluster check` after linking, one probe period apart (see link)
 WAIT = "300s"
 
 
@@ -414,8 +415,13 @@ class KindBackend(Backend):
             ["--gateway-name", gw.name, "--gateway-namespace", gw.namespace]
         self.apply_output(source, self.linkerd(target, "multicluster", self.profile.link_command, "--cluster-name", target,
                                                *self.api_server_args(target), *account, *named))
-        # The guide's verification after linking; it exits 1 while the clusters' anchors differ.
-        self.runner.run(self.linkerd(source, *self.profile.mc_check))
+        # The guide's verification after linking; it exits 1 while the clusters' anchors differ. It also
+        # fails until the new gateway's first probe: the probe worker runs on a ticker, the first probe one
+        # period after the link (edge-26.8.3 multicluster/service-mirror/probe_worker.go), and the check
+        # "probe services able to communicate with all gateway mirrors" has no retry deadline
+        # (multicluster/cmd/check.go). So the check is repeated for a few probe periods before it counts.
+        period = float(self.cfg.probe_period)
+        self.runner.retry(self.linkerd(source, *self.profile.mc_check), attempts=LINK_CHECK_ATTEMPTS, interval=period)
         self.runner.run(self.linkerd(source, "multicluster", "gateways"))
 
     def install_gateway(self, cluster: str, gateway) -> None:

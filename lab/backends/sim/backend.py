@@ -324,9 +324,17 @@ class SimBackend(Backend):
             service = wait_until(lambda: (svc := self.get(target, "Service", gw.namespace, gw.name)) and manifests.ingress_ip(svc) and svc,
                                  10, f"a LoadBalancer address for {target}'s gateway {gw.namespace}/{gw.name}")
         self.apply(source, manifests.link(self.cfg, target, f"sim://{target}", token, service, account))
-        # The guide checks right after linking, as the kind backend does: a failing check stops here.
+        # The guide checks right after linking, as the kind backend does: a failing check stops here. Only
+        # the gateway-liveness check is given time, as long as the first probe takes (one probe period, as on
+        # a real cluster); anything else (credentials, anchors) fails at once.
         self.settle()
-        failed = [r for r in self.check(source) if r.failed]
+        deadline = time.monotonic() + 4 * self.cfg.probe_period + 5
+        while True:
+            failed = [r for r in self.check(source) if r.failed]
+            waiting = failed and all(r.name == self.cfg.profile.check_gateway_alive for r in failed)
+            if not waiting or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)  # polling the check, as `until linkerd multicluster check` would
         if failed:
             raise LabError(f"`linkerd {' '.join(self.cfg.profile.mc_check)}` in {source} failed after linking {target}: " +
                            "; ".join(f"{r.name}: {r.error}" for r in failed))

@@ -131,9 +131,11 @@ class GatewayProbe:
         self.alive, self.last_error = True, None
 
     async def _run(self) -> None:
+        # The real probe worker runs on a ticker: the first probe is one period after it starts, and the
+        # gateway counts as not alive until then (probe_worker.go at stable-2.8.1 and edge-26.8.3).
         while True:
-            await self.probe_once()
             await asyncio.sleep(self.target.probe_period)
+            await self.probe_once()
 
     def latency_ms(self) -> float | None:
         return round(statistics.median(self.latencies), 2) if self.latencies else None
