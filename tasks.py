@@ -15,6 +15,7 @@ from pathlib import Path
 from invoke import Exit, task
 
 from lab import pki, session, steps
+from lab.lock import lab_lock
 from lab import status as status_mod
 from lab.backends.base import LabError
 from lab.config import ConfigError
@@ -39,6 +40,11 @@ def friendly(fn):
     return wrapper
 
 
+def _locked(s: session.Session, command: str):
+    """The lab's lock for a command that changes it: a second one waits, saying for whom."""
+    return lab_lock(s.cfg.state_dir(s.root), command)
+
+
 def _report(result: steps.StepResult) -> None:
     print(f"  {result.step:<13} {result.target:<11} {result.outcome:<13} {result.seconds:6.2f}s", flush=True)
 
@@ -55,9 +61,10 @@ def up(c, backend="auto", config=None, until=None, profile=None, trust=None, ins
     print(f"lab '{s.cfg.name}': clusters {', '.join(s.cfg.cluster_names)}; state in {s.cfg.state_dir(s.root)}")
     started = time.monotonic()
     s.backend.preflight()  # before anything is recorded or created
-    session.record_backend(s.cfg, s.root, s.backend.name)
     try:
-        results = steps.up(s.context(), until=until, report=_report)
+        with _locked(s, "inv up"):
+            session.record_backend(s.cfg, s.root, s.backend.name)
+            results = steps.up(s.context(), until=until, report=_report)
     except KeyboardInterrupt:
         # Every step is checked before it is skipped, so an interrupted one is simply redone.
         raise Exit("\nup: interrupted; the lab is as far as it got. Run `inv up` to finish it or `inv down` to remove it",
@@ -71,15 +78,16 @@ def up(c, backend="auto", config=None, until=None, profile=None, trust=None, ins
 def down(c, config=None, purge=False):
     """Tear the lab down; safe to run twice, or on a lab that never came up."""
     s = session.open_session(config, "auto")
-    removed = s.backend.destroy()
-    session.forget_backend(s.cfg, s.root)
-    if purge:
-        import shutil
+    with _locked(s, "inv down"):
+        removed = s.backend.destroy()
+        session.forget_backend(s.cfg, s.root)
+        if purge:
+            import shutil
 
-        pki_dir = s.cfg.state_dir(s.root) / "pki"
-        if pki_dir.exists():
-            shutil.rmtree(pki_dir)
-            removed.append(str(pki_dir))
+            pki_dir = s.cfg.state_dir(s.root) / "pki"
+            if pki_dir.exists():
+                shutil.rmtree(pki_dir)
+                removed.append(str(pki_dir))
     print("down: removed " + ", ".join(removed) if removed else "down: nothing to remove")
 
 
@@ -124,8 +132,9 @@ def step(c, name, backend="auto", config=None):
     """Run one step alone (its check first: it does nothing if already done)."""
     chosen = steps.by_name(name)
     s = session.open_session(config, backend)
-    session.record_backend(s.cfg, s.root, s.backend.name)
-    steps.run_step(s.context(), chosen, report=_report)
+    with _locked(s, f"inv step {name}"):
+        session.record_backend(s.cfg, s.root, s.backend.name)
+        steps.run_step(s.context(), chosen, report=_report)
 
 
 @task(help={"name": "linkerd (the bundled gateway) or ambassador", "config": HELP_CONFIG})
@@ -136,7 +145,8 @@ def gateway(c, name, config=None):
     if not s.backend.running():
         raise LabError(f"the lab '{s.cfg.name}' is not running. Fix: run `inv up` first")
     before = s.cfg.gateway
-    results = session.switch_gateway(s, name, report=_report)
+    with _locked(s, f"inv gateway {name}"):
+        results = session.switch_gateway(s, name, report=_report)
     changed = sum(r.outcome == "applied" for r in results)
     print(f"gateway: {before} -> {name}" + ("" if changed else " (already in use: nothing changed)"))
 
@@ -151,7 +161,8 @@ def revoke(c, source, target=None, config=None):
     if target is None and len(targets) != 1:
         raise LabError(f"{source} links to {', '.join(targets) or 'no cluster'}. Fix: name one with --target")
     target = target or targets[0]
-    s.backend.revoke_access(target, source)
+    with _locked(s, f"inv revoke {source}"):
+        s.backend.revoke_access(target, source)
     print(f"revoke: {source} can no longer read {target}'s services; its mirror of {target} stops receiving changes")
 
 
@@ -194,9 +205,10 @@ def e2e(c, backend="auto", config=None, profile=None, keep=False):
     code = 1
     try:
         s.backend.preflight()
-        session.record_backend(s.cfg, s.root, s.backend.name)
         try:
-            steps.up(s.context(), report=_report)
+            with _locked(s, "inv e2e (up)"):
+                session.record_backend(s.cfg, s.root, s.backend.name)
+                steps.up(s.context(), report=_report)
         except LabError:
             print(f"diagnostics: {diagnostics.collect(s.cfg, s.backend, s.root, 'up-failed')}")
             raise
@@ -209,8 +221,9 @@ def e2e(c, backend="auto", config=None, profile=None, keep=False):
         print(f"e2e: JUnit XML in {artifacts / 'junit.xml'}")
     finally:
         if not keep:
-            removed = s.backend.destroy()
-            session.forget_backend(s.cfg, s.root)
+            with _locked(s, "inv e2e (down)"):
+                removed = s.backend.destroy()
+                session.forget_backend(s.cfg, s.root)
             print("down: removed " + ", ".join(removed) if removed else "down: nothing to remove")
     if code:
         raise Exit(f"e2e: scenarios failed (exit {code}); diagnostics bundles are in {artifacts}", code=code)

@@ -469,12 +469,15 @@ def _run_target(ctx: Context, step: Step, target: str) -> StepResult:
         last: list[Check] = []
 
         def passed():
-            last[:] = [step.check(ctx, target)]
+            last.clear()  # empty while the check runs: a check that raises leaves it so
+            last.append(step.check(ctx, target))
             return last[0].ok
 
         try:
             wait_until(passed, APPLY_TIMEOUT, f"step {step.name} on {target} to take effect", interval=0.05)
-        except LabError:
+        except LabError as exc:
+            if not last:  # the check itself failed (the lab process died, say): that is the news
+                raise StepError(step.name, target, str(exc)) from None
             raise StepError(step.name, target, f"applied, but its check still fails after {APPLY_TIMEOUT:.0f}s: {last[0].detail}") from None
         return StepResult(step.name, target, "applied", time.monotonic() - started)
     except StepError:

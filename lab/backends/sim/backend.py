@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -18,28 +17,12 @@ from pathlib import Path
 from ... import cli_output, gateways, helm, manifests, pki
 from ...cli_output import CheckResult, GatewayStatus
 from ...trust import pki_dir, roots_path
+from ...lock import lab_lock
 from ..base import Backend, HttpResult, LabError, wait_until
+from . import labprocess
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[3]
 START_TIMEOUT = 15.0
-
-
-def _pid_alive(pid: int) -> bool:
-    try:  # reap it first if it is our own child (a test that ran `up` and `down` in one process)
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # an exited process its parent has not reaped yet is gone for our purposes
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return True
 
 
 class SimBackend(Backend):
@@ -58,22 +41,26 @@ class SimBackend(Backend):
         return self.sim_dir / "lab.log"
 
     # -- the lab process ---------------------------------------------------
-    def _daemon(self) -> dict | None:
-        try:
-            info = json.loads((self.sim_dir / "daemon.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
-        return info if _pid_alive(info["pid"]) else None
+    def _daemon(self) -> labprocess.Record | None:
+        """The lab process's record, when the process it names is ours and alive (a PID reused by
+        another process after a crash is not). A corrupt record is one LabError naming the file."""
+        record = labprocess.read_record(self.sim_dir)
+        return record if record is not None and labprocess.is_ours(record.pid, self.sim_dir) else None
 
     def _api(self, method: str, path: str, body: dict | None = None, timeout: float = 30.0, query: dict | None = None):
         info = self._daemon()
         if info is None:
-            raise LabError(f"the lab process for '{self.cfg.name}' is not running. Fix: run `inv up`")
-        url = f"http://127.0.0.1:{info['port']}/v1/{path}"
+            record = labprocess.read_record(self.sim_dir)
+            if record is not None and not labprocess.alive(record.pid):  # it ran, and died: say so
+                raise LabError(f"the lab process (pid {record.pid}) has exited{self._last_words()}. Fix: `./labctl up` "
+                               f"restarts it with the saved state (log: {self.log_file})")
+            raise LabError(f"the lab process for '{self.cfg.name}' is not running. Fix: run `./labctl up`")
+        url = f"http://127.0.0.1:{info.port}/v1/{path}"
         if query:
             url += "?" + urllib.parse.urlencode(query)
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(url, data=data, method=method, headers={"content-type": "application/json"})
+        headers = {"content-type": "application/json", "authorization": f"Bearer {labprocess.read_token(self.sim_dir)}"}
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return json.loads(response.read())
@@ -83,7 +70,17 @@ class SimBackend(Backend):
                 return None
             raise LabError(f"the lab process refused {method} {path}: {payload.get('error', exc.reason)}") from None
         except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            if not labprocess.alive(info.pid):
+                raise LabError(f"the lab process (pid {info.pid}) exited{self._last_words()}. Fix: `./labctl up` "
+                               f"restarts it with the saved state (log: {self.log_file})") from None
             raise LabError(f"the lab process did not answer ({exc}). Its log: {self.log_file}") from None
+
+    def _last_words(self) -> str:
+        try:
+            lines = [line for line in self.log_file.read_text(errors="replace").splitlines() if line.strip()]
+        except OSError:
+            return ""
+        return f"; its log ends: {lines[-1][-200:]}" if lines else ""
 
     def running(self) -> bool:
         if self._daemon() is None:
@@ -95,21 +92,21 @@ class SimBackend(Backend):
 
     def _start(self) -> None:
         self.sim_dir.mkdir(parents=True, exist_ok=True)
-        (self.sim_dir / "daemon.json").unlink(missing_ok=True)
+        (self.sim_dir / labprocess.RECORD).unlink(missing_ok=True)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))}
         with open(self.log_file, "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "lab.backends.sim.daemon", str(self.sim_dir)],
+                [sys.executable, "-m", labprocess.MODULE, str(self.sim_dir.resolve())],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.root, env=env,
                 start_new_session=True,  # outlives this command, as kind's containers do
             )
 
         def up():
             if proc.poll() is not None:
-                tail = self.log_file.read_text()[-2000:]
-                raise LabError(f"the lab process exited at start (code {proc.returncode}). Log {self.log_file}:\n{tail}")
+                raise LabError(f"the lab process exited at start (code {proc.returncode}){self._last_words()}. "
+                               f"Log: {self.log_file}")
             info = self._daemon()
-            return info is not None and info["pid"] == proc.pid
+            return info is not None and info.pid == proc.pid
 
         wait_until(up, START_TIMEOUT, f"the lab process to start (log: {self.log_file})", interval=0.05)
 
@@ -118,7 +115,8 @@ class SimBackend(Backend):
         return bool(health) and cluster in health["clusters"]
 
     def create_cluster(self, cluster: str) -> None:
-        with self._start_lock:  # both clusters live in one lab process: start it once
+        # Both clusters live in one lab process: start it once, whatever other thread or command tries too.
+        with self._start_lock, lab_lock(self.sim_dir, "start the lab process", say=lambda line: None):
             if not self.running():
                 self._start()
         c = self.cfg.cluster(cluster)
@@ -126,19 +124,21 @@ class SimBackend(Backend):
         self._api("POST", "clusters", {"name": c.name, "spec": spec})
 
     def destroy(self) -> list[str]:
+        """Stop this lab's process (asked over its API, then signalled if it must be: only a PID proven
+        to be this lab's) and remove its files. Works with a corrupt or missing record too."""
         removed = []
-        info = self._daemon()
+        try:
+            info = self._daemon()
+        except LabError:
+            info = None  # a corrupt record: the process is found by its command line below
         if info is not None:
             try:
                 self._api("POST", "shutdown", {}, timeout=5)
             except LabError:
                 pass
-            try:
-                wait_until(lambda: not _pid_alive(info["pid"]), 10, "the lab process to stop")
-            except LabError:
-                os.kill(info["pid"], signal.SIGKILL)
-                wait_until(lambda: not _pid_alive(info["pid"]), 5, "the lab process to be killed")
-            removed.append(f"lab process {info['pid']}")
+        pids = sorted(set(labprocess.find(self.sim_dir)) | ({info.pid} if info else set()))
+        for pid in labprocess.stop(pids, self.sim_dir):
+            removed.append(f"lab process {pid}")
         if self.sim_dir.exists():
             shutil.rmtree(self.sim_dir)
             removed.append(str(self.sim_dir))
@@ -146,7 +146,7 @@ class SimBackend(Backend):
 
     def pid(self) -> int | None:
         info = self._daemon()
-        return info["pid"] if info else None
+        return info.pid if info else None
 
     # -- the Kubernetes API ----------------------------------------------------
     def apply(self, cluster: str, objects: list[dict]) -> list[str]:
@@ -368,8 +368,7 @@ class SimBackend(Backend):
         return (r["host"], r["port"]) if r["host"] else None
 
     def lab_process(self) -> int | None:
-        info = self._daemon()
-        return info["pid"] if info else None
+        return self.pid()
 
     def host_address(self, address: str, port: int) -> tuple[str, int] | None:
         r = self._api("GET", "resolve", query={"address": address, "port": port})

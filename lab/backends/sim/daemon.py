@@ -9,6 +9,7 @@ picks up where the last one stopped.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import os
@@ -20,7 +21,7 @@ from urllib.parse import urlsplit
 
 from ... import cli_output
 from ...profiles import DEFAULT_PROFILE, PROFILES
-from . import controllers, httpwire
+from . import controllers, httpwire, labprocess
 from .background import spawn
 from .checks import cluster_checks
 from .cluster import SimCluster
@@ -42,6 +43,7 @@ class LabProcess:
         self._idle = asyncio.Event()
         self._stopping = asyncio.Event()
         self.started = time.time()
+        self.token: str | None = None
 
     # -- clusters ----------------------------------------------------------
     def _mark(self) -> None:
@@ -117,6 +119,11 @@ class LabProcess:
 
     # -- the API -------------------------------------------------------------
     async def handle(self, req: httpwire.Request) -> httpwire.Response:
+        # The API serves the issuers' private keys and can stop the lab: only to holders of the token,
+        # which only this user can read (labprocess.new_token).
+        offered = req.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not self.token or not hmac.compare_digest(offered.encode(), self.token.encode()):
+            return httpwire.json_response(401, {"error": "unauthorized"})
         parts = [p for p in req.path.split("/") if p][1:]  # drop "v1"
         try:
             return await self._route(req, parts)
@@ -225,12 +232,11 @@ async def main(state_dir: Path) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: spawn(lab.shutdown()))
     loop.set_exception_handler(_quiet_tls_noise)
+    lab.token = labprocess.new_token(state_dir)
     server = await httpwire.serve_http(lab.handle)
     port = server.port
-    info = state_dir / "daemon.json"
-    tmp = info.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"pid": os.getpid(), "port": port, "started": lab.started}))
-    os.replace(tmp, info)
+    info = state_dir / labprocess.RECORD
+    labprocess.write_record(state_dir, os.getpid(), port, lab.started)
     log.info("lab process %d serving its API on 127.0.0.1:%d", os.getpid(), port)
     try:
         await lab.reconcile_forever()
@@ -238,8 +244,11 @@ async def main(state_dir: Path) -> None:
         await server.close()
         await lab.stop_all()
         lab.save()
-        if info.exists() and json.loads(info.read_text()).get("pid") == os.getpid():
-            info.unlink()
+        try:
+            if (labprocess.read_record(state_dir) or labprocess.Record(0, 0)).pid == os.getpid():
+                info.unlink()
+        except Exception:  # noqa: BLE001 - a record someone else rewrote is theirs to clean up
+            pass
         log.info("lab process %d stopped", os.getpid())
 
 

@@ -1,0 +1,146 @@
+"""The lab process of one state directory: its record, the proof that a PID is it, its API token.
+
+Machines are shared and PIDs are reused, so a number in a file proves nothing. A PID is the lab's
+only if the process belongs to this user and its command line is the lab process started on this
+very state directory (`python -m lab.backends.sim.daemon <sim_dir>`). Nothing else is ever signalled,
+and neither is any PID below 2.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..base import LabError
+
+MODULE = "lab.backends.sim.daemon"
+RECORD = "daemon.json"
+TOKEN = "api-token"
+FIX = "Fix: `./labctl down` stops the lab process of this lab, whatever its files say, then `./labctl up`"
+
+
+@dataclass(frozen=True)
+class Record:
+    pid: int
+    port: int
+
+
+def read_record(sim_dir: Path) -> Record | None:
+    """daemon.json, checked: None when absent; one-line LabError naming the file when it is not a record."""
+    path = sim_dir / RECORD
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise LabError(f"cannot read {path}: {exc.strerror}. {FIX}") from None
+    try:
+        data = json.loads(raw[:4096].decode())
+    except (UnicodeDecodeError, ValueError):
+        raise LabError(f"{path} is not a lab process record (not JSON). {FIX}") from None
+    pid, port = (data.get("pid"), data.get("port")) if isinstance(data, dict) else (None, None)
+    if type(pid) is not int or type(port) is not int or pid < 2 or not 0 < port < 65536:
+        raise LabError(f"{path} is not a lab process record (needs an integer pid above 1 and a port). {FIX}")
+    return Record(pid, port)
+
+
+def write_record(sim_dir: Path, pid: int, port: int, started: float) -> None:
+    _write_private(sim_dir / RECORD, json.dumps({"pid": pid, "port": port, "started": started}))
+
+
+def new_token(sim_dir: Path) -> str:
+    """A fresh API token, readable by this user only; the lab process answers nobody without it."""
+    token = secrets.token_urlsafe(32)
+    _write_private(sim_dir / TOKEN, token)
+    return token
+
+
+def read_token(sim_dir: Path) -> str | None:
+    try:
+        return (sim_dir / TOKEN).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _write_private(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def alive(pid: int) -> bool:
+    if pid < 2:
+        return False
+    try:  # reap it first if it is our own child (a test that ran `up` and `down` in one process)
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # an exited process its parent has not reaped yet is gone for our purposes
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _command_line(pid: int) -> list[str] | None:
+    try:
+        if os.stat(f"/proc/{pid}").st_uid != os.getuid():
+            return None
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return None
+
+
+def is_ours(pid: int, sim_dir: Path) -> bool:
+    """This user's lab process for `sim_dir`, proven by its command line."""
+    if pid < 2 or not alive(pid):
+        return False
+    argv = _command_line(pid)
+    if not argv or MODULE not in argv:
+        return False
+    rest = argv[argv.index(MODULE) + 1:]
+    return bool(rest) and Path(rest[0]).resolve() == sim_dir.resolve()
+
+
+def find(sim_dir: Path) -> list[int]:
+    """Every lab process of this user running on `sim_dir` (one, unless a crash left an orphan)."""
+    if not Path("/proc").is_dir():
+        return []
+    return sorted(int(entry) for entry in os.listdir("/proc") if entry.isdigit() and is_ours(int(entry), sim_dir))
+
+
+def stop(pids: list[int], sim_dir: Path, grace: float = 10.0) -> list[int]:
+    """SIGTERM (the lab process saves its state and exits), then SIGKILL after `grace`; every PID is
+    proven ours right before each signal. Returns the PIDs that were running."""
+    targets = [p for p in pids if is_ours(p, sim_dir)]
+    for pid in targets:
+        _signal(pid, sim_dir, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while any(alive(p) for p in targets) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in targets:
+        _signal(pid, sim_dir, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while any(alive(p) for p in targets) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return targets
+
+
+def _signal(pid: int, sim_dir: Path, sig: int) -> None:
+    if is_ours(pid, sim_dir):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass

@@ -1,0 +1,143 @@
+"""The lab on a shared machine: it signals only its own process, never races itself, serves its
+API only to its user, and a broken state file is one line, never a traceback."""
+import json
+import os
+import stat
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from lab import lock, steps
+from lab.backends.base import LabError, wait_until
+from lab.backends.sim import labprocess
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def bystander():
+    """A process of this user that is not a lab process: what a reused PID would point at."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def _write_record(sim_lab, text: str) -> Path:
+    backend = sim_lab.backend
+    backend.sim_dir.mkdir(parents=True, exist_ok=True)
+    path = backend.sim_dir / labprocess.RECORD
+    path.write_text(text)
+    return path
+
+
+def test_down_never_signals_a_process_a_stale_record_names(sim_lab, bystander):
+    _write_record(sim_lab, json.dumps({"pid": bystander.pid, "port": 1}))
+    removed = sim_lab.backend.destroy()
+    assert not any(r.startswith("lab process") for r in removed)
+    assert bystander.poll() is None, "down signalled a process that was not the lab's"
+
+
+@pytest.mark.parametrize("pid", [-1, 0, 1])
+def test_pids_below_two_are_refused_and_never_signalled(sim_lab, pid):
+    path = _write_record(sim_lab, json.dumps({"pid": pid, "port": 4000}))
+    with pytest.raises(LabError) as refused:
+        sim_lab.backend.running()
+    assert str(path) in str(refused.value) and "\n" not in str(refused.value)
+    assert sim_lab.backend.destroy() == [str(sim_lab.backend.sim_dir)]
+
+
+@pytest.mark.parametrize("text", ["", "{}", "[]", '""', '{"pid": "abc", "port": 1}', "not json", "\udcff\udcfe",
+                                  '{"pid": 12.5, "port": 80}', '{"pid": true, "port": 80}', '{"pid": 99, "port": 70000}'])
+def test_a_corrupt_record_is_one_line_naming_the_file_and_down_still_cleans_up(sim_lab, text):
+    path = _write_record(sim_lab, "")
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    with pytest.raises(LabError) as refused:
+        steps.up(sim_lab, until="clusters")
+    message = str(refused.value)
+    assert str(path) in message and "./labctl down" in message and "\n" not in message
+    sim_lab.backend.destroy()
+    assert not path.exists()
+
+
+def test_the_api_answers_only_with_the_token_only_this_user_can_read(sim_lab):
+    steps.up(sim_lab, until="clusters")
+    sim_dir = sim_lab.backend.sim_dir
+    record = labprocess.read_record(sim_dir)
+    for name in (labprocess.TOKEN, labprocess.RECORD):
+        assert stat.S_IMODE((sim_dir / name).stat().st_mode) == 0o600, name
+    url = f"http://127.0.0.1:{record.port}/v1/clusters/east/objects/Secret/linkerd/linkerd-identity-issuer"
+    for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": "Basic abc"}):
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5)
+        assert denied.value.code == 401
+        assert json.loads(denied.value.read()) == {"error": "unauthorized"}
+    assert sim_lab.backend.running()  # the lab's own commands hold the token
+
+
+def test_down_stops_every_lab_process_of_the_lab_even_an_orphan(sim_lab):
+    steps.up(sim_lab, until="clusters")
+    sim_dir = sim_lab.backend.sim_dir
+    # What two racing `up`s used to leave: a second lab process on the same state directory.
+    orphan = subprocess.Popen([sys.executable, "-m", labprocess.MODULE, str(sim_dir.resolve())], cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    wait_until(lambda: orphan.pid in labprocess.find(sim_dir), 10, "the orphan to start")
+    sim_lab.backend.destroy()
+    assert orphan.wait(timeout=15) is not None
+    assert labprocess.find(sim_dir) == []
+
+
+def test_a_lab_process_that_died_is_named_as_the_cause(sim_lab):
+    steps.up(sim_lab, until="clusters")
+    backend = sim_lab.backend
+    pid = backend.pid()
+    assert labprocess.is_ours(pid, backend.sim_dir)
+    os.kill(pid, 9)
+    wait_until(lambda: not labprocess.alive(pid), 5, "the lab process to die")
+    (backend.sim_dir / labprocess.RECORD).write_text(json.dumps({"pid": pid, "port": 9}))
+    with pytest.raises(LabError, match=rf"the lab process \(pid {pid}\) has exited.*Fix: `./labctl up` restarts it"):
+        backend.get("east", "Namespace", "", "default")
+
+
+def test_a_second_command_waits_for_the_lock_and_says_for_whom(tmp_path):
+    said: list[str] = []
+    order: list[str] = []
+    first_in = threading.Event()
+
+    def first():
+        with lock.lab_lock(tmp_path, "inv up"):
+            order.append("first in")
+            first_in.set()
+            time.sleep(0.3)
+            order.append("first out")
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    first_in.wait(5)
+    with lock.lab_lock(tmp_path, "inv down", say=said.append):
+        order.append("second in")
+    thread.join()
+    assert order == ["first in", "first out", "second in"]
+    assert len(said) == 1 and "`inv up`" in said[0] and f"pid {os.getpid()}" in said[0] and str(tmp_path / "lock") in said[0]
+
+
+def test_two_ups_at_once_leave_one_lab_process(tmp_path):
+    (tmp_path / "lab.yaml").write_text("name: race\nprobe_period: 1\n")
+    env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    inv = [sys.executable, "-m", "invoke", "-r", str(REPO)]
+    ups = [subprocess.Popen(inv + ["up", "--until", "clusters"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    try:
+        outputs = [p.communicate(timeout=120) for p in ups]
+        assert [p.returncode for p in ups] == [0, 0], outputs
+        sim_dir = tmp_path / ".lab" / "race" / "sim"
+        assert len(labprocess.find(sim_dir)) == 1
+    finally:
+        subprocess.run(inv + ["down"], cwd=tmp_path, env=env, capture_output=True, timeout=120)
+    assert labprocess.find(tmp_path / ".lab" / "race" / "sim") == []
