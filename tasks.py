@@ -174,6 +174,9 @@ def check(c, config=None):
     if not s.backend.running():
         raise LabError(f"the lab '{s.cfg.name}' is not running. Fix: run `inv up`")
     failed = 0
+    for cluster, prints in steps.foreign_anchors(s.context()).items():  # before Linkerd's own checks: theirs pass
+        print(f"× {steps.foreign_anchors_message(s.context(), cluster, prints)}")
+        failed += 1
     command = " ".join(("linkerd", *s.cfg.profile.mc_check))
     for name in s.cfg.cluster_names:
         print(f"{name} (`{command}`, profile {s.cfg.profile_name}):")

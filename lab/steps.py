@@ -156,6 +156,8 @@ class Trust(Step):
         return Check(material is not None, "no trust anchor and issuers yet")
 
     def apply(self, ctx, target):
+        if trust.load(ctx.cfg, ctx.root) is None:
+            _refuse_orphaned_clusters(ctx)
         ctx._trust = trust.ensure(ctx.cfg, ctx.root)
 
     def script(self, ctx, target):
@@ -167,6 +169,40 @@ class Trust(Step):
         source = f"use the anchor in {ctx.cfg.trust.anchor_cert}" if ctx.cfg.trust.anchor_cert else \
             f"create trust anchor {base}/root.crt (ECDSA P-256, root-ca, SAN {pki.anchor_name(ctx.cfg.trust_domain)})"
         return [source] + [f"create issuer {base}/{c}/issuer.crt (intermediate-ca, 8760h)" for c in ctx.cfg.cluster_names]
+
+
+def _certs_in(path: Path) -> list:
+    try:
+        return pki.load_certs(path.read_bytes())
+    except (OSError, pki.PKIError, ValueError):
+        return []
+
+
+def foreign_anchors(ctx: Context) -> dict[str, list[str]]:
+    """Per existing cluster, the fingerprints of the anchors it trusts that the lab's pki/ does not hold."""
+    held = {pki.fingerprint(c) for path in trust.pki_dir(ctx.cfg, ctx.root).rglob("*.crt") for c in _certs_in(path)}
+    out = {}
+    for cluster in ctx.cfg.cluster_names:
+        if not ctx.backend.cluster_exists(cluster):
+            continue
+        roots = ctx.backend.trust_roots(cluster)
+        foreign = [pki.fingerprint(c) for c in pki.load_certs(roots) if pki.fingerprint(c) not in held] if roots else []
+        if foreign:
+            out[cluster] = foreign
+    return out
+
+
+def foreign_anchors_message(ctx: Context, cluster: str, prints: list[str]) -> str:
+    base = trust.pki_dir(ctx.cfg, ctx.root)
+    return (f"cluster {cluster} trusts anchor(s) {', '.join(p[:16] for p in prints)}, and {base} does not hold them "
+            f"(was it removed?). Fix: restore {base} from a backup, or `./labctl down --purge` and `./labctl up` to start over")
+
+
+def _refuse_orphaned_clusters(ctx: Context) -> None:
+    """New trust material must not be made for clusters that already trust anchors the lab no longer
+    holds (its pki/ was removed): a new anchor would pass every check and break traffic at the next restart."""
+    for cluster, prints in foreign_anchors(ctx).items():
+        raise LabError(foreign_anchors_message(ctx, cluster, prints))
 
 
 class Linkerd(Step):

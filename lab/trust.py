@@ -53,8 +53,18 @@ def _paths(base: Path, cluster: str) -> tuple[Path, Path]:
     return base / cluster / "issuer.crt", base / cluster / "issuer.key"
 
 
+def _half_pair(crt: Path, key: Path, what: str) -> None:
+    """A certificate without its key, or a key without its certificate, is never completed by making a new
+    pair: the one left may be what a cluster trusts or signs with."""
+    if crt.exists() != key.exists():
+        present, missing = (crt, key) if crt.exists() else (key, crt)
+        raise pki.PKIError(f"{missing} is missing but {present} is there; the lab will not replace {what} a cluster may "
+                           f"depend on. Fix: restore {missing.name}, or `./labctl down --purge` to start over")
+
+
 def _issuer(cfg: LabConfig, base: Path, cluster: str, anchor: pki.CertKey, create: bool) -> pki.CertKey | None:
     crt, key = _paths(base, cluster)
+    _half_pair(crt, key, f"{cluster}'s issuer")
     if crt.exists() and key.exists():
         issuer = pki.load_pair(crt, key)
     elif not create:
@@ -84,6 +94,8 @@ def _material(cfg: LabConfig, root: Path | None, create: bool) -> TrustMaterial 
     else:
         for c in cfg.cluster_names:
             crt, key = base / c / "root.crt", base / c / "root.key"
+            if key.exists() and not crt.exists():
+                _half_pair(crt, key, f"{c}'s trust anchor")
             if crt.exists():
                 anchors[c] = pki.load_pair(crt, key if key.exists() else None)
             elif create:
@@ -129,10 +141,16 @@ def _ensure_anchor(cfg: LabConfig, base: Path) -> pki.CertKey:
         bc = supplied.cert.extensions.get_extension_for_class(pki.x509.BasicConstraints).value
         if not bc.ca:
             raise pki.PKIError(f"{cfg.trust.anchor_cert} is not a CA certificate; a trust anchor must be one")
-        if not crt.exists() or pki.load_certs(crt.read_bytes())[0] != supplied.cert:
+        if crt.exists() and pki.load_certs(crt.read_bytes())[0] != supplied.cert:
+            raise pki.PKIError(f"{cfg.trust.anchor_cert} is not the anchor this lab already holds in {crt}, which its "
+                               "clusters may trust. Fix: point anchor_cert back at that anchor, or `./labctl down --purge` "
+                               "to start over with the new one")
+        if not crt.exists():
             pki.write_public(crt, supplied.cert_pem)
             pki.write_private(key, supplied.key_pem)
         return supplied
+    if key.exists() and not crt.exists():
+        _half_pair(crt, key, "the trust anchor")
     if crt.exists():
         # Never replace an anchor that exists: clusters may trust it. Without its key it can still
         # be trusted, only not sign new issuers (the issuer check says so when one is needed).

@@ -141,3 +141,36 @@ def test_two_ups_at_once_leave_one_lab_process(tmp_path):
     finally:
         subprocess.run(inv + ["down"], cwd=tmp_path, env=env, capture_output=True, timeout=120)
     assert labprocess.find(tmp_path / ".lab" / "race" / "sim") == []
+
+
+def test_up_refuses_new_trust_material_for_clusters_that_trust_an_anchor_the_lab_lost(sim_lab):
+    import shutil
+
+    from lab import trust
+
+    steps.up(sim_lab, until="linkerd")
+    base = trust.pki_dir(sim_lab.cfg, sim_lab.root)
+    shutil.rmtree(base)
+    with pytest.raises(LabError) as refused:
+        steps.up(sim_lab, until="linkerd")
+    message = str(refused.value)
+    assert "cluster east trusts anchor(s)" in message or "cluster west trusts anchor(s)" in message
+    assert str(base) in message and "./labctl down --purge" in message and "\n" not in message
+    assert not (base / "root.crt").exists(), "a new anchor was made anyway"
+
+
+def test_check_names_clusters_that_trust_an_anchor_the_lab_lost(tmp_path):
+    import shutil
+
+    (tmp_path / "lab.yaml").write_text("name: lost\nprobe_period: 1\n")
+    env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    inv = [sys.executable, "-m", "invoke", "-r", str(REPO)]
+    try:
+        assert subprocess.run(inv + ["up"], cwd=tmp_path, env=env, capture_output=True, timeout=120).returncode == 0
+        shutil.rmtree(tmp_path / ".lab" / "lost" / "pki")
+        checked = subprocess.run(inv + ["check"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert checked.returncode == 1
+        assert "cluster east trusts anchor(s)" in checked.stdout and "does not hold them" in checked.stdout
+        assert "Traceback" not in checked.stdout + checked.stderr
+    finally:
+        subprocess.run(inv + ["down", "--purge"], cwd=tmp_path, env=env, capture_output=True, timeout=120)

@@ -45,3 +45,33 @@ def test_a_supplied_leaf_is_not_accepted_as_an_anchor(tmp_path):
     cfg = config.parse({"trust": {"anchor_cert": str(tmp_path / "leaf.crt"), "anchor_key": str(tmp_path / "leaf.key")}})
     with pytest.raises(pki.PKIError, match="not a CA"):
         trust.ensure(cfg, tmp_path)
+
+
+@pytest.mark.parametrize("lost, kept", [("root.crt", "root.key"), ("east/issuer.crt", "east/issuer.key"),
+                                        ("east/issuer.key", "east/issuer.crt")])
+def test_half_a_pair_is_refused_not_replaced(tmp_path, lost, kept):
+    cfg = config.parse({"name": "t"})
+    trust.ensure(cfg, tmp_path)
+    base = trust.pki_dir(cfg, tmp_path)
+    before = (base / kept).read_bytes()
+    (base / lost).unlink()
+    with pytest.raises(pki.PKIError) as refused:
+        trust.ensure(cfg, tmp_path)
+    message = str(refused.value)
+    assert str(base / lost) in message and str(base / kept) in message and "./labctl down --purge" in message
+    assert (base / kept).read_bytes() == before and not (base / lost).exists()
+
+
+def test_a_different_supplied_anchor_does_not_replace_the_one_held(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder in (first, second):
+        anchor = pki.create_anchor("cluster.local")
+        pki.write_public(folder / "ca.crt", anchor.cert_pem)
+        pki.write_private(folder / "ca.key", anchor.key_pem)
+    cfg = config.parse({"name": "t", "trust": {"anchor_cert": str(first / "ca.crt"), "anchor_key": str(first / "ca.key")}})
+    trust.ensure(cfg, tmp_path)
+    held = (trust.pki_dir(cfg, tmp_path) / "root.crt").read_bytes()
+    other = config.parse({"name": "t", "trust": {"anchor_cert": str(second / "ca.crt"), "anchor_key": str(second / "ca.key")}})
+    with pytest.raises(pki.PKIError, match="is not the anchor this lab already holds"):
+        trust.ensure(other, tmp_path)
+    assert (trust.pki_dir(cfg, tmp_path) / "root.crt").read_bytes() == held
