@@ -89,7 +89,8 @@ def broken(tmp_path, what: str) -> Path:
         pki.write_private(base / "east" / "issuer.key", old.key_pem)
     elif what == "missing anchor key":
         (base / "root.key").unlink()
-        (base / "west" / "issuer.crt").unlink()
+        (base / "west" / "issuer.crt").unlink()  # west's issuer gone whole, so a new one must be signed
+        (base / "west" / "issuer.key").unlink()
     (tmp_path / "lab.yaml").write_text("name: broken\n")
     return tmp_path
 
