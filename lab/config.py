@@ -21,6 +21,17 @@ DNS_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([
 GATEWAYS = ("linkerd", "ambassador")
 
 
+MAX_FILE_BYTES = 64 * 1024  # a lab.yaml is a few hundred bytes; anything this big is a mistake
+MAX_DEPTH = 16  # lab.yaml nests four levels deep
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "workloads"
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """A value as a message shows it: repr, cut to a readable length (a 10 MB value is not echoed)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class ConfigError(ValueError):
     """A bad lab.yaml: which field, what is wrong, and the fix."""
 
@@ -154,11 +165,17 @@ TRUST_KEYS = {"anchor_cert", "anchor_key", "mode"}
 TRUST_MODES = ("shared", "bundle")
 
 
+def _key(key: Any) -> str:
+    """A key as a field path shows it, cut like values."""
+    text = str(key)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _unknown(keys, allowed, where: str, source: str) -> None:
     for key in keys:
         if key not in allowed:
             raise ConfigError(
-                f"{where}{key}", "unknown key", f"use one of: {', '.join(sorted(allowed))}", source
+                f"{where}{_key(key)}", "unknown key", f"use one of: {', '.join(sorted(allowed))}", source
             )
 
 
@@ -166,7 +183,7 @@ def _network(value: Any, path: str, source: str) -> ipaddress.IPv4Network:
     try:
         return ipaddress.IPv4Network(str(value), strict=True)
     except ValueError:
-        raise ConfigError(path, f"{value!r} is not an IPv4 subnet", "write it as CIDR, e.g. 10.244.0.0/16", source) from None
+        raise ConfigError(path, f"{_show(value)} is not an IPv4 subnet", "write it as CIDR, e.g. 10.244.0.0/16", source) from None
 
 
 def _pool(value: Any, path: str, source: str) -> AddressPool:
@@ -178,7 +195,7 @@ def _pool(value: Any, path: str, source: str) -> AddressPool:
         first, last = (ipaddress.IPv4Address(p.strip()) for p in text.split("-"))
     except ValueError:
         raise ConfigError(
-            path, f"{value!r} is not an address range", "write FIRST-LAST (172.18.255.200-172.18.255.214) or a CIDR", source
+            path, f"{_show(value)} is not an address range", "write FIRST-LAST (172.18.255.200-172.18.255.214) or a CIDR", source
         ) from None
     if int(last) < int(first):
         raise ConfigError(path, f"range {text} ends before it starts", "put the lower address first", source)
@@ -192,7 +209,12 @@ def _names(value: Any, path: str, source: str) -> tuple[str, ...]:
         raise ConfigError(path, "must be a list of names", "write e.g. [foobar]", source)
     for v in value:
         if not DNS_LABEL.match(v):
-            raise ConfigError(path, f"{v!r} is not a valid Kubernetes name", "use lower-case letters, digits and '-'", source)
+            raise ConfigError(path, f"{_show(v)} is not a valid Kubernetes name", "use lower-case letters, digits and '-'", source)
+    seen: set[str] = set()
+    for v in value:  # one pass: a list of 200,000 names must not take quadratic time
+        if v in seen:
+            raise ConfigError(path, f"names {_show(v)} more than once", "list each name once", source)
+        seen.add(v)
     return tuple(value)
 
 
@@ -200,7 +222,7 @@ def _context(value: Any, path: str, source: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(path, f"{value!r} is not a kubeconfig context name", "use a name from `kubectl config get-contexts`", source)
+        raise ConfigError(path, f"{_show(value)} is not a kubeconfig context name", "use a name from `kubectl config get-contexts`", source)
     return value
 
 
@@ -214,26 +236,26 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
 
     name = data.get("name", DEFAULT["name"])
     if not isinstance(name, str) or not DNS_LABEL.match(name):
-        raise ConfigError("name", f"{name!r} is not a DNS label", "use lower-case letters, digits and '-'", source)
+        raise ConfigError("name", f"{_show(name)} is not a DNS label", "use lower-case letters, digits and '-'", source)
     domain = data.get("trust_domain", DEFAULT["trust_domain"])
     if not isinstance(domain, str) or not DNS_NAME.match(domain):
-        raise ConfigError("trust_domain", f"{domain!r} is not a DNS name", "use e.g. cluster.local", source)
+        raise ConfigError("trust_domain", f"{_show(domain)} is not a DNS name", "use e.g. cluster.local", source)
     namespace = data.get("namespace", DEFAULT["namespace"])
     if not isinstance(namespace, str) or not DNS_LABEL.match(namespace):
-        raise ConfigError("namespace", f"{namespace!r} is not a DNS label", "use lower-case letters, digits and '-'", source)
+        raise ConfigError("namespace", f"{_show(namespace)} is not a DNS label", "use lower-case letters, digits and '-'", source)
     gateway = data.get("gateway", DEFAULT["gateway"])
     if not isinstance(gateway, str) or gateway not in GATEWAYS:
-        raise ConfigError("gateway", f"{gateway!r} is not a known gateway", f"use one of: {', '.join(GATEWAYS)}", source)
+        raise ConfigError("gateway", f"{_show(gateway)} is not a known gateway", f"use one of: {', '.join(GATEWAYS)}", source)
     period = data.get("probe_period", DEFAULT["probe_period"])
     if not isinstance(period, int) or isinstance(period, bool) or not 1 <= period <= 300:
-        raise ConfigError("probe_period", f"{period!r} is not a whole number of seconds from 1 to 300", "use e.g. 3", source)
+        raise ConfigError("probe_period", f"{_show(period)} is not a whole number of seconds from 1 to 300", "use e.g. 3", source)
 
     installer = data.get("installer", "cli")
     if not isinstance(installer, str) or installer not in INSTALLERS:
-        raise ConfigError("installer", f"{installer!r} is not an installer", f"use one of: {', '.join(INSTALLERS)}", source)
+        raise ConfigError("installer", f"{_show(installer)} is not an installer", f"use one of: {', '.join(INSTALLERS)}", source)
     profile = data.get("profile", DEFAULT["profile"])
     if not isinstance(profile, str) or profile not in PROFILES:
-        raise ConfigError("profile", f"{profile!r} is not a known profile", f"use one of: {', '.join(PROFILES)}", source)
+        raise ConfigError("profile", f"{_show(profile)} is not a known profile", f"use one of: {', '.join(PROFILES)}", source)
 
     raw_clusters = data.get("clusters", DEFAULT["clusters"])
     if not isinstance(raw_clusters, dict) or not raw_clusters:
@@ -241,7 +263,7 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
     clusters: list[ClusterConfig] = []
     for cname, raw in raw_clusters.items():
         if not isinstance(cname, str) or not DNS_LABEL.match(cname):
-            raise ConfigError(f"clusters.{cname}", f"{cname!r} is not a DNS label", "name clusters with lower-case letters, digits and '-'", source)
+            raise ConfigError(f"clusters.{_key(cname)}", f"{_show(cname)} is not a DNS label", "name clusters with lower-case letters, digits and '-'", source)
         raw = raw or {}
         if not isinstance(raw, dict):
             raise ConfigError(f"clusters.{cname}", "must be a mapping", "see the README's lab.yaml example", source)
@@ -263,6 +285,9 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
         )
     _check_disjoint(clusters, source)
     for c in clusters:
+        _check_pool_outside_subnets(c, source)
+        _check_workloads_and_exports(c, source)
+    for c in clusters:
         wanted = ["linkerd-gateway"] + (["ambassador"] if c.exports and gateway == "ambassador" else [])
         if c.lb_pool.size < len(wanted):
             raise ConfigError(
@@ -279,8 +304,8 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
             raise ConfigError(f"links[{i}]", "must be a mapping with 'from' and 'to'", "write e.g. {from: west, to: east}", source)
         _unknown(raw, LINK_KEYS, f"links[{i}].", source)
         for key in ("from", "to"):
-            if raw.get(key) not in names:
-                raise ConfigError(f"links[{i}].{key}", f"{raw.get(key)!r} is not a cluster of this lab", f"use one of: {', '.join(sorted(names))}", source)
+            if not isinstance(raw.get(key), str) or raw.get(key) not in names:
+                raise ConfigError(f"links[{i}].{key}", f"{_show(raw.get(key))} is not a cluster of this lab", f"use one of: {', '.join(sorted(names))}", source)
         if raw["from"] == raw["to"]:
             raise ConfigError(f"links[{i}]", "links a cluster to itself", "link two different clusters", source)
         link = LinkConfig(source=raw["from"], target=raw["to"])
@@ -296,13 +321,13 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
         raise ConfigError("trust", "anchor_cert and anchor_key go together", "give both paths, or neither to generate an anchor", source)
     mode = raw_trust.get("mode", "shared")
     if not isinstance(mode, str) or mode not in TRUST_MODES:
-        raise ConfigError("trust.mode", f"{mode!r} is not a trust mode", f"use one of: {', '.join(TRUST_MODES)}", source)
+        raise ConfigError("trust.mode", f"{_show(mode)} is not a trust mode", f"use one of: {', '.join(TRUST_MODES)}", source)
     if mode == "bundle" and raw_trust.get("anchor_cert"):
         raise ConfigError("trust.anchor_cert", "cannot be used with mode bundle, which makes each cluster's anchor",
                           "leave anchor_cert and anchor_key out, or use mode shared", source)
     trust = TrustConfig(
-        anchor_cert=Path(raw_trust["anchor_cert"]) if raw_trust.get("anchor_cert") else None,
-        anchor_key=Path(raw_trust["anchor_key"]) if raw_trust.get("anchor_key") else None,
+        anchor_cert=_pem_file(raw_trust.get("anchor_cert"), "trust.anchor_cert", "CERTIFICATE", source),
+        anchor_key=_pem_file(raw_trust.get("anchor_key"), "trust.anchor_key", "PRIVATE KEY", source),
         mode=mode,
     )
 
@@ -318,6 +343,56 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
         profile_name=profile,
         installer=installer,
     )
+
+
+def _pem_file(value: Any, path: str, label: str, source: str) -> Path | None:
+    """A file the lab will read later, checked now: a readable regular file holding a PEM `label` block."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 4096 or "\0" in value:
+        raise ConfigError(path, f"{_show(value)} is not a file path", "write the path of a PEM file", source)
+    file = Path(value)
+    if not file.exists():
+        raise ConfigError(path, f"{_show(value)} does not exist", "write the path of an existing PEM file", source)
+    if not file.is_file():
+        raise ConfigError(path, f"{_show(value)} is not a regular file", "write the path of a PEM file", source)
+    try:
+        with open(file, "rb") as fh:
+            head = fh.read(MAX_FILE_BYTES)
+    except OSError as exc:
+        raise ConfigError(path, f"{_show(value)} cannot be read ({exc.strerror})", "make it readable by this user", source) from None
+    if f"-----BEGIN {label}-----".encode() not in head and not (label == "PRIVATE KEY" and b"PRIVATE KEY-----" in head):
+        raise ConfigError(path, f"{_show(value)} holds no PEM {label.lower()}", f"use a file with a -----BEGIN {label}----- block", source)
+    return file
+
+
+def _check_pool_outside_subnets(c: ClusterConfig, source: str) -> None:
+    """MetalLB hands out addresses on the node network; inside the pod or service subnet they would collide."""
+    for key in ("pod_subnet", "service_subnet"):
+        net = getattr(c, key)
+        if int(c.lb_pool.first) <= int(net.broadcast_address) and int(net.network_address) <= int(c.lb_pool.last):
+            raise ConfigError(f"clusters.{c.name}.lb_pool", f"{c.lb_pool} lies inside the cluster's {key} {net}",
+                              "take the range from the node network (kind: the top of the docker `kind` network)", source)
+
+
+def fixture_services(workload: str) -> list[str]:
+    """The Services a workload fixture defines (what can be exported by bare name)."""
+    text = (FIXTURES / f"{workload}.yaml").read_text().replace("$namespace", "ns").replace("$cluster", "c")
+    return [d["metadata"]["name"] for d in yaml.safe_load_all(text) if isinstance(d, dict) and d.get("kind") == "Service"]
+
+
+def _check_workloads_and_exports(c: ClusterConfig, source: str) -> None:
+    known = sorted(p.stem for p in FIXTURES.glob("*.yaml"))
+    for name in c.workloads:
+        if name not in known:
+            raise ConfigError(f"clusters.{c.name}.workloads", f"{_show(name)} is not a workload fixture",
+                              f"use one of: {', '.join(known)} (fixtures/workloads/)", source)
+    services = {svc for w in c.workloads for svc in fixture_services(w)}
+    for name in c.exports:
+        if name not in services:
+            offered = ", ".join(sorted(services)) or "none: the cluster runs no workload with a Service"
+            raise ConfigError(f"clusters.{c.name}.exports", f"{_show(name)} is not a Service of this cluster's workloads",
+                              f"export one of them ({offered}), or add the workload that defines it", source)
 
 
 def _check_disjoint(clusters: list[ClusterConfig], source: str) -> None:
@@ -341,19 +416,70 @@ def _check_disjoint(clusters: list[ClusterConfig], source: str) -> None:
                 )
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """YAML as lab.yaml needs it: no anchors or aliases (an alias bomb costs nothing to write and minutes
+    to expand), no duplicate keys (the second silently won), nesting no deeper than MAX_DEPTH."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.constructor.ConstructorError(None, None, "uses a YAML alias (*name)", self.peek_event().start_mark)
+        event = self.peek_event()
+        if getattr(event, "anchor", None):
+            raise yaml.constructor.ConstructorError(None, None, "uses a YAML anchor (&name)", event.start_mark)
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.constructor.ConstructorError(None, None, f"nests deeper than {MAX_DEPTH} levels", event.start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:
+                raise yaml.constructor.ConstructorError(None, None, "has a key that is not a plain value", key_node.start_mark) from None
+            if duplicate:
+                raise yaml.constructor.ConstructorError(None, None, f"repeats the key {_show(key, 40)}", key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
 def load(path: str | Path | None = None) -> LabConfig:
     """The built-in default, or the file at `path`."""
     if path is None:
         return parse({}, "built-in default")
     path = Path(path)
+    where = str(path)
+    if not path.exists():
+        raise ConfigError("(file)", f"{path} does not exist", "pass an existing file to --config, or leave --config out for the default", where)
+    if not path.is_file():
+        raise ConfigError("(file)", f"{path} is not a regular file", "pass a lab.yaml file to --config", where)
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError("(file)", f"{path} does not exist", "pass an existing file to --config, or leave --config out for the default", str(path)) from None
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError("(file)", f"{path} cannot be read ({exc.strerror})", "make it readable by this user", where) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError("(file)", f"is larger than {MAX_FILE_BYTES // 1024} KiB", "a lab.yaml is a few lines; check the path", where)
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError("(file)", f"is not UTF-8 text (byte {exc.start})", "save it as UTF-8 YAML", where) from None
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "(file)"
-        raise ConfigError(where, "is not valid YAML", "check indentation and quoting there", str(path)) from None
-    return parse(data, str(path))
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = f"line {mark.line + 1}" if mark else "(file)"
+        problem = str(getattr(exc, "problem", None) or "")
+        if isinstance(exc, yaml.constructor.ConstructorError) and problem.startswith(("uses a YAML", "repeats", "nests", "has a key")):
+            fix = "write plain values instead" if "YAML a" in problem else "keep one of them" if "repeats" in problem else \
+                "write lab.yaml as the README shows"
+        else:
+            problem = "is not valid YAML" + (f" ({problem[:80]})" if problem else "")
+            fix = "check indentation and quoting there"
+        raise ConfigError(line, problem, fix, where) from None
+    return parse(data, where)

@@ -87,3 +87,9 @@ def test_any_document_gives_a_config_or_one_config_error(data):
     except ConfigError:
         return
     assert cfg.cluster_names
+
+
+def test_a_huge_list_of_duplicates_is_refused():
+    """200,000 names: a quadratic check would take minutes here (it hung `up` before)."""
+    with pytest.raises(ConfigError, match="more than once"):
+        config.parse({"clusters": {"east": {"exports": ["foobar"] * 200_000}, "west": {}}})
