@@ -67,7 +67,7 @@ def up(c, backend="auto", config=None, until=None, profile=None, trust=None, ins
             results = steps.up(s.context(), until=until, report=_report)
     except KeyboardInterrupt:
         # Every step is checked before it is skipped, so an interrupted one is simply redone.
-        raise Exit("\nup: interrupted; the lab is as far as it got. Run `inv up` to finish it or `inv down` to remove it",
+        raise Exit("\nup: interrupted; the lab is as far as it got. Run `./labctl up` to finish it or `./labctl down` to remove it",
                    code=130) from None
     changed = sum(r.outcome == "applied" for r in results)
     print(f"up: {changed} change(s), {len(results) - changed} already done, {time.monotonic() - started:.2f}s")
@@ -143,7 +143,7 @@ def gateway(c, name, config=None):
     """Switch east's exported services to another gateway (the guide's "Leverage Ambassador"), or back."""
     s = session.open_session(config, "auto")
     if not s.backend.running():
-        raise LabError(f"the lab '{s.cfg.name}' is not running. Fix: run `inv up` first")
+        raise LabError(f"the lab '{s.cfg.name}' is not running. Fix: run `./labctl up` first")
     before = s.cfg.gateway
     with _locked(s, f"inv gateway {name}"):
         results = session.switch_gateway(s, name, report=_report)
@@ -172,7 +172,7 @@ def check(c, config=None):
     """`linkerd check --multicluster` for every cluster; exit 1 if anything fails."""
     s = session.open_session(config, "auto")
     if not s.backend.running():
-        raise LabError(f"the lab '{s.cfg.name}' is not running. Fix: run `inv up`")
+        raise LabError(f"the lab '{s.cfg.name}' is not running. Fix: run `./labctl up`")
     failed = 0
     for cluster, prints in steps.foreign_anchors(s.context()).items():  # before Linkerd's own checks: theirs pass
         print(f"× {steps.foreign_anchors_message(s.context(), cluster, prints)}")

@@ -41,7 +41,7 @@ def tool_findings(profile: Profile, extra_path: Path | None = None) -> list[Find
     for tool, (version, args) in wanted.items():
         path = shutil.which(tool, path=os.pathsep.join(filter(None, [str(extra_path or ""), os.environ.get("PATH", "")])))
         pinned = any(r.sha256 and (r.tool, r.version, (r.os, r.arch)) == (tool, version, host_platform()) for r in RELEASES)
-        install = ("run `inv tools` (downloads it and verifies its pinned SHA-256)" if pinned else
+        install = ("run `./labctl tools` (downloads it and verifies its pinned SHA-256)" if pinned else
                    f"install {tool} {version} yourself (no checksum is pinned for it yet; lab/tools.py has the URL)")
         if path is None:
             out.append(Finding(f"{tool} {version}", False, "not found on PATH", install))

@@ -203,7 +203,7 @@ def validate_issuer(issuer: x509.Certificate, anchors: list[x509.Certificate], w
     """Raise PKIError unless `issuer` is a current CA signed by one of `anchors`."""
     when = when or _now()
     if issuer.not_valid_after_utc <= when:
-        raise PKIError(f"the issuer certificate expired on {issuer.not_valid_after_utc:%Y-%m-%d}; run `inv step trust` after removing it to issue a new one")
+        raise PKIError(f"the issuer certificate expired on {issuer.not_valid_after_utc:%Y-%m-%d}; run `./labctl step trust` after removing it to issue a new one")
     if issuer.not_valid_before_utc > when:
         raise PKIError("the issuer certificate is not valid yet; check the machine's clock")
     bc = issuer.extensions.get_extension_for_class(x509.BasicConstraints).value

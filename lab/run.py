@@ -112,7 +112,7 @@ class Runner:
             try:
                 proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=stage.timeout, env=self.env)
             except FileNotFoundError:
-                raise ToolMissing(f"`{argv[0]}` is not installed or not on PATH. Fix: run `inv doctor` to see what is missing") from None
+                raise ToolMissing(f"`{argv[0]}` is not installed or not on PATH. Fix: run `./labctl doctor` to see what is missing") from None
             except subprocess.TimeoutExpired as exc:
                 raise CommandError(Result(command, exc.stdout or "", exc.stderr or "", -1), f"timed out after {stage.timeout:.0f}s") from None
             result = Result(command, proc.stdout, proc.stderr, proc.returncode)

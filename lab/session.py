@@ -144,5 +144,5 @@ def open_session(config_path: str | None = None, backend: str = "auto", root: Pa
         return Session(cfg, root, Choice(choice.backend, f"the lab '{cfg.name}' is up on {recorded}"))
     if recorded and backend != recorded:
         raise LabError(f"the lab '{cfg.name}' is up on the {recorded} backend, not {backend}. "
-                       f"Fix: run `inv down` first, or leave --backend out")
+                       f"Fix: run `./labctl down` first, or leave --backend out")
     return Session(cfg, root, select(backend, cfg, root))

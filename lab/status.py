@@ -83,7 +83,7 @@ def render(status: dict) -> str:
     """The human table."""
     lines = [f"lab {status['lab']} on {status['backend']}: " + ("running" if status["running"] else "not running")]
     if not status["running"]:
-        lines.append("  (start it with `inv up`)")
+        lines.append("  (start it with `./labctl up`)")
         return "\n".join(lines)
     lines += ["", "CLUSTERS"] + _table(
         ["NAME", "LB POOL", "LOADBALANCERS", "TRUST ANCHORS", "ISSUER"],

@@ -42,7 +42,7 @@ class Context:
         if self._trust is None:
             self._trust = trust.load(self.cfg, self.root)
         if self._trust is None:
-            raise LabError("no trust material yet. Fix: run `inv up` (or `inv step trust`)")
+            raise LabError("no trust material yet. Fix: run `./labctl up` (or `./labctl step trust`)")
         return self._trust
 
 

@@ -72,7 +72,7 @@ def find(tool: str, version: str, os_: str | None = None, arch: str | None = Non
         if (r.tool, r.version, r.os, r.arch) == (tool, version, os_, arch):
             return r
     raise LabError(f"no pinned release of {tool} {version} for {os_}/{arch}. "
-                   f"Fix: install {tool} {version} yourself and put it on PATH (`inv doctor` checks it)")
+                   f"Fix: install {tool} {version} yourself and put it on PATH (`./labctl doctor` checks it)")
 
 
 def sha256_of(path: Path) -> str:

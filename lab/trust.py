@@ -73,7 +73,7 @@ def _issuer(cfg: LabConfig, base: Path, cluster: str, anchor: pki.CertKey, creat
         if anchor.key is None:
             raise pki.PKIError(f"{cluster}'s issuer is missing and the trust anchor's private key is needed to sign a new "
                                f"one, but {base / 'root.key' if cfg.trust.mode == 'shared' else base / cluster / 'root.key'} "
-                               "is gone. Fix: restore that key, or `inv down --purge` to start over with a new anchor")
+                               "is gone. Fix: restore that key, or `./labctl down --purge` to start over with a new anchor")
         issuer = pki.create_issuer(anchor, cfg.trust_domain)
         pki.write_private(key, issuer.key_pem)
         pki.write_public(crt, issuer.cert_pem)

@@ -46,7 +46,7 @@ def test_status_and_check_on_a_lab_that_is_not_up(tmp_path):
     result = inv(tmp_path, "status", "--json")
     assert result.returncode == 0
     assert json.loads(result.stdout)["running"] is False
-    assert_one_clear_error(inv(tmp_path, "check"), "not running", "inv up")
+    assert_one_clear_error(inv(tmp_path, "check"), "not running", "./labctl up")
 
 
 def test_plan_lists_every_step_without_doing_anything(tmp_path):

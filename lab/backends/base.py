@@ -128,7 +128,7 @@ class Backend(ABC):
 
         roots = self.trust_roots(cluster)
         if not roots:
-            raise LabError(f"cluster {cluster} has no trust anchors to read. Fix: run `inv step linkerd` first")
+            raise LabError(f"cluster {cluster} has no trust anchors to read. Fix: run `./labctl step linkerd` first")
         pki.write_public(dest, roots)
 
     def write_bundle(self, dest: Path, sources: list[Path]) -> None:

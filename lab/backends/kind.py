@@ -184,7 +184,7 @@ class KindBackend(Backend):
         bad = [f for f in tool_findings(self.profile, tool_bin(self.root)) if not f.ok]
         if bad:
             raise LabError("the kind backend needs " + "; ".join(f"{f.name} ({f.detail})" for f in bad) +
-                           f". Fix: {bad[0].fix}; `inv doctor` lists everything")
+                           f". Fix: {bad[0].fix}; `./labctl doctor` lists everything")
 
     def cluster_exists(self, cluster: str) -> bool:
         out = self.runner.run(cmd("kind", "get", "clusters")).stdout

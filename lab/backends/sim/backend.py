@@ -187,7 +187,7 @@ class SimBackend(Backend):
             text = path.read_text()
             pki.go_pem_certificates(text)
         except FileNotFoundError:
-            raise LabError(f"{path} does not exist. Fix: run the trust step first (`inv step trust`)") from None
+            raise LabError(f"{path} does not exist. Fix: run the trust step first (`./labctl step trust`)") from None
         except pki.PKIError as exc:
             raise LabError(f"linkerd refuses the trust anchors in {path}: {exc}") from None
         return text
@@ -255,7 +255,7 @@ class SimBackend(Backend):
         its objects become the extension's plus every listed account's; dropped accounts are deleted."""
         record = self.get(target, "Secret", manifests.MC_NS, helm.record_name(helm.MAIN_RELEASE))
         if record is None:
-            raise LabError(f"no release {helm.MAIN_RELEASE} in {target}. Fix: run `inv step multicluster` first")
+            raise LabError(f"no release {helm.MAIN_RELEASE} in {target}. Fix: run `./labctl step multicluster` first")
         objects = manifests.multicluster(self.cfg, target, accounts=accounts)
         keep = {(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in objects}
         for ref in helm.owned_refs(record):
