@@ -121,6 +121,10 @@ class LabConfig:
     def cluster_names(self) -> list[str]:
         return [c.name for c in self.clusters]
 
+    def exported(self, cluster: str) -> list[tuple[str, str]]:
+        """(namespace, name) of each service `cluster` exports; a bare name is in the lab's namespace."""
+        return [tuple(e.split("/", 1)) if "/" in e else (self.namespace, e) for e in self.cluster(cluster).exports]
+
     def state_dir(self, root: Path | None = None) -> Path:
         """Everything the lab writes lives here; two labs with different names never share it."""
         return (root or Path.cwd()) / ".lab" / self.name
@@ -218,6 +222,24 @@ def _names(value: Any, path: str, source: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _exports(value: Any, path: str, source: str) -> tuple[str, ...]:
+    """Service names: `name` (in the lab's namespace) or `namespace/name`."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(path, "must be a list of names (service, or namespace/service)", "write e.g. [foobar, payments/api]", source)
+    seen: set[str] = set()
+    for v in value:
+        parts = v.split("/")
+        if len(parts) > 2 or not all(DNS_LABEL.match(part) for part in parts):
+            raise ConfigError(path, f"{_show(v)} is not a service name or namespace/name",
+                              "use lower-case letters, digits and '-', e.g. foobar or payments/api", source)
+        if v in seen:
+            raise ConfigError(path, f"names {_show(v)} more than once", "list each service once", source)
+        seen.add(v)
+    return tuple(value)
+
+
 def _context(value: Any, path: str, source: str) -> str | None:
     if value is None:
         return None
@@ -279,7 +301,7 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
                 service_subnet=_network(raw.get("service_subnet", fallback.get("service_subnet")), f"clusters.{cname}.service_subnet", source),
                 lb_pool=_pool(raw.get("lb_pool", fallback.get("lb_pool")), f"clusters.{cname}.lb_pool", source),
                 workloads=_names(raw.get("workloads", fallback.get("workloads")), f"clusters.{cname}.workloads", source),
-                exports=_names(raw.get("exports", fallback.get("exports")), f"clusters.{cname}.exports", source),
+                exports=_exports(raw.get("exports", fallback.get("exports")), f"clusters.{cname}.exports", source),
                 context=_context(raw.get("context"), f"clusters.{cname}.context", source),
             )
         )
@@ -389,6 +411,8 @@ def _check_workloads_and_exports(c: ClusterConfig, source: str) -> None:
                               f"use one of: {', '.join(known)} (fixtures/workloads/)", source)
     services = {svc for w in c.workloads for svc in fixture_services(w)}
     for name in c.exports:
+        if "/" in name:
+            continue  # a service of the user's own, in a namespace of theirs: the export step checks it exists
         if name not in services:
             offered = ", ".join(sorted(services)) or "none: the cluster runs no workload with a Service"
             raise ConfigError(f"clusters.{c.name}.exports", f"{_show(name)} is not a Service of this cluster's workloads",

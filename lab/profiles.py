@@ -31,6 +31,7 @@ class Profile:
     link_crd: bool               # `link` emits a Link object (False: only the credentials Secret)
     check_credentials: str       # the check naming a link's access credentials
     check_gateway_alive: str     # the check that fails until a linked gateway's first probe has run
+    mirror_creates_namespaces: bool  # the service mirror creates a mirrored service's missing namespace
     gateways_columns: tuple[str, ...]  # `linkerd multicluster gateways` table header
     probe_slash_joined: bool     # the probe URL is http://host:port/<path> (True) or http://host:port<path>
     trims_trust_roots: bool      # the stored anchors lose their final newline (helm `trim`)
@@ -96,6 +97,8 @@ PROFILES: dict[str, Profile] = {
             # ibid.: read from the service mirror's metrics, first set one probe period after the link
             # (controller/cmd/service-mirror/probe_worker.go: a ticker, no probe at start)
             check_gateway_alive="all target cluster gateways are alive",
+            # controller/cmd/service-mirror/cluster_watcher.go mirrorNamespaceIfNecessary, always called
+            mirror_creates_namespaces=True,
             # cli/cmd/multicluster.go buildGatewaysTable (stable-2.8.1)
             gateways_columns=("CLUSTER", "NAMESPACE", "NAME", "ALIVE", "NUM_SVC", "LATENCY_P50", "LATENCY_P95",
                               "LATENCY_P99"),
@@ -144,6 +147,9 @@ PROFILES: dict[str, Profile] = {
             # ibid., without a retry deadline; the probe worker's first probe comes one period after the
             # link (multicluster/service-mirror/probe_worker.go: a ticker)
             check_gateway_alive="probe services able to communicate with all gateway mirrors",
+            # multicluster/service-mirror/cluster_watcher.go: only with -enable-namespace-creation, which the
+            # chart passes when enableNamespaceCreation (values.yaml: false); else an event ServiceMirroringSkipped
+            mirror_creates_namespaces=False,
             # multicluster/cmd/gateways.go buildGatewaysTable (edge-26.8.3)
             gateways_columns=("CLUSTER", "ALIVE", "NUM_SVC", "LATENCY"),
             # multicluster/service-mirror/probe_worker.go (edge-26.8.3): "http://%s%s" with the path as given

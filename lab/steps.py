@@ -370,17 +370,21 @@ class Export(Step):
             link = ctx.backend.get(source, "Link", manifests.MC_NS, dest) or {}
             if link.get("spec", {}).get("gatewayAddress") != address:
                 return Check(False, f"the Link in {source} does not name {dest}'s gateway {gw.namespace}/{gw.name} ({address})")
-        for name in ctx.cfg.cluster(dest).exports:
-            svc = ctx.backend.get(dest, "Service", ctx.cfg.namespace, name)
+        for ns, name in ctx.cfg.exported(dest):
+            svc = ctx.backend.get(dest, "Service", ns, name)
             if svc is None:
-                return Check(False, f"service {ctx.cfg.namespace}/{name} does not exist in {dest}")
+                return Check(False, f"service {ns}/{name} does not exist in {dest}")
             have = svc["metadata"].get(field, {})
             if any(have.get(k) != v for k, v in want.items()):
-                return Check(False, f"service {name} does not carry the export {field} {want}")
-            eps = ctx.backend.get(source, "Endpoints", ctx.cfg.namespace, f"{name}-{dest}") or {}
+                return Check(False, f"service {ns}/{name} does not carry the export {field} {want}")
+            if ctx.backend.get(source, "Namespace", "", ns) is None and not ctx.cfg.profile.mirror_creates_namespaces:
+                return Check(False, f"namespace {ns} does not exist in {source}, and the service mirror skips services "
+                                    f"whose namespace is missing (an event ServiceMirroringSkipped in {dest} says so). "
+                                    f"Fix: create namespace {ns} in {source}")
+            eps = ctx.backend.get(source, "Endpoints", ns, f"{name}-{dest}") or {}
             ips = {a["ip"] for subset in eps.get("subsets", []) for a in subset.get("addresses", [])}
             if ips != {address}:
-                return Check(False, f"{source}'s mirror {name}-{dest} points at {sorted(ips) or 'nothing'}, not {address}")
+                return Check(False, f"{source}'s mirror {ns}/{name}-{dest} points at {sorted(ips) or 'nothing'}, not {address}")
         for listed in ctx.backend.gateways(source):
             if listed.cluster == dest and listed.name in (gw.name, None):
                 return Check(listed.alive, f"{source} lists {dest}'s gateway as not alive")
@@ -392,8 +396,8 @@ class Export(Step):
         if ctx.cfg.profile.export == "label":
             ctx.backend.link(source, dest, gateway=ctx.cfg.gateway,  # link-gen writes the gateway into the Link
                              service_account=_access_account(ctx, source))
-        for name in ctx.cfg.cluster(dest).exports:
-            ctx.backend.set_metadata(dest, "Service", ctx.cfg.namespace, name, field, values)
+        for ns, name in ctx.cfg.exported(dest):
+            ctx.backend.set_metadata(dest, "Service", ns, name, field, values)
 
     def script(self, ctx, target):
         self.apply(ctx, target)
@@ -404,7 +408,7 @@ class Export(Step):
         field, values = manifests.export_marks(ctx.cfg)
         verb = "annotate" if field == "annotations" else "label"
         marks = ", ".join(f"{k}={v}" for k, v in values.items())
-        lines = [f"{verb} service {ctx.cfg.namespace}/{n} in {dest}: {marks}" for n in ctx.cfg.cluster(dest).exports]
+        lines = [f"{verb} service {ns}/{n} in {dest}: {marks}" for ns, n in ctx.cfg.exported(dest)]
         if ctx.cfg.profile.export == "label":
             lines.insert(0, f"re-link {source} to {dest} naming the {ctx.cfg.gateway} gateway")
         gw = gateways.resolve(ctx.cfg)

@@ -93,3 +93,9 @@ def test_a_huge_list_of_duplicates_is_refused():
     """200,000 names: a quadratic check would take minutes here (it hung `up` before)."""
     with pytest.raises(ConfigError, match="more than once"):
         config.parse({"clusters": {"east": {"exports": ["foobar"] * 200_000}, "west": {}}})
+
+
+def test_exports_name_services_in_other_namespaces_as_namespace_slash_name():
+    cfg = config.parse({"clusters": {"east": {"exports": ["foobar", "payments/api"]}, "west": {}}})
+    assert cfg.exported("east") == [("mc-demo", "foobar"), ("payments", "api")]
+    assert cfg.exported("west") == []

@@ -50,10 +50,11 @@ class SimCluster:
 
     # -- events (kubectl get events) ---------------------------------------
     def event(self, kind: str, name: str, reason: str, message: str, type_: str = "Normal") -> None:
-        if self.events and self.events[-1]["message"] == message and self.events[-1]["object"] == f"{kind}/{name}":
-            self.events[-1]["count"] += 1
-            self.events[-1]["lastTimestamp"] = time.time()
-            return
+        for seen in reversed(self.events):  # the same event again counts up, as the API server aggregates
+            if seen["message"] == message and seen["object"] == f"{kind}/{name}" and seen["reason"] == reason:
+                seen["count"] += 1
+                seen["lastTimestamp"] = time.time()
+                return
         self.events.append({"type": type_, "object": f"{kind}/{name}", "reason": reason, "message": message,
                             "count": 1, "lastTimestamp": time.time()})
         del self.events[:-200]

@@ -225,8 +225,10 @@ class ServiceMirror:
                     continue
                 gw = gateway_target(remote.store.get("Service", ann[GATEWAY_NS], ann[GATEWAY_NAME]))
             ns = svc["metadata"]["namespace"]
-            if gw is None or self.cluster.store.get("Namespace", "", ns) is None:
-                continue  # no gateway address yet, or nowhere to put the mirror
+            if gw is None:
+                continue  # no gateway address yet
+            if not self._namespace_ready(ns, svc, remote, state.target):
+                continue
             gateways[(gw.namespace, gw.name)] = gw
             paired[(gw.namespace, gw.name)] = paired.get((gw.namespace, gw.name), 0) + 1
             keep.add((ns, self._apply_mirror(svc, gw, state.target, domain)))
@@ -238,6 +240,21 @@ class ServiceMirror:
         for key, gw in gateways.items():
             if key not in state.probes:
                 state.probes[key] = GatewayProbe(self.cluster, gw, slash_joined)
+
+    def _namespace_ready(self, ns: str, svc: dict, remote: "SimCluster", target: str) -> bool:
+        """Where the mirror goes must exist. 2.8.1 creates the namespace, labelled as mirrored; edge skips the
+        service and records an event on it in the target cluster, through the link's credentials
+        (cluster_watcher.go mirrorNamespaceIfNecessary / ServiceMirroringSkipped at each tag)."""
+        if self.cluster.store.view("Namespace", "", ns) is not None:
+            return True
+        profile = self.cluster.installed_profile()
+        if profile is not None and profile.mirror_creates_namespaces:
+            self.cluster.store.apply({"apiVersion": "v1", "kind": "Namespace",
+                                      "metadata": {"name": ns, "labels": {MIRRORED_LABEL: "true", CLUSTER_LABEL: target}}})
+            return True
+        remote.event("Service", f"{ns}/{svc['metadata']['name']}", "ServiceMirroringSkipped",
+                     "Skipped mirroring service: namespace does not exist")
+        return False
 
     def _apply_mirror(self, svc: dict, gw: GatewayTarget, target: str, domain: str) -> str:
         ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
