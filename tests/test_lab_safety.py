@@ -174,3 +174,16 @@ def test_check_names_clusters_that_trust_an_anchor_the_lab_lost(tmp_path):
         assert "Traceback" not in checked.stdout + checked.stderr
     finally:
         subprocess.run(inv + ["down", "--purge"], cwd=tmp_path, env=env, capture_output=True, timeout=120)
+
+
+@pytest.mark.parametrize("text", ["not json", "{}", '{"clusters": []}', '{"clusters": {"east": {"spec": 1, "objects": 2}}}'])
+def test_a_corrupt_saved_state_is_one_line_with_the_fix(sim_lab, text):
+    sim_dir = sim_lab.backend.sim_dir
+    sim_dir.mkdir(parents=True)
+    (sim_dir / "state.json").write_text(text)
+    with pytest.raises(LabError) as refused:
+        steps.up(sim_lab, until="clusters")
+    message = str(refused.value)
+    assert "state.json is not the lab's saved state" in message and "./labctl down" in message
+    assert "\n" not in message and "Traceback" not in message
+    assert labprocess.find(sim_dir) == []

@@ -75,12 +75,18 @@ class SimBackend(Backend):
                                f"restarts it with the saved state (log: {self.log_file})") from None
             raise LabError(f"the lab process did not answer ({exc}). Its log: {self.log_file}") from None
 
-    def _last_words(self) -> str:
+    def _last_line(self) -> str:
+        """The lab process's last log message, without the timestamp and logger prefix."""
         try:
             lines = [line for line in self.log_file.read_text(errors="replace").splitlines() if line.strip()]
         except OSError:
             return ""
-        return f"; its log ends: {lines[-1][-200:]}" if lines else ""
+        last = lines[-1] if lines else ""
+        return (last.split(" lab.sim: ", 1)[-1])[:400]
+
+    def _last_words(self) -> str:
+        last = self._last_line()
+        return f"; its log ends: {last}" if last else ""
 
     def running(self) -> bool:
         if self._daemon() is None:
@@ -103,6 +109,8 @@ class SimBackend(Backend):
 
         def up():
             if proc.poll() is not None:
+                if "Fix:" in self._last_line():  # it said what is wrong and how to fix it: that is the message
+                    raise LabError(f"the lab process cannot start: {self._last_line()}")
                 raise LabError(f"the lab process exited at start (code {proc.returncode}){self._last_words()}. "
                                f"Log: {self.log_file}")
             info = self._daemon()

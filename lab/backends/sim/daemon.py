@@ -33,6 +33,10 @@ log = logging.getLogger("lab.sim")
 RESYNC_SECONDS = 1.0
 
 
+class CorruptState(Exception):
+    """state.json cannot be read back: the lab process says so in one log line and exits."""
+
+
 class LabProcess:
     def __init__(self, state_dir: Path):
         self.state_dir = state_dir
@@ -71,9 +75,18 @@ class LabProcess:
     def load(self) -> None:
         if not self.state_file.exists():
             return
-        data = json.loads(self.state_file.read_text())
-        for name, entry in data.get("clusters", {}).items():
-            self.add_cluster(name, entry["spec"], entry["objects"])
+        try:
+            data = json.loads(self.state_file.read_bytes())
+            clusters = [(name, entry["spec"], list(entry["objects"])) for name, entry in data["clusters"].items()]
+            for _, spec, objects in clusters:
+                if not isinstance(spec, dict) or not all(isinstance(o, dict) for o in objects):
+                    raise TypeError("a cluster's spec or objects are not mappings")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise CorruptState(f"{self.state_file} is not the lab's saved state ({type(exc).__name__}). Fix: "
+                               "`./labctl down` removes the lab and the file (the clusters' objects are lost), "
+                               "or restore the file from a backup") from None
+        for name, spec, objects in clusters:
+            self.add_cluster(name, spec, objects)
         log.info("restored %d cluster(s) from %s", len(data.get("clusters", {})), self.state_file)
 
     def save(self) -> None:
@@ -227,7 +240,11 @@ class LabProcess:
 
 async def main(state_dir: Path) -> None:
     lab = LabProcess(state_dir)
-    lab.load()
+    try:
+        lab.load()
+    except CorruptState as exc:
+        log.error("%s", exc)
+        raise SystemExit(2) from None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: spawn(lab.shutdown()))
