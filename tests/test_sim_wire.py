@@ -14,10 +14,28 @@ from lab.backends.sim.tls import Identity
 TRUST_DOMAIN = "cluster.local"
 
 
+SLOW_STARTED: list[asyncio.Event] = []  # set when a /slow request reaches the app (one per test's loop)
+
+
 async def echo(request: httpwire.Request) -> httpwire.Response:
-    if request.path == "/slow":
+    if request.path == "/slow":  # an app that takes its time: what a grace period or a drain must wait for
+        for started in SLOW_STARTED:
+            started.set()
         await asyncio.sleep(0.3)
     return httpwire.Response(200, {"x-path": request.path, "x-host": request.headers.get("host", "")}, request.body)
+
+
+def _slow_started() -> asyncio.Event:
+    SLOW_STARTED.clear()
+    SLOW_STARTED.append(asyncio.Event())
+    return SLOW_STARTED[0]
+
+
+async def _until(predicate, what: str, timeout: float = 2.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
 
 
 def _connections_to(port: int) -> int:
@@ -84,7 +102,8 @@ def test_pool_reuses_one_connection_and_survives_the_server_closing_it():
                                        asyncio.open_connection, 5)
             assert response.headers["x-path"] == f"/{i}"
         assert pool.opened == 1
-        await asyncio.sleep(0.4)  # the server dropped the idle connection; the pool finds out on next use
+        await _until(lambda: server.connections() == 0, "the server to drop the idle connection")
+        # the pool still holds its side; it finds out on next use and sends again on a fresh connection
         response = await pool.send("127.0.0.1", server.port, httpwire.Request("GET", "/after", {"host": "a"}),
                                    asyncio.open_connection, 5)
         assert response.status == 200 and pool.opened == 2
@@ -100,8 +119,7 @@ def test_pool_closes_what_sits_idle():
         pool = httpwire.ConnectionPool(idle_timeout=0.1)
         await pool.send("127.0.0.1", server.port, httpwire.Request("GET", "/", {"host": "a"}), asyncio.open_connection, 5)
         assert _connections_to(server.port) == 1
-        await asyncio.sleep(0.3)
-        assert len(pool) == 0 and _connections_to(server.port) == 0
+        await _until(lambda: len(pool) == 0 and _connections_to(server.port) == 0, "the pool to close its idle connection")
         await server.close()
 
     asyncio.run(scenario())
@@ -110,8 +128,9 @@ def test_pool_closes_what_sits_idle():
 def test_closing_a_server_lets_a_busy_request_finish_within_grace():
     async def scenario():
         server = await httpwire.serve_http(echo)
+        started = _slow_started()
         pending = asyncio.ensure_future(httpwire.fetch("127.0.0.1", server.port, httpwire.Request("GET", "/slow"), 5))
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(started.wait(), 2)
         await server.close(grace=2)
         assert (await pending).status == 200
         with pytest.raises(OSError):
@@ -182,18 +201,19 @@ def test_bodies_larger_than_the_flow_control_window_arrive_whole(identities):
 def test_a_draining_server_finishes_open_streams_refuses_new_ones_then_closes(identities):
     async def scenario():
         listener, client, servers = await _mesh_pair(identities, echo)
+        started = _slow_started()
         slow = asyncio.ensure_future(client.request(httpwire.Request("GET", "/slow", {}), "svc:80"))
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(started.wait(), 2)
         drained = asyncio.ensure_future(servers[0].drain())
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)  # one turn of the loop: drain() marks the server draining at its first step
+        assert servers[0].draining
         with pytest.raises(h2conn.StreamFailed) as refused:
             await client.request(httpwire.Request("GET", "/late", {}), "svc:80")
         assert refused.value.refused, "a refused stream must say it was never processed, so it can go elsewhere"
         assert not client.usable()
         assert (await slow).status == 200
         await asyncio.wait_for(drained, 2)
-        await asyncio.sleep(0.05)
-        assert client.closed
+        await _until(lambda: client.closed, "the client to see the GOAWAY and close")
         listener.close()
 
     asyncio.run(scenario())
@@ -202,8 +222,9 @@ def test_a_draining_server_finishes_open_streams_refuses_new_ones_then_closes(id
 def test_requests_in_flight_fail_promptly_when_the_peer_vanishes(identities):
     async def scenario():
         listener, client, servers = await _mesh_pair(identities, echo)
+        started = _slow_started()
         slow = asyncio.ensure_future(client.request(httpwire.Request("GET", "/slow", {}), "svc:80"))
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(started.wait(), 2)
         servers[0].abort()
         with pytest.raises(h2conn.StreamFailed) as failed:
             await asyncio.wait_for(slow, 2)

@@ -119,6 +119,16 @@ class _Endpoint:
     def on_closed(self) -> None:
         pass
 
+    async def goodbye(self) -> None:
+        """GOAWAY, then close."""
+        if not self.closed:
+            try:
+                self.h2.close_connection()
+                self.flush()
+            except h2.exceptions.ProtocolError:
+                pass
+        await self.shut()
+
     def abort(self) -> None:
         self.writer.transport.abort()
 
@@ -227,13 +237,7 @@ class H2Client(_Endpoint):
 
     async def close(self) -> None:
         """Say GOAWAY and close (only when idle: h2 cannot finish streams after a GOAWAY)."""
-        if not self.closed:
-            try:
-                self.h2.close_connection()
-                self.flush()
-            except h2.exceptions.ProtocolError:
-                pass
-        await self.shut()
+        await self.goodbye()
         if self._reader_task is not None:
             await asyncio.gather(self._reader_task, return_exceptions=True)
 
@@ -303,7 +307,7 @@ class H2Server(_Endpoint):
             if not self._tasks:
                 self._idle.set()
                 if self.draining and not self.closed:
-                    spawn(self._goodbye())
+                    spawn(self.goodbye())
 
     def in_flight(self) -> int:
         return len(self._tasks)
@@ -312,19 +316,9 @@ class H2Server(_Endpoint):
         """Refuse new streams, let the open ones finish, then GOAWAY and close."""
         self.draining = True
         if not self._tasks:
-            await self._goodbye()
+            await self.goodbye()
         else:
             await self._idle.wait()
-
-    async def _goodbye(self) -> None:
-        if self.closed:
-            return
-        try:
-            self.h2.close_connection()
-            self.flush()
-        except h2.exceptions.ProtocolError:
-            pass
-        await self.shut()
 
     def on_closed(self) -> None:
         for task in list(self._tasks.values()):
