@@ -14,11 +14,10 @@ from pathlib import Path
 
 from invoke import Exit, task
 
-from lab import pki, session, steps
-from lab.lock import lab_lock
+from lab import session, steps
 from lab import status as status_mod
-from lab.backends.base import LabError
-from lab.config import ConfigError
+from lab.errors import LabError
+from lab.lock import lab_lock
 
 HELP_CONFIG = "lab.yaml to use (default: ./lab.yaml if present, else the built-in east/west lab)"
 HELP_BACKEND = "sim, kind, or auto (kind where a Docker engine answers, else the simulation)"
@@ -28,16 +27,29 @@ HELP_TRUST = "shared (one anchor) or bundle (the guide's trust anchor bundle); d
 
 
 def friendly(fn):
-    """One clear line for errors a user can cause, never a traceback; exit code 1."""
+    """One clear line for errors a user can cause (every LabError), never a traceback; exit code 1.
+    Longer evidence (a tool's whole output) goes to .lab/last-error.log, named in that line."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (LabError, ConfigError, pki.PKIError) as exc:
-            raise Exit(f"error: {exc}", code=1) from None
+        except LabError as exc:
+            message = " ".join(str(exc).split("\n"))
+            if exc.detail:
+                message += f" (full output: {_keep(exc.detail)})"
+            raise Exit(f"error: {message}", code=1) from None
 
     return wrapper
+
+
+def _keep(detail: str) -> Path:
+    path = Path.cwd() / ".lab" / "last-error.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # tool output may hold anything: this user's only
+    with os.fdopen(fd, "w") as fh:
+        fh.write(detail + "\n")
+    return path.relative_to(Path.cwd())
 
 
 def _locked(s: session.Session, command: str):

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from .errors import ConfigError
 from .profiles import DEFAULT_PROFILE, PROFILES, Profile
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -30,16 +31,6 @@ def _show(value: Any, limit: int = 60) -> str:
     """A value as a message shows it: repr, cut to a readable length (a 10 MB value is not echoed)."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-class ConfigError(ValueError):
-    """A bad lab.yaml: which field, what is wrong, and the fix."""
-
-    def __init__(self, field_path: str, problem: str, fix: str, source: str = "lab.yaml"):
-        self.field_path = field_path
-        self.problem = problem
-        self.fix = fix
-        super().__init__(f"{source}: {field_path}: {problem}. Fix: {fix}")
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from .errors import CommandError, ToolMissing
+
 log = logging.getLogger("lab.run")
 
 
@@ -81,17 +83,6 @@ class Result:
     stdout: str
     stderr: str = ""
     code: int = 0
-
-
-class CommandError(RuntimeError):
-    def __init__(self, result: Result, what: str = ""):
-        self.result = result
-        tail = (result.stderr or result.stdout).strip()[-2000:]
-        super().__init__(f"`{result.command.text()}` failed (exit {result.code}){': ' + what if what else ''}\n{tail}")
-
-
-class ToolMissing(RuntimeError):
-    pass
 
 
 class Runner:

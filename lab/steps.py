@@ -18,15 +18,10 @@ from typing import Callable
 from . import cli_output, gateways, manifests, pki, trust
 from .backends.base import ROOTS_ANNOTATION, Backend, LabError, wait_until
 from .config import LabConfig
+from .errors import StepError
 from .run import Dynamic
 
 APPLY_TIMEOUT = 60.0
-
-
-class StepError(LabError):
-    def __init__(self, step: str, target: str, message: str):
-        self.step, self.target = step, target
-        super().__init__(f"step {step} failed for {target}: {message}")
 
 
 @dataclass
@@ -522,8 +517,10 @@ def _run_target(ctx: Context, step: Step, target: str) -> StepResult:
         return StepResult(step.name, target, "applied", time.monotonic() - started)
     except StepError:
         raise
-    except (LabError, pki.PKIError, FileNotFoundError) as exc:
-        raise StepError(step.name, target, str(exc)) from None
+    except (LabError, FileNotFoundError) as exc:  # LabError: the root of config, PKI, command and tool errors
+        error = StepError(step.name, target, str(exc))
+        error.detail = getattr(exc, "detail", "")
+        raise error from None
 
 
 def run_step(ctx: Context, step: Step, report: Callable[[StepResult], None] = lambda r: None) -> list[StepResult]:

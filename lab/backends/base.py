@@ -9,13 +9,10 @@ from typing import Any, Callable
 
 from ..cli_output import CheckResult, GatewayStatus
 from ..config import LabConfig
+from ..errors import LabError  # noqa: F401 - the root every backend raises; imported from here too
 
 
 ROOTS_ANNOTATION = "lab.multicluster/trust-roots"  # on pod templates: the anchors the pods were restarted for
-
-
-class LabError(RuntimeError):
-    """A failure the user can act on: the message says what happened and what to do."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,51 @@
+"""Every error a user can cause, under one root: `LabError`.
+
+The command line and the step runner catch `LabError` and print its message: one line that names the
+problem and the fix. Anything longer a failure has to say (a tool's whole output) rides along in
+`detail`, so nothing is lost; the command line writes it to a file and names the file in that line.
+"""
+from __future__ import annotations
+
+
+class LabError(RuntimeError):
+    """An error a user can cause or fix: its message is one line with the fix."""
+
+    detail: str = ""  # longer evidence, kept out of the one line
+
+
+class ConfigError(LabError, ValueError):
+    """A bad lab.yaml: which field, what is wrong, and the fix."""
+
+    def __init__(self, field_path: str, problem: str, fix: str, source: str = "lab.yaml"):
+        self.field_path = field_path
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{source}: {field_path}: {problem}. Fix: {fix}")
+
+
+class PKIError(LabError, ValueError):
+    """A certificate or key the lab cannot use, and why."""
+
+
+class ToolMissing(LabError):
+    """A command the lab runs is not installed."""
+
+
+class CommandError(LabError):
+    """A command the lab ran failed: the one line says which and how it ended; `detail` holds its output."""
+
+    def __init__(self, result, what: str = ""):
+        self.result = result
+        output = (result.stderr or result.stdout or "").strip()
+        self.detail = output[-20000:]
+        last = output.splitlines()[-1].strip()[:300] if output else ""
+        super().__init__(f"`{result.command.text()}` failed (exit {result.code})" + (f": {what}" if what else "") +
+                         (f": {last}" if last else ""))
+
+
+class StepError(LabError):
+    """A step failed for one target."""
+
+    def __init__(self, step: str, target: str, message: str):
+        self.step, self.target = step, target
+        super().__init__(f"step {step} failed for {target}: {message}")
