@@ -36,7 +36,10 @@ class CommandError(LabError):
 
     def __init__(self, result, what: str = ""):
         self.result = result
-        output = (result.stderr or result.stdout or "").strip()
+        output = result.stderr or result.stdout or ""
+        if isinstance(output, bytes):  # a timed-out run hands back bytes even in text mode
+            output = output.decode(errors="replace")
+        output = output.strip()
         self.detail = output[-20000:]
         last = output.splitlines()[-1].strip()[:300] if output else ""
         super().__init__(f"`{result.command.text()}` failed (exit {result.code})" + (f": {what}" if what else "") +

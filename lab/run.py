@@ -105,7 +105,7 @@ class Runner:
             except FileNotFoundError:
                 raise ToolMissing(f"`{argv[0]}` is not installed or not on PATH. Fix: run `./labctl doctor` to see what is missing") from None
             except subprocess.TimeoutExpired as exc:
-                raise CommandError(Result(command, exc.stdout or "", exc.stderr or "", -1), f"timed out after {stage.timeout:.0f}s") from None
+                raise CommandError(Result(command, exc.stdout or "", exc.stderr or "", -1), f"timed out after {stage.timeout:g}s") from None
             result = Result(command, proc.stdout, proc.stderr, proc.returncode)
             if proc.returncode != 0:
                 break

@@ -75,3 +75,11 @@ def test_any_lab_error_is_one_line(tmp_path, monkeypatch, error):
 
     assert _one_line(fail, monkeypatch, tmp_path)
     assert not Path(tmp_path / ".lab" / "last-error.log").exists()
+
+
+def test_a_command_that_hangs_is_one_line_naming_the_timeout(tmp_path, monkeypatch):
+    def hangs():
+        run.Runner().run(cmd("sleep", "5", timeout=0.2))
+
+    message = _one_line(hangs, monkeypatch, tmp_path)
+    assert "`sleep 5` failed (exit -1): timed out after 0.2s" in message
