@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .backends import probe_docker
+from .docker_probe import probe_docker
 from .profiles import Profile
 from .tools import RELEASES, host_platform
 

@@ -1,40 +1,14 @@
 """Choosing a backend: `sim`, `kind`, or `auto` (kind where a Docker engine answers)."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import LabConfig
+from ..docker_probe import DockerProbe, probe_docker  # noqa: F401 - part of this module's interface
 from .base import Backend, LabError
 
 BACKENDS = ("auto", "sim", "kind", "contexts")
-
-
-@dataclass(frozen=True)
-class DockerProbe:
-    answers: bool
-    detail: str
-
-
-def probe_docker() -> DockerProbe:
-    """Ask the Docker engine named by the environment (DOCKER_HOST or the default socket) for a ping."""
-    where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    try:
-        import docker
-
-        client = docker.from_env(timeout=3)
-        client.ping()
-        version = client.version().get("Version", "?")
-        client.close()
-        return DockerProbe(True, f"Docker engine {version} answers at {where}")
-    except Exception as exc:  # the SDK raises several unrelated types for "nobody home"
-        reason = type(exc).__name__
-        if "FileNotFoundError" in str(exc) or "No such file" in str(exc):
-            reason = "no socket"
-        elif "Connection refused" in str(exc):
-            reason = "connection refused"
-        return DockerProbe(False, f"no Docker engine answers at {where} ({reason})")
 
 
 @dataclass(frozen=True)

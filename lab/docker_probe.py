@@ -1,0 +1,31 @@
+"""Is there a Docker engine? Asked once, by backend selection and by `doctor` alike (no lab imports here)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DockerProbe:
+    answers: bool
+    detail: str
+
+
+def probe_docker() -> DockerProbe:
+    """Ask the Docker engine named by the environment (DOCKER_HOST or the default socket) for a ping."""
+    where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        client.ping()
+        version = client.version().get("Version", "?")
+        client.close()
+        return DockerProbe(True, f"Docker engine {version} answers at {where}")
+    except Exception as exc:  # the SDK raises several unrelated types for "nobody home"
+        reason = type(exc).__name__
+        if "FileNotFoundError" in str(exc) or "No such file" in str(exc):
+            reason = "no socket"
+        elif "Connection refused" in str(exc):
+            reason = "connection refused"
+        return DockerProbe(False, f"no Docker engine answers at {where} ({reason})")
