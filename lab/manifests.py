@@ -23,6 +23,8 @@ POOL_NAME = "lab-pool"
 L2_NAME = "lab-l2"
 LINKERD_NS = "linkerd"
 MC_NS = "linkerd-multicluster"
+ISSUER_SECRET = "linkerd-identity-issuer"  # the identity issuer's certificate and key, in LINKERD_NS
+TRUST_ROOTS_CM = "linkerd-identity-trust-roots"  # the trust anchors today (2.8: linkerd-config)
 GATEWAY = "linkerd-gateway"
 REMOTE_ACCESS_SA = "linkerd-service-mirror-remote-access-default"
 EXPORT_NAME = "mirror.linkerd.io/gateway-name"
@@ -69,7 +71,7 @@ def trust_roots_object(cfg: LabConfig, bundle_pem: str) -> dict:
         return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "linkerd-config", "namespace": LINKERD_NS},
                 "data": {"global": json.dumps(glob)}}
     return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "linkerd-identity-trust-roots", "namespace": LINKERD_NS},
+            "metadata": {"name": TRUST_ROOTS_CM, "namespace": LINKERD_NS},
             "data": {"ca-bundle.crt": bundle_pem}}
 
 
@@ -113,7 +115,7 @@ def linkerd_identity(cfg: LabConfig, anchors_pem: str, issuer_cert_pem: str | No
     if issuer_cert_pem is not None and issuer_key_pem is not None:
         objects.append(
             {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-             "metadata": {"name": "linkerd-identity-issuer", "namespace": LINKERD_NS, "annotations": created_by(cfg)},
+             "metadata": {"name": ISSUER_SECRET, "namespace": LINKERD_NS, "annotations": created_by(cfg)},
              "data": {"crt.pem": b64(issuer_cert_pem.strip()), "key.pem": b64(issuer_key_pem.strip())}})
     return objects
 

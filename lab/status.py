@@ -35,7 +35,7 @@ def collect(cfg: LabConfig, backend: Backend) -> dict:
                 entry["load_balancers"].append({"namespace": svc["metadata"]["namespace"], "name": svc["metadata"]["name"],
                                                 "address": manifests.ingress_ip(svc)})
         entry["trust_anchors"] = _fingerprints(backend.trust_roots(c.name))
-        issuer = backend.get(c.name, "Secret", manifests.LINKERD_NS, "linkerd-identity-issuer")
+        issuer = backend.get(c.name, "Secret", manifests.LINKERD_NS, manifests.ISSUER_SECRET)
         if issuer and "crt.pem" in issuer.get("data", {}):
             entry["issuer"] = _fingerprints(base64.b64decode(issuer["data"]["crt.pem"]).decode())[0]
     existing = {c["name"] for c in out["clusters"] if c["exists"]}

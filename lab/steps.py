@@ -211,7 +211,7 @@ class Linkerd(Step):
         # issuer crt.pem), so the text never equals the file's.
         if not pki.same_certificates(ctx.backend.trust_roots(target), ctx.trust.roots_for(target)):
             return Check(False, "trust roots missing or not the anchors the lab installs")
-        issuer = ctx.backend.get(target, "Secret", manifests.LINKERD_NS, "linkerd-identity-issuer")
+        issuer = ctx.backend.get(target, "Secret", manifests.LINKERD_NS, manifests.ISSUER_SECRET)
         crt = base64.b64decode((issuer or {}).get("data", {}).get("crt.pem", "")).decode()
         if not pki.same_certificates(crt, ctx.trust.issuers[target].cert_pem):
             return Check(False, "issuer missing or not the lab's issuer for this cluster")

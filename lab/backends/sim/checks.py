@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from ... import pki
 from ...cli_output import CheckResult
+from ...manifests import MC_NS
 from ...profiles import Profile
-from .cluster import MC_NS
 from .mirror import MIRRORED_LABEL, ServiceMirror
 
 if TYPE_CHECKING:

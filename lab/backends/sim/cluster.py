@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from ... import pki
-from ...manifests import read_trust_roots
+from ...manifests import ISSUER_SECRET, LINKERD_NS, TRUST_ROOTS_CM, read_trust_roots
 from .pods import PodRuntime
 from .proxy import INBOUND_PORT, DialError, Route
 from .store import ObjectStore
@@ -26,10 +26,6 @@ if TYPE_CHECKING:
     from ...profiles import Profile
     from .network import Network
 
-LINKERD_NS = "linkerd"
-ISSUER_SECRET = "linkerd-identity-issuer"
-TRUST_ROOTS_CM = "linkerd-identity-trust-roots"
-MC_NS = "linkerd-multicluster"
 
 
 def b64decode(value: str) -> str:

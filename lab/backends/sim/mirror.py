@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 import yaml
 
 from ...cli_output import GatewayStatus
-from ...manifests import CREDENTIALS_SECRET_TYPE, ingress_ip
+from ...manifests import CREDENTIALS_SECRET_TYPE, MC_NS, ingress_ip
 from . import httpwire
-from .cluster import MC_NS, b64decode
+from .cluster import b64decode
 from .store import matches
 
 if TYPE_CHECKING:
