@@ -21,6 +21,7 @@ from . import config, diagnostics, gateways, manifests, metrics, status, steps
 from .cli_output import CheckResult, GatewayStatus
 from .backends import select
 from .backends.base import HttpResult, wait_until
+from .lock import lab_lock
 from .session import Session, forget_backend, open_session, record_backend, switch_gateway
 
 
@@ -169,15 +170,18 @@ def lab(request):
     root = Path(os.environ.get("LAB_ROOT", request.config.rootpath))
     session = open_session(os.environ.get("LAB_CONFIG"), os.environ.get("LAB_BACKEND", "auto"), root,
                            profile=os.environ.get("LAB_PROFILE"))
-    started_here = not session.backend.running()
-    try:
-        record_backend(session.cfg, session.root, session.backend.name)
-        steps.up(session.context())
-        yield LabHandle(session)
-    finally:
-        if started_here and os.environ.get("LAB_KEEP") != "1":
-            session.backend.destroy()
-            forget_backend(session.cfg, session.root)
+    # The lab's lock for the whole session: a `./labctl down` or `up` on this lab waits (and says for
+    # whom) instead of pulling the lab from under the scenarios.
+    with lab_lock(session.cfg.state_dir(session.root), "pytest scenarios"):
+        started_here = not session.backend.running()
+        try:
+            record_backend(session.cfg, session.root, session.backend.name)
+            steps.up(session.context())
+            yield LabHandle(session)
+        finally:
+            if started_here and os.environ.get("LAB_KEEP") != "1":
+                session.backend.destroy()
+                forget_backend(session.cfg, session.root)
 
 
 def _first_link(lab: LabHandle):
