@@ -14,7 +14,7 @@ from pathlib import Path
 
 from invoke import Exit, task
 
-from lab import session, steps
+from lab import pki, session, steps
 from lab import status as status_mod
 from lab.errors import LabError
 from lab.lock import lab_lock
@@ -44,12 +44,9 @@ def friendly(fn):
 
 
 def _keep(detail: str) -> Path:
-    path = Path.cwd() / ".lab" / "last-error.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # tool output may hold anything: this user's only
-    with os.fdopen(fd, "w") as fh:
-        fh.write(detail + "\n")
-    return path.relative_to(Path.cwd())
+    path = Path(".lab") / "last-error.log"
+    pki.write_private(Path.cwd() / path, detail + "\n")  # tool output may hold anything: this user's only
+    return path
 
 
 def _locked(s: session.Session, command: str):

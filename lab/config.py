@@ -197,38 +197,41 @@ def _pool(value: Any, path: str, source: str) -> AddressPool:
     return AddressPool(first, last)
 
 
-def _names(value: Any, path: str, source: str) -> tuple[str, ...]:
+def _string_list(value: Any, path: str, source: str, problem: str, example: str) -> list[str]:
     if value is None:
-        return ()
+        return []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(path, "must be a list of names", "write e.g. [foobar]", source)
-    for v in value:
+        raise ConfigError(path, problem, f"write e.g. {example}", source)
+    return value
+
+
+def _once_each(values: list[str], path: str, source: str, what: str) -> tuple[str, ...]:
+    seen: set[str] = set()
+    for v in values:  # one pass: a list of 200,000 names must not take quadratic time
+        if v in seen:
+            raise ConfigError(path, f"names {_show(v)} more than once", f"list each {what} once", source)
+        seen.add(v)
+    return tuple(values)
+
+
+def _names(value: Any, path: str, source: str) -> tuple[str, ...]:
+    names = _string_list(value, path, source, "must be a list of names", "[foobar]")
+    for v in names:
         if not DNS_LABEL.match(v):
             raise ConfigError(path, f"{_show(v)} is not a valid Kubernetes name", "use lower-case letters, digits and '-'", source)
-    seen: set[str] = set()
-    for v in value:  # one pass: a list of 200,000 names must not take quadratic time
-        if v in seen:
-            raise ConfigError(path, f"names {_show(v)} more than once", "list each name once", source)
-        seen.add(v)
-    return tuple(value)
+    return _once_each(names, path, source, "name")
 
 
 def _exports(value: Any, path: str, source: str) -> tuple[str, ...]:
     """Service names: `name` (in the lab's namespace) or `namespace/name`."""
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(path, "must be a list of names (service, or namespace/service)", "write e.g. [foobar, payments/api]", source)
-    seen: set[str] = set()
-    for v in value:
+    names = _string_list(value, path, source, "must be a list of names (service, or namespace/service)",
+                         "[foobar, payments/api]")
+    for v in names:
         parts = v.split("/")
         if len(parts) > 2 or not all(DNS_LABEL.match(part) for part in parts):
             raise ConfigError(path, f"{_show(v)} is not a service name or namespace/name",
                               "use lower-case letters, digits and '-', e.g. foobar or payments/api", source)
-        if v in seen:
-            raise ConfigError(path, f"names {_show(v)} more than once", "list each service once", source)
-        seen.add(v)
-    return tuple(value)
+    return _once_each(names, path, source, "service")
 
 
 def _context(value: Any, path: str, source: str) -> str | None:

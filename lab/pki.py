@@ -215,7 +215,7 @@ def _write_atomic(path: Path, text: str, mode: int) -> None:
     """Write to a temporary file then rename it into place: a command killed midway leaves the old
     file or the new one, never half of one. The file has `mode` from its first byte on."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: two writers never share one
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "w") as fh:
         fh.write(text)

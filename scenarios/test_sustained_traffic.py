@@ -9,21 +9,11 @@ from urllib.parse import urlsplit
 import pytest
 
 from lab import metrics
+from lab.backends.sim.labprocess import open_files, rss_mib
 
 REQUESTS = 3000
 WORKERS = 8
 FD_MARGIN = 50  # pooled connections (a few per peer) and the lab's own traffic; not one per request
-
-
-def _open_files(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def _rss_mib(pid: int) -> float:
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
 
 
 def _get(address, host: str) -> int:
@@ -47,7 +37,7 @@ def test_thousands_of_requests_leave_no_sockets_behind(lab, east, west):
     gw = lab.gateway
     client_id = lab.identity("client")
     _get(outbound, host)  # warm: the pools hold their connections from here on
-    files_before, rss_before = _open_files(pid), _rss_mib(pid)
+    files_before, rss_before = open_files(pid), rss_mib(pid)
     requests_before = metrics.inbound_client_ids(east.proxy_metrics(gw.name, gw.namespace))[client_id]
     connections_before = metrics.inbound_connections(east.proxy_metrics(gw.name, gw.namespace))[client_id]
 
@@ -55,7 +45,7 @@ def test_thousands_of_requests_leave_no_sockets_behind(lab, east, west):
         statuses = list(pool.map(lambda _: _get(outbound, host), range(REQUESTS)))
 
     assert statuses.count(200) == REQUESTS, f"{REQUESTS - statuses.count(200)} failed: {set(statuses)}"
-    files_after, rss_after = _open_files(pid), _rss_mib(pid)
+    files_after, rss_after = open_files(pid), rss_mib(pid)
     assert files_after - files_before <= FD_MARGIN, \
         f"the lab process went from {files_before} to {files_after} open files over {REQUESTS} requests"
     assert rss_after - rss_before < 50, f"the lab process grew from {rss_before:.0f} to {rss_after:.0f} MiB"

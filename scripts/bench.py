@@ -37,6 +37,7 @@ from lab import config, manifests, steps  # noqa: E402
 from lab.backends.base import wait_until  # noqa: E402
 from lab.backends.kind import KindBackend  # noqa: E402
 from lab.backends.sim.backend import SimBackend  # noqa: E402
+from lab.backends.sim.labprocess import open_files, rss_mib  # noqa: E402
 from lab.run import RecordingRunner  # noqa: E402
 
 ENV = {**os.environ, "DOCKER_HOST": os.environ.get("DOCKER_HOST", "unix:///nonexistent/docker.sock")}
@@ -144,17 +145,6 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _open_files(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def _rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def bench_soak(lab: BenchLab, rounds: int, requests: int, workers: int) -> dict:
     """Sustained traffic: each round sends `requests` GETs through west's client proxy, east's gateway
     and foobar's proxy (mTLS twice), then as many straight to the same foobar socket; the lab process's
@@ -166,7 +156,7 @@ def bench_soak(lab: BenchLab, rounds: int, requests: int, workers: int) -> dict:
     direct = lab.backend.host_address(pod["status"]["podIP"], 9898)
     mesh_host = f"foobar-east.{ns}.svc.{lab.cfg.trust_domain}:9898"
     _get(outbound, mesh_host)  # warm the pools, so "before" counts the connections they keep
-    files_before, rss_before = _open_files(pid), _rss_mib(pid)
+    files_before, rss_before = open_files(pid), rss_mib(pid)
     figures: dict = {k: [] for k in ("rps_through_mesh", "rps_direct", "rps_ratio_mesh_to_direct", "p50_mesh_ms",
                                      "p99_mesh_ms", "p50_direct_ms", "p99_direct_ms")}
     for _ in range(rounds):  # alternate, so both see the same machine state
@@ -178,8 +168,8 @@ def bench_soak(lab: BenchLab, rounds: int, requests: int, workers: int) -> dict:
         for name, lat in (("mesh", mesh_lat), ("direct", direct_lat)):
             figures[f"p50_{name}_ms"].append(_percentile(lat, 0.50) * 1000)
             figures[f"p99_{name}_ms"].append(_percentile(lat, 0.99) * 1000)
-    figures.update({"lab_open_files_before": [files_before], "lab_open_files_after": [_open_files(pid)],
-                    "lab_rss_mib_before": [rss_before], "lab_rss_mib_after": [_rss_mib(pid)]})
+    figures.update({"lab_open_files_before": [files_before], "lab_open_files_after": [open_files(pid)],
+                    "lab_rss_mib_before": [rss_before], "lab_rss_mib_after": [rss_mib(pid)]})
     return figures
 
 

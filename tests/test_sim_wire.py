@@ -171,6 +171,15 @@ async def _mesh_pair(identities, handler):
     return listener, client, servers
 
 
+async def _slow_request_under_way(identities):
+    """A mesh pair with a /slow request that has reached the app: (listener, client, servers, its task)."""
+    listener, client, servers = await _mesh_pair(identities, echo)
+    started = _slow_started()
+    slow = asyncio.ensure_future(client.request(httpwire.Request("GET", "/slow", {}), "svc:80"))
+    await asyncio.wait_for(started.wait(), 2)
+    return listener, client, servers, slow
+
+
 def test_concurrent_requests_share_one_connection(identities):
     async def scenario():
         listener, client, servers = await _mesh_pair(identities, echo)
@@ -200,10 +209,7 @@ def test_bodies_larger_than_the_flow_control_window_arrive_whole(identities):
 
 def test_a_draining_server_finishes_open_streams_refuses_new_ones_then_closes(identities):
     async def scenario():
-        listener, client, servers = await _mesh_pair(identities, echo)
-        started = _slow_started()
-        slow = asyncio.ensure_future(client.request(httpwire.Request("GET", "/slow", {}), "svc:80"))
-        await asyncio.wait_for(started.wait(), 2)
+        listener, client, servers, slow = await _slow_request_under_way(identities)
         drained = asyncio.ensure_future(servers[0].drain())
         await asyncio.sleep(0)  # one turn of the loop: drain() marks the server draining at its first step
         assert servers[0].draining
@@ -221,10 +227,7 @@ def test_a_draining_server_finishes_open_streams_refuses_new_ones_then_closes(id
 
 def test_requests_in_flight_fail_promptly_when_the_peer_vanishes(identities):
     async def scenario():
-        listener, client, servers = await _mesh_pair(identities, echo)
-        started = _slow_started()
-        slow = asyncio.ensure_future(client.request(httpwire.Request("GET", "/slow", {}), "svc:80"))
-        await asyncio.wait_for(started.wait(), 2)
+        listener, client, servers, slow = await _slow_request_under_way(identities)
         servers[0].abort()
         with pytest.raises(h2conn.StreamFailed) as failed:
             await asyncio.wait_for(slow, 2)

@@ -52,8 +52,7 @@ class SimBackend(Backend):
         if info is None:
             record = labprocess.read_record(self.sim_dir)
             if record is not None and not labprocess.alive(record.pid):  # it ran, and died: say so
-                raise LabError(f"the lab process (pid {record.pid}) has exited{self._last_words()}. Fix: `./labctl up` "
-                               f"restarts it with the saved state (log: {self.log_file})")
+                raise self._exited(record.pid)
             raise LabError(f"the lab process for '{self.cfg.name}' is not running. Fix: run `./labctl up`")
         url = f"http://127.0.0.1:{info.port}/v1/{path}"
         if query:
@@ -71,9 +70,12 @@ class SimBackend(Backend):
             raise LabError(f"the lab process refused {method} {path}: {payload.get('error', exc.reason)}") from None
         except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
             if not labprocess.alive(info.pid):
-                raise LabError(f"the lab process (pid {info.pid}) exited{self._last_words()}. Fix: `./labctl up` "
-                               f"restarts it with the saved state (log: {self.log_file})") from None
+                raise self._exited(info.pid) from None
             raise LabError(f"the lab process did not answer ({exc}). Its log: {self.log_file}") from None
+
+    def _exited(self, pid: int) -> LabError:
+        return LabError(f"the lab process (pid {pid}) has exited{self._last_words()}. Fix: `./labctl up` "
+                        f"restarts it with the saved state (log: {self.log_file})")
 
     def _last_line(self) -> str:
         """The lab process's last log message, without the timestamp and logger prefix."""
@@ -109,8 +111,9 @@ class SimBackend(Backend):
 
         def up():
             if proc.poll() is not None:
-                if "Fix:" in self._last_line():  # it said what is wrong and how to fix it: that is the message
-                    raise LabError(f"the lab process cannot start: {self._last_line()}")
+                last = self._last_line()
+                if "Fix:" in last:  # it said what is wrong and how to fix it: that is the message
+                    raise LabError(f"the lab process cannot start: {last}")
                 raise LabError(f"the lab process exited at start (code {proc.returncode}){self._last_words()}. "
                                f"Log: {self.log_file}")
             info = self._daemon()

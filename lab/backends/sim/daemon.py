@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ... import cli_output
+from ... import cli_output, pki
 from ...profiles import DEFAULT_PROFILE, PROFILES
 from . import controllers, httpwire, labprocess
 from .background import spawn
@@ -87,16 +87,12 @@ class LabProcess:
                                "or restore the file from a backup") from None
         for name, spec, objects in clusters:
             self.add_cluster(name, spec, objects)
-        log.info("restored %d cluster(s) from %s", len(data.get("clusters", {})), self.state_file)
+        log.info("restored %d cluster(s) from %s", len(clusters), self.state_file)
 
     def save(self) -> None:
         data = {"clusters": {n: {"spec": c.spec, "objects": c.store.dump()} for n, c in self.clusters.items()}}
-        tmp = self.state_file.with_suffix(".tmp")
         # The stores hold the issuers' private keys (linkerd-identity-issuer secrets): 0600.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh)
-        os.replace(tmp, self.state_file)
+        pki.write_private(self.state_file, json.dumps(data))
 
     # -- the loop ------------------------------------------------------------
     async def reconcile_forever(self) -> None:

@@ -309,9 +309,6 @@ class H2Server(_Endpoint):
                 if self.draining and not self.closed:
                     spawn(self.goodbye())
 
-    def in_flight(self) -> int:
-        return len(self._tasks)
-
     async def drain(self) -> None:
         """Refuse new streams, let the open ones finish, then GOAWAY and close."""
         self.draining = True

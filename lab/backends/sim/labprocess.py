@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...pki import write_private
 from ..base import LabError
 
 MODULE = "lab.backends.sim.daemon"
@@ -49,13 +50,13 @@ def read_record(sim_dir: Path) -> Record | None:
 
 
 def write_record(sim_dir: Path, pid: int, port: int, started: float) -> None:
-    _write_private(sim_dir / RECORD, json.dumps({"pid": pid, "port": port, "started": started}))
+    write_private(sim_dir / RECORD, json.dumps({"pid": pid, "port": port, "started": started}))
 
 
 def new_token(sim_dir: Path) -> str:
     """A fresh API token, readable by this user only; the lab process answers nobody without it."""
     token = secrets.token_urlsafe(32)
-    _write_private(sim_dir / TOKEN, token)
+    write_private(sim_dir / TOKEN, token)
     return token
 
 
@@ -64,14 +65,6 @@ def read_token(sim_dir: Path) -> str | None:
         return (sim_dir / TOKEN).read_text().strip() or None
     except OSError:
         return None
-
-
-def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def alive(pid: int) -> bool:
@@ -144,3 +137,16 @@ def _signal(pid: int, sim_dir: Path, sig: int) -> None:
             os.kill(pid, sig)
         except ProcessLookupError:
             pass
+
+
+def open_files(pid: int) -> int:
+    """How many files (sockets included) the process holds open, from /proc."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def rss_mib(pid: int) -> float:
+    """The process's resident memory in MiB, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise LookupError(f"no VmRSS for pid {pid}")

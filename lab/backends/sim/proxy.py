@@ -241,8 +241,7 @@ class Proxy:
                 response = await self.forward(lambda: self.cluster.route(target), request)
         else:
             response = await self._to_app(header.port, request)
-        self.stats.inc("response_total", **labels, status_code=str(response.status),
-                       classification="success" if response.status < 500 else "failure")
+        self.stats.response(response.status, **labels)
         return response
 
     async def _to_app(self, port: int, request: httpwire.Request) -> httpwire.Response:
@@ -304,8 +303,7 @@ class Proxy:
         except asyncio.TimeoutError:
             return proxy_error(504, f"{route.identity} did not answer in {REQUEST_TIMEOUT:.0f}s")
         self.stats.inc("request_total", **labels)
-        self.stats.inc("response_total", **labels, status_code=str(response.status),
-                       classification="success" if response.status < 500 else "failure")
+        self.stats.response(response.status, **labels)
         return response
 
     def _resolve(self, route: Route) -> tuple[str, int]:

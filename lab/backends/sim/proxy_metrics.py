@@ -31,6 +31,10 @@ class ProxyMetrics:
         self.inc("tcp_close_total", **labels)
         self.inc("tcp_open_connections", -1, **labels)
 
+    def response(self, status: int, **labels: str) -> None:
+        self.inc("response_total", **labels, status_code=str(status),
+                 classification="success" if status < 500 else "failure")
+
     def render(self) -> str:
         lines = []
         for metric, kind in TYPES.items():
