@@ -146,7 +146,7 @@ def step(c, name, backend="auto", config=None):
         steps.run_step(s.context(), chosen, report=_report)
 
 
-@task(help={"name": "linkerd (the bundled gateway) or ambassador", "config": HELP_CONFIG})
+@task(help={"name": "the gateway type: linkerd (the bundled gateway) or ambassador", "config": HELP_CONFIG})
 @friendly
 def gateway(c, name, config=None):
     """Switch east's exported services to another gateway (the guide's "Leverage Ambassador"), or back."""

@@ -14,12 +14,13 @@ from typing import Any
 
 import yaml
 
+from . import gateways
+from . import names as upstream_names
 from .errors import ConfigError
 from .profiles import DEFAULT_PROFILE, PROFILES, Profile
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DNS_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-GATEWAYS = ("linkerd", "ambassador")
 
 
 MAX_FILE_BYTES = 64 * 1024  # a lab.yaml is a few hundred bytes; anything this big is a mistake
@@ -121,7 +122,7 @@ class LabConfig:
         return (root or Path.cwd()) / ".lab" / self.name
 
     def identity(self, serviceaccount: str, namespace: str) -> str:
-        return f"{serviceaccount}.{namespace}.serviceaccount.identity.linkerd.{self.trust_domain}"
+        return upstream_names.identity(serviceaccount, namespace, self.trust_domain)
 
 
 DEFAULT = {
@@ -260,8 +261,9 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
     if not isinstance(namespace, str) or not DNS_LABEL.match(namespace):
         raise ConfigError("namespace", f"{_show(namespace)} is not a DNS label", "use lower-case letters, digits and '-'", source)
     gateway = data.get("gateway", DEFAULT["gateway"])
-    if not isinstance(gateway, str) or gateway not in GATEWAYS:
-        raise ConfigError("gateway", f"{_show(gateway)} is not a known gateway", f"use one of: {', '.join(GATEWAYS)}", source)
+    if not isinstance(gateway, str) or gateway not in gateways.kinds():
+        raise ConfigError("gateway", f"{_show(gateway)} is not a known gateway", f"use one of: {', '.join(gateways.kinds())}",
+                          source)
     period = data.get("probe_period", DEFAULT["probe_period"])
     if not isinstance(period, int) or isinstance(period, bool) or not 1 <= period <= 300:
         raise ConfigError("probe_period", f"{_show(period)} is not a whole number of seconds from 1 to 300", "use e.g. 3", source)
@@ -304,7 +306,8 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
         _check_pool_outside_subnets(c, source)
         _check_workloads_and_exports(c, source)
     for c in clusters:
-        wanted = ["linkerd-gateway"] + (["ambassador"] if c.exports and gateway == "ambassador" else [])
+        chosen = gateways.for_profile(PROFILES[profile], gateway)
+        wanted = [upstream_names.GATEWAY] + ([chosen.name] if c.exports and not chosen.bundled else [])
         if c.lb_pool.size < len(wanted):
             raise ConfigError(
                 f"clusters.{c.name}.lb_pool", f"{c.lb_pool} holds {c.lb_pool.size} address(es), but the lab asks for "

@@ -1,4 +1,11 @@
-"""The gateways exported services can use: the bundled Linkerd gateway, or Ambassador.
+"""The gateways exported services can use, one class per type: everything a type is, in one place.
+
+A type says where it runs (namespace, name, image), the identity it has,
+the readiness path the service mirror probes, the objects a cluster that
+takes manifests directly applies (the simulation), and the real tools'
+commands that install it on kind. Steps, backends, config validation and
+the printed plans ask the class; none of them names a type. Adding one is
+a subclass and a `register` call (tests/test_gateway_types.py does it).
 
 "Leverage Ambassador" in the guide: Ambassador injected with the proxy
 (skipping its public ports 80 and 443, identity required on the gateway
@@ -14,101 +21,225 @@ scenario proves a client without a certificate is refused there.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, ClassVar
 
-from .config import LabConfig
+from . import names
+from .run import cmd, pipe
 
-GATEWAY_PORT = 4143  # the proxy's inbound port: where multicluster traffic arrives
+if TYPE_CHECKING:
+    from .config import LabConfig
+    from .profiles import Profile
+
+GATEWAY_PORT = names.PROXY_INBOUND_PORT  # where multicluster traffic arrives, whatever the gateway
 
 
 @dataclass(frozen=True)
 class Gateway:
-    kind: str            # "linkerd" or "ambassador"
-    name: str            # Deployment, Service and ServiceAccount name
-    namespace: str
-    image: str | None    # Ambassador's image; the bundled gateway comes with the extension
+    """One gateway type, as the profile that uses it pins it."""
+
+    kind: ClassVar[str] = ""       # the name lab.yaml's `gateway:` and `./labctl gateway` use
+    bundled: ClassVar[bool] = False  # installed by the multicluster extension: nothing of its own to install
+    name: str = ""                 # its Deployment, Service and ServiceAccount
+    namespace: str = ""
+    image: str | None = None
+    version: str | None = None
 
     def identity(self, cfg: LabConfig) -> str:
         return cfg.identity(self.name, self.namespace)
 
+    def probe_path(self, profile: Profile) -> str:
+        """The `mirror.linkerd.io/probe-path` its Service needs under `profile`."""
+        raise NotImplementedError
 
-LINKERD = Gateway("linkerd", "linkerd-gateway", "linkerd-multicluster", None)
-# Ambassador 1.x (getambassador.io/v2), the guide's era: namespace and names as the guide writes them.
-AMBASSADOR_1_VERSION = "1.5.5"
-AMBASSADOR_1 = Gateway("ambassador", "ambassador", "ambassador", f"docker.io/datawire/ambassador:{AMBASSADOR_1_VERSION}")
-# Emissary-ingress 3.10.0 (getambassador.io/v3alpha1), installed as its release YAML names it.
-EMISSARY_3 = Gateway("ambassador", "emissary-ingress", "emissary", "docker.io/emissaryingress/emissary:3.10.0")
-EMISSARY_VERSION = "3.10.0"
+    def objects(self, cfg: LabConfig) -> list[dict]:
+        """The gateway as installed, injected and patched, for a cluster that takes manifests directly
+        (the simulation); on kind the same end state comes from `install_on_kind`."""
+        return []
+
+    def install_on_kind(self, kind, cluster: str) -> None:
+        """The real tools' commands, run through the kind backend `kind` (its runner records or scripts them)."""
+
+    def describe(self, cfg: LabConfig) -> str:
+        """One plan line: what the gateway step does for this type."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class LinkerdGateway(Gateway):
+    """The bundled gateway `linkerd multicluster install` renders (lab/manifests.py `multicluster`)."""
+
+    kind: ClassVar[str] = "linkerd"
+    bundled: ClassVar[bool] = True
+
+    def probe_path(self, profile: Profile) -> str:
+        return profile.gateway_probe[1]
+
+    def describe(self, cfg: LabConfig) -> str:
+        return f"use the bundled gateway {self.namespace}/{self.name} (installed by the multicluster step)"
+
+
+@dataclass(frozen=True)
+class Ambassador(Gateway):
+    """Ambassador 1.x (getambassador.io/v2), the guide's era, installed from its own YAML at its tag."""
+
+    kind: ClassVar[str] = "ambassador"
+    api: ClassVar[str] = "getambassador.io/v2"
+    container: ClassVar[str] = "ambassador"  # the container name in the release YAML
+    readiness: ClassVar[str] = "/-/ambassador/ready"  # the guide's Mapping prefix
+
+    def probe_path(self, profile: Profile) -> str:
+        # 2.8.1 joins the probe URL as host:port/<path>, so the guide writes the path without its slash.
+        return self.readiness.lstrip("/") if profile.probe_slash_joined else self.readiness
+
+    def describe(self, cfg: LabConfig) -> str:
+        return (f"install {self.image} as {self.namespace}/{self.name}, injected (skip inbound 80,443; identity required "
+                f"on {GATEWAY_PORT}), with the guide's Module, Host, readiness Mapping and Service patches")
+
+    # -- the guide's configuration, the same on every backend ---------------------------------
+    def config_objects(self) -> list[dict]:
+        """The guide's Module (add_linkerd_headers), wildcard Host and readiness Mapping."""
+        host = {"hostname": "*", "requestPolicy": {"insecure": {"action": "Route"}}}
+        mapping = {"prefix": self.readiness, "rewrite": "/ambassador/v0/check_ready",
+                   "service": "localhost:8877", "bypass_auth": True}
+        objects = [self._object("Module", "ambassador", {"config": {"add_linkerd_headers": True}})]
+        objects += self._for_release(mapping, host)
+        objects.append(self._object("Host", "wildcard", host))
+        objects.append(self._object("Mapping", "public-health-check", mapping))
+        return objects
+
+    def _for_release(self, mapping: dict, host: dict) -> list[dict]:
+        host.update({"selector": {"matchLabels": {"nothing": "nothing"}}, "acmeProvider": {"authority": "none"}})
+        return []
+
+    def _object(self, kind: str, name: str, spec: dict) -> dict:
+        return {"apiVersion": self.api, "kind": kind, "metadata": {"name": name, "namespace": self.namespace}, "spec": spec}
+
+    def service_annotations(self, cfg: LabConfig) -> dict[str, str]:
+        """What the guide patches onto the gateway's Service for the service mirror."""
+        return {names.GATEWAY_IDENTITY_ANNOTATION: self.identity(cfg),
+                names.MULTICLUSTER_GATEWAY_ANNOTATION: "true",
+                names.PROBE_PATH_ANNOTATION: self.probe_path(cfg.profile),
+                names.PROBE_PERIOD_ANNOTATION: str(cfg.probe_period)}
+
+    @staticmethod
+    def pod_annotations() -> dict[str, str]:
+        """What `linkerd inject --skip-inbound-ports 80,443 --require-identity-on-inbound-ports 4143`
+        and the guide's `enable-gateway` patch leave on the pod template."""
+        return {"linkerd.io/inject": "enabled",
+                "config.linkerd.io/skip-inbound-ports": "80,443",
+                "config.linkerd.io/proxy-require-identity-inbound-ports": str(GATEWAY_PORT),
+                "config.linkerd.io/enable-gateway": "true"}
+
+    def objects(self, cfg: LabConfig) -> list[dict]:
+        labels = {"app.kubernetes.io/name": self.name}
+        return [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}},
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": self.name, "namespace": self.namespace}},
+            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": self.name, "namespace": self.namespace},
+             "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                      "template": {"metadata": {"labels": labels, "annotations": self.pod_annotations()},
+                                   "spec": {"serviceAccountName": self.name,
+                                            "containers": [{"name": self.container, "image": self.image,
+                                                            "ports": [{"name": "http", "containerPort": 8080},
+                                                                      {"name": "https", "containerPort": 8443},
+                                                                      {"name": "admin", "containerPort": 8877}]}]}}}},
+            {"apiVersion": "v1", "kind": "Service",
+             "metadata": {"name": self.name, "namespace": self.namespace, "annotations": self.service_annotations(cfg)},
+             "spec": {"type": "LoadBalancer", "selector": labels,
+                      "ports": [{"name": "mc-probe", "port": 80, "targetPort": 8080},
+                                {"name": "https", "port": 443, "targetPort": 8443},
+                                {"name": "mc-gateway", "port": GATEWAY_PORT}]}},
+        ] + self.config_objects()
+
+    # -- kind: the release YAML, then the guide's inject and patches -----------------------------
+    def install_release_on_kind(self, kind, cluster: str) -> None:
+        # Ambassador 1.5.5's own YAML at its tag (emissary-ingress/emissary v1.5.5 docs/yaml/ambassador/;
+        # the unversioned hosted copy is whatever is hosted today), with the `$version$` placeholder its
+        # release filled in. Its RBAC binds the service account in `default`, so the binding is pointed at
+        # the namespace used here.
+        ns = self.namespace
+        base = f"https://raw.githubusercontent.com/emissary-ingress/emissary/v{self.version}/docs/yaml/ambassador"
+        kind.apply_output(cluster, kind.kubectl(cluster, "create", "namespace", ns, "--dry-run=client", "-o", "yaml"))
+        kind.runner.run(kind.kubectl(cluster, "apply", "-f", f"{base}/ambassador-crds.yaml"))
+        kind.runner.run(pipe(cmd("curl", "-fsSL", f"{base}/ambassador-rbac.yaml"),
+                             pipe(cmd("sed", f"s/\\$version\\$/{self.version}/g"),
+                                  kind.kubectl(cluster, "-n", ns, "apply", "-f", "-"))))
+        kind.runner.run(kind.kubectl(cluster, "patch", "clusterrolebinding", "ambassador", "--type=json", "-p",
+                                     json.dumps([{"op": "replace", "path": "/subjects/0/namespace", "value": ns}])))
+        kind.runner.run(kind.kubectl(cluster, "-n", ns, "apply", "-f", f"{base}/ambassador-service.yaml"))
+
+    def install_on_kind(self, kind, cluster: str) -> None:
+        ns = self.namespace
+        self.install_release_on_kind(kind, cluster)
+        kind.wait_rollout(cluster, ns, self.name)
+        # The guide's inject: skip the public ports, require identity on the port gateway traffic uses
+        # (4143, not the guide's 4183: see the module's docstring).
+        kind.runner.run(pipe(kind.kubectl(cluster, "-n", ns, "get", "deploy", self.name, "-o", "yaml"),
+                             pipe(kind.linkerd(cluster, "inject", "--skip-inbound-ports", "80,443",
+                                               "--require-identity-on-inbound-ports", str(GATEWAY_PORT), "-"),
+                                  kind.kubectl(cluster, "apply", "-f", "-"))))
+        kind.apply(cluster, self.config_objects())
+        kind.runner.run(kind.kubectl(cluster, "-n", ns, "patch", "deploy", self.name, "-p", json.dumps(
+            {"spec": {"template": {"metadata": {"annotations": {"config.linkerd.io/enable-gateway": "true"}}}}})))
+        kind.runner.run(kind.kubectl(cluster, "-n", ns, "patch", "svc", self.name, "--type=json", "-p", json.dumps([
+            {"op": "add", "path": "/spec/ports/-", "value": {"name": "mc-gateway", "port": GATEWAY_PORT}},
+            {"op": "replace", "path": "/spec/ports/0", "value": {"name": "mc-probe", "port": 80, "targetPort": 8080}}])))
+        kind.runner.run(kind.kubectl(cluster, "-n", ns, "patch", "svc", self.name, "-p", json.dumps(
+            {"metadata": {"annotations": self.service_annotations(kind.cfg)}})))
+        kind.wait_rollout(cluster, ns, self.name)
+
+
+@dataclass(frozen=True)
+class Emissary(Ambassador):
+    """Emissary-ingress 3.x (getambassador.io/v3alpha1), installed as its release YAML names it."""
+
+    api: ClassVar[str] = "getambassador.io/v3alpha1"
+
+    def _for_release(self, mapping: dict, host: dict) -> list[dict]:
+        # Emissary 2.x+: Hosts and Mappings associate only by hostname, and ports need a Listener.
+        mapping["hostname"] = "*"
+        return [self._object("Listener", "http-8080", {"port": 8080, "protocol": "HTTP", "securityModel": "XFP",
+                                                       "hostBinding": {"namespace": {"from": "ALL"}}})]
+
+    def install_release_on_kind(self, kind, cluster: str) -> None:
+        # Emissary-ingress's release YAML: CRDs and their conversion webhook first, then the gateway.
+        base = f"https://app.getambassador.io/yaml/emissary/{self.version}"
+        kind.runner.run(kind.kubectl(cluster, "apply", "-f", f"{base}/emissary-crds.yaml"))
+        kind.runner.run(kind.kubectl(cluster, "wait", "--timeout=90s", "--for=condition=available",
+                                     "deployment", "emissary-apiext", "-n", "emissary-system"))
+        kind.apply_output(cluster, kind.kubectl(cluster, "create", "namespace", self.namespace, "--dry-run=client",
+                                                "-o", "yaml"))
+        kind.runner.run(kind.kubectl(cluster, "apply", "-f", f"{base}/emissary-emissaryns.yaml"))
+
+
+LINKERD = LinkerdGateway(name=names.GATEWAY, namespace=names.MC_NS)
+AMBASSADOR_1 = Ambassador(name="ambassador", namespace="ambassador", version="1.5.5",
+                          image="docker.io/datawire/ambassador:1.5.5")
+EMISSARY_3 = Emissary(name="emissary-ingress", namespace="emissary", version="3.10.0",
+                      image="docker.io/emissaryingress/emissary:3.10.0")
+
+# Each type by its lab.yaml name, with the release a profile uses.
+TYPES: dict[str, Callable[[Profile], Gateway]] = {
+    "linkerd": lambda profile: LINKERD,
+    "ambassador": lambda profile: AMBASSADOR_1 if profile.ambassador_api == Ambassador.api else EMISSARY_3,
+}
+
+
+def register(kind: str, for_profile: Callable[[Profile], Gateway]) -> None:
+    """A new gateway type, known to lab.yaml, `./labctl gateway`, the steps and both backends."""
+    TYPES[kind] = for_profile
+
+
+def kinds() -> tuple[str, ...]:
+    return tuple(TYPES)
 
 
 def resolve(cfg: LabConfig, kind: str | None = None) -> Gateway:
     """The gateway `kind` (default: the lab's) stands for under the lab's profile."""
-    kind = kind or cfg.gateway
-    if kind == "linkerd":
-        return LINKERD
-    return AMBASSADOR_1 if cfg.profile.ambassador_api == "getambassador.io/v2" else EMISSARY_3
+    return for_profile(cfg.profile, kind or cfg.gateway)
 
 
-def ambassador_config(cfg: LabConfig, gw: Gateway) -> list[dict]:
-    """The guide's Module (add_linkerd_headers), wildcard Host and readiness Mapping."""
-    api = cfg.profile.ambassador_api
-    host = {"hostname": "*", "requestPolicy": {"insecure": {"action": "Route"}}}
-    mapping = {"prefix": "/-/ambassador/ready", "rewrite": "/ambassador/v0/check_ready",
-               "service": "localhost:8877", "bypass_auth": True}
-    objects = [{"apiVersion": api, "kind": "Module", "metadata": {"name": "ambassador", "namespace": gw.namespace},
-                "spec": {"config": {"add_linkerd_headers": True}}}]
-    if api == "getambassador.io/v2":
-        host.update({"selector": {"matchLabels": {"nothing": "nothing"}}, "acmeProvider": {"authority": "none"}})
-    else:
-        # Emissary 2.x+: Hosts and Mappings associate only by hostname, and ports need a Listener.
-        mapping["hostname"] = "*"
-        objects.append({"apiVersion": api, "kind": "Listener", "metadata": {"name": "http-8080", "namespace": gw.namespace},
-                        "spec": {"port": 8080, "protocol": "HTTP", "securityModel": "XFP",
-                                 "hostBinding": {"namespace": {"from": "ALL"}}}})
-    objects.append({"apiVersion": api, "kind": "Host", "metadata": {"name": "wildcard", "namespace": gw.namespace},
-                    "spec": host})
-    objects.append({"apiVersion": api, "kind": "Mapping", "metadata": {"name": "public-health-check",
-                                                                       "namespace": gw.namespace}, "spec": mapping})
-    return objects
-
-
-def service_annotations(cfg: LabConfig, gw: Gateway) -> dict[str, str]:
-    """What the guide patches onto the Ambassador Service for the service mirror."""
-    return {"mirror.linkerd.io/gateway-identity": gw.identity(cfg),
-            "mirror.linkerd.io/multicluster-gateway": "true",
-            "mirror.linkerd.io/probe-path": cfg.profile.ambassador_probe_path,
-            "mirror.linkerd.io/probe-period": str(cfg.probe_period)}
-
-
-def pod_annotations() -> dict[str, str]:
-    """What `linkerd inject --skip-inbound-ports 80,443 --require-identity-on-inbound-ports 4143`
-    and the guide's `enable-gateway` patch leave on the pod template."""
-    return {"linkerd.io/inject": "enabled",
-            "config.linkerd.io/skip-inbound-ports": "80,443",
-            "config.linkerd.io/proxy-require-identity-inbound-ports": str(GATEWAY_PORT),
-            "config.linkerd.io/enable-gateway": "true"}
-
-
-def ambassador_objects(cfg: LabConfig, gw: Gateway) -> list[dict]:
-    """Ambassador as the switch leaves it (installed, injected, patched), for a cluster that takes
-    manifests directly (the simulation). On kind the same end state comes from the release YAML
-    and the guide's inject and patch commands."""
-    labels = {"app.kubernetes.io/name": gw.name}
-    return [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": gw.namespace}},
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": gw.name, "namespace": gw.namespace}},
-        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": gw.name, "namespace": gw.namespace},
-         "spec": {"replicas": 1, "selector": {"matchLabels": labels},
-                  "template": {"metadata": {"labels": labels, "annotations": pod_annotations()},
-                               "spec": {"serviceAccountName": gw.name,
-                                        "containers": [{"name": "ambassador", "image": gw.image,
-                                                        "ports": [{"name": "http", "containerPort": 8080},
-                                                                  {"name": "https", "containerPort": 8443},
-                                                                  {"name": "admin", "containerPort": 8877}]}]}}}},
-        {"apiVersion": "v1", "kind": "Service",
-         "metadata": {"name": gw.name, "namespace": gw.namespace, "annotations": service_annotations(cfg, gw)},
-         "spec": {"type": "LoadBalancer", "selector": labels,
-                  "ports": [{"name": "mc-probe", "port": 80, "targetPort": 8080},
-                            {"name": "https", "port": 443, "targetPort": 8443},
-                            {"name": "mc-gateway", "port": GATEWAY_PORT}]}},
-    ] + ambassador_config(cfg, gw)
+def for_profile(profile: Profile, kind: str) -> Gateway:
+    return TYPES[kind](profile)

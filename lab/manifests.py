@@ -14,23 +14,17 @@ from pathlib import Path
 
 import yaml
 
-from . import gateways
+from . import gateways, names
 from .config import AddressPool, LabConfig
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-METALLB_NS = "metallb-system"
 POOL_NAME = "lab-pool"
 L2_NAME = "lab-l2"
-LINKERD_NS = "linkerd"
-MC_NS = "linkerd-multicluster"
-ISSUER_SECRET = "linkerd-identity-issuer"  # the identity issuer's certificate and key, in LINKERD_NS
-TRUST_ROOTS_CM = "linkerd-identity-trust-roots"  # the trust anchors today (2.8: linkerd-config)
-GATEWAY = "linkerd-gateway"
-REMOTE_ACCESS_SA = "linkerd-service-mirror-remote-access-default"
-EXPORT_NAME = "mirror.linkerd.io/gateway-name"
-EXPORT_NS = "mirror.linkerd.io/gateway-ns"
-# `linkerd multicluster link-gen`'s default --selector (multicluster/cmd/link-gen.go)
-EXPORT_SELECTOR = {"mirror.linkerd.io/exported": "true"}
+# Upstream's names live in lab/names.py; these stay importable from here.
+CREDENTIALS_SECRET_TYPE = names.CREDENTIALS_SECRET_TYPE
+EXPORT_NAME, EXPORT_NS, EXPORT_SELECTOR = names.EXPORT_NAME, names.EXPORT_NS, names.EXPORT_SELECTOR
+GATEWAY, ISSUER_SECRET, REMOTE_ACCESS_SA = names.GATEWAY, names.ISSUER_SECRET, names.REMOTE_ACCESS_SA
+LINKERD_NS, MC_NS, METALLB_NS, TRUST_ROOTS_CM = names.LINKERD_NS, names.MC_NS, names.METALLB_NS, names.TRUST_ROOTS_CM
 
 
 def ingress_ip(svc: dict | None) -> str | None:
@@ -141,7 +135,6 @@ def gateway_identity(cfg: LabConfig) -> str:
 
 
 LINK_CRD = "links.multicluster.linkerd.io"
-CREDENTIALS_SECRET_TYPE = "mirror.linkerd.io/remote-kubeconfig"  # pkg/k8s/labels.go MirrorSecretType (both tags)
 
 
 def access_objects(cfg: LabConfig, account: str) -> list[dict]:
@@ -187,7 +180,7 @@ def service_mirror_objects(cfg: LabConfig, cluster: str) -> list[dict]:
     image = f"{cfg.profile.registry}/controller:{cfg.profile.linkerd}"
     out = []
     for target, name in zip(targets or [""], cfg.profile.service_mirrors(targets)):
-        labels = ({"component": "controller", "mirror.linkerd.io/cluster-name": target} if cfg.profile.link_crd
+        labels = ({"component": "controller", names.CLUSTER_NAME: target} if cfg.profile.link_crd
                   else {"linkerd.io/control-plane-component": "linkerd-service-mirror"})
         out += [{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": MC_NS}},
                 {"apiVersion": "apps/v1", "kind": "Deployment",
@@ -221,7 +214,8 @@ def multicluster(cfg: LabConfig, cluster: str, accounts: list[str] | None = None
     (probe on the proxy's admin port 4191 /ready, identity required on 4143)."""
     labels = {"linkerd.io/extension": "multicluster"}
     probe_port, probe_path = cfg.profile.gateway_probe
-    required = "4143" if cfg.profile.link_crd else f"{probe_port},4143,4180"
+    inbound = names.PROXY_INBOUND_PORT
+    required = str(inbound) if cfg.profile.link_crd else f"{probe_port},{inbound},4180"
     objects = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": MC_NS, "labels": dict(labels)}},
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": GATEWAY, "namespace": MC_NS, "labels": dict(labels)}},
@@ -238,12 +232,12 @@ def multicluster(cfg: LabConfig, cluster: str, accounts: list[str] | None = None
                                "containers": [_gateway_container(cfg)]}}}},
         {"apiVersion": "v1", "kind": "Service",
          "metadata": {"name": GATEWAY, "namespace": MC_NS, "labels": dict(labels),
-                      "annotations": {"mirror.linkerd.io/gateway-identity": gateway_identity(cfg),
-                                      "mirror.linkerd.io/probe-period": str(cfg.probe_period),
-                                      "mirror.linkerd.io/probe-path": probe_path,
-                                      "mirror.linkerd.io/multicluster-gateway": "true"}},
+                      "annotations": {names.GATEWAY_IDENTITY_ANNOTATION: gateway_identity(cfg),
+                                      names.PROBE_PERIOD_ANNOTATION: str(cfg.probe_period),
+                                      names.PROBE_PATH_ANNOTATION: probe_path,
+                                      names.MULTICLUSTER_GATEWAY_ANNOTATION: "true"}},
          "spec": {"type": "LoadBalancer", "selector": {"app": GATEWAY},
-                  "ports": [{"name": "mc-gateway", "port": gateways.GATEWAY_PORT, "protocol": "TCP"},
+                  "ports": [{"name": "mc-gateway", "port": names.PROXY_INBOUND_PORT, "protocol": "TCP"},
                             {"name": "mc-probe", "port": probe_port, "protocol": "TCP"}]}},
     ]
     for account in accounts or [REMOTE_ACCESS_SA]:
@@ -279,15 +273,15 @@ def link(cfg: LabConfig, target: str, server: str, token: str, gateway: dict | N
     if not cfg.profile.link_crd:
         return [{"apiVersion": "v1", "kind": "Secret", "type": CREDENTIALS_SECRET_TYPE,
                  "metadata": {"name": secret_name, "namespace": MC_NS,
-                              "annotations": {"mirror.linkerd.io/cluster-name": target,
-                                              "mirror.linkerd.io/remote-cluster-domain": cfg.trust_domain,
-                                              "mirror.linkerd.io/remote-cluster-l5d-ns": LINKERD_NS}},
+                              "annotations": {names.CLUSTER_NAME: target,
+                                              names.REMOTE_CLUSTER_DOMAIN: cfg.trust_domain,
+                                              names.REMOTE_CLUSTER_L5D_NS: LINKERD_NS}},
                  "data": data}]
     if gateway is None:
         raise ValueError("link-gen needs the target's gateway Service")
     ann = gateway["metadata"].get("annotations", {})
     ports = {p.get("name"): p["port"] for p in gateway["spec"]["ports"]}
-    period = ann.get("mirror.linkerd.io/probe-period", str(cfg.probe_period))
+    period = ann.get(names.PROBE_PERIOD_ANNOTATION, str(cfg.probe_period))
     return [
         {"apiVersion": "v1", "kind": "Secret", "type": CREDENTIALS_SECRET_TYPE,
          "metadata": {"name": secret_name, "namespace": MC_NS}, "data": data},
@@ -302,8 +296,8 @@ def link(cfg: LabConfig, target: str, server: str, token: str, gateway: dict | N
          "spec": {"targetClusterName": target, "targetClusterDomain": cfg.trust_domain,
                   "targetClusterLinkerdNamespace": LINKERD_NS, "clusterCredentialsSecret": secret_name,
                   "gatewayAddress": ingress_ip(gateway), "gatewayPort": str(ports["mc-gateway"]),
-                  "gatewayIdentity": ann["mirror.linkerd.io/gateway-identity"],
-                  "probeSpec": {"path": ann.get("mirror.linkerd.io/probe-path", ""), "port": str(ports["mc-probe"]),
+                  "gatewayIdentity": ann[names.GATEWAY_IDENTITY_ANNOTATION],
+                  "probeSpec": {"path": ann.get(names.PROBE_PATH_ANNOTATION, ""), "port": str(ports["mc-probe"]),
                                 "period": period if period.endswith("s") else f"{period}s"},
                   "selector": {"matchLabels": dict(EXPORT_SELECTOR)}}},
     ]

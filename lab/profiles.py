@@ -36,7 +36,6 @@ class Profile:
     probe_slash_joined: bool     # the probe URL is http://host:port/<path> (True) or http://host:port<path>
     trims_trust_roots: bool      # the stored anchors lose their final newline (helm `trim`)
     gateway_probe: tuple[int, str]  # the bundled gateway's mc-probe port and probe path
-    ambassador_probe_path: str   # the `mirror.linkerd.io/probe-path` Ambassador's Service needs
     service_mirror: str          # the service mirror deployment in a source cluster ({target}: per link)
     helm_access: str             # "release": one access release per source; "values": accounts listed in the main release
     cgroup_v1_only: bool         # the node image's Kubernetes (< 1.19) cannot run on a cgroup v2 host
@@ -108,7 +107,6 @@ PROFILES: dict[str, Profile] = {
             trims_trust_roots=False,
             # charts/linkerd2-multicluster/values.yaml (stable-2.8.1): gatewayProbePort 4181, gatewayProbePath /health
             gateway_probe=(4181, "/health"),
-            ambassador_probe_path="-/ambassador/ready",  # the guide's value; 2.8.1 inserts the slash itself
             # charts/linkerd2-multicluster/templates/service-mirror.yaml (stable-2.8.1): one for every link
             service_mirror="linkerd-service-mirror",
             helm_access="release",
@@ -158,7 +156,6 @@ PROFILES: dict[str, Profile] = {
             trims_trust_roots=True,
             # multicluster/charts/linkerd-multicluster/values.yaml (edge-26.8.3): probe port 4191, path /ready
             gateway_probe=(4191, "/ready"),
-            ambassador_probe_path="/-/ambassador/ready",
             # multicluster/charts/linkerd-multicluster/templates/controller/deployment.yaml (edge-26.8.3)
             service_mirror="controller-{target}",
             # templates/remote-access-service-mirror-rbac.yaml (edge-26.8.3) ranges over a comma-separated

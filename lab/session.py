@@ -14,7 +14,8 @@ from . import config as config_mod
 from .backends import BACKENDS, Choice, select
 from .backends.base import Backend, LabError
 from . import steps
-from .config import GATEWAYS, INSTALLERS, TRUST_MODES, LabConfig
+from . import gateways
+from .config import INSTALLERS, TRUST_MODES, LabConfig
 from .profiles import PROFILES
 Context = steps.Context
 
@@ -101,13 +102,13 @@ def with_active_gateway(cfg: LabConfig, root: Path) -> LabConfig:
     """`inv gateway X` outlives the command: the lab keeps using X until switched back or down."""
     path = _gateway_record(cfg, root)
     active = path.read_text().strip() if path.exists() else None
-    return dataclasses.replace(cfg, gateway=active) if active in GATEWAYS else cfg
+    return dataclasses.replace(cfg, gateway=active) if active in gateways.kinds() else cfg
 
 
 def switch_gateway(session: "Session", kind: str, report=lambda r: None) -> list:
     """Move exported services to gateway `kind`: install it where needed, re-export, wait until
     linked clusters mirror and probe it. A second switch to the same gateway changes nothing."""
-    _one_of("gateway", kind, GATEWAYS)
+    _one_of("gateway", kind, gateways.kinds())
     cfg = dataclasses.replace(session.cfg, gateway=kind)
     session.cfg = session.backend.cfg = cfg
     ctx = session.context()

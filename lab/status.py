@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import base64
 
-from . import cli_output, manifests, pki
+from . import cli_output, manifests, names, pki
 from .backends.base import Backend, LabError
 from .config import LabConfig
 
-MIRRORED = {"mirror.linkerd.io/mirrored-service": "true"}
+MIRRORED = {names.MIRRORED_LABEL: "true"}
 
 
 def _fingerprints(pem: str | None) -> list[str]:
@@ -53,8 +53,8 @@ def collect(cfg: LabConfig, backend: Backend) -> dict:
                          for p in s.get("ports", [])[:1]]
             out["mirrored_services"].append({
                 "cluster": name, "namespace": meta["namespace"], "name": meta["name"],
-                "remote_cluster": meta.get("labels", {}).get("mirror.linkerd.io/cluster-name"),
-                "remote": meta.get("annotations", {}).get("mirror.linkerd.io/remote-svc-fq-name"),
+                "remote_cluster": meta.get("labels", {}).get(names.CLUSTER_NAME),
+                "remote": meta.get("annotations", {}).get(names.REMOTE_SVC_ANNOTATION),
                 "endpoints": addresses})
     return out
 

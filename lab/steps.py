@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import cli_output, gateways, manifests, pki, trust
+from . import cli_output, gateways, manifests, names, pki, trust
 from .backends.base import ROOTS_ANNOTATION, Backend, LabError, wait_until
 from .config import LabConfig
 from .errors import StepError
@@ -282,7 +282,7 @@ class Link(Step):
         if ctx.cfg.installer == "helm":
             ctx.backend.allow_access(dest, source)  # the guide's access credentials for this source
         # The bundled gateway exists by now; the export step re-links where the Link names another.
-        ctx.backend.link(source, dest, gateway="linkerd", service_account=_access_account(ctx, source))
+        ctx.backend.link(source, dest, gateways.resolve(ctx.cfg, "linkerd"), service_account=_access_account(ctx, source))
 
     def describe(self, ctx, target):
         source, dest = _split_link(target)
@@ -331,7 +331,7 @@ class Gateway(Step):
             return Check(False, f"{gw.namespace}/{gw.name} has no LoadBalancer address")
         ports = {p.get("name") for p in svc["spec"].get("ports", [])}
         annotations = svc["metadata"].get("annotations", {})
-        if not {"mc-gateway", "mc-probe"} <= ports or "mirror.linkerd.io/gateway-identity" not in annotations:
+        if not {"mc-gateway", "mc-probe"} <= ports or names.GATEWAY_IDENTITY_ANNOTATION not in annotations:
             return Check(False, f"{gw.namespace}/{gw.name} lacks the mc-gateway/mc-probe ports or the mirror annotations")
         if not _ready(ctx.backend.get(target, "Deployment", gw.namespace, gw.name)):
             return Check(False, f"deployment {gw.namespace}/{gw.name} not ready")
@@ -341,11 +341,7 @@ class Gateway(Step):
         ctx.backend.install_gateway(target, gateways.resolve(ctx.cfg))
 
     def describe(self, ctx, target):
-        gw = gateways.resolve(ctx.cfg)
-        if gw.kind == "linkerd":
-            return [f"use the bundled gateway {gw.namespace}/{gw.name} (installed by the multicluster step)"]
-        return [f"install {gw.image} as {gw.namespace}/{gw.name}, injected (skip inbound 80,443; identity required on "
-                f"{gateways.GATEWAY_PORT}), with the guide's Module, Host, readiness Mapping and Service patches"]
+        return [gateways.resolve(ctx.cfg).describe(ctx.cfg)]
 
 
 class Export(Step):
@@ -389,7 +385,7 @@ class Export(Step):
         source, dest = _split_link(target)
         field, values = manifests.export_marks(ctx.cfg)
         if ctx.cfg.profile.export == "label":
-            ctx.backend.link(source, dest, gateway=ctx.cfg.gateway,  # link-gen writes the gateway into the Link
+            ctx.backend.link(source, dest, gateways.resolve(ctx.cfg),  # link-gen writes the gateway into the Link
                              service_account=_access_account(ctx, source))
         for ns, name in ctx.cfg.exported(dest):
             ctx.backend.set_metadata(dest, "Service", ns, name, field, values)
@@ -414,10 +410,10 @@ def lab_deployments(ctx: Context, cluster: str) -> list[tuple[str, str]]:
     """The meshed deployments the lab runs in `cluster`: what a trust change must restart. The service
     mirror is meshed too (2.8.1 `linkerd-service-mirror`, edge `controller-<target>`)."""
     targets = [link.target for link in ctx.cfg.links if link.source == cluster]
-    out = [(gateways.LINKERD.namespace, gateways.LINKERD.name)]
+    out = [(manifests.MC_NS, manifests.GATEWAY)]
     out += [(manifests.MC_NS, name) for name in ctx.cfg.profile.service_mirrors(targets)]
     gw = gateways.resolve(ctx.cfg)
-    if gw.kind != "linkerd" and cluster in Gateway().targets(ctx):
+    if not gw.bundled and cluster in Gateway().targets(ctx):
         out.append((gw.namespace, gw.name))
     for name in ctx.cfg.cluster(cluster).workloads:
         out += manifests.deployments(manifests.workload(ctx.cfg, cluster, name))

@@ -1,7 +1,7 @@
 """The contexts backend: the lab's steps against two clusters the user already has."""
 import pytest
 
-from lab import config, steps
+from lab import config, gateways, steps
 from lab.backends.base import LabError
 from lab.backends.contexts import ContextsBackend
 from lab.run import RecordingRunner
@@ -22,7 +22,7 @@ def test_existing_contexts_pass_clusters_and_loadbalancer_without_creating_anyth
 
 def test_link_uses_the_users_contexts_and_their_api_addresses(tmp_path):
     runner = RecordingRunner()
-    ContextsBackend(lab_config(), tmp_path, runner=runner).link("west", "east")
+    ContextsBackend(lab_config(), tmp_path, runner=runner).link("west", "east", gateways.LINKERD)
     assert runner.lines[0] == ("linkerd --context=prod-east multicluster link-gen --cluster-name east"
                                " | kubectl --context=prod-west apply -f -")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab import config, steps
+from lab import config, gateways, steps
 from lab.backends.base import LabError
 from lab.backends.kind import KindBackend, pools_for
 from lab.run import RecordingRunner
@@ -126,7 +126,7 @@ def test_a_subnet_too_small_gets_a_clear_error():
 def test_link_uses_the_control_plane_address_on_the_kind_network(tmp_path):
     runner = RecordingRunner()
     backend = KindBackend(config.load(), tmp_path, runner=runner, docker=FakeDocker())
-    backend.link("west", "east")
+    backend.link("west", "east", gateways.LINKERD)
     link = runner.calls[0].command
     assert link.text(resolved=True).startswith(
         "linkerd --context=kind-east multicluster link-gen --cluster-name east --api-server-address=https://172.18.0.2:6443")

@@ -119,7 +119,7 @@ def test_script_switches_to_ambassador_as_the_guide_does(profile, ns, name, api)
         '{"op": "replace", "path": "/spec/ports/0", "value": {"name": "mc-probe", "port": 80, "targetPort": 8080}}',
         f'"mirror.linkerd.io/gateway-identity": "{name}.{ns}.serviceaccount.identity.linkerd.cluster.local"',
         # the path each version's service mirror can join (2.8.1 inserts the slash, edge does not)
-        f'"mirror.linkerd.io/probe-path": "{profiles.PROFILES[profile].ambassador_probe_path}"',
+        '"mirror.linkerd.io/probe-path": "' + {"seed-2.8": "-/ambassador/ready", "current": "/-/ambassador/ready"}[profile] + '"',
     ]:
         assert line in part, line
     assert "4183" not in part, "identity must be required on the port gateway traffic uses (4143)"

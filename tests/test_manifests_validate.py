@@ -43,7 +43,7 @@ def rendered(tmp_path) -> list[dict]:
     objects += manifests.link(cfg, "east", "https://172.18.0.2:6443", "token", served)
     for profile in profiles.PROFILES:
         with_profile = config.parse({"profile": profile, "gateway": "ambassador"})
-        objects += gateways.ambassador_objects(with_profile, gateways.resolve(with_profile))
+        objects += gateways.resolve(with_profile).objects(with_profile)
     for cluster in cfg.clusters:
         for name in cluster.workloads:
             objects += manifests.workload(cfg, cluster.name, name)

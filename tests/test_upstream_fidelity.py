@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import cli_output, config, manifests, pki, profiles, steps, trust
+from lab import cli_output, config, gateways, manifests, pki, profiles, steps, trust
 from lab.backends.base import LabError
 from lab.backends.kind import KindBackend
 from lab.backends.sim.mirror import probe_url
@@ -75,7 +75,9 @@ def test_probe_urls_are_joined_as_each_version_joins_them():
     assert probe_url("172.18.255.201", 80, "/-/ambassador/ready", CURRENT.probe_slash_joined)[1] == "/-/ambassador/ready"
     with pytest.raises(ValueError, match='invalid port ":80-" after host'):
         probe_url("172.18.255.201", 80, "-/ambassador/ready", CURRENT.probe_slash_joined)
-    assert CURRENT.ambassador_probe_path.startswith("/") and SEED.ambassador_probe_path == "-/ambassador/ready"
+    # what the lab writes on Ambassador's Service: the guide's value for 2.8.1, a joinable path for edge
+    assert gateways.AMBASSADOR_1.probe_path(SEED) == "-/ambassador/ready"
+    assert gateways.EMISSARY_3.probe_path(CURRENT) == "/-/ambassador/ready"
 
 
 # 4 ---------------------------------------------------------------------------------------------

@@ -170,10 +170,10 @@ class Backend(ABC):
     def install_multicluster(self, cluster: str) -> None: ...
 
     @abstractmethod
-    def link(self, source: str, target: str, gateway: str | None = None, service_account: str | None = None) -> None:
+    def link(self, source: str, target: str, gateway, service_account: str | None = None) -> None:
         """`linkerd --context=<target> multicluster link --cluster-name <target> | kubectl --context=<source> apply -f -`;
-        `gateway` (linkerd or ambassador, default the lab's) is the one the Link names, where the profile's Link
-        names one; `service_account` the target's account whose token the credentials carry (default: the chart's)."""
+        `gateway` (a gateways.Gateway) is the one the Link names, where the profile's Link names one;
+        `service_account` the target's account whose token the credentials carry (default: the chart's)."""
 
     @abstractmethod
     def allow_access(self, target: str, source: str) -> None:

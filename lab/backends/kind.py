@@ -407,11 +407,11 @@ class KindBackend(Backend):
         api = self.api_server(target)
         return [Dynamic(f"--api-server-address={api.shell}", lambda: f"--api-server-address={api.resolve()}")]
 
-    def link(self, source: str, target: str, gateway: str | None = None, service_account: str | None = None) -> None:
-        gw = gateways.resolve(self.cfg, gateway)
+    def link(self, source: str, target: str, gateway: gateways.Gateway, service_account: str | None = None) -> None:
+        gw = gateway
         account = ["--service-account-name", service_account] if service_account else []
         # 2.8's link names no gateway (each export's annotations do); link-gen writes one into the Link.
-        named = [] if self.profile.link_command == "link" or gw.kind == "linkerd" else \
+        named = [] if self.profile.link_command == "link" or gw.bundled else \
             ["--gateway-name", gw.name, "--gateway-namespace", gw.namespace]
         self.apply_output(source, self.linkerd(target, "multicluster", self.profile.link_command, "--cluster-name", target,
                                                *self.api_server_args(target), *account, *named))
@@ -425,49 +425,8 @@ class KindBackend(Backend):
         self.runner.run(self.linkerd(source, "multicluster", "gateways"))
 
     def install_gateway(self, cluster: str, gateway) -> None:
-        """The guide's "Leverage Ambassador", with the profile's Ambassador release."""
-        if gateway.kind == "linkerd":
-            return
-        gw, ns = gateway, gateway.namespace
-        namespace_yaml = self.kubectl(cluster, "create", "namespace", ns, "--dry-run=client", "-o", "yaml")
-        if self.profile.ambassador_api == "getambassador.io/v2":
-            # Ambassador 1.5.5's own YAML at its tag (emissary-ingress/emissary v1.5.5 docs/yaml/ambassador/;
-            # the unversioned hosted copy is whatever is hosted today), with the `$version$` placeholder its
-            # release filled in. Its RBAC binds the service account in `default`, so the binding is pointed at
-            # the namespace used here.
-            base = f"https://raw.githubusercontent.com/emissary-ingress/emissary/v{gateways.AMBASSADOR_1_VERSION}/docs/yaml/ambassador"
-            self.apply_output(cluster, namespace_yaml)
-            self.runner.run(self.kubectl(cluster, "apply", "-f", f"{base}/ambassador-crds.yaml"))
-            self.runner.run(pipe(cmd("curl", "-fsSL", f"{base}/ambassador-rbac.yaml"),
-                                 pipe(cmd("sed", f"s/\\$version\\$/{gateways.AMBASSADOR_1_VERSION}/g"),
-                                      self.kubectl(cluster, "-n", ns, "apply", "-f", "-"))))
-            self.runner.run(self.kubectl(cluster, "patch", "clusterrolebinding", "ambassador", "--type=json", "-p",
-                                         json.dumps([{"op": "replace", "path": "/subjects/0/namespace", "value": ns}])))
-            self.runner.run(self.kubectl(cluster, "-n", ns, "apply", "-f", f"{base}/ambassador-service.yaml"))
-        else:
-            # Emissary-ingress's release YAML: CRDs and their conversion webhook first, then the gateway.
-            base = f"https://app.getambassador.io/yaml/emissary/{gateways.EMISSARY_VERSION}"
-            self.runner.run(self.kubectl(cluster, "apply", "-f", f"{base}/emissary-crds.yaml"))
-            self.runner.run(self.kubectl(cluster, "wait", "--timeout=90s", "--for=condition=available",
-                                         "deployment", "emissary-apiext", "-n", "emissary-system"))
-            self.apply_output(cluster, namespace_yaml)
-            self.runner.run(self.kubectl(cluster, "apply", "-f", f"{base}/emissary-emissaryns.yaml"))
-        self.wait_rollout(cluster, ns, gw.name)
-        # The guide's inject: skip the public ports, require identity on the port gateway traffic uses
-        # (4143, not the guide's 4183: see lab/gateways.py).
-        self.runner.run(pipe(self.kubectl(cluster, "-n", ns, "get", "deploy", gw.name, "-o", "yaml"),
-                             pipe(self.linkerd(cluster, "inject", "--skip-inbound-ports", "80,443",
-                                               "--require-identity-on-inbound-ports", str(gateways.GATEWAY_PORT), "-"),
-                                  self.kubectl(cluster, "apply", "-f", "-"))))
-        self.apply(cluster, gateways.ambassador_config(self.cfg, gw))
-        self.runner.run(self.kubectl(cluster, "-n", ns, "patch", "deploy", gw.name, "-p", json.dumps(
-            {"spec": {"template": {"metadata": {"annotations": {"config.linkerd.io/enable-gateway": "true"}}}}})))
-        self.runner.run(self.kubectl(cluster, "-n", ns, "patch", "svc", gw.name, "--type=json", "-p", json.dumps([
-            {"op": "add", "path": "/spec/ports/-", "value": {"name": "mc-gateway", "port": gateways.GATEWAY_PORT}},
-            {"op": "replace", "path": "/spec/ports/0", "value": {"name": "mc-probe", "port": 80, "targetPort": 8080}}])))
-        self.runner.run(self.kubectl(cluster, "-n", ns, "patch", "svc", gw.name, "-p", json.dumps(
-            {"metadata": {"annotations": gateways.service_annotations(self.cfg, gw)}})))
-        self.wait_rollout(cluster, ns, gw.name)
+        """The gateway type's own commands (lab/gateways.py): the guide's "Leverage Ambassador" for Ambassador."""
+        gateway.install_on_kind(self, cluster)
 
     # -- observing -------------------------------------------------------------------
     def gateways(self, cluster: str) -> list[GatewayStatus]:

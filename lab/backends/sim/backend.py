@@ -307,8 +307,9 @@ class SimBackend(Backend):
             self.delete(target, obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
 
     def install_gateway(self, cluster: str, gateway) -> None:
-        if gateway.kind != "linkerd":
-            self.apply(cluster, gateways.ambassador_objects(self.cfg, gateway))
+        objects = gateway.objects(self.cfg)  # none for the bundled gateway: the extension brought it
+        if objects:
+            self.apply(cluster, objects)
 
     def _account_token(self, target: str, account: str) -> str | None:
         """The account's token as `link` finds it: 2.8.1 through the account's `secrets` list
@@ -325,8 +326,8 @@ class SimBackend(Backend):
                 return base64.b64decode(token).decode() if token else None
         return None
 
-    def link(self, source: str, target: str, gateway: str | None = None, service_account: str | None = None) -> None:
-        gw = gateways.resolve(self.cfg, gateway)
+    def link(self, source: str, target: str, gateway: gateways.Gateway, service_account: str | None = None) -> None:
+        gw = gateway
         account = service_account or manifests.REMOTE_ACCESS_SA
         token = wait_until(lambda: self._account_token(target, account), 10,
                            f"the token of service account {manifests.MC_NS}/{account} in {target}")

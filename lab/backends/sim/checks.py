@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ... import pki
+from ... import names, pki
 from ...cli_output import CheckResult
-from ...manifests import MC_NS
+from ...names import MC_NS
 from ...profiles import Profile
 from .mirror import MIRRORED_LABEL, ServiceMirror
 
@@ -69,7 +69,7 @@ def _mirror_endpoints(cluster: "SimCluster", category: str, warning: bool) -> Ch
     for svc in cluster.store.list("Service", labels={MIRRORED_LABEL: "true"}):
         meta = svc["metadata"]
         if not (cluster.store.get("Endpoints", meta["namespace"], meta["name"]) or {}).get("subsets"):
-            target = meta.get("labels", {}).get("mirror.linkerd.io/cluster-name", "")
+            target = meta.get("labels", {}).get(names.CLUSTER_NAME, "")
             missing.append(f"{meta['name']}.{meta['namespace']} mirrored from cluster [{target}]")
     return _result(category, "all mirror services have endpoints",
                    "Some mirror services do not have endpoints:\n    " + "\n    ".join(missing) if missing else None,

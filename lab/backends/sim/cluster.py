@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from ... import pki
-from ...manifests import ISSUER_SECRET, LINKERD_NS, TRUST_ROOTS_CM, read_trust_roots
+from ... import names, pki
+from ...manifests import read_trust_roots
+from ...names import ISSUER_SECRET, LINKERD_NS, TRUST_ROOTS_CM
 from .pods import PodRuntime
 from .proxy import INBOUND_PORT, DialError, Route
 from .store import ObjectStore
@@ -109,7 +110,7 @@ class SimCluster:
         return self.issuer() is not None and self.trust_roots() is not None
 
     def identity_name(self, serviceaccount: str, namespace: str) -> str:
-        return f"{serviceaccount}.{namespace}.serviceaccount.identity.linkerd.{self.spec['domain']}"
+        return names.identity(serviceaccount, namespace, self.spec['domain'])
 
     def issue_identity(self, serviceaccount: str, namespace: str, pod: str) -> Identity:
         """What Linkerd's identity controller gives a proxy: a leaf from this cluster's issuer."""
@@ -202,12 +203,12 @@ class SimCluster:
             raise DialError(f"connection refused: service {namespace}/{name} has no port {port}")
         eps = self.store.view("Endpoints", namespace, name) or {}
         annotations = eps.get("metadata", {}).get("annotations", {})
-        gateway_identity = annotations.get("mirror.linkerd.io/remote-gateway-identity")
+        gateway_identity = annotations.get(names.REMOTE_GATEWAY_IDENTITY_ANNOTATION)
         endpoint = self._pick_endpoint(svc, svc_port)
         if endpoint is None:
             raise DialError(f"service {namespace}/{name} has no ready endpoints")
         if gateway_identity:
-            remote = annotations.get("mirror.linkerd.io/remote-svc-fq-name", host)
+            remote = annotations.get(names.REMOTE_SVC_ANNOTATION, host)
             return Route(endpoint[0], endpoint[1], gateway_identity, f"{remote}:{port}", via_gateway=True)
         pod = self.pod_by_ip(endpoint[0])
         if pod is not None and pod.meshed:

@@ -13,6 +13,7 @@ import json
 import secrets
 from typing import TYPE_CHECKING
 
+from ...names import METALLB_NS
 from .pods import PodRuntime
 from .proxy import INBOUND_PORT
 from .store import matches
@@ -20,7 +21,6 @@ from .store import matches
 if TYPE_CHECKING:
     from .cluster import SimCluster
 
-METALLB_NS = "metallb-system"
 DRAIN_SECONDS = 5.0
 
 

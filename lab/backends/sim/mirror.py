@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING
 import yaml
 
 from ...cli_output import GatewayStatus
-from ...manifests import CREDENTIALS_SECRET_TYPE, MC_NS, ingress_ip
+from ... import names
+from ...manifests import ingress_ip
+from ...names import CREDENTIALS_SECRET_TYPE, MC_NS
 from . import httpwire
 from .cluster import b64decode
 from .store import matches
@@ -30,10 +32,8 @@ from .store import matches
 if TYPE_CHECKING:
     from .cluster import SimCluster
 
-GATEWAY_NAME = "mirror.linkerd.io/gateway-name"
-GATEWAY_NS = "mirror.linkerd.io/gateway-ns"
-CLUSTER_LABEL = "mirror.linkerd.io/cluster-name"
-MIRRORED_LABEL = "mirror.linkerd.io/mirrored-service"
+GATEWAY_NAME, GATEWAY_NS = names.EXPORT_NAME, names.EXPORT_NS
+CLUSTER_LABEL, MIRRORED_LABEL = names.CLUSTER_NAME, names.MIRRORED_LABEL
 
 
 @dataclass(frozen=True)
@@ -56,14 +56,14 @@ def gateway_target(svc: dict | None) -> GatewayTarget | None:
     ann = svc["metadata"].get("annotations", {})
     address = ingress_ip(svc)
     ports = {p.get("name"): p["port"] for p in svc["spec"].get("ports", [])}
-    if not address or "mc-gateway" not in ports or "mirror.linkerd.io/gateway-identity" not in ann:
+    if not address or "mc-gateway" not in ports or names.GATEWAY_IDENTITY_ANNOTATION not in ann:
         return None
-    path = ann.get("mirror.linkerd.io/probe-path", "/ready")
+    path = ann.get(names.PROBE_PATH_ANNOTATION, "/ready")
     return GatewayTarget(
         namespace=svc["metadata"]["namespace"], name=svc["metadata"]["name"], address=address,
-        port=ports["mc-gateway"], identity=ann["mirror.linkerd.io/gateway-identity"],
-        probe_port=ports.get("mc-probe", 4191), probe_path=path,
-        probe_period=int(ann.get("mirror.linkerd.io/probe-period", "3")),
+        port=ports["mc-gateway"], identity=ann[names.GATEWAY_IDENTITY_ANNOTATION],
+        probe_port=ports.get("mc-probe", names.PROXY_ADMIN_PORT), probe_path=path,
+        probe_period=int(ann.get(names.PROBE_PERIOD_ANNOTATION, "3")),
     )
 
 
@@ -75,8 +75,8 @@ def _link_gateway(spec: dict, remote: "SimCluster") -> GatewayTarget | None:
     owner = remote.service_by_ip(address.split(",")[0])
     return GatewayTarget(
         namespace=owner["metadata"]["namespace"] if owner else "", name=owner["metadata"]["name"] if owner else "gateway",
-        address=address.split(",")[0], port=int(spec.get("gatewayPort", 4143)), identity=spec["gatewayIdentity"],
-        probe_port=int(probe.get("port", 4191)), probe_path=probe.get("path", "/ready"),
+        address=address.split(",")[0], port=int(spec.get("gatewayPort", names.PROXY_INBOUND_PORT)), identity=spec["gatewayIdentity"],
+        probe_port=int(probe.get("port", names.PROXY_ADMIN_PORT)), probe_path=probe.get("path", "/ready"),
         probe_period=int(str(probe.get("period", "3s")).rstrip("s") or 3),
     )
 
@@ -168,10 +168,10 @@ class ServiceMirror:
         out = {}
         for secret in store.list("Secret", MC_NS):
             ann = secret["metadata"].get("annotations", {})
-            if secret.get("type") == CREDENTIALS_SECRET_TYPE and ann.get("mirror.linkerd.io/cluster-name"):
+            if secret.get("type") == CREDENTIALS_SECRET_TYPE and ann.get(names.CLUSTER_NAME):
                 out[secret["metadata"]["name"]] = {
-                    "targetClusterName": ann["mirror.linkerd.io/cluster-name"],
-                    "targetClusterDomain": ann.get("mirror.linkerd.io/remote-cluster-domain", "cluster.local"),
+                    "targetClusterName": ann[names.CLUSTER_NAME],
+                    "targetClusterDomain": ann.get(names.REMOTE_CLUSTER_DOMAIN, "cluster.local"),
                     "clusterCredentialsSecret": secret["metadata"]["name"]}
         return out
 
@@ -265,15 +265,15 @@ class ServiceMirror:
         self.cluster.store.apply({
             "apiVersion": "v1", "kind": "Service",
             "metadata": {"name": mirror_name, "namespace": ns, "labels": labels,
-                         "annotations": {"mirror.linkerd.io/remote-svc-fq-name": fq_name,
-                                         "mirror.linkerd.io/remote-resource-version": svc["metadata"]["resourceVersion"]}},
+                         "annotations": {names.REMOTE_SVC_ANNOTATION: fq_name,
+                                         names.REMOTE_RESOURCE_VERSION: svc["metadata"]["resourceVersion"]}},
             "spec": {"type": "ClusterIP", "ports": ports},
         })
         self.cluster.store.apply({
             "apiVersion": "v1", "kind": "Endpoints",
             "metadata": {"name": mirror_name, "namespace": ns, "labels": labels,
-                         "annotations": {"mirror.linkerd.io/remote-gateway-identity": gw.identity,
-                                         "mirror.linkerd.io/remote-svc-fq-name": fq_name}},
+                         "annotations": {names.REMOTE_GATEWAY_IDENTITY_ANNOTATION: gw.identity,
+                                         names.REMOTE_SVC_ANNOTATION: fq_name}},
             "subsets": [{"addresses": [{"ip": gw.address}],
                          "ports": [{"name": p.get("name", ""), "port": gw.port, "protocol": "TCP"} for p in ports]}],
         })

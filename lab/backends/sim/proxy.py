@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
+from ...names import PROXY_ADMIN_PORT as ADMIN_PORT, PROXY_INBOUND_PORT as INBOUND_PORT
 from . import h2conn, httpwire, tlsserver, transport_header
 from .background import spawn
 from .proxy_metrics import ProxyMetrics
@@ -29,8 +30,6 @@ from .tls import Identity, peer_identity, refusal_reason
 if TYPE_CHECKING:
     from .cluster import SimCluster
 
-INBOUND_PORT = 4143
-ADMIN_PORT = 4191
 DIAL_TIMEOUT = 3.0
 REQUEST_TIMEOUT = 30.0  # a request the next hop does not answer in this time fails with 504
 MESH_IDLE_TIMEOUT = 10.0  # a pooled connection to a peer proxy unused this long is closed

@@ -1,0 +1,45 @@
+"""What Linkerd, MetalLB and the multicluster guide call things, in one place for every backend.
+
+Namespaces, object names, ports, labels, annotations and the identity format,
+each as upstream spells it at the pinned tags (stable-2.8.1 and edge-26.8.3
+agree on all of these unless a comment says otherwise). The simulation
+imports these too, so it cannot drift from what the kind path applies.
+"""
+from __future__ import annotations
+
+# -- namespaces and objects ----------------------------------------------------------------
+LINKERD_NS = "linkerd"
+MC_NS = "linkerd-multicluster"
+METALLB_NS = "metallb-system"
+ISSUER_SECRET = "linkerd-identity-issuer"  # the identity issuer's certificate and key, in LINKERD_NS
+TRUST_ROOTS_CM = "linkerd-identity-trust-roots"  # the trust anchors today (2.8: linkerd-config)
+GATEWAY = "linkerd-gateway"  # the bundled gateway's Deployment, Service and ServiceAccount
+REMOTE_ACCESS_SA = "linkerd-service-mirror-remote-access-default"
+
+# -- proxy ports (the proxy's default inbound and admin ports at both tags) ---------------------
+PROXY_INBOUND_PORT = 4143  # mutual TLS between proxies; where multicluster traffic arrives at a gateway
+PROXY_ADMIN_PORT = 4191    # /ready, /metrics; edge's gateway probe port
+
+# -- the service mirror's labels and annotations (pkg/k8s/labels.go at both tags, unless marked) --
+EXPORT_NAME = "mirror.linkerd.io/gateway-name"  # 2.8.1 only: an exported service names its gateway
+EXPORT_NS = "mirror.linkerd.io/gateway-ns"      # 2.8.1 only
+# `linkerd multicluster link-gen`'s default --selector (edge-26.8.3 multicluster/cmd/link-gen.go)
+EXPORT_SELECTOR = {"mirror.linkerd.io/exported": "true"}
+MIRRORED_LABEL = "mirror.linkerd.io/mirrored-service"
+CLUSTER_NAME = "mirror.linkerd.io/cluster-name"  # a label on mirrors, an annotation on link credentials
+REMOTE_CLUSTER_DOMAIN = "mirror.linkerd.io/remote-cluster-domain"
+REMOTE_CLUSTER_L5D_NS = "mirror.linkerd.io/remote-cluster-l5d-ns"
+REMOTE_SVC_ANNOTATION = "mirror.linkerd.io/remote-svc-fq-name"
+REMOTE_RESOURCE_VERSION = "mirror.linkerd.io/remote-resource-version"
+CREDENTIALS_SECRET_TYPE = "mirror.linkerd.io/remote-kubeconfig"  # MirrorSecretType
+REMOTE_GATEWAY_IDENTITY_ANNOTATION = "mirror.linkerd.io/remote-gateway-identity"
+GATEWAY_IDENTITY_ANNOTATION = "mirror.linkerd.io/gateway-identity"
+PROBE_PATH_ANNOTATION = "mirror.linkerd.io/probe-path"
+PROBE_PERIOD_ANNOTATION = "mirror.linkerd.io/probe-period"
+MULTICLUSTER_GATEWAY_ANNOTATION = "mirror.linkerd.io/multicluster-gateway"  # 2.8.1's name; the guide sets it
+
+
+def identity(serviceaccount: str, namespace: str, trust_domain: str) -> str:
+    """A workload's mesh identity: its ServiceAccount's name in the trust domain (the identity
+    controller's format, pkg/identity at both tags)."""
+    return f"{serviceaccount}.{namespace}.serviceaccount.identity.linkerd.{trust_domain}"
