@@ -17,7 +17,7 @@ from invoke import Exit, task
 from lab import pki, session, steps
 from lab import status as status_mod
 from lab.errors import LabError
-from lab.lock import lab_lock
+from lab.session import Lab
 
 HELP_CONFIG = "lab.yaml to use (default: ./lab.yaml if present, else the built-in east/west lab)"
 HELP_BACKEND = "sim, kind, or auto (kind where a Docker engine answers, else the simulation)"
@@ -49,13 +49,18 @@ def _keep(detail: str) -> Path:
     return path
 
 
-def _locked(s: session.Session, command: str):
-    """The lab's lock for a command that changes it: a second one waits, saying for whom."""
-    return lab_lock(s.cfg.state_dir(s.root), command)
-
-
 def _report(result: steps.StepResult) -> None:
     print(f"  {result.step:<13} {result.target:<11} {result.outcome:<13} {result.seconds:6.2f}s", flush=True)
+
+
+def _print_removed(removed: list[str]) -> None:
+    print("down: removed " + ", ".join(removed) if removed else "down: nothing to remove")
+
+
+def _running(lab: Lab, fix: str = "run `./labctl up` first") -> Lab:
+    if not lab.running():
+        raise LabError(f"the lab '{lab.cfg.name}' is not running. Fix: {fix}")
+    return lab
 
 
 @task(help={"backend": HELP_BACKEND, "config": HELP_CONFIG, "until": f"stop after this step ({', '.join(steps.STEP_NAMES)})",
@@ -65,15 +70,12 @@ def up(c, backend="auto", config=None, until=None, profile=None, trust=None, ins
     """Bring the lab up: every step in order, skipping those already done."""
     if until is not None:
         steps.by_name(until)
-    s = session.open_session(config, backend, profile=profile, trust=trust, installer=installer)
-    print(f"backend: {s.backend.name} ({s.choice.reason})")
-    print(f"lab '{s.cfg.name}': clusters {', '.join(s.cfg.cluster_names)}; state in {s.cfg.state_dir(s.root)}")
+    lab = Lab.open(config, backend, profile=profile, trust=trust, installer=installer)
+    print(f"backend: {lab.backend.name} ({lab.choice.reason})")
+    print(f"lab '{lab.cfg.name}': clusters {', '.join(lab.cfg.cluster_names)}; state in {lab.state_dir}")
     started = time.monotonic()
-    s.backend.preflight()  # before anything is recorded or created
     try:
-        with _locked(s, "inv up"):
-            session.record_backend(s.cfg, s.root, s.backend.name)
-            results = steps.up(s.context(), until=until, report=_report)
+        results = lab.up(until=until, report=_report)
     except KeyboardInterrupt:
         # Every step is checked before it is skipped, so an interrupted one is simply redone.
         raise Exit("\nup: interrupted; the lab is as far as it got. Run `./labctl up` to finish it or `./labctl down` to remove it",
@@ -86,27 +88,16 @@ def up(c, backend="auto", config=None, until=None, profile=None, trust=None, ins
 @friendly
 def down(c, config=None, purge=False):
     """Tear the lab down; safe to run twice, or on a lab that never came up."""
-    s = session.open_session(config, "auto")
-    with _locked(s, "inv down"):
-        removed = s.backend.destroy()
-        session.forget_backend(s.cfg, s.root)
-        if purge:
-            import shutil
-
-            pki_dir = s.cfg.state_dir(s.root) / "pki"
-            if pki_dir.exists():
-                shutil.rmtree(pki_dir)
-                removed.append(str(pki_dir))
-    print("down: removed " + ", ".join(removed) if removed else "down: nothing to remove")
+    _print_removed(Lab.open(config, "auto").down(purge=purge))
 
 
 @task(help={"config": HELP_CONFIG, "json": "print JSON for machines instead of the table"})
 @friendly
 def status(c, config=None, json_=False):
     """Clusters, LoadBalancer addresses, trust anchors, links, gateways and mirrored services."""
-    s = session.open_session(config, "auto")
-    data = status_mod.collect(s.cfg, s.backend)
-    print(json.dumps(data, indent=2) if json_ else status_mod.render(data))
+    lab = Lab.open(config, "auto")
+    data = status_mod.collect(lab.cfg, lab.backend)
+    print(json.dumps(data.to_dict(), indent=2) if json_ else status_mod.render(data))
 
 
 @task(help={"backend": HELP_BACKEND, "config": HELP_CONFIG, "until": "stop after this step",
@@ -124,10 +115,10 @@ def plan(c, backend="auto", config=None, until=None, format="text", profile=None
 
         print(kind_script(session.with_flags(session.load_config(config, Path.cwd()), profile, trust, installer)), end="")
         return
-    s = session.open_session(config, backend, profile=profile, trust=trust, installer=installer)
-    print(f"# plan for lab '{s.cfg.name}' on {s.backend.name} ({s.choice.reason}), profile {s.cfg.profile_name}")
+    lab = Lab.open(config, backend, profile=profile, trust=trust, installer=installer)
+    print(f"# plan for lab '{lab.cfg.name}' on {lab.backend.name} ({lab.choice.reason}), profile {lab.cfg.profile_name}")
     current = None
-    for step, target, lines in steps.plan(s.context(), until=until):
+    for step, target, lines in steps.plan(lab.context(), until=until):
         if step.name != current:
             current = step.name
             print(f"\n## {step.name}: {step.summary}")
@@ -139,23 +130,17 @@ def plan(c, backend="auto", config=None, until=None, format="text", profile=None
 @friendly
 def step(c, name, backend="auto", config=None):
     """Run one step alone (its check first: it does nothing if already done)."""
-    chosen = steps.by_name(name)
-    s = session.open_session(config, backend)
-    with _locked(s, f"inv step {name}"):
-        session.record_backend(s.cfg, s.root, s.backend.name)
-        steps.run_step(s.context(), chosen, report=_report)
+    steps.by_name(name)
+    Lab.open(config, backend).step(name, report=_report)
 
 
 @task(help={"name": "the gateway type: linkerd (the bundled gateway) or ambassador", "config": HELP_CONFIG})
 @friendly
 def gateway(c, name, config=None):
     """Switch east's exported services to another gateway (the guide's "Leverage Ambassador"), or back."""
-    s = session.open_session(config, "auto")
-    if not s.backend.running():
-        raise LabError(f"the lab '{s.cfg.name}' is not running. Fix: run `./labctl up` first")
-    before = s.cfg.gateway
-    with _locked(s, f"inv gateway {name}"):
-        results = session.switch_gateway(s, name, report=_report)
+    lab = _running(Lab.open(config, "auto"))
+    before = lab.cfg.gateway
+    results = lab.switch_gateway(name, report=_report)
     changed = sum(r.outcome == "applied" for r in results)
     print(f"gateway: {before} -> {name}" + ("" if changed else " (already in use: nothing changed)"))
 
@@ -165,13 +150,7 @@ def gateway(c, name, config=None):
 @friendly
 def revoke(c, source, target=None, config=None):
     """Revoke one source cluster's access (the guide: uninstall its Helm release); nothing else is touched."""
-    s = session.open_session(config, "auto")
-    targets = [link.target for link in s.cfg.links if link.source == source]
-    if target is None and len(targets) != 1:
-        raise LabError(f"{source} links to {', '.join(targets) or 'no cluster'}. Fix: name one with --target")
-    target = target or targets[0]
-    with _locked(s, f"inv revoke {source}"):
-        s.backend.revoke_access(target, source)
+    target = Lab.open(config, "auto").revoke(source, target)
     print(f"revoke: {source} can no longer read {target}'s services; its mirror of {target} stops receiving changes")
 
 
@@ -179,18 +158,16 @@ def revoke(c, source, target=None, config=None):
 @friendly
 def check(c, config=None):
     """`linkerd check --multicluster` for every cluster; exit 1 if anything fails."""
-    s = session.open_session(config, "auto")
-    if not s.backend.running():
-        raise LabError(f"the lab '{s.cfg.name}' is not running. Fix: run `./labctl up`")
+    lab = _running(Lab.open(config, "auto"), fix="run `./labctl up`")
     failed = 0
-    for cluster, prints in steps.foreign_anchors(s.context()).items():  # before Linkerd's own checks: theirs pass
-        print(f"× {steps.foreign_anchors_message(s.context(), cluster, prints)}")
+    for cluster, prints in steps.foreign_anchors(lab.context()).items():  # before Linkerd's own checks: theirs pass
+        print(f"× {steps.foreign_anchors_message(lab.context(), cluster, prints)}")
         failed += 1
-    command = " ".join(("linkerd", *s.cfg.profile.mc_check))
-    for name in s.cfg.cluster_names:
-        print(f"{name} (`{command}`, profile {s.cfg.profile_name}):")
+    command = " ".join(("linkerd", *lab.cfg.profile.mc_check))
+    for name in lab.cfg.cluster_names:
+        print(f"{name} (`{command}`, profile {lab.cfg.profile_name}):")
         section = None
-        for result in s.backend.check(name):
+        for result in lab.backend.check(name):
             if result.category != section:
                 section = result.category
                 print(f"  {section}")
@@ -210,21 +187,18 @@ def e2e(c, backend="auto", config=None, profile=None, keep=False):
     """up, the scenarios with JUnit XML, a diagnostics bundle on failure, then down unless --keep."""
     from lab import diagnostics
 
-    s = session.open_session(config, backend, profile=profile)
-    print(f"backend: {s.backend.name} ({s.choice.reason}); profile {s.cfg.profile_name}")
-    artifacts = diagnostics.artifacts_dir(s.cfg, s.root)
+    lab = Lab.open(config, backend, profile=profile)
+    print(f"backend: {lab.backend.name} ({lab.choice.reason}); profile {lab.cfg.profile_name}")
+    artifacts = diagnostics.artifacts_dir(lab.cfg, lab.root)
     artifacts.mkdir(parents=True, exist_ok=True)
     code = 1
     try:
-        s.backend.preflight()
         try:
-            with _locked(s, "inv e2e (up)"):
-                session.record_backend(s.cfg, s.root, s.backend.name)
-                steps.up(s.context(), report=_report)
+            lab.up(report=_report)
         except LabError:
-            print(f"diagnostics: {diagnostics.collect(s.cfg, s.backend, s.root, 'up-failed')}")
+            print(f"diagnostics: {diagnostics.collect(lab.cfg, lab.backend, lab.root, 'up-failed')}")
             raise
-        env = {**os.environ, "LAB_BACKEND": s.backend.name, "LAB_ROOT": str(s.root), "LAB_PROFILE": s.cfg.profile_name}
+        env = {**os.environ, "LAB_BACKEND": lab.backend.name, "LAB_ROOT": str(lab.root), "LAB_PROFILE": lab.cfg.profile_name}
         if config:
             env["LAB_CONFIG"] = config
         scenarios = Path(__file__).resolve().parent / "scenarios"
@@ -233,10 +207,7 @@ def e2e(c, backend="auto", config=None, profile=None, keep=False):
         print(f"e2e: JUnit XML in {artifacts / 'junit.xml'}")
     finally:
         if not keep:
-            with _locked(s, "inv e2e (down)"):
-                removed = s.backend.destroy()
-                session.forget_backend(s.cfg, s.root)
-            print("down: removed " + ", ".join(removed) if removed else "down: nothing to remove")
+            _print_removed(lab.down())
     if code:
         raise Exit(f"e2e: scenarios failed (exit {code}); diagnostics bundles are in {artifacts}", code=code)
 
@@ -257,11 +228,11 @@ def doctor(c, config=None, profile=None):
     """What the kind backend needs here (Docker, pinned tools, inotify limits), each with its fix."""
     from lab import doctor as doctor_mod
 
-    s = session.open_session(config, "sim", profile=profile)
+    lab = Lab.open(config, "sim", profile=profile)
     problems = 0
     from lab.backends.kind import tool_bin
 
-    for f in doctor_mod.findings(s.cfg.profile, tool_bin(s.root)):
+    for f in doctor_mod.findings(lab.cfg.profile, tool_bin(lab.root)):
         print(f"{'√' if f.ok else '×'} {f.name}: {f.detail}" + (f"\n    fix: {f.fix}" if f.fix else ""))
         problems += not f.ok
     if problems:
@@ -276,9 +247,9 @@ def tools(c, config=None, profile=None):
     from lab import tools as tools_mod
     from lab.backends.kind import tool_bin
 
-    s = session.open_session(config, "sim", profile=profile)
-    cache = tools_mod.ToolCache(tool_bin(s.root).parent)
-    p = s.cfg.profile
+    lab = Lab.open(config, "sim", profile=profile)
+    cache = tools_mod.ToolCache(tool_bin(lab.root).parent)
+    p = lab.cfg.profile
     missing = []
     for tool, version in (("kind", p.kind), ("kubectl", p.kubectl), ("linkerd", p.linkerd)):
         try:

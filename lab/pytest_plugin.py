@@ -17,12 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from . import config, diagnostics, gateways, manifests, metrics, status, steps
-from .cli_output import CheckResult, GatewayStatus
-from .backends import select
+from . import config, diagnostics, gateways, manifests, metrics, status
 from .backends.base import HttpResult, wait_until
-from .lock import lab_lock
-from .session import Session, forget_backend, open_session, record_backend, switch_gateway
+from .cli_output import CheckResult, GatewayStatus
+from .session import Lab
 
 
 class ClusterHandle:
@@ -92,16 +90,28 @@ class ClusterHandle:
     def check(self) -> list[CheckResult]:
         return self.backend.check(self.name)
 
-    def link(self, target: str) -> dict:
-        """This cluster's link to `target` as `inv status` reports it: exists, credentials_valid, credentials_error."""
+    def link(self, target: str) -> status.LinkStatus:
+        """This cluster's link to `target` as `./labctl status` reports it."""
         return status.link_status(self.lab.cfg, self.backend, self.name, target)
 
 
 class LabHandle:
-    def __init__(self, session: Session):
-        self.session = session
-        self.cfg = session.cfg
-        self.backend = session.backend
+    """The lab as a scenario sees it: its clusters, names and URLs, over the one Lab object."""
+
+    def __init__(self, lab: Lab):
+        self.lab = lab
+
+    @property
+    def cfg(self):
+        return self.lab.cfg
+
+    @property
+    def backend(self):
+        return self.lab.backend
+
+    @property
+    def root(self) -> Path:
+        return self.lab.root
 
     def cluster(self, name: str) -> ClusterHandle:
         self.cfg.cluster(name)  # KeyError for a cluster the lab does not have
@@ -127,31 +137,27 @@ class LabHandle:
         profile, started from nothing and removed afterwards (certificates included), pass or fail.
         Returns its LabHandle, not yet up."""
         cfg = config.parse({"profile": self.cfg.profile_name, **overrides}, "scenario")
-        session = Session(cfg, self.session.root, select(self.backend.name, cfg, self.session.root))
-        session.backend.destroy()
-        shutil.rmtree(cfg.state_dir(session.root), ignore_errors=True)
-        record_backend(cfg, session.root, session.backend.name)
+        other = Lab.from_config(cfg, self.backend.name, self.root)
+        other.down(purge=True)
+        shutil.rmtree(other.state_dir, ignore_errors=True)
         try:
-            yield LabHandle(session)
+            yield LabHandle(other)
         finally:
-            session.backend.destroy()
-            shutil.rmtree(cfg.state_dir(session.root), ignore_errors=True)
+            other.down(purge=True)
+            shutil.rmtree(other.state_dir, ignore_errors=True)
 
     def run(self, until: str | None = None, step: str | None = None) -> list:
-        """`inv up --until` (or `inv step`) on this lab."""
-        ctx = self.session.context()
-        return steps.run_step(ctx, steps.by_name(step)) if step else steps.up(ctx, until=until)
+        """`./labctl up --until` (or `./labctl step`) on this lab."""
+        return self.lab.step(step) if step else self.lab.up(until=until)
 
     def switch_gateway(self, kind: str) -> list:
-        """`inv gateway <kind>`; returns the step results (all "already done" when nothing changed)."""
-        results = switch_gateway(self.session, kind)
-        self.cfg = self.session.cfg
-        return results
+        """`./labctl gateway <kind>`; returns the step results (all "already done" when nothing changed)."""
+        return self.lab.switch_gateway(kind)
 
     @property
-    def gateway(self):
-        """The gateway exported services use now (gateways.Gateway)."""
-        return gateways.resolve(self.cfg)
+    def gateway(self) -> gateways.Gateway:
+        """The gateway exported services use now."""
+        return self.lab.gateway
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -161,27 +167,21 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     lab_handle = getattr(item, "funcargs", {}).get("lab")
     if report.when == "call" and report.failed and isinstance(lab_handle, LabHandle):
-        path = diagnostics.collect(lab_handle.cfg, lab_handle.backend, lab_handle.session.root, item.name)
+        path = diagnostics.collect(lab_handle.cfg, lab_handle.backend, lab_handle.root, item.name)
         report.sections.append(("lab diagnostics", f"bundle written to {path}"))
 
 
 @pytest.fixture(scope="session")
 def lab(request):
     root = Path(os.environ.get("LAB_ROOT", request.config.rootpath))
-    session = open_session(os.environ.get("LAB_CONFIG"), os.environ.get("LAB_BACKEND", "auto"), root,
-                           profile=os.environ.get("LAB_PROFILE"))
+    the_lab = Lab.open(os.environ.get("LAB_CONFIG"), os.environ.get("LAB_BACKEND", "auto"), root,
+                       profile=os.environ.get("LAB_PROFILE"))
+    the_lab.keep = os.environ.get("LAB_KEEP") == "1"
     # The lab's lock for the whole session: a `./labctl down` or `up` on this lab waits (and says for
-    # whom) instead of pulling the lab from under the scenarios.
-    with lab_lock(session.cfg.state_dir(session.root), "pytest scenarios"):
-        started_here = not session.backend.running()
-        try:
-            record_backend(session.cfg, session.root, session.backend.name)
-            steps.up(session.context())
-            yield LabHandle(session)
-        finally:
-            if started_here and os.environ.get("LAB_KEEP") != "1":
-                session.backend.destroy()
-                forget_backend(session.cfg, session.root)
+    # whom) instead of pulling the lab from under the scenarios. Up unless it already is; down at the
+    # end only if this session brought it up.
+    with the_lab.locked("pytest scenarios"), the_lab:
+        yield LabHandle(the_lab)
 
 
 def _first_link(lab: LabHandle):

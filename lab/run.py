@@ -88,6 +88,8 @@ class Result:
 class Runner:
     """Runs commands for real."""
 
+    scripting = False  # True: the commands become a script for later; nothing live can be read now
+
     def __init__(self, env: dict[str, str] | None = None):
         self.env = env
 
@@ -142,6 +144,8 @@ class Recorded:
 class RecordingRunner:
     """Records every command; answers from `responses` (first matching prefix of the shell line wins)."""
 
+    scripting = False
+
     def __init__(self, responses: dict[str, str | Callable[[Command], str]] | None = None, delay: float = 0.0):
         self.responses = responses or {}
         self.delay = delay
@@ -178,8 +182,10 @@ class RecordingRunner:
 class ScriptRunner(RecordingRunner):
     """Records commands as a shell script; comments mark the steps."""
 
-    def __init__(self):
-        super().__init__()
+    scripting = True
+
+    def __init__(self, delay: float = 0.0):
+        super().__init__(delay=delay)
         self.blocks: list[str] = []
 
     def comment(self, text: str) -> None:

@@ -1,21 +1,22 @@
-"""Which lab a command talks to: its config, its backend, its state directory.
+"""The Lab: which lab a command talks to (config, backend, state directory) and its lifecycle.
 
 `up` records the backend it chose in .lab/<name>/backend, so `status`,
 `down` and the scenarios talk to the same lab without being told again.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-from dataclasses import dataclass
+import shutil
 from pathlib import Path
 
 from . import config as config_mod
+from . import gateways, steps
 from .backends import BACKENDS, Choice, select
 from .backends.base import Backend, LabError
-from . import steps
-from . import gateways
 from .config import INSTALLERS, TRUST_MODES, LabConfig
+from .lock import lab_lock
 from .profiles import PROFILES
 Context = steps.Context
 
@@ -105,45 +106,145 @@ def with_active_gateway(cfg: LabConfig, root: Path) -> LabConfig:
     return dataclasses.replace(cfg, gateway=active) if active in gateways.kinds() else cfg
 
 
-def switch_gateway(session: "Session", kind: str, report=lambda r: None) -> list:
-    """Move exported services to gateway `kind`: install it where needed, re-export, wait until
-    linked clusters mirror and probe it. A second switch to the same gateway changes nothing."""
-    _one_of("gateway", kind, gateways.kinds())
-    cfg = dataclasses.replace(session.cfg, gateway=kind)
-    session.cfg = session.backend.cfg = cfg
-    ctx = session.context()
-    results = steps.run_step(ctx, steps.by_name("gateway"), report) + steps.run_step(ctx, steps.by_name("export"), report)
-    path = _gateway_record(cfg, session.root)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(kind)
-    return results
+class Lab:
+    """One lab: the only copy of its config, its backend, its state directory and the gateway in use.
 
+    `up()`, `down()` and `with Lab.open(...) as lab:` are the lab's only lifecycle: the tasks, the
+    pytest plugin, the benchmark and the tests all go through them. Commands that change the lab
+    hold its lock (lab/lock.py); `locked()` takes it once per Lab, so a holder (the scenario
+    session) can call `up()` inside it.
+    """
 
-@dataclass
-class Session:
-    cfg: LabConfig
-    root: Path
-    choice: Choice
+    def __init__(self, cfg: LabConfig, root: Path, choice: Choice):
+        self.root = root
+        self.choice = choice
+        self.backend.cfg = cfg  # the one copy: the backend reads it, the Lab replaces it
+        self._held = 0
+        self.started_here = False
+        self.keep = False  # leaving `with lab:` keeps a lab it started (LAB_KEEP=1, `./labctl e2e --keep`)
 
+    @classmethod
+    def open(cls, config_path: str | None = None, backend: str = "auto", root: Path | None = None,
+             profile: str | None = None, trust: str | None = None, installer: str | None = None) -> "Lab":
+        """The lab a command acts on. `auto` means: the backend the lab is already up on, else detect."""
+        _one_of("backend", backend, BACKENDS)
+        root = (root or Path.cwd()).resolve()
+        cfg = with_active_gateway(with_recorded_flags(load_config(config_path, root), root, profile, trust, installer), root)
+        recorded = recorded_backend(cfg, root)
+        if backend == "auto" and recorded:
+            choice = select(recorded, cfg, root)
+            return cls(cfg, root, Choice(choice.backend, f"the lab '{cfg.name}' is up on {recorded}"))
+        if recorded and backend != recorded:
+            raise LabError(f"the lab '{cfg.name}' is up on the {recorded} backend, not {backend}. "
+                           f"Fix: run `./labctl down` first, or leave --backend out")
+        return cls(cfg, root, select(backend, cfg, root))
+
+    @classmethod
+    def from_config(cls, cfg: LabConfig, backend: str, root: Path) -> "Lab":
+        """A lab described in code (tests, the benchmark, a scenario's sibling lab) on a named backend."""
+        return cls(cfg, root, select(backend, cfg, root))
+
+    # -- what it is ------------------------------------------------------------------------------
     @property
     def backend(self) -> Backend:
         return self.choice.backend
 
+    @property
+    def cfg(self) -> LabConfig:
+        return self.backend.cfg
+
+    @property
+    def state_dir(self) -> Path:
+        return self.cfg.state_dir(self.root)
+
+    @property
+    def gateway(self) -> gateways.Gateway:
+        """The gateway exported services use now."""
+        return gateways.resolve(self.cfg)
+
     def context(self) -> Context:
         return Context(self.cfg, self.backend, self.root)
 
+    def running(self) -> bool:
+        return self.backend.running()
 
-def open_session(config_path: str | None = None, backend: str = "auto", root: Path | None = None,
-                 profile: str | None = None, trust: str | None = None, installer: str | None = None) -> Session:
-    """The lab a command acts on. `auto` means: the backend the lab is already up on, else detect."""
-    _one_of("backend", backend, BACKENDS)
-    root = (root or Path.cwd()).resolve()
-    cfg = with_active_gateway(with_recorded_flags(load_config(config_path, root), root, profile, trust, installer), root)
-    recorded = recorded_backend(cfg, root)
-    if backend == "auto" and recorded:
-        choice = select(recorded, cfg, root)
-        return Session(cfg, root, Choice(choice.backend, f"the lab '{cfg.name}' is up on {recorded}"))
-    if recorded and backend != recorded:
-        raise LabError(f"the lab '{cfg.name}' is up on the {recorded} backend, not {backend}. "
-                       f"Fix: run `./labctl down` first, or leave --backend out")
-    return Session(cfg, root, select(backend, cfg, root))
+    @contextlib.contextmanager
+    def locked(self, command: str):
+        """The lab's lock for a command that changes it: a second command waits, saying for whom."""
+        if self._held:
+            self._held += 1
+            try:
+                yield
+            finally:
+                self._held -= 1
+            return
+        with lab_lock(self.state_dir, command):
+            self._held = 1
+            try:
+                yield
+            finally:
+                self._held = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def up(self, until: str | None = None, report=lambda r: None) -> list[steps.StepResult]:
+        """Every step in order (up to `until`), skipping those already done. Refuses before recording
+        anything when the backend lacks what it needs."""
+        if until is not None:
+            steps.by_name(until)
+        self.backend.preflight()
+        with self.locked("./labctl up"):
+            record_backend(self.cfg, self.root, self.backend.name)
+            return steps.up(self.context(), until=until, report=report)
+
+    def step(self, name: str, report=lambda r: None) -> list[steps.StepResult]:
+        """One step alone (its check first: it does nothing if already done)."""
+        chosen = steps.by_name(name)
+        with self.locked(f"./labctl step {name}"):
+            record_backend(self.cfg, self.root, self.backend.name)
+            return steps.run_step(self.context(), chosen, report)
+
+    def down(self, purge: bool = False) -> list[str]:
+        """Tear the lab down; safe twice, or on a lab that never came up. `purge` also deletes its
+        certificates and keys. Returns what was removed."""
+        with self.locked("./labctl down"):
+            removed = self.backend.destroy()
+            forget_backend(self.cfg, self.root)
+            pki_dir = self.state_dir / "pki"
+            if purge and pki_dir.exists():
+                shutil.rmtree(pki_dir)
+                removed.append(str(pki_dir))
+        return removed
+
+    def switch_gateway(self, kind: str, report=lambda r: None) -> list[steps.StepResult]:
+        """Move exported services to gateway `kind`: install it where needed, re-export, wait until
+        linked clusters mirror and probe it. A second switch to the same gateway changes nothing.
+        The choice outlives the command: the lab keeps it until switched back or down."""
+        _one_of("gateway", kind, gateways.kinds())
+        with self.locked(f"./labctl gateway {kind}"):
+            self.backend.cfg = dataclasses.replace(self.cfg, gateway=kind)
+            ctx = self.context()
+            results = steps.run_step(ctx, steps.by_name("gateway"), report) + steps.run_step(ctx, steps.by_name("export"), report)
+            path = _gateway_record(self.cfg, self.root)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(kind)
+        return results
+
+    def revoke(self, source: str, target: str | None = None) -> str:
+        """Revoke one source cluster's access to `target` (default: the one cluster it links to); returns the target."""
+        targets = [link.target for link in self.cfg.links if link.source == source]
+        if target is None and len(targets) != 1:
+            raise LabError(f"{source} links to {', '.join(targets) or 'no cluster'}. Fix: name one with --target")
+        target = target or targets[0]
+        with self.locked(f"./labctl revoke {source}"):
+            self.backend.revoke_access(target, source)
+        return target
+
+    def __enter__(self) -> "Lab":
+        """Up, unless it already is; a lab started here is taken down on leaving."""
+        self.started_here = not self.running()
+        self.up()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.started_here and not self.keep:
+            self.down()

@@ -2,75 +2,142 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import asdict, dataclass
 
 from . import cli_output, manifests, names, pki
+from .cli_output import GatewayStatus
 from .backends.base import Backend, LabError
 from .config import LabConfig
 
 MIRRORED = {names.MIRRORED_LABEL: "true"}
 
 
-def _fingerprints(pem: str | None) -> list[str]:
-    return [pki.fingerprint(c) for c in pki.load_certs(pem)] if pem else []
+@dataclass(frozen=True)
+class LoadBalancer:
+    namespace: str
+    name: str
+    address: str | None  # None while MetalLB has not given one
 
 
-def collect(cfg: LabConfig, backend: Backend) -> dict:
-    """A JSON-ready picture of the lab; a lab that is down says so instead of failing."""
-    out: dict = {"lab": cfg.name, "backend": backend.name, "running": False,
-                 "clusters": [], "links": [], "gateways": [], "mirrored_services": []}
-    try:
-        out["running"] = backend.running()
-    except LabError:
-        out["running"] = False
-    if not out["running"]:
+@dataclass(frozen=True)
+class ClusterStatus:
+    name: str
+    exists: bool
+    lb_pool: str
+    load_balancers: tuple[LoadBalancer, ...] = ()
+    trust_anchors: tuple[str, ...] = ()  # SHA-256 fingerprints of the anchors its control plane trusts
+    issuer: str | None = None            # the identity issuer's fingerprint
+
+
+@dataclass(frozen=True)
+class LinkStatus:
+    """What the profile's `link` left in `source` and what the real check says of its credentials."""
+
+    source: str
+    target: str
+    exists: bool
+    gateway_address: str | None
+    credentials_valid: bool
+    credentials_error: str | None
+
+
+@dataclass(frozen=True)
+class ObservedGateway:
+    """One row of `linkerd multicluster gateways`, run in `observer`."""
+
+    observer: str
+    gateway: GatewayStatus
+
+    def to_dict(self) -> dict:
+        return {"observer": self.observer, **self.gateway.to_dict()}
+
+
+@dataclass(frozen=True)
+class MirroredService:
+    cluster: str
+    namespace: str
+    name: str
+    remote_cluster: str | None
+    remote: str | None  # the exported service's fully qualified name
+    endpoints: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LabStatus:
+    lab: str
+    backend: str
+    running: bool
+    clusters: tuple[ClusterStatus, ...] = ()
+    links: tuple[LinkStatus, ...] = ()
+    gateways: tuple[ObservedGateway, ...] = ()
+    mirrored_services: tuple[MirroredService, ...] = ()
+
+    def cluster(self, name: str) -> ClusterStatus:
+        return next(c for c in self.clusters if c.name == name)
+
+    def to_dict(self) -> dict:
+        """The JSON `./labctl status --json` prints."""
+        out = asdict(self)
+        out["gateways"] = [g.to_dict() for g in self.gateways]
         return out
-    for c in cfg.clusters:
-        entry = {"name": c.name, "exists": backend.cluster_exists(c.name), "lb_pool": str(c.lb_pool),
-                 "load_balancers": [], "trust_anchors": [], "issuer": None}
-        out["clusters"].append(entry)
-        if not entry["exists"]:
-            continue
-        for svc in backend.list(c.name, "Service"):
-            if svc["spec"].get("type") == "LoadBalancer":
-                entry["load_balancers"].append({"namespace": svc["metadata"]["namespace"], "name": svc["metadata"]["name"],
-                                                "address": manifests.ingress_ip(svc)})
-        entry["trust_anchors"] = _fingerprints(backend.trust_roots(c.name))
-        issuer = backend.get(c.name, "Secret", manifests.LINKERD_NS, manifests.ISSUER_SECRET)
-        if issuer and "crt.pem" in issuer.get("data", {}):
-            entry["issuer"] = _fingerprints(base64.b64decode(issuer["data"]["crt.pem"]).decode())[0]
-    existing = {c["name"] for c in out["clusters"] if c["exists"]}
-    for link in cfg.links:
-        if link.source not in existing:
-            continue
-        out["links"].append({"source": link.source, "target": link.target, **link_status(cfg, backend, link.source, link.target)})
-    for name in sorted(existing):
-        for gw in backend.gateways(name):
-            out["gateways"].append({"observer": name, **gw.to_dict()})
-        for svc in backend.list(name, "Service", labels=MIRRORED):
-            meta = svc["metadata"]
-            eps = backend.get(name, "Endpoints", meta["namespace"], meta["name"]) or {}
-            addresses = [f"{a['ip']}:{p['port']}" for s in eps.get("subsets", []) for a in s.get("addresses", [])
-                         for p in s.get("ports", [])[:1]]
-            out["mirrored_services"].append({
-                "cluster": name, "namespace": meta["namespace"], "name": meta["name"],
-                "remote_cluster": meta.get("labels", {}).get(names.CLUSTER_NAME),
-                "remote": meta.get("annotations", {}).get(names.REMOTE_SVC_ANNOTATION),
-                "endpoints": addresses})
+
+
+def _fingerprints(pem: str | None) -> tuple[str, ...]:
+    return tuple(pki.fingerprint(c) for c in pki.load_certs(pem)) if pem else ()
+
+
+def collect(cfg: LabConfig, backend: Backend) -> LabStatus:
+    """A picture of the lab; a lab that is down says so instead of failing."""
+    try:
+        running = backend.running()
+    except LabError:
+        running = False
+    if not running:
+        return LabStatus(cfg.name, backend.name, False)
+    clusters = [_cluster(backend, c.name, str(c.lb_pool)) for c in cfg.clusters]
+    existing = sorted(c.name for c in clusters if c.exists)
+    links = [link_status(cfg, backend, link.source, link.target) for link in cfg.links if link.source in existing]
+    observed = [ObservedGateway(name, gw) for name in existing for gw in backend.gateways(name)]
+    mirrored = [m for name in existing for m in _mirrored(backend, name)]
+    return LabStatus(cfg.name, backend.name, True, tuple(clusters), tuple(links), tuple(observed), tuple(mirrored))
+
+
+def _cluster(backend: Backend, name: str, pool: str) -> ClusterStatus:
+    if not backend.cluster_exists(name):
+        return ClusterStatus(name, False, pool)
+    balancers = tuple(LoadBalancer(svc["metadata"]["namespace"], svc["metadata"]["name"], manifests.ingress_ip(svc))
+                      for svc in backend.list(name, "Service") if svc["spec"].get("type") == "LoadBalancer")
+    issuer = backend.get(name, "Secret", names.LINKERD_NS, names.ISSUER_SECRET)
+    issuer_print = None
+    if issuer and "crt.pem" in issuer.get("data", {}):
+        issuer_print = _fingerprints(base64.b64decode(issuer["data"]["crt.pem"]).decode())[0]
+    return ClusterStatus(name, True, pool, balancers, _fingerprints(backend.trust_roots(name)), issuer_print)
+
+
+def _mirrored(backend: Backend, cluster: str) -> list[MirroredService]:
+    out = []
+    for svc in backend.list(cluster, "Service", labels=MIRRORED):
+        meta = svc["metadata"]
+        eps = backend.get(cluster, "Endpoints", meta["namespace"], meta["name"]) or {}
+        addresses = tuple(f"{a['ip']}:{p['port']}" for s in eps.get("subsets", []) for a in s.get("addresses", [])
+                          for p in s.get("ports", [])[:1])
+        out.append(MirroredService(cluster, meta["namespace"], meta["name"], meta.get("labels", {}).get(names.CLUSTER_NAME),
+                                   meta.get("annotations", {}).get(names.REMOTE_SVC_ANNOTATION), addresses))
     return out
 
 
-def link_status(cfg: LabConfig, backend: Backend, source: str, target: str) -> dict:
+def link_status(cfg: LabConfig, backend: Backend, source: str, target: str) -> LinkStatus:
     """What the profile's `link` left in `source` (a Link, or 2.8.1's credentials Secret alone) and what the
     real check says of its credentials: the profile's check failing and naming `[target]`."""
     if cfg.profile.link_crd:
-        obj = backend.get(source, "Link", manifests.MC_NS, target)
+        obj = backend.get(source, "Link", names.MC_NS, target)
     else:
-        obj = backend.get(source, "Secret", manifests.MC_NS, manifests.credentials_secret_name(target))
+        obj = backend.get(source, "Secret", names.MC_NS, manifests.credentials_secret_name(target))
     creds = cli_output.find_check(backend.check(source), cfg.profile.check_credentials)
-    return {"exists": obj is not None,
-            "gateway_address": (obj or {}).get("spec", {}).get("gatewayAddress"),
-            "credentials_valid": creds is not None and not (creds.failed and creds.names_cluster(target)),
-            "credentials_error": creds.error if creds is not None and creds.names_cluster(target) else None}
+    return LinkStatus(source, target, exists=obj is not None,
+                      gateway_address=(obj or {}).get("spec", {}).get("gatewayAddress"),
+                      credentials_valid=creds is not None and not (creds.failed and creds.names_cluster(target)),
+                      credentials_error=creds.error if creds is not None and creds.names_cluster(target) else None)
 
 
 def _table(headers: list[str], rows: list[list]) -> list[str]:
@@ -79,29 +146,29 @@ def _table(headers: list[str], rows: list[list]) -> list[str]:
     return ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in cells]
 
 
-def render(status: dict) -> str:
+def render(status: LabStatus) -> str:
     """The human table."""
-    lines = [f"lab {status['lab']} on {status['backend']}: " + ("running" if status["running"] else "not running")]
-    if not status["running"]:
+    lines = [f"lab {status.lab} on {status.backend}: " + ("running" if status.running else "not running")]
+    if not status.running:
         lines.append("  (start it with `./labctl up`)")
         return "\n".join(lines)
     lines += ["", "CLUSTERS"] + _table(
         ["NAME", "LB POOL", "LOADBALANCERS", "TRUST ANCHORS", "ISSUER"],
-        [[c["name"], c["lb_pool"],
-          ", ".join(f"{lb['namespace']}/{lb['name']}={lb['address'] or 'pending'}" for lb in c["load_balancers"]) or None,
-          ", ".join(fp[:16] for fp in c["trust_anchors"]) or None, (c["issuer"] or "")[:16] or None]
-         for c in status["clusters"]])
+        [[c.name, c.lb_pool,
+          ", ".join(f"{lb.namespace}/{lb.name}={lb.address or 'pending'}" for lb in c.load_balancers) or None,
+          ", ".join(fp[:16] for fp in c.trust_anchors) or None, (c.issuer or "")[:16] or None]
+         for c in status.clusters])
     lines += ["", "LINKS"] + _table(
         ["SOURCE", "TARGET", "GATEWAY ADDRESS", "CREDENTIALS"],
-        [[link["source"], link["target"], link["gateway_address"], "valid" if link["credentials_valid"] else "INVALID"]
-         for link in status["links"]])
+        [[link.source, link.target, link.gateway_address, "valid" if link.credentials_valid else "INVALID"]
+         for link in status.links])
     lines += ["", "GATEWAYS (linkerd multicluster gateways)"] + _table(
         ["FROM", "CLUSTER", "NAME", "ALIVE", "NUM_SVC", "LATENCY"],
-        [[g["observer"], g["cluster"], f"{g['namespace']}/{g['name']}" if g["name"] else None, "True" if g["alive"] else "False",
-          g["paired_services"], f"{g['latency_ms']}ms" if g["latency_ms"] is not None else None]
-         for g in status["gateways"]])
+        [[o.observer, g.cluster, f"{g.namespace}/{g.name}" if g.name else None, "True" if g.alive else "False",
+          g.paired_services, f"{g.latency_ms}ms" if g.latency_ms is not None else None]
+         for o in status.gateways for g in (o.gateway,)])
     lines += ["", "MIRRORED SERVICES"] + _table(
         ["CLUSTER", "SERVICE", "REMOTE", "ENDPOINTS"],
-        [[m["cluster"], f"{m['namespace']}/{m['name']}", f"{m['remote_cluster']}: {m['remote']}", ", ".join(m["endpoints"]) or None]
-         for m in status["mirrored_services"]])
+        [[m.cluster, f"{m.namespace}/{m.name}", f"{m.remote_cluster}: {m.remote}", ", ".join(m.endpoints) or None]
+         for m in status.mirrored_services])
     return "\n".join(lines)

@@ -29,7 +29,6 @@ class Context:
     cfg: LabConfig
     backend: Backend
     root: Path
-    scripting: bool = False  # writing a shell script: emit commands, read and write nothing
     _trust: trust.TrustMaterial | None = field(default=None, repr=False)
 
     @property
@@ -582,7 +581,6 @@ def schedule(ctx: Context, chosen: list[Step], run: Callable[[Step, str], object
 
 def up(ctx: Context, until: str | None = None, report: Callable[[StepResult], None] = lambda r: None) -> list[StepResult]:
     chosen = STEPS[: STEP_NAMES.index(by_name(until).name) + 1] if until is not None else STEPS
-    ctx.backend.preflight()
     return schedule(ctx, chosen, lambda step, target: _run_target(ctx, step, target), report)
 
 

@@ -54,10 +54,10 @@ def test_revoking_a_sources_release_stops_its_mirror_and_nothing_else(helm_lab):
     assert release(east, helm.access_release("helm-west")) is None
     assert east.get("ServiceAccount", manifests.MC_NS, "helm-west") is None
     assert release(east, helm.MAIN_RELEASE) is not None, "revoking one source touched the main release"
-    helm_lab.wait_for(lambda: not west.link("helm-east")["credentials_valid"], 10,
+    helm_lab.wait_for(lambda: not west.link("helm-east").credentials_valid, 10,
                       "west's check to report the revoked credentials")
     # The profile's own check, in its own words: 2.8.1 "Insufficient Service permissions", edge "Unauthorized".
-    error = west.link("helm-east")["credentials_error"]
+    error = west.link("helm-east").credentials_error
     assert "[helm-east]" in error and ("Unauthorized" in error or "Insufficient Service permissions" in error), error
 
     try:
@@ -68,7 +68,7 @@ def test_revoking_a_sources_release_stops_its_mirror_and_nothing_else(helm_lab):
         helm_lab.wait_for(lambda: east.get("Service", ns, "late-helm-west"), 10, "east to mirror west's new export")
         # ... while west, whose access was revoked, does not receive east's.
         assert west.get("Service", ns, "late-helm-east") is None
-        assert east.link("helm-west")["credentials_valid"]
+        assert east.link("helm-west").credentials_valid
         # East's gateway keeps serving what was already mirrored.
         assert west.request(helm_lab.mirror_url("foobar", "helm-east")).ok
     finally:

@@ -34,13 +34,13 @@ def bundle_lab(lab):
 
 
 def anchors(status_cluster):
-    return set(status_cluster["trust_anchors"])
+    return set(status_cluster.trust_anchors)
 
 
 def _status(bundle_lab):
     from lab import status
 
-    return {c["name"]: c for c in status.collect(bundle_lab.cfg, bundle_lab.backend)["clusters"]}
+    return {c.name: c for c in status.collect(bundle_lab.cfg, bundle_lab.backend).clusters}
 
 
 def test_linking_before_the_bundle_fails_on_the_anchors_check(bundle_lab):

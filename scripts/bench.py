@@ -36,9 +36,9 @@ sys.path.insert(0, str(REPO))
 from lab import config, manifests, steps  # noqa: E402
 from lab.backends.base import wait_until  # noqa: E402
 from lab.backends.kind import KindBackend  # noqa: E402
-from lab.backends.sim.backend import SimBackend  # noqa: E402
+from lab.session import Lab  # noqa: E402
 from lab.backends.sim.labprocess import open_files, rss_mib  # noqa: E402
-from lab.run import RecordingRunner  # noqa: E402
+from lab.run import ScriptRunner  # noqa: E402
 
 ENV = {**os.environ, "DOCKER_HOST": os.environ.get("DOCKER_HOST", "unix:///nonexistent/docker.sock")}
 
@@ -80,12 +80,12 @@ class BenchLab:
     """A simulated lab in a temporary directory, up for the in-process measurements."""
 
     def __init__(self, root: Path):
-        self.cfg = config.parse({"name": "bench", "probe_period": 1})
-        self.backend = SimBackend(self.cfg, root)
-        steps.up(steps.Context(self.cfg, self.backend, root))
+        self.lab = Lab.from_config(config.parse({"name": "bench", "probe_period": 1}), "sim", root)
+        self.lab.up()
+        self.cfg, self.backend = self.lab.cfg, self.lab.backend
 
     def close(self) -> None:
-        self.backend.destroy()
+        self.lab.down()
 
 
 def bench_mirror(lab: BenchLab, runs: int, count: int) -> dict:
@@ -178,9 +178,9 @@ def bench_kind_overlap(runs: int, delay: float) -> dict:
     for _ in range(runs):
         with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
             cfg = config.load()
-            runner = RecordingRunner(delay=delay)
-            backend = KindBackend(cfg, Path(tmp), runner=runner, scripting=True)
-            ctx = steps.Context(cfg, backend, Path(tmp), scripting=True)
+            runner = ScriptRunner(delay=delay)
+            backend = KindBackend(cfg, Path(tmp), runner=runner)
+            ctx = steps.Context(cfg, backend, Path(tmp))
             started = time.perf_counter()
             steps.schedule(ctx, steps.STEPS, lambda step, target: step.script(ctx, target))  # as `up` runs them
             wall = time.perf_counter() - started

@@ -3,22 +3,20 @@ import signal
 
 import pytest
 
-from lab import config, steps
-from lab.backends.sim.backend import SimBackend
+from lab import config
+from lab.session import Lab
 
 
 @pytest.fixture
 def sim_lab(tmp_path):
-    """A private simulated lab (its own name and state directory), always torn down."""
-    cfg = config.parse({"name": "unit", "probe_period": 1})
-    backend = SimBackend(cfg, tmp_path)
-    ctx = steps.Context(cfg, backend, tmp_path)
+    """A private simulated lab (its own name and state directory), always torn down; yields its step Context."""
+    lab = Lab.from_config(config.parse({"name": "unit", "probe_period": 1}), "sim", tmp_path)
     try:
-        yield ctx
+        yield lab.context()
     finally:
-        pid = backend.pid()
-        backend.destroy()
-        if pid:  # never leave a process behind, even if destroy itself broke
+        pid = lab.backend.pid()
+        lab.down()
+        if pid:  # never leave a process behind, even if down itself broke
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:

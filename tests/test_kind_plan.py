@@ -199,7 +199,7 @@ def test_bundle_restart_patches_are_json_once_the_shell_expands_them(tmp_path):
     existing = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}}
     runner = RecordingRunner({"kubectl --context=kind-west get Deployment": lambda command: json_mod.dumps(existing)})
     cfg = config.parse({"trust": {"mode": "bundle"}})
-    backend = KindBackend(cfg, tmp_path, runner=runner, scripting=True)
+    backend = KindBackend(cfg, tmp_path, runner=runner)
     stamp = Dynamic("$(sha256sum .lab/lab/pki/bundle.crt | cut -c1-16)", lambda: "0" * 16)
     backend.restart_deployments("west", steps.lab_deployments(steps.Context(cfg, backend, tmp_path), "west"), stamp)
     lines = [c.command.text() for c in runner.calls if " patch deploy " in c.command.text()]

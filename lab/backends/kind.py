@@ -123,11 +123,9 @@ def kind_config(cfg: LabConfig, cluster: str) -> str:
 class KindBackend(Backend):
     name = "kind"
 
-    def __init__(self, cfg: LabConfig, root: Path | None = None, runner=None, docker: DockerFacts | None = None,
-                 scripting: bool = False):
+    def __init__(self, cfg: LabConfig, root: Path | None = None, runner=None, docker: DockerFacts | None = None):
         super().__init__(cfg, root)
         self.profile = cfg.profile
-        self.scripting = scripting  # building a script: read nothing live, use shell expressions
         # Tools from `inv tools` (pinned, verified) come first on PATH.
         path = os.pathsep.join([str(tool_bin(self.root)), os.environ.get("PATH", "")])
         self.runner = runner or Runner(env={**os.environ, "KUBECONFIG": self.kubeconfig_env, "PATH": path})
@@ -244,7 +242,7 @@ class KindBackend(Backend):
     # -- installing ------------------------------------------------------------------
     def lb_pool(self, cluster: str) -> AddressPool:
         """This cluster's range at the top of the docker `kind` network (the kind default in a script)."""
-        subnet = None if self.scripting else self.docker.subnet()
+        subnet = None if self.runner.scripting else self.docker.subnet()  # a script reads the network when run
         subnet = subnet or ipaddress.IPv4Network(KIND_DEFAULT_SUBNET)
         return pools_for(subnet, len(self.cfg.clusters))[self.cfg.cluster_names.index(cluster)]
 
