@@ -30,11 +30,7 @@ def access_release(source: str) -> str:
 
 def chart(cfg: LabConfig) -> tuple[str, str, str, str]:
     """(repo name, repo URL, chart, chart version) for the profile."""
-    if cfg.profile.linkerd.startswith("stable-"):
-        return "linkerd", "https://helm.linkerd.io/stable", "linkerd/linkerd2-multicluster", "2.8.1"
-    # edge releases publish their charts to the edge repo, versioned 20YY.M.N for edge-YY.M.N
-    year, month, patch = cfg.profile.linkerd.removeprefix("edge-").split(".")
-    return "linkerd-edge", "https://helm.linkerd.io/edge", "linkerd-edge/linkerd-multicluster", f"20{year}.{month}.{patch}"
+    return cfg.profile.helm_chart
 
 
 def access_values(cfg: LabConfig, source: str) -> list[str]:

@@ -38,6 +38,7 @@ class Profile:
     gateway_probe: tuple[int, str]  # the bundled gateway's mc-probe port and probe path
     service_mirror: str          # the service mirror deployment in a source cluster ({target}: per link)
     helm_access: str             # "release": one access release per source; "values": accounts listed in the main release
+    helm_chart: tuple[str, str, str, str]  # the multicluster chart: (repo name, repo URL, chart, chart version)
     cgroup_v1_only: bool         # the node image's Kubernetes (< 1.19) cannot run on a cgroup v2 host
     registry: str                # where the control plane's images come from (`--registry` overrides it)
 
@@ -110,6 +111,7 @@ PROFILES: dict[str, Profile] = {
             # charts/linkerd2-multicluster/templates/service-mirror.yaml (stable-2.8.1): one for every link
             service_mirror="linkerd-service-mirror",
             helm_access="release",
+            helm_chart=("linkerd", "https://helm.linkerd.io/stable", "linkerd/linkerd2-multicluster", "2.8.1"),
             # kind known issues (kubernetes-sigs/kind v0.20.0 site/content/docs/user/known-issues.md):
             # cgroup v2 hosts only run Kubernetes >= 1.19
             cgroup_v1_only=True,
@@ -161,6 +163,9 @@ PROFILES: dict[str, Profile] = {
             # templates/remote-access-service-mirror-rbac.yaml (edge-26.8.3) ranges over a comma-separated
             # remoteMirrorServiceAccountName; a second release would own the Link CRD twice
             helm_access="values",
+            # edge releases publish their charts to the edge repo, versioned 20YY.M.N for edge-YY.M.N (the
+            # Chart.yaml at the tag says 0.0.0-undefined: CI sets the version when it publishes)
+            helm_chart=("linkerd-edge", "https://helm.linkerd.io/edge", "linkerd-edge/linkerd-multicluster", "2026.8.3"),
             cgroup_v1_only=False,
             registry="cr.l5d.io/linkerd",
         ),

@@ -90,6 +90,16 @@ class ClusterHandle:
     def check(self) -> list[CheckResult]:
         return self.backend.check(self.name)
 
+    @property
+    def kind_cluster(self):
+        """pytest-kind's KindCluster for this cluster (kind backend only): its `kubectl(*args)` and
+        `port_forward(...)` against the real cluster."""
+        if self.backend.name != "kind":
+            pytest.skip(f"pytest-kind drives kind clusters; this lab runs on {self.backend.name}")
+        from .backends.kind import pytest_kind_cluster
+
+        return pytest_kind_cluster(self.backend, self.name)
+
     def link(self, target: str) -> status.LinkStatus:
         """This cluster's link to `target` as `./labctl status` reports it."""
         return status.link_status(self.lab.cfg, self.backend, self.name, target)

@@ -37,6 +37,11 @@ class Dynamic:
 Arg = str | Dynamic
 
 
+def resolved(arg: Arg) -> str:
+    """The value a command part has now (a Dynamic computes it; a script would print its shell form)."""
+    return arg.resolve() if isinstance(arg, Dynamic) else arg
+
+
 @dataclass(frozen=True)
 class Command:
     argv: tuple[Arg, ...]
@@ -101,7 +106,7 @@ class Runner:
             stages.append(stages[-1].pipe_to)
         result = None
         for stage in stages:
-            argv = [a.resolve() if isinstance(a, Dynamic) else a for a in stage.argv]
+            argv = [resolved(a) for a in stage.argv]
             try:
                 proc = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=stage.timeout, env=self.env)
             except FileNotFoundError:

@@ -132,7 +132,10 @@ class LoadBalancer(Step):
     def describe(self, ctx, target):
         objects = ", ".join(f"{o['kind']} {o['metadata']['namespace']}/{o['metadata']['name']}"
                             for o in ctx.backend.loadbalancer_objects(target))
-        return [f"install MetalLB {ctx.cfg.profile.metallb}", f"apply {objects} ({ctx.backend.lb_pool(target)})"]
+        pool = ctx.backend.lb_pool(target)
+        if pool is None:
+            return ["use the cluster's own LoadBalancer implementation (nothing to install)"]
+        return [f"install MetalLB {ctx.cfg.profile.metallb}", f"apply {objects} ({pool})"]
 
 
 class Trust(Step):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .backends.base import LabError
+from .errors import LabError
 
 CHUNK = 1 << 20
 

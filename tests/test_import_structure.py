@@ -74,3 +74,30 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_no_module_imports_itself_through_others():
     cycle = _cycle(_graph())
     assert cycle is None, "import circle: " + " -> ".join(cycle)
+
+
+# The map, bottom to top (the README's layout section draws it). A module imports only from its own
+# layer or below; a new module must be placed here, so the map cannot silently go stale.
+LAYERS = [
+    ("foundation", {"lab", "lab.errors", "lab.names", "lab.profiles", "lab.cli_output", "lab.metrics", "lab.lock",
+                    "lab.docker_probe", "lab.run"}),
+    ("model", {"lab.pki", "lab.gateways", "lab.config", "lab.tools"}),
+    ("rendering", {"lab.manifests", "lab.helm", "lab.trust", "lab.doctor"}),
+    ("backends", {"lab.backends", "lab.backends.*"}),
+    ("orchestration", {"lab.steps", "lab.status", "lab.diagnostics", "lab.script"}),
+    ("lab object", {"lab.session"}),
+    ("pytest plugin", {"lab.pytest_plugin"}),
+]
+
+
+def _layer(module: str) -> int:
+    for index, (_, members) in enumerate(LAYERS):
+        if module in members or any(m.endswith(".*") and module.startswith(m[:-1]) for m in members):
+            return index
+    raise AssertionError(f"{module} is on no layer: place it in LAYERS (tests/test_import_structure.py) and the README map")
+
+
+def test_no_lower_module_imports_a_higher_one():
+    upward = [f"{module} ({LAYERS[_layer(module)][0]}) imports {target} ({LAYERS[_layer(target)][0]})"
+              for module, targets in _graph().items() for target in targets if _layer(target) > _layer(module)]
+    assert upward == []

@@ -131,3 +131,39 @@ def test_link_uses_the_control_plane_address_on_the_kind_network(tmp_path):
     assert link.text(resolved=True).startswith(
         "linkerd --context=kind-east multicluster link-gen --cluster-name east --api-server-address=https://172.18.0.2:6443")
     assert link.pipe_to.text() == "kubectl --context=kind-west apply -f -"
+
+
+# -- pytest-kind, used as designed ----------------------------------------------------------------
+def _kind_handle(tmp_path):
+    from lab.backends import Choice
+    from lab.pytest_plugin import LabHandle
+    from lab.session import Lab
+
+    cfg = config.load()
+    backend = KindBackend(cfg, tmp_path, runner=RecordingRunner())
+    return LabHandle(Lab(cfg, tmp_path, Choice(backend, "test"))).cluster("east")
+
+
+def test_scenarios_get_pytest_kinds_cluster_with_the_labs_kubeconfig_and_pinned_tools(tmp_path, monkeypatch):
+    from lab.backends.kind import tool_bin
+
+    bin_dir = tool_bin(tmp_path)
+    bin_dir.mkdir(parents=True)
+    for tool in ("kind", "kubectl"):  # stand-ins for `./labctl tools`: they say how they were called
+        (bin_dir / tool).write_text(f'#!/bin/sh\necho "{tool} KUBECONFIG=$KUBECONFIG $*"\n')
+        (bin_dir / tool).chmod(0o755)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    east = _kind_handle(tmp_path).kind_cluster
+    out = east.kubectl("-n", "mc-demo", "get", "svc")
+    assert out.strip() == f"kubectl KUBECONFIG={tmp_path / '.lab' / 'lab' / 'kind' / 'east.kubeconfig'} -n mc-demo get svc"
+    assert not (elsewhere / ".pytest-kind").exists(), "pytest-kind's directory belongs under the lab's state"
+    assert (tmp_path / ".lab" / "lab" / "kind" / ".pytest-kind" / "east").is_dir()
+
+
+def test_pytest_kind_never_downloads_an_unpinned_tool(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(LabError, match=r"pytest-kind needs `kind` .* Fix: run `./labctl tools`"):
+        _kind_handle(tmp_path).kind_cluster

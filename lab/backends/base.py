@@ -10,6 +10,7 @@ from typing import Any, Callable
 from ..cli_output import CheckResult, GatewayStatus
 from ..config import LabConfig
 from ..errors import LabError  # noqa: F401 - the root every backend raises; imported from here too
+from ..run import Arg, resolved
 
 
 ROOTS_ANNOTATION = "lab.multicluster/trust-roots"  # on pod templates: the anchors the pods were restarted for
@@ -48,7 +49,42 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval
         time.sleep(interval)
 
 
-class Backend(ABC):
+class ClusterAPI(ABC):
+    """The Kubernetes verbs on the lab's clusters, each named by the lab's cluster name: all that steps,
+    status and scenarios read and change. Every backend answers them; how (kubectl, the lab process)
+    is the backend's business."""
+
+    @abstractmethod
+    def apply(self, cluster: str, objects: list[dict]) -> list[str]: ...
+
+    @abstractmethod
+    def get(self, cluster: str, kind: str, namespace: str, name: str) -> dict | None: ...
+
+    @abstractmethod
+    def list(self, cluster: str, kind: str, namespace: str | None = None, labels: dict | None = None) -> list[dict]: ...
+
+    @abstractmethod
+    def delete(self, cluster: str, kind: str, namespace: str, name: str) -> bool: ...
+
+    @abstractmethod
+    def set_metadata(self, cluster: str, kind: str, namespace: str, name: str, field: str, values: dict[str, str | None]) -> None:
+        """`kubectl annotate` (field "annotations") or `kubectl label` ("labels"); a None value removes the key."""
+
+    @abstractmethod
+    def scale(self, cluster: str, namespace: str, deployment: str, replicas: int) -> None: ...
+
+    def wait_rollout(self, cluster: str, namespace: str, deployment: str) -> None:
+        """`kubectl rollout status`; the sim's steps wait through their checks instead."""
+
+    def events(self, cluster: str) -> list[dict]:
+        return []
+
+
+class Backend(ClusterAPI):
+    """A way to have the lab's clusters: create and remove them, install what the guide installs, and
+    observe them as the guide's commands do. Scripting is not its concern: a runner that writes a
+    script (lab/run.py ScriptRunner) takes the commands instead of running them."""
+
     name: str = "?"
 
     def __init__(self, cfg: LabConfig, root: Path | None = None):
@@ -74,29 +110,10 @@ class Backend(ABC):
     @abstractmethod
     def running(self) -> bool: ...
 
-    # -- the Kubernetes API ----------------------------------------------------
-    @abstractmethod
-    def apply(self, cluster: str, objects: list[dict]) -> list[str]: ...
-
-    @abstractmethod
-    def get(self, cluster: str, kind: str, namespace: str, name: str) -> dict | None: ...
-
-    @abstractmethod
-    def list(self, cluster: str, kind: str, namespace: str | None = None, labels: dict | None = None) -> list[dict]: ...
-
-    @abstractmethod
-    def delete(self, cluster: str, kind: str, namespace: str, name: str) -> bool: ...
-
-    @abstractmethod
-    def set_metadata(self, cluster: str, kind: str, namespace: str, name: str, field: str, values: dict[str, str | None]) -> None:
-        """`kubectl annotate` (field "annotations") or `kubectl label` ("labels"); a None value removes the key."""
-
-    @abstractmethod
-    def scale(self, cluster: str, namespace: str, deployment: str, replicas: int) -> None: ...
-
     # -- installing ------------------------------------------------------------
     def lb_pool(self, cluster: str):
-        """The cluster's LoadBalancer range (the config's; kind computes it from its network)."""
+        """The cluster's LoadBalancer range (the config's; kind computes it from its network), or None
+        where the cluster brings its own LoadBalancer implementation (existing contexts)."""
         return self.cfg.cluster(cluster).lb_pool
 
     def loadbalancer_objects(self, cluster: str) -> list[dict]:
@@ -142,14 +159,14 @@ class Backend(ABC):
         """`linkerd upgrade --identity-trust-anchors-file bundle.crt` (and the issuer, for a cluster
         the guide installs fresh with the bundle)."""
 
-    def restart_deployments(self, cluster: str, deployments: list[tuple[str, str]], stamp) -> None:
+    def restart_deployments(self, cluster: str, deployments: list[tuple[str, str]], stamp: Arg) -> None:
         """Restart meshed pods so their proxies load the new anchors: the template gets `stamp`
         (the bundle's fingerprint) in an annotation, as `kubectl rollout restart` does with a time."""
         for namespace, name in deployments:
             dep = self.get(cluster, "Deployment", namespace, name)
             if dep is None:
                 continue
-            value = stamp.resolve() if hasattr(stamp, "resolve") else str(stamp)  # a run.Dynamic when scripting
+            value = resolved(stamp)
             dep["spec"]["template"].setdefault("metadata", {}).setdefault("annotations", {})[ROOTS_ANNOTATION] = value
             dep.pop("status", None)
             self.apply(cluster, [dep])
@@ -219,14 +236,8 @@ class Backend(ABC):
     def preflight(self) -> None:
         """Refuse to start when something the backend needs is missing (one LabError with the fix)."""
 
-    def wait_rollout(self, cluster: str, namespace: str, deployment: str) -> None:
-        """`kubectl rollout status`; the sim's steps wait through their checks instead."""
-
     def write_diagnostics(self, dest: Path) -> None:
         """Add what only this backend knows to a diagnostics bundle."""
-
-    def events(self, cluster: str) -> list[dict]:
-        return []
 
     def settle(self) -> None:
         """Wait for controllers to act on the last change (a no-op where they are not ours)."""

@@ -49,7 +49,7 @@ class ContextsBackend(KindBackend):
         return []  # the cluster's own LoadBalancer implementation serves the gateway
 
     def lb_pool(self, cluster: str):
-        return "provided by the cluster"
+        return None  # the cluster's own LoadBalancer implementation
 
     def install_loadbalancer(self, cluster: str) -> None:
         return None

@@ -9,10 +9,12 @@ commands read as the guide's (`linkerd --context=kind-east ...`).
 from __future__ import annotations
 
 import base64
+import contextlib
 import ipaddress
 import json
 import os
 import secrets
+import shutil
 from pathlib import Path
 
 import yaml
@@ -37,27 +39,25 @@ def tool_bin(root: Path) -> Path:
     return root / ".lab" / "tools" / "bin"
 
 
-class LabKindCluster(KindCluster):
-    """pytest-kind's cluster, created through the lab's runner (so it is recorded and scriptable).
-
-    KindCluster.__init__ is not called: it creates .pytest-kind/ in the working
-    directory; the lab keeps everything under .lab/<name>/kind/.
-    """
-
-    def __init__(self, name: str, kubeconfig: Path, image: str, runner):
-        self.name, self.kubeconfig_path, self.image, self.runner = name, kubeconfig, image, runner
-        self.kind_path = Path("kind")
-        self.path = kubeconfig.parent
-
-    def create(self, config_file: Path | None = None) -> None:  # noqa: D102 - same contract as KindCluster.create
-        argv = ["kind", "create", "cluster", f"--name={self.name}", f"--kubeconfig={self.kubeconfig_path}",
-                f"--image={self.image}"]
-        if config_file is not None:
-            argv += ["--config", str(config_file)]
-        self.runner.run(cmd(*argv, "--wait", WAIT))
-
-    def delete(self) -> None:
-        self.runner.run(cmd("kind", "delete", "cluster", f"--name={self.name}", f"--kubeconfig={self.kubeconfig_path}"))
+def pytest_kind_cluster(backend: "KindBackend", cluster: str) -> KindCluster:
+    """pytest-kind's KindCluster for one of the lab's kind clusters, constructed as designed, for scenarios
+    (its `kubectl()` and `port_forward()`). It is given the lab's kubeconfig and the pinned tools from
+    `./labctl tools` (or PATH), so it downloads nothing; its `.pytest-kind/<name>` directory goes under
+    the lab's state, not the working directory. Creating and deleting clusters stays with the backend's
+    runner, which records and scripts them and passes kind's `--wait`."""
+    tools = {}
+    for tool in ("kind", "kubectl"):
+        pinned = tool_bin(backend.root) / tool
+        found = pinned if pinned.exists() else shutil.which(tool)
+        if not found:
+            raise LabError(f"pytest-kind needs `{tool}` and would download an unpinned one. Fix: run `./labctl tools`")
+        tools[tool] = Path(found)
+    backend.kind_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.chdir(backend.kind_dir):  # KindCluster makes .pytest-kind/<name> in the working directory
+        made = KindCluster(cluster, kubeconfig=backend.kubeconfig(cluster).resolve(), image=backend.profile.node_image,
+                           kind_path=tools["kind"].resolve(), kubectl_path=tools["kubectl"].resolve())
+    made.path = (backend.kind_dir / made.path).resolve()
+    return made
 
 
 class DockerFacts:
@@ -191,14 +191,15 @@ class KindBackend(Backend):
     def create_cluster(self, cluster: str) -> None:
         config = self.kind_dir / f"{cluster}.kind.yaml"
         self.runner.write_file(config, kind_config(self.cfg, cluster))
-        LabKindCluster(cluster, self.kubeconfig(cluster), self.profile.node_image, self.runner).create(config)
+        self.runner.run(cmd("kind", "create", "cluster", f"--name={cluster}", f"--kubeconfig={self.kubeconfig(cluster)}",
+                            f"--image={self.profile.node_image}", "--config", str(config), "--wait", WAIT))
 
     def destroy(self) -> list[str]:
         removed = []
         existing = self.runner.run(cmd("kind", "get", "clusters"), check=False).stdout.split()
         for cluster in self.cfg.cluster_names:
             if cluster in existing:
-                LabKindCluster(cluster, self.kubeconfig(cluster), self.profile.node_image, self.runner).delete()
+                self.runner.run(cmd("kind", "delete", "cluster", f"--name={cluster}", f"--kubeconfig={self.kubeconfig(cluster)}"))
                 removed.append(f"kind cluster {cluster}")
         return removed
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...pki import write_private
-from ..base import LabError
+from ...errors import LabError
 
 MODULE = "lab.backends.sim.daemon"
 RECORD = "daemon.json"
