@@ -18,3 +18,15 @@ def test_readme_table_lists_every_pinned_version():
         assert table_row(label) == [getattr(profiles.PROFILES[p], attr) for p in order], label
     for cell, p in zip(table_row("MetalLB"), order):
         assert cell.startswith(profiles.PROFILES[p].metallb)
+
+
+def test_code_asks_a_profile_its_fields_never_its_name_or_version_spelling():
+    """A new profile is data: no module branches on which profile (or which Linkerd spelling) it is."""
+    import re
+    from pathlib import Path
+
+    pattern = re.compile(r"(profile(_name)?|\.name)\s*(==|!=|in)\s*[\"'(](seed|current)|\.linkerd\.startswith\(")
+    lab_dir = Path(__file__).resolve().parent.parent / "lab"
+    offenders = [f"{p.relative_to(lab_dir.parent)}:{n}: {line.strip()}" for p in sorted(lab_dir.rglob("*.py"))
+                 for n, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    assert offenders == []
