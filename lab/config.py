@@ -41,6 +41,16 @@ class AddressPool:
     first: ipaddress.IPv4Address
     last: ipaddress.IPv4Address
 
+    @classmethod
+    def parse(cls, text: str, strict: bool = True) -> "AddressPool":
+        """FIRST-LAST or a CIDR, the two forms MetalLB's `addresses` take; ValueError otherwise. MetalLB
+        itself reads a CIDR with host bits set as its network (`strict=False`); lab.yaml refuses it."""
+        if "/" in text:
+            net = ipaddress.IPv4Network(text, strict=strict)
+            return cls(net.network_address, net.broadcast_address)
+        first, last = (ipaddress.IPv4Address(p.strip()) for p in text.split("-"))
+        return cls(first, last)
+
     @property
     def size(self) -> int:
         return int(self.last) - int(self.first) + 1
@@ -185,17 +195,14 @@ def _network(value: Any, path: str, source: str) -> ipaddress.IPv4Network:
 def _pool(value: Any, path: str, source: str) -> AddressPool:
     text = str(value)
     try:
-        if "/" in text:
-            net = ipaddress.IPv4Network(text, strict=True)
-            return AddressPool(net.network_address, net.broadcast_address)
-        first, last = (ipaddress.IPv4Address(p.strip()) for p in text.split("-"))
+        pool = AddressPool.parse(text)
     except ValueError:
         raise ConfigError(
             path, f"{_show(value)} is not an address range", "write FIRST-LAST (172.18.255.200-172.18.255.214) or a CIDR", source
         ) from None
-    if int(last) < int(first):
+    if pool.size < 1:
         raise ConfigError(path, f"range {text} ends before it starts", "put the lower address first", source)
-    return AddressPool(first, last)
+    return pool
 
 
 def _string_list(value: Any, path: str, source: str, problem: str, example: str) -> list[str]:

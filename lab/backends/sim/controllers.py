@@ -13,6 +13,7 @@ import json
 import secrets
 from typing import TYPE_CHECKING
 
+from ...config import AddressPool
 from ...names import METALLB_NS
 from .pods import PodRuntime
 from .proxy import INBOUND_PORT
@@ -111,14 +112,7 @@ class MetalLB:
 
 
 def _expand(spec: str) -> list[str]:
-    import ipaddress
-
-    if "-" in spec:
-        first, last = (ipaddress.IPv4Address(p.strip()) for p in spec.split("-"))
-    else:
-        net = ipaddress.IPv4Network(spec)
-        first, last = net.network_address, net.broadcast_address
-    return [str(ipaddress.IPv4Address(n)) for n in range(int(first), int(last) + 1)]
+    return [str(address) for address in AddressPool.parse(spec, strict=False).addresses()]
 
 
 def template_hash(template: dict) -> str:
