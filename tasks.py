@@ -212,6 +212,14 @@ def e2e(c, backend="auto", config=None, profile=None, keep=False):
         raise Exit(f"e2e: scenarios failed (exit {code}); diagnostics bundles are in {artifacts}", code=code)
 
 
+@task(help={"config": HELP_CONFIG})
+@friendly
+def kubeconfig(c, config=None):
+    """Print the lab's KUBECONFIG: `KUBECONFIG=$(./labctl kubeconfig) kubectl --context=kind-west get svc -A`."""
+    lab = _running(Lab.open(config, "auto"))
+    print(lab.backend.kubeconfig_path())
+
+
 @task(help={"args": "extra pytest arguments, e.g. \"-k mirror -x\""})
 def test(c, args=""):
     """Run every test: unit tests of lab/ and the end-to-end scenarios (which bring the lab up if needed)."""

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, ClassVar
 
 from . import names
+from .crds import crd
 from .run import cmd, pipe
 
 if TYPE_CHECKING:
@@ -132,9 +133,18 @@ class Ambassador(Gateway):
                 "config.linkerd.io/proxy-require-identity-inbound-ports": str(GATEWAY_PORT),
                 "config.linkerd.io/enable-gateway": "true"}
 
+    def crds(self) -> list[dict]:
+        """The CRDs of the kinds the guide's configuration uses, as the release's CRD manifest installs them."""
+        group, version = self.api.split("/")
+        kinds = [("Module", "modules"), ("Host", "hosts"), ("Mapping", "mappings")] + self._release_kinds()
+        return [crd(group, kind, plural, (version,)) for kind, plural in kinds]
+
+    def _release_kinds(self) -> list[tuple[str, str]]:
+        return []
+
     def objects(self, cfg: LabConfig) -> list[dict]:
         labels = {"app.kubernetes.io/name": self.name}
-        return [
+        return self.crds() + [
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}},
             {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": self.name, "namespace": self.namespace}},
             {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": self.name, "namespace": self.namespace},
@@ -202,6 +212,9 @@ class Emissary(Ambassador):
         mapping["hostname"] = "*"
         return [self._object("Listener", "http-8080", {"port": 8080, "protocol": "HTTP", "securityModel": "XFP",
                                                        "hostBinding": {"namespace": {"from": "ALL"}}})]
+
+    def _release_kinds(self) -> list[tuple[str, str]]:
+        return [("Listener", "listeners")]
 
     def install_release_on_kind(self, kind, cluster: str) -> None:
         # Emissary-ingress's release YAML: CRDs and their conversion webhook first, then the gateway.

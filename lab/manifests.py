@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from . import gateways, names
+from . import crds, gateways, names
 from .config import AddressPool, LabConfig
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -120,14 +120,29 @@ GATEWAY_API_CRDS = ("httproutes", "grpcroutes")  # what edge's CheckGatewayAPICR
 def gateway_api_crds(version: str) -> list[dict]:
     """The CRDs of a Gateway API standard-install that `linkerd install` looks for, as names and versions
     (the simulation stores them; kind applies the release's own standard-install.yaml)."""
-    return [{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-             "metadata": {"name": f"{plural}.gateway.networking.k8s.io",
-                          "annotations": {"gateway.networking.k8s.io/bundle-version": version,
-                                          "gateway.networking.k8s.io/channel": "standard"}},
-             "spec": {"group": "gateway.networking.k8s.io", "scope": "Namespaced",
-                      "names": {"plural": plural, "kind": {"httproutes": "HTTPRoute", "grpcroutes": "GRPCRoute"}[plural]},
-                      "versions": [{"name": "v1", "served": True, "storage": True}]}}
+    return [crds.crd("gateway.networking.k8s.io", {"httproutes": "HTTPRoute", "grpcroutes": "GRPCRoute"}[plural], plural,
+                     ("v1",), annotations={"gateway.networking.k8s.io/bundle-version": version,
+                                           "gateway.networking.k8s.io/channel": "standard"})
             for plural in GATEWAY_API_CRDS]
+
+
+def metallb_install(profile) -> list[dict]:
+    """What MetalLB's manifests leave that the lab relies on, for a cluster that takes manifests directly:
+    its namespace, its CRDs (metallb.io/v1beta1, MetalLB >= 0.13) and its controller Deployment (labelled as in
+    metallb/metallb v0.16.1 config/manifests/metallb-native.yaml and v0.9.3 manifests/metallb.yaml,
+    `app=metallb, component=controller`), which `kubectl wait --selector=app=metallb` waits for."""
+    labels = {"app": "metallb", "component": "controller"}
+    objects = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": METALLB_NS}}]
+    if profile.metallb_config == "crds":
+        objects += [crds.crd("metallb.io", "IPAddressPool", "ipaddresspools", ("v1beta1",)),
+                    crds.crd("metallb.io", "L2Advertisement", "l2advertisements", ("v1beta1",))]
+    objects.append({"apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": {"name": "controller", "namespace": METALLB_NS, "labels": dict(labels)},
+                    "spec": {"replicas": 1, "selector": {"matchLabels": dict(labels)},
+                             "template": {"metadata": {"labels": dict(labels)},
+                                          "spec": {"containers": [{"name": "controller",
+                                                                   "image": f"quay.io/metallb/controller:{profile.metallb}"}]}}}})
+    return objects
 
 
 def gateway_identity(cfg: LabConfig) -> str:
@@ -253,7 +268,7 @@ def credentials_secret_name(target: str) -> str:
 
 
 def link(cfg: LabConfig, target: str, server: str, token: str, gateway: dict | None,
-         service_account: str = REMOTE_ACCESS_SA) -> list[dict]:
+         service_account: str = REMOTE_ACCESS_SA, ca_pem: str | None = None) -> list[dict]:
     """What the profile's `link` prints for `target`.
 
     stable-2.8.1 cli/cmd/multicluster.go: one Secret `cluster-credentials-<target>` (type
@@ -264,7 +279,8 @@ def link(cfg: LabConfig, target: str, server: str, token: str, gateway: dict | N
     """
     kubeconfig = {
         "apiVersion": "v1", "kind": "Config", "current-context": target,
-        "clusters": [{"name": target, "cluster": {"server": server}}],
+        "clusters": [{"name": target, "cluster": {"server": server, **(
+            {"certificate-authority-data": b64(ca_pem)} if ca_pem else {})}}],
         "users": [{"name": service_account, "user": {"token": token}}],
         "contexts": [{"name": target, "context": {"cluster": target, "user": service_account}}],
     }

@@ -39,6 +39,7 @@ class Profile:
     service_mirror: str          # the service mirror deployment in a source cluster ({target}: per link)
     helm_access: str             # "release": one access release per source; "values": accounts listed in the main release
     helm_chart: tuple[str, str, str, str]  # the multicluster chart: (repo name, repo URL, chart, chart version)
+    native_sidecar: bool         # the injector adds the proxy as a restartable init container (else a container)
     cgroup_v1_only: bool         # the node image's Kubernetes (< 1.19) cannot run on a cgroup v2 host
     registry: str                # where the control plane's images come from (`--registry` overrides it)
 
@@ -46,6 +47,11 @@ class Profile:
     def check_anchors(self) -> str:
         """The same words at both tags: 2.8.1 pkg/healthcheck/healthcheck_multicluster.go, edge multicluster/cmd/check.go."""
         return "clusters share trust anchors"
+
+    @property
+    def kubernetes_version(self) -> str:
+        """The Kubernetes release the node image runs (kindest/node:v1.32.2@sha256:... -> v1.32.2)."""
+        return self.node_image.split(":", 1)[1].split("@", 1)[0]
 
     @property
     def gateway_api_manifest(self) -> str | None:
@@ -112,6 +118,7 @@ PROFILES: dict[str, Profile] = {
             service_mirror="linkerd-service-mirror",
             helm_access="release",
             helm_chart=("linkerd", "https://helm.linkerd.io/stable", "linkerd/linkerd2-multicluster", "2.8.1"),
+            native_sidecar=False,  # 2.8.1 appends linkerd-proxy to the pod's containers
             # kind known issues (kubernetes-sigs/kind v0.20.0 site/content/docs/user/known-issues.md):
             # cgroup v2 hosts only run Kubernetes >= 1.19
             cgroup_v1_only=True,
@@ -166,6 +173,9 @@ PROFILES: dict[str, Profile] = {
             # edge releases publish their charts to the edge repo, versioned 20YY.M.N for edge-YY.M.N (the
             # Chart.yaml at the tag says 0.0.0-undefined: CI sets the version when it publishes)
             helm_chart=("linkerd-edge", "https://helm.linkerd.io/edge", "linkerd-edge/linkerd-multicluster", "2026.8.3"),
+            # charts/linkerd-control-plane/values.yaml proxy.nativeSidecar: true; charts/patch/templates/patch.json
+            # then puts linkerd-init and linkerd-proxy (restartPolicy Always) in initContainers (edge-26.8.3)
+            native_sidecar=True,
             cgroup_v1_only=False,
             registry="cr.l5d.io/linkerd",
         ),

@@ -229,6 +229,10 @@ class Backend(ClusterAPI):
         outbound side); None where the backend offers no such door (kind: use `request`)."""
         return None
 
+    def kubeconfig_path(self) -> str:
+        """What to put in KUBECONFIG for kubectl to reach every cluster of the lab by its context."""
+        raise LabError(f"the {self.name} backend has no kubeconfig of its own. Fix: use your kubeconfig's contexts")
+
     def lab_process(self) -> int | None:
         """The PID of the process that holds the clusters' data plane, when it is one of ours."""
         return None

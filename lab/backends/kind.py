@@ -139,6 +139,9 @@ class KindBackend(Backend):
     def kubeconfig(self, cluster: str) -> Path:
         return self.kind_dir / f"{cluster}.kubeconfig"
 
+    def kubeconfig_path(self) -> str:
+        return self.kubeconfig_env
+
     @property
     def kubeconfig_env(self) -> str:
         return os.pathsep.join(str(self.kubeconfig(c)) for c in self.cfg.cluster_names)
@@ -443,7 +446,8 @@ class KindBackend(Backend):
 
     def request(self, cluster: str, namespace: str, deployment: str, url: str, timeout: float = 5.0) -> HttpResult:
         marker = "\n__LAB_STATUS__:"
-        result = self.runner.run(self.kubectl(cluster, "-n", namespace, "exec", f"deploy/{deployment}", "-c", "curl", "--",
+        # The sample workloads name their curl container after the deployment (fixtures/workloads/client.yaml).
+        result = self.runner.run(self.kubectl(cluster, "-n", namespace, "exec", f"deploy/{deployment}", "-c", deployment, "--",
                                               "curl", "-sS", "--max-time", str(int(timeout)), "-D", "/dev/stderr",
                                               "-w", marker + "%{http_code}", url), check=False)
         body, _, status = result.stdout.rpartition(marker)

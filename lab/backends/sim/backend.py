@@ -14,15 +14,32 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import yaml
+
 from ... import cli_output, gateways, helm, manifests, pki
 from ...cli_output import CheckResult, GatewayStatus
 from ...trust import pki_dir, roots_path
 from ...lock import lab_lock
 from ..base import Backend, HttpResult, LabError, wait_until
 from . import labprocess
+from .apicerts import ApiCerts
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[3]
 START_TIMEOUT = 15.0
+
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def last_applied(obj: dict) -> dict:
+    """The object with the annotation `kubectl apply` writes: the applied object itself (without that
+    annotation and without status), as Go's encoding/json writes a map (sorted keys, no spaces) plus a newline."""
+    meta = obj.get("metadata", {})
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != LAST_APPLIED}
+    applied = {k: v for k, v in obj.items() if k != "status"}
+    applied["metadata"] = {**meta, "annotations": annotations}  # `{}` when there were none, as kubectl leaves it
+    value = json.dumps(applied, sort_keys=True, separators=(",", ":")) + "\n"
+    return {**obj, "metadata": {**meta, "annotations": {**annotations, LAST_APPLIED: value}}}
 
 
 class SimBackend(Backend):
@@ -125,13 +142,39 @@ class SimBackend(Backend):
         health = self._api("GET", "health", timeout=3) if self.running() else None
         return bool(health) and cluster in health["clusters"]
 
+    def kubeconfig_path(self) -> str:
+        """The lab's kubeconfig (.lab/<name>/kubeconfig, 0600: it holds the admin's key), one context per
+        cluster named as kind names them (`kind-east`), pointing at the lab process's Kubernetes APIs."""
+        if not self.running():
+            raise LabError(f"the lab '{self.cfg.name}' is not running. Fix: run `./labctl up` first")
+        ports = self._api("GET", "health")["kubeapi"]
+        clusters, users, contexts = [], [], []
+        for name in self.cfg.cluster_names:
+            if name not in ports:
+                continue
+            certs = ApiCerts(self.sim_dir / "certs" / name / "apiserver")
+            context = f"kind-{name}"
+            clusters.append({"name": context, "cluster": {
+                "server": f"https://127.0.0.1:{ports[name]}",
+                "certificate-authority-data": base64.b64encode(certs.ca.read_bytes()).decode()}})
+            users.append({"name": context, "user": {
+                "client-certificate-data": base64.b64encode(certs.admin[0].read_bytes()).decode(),
+                "client-key-data": base64.b64encode(certs.admin[1].read_bytes()).decode()}})
+            contexts.append({"name": context, "context": {"cluster": context, "user": context}})
+        config = {"apiVersion": "v1", "kind": "Config", "preferences": {}, "clusters": clusters, "users": users,
+                  "contexts": contexts, "current-context": contexts[0]["name"] if contexts else ""}
+        path = self.state_dir / "kubeconfig"
+        pki.write_private(path, yaml.safe_dump(config, sort_keys=False))
+        return str(path)
+
     def create_cluster(self, cluster: str) -> None:
         # Both clusters live in one lab process: start it once, whatever other thread or command tries too.
         with self._start_lock, lab_lock(self.sim_dir, "start the lab process", say=lambda line: None):
             if not self.running():
                 self._start()
         c = self.cfg.cluster(cluster)
-        spec = {"pod_subnet": str(c.pod_subnet), "service_subnet": str(c.service_subnet), "domain": self.cfg.trust_domain}
+        spec = {"pod_subnet": str(c.pod_subnet), "service_subnet": str(c.service_subnet), "domain": self.cfg.trust_domain,
+                "kubernetes_version": self.cfg.profile.kubernetes_version, "profile": self.cfg.profile_name}
         self._api("POST", "clusters", {"name": c.name, "spec": spec})
 
     def destroy(self) -> list[str]:
@@ -161,7 +204,9 @@ class SimBackend(Backend):
 
     # -- the Kubernetes API ----------------------------------------------------
     def apply(self, cluster: str, objects: list[dict]) -> list[str]:
-        return self._api("POST", f"clusters/{cluster}/apply", {"objects": objects})["changed"]
+        """`kubectl apply`: including the last-applied-configuration annotation it leaves, so a user's
+        `kubectl apply -f` of the same manifest afterwards finds nothing to change, as on kind."""
+        return self._api("POST", f"clusters/{cluster}/apply", {"objects": [last_applied(o) for o in objects]})["changed"]
 
     def get(self, cluster: str, kind: str, namespace: str, name: str) -> dict | None:
         return self._api("GET", f"clusters/{cluster}/objects/{kind}/{namespace or '_'}/{name}")
@@ -186,7 +231,9 @@ class SimBackend(Backend):
 
     # -- installing ------------------------------------------------------------
     def install_loadbalancer(self, cluster: str) -> None:
-        """MetalLB's controller is built into every simulated cluster; only its pool is applied."""
+        """MetalLB as its manifests leave it (namespace, CRDs, controller); the lab process's MetalLB
+        controller does the controller's work."""
+        self.apply(cluster, manifests.metallb_install(self.cfg.profile))
 
     def install_gateway_api(self, cluster: str) -> None:
         if self.cfg.profile.gateway_api:
@@ -335,7 +382,10 @@ class SimBackend(Backend):
         if self.cfg.profile.link_crd:
             service = wait_until(lambda: (svc := self.get(target, "Service", gw.namespace, gw.name)) and manifests.ingress_ip(svc) and svc,
                                  10, f"a LoadBalancer address for {target}'s gateway {gw.namespace}/{gw.name}")
-        self.apply(source, manifests.link(self.cfg, target, f"sim://{target}", token, service, account))
+        # As link-gen writes it: the target's API address and CA, and the account's token; usable with kubectl.
+        server = f"https://127.0.0.1:{self._api('GET', 'health')['kubeapi'][target]}"
+        ca = ApiCerts(self.sim_dir / "certs" / target / "apiserver").ca.read_text()
+        self.apply(source, manifests.link(self.cfg, target, server, token, service, account, ca_pem=ca))
         # The guide checks right after linking, as the kind backend does: a failing check stops here. Only
         # the gateway-liveness check is given time, as long as the first probe takes (one probe period, as on
         # a real cluster); anything else (credentials, anchors) fails at once.

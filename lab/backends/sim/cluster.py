@@ -8,6 +8,7 @@ which identity does this service account get).
 from __future__ import annotations
 
 import base64
+import hmac
 import ipaddress
 import itertools
 import shutil
@@ -19,6 +20,7 @@ from ... import names, pki
 from ...manifests import read_trust_roots
 from ...names import ISSUER_SECRET, LINKERD_NS, TRUST_ROOTS_CM
 from .pods import PodRuntime
+from .rbac import User
 from .proxy import INBOUND_PORT, DialError, Route
 from .store import ObjectStore
 from .tls import Identity
@@ -44,6 +46,13 @@ class SimCluster:
         self.events: list[dict] = []
         self._round_robin = itertools.count()
         self.controllers: list = []
+
+    @property
+    def profile(self):
+        """The profile the cluster was created for (older saved labs: the default one)."""
+        from ...profiles import DEFAULT_PROFILE, PROFILES
+
+        return PROFILES.get(self.spec.get("profile", DEFAULT_PROFILE), PROFILES[DEFAULT_PROFILE])
 
     # -- events (kubectl get events) ---------------------------------------
     def event(self, kind: str, name: str, reason: str, message: str, type_: str = "Normal") -> None:
@@ -130,16 +139,17 @@ class SimCluster:
         shutil.rmtree(self.cert_dir / f"{namespace}.{pod}", ignore_errors=True)
 
     # -- remote API access (what a link's kubeconfig token buys) -----------
-    def authenticate(self, token: str) -> str | None:
-        """The service account a bearer token belongs to, or None (401)."""
-        for secret in self.store.list("Secret"):
+    def authenticate(self, token: str) -> "User | None":
+        """The service account a bearer token belongs to (from its token Secret), or None (401)."""
+        for secret in self.store.views("Secret"):
             if secret.get("type") != "kubernetes.io/service-account-token":
                 continue
             stored = secret.get("data", {}).get("token")
             sa = secret["metadata"].get("annotations", {}).get("kubernetes.io/service-account.name")
             ns = secret["metadata"]["namespace"]
-            if stored and b64decode(stored) == token and self.store.get("ServiceAccount", ns, sa):
-                return f"system:serviceaccount:{ns}:{sa}"
+            if stored and hmac.compare_digest(b64decode(stored).encode(), token.encode()) and \
+                    self.store.view("ServiceAccount", ns, sa):
+                return User.service_account(ns, sa)
         return None
 
     # -- data plane lookups ------------------------------------------------

@@ -11,12 +11,13 @@ import copy
 import hashlib
 import json
 import secrets
+import time
 from typing import TYPE_CHECKING
 
 from ...config import AddressPool
 from ...names import METALLB_NS
 from .pods import PodRuntime
-from .proxy import INBOUND_PORT
+from .proxy import ADMIN_PORT, INBOUND_PORT
 from .store import matches
 
 if TYPE_CHECKING:
@@ -63,6 +64,28 @@ class ServiceAccountTokens:
                 secret.setdefault("data", {})["token"] = b64(secrets.token_urlsafe(32))
                 secret["data"]["namespace"] = b64(secret["metadata"]["namespace"])
                 self.cluster.store.apply(secret)
+
+
+class CustomResourceDefinitions:
+    """The apiextensions controller: a CRD's names are accepted and it is established at once (no two CRDs
+    of the lab claim the same names), which `kubectl wait --for=condition=established` waits for."""
+
+    def __init__(self, cluster: "SimCluster"):
+        self.cluster = cluster
+
+    async def reconcile(self) -> None:
+        store = self.cluster.store
+        for crd in store.views("CustomResourceDefinition"):
+            if crd.get("status", {}).get("acceptedNames") == crd["spec"].get("names"):
+                continue
+            now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            store.set_status("CustomResourceDefinition", "", crd["metadata"]["name"], {
+                "acceptedNames": crd["spec"].get("names", {}),
+                "storedVersions": [v["name"] for v in crd["spec"].get("versions", []) if v.get("storage")],
+                "conditions": [{"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
+                                "message": "no conflicts found", "lastTransitionTime": now},
+                               {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
+                                "message": "the initial names have been accepted", "lastTransitionTime": now}]})
 
 
 class MetalLB:
@@ -156,13 +179,14 @@ class Deployments:
                 await self._run(pod, template)
             ready = sum(1 for p in current if _pod_ready(store.get("Pod", ns, p["metadata"]["name"]) or {}))
             # A rolling update with maxUnavailable 0: the old pods serve until every new one is ready.
+            remaining = 0
             for pod in old:
                 if ready == len(current):
                     await self._delete_pod(ns, pod["metadata"]["name"])
                 else:
                     wanted_pods.add((ns, pod["metadata"]["name"]))
-            store.set_status("Deployment", ns, name, {"replicas": replicas, "readyReplicas": ready,
-                                                      "availableReplicas": ready, "observedGeneration": 1})
+                    remaining += 1
+            store.set_status("Deployment", ns, name, _deployment_status(dep, replicas, len(current), remaining, ready))
         for pod in store.list("Pod"):
             key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
             if key not in wanted_pods:
@@ -201,7 +225,11 @@ class Deployments:
         required = annotations.get("config.linkerd.io/proxy-require-identity-inbound-ports", "").split(",")
         await runtime.start(self.cluster, pod, identity, gateway_mode, require_identity=str(INBOUND_PORT) in required)
         self.cluster.pods[(ns, name)] = runtime
-        containers = [c["name"] for c in pod["spec"].get("containers", [])] + (["linkerd-proxy"] if runtime.meshed else [])
+        containers = [c["name"] for c in pod["spec"].get("containers", [])]
+        native = False
+        if runtime.meshed:  # what the proxy injector's patch leaves in the pod spec
+            pod, native = self._injected(pod), self.cluster.profile.native_sidecar
+            containers += [] if native else ["linkerd-proxy"]
         if runtime.error:
             status = {"phase": "Failed", "podIP": runtime.ip, "reason": "ImageNotSupported", "message": runtime.error,
                       "conditions": [{"type": "Ready", "status": "False"}]}
@@ -209,9 +237,34 @@ class Deployments:
         else:
             status = {"phase": "Running", "podIP": runtime.ip,
                       "conditions": [{"type": "Ready", "status": "True"}],
-                      "containerStatuses": [{"name": c, "ready": True} for c in containers]}
+                      "containerStatuses": [{"name": c, "ready": True, "started": True, "restartCount": 0,
+                                             "state": {"running": {}}} for c in containers]}
+            if runtime.meshed:
+                status["initContainerStatuses"] = [
+                    {"name": "linkerd-init", "ready": True, "restartCount": 0, "state": {"terminated": {"exitCode": 0}}}] + (
+                    [{"name": "linkerd-proxy", "ready": True, "started": True, "restartCount": 0, "state": {"running": {}}}]
+                    if native else [])
             self.cluster.event("Pod", f"{ns}/{name}", "Started", f"Started pod {name}" + (" (meshed)" if runtime.meshed else ""))
         self.cluster.store.set_status("Pod", ns, name, status)
+
+    def _injected(self, pod: dict) -> dict:
+        """The pod as the injector leaves it: linkerd-init first among the init containers, and the proxy as a
+        native sidecar (an init container that keeps running) or appended to the containers, by profile."""
+        profile = self.cluster.profile
+        image = f"{profile.registry}/proxy:{profile.linkerd}"
+        proxy = {"name": "linkerd-proxy", "image": image,
+                 "ports": [{"name": "linkerd-proxy", "containerPort": INBOUND_PORT},
+                           {"name": "linkerd-admin", "containerPort": ADMIN_PORT}]}
+        init = {"name": "linkerd-init", "image": f"{profile.registry}/proxy-init:{profile.linkerd}"}
+        spec = dict(pod["spec"])
+        if profile.native_sidecar:
+            spec["initContainers"] = [init, {**proxy, "restartPolicy": "Always"}, *spec.get("initContainers", [])]
+        else:
+            spec["initContainers"] = [init, *spec.get("initContainers", [])]
+            spec["containers"] = [*spec.get("containers", []), proxy]
+        injected = {**pod, "spec": spec}
+        self.cluster.store.apply(injected)
+        return injected
 
     async def _delete_pod(self, ns: str, name: str) -> None:
         """Out of the endpoints and the network at once; in-flight connections get DRAIN_SECONDS to finish,
@@ -229,6 +282,36 @@ class Deployments:
     async def _drain(self, runtime: PodRuntime, ns: str, name: str) -> None:
         await runtime.stop(grace=DRAIN_SECONDS)
         self.cluster.forget_identity(ns, name)
+
+
+def _deployment_status(dep: dict, replicas: int, updated: int, old: int, ready: int) -> dict:
+    """What the deployment controller reports, in the fields `kubectl rollout status` and
+    `kubectl wait --for=condition=available` read: observedGeneration, replicas (old pods included while
+    they drain), updatedReplicas, availableReplicas and the Available and Progressing conditions."""
+    max_unavailable = replicas // 4  # the default maxUnavailable of 25%, rounded down
+    available = ready >= replicas - max_unavailable
+    before = {c["type"]: c for c in dep.get("status", {}).get("conditions", [])}
+
+    def condition(kind: str, status: bool, reason: str, message: str) -> dict:
+        value = "True" if status else "False"
+        previous = before.get(kind, {})
+        since = previous.get("lastTransitionTime") if previous.get("status") == value else None
+        since = since or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return {"type": kind, "status": value, "reason": reason, "message": message,
+                "lastTransitionTime": since, "lastUpdateTime": since}
+
+    name = dep["metadata"]["name"]
+    done = updated == replicas and old == 0 and ready >= replicas
+    return {"observedGeneration": dep["metadata"].get("generation", 1), "replicas": updated + old,
+            "updatedReplicas": updated, "readyReplicas": ready, "availableReplicas": ready,
+            **({"unavailableReplicas": replicas - ready} if ready < replicas else {}),
+            "conditions": [
+                condition("Available", available, "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable",
+                          "Deployment has minimum availability." if available else
+                          "Deployment does not have minimum availability."),
+                condition("Progressing", True, "NewReplicaSetAvailable" if done else "ReplicaSetUpdated",
+                          f'ReplicaSet "{name}" has successfully progressed.' if done else
+                          f'ReplicaSet "{name}" is progressing.')]}
 
 
 def _pod_ready(pod: dict) -> bool:

@@ -21,9 +21,11 @@ from urllib.parse import urlsplit
 
 from ... import cli_output, pki
 from ...profiles import DEFAULT_PROFILE, PROFILES
-from . import controllers, httpwire, labprocess
+from . import controllers, httpwire, labprocess, podexec
+from .apicerts import ApiCerts
 from .background import spawn
 from .checks import cluster_checks
+from .kubeapi import KubeAPI
 from .cluster import SimCluster
 from .mirror import ServiceMirror
 from .network import Network
@@ -48,6 +50,7 @@ class LabProcess:
         self._stopping = asyncio.Event()
         self.started = time.time()
         self.token: str | None = None
+        self.apis: dict[str, KubeAPI] = {}
 
     # -- clusters ----------------------------------------------------------
     def _mark(self) -> None:
@@ -55,24 +58,39 @@ class LabProcess:
         self._idle.clear()
         self._wake.set()
 
-    def add_cluster(self, name: str, spec: dict, objects: list[dict] | None = None) -> SimCluster:
+    async def add_cluster(self, name: str, spec: dict, objects: list[dict] | None = None) -> SimCluster:
         cluster = SimCluster(name, spec, self.network, self.state_dir / "certs", self._mark)
         if objects:
             cluster.store.load(objects)
         cluster.controllers = [
+            controllers.CustomResourceDefinitions(cluster),
             controllers.ServiceIPs(cluster), controllers.ServiceAccountTokens(cluster), controllers.MetalLB(cluster),
             controllers.Deployments(cluster), controllers.Endpoints(cluster), ServiceMirror(cluster),
         ]
         self.clusters[name] = cluster
+        await self._serve_api(cluster)
         self._mark()
         return cluster
+
+    async def _serve_api(self, cluster: SimCluster) -> None:
+        """The cluster's Kubernetes API, on the port it had before a restart when that port is still free
+        (so a kubeconfig written earlier keeps working)."""
+        certs = ApiCerts(self.state_dir / "certs" / cluster.name / "apiserver").ensure()
+        api = KubeAPI(cluster, certs, cluster.spec.get("kubernetes_version", "v1.32.0"), podexec.run)
+        try:
+            port = await api.start(int(cluster.spec.get("api_port", 0)))
+        except OSError:
+            port = await api.start(0)
+        cluster.spec["api_port"] = port
+        self.apis[cluster.name] = api
+        log.info("cluster %s: Kubernetes API on https://127.0.0.1:%d", cluster.name, port)
 
     # -- persistence ---------------------------------------------------------
     @property
     def state_file(self) -> Path:
         return self.state_dir / "state.json"
 
-    def load(self) -> None:
+    async def load(self) -> None:
         if not self.state_file.exists():
             return
         try:
@@ -86,7 +104,7 @@ class LabProcess:
                                "`./labctl down` removes the lab and the file (the clusters' objects are lost), "
                                "or restore the file from a backup") from None
         for name, spec, objects in clusters:
-            self.add_cluster(name, spec, objects)
+            await self.add_cluster(name, spec, objects)
         log.info("restored %d cluster(s) from %s", len(clusters), self.state_file)
 
     def save(self) -> None:
@@ -144,7 +162,8 @@ class LabProcess:
     async def _route(self, req: httpwire.Request, parts: list[str]) -> httpwire.Response:
         ok = lambda payload: httpwire.json_response(200, payload)  # noqa: E731
         if parts == ["health"]:
-            return ok({"pid": os.getpid(), "clusters": sorted(self.clusters), "uptime": time.time() - self.started})
+            return ok({"pid": os.getpid(), "clusters": sorted(self.clusters), "uptime": time.time() - self.started,
+                       "kubeapi": {name: api.port for name, api in self.apis.items()}})
         if parts == ["shutdown"] and req.method == "POST":
             asyncio.get_running_loop().call_soon(lambda: spawn(self.shutdown()))
             return ok({"stopping": True})
@@ -156,7 +175,7 @@ class LabProcess:
         if parts == ["clusters"] and req.method == "POST":
             body = req.json()
             if body["name"] not in self.clusters:
-                self.add_cluster(body["name"], body["spec"])
+                await self.add_cluster(body["name"], body["spec"])
             return ok({"name": body["name"]})
         if not parts or parts[0] != "clusters" or len(parts) < 3:
             return httpwire.json_response(404, {"error": f"no route {req.method} {req.path}"})
@@ -230,6 +249,8 @@ class LabProcess:
                 "body": response.body.decode("utf-8", "replace"), "pod": pod.name}
 
     async def stop_all(self) -> None:
+        for api in self.apis.values():
+            await api.stop()
         for cluster in self.clusters.values():
             await cluster.stop()
 
@@ -237,7 +258,7 @@ class LabProcess:
 async def main(state_dir: Path) -> None:
     lab = LabProcess(state_dir)
     try:
-        lab.load()
+        await lab.load()
     except CorruptState as exc:
         log.error("%s", exc)
         raise SystemExit(2) from None

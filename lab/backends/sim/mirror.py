@@ -25,7 +25,7 @@ from ...cli_output import GatewayStatus
 from ... import names
 from ...manifests import ingress_ip
 from ...names import CREDENTIALS_SECRET_TYPE, MC_NS
-from . import httpwire
+from . import httpwire, rbac
 from .cluster import b64decode
 from .store import matches
 
@@ -199,8 +199,14 @@ class ServiceMirror:
         remote = self.cluster.network.api_server(server)
         if remote is None:
             return None, f"cannot reach the API server of {state.target} at {server}"
-        if remote.authenticate(token) is None:
+        user = remote.authenticate(token)
+        if user is None:
             return None, f"the API server of {state.target} refused the link's credentials (401 Unauthorized)"
+        # What the mirror's informers list and watch on the target, authorized as its API server would.
+        for resource in ("services", "endpoints") if self.cluster.profile.link_crd else ("services",):
+            wanted = rbac.Request("watch", "", resource)
+            if not rbac.allowed(remote.store, user, wanted):
+                return None, f"the API server of {state.target} refused: {rbac.forbidden_message(user, wanted)}"
         return remote, None
 
     def _mirror(self, spec: dict, state: LinkState) -> None:

@@ -25,8 +25,11 @@ class Network:
         return None
 
     def api_server(self, server_url: str) -> "SimCluster | None":
-        """The cluster a kubeconfig's `server:` names (sim://<cluster>)."""
-        prefix = "sim://"
-        if not server_url.startswith(prefix):
-            return None
-        return self.clusters.get(server_url[len(prefix):])
+        """The cluster whose Kubernetes API a kubeconfig's `server:` names: https://127.0.0.1:<its port>
+        (sim://<cluster> in labs linked before the API was served)."""
+        if server_url.startswith("sim://"):
+            return self.clusters.get(server_url.removeprefix("sim://"))
+        for cluster in self.clusters.values():
+            if cluster.spec.get("api_port") and server_url.rstrip("/") == f"https://127.0.0.1:{cluster.spec['api_port']}":
+                return cluster
+        return None

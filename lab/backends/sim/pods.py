@@ -1,6 +1,9 @@
 """A running pod: its containers' apps and, when meshed, its proxy."""
 from __future__ import annotations
 
+import collections
+import json
+import time
 from typing import TYPE_CHECKING
 
 from . import apps
@@ -19,6 +22,14 @@ class PodRuntime:
         self.ports: dict[int, int] = {}  # pod port -> real loopback port
         self.identity: str | None = None
         self.error: str | None = None
+        self._logs: dict[str, collections.deque[str]] = {}
+
+    def log(self, container: str, line: str) -> None:
+        """A line the container wrote, for `kubectl logs` (the last 1,000 per container, as a bounded buffer)."""
+        self._logs.setdefault(container, collections.deque(maxlen=1000)).append(line)
+
+    def logs(self, container: str) -> list[str]:
+        return list(self._logs.get(container, ()))
 
     @property
     def meshed(self) -> bool:
@@ -29,16 +40,23 @@ class PodRuntime:
         """Start every container, then the proxy in front of them. Errors become the pod's status."""
         try:
             for container in pod["spec"].get("containers", []):
+                if container["name"] == "linkerd-proxy":
+                    continue  # injected: the proxy below plays it
                 app = apps.for_container(container, self.name, lambda: cluster.store.list("Mapping"))
                 self.apps.append(app)
-                self.ports.update(await app.start())
+                started = await app.start()
+                self.ports.update(started)
+                self.log(container["name"], json.dumps({"level": "info", "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                                        "msg": f"started {container.get('image', '')}",
+                                                        "ports": sorted(started)}))
         except apps.ImageError as exc:
             self.error = str(exc)
             await self.stop()
             return
         if identity is not None:
             app_ports = dict(self.ports)
-            self.proxy = Proxy(cluster, self.name, self.ip, identity, app_ports, gateway_mode, require_identity)
+            self.proxy = Proxy(cluster, self.name, self.ip, identity, app_ports, gateway_mode, require_identity,
+                               log=lambda line: self.log("linkerd-proxy", line))
             self.ports.update(await self.proxy.start())
             self.identity = identity.name
 

@@ -138,7 +138,8 @@ class MeshPool:
 
 class Proxy:
     def __init__(self, cluster: "SimCluster", pod_name: str, pod_ip: str, identity: Identity,
-                 app_ports: dict[int, int], gateway_mode: bool, require_identity: bool = False):
+                 app_ports: dict[int, int], gateway_mode: bool, require_identity: bool = False,
+                 log: Callable[[str], None] = lambda line: None):
         self.cluster = cluster
         self.pod_name = pod_name
         self.pod_ip = pod_ip
@@ -159,6 +160,8 @@ class Proxy:
         self._listener: asyncio.base_events.Server | None = None
         self._http_servers: list[httpwire.HTTPServer] = []
         self.outbound_port = 0
+        self.log = log  # what `kubectl logs -c linkerd-proxy` shows
+        self._started = time.monotonic()
 
     async def start(self) -> dict[int, int]:
         """Listen; return pod port -> real loopback port for inbound and admin."""
@@ -167,6 +170,11 @@ class Proxy:
         outbound = await httpwire.serve_http(self._on_outbound)
         self._http_servers = [admin, outbound]
         self.outbound_port = outbound.port
+        # The real proxy's first lines (linkerd2-proxy `linkerd2_proxy` target), with the pod's ports.
+        self._started = time.monotonic()
+        for line in (f"Admin interface on 0.0.0.0:{ADMIN_PORT}", f"Inbound interface on 0.0.0.0:{INBOUND_PORT}",
+                     "Outbound interface on 127.0.0.1:4140", f"Local identity is {self.identity.name}"):
+            self._log("linkerd2_proxy", line)
         return {INBOUND_PORT: self._listener.sockets[0].getsockname()[1], ADMIN_PORT: admin.port}
 
     async def stop(self, grace: float = 0.0) -> None:
@@ -200,6 +208,11 @@ class Proxy:
     # -- inbound: mTLS, identity required ----------------------------------
     def _on_refused(self, reason: str) -> None:
         self.stats.inc("inbound_tls_refused_total", reason=reason)
+        self._log("inbound", f"refused a connection: {reason}")
+
+    def _log(self, target: str, message: str) -> None:
+        """In the proxy's own format: `[  seconds since start]  LEVEL ThreadId(..) target: message`."""
+        self.log(f"[{time.monotonic() - self._started:10.6f}s]  INFO ThreadId(01) {target}: {message}")
 
     async def _on_inbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One mTLS connection from a peer proxy: its transport header, then HTTP/2 streams."""

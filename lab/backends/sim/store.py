@@ -6,8 +6,10 @@ from the manifest, `status` is owned by the controllers.
 """
 from __future__ import annotations
 
+import collections
 import copy
 import itertools
+import time
 import uuid
 from typing import Any, Callable, Iterable
 
@@ -15,6 +17,12 @@ CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResou
 
 Key = tuple[str, str, str]
 SERVER_FILLED_SPEC = {"Service": ("clusterIP", "clusterIPs")}
+HISTORY = 2000  # changes kept for watches that resume from a resourceVersion (the API server keeps a window too)
+Change = tuple[int, str, dict]  # (resourceVersion, ADDED | MODIFIED | DELETED, the object as it became)
+
+
+class Gone(Exception):
+    """A watch asked to resume from a resourceVersion older than the kept history (the API server's 410)."""
 
 
 class ObjectError(ValueError):
@@ -44,6 +52,32 @@ class ObjectStore:
         self._objects: dict[Key, dict] = {}
         self._versions = itertools.count(1)
         self._on_change = on_change
+        # Stored objects are replaced, never changed in place, so the history and watchers can hold them.
+        self._history: collections.deque[Change] = collections.deque(maxlen=HISTORY)
+        self._watchers: set[Callable[[Change], None]] = set()
+        self.last_version = 0
+
+    # -- watching ------------------------------------------------------------
+    def subscribe(self, watcher: Callable[[Change], None]) -> Callable[[], None]:
+        """Call `watcher` with every change from now on; returns the unsubscribe function."""
+        self._watchers.add(watcher)
+        return lambda: self._watchers.discard(watcher)
+
+    def changes_since(self, version: int) -> list[Change]:
+        """The kept changes after `version`; Gone when the history no longer reaches back that far."""
+        if version >= self.last_version:
+            return []
+        if not self._history or self._history[0][0] > version + 1:
+            raise Gone(f"too old resource version: {version} ({self._history[0][0] - 1 if self._history else self.last_version})")
+        return [c for c in self._history if c[0] > version]
+
+    def _changed(self, event: str, obj: dict) -> None:
+        change = (int(obj["metadata"]["resourceVersion"]), event, obj)
+        self.last_version = change[0]
+        self._history.append(change)
+        for watcher in list(self._watchers):
+            watcher(change)
+        self._on_change()
 
     # -- reads -------------------------------------------------------------
     def get(self, kind: str, namespace: str, name: str) -> dict | None:
@@ -91,7 +125,7 @@ class ObjectStore:
             new.pop("status", None)
             if "status" in old:
                 new["status"] = old["status"]
-            for field in ("uid", "creationTimestamp", "resourceVersion"):
+            for field in ("uid", "creationTimestamp", "resourceVersion", "generation"):
                 if field in old["metadata"]:
                     new["metadata"][field] = old["metadata"][field]
             # Fields the server fills in survive a re-apply that leaves them out,
@@ -101,20 +135,26 @@ class ObjectStore:
                     new.setdefault("spec", {})[field] = old["spec"][field]
             if _same(old, new):
                 return False
+            if _content(old) != _content(new):  # the API server bumps generation on changes outside metadata
+                new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
         else:
             new["metadata"]["uid"] = str(uuid.uuid4())
+            new["metadata"]["creationTimestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            new["metadata"]["generation"] = 1
         new["metadata"]["resourceVersion"] = str(next(self._versions))
         self._objects[key] = new
-        self._on_change()
+        self._changed("MODIFIED" if old is not None else "ADDED", new)
         return True
 
     def set_status(self, kind: str, namespace: str, name: str, status: dict) -> bool:
-        obj = self._objects.get((kind, "" if kind in CLUSTER_SCOPED else namespace, name))
+        key = (kind, "" if kind in CLUSTER_SCOPED else namespace, name)
+        obj = self._objects.get(key)
         if obj is None or obj.get("status") == status:
             return False
-        obj["status"] = copy.deepcopy(status)
-        obj["metadata"]["resourceVersion"] = str(next(self._versions))
-        self._on_change()
+        new = {**obj, "status": copy.deepcopy(status),
+               "metadata": {**obj["metadata"], "resourceVersion": str(next(self._versions))}}
+        self._objects[key] = new
+        self._changed("MODIFIED", new)
         return True
 
     def set_metadata(self, kind: str, namespace: str, name: str, field: str, values: dict[str, str | None]) -> bool:
@@ -135,7 +175,8 @@ class ObjectStore:
     def delete(self, kind: str, namespace: str, name: str) -> bool:
         removed = self._objects.pop((kind, "" if kind in CLUSTER_SCOPED else namespace, name), None)
         if removed is not None:
-            self._on_change()
+            gone = {**removed, "metadata": {**removed["metadata"], "resourceVersion": str(next(self._versions))}}
+            self._changed("DELETED", gone)
         return removed is not None
 
     # -- persistence -------------------------------------------------------
@@ -149,6 +190,11 @@ class ObjectStore:
             self._objects[key_of(obj)] = copy.deepcopy(obj)
             top = max(top, int(obj["metadata"].get("resourceVersion", "0")))
         self._versions = itertools.count(top + 1)
+        self.last_version = top
+
+
+def _content(obj: dict) -> dict:
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
 
 
 def _same(old: dict, new: dict) -> bool:

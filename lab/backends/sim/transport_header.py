@@ -19,13 +19,18 @@ import asyncio
 import struct
 from dataclasses import dataclass
 
+from .protowire import ProtoError
+from .protowire import field_bytes as _field_bytes
+from .protowire import field_varint as _field_varint
+from .protowire import fields as _fields
+
 ALPN = "transport.l5d.io/v1"
 PREFACE = b"transport.l5d.io/v1\r\n\r\n"
 MAX_HEADER = 64 * 1024
 HTTP1, HTTP2 = 1, 2  # SessionProtocol's oneof field numbers
 
 
-class HeaderError(ValueError):
+class HeaderError(ProtoError):
     """The bytes are not a transport header."""
 
 
@@ -61,6 +66,15 @@ async def read(reader: asyncio.StreamReader) -> TransportHeader:
 
 
 def decode(message: bytes) -> TransportHeader:
+    try:
+        return _decode(message)
+    except HeaderError:
+        raise
+    except ProtoError as exc:  # malformed protobuf is a malformed header
+        raise HeaderError(str(exc)) from None
+
+
+def _decode(message: bytes) -> TransportHeader:
     fields = dict(_fields(message))
     port = fields.get(1, 0)
     if not isinstance(port, int) or not 0 < port <= 65535:
@@ -71,57 +85,3 @@ def decode(message: bytes) -> TransportHeader:
         kinds = [number for number, _ in _fields(fields[3]) if number in (HTTP1, HTTP2)]
         protocol = kinds[-1] if kinds else None
     return TransportHeader(port, name.decode() if isinstance(name, bytes) and name else None, protocol)
-
-
-# -- protobuf's wire format, as much as this message needs -------------------------
-def _varint(value: int) -> bytes:
-    value &= (1 << 64) - 1  # int32 negatives are encoded as 10-byte two's complement
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _field_varint(number: int, value: int) -> bytes:
-    return _varint(number << 3) + _varint(value)
-
-
-def _field_bytes(number: int, value: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(value)) + value
-
-
-def _read_varint(data: bytes, at: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if at >= len(data) or shift > 63:
-            raise HeaderError("truncated varint")
-        byte = data[at]
-        value |= (byte & 0x7F) << shift
-        at, shift = at + 1, shift + 7
-        if not byte & 0x80:
-            return value, at
-
-
-def _fields(data: bytes):
-    """(field number, int or bytes) for each field; unknown wire types end the message as invalid."""
-    at = 0
-    while at < len(data):
-        key, at = _read_varint(data, at)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, at = _read_varint(data, at)
-            yield number, value - (1 << 64) if value >= 1 << 63 else value
-        elif wire == 2:
-            length, at = _read_varint(data, at)
-            if at + length > len(data):
-                raise HeaderError("truncated field")
-            yield number, data[at: at + length]
-            at += length
-        elif wire == 5:
-            at += 4
-        elif wire == 1:
-            at += 8
-        else:
-            raise HeaderError(f"unsupported protobuf wire type {wire}")

@@ -1,0 +1,127 @@
+"""Which resources a simulated cluster's Kubernetes API serves: the built-in ones the lab uses, and
+every CustomResourceDefinition in the cluster's store, as a real API server serves them once the
+CRD is applied (so a Mapping is served only after Ambassador's CRDs are installed).
+
+Names, short names and scopes as `kubectl api-resources` prints them on Kubernetes 1.32.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+
+
+@dataclass(frozen=True)
+class Resource:
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool
+    short_names: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()
+    printer_columns: tuple[dict, ...] = ()  # a CRD's additionalPrinterColumns
+
+    @property
+    def group_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+    def discovery(self) -> list[dict]:
+        """Its APIResource entries (the resource and its subresources) for an APIResourceList."""
+        out = [{"name": self.plural, "singularName": self.singular, "namespaced": self.namespaced, "kind": self.kind,
+                "verbs": list(VERBS), **({"shortNames": list(self.short_names)} if self.short_names else {})}]
+        for sub in self.subresources:
+            kind, verbs = {"status": (self.kind, ["get", "patch", "update"]),
+                           "scale": ("Scale", ["get", "patch", "update"]),
+                           "exec": ("PodExecOptions", ["create", "get"]),
+                           "log": ("Pod", ["get"])}[sub]
+            entry = {"name": f"{self.plural}/{sub}", "singularName": "", "namespaced": self.namespaced,
+                     "kind": kind, "verbs": verbs}
+            if sub == "scale":
+                entry.update({"group": "autoscaling", "version": "v1"})
+            out.append(entry)
+        return out
+
+
+BUILT_IN = (
+    Resource("", "v1", "Namespace", "namespaces", False, ("ns",), ("status",)),
+    Resource("", "v1", "Node", "nodes", False, ("no",), ("status",)),
+    Resource("", "v1", "Service", "services", True, ("svc",), ("status",)),
+    Resource("", "v1", "Endpoints", "endpoints", True, ("ep",)),
+    Resource("", "v1", "Pod", "pods", True, ("po",), ("status", "exec", "log")),
+    Resource("", "v1", "Secret", "secrets", True),
+    Resource("", "v1", "ConfigMap", "configmaps", True, ("cm",)),
+    Resource("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",)),
+    Resource("", "v1", "Event", "events", True, ("ev",)),
+    Resource("apps", "v1", "Deployment", "deployments", True, ("deploy",), ("status", "scale")),
+    Resource("apps", "v1", "StatefulSet", "statefulsets", True, ("sts",), ("status", "scale")),
+    Resource("apps", "v1", "DaemonSet", "daemonsets", True, ("ds",), ("status",)),
+    Resource("rbac.authorization.k8s.io", "v1", "Role", "roles", True),
+    Resource("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True),
+    Resource("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False),
+    Resource("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False),
+    Resource("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", False,
+             ("crd", "crds"), ("status",)),
+    Resource("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", False),
+)
+
+
+def from_crd(crd: dict) -> list[Resource]:
+    """The served versions of one CustomResourceDefinition (apiextensions.k8s.io/v1)."""
+    spec = crd.get("spec", {})
+    names = spec.get("names", {})
+    if not spec.get("group") or not names.get("plural") or not names.get("kind"):
+        return []
+    out = []
+    for version in spec.get("versions", []):
+        if not version.get("served", True):
+            continue
+        subresources = tuple(sub for sub in ("status", "scale") if sub in (version.get("subresources") or {}))
+        out.append(Resource(spec["group"], version["name"], names["kind"], names["plural"],
+                            spec.get("scope", "Namespaced") == "Namespaced", tuple(names.get("shortNames", [])),
+                            subresources, tuple(version.get("additionalPrinterColumns", []))))
+    return out
+
+
+class Catalog:
+    """The resources one cluster serves right now: built-ins plus its CRDs."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def all(self) -> list[Resource]:
+        custom = [r for crd in self.store.views("CustomResourceDefinition") for r in from_crd(crd)]
+        return list(BUILT_IN) + custom
+
+    def find(self, group: str, version: str, plural: str) -> Resource | None:
+        return next((r for r in self.all() if (r.group, r.version, r.plural) == (group, version, plural)), None)
+
+    def for_kind(self, kind: str, group: str | None = None) -> Resource | None:
+        return next((r for r in self.all() if r.kind == kind and (group is None or r.group == group)), None)
+
+    def served(self, group: str, version: str) -> list[Resource]:
+        return [r for r in self.all() if (r.group, r.version) == (group, version)]
+
+    # -- discovery documents -------------------------------------------------------------------
+    def groups(self) -> list[dict]:
+        """APIGroup entries for /apis, each with its versions (the storage version preferred)."""
+        by_group: dict[str, list[str]] = {}
+        for r in self.all():
+            if r.group and r.version not in by_group.setdefault(r.group, []):
+                by_group[r.group].append(r.version)
+        out = []
+        for group, versions in by_group.items():
+            entries = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
+            out.append({"name": group, "versions": entries, "preferredVersion": entries[0]})
+        return out
+
+    def resource_list(self, group: str, version: str) -> dict | None:
+        served = self.served(group, version)
+        if not served:
+            return None
+        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{group}/{version}" if group else version,
+                "resources": [entry for r in served for entry in r.discovery()]}

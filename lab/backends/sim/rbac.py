@@ -1,0 +1,85 @@
+"""Authorization as the API server's RBAC authorizer decides it, from the Roles, ClusterRoles and
+their bindings in the cluster's store (what the multicluster chart applies for the remote-access
+account), so a token is allowed exactly what its account is bound to and refused the rest.
+
+Rules (rbac.authorization.k8s.io/v1): a request is allowed when any binding whose subjects name the
+user (User), one of its groups (Group) or its ServiceAccount refers to a role with a rule matching
+the verb, API group, resource (`pods/exec` for a subresource) and, where the rule names some, the
+resource name. RoleBindings count only in their namespace. `system:masters` is allowed everything,
+and every authenticated user may read discovery (the default `system:discovery` binding).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    groups: tuple[str, ...]
+
+    @classmethod
+    def service_account(cls, namespace: str, name: str) -> "User":
+        return cls(f"system:serviceaccount:{namespace}:{name}",
+                   ("system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"))
+
+    def named_by(self, subject: dict, binding_namespace: str) -> bool:
+        kind, name = subject.get("kind"), subject.get("name")
+        if kind == "User":
+            return name == self.name
+        if kind == "Group":
+            return name in self.groups
+        if kind == "ServiceAccount":
+            namespace = subject.get("namespace") or binding_namespace
+            return self.name == f"system:serviceaccount:{namespace}:{name}"
+        return False
+
+
+@dataclass(frozen=True)
+class Request:
+    verb: str
+    group: str
+    resource: str          # plural, with "/<subresource>" for a subresource
+    namespace: str = ""    # "" for cluster-scoped requests (and lists across namespaces)
+    name: str = ""
+
+
+def _has(values: list | None, wanted: str) -> bool:
+    return bool(values) and ("*" in values or wanted in values)
+
+
+def _rule_allows(rule: dict, req: Request) -> bool:
+    if not (_has(rule.get("verbs"), req.verb) and _has(rule.get("apiGroups"), req.group)):
+        return False
+    resources = rule.get("resources") or []
+    base = req.resource.split("/", 1)[0]
+    if not ("*" in resources or req.resource in resources or ("/" in req.resource and f"{base}/*" in resources)):
+        return False
+    names = rule.get("resourceNames")
+    return not names or req.name in names
+
+
+def allowed(store, user: User, req: Request) -> bool:
+    if "system:masters" in user.groups:
+        return True
+    bindings = [(b, "") for b in store.views("ClusterRoleBinding")]
+    if req.namespace:
+        bindings += [(b, req.namespace) for b in store.views("RoleBinding", req.namespace)]
+    for binding, namespace in bindings:
+        if not any(user.named_by(s, namespace) for s in binding.get("subjects") or []):
+            continue
+        ref = binding.get("roleRef", {})
+        role = (store.view("ClusterRole", "", ref.get("name", "")) if ref.get("kind") == "ClusterRole"
+                else store.view("Role", namespace, ref.get("name", "")))
+        if role and any(_rule_allows(rule, req) for rule in role.get("rules") or []):
+            return True
+    return False
+
+
+def forbidden_message(user: User, req: Request) -> str:
+    """The API server's words (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/responsewriters/errors.go)."""
+    plural = req.resource.split("/")[0]
+    qualified = f"{plural}.{req.group}" if req.group else plural
+    what = f'{qualified} "{req.name}"' if req.name else qualified
+    where = f' in the namespace "{req.namespace}"' if req.namespace else " at the cluster scope"
+    return f'{what} is forbidden: User "{user.name}" cannot {req.verb} resource "{req.resource}" in API group "{req.group}"{where}'

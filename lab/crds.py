@@ -1,0 +1,17 @@
+"""CustomResourceDefinitions by their names and versions, as a simulated cluster needs them: a CRD makes
+its kind served by the cluster's Kubernetes API, as applying the real CRD does. (On kind the real
+release manifests install the full CRDs with their schemas.)"""
+from __future__ import annotations
+
+
+def crd(group: str, kind: str, plural: str, versions: tuple[str, ...], scope: str = "Namespaced",
+        short_names: tuple[str, ...] = (), annotations: dict | None = None) -> dict:
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{plural}.{group}", **({"annotations": annotations} if annotations else {})},
+            "spec": {"group": group, "scope": scope,
+                     "names": {"plural": plural, "singular": kind.lower(), "kind": kind, "listKind": f"{kind}List",
+                               **({"shortNames": list(short_names)} if short_names else {})},
+                     # apiextensions.k8s.io/v1 requires a schema per version; these keep whatever they are given
+                     "versions": [{"name": v, "served": True, "storage": i == 0, "schema": {"openAPIV3Schema": {
+                         "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}
+                                  for i, v in enumerate(versions)]}}
