@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -89,6 +90,17 @@ class ClusterHandle:
 
     def check(self) -> list[CheckResult]:
         return self.backend.check(self.name)
+
+    def kubectl(self, *args: str, stdin: str | None = None, kubeconfig: str | None = None,
+                timeout: float = 60) -> subprocess.CompletedProcess:
+        """Real `kubectl --context=kind-<cluster> ARGS`, with the lab's kubeconfig (or `kubeconfig`): what a
+        person following the guide types. Skips the test with one line where kubectl is not installed."""
+        if shutil.which("kubectl") is None:
+            pytest.skip("kubectl is not installed on this machine")
+        env = {**os.environ, "KUBECONFIG": kubeconfig or self.backend.kubeconfig_path()}
+        context = [] if kubeconfig else [f"--context=kind-{self.name}"]
+        return subprocess.run(["kubectl", *context, *args], input=stdin, env=env, capture_output=True, text=True,
+                              timeout=timeout)
 
     @property
     def kind_cluster(self):

@@ -1,0 +1,130 @@
+"""The guide's own kubectl commands, typed against the lab: real kubectl, the lab's kubeconfig, kind's
+context names. On the simulation they reach the lab process's Kubernetes API; on kind, the clusters."""
+import base64
+import json
+
+import yaml
+
+from lab import manifests
+
+
+def _lines(result) -> list[str]:
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def test_get_svc_in_west_shows_the_mirror_of_easts_service(lab, west, east):
+    rows = _lines(west.kubectl("-n", lab.cfg.namespace, "get", "svc"))
+    assert rows[0].split()[:2] == ["NAME", "TYPE"]
+    assert any(row.split()[0] == f"foobar-{east.name}" for row in rows[1:]), rows
+
+
+def test_get_links_lists_the_link_to_east(lab, west, east):
+    if not lab.cfg.profile.link_crd:
+        import pytest
+
+        pytest.skip(f"{lab.cfg.profile.linkerd} has no Link resource")
+    rows = _lines(west.kubectl("get", "links", "-A"))
+    assert any(row.split()[:2] == [manifests.MC_NS, east.name] for row in rows[1:]), rows
+
+
+def test_removing_and_restoring_the_export_marks_with_kubectl_removes_and_restores_the_mirror(lab, west, east):
+    ns, mirror = lab.cfg.namespace, f"foobar-{east.name}"
+    field, marks = manifests.export_marks(lab.cfg)
+    verb = "annotate" if field == "annotations" else "label"
+
+    def mirrored() -> bool:
+        return bool(west.kubectl("-n", ns, "get", "svc", mirror, "--ignore-not-found", "-o", "name").stdout.strip())
+
+    try:
+        _lines(east.kubectl("-n", ns, verb, "svc", "foobar", *(f"{k}-" for k in marks)))
+        lab.wait_for(lambda: not mirrored(), 10, f"west to remove {mirror}")
+    finally:
+        _lines(east.kubectl("-n", ns, verb, "svc", "foobar", "--overwrite", *(f"{k}={v}" for k, v in marks.items())))
+    lab.wait_for(mirrored, 10, f"west to mirror {mirror} again")
+
+
+def test_scaling_easts_gateway_to_zero_with_kubectl_makes_west_report_it_not_alive(lab, west, east):
+    gw, periods = lab.gateway, lab.probe_period * 4 + 2
+    try:
+        assert "scaled" in east.kubectl("-n", gw.namespace, "scale", f"deploy/{gw.name}", "--replicas=0").stdout
+        lab.wait_for(lambda: west.gateway(east.name) and not west.gateway(east.name).alive, periods,
+                     "west to report east's gateway not alive")
+    finally:
+        _lines(east.kubectl("-n", gw.namespace, "scale", f"deploy/{gw.name}", "--replicas=1"))
+    _lines(east.kubectl("-n", gw.namespace, "rollout", "status", f"deploy/{gw.name}", "--timeout=60s"))
+    lab.wait_for(lambda: getattr(west.gateway(east.name), "alive", False), periods, "east's gateway to be alive again")
+
+
+def test_applying_the_workload_manifest_again_changes_nothing(lab, east):
+    manifest = yaml.safe_dump_all(manifests.workload(lab.cfg, east.name, "foobar"), sort_keys=False)
+    _lines(east.kubectl("apply", "-f", "-", stdin=manifest))
+    again = _lines(east.kubectl("apply", "-f", "-", stdin=manifest))
+    assert again and all(line.endswith(" unchanged") for line in again), again
+
+
+def test_rollout_status_and_wait_for_available_return(lab, east):
+    ns = lab.cfg.namespace
+    assert "successfully rolled out" in _lines(east.kubectl("-n", ns, "rollout", "status", "deploy/foobar", "--timeout=60s"))[-1]
+    assert _lines(east.kubectl("-n", ns, "wait", "--for=condition=available", "deploy/foobar", "--timeout=60s")) == [
+        "deployment.apps/foobar condition met"]
+
+
+def test_curl_from_the_client_pod_reaches_east_through_the_mirror(lab, west, east):
+    out = _lines(west.kubectl("-n", lab.cfg.namespace, "exec", "deploy/client", "-c", "client", "--",
+                              "curl", "-s", f"http://foobar-{east.name}.{lab.cfg.namespace}.svc.cluster.local:9898"))
+    answer = json.loads("\n".join(out))
+    assert east.name in answer["message"] and answer["hostname"].startswith("foobar-"), answer
+
+
+def test_the_link_credentials_read_services_and_are_forbidden_to_read_secrets(lab, west, east, tmp_path):
+    secret = manifests.credentials_secret_name(east.name)
+    encoded = _lines(west.kubectl("-n", manifests.MC_NS, "get", "secret", secret, "-o", "jsonpath={.data.kubeconfig}"))[0]
+    credentials = tmp_path / "remote.kubeconfig"
+    credentials.write_text(base64.b64decode(encoded).decode())
+    services = _lines(east.kubectl("-n", lab.cfg.namespace, "get", "svc", "-o", "name", kubeconfig=str(credentials)))
+    assert "service/foobar" in services
+    refused = east.kubectl("-n", manifests.MC_NS, "get", "secrets", kubeconfig=str(credentials))
+    assert refused.returncode == 1 and "Error from server (Forbidden): secrets is forbidden" in refused.stderr, refused.stderr
+
+
+def _kubectl_commands(script: str) -> tuple[list[str], list[str]]:
+    """The plan's kubectl commands before the gateway switch, heredocs included, as written; and those left
+    out because they download a manifest (no internet here) or need another tool's output or a shell expansion."""
+    commands, skipped, lines = [], [], iter(script.splitlines())
+    for line in lines:
+        if line.startswith("# === inv gateway"):
+            break
+        if not line.startswith("kubectl "):
+            continue
+        command = line
+        if line.endswith("<<'EOF'"):
+            for body in lines:
+                command += "\n" + body
+                if body == "EOF":
+                    break
+        first = command.split("\n", 1)[0]
+        (skipped if "https://" in first or " | " in first or "$(" in first else commands).append(command)
+    return commands, skipped
+
+
+def test_the_kind_plans_kubectl_lines_run_unchanged_against_the_simulated_clusters(lab):
+    import os
+    import subprocess
+    from pathlib import Path
+
+    import pytest
+
+    if lab.backend.name != "sim":
+        pytest.skip("this runs the kind plan's kubectl lines against the simulation")
+    plan = Path(__file__).resolve().parent.parent / "fixtures" / "plans" / f"kind-{lab.cfg.profile_name}.sh"
+    commands, skipped = _kubectl_commands(plan.read_text())
+    assert len(commands) >= 8 and skipped, (commands, skipped)
+    # A lab of the plan's own shape (clusters east and west), beside the scenarios' lab.
+    with lab.sibling({"name": "plan"}) as planned:
+        planned.run()
+        env = {**os.environ, "KUBECONFIG": planned.backend.kubeconfig_path()}
+        for command in commands:
+            result = subprocess.run(["bash", "-c", command], cwd=planned.root, env=env, capture_output=True, text=True,
+                                    timeout=120)
+            assert result.returncode == 0, f"{command.splitlines()[0]}\n{result.stderr}"
