@@ -244,6 +244,13 @@ class Multicluster(Step):
             return Check(False, "gateway service has no LoadBalancer address")
         if not _ready(ctx.backend.get(target, "Deployment", manifests.MC_NS, manifests.GATEWAY)):
             return Check(False, "gateway deployment not ready")
+        # The whole install, not only its first objects: an install cut short leaves the gateway without
+        # the Link CRD or the service mirror, and linking would then fail.
+        if ctx.cfg.profile.link_crd and not ctx.backend.get(target, "CustomResourceDefinition", "", manifests.LINK_CRD):
+            return Check(False, f"the Link CRD {manifests.LINK_CRD} is not installed")
+        for name in ctx.cfg.profile.service_mirrors([link.target for link in ctx.cfg.links if link.source == target]):
+            if not _ready(ctx.backend.get(target, "Deployment", manifests.MC_NS, name)):
+                return Check(False, f"service mirror {manifests.MC_NS}/{name} not ready")
         return Check(True)
 
     def apply(self, ctx, target):

@@ -117,9 +117,13 @@ class Backend(ClusterAPI):
         return self.cfg.cluster(cluster).lb_pool
 
     def loadbalancer_objects(self, cluster: str) -> list[dict]:
+        """The pool as the profile's MetalLB takes it: a ConfigMap before 0.13, CRDs since."""
         from .. import manifests
 
-        return manifests.metallb(self.lb_pool(cluster))
+        pool = self.lb_pool(cluster)
+        if self.cfg.profile.metallb_config == "configmap":
+            return [manifests.metallb_configmap(pool)]
+        return manifests.metallb(pool)
 
     def trust_roots(self, cluster: str) -> str | None:
         """The anchors the cluster's control plane trusts, as stored where the profile keeps them."""

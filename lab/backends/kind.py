@@ -23,6 +23,7 @@ from pytest_kind import KindCluster
 from .. import cli_output, gateways, helm, manifests
 from ..cli_output import CheckResult, GatewayStatus
 from ..config import AddressPool, LabConfig
+from ..errors import CommandError
 from ..run import Arg, Command, Dynamic, Runner, cmd, pipe
 from ..trust import pki_dir, roots_path
 from .base import ROOTS_ANNOTATION, Backend, HttpResult, LabError
@@ -216,16 +217,25 @@ class KindBackend(Backend):
                                            stdin=yaml.safe_dump_all(objects, sort_keys=False))).stdout
         return [line.split(" ")[0] for line in out.splitlines() if line.endswith(("created", "configured"))]
 
+    def _read(self, cluster: str, args: list[str]) -> str:
+        """`kubectl get ...`'s output; empty when the kind itself is not served yet (its CRD is not installed:
+        `--ignore-not-found` covers a missing object, not a missing resource type, so kubectl exits 1)."""
+        result = self.runner.run(self.kubectl(cluster, *args), check=False)
+        if result.code != 0:
+            if "the server doesn't have a resource type" in result.stderr:
+                return ""
+            raise CommandError(result)
+        return result.stdout.strip()
+
     def get(self, cluster: str, kind: str, namespace: str, name: str) -> dict | None:
-        args = ["get", kind, name, "-o", "json", "--ignore-not-found"] + (["-n", namespace] if namespace else [])
-        out = self.runner.run(self.kubectl(cluster, *args)).stdout.strip()
+        out = self._read(cluster, ["get", kind, name, "-o", "json", "--ignore-not-found"] + (["-n", namespace] if namespace else []))
         return json.loads(out) if out else None
 
     def list(self, cluster: str, kind: str, namespace: str | None = None, labels: dict | None = None) -> list[dict]:
         args = ["get", kind, "-o", "json"] + (["-n", namespace] if namespace else ["--all-namespaces"])
         if labels:
             args += ["-l", ",".join(f"{k}={v}" for k, v in labels.items())]
-        out = self.runner.run(self.kubectl(cluster, *args)).stdout.strip()
+        out = self._read(cluster, args)
         return json.loads(out)["items"] if out else []
 
     def delete(self, cluster: str, kind: str, namespace: str, name: str) -> bool:
@@ -262,12 +272,6 @@ class KindBackend(Backend):
                                                  lambda: f"--from-literal=secretkey={key.resolve()}")))
         self.runner.run(self.kubectl(cluster, "wait", f"--namespace={manifests.METALLB_NS}", "--for=condition=ready",
                                      "pod", "--selector=app=metallb", f"--timeout={WAIT}"))
-
-    def loadbalancer_objects(self, cluster: str) -> list[dict]:
-        pool = self.lb_pool(cluster)
-        if self.profile.metallb_config == "configmap":
-            return [manifests.metallb_configmap(pool)]
-        return manifests.metallb(pool)
 
     def install_gateway_api(self, cluster: str) -> None:
         """The Gateway API release edge's `linkerd check` names, applied server-side as its hint says

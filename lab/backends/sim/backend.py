@@ -14,6 +14,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import urllib3
+
 import yaml
 
 from ... import cli_output, gateways, helm, manifests, pki
@@ -22,6 +24,7 @@ from ...trust import pki_dir, roots_path
 from ...lock import lab_lock
 from ..base import Backend, HttpResult, LabError, wait_until
 from . import labprocess
+from ...kubeclient import KubeClient
 from .apicerts import ApiCerts
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[3]
@@ -48,6 +51,8 @@ class SimBackend(Backend):
     def __init__(self, cfg, root=None):
         super().__init__(cfg, root)
         self._start_lock = threading.Lock()
+        self._clients: dict[str, KubeClient] = {}
+        self._clients_lock = threading.Lock()
 
     @property
     def sim_dir(self) -> Path:
@@ -117,6 +122,8 @@ class SimBackend(Backend):
 
     def _start(self) -> None:
         self.sim_dir.mkdir(parents=True, exist_ok=True)
+        self._clients.clear()  # a new lab process: new API ports, new discovery
+        shutil.rmtree(self.state_dir / "discovery", ignore_errors=True)
         (self.sim_dir / labprocess.RECORD).unlink(missing_ok=True)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))}
         with open(self.log_file, "ab") as log:
@@ -196,38 +203,59 @@ class SimBackend(Backend):
         if self.sim_dir.exists():
             shutil.rmtree(self.sim_dir)
             removed.append(str(self.sim_dir))
+        for leftover in (self.state_dir / "kubeconfig", self.state_dir / "discovery"):  # they name the gone APIs
+            if leftover.is_dir():
+                shutil.rmtree(leftover)
+            else:
+                leftover.unlink(missing_ok=True)
+        self._clients.clear()
         return removed
 
     def pid(self) -> int | None:
         info = self._daemon()
         return info.pid if info else None
 
-    # -- the Kubernetes API ----------------------------------------------------
+    # -- the Kubernetes API: the cluster's own, through the official client -------------------------
+    def client(self, cluster: str) -> KubeClient:
+        """The official client on the cluster's context in the lab's kubeconfig (one per cluster, kept)."""
+        with self._clients_lock:
+            if cluster not in self._clients:
+                if cluster not in self._api("GET", "health", timeout=3)["clusters"]:  # names a dead lab process
+                    raise LabError(f"cluster {cluster} does not exist. Fix: run `./labctl up`")
+                self._clients[cluster] = KubeClient(self.kubeconfig_path(), f"kind-{cluster}",
+                                                    self.state_dir / "discovery" / f"{cluster}.json")
+            return self._clients[cluster]
+
+    def _call(self, cluster: str, operation):
+        """One object verb on the cluster's API; a lab process that stopped answering is named as the cause."""
+        try:
+            return operation(self.client(cluster))
+        except LabError:
+            raise
+        except (OSError, urllib3.exceptions.HTTPError) as exc:
+            self._api("GET", "health", timeout=3)  # raises, saying what happened to the lab process
+            raise LabError(f"the Kubernetes API of cluster {cluster} did not answer ({type(exc).__name__}). "
+                           f"Log: {self.log_file}") from None
+
     def apply(self, cluster: str, objects: list[dict]) -> list[str]:
         """`kubectl apply`: including the last-applied-configuration annotation it leaves, so a user's
         `kubectl apply -f` of the same manifest afterwards finds nothing to change, as on kind."""
-        return self._api("POST", f"clusters/{cluster}/apply", {"objects": [last_applied(o) for o in objects]})["changed"]
+        return self._call(cluster, lambda c: c.apply([last_applied(o) for o in objects]))
 
     def get(self, cluster: str, kind: str, namespace: str, name: str) -> dict | None:
-        return self._api("GET", f"clusters/{cluster}/objects/{kind}/{namespace or '_'}/{name}")
+        return self._call(cluster, lambda c: c.get(kind, namespace, name))
 
     def list(self, cluster: str, kind: str, namespace: str | None = None, labels: dict | None = None) -> list[dict]:
-        query = {}
-        if namespace:
-            query["namespace"] = namespace
-        if labels:
-            query["labels"] = ",".join(f"{k}={v}" for k, v in labels.items())
-        return self._api("GET", f"clusters/{cluster}/objects/{kind}", query=query)["items"]
+        return self._call(cluster, lambda c: c.list(kind, namespace, labels))
 
     def delete(self, cluster: str, kind: str, namespace: str, name: str) -> bool:
-        return self._api("POST", f"clusters/{cluster}/delete", {"kind": kind, "namespace": namespace, "name": name})["deleted"]
+        return self._call(cluster, lambda c: c.delete(kind, namespace, name))
 
     def set_metadata(self, cluster: str, kind: str, namespace: str, name: str, field: str, values: dict[str, str | None]) -> None:
-        self._api("POST", f"clusters/{cluster}/metadata",
-                  {"kind": kind, "namespace": namespace, "name": name, "field": field, "values": values})
+        self._call(cluster, lambda c: c.set_metadata(kind, namespace, name, field, values))
 
     def scale(self, cluster: str, namespace: str, deployment: str, replicas: int) -> None:
-        self._api("POST", f"clusters/{cluster}/scale", {"namespace": namespace, "name": deployment, "replicas": replicas})
+        self._call(cluster, lambda c: c.scale(namespace, deployment, replicas))
 
     # -- installing ------------------------------------------------------------
     def install_loadbalancer(self, cluster: str) -> None:

@@ -14,6 +14,8 @@ import secrets
 import time
 from typing import TYPE_CHECKING
 
+import yaml
+
 from ...config import AddressPool
 from ...names import METALLB_NS
 from .pods import PodRuntime
@@ -95,9 +97,21 @@ class MetalLB:
         self.cluster = cluster
 
     def pools(self) -> list[tuple[str, list[str]]]:
+        """MetalLB >= 0.13: IPAddressPools an L2Advertisement announces. Before 0.13: the address pools of the
+        `config` ConfigMap (metallb v0.9 docs, layer2 protocol)."""
         store = self.cluster.store
-        adverts = store.list("L2Advertisement", METALLB_NS)
         out = []
+        legacy = store.view("ConfigMap", METALLB_NS, "config")
+        if legacy is not None:
+            try:
+                config = yaml.safe_load(legacy.get("data", {}).get("config", "")) or {}
+                for pool in config.get("address-pools", []):
+                    if pool.get("protocol") == "layer2" and pool.get("auto-assign", True):
+                        out.append((pool["name"], [a for r in pool.get("addresses", []) for a in _expand(r)]))
+            except (yaml.YAMLError, AttributeError, KeyError, TypeError, ValueError):
+                self.cluster.event("ConfigMap", f"{METALLB_NS}/config", "InvalidConfig", "MetalLB cannot read its config",
+                                   "Warning")
+        adverts = store.list("L2Advertisement", METALLB_NS)
         for pool in store.list("IPAddressPool", METALLB_NS):
             name = pool["metadata"]["name"]
             if not any(not a.get("spec", {}).get("ipAddressPools") or name in a["spec"]["ipAddressPools"] for a in adverts):

@@ -62,6 +62,12 @@ class LabProcess:
         cluster = SimCluster(name, spec, self.network, self.state_dir / "certs", self._mark)
         if objects:
             cluster.store.load(objects)
+        else:  # what every new cluster has before anything is applied: its system namespaces and its node
+            for namespace in ("default", "kube-system", "kube-public", "kube-node-lease"):
+                cluster.store.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+            cluster.store.apply({"apiVersion": "v1", "kind": "Node", "metadata": {
+                "name": f"{name}-control-plane", "labels": {"kubernetes.io/hostname": f"{name}-control-plane",
+                                                          "node-role.kubernetes.io/control-plane": ""}}})
         cluster.controllers = [
             controllers.CustomResourceDefinitions(cluster),
             controllers.ServiceIPs(cluster), controllers.ServiceAccountTokens(cluster), controllers.MetalLB(cluster),

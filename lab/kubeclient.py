@@ -1,0 +1,149 @@
+"""The lab's object verbs over the official `kubernetes` client: its dynamic client on one kubeconfig context.
+
+What the steps, status and scenarios ask of a cluster (get, list, apply, delete, annotate/label,
+scale) goes to the cluster's Kubernetes API the way kubectl's does, so the simulation is held to the
+API's rules: a namespaced object needs its namespace, a custom kind needs its CRD, an invalid object
+is refused with the server's 422.
+
+The dynamic client caches discovery in a file; by default that file is in the shared temporary
+directory, named after the server's address, where another user's lab on the same port would share
+it. The lab keeps it in its own state directory.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import threading
+from pathlib import Path
+
+from .errors import LabError
+
+
+def _serialized(method):
+    """The dynamic client's discovery cache is not thread-safe (a search during another thread's refresh
+    finds it half rebuilt), and the steps run several targets on one cluster at once: one call at a time."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return wrapper
+
+
+class KubeClient:
+    def __init__(self, kubeconfig: str | Path, context: str, cache_file: Path):
+        from kubernetes import config, dynamic  # noqa: PLC0415 - a 0.7 s import, paid only where used
+
+        api = config.new_client_from_config(config_file=str(kubeconfig), context=context)
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        self.context = context
+        self._lock = threading.RLock()
+        self.dynamic = dynamic.DynamicClient(api, cache_file=str(cache_file))
+
+    def _resource(self, kind: str, api_version: str | None = None):
+        from kubernetes.dynamic.exceptions import ResourceNotFoundError, ResourceNotUniqueError
+
+        try:
+            return self.dynamic.resources.get(kind=kind, **({"api_version": api_version} if api_version else {}))
+        except ResourceNotUniqueError:  # e.g. Event in v1 and events.k8s.io: the lab means the core one
+            found = self.dynamic.resources.search(kind=kind)
+            return next((r for r in found if r.group == "" or r.preferred), found[0])
+        except ResourceNotFoundError:
+            raise LabError(f"the API of {self.context} does not serve {api_version or ''} {kind} (is its CRD installed?)"
+                           ) from None
+
+    def _error(self, exc, what: str) -> LabError:
+        try:
+            message = json.loads(exc.body).get("message", exc.reason)
+        except (TypeError, ValueError, AttributeError):
+            message = getattr(exc, "reason", str(exc))
+        return LabError(f"{self.context}: {what}: {message}")
+
+    @_serialized
+    def served(self, kind: str) -> bool:
+        """Whether the API serves `kind` now (discovery is refreshed once when it seems not to)."""
+        return bool(self.dynamic.resources.search(kind=kind))
+
+    @_serialized
+    def get(self, kind: str, namespace: str, name: str) -> dict | None:
+        """The object, or None when it, or its kind (no CRD yet), does not exist."""
+        from kubernetes.dynamic.exceptions import NotFoundError
+
+        if not self.served(kind):
+            return None
+        resource = self._resource(kind)
+        try:
+            return resource.get(name=name, namespace=namespace or None).to_dict()
+        except NotFoundError:
+            return None
+
+    @_serialized
+    def list(self, kind: str, namespace: str | None = None, labels: dict | None = None) -> list[dict]:
+        if not self.served(kind):
+            return []
+        selector = ",".join(f"{k}={v}" for k, v in (labels or {}).items()) or None
+        found = self._resource(kind).get(namespace=namespace, label_selector=selector).to_dict()
+        return [{**item, "kind": kind, "apiVersion": found.get("apiVersion", "v1")} for item in found.get("items", [])]
+
+    @_serialized
+    def apply(self, objects: list[dict]) -> list[str]:
+        """Create each object, or replace what exists with it (the server keeps its status and identity);
+        returns `Kind/name` of those that changed."""
+        from kubernetes.dynamic.exceptions import ConflictError, DynamicApiError
+
+        changed = []
+        for obj in objects:
+            resource = self._resource(obj["kind"], obj.get("apiVersion"))
+            meta = obj.get("metadata", {})
+            namespace = meta.get("namespace") if resource.namespaced else None
+            try:
+                try:
+                    resource.create(body=obj, namespace=namespace)
+                    changed.append(f"{obj['kind']}/{meta['name']}")
+                    continue
+                except ConflictError:
+                    pass
+                before = resource.get(name=meta["name"], namespace=namespace).metadata.resourceVersion
+                after = resource.replace(body={**obj, "metadata": {**meta, "resourceVersion": before}},
+                                         name=meta["name"], namespace=namespace).metadata.resourceVersion
+            except DynamicApiError as exc:
+                raise self._error(exc, f"cannot apply {obj['kind']} {meta.get('namespace', '')}/{meta.get('name')}") from None
+            if after != before:
+                changed.append(f"{obj['kind']}/{meta['name']}")
+        return changed
+
+    @_serialized
+    def delete(self, kind: str, namespace: str, name: str) -> bool:
+        from kubernetes.dynamic.exceptions import NotFoundError
+
+        try:
+            self._resource(kind).delete(name=name, namespace=namespace or None)
+            return True
+        except NotFoundError:
+            return False
+
+    @_serialized
+    def patch_merge(self, kind: str, namespace: str, name: str, patch: dict) -> dict:
+        from kubernetes.dynamic.exceptions import DynamicApiError
+
+        try:
+            return self._resource(kind).patch(body=patch, name=name, namespace=namespace or None,
+                                              content_type="application/merge-patch+json").to_dict()
+        except DynamicApiError as exc:
+            raise self._error(exc, f"cannot patch {kind} {namespace}/{name}") from None
+
+    @_serialized
+    def set_metadata(self, kind: str, namespace: str, name: str, field: str, values: dict[str, str | None]) -> None:
+        """`kubectl annotate` / `kubectl label`: a merge patch of metadata; None removes a key."""
+        self.patch_merge(kind, namespace, name, {"metadata": {field: values}})
+
+    @_serialized
+    def scale(self, namespace: str, deployment: str, replicas: int) -> None:
+        """`kubectl scale`: a merge patch of the scale subresource."""
+        from kubernetes.dynamic.exceptions import DynamicApiError
+
+        resource = self._resource("Deployment")
+        try:
+            resource.subresources["scale"].patch(body={"spec": {"replicas": replicas}}, name=deployment, namespace=namespace,
+                                                 content_type="application/merge-patch+json")
+        except DynamicApiError as exc:
+            raise self._error(exc, f"cannot scale deployment {namespace}/{deployment}") from None
