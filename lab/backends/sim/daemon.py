@@ -1,10 +1,13 @@
 """The lab process: holds the simulated clusters and outlives the command that started it.
 
-`python -m lab.backends.sim.daemon STATE_DIR` serves a small JSON API on a
-loopback port (written to STATE_DIR/daemon.json), reconciles every cluster
-whenever anything changes (and once a second for time-based work), and
-saves the object stores to STATE_DIR/state.json so a restarted process
-picks up where the last one stopped.
+`python -m lab.backends.sim.daemon STATE_DIR` serves each cluster's Kubernetes
+API (kubeapi.py) and, on another loopback port (written to STATE_DIR/daemon.json),
+a small private JSON API for what Kubernetes has no verb for: its health and
+shutdown, settling, address resolution, the linkerd CLI's output, requests
+from a pod and proxy metrics. It reconciles every cluster whenever anything
+changes (and once a second for time-based work), and saves the object stores
+to STATE_DIR/state.json so a restarted process picks up where the last one
+stopped.
 """
 from __future__ import annotations
 
@@ -188,29 +191,6 @@ class LabProcess:
         cluster = self.clusters[parts[1]]
         action, rest = parts[2], parts[3:]
         body = req.json() if req.method == "POST" else None
-        store = cluster.store
-        if action == "objects" and len(rest) == 1:
-            labels = dict(kv.split("=", 1) for kv in req.query["labels"].split(",")) if req.query.get("labels") else None
-            # Serialized right away: read-only views, no copies (a poll of 1,000 services must stay cheap).
-            items = sorted(store.views(rest[0], req.query.get("namespace"), labels),
-                           key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
-            return ok({"items": items})
-        if action == "objects" and len(rest) == 3:
-            obj = store.get(rest[0], "" if rest[1] == "_" else rest[1], rest[2])
-            return ok(obj) if obj else httpwire.json_response(404, {"error": f"{rest[0]} {rest[1]}/{rest[2]} not found"})
-        if action == "apply":
-            changed = [f"{o['kind']}/{o['metadata']['name']}" for o in body["objects"] if store.apply(o)]
-            return ok({"changed": changed})
-        if action == "delete":
-            return ok({"deleted": store.delete(body["kind"], body.get("namespace", ""), body["name"])})
-        if action == "metadata":
-            return ok({"changed": store.set_metadata(body["kind"], body["namespace"], body["name"], body["field"], body["values"])})
-        if action == "scale":
-            dep = store.get("Deployment", body["namespace"], body["name"])
-            if dep is None:
-                raise KeyError(f"deployment {body['namespace']}/{body['name']}")
-            dep["spec"]["replicas"] = int(body["replicas"])
-            return ok({"changed": store.apply(dep)})
         if action == "request":
             return ok(await self.request(cluster, body))
         if action == "gateways":  # what `linkerd multicluster gateways` of the profile's version prints

@@ -1,0 +1,202 @@
+"""The simulated clusters' Kubernetes API answers as an API server does: its status codes and reasons,
+RBAC, selectors, patches and watches. kubectl's own use of it is in scenarios/test_kubectl.py."""
+import http.client
+import json
+import ssl
+import threading
+
+import pytest
+
+from lab import steps
+from lab.backends.sim import patches, rbac
+from lab.backends.sim.apicerts import ApiCerts
+from lab.backends.sim.kubeapi import ApiError, label_matcher
+from lab.backends.sim.store import Gone, ObjectStore
+
+
+# -- pure parts ----------------------------------------------------------------------------------
+def test_label_selectors_as_kubectl_sends_them():
+    match = label_matcher("app=foobar,tier!=db,env in (prod, staging),!legacy,team")
+    assert match({"app": "foobar", "env": "prod", "team": "x"})
+    assert not match({"app": "foobar", "env": "dev", "team": "x"})
+    assert not match({"app": "foobar", "env": "prod", "team": "x", "legacy": "1"})
+    assert not match({"app": "foobar", "env": "prod"})
+    assert label_matcher("app=")({"app": ""}) and not label_matcher("app=")({"app": "x"})  # an empty value is valid
+    with pytest.raises(ApiError) as bad:
+        label_matcher("app in (a")
+    assert bad.value.code == 400
+
+
+def test_strategic_merge_merges_containers_by_name_and_ports_by_their_keys():
+    live = {"spec": {"template": {"spec": {"containers": [
+        {"name": "app", "image": "a:1", "ports": [{"containerPort": 80, "name": "http"}]},
+        {"name": "sidecar", "image": "s:1"}]}}}}
+    patch = {"spec": {"template": {"spec": {
+        "$setElementOrder/containers": [{"name": "app"}, {"name": "sidecar"}],
+        "containers": [{"name": "app", "image": "a:2", "ports": [{"containerPort": 8080}]},
+                       {"name": "sidecar", "$patch": "delete"}]}}}}
+    out = patches.strategic_merge_patch(live, patch)
+    containers = out["spec"]["template"]["spec"]["containers"]
+    assert [c["name"] for c in containers] == ["app"]
+    assert containers[0]["image"] == "a:2" and [p["containerPort"] for p in containers[0]["ports"]] == [80, 8080]
+    service = patches.strategic_merge_patch({"spec": {"ports": [{"port": 80, "name": "a"}]}},
+                                            {"spec": {"ports": [{"port": 80, "targetPort": 8080}]}})
+    assert service["spec"]["ports"] == [{"port": 80, "name": "a", "targetPort": 8080}]
+
+
+def test_merge_patch_removes_with_null_and_json_patch_follows_rfc_6902():
+    assert patches.merge_patch({"a": {"b": 1, "c": 2}}, {"a": {"b": None, "d": 3}}) == {"a": {"c": 2, "d": 3}}
+    doc = {"spec": {"ports": [{"name": "http", "port": 80}]}}
+    out = patches.json_patch(doc, [{"op": "add", "path": "/spec/ports/-", "value": {"name": "mc-gateway", "port": 4143}},
+                                   {"op": "replace", "path": "/spec/ports/0", "value": {"name": "mc-probe", "port": 80}},
+                                   {"op": "test", "path": "/spec/ports/1/port", "value": 4143}])
+    assert out["spec"]["ports"] == [{"name": "mc-probe", "port": 80}, {"name": "mc-gateway", "port": 4143}]
+    with pytest.raises(patches.PatchError):
+        patches.json_patch(doc, [{"op": "test", "path": "/spec/ports/0/port", "value": 81}])
+    with pytest.raises(patches.PatchError):
+        patches.json_patch(doc, [{"op": "replace", "path": "/spec/missing", "value": 1}])
+
+
+def _rbac_store() -> ObjectStore:
+    store = ObjectStore()
+    store.apply({"kind": "ClusterRole", "metadata": {"name": "reader"}, "rules": [
+        {"apiGroups": [""], "resources": ["services", "endpoints"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"], "resourceNames": ["linkerd-config"]}]})
+    store.apply({"kind": "ClusterRoleBinding", "metadata": {"name": "reader"},
+                 "roleRef": {"kind": "ClusterRole", "name": "reader"},
+                 "subjects": [{"kind": "ServiceAccount", "name": "mirror", "namespace": "mc"}]})
+    store.apply({"kind": "Role", "metadata": {"name": "exec", "namespace": "apps"},
+                 "rules": [{"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create"]}]})
+    store.apply({"kind": "RoleBinding", "metadata": {"name": "exec", "namespace": "apps"},
+                 "roleRef": {"kind": "Role", "name": "exec"}, "subjects": [{"kind": "Group", "name": "ops"}]})
+    return store
+
+
+def test_rbac_allows_exactly_what_the_bindings_grant():
+    store = _rbac_store()
+    mirror = rbac.User.service_account("mc", "mirror")
+    assert rbac.allowed(store, mirror, rbac.Request("watch", "", "services"))
+    assert rbac.allowed(store, mirror, rbac.Request("get", "", "configmaps", "linkerd", "linkerd-config"))
+    assert not rbac.allowed(store, mirror, rbac.Request("get", "", "configmaps", "linkerd", "other"))
+    assert not rbac.allowed(store, mirror, rbac.Request("list", "", "secrets", "mc"))
+    assert not rbac.allowed(store, rbac.User.service_account("mc", "other"), rbac.Request("list", "", "services"))
+    ops = rbac.User("alice", ("ops", "system:authenticated"))
+    assert rbac.allowed(store, ops, rbac.Request("create", "", "pods/exec", "apps", "web-0"))
+    assert not rbac.allowed(store, ops, rbac.Request("create", "", "pods/exec", "default", "web-0")), "a Role is per namespace"
+    assert rbac.allowed(store, rbac.User("admin", ("system:masters",)), rbac.Request("delete", "", "nodes"))
+    assert rbac.forbidden_message(mirror, rbac.Request("list", "", "secrets", "mc")) == (
+        'secrets is forbidden: User "system:serviceaccount:mc:mirror" cannot list resource "secrets" in API group "" '
+        'in the namespace "mc"')
+
+
+def test_a_watch_resumes_from_a_kept_version_and_is_told_when_it_is_too_old():
+    store = ObjectStore()
+    seen = []
+    unsubscribe = store.subscribe(seen.append)
+    store.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "x"}})
+    version = store.last_version
+    store.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "x"}, "data": {"k": "v"}})
+    store.delete("ConfigMap", "x", "a")
+    unsubscribe()
+    assert [kind for _, kind, _ in seen] == ["ADDED", "MODIFIED", "DELETED"]
+    assert [kind for _, kind, _ in store.changes_since(version)] == ["MODIFIED", "DELETED"]
+    for i in range(2100):  # more changes than the history keeps
+        store.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"c{i}", "namespace": "x"}})
+    with pytest.raises(Gone):
+        store.changes_since(version)
+
+
+# -- the server, over HTTPS ------------------------------------------------------------------------------
+class Api:
+    """Raw HTTPS calls as the admin (client certificate), as a token holder, or as nobody."""
+
+    def __init__(self, port: int, certs: ApiCerts):
+        self.port, self.certs = port, certs
+
+    def call(self, method: str, path: str, body=None, content_type="application/json", token=None, admin=True):
+        context = ssl.create_default_context(cafile=str(self.certs.ca))
+        if admin and token is None:
+            context.load_cert_chain(*self.certs.admin)
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=context, timeout=10)
+        headers = {"Content-Type": content_type, **({"Authorization": f"Bearer {token}"} if token else {})}
+        conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+        conn.close()
+        return response.status, json.loads(data) if data.startswith(b"{") else data.decode()
+
+
+@pytest.fixture
+def api(sim_lab):
+    steps.up(sim_lab, until="multicluster")
+    backend = sim_lab.backend
+    port = backend._api("GET", "health")["kubeapi"]["east"]
+    return Api(port, ApiCerts(backend.sim_dir / "certs" / "east" / "apiserver"))
+
+
+CM = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "probe", "namespace": "default"}, "data": {"k": "v"}}
+
+
+def test_the_api_answers_with_the_api_servers_codes_and_reasons(api):
+    assert api.call("GET", "/api/v1/namespaces", admin=False)[0] == 401
+    status, body = api.call("GET", "/api/v1/namespaces/default/configmaps/probe")
+    assert (status, body["reason"], body["kind"]) == (404, "NotFound", "Status") and body["message"] == 'configmaps "probe" not found'
+    assert api.call("POST", "/api/v1/namespaces/default/configmaps", CM)[0] == 201
+    status, body = api.call("POST", "/api/v1/namespaces/default/configmaps", CM)
+    assert (status, body["reason"]) == (409, "AlreadyExists")
+    stale = {**CM, "metadata": {**CM["metadata"], "resourceVersion": "1"}}
+    status, body = api.call("PUT", "/api/v1/namespaces/default/configmaps/probe", stale)
+    assert (status, body["reason"]) == (409, "Conflict") and "the object has been modified" in body["message"]
+    status, body = api.call("POST", "/api/v1/namespaces/nowhere/configmaps", {**CM, "metadata": {"name": "x"}})
+    assert (status, body["message"]) == (404, 'namespaces "nowhere" not found')
+    bad = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
+           "spec": {"selector": {"matchLabels": {"app": "web"}},
+                    "template": {"metadata": {"labels": {"app": "other"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}}
+    status, body = api.call("POST", "/apis/apps/v1/namespaces/default/deployments", bad)
+    assert (status, body["reason"]) == (422, "Invalid") and "`selector` does not match template `labels`" in body["message"]
+    status, body = api.call("PATCH", "/api/v1/namespaces/default/configmaps/probe", {"data": {"k": None, "j": "w"}},
+                            content_type="application/merge-patch+json")
+    assert status == 200 and body["data"] == {"j": "w"}
+    assert api.call("DELETE", "/api/v1/namespaces/default/configmaps/probe")[0] == 200
+    assert api.call("GET", "/apis/metallb.io/v1beta1/ipaddresspools")[0] == 200, "served once its CRD is applied"
+    assert api.call("GET", "/apis/getambassador.io/v3alpha1/mappings")[0] == 404, "not served without its CRD"
+
+
+def test_a_token_is_allowed_what_its_account_is_bound_to_and_forbidden_the_rest(api, sim_lab):
+    import base64
+
+    backend = sim_lab.backend
+    secret = next(s for s in backend.list("east", "Secret", "linkerd-multicluster")
+                  if s.get("type") == "kubernetes.io/service-account-token")
+    token = base64.b64decode(secret["data"]["token"]).decode()
+    assert api.call("GET", "/api/v1/services", token=token)[0] == 200
+    status, body = api.call("GET", "/api/v1/namespaces/linkerd-multicluster/secrets", token=token)
+    assert (status, body["reason"]) == (403, "Forbidden")
+    assert api.call("GET", "/api/v1/services", token="not-a-token", admin=False)[0] == 401
+
+
+def test_a_watch_streams_changes_after_the_lists_version(api):
+    _, listed = api.call("GET", "/api/v1/namespaces/default/configmaps")
+    version = listed["metadata"]["resourceVersion"]
+    events = []
+
+    def watch():
+        context = ssl.create_default_context(cafile=str(api.certs.ca))
+        context.load_cert_chain(*api.certs.admin)
+        conn = http.client.HTTPSConnection("127.0.0.1", api.port, context=context, timeout=10)
+        conn.request("GET", f"/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={version}&timeoutSeconds=5")
+        response = conn.getresponse()
+        while len(events) < 2:
+            line = response.fp.readline()
+            if not line:
+                break
+            if line.strip() and not line.strip().isalnum():  # chunk sizes are hex digits alone on a line
+                events.append(json.loads(line))
+        conn.close()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    api.call("POST", "/api/v1/namespaces/default/configmaps", CM)
+    api.call("DELETE", "/api/v1/namespaces/default/configmaps/probe")
+    watcher.join(15)
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "probe"), ("DELETED", "probe")]
