@@ -242,7 +242,11 @@ class Lab:
     def __enter__(self) -> "Lab":
         """Up, unless it already is; a lab started here is taken down on leaving."""
         self.started_here = not self.running()
-        self.up()
+        try:
+            self.up()
+        except BaseException:
+            self.__exit__()  # `with` calls __exit__ only after __enter__ returned: a failed up must not leave a lab
+            raise
         return self
 
     def __exit__(self, *exc) -> None:

@@ -115,3 +115,21 @@ def test_every_task_ends_a_bad_config_in_one_line(name, tmp_path, monkeypatch, c
     lines = [line for line in out.err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "gateway: 'nginx' is not a known gateway" in lines[0], out.err
     assert not any(tmp_path.glob(".lab/*/sim")) and not any(tmp_path.glob(".lab/*/backend")), "a refused command left state"
+
+
+def test_with_lab_takes_down_a_lab_whose_up_failed(tmp_path, monkeypatch):
+    from lab import steps
+    from lab.errors import StepError
+
+    lab = _lab(tmp_path)
+    real_up = steps.up
+
+    def up_then_fail(ctx, until=None, report=lambda r: None):
+        real_up(ctx, until="clusters", report=report)  # the lab process is running by now
+        raise StepError("link", "west->east", "something broke")
+
+    monkeypatch.setattr(steps, "up", up_then_fail)
+    with pytest.raises(StepError):
+        with lab:
+            pass
+    assert labprocess.find(lab.backend.sim_dir) == [] and not lab.running()
