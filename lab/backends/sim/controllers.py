@@ -61,8 +61,9 @@ class ServiceAccountTokens:
         self.cluster = cluster
 
     async def reconcile(self) -> None:
-        for secret in self.cluster.store.list("Secret"):
-            if secret.get("type") == "kubernetes.io/service-account-token" and not secret.get("data", {}).get("token"):
+        for view in self.cluster.store.views("Secret"):
+            if view.get("type") == "kubernetes.io/service-account-token" and not view.get("data", {}).get("token"):
+                secret = copy.deepcopy(view)
                 secret.setdefault("data", {})["token"] = b64(secrets.token_urlsafe(32))
                 secret["data"]["namespace"] = b64(secret["metadata"]["namespace"])
                 self.cluster.store.apply(secret)
@@ -173,14 +174,14 @@ class Deployments:
 
     async def reconcile(self) -> None:
         store = self.cluster.store
-        deployments = store.list("Deployment")
+        deployments = store.views("Deployment")  # read only: every change goes through store.apply
         wanted_pods: set[tuple[str, str]] = set()
         for dep in deployments:
             ns, name = dep["metadata"]["namespace"], dep["metadata"]["name"]
             template = dep["spec"]["template"]
             digest = template_hash(template)
             replicas = dep["spec"].get("replicas", 1)
-            pods = [p for p in store.list("Pod", ns) if p["metadata"].get("labels", {}).get("lab.sim/owner") == name]
+            pods = [p for p in store.views("Pod", ns) if p["metadata"].get("labels", {}).get("lab.sim/owner") == name]
             current = [p for p in pods if p["metadata"]["labels"].get("pod-template-hash") == digest]
             old = [p for p in pods if p not in current]
             for pod in current[replicas:]:
@@ -191,7 +192,7 @@ class Deployments:
             for pod in current:
                 wanted_pods.add((ns, pod["metadata"]["name"]))
                 await self._run(pod, template)
-            ready = sum(1 for p in current if _pod_ready(store.get("Pod", ns, p["metadata"]["name"]) or {}))
+            ready = sum(1 for p in current if _pod_ready(store.view("Pod", ns, p["metadata"]["name"]) or {}))
             # A rolling update with maxUnavailable 0: the old pods serve until every new one is ready.
             remaining = 0
             for pod in old:
@@ -201,7 +202,7 @@ class Deployments:
                     wanted_pods.add((ns, pod["metadata"]["name"]))
                     remaining += 1
             store.set_status("Deployment", ns, name, _deployment_status(dep, replicas, len(current), remaining, ready))
-        for pod in store.list("Pod"):
+        for pod in list(store.views("Pod")):
             key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
             if key not in wanted_pods:
                 await self._delete_pod(*key)

@@ -36,6 +36,8 @@ from .store import ObjectError
 
 log = logging.getLogger("lab.sim")
 RESYNC_SECONDS = 1.0
+SAVE_SECONDS = 1.0
+BURST_GAP, BURST_MAX = 0.005, 0.05  # seconds: how long writes may keep a reconcile pass waiting
 
 
 class CorruptState(Exception):
@@ -49,6 +51,7 @@ class LabProcess:
         self.clusters = self.network.clusters
         self._wake = asyncio.Event()
         self._dirty = False
+        self._saved = 0.0
         self._idle = asyncio.Event()
         self._stopping = asyncio.Event()
         self.started = time.time()
@@ -128,17 +131,35 @@ class LabProcess:
                 await asyncio.wait_for(self._wake.wait(), RESYNC_SECONDS)
             except asyncio.TimeoutError:
                 pass
-            self._wake.clear()
+            await self._quiet()
             for cluster in list(self.clusters.values()):
                 try:
                     await cluster.reconcile()
                 except Exception:  # one broken object must not stop the other controllers
                     log.exception("reconcile of cluster %s failed", cluster.name)
-            if self._dirty and not self._wake.is_set():
+            # Saved when quiet, at most once a second: a stream of API writes must not rewrite the whole
+            # state file after each one (a crash loses at most the last second, as the loop resyncs every second).
+            if self._dirty and not self._wake.is_set() and time.monotonic() - self._saved >= SAVE_SECONDS:
                 self._dirty = False
+                self._saved = time.monotonic()
                 self.save()
             if not self._wake.is_set():
                 self._idle.set()
+
+    async def _quiet(self) -> None:
+        """Let a burst of writes (`kubectl apply -f` of many objects, one request each) land before a pass:
+        until BURST_GAP passes without a change, BURST_MAX at most. A pass reads whole clusters, so one per
+        write would make a burst cost its length squared."""
+        first = time.monotonic()
+        while True:
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), BURST_GAP)
+            except asyncio.TimeoutError:
+                break
+            if time.monotonic() - first >= BURST_MAX:
+                break
+        self._wake.clear()
 
     async def settle(self, timeout: float = 10.0) -> bool:
         """Wait until a reconcile pass changes nothing (controllers have converged)."""

@@ -151,12 +151,19 @@ class LinkState:
     remote: "SimCluster | None" = None  # the target as the link's credentials reach it
     probes: dict[tuple[str, str], GatewayProbe] = field(default_factory=dict)
     paired: dict[tuple[str, str], int] = field(default_factory=dict)
+    seen: tuple = ()  # the versions of what the last pass read: an unchanged world needs no pass
+
+
+# What a link's pass reads: in the target (through the link's credentials) and in its own cluster.
+REMOTE_KINDS = ("Service", "Namespace", "Secret", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+LOCAL_KINDS = ("Service", "Endpoints", "Namespace", "Secret", "Link")
 
 
 class ServiceMirror:
     def __init__(self, cluster: "SimCluster"):
         self.cluster = cluster
         self.links: dict[str, LinkState] = {}
+        self._parsed: dict[tuple, tuple[str, str] | None] = {}
 
     def link_specs(self) -> dict[str, dict]:
         """Each link as a Link spec. Edge: the Link objects. 2.8.1 has no Link: each credentials Secret
@@ -164,9 +171,9 @@ class ServiceMirror:
         store = self.cluster.store
         profile = self.cluster.installed_profile()
         if profile is None or profile.link_crd:
-            return {link["metadata"]["name"]: link.get("spec", {}) for link in store.list("Link", MC_NS)}
+            return {link["metadata"]["name"]: link.get("spec", {}) for link in store.views("Link", MC_NS)}
         out = {}
-        for secret in store.list("Secret", MC_NS):
+        for secret in store.views("Secret", MC_NS):
             ann = secret["metadata"].get("annotations", {})
             if secret.get("type") == CREDENTIALS_SECRET_TYPE and ann.get(names.CLUSTER_NAME):
                 out[secret["metadata"]["name"]] = {
@@ -186,16 +193,25 @@ class ServiceMirror:
             state = self.links.setdefault(name, LinkState(target=spec.get("targetClusterName", name)))
             self._mirror(spec, state)
 
+    def _credentials(self, secret: dict) -> tuple[str, str] | None:
+        """(server, token) from a credentials Secret's kubeconfig, parsed once per version of the Secret."""
+        key = (secret["metadata"]["name"], secret["metadata"].get("resourceVersion"))
+        if key not in self._parsed:
+            try:
+                kubeconfig = yaml.safe_load(b64decode(secret["data"]["kubeconfig"]))
+                self._parsed[key] = (kubeconfig["clusters"][0]["cluster"]["server"], kubeconfig["users"][0]["user"]["token"])
+            except (KeyError, IndexError, TypeError, ValueError, yaml.YAMLError):
+                self._parsed[key] = None
+        return self._parsed[key]
+
     def _remote(self, spec: dict, state: LinkState):
-        secret = self.cluster.store.get("Secret", MC_NS, spec.get("clusterCredentialsSecret", ""))
+        secret = self.cluster.store.view("Secret", MC_NS, spec.get("clusterCredentialsSecret", ""))
         if secret is None:
             return None, f"credentials secret {MC_NS}/{spec.get('clusterCredentialsSecret')} not found"
-        try:
-            kubeconfig = yaml.safe_load(b64decode(secret["data"]["kubeconfig"]))
-            server = kubeconfig["clusters"][0]["cluster"]["server"]
-            token = kubeconfig["users"][0]["user"]["token"]
-        except (KeyError, IndexError, TypeError, ValueError, yaml.YAMLError):
+        credentials = self._credentials(secret)
+        if credentials is None:
             return None, f"credentials secret {MC_NS}/{secret['metadata']['name']} holds no usable kubeconfig"
+        server, token = credentials
         remote = self.cluster.network.api_server(server)
         if remote is None:
             return None, f"cannot reach the API server of {state.target} at {server}"
@@ -210,6 +226,14 @@ class ServiceMirror:
         return remote, None
 
     def _mirror(self, spec: dict, state: LinkState) -> None:
+        """One pass over a link, as the real mirror's informers would react: only when something it reads
+        changed (the passes after every write would otherwise cost the whole remote cluster each)."""
+        remote = self.cluster.network.clusters.get(state.target)
+        seen = (repr(spec), tuple(self.cluster.store.kind_versions.get(k) for k in LOCAL_KINDS),
+                tuple(remote.store.kind_versions.get(k) for k in REMOTE_KINDS) if remote else None)
+        if seen == state.seen:
+            return
+        state.seen = seen
         remote, error = self._remote(spec, state)
         state.error, state.remote = error, remote
         if remote is None:
@@ -268,6 +292,14 @@ class ServiceMirror:
         fq_name = f"{name}.{ns}.svc.{domain}"
         labels = {MIRRORED_LABEL: "true", CLUSTER_LABEL: target}
         ports = [{k: p[k] for k in ("name", "port", "protocol") if k in p} for p in svc["spec"].get("ports", [])]
+        subsets = [{"addresses": [{"ip": gw.address}],
+                    "ports": [{"name": p.get("name", ""), "port": gw.port, "protocol": "TCP"} for p in ports]}]
+        store = self.cluster.store
+        have, have_eps = store.view("Service", ns, mirror_name), store.view("Endpoints", ns, mirror_name)
+        if (have and have_eps and have_eps.get("subsets") == subsets
+                and have["metadata"].get("annotations", {}).get(names.REMOTE_RESOURCE_VERSION) == svc["metadata"]["resourceVersion"]
+                and have_eps["metadata"].get("annotations", {}).get(names.REMOTE_GATEWAY_IDENTITY_ANNOTATION) == gw.identity):
+            return mirror_name  # up to date with the remote service's version, as the real mirror's informer sees it
         self.cluster.store.apply({
             "apiVersion": "v1", "kind": "Service",
             "metadata": {"name": mirror_name, "namespace": ns, "labels": labels,
@@ -280,8 +312,7 @@ class ServiceMirror:
             "metadata": {"name": mirror_name, "namespace": ns, "labels": labels,
                          "annotations": {names.REMOTE_GATEWAY_IDENTITY_ANNOTATION: gw.identity,
                                          names.REMOTE_SVC_ANNOTATION: fq_name}},
-            "subsets": [{"addresses": [{"ip": gw.address}],
-                         "ports": [{"name": p.get("name", ""), "port": gw.port, "protocol": "TCP"} for p in ports]}],
+            "subsets": subsets,
         })
         return mirror_name
 

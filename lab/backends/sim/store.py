@@ -49,7 +49,9 @@ def matches(labels: dict[str, str] | None, selector: dict[str, str] | None) -> b
 
 class ObjectStore:
     def __init__(self, on_change: Callable[[], None] = lambda: None):
-        self._objects: dict[Key, dict] = {}
+        # By kind, then (namespace, name): a controller reading one kind never walks the others.
+        self._kinds: dict[str, dict[tuple[str, str], dict]] = {}
+        self.kind_versions: dict[str, int] = {}  # the last resourceVersion that changed each kind
         self._versions = itertools.count(1)
         self._on_change = on_change
         # Stored objects are replaced, never changed in place, so the history and watchers can hold them.
@@ -73,7 +75,7 @@ class ObjectStore:
 
     def _changed(self, event: str, obj: dict) -> None:
         change = (int(obj["metadata"]["resourceVersion"]), event, obj)
-        self.last_version = change[0]
+        self.last_version = self.kind_versions[obj["kind"]] = change[0]
         self._history.append(change)
         for watcher in list(self._watchers):
             watcher(change)
@@ -81,13 +83,13 @@ class ObjectStore:
 
     # -- reads -------------------------------------------------------------
     def get(self, kind: str, namespace: str, name: str) -> dict | None:
-        obj = self._objects.get((kind, "" if kind in CLUSTER_SCOPED else namespace, name))
+        obj = self.view(kind, namespace, name)
         return copy.deepcopy(obj) if obj is not None else None
 
     def list(self, kind: str, namespace: str | None = None, labels: dict[str, str] | None = None) -> list[dict]:
         out = []
-        for (k, ns, _), obj in sorted(self._objects.items()):
-            if k != kind or (namespace is not None and ns != namespace):
+        for (ns, _), obj in sorted(self._kinds.get(kind, {}).items()):
+            if namespace is not None and ns != namespace:
                 continue
             if labels and not matches(obj["metadata"].get("labels"), labels):
                 continue
@@ -97,20 +99,19 @@ class ObjectStore:
     # Read-only views for the data path (every proxied connection looks up services and
     # endpoints): no copies. Callers must not modify what they get.
     def view(self, kind: str, namespace: str, name: str) -> dict | None:
-        return self._objects.get((kind, "" if kind in CLUSTER_SCOPED else namespace, name))
+        return self._kinds.get(kind, {}).get(("" if kind in CLUSTER_SCOPED else namespace, name))
 
     def view_all(self, kind: str) -> list[dict]:
-        return [obj for (k, _, _), obj in self._objects.items() if k == kind]
+        return list(self._kinds.get(kind, {}).values())
 
     def views(self, kind: str, namespace: str | None = None, labels: dict[str, str] | None = None) -> list[dict]:
         """`list` without the copies, for controllers that read thousands of objects per pass.
         Callers must not modify what they get; `apply` a copy instead."""
-        return [obj for (k, ns, _), obj in self._objects.items()
-                if k == kind and (namespace is None or ns == namespace)
-                and (not labels or matches(obj["metadata"].get("labels"), labels))]
+        return [obj for (ns, _), obj in self._kinds.get(kind, {}).items()
+                if (namespace is None or ns == namespace) and (not labels or matches(obj["metadata"].get("labels"), labels))]
 
     def __len__(self) -> int:
-        return len(self._objects)
+        return sum(len(objects) for objects in self._kinds.values())
 
     # -- writes ------------------------------------------------------------
     def apply(self, obj: dict) -> bool:
@@ -120,7 +121,7 @@ class ObjectStore:
         new.setdefault("metadata", {})
         if key[1]:
             new["metadata"]["namespace"] = key[1]
-        old = self._objects.get(key)
+        old = self._kinds.get(key[0], {}).get(key[1:])
         if old is not None:
             new.pop("status", None)
             if "status" in old:
@@ -142,18 +143,18 @@ class ObjectStore:
             new["metadata"]["creationTimestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             new["metadata"]["generation"] = 1
         new["metadata"]["resourceVersion"] = str(next(self._versions))
-        self._objects[key] = new
+        self._kinds.setdefault(key[0], {})[key[1:]] = new
         self._changed("MODIFIED" if old is not None else "ADDED", new)
         return True
 
     def set_status(self, kind: str, namespace: str, name: str, status: dict) -> bool:
-        key = (kind, "" if kind in CLUSTER_SCOPED else namespace, name)
-        obj = self._objects.get(key)
+        key = ("" if kind in CLUSTER_SCOPED else namespace, name)
+        obj = self._kinds.get(kind, {}).get(key)
         if obj is None or obj.get("status") == status:
             return False
         new = {**obj, "status": copy.deepcopy(status),
                "metadata": {**obj["metadata"], "resourceVersion": str(next(self._versions))}}
-        self._objects[key] = new
+        self._kinds[kind][key] = new
         self._changed("MODIFIED", new)
         return True
 
@@ -173,7 +174,7 @@ class ObjectStore:
         return self.apply(obj)
 
     def delete(self, kind: str, namespace: str, name: str) -> bool:
-        removed = self._objects.pop((kind, "" if kind in CLUSTER_SCOPED else namespace, name), None)
+        removed = self._kinds.get(kind, {}).pop(("" if kind in CLUSTER_SCOPED else namespace, name), None)
         if removed is not None:
             gone = {**removed, "metadata": {**removed["metadata"], "resourceVersion": str(next(self._versions))}}
             self._changed("DELETED", gone)
@@ -182,12 +183,13 @@ class ObjectStore:
     # -- persistence -------------------------------------------------------
     def dump(self) -> list[dict]:
         """Every object, for serializing at once (not copied: do not modify)."""
-        return [o for _, o in sorted(self._objects.items())]
+        return [o for kind in sorted(self._kinds) for _, o in sorted(self._kinds[kind].items())]
 
     def load(self, objects: Iterable[dict[str, Any]]) -> None:
         top = 0
         for obj in objects:
-            self._objects[key_of(obj)] = copy.deepcopy(obj)
+            key = key_of(obj)
+            self._kinds.setdefault(key[0], {})[key[1:]] = copy.deepcopy(obj)
             top = max(top, int(obj["metadata"].get("resourceVersion", "0")))
         self._versions = itertools.count(top + 1)
         self.last_version = top
