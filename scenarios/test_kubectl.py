@@ -128,3 +128,10 @@ def test_the_kind_plans_kubectl_lines_run_unchanged_against_the_simulated_cluste
             result = subprocess.run(["bash", "-c", command], cwd=planned.root, env=env, capture_output=True, text=True,
                                     timeout=120)
             assert result.returncode == 0, f"{command.splitlines()[0]}\n{result.stderr}"
+
+
+def test_events_say_which_address_metallb_gave_the_gateway(lab, east):
+    gw = lab.gateway
+    rows = _lines(east.kubectl("-n", gw.namespace, "get", "events", "--field-selector",
+                               f"involvedObject.name={gw.name},reason=IPAllocated"))
+    assert any(east.gateway_address(gw) in row for row in rows[1:]), rows

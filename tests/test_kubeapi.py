@@ -98,8 +98,8 @@ def test_a_watch_resumes_from_a_kept_version_and_is_told_when_it_is_too_old():
     store.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "x"}, "data": {"k": "v"}})
     store.delete("ConfigMap", "x", "a")
     unsubscribe()
-    assert [kind for _, kind, _ in seen] == ["ADDED", "MODIFIED", "DELETED"]
-    assert [kind for _, kind, _ in store.changes_since(version)] == ["MODIFIED", "DELETED"]
+    assert [change[1] for change in seen] == ["ADDED", "MODIFIED", "DELETED"]
+    assert [change[1] for change in store.changes_since(version)] == ["MODIFIED", "DELETED"]
     for i in range(2100):  # more changes than the history keeps
         store.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"c{i}", "namespace": "x"}})
     with pytest.raises(Gone):
@@ -175,18 +175,14 @@ def test_a_token_is_allowed_what_its_account_is_bound_to_and_forbidden_the_rest(
     assert api.call("GET", "/api/v1/services", token="not-a-token", admin=False)[0] == 401
 
 
-def test_a_watch_streams_changes_after_the_lists_version(api):
-    _, listed = api.call("GET", "/api/v1/namespaces/default/configmaps")
-    version = listed["metadata"]["resourceVersion"]
-    events = []
-
+def _watch(api, query: str, count: int, events: list) -> threading.Thread:
     def watch():
         context = ssl.create_default_context(cafile=str(api.certs.ca))
         context.load_cert_chain(*api.certs.admin)
         conn = http.client.HTTPSConnection("127.0.0.1", api.port, context=context, timeout=10)
-        conn.request("GET", f"/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={version}&timeoutSeconds=5")
+        conn.request("GET", f"/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=5&{query}")
         response = conn.getresponse()
-        while len(events) < 2:
+        while len(events) < count:
             line = response.fp.readline()
             if not line:
                 break
@@ -196,7 +192,27 @@ def test_a_watch_streams_changes_after_the_lists_version(api):
 
     watcher = threading.Thread(target=watch)
     watcher.start()
+    return watcher
+
+
+def test_a_watch_streams_changes_after_the_lists_version(api):
+    _, listed = api.call("GET", "/api/v1/namespaces/default/configmaps")
+    events: list = []
+    watcher = _watch(api, f"resourceVersion={listed['metadata']['resourceVersion']}", 2, events)
     api.call("POST", "/api/v1/namespaces/default/configmaps", CM)
     api.call("DELETE", "/api/v1/namespaces/default/configmaps/probe")
     watcher.join(15)
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "probe"), ("DELETED", "probe")]
+
+
+def test_an_object_leaving_a_watched_selector_is_deleted_for_that_watch(api):
+    labelled = {**CM, "metadata": {**CM["metadata"], "labels": {"app": "x"}}}
+    api.call("POST", "/api/v1/namespaces/default/configmaps", labelled)
+    _, listed = api.call("GET", "/api/v1/namespaces/default/configmaps?labelSelector=app%3Dx")
+    events: list = []
+    watcher = _watch(api, f"labelSelector=app%3Dx&resourceVersion={listed['metadata']['resourceVersion']}", 2, events)
+    merge = "application/merge-patch+json"
+    api.call("PATCH", "/api/v1/namespaces/default/configmaps/probe", {"metadata": {"labels": {"app": "y"}}}, merge)
+    api.call("PATCH", "/api/v1/namespaces/default/configmaps/probe", {"metadata": {"labels": {"app": "x"}}}, merge)
+    watcher.join(15)
+    assert [e["type"] for e in events] == ["DELETED", "ADDED"]

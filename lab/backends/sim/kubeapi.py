@@ -92,7 +92,8 @@ def field_matcher(selector: str | None) -> Callable[[dict], bool]:
     tests = []
     for part in selector.split(","):
         m = re.fullmatch(r"\s*([A-Za-z.]+)\s*(==|=|!=)\s*(.*?)\s*", part)
-        if not m or m.group(1) not in ("metadata.name", "metadata.namespace", "status.phase", "spec.nodeName", "type"):
+        if not m or m.group(1) not in ("metadata.name", "metadata.namespace", "status.phase", "spec.nodeName", "type",
+                                          "reason", "involvedObject.name", "involvedObject.kind"):
             raise ApiError(400, "BadRequest", f'field label not supported: {part.split("=")[0].strip()}')
         path, op, value = m.groups()
 
@@ -146,6 +147,9 @@ COLUMNS = {
     "Pod": (["Ready", "Status", "Restarts"], _pod_row),
     "Deployment": (["Ready", "Up-to-date", "Available"], _deployment_row),
     "Namespace": (["Status"], lambda o: [o.get("status", {}).get("phase", "Active")]),
+    "Event": (["Type", "Reason", "Object", "Message"],
+              lambda o: [o["type"], o["reason"], f"{o['involvedObject']['kind'].lower()}/{o['involvedObject']['name']}",
+                         o["message"]]),
 }
 
 
@@ -340,10 +344,17 @@ class KubeAPI:
             return await self.exec(request, namespace, name)
         if sub == "log":
             return self.logs(namespace, name, query)
+        if res.kind == "Event" and verb not in ("get", "list", "watch"):
+            raise ApiError(405, "MethodNotAllowed", "the simulation's events are read-only")
         if verb == "watch":
             return await self.watch(request, res, namespace, name)
         if verb == "list":
             return self.list(request, res, namespace)
+        if verb == "get" and res.kind == "Event":
+            found = [e for e in self._events() if e["metadata"]["name"] == name and e["metadata"]["namespace"] == namespace]
+            if not found:
+                raise _not_found(res, name)
+            return web.json_response(found[0])
         if verb == "get":
             obj = self._get(res, namespace, name)
             return web.json_response(self._scale(res, obj) if sub == "scale" else obj)
@@ -386,10 +397,26 @@ class KubeAPI:
         api = obj.get("apiVersion", "v1")
         return (api.split("/")[0] if "/" in api else "") == res.group
 
+    def _events(self) -> list[dict]:
+        """The cluster's events (what its controllers and the service mirror recorded) as v1 Events."""
+        out = []
+        for i, e in enumerate(self.cluster.events):
+            kind, _, rest = e["object"].partition("/")
+            namespace, _, name = rest.rpartition("/")
+            when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(e["lastTimestamp"]))
+            out.append({"apiVersion": "v1", "kind": "Event",
+                        "metadata": {"name": f"{name}.{i:016x}", "namespace": namespace or "default",
+                                     "creationTimestamp": when, "resourceVersion": str(self.cluster.store.last_version)},
+                        "involvedObject": {"kind": kind, "name": name, "namespace": namespace},
+                        "reason": e["reason"], "message": e["message"], "type": e["type"], "count": e["count"],
+                        "firstTimestamp": when, "lastTimestamp": when, "source": {"component": "lab-simulation"}})
+        return out
+
     def _select(self, res: Resource, namespace: str, query) -> list[dict]:
         labels, fields = label_matcher(query.get("labelSelector")), field_matcher(query.get("fieldSelector"))
-        objects = [o for o in self.cluster.store.views(res.kind, namespace or None)
-                   if self._kind_group_matches(res, o) and labels(o["metadata"].get("labels")) and fields(o)]
+        candidates = self._events() if res.kind == "Event" else self.cluster.store.views(res.kind, namespace or None)
+        objects = [o for o in candidates if (not namespace or o["metadata"].get("namespace") == namespace)
+                   and self._kind_group_matches(res, o) and labels(o["metadata"].get("labels")) and fields(o)]
         return sorted(objects, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
 
     def list(self, request: web.Request, res: Resource, namespace: str) -> web.Response:
@@ -410,6 +437,14 @@ class KubeAPI:
                     and (not namespace or obj["metadata"].get("namespace") == namespace)
                     and named(obj) and labels(obj["metadata"].get("labels")) and fields(obj))
 
+        async def relay(kind: str, obj: dict, old: dict | None) -> None:
+            """As the API server's watch filters a change: by the object before and after it, so one that
+            leaves the selectors is DELETED for this watch and one that enters them ADDED."""
+            was = old is not None and wanted(old)
+            now = kind != "DELETED" and wanted(obj)
+            if was or now:
+                await self._event(response, "MODIFIED" if was and now else "ADDED" if now else "DELETED", self._out(res, obj))
+
         queue: asyncio.Queue = asyncio.Queue()
         unsubscribe = self.cluster.store.subscribe(queue.put_nowait)
         response = web.StreamResponse(headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
@@ -429,22 +464,20 @@ class KubeAPI:
                 except (Gone, ValueError) as exc:
                     await self._event(response, "ERROR", ApiError(410, "Expired", str(exc)).status())
                     return response
-                for _, kind, obj in missed:
-                    if wanted(obj):
-                        await self._event(response, kind, self._out(res, obj))
+                for _, kind, obj, old in missed:
+                    await relay(kind, obj, old)
             timeout = float(query.get("timeoutSeconds", "1800"))
             deadline = time.monotonic() + timeout
             bookmarks = query.get("allowWatchBookmarks") == "true"
             while time.monotonic() < deadline:
                 wait = min(deadline - time.monotonic(), WATCH_BOOKMARK_SECONDS)
                 try:
-                    _, kind, obj = await asyncio.wait_for(queue.get(), max(wait, 0.01))
+                    _, kind, obj, old = await asyncio.wait_for(queue.get(), max(wait, 0.01))
                 except asyncio.TimeoutError:
                     if bookmarks:
                         await self._bookmark(response, res)
                     continue
-                if wanted(obj):
-                    await self._event(response, kind, self._out(res, obj))
+                await relay(kind, obj, old)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:

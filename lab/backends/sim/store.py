@@ -18,7 +18,9 @@ CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResou
 Key = tuple[str, str, str]
 SERVER_FILLED_SPEC = {"Service": ("clusterIP", "clusterIPs")}
 HISTORY = 2000  # changes kept for watches that resume from a resourceVersion (the API server keeps a window too)
-Change = tuple[int, str, dict]  # (resourceVersion, ADDED | MODIFIED | DELETED, the object as it became)
+# (resourceVersion, ADDED | MODIFIED | DELETED, the object as it became, the object as it was or None): a
+# watch with selectors needs both to tell an object entering them (ADDED) from one leaving (DELETED).
+Change = tuple[int, str, dict, dict | None]
 
 
 class Gone(Exception):
@@ -73,8 +75,8 @@ class ObjectStore:
             raise Gone(f"too old resource version: {version} ({self._history[0][0] - 1 if self._history else self.last_version})")
         return [c for c in self._history if c[0] > version]
 
-    def _changed(self, event: str, obj: dict) -> None:
-        change = (int(obj["metadata"]["resourceVersion"]), event, obj)
+    def _changed(self, event: str, obj: dict, old: dict | None) -> None:
+        change = (int(obj["metadata"]["resourceVersion"]), event, obj, old)
         self.last_version = self.kind_versions[obj["kind"]] = change[0]
         self._history.append(change)
         for watcher in list(self._watchers):
@@ -144,7 +146,7 @@ class ObjectStore:
             new["metadata"]["generation"] = 1
         new["metadata"]["resourceVersion"] = str(next(self._versions))
         self._kinds.setdefault(key[0], {})[key[1:]] = new
-        self._changed("MODIFIED" if old is not None else "ADDED", new)
+        self._changed("MODIFIED" if old is not None else "ADDED", new, old)
         return True
 
     def set_status(self, kind: str, namespace: str, name: str, status: dict) -> bool:
@@ -155,7 +157,7 @@ class ObjectStore:
         new = {**obj, "status": copy.deepcopy(status),
                "metadata": {**obj["metadata"], "resourceVersion": str(next(self._versions))}}
         self._kinds[kind][key] = new
-        self._changed("MODIFIED", new)
+        self._changed("MODIFIED", new, obj)
         return True
 
     def set_metadata(self, kind: str, namespace: str, name: str, field: str, values: dict[str, str | None]) -> bool:
@@ -177,7 +179,7 @@ class ObjectStore:
         removed = self._kinds.get(kind, {}).pop(("" if kind in CLUSTER_SCOPED else namespace, name), None)
         if removed is not None:
             gone = {**removed, "metadata": {**removed["metadata"], "resourceVersion": str(next(self._versions))}}
-            self._changed("DELETED", gone)
+            self._changed("DELETED", gone, removed)
         return removed is not None
 
     # -- persistence -------------------------------------------------------
