@@ -39,17 +39,20 @@ class KubeClient:
         self._lock = threading.RLock()
         self.dynamic = dynamic.DynamicClient(api, cache_file=str(cache_file))
 
-    def _resource(self, kind: str, api_version: str | None = None):
-        from kubernetes.dynamic.exceptions import ResourceNotFoundError, ResourceNotUniqueError
+    def _find(self, kind: str, api_version: str | None = None):
+        """The served resource for `kind`, or None (the discoverer refreshes once before it says so). Where
+        two groups serve the kind (Event in v1 and events.k8s.io), the core or preferred one."""
+        from kubernetes.dynamic.resource import ResourceList
 
-        try:
-            return self.dynamic.resources.get(kind=kind, **({"api_version": api_version} if api_version else {}))
-        except ResourceNotUniqueError:  # e.g. Event in v1 and events.k8s.io: the lab means the core one
-            found = self.dynamic.resources.search(kind=kind)
-            return next((r for r in found if r.group == "" or r.preferred), found[0])
-        except ResourceNotFoundError:
-            raise LabError(f"the API of {self.context} does not serve {api_version or ''} {kind} (is its CRD installed?)"
-                           ) from None
+        found = [r for r in self.dynamic.resources.search(kind=kind, **({"api_version": api_version} if api_version else {}))
+                 if not isinstance(r, ResourceList)]
+        return next((r for r in found if r.group == "" or r.preferred), found[0]) if found else None
+
+    def _resource(self, kind: str, api_version: str | None = None):
+        resource = self._find(kind, api_version)
+        if resource is None:
+            raise LabError(f"the API of {self.context} does not serve {api_version or ''} {kind} (is its CRD installed?)")
+        return resource
 
     def _error(self, exc, what: str) -> LabError:
         try:
@@ -59,18 +62,13 @@ class KubeClient:
         return LabError(f"{self.context}: {what}: {message}")
 
     @_serialized
-    def served(self, kind: str) -> bool:
-        """Whether the API serves `kind` now (discovery is refreshed once when it seems not to)."""
-        return bool(self.dynamic.resources.search(kind=kind))
-
-    @_serialized
     def get(self, kind: str, namespace: str, name: str) -> dict | None:
         """The object, or None when it, or its kind (no CRD yet), does not exist."""
         from kubernetes.dynamic.exceptions import NotFoundError
 
-        if not self.served(kind):
+        resource = self._find(kind)
+        if resource is None:
             return None
-        resource = self._resource(kind)
         try:
             return resource.get(name=name, namespace=namespace or None).to_dict()
         except NotFoundError:
@@ -78,10 +76,11 @@ class KubeClient:
 
     @_serialized
     def list(self, kind: str, namespace: str | None = None, labels: dict | None = None) -> list[dict]:
-        if not self.served(kind):
+        resource = self._find(kind)
+        if resource is None:
             return []
         selector = ",".join(f"{k}={v}" for k, v in (labels or {}).items()) or None
-        found = self._resource(kind).get(namespace=namespace, label_selector=selector).to_dict()
+        found = resource.get(namespace=namespace, label_selector=selector).to_dict()
         return [{**item, "kind": kind, "apiVersion": found.get("apiVersion", "v1")} for item in found.get("items", [])]
 
     @_serialized

@@ -131,7 +131,7 @@ def api(sim_lab):
     steps.up(sim_lab, until="multicluster")
     backend = sim_lab.backend
     port = backend._api("GET", "health")["kubeapi"]["east"]
-    return Api(port, ApiCerts(backend.sim_dir / "certs" / "east" / "apiserver"))
+    return Api(port, ApiCerts.of(backend.sim_dir, "east"))
 
 
 CM = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "probe", "namespace": "default"}, "data": {"k": "v"}}

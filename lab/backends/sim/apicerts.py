@@ -27,6 +27,11 @@ ADMIN_USER, ADMIN_GROUP = "kubernetes-admin", "system:masters"
 class ApiCerts:
     directory: Path
 
+    @classmethod
+    def of(cls, sim_dir: Path, cluster: str) -> "ApiCerts":
+        """Where the lab process keeps a cluster's API certificates (and the backend reads them)."""
+        return cls(sim_dir / "certs" / cluster / "apiserver")
+
     @property
     def ca(self) -> Path:
         return self.directory / "ca.crt"

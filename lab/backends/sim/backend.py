@@ -152,14 +152,14 @@ class SimBackend(Backend):
     def kubeconfig_path(self) -> str:
         """The lab's kubeconfig (.lab/<name>/kubeconfig, 0600: it holds the admin's key), one context per
         cluster named as kind names them (`kind-east`), pointing at the lab process's Kubernetes APIs."""
-        if not self.running():
-            raise LabError(f"the lab '{self.cfg.name}' is not running. Fix: run `./labctl up` first")
-        ports = self._api("GET", "health")["kubeapi"]
+        return self._write_kubeconfig(self._api("GET", "health")["kubeapi"])  # a lab that is down says so
+
+    def _write_kubeconfig(self, ports: dict[str, int]) -> str:
         clusters, users, contexts = [], [], []
         for name in self.cfg.cluster_names:
             if name not in ports:
                 continue
-            certs = ApiCerts(self.sim_dir / "certs" / name / "apiserver")
+            certs = ApiCerts.of(self.sim_dir, name)
             context = f"kind-{name}"
             clusters.append({"name": context, "cluster": {
                 "server": f"https://127.0.0.1:{ports[name]}",
@@ -220,9 +220,10 @@ class SimBackend(Backend):
         """The official client on the cluster's context in the lab's kubeconfig (one per cluster, kept)."""
         with self._clients_lock:
             if cluster not in self._clients:
-                if cluster not in self._api("GET", "health", timeout=3)["clusters"]:  # names a dead lab process
+                health = self._api("GET", "health", timeout=3)  # names a dead lab process
+                if cluster not in health["clusters"]:
                     raise LabError(f"cluster {cluster} does not exist. Fix: run `./labctl up`")
-                self._clients[cluster] = KubeClient(self.kubeconfig_path(), f"kind-{cluster}",
+                self._clients[cluster] = KubeClient(self._write_kubeconfig(health["kubeapi"]), f"kind-{cluster}",
                                                     self.state_dir / "discovery" / f"{cluster}.json")
             return self._clients[cluster]
 
@@ -412,7 +413,7 @@ class SimBackend(Backend):
                                  10, f"a LoadBalancer address for {target}'s gateway {gw.namespace}/{gw.name}")
         # As link-gen writes it: the target's API address and CA, and the account's token; usable with kubectl.
         server = f"https://127.0.0.1:{self._api('GET', 'health')['kubeapi'][target]}"
-        ca = ApiCerts(self.sim_dir / "certs" / target / "apiserver").ca.read_text()
+        ca = ApiCerts.of(self.sim_dir, target).ca.read_text()
         self.apply(source, manifests.link(self.cfg, target, server, token, service, account, ca_pem=ca))
         # The guide checks right after linking, as the kind backend does: a failing check stops here. Only
         # the gateway-liveness check is given time, as long as the first probe takes (one probe period, as on

@@ -87,7 +87,7 @@ class LabProcess:
     async def _serve_api(self, cluster: SimCluster) -> None:
         """The cluster's Kubernetes API, on the port it had before a restart when that port is still free
         (so a kubeconfig written earlier keeps working)."""
-        certs = ApiCerts(self.state_dir / "certs" / cluster.name / "apiserver").ensure()
+        certs = ApiCerts.of(self.state_dir, cluster.name).ensure()
         api = KubeAPI(cluster, certs, cluster.spec.get("kubernetes_version", "v1.32.0"), podexec.run)
         try:
             port = await api.start(int(cluster.spec.get("api_port", 0)))
@@ -241,13 +241,10 @@ class LabProcess:
                     if pns == ns and p.name.startswith(deployment + "-") and not p.error), None)
         if pod is None:
             return {"error": f"no running pod of deployment {ns}/{deployment} in cluster {cluster.name}"}
-        parts = urlsplit(url)
-        authority = parts.netloc
-        request = httpwire.Request("GET", parts.path or "/", {"host": authority, "user-agent": "curl/8.10.1"})
         if pod.proxy is None:
             return {"error": f"pod {pod.name} is not meshed; the sim's unmeshed clients cannot reach other pods"}
         try:
-            response = await httpwire.fetch("127.0.0.1", pod.proxy.outbound_port, request, timeout)
+            response = await podexec.send(pod, podexec.curl_request(urlsplit(url)), timeout)
         except asyncio.TimeoutError:
             return {"error": f"operation timed out after {timeout:.0f}s"}
         except (OSError, httpwire.WireError, asyncio.IncompleteReadError) as exc:

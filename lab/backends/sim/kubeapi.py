@@ -15,6 +15,7 @@ cluster's own Roles and bindings (rbac.py).
 from __future__ import annotations
 
 import asyncio
+import calendar
 import json
 import logging
 import re
@@ -49,6 +50,11 @@ class ApiError(Exception):
     def status(self) -> dict:
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": self.message,
                 "reason": self.reason, "details": self.details, "code": self.code}
+
+
+def _no_route() -> ApiError:
+    """The API server's answer to a path it does not serve."""
+    return ApiError(404, "NotFound", "the server could not find the requested resource")
 
 
 def _not_found(res: Resource, name: str) -> ApiError:
@@ -112,7 +118,7 @@ def _age(obj: dict) -> str:
     created = obj.get("metadata", {}).get("creationTimestamp")
     if not created:
         return "<unknown>"
-    seconds = max(0, int(time.time() - time.mktime(time.strptime(created, "%Y-%m-%dT%H:%M:%SZ")) + time.timezone))
+    seconds = max(0, int(time.time() - calendar.timegm(time.strptime(created, "%Y-%m-%dT%H:%M:%SZ"))))
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size * 2:
             return f"{seconds // size}{unit}"
@@ -268,7 +274,7 @@ class KubeAPI:
         else:
             found = None  # /openapi/v2: not served (kubectl asks for it only when v3 is missing)
         if found is None:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise _no_route()
         return web.json_response(found)
 
     def openapi_v3(self, gv_path: list[str]) -> dict | None:
@@ -301,18 +307,14 @@ class KubeAPI:
         elif parts[0] == "apis" and len(parts) >= 4:
             group, version, rest = parts[1], parts[2], parts[3:]
         else:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise _no_route()
         namespace = ""
         if rest[0] == "namespaces" and len(rest) >= 3 and not (len(rest) == 3 and rest[2] in ("status", "finalize")):
             namespace, rest = rest[1], rest[2:]
         res = self.catalog.find(group, version, rest[0])
-        if res is None or len(rest) > 3:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
         name, sub = (rest[1] if len(rest) > 1 else ""), (rest[2] if len(rest) > 2 else "")
-        if sub and sub not in res.subresources:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        if namespace and not res.namespaced:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if res is None or len(rest) > 3 or (sub and sub not in res.subresources) or (namespace and not res.namespaced):
+            raise _no_route()
         return res, namespace, name, sub
 
     async def resource_request(self, request: web.Request, user: rbac.User, path: str) -> web.StreamResponse:
@@ -609,7 +611,7 @@ class KubeAPI:
     # -- scale ----------------------------------------------------------------------------------
     def _scale(self, res: Resource, obj: dict) -> dict:
         if "scale" not in res.subresources:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise _no_route()
         selector = obj.get("spec", {}).get("selector", {}).get("matchLabels", {})
         meta = obj["metadata"]
         return {"kind": "Scale", "apiVersion": "autoscaling/v1",

@@ -116,6 +116,17 @@ async def _one(runtime, argv: list[str]) -> tuple[int, bytes, bytes]:
     return await fetch(runtime, curl)
 
 
+def curl_request(parts, headers: dict[str, str] | None = None) -> httpwire.Request:
+    """The GET curl sends for a parsed URL, with its default headers."""
+    return httpwire.Request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+                            {"host": parts.netloc, "user-agent": f"curl/{CURL_VERSION}", "accept": "*/*", **(headers or {})})
+
+
+async def send(runtime, request: httpwire.Request, timeout: float) -> httpwire.Response:
+    """Send `request` from the pod's network: into its proxy's outbound side, as its own processes' traffic goes."""
+    return await httpwire.fetch("127.0.0.1", runtime.proxy.outbound_port, request, timeout)
+
+
 async def fetch(runtime, curl: Curl) -> tuple[int, bytes, bytes]:
     parts = urlsplit(curl.url if "://" in curl.url else f"http://{curl.url}")
     if parts.scheme != "http":
@@ -124,13 +135,12 @@ async def fetch(runtime, curl: Curl) -> tuple[int, bytes, bytes]:
     if runtime.proxy is None:  # an unmeshed pod has no route to other pods in the simulation
         return 7, b"", _error(curl, 7, f"Failed to connect to {parts.hostname} port {parts.port or 80}: "
                                           "the pod is not meshed, and only meshed pods reach other pods in the simulation")
-    headers = {"host": parts.netloc, "user-agent": f"curl/{CURL_VERSION}", "accept": "*/*", **curl.headers}
-    request = httpwire.Request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), headers)
+    request = curl_request(parts, curl.headers)
     if curl.verbose:
         err += [f"*   Trying {parts.hostname}:{parts.port or 80}...", f"> GET {request.path} HTTP/1.1"]
-        err += [f"> {k.title()}: {v}" for k, v in headers.items()] + [">"]
+        err += [f"> {k.title()}: {v}" for k, v in request.headers.items()] + [">"]
     try:
-        response = await httpwire.fetch("127.0.0.1", runtime.proxy.outbound_port, request, curl.timeout)
+        response = await send(runtime, request, curl.timeout)
     except asyncio.TimeoutError:
         return 28, b"", _error(curl, 28, f"Operation timed out after {int(curl.timeout * 1000)} milliseconds", err)
     except (OSError, httpwire.WireError, asyncio.IncompleteReadError) as exc:
