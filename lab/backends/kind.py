@@ -219,7 +219,9 @@ class KindBackend(Backend):
 
     def _read(self, cluster: str, args: list[str]) -> str:
         """`kubectl get ...`'s output; empty when the kind itself is not served yet (its CRD is not installed:
-        `--ignore-not-found` covers a missing object, not a missing resource type, so kubectl exits 1)."""
+        `--ignore-not-found` covers a missing object, not a missing resource type, so kubectl exits 1 with
+        `error: the server doesn't have a resource type "IPAddressPool"`, as kubectl 1.32 was seen to do
+        against the simulated API, which serves a kind only once its CRD exists)."""
         result = self.runner.run(self.kubectl(cluster, *args), check=False)
         if result.code != 0:
             if "the server doesn't have a resource type" in result.stderr:

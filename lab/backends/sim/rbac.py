@@ -77,7 +77,9 @@ def allowed(store, user: User, req: Request) -> bool:
 
 
 def forbidden_message(user: User, req: Request) -> str:
-    """The API server's words (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/responsewriters/errors.go)."""
+    """The API server's words: `forbiddenMessage` in staging/src/k8s.io/apiserver/pkg/endpoints/handlers/
+    responsewriters/errors.go (resource/subresource; "in the namespace" or "at the cluster scope"), behind the
+    `<group resource> ["<name>"] is forbidden: ` that apimachinery's errors.NewForbidden puts before it."""
     plural = req.resource.split("/")[0]
     qualified = f"{plural}.{req.group}" if req.group else plural
     what = f'{qualified} "{req.name}"' if req.name else qualified
