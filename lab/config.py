@@ -17,7 +17,7 @@ import yaml
 from . import gateways
 from . import names as upstream_names
 from .errors import ConfigError
-from .profiles import DEFAULT_PROFILE, PROFILES, Profile
+from .profiles import DEFAULT_PROFILE, LINK_MODES, PROFILES, Profile
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DNS_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -75,6 +75,7 @@ class ClusterConfig:
     workloads: tuple[str, ...] = ()
     exports: tuple[str, ...] = ()
     context: str | None = None  # an existing kubeconfig context (the contexts backend)
+    network: str | None = None  # clusters naming the same network reach each other's pods (a flat network)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,11 @@ class LinkConfig:
 
     source: str
     target: str
+    mode: str = "gateway"  # a lab.profiles.LINK_MODES key: how the source reaches what the target exports
+
+    @property
+    def via_gateway(self) -> bool:
+        return self.mode == "gateway"
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,14 @@ class LabConfig:
     def cluster_names(self) -> list[str]:
         return [c.name for c in self.clusters]
 
+    def links_of(self, cluster: str) -> list[LinkConfig]:
+        """The links `cluster` takes part in, either end."""
+        return [link for link in self.links if cluster in (link.source, link.target)]
+
+    def export_mode(self, cluster: str) -> str:
+        """How `cluster`'s exports are marked: one mode for all links into it (the export label has one value)."""
+        return next((link.mode for link in self.links if link.target == cluster), "gateway")
+
     def exported(self, cluster: str) -> list[tuple[str, str]]:
         """(namespace, name) of each service `cluster` exports; a bare name is in the lab's namespace."""
         return [tuple(e.split("/", 1)) if "/" in e else (self.namespace, e) for e in self.cluster(cluster).exports]
@@ -143,30 +157,32 @@ DEFAULT = {
     "probe_period": 3,
     "profile": DEFAULT_PROFILE,
     "clusters": {
-        # Disjoint pod and service subnets, as two kind clusters need once
-        # they are linked; LoadBalancer pools from the kind docker network.
-        "east": {
-            "pod_subnet": "10.244.0.0/16",
-            "service_subnet": "10.96.0.0/16",
-            "lb_pool": "172.18.255.200-172.18.255.214",
-            "workloads": ["foobar"],
-            "exports": ["foobar"],
-        },
-        "west": {
-            "pod_subnet": "10.245.0.0/16",
-            "service_subnet": "10.97.0.0/16",
-            "lb_pool": "172.18.255.215-172.18.255.229",
-            "workloads": ["client"],
-            "exports": [],
-        },
+        # The guide's roles: east serves and exports foobar, west runs the client. Their subnets and
+        # pools, like any cluster's that leaves them out, come from their position (derived_ranges).
+        "east": {"workloads": ["foobar"], "exports": ["foobar"]},
+        "west": {"workloads": ["client"], "exports": []},
     },
     "links": [{"from": "west", "to": "east"}],
 }
 
 TOP_KEYS = {"name", "trust_domain", "namespace", "gateway", "probe_period", "profile", "installer", "clusters", "links", "trust"}
 INSTALLERS = ("cli", "helm")
-CLUSTER_KEYS = {"pod_subnet", "service_subnet", "lb_pool", "workloads", "exports", "context"}
-LINK_KEYS = {"from", "to"}
+CLUSTER_KEYS = {"pod_subnet", "service_subnet", "lb_pool", "workloads", "exports", "context", "network"}
+LINK_KEYS = {"from", "to", "mode"}
+POOL_BLOCK = 15  # LoadBalancer addresses a cluster gets by default: the gateway, Ambassador, and room to spare
+MAX_DERIVED = 12  # pod subnets 10.244/16 .. 10.255/16; past that a cluster names its own ranges
+
+
+def derived_ranges(index: int) -> dict[str, str] | None:
+    """The ranges of the cluster at position `index` (0-based) that names none: pods 10.(244+i).0.0/16,
+    services 10.(96+i).0.0/16 (kind's defaults for the first cluster, kind.x-k8s.io/v1alpha4), and a
+    LoadBalancer block of 15 from the top of the kind network: three per /24 at .200-.244, counting down
+    from 172.18.255.0/24. The same position gives the same ranges whatever the cluster is called."""
+    if not 0 <= index < MAX_DERIVED:
+        return None
+    first = int(ipaddress.IPv4Address(f"172.18.{255 - index // 3}.200")) + POOL_BLOCK * (index % 3)
+    return {"pod_subnet": f"10.{244 + index}.0.0/16", "service_subnet": f"10.{96 + index}.0.0/16",
+            "lb_pool": f"{ipaddress.IPv4Address(first)}-{ipaddress.IPv4Address(first + POOL_BLOCK - 1)}"}
 TRUST_KEYS = {"anchor_cert", "anchor_key", "mode"}
 TRUST_MODES = ("shared", "bundle")
 
@@ -286,17 +302,18 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
     if not isinstance(raw_clusters, dict) or not raw_clusters:
         raise ConfigError("clusters", "must map cluster names to their settings", "see the README's lab.yaml example", source)
     clusters: list[ClusterConfig] = []
-    for cname, raw in raw_clusters.items():
+    for index, (cname, raw) in enumerate(raw_clusters.items()):
         if not isinstance(cname, str) or not DNS_LABEL.match(cname):
             raise ConfigError(f"clusters.{_key(cname)}", f"{_show(cname)} is not a DNS label", "name clusters with lower-case letters, digits and '-'", source)
         raw = raw or {}
         if not isinstance(raw, dict):
             raise ConfigError(f"clusters.{cname}", "must be a mapping", "see the README's lab.yaml example", source)
         _unknown(raw, CLUSTER_KEYS, f"clusters.{cname}.", source)
-        fallback = DEFAULT["clusters"].get(cname, {})
+        fallback = {**(derived_ranges(index) or {}), **DEFAULT["clusters"].get(cname, {})}
         for key in ("pod_subnet", "service_subnet", "lb_pool"):
             if key not in raw and key not in fallback:
-                raise ConfigError(f"clusters.{cname}.{key}", "is required for a cluster with no default", f"set {key}", source)
+                raise ConfigError(f"clusters.{cname}.{key}", f"is required: the lab derives ranges for the first {MAX_DERIVED} "
+                                  f"clusters only, and this is cluster {index + 1}", f"set {key}", source)
         clusters.append(
             ClusterConfig(
                 name=cname,
@@ -306,6 +323,7 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
                 workloads=_names(raw.get("workloads", fallback.get("workloads")), f"clusters.{cname}.workloads", source),
                 exports=_exports(raw.get("exports", fallback.get("exports")), f"clusters.{cname}.exports", source),
                 context=_context(raw.get("context"), f"clusters.{cname}.context", source),
+                network=_network_name(raw.get("network"), f"clusters.{cname}.network", source),
             )
         )
     _check_disjoint(clusters, source)
@@ -334,9 +352,16 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
                 raise ConfigError(f"links[{i}].{key}", f"{_show(raw.get(key))} is not a cluster of this lab", f"use one of: {', '.join(sorted(names))}", source)
         if raw["from"] == raw["to"]:
             raise ConfigError(f"links[{i}]", "links a cluster to itself", "link two different clusters", source)
-        link = LinkConfig(source=raw["from"], target=raw["to"])
-        if link in links:
+        mode = raw.get("mode", "gateway")
+        if not isinstance(mode, str) or mode not in LINK_MODES:
+            raise ConfigError(f"links[{i}].mode", f"{_show(mode)} is not a link mode", f"use one of: {', '.join(LINK_MODES)}", source)
+        if mode not in PROFILES[profile].link_modes:
+            raise ConfigError(f"links[{i}].mode", f"{mode} came with Linkerd {LINK_MODES[mode]}, and profile {profile} runs "
+                              f"Linkerd {PROFILES[profile].linkerd}", f"use profile {DEFAULT_PROFILE}, or mode gateway", source)
+        if any((l.source, l.target) == (raw["from"], raw["to"]) for l in links):
             raise ConfigError(f"links[{i}]", "repeats an earlier link", "remove the duplicate", source)
+        link = LinkConfig(source=raw["from"], target=raw["to"], mode=mode)
+        _check_link_reachable(link, i, {c.name: c for c in clusters}, links, source)
         links.append(link)
 
     raw_trust = data.get("trust") or {}
@@ -369,6 +394,31 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
         profile_name=profile,
         installer=installer,
     )
+
+
+def _network_name(value: Any, path: str, source: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not DNS_LABEL.match(value):
+        raise ConfigError(path, f"{_show(value)} is not a network name", "use lower-case letters, digits and '-', e.g. flat", source)
+    return value
+
+
+def _check_link_reachable(link: LinkConfig, i: int, clusters: dict[str, ClusterConfig], earlier: list[LinkConfig],
+                          source: str) -> None:
+    """Pod-to-pod needs the source's pods to reach the target's (the clusters share a network); and a target's
+    exports carry one `mirror.linkerd.io/exported` value, so every link into it must use the same mode."""
+    if link.mode == "remote-discovery":
+        a, b = clusters[link.source], clusters[link.target]
+        if a.network is None or a.network != b.network:
+            raise ConfigError(f"links[{i}].mode", f"remote-discovery needs {link.source}'s pods to reach {link.target}'s, "
+                              f"but the two are not on one flat network ({a.network or 'none'} and {b.network or 'none'})",
+                              f"give both clusters the same `network:` (e.g. network: flat), or use mode gateway", source)
+    for other in earlier:
+        if other.target == link.target and other.mode != link.mode:
+            raise ConfigError(f"links[{i}].mode", f"{link.target}'s exports are marked for {other.mode} by the link from "
+                              f"{other.source}, and a service carries one mirror.linkerd.io/exported value",
+                              f"use mode {other.mode} for every link to {link.target}", source)
 
 
 def _pem_file(value: Any, path: str, label: str, source: str) -> Path | None:

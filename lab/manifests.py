@@ -293,11 +293,20 @@ def link(cfg: LabConfig, target: str, server: str, token: str, gateway: dict | N
                                               names.REMOTE_CLUSTER_DOMAIN: cfg.trust_domain,
                                               names.REMOTE_CLUSTER_L5D_NS: LINKERD_NS}},
                  "data": data}]
-    if gateway is None:
-        raise ValueError("link-gen needs the target's gateway Service")
-    ann = gateway["metadata"].get("annotations", {})
-    ports = {p.get("name"): p["port"] for p in gateway["spec"]["ports"]}
-    period = ann.get(names.PROBE_PERIOD_ANNOTATION, str(cfg.probe_period))
+    spec = {"targetClusterName": target, "targetClusterDomain": cfg.trust_domain,
+            "targetClusterLinkerdNamespace": LINKERD_NS, "clusterCredentialsSecret": secret_name,
+            # link-gen's defaults, written whatever the gateway (newLinkGenOptionsWithDefault)
+            "remoteDiscoverySelector": {"matchLabels": dict(names.REMOTE_DISCOVERY_SELECTOR)},
+            "federatedServiceSelector": {"matchLabels": {"mirror.linkerd.io/federated": "member"}}}
+    if gateway is not None:  # `--gateway=false` (pod-to-pod) leaves out the gateway, its probe and the selector
+        ann = gateway["metadata"].get("annotations", {})
+        ports = {p.get("name"): p["port"] for p in gateway["spec"]["ports"]}
+        period = ann.get(names.PROBE_PERIOD_ANNOTATION, str(cfg.probe_period))
+        spec.update({"gatewayAddress": ingress_ip(gateway), "gatewayPort": str(ports["mc-gateway"]),
+                     "gatewayIdentity": ann[names.GATEWAY_IDENTITY_ANNOTATION],
+                     "probeSpec": {"path": ann.get(names.PROBE_PATH_ANNOTATION, ""), "port": str(ports["mc-probe"]),
+                                   "period": period if period.endswith("s") else f"{period}s"},
+                     "selector": {"matchLabels": dict(EXPORT_SELECTOR)}})
     return [
         {"apiVersion": "v1", "kind": "Secret", "type": CREDENTIALS_SECRET_TYPE,
          "metadata": {"name": secret_name, "namespace": MC_NS}, "data": data},
@@ -309,22 +318,19 @@ def link(cfg: LabConfig, target: str, server: str, token: str, gateway: dict | N
          "data": data},
         {"apiVersion": "multicluster.linkerd.io/v1alpha3", "kind": "Link",
          "metadata": {"name": target, "namespace": MC_NS, "annotations": created_by(cfg)},
-         "spec": {"targetClusterName": target, "targetClusterDomain": cfg.trust_domain,
-                  "targetClusterLinkerdNamespace": LINKERD_NS, "clusterCredentialsSecret": secret_name,
-                  "gatewayAddress": ingress_ip(gateway), "gatewayPort": str(ports["mc-gateway"]),
-                  "gatewayIdentity": ann[names.GATEWAY_IDENTITY_ANNOTATION],
-                  "probeSpec": {"path": ann.get(names.PROBE_PATH_ANNOTATION, ""), "port": str(ports["mc-probe"]),
-                                "period": period if period.endswith("s") else f"{period}s"},
-                  "selector": {"matchLabels": dict(EXPORT_SELECTOR)}}},
+         "spec": spec},
     ]
 
 
-def export_marks(cfg: LabConfig) -> tuple[str, dict[str, str]]:
-    """How the profile exports a service: the guide's two annotations naming the gateway
-    (Linkerd 2.8), or the label the Link's selector matches (2.9 and later)."""
+def export_marks(cfg: LabConfig, cluster: str) -> tuple[str, dict[str, str]]:
+    """How the profile exports `cluster`'s services: the guide's two annotations naming the gateway
+    (Linkerd 2.8), or the label the Link's selector matches (2.9 and later): `true` through the gateway,
+    `remote-discovery` for pod-to-pod (the Link's remoteDiscoverySelector, 2.14 and later)."""
     if cfg.profile.export == "annotations":
         gw = gateways.resolve(cfg)
         return "annotations", {EXPORT_NAME: gw.name, EXPORT_NS: gw.namespace}
+    if cfg.export_mode(cluster) == "remote-discovery":
+        return "labels", dict(names.REMOTE_DISCOVERY_SELECTOR)
     return "labels", dict(EXPORT_SELECTOR)
 
 

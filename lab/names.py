@@ -25,6 +25,10 @@ EXPORT_NAME = "mirror.linkerd.io/gateway-name"  # 2.8.1 only: an exported servic
 EXPORT_NS = "mirror.linkerd.io/gateway-ns"      # 2.8.1 only
 # `linkerd multicluster link-gen`'s default --selector (edge-26.8.3 multicluster/cmd/link-gen.go)
 EXPORT_SELECTOR = {"mirror.linkerd.io/exported": "true"}
+# ... and its default --remote-discovery-selector: services mirrored without gateway endpoints (pod-to-pod, 2.14+)
+REMOTE_DISCOVERY_SELECTOR = {"mirror.linkerd.io/exported": "remote-discovery"}
+REMOTE_DISCOVERY_LABEL = "multicluster.linkerd.io/remote-discovery"  # on such a mirror: the target cluster's name
+REMOTE_SERVICE_LABEL = "multicluster.linkerd.io/remote-service"      # ... and the service's name there
 MIRRORED_LABEL = "mirror.linkerd.io/mirrored-service"
 CLUSTER_NAME = "mirror.linkerd.io/cluster-name"  # a label on mirrors, an annotation on link credentials
 REMOTE_CLUSTER_DOMAIN = "mirror.linkerd.io/remote-cluster-domain"

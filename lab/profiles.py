@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Each way a link can carry a service, and the Linkerd release that introduced it. README's modes table is
+# checked against this. gateway: the guide (2.8). remote-discovery: pod-to-pod on a flat network, read at
+# stable-2.14.0 (pkg/k8s/labels.go RemoteDiscoveryLabel; absent at stable-2.13.0; linkerd.io/2023/09/11/linkerd-214).
+LINK_MODES: dict[str, str] = {"gateway": "2.8", "remote-discovery": "2.14"}
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -42,6 +47,7 @@ class Profile:
     native_sidecar: bool         # the injector adds the proxy as a restartable init container (else a container)
     cgroup_v1_only: bool         # the node image's Kubernetes (< 1.19) cannot run on a cgroup v2 host
     registry: str                # where the control plane's images come from (`--registry` overrides it)
+    link_modes: tuple[str, ...] = ("gateway",)  # the LINK_MODES this release has
 
     @property
     def check_anchors(self) -> str:
@@ -178,6 +184,7 @@ PROFILES: dict[str, Profile] = {
             native_sidecar=True,
             cgroup_v1_only=False,
             registry="cr.l5d.io/linkerd",
+            link_modes=("gateway", "remote-discovery"),
         ),
     ]
 }

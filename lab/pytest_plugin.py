@@ -51,7 +51,7 @@ class ClusterHandle:
 
     def export(self, service: str, exported: bool = True, namespace: str | None = None) -> None:
         """Export a service the way the lab's profile does (annotations or label), or unexport it."""
-        field, values = manifests.export_marks(self.lab.cfg)
+        field, values = manifests.export_marks(self.lab.cfg, self.name)
         self.set_metadata("Service", namespace or self.lab.cfg.namespace, service, field,
                           values if exported else {k: None for k in values})
 

@@ -88,6 +88,16 @@ def _split_link(target: str) -> tuple[str, str]:
     return source, dest
 
 
+def _link_config(ctx: Context, target: str):
+    source, dest = _split_link(target)
+    return next(link for link in ctx.cfg.links if (link.source, link.target) == (source, dest))
+
+
+def _gateway_exporters(ctx: Context) -> list[str]:
+    """Clusters whose exports go through a gateway (pod-to-pod exports need none)."""
+    return [c.name for c in ctx.cfg.clusters if c.exports and ctx.cfg.export_mode(c.name) == "gateway"]
+
+
 def _access_account(ctx: Context, source: str) -> str | None:
     """The target's service account a source's credentials use: its own release's (Helm), else the chart's."""
     return source if ctx.cfg.installer == "helm" else None
@@ -290,12 +300,16 @@ class Link(Step):
         source, dest = _split_link(target)
         if ctx.cfg.installer == "helm":
             ctx.backend.allow_access(dest, source)  # the guide's access credentials for this source
-        # The bundled gateway exists by now; the export step re-links where the Link names another.
-        ctx.backend.link(source, dest, gateways.resolve(ctx.cfg, "linkerd"), service_account=_access_account(ctx, source))
+        # The bundled gateway exists by now; the export step re-links where the Link names another. A
+        # pod-to-pod link names none (`link-gen --gateway=false`).
+        gateway = gateways.resolve(ctx.cfg, "linkerd") if _link_config(ctx, target).via_gateway else None
+        ctx.backend.link(source, dest, gateway, service_account=_access_account(ctx, source))
 
     def describe(self, ctx, target):
         source, dest = _split_link(target)
         made = f"and Link {dest} " if ctx.cfg.profile.link_crd else ""
+        if not _link_config(ctx, target).via_gateway:
+            made = f"and Link {dest} without a gateway (pod-to-pod) "
         return [f"link {source} to {dest}: credentials secret {manifests.credentials_secret_name(dest)} {made}in {source}, "
                 f"then `linkerd {' '.join(ctx.cfg.profile.mc_check)}` there"]
 
@@ -331,7 +345,7 @@ class Gateway(Step):
     after = ("multicluster",)
 
     def targets(self, ctx):
-        return [c.name for c in ctx.cfg.clusters if c.exports]
+        return _gateway_exporters(ctx)
 
     def check(self, ctx, target):
         gw = gateways.resolve(ctx.cfg)
@@ -363,9 +377,11 @@ class Export(Step):
 
     def check(self, ctx, target):
         source, dest = _split_link(target)
+        if not _link_config(ctx, target).via_gateway:
+            return self._check_pod_to_pod(ctx, source, dest)
         gw = gateways.resolve(ctx.cfg)
         address = manifests.ingress_ip(ctx.backend.get(dest, "Service", gw.namespace, gw.name))
-        field, want = manifests.export_marks(ctx.cfg)
+        field, want = manifests.export_marks(ctx.cfg, dest)
         if ctx.cfg.profile.export == "label":
             link = ctx.backend.get(source, "Link", manifests.MC_NS, dest) or {}
             if link.get("spec", {}).get("gatewayAddress") != address:
@@ -390,9 +406,31 @@ class Export(Step):
                 return Check(listed.alive, f"{source} lists {dest}'s gateway as not alive")
         return Check(False, f"{source} does not list {dest}'s gateway {gw.namespace}/{gw.name}")
 
+    def _check_pod_to_pod(self, ctx, source, dest) -> Check:
+        """What the mirror makes of a remote-discovery export (edge-26.8.3 cluster_watcher.go
+        handleRemoteServiceExported): `<name>-<target>` labelled with the target, and no Endpoints: the
+        source's destination controller reads the target's own endpoints through the link's credentials."""
+        field, want = manifests.export_marks(ctx.cfg, dest)
+        for ns, name in ctx.cfg.exported(dest):
+            svc = ctx.backend.get(dest, "Service", ns, name)
+            if svc is None:
+                return Check(False, f"service {ns}/{name} does not exist in {dest}")
+            if any(svc["metadata"].get(field, {}).get(k) != v for k, v in want.items()):
+                return Check(False, f"service {ns}/{name} does not carry the export {field} {want}")
+            mirror = ctx.backend.get(source, "Service", ns, f"{name}-{dest}")
+            if mirror is None:
+                return Check(False, f"{source} has no mirror {ns}/{name}-{dest} yet")
+            if mirror["metadata"].get("labels", {}).get(names.REMOTE_DISCOVERY_LABEL) != dest:
+                return Check(False, f"{source}'s mirror {ns}/{name}-{dest} is not a remote-discovery mirror of {dest}")
+        return Check(True)
+
     def apply(self, ctx, target):
         source, dest = _split_link(target)
-        field, values = manifests.export_marks(ctx.cfg)
+        field, values = manifests.export_marks(ctx.cfg, dest)
+        if not _link_config(ctx, target).via_gateway:
+            for ns, name in ctx.cfg.exported(dest):
+                ctx.backend.set_metadata(dest, "Service", ns, name, field, values)
+            return
         if ctx.cfg.profile.export == "label":
             ctx.backend.link(source, dest, gateways.resolve(ctx.cfg),  # link-gen writes the gateway into the Link
                              service_account=_access_account(ctx, source))
@@ -401,14 +439,17 @@ class Export(Step):
 
     def script(self, ctx, target):
         self.apply(ctx, target)
-        ctx.backend.gateways(_split_link(target)[0])
+        if _link_config(ctx, target).via_gateway:
+            ctx.backend.gateways(_split_link(target)[0])
 
     def describe(self, ctx, target):
         source, dest = _split_link(target)
-        field, values = manifests.export_marks(ctx.cfg)
+        field, values = manifests.export_marks(ctx.cfg, dest)
         verb = "annotate" if field == "annotations" else "label"
         marks = ", ".join(f"{k}={v}" for k, v in values.items())
         lines = [f"{verb} service {ns}/{n} in {dest}: {marks}" for ns, n in ctx.cfg.exported(dest)]
+        if not _link_config(ctx, target).via_gateway:
+            return lines + [f"wait until {source} mirrors them for pod-to-pod (no endpoints: {source} dials {dest}'s pods)"]
         if ctx.cfg.profile.export == "label":
             lines.insert(0, f"re-link {source} to {dest} naming the {ctx.cfg.gateway} gateway")
         gw = gateways.resolve(ctx.cfg)
@@ -422,7 +463,7 @@ def lab_deployments(ctx: Context, cluster: str) -> list[tuple[str, str]]:
     out = [(manifests.MC_NS, manifests.GATEWAY)]
     out += [(manifests.MC_NS, name) for name in ctx.cfg.profile.service_mirrors(targets)]
     gw = gateways.resolve(ctx.cfg)
-    if not gw.bundled and cluster in Gateway().targets(ctx):
+    if not gw.bundled and cluster in _gateway_exporters(ctx):
         out.append((gw.namespace, gw.name))
     for name in ctx.cfg.cluster(cluster).workloads:
         out += manifests.deployments(manifests.workload(ctx.cfg, cluster, name))

@@ -30,7 +30,7 @@ def test_get_links_lists_the_link_to_east(lab, west, east):
 
 def test_removing_and_restoring_the_export_marks_with_kubectl_removes_and_restores_the_mirror(lab, west, east):
     ns, mirror = lab.cfg.namespace, f"foobar-{east.name}"
-    field, marks = manifests.export_marks(lab.cfg)
+    field, marks = manifests.export_marks(lab.cfg, east.name)
     verb = "annotate" if field == "annotations" else "label"
 
     def mirrored() -> bool:

@@ -95,7 +95,7 @@ class BenchLab:
 
 def bench_mirror(lab: BenchLab, runs: int, count: int) -> dict:
     ns = lab.cfg.namespace
-    field, marks = manifests.export_marks(lab.cfg)
+    field, marks = manifests.export_marks(lab.cfg, "east")
     mirrored = {"mirror.linkerd.io/mirrored-service": "true"}
 
     def services(exported: bool) -> list[dict]:

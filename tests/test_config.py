@@ -34,7 +34,17 @@ def test_a_file_overrides_only_what_it_names(tmp_path):
     ({"clusters": {"east": {"lb_pool": "172.18.255.20-172.18.255.10"}, "west": {}}}, "clusters.east.lb_pool", "ends before"),
     ({"clusters": {"east": {"lb_pool": "lots"}, "west": {}}}, "clusters.east.lb_pool", "not an address range"),
     ({"clusters": {"east": {"pod_subnet": "10.244.0.1/16"}, "west": {}}}, "clusters.east.pod_subnet", "not an IPv4 subnet"),
-    ({"clusters": {"east": {}, "west": {}, "north": {}}}, "clusters.north.pod_subnet", "is required"),
+    ({"clusters": {f"c{i}": {} for i in range(13)}, "links": []}, "clusters.c12.pod_subnet", "is required"),
+    ({"links": [{"from": "west", "to": "east", "mode": "mesh"}]}, "links[0].mode", "not a link mode"),
+    ({"links": [{"from": "west", "to": "east", "mode": "remote-discovery"}]}, "links[0].mode", "not on one flat network"),
+    ({"clusters": {"east": {"network": "flat"}, "west": {"network": "lan"}},
+      "links": [{"from": "west", "to": "east", "mode": "remote-discovery"}]}, "links[0].mode", "not on one flat network"),
+    ({"clusters": {"east": {"network": "flat"}, "west": {"network": "flat"}, "north": {"network": "flat"}},
+      "links": [{"from": "west", "to": "east", "mode": "remote-discovery"}, {"from": "north", "to": "east"}]},
+     "links[1].mode", "one mirror.linkerd.io/exported value"),
+    ({"clusters": {"east": {"network": "Flat Net"}, "west": {}}}, "clusters.east.network", "not a network name"),
+    ({"profile": "seed-2.8", "clusters": {"east": {"network": "flat"}, "west": {"network": "flat"}},
+      "links": [{"from": "west", "to": "east", "mode": "remote-discovery"}]}, "links[0].mode", "came with Linkerd 2.14"),
     ({"links": [{"from": "west", "to": "south"}]}, "links[0].to", "not a cluster"),
     ({"links": [{"from": "east", "to": "east"}]}, "links[0]", "itself"),
     ({"links": [{"from": "west", "to": "east"}, {"from": "west", "to": "east"}]}, "links[1]", "repeats"),
@@ -55,6 +65,25 @@ def test_each_mistake_names_its_field_and_a_fix(data, field, words):
     assert err.value.field_path == field
     assert words in err.value.problem
     assert err.value.fix and "Fix:" in str(err.value)
+
+
+def test_clusters_without_ranges_get_disjoint_ones_by_position_whatever_their_names():
+    three = config.parse({"clusters": {"east": {}, "west": {}, "north": {}}})
+    renamed = config.parse({"clusters": {"alpha": {}, "beta": {}, "gamma": {}}, "links": []})
+    for a, b in zip(three.clusters, renamed.clusters):
+        assert (a.pod_subnet, a.service_subnet, a.lb_pool) == (b.pod_subnet, b.service_subnet, b.lb_pool)
+    many = config.parse({"clusters": {f"c{i}": {} for i in range(config.MAX_DERIVED)}, "links": []})
+    ranges = [r for c in many.clusters for r in (c.pod_subnet, c.service_subnet)]
+    assert not any(x.overlaps(y) for i, x in enumerate(ranges) for y in ranges[i + 1:])
+    assert not any(x.lb_pool.overlaps(y.lb_pool) for i, x in enumerate(many.clusters) for y in many.clusters[i + 1:])
+
+
+def test_the_message_for_an_old_profile_names_the_version_that_introduced_the_mode():
+    with pytest.raises(ConfigError) as err:
+        config.parse({"profile": "seed-2.8", "clusters": {"east": {"network": "flat"}, "west": {"network": "flat"}},
+                      "links": [{"from": "west", "to": "east", "mode": "remote-discovery"}]})
+    assert str(err.value).count("\n") == 0
+    assert "remote-discovery came with Linkerd 2.14" in str(err.value) and "stable-2.8.1" in str(err.value)
 
 
 def test_invalid_yaml_names_the_line(tmp_path):

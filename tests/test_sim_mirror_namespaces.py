@@ -20,7 +20,7 @@ def lab(request, tmp_path):
 
 
 def _export_api(ctx):
-    field, marks = manifests.export_marks(ctx.cfg)
+    field, marks = manifests.export_marks(ctx.cfg, "east")
     extra = {}
     if field == "annotations":  # 2.8.1: the export names its gateway in annotations
         extra = {"annotations": dict(marks)}

@@ -193,7 +193,8 @@ class Backend(ClusterAPI):
     @abstractmethod
     def link(self, source: str, target: str, gateway, service_account: str | None = None) -> None:
         """`linkerd --context=<target> multicluster link --cluster-name <target> | kubectl --context=<source> apply -f -`;
-        `gateway` (a gateways.Gateway) is the one the Link names, where the profile's Link names one;
+        `gateway` (a gateways.Gateway) is the one the Link names, where the profile's Link names one (None:
+        a pod-to-pod link, `link-gen --gateway=false`);
         `service_account` the target's account whose token the credentials carry (default: the chart's)."""
 
     @abstractmethod

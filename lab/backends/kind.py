@@ -343,7 +343,12 @@ class KindBackend(Backend):
         if self.profile.link_command != "link-gen":
             return []
         sources = [link for link in self.cfg.links if link.source == cluster]
-        return [f"controllers[{i}].link.ref.name={link.target}" for i, link in enumerate(sources)]
+        values = []
+        for i, link in enumerate(sources):
+            values.append(f"controllers[{i}].link.ref.name={link.target}")
+            if not link.via_gateway:  # no gateway to probe (values.yaml controllerDefaults.gateway.enabled)
+                values.append(f"controllers[{i}].gateway.enabled=false")
+        return values
 
     def _helm(self, cluster: str, *args: str) -> Command:
         return cmd("helm", *args, "--kube-context", self.context(cluster))
@@ -415,12 +420,17 @@ class KindBackend(Backend):
         api = self.api_server(target)
         return [Dynamic(f"--api-server-address={api.shell}", lambda: f"--api-server-address={api.resolve()}")]
 
-    def link(self, source: str, target: str, gateway: gateways.Gateway, service_account: str | None = None) -> None:
+    def link(self, source: str, target: str, gateway: gateways.Gateway | None, service_account: str | None = None) -> None:
         gw = gateway
         account = ["--service-account-name", service_account] if service_account else []
-        # 2.8's link names no gateway (each export's annotations do); link-gen writes one into the Link.
-        named = [] if self.profile.link_command == "link" or gw.bundled else \
-            ["--gateway-name", gw.name, "--gateway-namespace", gw.namespace]
+        # 2.8's link names no gateway (each export's annotations do); link-gen writes one into the Link, or
+        # none with --gateway=false (pod-to-pod; multicluster/cmd/link-gen.go, edge-26.8.3).
+        if gw is None:
+            named = ["--gateway=false"]
+        elif self.profile.link_command == "link" or gw.bundled:
+            named = []
+        else:
+            named = ["--gateway-name", gw.name, "--gateway-namespace", gw.namespace]
         self.apply_output(source, self.linkerd(target, "multicluster", self.profile.link_command, "--cluster-name", target,
                                                *self.api_server_args(target), *account, *named))
         # The guide's verification after linking; it exits 1 while the clusters' anchors differ. It also

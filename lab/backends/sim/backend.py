@@ -402,13 +402,13 @@ class SimBackend(Backend):
                 return base64.b64decode(token).decode() if token else None
         return None
 
-    def link(self, source: str, target: str, gateway: gateways.Gateway, service_account: str | None = None) -> None:
+    def link(self, source: str, target: str, gateway: gateways.Gateway | None, service_account: str | None = None) -> None:
         gw = gateway
         account = service_account or manifests.REMOTE_ACCESS_SA
         token = wait_until(lambda: self._account_token(target, account), 10,
                            f"the token of service account {manifests.MC_NS}/{account} in {target}")
         service = None
-        if self.cfg.profile.link_crd:
+        if self.cfg.profile.link_crd and gw is not None:
             service = wait_until(lambda: (svc := self.get(target, "Service", gw.namespace, gw.name)) and manifests.ingress_ip(svc) and svc,
                                  10, f"a LoadBalancer address for {target}'s gateway {gw.namespace}/{gw.name}")
         # As link-gen writes it: the target's API address and CA, and the account's token; usable with kubectl.
