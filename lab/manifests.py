@@ -126,6 +126,16 @@ def gateway_api_crds(version: str) -> list[dict]:
             for plural in GATEWAY_API_CRDS]
 
 
+def policy_crds() -> list[dict]:
+    """The policy CRDs a scenario's Server and AuthorizationPolicy need, as `linkerd install --crds` serves them
+    (charts/linkerd-crds/templates/policy/*.yaml, edge-26.8.3: Server's storage version v1beta3)."""
+    return [crds.crd("policy.linkerd.io", "Server", "servers", ("v1beta3", "v1beta2", "v1beta1"), short_names=("srv",)),
+            crds.crd("policy.linkerd.io", "AuthorizationPolicy", "authorizationpolicies", ("v1alpha1",),
+                     short_names=("authzpolicy",)),
+            crds.crd("policy.linkerd.io", "MeshTLSAuthentication", "meshtlsauthentications", ("v1alpha1",),
+                     short_names=("meshtlsauthn",))]
+
+
 def metallb_install(profile) -> list[dict]:
     """What MetalLB's manifests leave that the lab relies on, for a cluster that takes manifests directly:
     its namespace, its CRDs (metallb.io/v1beta1, MetalLB >= 0.13) and its controller Deployment (labelled as in
@@ -312,7 +322,7 @@ def link(cfg: LabConfig, target: str, server: str, token: str, gateway: dict | N
          "metadata": {"name": secret_name, "namespace": MC_NS}, "data": data},
         {"apiVersion": "v1", "kind": "Secret", "type": CREDENTIALS_SECRET_TYPE,
          "metadata": {"name": secret_name, "namespace": LINKERD_NS,
-                      "labels": {"multicluster.linkerd.io/cluster-name": target},
+                      "labels": {names.LINK_CLUSTER_LABEL: target},
                       "annotations": {"multicluster.linkerd.io/trust-domain": cfg.trust_domain,
                                       "multicluster.linkerd.io/cluster-domain": cfg.trust_domain}},
          "data": data},

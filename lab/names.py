@@ -29,6 +29,9 @@ EXPORT_SELECTOR = {"mirror.linkerd.io/exported": "true"}
 REMOTE_DISCOVERY_SELECTOR = {"mirror.linkerd.io/exported": "remote-discovery"}
 REMOTE_DISCOVERY_LABEL = "multicluster.linkerd.io/remote-discovery"  # on such a mirror: the target cluster's name
 REMOTE_SERVICE_LABEL = "multicluster.linkerd.io/remote-service"      # ... and the service's name there
+# On the copy of a link's credentials in the control plane's namespace, for the destination controller
+# (edge-26.8.3 multicluster/cmd/root.go clusterNameLabel, used by link-gen.go)
+LINK_CLUSTER_LABEL = "multicluster.linkerd.io/cluster-name"
 MIRRORED_LABEL = "mirror.linkerd.io/mirrored-service"
 CLUSTER_NAME = "mirror.linkerd.io/cluster-name"  # a label on mirrors, an annotation on link credentials
 REMOTE_CLUSTER_DOMAIN = "mirror.linkerd.io/remote-cluster-domain"

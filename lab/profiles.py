@@ -48,6 +48,7 @@ class Profile:
     cgroup_v1_only: bool         # the node image's Kubernetes (< 1.19) cannot run on a cgroup v2 host
     registry: str                # where the control plane's images come from (`--registry` overrides it)
     link_modes: tuple[str, ...] = ("gateway",)  # the LINK_MODES this release has
+    policy: bool = False  # the policy.linkerd.io CRDs (Server, AuthorizationPolicy, ...; Linkerd 2.11+)
 
     @property
     def check_anchors(self) -> str:
@@ -185,6 +186,7 @@ PROFILES: dict[str, Profile] = {
             cgroup_v1_only=False,
             registry="cr.l5d.io/linkerd",
             link_modes=("gateway", "remote-discovery"),
+            policy=True,
         ),
     ]
 }

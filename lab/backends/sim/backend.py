@@ -181,7 +181,8 @@ class SimBackend(Backend):
                 self._start()
         c = self.cfg.cluster(cluster)
         spec = {"pod_subnet": str(c.pod_subnet), "service_subnet": str(c.service_subnet), "domain": self.cfg.trust_domain,
-                "kubernetes_version": self.cfg.profile.kubernetes_version, "profile": self.cfg.profile_name}
+                "kubernetes_version": self.cfg.profile.kubernetes_version, "profile": self.cfg.profile_name,
+                "network": c.network}  # clusters on one flat network route each other's pod IPs
         self._api("POST", "clusters", {"name": c.name, "spec": spec})
 
     def destroy(self) -> list[str]:
@@ -296,7 +297,8 @@ class SimBackend(Backend):
             except pki.PKIError as exc:  # cli/cmd/install.go readValues: "failed to verify issuer certs stored on disk"
                 raise LabError(f"failed to verify issuer certs stored on disk: {exc}") from None
             crt, key = issuer.cert_pem, issuer.key_pem
-        self.apply(cluster, manifests.linkerd_identity(self.cfg, anchors, crt, key))
+        crds = manifests.policy_crds() if self.cfg.profile.policy else []
+        self.apply(cluster, crds + manifests.linkerd_identity(self.cfg, anchors, crt, key))
 
     def install_linkerd(self, cluster: str) -> None:
         self._linkerd_install(cluster, roots_path(self.cfg, self.root, cluster), with_issuer=True)

@@ -20,6 +20,7 @@ from ... import names, pki
 from ...manifests import read_trust_roots
 from ...names import ISSUER_SECRET, LINKERD_NS, TRUST_ROOTS_CM
 from .pods import PodRuntime
+from .remote import reach
 from .rbac import User
 from .proxy import INBOUND_PORT, DialError, Route
 from .store import ObjectStore
@@ -166,21 +167,32 @@ class SimCluster:
                 return svc
         return None
 
-    def resolve_address(self, ip: str, port: int) -> tuple[str, int] | None:
-        """Where a TCP connection to ip:port lands on loopback, as kube-proxy and the pod network route it."""
+    def flat_with(self, other: "SimCluster") -> bool:
+        """Pods of `other` are routable from here: the same cluster, or both on one flat network."""
+        return other is self or (self.spec.get("network") is not None and self.spec.get("network") == other.spec.get("network"))
+
+    def resolve_address(self, ip: str, port: int, source: "SimCluster | None" = None) -> tuple[str, int] | None:
+        """Where a TCP connection to ip:port from a pod of `source` (None: the docker network, as the host
+        sees it) lands on loopback, as kube-proxy and the pod network route it. Another cluster's pod IPs
+        answer only on a flat network, its cluster IPs never (they live in its own kube-proxy); LoadBalancer
+        addresses are on the docker network, which every node shares."""
         pod = self.pod_by_ip(ip)
         if pod is not None:
+            if source is not None and not self.flat_with(source):
+                return None
             real = pod.ports.get(port)
             return ("127.0.0.1", real) if real else None
         svc = self.service_by_ip(ip)
         if svc is None:
+            return None
+        if source is not None and source is not self and svc["spec"].get("clusterIP") == ip:
             return None
         for svc_port in svc["spec"].get("ports", []):
             if svc_port["port"] == port:
                 endpoint = self._pick_endpoint(svc, svc_port)
                 if endpoint is None:
                     return None
-                return self.resolve_address(*endpoint)
+                return self.resolve_address(*endpoint, source=self)
         return None
 
     def _pick_endpoint(self, svc: dict, svc_port: dict) -> tuple[str, int] | None:
@@ -211,6 +223,9 @@ class SimCluster:
         svc_port = next((p for p in svc["spec"].get("ports", []) if p["port"] == port), None)
         if svc_port is None:
             raise DialError(f"connection refused: service {namespace}/{name} has no port {port}")
+        target = svc["metadata"].get("labels", {}).get(names.REMOTE_DISCOVERY_LABEL)
+        if target:
+            return self._remote_route(svc, svc_port, target, port)
         eps = self.store.view("Endpoints", namespace, name) or {}
         annotations = eps.get("metadata", {}).get("annotations", {})
         gateway_identity = annotations.get(names.REMOTE_GATEWAY_IDENTITY_ANNOTATION)
@@ -221,6 +236,30 @@ class SimCluster:
             remote = annotations.get(names.REMOTE_SVC_ANNOTATION, host)
             return Route(endpoint[0], endpoint[1], gateway_identity, f"{remote}:{port}", via_gateway=True)
         pod = self.pod_by_ip(endpoint[0])
+        if pod is not None and pod.meshed:
+            return Route(pod.ip, INBOUND_PORT, pod.identity, f"{pod.ip}:{endpoint[1]}")
+        return Route(endpoint[0], endpoint[1], None, f"{endpoint[0]}:{endpoint[1]}")
+
+    def _remote_route(self, svc: dict, svc_port: dict, target: str, port: int) -> Route:
+        """Pod-to-pod: the destination controller reads the target's endpoints of the remote service through
+        the credentials link-gen put in the control plane's namespace (labelled with the cluster's name), and
+        the proxy dials the chosen pod itself, over mTLS to the pod's identity; no gateway on the way."""
+        ns, remote_name = svc["metadata"]["namespace"], svc["metadata"]["labels"].get(names.REMOTE_SERVICE_LABEL, "")
+        secrets = self.store.views("Secret", LINKERD_NS, labels={names.LINK_CLUSTER_LABEL: target})
+        if not secrets:
+            raise DialError(f"no credentials for cluster {target} in namespace {LINKERD_NS}: the destination controller "
+                            f"cannot resolve {ns}/{svc['metadata']['name']}")
+        remote, error = reach(self, secrets[0], target, ("endpoints",))
+        if remote is None:
+            raise DialError(error)
+        remote_svc = remote.store.view("Service", ns, remote_name)
+        remote_port = next((p for p in (remote_svc or {}).get("spec", {}).get("ports", []) if p["port"] == port), None)
+        if remote_port is None:
+            raise DialError(f"service {ns}/{remote_name} in {target} has no port {port}")
+        endpoint = remote._pick_endpoint(remote_svc, remote_port)
+        if endpoint is None:
+            raise DialError(f"service {ns}/{remote_name} in {target} has no ready endpoints")
+        pod = remote.pod_by_ip(endpoint[0])
         if pod is not None and pod.meshed:
             return Route(pod.ip, INBOUND_PORT, pod.identity, f"{pod.ip}:{endpoint[1]}")
         return Route(endpoint[0], endpoint[1], None, f"{endpoint[0]}:{endpoint[1]}")

@@ -19,14 +19,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import yaml
-
 from ...cli_output import GatewayStatus
 from ... import names
 from ...manifests import ingress_ip
 from ...names import CREDENTIALS_SECRET_TYPE, MC_NS
-from . import httpwire, rbac
-from .cluster import b64decode
+from . import httpwire
+from .remote import reach
 from .store import matches
 
 if TYPE_CHECKING:
@@ -113,7 +111,7 @@ class GatewayProbe:
     async def probe_once(self) -> None:
         t = self.target
         started = time.monotonic()
-        real = self.cluster.network.resolve(t.address, t.probe_port)
+        real = self.cluster.network.resolve(t.address, t.probe_port, self.cluster)
         try:
             _, path = probe_url(t.address, t.probe_port, t.probe_path, self.slash_joined)
             if real is None:
@@ -163,7 +161,6 @@ class ServiceMirror:
     def __init__(self, cluster: "SimCluster"):
         self.cluster = cluster
         self.links: dict[str, LinkState] = {}
-        self._parsed: dict[tuple, tuple[str, str] | None] = {}
 
     def link_specs(self) -> dict[str, dict]:
         """Each link as a Link spec. Edge: the Link objects. 2.8.1 has no Link: each credentials Secret
@@ -193,37 +190,12 @@ class ServiceMirror:
             state = self.links.setdefault(name, LinkState(target=spec.get("targetClusterName", name)))
             self._mirror(spec, state)
 
-    def _credentials(self, secret: dict) -> tuple[str, str] | None:
-        """(server, token) from a credentials Secret's kubeconfig, parsed once per version of the Secret."""
-        key = (secret["metadata"]["name"], secret["metadata"].get("resourceVersion"))
-        if key not in self._parsed:
-            try:
-                kubeconfig = yaml.safe_load(b64decode(secret["data"]["kubeconfig"]))
-                self._parsed[key] = (kubeconfig["clusters"][0]["cluster"]["server"], kubeconfig["users"][0]["user"]["token"])
-            except (KeyError, IndexError, TypeError, ValueError, yaml.YAMLError):
-                self._parsed[key] = None
-        return self._parsed[key]
-
     def _remote(self, spec: dict, state: LinkState):
         secret = self.cluster.store.view("Secret", MC_NS, spec.get("clusterCredentialsSecret", ""))
         if secret is None:
             return None, f"credentials secret {MC_NS}/{spec.get('clusterCredentialsSecret')} not found"
-        credentials = self._credentials(secret)
-        if credentials is None:
-            return None, f"credentials secret {MC_NS}/{secret['metadata']['name']} holds no usable kubeconfig"
-        server, token = credentials
-        remote = self.cluster.network.api_server(server)
-        if remote is None:
-            return None, f"cannot reach the API server of {state.target} at {server}"
-        user = remote.authenticate(token)
-        if user is None:
-            return None, f"the API server of {state.target} refused the link's credentials (401 Unauthorized)"
         # What the mirror's informers list and watch on the target, authorized as its API server would.
-        for resource in ("services", "endpoints") if self.cluster.profile.link_crd else ("services",):
-            wanted = rbac.Request("watch", "", resource)
-            if not rbac.allowed(remote.store, user, wanted):
-                return None, f"the API server of {state.target} refused: {rbac.forbidden_message(user, wanted)}"
-        return remote, None
+        return reach(self.cluster, secret, state.target, ("services", "endpoints") if self.cluster.profile.link_crd else ("services",))
 
     def _mirror(self, spec: dict, state: LinkState) -> None:
         """One pass over a link, as the real mirror's informers would react: only when something it reads
@@ -242,13 +214,26 @@ class ServiceMirror:
         keep: set[tuple[str, str]] = set()
         gateways: dict[tuple[str, str], GatewayTarget] = {}
         paired: dict[tuple[str, str], int] = {}
-        selector = spec.get("selector", {}).get("matchLabels")
+        profile = self.cluster.installed_profile()
+        by_link = profile is None or profile.link_crd
+        # link-gen leaves out the gateway and its selector with --gateway=false; an empty selector selects
+        # nothing (cluster_watcher.go isExported / isRemoteDiscovery, edge-26.8.3)
+        selector = (spec.get("selector") or {}).get("matchLabels")
+        discovery = (spec.get("remoteDiscoverySelector") or {}).get("matchLabels")
         link_gateway = _link_gateway(spec, remote) if selector else None
         for svc in remote.store.views("Service"):
-            if selector:  # Linkerd 2.9+: the Link selects exported services by label; its gateway serves them
-                if not matches(svc["metadata"].get("labels"), selector) or svc["metadata"].get("labels", {}).get(MIRRORED_LABEL):
-                    continue
+            labels = svc["metadata"].get("labels") or {}
+            if by_link and labels.get(MIRRORED_LABEL):
+                continue  # a mirror in the target is not exported again
+            if by_link and selector and matches(labels, selector):  # 2.9+: the Link's gateway serves them
                 gw = link_gateway
+            elif by_link and discovery and matches(labels, discovery):  # 2.14+: pod-to-pod, no gateway
+                ns = svc["metadata"]["namespace"]
+                if self._namespace_ready(ns, svc, remote, state.target):
+                    keep.add((ns, self._apply_discovery_mirror(svc, state.target, domain)))
+                continue
+            elif by_link:
+                continue
             else:  # Linkerd 2.8: each exported service names its gateway in two annotations
                 ann = svc["metadata"].get("annotations", {})
                 if GATEWAY_NAME not in ann or GATEWAY_NS not in ann:
@@ -314,6 +299,30 @@ class ServiceMirror:
                                          names.REMOTE_SVC_ANNOTATION: fq_name}},
             "subsets": subsets,
         })
+        return mirror_name
+
+    def _apply_discovery_mirror(self, svc: dict, target: str, domain: str) -> str:
+        """A remote-discovery mirror (handleRemoteServiceExported, edge-26.8.3): the Service labelled with
+        the target and the remote name, and no Endpoints: the destination controller resolves it from the
+        target's own endpoints."""
+        ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
+        mirror_name = f"{name}-{target}"
+        store = self.cluster.store
+        have = store.view("Service", ns, mirror_name)
+        if have and have["metadata"].get("annotations", {}).get(names.REMOTE_RESOURCE_VERSION) == svc["metadata"]["resourceVersion"] \
+                and store.view("Endpoints", ns, mirror_name) is None:
+            return mirror_name
+        ports = [{k: p[k] for k in ("name", "port", "protocol") if k in p} for p in svc["spec"].get("ports", [])]
+        store.apply({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": mirror_name, "namespace": ns,
+                         "labels": {MIRRORED_LABEL: "true", CLUSTER_LABEL: target,
+                                    names.REMOTE_DISCOVERY_LABEL: target, names.REMOTE_SERVICE_LABEL: name},
+                         "annotations": {names.REMOTE_SVC_ANNOTATION: f"{name}.{ns}.svc.{domain}",
+                                         names.REMOTE_RESOURCE_VERSION: svc["metadata"]["resourceVersion"]}},
+            "spec": {"type": "ClusterIP", "ports": ports},
+        })
+        store.delete("Endpoints", ns, mirror_name)  # a service moved from gateway mode keeps none
         return mirror_name
 
     def _remove_mirrors(self, target: str, keep: set[tuple[str, str]]) -> None:

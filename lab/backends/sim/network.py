@@ -17,9 +17,10 @@ class Network:
     def __init__(self) -> None:
         self.clusters: dict[str, "SimCluster"] = {}
 
-    def resolve(self, ip: str, port: int) -> tuple[str, int] | None:
+    def resolve(self, ip: str, port: int, source: "SimCluster | None" = None) -> tuple[str, int] | None:
+        """The loopback socket behind ip:port as a pod of `source` reaches it (None: from the host)."""
         for cluster in self.clusters.values():
-            real = cluster.resolve_address(ip, port)
+            real = cluster.resolve_address(ip, port, source)
             if real is not None:
                 return real
         return None

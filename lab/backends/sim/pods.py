@@ -56,7 +56,7 @@ class PodRuntime:
         if identity is not None:
             app_ports = dict(self.ports)
             self.proxy = Proxy(cluster, self.name, self.ip, identity, app_ports, gateway_mode, require_identity,
-                               log=lambda line: self.log("linkerd-proxy", line))
+                               log=lambda line: self.log("linkerd-proxy", line), namespace=self.namespace)
             self.ports.update(await self.proxy.start())
             self.identity = identity.name
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from ...names import PROXY_ADMIN_PORT as ADMIN_PORT, PROXY_INBOUND_PORT as INBOUND_PORT
-from . import h2conn, httpwire, tlsserver, transport_header
+from . import h2conn, httpwire, policy, tlsserver, transport_header
 from .background import spawn
 from .proxy_metrics import ProxyMetrics
 from .tls import Identity, peer_identity, refusal_reason
@@ -139,9 +139,10 @@ class MeshPool:
 class Proxy:
     def __init__(self, cluster: "SimCluster", pod_name: str, pod_ip: str, identity: Identity,
                  app_ports: dict[int, int], gateway_mode: bool, require_identity: bool = False,
-                 log: Callable[[str], None] = lambda line: None):
+                 log: Callable[[str], None] = lambda line: None, namespace: str = ""):
         self.cluster = cluster
         self.pod_name = pod_name
+        self.namespace = namespace
         self.pod_ip = pod_ip
         self.identity = identity
         self.app_ports = app_ports
@@ -252,7 +253,13 @@ class Proxy:
                 request.headers["forwarded"] = ", ".join(filter(None, [request.headers.get("forwarded"), forwarded]))
                 response = await self.forward(lambda: self.cluster.route(target), request)
         else:
-            response = await self._to_app(header.port, request)
+            pod = self.cluster.store.view("Pod", self.namespace, self.pod_name)
+            server = policy.denied_by(self.cluster.store, pod, header.port, client_id, self.cluster.spec["domain"])
+            if server is not None:
+                self._log("inbound", f"client {client_id}: unauthorized request on server {server}")
+                response = proxy_error(403, f"client {client_id}: unauthorized request on server {server}")
+            else:
+                response = await self._to_app(header.port, request)
         self.stats.response(response.status, **labels)
         return response
 
@@ -319,7 +326,7 @@ class Proxy:
         return response
 
     def _resolve(self, route: Route) -> tuple[str, int]:
-        real = self.cluster.network.resolve(route.address, route.port)
+        real = self.cluster.network.resolve(route.address, route.port, self.cluster)
         if real is None:
             what = "gateway" if route.via_gateway else "endpoint"
             raise DialError(f"connection refused: {what} {route.address}:{route.port} has no listener", retryable=True)

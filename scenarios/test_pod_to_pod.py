@@ -1,0 +1,116 @@
+"""Pod-to-pod multicluster (Linkerd 2.14+): on a flat network the client's proxy dials the exporting
+cluster's pods itself, over mTLS, and never the gateway; the server sees the client's own identity, so
+east's authorization policy can name west's workloads. Runs on a lab of fixtures/topologies/pod-to-pod.yaml
+beside the scenarios' lab; the last scenario shows what happens without a flat network."""
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from traffic import FD_MARGIN, REQUESTS, soak
+
+from lab import manifests, metrics, names
+from lab.profiles import PROFILES
+
+TOPOLOGY = Path(__file__).resolve().parent.parent / "fixtures" / "topologies" / "pod-to-pod.yaml"
+
+
+@pytest.fixture(scope="module")
+def flat(lab):
+    if "remote-discovery" not in PROFILES[lab.cfg.profile_name].link_modes:
+        pytest.skip(f"{lab.cfg.profile.linkerd} has no pod-to-pod mode (Linkerd 2.14+)")
+    with lab.sibling({**yaml.safe_load(TOPOLOGY.read_text()), "name": "p2p"}) as other:
+        other.run()
+        yield other
+
+
+def _stranger(ns: str) -> list[dict]:
+    """A second meshed curl pod in west, under a service account east's policy does not name."""
+    labels = {"app": "stranger"}
+    return [{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "stranger", "namespace": ns}},
+            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "stranger", "namespace": ns, "labels": labels},
+             "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                      "template": {"metadata": {"labels": labels},
+                                   "spec": {"serviceAccountName": "stranger",
+                                            "containers": [{"name": "stranger", "image": "curlimages/curl:8.10.1",
+                                                            "command": ["sleep", "infinity"]}]}}}}]
+
+
+def test_the_mirror_has_no_endpoints_and_traffic_bypasses_the_gateway(flat):
+    east, west, ns = flat.cluster("east"), flat.cluster("west"), flat.cfg.namespace
+    mirror = west.get("Service", ns, "foobar-east")
+    assert mirror["metadata"]["labels"][names.REMOTE_DISCOVERY_LABEL] == "east"
+    assert west.get("Endpoints", ns, "foobar-east") is None
+    through_gateway = sum(east.gateway_clients().values())
+    for _ in range(20):
+        result = west.request(flat.mirror_url("foobar", "east"))
+        assert result.ok and "foobar in east" in result.body, result.describe()
+    assert sum(east.gateway_clients().values()) == through_gateway
+    served = metrics.inbound_client_ids(east.proxy_metrics("foobar", ns))
+    assert served[flat.identity("client")] >= 20, served
+
+
+def test_thousands_of_pod_to_pod_requests_leave_no_sockets_behind(flat):
+    """Each request looks its endpoint up through the link's credentials; the connection to east's pod is
+    pooled like any other, so the lab process's open files and memory stay flat."""
+    east, west, ns = flat.cluster("east"), flat.cluster("west"), flat.cfg.namespace
+    pid = flat.backend.lab_process()
+    outbound = flat.backend.outbound_address("west", ns, "client")
+    if pid is None or outbound is None or not os.path.isdir(f"/proc/{pid}/fd"):
+        pytest.skip("needs the simulation's lab process on this machine to watch")
+    through_gateway = sum(east.gateway_clients().values())
+    statuses, files_added, mib_added = soak(pid, outbound, urlsplit(flat.mirror_url("foobar", "east")).netloc)
+    assert statuses.count(200) == REQUESTS, f"{REQUESTS - statuses.count(200)} failed: {set(statuses)}"
+    assert files_added <= FD_MARGIN, f"the lab process holds {files_added} more open files after {REQUESTS} requests"
+    assert mib_added < 50, f"the lab process grew by {mib_added:.0f} MiB"
+    assert sum(east.gateway_clients().values()) == through_gateway
+
+
+def test_east_policy_admits_wests_client_and_refuses_another_account(flat):
+    east, west, ns = flat.cluster("east"), flat.cluster("west"), flat.cfg.namespace
+    west.apply(*_stranger(ns))
+    flat.wait_for(lambda: (d := west.get("Deployment", ns, "stranger")) and d.get("status", {}).get("readyReplicas"),
+                  30, "the stranger pod in west")
+    policy = [
+        {"apiVersion": "policy.linkerd.io/v1beta3", "kind": "Server", "metadata": {"name": "foobar-http", "namespace": ns},
+         "spec": {"podSelector": {"matchLabels": {"app": "foobar"}}, "port": 9898}},
+        {"apiVersion": "policy.linkerd.io/v1alpha1", "kind": "MeshTLSAuthentication",
+         "metadata": {"name": "west-client", "namespace": ns}, "spec": {"identities": [flat.identity("client")]}},
+        {"apiVersion": "policy.linkerd.io/v1alpha1", "kind": "AuthorizationPolicy",
+         "metadata": {"name": "foobar-from-west", "namespace": ns},
+         "spec": {"targetRef": {"group": "policy.linkerd.io", "kind": "Server", "name": "foobar-http"},
+                  "requiredAuthenticationRefs": [{"group": "policy.linkerd.io", "kind": "MeshTLSAuthentication",
+                                                  "name": "west-client"}]}},
+    ]
+    east.apply(*policy)
+    try:
+        url = flat.mirror_url("foobar", "east")
+        flat.wait_for(lambda: west.request(url, deployment="stranger").status == 403, 10, "east to refuse the stranger")
+        admitted = west.request(url)
+        assert admitted.ok and "foobar in east" in admitted.body, admitted.describe()
+        refused = west.request(url, deployment="stranger")
+        assert refused.status == 403, refused.describe()
+    finally:
+        for obj in reversed(policy):
+            east.delete(obj["kind"], ns, obj["metadata"]["name"])
+    assert west.request(url, deployment="stranger").ok
+
+
+def test_without_a_flat_network_a_pod_to_pod_export_cannot_be_reached(lab, west, east):
+    """The scenarios' lab links through gateways only: its clusters' pods cannot reach each other, as two
+    kind clusters without routes between their pod CIDRs. Marking foobar for pod-to-pod there mirrors it
+    (the Link's remoteDiscoverySelector is link-gen's default), and the client's requests then fail."""
+    if not lab.cfg.profile.link_crd or "remote-discovery" not in lab.cfg.profile.link_modes:
+        pytest.skip(f"{lab.cfg.profile.linkerd} has no pod-to-pod mode")
+    ns = lab.cfg.namespace
+    field, marks = manifests.export_marks(lab.cfg, east.name)
+    key = next(iter(names.REMOTE_DISCOVERY_SELECTOR))
+    east.set_metadata("Service", ns, "foobar", "labels", dict(names.REMOTE_DISCOVERY_SELECTOR))
+    try:
+        lab.wait_for(lambda: west.get("Endpoints", ns, f"foobar-{east.name}") is None, 10, "the mirror to lose its gateway endpoints")
+        result = west.request(lab.mirror_url("foobar", east.name))
+        assert not result.ok and result.status in (502, None), result.describe()
+    finally:
+        east.set_metadata("Service", ns, "foobar", field, {key: marks[key]})
+    lab.wait_for(lambda: west.request(lab.mirror_url("foobar", east.name)).ok, 15, "traffic through the gateway again")
