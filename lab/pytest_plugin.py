@@ -112,6 +112,10 @@ class ClusterHandle:
 
         return pytest_kind_cluster(self.backend, self.name)
 
+    def links(self) -> list[config.LinkConfig]:
+        """The links this cluster mirrors through (it is their source)."""
+        return [link for link in self.lab.cfg.links if link.source == self.name]
+
     def link(self, target: str) -> status.LinkStatus:
         """This cluster's link to `target` as `./labctl status` reports it."""
         return status.link_status(self.lab.cfg, self.backend, self.name, target)
@@ -138,6 +142,10 @@ class LabHandle:
     def cluster(self, name: str) -> ClusterHandle:
         self.cfg.cluster(name)  # KeyError for a cluster the lab does not have
         return ClusterHandle(self, name)
+
+    def links(self, mode: str | None = None) -> list[config.LinkConfig]:
+        """Every link of the topology (of one mode), whichever clusters it joins."""
+        return [link for link in self.cfg.links if mode in (None, link.mode)]
 
     def identity(self, serviceaccount: str, namespace: str | None = None) -> str:
         return self.cfg.identity(serviceaccount, namespace or self.cfg.namespace)

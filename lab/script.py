@@ -35,7 +35,8 @@ def kind_script(cfg: LabConfig) -> str:
               "(172.18.0.0/16).")
     _record(steps.Context(cfg, backend, root), steps.STEPS)
     others = [kind for kind in gateways.kinds() if kind != cfg.gateway]
-    for gateway in (*others, cfg.gateway):
+    through_gateways = any(c.exports and cfg.export_mode(c.name) == "gateway" for c in cfg.clusters)
+    for gateway in (*others, cfg.gateway) if through_gateways else ():  # pod-to-pod exports use no gateway
         runner.comment(f"=== inv gateway {gateway}: move the exported services to the {gateway} gateway ===")
         backend.cfg = dataclasses.replace(cfg, gateway=gateway)  # as `Lab.switch_gateway` does
         _record(steps.Context(backend.cfg, backend, root), [steps.by_name("gateway"), steps.by_name("export")])

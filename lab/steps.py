@@ -303,13 +303,15 @@ class Link(Step):
         # The bundled gateway exists by now; the export step re-links where the Link names another. A
         # pod-to-pod link names none (`link-gen --gateway=false`).
         gateway = gateways.resolve(ctx.cfg, "linkerd") if _link_config(ctx, target).via_gateway else None
+        if gateway is None:
+            ctx.backend.route_pods(source, dest)
         ctx.backend.link(source, dest, gateway, service_account=_access_account(ctx, source))
 
     def describe(self, ctx, target):
         source, dest = _split_link(target)
         made = f"and Link {dest} " if ctx.cfg.profile.link_crd else ""
         if not _link_config(ctx, target).via_gateway:
-            made = f"and Link {dest} without a gateway (pod-to-pod) "
+            made = f"and Link {dest} without a gateway (pod-to-pod; their pod CIDRs routed to each other) "
         return [f"link {source} to {dest}: credentials secret {manifests.credentials_secret_name(dest)} {made}in {source}, "
                 f"then `linkerd {' '.join(ctx.cfg.profile.mc_check)}` there"]
 

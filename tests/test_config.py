@@ -128,3 +128,23 @@ def test_exports_name_services_in_other_namespaces_as_namespace_slash_name():
     cfg = config.parse({"clusters": {"east": {"exports": ["foobar", "payments/api"]}, "west": {}}})
     assert cfg.exported("east") == [("mc-demo", "foobar"), ("payments", "api")]
     assert cfg.exported("west") == []
+
+
+TOPOLOGIES = sorted((config.FIXTURES.parent / "topologies").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", TOPOLOGIES, ids=lambda p: p.stem)
+def test_every_example_topology_loads(path):
+    cfg = config.load(path)
+    assert len(cfg.clusters) >= 2 and cfg.links
+    for link in cfg.links:
+        assert cfg.cluster(link.target).exports, f"{path.name}: {link.target} exports nothing over its link"
+        assert "client" in cfg.cluster(link.source).workloads, f"{path.name}: {link.source} has no client to send from"
+
+
+def test_the_example_topologies_cover_every_link_mode_and_more_than_two_clusters():
+    loaded = [config.load(p) for p in TOPOLOGIES]
+    assert {link.mode for cfg in loaded for link in cfg.links} == set(config.LINK_MODES)
+    assert any(len(cfg.clusters) > 2 for cfg in loaded)
+    assert any({(l.source, l.target) for l in cfg.links} & {(l.target, l.source) for l in cfg.links} for cfg in loaded)
+    assert config.load(config.FIXTURES.parent / "topologies" / "guide.yaml") == config.load()

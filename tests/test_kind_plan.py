@@ -50,6 +50,45 @@ def test_script_is_valid_bash(profile, trust):
     assert result.returncode == 0, result.stderr
 
 
+TOPOLOGIES = REPO / "fixtures" / "topologies"
+TOPOLOGY_PLANS = ["pod-to-pod", "three-clusters", "bidirectional"]
+
+
+@pytest.mark.parametrize("topology", TOPOLOGY_PLANS)
+def test_each_topologys_plan_matches_its_golden_copy_and_is_valid_bash(topology, tmp_path):
+    script = plan_sh(profiles.DEFAULT_PROFILE, tmp_path, "--config", str(TOPOLOGIES / f"{topology}.yaml"))
+    golden = GOLDEN / f"kind-{profiles.DEFAULT_PROFILE}-{topology}.sh"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        golden.write_text(script)
+    assert script == golden.read_text(), f"plan for {topology} changed; if intended, rerun with UPDATE_GOLDEN=1"
+    result = subprocess.run(["bash", "-n", str(golden)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_guide_topology_is_the_default_plan(tmp_path):
+    assert plan_sh(profiles.DEFAULT_PROFILE, tmp_path, "--config", str(TOPOLOGIES / "guide.yaml")) == \
+        (GOLDEN / golden_name(profiles.DEFAULT_PROFILE, "shared")).read_text()
+
+
+def test_pod_to_pod_plan_routes_the_pod_networks_and_links_without_a_gateway():
+    """linkerd2 justfile mc-flat-network-init (edge-26.8.3): each node routes the other's pod CIDR through the
+    other node's docker address; link-gen --gateway=false; the export label link-gen's
+    --remote-discovery-selector matches; the controller installed without a gateway probe."""
+    script = (GOLDEN / f"kind-{profiles.DEFAULT_PROFILE}-pod-to-pod.sh").read_text()
+    node = "$(docker inspect -f '{{.NetworkSettings.Networks.kind.IPAddress}}' NODE-control-plane)"
+    for line in [
+        f"docker exec west-control-plane ip route replace 10.244.0.0/16 via \"{node.replace('NODE', 'east')}\"",
+        f"docker exec east-control-plane ip route replace 10.245.0.0/16 via \"{node.replace('NODE', 'west')}\"",
+        "multicluster link-gen --cluster-name east",
+        "--set 'controllers[0].link.ref.name=east' --set 'controllers[0].gateway.enabled=false'",
+        "label service foobar mirror.linkerd.io/exported=remote-discovery",
+    ]:
+        assert line in script, line
+    link = next(l for l in script.splitlines() if "multicluster link-gen" in l)
+    assert "--gateway=false" in link
+    assert "Ambassador" not in script and "mirror.linkerd.io/exported=true" not in script
+
+
 def test_seed_script_follows_the_guide():
     script = (GOLDEN / golden_name("seed-2.8", "shared")).read_text()
     pki = ".lab/lab/pki"

@@ -197,6 +197,11 @@ class Backend(ClusterAPI):
         a pod-to-pod link, `link-gen --gateway=false`);
         `service_account` the target's account whose token the credentials carry (default: the chart's)."""
 
+    def route_pods(self, source: str, target: str) -> None:
+        """Make `target`'s pod IPs routable from `source`'s pods and back (a pod-to-pod link needs a flat
+        network). Nothing to do where the clusters already are on one (the simulation's network groups, or
+        an existing context's own network)."""
+
     @abstractmethod
     def allow_access(self, target: str, source: str) -> None:
         """Credentials in `target` for `source`'s service mirror: a Helm release, or `linkerd multicluster allow`."""

@@ -412,9 +412,22 @@ class KindBackend(Backend):
     def api_server(self, cluster: str) -> Dynamic:
         """The target's API as the source cluster reaches it: the control-plane container on the
         docker `kind` network, not the host's 127.0.0.1 port in the kubeconfig (kind docs, multi-cluster)."""
+        node = self.node_address(cluster)
+        return Dynamic(f"https://{node.shell}:6443", lambda: f"https://{node.resolve()}:6443")
+
+    def node_address(self, cluster: str) -> Dynamic:
         node = f"{cluster}-control-plane"
-        return Dynamic(f"https://$(docker inspect -f '{{{{.NetworkSettings.Networks.{KIND_NETWORK}.IPAddress}}}}' {node}):6443",
-                       lambda: f"https://{self.docker.node_address(node)}:6443")
+        return Dynamic(f"$(docker inspect -f '{{{{.NetworkSettings.Networks.{KIND_NETWORK}.IPAddress}}}}' {node})",
+                       lambda: self.docker.node_address(node))
+
+    def route_pods(self, source: str, target: str) -> None:
+        """A flat network between two kind clusters, as Linkerd's own multicluster CI makes one (linkerd2
+        justfile mc-flat-network-init, edge-26.8.3): each node routes the other's pod CIDR through the other
+        node's address on the docker network. Each cluster here has one node, so its whole pod subnet is that
+        node's; `replace` instead of upstream's `add` so a second run changes nothing."""
+        for here, there in ((source, target), (target, source)):
+            self.runner.run(cmd("docker", "exec", f"{here}-control-plane", "ip", "route", "replace",
+                                str(self.cfg.cluster(there).pod_subnet), "via", self.node_address(there)))
 
     def api_server_args(self, target: str) -> list:
         api = self.api_server(target)

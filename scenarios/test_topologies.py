@@ -1,0 +1,26 @@
+"""The example topologies beyond the guide's two clusters, each brought up beside the scenarios' lab:
+every link carries every service its target exports to the source's client, addressed by cluster name
+and role, whatever the number of clusters or the direction of the links."""
+from pathlib import Path
+
+import pytest
+import yaml
+
+TOPOLOGIES = Path(__file__).resolve().parent.parent / "fixtures" / "topologies"
+
+
+@pytest.mark.parametrize("topology", ["three-clusters", "bidirectional"])
+def test_every_link_carries_its_targets_exports(lab, topology):
+    data = yaml.safe_load((TOPOLOGIES / f"{topology}.yaml").read_text())
+    with lab.sibling({**data, "name": f"topo-{topology}"}) as other:
+        other.run()
+        assert len(other.links()) >= 2
+        for link in other.links():
+            source = other.cluster(link.source)
+            assert link in source.links()
+            for namespace, service in other.cfg.exported(link.target):
+                result = source.request(other.mirror_url(service, link.target, namespace=namespace))
+                assert result.ok and f"{service} in {link.target}" in result.body, f"{link}: {result.describe()}"
+            status = source.link(link.target)
+            assert status.exists and status.credentials_valid, status
+            assert source.gateway(link.target).alive, f"{link.source} does not see {link.target}'s gateway alive"
