@@ -17,7 +17,7 @@ import yaml
 from . import gateways
 from . import names as upstream_names
 from .errors import ConfigError
-from .profiles import DEFAULT_PROFILE, LINK_MODES, PROFILES, Profile
+from .profiles import DEFAULT_PROFILE, LINK_MODES, MODES, PROFILES, Profile
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DNS_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -76,6 +76,7 @@ class ClusterConfig:
     exports: tuple[str, ...] = ()
     context: str | None = None  # an existing kubeconfig context (the contexts backend)
     network: str | None = None  # clusters naming the same network reach each other's pods (a flat network)
+    federated: tuple[str, ...] = ()  # services that join `<name>-federated` in the clusters linked to this one
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class LinkConfig:
 
     source: str
     target: str
-    mode: str = "gateway"  # a lab.profiles.LINK_MODES key: how the source reaches what the target exports
+    mode: str = "gateway"  # one of lab.profiles.LINK_MODES: how the source reaches what the target exports
 
     @property
     def via_gateway(self) -> bool:
@@ -137,6 +138,10 @@ class LabConfig:
         """How `cluster`'s exports are marked: one mode for all links into it (the export label has one value)."""
         return next((link.mode for link in self.links if link.target == cluster), "gateway")
 
+    def federated(self, cluster: str) -> list[tuple[str, str]]:
+        """(namespace, name) of each service `cluster` offers as a federated member."""
+        return [tuple(e.split("/", 1)) if "/" in e else (self.namespace, e) for e in self.cluster(cluster).federated]
+
     def exported(self, cluster: str) -> list[tuple[str, str]]:
         """(namespace, name) of each service `cluster` exports; a bare name is in the lab's namespace."""
         return [tuple(e.split("/", 1)) if "/" in e else (self.namespace, e) for e in self.cluster(cluster).exports]
@@ -167,7 +172,7 @@ DEFAULT = {
 
 TOP_KEYS = {"name", "trust_domain", "namespace", "gateway", "probe_period", "profile", "installer", "clusters", "links", "trust"}
 INSTALLERS = ("cli", "helm")
-CLUSTER_KEYS = {"pod_subnet", "service_subnet", "lb_pool", "workloads", "exports", "context", "network"}
+CLUSTER_KEYS = {"pod_subnet", "service_subnet", "lb_pool", "workloads", "exports", "context", "network", "federated"}
 LINK_KEYS = {"from", "to", "mode"}
 POOL_BLOCK = 15  # LoadBalancer addresses a cluster gets by default: the gateway, Ambassador, and room to spare
 MAX_DERIVED = 12  # pod subnets 10.244/16 .. 10.255/16; past that a cluster names its own ranges
@@ -324,8 +329,12 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
                 exports=_exports(raw.get("exports", fallback.get("exports")), f"clusters.{cname}.exports", source),
                 context=_context(raw.get("context"), f"clusters.{cname}.context", source),
                 network=_network_name(raw.get("network"), f"clusters.{cname}.network", source),
+                federated=_exports(raw.get("federated"), f"clusters.{cname}.federated", source),
             )
         )
+    for c in clusters:
+        if c.federated:
+            _refuse_newer_mode(profile, "federated", f"clusters.{c.name}.federated", "or leave federated out", source)
     _check_disjoint(clusters, source)
     for c in clusters:
         _check_pool_outside_subnets(c, source)
@@ -355,9 +364,7 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
         mode = raw.get("mode", "gateway")
         if not isinstance(mode, str) or mode not in LINK_MODES:
             raise ConfigError(f"links[{i}].mode", f"{_show(mode)} is not a link mode", f"use one of: {', '.join(LINK_MODES)}", source)
-        if mode not in PROFILES[profile].link_modes:
-            raise ConfigError(f"links[{i}].mode", f"{mode} came with Linkerd {LINK_MODES[mode]}, and profile {profile} runs "
-                              f"Linkerd {PROFILES[profile].linkerd}", f"use profile {DEFAULT_PROFILE}, or mode gateway", source)
+        _refuse_newer_mode(profile, mode, f"links[{i}].mode", "or mode gateway", source)
         if any((l.source, l.target) == (raw["from"], raw["to"]) for l in links):
             raise ConfigError(f"links[{i}]", "repeats an earlier link", "remove the duplicate", source)
         link = LinkConfig(source=raw["from"], target=raw["to"], mode=mode)
@@ -396,6 +403,12 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
     )
 
 
+def _refuse_newer_mode(profile: str, mode: str, path: str, alternative: str, source: str) -> None:
+    if mode not in PROFILES[profile].modes:
+        raise ConfigError(path, f"{mode} came with Linkerd {MODES[mode]}, and profile {profile} runs Linkerd "
+                          f"{PROFILES[profile].linkerd}", f"use profile {DEFAULT_PROFILE}, {alternative}", source)
+
+
 def _network_name(value: Any, path: str, source: str) -> str | None:
     if value is None:
         return None
@@ -408,12 +421,16 @@ def _check_link_reachable(link: LinkConfig, i: int, clusters: dict[str, ClusterC
                           source: str) -> None:
     """Pod-to-pod needs the source's pods to reach the target's (the clusters share a network); and a target's
     exports carry one `mirror.linkerd.io/exported` value, so every link into it must use the same mode."""
-    if link.mode == "remote-discovery":
-        a, b = clusters[link.source], clusters[link.target]
-        if a.network is None or a.network != b.network:
-            raise ConfigError(f"links[{i}].mode", f"remote-discovery needs {link.source}'s pods to reach {link.target}'s, "
-                              f"but the two are not on one flat network ({a.network or 'none'} and {b.network or 'none'})",
-                              f"give both clusters the same `network:` (e.g. network: flat), or use mode gateway", source)
+    a, b = clusters[link.source], clusters[link.target]
+    flat = a.network is not None and a.network == b.network
+    if link.mode == "remote-discovery" and not flat:
+        raise ConfigError(f"links[{i}].mode", f"remote-discovery needs {link.source}'s pods to reach {link.target}'s, "
+                          f"but the two are not on one flat network ({a.network or 'none'} and {b.network or 'none'})",
+                          f"give both clusters the same `network:` (e.g. network: flat), or use mode gateway", source)
+    if b.federated and not flat:  # federated members are reached pod-to-pod, like remote-discovery
+        raise ConfigError(f"clusters.{b.name}.federated", f"federated services are reached pod-to-pod, and {link.source}, "
+                          f"linked to {b.name}, is not on its flat network ({a.network or 'none'} and {b.network or 'none'})",
+                          f"give both clusters the same `network:` (e.g. network: flat)", source)
     for other in earlier:
         if other.target == link.target and other.mode != link.mode:
             raise ConfigError(f"links[{i}].mode", f"{link.target}'s exports are marked for {other.mode} by the link from "
@@ -464,13 +481,14 @@ def _check_workloads_and_exports(c: ClusterConfig, source: str) -> None:
             raise ConfigError(f"clusters.{c.name}.workloads", f"{_show(name)} is not a workload fixture",
                               f"use one of: {', '.join(known)} (fixtures/workloads/)", source)
     services = {svc for w in c.workloads for svc in fixture_services(w)}
-    for name in c.exports:
-        if "/" in name:
-            continue  # a service of the user's own, in a namespace of theirs: the export step checks it exists
-        if name not in services:
-            offered = ", ".join(sorted(services)) or "none: the cluster runs no workload with a Service"
-            raise ConfigError(f"clusters.{c.name}.exports", f"{_show(name)} is not a Service of this cluster's workloads",
-                              f"export one of them ({offered}), or add the workload that defines it", source)
+    for key, names in (("exports", c.exports), ("federated", c.federated)):
+        for name in names:
+            if "/" in name:
+                continue  # a service of the user's own, in a namespace of theirs: the export step checks it exists
+            if name not in services:
+                offered = ", ".join(sorted(services)) or "none: the cluster runs no workload with a Service"
+                raise ConfigError(f"clusters.{c.name}.{key}", f"{_show(name)} is not a Service of this cluster's workloads",
+                                  f"offer one of them ({offered}), or add the workload that defines it", source)
 
 
 def _check_disjoint(clusters: list[ClusterConfig], source: str) -> None:

@@ -307,7 +307,7 @@ def link(cfg: LabConfig, target: str, server: str, token: str, gateway: dict | N
             "targetClusterLinkerdNamespace": LINKERD_NS, "clusterCredentialsSecret": secret_name,
             # link-gen's defaults, written whatever the gateway (newLinkGenOptionsWithDefault)
             "remoteDiscoverySelector": {"matchLabels": dict(names.REMOTE_DISCOVERY_SELECTOR)},
-            "federatedServiceSelector": {"matchLabels": {"mirror.linkerd.io/federated": "member"}}}
+            "federatedServiceSelector": {"matchLabels": dict(names.FEDERATED_SELECTOR)}}
     if gateway is not None:  # `--gateway=false` (pod-to-pod) leaves out the gateway, its probe and the selector
         ann = gateway["metadata"].get("annotations", {})
         ports = {p.get("name"): p["port"] for p in gateway["spec"]["ports"]}

@@ -32,6 +32,9 @@ REMOTE_SERVICE_LABEL = "multicluster.linkerd.io/remote-service"      # ... and t
 # On the copy of a link's credentials in the control plane's namespace, for the destination controller
 # (edge-26.8.3 multicluster/cmd/root.go clusterNameLabel, used by link-gen.go)
 LINK_CLUSTER_LABEL = "multicluster.linkerd.io/cluster-name"
+# link-gen's default --federated-service-selector (2.17+): a member of `<name>-federated` in the linked clusters
+FEDERATED_SELECTOR = {"mirror.linkerd.io/federated": "member"}
+REMOTE_DISCOVERY_ANNOTATION = "multicluster.linkerd.io/remote-discovery"  # on it: the members, <svc>@<cluster>,...
 MIRRORED_LABEL = "mirror.linkerd.io/mirrored-service"
 CLUSTER_NAME = "mirror.linkerd.io/cluster-name"  # a label on mirrors, an annotation on link credentials
 REMOTE_CLUSTER_DOMAIN = "mirror.linkerd.io/remote-cluster-domain"

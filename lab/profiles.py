@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Each way a link can carry a service, and the Linkerd release that introduced it. README's modes table is
-# checked against this. gateway: the guide (2.8). remote-discovery: pod-to-pod on a flat network, read at
-# stable-2.14.0 (pkg/k8s/labels.go RemoteDiscoveryLabel; absent at stable-2.13.0; linkerd.io/2023/09/11/linkerd-214).
-LINK_MODES: dict[str, str] = {"gateway": "2.8", "remote-discovery": "2.14"}
+# Each multicluster mode and the Linkerd release that introduced it; README's modes table is checked against
+# this. gateway: the guide (2.8). remote-discovery: pod-to-pod on a flat network, read at stable-2.14.0
+# (pkg/k8s/labels.go RemoteDiscoveryLabel; absent at stable-2.13.0; linkerd.io/2023/09/11/linkerd-214).
+# federated: `<svc>-federated` over the members in every linked cluster (linkerd.io/2.17/reference/multicluster
+# names three modes, 2.16's two; pkg/k8s/labels.go DefaultFederatedServiceSelector at edge-26.8.3).
+MODES: dict[str, str] = {"gateway": "2.8", "remote-discovery": "2.14", "federated": "2.17"}
+LINK_MODES = ("gateway", "remote-discovery")  # the MODES a link itself can be in
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ class Profile:
     native_sidecar: bool         # the injector adds the proxy as a restartable init container (else a container)
     cgroup_v1_only: bool         # the node image's Kubernetes (< 1.19) cannot run on a cgroup v2 host
     registry: str                # where the control plane's images come from (`--registry` overrides it)
-    link_modes: tuple[str, ...] = ("gateway",)  # the LINK_MODES this release has
+    modes: tuple[str, ...] = ("gateway",)  # the MODES this release has
     policy: bool = False  # the policy.linkerd.io CRDs (Server, AuthorizationPolicy, ...; Linkerd 2.11+)
 
     @property
@@ -185,7 +188,7 @@ PROFILES: dict[str, Profile] = {
             native_sidecar=True,
             cgroup_v1_only=False,
             registry="cr.l5d.io/linkerd",
-            link_modes=("gateway", "remote-discovery"),
+            modes=("gateway", "remote-discovery", "federated"),
             policy=True,
         ),
     ]

@@ -374,13 +374,34 @@ class Export(Step):
     after = ("link", "workloads", "gateway")
 
     def targets(self, ctx):
-        exporting = {c.name for c in ctx.cfg.clusters if c.exports}
+        exporting = {c.name for c in ctx.cfg.clusters if c.exports or c.federated}
         return [t for t in _link_targets(ctx) if _split_link(t)[1] in exporting]
 
     def check(self, ctx, target):
         source, dest = _split_link(target)
-        if not _link_config(ctx, target).via_gateway:
-            return self._check_pod_to_pod(ctx, source, dest)
+        if ctx.cfg.cluster(dest).exports:
+            through = self._check_gateway if _link_config(ctx, target).via_gateway else self._check_pod_to_pod
+            result = through(ctx, source, dest)
+            if not result.ok:
+                return result
+        return self._check_federated(ctx, source, dest)
+
+    def _check_federated(self, ctx, source, dest) -> Check:
+        """Each federated member of `dest` is listed on `<name>-federated` in `source` as `<name>@<dest>`
+        (edge-26.8.3 cluster_watcher.go getFederatedServiceAnnotations)."""
+        for ns, name in ctx.cfg.federated(dest):
+            svc = ctx.backend.get(dest, "Service", ns, name)
+            if svc is None:
+                return Check(False, f"service {ns}/{name} does not exist in {dest}")
+            if any((svc["metadata"].get("labels") or {}).get(k) != v for k, v in names.FEDERATED_SELECTOR.items()):
+                return Check(False, f"service {ns}/{name} in {dest} is not labelled a federated member")
+            federated = ctx.backend.get(source, "Service", ns, f"{name}-federated") or {"metadata": {}}
+            members = (federated["metadata"].get("annotations") or {}).get(names.REMOTE_DISCOVERY_ANNOTATION, "")
+            if f"{name}@{dest}" not in members.split(","):
+                return Check(False, f"{source}'s {ns}/{name}-federated does not list {name}@{dest} yet")
+        return Check(True)
+
+    def _check_gateway(self, ctx, source, dest) -> Check:
         gw = gateways.resolve(ctx.cfg)
         address = manifests.ingress_ip(ctx.backend.get(dest, "Service", gw.namespace, gw.name))
         field, want = manifests.export_marks(ctx.cfg, dest)
@@ -429,6 +450,10 @@ class Export(Step):
     def apply(self, ctx, target):
         source, dest = _split_link(target)
         field, values = manifests.export_marks(ctx.cfg, dest)
+        for ns, name in ctx.cfg.federated(dest):
+            ctx.backend.set_metadata(dest, "Service", ns, name, "labels", dict(names.FEDERATED_SELECTOR))
+        if not ctx.cfg.cluster(dest).exports:
+            return
         if not _link_config(ctx, target).via_gateway:
             for ns, name in ctx.cfg.exported(dest):
                 ctx.backend.set_metadata(dest, "Service", ns, name, field, values)
@@ -441,7 +466,7 @@ class Export(Step):
 
     def script(self, ctx, target):
         self.apply(ctx, target)
-        if _link_config(ctx, target).via_gateway:
+        if _link_config(ctx, target).via_gateway and ctx.cfg.cluster(_split_link(target)[1]).exports:
             ctx.backend.gateways(_split_link(target)[0])
 
     def describe(self, ctx, target):
@@ -450,6 +475,12 @@ class Export(Step):
         verb = "annotate" if field == "annotations" else "label"
         marks = ", ".join(f"{k}={v}" for k, v in values.items())
         lines = [f"{verb} service {ns}/{n} in {dest}: {marks}" for ns, n in ctx.cfg.exported(dest)]
+        member = ", ".join(f"{k}={v}" for k, v in names.FEDERATED_SELECTOR.items())
+        federated = [f"label service {ns}/{n} in {dest}: {member}; wait until {source}'s {n}-federated lists it"
+                     for ns, n in ctx.cfg.federated(dest)]
+        if not ctx.cfg.cluster(dest).exports:
+            return federated
+        lines = federated + lines
         if not _link_config(ctx, target).via_gateway:
             return lines + [f"wait until {source} mirrors them for pod-to-pod (no endpoints: {source} dials {dest}'s pods)"]
         if ctx.cfg.profile.export == "label":

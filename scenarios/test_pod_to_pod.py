@@ -18,7 +18,7 @@ TOPOLOGY = Path(__file__).resolve().parent.parent / "fixtures" / "topologies" / 
 
 @pytest.fixture(scope="module")
 def flat(lab):
-    if "remote-discovery" not in PROFILES[lab.cfg.profile_name].link_modes:
+    if "remote-discovery" not in PROFILES[lab.cfg.profile_name].modes:
         pytest.skip(f"{lab.cfg.profile.linkerd} has no pod-to-pod mode (Linkerd 2.14+)")
     with lab.sibling({**yaml.safe_load(TOPOLOGY.read_text()), "name": "p2p"}) as other:
         other.run()
@@ -101,7 +101,7 @@ def test_without_a_flat_network_a_pod_to_pod_export_cannot_be_reached(lab, west,
     """The scenarios' lab links through gateways only: its clusters' pods cannot reach each other, as two
     kind clusters without routes between their pod CIDRs. Marking foobar for pod-to-pod there mirrors it
     (the Link's remoteDiscoverySelector is link-gen's default), and the client's requests then fail."""
-    if not lab.cfg.profile.link_crd or "remote-discovery" not in lab.cfg.profile.link_modes:
+    if not lab.cfg.profile.link_crd or "remote-discovery" not in lab.cfg.profile.modes:
         pytest.skip(f"{lab.cfg.profile.linkerd} has no pod-to-pod mode")
     ns = lab.cfg.namespace
     field, marks = manifests.export_marks(lab.cfg, east.name)

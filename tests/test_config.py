@@ -45,6 +45,10 @@ def test_a_file_overrides_only_what_it_names(tmp_path):
     ({"clusters": {"east": {"network": "Flat Net"}, "west": {}}}, "clusters.east.network", "not a network name"),
     ({"profile": "seed-2.8", "clusters": {"east": {"network": "flat"}, "west": {"network": "flat"}},
       "links": [{"from": "west", "to": "east", "mode": "remote-discovery"}]}, "links[0].mode", "came with Linkerd 2.14"),
+    ({"profile": "seed-2.8", "clusters": {"east": {"federated": ["foobar"]}, "west": {}}}, "clusters.east.federated",
+     "came with Linkerd 2.17"),
+    ({"clusters": {"east": {"federated": ["foobar"]}, "west": {}}}, "clusters.east.federated", "not on its flat network"),
+    ({"clusters": {"east": {"federated": ["nginx"]}, "west": {}}}, "clusters.east.federated", "not a Service of this cluster"),
     ({"links": [{"from": "west", "to": "south"}]}, "links[0].to", "not a cluster"),
     ({"links": [{"from": "east", "to": "east"}]}, "links[0]", "itself"),
     ({"links": [{"from": "west", "to": "east"}, {"from": "west", "to": "east"}]}, "links[1]", "repeats"),
@@ -138,13 +142,15 @@ def test_every_example_topology_loads(path):
     cfg = config.load(path)
     assert len(cfg.clusters) >= 2 and cfg.links
     for link in cfg.links:
-        assert cfg.cluster(link.target).exports, f"{path.name}: {link.target} exports nothing over its link"
+        target = cfg.cluster(link.target)
+        assert target.exports or target.federated, f"{path.name}: {link.target} offers nothing over its link"
         assert "client" in cfg.cluster(link.source).workloads, f"{path.name}: {link.source} has no client to send from"
 
 
 def test_the_example_topologies_cover_every_link_mode_and_more_than_two_clusters():
     loaded = [config.load(p) for p in TOPOLOGIES]
     assert {link.mode for cfg in loaded for link in cfg.links} == set(config.LINK_MODES)
+    assert any(c.federated for cfg in loaded for c in cfg.clusters)
     assert any(len(cfg.clusters) > 2 for cfg in loaded)
     assert any({(l.source, l.target) for l in cfg.links} & {(l.target, l.source) for l in cfg.links} for cfg in loaded)
     assert config.load(config.FIXTURES.parent / "topologies" / "guide.yaml") == config.load()

@@ -51,7 +51,7 @@ def test_script_is_valid_bash(profile, trust):
 
 
 TOPOLOGIES = REPO / "fixtures" / "topologies"
-TOPOLOGY_PLANS = ["pod-to-pod", "three-clusters", "bidirectional"]
+TOPOLOGY_PLANS = ["pod-to-pod", "three-clusters", "bidirectional", "federated"]
 
 
 @pytest.mark.parametrize("topology", TOPOLOGY_PLANS)
@@ -251,3 +251,10 @@ def test_bundle_restart_patches_are_json_once_the_shell_expands_them(tmp_path):
         patch = json_mod.loads(out)
         stamp_value = patch["spec"]["template"]["metadata"]["annotations"]["lab.multicluster/trust-roots"]
         assert len(stamp_value) == 16 and all(ch in "0123456789abcdef" for ch in stamp_value)
+
+
+def test_federated_plan_labels_the_members_in_each_member_cluster():
+    script = (GOLDEN / f"kind-{profiles.DEFAULT_PROFILE}-federated.sh").read_text()
+    for cluster in ("east", "north"):
+        assert f"kubectl --context=kind-{cluster} -n mc-demo label service foobar mirror.linkerd.io/federated=member" in script
+    assert script.count("--gateway=false") == 2 and "ip route replace" in script

@@ -33,10 +33,10 @@ def test_code_asks_a_profile_its_fields_never_its_name_or_version_spelling():
 
 
 def test_the_readmes_modes_table_says_what_each_profile_allows():
-    for mode, introduced in profiles.LINK_MODES.items():
+    for mode, introduced in profiles.MODES.items():
         table = README[README.index("| mode | introduced |"):]
         row = next(l for l in table.splitlines() if l.startswith(f"| `{mode}`"))
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert cells[1] == introduced, row
         for name, column in (("seed-2.8", 2), ("current", 3)):
-            assert cells[column].startswith("yes" if mode in profiles.PROFILES[name].link_modes else "no"), row
+            assert cells[column].startswith("yes" if mode in profiles.PROFILES[name].modes else "no"), row

@@ -196,6 +196,11 @@ class SimCluster:
         return None
 
     def _pick_endpoint(self, svc: dict, svc_port: dict) -> tuple[str, int] | None:
+        candidates = self._endpoints(svc, svc_port)
+        return candidates[next(self._round_robin) % len(candidates)] if candidates else None
+
+    def _endpoints(self, svc: dict, svc_port: dict) -> list[tuple[str, int]]:
+        """(ip, target port) of each ready address of the service's Endpoints for that port."""
         eps = self.store.view("Endpoints", svc["metadata"]["namespace"], svc["metadata"]["name"])
         candidates = []
         for subset in (eps or {}).get("subsets", []):
@@ -204,9 +209,7 @@ class SimCluster:
             if not match:
                 continue
             candidates += [(a["ip"], match[0]["port"]) for a in subset.get("addresses", [])]
-        if not candidates:
-            return None
-        return candidates[next(self._round_robin) % len(candidates)]
+        return candidates
 
     def route(self, authority: str) -> Route:
         """The proxy's destination lookup for `host[:port]` (a service name of this cluster)."""
@@ -223,9 +226,12 @@ class SimCluster:
         svc_port = next((p for p in svc["spec"].get("ports", []) if p["port"] == port), None)
         if svc_port is None:
             raise DialError(f"connection refused: service {namespace}/{name} has no port {port}")
-        target = svc["metadata"].get("labels", {}).get(names.REMOTE_DISCOVERY_LABEL)
-        if target:
-            return self._remote_route(svc, svc_port, target, port)
+        labels, annotations = svc["metadata"].get("labels") or {}, svc["metadata"].get("annotations") or {}
+        if labels.get(names.REMOTE_DISCOVERY_LABEL):  # pod-to-pod: one remote service
+            return self._remote_route(svc, [(labels.get(names.REMOTE_SERVICE_LABEL, ""), labels[names.REMOTE_DISCOVERY_LABEL])], port)
+        if annotations.get(names.REMOTE_DISCOVERY_ANNOTATION):  # federated: every member's endpoints
+            members = [tuple(m.split("@", 1)) for m in annotations[names.REMOTE_DISCOVERY_ANNOTATION].split(",") if "@" in m]
+            return self._remote_route(svc, members, port)
         eps = self.store.view("Endpoints", namespace, name) or {}
         annotations = eps.get("metadata", {}).get("annotations", {})
         gateway_identity = annotations.get(names.REMOTE_GATEWAY_IDENTITY_ANNOTATION)
@@ -240,25 +246,33 @@ class SimCluster:
             return Route(pod.ip, INBOUND_PORT, pod.identity, f"{pod.ip}:{endpoint[1]}")
         return Route(endpoint[0], endpoint[1], None, f"{endpoint[0]}:{endpoint[1]}")
 
-    def _remote_route(self, svc: dict, svc_port: dict, target: str, port: int) -> Route:
-        """Pod-to-pod: the destination controller reads the target's endpoints of the remote service through
-        the credentials link-gen put in the control plane's namespace (labelled with the cluster's name), and
-        the proxy dials the chosen pod itself, over mTLS to the pod's identity; no gateway on the way."""
-        ns, remote_name = svc["metadata"]["namespace"], svc["metadata"]["labels"].get(names.REMOTE_SERVICE_LABEL, "")
-        secrets = self.store.views("Secret", LINKERD_NS, labels={names.LINK_CLUSTER_LABEL: target})
-        if not secrets:
-            raise DialError(f"no credentials for cluster {target} in namespace {LINKERD_NS}: the destination controller "
-                            f"cannot resolve {ns}/{svc['metadata']['name']}")
-        remote, error = reach(self, secrets[0], target, ("endpoints",))
-        if remote is None:
-            raise DialError(error)
-        remote_svc = remote.store.view("Service", ns, remote_name)
-        remote_port = next((p for p in (remote_svc or {}).get("spec", {}).get("ports", []) if p["port"] == port), None)
-        if remote_port is None:
-            raise DialError(f"service {ns}/{remote_name} in {target} has no port {port}")
-        endpoint = remote._pick_endpoint(remote_svc, remote_port)
-        if endpoint is None:
-            raise DialError(f"service {ns}/{remote_name} in {target} has no ready endpoints")
+    def _remote_route(self, svc: dict, members: list[tuple[str, str]], port: int) -> Route:
+        """Pod-to-pod and federated: the destination controller reads each member's endpoints (`name` in
+        cluster `target`) through the credentials link-gen put in the control plane's namespace (labelled with
+        the cluster's name), and the proxy dials the chosen pod itself, over mTLS to the pod's identity; no
+        gateway on the way. A member without ready endpoints drops out; the others carry the traffic."""
+        ns = svc["metadata"]["namespace"]
+        candidates: list[tuple["SimCluster", tuple[str, int]]] = []
+        problems = []
+        for remote_name, target in members:
+            secrets = self.store.views("Secret", LINKERD_NS, labels={names.LINK_CLUSTER_LABEL: target})
+            if not secrets:
+                problems.append(f"no credentials for cluster {target} in namespace {LINKERD_NS}")
+                continue
+            remote, error = reach(self, secrets[0], target, ("endpoints",))
+            if remote is None:
+                problems.append(error)
+                continue
+            remote_svc = remote.store.view("Service", ns, remote_name)
+            remote_port = next((p for p in (remote_svc or {}).get("spec", {}).get("ports", []) if p["port"] == port), None)
+            if remote_port is None:
+                problems.append(f"service {ns}/{remote_name} in {target} has no port {port}")
+                continue
+            candidates += [(remote, endpoint) for endpoint in remote._endpoints(remote_svc, remote_port)]
+        if not candidates:
+            raise DialError(f"service {ns}/{svc['metadata']['name']} has no ready endpoints"
+                            + (f" ({'; '.join(problems)})" if problems else ""))
+        remote, endpoint = candidates[next(self._round_robin) % len(candidates)]
         pod = remote.pod_by_ip(endpoint[0])
         if pod is not None and pod.meshed:
             return Route(pod.ip, INBOUND_PORT, pod.identity, f"{pod.ip}:{endpoint[1]}")

@@ -150,6 +150,7 @@ class LinkState:
     probes: dict[tuple[str, str], GatewayProbe] = field(default_factory=dict)
     paired: dict[tuple[str, str], int] = field(default_factory=dict)
     seen: tuple = ()  # the versions of what the last pass read: an unchanged world needs no pass
+    federated: list[dict] = field(default_factory=list)  # the target's services its Link's federated selector picks
 
 
 # What a link's pass reads: in the target (through the link's credentials) and in its own cluster.
@@ -189,6 +190,7 @@ class ServiceMirror:
         for name, spec in links.items():
             state = self.links.setdefault(name, LinkState(target=spec.get("targetClusterName", name)))
             self._mirror(spec, state)
+        self._federate()
 
     def _remote(self, spec: dict, state: LinkState):
         secret = self.cluster.store.view("Secret", MC_NS, spec.get("clusterCredentialsSecret", ""))
@@ -248,6 +250,10 @@ class ServiceMirror:
             paired[(gw.namespace, gw.name)] = paired.get((gw.namespace, gw.name), 0) + 1
             keep.add((ns, self._apply_mirror(svc, gw, state.target, domain)))
         self._remove_mirrors(state.target, keep)
+        members = (spec.get("federatedServiceSelector") or {}).get("matchLabels")
+        # A headless service cannot join (handleCreateFederatedService, edge-26.8.3)
+        state.federated = [svc for svc in remote.store.views("Service", labels=members)
+                           if svc["spec"].get("clusterIP") != "None"] if by_link and members else []
         state.paired = paired
         self._stop_probes(state, keep=set(gateways.items()))
         profile = self.cluster.installed_profile()
@@ -300,6 +306,40 @@ class ServiceMirror:
             "subsets": subsets,
         })
         return mirror_name
+
+    def _federate(self) -> None:
+        """`<name>-federated` for every service some link's target offers as a member: no endpoints, its
+        members in the remote-discovery annotation as `<name>@<target>`, in link order; gone with its last
+        member (cluster_watcher.go handleCreateFederatedService / handleFederatedServiceLeave, edge-26.8.3).
+        A link that cannot reach its target keeps the members it last saw, as the controller keeps its cache."""
+        members: dict[tuple[str, str], list[str]] = {}
+        models: dict[tuple[str, str], dict] = {}
+        store = self.cluster.store
+        for state in self.links.values():
+            for svc in state.federated:
+                key = (svc["metadata"]["namespace"], svc["metadata"]["name"])
+                if store.view("Namespace", "", key[0]) is None:
+                    continue
+                members.setdefault(key, []).append(f"{key[1]}@{state.target}")
+                models.setdefault(key, svc)
+        for (ns, name), svc in models.items():
+            listed = ",".join(members[(ns, name)])
+            have = store.view("Service", ns, f"{name}-federated")
+            if have and (have["metadata"].get("annotations") or {}).get(names.REMOTE_DISCOVERY_ANNOTATION) == listed:
+                continue
+            labels = {k: v for k, v in (svc["metadata"].get("labels") or {}).items() if not k.startswith("mirror.linkerd.io/")}
+            store.apply({
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": f"{name}-federated", "namespace": ns, "labels": {**labels, MIRRORED_LABEL: "true"},
+                             "annotations": {names.REMOTE_DISCOVERY_ANNOTATION: listed}},
+                "spec": {"type": "ClusterIP",
+                         "ports": [{k: p[k] for k in ("name", "port", "protocol") if k in p} for p in svc["spec"].get("ports", [])]},
+            })
+        for svc in list(store.views("Service", labels={MIRRORED_LABEL: "true"})):
+            ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
+            if names.REMOTE_DISCOVERY_ANNOTATION in (svc["metadata"].get("annotations") or {}) and \
+                    name.endswith("-federated") and (ns, name.removesuffix("-federated")) not in models:
+                store.delete("Service", ns, name)
 
     def _apply_discovery_mirror(self, svc: dict, target: str, domain: str) -> str:
         """A remote-discovery mirror (handleRemoteServiceExported, edge-26.8.3): the Service labelled with

@@ -1,0 +1,69 @@
+"""Federated services (Linkerd 2.17+): east and north each offer foobar as a member, and west, linked to
+both on one flat network, sends to foobar-federated, whose endpoints are the members' pods together.
+Runs on a lab of fixtures/topologies/federated.yaml beside the scenarios' lab."""
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lab import names
+from lab.profiles import PROFILES
+
+TOPOLOGY = Path(__file__).resolve().parent.parent / "fixtures" / "topologies" / "federated.yaml"
+URL_SERVICE = "foobar-federated"
+
+
+@pytest.fixture(scope="module")
+def fed(lab):
+    if "federated" not in PROFILES[lab.cfg.profile_name].modes:
+        pytest.skip(f"{lab.cfg.profile.linkerd} has no federated services (Linkerd 2.17+)")
+    with lab.sibling({**yaml.safe_load(TOPOLOGY.read_text()), "name": "fed"}) as other:
+        other.run()
+        yield other
+
+
+def _answers(fed, count: int = 30) -> Counter:
+    """Which cluster's foobar answered each of `count` requests from west's client."""
+    west = fed.cluster("west")
+    url = f"http://{URL_SERVICE}.{fed.cfg.namespace}.svc.{fed.cfg.trust_domain}:9898/"
+    seen = Counter()
+    for _ in range(count):
+        result = west.request(url)
+        assert result.ok, result.describe()
+        seen[next(c for c in ("east", "north") if f"foobar in {c}" in result.body)] += 1
+    return seen
+
+
+def test_the_federated_service_lists_every_member_and_spreads_requests_over_them(fed):
+    svc = fed.cluster("west").get("Service", fed.cfg.namespace, URL_SERVICE)
+    assert svc["metadata"]["annotations"][names.REMOTE_DISCOVERY_ANNOTATION] == "foobar@east,foobar@north"
+    assert fed.cluster("west").get("Endpoints", fed.cfg.namespace, URL_SERVICE) is None
+    seen = _answers(fed)
+    assert seen["east"] and seen["north"], seen
+
+
+def test_a_member_scaled_to_zero_drops_out_and_traffic_continues(fed):
+    east, ns = fed.cluster("east"), fed.cfg.namespace
+    east.scale(ns, "foobar", 0)
+    try:
+        fed.wait_for(lambda: not (east.get("Endpoints", ns, "foobar") or {}).get("subsets"), 15, "east's foobar to have no endpoints")
+        assert set(_answers(fed)) == {"north"}
+    finally:
+        east.scale(ns, "foobar", 1)
+    fed.wait_for(lambda: (east.get("Deployment", ns, "foobar") or {}).get("status", {}).get("readyReplicas"), 30, "east's foobar back")
+    fed.wait_for(lambda: set(_answers(fed, 10)) == {"east", "north"}, 15, "east to rejoin")
+
+
+def test_removing_the_member_label_removes_the_member(fed):
+    north, west, ns = fed.cluster("north"), fed.cluster("west"), fed.cfg.namespace
+    key = next(iter(names.FEDERATED_SELECTOR))
+    members = lambda: (west.get("Service", ns, URL_SERVICE) or {"metadata": {}})["metadata"].get("annotations", {}).get(
+        names.REMOTE_DISCOVERY_ANNOTATION)
+    north.set_metadata("Service", ns, "foobar", "labels", {key: None})
+    try:
+        fed.wait_for(lambda: members() == "foobar@east", 10, "north to leave foobar-federated")
+        assert set(_answers(fed)) == {"east"}
+    finally:
+        north.set_metadata("Service", ns, "foobar", "labels", dict(names.FEDERATED_SELECTOR))
+    fed.wait_for(lambda: members() == "foobar@east,foobar@north", 10, "north to rejoin foobar-federated")
