@@ -309,7 +309,7 @@ class ServiceMirror:
 
     def _federate(self) -> None:
         """`<name>-federated` for every service some link's target offers as a member: no endpoints, its
-        members in the remote-discovery annotation as `<name>@<target>`, in link order; gone with its last
+        members in the remote-discovery annotation as `<name>@<target>`; gone with its last
         member (cluster_watcher.go handleCreateFederatedService / handleFederatedServiceLeave, edge-26.8.3).
         A link that cannot reach its target keeps the members it last saw, as the controller keeps its cache."""
         members: dict[tuple[str, str], list[str]] = {}
