@@ -91,13 +91,19 @@ def down(c, config=None, purge=False):
     _print_removed(Lab.open(config, "auto").down(purge=purge))
 
 
-@task(help={"config": HELP_CONFIG, "json": "print JSON for machines instead of the table"})
+@task(help={"config": HELP_CONFIG, "json": "print JSON for machines instead of the table (same as --format json)",
+            "format": "text (tables), json, or mermaid (the topology as a flowchart, for READMEs and CI summaries)"})
 @friendly
-def status(c, config=None, json_=False):
+def status(c, config=None, json_=False, format="text"):
     """Clusters, LoadBalancer addresses, trust anchors, links, gateways and mirrored services."""
+    if format not in ("text", "json", "mermaid"):
+        raise LabError(f"unknown format {format!r}. Fix: use text, json or mermaid")
     lab = Lab.open(config, "auto")
     data = status_mod.collect(lab.cfg, lab.backend)
-    print(json.dumps(data.to_dict(), indent=2) if json_ else status_mod.render(data))
+    if json_ or format == "json":
+        print(json.dumps(data.to_dict(), indent=2))
+    else:
+        print(status_mod.mermaid(data) if format == "mermaid" else status_mod.render(data))
 
 
 @task(help={"backend": HELP_BACKEND, "config": HELP_CONFIG, "until": "stop after this step",
@@ -205,6 +211,11 @@ def e2e(c, backend="auto", config=None, profile=None, keep=False):
         code = subprocess.call([sys.executable, "-m", "pytest", str(scenarios), f"--junitxml={artifacts / 'junit.xml'}"],
                                env=env)
         print(f"e2e: JUnit XML in {artifacts / 'junit.xml'}")
+        # The lab as the scenarios left it, for a CI job summary (markdown: the flowchart and the tables).
+        picture = status_mod.collect(lab.cfg, lab.backend)
+        (artifacts / "status.md").write_text(f"## lab {lab.cfg.name} on {lab.backend.name}, profile {lab.cfg.profile_name}\n\n"
+                                             f"```mermaid\n{status_mod.mermaid(picture)}\n```\n\n```\n{status_mod.render(picture)}\n```\n")
+        print(f"e2e: topology and status in {artifacts / 'status.md'}")
     finally:
         if not keep:
             _print_removed(lab.down())

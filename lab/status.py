@@ -39,6 +39,7 @@ class LinkStatus:
     gateway_address: str | None
     credentials_valid: bool
     credentials_error: str | None
+    mode: str = "gateway"  # how the link carries services (lab.profiles.LINK_MODES)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class MirroredService:
     remote_cluster: str | None
     remote: str | None  # the exported service's fully qualified name
     endpoints: tuple[str, ...]
+    members: tuple[str, ...] = ()  # a federated service's `<svc>@<cluster>` members (else empty)
 
 
 @dataclass(frozen=True)
@@ -121,8 +123,10 @@ def _mirrored(backend: Backend, cluster: str) -> list[MirroredService]:
         eps = backend.get(cluster, "Endpoints", meta["namespace"], meta["name"]) or {}
         addresses = tuple(f"{a['ip']}:{p['port']}" for s in eps.get("subsets", []) for a in s.get("addresses", [])
                           for p in s.get("ports", [])[:1])
+        members = (meta.get("annotations") or {}).get(names.REMOTE_DISCOVERY_ANNOTATION, "")
         out.append(MirroredService(cluster, meta["namespace"], meta["name"], meta.get("labels", {}).get(names.CLUSTER_NAME),
-                                   meta.get("annotations", {}).get(names.REMOTE_SVC_ANNOTATION), addresses))
+                                   meta.get("annotations", {}).get(names.REMOTE_SVC_ANNOTATION), addresses,
+                                   tuple(m for m in members.split(",") if m)))
     return out
 
 
@@ -134,7 +138,8 @@ def link_status(cfg: LabConfig, backend: Backend, source: str, target: str) -> L
     else:
         obj = backend.get(source, "Secret", names.MC_NS, manifests.credentials_secret_name(target))
     creds = cli_output.find_check(backend.check(source), cfg.profile.check_credentials)
-    return LinkStatus(source, target, exists=obj is not None,
+    mode = next((link.mode for link in cfg.links if (link.source, link.target) == (source, target)), "gateway")
+    return LinkStatus(source, target, mode=mode, exists=obj is not None,
                       gateway_address=(obj or {}).get("spec", {}).get("gatewayAddress"),
                       credentials_valid=creds is not None and not (creds.failed and creds.names_cluster(target)),
                       credentials_error=creds.error if creds is not None and creds.names_cluster(target) else None)
@@ -159,8 +164,8 @@ def render(status: LabStatus) -> str:
           ", ".join(fp[:16] for fp in c.trust_anchors) or None, (c.issuer or "")[:16] or None]
          for c in status.clusters])
     lines += ["", "LINKS"] + _table(
-        ["SOURCE", "TARGET", "GATEWAY ADDRESS", "CREDENTIALS"],
-        [[link.source, link.target, link.gateway_address, "valid" if link.credentials_valid else "INVALID"]
+        ["SOURCE", "TARGET", "MODE", "GATEWAY ADDRESS", "CREDENTIALS"],
+        [[link.source, link.target, link.mode, link.gateway_address, "valid" if link.credentials_valid else "INVALID"]
          for link in status.links])
     lines += ["", "GATEWAYS (linkerd multicluster gateways)"] + _table(
         ["FROM", "CLUSTER", "NAME", "ALIVE", "NUM_SVC", "LATENCY"],
@@ -169,6 +174,43 @@ def render(status: LabStatus) -> str:
          for o in status.gateways for g in (o.gateway,)])
     lines += ["", "MIRRORED SERVICES"] + _table(
         ["CLUSTER", "SERVICE", "REMOTE", "ENDPOINTS"],
-        [[m.cluster, f"{m.namespace}/{m.name}", f"{m.remote_cluster}: {m.remote}", ", ".join(m.endpoints) or None]
+        [[m.cluster, f"{m.namespace}/{m.name}",
+          f"federated: {', '.join(m.members)}" if m.members else f"{m.remote_cluster}: {m.remote}", ", ".join(m.endpoints) or None]
          for m in status.mirrored_services])
+    return "\n".join(lines)
+
+
+def _node(*parts: str) -> str:
+    """A Mermaid node id from lab names (DNS labels): letters, digits and underscores only."""
+    return "_".join(p.replace("-", "_").replace(".", "_").replace("/", "_") for p in parts)
+
+
+def mermaid(status: LabStatus) -> str:
+    """The topology as a Mermaid flowchart, for READMEs and CI job summaries: each cluster with its gateways
+    (LoadBalancer address), mirrored and federated services; each link with its mode, from the source to
+    the target's gateway (or to the cluster, pod-to-pod), marked alive or not as the source's probes see it."""
+    lines = ["flowchart LR"]
+    if not status.running:
+        return "\n".join(lines + [f'  {_node("lab", status.lab)}["lab {status.lab}: not running"]'])
+    by_address: dict[tuple[str, str], str] = {}  # (cluster, LoadBalancer address) -> node
+    for c in status.clusters:
+        lines.append(f'  subgraph {_node("c", c.name)}["{c.name}"]')
+        for lb in c.load_balancers:
+            node = _node("lb", c.name, lb.namespace, lb.name)
+            by_address[(c.name, lb.address or "")] = node
+            lines.append(f'    {node}{{{{"{lb.namespace}/{lb.name}<br/>{lb.address or "pending"}"}}}}')
+        for m in (m for m in status.mirrored_services if m.cluster == c.name):
+            what = f"federated: {', '.join(m.members)}" if m.members else f"mirror of {m.remote_cluster}"
+            lines.append(f'    {_node("svc", c.name, m.namespace, m.name)}["{m.namespace}/{m.name}<br/>{what}"]')
+        lines.append("  end")
+    alive = {(o.observer, o.gateway.cluster): o.gateway.alive for o in status.gateways}
+    for link in status.links:
+        source = _node("c", link.source)
+        if link.mode == "gateway":
+            state = "alive" if alive.get((link.source, link.target)) else "not alive"
+            # the gateway the Link names (edge), else the target cluster (2.8.1 names it per exported service)
+            target = by_address.get((link.target, link.gateway_address or ""), _node("c", link.target))
+            lines.append(f'  {source} -->|"gateway: {state}"| {target}')
+        else:
+            lines.append(f'  {source} -.->|"{link.mode}"| {_node("c", link.target)}')
     return "\n".join(lines)

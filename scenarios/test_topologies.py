@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lab import status
+
 TOPOLOGIES = Path(__file__).resolve().parent.parent / "fixtures" / "topologies"
 
 
@@ -21,6 +23,9 @@ def test_every_link_carries_its_targets_exports(lab, topology):
             for namespace, service in other.cfg.exported(link.target):
                 result = source.request(other.mirror_url(service, link.target, namespace=namespace))
                 assert result.ok and f"{service} in {link.target}" in result.body, f"{link}: {result.describe()}"
-            status = source.link(link.target)
-            assert status.exists and status.credentials_valid, status
+            link_status = source.link(link.target)
+            assert link_status.exists and link_status.credentials_valid, link_status
             assert source.gateway(link.target).alive, f"{link.source} does not see {link.target}'s gateway alive"
+        chart = status.mermaid(status.collect(other.cfg, other.backend))
+        for link in other.links():
+            assert f'c_{link.source} -->|"gateway: alive"| lb_{link.target}_linkerd_multicluster_linkerd_gateway' in chart, chart

@@ -151,6 +151,8 @@ def test_the_example_topologies_cover_every_link_mode_and_more_than_two_clusters
     loaded = [config.load(p) for p in TOPOLOGIES]
     assert {link.mode for cfg in loaded for link in cfg.links} == set(config.LINK_MODES)
     assert any(c.federated for cfg in loaded for c in cfg.clusters)
+    federated = config.load(config.FIXTURES.parent / "topologies" / "federated.yaml")
+    assert not any(c.exports for c in federated.clusters), "federation alone, no exports"
     assert any(len(cfg.clusters) > 2 for cfg in loaded)
     assert any({(l.source, l.target) for l in cfg.links} & {(l.target, l.source) for l in cfg.links} for cfg in loaded)
     assert config.load(config.FIXTURES.parent / "topologies" / "guide.yaml") == config.load()

@@ -1,0 +1,39 @@
+"""`./labctl status --format mermaid`: the topology as a flowchart, from the same records as the tables."""
+from lab import status
+from lab.cli_output import GatewayStatus
+
+
+def _lab(alive: bool) -> status.LabStatus:
+    gw = status.LoadBalancer("linkerd-multicluster", "linkerd-gateway", "172.18.255.200")
+    return status.LabStatus(
+        "lab", "sim", True,
+        clusters=(status.ClusterStatus("east", True, "pool", (gw,)), status.ClusterStatus("west", True, "pool"),
+                  status.ClusterStatus("north", True, "pool")),
+        links=(status.LinkStatus("west", "east", True, "172.18.255.200", True, None, "gateway"),
+               status.LinkStatus("west", "north", True, None, True, None, "remote-discovery")),
+        gateways=(status.ObservedGateway("west", GatewayStatus("east", alive, 1, 1.0)),),
+        mirrored_services=(status.MirroredService("west", "mc-demo", "foobar-east", "east", "foobar.mc-demo.svc.cluster.local", ()),
+                           status.MirroredService("west", "mc-demo", "foobar-federated", None, None, (),
+                                                  ("foobar@east", "foobar@north"))))
+
+
+def test_links_point_at_the_gateway_they_name_with_their_mode_and_liveness():
+    chart = status.mermaid(_lab(alive=True)).splitlines()
+    assert chart[0] == "flowchart LR"
+    assert '  c_west -->|"gateway: alive"| lb_east_linkerd_multicluster_linkerd_gateway' in chart
+    assert '  c_west -.->|"remote-discovery"| c_north' in chart
+    assert '  c_west -->|"gateway: not alive"| lb_east_linkerd_multicluster_linkerd_gateway' in status.mermaid(_lab(False)).splitlines()
+
+
+def test_clusters_hold_their_gateways_and_their_mirrored_and_federated_services():
+    chart = status.mermaid(_lab(alive=True))
+    west = chart[chart.index('subgraph c_west'):]
+    west = west[:west.index("  end")]
+    assert "mc-demo/foobar-east<br/>mirror of east" in west
+    assert "mc-demo/foobar-federated<br/>federated: foobar@east, foobar@north" in west
+    assert 'lb_east_linkerd_multicluster_linkerd_gateway{{"linkerd-multicluster/linkerd-gateway<br/>172.18.255.200"}}' in chart
+    assert chart.count("subgraph ") == chart.count("  end") == 3
+
+
+def test_a_lab_that_is_down_says_so():
+    assert "not running" in status.mermaid(status.LabStatus("lab", "sim", False))
