@@ -335,6 +335,8 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
     for c in clusters:
         if c.federated:
             _refuse_newer_mode(profile, "federated", f"clusters.{c.name}.federated", "or leave federated out", source)
+        if set(c.exports) & {s for w in c.workloads if (FIXTURES / f"{w}.yaml").exists() for s in fixture_headless_services(w)}:
+            _refuse_newer_mode(profile, "headless", f"clusters.{c.name}.exports", "or export no headless service", source)
     _check_disjoint(clusters, source)
     for c in clusters:
         _check_pool_outside_subnets(c, source)
@@ -468,10 +470,19 @@ def _check_pool_outside_subnets(c: ClusterConfig, source: str) -> None:
                               "take the range from the node network (kind: the top of the docker `kind` network)", source)
 
 
+def _fixture_service_objects(workload: str) -> list[dict]:
+    text = (FIXTURES / f"{workload}.yaml").read_text().replace("$namespace", "ns").replace("$cluster", "c")
+    return [d for d in yaml.safe_load_all(text) if isinstance(d, dict) and d.get("kind") == "Service"]
+
+
 def fixture_services(workload: str) -> list[str]:
     """The Services a workload fixture defines (what can be exported by bare name)."""
-    text = (FIXTURES / f"{workload}.yaml").read_text().replace("$namespace", "ns").replace("$cluster", "c")
-    return [d["metadata"]["name"] for d in yaml.safe_load_all(text) if isinstance(d, dict) and d.get("kind") == "Service"]
+    return [d["metadata"]["name"] for d in _fixture_service_objects(workload)]
+
+
+def fixture_headless_services(workload: str) -> list[str]:
+    """Those of them that are headless (clusterIP None)."""
+    return [d["metadata"]["name"] for d in _fixture_service_objects(workload) if d.get("spec", {}).get("clusterIP") == "None"]
 
 
 def _check_workloads_and_exports(c: ClusterConfig, source: str) -> None:

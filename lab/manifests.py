@@ -207,6 +207,10 @@ def service_mirror_objects(cfg: LabConfig, cluster: str) -> list[dict]:
     for target, name in zip(targets or [""], cfg.profile.service_mirrors(targets)):
         labels = ({"component": "controller", names.CLUSTER_NAME: target} if cfg.profile.link_crd
                   else {"linkerd.io/control-plane-component": "linkerd-service-mirror"})
+        # edge templates/controller/deployment.yaml: the flags the mirror runs with (the simulation reads them)
+        args = ["service-mirror", f"-namespace={MC_NS}",
+                *(["-enable-headless-services"] if headless_exports(cfg, target) else []),
+                f"-probe-service=probe-{target}", target] if cfg.profile.link_crd else []
         out += [{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": MC_NS}},
                 {"apiVersion": "apps/v1", "kind": "Deployment",
                  "metadata": {"name": name, "namespace": MC_NS, "labels": dict(labels), "annotations": created_by(cfg)},
@@ -215,7 +219,7 @@ def service_mirror_objects(cfg: LabConfig, cluster: str) -> list[dict]:
                                                     "annotations": {"linkerd.io/inject": "enabled"}},
                                        "spec": {"serviceAccountName": name,
                                                 "containers": [{"name": "controller" if cfg.profile.link_crd else "service-mirror",
-                                                                "image": image}]}}}}]
+                                                                "image": image, **({"args": args} if args else {})}]}}}}]
     return out
 
 
@@ -356,3 +360,20 @@ def workload(cfg: LabConfig, cluster: str, name: str) -> list[dict]:
 
 def deployments(objects: list[dict]) -> list[tuple[str, str]]:
     return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects if o["kind"] == "Deployment"]
+
+
+ROLLOUT_KINDS = ("Deployment", "StatefulSet")  # what `kubectl rollout status` waits for, among the lab's objects
+
+
+def rollouts(objects: list[dict]) -> list[tuple[str, str, str]]:
+    """(kind, namespace, name) of each Deployment and StatefulSet."""
+    return [(o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects if o["kind"] in ROLLOUT_KINDS]
+
+
+def headless_exports(cfg: LabConfig, cluster: str) -> list[tuple[str, str]]:
+    """The exported services of `cluster`'s workload fixtures that are headless (clusterIP None): mirrored per pod
+    only where the linked cluster's mirror runs with -enable-headless-services."""
+    objects = [o for w in cfg.cluster(cluster).workloads for o in workload(cfg, cluster, w)]
+    headless = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects
+                if o["kind"] == "Service" and o.get("spec", {}).get("clusterIP") == "None"}
+    return [key for key in cfg.exported(cluster) if key in headless]

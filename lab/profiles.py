@@ -13,7 +13,9 @@ from dataclasses import dataclass
 # (pkg/k8s/labels.go RemoteDiscoveryLabel; absent at stable-2.13.0; linkerd.io/2023/09/11/linkerd-214).
 # federated: `<svc>-federated` over the members in every linked cluster (linkerd.io/2.17/reference/multicluster
 # names three modes, 2.16's two; pkg/k8s/labels.go DefaultFederatedServiceSelector at edge-26.8.3).
-MODES: dict[str, str] = {"gateway": "2.8", "remote-discovery": "2.14", "federated": "2.17"}
+# headless: an exported headless service mirrored per pod (StatefulSets), read at stable-2.11.0
+# (charts/linkerd-multicluster enableHeadlessServices; absent at stable-2.10.0).
+MODES: dict[str, str] = {"gateway": "2.8", "headless": "2.11", "remote-discovery": "2.14", "federated": "2.17"}
 LINK_MODES = ("gateway", "remote-discovery")  # the MODES a link itself can be in
 
 
@@ -188,7 +190,7 @@ PROFILES: dict[str, Profile] = {
             native_sidecar=True,
             cgroup_v1_only=False,
             registry="cr.l5d.io/linkerd",
-            modes=("gateway", "remote-discovery", "federated"),
+            modes=("gateway", "headless", "remote-discovery", "federated"),
             policy=True,
         ),
     ]

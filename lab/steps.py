@@ -327,16 +327,16 @@ class Workloads(Step):
         return [o for w in ctx.cfg.cluster(target).workloads for o in manifests.workload(ctx.cfg, target, w)]
 
     def check(self, ctx, target):
-        for ns, name in manifests.deployments(self._objects(ctx, target)):
-            if not _ready(ctx.backend.get(target, "Deployment", ns, name)):
-                return Check(False, f"deployment {ns}/{name} not ready")
+        for kind, ns, name in manifests.rollouts(self._objects(ctx, target)):
+            if not _ready(ctx.backend.get(target, kind, ns, name)):
+                return Check(False, f"{kind.lower()} {ns}/{name} not ready")
         return Check(True)
 
     def apply(self, ctx, target):
         objects = self._objects(ctx, target)
         ctx.backend.apply(target, objects)
-        for ns, name in manifests.deployments(objects):
-            ctx.backend.wait_rollout(target, ns, name)
+        for kind, ns, name in manifests.rollouts(objects):
+            ctx.backend.wait_rollout(target, ns, name, kind)
 
     def describe(self, ctx, target):
         return [f"apply fixtures/workloads/{w}.yaml in namespace {ctx.cfg.namespace}" for w in ctx.cfg.cluster(target).workloads]
@@ -405,6 +405,7 @@ class Export(Step):
         gw = gateways.resolve(ctx.cfg)
         address = manifests.ingress_ip(ctx.backend.get(dest, "Service", gw.namespace, gw.name))
         field, want = manifests.export_marks(ctx.cfg, dest)
+        headless = set(manifests.headless_exports(ctx.cfg, dest))
         if ctx.cfg.profile.export == "label":
             link = ctx.backend.get(source, "Link", manifests.MC_NS, dest) or {}
             if link.get("spec", {}).get("gatewayAddress") != address:
@@ -421,6 +422,15 @@ class Export(Step):
                                     f"whose namespace is missing (an event ServiceMirroringSkipped in {dest} says so). "
                                     f"Fix: create namespace {ns} in {source}")
             eps = ctx.backend.get(source, "Endpoints", ns, f"{name}-{dest}") or {}
+            if (ns, name) in headless:  # per pod: each hostname at its endpoint mirror, which points at the gateway
+                hosts = [a.get("hostname") for subset in eps.get("subsets", []) for a in subset.get("addresses", [])]
+                if not hosts or not all(hosts):
+                    return Check(False, f"{source}'s headless mirror {ns}/{name}-{dest} names no pods yet")
+                pending = [h for h in hosts if {a["ip"] for subset in (ctx.backend.get(source, "Endpoints", ns, f"{h}-{dest}") or {})
+                                                .get("subsets", []) for a in subset.get("addresses", [])} != {address}]
+                if pending:
+                    return Check(False, f"{source}'s endpoint mirrors {', '.join(f'{h}-{dest}' for h in pending)} do not point at {address}")
+                continue
             ips = {a["ip"] for subset in eps.get("subsets", []) for a in subset.get("addresses", [])}
             if ips != {address}:
                 return Check(False, f"{source}'s mirror {ns}/{name}-{dest} points at {sorted(ips) or 'nothing'}, not {address}")

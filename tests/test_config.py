@@ -48,6 +48,8 @@ def test_a_file_overrides_only_what_it_names(tmp_path):
     ({"profile": "seed-2.8", "clusters": {"east": {"federated": ["foobar"]}, "west": {}}}, "clusters.east.federated",
      "came with Linkerd 2.17"),
     ({"clusters": {"east": {"federated": ["foobar"]}, "west": {}}}, "clusters.east.federated", "not on its flat network"),
+    ({"profile": "seed-2.8", "clusters": {"east": {"workloads": ["web"], "exports": ["web"]}, "west": {}}},
+     "clusters.east.exports", "headless came with Linkerd 2.11"),
     ({"clusters": {"east": {"federated": ["nginx"]}, "west": {}}}, "clusters.east.federated", "not a Service of this cluster"),
     ({"links": [{"from": "west", "to": "south"}]}, "links[0].to", "not a cluster"),
     ({"links": [{"from": "east", "to": "east"}]}, "links[0]", "itself"),

@@ -51,7 +51,7 @@ def test_script_is_valid_bash(profile, trust):
 
 
 TOPOLOGIES = REPO / "fixtures" / "topologies"
-TOPOLOGY_PLANS = ["pod-to-pod", "three-clusters", "bidirectional", "federated"]
+TOPOLOGY_PLANS = ["pod-to-pod", "three-clusters", "bidirectional", "federated", "statefulset"]
 
 
 @pytest.mark.parametrize("topology", TOPOLOGY_PLANS)
@@ -258,3 +258,10 @@ def test_federated_plan_labels_the_members_in_each_member_cluster():
     for cluster in ("east", "north"):
         assert f"kubectl --context=kind-{cluster} -n mc-demo label service foobar mirror.linkerd.io/federated=member" in script
     assert script.count("--gateway=false") == 2 and "ip route replace" in script
+
+
+def test_statefulset_plan_enables_headless_mirroring_for_the_link_and_waits_for_the_statefulset():
+    script = (GOLDEN / f"kind-{profiles.DEFAULT_PROFILE}-statefulset.sh").read_text()
+    assert "--set 'controllers[0].link.ref.name=east' --set 'controllers[0].enableHeadlessServices=true'" in script
+    assert "kubectl --context=kind-east -n mc-demo rollout status statefulset/web --timeout=300s" in script
+    assert "kubectl --context=kind-east -n mc-demo label service web mirror.linkerd.io/exported=true" in script

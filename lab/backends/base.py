@@ -73,8 +73,8 @@ class ClusterAPI(ABC):
     @abstractmethod
     def scale(self, cluster: str, namespace: str, deployment: str, replicas: int) -> None: ...
 
-    def wait_rollout(self, cluster: str, namespace: str, deployment: str) -> None:
-        """`kubectl rollout status`; the sim's steps wait through their checks instead."""
+    def wait_rollout(self, cluster: str, namespace: str, name: str, kind: str = "Deployment") -> None:
+        """`kubectl rollout status` of a Deployment or StatefulSet; the sim's steps wait through their checks instead."""
 
     def events(self, cluster: str) -> list[dict]:
         return []

@@ -252,8 +252,9 @@ class KindBackend(Backend):
     def scale(self, cluster: str, namespace: str, deployment: str, replicas: int) -> None:
         self.runner.run(self.kubectl(cluster, "-n", namespace, "scale", f"deploy/{deployment}", f"--replicas={replicas}"))
 
-    def wait_rollout(self, cluster: str, namespace: str, deployment: str) -> None:
-        self.runner.run(self.kubectl(cluster, "-n", namespace, "rollout", "status", f"deploy/{deployment}", f"--timeout={WAIT}"))
+    def wait_rollout(self, cluster: str, namespace: str, name: str, kind: str = "Deployment") -> None:
+        resource = {"Deployment": "deploy", "StatefulSet": "statefulset"}[kind]
+        self.runner.run(self.kubectl(cluster, "-n", namespace, "rollout", "status", f"{resource}/{name}", f"--timeout={WAIT}"))
 
     # -- installing ------------------------------------------------------------------
     def lb_pool(self, cluster: str) -> AddressPool:
@@ -348,6 +349,8 @@ class KindBackend(Backend):
             values.append(f"controllers[{i}].link.ref.name={link.target}")
             if not link.via_gateway:  # no gateway to probe (values.yaml controllerDefaults.gateway.enabled)
                 values.append(f"controllers[{i}].gateway.enabled=false")
+            if manifests.headless_exports(self.cfg, link.target):  # off by default (controllerDefaults)
+                values.append(f"controllers[{i}].enableHeadlessServices=true")
         return values
 
     def _helm(self, cluster: str, *args: str) -> Command:

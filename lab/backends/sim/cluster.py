@@ -217,6 +217,8 @@ class SimCluster:
         port = int(port_text) if port_text.isdigit() else 80
         parts = host.split(".")
         suffix = ["svc"] + self.spec["domain"].split(".")
+        if len(parts) >= 3 and parts[3:] == suffix[: len(parts) - 3] and parts[2] != "svc":
+            return self._pod_route(parts[0], parts[1], parts[2], port, host)
         if len(parts) < 2 or parts[2:] not in ([], suffix[: len(parts) - 2]):
             raise DialError(f"could not resolve host {host}: not a service name of cluster {self.name}")
         name, namespace = parts[0], parts[1]
@@ -244,7 +246,28 @@ class SimCluster:
         pod = self.pod_by_ip(endpoint[0])
         if pod is not None and pod.meshed:
             return Route(pod.ip, INBOUND_PORT, pod.identity, f"{pod.ip}:{endpoint[1]}")
+        behind = self.service_by_ip(endpoint[0]) if pod is None else None
+        if behind is not None:  # a headless mirror lists its endpoint mirrors' cluster IPs: on through that service
+            return self.route(f"{behind['metadata']['name']}.{behind['metadata']['namespace']}.svc.{self.spec['domain']}:{port}")
         return Route(endpoint[0], endpoint[1], None, f"{endpoint[0]}:{endpoint[1]}")
+
+    def _pod_route(self, hostname: str, service: str, namespace: str, port: int, host: str) -> Route:
+        """`<hostname>.<service>.<namespace>.svc...`: the address the service's Endpoints name by that hostname
+        (a StatefulSet pod; in a linked cluster, the endpoint mirror's cluster IP, as the headless mirror lists it)."""
+        eps = self.store.view("Endpoints", namespace, service) or {}
+        ip = next((a["ip"] for subset in eps.get("subsets", []) for a in subset.get("addresses", [])
+                   if a.get("hostname") == hostname), None)
+        if ip is None:
+            raise DialError(f"could not resolve host {host}: service {namespace}/{service} names no {hostname}")
+        pod = self.pod_by_ip(ip)
+        if pod is not None:
+            if pod.meshed:
+                return Route(pod.ip, INBOUND_PORT, pod.identity, f"{pod.ip}:{port}")
+            return Route(pod.ip, port, None, f"{pod.ip}:{port}")
+        svc = self.service_by_ip(ip)
+        if svc is None:
+            raise DialError(f"connection refused: {ip}:{port} ({host}) has no listener")
+        return self.route(f"{svc['metadata']['name']}.{namespace}.svc.{self.spec['domain']}:{port}")
 
     def _remote_route(self, svc: dict, members: list[tuple[str, str]], port: int) -> Route:
         """Pod-to-pod and federated: the destination controller reads each member's endpoints (`name` in

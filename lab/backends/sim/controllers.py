@@ -43,7 +43,7 @@ class ServiceIPs:
         waiting = [s for s in services if not s["spec"].get("clusterIP")]
         if not waiting:
             return
-        used = {s["spec"].get("clusterIP") for s in services} - {None}
+        used = {s["spec"].get("clusterIP") for s in services} - {None, "None"}  # "None": a headless service
         # .1 is the `kubernetes` service on a real cluster; start at .10 like kind's DNS.
         free = self.cluster.free_ips(self.cluster.spec["service_subnet"], used, skip=9)
         for view in waiting:
@@ -158,7 +158,9 @@ def template_hash(template: dict) -> str:
 
 
 class Deployments:
-    """The deployment controller and the kubelet in one: pods per template, each one running."""
+    """The deployment and statefulset controllers and the kubelet in one: pods per template, each one running.
+    A StatefulSet's pods are `<name>-<ordinal>` with that hostname and the set's serviceName as subdomain, so
+    its headless Service names each one (web-0.web.<ns>.svc)."""
 
     def __init__(self, cluster: "SimCluster"):
         self.cluster = cluster
@@ -202,23 +204,59 @@ class Deployments:
                     wanted_pods.add((ns, pod["metadata"]["name"]))
                     remaining += 1
             store.set_status("Deployment", ns, name, _deployment_status(dep, replicas, len(current), remaining, ready))
+        for sts in store.views("StatefulSet"):
+            await self._statefulset(sts, wanted_pods)
         for pod in list(store.views("Pod")):
             key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
             if key not in wanted_pods:
                 await self._delete_pod(*key)
 
-    def _create_pod(self, dep: dict, digest: str) -> dict:
+    async def _statefulset(self, sts: dict, wanted_pods: set[tuple[str, str]]) -> None:
+        """Ordinals 0..replicas-1, each created only once the one before is ready (OrderedReady); a pod of an
+        older template is replaced in place, under the same name."""
+        store = self.cluster.store
+        ns, name = sts["metadata"]["namespace"], sts["metadata"]["name"]
+        template = sts["spec"]["template"]
+        digest = template_hash(template)
+        replicas = sts["spec"].get("replicas", 1)
+        ready = current = 0
+        for ordinal in range(replicas):
+            pod_name = f"{name}-{ordinal}"
+            pod = store.view("Pod", ns, pod_name)
+            if pod is not None and pod["metadata"]["labels"].get("controller-revision-hash") != digest:
+                await self._delete_pod(ns, pod_name)
+                pod = None
+            if pod is None:
+                pod = self._create_pod(sts, digest, pod_name, "StatefulSet")
+            wanted_pods.add((ns, pod_name))
+            await self._run(pod, template)
+            current += 1
+            if not _pod_ready(store.view("Pod", ns, pod_name) or {}):
+                break
+            ready += 1
+        store.set_status("StatefulSet", ns, name, {
+            "observedGeneration": sts["metadata"].get("generation", 1), "replicas": current, "readyReplicas": ready,
+            "currentReplicas": current, "updatedReplicas": current, "availableReplicas": ready,
+            "currentRevision": f"{name}-{digest}", "updateRevision": f"{name}-{digest}"})
+
+    def _create_pod(self, dep: dict, digest: str, pod_name: str | None = None, owner: str = "Deployment") -> dict:
         ns, name = dep["metadata"]["namespace"], dep["metadata"]["name"]
         template = dep["spec"]["template"]
-        pod_name = f"{name}-{digest[:10]}-{secrets.token_hex(3)[:5]}"
-        labels = {**template.get("metadata", {}).get("labels", {}), "pod-template-hash": digest, "lab.sim/owner": name}
+        spec = template["spec"]
+        if owner == "StatefulSet":
+            labels = {**template.get("metadata", {}).get("labels", {}), "controller-revision-hash": digest,
+                      "statefulset.kubernetes.io/pod-name": pod_name, "lab.sim/owner": f"statefulset.{name}"}
+            spec = {**spec, "hostname": pod_name, "subdomain": dep["spec"].get("serviceName", "")}
+        else:
+            pod_name = f"{name}-{digest[:10]}-{secrets.token_hex(3)[:5]}"
+            labels = {**template.get("metadata", {}).get("labels", {}), "pod-template-hash": digest, "lab.sim/owner": name}
         ip = self.cluster.allocate_ip(self.cluster.spec["pod_subnet"], self.cluster.pod_ips(), skip=1)
         pod = {
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": pod_name, "namespace": ns, "labels": labels,
                          "annotations": dict(template.get("metadata", {}).get("annotations", {})),
-                         "ownerReferences": [{"kind": "Deployment", "name": name}]},
-            "spec": template["spec"],
+                         "ownerReferences": [{"kind": owner, "name": name}]},
+            "spec": spec,
             "status": {"phase": "Pending", "podIP": ip},
         }
         self.cluster.store.apply(pod)
@@ -350,7 +388,10 @@ class Endpoints:
                 continue  # endpoints of selector-less services (mirrors) belong to whoever made them
             ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
             pods = [p for p in pods_by_ns.get(ns, []) if matches(p["metadata"].get("labels"), selector) and _pod_ready(p)]
-            addresses = [{"ip": p["status"]["podIP"], "targetRef": {"kind": "Pod", "name": p["metadata"]["name"]}} for p in pods]
+            # A pod whose subdomain is this service is named by its hostname (the endpoints controller's rule)
+            addresses = [{"ip": p["status"]["podIP"], "targetRef": {"kind": "Pod", "name": p["metadata"]["name"]},
+                          **({"hostname": p["spec"]["hostname"]} if p["spec"].get("hostname") and
+                             p["spec"].get("subdomain") == name else {})} for p in pods]
             ports = [{"name": p.get("name", ""), "port": _target_port(p, pods), "protocol": p.get("protocol", "TCP")}
                      for p in svc["spec"].get("ports", [])]
             eps = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": name, "namespace": ns},

@@ -154,8 +154,9 @@ class LinkState:
 
 
 # What a link's pass reads: in the target (through the link's credentials) and in its own cluster.
-REMOTE_KINDS = ("Service", "Namespace", "Secret", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
-LOCAL_KINDS = ("Service", "Endpoints", "Namespace", "Secret", "Link")
+REMOTE_KINDS = ("Service", "Endpoints", "Namespace", "Secret", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
+                "RoleBinding")
+LOCAL_KINDS = ("Service", "Endpoints", "Namespace", "Secret", "Link", "Deployment")
 
 
 class ServiceMirror:
@@ -248,6 +249,9 @@ class ServiceMirror:
                 continue
             gateways[(gw.namespace, gw.name)] = gw
             paired[(gw.namespace, gw.name)] = paired.get((gw.namespace, gw.name), 0) + 1
+            if svc["spec"].get("clusterIP") == "None" and self._headless_enabled(state.target):
+                keep |= {(ns, name) for name in self._apply_headless_mirror(svc, remote, gw, state.target, domain)}
+                continue
             keep.add((ns, self._apply_mirror(svc, gw, state.target, domain)))
         self._remove_mirrors(state.target, keep)
         members = (spec.get("federatedServiceSelector") or {}).get("matchLabels")
@@ -340,6 +344,74 @@ class ServiceMirror:
             if names.REMOTE_DISCOVERY_ANNOTATION in (svc["metadata"].get("annotations") or {}) and \
                     name.endswith("-federated") and (ns, name.removesuffix("-federated")) not in models:
                 store.delete("Service", ns, name)
+
+    def _headless_enabled(self, target: str) -> bool:
+        """The link's controller runs with -enable-headless-services (its Deployment's args, as the chart's
+        controllers[].enableHeadlessServices renders them; off by default)."""
+        profile = self.cluster.installed_profile() or self.cluster.profile
+        for name in profile.service_mirrors([target]):
+            dep = self.cluster.store.view("Deployment", MC_NS, name) or {}
+            containers = dep.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+            if any("-enable-headless-services" in (c.get("args") or []) for c in containers):
+                return True
+        return False
+
+    def _apply_headless_mirror(self, svc: dict, remote: "SimCluster", gw: GatewayTarget, target: str, domain: str) -> list[str]:
+        """An exported headless service whose endpoints have hostnames (a StatefulSet's pods), as edge-26.8.3's
+        cluster_watcher_headless.go mirrors it: `<name>-<target>` headless, an endpoint mirror `<hostname>-<target>`
+        per pod (a ClusterIP service whose endpoints are the gateway, for `<hostname>.<name>.<ns>.svc`), and the
+        headless mirror's endpoints naming each hostname at its endpoint mirror's cluster IP. Without hostnames
+        it is mirrored like any other service. Returns the names it keeps."""
+        ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
+        eps = remote.store.view("Endpoints", ns, name) or {}
+        hosts = [a["hostname"] for subset in eps.get("subsets", []) for a in subset.get("addresses", []) if a.get("hostname")]
+        if not eps.get("subsets"):
+            return []  # nothing to decide on yet (createRemoteHeadlessService waits for an address)
+        if not hosts:
+            return [self._apply_mirror(svc, gw, target, domain)]
+        store = self.cluster.store
+        mirror_name = f"{name}-{target}"
+        labels = {MIRRORED_LABEL: "true", CLUSTER_LABEL: target}
+        ports = [{k: p[k] for k in ("name", "port", "protocol") if k in p} for p in svc["spec"].get("ports", [])]
+        version = svc["metadata"]["resourceVersion"]
+        self._ensure(store, {"apiVersion": "v1", "kind": "Service", "metadata": {
+            "name": mirror_name, "namespace": ns, "labels": dict(labels),
+            "annotations": {names.REMOTE_SVC_ANNOTATION: f"{name}.{ns}.svc.{domain}", names.REMOTE_RESOURCE_VERSION: version}},
+            "spec": {"clusterIP": "None", "ports": ports}})
+        kept, addresses = [mirror_name], []
+        for host in hosts:
+            host_mirror = f"{host}-{target}"
+            fq_name = f"{host}.{name}.{ns}.svc.{domain}"
+            host_labels = {**labels, names.MIRRORED_HEADLESS_LABEL: mirror_name}
+            self._ensure(store, {"apiVersion": "v1", "kind": "Service", "metadata": {
+                "name": host_mirror, "namespace": ns, "labels": host_labels,
+                "annotations": {names.REMOTE_SVC_ANNOTATION: fq_name, names.REMOTE_RESOURCE_VERSION: version}},
+                "spec": {"type": "ClusterIP", "ports": ports}})
+            self._ensure(store, {"apiVersion": "v1", "kind": "Endpoints", "metadata": {
+                "name": host_mirror, "namespace": ns, "labels": host_labels,
+                "annotations": {names.REMOTE_SVC_ANNOTATION: fq_name, names.REMOTE_GATEWAY_IDENTITY_ANNOTATION: gw.identity}},
+                "subsets": [{"addresses": [{"ip": gw.address}],
+                             "ports": [{"name": p.get("name", ""), "port": gw.port, "protocol": "TCP"} for p in ports]}]})
+            kept.append(host_mirror)
+            cluster_ip = (store.view("Service", ns, host_mirror) or {}).get("spec", {}).get("clusterIP")
+            if cluster_ip:  # allocated by the API server; the next pass fills in what is missing
+                addresses.append({"hostname": host, "ip": cluster_ip})
+        self._ensure(store, {"apiVersion": "v1", "kind": "Endpoints", "metadata": {
+            "name": mirror_name, "namespace": ns, "labels": dict(labels)},
+            "subsets": [{"addresses": addresses, "ports": [{k: p[k] for k in ("name", "port", "protocol") if k in p}
+                                                           for p in ports]}] if addresses else []})
+        return kept
+
+    @staticmethod
+    def _ensure(store, obj: dict) -> None:
+        """Apply `obj` unless the stored one already says the same (a pass that changes nothing writes nothing)."""
+        meta = obj["metadata"]
+        have = store.view(obj["kind"], meta["namespace"], meta["name"])
+        if have is not None and all(have.get(k) == v for k, v in obj.items() if k not in ("metadata", "spec")) and \
+                all(have.get("spec", {}).get(k) == v for k, v in obj.get("spec", {}).items()) and \
+                all((have["metadata"].get(k) or {}) == v for k, v in meta.items() if k in ("labels", "annotations")):
+            return
+        store.apply(obj)
 
     def _apply_discovery_mirror(self, svc: dict, target: str, domain: str) -> str:
         """A remote-discovery mirror (handleRemoteServiceExported, edge-26.8.3): the Service labelled with

@@ -1,0 +1,52 @@
+"""A StatefulSet across clusters (Linkerd 2.11+): east exports the headless service in front of web-0 and
+web-1, and west's mirror (headless services enabled for the link) names each pod, so a client in west
+reaches one particular pod of east by name. Runs on a lab of fixtures/topologies/statefulset.yaml."""
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lab import names
+from lab.profiles import PROFILES
+
+TOPOLOGY = Path(__file__).resolve().parent.parent / "fixtures" / "topologies" / "statefulset.yaml"
+
+
+@pytest.fixture(scope="module")
+def sts(lab):
+    if "headless" not in PROFILES[lab.cfg.profile_name].modes:
+        pytest.skip(f"{lab.cfg.profile.linkerd} does not mirror headless services per pod (Linkerd 2.11+)")
+    with lab.sibling({**yaml.safe_load(TOPOLOGY.read_text()), "name": "sts"}) as other:
+        other.run()
+        yield other
+
+
+def _url(lab, host: str) -> str:
+    return f"http://{host}.{lab.cfg.namespace}.svc.{lab.cfg.trust_domain}:9898/"
+
+
+def test_the_headless_mirror_names_each_pod_of_the_statefulset(sts):
+    west, ns = sts.cluster("west"), sts.cfg.namespace
+    assert west.get("Service", ns, "web-east")["spec"]["clusterIP"] == "None"
+    listed = west.get("Endpoints", ns, "web-east")["subsets"][0]["addresses"]
+    assert sorted(a["hostname"] for a in listed) == ["web-0", "web-1"]
+    for pod in ("web-0", "web-1"):
+        mirror = west.get("Service", ns, f"{pod}-east")
+        assert mirror["metadata"]["labels"][names.MIRRORED_HEADLESS_LABEL] == "web-east"
+        assert mirror["metadata"]["annotations"][names.REMOTE_SVC_ANNOTATION] == f"{pod}.web.{ns}.svc.{sts.cfg.trust_domain}"
+
+
+@pytest.mark.parametrize("pod", ["web-0", "web-1"])
+def test_each_pod_of_east_is_reachable_by_name_from_west_through_the_gateway(sts, pod):
+    east, west = sts.cluster("east"), sts.cluster("west")
+    before = sum(east.gateway_clients().values())
+    for host in (f"{pod}-east", f"{pod}.web-east"):
+        for _ in range(5):
+            result = west.request(_url(sts, host))
+            assert result.ok and f'"hostname": "{pod}"' in result.body and "web in east" in result.body, result.describe()
+    assert sum(east.gateway_clients().values()) == before + 10
+
+
+def test_the_headless_mirror_itself_reaches_some_pod(sts):
+    result = sts.cluster("west").request(_url(sts, "web-east"))
+    assert result.ok and "web in east" in result.body, result.describe()
