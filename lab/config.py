@@ -115,6 +115,12 @@ class LabConfig:
     trust: TrustConfig = field(default_factory=TrustConfig)
     profile_name: str = DEFAULT_PROFILE
     installer: str = "cli"  # the multicluster components by `linkerd multicluster install`, or by Helm
+    link_with: str | None = None  # "link-gen" (2.18+) or the deprecated "link"; None: the profile's own
+
+    @property
+    def link_command(self) -> str:
+        """`link-gen` (the extension runs each link's controller) or `link` (each link brings its own)."""
+        return self.link_with or self.profile.link_command
 
     @property
     def profile(self) -> Profile:
@@ -170,7 +176,9 @@ DEFAULT = {
     "links": [{"from": "west", "to": "east"}],
 }
 
-TOP_KEYS = {"name", "trust_domain", "namespace", "gateway", "probe_period", "profile", "installer", "clusters", "links", "trust"}
+TOP_KEYS = {"name", "trust_domain", "namespace", "gateway", "probe_period", "profile", "installer", "clusters", "links", "trust",
+            "link_with"}
+LINK_COMMANDS = ("link-gen", "link")
 INSTALLERS = ("cli", "helm")
 CLUSTER_KEYS = {"pod_subnet", "service_subnet", "lb_pool", "workloads", "exports", "context", "network", "federated"}
 LINK_KEYS = {"from", "to", "mode"}
@@ -302,6 +310,14 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
     profile = data.get("profile", DEFAULT["profile"])
     if not isinstance(profile, str) or profile not in PROFILES:
         raise ConfigError("profile", f"{_show(profile)} is not a known profile", f"use one of: {', '.join(PROFILES)}", source)
+    link_with = data.get("link_with")
+    if link_with is not None and (not isinstance(link_with, str) or link_with not in LINK_COMMANDS):
+        raise ConfigError("link_with", f"{_show(link_with)} is not a link command", f"use one of: {', '.join(LINK_COMMANDS)}", source)
+    if link_with == "link-gen":
+        _refuse_newer_mode(profile, "link-gen", "link_with", "or leave link_with out", source)
+    if link_with == "link" and installer == "helm" and PROFILES[profile].link_crd:
+        raise ConfigError("link_with", "the deprecated `link` brings each link's controller outside the Helm release",
+                          "use link_with: link-gen with the Helm installer, or the cli installer", source)
 
     raw_clusters = data.get("clusters", DEFAULT["clusters"])
     if not isinstance(raw_clusters, dict) or not raw_clusters:
@@ -402,6 +418,7 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
         trust=trust,
         profile_name=profile,
         installer=installer,
+        link_with=link_with,
     )
 
 

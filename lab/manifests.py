@@ -197,10 +197,59 @@ def _link_crd() -> dict:
                                   for v in ("v1alpha1", "v1alpha2", "v1alpha3")]}}
 
 
+def mirror_controllers(cfg: LabConfig, cluster: str) -> list[str]:
+    """The meshed service mirror Deployments `cluster` runs for its links, whoever installs them."""
+    targets = [link.target for link in cfg.links if link.source == cluster]
+    if cfg.profile.link_crd and cfg.link_command == "link":
+        return [legacy_controller_name(t) for t in targets]
+    return cfg.profile.service_mirrors(targets)
+
+
+def legacy_controller_name(target: str) -> str:
+    return f"linkerd-service-mirror-{target}"
+
+
+def legacy_controller_objects(cfg: LabConfig, target: str) -> list[dict]:
+    """What the deprecated `linkerd multicluster link` adds for its link (edge-26.8.3 multicluster/charts/
+    linkerd-multicluster-link/templates/service-mirror.yaml): the link's own controller, labelled component
+    service-mirror, with its account and RBAC; `multicluster check` warns that the extension does not manage it."""
+    name = legacy_controller_name(target)
+    labels = {"component": "service-mirror", names.CLUSTER_NAME: target}
+    args = ["service-mirror", f"-namespace={MC_NS}", *(["-enable-headless-services"] if headless_exports(cfg, target) else []),
+            f"-probe-service=probe-gateway-{target}", target]
+    local, creds = f"linkerd-service-mirror-access-local-resources-{target}", f"linkerd-service-mirror-read-remote-creds-{target}"
+    subject = [{"kind": "ServiceAccount", "name": name, "namespace": MC_NS}]
+    return [
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": local, "labels": dict(labels)},
+         "rules": [{"apiGroups": [""], "resources": ["endpoints", "services"], "verbs": ["list", "get", "watch", "create", "delete", "update"]},
+                   {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "get", "watch"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": local, "labels": dict(labels)},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": local}, "subjects": subject},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+         "metadata": {"name": creds, "namespace": MC_NS, "labels": dict(labels)},
+         "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list", "get", "watch"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": creds, "namespace": MC_NS, "labels": dict(labels)},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": creds}, "subjects": subject},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": MC_NS, "labels": dict(labels)}},
+        {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": {"name": name, "namespace": MC_NS, "labels": dict(labels), "annotations": created_by(cfg)},
+         "spec": {"replicas": 1, "selector": {"matchLabels": {"component": "linkerd-service-mirror", names.CLUSTER_NAME: target}},
+                  "template": {"metadata": {"labels": {"component": "linkerd-service-mirror", names.CLUSTER_NAME: target},
+                                            "annotations": {"linkerd.io/inject": "enabled"}},
+                               "spec": {"serviceAccountName": name,
+                                        "containers": [{"name": "service-mirror", "args": args,
+                                                        "image": f"{cfg.profile.registry}/controller:{cfg.profile.linkerd}"}]}}}},
+    ]
+
+
 def service_mirror_objects(cfg: LabConfig, cluster: str) -> list[dict]:
     """The meshed service mirror(s) `multicluster install` runs in `cluster`: 2.8.1's one
     `linkerd-service-mirror` (templates/service-mirror.yaml, label linkerd.io/control-plane-component),
-    edge's `controller-<target>` per controllers[] entry (templates/controller/deployment.yaml)."""
+    edge's `controller-<target>` per controllers[] entry (templates/controller/deployment.yaml); none on edge
+    when links bring their own (the deprecated `link`)."""
+    if cfg.profile.link_crd and cfg.link_command == "link":
+        return []
     targets = [link.target for link in cfg.links if link.source == cluster]
     image = f"{cfg.profile.registry}/controller:{cfg.profile.linkerd}"
     out = []
@@ -321,6 +370,7 @@ def link(cfg: LabConfig, target: str, server: str, token: str, gateway: dict | N
                      "probeSpec": {"path": ann.get(names.PROBE_PATH_ANNOTATION, ""), "port": str(ports["mc-probe"]),
                                    "period": period if period.endswith("s") else f"{period}s"},
                      "selector": {"matchLabels": dict(EXPORT_SELECTOR)}})
+    legacy = legacy_controller_objects(cfg, target) if cfg.link_command == "link" else []
     return [
         {"apiVersion": "v1", "kind": "Secret", "type": CREDENTIALS_SECRET_TYPE,
          "metadata": {"name": secret_name, "namespace": MC_NS}, "data": data},
@@ -333,7 +383,7 @@ def link(cfg: LabConfig, target: str, server: str, token: str, gateway: dict | N
         {"apiVersion": "multicluster.linkerd.io/v1alpha3", "kind": "Link",
          "metadata": {"name": target, "namespace": MC_NS, "annotations": created_by(cfg)},
          "spec": spec},
-    ]
+    ] + legacy
 
 
 def export_marks(cfg: LabConfig, cluster: str) -> tuple[str, dict[str, str]]:

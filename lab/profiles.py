@@ -15,7 +15,10 @@ from dataclasses import dataclass
 # names three modes, 2.16's two; pkg/k8s/labels.go DefaultFederatedServiceSelector at edge-26.8.3).
 # headless: an exported headless service mirrored per pod (StatefulSets), read at stable-2.11.0
 # (charts/linkerd-multicluster enableHeadlessServices; absent at stable-2.10.0).
-MODES: dict[str, str] = {"gateway": "2.8", "headless": "2.11", "remote-discovery": "2.14", "federated": "2.17"}
+# link-gen: links declared with `link-gen`, their controllers run by the extension (`multicluster install` values
+# controllers[]; linkerd.io/2/tasks/uninstall-multicluster "Unlinking in Earlier Versions (pre-v2.18)").
+MODES: dict[str, str] = {"gateway": "2.8", "headless": "2.11", "remote-discovery": "2.14", "federated": "2.17",
+                         "link-gen": "2.18"}
 LINK_MODES = ("gateway", "remote-discovery")  # the MODES a link itself can be in
 
 
@@ -190,7 +193,7 @@ PROFILES: dict[str, Profile] = {
             native_sidecar=True,
             cgroup_v1_only=False,
             registry="cr.l5d.io/linkerd",
-            modes=("gateway", "headless", "remote-discovery", "federated"),
+            modes=("gateway", "headless", "remote-discovery", "federated", "link-gen"),
             policy=True,
         ),
     ]

@@ -258,7 +258,8 @@ class Multicluster(Step):
         # the Link CRD or the service mirror, and linking would then fail.
         if ctx.cfg.profile.link_crd and not ctx.backend.get(target, "CustomResourceDefinition", "", manifests.LINK_CRD):
             return Check(False, f"the Link CRD {manifests.LINK_CRD} is not installed")
-        for name in ctx.cfg.profile.service_mirrors([link.target for link in ctx.cfg.links if link.source == target]):
+        legacy = ctx.cfg.profile.link_crd and ctx.cfg.link_command == "link"  # each link brings its controller
+        for name in [] if legacy else manifests.mirror_controllers(ctx.cfg, target):
             if not _ready(ctx.backend.get(target, "Deployment", manifests.MC_NS, name)):
                 return Check(False, f"service mirror {manifests.MC_NS}/{name} not ready")
         return Check(True)
@@ -285,6 +286,12 @@ class Link(Step):
         if ctx.cfg.profile.link_crd:
             if not ctx.backend.get(source, "Link", manifests.MC_NS, dest):
                 return Check(False, f"no Link {dest} in {source}")
+            legacy = ctx.backend.get(source, "Deployment", manifests.MC_NS, manifests.legacy_controller_name(dest))
+            if ctx.cfg.link_command == "link-gen" and legacy is not None:
+                return Check(False, f"{source} still runs the deprecated `link`'s controller {manifests.MC_NS}/{legacy['metadata']['name']} "
+                                    f"beside the extension's")
+            if ctx.cfg.link_command == "link" and not _ready(legacy):
+                return Check(False, f"{source}'s controller {manifests.MC_NS}/{manifests.legacy_controller_name(dest)} not ready")
         elif not ctx.backend.get(source, "Secret", manifests.MC_NS, manifests.credentials_secret_name(dest)):
             return Check(False, f"no Secret {manifests.MC_NS}/{manifests.credentials_secret_name(dest)} in {source}")
         results = ctx.backend.check(source)
@@ -305,6 +312,11 @@ class Link(Step):
         gateway = gateways.resolve(ctx.cfg, "linkerd") if _link_config(ctx, target).via_gateway else None
         if gateway is None:
             ctx.backend.route_pods(source, dest)
+        if ctx.cfg.profile.link_crd and ctx.cfg.link_command == "link-gen":
+            # Moving from the deprecated `link`: the extension's controller (from `multicluster install`) serves
+            # the Link from now on, so the link's own controller goes first (two controllers for one Link fail
+            # the check); the Link and its mirrors stay.
+            ctx.backend.retire_link_controller(source, dest)
         ctx.backend.link(source, dest, gateway, service_account=_access_account(ctx, source))
 
     def describe(self, ctx, target):
@@ -502,9 +514,8 @@ class Export(Step):
 def lab_deployments(ctx: Context, cluster: str) -> list[tuple[str, str]]:
     """The meshed deployments the lab runs in `cluster`: what a trust change must restart. The service
     mirror is meshed too (2.8.1 `linkerd-service-mirror`, edge `controller-<target>`)."""
-    targets = [link.target for link in ctx.cfg.links if link.source == cluster]
     out = [(manifests.MC_NS, manifests.GATEWAY)]
-    out += [(manifests.MC_NS, name) for name in ctx.cfg.profile.service_mirrors(targets)]
+    out += [(manifests.MC_NS, name) for name in manifests.mirror_controllers(ctx.cfg, cluster)]
     gw = gateways.resolve(ctx.cfg)
     if not gw.bundled and cluster in _gateway_exporters(ctx):
         out.append((gw.namespace, gw.name))

@@ -51,7 +51,7 @@ def test_script_is_valid_bash(profile, trust):
 
 
 TOPOLOGIES = REPO / "fixtures" / "topologies"
-TOPOLOGY_PLANS = ["pod-to-pod", "three-clusters", "bidirectional", "federated", "statefulset"]
+TOPOLOGY_PLANS = ["pod-to-pod", "three-clusters", "bidirectional", "federated", "statefulset", "legacy-link"]
 
 
 @pytest.mark.parametrize("topology", TOPOLOGY_PLANS)
@@ -265,3 +265,10 @@ def test_statefulset_plan_enables_headless_mirroring_for_the_link_and_waits_for_
     assert "--set 'controllers[0].link.ref.name=east' --set 'controllers[0].enableHeadlessServices=true'" in script
     assert "kubectl --context=kind-east -n mc-demo rollout status statefulset/web --timeout=300s" in script
     assert "kubectl --context=kind-east -n mc-demo label service web mirror.linkerd.io/exported=true" in script
+
+
+def test_legacy_link_plan_links_with_link_and_declares_no_controllers():
+    """edge-26.8.3 multicluster/cmd/link.go: deprecated, and its output carries the link's own controller."""
+    script = (GOLDEN / f"kind-{profiles.DEFAULT_PROFILE}-legacy-link.sh").read_text()
+    assert "linkerd --context=kind-east multicluster link --cluster-name east" in script
+    assert "link-gen" not in script and "controllers[0]" not in script

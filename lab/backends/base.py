@@ -202,6 +202,16 @@ class Backend(ClusterAPI):
         network). Nothing to do where the clusters already are on one (the simulation's network groups, or
         an existing context's own network)."""
 
+    def retire_link_controller(self, source: str, target: str) -> None:
+        """Remove the controller (and its RBAC) that the deprecated `multicluster link` brought for the link to
+        `target`, if `source` runs one; the Link, its credentials and its mirrors stay."""
+        from .. import manifests
+
+        if self.get(source, "Deployment", manifests.MC_NS, manifests.legacy_controller_name(target)) is None:
+            return
+        for obj in manifests.legacy_controller_objects(self.cfg, target):
+            self.delete(source, obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+
     @abstractmethod
     def allow_access(self, target: str, source: str) -> None:
         """Credentials in `target` for `source`'s service mirror: a Helm release, or `linkerd multicluster allow`."""

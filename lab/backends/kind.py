@@ -341,7 +341,7 @@ class KindBackend(Backend):
 
     def _controller_values(self, cluster: str) -> list[str]:
         """Linkerd 2.18+: the service mirror for each link comes with the extension."""
-        if self.profile.link_command != "link-gen":
+        if self.cfg.link_command != "link-gen":  # 2.8.1, or links that bring their own controller
             return []
         sources = [link for link in self.cfg.links if link.source == cluster]
         values = []
@@ -412,6 +412,11 @@ class KindBackend(Backend):
                 scope = ["-n", manifests.MC_NS] if namespaced else []
                 self.runner.run(self.kubectl(target, *scope, "delete", *names, "--ignore-not-found"))
 
+    def retire_link_controller(self, source: str, target: str) -> None:
+        if self.runner.scripting:
+            return  # a script starts from no clusters: there is no old controller to find
+        super().retire_link_controller(source, target)
+
     def api_server(self, cluster: str) -> Dynamic:
         """The target's API as the source cluster reaches it: the control-plane container on the
         docker `kind` network, not the host's 127.0.0.1 port in the kubeconfig (kind docs, multi-cluster)."""
@@ -443,11 +448,13 @@ class KindBackend(Backend):
         # none with --gateway=false (pod-to-pod; multicluster/cmd/link-gen.go, edge-26.8.3).
         if gw is None:
             named = ["--gateway=false"]
-        elif self.profile.link_command == "link" or gw.bundled:
+        elif not self.profile.link_crd or gw.bundled:
             named = []
         else:
             named = ["--gateway-name", gw.name, "--gateway-namespace", gw.namespace]
-        self.apply_output(source, self.linkerd(target, "multicluster", self.profile.link_command, "--cluster-name", target,
+        if self.profile.link_crd and self.cfg.link_command == "link" and manifests.headless_exports(self.cfg, target):
+            named.append("--set=enableHeadlessServices=true")  # the link chart's value (linkerd-multicluster-link)
+        self.apply_output(source, self.linkerd(target, "multicluster", self.cfg.link_command, "--cluster-name", target,
                                                *self.api_server_args(target), *account, *named))
         # The guide's verification after linking; it exits 1 while the clusters' anchors differ. It also
         # fails until the new gateway's first probe: the probe worker runs on a ticker, the first probe one

@@ -64,10 +64,14 @@ def _anchors_error(cluster: "SimCluster", mirror: ServiceMirror) -> str | None:
 
 
 def _mirror_endpoints(cluster: "SimCluster", category: str, warning: bool) -> CheckResult:
-    """"all mirror services have endpoints": a warning in 2.8.1, an error on edge."""
+    """"all mirror services have endpoints": a warning in 2.8.1, an error on edge, where pod-to-pod mirrors and
+    federated services are left out: they have none by design (checkIfMirrorServicesHaveEndpoints)."""
     missing = []
     for svc in cluster.store.list("Service", labels={MIRRORED_LABEL: "true"}):
         meta = svc["metadata"]
+        if names.REMOTE_DISCOVERY_LABEL in (meta.get("labels") or {}) or \
+                names.REMOTE_DISCOVERY_ANNOTATION in (meta.get("annotations") or {}):
+            continue
         if not (cluster.store.get("Endpoints", meta["namespace"], meta["name"]) or {}).get("subsets"):
             target = meta.get("labels", {}).get(names.CLUSTER_NAME, "")
             missing.append(f"{meta['name']}.{meta['namespace']} mirrored from cluster [{target}]")
@@ -127,11 +131,21 @@ def _edge(cluster: "SimCluster", profile: Profile, mirror: ServiceMirror) -> lis
         out.append(_result(category, profile.check_credentials, "\n    ".join(problems) or None, "l5d-smc-target-clusters-access"))
         out.append(_result(category, profile.check_anchors, _anchors_error(cluster, mirror),
                            "l5d-multicluster-clusters-share-anchors"))
-        absent = [f"* no service mirror controller deployment for Link {state.target}"
-                  for state in mirror.links.values()
-                  if not _deployment_available(cluster, profile.service_mirror.format(target=state.target))]
+        absent, legacy = [], []
+        for state in mirror.links.values():
+            found = mirror.controllers(state.target)
+            if len(found) > 1:
+                absent.append(f"* too many service mirror controller deployments for Link {state.target}")
+            elif not found:
+                absent.append(f"* no service mirror controller deployment for Link {state.target}")
+            elif found[0].get("status", {}).get("availableReplicas", 0) < 1:
+                absent.append(f"* service mirror controller is not available: {MC_NS}/{found[0]['metadata']['name']}")
+            if found and found[0]["metadata"].get("labels", {}).get("component") == "service-mirror":
+                legacy.append(f"* using legacy service mirror controller for Link: {state.target}")
         out.append(_result(category, "service mirror controllers are running", "\n    ".join(absent) or None,
                            "l5d-multicluster-service-mirror-running"))
+        out.append(_result(category, "extension is managing controllers", "\n    ".join(legacy) or None,
+                           "l5d-multicluster-managed-controllers", warning=True))
         dead = [f"Failed to get gateway status for {g['cluster']}: not alive" for g in mirror.gateways() if not g["alive"]]
         out.append(_result(category, "probe services able to communicate with all gateway mirrors",
                            "\n    ".join(dead) or None, "l5d-multicluster-gateways-endpoints"))

@@ -190,7 +190,8 @@ class ServiceMirror:
                 self._remove_mirrors(state.target, keep=set())
         for name, spec in links.items():
             state = self.links.setdefault(name, LinkState(target=spec.get("targetClusterName", name)))
-            self._mirror(spec, state)
+            if self.controller(state.target) is not None:  # no controller running: nothing mirrors, nothing is removed
+                self._mirror(spec, state)
         self._federate()
 
     def _remote(self, spec: dict, state: LinkState):
@@ -345,16 +346,27 @@ class ServiceMirror:
                     name.endswith("-federated") and (ns, name.removesuffix("-federated")) not in models:
                 store.delete("Service", ns, name)
 
+    def controllers(self, target: str) -> list[dict]:
+        """The service mirror Deployments for a link to `target`: edge selects them by `component in
+        (service-mirror, controller)` and the cluster-name label (multicluster/cmd/check.go
+        serviceMirrorComponentsSelector, edge-26.8.3); 2.8.1 runs one `linkerd-service-mirror` for all links."""
+        profile = self.cluster.installed_profile() or self.cluster.profile
+        if not profile.link_crd:
+            dep = self.cluster.store.view("Deployment", MC_NS, profile.service_mirror)
+            return [dep] if dep else []
+        return [d for d in self.cluster.store.views("Deployment", MC_NS, labels={CLUSTER_LABEL: target})
+                if d["metadata"].get("labels", {}).get("component") in ("service-mirror", "controller")]
+
+    def controller(self, target: str) -> dict | None:
+        """A running controller for the link (at least one available replica), or None."""
+        return next((d for d in self.controllers(target) if d.get("status", {}).get("availableReplicas", 0) >= 1), None)
+
     def _headless_enabled(self, target: str) -> bool:
         """The link's controller runs with -enable-headless-services (its Deployment's args, as the chart's
-        controllers[].enableHeadlessServices renders them; off by default)."""
-        profile = self.cluster.installed_profile() or self.cluster.profile
-        for name in profile.service_mirrors([target]):
-            dep = self.cluster.store.view("Deployment", MC_NS, name) or {}
-            containers = dep.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
-            if any("-enable-headless-services" in (c.get("args") or []) for c in containers):
-                return True
-        return False
+        controllers[].enableHeadlessServices or the link chart's enableHeadlessServices render them; off by default)."""
+        dep = self.controller(target) or {}
+        containers = dep.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+        return any("-enable-headless-services" in (c.get("args") or []) for c in containers)
 
     def _apply_headless_mirror(self, svc: dict, remote: "SimCluster", gw: GatewayTarget, target: str, domain: str) -> list[str]:
         """An exported headless service whose endpoints have hostnames (a StatefulSet's pods), as edge-26.8.3's

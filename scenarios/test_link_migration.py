@@ -1,0 +1,52 @@
+"""Links the 2.18 way and the old way: a lab linked with the deprecated `linkerd multicluster link` runs the
+link's own controller and `multicluster check` warns about it; bringing the same lab up with link-gen hands
+the Link to the extension's controller and removes the old one, and the mirror and its traffic never go.
+Runs on a lab of fixtures/topologies/legacy-link.yaml beside the scenarios' lab."""
+import dataclasses
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lab import cli_output, manifests
+from lab.profiles import PROFILES
+from lab.session import Lab
+
+TOPOLOGY = Path(__file__).resolve().parent.parent / "fixtures" / "topologies" / "legacy-link.yaml"
+MANAGED = "extension is managing controllers"
+
+
+def test_moving_from_link_to_link_gen_keeps_the_mirror_and_its_traffic(lab):
+    if "link-gen" not in PROFILES[lab.cfg.profile_name].modes:
+        pytest.skip(f"{lab.cfg.profile.linkerd} has only `link`")
+    with lab.sibling({**yaml.safe_load(TOPOLOGY.read_text()), "name": "legacy"}) as old:
+        old.run()
+        west, ns = old.cluster("west"), old.cfg.namespace
+        assert west.get("Deployment", manifests.MC_NS, "linkerd-service-mirror-east") is not None
+        assert west.get("Deployment", manifests.MC_NS, "controller-east") is None
+        warning = cli_output.find_check(west.check(), MANAGED)
+        assert warning.result == "warning" and "using legacy service mirror controller for Link: east" in warning.error
+        mirror_uid = west.get("Service", ns, "foobar-east")["metadata"]["uid"]
+
+        failures, sent, done = [], [0], threading.Event()
+
+        def keep_sending():
+            while not done.is_set():
+                result = west.request(old.mirror_url("foobar", "east"))
+                sent[0] += 1
+                if not result.ok:
+                    failures.append(result.describe())
+
+        sender = threading.Thread(target=keep_sending)
+        sender.start()
+        try:
+            Lab.from_config(dataclasses.replace(old.cfg, link_with="link-gen"), old.backend.name, old.root).up()
+        finally:
+            done.set()
+            sender.join()
+        assert sent[0] > 0 and not failures, f"{len(failures)} of {sent[0]} requests failed while moving: {failures[:3]}"
+        assert west.get("Deployment", manifests.MC_NS, "linkerd-service-mirror-east") is None
+        assert west.get("Deployment", manifests.MC_NS, "controller-east")["status"]["availableReplicas"] == 1
+        assert west.get("Service", ns, "foobar-east")["metadata"]["uid"] == mirror_uid
+        assert cli_output.find_check(west.check(), MANAGED).result == "success"
