@@ -47,6 +47,15 @@ def rendered(tmp_path) -> list[dict]:
     for cluster in cfg.clusters:
         for name in cluster.workloads:
             objects += manifests.workload(cfg, cluster.name, name)
+    # Every example topology: its installs, its Links (with or without a gateway), its workloads (a StatefulSet
+    # and a headless Service among them), and the deprecated link's own controller.
+    for path in sorted((config.FIXTURES.parent / "topologies").glob("*.yaml")):
+        topo = config.load(path)
+        for cluster in topo.clusters:
+            objects += manifests.multicluster(topo, cluster.name)
+            objects += [o for name in cluster.workloads for o in manifests.workload(topo, cluster.name, name)]
+        for link in topo.links:
+            objects += manifests.link(topo, link.target, "https://172.18.0.2:6443", "token", served if link.via_gateway else None)
     return objects
 
 
@@ -89,12 +98,15 @@ def test_metallb_objects_match_the_v0_16_1_crds(objects):
 
 
 @pytest.mark.skipif(not REFERENCE.exists(), reason="../shared/reference is not beside this checkout")
-def test_link_matches_the_edge_26_8_3_crd(objects):
-    link = next(o for o in objects if o["kind"] == "Link")
-    assert link["apiVersion"] == "multicluster.linkerd.io/v1alpha3"
+def test_links_match_the_edge_26_8_3_crd(objects):
+    """Every Link the lab writes, with a gateway and without (pod-to-pod, federated)."""
+    links = [o for o in objects if o["kind"] == "Link"]
+    assert any("gatewayAddress" in l["spec"] for l in links) and any("gatewayAddress" not in l["spec"] for l in links)
     schema = crd_schema(REFERENCE / "linkerd-edge-26.8.3" / "install_default.golden", "v1alpha3")
-    jsonschema.validate(link, schema)
-    assert set(link["spec"]) <= set(schema["properties"]["spec"]["properties"])
+    for link in links:
+        assert link["apiVersion"] == "multicluster.linkerd.io/v1alpha3"
+        jsonschema.validate(link, schema)
+        assert set(link["spec"]) <= set(schema["properties"]["spec"]["properties"])
 
 
 @pytest.mark.skipif(not REFERENCE.exists(), reason="../shared/reference is not beside this checkout")
