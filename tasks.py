@@ -151,6 +151,18 @@ def gateway(c, name, config=None):
     print(f"gateway: {before} -> {name}" + ("" if changed else " (already in use: nothing changed)"))
 
 
+@task(help={"how": "link-gen (2.18+: the extension runs each link's controller)", "config": HELP_CONFIG})
+@friendly
+def relink(c, how, config=None):
+    """Move a lab linked with the deprecated `link` to link-gen, keeping the Links and their mirrors."""
+    lab = _running(Lab.open(config, "auto"))
+    before = lab.cfg.link_command
+    results = lab.relink(how, report=_report)
+    changed = sum(r.outcome == "applied" for r in results)
+    print(f"links: {before} -> {how}" + ("" if changed else " (already so: nothing changed)") +
+          f"; set `link_with: {how}` in lab.yaml so later commands keep it")
+
+
 @task(help={"source": "the cluster whose access to mirror from --target is revoked", "target": "default: the cluster it links to",
             "config": HELP_CONFIG})
 @friendly
@@ -187,9 +199,10 @@ def check(c, config=None):
 
 
 @task(help={"backend": HELP_BACKEND, "config": HELP_CONFIG, "profile": HELP_PROFILE,
-            "keep": "leave the lab up afterwards (default: down, pass or fail)"})
+            "keep": "leave the lab up afterwards (default: down, pass or fail)",
+            "scenarios": "comma-separated scenario files to run (default: all of scenarios/)"})
 @friendly
-def e2e(c, backend="auto", config=None, profile=None, keep=False):
+def e2e(c, backend="auto", config=None, profile=None, keep=False, scenarios=None):
     """up, the scenarios with JUnit XML, a diagnostics bundle on failure, then down unless --keep."""
     from lab import diagnostics
 
@@ -207,9 +220,12 @@ def e2e(c, backend="auto", config=None, profile=None, keep=False):
         env = {**os.environ, "LAB_BACKEND": lab.backend.name, "LAB_ROOT": str(lab.root), "LAB_PROFILE": lab.cfg.profile_name}
         if config:
             env["LAB_CONFIG"] = config
-        scenarios = Path(__file__).resolve().parent / "scenarios"
-        code = subprocess.call([sys.executable, "-m", "pytest", str(scenarios), f"--junitxml={artifacts / 'junit.xml'}"],
-                               env=env)
+        chosen = [str(Path(s).resolve()) for s in scenarios.split(",")] if scenarios else \
+            [str(Path(__file__).resolve().parent / "scenarios")]
+        missing = [s for s in chosen if not Path(s).exists()]
+        if missing:
+            raise LabError(f"no scenario file {', '.join(missing)}. Fix: name files under scenarios/")
+        code = subprocess.call([sys.executable, "-m", "pytest", *chosen, f"--junitxml={artifacts / 'junit.xml'}"], env=env)
         print(f"e2e: JUnit XML in {artifacts / 'junit.xml'}")
         # The lab as the scenarios left it, for a CI job summary (markdown: the flowchart and the tables).
         picture = status_mod.collect(lab.cfg, lab.backend)

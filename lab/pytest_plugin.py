@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 
 from . import config, diagnostics, gateways, manifests, metrics, status
 from .backends.base import HttpResult, wait_until
@@ -176,6 +177,24 @@ class LabHandle:
             other.down(purge=True)
             shutil.rmtree(other.state_dir, ignore_errors=True)
 
+    @contextlib.contextmanager
+    def topology(self, path: Path, name: str):
+        """A lab of the topology in `path` (fixtures/topologies/), up: this lab itself when it is that
+        topology (`./labctl e2e --config <path>`), else a sibling called `name` on the simulation. On kind a
+        sibling's clusters would take the names and ranges of this lab's (kind names are global), so there the
+        scenario is skipped with the command that runs it on a lab of its own."""
+        data = yaml.safe_load(Path(path).read_text())
+        wanted = config.parse({**data, "profile": self.cfg.profile_name}, str(path))
+        if _shape(wanted) == _shape(self.cfg):
+            yield self
+            return
+        if self.backend.name != "sim":
+            pytest.skip(f"on {self.backend.name} this topology runs on a lab of its own: ./labctl e2e --backend "
+                        f"{self.backend.name} --config {path} --scenarios <this file>")
+        with self.sibling({**data, "name": name}) as other:
+            other.run()
+            yield other
+
     def run(self, until: str | None = None, step: str | None = None) -> list:
         """`./labctl up --until` (or `./labctl step`) on this lab."""
         return self.lab.step(step) if step else self.lab.up(until=until)
@@ -184,10 +203,20 @@ class LabHandle:
         """`./labctl gateway <kind>`; returns the step results (all "already done" when nothing changed)."""
         return self.lab.switch_gateway(kind)
 
+    def relink(self, link_with: str) -> list:
+        """`./labctl relink link-gen|link` on this lab."""
+        return self.lab.relink(link_with)
+
     @property
     def gateway(self) -> gateways.Gateway:
         """The gateway exported services use now."""
         return self.lab.gateway
+
+
+def _shape(cfg: config.LabConfig) -> tuple:
+    """What makes two labs the same topology: clusters with their roles, links with their modes, how they link."""
+    return (tuple((c.name, c.workloads, c.exports, c.federated, c.network) for c in cfg.clusters),
+            tuple(cfg.links), cfg.link_command)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -17,7 +17,7 @@ from .backends import BACKENDS, Choice, select
 from .backends.base import Backend, LabError
 from .config import INSTALLERS, TRUST_MODES, LabConfig
 from .lock import lab_lock
-from .profiles import PROFILES
+from .profiles import DEFAULT_PROFILE, MODES, PROFILES
 Context = steps.Context
 
 DEFAULT_CONFIG_FILE = "lab.yaml"
@@ -228,6 +228,22 @@ class Lab:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(kind)
         return results
+
+    def relink(self, link_with: str, report=lambda r: None) -> list[steps.StepResult]:
+        """Link the lab's clusters again with `link-gen` or the deprecated `link`: for link-gen, the extension's
+        controllers are installed, each link's own controller removed, the Links kept, so mirrors and traffic
+        carry on. The choice lasts for this Lab; lab.yaml's `link_with` should say the same for later commands."""
+        _one_of("link_with", link_with, config_mod.LINK_COMMANDS)
+        if link_with == "link" and self.cfg.link_command == "link-gen" and self.cfg.profile.link_crd:
+            raise LabError("moving back to the deprecated `link` is not supported: the extension's controllers would stay "
+                           "beside the links' own. Fix: `./labctl down`, set `link_with: link` in lab.yaml, `./labctl up`")
+        if link_with == "link-gen" and link_with not in self.cfg.profile.modes:
+            raise LabError(f"link-gen came with Linkerd {MODES['link-gen']}, and profile {self.cfg.profile_name} runs "
+                           f"Linkerd {self.cfg.profile.linkerd}. Fix: use profile {DEFAULT_PROFILE}")
+        with self.locked(f"./labctl relink {link_with}"):
+            self.backend.cfg = dataclasses.replace(self.cfg, link_with=link_with)
+            ctx = self.context()
+            return steps.run_step(ctx, steps.by_name("multicluster"), report) + steps.run_step(ctx, steps.by_name("link"), report)
 
     def revoke(self, source: str, target: str | None = None) -> str:
         """Revoke one source cluster's access to `target` (default: the one cluster it links to); returns the target."""

@@ -5,7 +5,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import yaml
 
 from lab import names
 from lab.profiles import PROFILES
@@ -18,8 +17,7 @@ URL_SERVICE = "foobar-federated"
 def fed(lab):
     if "federated" not in PROFILES[lab.cfg.profile_name].modes:
         pytest.skip(f"{lab.cfg.profile.linkerd} has no federated services (Linkerd 2.17+)")
-    with lab.sibling({**yaml.safe_load(TOPOLOGY.read_text()), "name": "fed"}) as other:
-        other.run()
+    with lab.topology(TOPOLOGY, "fed") as other:
         yield other
 
 

@@ -1,17 +1,14 @@
 """Links the 2.18 way and the old way: a lab linked with the deprecated `linkerd multicluster link` runs the
-link's own controller and `multicluster check` warns about it; bringing the same lab up with link-gen hands
-the Link to the extension's controller and removes the old one, and the mirror and its traffic never go.
+link's own controller and `multicluster check` warns about it; `./labctl relink link-gen` hands the Link to
+the extension's controller and removes the old one, and the mirror and its traffic never go.
 Runs on a lab of fixtures/topologies/legacy-link.yaml beside the scenarios' lab."""
-import dataclasses
 import threading
 from pathlib import Path
 
 import pytest
-import yaml
 
 from lab import cli_output, manifests
 from lab.profiles import PROFILES
-from lab.session import Lab
 
 TOPOLOGY = Path(__file__).resolve().parent.parent / "fixtures" / "topologies" / "legacy-link.yaml"
 MANAGED = "extension is managing controllers"
@@ -20,8 +17,7 @@ MANAGED = "extension is managing controllers"
 def test_moving_from_link_to_link_gen_keeps_the_mirror_and_its_traffic(lab):
     if "link-gen" not in PROFILES[lab.cfg.profile_name].modes:
         pytest.skip(f"{lab.cfg.profile.linkerd} has only `link`")
-    with lab.sibling({**yaml.safe_load(TOPOLOGY.read_text()), "name": "legacy"}) as old:
-        old.run()
+    with lab.topology(TOPOLOGY, "legacy") as old:
         west, ns = old.cluster("west"), old.cfg.namespace
         assert west.get("Deployment", manifests.MC_NS, "linkerd-service-mirror-east") is not None
         assert west.get("Deployment", manifests.MC_NS, "controller-east") is None
@@ -41,7 +37,7 @@ def test_moving_from_link_to_link_gen_keeps_the_mirror_and_its_traffic(lab):
         sender = threading.Thread(target=keep_sending)
         sender.start()
         try:
-            Lab.from_config(dataclasses.replace(old.cfg, link_with="link-gen"), old.backend.name, old.root).up()
+            old.relink("link-gen")
         finally:
             done.set()
             sender.join()

@@ -7,7 +7,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import yaml
 from traffic import FD_MARGIN, REQUESTS, soak
 
 from lab import manifests, metrics, names
@@ -20,8 +19,7 @@ TOPOLOGY = Path(__file__).resolve().parent.parent / "fixtures" / "topologies" / 
 def flat(lab):
     if "remote-discovery" not in PROFILES[lab.cfg.profile_name].modes:
         pytest.skip(f"{lab.cfg.profile.linkerd} has no pod-to-pod mode (Linkerd 2.14+)")
-    with lab.sibling({**yaml.safe_load(TOPOLOGY.read_text()), "name": "p2p"}) as other:
-        other.run()
+    with lab.topology(TOPOLOGY, "p2p") as other:
         yield other
 
 
@@ -103,6 +101,8 @@ def test_without_a_flat_network_a_pod_to_pod_export_cannot_be_reached(lab, west,
     (the Link's remoteDiscoverySelector is link-gen's default), and the client's requests then fail."""
     if not lab.cfg.profile.link_crd or "remote-discovery" not in lab.cfg.profile.modes:
         pytest.skip(f"{lab.cfg.profile.linkerd} has no pod-to-pod mode")
+    if lab.cfg.cluster(west.name).network is not None and lab.cfg.cluster(west.name).network == lab.cfg.cluster(east.name).network:
+        pytest.skip("this lab's clusters share a flat network")
     ns = lab.cfg.namespace
     field, marks = manifests.export_marks(lab.cfg, east.name)
     key = next(iter(names.REMOTE_DISCOVERY_SELECTOR))

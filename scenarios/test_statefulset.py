@@ -4,7 +4,6 @@ reaches one particular pod of east by name. Runs on a lab of fixtures/topologies
 from pathlib import Path
 
 import pytest
-import yaml
 
 from lab import names
 from lab.profiles import PROFILES
@@ -16,8 +15,7 @@ TOPOLOGY = Path(__file__).resolve().parent.parent / "fixtures" / "topologies" / 
 def sts(lab):
     if "headless" not in PROFILES[lab.cfg.profile_name].modes:
         pytest.skip(f"{lab.cfg.profile.linkerd} does not mirror headless services per pod (Linkerd 2.11+)")
-    with lab.sibling({**yaml.safe_load(TOPOLOGY.read_text()), "name": "sts"}) as other:
-        other.run()
+    with lab.topology(TOPOLOGY, "sts") as other:
         yield other
 
 

@@ -4,7 +4,6 @@ and role, whatever the number of clusters or the direction of the links."""
 from pathlib import Path
 
 import pytest
-import yaml
 
 from lab import status
 
@@ -13,9 +12,7 @@ TOPOLOGIES = Path(__file__).resolve().parent.parent / "fixtures" / "topologies"
 
 @pytest.mark.parametrize("topology", ["three-clusters", "bidirectional"])
 def test_every_link_carries_its_targets_exports(lab, topology):
-    data = yaml.safe_load((TOPOLOGIES / f"{topology}.yaml").read_text())
-    with lab.sibling({**data, "name": f"topo-{topology}"}) as other:
-        other.run()
+    with lab.topology(TOPOLOGIES / f"{topology}.yaml", f"topo-{topology}") as other:
         assert len(other.links()) >= 2
         for link in other.links():
             source = other.cluster(link.source)

@@ -1,0 +1,21 @@
+"""The nightly workflow runs every example topology on kind with the scenario file that exercises it."""
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+WORKFLOW = yaml.safe_load((REPO / ".github" / "workflows" / "nightly.yml").read_text())
+
+
+def test_every_topology_beyond_the_guide_has_a_nightly_job_with_existing_files():
+    entries = WORKFLOW["jobs"]["topologies"]["strategy"]["matrix"]["include"]
+    for entry in entries:
+        assert (REPO / "fixtures" / "topologies" / f"{entry['topology']}.yaml").exists(), entry
+        assert (REPO / entry["scenarios"]).exists(), entry
+    shipped = {p.stem for p in (REPO / "fixtures" / "topologies").glob("*.yaml")} - {"guide"}
+    assert {e["topology"] for e in entries} == shipped
+
+
+def test_both_jobs_put_the_topology_and_status_in_the_job_summary():
+    for job in WORKFLOW["jobs"].values():
+        assert any("GITHUB_STEP_SUMMARY" in step.get("run", "") and "status.md" in step.get("run", "") for step in job["steps"])
