@@ -1,10 +1,12 @@
 """Federated services (Linkerd 2.17+): east and north each offer foobar as a member, and west, linked to
 both on one flat network, sends to foobar-federated, whose endpoints are the members' pods together.
 Runs on a lab of fixtures/topologies/federated.yaml beside the scenarios' lab."""
+import os
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from traffic import FD_MARGIN, REQUESTS, soak
 
 from lab import names
 from lab.profiles import PROFILES
@@ -66,3 +68,17 @@ def test_removing_the_member_label_removes_the_member(fed):
     finally:
         north.set_metadata("Service", ns, "foobar", "labels", dict(names.FEDERATED_SELECTOR))
     fed.wait_for(lambda: members() == {"foobar@east", "foobar@north"}, 10, "north to rejoin foobar-federated")
+
+
+def test_thousands_of_federated_requests_leave_no_sockets_behind(fed):
+    """Each request picks among both members' pods; connections to them are pooled, so the lab process's open
+    files and memory stay flat."""
+    pid = fed.backend.lab_process()
+    outbound = fed.backend.outbound_address("west", fed.cfg.namespace, "client")
+    if pid is None or outbound is None or not os.path.isdir(f"/proc/{pid}/fd"):
+        pytest.skip("needs the simulation's lab process on this machine to watch")
+    host = f"{URL_SERVICE}.{fed.cfg.namespace}.svc.{fed.cfg.trust_domain}:9898"
+    statuses, files_added, mib_added = soak(pid, outbound, host)
+    assert statuses.count(200) == REQUESTS, f"{REQUESTS - statuses.count(200)} failed: {set(statuses)}"
+    assert files_added <= FD_MARGIN, f"the lab process holds {files_added} more open files after {REQUESTS} requests"
+    assert mib_added < 50, f"the lab process grew by {mib_added:.0f} MiB"
