@@ -184,7 +184,10 @@ class LabHandle:
         sibling's clusters would take the names and ranges of this lab's (kind names are global), so there the
         scenario is skipped with the command that runs it on a lab of its own."""
         data = yaml.safe_load(Path(path).read_text())
-        wanted = config.parse({**data, "profile": self.cfg.profile_name}, str(path))
+        try:
+            wanted = config.parse({**data, "profile": self.cfg.profile_name}, str(path))
+        except config.ConfigError as exc:  # a mode this profile's Linkerd did not have: the message names its release
+            pytest.skip(str(exc))
         if _shape(wanted) == _shape(self.cfg):
             yield self
             return

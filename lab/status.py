@@ -203,13 +203,17 @@ def mermaid(status: LabStatus) -> str:
             what = f"federated: {', '.join(m.members)}" if m.members else f"mirror of {m.remote_cluster}"
             lines.append(f'    {_node("svc", c.name, m.namespace, m.name)}["{m.namespace}/{m.name}<br/>{what}"]')
         lines.append("  end")
-    alive = {(o.observer, o.gateway.cluster): o.gateway.alive for o in status.gateways}
+    observed = {(o.observer, o.gateway.cluster): o.gateway for o in status.gateways}
     for link in status.links:
         source = _node("c", link.source)
         if link.mode == "gateway":
-            state = "alive" if alive.get((link.source, link.target)) else "not alive"
-            # the gateway the Link names (edge), else the target cluster (2.8.1 names it per exported service)
-            target = by_address.get((link.target, link.gateway_address or ""), _node("c", link.target))
+            seen = observed.get((link.source, link.target))
+            state = "alive" if seen and seen.alive else "not alive"
+            # the gateway the Link names (edge), or the one 2.8.1's gateways listing names, else the cluster
+            target = by_address.get((link.target, link.gateway_address or ""))
+            if target is None and seen is not None and seen.name:
+                target = _node("lb", link.target, seen.namespace, seen.name)
+            target = target or _node("c", link.target)
             lines.append(f'  {source} -->|"gateway: {state}"| {target}')
         else:
             lines.append(f'  {source} -.->|"{link.mode}"| {_node("c", link.target)}')

@@ -9,7 +9,6 @@ import pytest
 from traffic import FD_MARGIN, REQUESTS, soak
 
 from lab import names
-from lab.profiles import PROFILES
 
 TOPOLOGY = Path(__file__).resolve().parent.parent / "fixtures" / "topologies" / "federated.yaml"
 URL_SERVICE = "foobar-federated"
@@ -17,8 +16,6 @@ URL_SERVICE = "foobar-federated"
 
 @pytest.fixture(scope="module")
 def fed(lab):
-    if "federated" not in PROFILES[lab.cfg.profile_name].modes:
-        pytest.skip(f"{lab.cfg.profile.linkerd} has no federated services (Linkerd 2.17+)")
     with lab.topology(TOPOLOGY, "fed") as other:
         yield other
 

@@ -8,15 +8,14 @@ from pathlib import Path
 import pytest
 
 from lab import cli_output, manifests
-from lab.profiles import PROFILES
 
 TOPOLOGY = Path(__file__).resolve().parent.parent / "fixtures" / "topologies" / "legacy-link.yaml"
 MANAGED = "extension is managing controllers"
 
 
 def test_moving_from_link_to_link_gen_keeps_the_mirror_and_its_traffic(lab):
-    if "link-gen" not in PROFILES[lab.cfg.profile_name].modes:
-        pytest.skip(f"{lab.cfg.profile.linkerd} has only `link`")
+    if "link-gen" not in lab.cfg.profile.modes:
+        pytest.skip(f"{lab.cfg.profile.linkerd} has only `link` (link-gen came with Linkerd 2.18)")
     with lab.topology(TOPOLOGY, "legacy") as old:
         west, ns = old.cluster("west"), old.cfg.namespace
         assert west.get("Deployment", manifests.MC_NS, "linkerd-service-mirror-east") is not None

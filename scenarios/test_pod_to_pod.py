@@ -10,15 +10,12 @@ import pytest
 from traffic import FD_MARGIN, REQUESTS, soak
 
 from lab import manifests, metrics, names
-from lab.profiles import PROFILES
 
 TOPOLOGY = Path(__file__).resolve().parent.parent / "fixtures" / "topologies" / "pod-to-pod.yaml"
 
 
 @pytest.fixture(scope="module")
 def flat(lab):
-    if "remote-discovery" not in PROFILES[lab.cfg.profile_name].modes:
-        pytest.skip(f"{lab.cfg.profile.linkerd} has no pod-to-pod mode (Linkerd 2.14+)")
     with lab.topology(TOPOLOGY, "p2p") as other:
         yield other
 

@@ -6,15 +6,12 @@ from pathlib import Path
 import pytest
 
 from lab import names
-from lab.profiles import PROFILES
 
 TOPOLOGY = Path(__file__).resolve().parent.parent / "fixtures" / "topologies" / "statefulset.yaml"
 
 
 @pytest.fixture(scope="module")
 def sts(lab):
-    if "headless" not in PROFILES[lab.cfg.profile_name].modes:
-        pytest.skip(f"{lab.cfg.profile.linkerd} does not mirror headless services per pod (Linkerd 2.11+)")
     with lab.topology(TOPOLOGY, "sts") as other:
         yield other
 

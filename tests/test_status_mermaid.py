@@ -37,3 +37,13 @@ def test_clusters_hold_their_gateways_and_their_mirrored_and_federated_services(
 
 def test_a_lab_that_is_down_says_so():
     assert "not running" in status.mermaid(status.LabStatus("lab", "sim", False))
+
+
+def test_a_2_8_link_points_at_the_gateway_its_listing_names():
+    """2.8.1's Link is a Secret with no gateway address; its `multicluster gateways` rows name the gateway."""
+    lab = _lab(alive=True)
+    old = status.LabStatus(
+        "lab", "sim", True, clusters=lab.clusters,
+        links=(status.LinkStatus("west", "east", True, None, True, None, "gateway"),),
+        gateways=(status.ObservedGateway("west", GatewayStatus("east", True, 1, 1.0, "linkerd-multicluster", "linkerd-gateway")),))
+    assert '  c_west -->|"gateway: alive"| lb_east_linkerd_multicluster_linkerd_gateway' in status.mermaid(old).splitlines()
