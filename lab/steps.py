@@ -381,8 +381,19 @@ class Gateway(Step):
         return [gateways.resolve(ctx.cfg).describe(ctx.cfg)]
 
 
+def _unmarked(ctx: Context, cluster: str, ns: str, name: str, field: str, want: dict) -> Check | None:
+    """A failing Check when `cluster`'s service is missing or lacks the marks (`field`: labels or annotations)."""
+    svc = ctx.backend.get(cluster, "Service", ns, name)
+    if svc is None:
+        return Check(False, f"service {ns}/{name} does not exist in {cluster}")
+    have = svc["metadata"].get(field) or {}
+    if any(have.get(k) != v for k, v in want.items()):
+        return Check(False, f"service {ns}/{name} in {cluster} does not carry the {field} {want}")
+    return None
+
+
 class Export(Step):
-    name, summary = "export", "export services through the chosen gateway; linked clusters see it alive"
+    name, summary = "export", "export services (through the gateway, pod-to-pod, or as federated members); linked clusters mirror them"
     after = ("link", "workloads", "gateway")
 
     def targets(self, ctx):
@@ -402,11 +413,9 @@ class Export(Step):
         """Each federated member of `dest` is listed on `<name>-federated` in `source` as `<name>@<dest>`
         (edge-26.8.3 cluster_watcher.go getFederatedServiceAnnotations)."""
         for ns, name in ctx.cfg.federated(dest):
-            svc = ctx.backend.get(dest, "Service", ns, name)
-            if svc is None:
-                return Check(False, f"service {ns}/{name} does not exist in {dest}")
-            if any((svc["metadata"].get("labels") or {}).get(k) != v for k, v in names.FEDERATED_SELECTOR.items()):
-                return Check(False, f"service {ns}/{name} in {dest} is not labelled a federated member")
+            unmarked = _unmarked(ctx, dest, ns, name, "labels", names.FEDERATED_SELECTOR)
+            if unmarked:
+                return unmarked
             federated = ctx.backend.get(source, "Service", ns, f"{name}-federated") or {"metadata": {}}
             members = (federated["metadata"].get("annotations") or {}).get(names.REMOTE_DISCOVERY_ANNOTATION, "")
             if f"{name}@{dest}" not in members.split(","):
@@ -423,12 +432,9 @@ class Export(Step):
             if link.get("spec", {}).get("gatewayAddress") != address:
                 return Check(False, f"the Link in {source} does not name {dest}'s gateway {gw.namespace}/{gw.name} ({address})")
         for ns, name in ctx.cfg.exported(dest):
-            svc = ctx.backend.get(dest, "Service", ns, name)
-            if svc is None:
-                return Check(False, f"service {ns}/{name} does not exist in {dest}")
-            have = svc["metadata"].get(field, {})
-            if any(have.get(k) != v for k, v in want.items()):
-                return Check(False, f"service {ns}/{name} does not carry the export {field} {want}")
+            unmarked = _unmarked(ctx, dest, ns, name, field, want)
+            if unmarked:
+                return unmarked
             if ctx.backend.get(source, "Namespace", "", ns) is None and not ctx.cfg.profile.mirror_creates_namespaces:
                 return Check(False, f"namespace {ns} does not exist in {source}, and the service mirror skips services "
                                     f"whose namespace is missing (an event ServiceMirroringSkipped in {dest} says so). "
@@ -457,11 +463,9 @@ class Export(Step):
         source's destination controller reads the target's own endpoints through the link's credentials."""
         field, want = manifests.export_marks(ctx.cfg, dest)
         for ns, name in ctx.cfg.exported(dest):
-            svc = ctx.backend.get(dest, "Service", ns, name)
-            if svc is None:
-                return Check(False, f"service {ns}/{name} does not exist in {dest}")
-            if any(svc["metadata"].get(field, {}).get(k) != v for k, v in want.items()):
-                return Check(False, f"service {ns}/{name} does not carry the export {field} {want}")
+            unmarked = _unmarked(ctx, dest, ns, name, field, want)
+            if unmarked:
+                return unmarked
             mirror = ctx.backend.get(source, "Service", ns, f"{name}-{dest}")
             if mirror is None:
                 return Check(False, f"{source} has no mirror {ns}/{name}-{dest} yet")
