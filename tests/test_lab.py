@@ -100,7 +100,7 @@ def _tasks_with_config() -> list[str]:
     return names
 
 
-TASK_ARGS = {"step": ["clusters"], "gateway": ["ambassador"], "revoke": ["west"]}
+TASK_ARGS = {"step": ["clusters"], "gateway": ["ambassador"], "revoke": ["west"], "relink": ["link-gen"]}
 
 
 @pytest.mark.parametrize("name", _tasks_with_config())
