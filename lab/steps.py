@@ -339,7 +339,14 @@ class Workloads(Step):
         return [o for w in ctx.cfg.cluster(target).workloads for o in manifests.workload(ctx.cfg, target, w)]
 
     def check(self, ctx, target):
-        for kind, ns, name in manifests.rollouts(self._objects(ctx, target)):
+        objects = self._objects(ctx, target)
+        # Every object, not only the ones that roll out: an apply cut short (killed) can leave a ready
+        # Deployment without the Service after it in the file.
+        for obj in objects:
+            meta = obj["metadata"]
+            if ctx.backend.get(target, obj["kind"], meta.get("namespace", ""), meta["name"]) is None:
+                return Check(False, f"{obj['kind']} {meta.get('namespace', '')}/{meta['name']} does not exist".replace(" /", " "))
+        for kind, ns, name in manifests.rollouts(objects):
             if not _ready(ctx.backend.get(target, kind, ns, name)):
                 return Check(False, f"{kind.lower()} {ns}/{name} not ready")
         return Check(True)

@@ -84,3 +84,13 @@ def test_a_pod_with_an_image_the_sim_cannot_run_fails_with_the_reason(sim_lab):
     pod = wait_until(lambda: (p := sim_lab.backend.get("east", "Pod", "default", pod["metadata"]["name"]))
                      and p["status"].get("phase") == "Failed" and p, 5, "the pod to fail")
     assert "cannot run image 'nginx:1.27'" in pod["status"]["message"]
+
+
+def test_a_workload_object_lost_after_its_deployment_is_restored_by_the_next_up(sim_lab):
+    """What an apply cut short leaves (the Deployment ready, the Service after it in the file missing) is not
+    'already done': the next up applies the workloads again."""
+    steps.up(sim_lab)
+    sim_lab.backend.delete("east", "Service", sim_lab.cfg.namespace, "foobar")
+    again = {(r.step, r.target): r.outcome for r in steps.up(sim_lab)}
+    assert again[("workloads", "east")] == "applied"
+    assert sim_lab.backend.get("east", "Service", sim_lab.cfg.namespace, "foobar") is not None
