@@ -294,6 +294,8 @@ class Link(Step):
                 return Check(False, f"{source}'s controller {manifests.MC_NS}/{manifests.legacy_controller_name(dest)} not ready")
         elif not ctx.backend.get(source, "Secret", manifests.MC_NS, manifests.credentials_secret_name(dest)):
             return Check(False, f"no Secret {manifests.MC_NS}/{manifests.credentials_secret_name(dest)} in {source}")
+        if not _link_config(ctx, target).via_gateway and not ctx.backend.pods_routed(source, dest):
+            return Check(False, f"the pod networks of {source} and {dest} are not routed to each other")
         results = ctx.backend.check(source)
         for name in (ctx.cfg.profile.check_credentials, ctx.cfg.profile.check_anchors):
             result = cli_output.find_check(results, name)

@@ -133,6 +133,26 @@ def test_link_uses_the_control_plane_address_on_the_kind_network(tmp_path):
     assert link.pipe_to.text() == "kubectl --context=kind-west apply -f -"
 
 
+def test_pod_routes_lost_by_a_node_restart_are_noticed_and_put_back(tmp_path):
+    """What `ip route show` prints on a kind node with and without the route the flat network needs."""
+    routed = {"on": False}
+
+    def show(command):
+        return "10.244.0.0/16 via 172.18.0.2 dev eth0 \n" if routed["on"] else ""
+
+    runner = RecordingRunner({"docker exec west-control-plane ip route show": show,
+                              "docker exec east-control-plane ip route show": show})
+    cfg = config.load(Path(__file__).resolve().parent.parent / "fixtures" / "topologies" / "pod-to-pod.yaml")
+    backend = KindBackend(cfg, tmp_path, runner=runner, docker=FakeDocker())
+    assert not backend.pods_routed("west", "east")
+    backend.route_pods("west", "east")
+    assert [l for l in runner.lines if "route replace" in l] == [
+        "docker exec west-control-plane ip route replace 10.244.0.0/16 via \"$(docker inspect -f '{{.NetworkSettings.Networks.kind.IPAddress}}' east-control-plane)\"",
+        "docker exec east-control-plane ip route replace 10.245.0.0/16 via \"$(docker inspect -f '{{.NetworkSettings.Networks.kind.IPAddress}}' west-control-plane)\""]
+    routed["on"] = True
+    assert backend.pods_routed("west", "east")
+
+
 # -- pytest-kind, used as designed ----------------------------------------------------------------
 def _kind_handle(tmp_path):
     from lab.backends import Choice

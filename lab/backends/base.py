@@ -202,6 +202,10 @@ class Backend(ClusterAPI):
         network). Nothing to do where the clusters already are on one (the simulation's network groups, or
         an existing context's own network)."""
 
+    def pods_routed(self, source: str, target: str) -> bool:
+        """Whether `route_pods` holds now, both ways (a restart of the nodes can lose routes)."""
+        return True
+
     def retire_link_controller(self, source: str, target: str) -> None:
         """Remove the controller (and its RBAC) that the deprecated `multicluster link` brought for the link to
         `target`, if `source` runs one; the Link, its credentials and its mirrors stay."""

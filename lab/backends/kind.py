@@ -437,6 +437,16 @@ class KindBackend(Backend):
             self.runner.run(cmd("docker", "exec", f"{here}-control-plane", "ip", "route", "replace",
                                 str(self.cfg.cluster(there).pod_subnet), "via", self.node_address(there)))
 
+    def pods_routed(self, source: str, target: str) -> bool:
+        """`ip route show <the other's pod subnet>` on each node names a gateway (`via`): a docker restart loses
+        routes added with `ip`, and the next `up` must add them again."""
+        for here, there in ((source, target), (target, source)):
+            shown = self.runner.run(cmd("docker", "exec", f"{here}-control-plane", "ip", "route", "show",
+                                        str(self.cfg.cluster(there).pod_subnet)), check=False)
+            if shown.code != 0 or " via " not in f" {shown.stdout}":
+                return False
+        return True
+
     def api_server_args(self, target: str) -> list:
         api = self.api_server(target)
         return [Dynamic(f"--api-server-address={api.shell}", lambda: f"--api-server-address={api.resolve()}")]
