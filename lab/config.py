@@ -136,10 +136,6 @@ class LabConfig:
     def cluster_names(self) -> list[str]:
         return [c.name for c in self.clusters]
 
-    def links_of(self, cluster: str) -> list[LinkConfig]:
-        """The links `cluster` takes part in, either end."""
-        return [link for link in self.links if cluster in (link.source, link.target)]
-
     def export_mode(self, cluster: str) -> str:
         """How `cluster`'s exports are marked: one mode for all links into it (the export label has one value)."""
         return next((link.mode for link in self.links if link.target == cluster), "gateway")
@@ -182,6 +178,8 @@ LINK_COMMANDS = ("link-gen", "link")
 INSTALLERS = ("cli", "helm")
 CLUSTER_KEYS = {"pod_subnet", "service_subnet", "lb_pool", "workloads", "exports", "context", "network", "federated"}
 LINK_KEYS = {"from", "to", "mode"}
+TRUST_KEYS = {"anchor_cert", "anchor_key", "mode"}
+TRUST_MODES = ("shared", "bundle")
 POOL_BLOCK = 15  # LoadBalancer addresses a cluster gets by default: the gateway, Ambassador, and room to spare
 MAX_DERIVED = 12  # pod subnets 10.244/16 .. 10.255/16; past that a cluster names its own ranges
 
@@ -196,8 +194,6 @@ def derived_ranges(index: int) -> dict[str, str] | None:
     first = int(ipaddress.IPv4Address(f"172.18.{255 - index // 3}.200")) + POOL_BLOCK * (index % 3)
     return {"pod_subnet": f"10.{244 + index}.0.0/16", "service_subnet": f"10.{96 + index}.0.0/16",
             "lb_pool": f"{ipaddress.IPv4Address(first)}-{ipaddress.IPv4Address(first + POOL_BLOCK - 1)}"}
-TRUST_KEYS = {"anchor_cert", "anchor_key", "mode"}
-TRUST_MODES = ("shared", "bundle")
 
 
 def _key(key: Any) -> str:
