@@ -123,6 +123,12 @@ class LabConfig:
         return self.link_with or self.profile.link_command
 
     @property
+    def links_bring_controllers(self) -> bool:
+        """The deprecated `link` on a release with Link objects: each link's output carries its own controller,
+        and `multicluster install` runs none (2.8.1's one mirror comes with the install either way)."""
+        return self.profile.link_crd and self.link_command == "link"
+
+    @property
     def profile(self) -> Profile:
         return PROFILES[self.profile_name]
 
@@ -142,11 +148,15 @@ class LabConfig:
 
     def federated(self, cluster: str) -> list[tuple[str, str]]:
         """(namespace, name) of each service `cluster` offers as a federated member."""
-        return [tuple(e.split("/", 1)) if "/" in e else (self.namespace, e) for e in self.cluster(cluster).federated]
+        return self._qualified(self.cluster(cluster).federated)
 
     def exported(self, cluster: str) -> list[tuple[str, str]]:
-        """(namespace, name) of each service `cluster` exports; a bare name is in the lab's namespace."""
-        return [tuple(e.split("/", 1)) if "/" in e else (self.namespace, e) for e in self.cluster(cluster).exports]
+        """(namespace, name) of each service `cluster` exports."""
+        return self._qualified(self.cluster(cluster).exports)
+
+    def _qualified(self, services: tuple[str, ...]) -> list[tuple[str, str]]:
+        """`namespace/name` or a bare name, which is in the lab's namespace."""
+        return [tuple(e.split("/", 1)) if "/" in e else (self.namespace, e) for e in services]
 
     def state_dir(self, root: Path | None = None) -> Path:
         """Everything the lab writes lives here; two labs with different names never share it."""

@@ -200,9 +200,15 @@ def _link_crd() -> dict:
 def mirror_controllers(cfg: LabConfig, cluster: str) -> list[str]:
     """The meshed service mirror Deployments `cluster` runs for its links, whoever installs them."""
     targets = [link.target for link in cfg.links if link.source == cluster]
-    if cfg.profile.link_crd and cfg.link_command == "link":
+    if cfg.links_bring_controllers:
         return [legacy_controller_name(t) for t in targets]
     return cfg.profile.service_mirrors(targets)
+
+
+def _mirror_args(cfg: LabConfig, target: str, probe_service: str) -> list[str]:
+    """The flags a link's controller runs with, in either chart (the simulation reads -enable-headless-services)."""
+    return ["service-mirror", f"-namespace={MC_NS}", *(["-enable-headless-services"] if headless_exports(cfg, target) else []),
+            f"-probe-service={probe_service}", target]
 
 
 def legacy_controller_name(target: str) -> str:
@@ -215,8 +221,7 @@ def legacy_controller_objects(cfg: LabConfig, target: str) -> list[dict]:
     service-mirror, with its account and RBAC; `multicluster check` warns that the extension does not manage it."""
     name = legacy_controller_name(target)
     labels = {"component": "service-mirror", names.CLUSTER_NAME: target}
-    args = ["service-mirror", f"-namespace={MC_NS}", *(["-enable-headless-services"] if headless_exports(cfg, target) else []),
-            f"-probe-service=probe-gateway-{target}", target]
+    args = _mirror_args(cfg, target, f"probe-gateway-{target}")
     local, creds = f"linkerd-service-mirror-access-local-resources-{target}", f"linkerd-service-mirror-read-remote-creds-{target}"
     subject = [{"kind": "ServiceAccount", "name": name, "namespace": MC_NS}]
     return [
@@ -248,7 +253,7 @@ def service_mirror_objects(cfg: LabConfig, cluster: str) -> list[dict]:
     `linkerd-service-mirror` (templates/service-mirror.yaml, label linkerd.io/control-plane-component),
     edge's `controller-<target>` per controllers[] entry (templates/controller/deployment.yaml); none on edge
     when links bring their own (the deprecated `link`)."""
-    if cfg.profile.link_crd and cfg.link_command == "link":
+    if cfg.links_bring_controllers:
         return []
     targets = [link.target for link in cfg.links if link.source == cluster]
     image = f"{cfg.profile.registry}/controller:{cfg.profile.linkerd}"
@@ -257,9 +262,7 @@ def service_mirror_objects(cfg: LabConfig, cluster: str) -> list[dict]:
         labels = ({"component": "controller", names.CLUSTER_NAME: target} if cfg.profile.link_crd
                   else {"linkerd.io/control-plane-component": "linkerd-service-mirror"})
         # edge templates/controller/deployment.yaml: the flags the mirror runs with (the simulation reads them)
-        args = ["service-mirror", f"-namespace={MC_NS}",
-                *(["-enable-headless-services"] if headless_exports(cfg, target) else []),
-                f"-probe-service=probe-{target}", target] if cfg.profile.link_crd else []
+        args = _mirror_args(cfg, target, f"probe-{target}") if cfg.profile.link_crd else []
         out += [{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": MC_NS}},
                 {"apiVersion": "apps/v1", "kind": "Deployment",
                  "metadata": {"name": name, "namespace": MC_NS, "labels": dict(labels), "annotations": created_by(cfg)},
@@ -370,7 +373,7 @@ def link(cfg: LabConfig, target: str, server: str, token: str, gateway: dict | N
                      "probeSpec": {"path": ann.get(names.PROBE_PATH_ANNOTATION, ""), "port": str(ports["mc-probe"]),
                                    "period": period if period.endswith("s") else f"{period}s"},
                      "selector": {"matchLabels": dict(EXPORT_SELECTOR)}})
-    legacy = legacy_controller_objects(cfg, target) if cfg.link_command == "link" else []
+    legacy = legacy_controller_objects(cfg, target) if cfg.links_bring_controllers else []
     return [
         {"apiVersion": "v1", "kind": "Secret", "type": CREDENTIALS_SECRET_TYPE,
          "metadata": {"name": secret_name, "namespace": MC_NS}, "data": data},

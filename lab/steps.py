@@ -258,8 +258,8 @@ class Multicluster(Step):
         # the Link CRD or the service mirror, and linking would then fail.
         if ctx.cfg.profile.link_crd and not ctx.backend.get(target, "CustomResourceDefinition", "", manifests.LINK_CRD):
             return Check(False, f"the Link CRD {manifests.LINK_CRD} is not installed")
-        legacy = ctx.cfg.profile.link_crd and ctx.cfg.link_command == "link"  # each link brings its controller
-        for name in [] if legacy else manifests.mirror_controllers(ctx.cfg, target):
+        # Links made with the deprecated `link` bring their controllers at the link step
+        for name in [] if ctx.cfg.links_bring_controllers else manifests.mirror_controllers(ctx.cfg, target):
             if not _ready(ctx.backend.get(target, "Deployment", manifests.MC_NS, name)):
                 return Check(False, f"service mirror {manifests.MC_NS}/{name} not ready")
         return Check(True)

@@ -462,7 +462,7 @@ class KindBackend(Backend):
             named = []
         else:
             named = ["--gateway-name", gw.name, "--gateway-namespace", gw.namespace]
-        if self.profile.link_crd and self.cfg.link_command == "link" and manifests.headless_exports(self.cfg, target):
+        if self.cfg.links_bring_controllers and manifests.headless_exports(self.cfg, target):
             named.append("--set=enableHeadlessServices=true")  # the link chart's value (linkerd-multicluster-link)
         self.apply_output(source, self.linkerd(target, "multicluster", self.cfg.link_command, "--cluster-name", target,
                                                *self.api_server_args(target), *account, *named))

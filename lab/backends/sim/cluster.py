@@ -36,6 +36,13 @@ def b64decode(value: str) -> str:
     return base64.b64decode(value).decode()
 
 
+def _direct(pod: PodRuntime | None, ip: str, port: int) -> Route:
+    """Straight to ip:port: into the pod's proxy over mTLS when it is meshed, else plain TCP."""
+    if pod is not None and pod.meshed:
+        return Route(pod.ip, INBOUND_PORT, pod.identity, f"{pod.ip}:{port}")
+    return Route(ip, port, None, f"{ip}:{port}")
+
+
 class SimCluster:
     def __init__(self, name: str, spec: dict, network: "Network", cert_dir: Path, wake: Callable[[], None]):
         self.name = name
@@ -244,12 +251,14 @@ class SimCluster:
             remote = annotations.get(names.REMOTE_SVC_ANNOTATION, host)
             return Route(endpoint[0], endpoint[1], gateway_identity, f"{remote}:{port}", via_gateway=True)
         pod = self.pod_by_ip(endpoint[0])
-        if pod is not None and pod.meshed:
-            return Route(pod.ip, INBOUND_PORT, pod.identity, f"{pod.ip}:{endpoint[1]}")
         behind = self.service_by_ip(endpoint[0]) if pod is None else None
         if behind is not None:  # a headless mirror lists its endpoint mirrors' cluster IPs: on through that service
-            return self.route(f"{behind['metadata']['name']}.{behind['metadata']['namespace']}.svc.{self.spec['domain']}:{port}")
-        return Route(endpoint[0], endpoint[1], None, f"{endpoint[0]}:{endpoint[1]}")
+            return self._via_service(behind, port)
+        return _direct(pod, *endpoint)
+
+    def _via_service(self, svc: dict, port: int) -> Route:
+        """The route to whatever `svc` (a service of this cluster) leads to, as its name resolves."""
+        return self.route(f"{svc['metadata']['name']}.{svc['metadata']['namespace']}.svc.{self.spec['domain']}:{port}")
 
     def _pod_route(self, hostname: str, service: str, namespace: str, port: int, host: str) -> Route:
         """`<hostname>.<service>.<namespace>.svc...`: the address the service's Endpoints name by that hostname
@@ -261,13 +270,11 @@ class SimCluster:
             raise DialError(f"could not resolve host {host}: service {namespace}/{service} names no {hostname}")
         pod = self.pod_by_ip(ip)
         if pod is not None:
-            if pod.meshed:
-                return Route(pod.ip, INBOUND_PORT, pod.identity, f"{pod.ip}:{port}")
-            return Route(pod.ip, port, None, f"{pod.ip}:{port}")
+            return _direct(pod, ip, port)
         svc = self.service_by_ip(ip)
         if svc is None:
             raise DialError(f"connection refused: {ip}:{port} ({host}) has no listener")
-        return self.route(f"{svc['metadata']['name']}.{namespace}.svc.{self.spec['domain']}:{port}")
+        return self._via_service(svc, port)
 
     def _remote_route(self, svc: dict, members: list[tuple[str, str]], port: int) -> Route:
         """Pod-to-pod and federated: the destination controller reads each member's endpoints (`name` in
@@ -296,10 +303,7 @@ class SimCluster:
             raise DialError(f"service {ns}/{svc['metadata']['name']} has no ready endpoints"
                             + (f" ({'; '.join(problems)})" if problems else ""))
         remote, endpoint = candidates[next(self._round_robin) % len(candidates)]
-        pod = remote.pod_by_ip(endpoint[0])
-        if pod is not None and pod.meshed:
-            return Route(pod.ip, INBOUND_PORT, pod.identity, f"{pod.ip}:{endpoint[1]}")
-        return Route(endpoint[0], endpoint[1], None, f"{endpoint[0]}:{endpoint[1]}")
+        return _direct(remote.pod_by_ip(endpoint[0]), *endpoint)
 
     # -- reconcile ---------------------------------------------------------
     async def reconcile(self) -> None:

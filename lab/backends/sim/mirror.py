@@ -79,6 +79,11 @@ def _link_gateway(spec: dict, remote: "SimCluster") -> GatewayTarget | None:
     )
 
 
+def _mirror_ports(svc: dict) -> list[dict]:
+    """A mirror's ports: the remote service's name, port and protocol (remapRemoteServicePorts)."""
+    return [{k: p[k] for k in ("name", "port", "protocol") if k in p} for p in svc["spec"].get("ports", [])]
+
+
 class ProbeURLError(ValueError):
     """The probe URL does not parse (Go's net/url refuses it: http.NewRequest fails, no request is sent)."""
 
@@ -287,7 +292,7 @@ class ServiceMirror:
         mirror_name = f"{name}-{target}"
         fq_name = f"{name}.{ns}.svc.{domain}"
         labels = {MIRRORED_LABEL: "true", CLUSTER_LABEL: target}
-        ports = [{k: p[k] for k in ("name", "port", "protocol") if k in p} for p in svc["spec"].get("ports", [])]
+        ports = _mirror_ports(svc)
         subsets = [{"addresses": [{"ip": gw.address}],
                     "ports": [{"name": p.get("name", ""), "port": gw.port, "protocol": "TCP"} for p in ports]}]
         store = self.cluster.store
@@ -328,17 +333,12 @@ class ServiceMirror:
                 members.setdefault(key, []).append(f"{key[1]}@{state.target}")
                 models.setdefault(key, svc)
         for (ns, name), svc in models.items():
-            listed = ",".join(members[(ns, name)])
-            have = store.view("Service", ns, f"{name}-federated")
-            if have and (have["metadata"].get("annotations") or {}).get(names.REMOTE_DISCOVERY_ANNOTATION) == listed:
-                continue
             labels = {k: v for k, v in (svc["metadata"].get("labels") or {}).items() if not k.startswith("mirror.linkerd.io/")}
-            store.apply({
+            self._ensure(store, {
                 "apiVersion": "v1", "kind": "Service",
                 "metadata": {"name": f"{name}-federated", "namespace": ns, "labels": {**labels, MIRRORED_LABEL: "true"},
-                             "annotations": {names.REMOTE_DISCOVERY_ANNOTATION: listed}},
-                "spec": {"type": "ClusterIP",
-                         "ports": [{k: p[k] for k in ("name", "port", "protocol") if k in p} for p in svc["spec"].get("ports", [])]},
+                             "annotations": {names.REMOTE_DISCOVERY_ANNOTATION: ",".join(members[(ns, name)])}},
+                "spec": {"type": "ClusterIP", "ports": _mirror_ports(svc)},
             })
         for svc in list(store.views("Service", labels={MIRRORED_LABEL: "true"})):
             ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
@@ -384,7 +384,7 @@ class ServiceMirror:
         store = self.cluster.store
         mirror_name = f"{name}-{target}"
         labels = {MIRRORED_LABEL: "true", CLUSTER_LABEL: target}
-        ports = [{k: p[k] for k in ("name", "port", "protocol") if k in p} for p in svc["spec"].get("ports", [])]
+        ports = _mirror_ports(svc)
         version = svc["metadata"]["resourceVersion"]
         self._ensure(store, {"apiVersion": "v1", "kind": "Service", "metadata": {
             "name": mirror_name, "namespace": ns, "labels": dict(labels),
@@ -410,8 +410,7 @@ class ServiceMirror:
                 addresses.append({"hostname": host, "ip": cluster_ip})
         self._ensure(store, {"apiVersion": "v1", "kind": "Endpoints", "metadata": {
             "name": mirror_name, "namespace": ns, "labels": dict(labels)},
-            "subsets": [{"addresses": addresses, "ports": [{k: p[k] for k in ("name", "port", "protocol") if k in p}
-                                                           for p in ports]}] if addresses else []})
+            "subsets": [{"addresses": addresses, "ports": ports}] if addresses else []})
         return kept
 
     @staticmethod
@@ -432,21 +431,17 @@ class ServiceMirror:
         ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
         mirror_name = f"{name}-{target}"
         store = self.cluster.store
-        have = store.view("Service", ns, mirror_name)
-        if have and have["metadata"].get("annotations", {}).get(names.REMOTE_RESOURCE_VERSION) == svc["metadata"]["resourceVersion"] \
-                and store.view("Endpoints", ns, mirror_name) is None:
-            return mirror_name
-        ports = [{k: p[k] for k in ("name", "port", "protocol") if k in p} for p in svc["spec"].get("ports", [])]
-        store.apply({
+        self._ensure(store, {
             "apiVersion": "v1", "kind": "Service",
             "metadata": {"name": mirror_name, "namespace": ns,
                          "labels": {MIRRORED_LABEL: "true", CLUSTER_LABEL: target,
                                     names.REMOTE_DISCOVERY_LABEL: target, names.REMOTE_SERVICE_LABEL: name},
                          "annotations": {names.REMOTE_SVC_ANNOTATION: f"{name}.{ns}.svc.{domain}",
                                          names.REMOTE_RESOURCE_VERSION: svc["metadata"]["resourceVersion"]}},
-            "spec": {"type": "ClusterIP", "ports": ports},
+            "spec": {"type": "ClusterIP", "ports": _mirror_ports(svc)},
         })
-        store.delete("Endpoints", ns, mirror_name)  # a service moved from gateway mode keeps none
+        if store.view("Endpoints", ns, mirror_name) is not None:
+            store.delete("Endpoints", ns, mirror_name)  # a service moved from gateway mode keeps none
         return mirror_name
 
     def _remove_mirrors(self, target: str, keep: set[tuple[str, str]]) -> None:

@@ -15,9 +15,6 @@ import fnmatch
 from ... import names
 from .store import ObjectStore, matches
 
-POLICY_GROUP = "policy.linkerd.io"
-
-
 def _selects_port(server: dict, port: int, port_names: dict[int, str]) -> bool:
     want = server.get("spec", {}).get("port")
     return want == port or (isinstance(want, str) and port_names.get(port) == want)
