@@ -47,6 +47,7 @@ class Profile:
     mirror_creates_namespaces: bool  # the service mirror creates a mirrored service's missing namespace
     gateways_columns: tuple[str, ...]  # `linkerd multicluster gateways` table header
     probe_slash_joined: bool     # the probe URL is http://host:port/<path> (True) or http://host:port<path>
+    liveness_gates_endpoints: bool  # a dead gateway's mirrors list it under notReadyAddresses
     trims_trust_roots: bool      # the stored anchors lose their final newline (helm `trim`)
     gateway_probe: tuple[int, str]  # the bundled gateway's mc-probe port and probe path
     service_mirror: str          # the service mirror deployment in a source cluster ({target}: per link)
@@ -125,6 +126,8 @@ PROFILES: dict[str, Profile] = {
                               "LATENCY_P99"),
             # controller/cmd/service-mirror/probe_worker.go (stable-2.8.1): "http://%s:%d/%s"
             probe_slash_joined=True,
+            # controller/cmd/service-mirror/cluster_watcher.go (stable-2.8.1): endpoints always name the gateway
+            liveness_gates_endpoints=False,
             # cli/cmd/install.go readValues + charts/linkerd2/templates/config.yaml: the anchors file as read
             trims_trust_roots=False,
             # charts/linkerd2-multicluster/values.yaml (stable-2.8.1): gatewayProbePort 4181, gatewayProbePath /health
@@ -176,6 +179,9 @@ PROFILES: dict[str, Profile] = {
             gateways_columns=("CLUSTER", "ALIVE", "NUM_SVC", "LATENCY"),
             # multicluster/service-mirror/probe_worker.go (edge-26.8.3): "http://%s%s" with the path as given
             probe_slash_joined=False,
+            # multicluster/service-mirror/cluster_watcher.go updateReadiness (edge-26.8.3), after the probe
+            # worker's failureThreshold (Link CRD default 3) failures in a row
+            liveness_gates_endpoints=True,
             # charts/linkerd-control-plane/templates/identity.yaml (edge-26.8.3): ca-bundle.crt `| trim`
             trims_trust_roots=True,
             # multicluster/charts/linkerd-multicluster/values.yaml (edge-26.8.3): probe port 4191, path /ready

@@ -45,7 +45,7 @@ def test_removing_and_restoring_the_export_marks_with_kubectl_removes_and_restor
 
 
 def test_scaling_easts_gateway_to_zero_with_kubectl_makes_west_report_it_not_alive(lab, west, east):
-    gw, periods = lab.gateway, lab.probe_period * 4 + 2
+    gw, periods = lab.gateway, lab.probe_period * 5 + 2  # three failed probes in a row on edge
     try:
         assert "scaled" in east.kubectl("-n", gw.namespace, "scale", f"deploy/{gw.name}", "--replicas=0").stdout
         lab.wait_for(lambda: west.gateway(east.name) and not west.gateway(east.name).alive, periods,

@@ -3,6 +3,7 @@
 Each docstring names the upstream file and tag it rests on. Where the simulation models the fact,
 the test drives the simulation and shows it fails where the real tool fails.
 """
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,8 @@ import pytest
 from lab import cli_output, config, gateways, manifests, pki, profiles, steps, trust
 from lab.backends.base import LabError
 from lab.backends.kind import KindBackend
-from lab.backends.sim.mirror import probe_url
+from lab.backends.sim import httpwire
+from lab.backends.sim.mirror import GatewayProbe, GatewayTarget, go_duration, probe_url
 from lab.backends.sim.backend import SimBackend
 from lab.doctor import cgroup_findings, cgroup_version
 
@@ -81,6 +83,55 @@ def test_probe_urls_are_joined_as_each_version_joins_them():
 
 
 # 4 ---------------------------------------------------------------------------------------------
+def _probe_target(threshold: int) -> GatewayTarget:
+    return GatewayTarget(namespace="linkerd-multicluster", name="linkerd-gateway", address="172.18.255.200", port=4143,
+                         identity="linkerd-gateway.linkerd-multicluster.serviceaccount.identity.linkerd.cluster.local",
+                         probe_port=4191, probe_path="/ready", probe_period=300, failure_threshold=threshold,
+                         probe_timeout=2.0)
+
+
+def test_the_probe_worker_reports_liveness_as_edges_does():
+    """edge-26.8.3 probe_worker.go: the gauge drops only after failureThreshold failures in a row; the worker's
+    own flag starts false, so a gateway dead from the start is never reported dead to the watcher, and only
+    the first success and a later death are."""
+    async def scenario():
+        answering = {"up": False}
+        async def ready(request):
+            return httpwire.text_response(200, "ok\n")
+
+        server = await httpwire.serve_http(ready)
+
+        class Network:
+            def resolve(self, address, port, source):
+                return ("127.0.0.1", server.port) if answering["up"] else None
+
+        class Cluster:
+            network = Network()
+
+        reported: list[bool] = []
+        probe = GatewayProbe(Cluster(), _probe_target(threshold=3), slash_joined=False, on_liveness=reported.append)
+        try:
+            seen = []
+            for up in (False, False, False, True, False, False, True, False, False, False):
+                answering["up"] = up
+                await probe.probe_once()
+                seen.append(probe.alive)
+            return seen, reported
+        finally:
+            probe.stop()
+            await server.close()
+
+    seen, reported = asyncio.run(scenario())
+    assert seen == [None, None, False, True, True, True, True, True, True, False]
+    assert reported == [True, False]
+
+
+def test_link_durations_are_read_as_go_writes_them():
+    assert [go_duration(d) for d in ("3s", "1m0s", "1m30s", "30s", "1h0m0s")] == [3, 60, 90, 30, 3600]
+    with pytest.raises(ValueError):
+        go_duration("3")
+
+
 def test_a_trimmed_anchor_glued_by_cat_is_refused_and_the_lab_bundle_is_not(sim, tmp_path):
     """edge-26.8.3 charts/linkerd-control-plane/templates/identity.yaml stores ca-bundle.crt `| trim`;
     pkg/tls/codec.go decodes with Go's encoding/pem, which refuses an END line followed by a BEGIN."""

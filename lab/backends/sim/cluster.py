@@ -22,7 +22,7 @@ from ...names import ISSUER_SECRET, LINKERD_NS, TRUST_ROOTS_CM
 from .pods import PodRuntime
 from .remote import reach
 from .rbac import User
-from .proxy import INBOUND_PORT, DialError, Route
+from .proxy import INBOUND_PORT, DialError, NoEndpoints, Route
 from .store import ObjectStore
 from .tls import Identity
 
@@ -50,6 +50,7 @@ class SimCluster:
         self.network = network
         self.cert_dir = cert_dir / name
         self.store = ObjectStore(on_change=wake)
+        self.wake = wake  # ask for a controller pass when something outside the store changed
         self.pods: dict[tuple[str, str], PodRuntime] = {}
         self.events: list[dict] = []
         self._round_robin = itertools.count()
@@ -246,7 +247,7 @@ class SimCluster:
         gateway_identity = annotations.get(names.REMOTE_GATEWAY_IDENTITY_ANNOTATION)
         endpoint = self._pick_endpoint(svc, svc_port)
         if endpoint is None:
-            raise DialError(f"service {namespace}/{name} has no ready endpoints")
+            raise NoEndpoints(f"service {namespace}/{name} has no ready endpoints")
         if gateway_identity:
             remote = annotations.get(names.REMOTE_SVC_ANNOTATION, host)
             return Route(endpoint[0], endpoint[1], gateway_identity, f"{remote}:{port}", via_gateway=True)
@@ -300,7 +301,7 @@ class SimCluster:
                 continue
             candidates += [(remote, endpoint) for endpoint in remote._endpoints(remote_svc, remote_port)]
         if not candidates:
-            raise DialError(f"service {ns}/{svc['metadata']['name']} has no ready endpoints"
+            raise NoEndpoints(f"service {ns}/{svc['metadata']['name']} has no ready endpoints"
                             + (f" ({'; '.join(problems)})" if problems else ""))
         remote, endpoint = candidates[next(self._round_robin) % len(candidates)]
         return _direct(remote.pod_by_ip(endpoint[0]), *endpoint)

@@ -13,11 +13,12 @@ builds (probe_url).
 from __future__ import annotations
 
 import asyncio
+import re
 import statistics
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from ...cli_output import GatewayStatus
 from ... import names
@@ -46,6 +47,8 @@ class GatewayTarget:
     probe_port: int
     probe_path: str
     probe_period: int
+    failure_threshold: int  # consecutive failed probes before the gateway counts as dead
+    probe_timeout: float
 
 
 def gateway_target(svc: dict | None) -> GatewayTarget | None:
@@ -62,6 +65,9 @@ def gateway_target(svc: dict | None) -> GatewayTarget | None:
         port=ports["mc-gateway"], identity=ann[names.GATEWAY_IDENTITY_ANNOTATION],
         probe_port=ports.get("mc-probe", names.PROXY_ADMIN_PORT), probe_path=path,
         probe_period=int(ann.get(names.PROBE_PERIOD_ANNOTATION, "3")),
+        # controller/cmd/service-mirror/probe_worker.go (stable-2.8.1): each failure sets gateway_alive 0, and
+        # the probe's client gives up after httpGatewayTimeoutMillis (50000)
+        failure_threshold=1, probe_timeout=50.0,
     )
 
 
@@ -75,8 +81,20 @@ def _link_gateway(spec: dict, remote: "SimCluster") -> GatewayTarget | None:
         namespace=owner["metadata"]["namespace"] if owner else "", name=owner["metadata"]["name"] if owner else "gateway",
         address=address.split(",")[0], port=int(spec.get("gatewayPort", names.PROXY_INBOUND_PORT)), identity=spec["gatewayIdentity"],
         probe_port=int(probe.get("port", names.PROXY_ADMIN_PORT)), probe_path=probe.get("path", "/ready"),
-        probe_period=int(str(probe.get("period", "3s")).rstrip("s") or 3),
+        probe_period=int(go_duration(probe.get("period", "3s"))),
+        # link-gen leaves both out; the Link CRD's defaults apply: failureThreshold "3", timeout "30s"
+        # (multicluster/charts/linkerd-multicluster/templates/link-crd.yaml, edge-26.8.3)
+        failure_threshold=int(probe.get("failureThreshold", "3")), probe_timeout=go_duration(probe.get("timeout", "30s")),
     )
+
+
+def go_duration(text: str) -> float:
+    """Seconds in a Go duration as link-gen writes them (time.Duration.String: "3s", "1m0s", "1m30s")."""
+    match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?", str(text))
+    if not match or not any(match.groups()):
+        raise ValueError(f"not a duration: {text!r}")
+    hours, minutes, seconds = (float(g or 0) for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
 
 
 def _mirror_ports(svc: dict) -> list[dict]:
@@ -102,13 +120,22 @@ def probe_url(address: str, port: int, path: str, slash_joined: bool) -> tuple[s
 
 
 class GatewayProbe:
-    """GET <gateway>:<mc-probe><probe-path> every probe period, from the source cluster."""
+    """GET <gateway>:<mc-probe><probe-path> every probe period, from the source cluster.
 
-    def __init__(self, cluster: "SimCluster", target: GatewayTarget, slash_joined: bool):
+    Two states, as in the real probe worker: `alive` is the gateway_alive gauge that `multicluster gateways`
+    and check read (unset until the first probe, then 0 only after `failure_threshold` failures in a row);
+    `healthy` is the worker's own flag, which starts false, and whose changes are reported to `on_liveness`
+    (edge-26.8.3 probe_worker.go: a gateway dead from the start is never reported dead)."""
+
+    def __init__(self, cluster: "SimCluster", target: GatewayTarget, slash_joined: bool,
+                 on_liveness: Callable[[bool], None] = lambda alive: None):
         self.cluster = cluster
         self.target = target
         self.slash_joined = slash_joined
+        self.on_liveness = on_liveness
         self.alive: bool | None = None
+        self.healthy = False
+        self.failures = 0
         self.last_error: str | None = None
         self.latencies: deque[float] = deque(maxlen=50)
         self.task = asyncio.get_running_loop().create_task(self._run())
@@ -122,16 +149,25 @@ class GatewayProbe:
             if real is None:
                 raise ConnectionRefusedError(f"connection refused: {t.address}:{t.probe_port}")
             request = httpwire.Request("GET", path, {"host": f"{t.address}:{t.probe_port}"})
-            response = await httpwire.fetch(*real, request, t.probe_period)
+            response = await httpwire.fetch(*real, request, t.probe_timeout)
             elapsed = time.monotonic() - started
             if response.status != 200:
                 raise ConnectionError(f"probe answered {response.status}")
         except (OSError, ConnectionError, asyncio.TimeoutError, httpwire.WireError, asyncio.IncompleteReadError,
                 ProbeURLError) as exc:
-            self.alive, self.last_error = False, str(exc) or type(exc).__name__
+            self.last_error = str(exc) or type(exc).__name__
+            self.failures += 1
+            if self.failures >= t.failure_threshold:
+                self.alive = False
+                if self.healthy:
+                    self.healthy = False
+                    self.on_liveness(False)
             return
         self.latencies.append(elapsed * 1000)
-        self.alive, self.last_error = True, None
+        self.alive, self.last_error, self.failures = True, None, 0
+        if not self.healthy:
+            self.healthy = True
+            self.on_liveness(True)
 
     async def _run(self) -> None:
         # The real probe worker runs on a ticker: the first probe is one period after it starts, and the
@@ -156,6 +192,9 @@ class LinkState:
     paired: dict[tuple[str, str], int] = field(default_factory=dict)
     seen: tuple = ()  # the versions of what the last pass read: an unchanged world needs no pass
     federated: list[dict] = field(default_factory=list)  # the target's services its Link's federated selector picks
+    # The watcher's gatewayAlive: true from the start "to prevent unexpected service fail fast", then what the
+    # probe worker reports (edge-26.8.3 cluster_watcher.go NewRemoteClusterServiceWatcher, liveness channel)
+    gateway_alive: bool = True
 
 
 # What a link's pass reads: in the target (through the link's credentials) and in its own cluster.
@@ -210,7 +249,7 @@ class ServiceMirror:
         """One pass over a link, as the real mirror's informers would react: only when something it reads
         changed (the passes after every write would otherwise cost the whole remote cluster each)."""
         remote = self.cluster.network.clusters.get(state.target)
-        seen = (repr(spec), tuple(self.cluster.store.kind_versions.get(k) for k in LOCAL_KINDS),
+        seen = (repr(spec), state.gateway_alive, tuple(self.cluster.store.kind_versions.get(k) for k in LOCAL_KINDS),
                 tuple(remote.store.kind_versions.get(k) for k in REMOTE_KINDS) if remote else None)
         if seen == state.seen:
             return
@@ -255,10 +294,11 @@ class ServiceMirror:
                 continue
             gateways[(gw.namespace, gw.name)] = gw
             paired[(gw.namespace, gw.name)] = paired.get((gw.namespace, gw.name), 0) + 1
+            ready = state.gateway_alive or not (profile and profile.liveness_gates_endpoints)
             if svc["spec"].get("clusterIP") == "None" and self._headless_enabled(state.target):
-                keep |= {(ns, name) for name in self._apply_headless_mirror(svc, remote, gw, state.target, domain)}
+                keep |= {(ns, name) for name in self._apply_headless_mirror(svc, remote, gw, state.target, domain, ready)}
                 continue
-            keep.add((ns, self._apply_mirror(svc, gw, state.target, domain)))
+            keep.add((ns, self._apply_mirror(svc, gw, state.target, domain, ready)))
         self._remove_mirrors(state.target, keep)
         members = (spec.get("federatedServiceSelector") or {}).get("matchLabels")
         # A headless service cannot join (handleCreateFederatedService, edge-26.8.3)
@@ -270,7 +310,14 @@ class ServiceMirror:
         slash_joined = profile.probe_slash_joined if profile else False
         for key, gw in gateways.items():
             if key not in state.probes:
-                state.probes[key] = GatewayProbe(self.cluster, gw, slash_joined)
+                state.probes[key] = GatewayProbe(self.cluster, gw, slash_joined,
+                                                 on_liveness=lambda alive, state=state: self._on_liveness(state, alive))
+
+    def _on_liveness(self, state: LinkState, alive: bool) -> None:
+        """A change the probe worker reports: the watcher repairs every mirror's endpoints at once
+        (cluster_watcher.go RepairEndpoints), so a pass runs now rather than at the next write."""
+        state.gateway_alive = alive
+        self.cluster.wake()
 
     def _namespace_ready(self, ns: str, svc: dict, remote: "SimCluster", target: str) -> bool:
         """Where the mirror goes must exist. 2.8.1 creates the namespace, labelled as mirrored; edge skips the
@@ -287,13 +334,15 @@ class ServiceMirror:
                      "Skipped mirroring service: namespace does not exist")
         return False
 
-    def _apply_mirror(self, svc: dict, gw: GatewayTarget, target: str, domain: str) -> str:
+    def _apply_mirror(self, svc: dict, gw: GatewayTarget, target: str, domain: str, ready: bool = True) -> str:
+        """The mirror and its Endpoints at the gateway; while the gateway is dead (edge), the address is listed
+        as not ready, so the proxies have no endpoint (cluster_watcher.go updateReadiness, edge-26.8.3)."""
         ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
         mirror_name = f"{name}-{target}"
         fq_name = f"{name}.{ns}.svc.{domain}"
         labels = {MIRRORED_LABEL: "true", CLUSTER_LABEL: target}
         ports = _mirror_ports(svc)
-        subsets = [{"addresses": [{"ip": gw.address}],
+        subsets = [{"addresses" if ready else "notReadyAddresses": [{"ip": gw.address}],
                     "ports": [{"name": p.get("name", ""), "port": gw.port, "protocol": "TCP"} for p in ports]}]
         store = self.cluster.store
         have, have_eps = store.view("Service", ns, mirror_name), store.view("Endpoints", ns, mirror_name)
@@ -368,19 +417,21 @@ class ServiceMirror:
         containers = dep.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
         return any("-enable-headless-services" in (c.get("args") or []) for c in containers)
 
-    def _apply_headless_mirror(self, svc: dict, remote: "SimCluster", gw: GatewayTarget, target: str, domain: str) -> list[str]:
+    def _apply_headless_mirror(self, svc: dict, remote: "SimCluster", gw: GatewayTarget, target: str, domain: str,
+                               ready: bool) -> list[str]:
         """An exported headless service whose endpoints have hostnames (a StatefulSet's pods), as edge-26.8.3's
         cluster_watcher_headless.go mirrors it: `<name>-<target>` headless, an endpoint mirror `<hostname>-<target>`
         per pod (a ClusterIP service whose endpoints are the gateway, for `<hostname>.<name>.<ns>.svc`), and the
         headless mirror's endpoints naming each hostname at its endpoint mirror's cluster IP. Without hostnames
-        it is mirrored like any other service. Returns the names it keeps."""
+        it is mirrored like any other service. The endpoint mirrors are gated on the gateway's liveness as any
+        mirror is. Returns the names it keeps."""
         ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
         eps = remote.store.view("Endpoints", ns, name) or {}
         hosts = [a["hostname"] for subset in eps.get("subsets", []) for a in subset.get("addresses", []) if a.get("hostname")]
         if not eps.get("subsets"):
             return []  # nothing to decide on yet (createRemoteHeadlessService waits for an address)
         if not hosts:
-            return [self._apply_mirror(svc, gw, target, domain)]
+            return [self._apply_mirror(svc, gw, target, domain, ready)]
         store = self.cluster.store
         mirror_name = f"{name}-{target}"
         labels = {MIRRORED_LABEL: "true", CLUSTER_LABEL: target}
@@ -402,7 +453,7 @@ class ServiceMirror:
             self._ensure(store, {"apiVersion": "v1", "kind": "Endpoints", "metadata": {
                 "name": host_mirror, "namespace": ns, "labels": host_labels,
                 "annotations": {names.REMOTE_SVC_ANNOTATION: fq_name, names.REMOTE_GATEWAY_IDENTITY_ANNOTATION: gw.identity}},
-                "subsets": [{"addresses": [{"ip": gw.address}],
+                "subsets": [{"addresses" if ready else "notReadyAddresses": [{"ip": gw.address}],
                              "ports": [{"name": p.get("name", ""), "port": gw.port, "protocol": "TCP"} for p in ports]}]})
             kept.append(host_mirror)
             cluster_ip = (store.view("Service", ns, host_mirror) or {}).get("spec", {}).get("clusterIP")

@@ -33,6 +33,11 @@ if TYPE_CHECKING:
 DIAL_TIMEOUT = 3.0
 REQUEST_TIMEOUT = 30.0  # a request the next hop does not answer in this time fails with 504
 MESH_IDLE_TIMEOUT = 10.0  # a pooled connection to a peer proxy unused this long is closed
+# How long a request waits for its service to have an endpoint before the service is in fail-fast: the
+# outbound HTTP default (DEFAULT_OUTBOUND_HTTP_FAILFAST_TIMEOUT, linkerd2-proxy v2.366.0 linkerd/app/src/env.rs,
+# the proxy edge-26.8.3 ships in .proxy-version)
+FAILFAST_TIMEOUT = 3.0
+DISCOVERY_POLL = 0.05  # how often a waiting request looks again (the real proxy is told by its destination watch)
 
 
 class DialError(Exception):
@@ -42,6 +47,10 @@ class DialError(Exception):
     def __init__(self, message: str, retryable: bool = False):
         super().__init__(message)
         self.retryable = retryable
+
+
+class NoEndpoints(DialError):
+    """The service is known but has no ready endpoint: the proxy's balancer has nothing to send to."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +172,7 @@ class Proxy:
         self.outbound_port = 0
         self.log = log  # what `kubectl logs -c linkerd-proxy` shows
         self._started = time.monotonic()
+        self._failfast: set[str] = set()  # the services in fail-fast: requests to them fail at once
 
     async def start(self) -> dict[int, int]:
         """Listen; return pod port -> real loopback port for inbound and admin."""
@@ -251,7 +261,7 @@ class Proxy:
                 request.headers["host"] = target
                 forwarded = f"by={self.identity.name};for={client_id};host={target};proto=https"
                 request.headers["forwarded"] = ", ".join(filter(None, [request.headers.get("forwarded"), forwarded]))
-                response = await self.forward(lambda: self.cluster.route(target), request)
+                response = await self.forward(target, lambda: self.cluster.route(target), request)
         else:
             pod = self.cluster.store.view("Pod", self.namespace, self.pod_name)
             server = policy.denied_by(self.cluster.store, pod, header.port, client_id, self.cluster.spec["domain"])
@@ -279,15 +289,19 @@ class Proxy:
     # -- outbound: the pod's apps ------------------------------------------
     async def _on_outbound(self, request: httpwire.Request) -> httpwire.Response:
         authority = request.headers.get("host", "")
-        return await self.forward(lambda: self.cluster.route(authority), request)
+        return await self.forward(authority, lambda: self.cluster.route(authority), request)
 
-    async def forward(self, lookup: Callable[[], Route], request: httpwire.Request) -> httpwire.Response:
-        """Send `request` where `lookup()` says. A request the peer never took (it went away, refused the
-        stream, or a pooled connection turned out dead) goes once more on a fresh lookup, as the proxy's
-        balancer moves on when an endpoint goes (a pod replaced)."""
+    async def forward(self, service: str, lookup: Callable[[], Route], request: httpwire.Request) -> httpwire.Response:
+        """Send `request` for `service` where `lookup()` says. A request the peer never took (it went away,
+        refused the stream, or a pooled connection turned out dead) goes once more on a fresh lookup, as the
+        proxy's balancer moves on when an endpoint goes (a pod replaced)."""
         for attempt in (1, 2):
             try:
-                route = lookup()
+                route = await self._await_endpoint(service, lookup)
+                if route is None:
+                    # outbound/src/http/server.rs ServerRescue: a FailFastError is answered 504
+                    # (linkerd2-proxy v2.366.0; "service in fail-fast" is stack/src/failfast.rs's text)
+                    return proxy_error(504, f"{service}: service in fail-fast")
                 if route.identity is None:
                     return await self._plain(route, request)
                 return await self._mesh(route, request)
@@ -295,6 +309,23 @@ class Proxy:
                 if attempt == 2 or not exc.retryable:
                     return proxy_error(502, str(exc))
         raise AssertionError("unreachable")
+
+    async def _await_endpoint(self, service: str, lookup: Callable[[], Route]) -> Route | None:
+        """The route once the service has an endpoint. A request to a service without one waits in the
+        balancer's queue up to FAILFAST_TIMEOUT; then the service is in fail-fast (None), and later requests
+        fail at once until an endpoint is back (linkerd2-proxy stack/src/failfast.rs)."""
+        deadline = time.monotonic() + FAILFAST_TIMEOUT
+        while True:
+            try:
+                route = lookup()
+            except NoEndpoints:
+                if service in self._failfast or time.monotonic() >= deadline:
+                    self._failfast.add(service)
+                    return None
+                await asyncio.sleep(DISCOVERY_POLL)
+                continue
+            self._failfast.discard(service)
+            return route
 
     async def _plain(self, route: Route, request: httpwire.Request) -> httpwire.Response:
         """An unmeshed endpoint: HTTP/1.1 over plain TCP, pooled."""
