@@ -64,13 +64,30 @@ def test_revoking_a_sources_release_stops_its_mirror_and_nothing_else(helm_lab):
         for cluster in (east, west):
             cluster.apply(_service("late", ns))
             cluster.export("late")
-        # The other direction's link still works: east mirrors west's new service ...
+        # The other direction's link still works: east mirrors west's new service.
         helm_lab.wait_for(lambda: east.get("Service", ns, "late-helm-west"), 10, "east to mirror west's new export")
-        # ... while west, whose access was revoked, does not receive east's.
-        assert west.get("Service", ns, "late-helm-east") is None
         assert east.link("helm-west").credentials_valid
+        # West's controller still watches east on the connection it opened before: the API server checks
+        # credentials once per request, and the controller's watch is one request of 5 to 10 minutes
+        # (client-go tools/cache/reflector.go). So it still receives east's new export ...
+        helm_lab.wait_for(lambda: west.get("Service", ns, "late-helm-east"), 10, "west's open watch to carry east's new export")
+        # ... until it starts again: its first LIST is refused, its caches never sync, it mirrors nothing new,
+        # and it removes nothing. Each retry (client-go backs off from 0.8 s) is refused again.
+        refusals = {}
+        for controller in manifests.mirror_controllers(helm_lab.cfg, west.name):
+            assert west.kubectl("-n", manifests.MC_NS, "rollout", "restart", f"deploy/{controller}").returncode == 0
+            refusals[controller] = lambda c=controller: west.kubectl("-n", manifests.MC_NS, "logs", f"deploy/{c}").stdout.count("Unauthorized")
+            helm_lab.wait_for(lambda c=controller: refusals[c](), 15, f"west's restarted {controller} to log east's refusal")
+        seen = {c: count() for c, count in refusals.items()}
+        east.apply(_service("later", ns))
+        east.export("later")
+        for controller, count in refusals.items():
+            helm_lab.wait_for(lambda c=controller, n=count: n() > seen[c], 40, f"{controller} to retry after east's new export")
+        assert west.get("Service", ns, "later-helm-east") is None
+        assert west.get("Service", ns, "late-helm-east") is not None, "the controller removed a mirror it could not check"
         # East's gateway keeps serving what was already mirrored.
         assert west.request(helm_lab.mirror_url("foobar", "helm-east")).ok
     finally:
         for cluster in (east, west):
             cluster.delete("Service", ns, "late")
+        east.delete("Service", ns, "later")

@@ -216,3 +216,48 @@ def test_an_object_leaving_a_watched_selector_is_deleted_for_that_watch(api):
     api.call("PATCH", "/api/v1/namespaces/default/configmaps/probe", {"metadata": {"labels": {"app": "x"}}}, merge)
     watcher.join(15)
     assert [e["type"] for e in events] == ["DELETED", "ADDED"]
+
+
+def test_an_informer_keeps_its_open_watch_after_revocation_and_is_refused_at_the_next_request(api, sim_lab):
+    """As client-go's reflector meets an API server: credentials are checked once per request, so a watch
+    opened before the account's token was deleted still delivers; the next watch is refused (401), and
+    the cache keeps what it had. (The lab's controllers ask for 5-10 minute watches; 1-2 s here.)"""
+    import asyncio
+    import base64
+    import time
+
+    from lab.backends.sim.informer import SERVICES, Informer
+
+    backend = sim_lab.backend
+    secret = next(s for s in backend.list("east", "Secret", "linkerd-multicluster")
+                  if s.get("type") == "kubernetes.io/service-account-token")
+    token = base64.b64decode(secret["data"]["token"]).decode()
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"namespace": "default"}, "spec": {"ports": [{"port": 80}]}}
+
+    async def until(predicate, what: str, timeout: float = 10.0):
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            await asyncio.sleep(0.02)
+
+    async def scenario():
+        lines: list[str] = []
+        informer = Informer(f"https://127.0.0.1:{api.port}", token, api.certs.ca.read_text(), (SERVICES,),
+                            log_line=lines.append, min_watch_timeout=1)
+        try:
+            await until(lambda: informer.has_synced, "the first list")
+            assert informer.get("Service", "linkerd-multicluster", "linkerd-gateway") is not None and informer.error is None
+            await asyncio.to_thread(backend.delete, "east", "Secret", secret["metadata"]["namespace"], secret["metadata"]["name"])
+            await asyncio.to_thread(backend.apply, "east", [{**service, "metadata": {**service["metadata"], "name": "after-revoke"}}])
+            await until(lambda: informer.get("Service", "default", "after-revoke"), "the open watch to deliver")
+            await until(lambda: informer.error, "the next watch to be refused")
+            assert "Unauthorized" in informer.error and any("Unauthorized" in line for line in lines)
+            await asyncio.to_thread(backend.apply, "east", [{**service, "metadata": {**service["metadata"], "name": "unseen"}}])
+            refused = len(lines)
+            await until(lambda: len(lines) > refused, "a retry, refused again")
+            assert informer.get("Service", "default", "unseen") is None
+            assert informer.get("Service", "default", "after-revoke") is not None, "the cache keeps what it had"
+        finally:
+            await informer.close()
+
+    asyncio.run(scenario())

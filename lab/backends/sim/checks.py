@@ -15,6 +15,7 @@ from ...cli_output import CheckResult
 from ...names import MC_NS
 from ...profiles import Profile
 from .mirror import MIRRORED_LABEL, ServiceMirror
+from .remote import reach
 
 if TYPE_CHECKING:
     from .cluster import SimCluster
@@ -47,19 +48,34 @@ def _identity(cluster: "SimCluster") -> list[CheckResult]:
     return out
 
 
+def _targets(cluster: "SimCluster", mirror: ServiceMirror) -> list[tuple[str, "SimCluster | None", str | None]]:
+    """(target, its cluster or None, why not) for each link, as the check itself reaches them: fresh requests
+    with the link's credentials (edge-26.8.3 multicluster/cmd/check.go checkRemoteClusterConnectivity), so
+    revoked credentials fail here at once, while the controller's open watch carries on until it ends."""
+    out = []
+    for name, spec in sorted(mirror.link_specs().items()):
+        target = spec.get("targetClusterName", name)
+        secret = cluster.store.view("Secret", MC_NS, spec.get("clusterCredentialsSecret", ""))
+        if secret is None:
+            out.append((target, None, f"credentials secret {MC_NS}/{spec.get('clusterCredentialsSecret')} not found"))
+            continue
+        out.append((target, *reach(cluster, secret, target, ("services",))))
+    return out
+
+
 def _anchors_error(cluster: "SimCluster", mirror: ServiceMirror) -> str | None:
     """`clusters share trust anchors`: each target's anchors, read through the link's credentials, are the
     local ones (same count, same certificates). Both versions list offenders as `* <cluster>`."""
     roots = cluster.trust_roots()
     local = pki.load_certs(roots) if roots else []
     problems = []
-    for _, state in sorted(mirror.links.items()):
-        if state.remote is None:
-            problems.append(f"* {state.target}: unable to fetch anchors: {state.error}")
+    for target, remote, error in _targets(cluster, mirror):
+        if remote is None:
+            problems.append(f"* {target}: unable to fetch anchors: {error}")
             continue
-        remote = pki.load_certs(state.remote.trust_roots() or "") if state.remote.trust_roots() else []
-        if len(remote) != len(local) or set(remote) != set(local):
-            problems.append(f"* {state.target}")
+        theirs = pki.load_certs(remote.trust_roots() or "") if remote.trust_roots() else []
+        if len(theirs) != len(local) or set(theirs) != set(local):
+            problems.append(f"* {target}")
     return "Problematic clusters:\n    " + "\n    ".join(problems) if problems else None
 
 
@@ -95,8 +111,8 @@ def _seed_2_8(cluster: "SimCluster", profile: Profile, mirror: ServiceMirror) ->
     if not running:
         return out  # a fatal check: the rest is not run
     if mirror.links:
-        problems = [f"* cluster: [{state.target}]: Insufficient Service permissions: expected get,list,watch, got "
-                    for state in mirror.links.values() if state.error]
+        problems = [f"* cluster: [{target}]: Insufficient Service permissions: expected get,list,watch, got "
+                    for target, remote, _ in _targets(cluster, mirror) if remote is None]
         out.append(_result(source, profile.check_credentials, "\n    ".join(problems) or None, "l5d-smc-target-clusters-access"))
         dead = [f"* cluster: [{g['cluster']}], gateway: [{g['namespace']}/{g['name']}]" for g in mirror.gateways() if not g["alive"]]
         if mirror.gateways():
@@ -125,8 +141,8 @@ def _edge(cluster: "SimCluster", profile: Profile, mirror: ServiceMirror) -> lis
     if crd is None:
         return out  # fatal
     out.append(_result(category, "Link resources are valid", None, "l5d-multicluster-links-are-valid"))
-    problems = [f"* failed to connect to API for cluster: [{state.target}]: Unauthorized"
-                for state in mirror.links.values() if state.error]
+    problems = [f"* failed to connect to API for cluster: [{target}]: Unauthorized"
+                for target, remote, _ in _targets(cluster, mirror) if remote is None]
     if mirror.links:
         out.append(_result(category, profile.check_credentials, "\n    ".join(problems) or None, "l5d-smc-target-clusters-access"))
         out.append(_result(category, profile.check_anchors, _anchors_error(cluster, mirror),

@@ -253,10 +253,10 @@ class LabProcess:
                 "body": response.body.decode("utf-8", "replace"), "pod": pod.name}
 
     async def stop_all(self) -> None:
+        for cluster in self.clusters.values():  # first: the controllers' watches on other clusters' APIs
+            await cluster.stop()
         for api in self.apis.values():
             await api.stop()
-        for cluster in self.clusters.values():
-            await cluster.stop()
 
 
 async def main(state_dir: Path) -> None:

@@ -191,6 +191,7 @@ class KubeAPI:
         self.runner: web.AppRunner | None = None
         self.port = 0
         self.requests = 0
+        self._watches: set[asyncio.Task] = set()  # open watch streams, ended at stop
 
     async def start(self, port: int = 0) -> int:
         app = web.Application(client_max_size=8 * 1024 * 1024)
@@ -207,6 +208,10 @@ class KubeAPI:
         return self.port
 
     async def stop(self) -> None:
+        """End every open watch (a watch is a request that lasts minutes: the server would otherwise wait
+        for each before it stops), then the server."""
+        for task in list(self._watches):
+            task.cancel()
         if self.runner is not None:
             await self.runner.cleanup()
 
@@ -450,8 +455,10 @@ class KubeAPI:
         queue: asyncio.Queue = asyncio.Queue()
         unsubscribe = self.cluster.store.subscribe(queue.put_nowait)
         response = web.StreamResponse(headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
-        await response.prepare(request)
+        task = asyncio.current_task()
+        self._watches.add(task)
         try:
+            await response.prepare(request)
             since = query.get("resourceVersion", "")
             initial = query.get("sendInitialEvents") == "true"
             if since in ("", "0") or initial:
@@ -484,6 +491,7 @@ class KubeAPI:
             pass
         finally:
             unsubscribe()
+            self._watches.discard(task)
         return response
 
     async def _event(self, response: web.StreamResponse, kind: str, obj: dict) -> None:

@@ -13,6 +13,7 @@ builds (probe_url).
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import statistics
 import time
@@ -25,7 +26,9 @@ from ... import names
 from ...manifests import ingress_ip
 from ...names import CREDENTIALS_SECRET_TYPE, MC_NS
 from . import httpwire
-from .remote import reach
+from . import informer
+from .informer import Informer
+from .remote import kubeconfig
 from .store import matches
 
 if TYPE_CHECKING:
@@ -71,12 +74,14 @@ def gateway_target(svc: dict | None) -> GatewayTarget | None:
     )
 
 
-def _link_gateway(spec: dict, remote: "SimCluster") -> GatewayTarget | None:
-    """The gateway a Link names (address, port, identity, probe), as `link-gen` wrote it."""
+def _link_gateway(spec: dict, services: list[dict]) -> GatewayTarget | None:
+    """The gateway a Link names (address, port, identity, probe), as `link-gen` wrote it; `services` (the
+    target's, as the mirror sees them) give it its name."""
     address, probe = spec.get("gatewayAddress"), spec.get("probeSpec", {})
     if not address or not spec.get("gatewayIdentity"):
         return None
-    owner = remote.service_by_ip(address.split(",")[0])
+    owner = next((svc for svc in services if address.split(",")[0] in
+                  [i.get("ip") for i in svc.get("status", {}).get("loadBalancer", {}).get("ingress", [])]), None)
     return GatewayTarget(
         namespace=owner["metadata"]["namespace"] if owner else "", name=owner["metadata"]["name"] if owner else "gateway",
         address=address.split(",")[0], port=int(spec.get("gatewayPort", names.PROXY_INBOUND_PORT)), identity=spec["gatewayIdentity"],
@@ -187,7 +192,8 @@ class GatewayProbe:
 class LinkState:
     target: str
     error: str | None = "not reconciled yet"
-    remote: "SimCluster | None" = None  # the target as the link's credentials reach it
+    informer: Informer | None = None  # the running controller's watch on the target
+    informer_key: tuple = ()  # what it was started with: credentials and the controller's generation
     probes: dict[tuple[str, str], GatewayProbe] = field(default_factory=dict)
     paired: dict[tuple[str, str], int] = field(default_factory=dict)
     seen: tuple = ()  # the versions of what the last pass read: an unchanged world needs no pass
@@ -197,9 +203,7 @@ class LinkState:
     gateway_alive: bool = True
 
 
-# What a link's pass reads: in the target (through the link's credentials) and in its own cluster.
-REMOTE_KINDS = ("Service", "Endpoints", "Namespace", "Secret", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
-                "RoleBinding")
+# What a link's pass reads in its own cluster (the target's objects come through the informer).
 LOCAL_KINDS = ("Service", "Endpoints", "Namespace", "Secret", "Link", "Deployment")
 
 
@@ -231,33 +235,72 @@ class ServiceMirror:
             if name not in links:
                 state = self.links.pop(name)
                 self._stop_probes(state, keep=set())
+                await self._stop_informer(state)
                 self._remove_mirrors(state.target, keep=set())
         for name, spec in links.items():
             state = self.links.setdefault(name, LinkState(target=spec.get("targetClusterName", name)))
-            if self.controller(state.target) is not None:  # no controller running: nothing mirrors, nothing is removed
-                self._mirror(spec, state)
+            controller = self.controller(state.target)
+            if controller is None:  # no controller running: nothing watches, nothing mirrors, nothing is removed
+                await self._stop_informer(state)
+                continue
+            watch = await self._informer(spec, state, controller)
+            if watch is not None:
+                self._mirror(spec, state, watch)
         self._federate()
 
-    def _remote(self, spec: dict, state: LinkState):
-        secret = self.cluster.store.view("Secret", MC_NS, spec.get("clusterCredentialsSecret", ""))
-        if secret is None:
-            return None, f"credentials secret {MC_NS}/{spec.get('clusterCredentialsSecret')} not found"
-        # What the mirror's informers list and watch on the target, authorized as its API server would.
-        return reach(self.cluster, secret, state.target, ("services", "endpoints") if self.cluster.profile.link_crd else ("services",))
+    async def _informer(self, spec: dict, state: LinkState, controller: dict) -> Informer | None:
+        """The controller's watch on its target, through the link's credentials over the target's API. A new
+        controller (its pod template changed: `rollout restart`, an upgrade) or new credentials start a new
+        one with an empty cache, as a new process would."""
+        name = spec.get("clusterCredentialsSecret", "")
+        secret = self.cluster.store.view("Secret", MC_NS, name)
+        found = kubeconfig(secret) if secret is not None else None
+        if found is None or not found[0].startswith("https://"):
+            await self._stop_informer(state)
+            state.error = (f"credentials secret {MC_NS}/{name} not found" if secret is None else
+                           f"credentials secret {MC_NS}/{name} holds no usable kubeconfig" if found is None else
+                           f"credentials secret {MC_NS}/{name} names {found[0]}, linked before the simulation served "
+                           f"Kubernetes APIs: link again (./labctl step link)")
+            return None
+        template = json.dumps(controller.get("spec", {}).get("template", {}), sort_keys=True)
+        key = (*found, controller["metadata"].get("uid"), template)
+        if state.informer is None or state.informer_key != key:
+            await self._stop_informer(state)
+            profile = self.cluster.installed_profile() or self.cluster.profile
+            watched = (informer.SERVICES, informer.ENDPOINTS) if profile.link_crd else (informer.SERVICES,)
+            state.informer = Informer(*found, watched, on_change=self.cluster.wake,
+                                      log_line=lambda line, dep=controller: self._controller_log(dep, line))
+            state.informer_key = key
+        return state.informer
 
-    def _mirror(self, spec: dict, state: LinkState) -> None:
+    def _controller_log(self, controller: dict, line: str) -> None:
+        """A line in the controller's own log (`kubectl logs deploy/<controller>`), in each of its pods."""
+        selector = controller.get("spec", {}).get("selector", {}).get("matchLabels", {})
+        for pod in self.cluster.store.views("Pod", MC_NS, labels=selector):
+            runtime = self.cluster.pods.get((MC_NS, pod["metadata"]["name"]))
+            containers = [c["name"] for c in pod["spec"].get("containers", []) if c["name"] != "linkerd-proxy"]
+            if runtime is not None and containers:
+                runtime.log(containers[0], line)
+
+    @staticmethod
+    async def _stop_informer(state: LinkState) -> None:
+        if state.informer is not None:
+            old, state.informer, state.informer_key = state.informer, None, ()
+            await old.close()
+
+    def _mirror(self, spec: dict, state: LinkState, watch: Informer) -> None:
         """One pass over a link, as the real mirror's informers would react: only when something it reads
         changed (the passes after every write would otherwise cost the whole remote cluster each)."""
-        remote = self.cluster.network.clusters.get(state.target)
         seen = (repr(spec), state.gateway_alive, tuple(self.cluster.store.kind_versions.get(k) for k in LOCAL_KINDS),
-                tuple(remote.store.kind_versions.get(k) for k in REMOTE_KINDS) if remote else None)
+                watch.version, watch.error)
         if seen == state.seen:
             return
         state.seen = seen
-        remote, error = self._remote(spec, state)
-        state.error, state.remote = error, remote
-        if remote is None:
-            return  # keep existing mirrors and probes, as the real controller does while it cannot watch
+        state.error = watch.error
+        if not watch.has_synced:
+            return  # keep existing mirrors and probes until the caches have synced (WaitForCacheSync)
+        remote = self.cluster.network.clusters.get(state.target)  # where ServiceMirroringSkipped events go
+        services = watch.list("Service")
         domain = spec.get("targetClusterDomain", "cluster.local")
         keep: set[tuple[str, str]] = set()
         gateways: dict[tuple[str, str], GatewayTarget] = {}
@@ -268,8 +311,8 @@ class ServiceMirror:
         # nothing (cluster_watcher.go isExported / isRemoteDiscovery, edge-26.8.3)
         selector = (spec.get("selector") or {}).get("matchLabels")
         discovery = (spec.get("remoteDiscoverySelector") or {}).get("matchLabels")
-        link_gateway = _link_gateway(spec, remote) if selector else None
-        for svc in remote.store.views("Service"):
+        link_gateway = _link_gateway(spec, services) if selector else None
+        for svc in services:
             labels = svc["metadata"].get("labels") or {}
             if by_link and labels.get(MIRRORED_LABEL):
                 continue  # a mirror in the target is not exported again
@@ -286,7 +329,7 @@ class ServiceMirror:
                 ann = svc["metadata"].get("annotations", {})
                 if GATEWAY_NAME not in ann or GATEWAY_NS not in ann:
                     continue
-                gw = gateway_target(remote.store.get("Service", ann[GATEWAY_NS], ann[GATEWAY_NAME]))
+                gw = gateway_target(watch.get("Service", ann[GATEWAY_NS], ann[GATEWAY_NAME]))
             ns = svc["metadata"]["namespace"]
             if gw is None:
                 continue  # no gateway address yet
@@ -296,14 +339,14 @@ class ServiceMirror:
             paired[(gw.namespace, gw.name)] = paired.get((gw.namespace, gw.name), 0) + 1
             ready = state.gateway_alive or not (profile and profile.liveness_gates_endpoints)
             if svc["spec"].get("clusterIP") == "None" and self._headless_enabled(state.target):
-                keep |= {(ns, name) for name in self._apply_headless_mirror(svc, remote, gw, state.target, domain, ready)}
+                keep |= {(ns, name) for name in self._apply_headless_mirror(svc, watch, gw, state.target, domain, ready)}
                 continue
             keep.add((ns, self._apply_mirror(svc, gw, state.target, domain, ready)))
         self._remove_mirrors(state.target, keep)
         members = (spec.get("federatedServiceSelector") or {}).get("matchLabels")
         # A headless service cannot join (handleCreateFederatedService, edge-26.8.3)
-        state.federated = [svc for svc in remote.store.views("Service", labels=members)
-                           if svc["spec"].get("clusterIP") != "None"] if by_link and members else []
+        state.federated = [svc for svc in services if matches(svc["metadata"].get("labels") or {}, members)
+                           and svc["spec"].get("clusterIP") != "None"] if by_link and members else []
         state.paired = paired
         self._stop_probes(state, keep=set(gateways.items()))
         profile = self.cluster.installed_profile()
@@ -319,7 +362,7 @@ class ServiceMirror:
         state.gateway_alive = alive
         self.cluster.wake()
 
-    def _namespace_ready(self, ns: str, svc: dict, remote: "SimCluster", target: str) -> bool:
+    def _namespace_ready(self, ns: str, svc: dict, remote: "SimCluster | None", target: str) -> bool:
         """Where the mirror goes must exist. 2.8.1 creates the namespace, labelled as mirrored; edge skips the
         service and records an event on it in the target cluster, through the link's credentials
         (cluster_watcher.go mirrorNamespaceIfNecessary / ServiceMirroringSkipped at each tag)."""
@@ -330,8 +373,9 @@ class ServiceMirror:
             self.cluster.store.apply({"apiVersion": "v1", "kind": "Namespace",
                                       "metadata": {"name": ns, "labels": {MIRRORED_LABEL: "true", CLUSTER_LABEL: target}}})
             return True
-        remote.event("Service", f"{ns}/{svc['metadata']['name']}", "ServiceMirroringSkipped",
-                     "Skipped mirroring service: namespace does not exist")
+        if remote is not None:
+            remote.event("Service", f"{ns}/{svc['metadata']['name']}", "ServiceMirroringSkipped",
+                         "Skipped mirroring service: namespace does not exist")
         return False
 
     def _apply_mirror(self, svc: dict, gw: GatewayTarget, target: str, domain: str, ready: bool = True) -> str:
@@ -417,7 +461,7 @@ class ServiceMirror:
         containers = dep.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
         return any("-enable-headless-services" in (c.get("args") or []) for c in containers)
 
-    def _apply_headless_mirror(self, svc: dict, remote: "SimCluster", gw: GatewayTarget, target: str, domain: str,
+    def _apply_headless_mirror(self, svc: dict, watch: Informer, gw: GatewayTarget, target: str, domain: str,
                                ready: bool) -> list[str]:
         """An exported headless service whose endpoints have hostnames (a StatefulSet's pods), as edge-26.8.3's
         cluster_watcher_headless.go mirrors it: `<name>-<target>` headless, an endpoint mirror `<hostname>-<target>`
@@ -426,7 +470,7 @@ class ServiceMirror:
         it is mirrored like any other service. The endpoint mirrors are gated on the gateway's liveness as any
         mirror is. Returns the names it keeps."""
         ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
-        eps = remote.store.view("Endpoints", ns, name) or {}
+        eps = watch.get("Endpoints", ns, name) or {}
         hosts = [a["hostname"] for subset in eps.get("subsets", []) for a in subset.get("addresses", []) if a.get("hostname")]
         if not eps.get("subsets"):
             return []  # nothing to decide on yet (createRemoteHeadlessService waits for an address)
@@ -511,6 +555,7 @@ class ServiceMirror:
     async def stop(self) -> None:
         for state in self.links.values():
             self._stop_probes(state, keep=set())
+            await self._stop_informer(state)
 
     def gateway_statuses(self, profile) -> list[GatewayStatus]:
         """The rows `linkerd multicluster gateways` prints: 2.8.1 one per probed gateway (with its namespace

@@ -1,7 +1,9 @@
 """How one simulated cluster reads another: through a link's credentials Secret, at the API server its
-kubeconfig names, as the account its token proves, allowed what that account's RBAC grants. The service
-mirror (watching services) and the destination controller (resolving pod-to-pod endpoints, from the copy
-link-gen puts in the control plane's namespace) both go this way, so revoked credentials stop both.
+kubeconfig names, as the account its token proves, allowed what that account's RBAC grants, decided at
+the moment of asking. The multicluster check (fresh requests, as check.go makes them) and the destination
+controller (resolving pod-to-pod endpoints, from the copy link-gen puts in the control plane's namespace)
+read this way, so revoked credentials fail both at once. The service mirror does not: it lists and
+watches over HTTPS (informer.py), and sees a revocation when its open watch ends.
 """
 from __future__ import annotations
 
@@ -18,18 +20,26 @@ if TYPE_CHECKING:
 
 
 @functools.lru_cache(maxsize=64)
-def _kubeconfig_credentials(encoded: str) -> tuple[str, str] | None:
+def _parse_kubeconfig(encoded: str) -> tuple[str, str, str | None] | None:
     try:
-        kubeconfig = yaml.safe_load(base64.b64decode(encoded))
-        return kubeconfig["clusters"][0]["cluster"]["server"], kubeconfig["users"][0]["user"]["token"]
-    except (KeyError, IndexError, TypeError, ValueError, yaml.YAMLError):
+        config = yaml.safe_load(base64.b64decode(encoded))
+        cluster = config["clusters"][0]["cluster"]
+        ca = cluster.get("certificate-authority-data")
+        return cluster["server"], config["users"][0]["user"]["token"], base64.b64decode(ca).decode() if ca else None
+    except (KeyError, IndexError, TypeError, ValueError, UnicodeDecodeError, yaml.YAMLError):
         return None
 
 
-def credentials(secret: dict) -> tuple[str, str] | None:
-    """(server, token) from a link credentials Secret's kubeconfig; parsed once per distinct kubeconfig."""
+def kubeconfig(secret: dict) -> tuple[str, str, str | None] | None:
+    """(server, token, CA PEM) from a link credentials Secret's kubeconfig; parsed once per distinct one."""
     encoded = (secret.get("data") or {}).get("kubeconfig")
-    return _kubeconfig_credentials(encoded) if isinstance(encoded, str) else None
+    return _parse_kubeconfig(encoded) if isinstance(encoded, str) else None
+
+
+def credentials(secret: dict) -> tuple[str, str] | None:
+    """(server, token) from a link credentials Secret's kubeconfig."""
+    found = kubeconfig(secret)
+    return found[:2] if found else None
 
 
 def reach(cluster: "SimCluster", secret: dict, target: str, resources: tuple[str, ...]):
