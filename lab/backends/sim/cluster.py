@@ -20,13 +20,13 @@ from ... import names, pki
 from ...manifests import read_trust_roots
 from ...names import ISSUER_SECRET, LINKERD_NS, TRUST_ROOTS_CM
 from .pods import PodRuntime
-from .remote import reach
 from .rbac import User
 from .proxy import INBOUND_PORT, DialError, NoEndpoints, Route
 from .store import ObjectStore
 from .tls import Identity
 
 if TYPE_CHECKING:
+    from .remote import ClusterStore
     from ...profiles import Profile
     from .network import Network
 
@@ -43,6 +43,18 @@ def _direct(pod: PodRuntime | None, ip: str, port: int) -> Route:
     return Route(ip, port, None, f"{ip}:{port}")
 
 
+def ready_endpoints(eps: dict | None, svc_port: dict) -> list[tuple[str, int]]:
+    """(ip, target port) of each ready address of an Endpoints object for one of its service's ports."""
+    candidates = []
+    for subset in (eps or {}).get("subsets", []):
+        ports = subset.get("ports", [])
+        match = [p for p in ports if p.get("name") == svc_port.get("name")] or ports[:1]
+        if not match:
+            continue
+        candidates += [(a["ip"], match[0]["port"]) for a in subset.get("addresses", [])]
+    return candidates
+
+
 class SimCluster:
     def __init__(self, name: str, spec: dict, network: "Network", cert_dir: Path, wake: Callable[[], None]):
         self.name = name
@@ -55,6 +67,7 @@ class SimCluster:
         self.events: list[dict] = []
         self._round_robin = itertools.count()
         self.controllers: list = []
+        self.cluster_store: "ClusterStore | None" = None  # the destination controller's remote clusters
 
     @property
     def profile(self):
@@ -209,15 +222,7 @@ class SimCluster:
 
     def _endpoints(self, svc: dict, svc_port: dict) -> list[tuple[str, int]]:
         """(ip, target port) of each ready address of the service's Endpoints for that port."""
-        eps = self.store.view("Endpoints", svc["metadata"]["namespace"], svc["metadata"]["name"])
-        candidates = []
-        for subset in (eps or {}).get("subsets", []):
-            ports = subset.get("ports", [])
-            match = [p for p in ports if p.get("name") == svc_port.get("name")] or ports[:1]
-            if not match:
-                continue
-            candidates += [(a["ip"], match[0]["port"]) for a in subset.get("addresses", [])]
-        return candidates
+        return ready_endpoints(self.store.view("Endpoints", svc["metadata"]["namespace"], svc["metadata"]["name"]), svc_port)
 
     def route(self, authority: str) -> Route:
         """The proxy's destination lookup for `host[:port]` (a service name of this cluster)."""
@@ -279,27 +284,29 @@ class SimCluster:
 
     def _remote_route(self, svc: dict, members: list[tuple[str, str]], port: int) -> Route:
         """Pod-to-pod and federated: the destination controller reads each member's endpoints (`name` in
-        cluster `target`) through the credentials link-gen put in the control plane's namespace (labelled with
-        the cluster's name), and the proxy dials the chosen pod itself, over mTLS to the pod's identity; no
+        cluster `target`) from its watch on that cluster (`ClusterStore`: the credentials link-gen put in the
+        control plane's namespace, labelled with the cluster's name), and the proxy dials the chosen pod itself, over mTLS to the pod's identity; no
         gateway on the way. A member without ready endpoints drops out; the others carry the traffic."""
         ns = svc["metadata"]["namespace"]
         candidates: list[tuple["SimCluster", tuple[str, int]]] = []
         problems = []
         for remote_name, target in members:
-            secrets = self.store.views("Secret", LINKERD_NS, labels={names.LINK_CLUSTER_LABEL: target})
-            if not secrets:
-                problems.append(f"no credentials for cluster {target} in namespace {LINKERD_NS}")
+            store = self.cluster_store
+            watch = store.get(target) if store else None
+            if watch is None:
+                why = (store.errors.get(target) if store else None) or f"no credentials in namespace {LINKERD_NS}"
+                problems.append(f"cluster {target}: {why}")
                 continue
-            remote, error = reach(self, secrets[0], target, ("endpoints",))
-            if remote is None:
-                problems.append(error)
+            if not watch.has_synced:
+                problems.append(f"cluster {target}: " + (watch.error or "its watch has not synced yet"))
                 continue
-            remote_svc = remote.store.view("Service", ns, remote_name)
+            remote = self.network.clusters.get(target)  # where the pods run: the proxy dials them there
+            remote_svc = watch.get("Service", ns, remote_name)
             remote_port = next((p for p in (remote_svc or {}).get("spec", {}).get("ports", []) if p["port"] == port), None)
-            if remote_port is None:
+            if remote is None or remote_port is None:
                 problems.append(f"service {ns}/{remote_name} in {target} has no port {port}")
                 continue
-            candidates += [(remote, endpoint) for endpoint in remote._endpoints(remote_svc, remote_port)]
+            candidates += [(remote, e) for e in ready_endpoints(watch.get("Endpoints", ns, remote_name), remote_port)]
         if not candidates:
             raise NoEndpoints(f"service {ns}/{svc['metadata']['name']} has no ready endpoints"
                             + (f" ({'; '.join(problems)})" if problems else ""))

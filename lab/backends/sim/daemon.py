@@ -31,6 +31,7 @@ from .checks import cluster_checks
 from .kubeapi import KubeAPI
 from .cluster import SimCluster
 from .mirror import ServiceMirror
+from .remote import ClusterStore
 from .network import Network
 from .store import ObjectError
 
@@ -74,10 +75,11 @@ class LabProcess:
             cluster.store.apply({"apiVersion": "v1", "kind": "Node", "metadata": {
                 "name": f"{name}-control-plane", "labels": {"kubernetes.io/hostname": f"{name}-control-plane",
                                                           "node-role.kubernetes.io/control-plane": ""}}})
+        cluster.cluster_store = ClusterStore(cluster)
         cluster.controllers = [
             controllers.CustomResourceDefinitions(cluster),
             controllers.ServiceIPs(cluster), controllers.ServiceAccountTokens(cluster), controllers.MetalLB(cluster),
-            controllers.Deployments(cluster), controllers.Endpoints(cluster), ServiceMirror(cluster),
+            controllers.Deployments(cluster), controllers.Endpoints(cluster), ServiceMirror(cluster), cluster.cluster_store,
         ]
         self.clusters[name] = cluster
         await self._serve_api(cluster)

@@ -1,9 +1,10 @@
-"""How one simulated cluster reads another: through a link's credentials Secret, at the API server its
-kubeconfig names, as the account its token proves, allowed what that account's RBAC grants, decided at
-the moment of asking. The multicluster check (fresh requests, as check.go makes them) and the destination
-controller (resolving pod-to-pod endpoints, from the copy link-gen puts in the control plane's namespace)
-read this way, so revoked credentials fail both at once. The service mirror does not: it lists and
-watches over HTTPS (informer.py), and sees a revocation when its open watch ends.
+"""How one simulated cluster reads another, through a link's credentials Secret, at the API server its
+kubeconfig names, as the account its token proves, allowed what that account's RBAC grants.
+
+The multicluster check asks afresh (`reach`), as check.go does, so revoked credentials fail it at once.
+The controllers watch: the service mirror (mirror.py) and the destination controller (`ClusterStore`,
+pod-to-pod and federated endpoints) keep an informer (informer.py) on the target's API over HTTPS, and
+see a revocation when their open watch ends, as on a real cluster.
 """
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from ... import names
+from ...names import CREDENTIALS_SECRET_TYPE, LINKERD_NS
 from . import rbac
+from .informer import ENDPOINTS, SERVICES, Informer
 
 if TYPE_CHECKING:
     from .cluster import SimCluster
@@ -44,8 +48,7 @@ def credentials(secret: dict) -> tuple[str, str] | None:
 
 def reach(cluster: "SimCluster", secret: dict, target: str, resources: tuple[str, ...]):
     """(the target's cluster, None) as a link's credentials reach its API server and may watch `resources`
-    there, or (None, what the API server said): how the service mirror and the destination controller
-    both read a linked cluster."""
+    there, or (None, what the API server said), decided now: how the multicluster check reads a target."""
     found = credentials(secret)
     if found is None:
         return None, f"credentials secret {secret['metadata'].get('namespace')}/{secret['metadata']['name']} holds no usable kubeconfig"
@@ -61,3 +64,55 @@ def reach(cluster: "SimCluster", secret: dict, target: str, resources: tuple[str
         if not rbac.allowed(remote.store, user, wanted):
             return None, f"the API server of {target} refused: {rbac.forbidden_message(user, wanted)}"
     return remote, None
+
+
+# The annotations the destination controller requires on a remote cluster's Secret (cluster_store.go addCluster)
+DOMAIN_ANNOTATIONS = ("multicluster.linkerd.io/trust-domain", "multicluster.linkerd.io/cluster-domain")
+
+
+class ClusterStore:
+    """The destination controller's remote clusters (edge-26.8.3 controller/api/destination/watcher/
+    cluster_store.go): for each Secret in the control plane's namespace of type
+    mirror.linkerd.io/remote-kubeconfig, labelled with a cluster name and carrying the trust- and
+    cluster-domain annotations, a watch on that cluster's API with the Secret's kubeconfig. Upstream
+    reacts to a Secret being added or deleted only, not updated: new credentials in the same Secret are
+    not used until the Secret is recreated. Upstream watches EndpointSlices, Pods, Services and Servers;
+    the simulation's endpoints are Endpoints objects, so it watches those and Services."""
+
+    def __init__(self, cluster: "SimCluster"):
+        self.cluster = cluster
+        self.watches: dict[str, tuple[str, Informer]] = {}  # cluster name -> (the Secret's uid, its watch)
+        self.errors: dict[str, str] = {}
+
+    def get(self, target: str) -> Informer | None:
+        found = self.watches.get(target)
+        return found[1] if found else None
+
+    async def reconcile(self) -> None:
+        wanted: dict[str, dict] = {}
+        self.errors = {}
+        for secret in self.cluster.store.views("Secret", LINKERD_NS):
+            target = (secret["metadata"].get("labels") or {}).get(names.LINK_CLUSTER_LABEL)
+            if secret.get("type") != CREDENTIALS_SECRET_TYPE or not target:
+                continue
+            missing = [a for a in DOMAIN_ANNOTATIONS if a not in (secret["metadata"].get("annotations") or {})]
+            found = kubeconfig(secret)
+            if missing:
+                self.errors[target] = f'missing "{missing[0]}" annotation'
+            elif found is None or not found[0].startswith("https://"):
+                self.errors[target] = "the Secret holds no usable kubeconfig"
+            else:
+                wanted[target] = secret
+        for target, (uid, watch) in list(self.watches.items()):
+            if target not in wanted or wanted[target]["metadata"].get("uid") != uid:
+                del self.watches[target]
+                await watch.close()
+        for target, secret in wanted.items():
+            if target not in self.watches:
+                # No on_change: nothing is reconciled from these; the proxies read the cache per request.
+                self.watches[target] = (secret["metadata"].get("uid"), Informer(*kubeconfig(secret), (SERVICES, ENDPOINTS)))
+
+    async def stop(self) -> None:
+        for _, watch in self.watches.values():
+            await watch.close()
+        self.watches.clear()
