@@ -138,3 +138,63 @@ def test_events_say_which_address_metallb_gave_the_gateway(lab, east):
     rows = _lines(east.kubectl("-n", gw.namespace, "get", "events", "--field-selector",
                                f"involvedObject.name={gw.name},reason=IPAllocated"))
     assert any(east.gateway_address(gw) in row for row in rows[1:]), rows
+
+
+def test_the_kind_backends_object_verbs_agree_with_the_api_through_real_kubectl(lab, west, east):
+    """What the kind and contexts backends read and change (steps, status, checks) they do with kubectl
+    (lab/backends/kind.py: get/list -o json, apply, annotate/label, scale, rollout status, delete). Here
+    those exact commands run against the simulated clusters' API and must agree with the lab's own client:
+    the kind path's argument building and output parsing, held to a real API server's answers."""
+    import os
+    import shutil
+
+    import pytest
+
+    from lab import steps
+    from lab.backends.kind import KindBackend
+    from lab.run import Runner
+
+    if lab.backend.name != "sim":
+        pytest.skip("this holds the kind backend's kubectl verbs to the simulated API")
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed on this machine")
+    kind = KindBackend(lab.cfg, lab.root, runner=Runner(env={**os.environ, "KUBECONFIG": lab.backend.kubeconfig_path()}))
+    ns = lab.cfg.namespace
+
+    def names(objects):
+        return sorted((o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in objects)
+
+    assert names(kind.list(west.name, "Service", ns)) == names(lab.backend.list(west.name, "Service", ns))
+    mirrored = {"mirror.linkerd.io/mirrored-service": "true"}
+    assert names(kind.list(west.name, "Service", ns, mirrored)) == names(lab.backend.list(west.name, "Service", ns, mirrored))
+    assert kind.get(west.name, "Service", ns, f"foobar-{east.name}")["metadata"]["uid"] == \
+        west.get("Service", ns, f"foobar-{east.name}")["metadata"]["uid"]
+    assert kind.get(west.name, "Service", ns, "no-such-service") is None
+    # A kind whose CRD is not installed: kubectl says the server has no such resource type; read as nothing.
+    assert kind.list(west.name, "TLSContext", ns) == [] and kind.get(west.name, "TLSContext", ns, "x") is None
+    assert kind.events(east.name), "events as `kubectl get events -A -o json` lists them"
+
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kind-verbs", "namespace": ns}, "data": {"k": "v"}}
+    try:
+        assert kind.apply(east.name, [config_map]) == ["configmap/kind-verbs"]
+        assert kind.apply(east.name, [config_map]) == [], "unchanged the second time"
+        kind.set_metadata(east.name, "ConfigMap", ns, "kind-verbs", "labels", {"lab": "yes"})
+        kind.set_metadata(east.name, "ConfigMap", ns, "kind-verbs", "annotations", {"note": "a=b c"})
+        stored = east.get("ConfigMap", ns, "kind-verbs")["metadata"]
+        assert stored["labels"]["lab"] == "yes" and stored["annotations"]["note"] == "a=b c"
+        kind.set_metadata(east.name, "ConfigMap", ns, "kind-verbs", "labels", {"lab": None})
+        assert "lab" not in (east.get("ConfigMap", ns, "kind-verbs")["metadata"].get("labels") or {})
+    finally:
+        assert kind.delete(east.name, "ConfigMap", ns, "kind-verbs")
+    assert not kind.delete(east.name, "ConfigMap", ns, "kind-verbs"), "already gone"
+
+    kind.scale(east.name, ns, "foobar", 2)
+    try:
+        kind.wait_rollout(east.name, ns, "foobar")
+        assert east.get("Deployment", ns, "foobar")["status"]["readyReplicas"] == 2
+    finally:
+        kind.scale(east.name, ns, "foobar", 1)
+    kind.wait_rollout(east.name, ns, "foobar")
+    # A step's own check, read through kubectl as on kind.
+    workloads = next(step for step in steps.STEPS if isinstance(step, steps.Workloads))
+    assert workloads.check(steps.Context(lab.cfg, kind, lab.root), east.name).ok
