@@ -39,3 +39,23 @@ def test_gateway_outage_is_detected_and_recovered(lab, east, west):
     lab.wait_for(lambda: getattr(west.gateway(east.name), "alive", False), periods, "east's gateway to be alive again")
     lab.wait_for(lambda: listed("addresses") == [east.gateway_address()], 10, f"west's {mirror} to list the gateway as ready")
     lab.wait_for(lambda: west.request(url).ok, 10, "requests through the gateway to succeed again")
+
+
+def test_without_its_service_mirror_controller_west_probes_no_gateway(lab, east, west):
+    """The probe workers live in the service mirror controller, and `multicluster gateways` reads their
+    metrics from its pods (edge-26.8.3 multicluster/cmd/gateways.go): with the controller scaled to zero,
+    west lists no gateway for east; started again, it probes east's gateway alive after a period."""
+    from lab import manifests
+
+    controllers = manifests.mirror_controllers(lab.cfg, west.name)
+    assert west.gateway(east.name) is not None
+    for controller in controllers:
+        west.scale(manifests.MC_NS, controller, 0)
+    try:
+        lab.wait_for(lambda: west.gateway(east.name) is None, 15, "west to list no gateway for east")
+    finally:
+        for controller in controllers:
+            west.scale(manifests.MC_NS, controller, 1)
+    lab.wait_for(lambda: getattr(west.gateway(east.name), "alive", False), lab.probe_period * 3 + 10,
+                 "east's gateway to be probed alive again")
+    assert west.request(lab.mirror_url("foobar", east.name)).ok

@@ -240,8 +240,9 @@ class ServiceMirror:
         for name, spec in links.items():
             state = self.links.setdefault(name, LinkState(target=spec.get("targetClusterName", name)))
             controller = self.controller(state.target)
-            if controller is None:  # no controller running: nothing watches, nothing mirrors, nothing is removed
+            if controller is None:  # no controller running: nothing watches, probes or mirrors; nothing is removed
                 await self._stop_informer(state)
+                self._stop_probes(state, keep=set())
                 continue
             watch = await self._informer(spec, state, controller)
             if watch is not None:
@@ -265,7 +266,10 @@ class ServiceMirror:
         template = json.dumps(controller.get("spec", {}).get("template", {}), sort_keys=True)
         key = (*found, controller["metadata"].get("uid"), template)
         if state.informer is None or state.informer_key != key:
+            # A new controller process: new watches, new probe workers, and the watcher's gateway alive again
             await self._stop_informer(state)
+            self._stop_probes(state, keep=set())
+            state.gateway_alive, state.seen = True, ()
             profile = self.cluster.installed_profile() or self.cluster.profile
             watched = (informer.SERVICES, informer.ENDPOINTS) if profile.link_crd else (informer.SERVICES,)
             state.informer = Informer(*found, watched, on_change=self.cluster.wake,
