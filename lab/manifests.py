@@ -411,10 +411,6 @@ def workload(cfg: LabConfig, cluster: str, name: str) -> list[dict]:
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
-def deployments(objects: list[dict]) -> list[tuple[str, str]]:
-    return [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects if o["kind"] == "Deployment"]
-
-
 ROLLOUT_KINDS = ("Deployment", "StatefulSet")  # what `kubectl rollout status` waits for, among the lab's objects
 
 

@@ -524,16 +524,17 @@ class Export(Step):
         return lines + [f"wait until {source} mirrors them at {gw.namespace}/{gw.name} and probes it alive"]
 
 
-def lab_deployments(ctx: Context, cluster: str) -> list[tuple[str, str]]:
-    """The meshed deployments the lab runs in `cluster`: what a trust change must restart. The service
-    mirror is meshed too (2.8.1 `linkerd-service-mirror`, edge `controller-<target>`)."""
-    out = [(manifests.MC_NS, manifests.GATEWAY)]
-    out += [(manifests.MC_NS, name) for name in manifests.mirror_controllers(ctx.cfg, cluster)]
+def lab_workloads(ctx: Context, cluster: str) -> list[tuple[str, str, str]]:
+    """(kind, namespace, name) of the meshed Deployments and StatefulSets the lab runs in `cluster`: what a
+    trust change must restart. The service mirror is meshed too (2.8.1 `linkerd-service-mirror`, edge
+    `controller-<target>`)."""
+    out = [("Deployment", manifests.MC_NS, manifests.GATEWAY)]
+    out += [("Deployment", manifests.MC_NS, name) for name in manifests.mirror_controllers(ctx.cfg, cluster)]
     gw = gateways.resolve(ctx.cfg)
     if not gw.bundled and cluster in _gateway_exporters(ctx):
-        out.append((gw.namespace, gw.name))
+        out.append(("Deployment", gw.namespace, gw.name))
     for name in ctx.cfg.cluster(cluster).workloads:
-        out += manifests.deployments(manifests.workload(ctx.cfg, cluster, name))
+        out += manifests.rollouts(manifests.workload(ctx.cfg, cluster, name))
     return out
 
 
@@ -557,8 +558,8 @@ class Bundle(Step):
         for cluster in ctx.cfg.cluster_names:
             if not pki.same_certificates(ctx.backend.trust_roots(cluster), bundle):
                 return Check(False, f"{cluster} does not trust the bundle yet")
-            for ns, name in lab_deployments(ctx, cluster):
-                dep = ctx.backend.get(cluster, "Deployment", ns, name)
+            for kind, ns, name in lab_workloads(ctx, cluster):
+                dep = ctx.backend.get(cluster, kind, ns, name)
                 annotations = (dep or {}).get("spec", {}).get("template", {}).get("metadata", {}).get("annotations", {})
                 # Pods started after the upgrade have the bundle already; a stamp of an older bundle means
                 # this deployment's pods still run with the anchors before it.
@@ -580,10 +581,10 @@ class Bundle(Step):
         # Upgrade the existing cluster and restart its meshed pods, then the new clusters with the
         # bundle and their own issuer.
         ctx.backend.upgrade_linkerd(existing, with_issuer=False)
-        ctx.backend.restart_deployments(existing, lab_deployments(ctx, existing), stamp)
+        ctx.backend.restart_workloads(existing, lab_workloads(ctx, existing), stamp)
         for cluster in new:
             ctx.backend.upgrade_linkerd(cluster, with_issuer=True)
-            ctx.backend.restart_deployments(cluster, lab_deployments(ctx, cluster), stamp)
+            ctx.backend.restart_workloads(cluster, lab_workloads(ctx, cluster), stamp)
 
     def describe(self, ctx, target):
         existing = trust.existing_cluster(ctx.cfg)

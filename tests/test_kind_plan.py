@@ -240,7 +240,7 @@ def test_bundle_restart_patches_are_json_once_the_shell_expands_them(tmp_path):
     cfg = config.parse({"trust": {"mode": "bundle"}})
     backend = KindBackend(cfg, tmp_path, runner=runner)
     stamp = Dynamic("$(sha256sum .lab/lab/pki/bundle.crt | cut -c1-16)", lambda: "0" * 16)
-    backend.restart_deployments("west", steps.lab_deployments(steps.Context(cfg, backend, tmp_path), "west"), stamp)
+    backend.restart_workloads("west", steps.lab_workloads(steps.Context(cfg, backend, tmp_path), "west"), stamp)
     lines = [c.command.text() for c in runner.calls if " patch deploy " in c.command.text()]
     assert len(lines) == 3  # west's gateway, its service mirror for east (controller-east), and its client
     (tmp_path / ".lab" / "lab" / "pki").mkdir(parents=True)
@@ -251,6 +251,30 @@ def test_bundle_restart_patches_are_json_once_the_shell_expands_them(tmp_path):
         patch = json_mod.loads(out)
         stamp_value = patch["spec"]["template"]["metadata"]["annotations"]["lab.multicluster/trust-roots"]
         assert len(stamp_value) == 16 and all(ch in "0123456789abcdef" for ch in stamp_value)
+
+
+def test_a_bundle_restarts_statefulsets_too(tmp_path):
+    """A StatefulSet's pods run proxies with the old anchors as much as a Deployment's: the bundle
+    patches its template and waits for its rollout."""
+    import json as json_mod
+
+    from lab import config, steps
+    from lab.backends.kind import KindBackend
+    from lab.run import RecordingRunner
+
+    import yaml
+
+    data = yaml.safe_load((REPO / "fixtures" / "topologies" / "statefulset.yaml").read_text())
+    cfg = config.parse({**data, "trust": {"mode": "bundle"}})
+    web = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "web", "namespace": "mc-demo"}}
+    runner = RecordingRunner({"kubectl --context=kind-east get StatefulSet web": lambda command: json_mod.dumps(web)})
+    backend = KindBackend(cfg, tmp_path, runner=runner)
+    workloads = steps.lab_workloads(steps.Context(cfg, backend, tmp_path), "east")
+    assert ("StatefulSet", "mc-demo", "web") in workloads
+    backend.restart_workloads("east", workloads, "0" * 16)
+    lines = [c.command.text() for c in runner.calls]
+    patch = next(i for i, line in enumerate(lines) if " -n mc-demo patch statefulset web -p " in line)
+    assert "rollout status statefulset/web" in lines[patch + 1]
 
 
 def test_federated_plan_labels_the_members_in_each_member_cluster():

@@ -63,9 +63,9 @@ def test_the_bundle_comes_before_anything_links(profile):
     script = golden(f"{profile}-bundle")
     assert script.index("upgrade --identity-trust-anchors-file") < script.index("multicluster install")
     cfg = config.parse({"profile": profile, "trust": {"mode": "bundle"}})
-    restarted = steps.lab_deployments(steps.Context(cfg, None, Path(".")), "west")
+    restarted = steps.lab_workloads(steps.Context(cfg, None, Path(".")), "west")
     mirror = "linkerd-service-mirror" if profile == "seed-2.8" else "controller-east"
-    assert (manifests.MC_NS, mirror) in restarted
+    assert ("Deployment", manifests.MC_NS, mirror) in restarted
 
 
 # 3 ---------------------------------------------------------------------------------------------

@@ -163,11 +163,12 @@ class Backend(ClusterAPI):
         """`linkerd upgrade --identity-trust-anchors-file bundle.crt` (and the issuer, for a cluster
         the guide installs fresh with the bundle)."""
 
-    def restart_deployments(self, cluster: str, deployments: list[tuple[str, str]], stamp: Arg) -> None:
-        """Restart meshed pods so their proxies load the new anchors: the template gets `stamp`
-        (the bundle's fingerprint) in an annotation, as `kubectl rollout restart` does with a time."""
-        for namespace, name in deployments:
-            dep = self.get(cluster, "Deployment", namespace, name)
+    def restart_workloads(self, cluster: str, workloads: list[tuple[str, str, str]], stamp: Arg) -> None:
+        """Restart meshed pods (each (kind, namespace, name): a Deployment or StatefulSet) so their proxies
+        load the new anchors: the template gets `stamp` (the bundle's fingerprint) in an annotation, as
+        `kubectl rollout restart` does with a time."""
+        for kind, namespace, name in workloads:
+            dep = self.get(cluster, kind, namespace, name)
             if dep is None:
                 continue
             value = resolved(stamp)

@@ -321,14 +321,14 @@ class KindBackend(Backend):
                                                 str(base / "bundle.crt"), *issuer))
         self.runner.run(self.linkerd(cluster, "check"))
 
-    def restart_deployments(self, cluster: str, deployments: list[tuple[str, str]], stamp) -> None:
+    def restart_workloads(self, cluster: str, workloads: list[tuple[str, str, str]], stamp) -> None:
         def patch_for(value: str) -> str:
             return json.dumps({"spec": {"template": {"metadata": {"annotations": {ROOTS_ANNOTATION: value}}}}})
 
-        for namespace, name in deployments:
-            # Only what exists: the bundle runs right after `linkerd`, before the lab's meshed deployments
+        for kind, namespace, name in workloads:
+            # Only what exists: the bundle runs right after `linkerd`, before the lab's meshed workloads
             # (a printed script for a fresh lab therefore restarts nothing), and patching a missing one fails.
-            if self.get(cluster, "Deployment", namespace, name) is None:
+            if self.get(cluster, kind, namespace, name) is None:
                 continue
             if isinstance(stamp, Dynamic):
                 # inside a double-quoted shell word: escape the JSON's quotes, let $(...) expand
@@ -336,8 +336,9 @@ class KindBackend(Backend):
                 patch = Dynamic(shell, lambda: patch_for(stamp.resolve()))
             else:
                 patch = patch_for(str(stamp))
-            self.runner.run(self.kubectl(cluster, "-n", namespace, "patch", "deploy", name, "-p", patch))
-            self.wait_rollout(cluster, namespace, name)
+            resource = {"Deployment": "deploy", "StatefulSet": "statefulset"}[kind]
+            self.runner.run(self.kubectl(cluster, "-n", namespace, "patch", resource, name, "-p", patch))
+            self.wait_rollout(cluster, namespace, name, kind)
 
     def _controller_values(self, cluster: str) -> list[str]:
         """Linkerd 2.18+: the service mirror for each link comes with the extension."""
