@@ -170,8 +170,9 @@ class SimBackend(Backend):
             contexts.append({"name": context, "context": {"cluster": context, "user": context}})
         config = {"apiVersion": "v1", "kind": "Config", "preferences": {}, "clusters": clusters, "users": users,
                   "contexts": contexts, "current-context": contexts[0]["name"] if contexts else ""}
-        path = self.state_dir / "kubeconfig"
-        pki.write_private(path, yaml.safe_dump(config, sort_keys=False))
+        path, text = self.state_dir / "kubeconfig", yaml.safe_dump(config, sort_keys=False)
+        if not path.exists() or path.read_text() != text:  # every kubectl call asks: rewrite only what changed
+            pki.write_private(path, text)
         return str(path)
 
     def create_cluster(self, cluster: str) -> None:
