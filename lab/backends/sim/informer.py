@@ -1,11 +1,10 @@
 """A client-go informer on another cluster's Kubernetes API, over HTTPS with a link's credentials: what the
 simulated service mirror watches its target through.
 
-It behaves as the reflector in client-go v0.36.3 (the version edge-26.8.3's go.mod pins;
-tools/cache/reflector.go): LIST, then WATCH from the list's resourceVersion with bookmarks, each watch asking
-for a random timeout between 5 and 10 minutes, and on its end watching again from the last version seen
-(listing again only after 410 Gone). A failed request is retried after a backoff of 0.8 s doubling up to
-30 s, with full jitter; the cache keeps what it had. Authentication and RBAC are the API server's, once per
+It behaves as client-go's reflector (tools/cache/reflector.go) at the version each profile's go.mod
+pins: LIST, then WATCH from the list's resourceVersion with bookmarks, each watch asking for a random
+timeout between 5 and 10 minutes, and on its end watching again from the last version seen (listing again
+only after 410 Gone). A failed request is retried after a pause (`Retry`); the cache keeps what it had. Authentication and RBAC are the API server's, once per
 request, so credentials revoked while a watch is open are noticed when that watch ends, as on a real cluster.
 """
 from __future__ import annotations
@@ -22,9 +21,30 @@ from typing import Callable
 import aiohttp
 
 log = logging.getLogger("lab.sim.informer")
-MIN_WATCH_TIMEOUT = 300  # defaultMinWatchTimeout (5 min); the timeout is random in [min, 2*min]
-BACKOFF_INIT, BACKOFF_MAX, BACKOFF_FACTOR = 0.8, 30.0, 2.0  # defaultBackoffInit/Max/Factor, jitter 1.0
+MIN_WATCH_TIMEOUT = 300  # minWatchTimeout (5 min) at both versions; the timeout is random in [min, 2*min]
 REQUEST_TIMEOUT = 10.0  # a LIST or the start of a WATCH
+
+
+@dataclass(frozen=True)
+class Retry:
+    """The pause before a failed LIST or WATCH is tried again: `initial`, times `factor` after each failure
+    up to `cap`, each stretched by up to `jitter` of itself at random."""
+    initial: float
+    cap: float
+    factor: float
+    jitter: float
+
+    def delays(self):
+        delay = self.initial
+        while True:
+            yield delay * (1 + self.jitter * random.random())
+            delay = min(delay * self.factor, self.cap)
+
+
+# client-go v0.36.3 (edge-26.8.3): defaultBackoffInit 800ms, defaultBackoffMax 30s, factor 2, jitter 1.0
+CLIENT_GO_V0_36 = Retry(0.8, 30.0, 2.0, 1.0)
+# client-go v0.17.4 (stable-2.8.1): wait.Until with the reflector's period, one second, no backoff
+CLIENT_GO_V0_17 = Retry(1.0, 1.0, 1.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -64,9 +84,9 @@ class Informer:
 
     def __init__(self, server: str, token: str, ca_pem: str | None, watched: tuple[Watched, ...],
                  on_change: Callable[[], None] = lambda: None, log_line: Callable[[str], None] = lambda line: None,
-                 min_watch_timeout: float = MIN_WATCH_TIMEOUT):
+                 retry: Retry = CLIENT_GO_V0_36, min_watch_timeout: float = MIN_WATCH_TIMEOUT):
         self.server, self.token, self.watched = server.rstrip("/"), token, watched
-        self.on_change, self.log_line = on_change, log_line
+        self.on_change, self.log_line, self.retry = on_change, log_line, retry
         self.min_watch_timeout = min_watch_timeout
         self.cache: dict[str, dict[tuple[str, str], dict]] = {w.kind: {} for w in watched}
         self.synced: set[str] = set()
@@ -102,13 +122,13 @@ class Informer:
 
     # -- the reflector --------------------------------------------------------------------------
     async def _reflect(self, w: Watched) -> None:
-        version, delay = None, BACKOFF_INIT
+        version, delays = None, self.retry.delays()
         while True:
             try:
                 if version is None:
                     version = await self._list(w)
                 version = await self._watch(w, version)
-                delay = BACKOFF_INIT
+                delays = self.retry.delays()
                 continue
             except _Expired:
                 version = None  # 410 Gone: list again, at once
@@ -117,8 +137,7 @@ class Informer:
                 self._set_error(w, str(exc))
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
                 self._set_error(w, f"{w.type_description}: {type(exc).__name__}: {exc}")
-            await asyncio.sleep(delay * (1 + random.random()))
-            delay = min(delay * BACKOFF_FACTOR, BACKOFF_MAX)
+            await asyncio.sleep(next(delays))
 
     def _set_error(self, w: Watched, error: str | None) -> None:
         if error is not None:  # every failure is logged, as each retry is

@@ -271,8 +271,10 @@ class ServiceMirror:
             self._stop_probes(state, keep=set())
             state.gateway_alive, state.seen = True, ()
             profile = self.cluster.installed_profile() or self.cluster.profile
+            # 2.8.1's mirror watches services only, with client-go v0.17.4; edge's services and endpoints
             watched = (informer.SERVICES, informer.ENDPOINTS) if profile.link_crd else (informer.SERVICES,)
-            state.informer = Informer(*found, watched, on_change=self.cluster.wake,
+            retry = informer.CLIENT_GO_V0_36 if profile.link_crd else informer.CLIENT_GO_V0_17
+            state.informer = Informer(*found, watched, on_change=self.cluster.wake, retry=retry,
                                       log_line=lambda line, dep=controller: self._controller_log(dep, line))
             state.informer_key = key
         return state.informer
