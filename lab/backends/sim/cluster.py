@@ -43,6 +43,15 @@ def _direct(pod: PodRuntime | None, ip: str, port: int) -> Route:
     return Route(ip, port, None, f"{ip}:{port}")
 
 
+def service_with_ip(services, ip: str) -> dict | None:
+    """The service whose cluster IP or LoadBalancer address is `ip`."""
+    for svc in services:
+        ingress = svc.get("status", {}).get("loadBalancer", {}).get("ingress", [])
+        if svc["spec"].get("clusterIP") == ip or any(i.get("ip") == ip for i in ingress):
+            return svc
+    return None
+
+
 def ready_endpoints(eps: dict | None, svc_port: dict) -> list[tuple[str, int]]:
     """(ip, target port) of each ready address of an Endpoints object for one of its service's ports."""
     candidates = []
@@ -182,11 +191,7 @@ class SimCluster:
         return None
 
     def service_by_ip(self, ip: str) -> dict | None:
-        for svc in self.store.view_all("Service"):
-            ingress = svc.get("status", {}).get("loadBalancer", {}).get("ingress", [])
-            if svc["spec"].get("clusterIP") == ip or any(i.get("ip") == ip for i in ingress):
-                return svc
-        return None
+        return service_with_ip(self.store.view_all("Service"), ip)
 
     def flat_with(self, other: "SimCluster") -> bool:
         """Pods of `other` are routable from here: the same cluster, or both on one flat network."""
@@ -285,8 +290,8 @@ class SimCluster:
     def _remote_route(self, svc: dict, members: list[tuple[str, str]], port: int) -> Route:
         """Pod-to-pod and federated: the destination controller reads each member's endpoints (`name` in
         cluster `target`) from its watch on that cluster (`ClusterStore`: the credentials link-gen put in the
-        control plane's namespace, labelled with the cluster's name), and the proxy dials the chosen pod itself, over mTLS to the pod's identity; no
-        gateway on the way. A member without ready endpoints drops out; the others carry the traffic."""
+        control plane's namespace, labelled with the cluster's name), and the proxy dials the chosen pod
+        itself, over mTLS to the pod's identity; no gateway on the way. A member without ready endpoints drops out; the others carry the traffic."""
         ns = svc["metadata"]["namespace"]
         candidates: list[tuple["SimCluster", tuple[str, int]]] = []
         problems = []
@@ -309,7 +314,7 @@ class SimCluster:
             candidates += [(remote, e) for e in ready_endpoints(watch.get("Endpoints", ns, remote_name), remote_port)]
         if not candidates:
             raise NoEndpoints(f"service {ns}/{svc['metadata']['name']} has no ready endpoints"
-                            + (f" ({'; '.join(problems)})" if problems else ""))
+                              + (f" ({'; '.join(problems)})" if problems else ""))
         remote, endpoint = candidates[next(self._round_robin) % len(candidates)]
         return _direct(remote.pod_by_ip(endpoint[0]), *endpoint)
 

@@ -1,11 +1,12 @@
-"""A client-go informer on another cluster's Kubernetes API, over HTTPS with a link's credentials: what the
-simulated service mirror watches its target through.
+"""A client-go informer on another cluster's Kubernetes API, over HTTPS with a link's credentials: how the
+simulated service mirror and destination controller watch a linked cluster.
 
 It behaves as client-go's reflector (tools/cache/reflector.go) at the version each profile's go.mod
 pins: LIST, then WATCH from the list's resourceVersion with bookmarks, each watch asking for a random
 timeout between 5 and 10 minutes, and on its end watching again from the last version seen (listing again
-only after 410 Gone). A failed request is retried after a pause (`Retry`); the cache keeps what it had. Authentication and RBAC are the API server's, once per
-request, so credentials revoked while a watch is open are noticed when that watch ends, as on a real cluster.
+only after 410 Gone). A failed request is retried after a pause (`Retry`); the cache keeps what it had.
+Authentication and RBAC are the API server's, once per request, so credentials revoked while a watch is
+open are noticed when that watch ends, as on a real cluster.
 """
 from __future__ import annotations
 
@@ -74,18 +75,18 @@ def klog_error(message: str, err: str, type_description: str) -> str:
     """A line as the controller's klog writes an error (utilruntime.HandleErrorWithContext)."""
     now = time.time()
     stamp = time.strftime("%m%d %H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}"
-    return f'E{stamp}       1 reflector.go:227] "{message}" err="{err}" type="{type_description}"'
+    return f'E{stamp}       1 reflector.go:227] "{message}" err="{err}" type="{type_description}"'  # v0.36.3's line
 
 
 class Informer:
     """Caches `watched` on the API server at `server`, as the account behind `token` may see them.
     `on_change` is called after every change to the cache, and when the informer's error changes;
-    `log` gets each failure as the controller logs it."""
+    `log_line` gets each failure as the controller logs it."""
 
     def __init__(self, server: str, token: str, ca_pem: str | None, watched: tuple[Watched, ...],
                  on_change: Callable[[], None] = lambda: None, log_line: Callable[[str], None] = lambda line: None,
                  retry: Retry = CLIENT_GO_V0_36, min_watch_timeout: float = MIN_WATCH_TIMEOUT):
-        self.server, self.token, self.watched = server.rstrip("/"), token, watched
+        self.server, self.watched = server.rstrip("/"), watched
         self.on_change, self.log_line, self.retry = on_change, log_line, retry
         self.min_watch_timeout = min_watch_timeout
         self.cache: dict[str, dict[tuple[str, str], dict]] = {w.kind: {} for w in watched}

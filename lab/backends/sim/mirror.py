@@ -25,8 +25,8 @@ from ...cli_output import GatewayStatus
 from ... import names
 from ...manifests import ingress_ip
 from ...names import CREDENTIALS_SECRET_TYPE, MC_NS
-from . import httpwire
-from . import informer
+from . import httpwire, informer
+from .cluster import service_with_ip
 from .informer import Informer
 from .remote import kubeconfig
 from .store import matches
@@ -80,8 +80,7 @@ def _link_gateway(spec: dict, services: list[dict]) -> GatewayTarget | None:
     address, probe = spec.get("gatewayAddress"), spec.get("probeSpec", {})
     if not address or not spec.get("gatewayIdentity"):
         return None
-    owner = next((svc for svc in services if address.split(",")[0] in
-                  [i.get("ip") for i in svc.get("status", {}).get("loadBalancer", {}).get("ingress", [])]), None)
+    owner = service_with_ip(services, address.split(",")[0])
     return GatewayTarget(
         namespace=owner["metadata"]["namespace"] if owner else "", name=owner["metadata"]["name"] if owner else "gateway",
         address=address.split(",")[0], port=int(spec.get("gatewayPort", names.PROXY_INBOUND_PORT)), identity=spec["gatewayIdentity"],
@@ -193,7 +192,7 @@ class LinkState:
     target: str
     error: str | None = "not reconciled yet"
     informer: Informer | None = None  # the running controller's watch on the target
-    informer_key: tuple = ()  # what it was started with: credentials and the controller's generation
+    informer_key: tuple = ()  # what it was started with: the credentials and the controller's pod template
     probes: dict[tuple[str, str], GatewayProbe] = field(default_factory=dict)
     paired: dict[tuple[str, str], int] = field(default_factory=dict)
     seen: tuple = ()  # the versions of what the last pass read: an unchanged world needs no pass
