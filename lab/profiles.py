@@ -48,6 +48,10 @@ class Profile:
     gateways_columns: tuple[str, ...]  # `linkerd multicluster gateways` table header
     probe_slash_joined: bool     # the probe URL is http://host:port/<path> (True) or http://host:port<path>
     liveness_gates_endpoints: bool  # a dead gateway's mirrors list it under notReadyAddresses
+    # -- the proxy it ships (its errors and reconnects) -------------------------------------------
+    proxy_error_headers: bool    # the proxy says why it failed a request in `l5d-proxy-error`
+    failfast_status: int         # its answer once a service is in fail-fast
+    connect_backoff: tuple[float, float]  # reconnect backoff after a failed connect: (min, max) seconds
     trims_trust_roots: bool      # the stored anchors lose their final newline (helm `trim`)
     gateway_probe: tuple[int, str]  # the bundled gateway's mc-probe port and probe path
     service_mirror: str          # the service mirror deployment in a source cluster ({target}: per link)
@@ -128,6 +132,10 @@ PROFILES: dict[str, Profile] = {
             probe_slash_joined=True,
             # controller/cmd/service-mirror/cluster_watcher.go (stable-2.8.1): endpoints always name the gateway
             liveness_gates_endpoints=False,
+            # linkerd2-proxy v2.100.0 (.proxy-version at stable-2.8.1): app/core/src/errors.rs answers with a
+            # status and an empty body, no l5d-proxy-error; FailFastError is 503; app/src/env.rs
+            # DEFAULT_OUTBOUND_CONNECT_BACKOFF 100ms..500ms
+            proxy_error_headers=False, failfast_status=503, connect_backoff=(0.1, 0.5),
             # cli/cmd/install.go readValues + charts/linkerd2/templates/config.yaml: the anchors file as read
             trims_trust_roots=False,
             # charts/linkerd2-multicluster/values.yaml (stable-2.8.1): gatewayProbePort 4181, gatewayProbePath /health
@@ -182,6 +190,10 @@ PROFILES: dict[str, Profile] = {
             # multicluster/service-mirror/cluster_watcher.go updateReadiness (edge-26.8.3), after the probe
             # worker's failureThreshold (Link CRD default 3) failures in a row
             liveness_gates_endpoints=True,
+            # linkerd2-proxy v2.366.0 (.proxy-version at edge-26.8.3): app/core/src/errors/respond.rs sets
+            # l5d-proxy-error; outbound/src/http/server.rs answers FailFastError with 504; app/src/env.rs
+            # DEFAULT_OUTBOUND_CONNECT_BACKOFF 100ms..60s
+            proxy_error_headers=True, failfast_status=504, connect_backoff=(0.1, 60.0),
             # charts/linkerd-control-plane/templates/identity.yaml (edge-26.8.3): ca-bundle.crt `| trim`
             trims_trust_roots=True,
             # multicluster/charts/linkerd-multicluster/values.yaml (edge-26.8.3): probe port 4191, path /ready

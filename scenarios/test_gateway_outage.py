@@ -1,9 +1,10 @@
-"""With east's gateway stopped, west sees it dead and requests fail clearly; restarted, both recover.
+"""With east's gateway stopped, west sees it dead and requests fail fast; restarted, both recover.
 
-How they fail depends on the release. On edge the mirror lists a dead gateway as not ready, once its probe
-has failed failureThreshold times in a row (Link CRD default 3; cluster_watcher.go updateReadiness), so the
-client's proxy has no endpoint and answers 504 "service in fail-fast" (linkerd2-proxy outbound ServerRescue).
-2.8.1's mirror leaves the endpoints alone, and the proxy reports the refused connection to the gateway."""
+The client's proxy cannot connect to the gateway, backs that endpoint off, and after its failfast timeout
+(3 s) answers from itself: 504 with `l5d-proxy-error: ... service in fail-fast` on edge's proxy (v2.366.0),
+a bare 503 on 2.8.1's (v2.100.0). On edge the mirror also lists the dead gateway as not ready once its
+probe has failed failureThreshold times in a row (Link CRD default 3; cluster_watcher.go updateReadiness);
+2.8.1's mirror leaves the endpoints alone."""
 
 
 def test_gateway_outage_is_detected_and_recovered(lab, east, west):
@@ -21,18 +22,16 @@ def test_gateway_outage_is_detected_and_recovered(lab, east, west):
     try:
         lab.wait_for(lambda: west.gateway(east.name) and not west.gateway(east.name).alive, periods,
                      "west to report east's gateway not alive")
-        if lab.cfg.profile.liveness_gates_endpoints:
+        profile = lab.cfg.profile
+        if profile.liveness_gates_endpoints:
             lab.wait_for(lambda: not listed("addresses") and east.gateway_address() in listed("notReadyAddresses"), 10,
                          f"west's {mirror} to list the dead gateway as not ready")
-            failed = west.request(url)
-            assert failed.status == 504, failed.describe()
+        failed = west.request(url)
+        assert failed.status == profile.failfast_status, failed.describe()
+        if profile.proxy_error_headers:
             assert "service in fail-fast" in failed.headers.get("l5d-proxy-error", ""), failed.describe()
         else:
-            failed = west.request(url)
-            # A clear error, from the client's own proxy, naming the gateway it could not reach.
-            assert failed.status == 502, failed.describe()
-            reason = failed.headers.get("l5d-proxy-error", "")
-            assert "connection refused" in reason and east.gateway_address() in reason, reason
+            assert "l5d-proxy-error" not in failed.headers, failed.describe()
     finally:
         east.scale(gw.namespace, gw.name, 1)
 

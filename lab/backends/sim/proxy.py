@@ -16,6 +16,7 @@ the header and forwards each request to it through its own pools, again over mTL
 from __future__ import annotations
 
 import asyncio
+import random
 import ssl
 import time
 from dataclasses import dataclass
@@ -33,11 +34,12 @@ if TYPE_CHECKING:
 DIAL_TIMEOUT = 3.0
 REQUEST_TIMEOUT = 30.0  # a request the next hop does not answer in this time fails with 504
 MESH_IDLE_TIMEOUT = 10.0  # a pooled connection to a peer proxy unused this long is closed
-# How long a request waits for its service to have an endpoint before the service is in fail-fast: the
-# outbound HTTP default (DEFAULT_OUTBOUND_HTTP_FAILFAST_TIMEOUT, linkerd2-proxy v2.366.0 linkerd/app/src/env.rs,
-# the proxy edge-26.8.3 ships in .proxy-version)
+# How long a request waits for its service to have an endpoint it can connect to before the service is in
+# fail-fast: 3 s in both profiles' proxies (linkerd/app/src/env.rs: DEFAULT_OUTBOUND_HTTP_FAILFAST_TIMEOUT at
+# v2.366.0, which edge-26.8.3 ships; DEFAULT_OUTBOUND_DISPATCH_TIMEOUT at v2.100.0, stable-2.8.1's)
 FAILFAST_TIMEOUT = 3.0
 DISCOVERY_POLL = 0.05  # how often a waiting request looks again (the real proxy is told by its destination watch)
+CONNECT_BACKOFF_JITTER = 0.1  # DEFAULT_OUTBOUND_CONNECT_BACKOFF's jitter at both versions; min and max are per profile
 
 
 class DialError(Exception):
@@ -51,6 +53,12 @@ class DialError(Exception):
 
 class NoEndpoints(DialError):
     """The service is known but has no ready endpoint: the proxy's balancer has nothing to send to."""
+
+
+class ConnectFailed(DialError):
+    """No connection to the endpoint (refused, unroutable, timed out, TLS refused): the proxy's reconnect layer
+    backs off and tries again (linkerd/reconnect), and the balancer sends elsewhere or waits; the request
+    itself does not fail with this."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +181,9 @@ class Proxy:
         self.log = log  # what `kubectl logs -c linkerd-proxy` shows
         self._started = time.monotonic()
         self._failfast: set[str] = set()  # the services in fail-fast: requests to them fail at once
+        # per service, its endpoints' reconnect state: (address, port) -> (failures, next connect attempt)
+        self._backoff: dict[str, dict[tuple[str, int], tuple[int, float]]] = {}
+        self._profile_cache = None
 
     async def start(self) -> dict[int, int]:
         """Listen; return pod port -> real loopback port for inbound and admin."""
@@ -221,9 +232,9 @@ class Proxy:
         self.stats.inc("inbound_tls_refused_total", reason=reason)
         self._log("inbound", f"refused a connection: {reason}")
 
-    def _log(self, target: str, message: str) -> None:
+    def _log(self, target: str, message: str, level: str = "INFO") -> None:
         """In the proxy's own format: `[  seconds since start]  LEVEL ThreadId(..) target: message`."""
-        self.log(f"[{time.monotonic() - self._started:10.6f}s]  INFO ThreadId(01) {target}: {message}")
+        self.log(f"[{time.monotonic() - self._started:10.6f}s] {level:>5} ThreadId(01) {target}: {message}")
 
     async def _on_inbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One mTLS connection from a peer proxy: its transport header, then HTTP/2 streams."""
@@ -256,7 +267,7 @@ class Proxy:
         if header.name:  # gateway: on to the named service, as linkerd/app/gateway does
             target = f"{header.name}:{header.port}"
             if client_id == self.identity.name:
-                response = proxy_error(502, "gateway loop: the request came from this gateway")
+                response = self._error(502, "gateway loop: the request came from this gateway")
             else:
                 request.headers["host"] = target
                 forwarded = f"by={self.identity.name};for={client_id};host={target};proto=https"
@@ -267,7 +278,7 @@ class Proxy:
             server = policy.denied_by(self.cluster.store, pod, header.port, client_id, self.cluster.spec["domain"])
             if server is not None:
                 self._log("inbound", f"client {client_id}: unauthorized request on server {server}")
-                response = proxy_error(403, f"client {client_id}: unauthorized request on server {server}")
+                response = self._error(403, f"client {client_id}: unauthorized request on server {server}")
             else:
                 response = await self._to_app(header.port, request)
         self.stats.response(response.status, **labels)
@@ -276,56 +287,83 @@ class Proxy:
     async def _to_app(self, port: int, request: httpwire.Request) -> httpwire.Response:
         real = self.app_ports.get(port)
         if real is None:
-            return proxy_error(502, f"connection refused: nothing listens on port {port} in {self.pod_name}")
+            return self._error(502, f"connection refused: nothing listens on port {port} in {self.pod_name}")
         try:
             return await self.local.send("127.0.0.1", real, request, _tcp, REQUEST_TIMEOUT)
         except DialError as exc:
-            return proxy_error(502, str(exc))
+            return self._error(502, str(exc))
         except asyncio.TimeoutError:
-            return proxy_error(504, f"{self.pod_name} port {port} did not answer in {REQUEST_TIMEOUT:.0f}s")
+            return self._error(504, f"{self.pod_name} port {port} did not answer in {REQUEST_TIMEOUT:.0f}s")
         except (httpwire.WireError, ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
-            return proxy_error(502, f"{self.pod_name} port {port} closed the connection ({type(exc).__name__})")
+            return self._error(502, f"{self.pod_name} port {port} closed the connection ({type(exc).__name__})")
 
     # -- outbound: the pod's apps ------------------------------------------
     async def _on_outbound(self, request: httpwire.Request) -> httpwire.Response:
         authority = request.headers.get("host", "")
         return await self.forward(authority, lambda: self.cluster.route(authority), request)
 
-    async def forward(self, service: str, lookup: Callable[[], Route], request: httpwire.Request) -> httpwire.Response:
-        """Send `request` for `service` where `lookup()` says. A request the peer never took (it went away,
-        refused the stream, or a pooled connection turned out dead) goes once more on a fresh lookup, as the
-        proxy's balancer moves on when an endpoint goes (a pod replaced)."""
-        for attempt in (1, 2):
-            try:
-                route = await self._await_endpoint(service, lookup)
-                if route is None:
-                    # outbound/src/http/server.rs ServerRescue: a FailFastError is answered 504
-                    # (linkerd2-proxy v2.366.0; "service in fail-fast" is stack/src/failfast.rs's text)
-                    return proxy_error(504, f"{service}: service in fail-fast")
-                if route.identity is None:
-                    return await self._plain(route, request)
-                return await self._mesh(route, request)
-            except DialError as exc:
-                if attempt == 2 or not exc.retryable:
-                    return proxy_error(502, str(exc))
-        raise AssertionError("unreachable")
+    @property
+    def profile(self):
+        """The Linkerd the pod's proxy comes from: what its errors look like."""
+        if self._profile_cache is None:
+            self._profile_cache = self.cluster.installed_profile() or self.cluster.profile
+        return self._profile_cache
 
-    async def _await_endpoint(self, service: str, lookup: Callable[[], Route]) -> Route | None:
-        """The route once the service has an endpoint. A request to a service without one waits in the
-        balancer's queue up to FAILFAST_TIMEOUT; then the service is in fail-fast (None), and later requests
-        fail at once until an endpoint is back (linkerd2-proxy stack/src/failfast.rs)."""
+    def _error(self, status: int, message: str) -> httpwire.Response:
+        """A response this proxy makes up. v2.366.0 says why in `l5d-proxy-error` (app/core errors/respond.rs);
+        v2.100.0 sends the status alone, with an empty body (app/core/src/errors.rs). Either way the proxy logs it."""
+        self._log("linkerd_app_core::errors::respond", f"Failed to proxy request: {message}", "WARN")
+        if self.profile.proxy_error_headers:
+            return proxy_error(status, message)
+        return httpwire.Response(status, {"content-length": "0"}, b"")
+
+    async def forward(self, service: str, lookup: Callable[[], Route], request: httpwire.Request) -> httpwire.Response:
+        """Send `request` for `service` where `lookup()` says, as the proxy's balancer does. An endpoint it
+        cannot connect to is backed off, not answered with an error; a request waits up to FAILFAST_TIMEOUT
+        for an endpoint it can reach, then the service is in fail-fast and requests fail at once until one
+        connects again (stack/src/failfast.rs). A request the peer never took (refused stream, a pooled
+        connection found dead) goes once more."""
         deadline = time.monotonic() + FAILFAST_TIMEOUT
+        retried = False
         while True:
             try:
                 route = lookup()
             except NoEndpoints:
-                if service in self._failfast or time.monotonic() >= deadline:
-                    self._failfast.add(service)
-                    return None
-                await asyncio.sleep(DISCOVERY_POLL)
-                continue
-            self._failfast.discard(service)
-            return route
+                route = None
+                self._backoff.pop(service, None)  # its endpoints left the balancer, and their reconnect state
+            if route is not None and self._may_connect(service, route):
+                try:
+                    response = await (self._plain(route, request) if route.identity is None else self._mesh(route, request))
+                except ConnectFailed as exc:
+                    self._backed_off(service, route, exc)
+                except DialError as exc:
+                    if retried or not exc.retryable:
+                        return self._error(502, str(exc))
+                    retried = True
+                    continue
+                else:
+                    self._backoff.get(service, {}).pop((route.address, route.port), None)
+                    self._failfast.discard(service)
+                    return response
+            if service in self._failfast or time.monotonic() >= deadline:
+                self._failfast.add(service)
+                # FailFastError: 504 at v2.366.0 (outbound/src/http/server.rs ServerRescue), 503 at v2.100.0
+                return self._error(self.profile.failfast_status, f"{service}: service in fail-fast")
+            await asyncio.sleep(DISCOVERY_POLL)
+
+    def _may_connect(self, service: str, route: Route) -> bool:
+        state = self._backoff.get(service, {}).get((route.address, route.port))
+        return state is None or time.monotonic() >= state[1]
+
+    def _backed_off(self, service: str, route: Route, exc: ConnectFailed) -> None:
+        """linkerd/reconnect: "Failed to connect", then an exponential backoff before the next attempt."""
+        endpoints = self._backoff.setdefault(service, {})
+        key = (route.address, route.port)
+        failures = endpoints.get(key, (0, 0.0))[0] + 1
+        low, high = self.profile.connect_backoff
+        delay = min(high, low * 2 ** (failures - 1)) * (1 + CONNECT_BACKOFF_JITTER * random.random())
+        endpoints[key] = (failures, time.monotonic() + delay)
+        self._log("linkerd_reconnect", f"Failed to connect error={exc}", "WARN")
 
     async def _plain(self, route: Route, request: httpwire.Request) -> httpwire.Response:
         """An unmeshed endpoint: HTTP/1.1 over plain TCP, pooled."""
@@ -351,16 +389,21 @@ class Proxy:
             retry = exc.refused or (reused and request.method in httpwire.ConnectionPool.IDEMPOTENT)
             raise DialError(f"{route.identity}: {exc}", retryable=retry) from None
         except asyncio.TimeoutError:
-            return proxy_error(504, f"{route.identity} did not answer in {REQUEST_TIMEOUT:.0f}s")
+            return self._error(504, f"{route.identity} did not answer in {REQUEST_TIMEOUT:.0f}s")
         self.stats.inc("request_total", **labels)
         self.stats.response(response.status, **labels)
+        # A peer proxy's error headers stop here, logged (outbound/src/http/handle_proxy_error_headers.rs)
+        remote_error = response.headers.pop("l5d-proxy-error", None)
+        response.headers.pop("l5d-proxy-connection", None)
+        if remote_error:
+            self._log("linkerd_app_outbound::http::handle_proxy_error_headers", f"Remote proxy error error={remote_error}")
         return response
 
     def _resolve(self, route: Route) -> tuple[str, int]:
         real = self.cluster.network.resolve(route.address, route.port, self.cluster)
         if real is None:
             what = "gateway" if route.via_gateway else "endpoint"
-            raise DialError(f"connection refused: {what} {route.address}:{route.port} has no listener", retryable=True)
+            raise ConnectFailed(f"connection refused: {what} {route.address}:{route.port} has no listener")
         return real
 
     async def _connect(self, route: Route) -> h2conn.H2Client:
@@ -372,22 +415,22 @@ class Proxy:
                 asyncio.open_connection(*real, ssl=self._client_ctx, server_hostname=route.identity), DIAL_TIMEOUT
             )
         except ssl.SSLCertVerificationError as exc:
-            raise DialError(f"TLS verification failed for {route.identity}: {exc.verify_message}") from None
+            raise ConnectFailed(f"TLS verification failed for {route.identity}: {exc.verify_message}") from None
         except ssl.SSLError as exc:
-            raise DialError(f"TLS handshake with {route.identity} failed: {refusal_reason(exc)}") from None
+            raise ConnectFailed(f"TLS handshake with {route.identity} failed: {refusal_reason(exc)}") from None
         except asyncio.TimeoutError:  # before OSError: TimeoutError is one
-            raise DialError(f"timed out after {time.monotonic() - started:.1f}s connecting to {route.address}:{route.port}") from None
+            raise ConnectFailed(f"timed out after {time.monotonic() - started:.1f}s connecting to {route.address}:{route.port}") from None
         except (ConnectionError, OSError) as exc:
-            raise DialError(f"connection refused: {route.address}:{route.port} ({exc.strerror or exc})", retryable=True) from None
+            raise ConnectFailed(f"connection refused: {route.address}:{route.port} ({exc.strerror or exc})") from None
         try:
             writer.write(route.header().encode())
             conn = await asyncio.wait_for(h2conn.H2Client.open(reader, writer), DIAL_TIMEOUT)
         except ssl.SSLError as exc:
             await httpwire.close(writer)
-            raise DialError(f"{route.identity} refused this proxy's identity: {refusal_reason(exc)}") from None
+            raise ConnectFailed(f"{route.identity} refused this proxy's identity: {refusal_reason(exc)}") from None
         except (h2conn.StreamFailed, asyncio.TimeoutError, *h2conn.DEAD) as exc:
             await httpwire.close(writer)
-            raise DialError(f"{route.identity} closed the connection ({type(exc).__name__})", retryable=True) from None
+            raise ConnectFailed(f"{route.identity} closed the connection ({type(exc).__name__})") from None
         labels = {"direction": "outbound", "peer": "dst", "tls": "true", "server_id": route.identity,
                   "target_addr": f"{route.address}:{route.port}"}
         self.stats.connection_opened(**labels)
@@ -399,6 +442,6 @@ async def _tcp(host: str, port: int):
     try:
         return await asyncio.wait_for(asyncio.open_connection(host, port), DIAL_TIMEOUT)
     except asyncio.TimeoutError:  # before OSError: TimeoutError is one
-        raise DialError(f"timed out connecting to {host}:{port}") from None
+        raise ConnectFailed(f"timed out connecting to {host}:{port}") from None
     except (ConnectionError, OSError) as exc:
-        raise DialError(f"connection refused: {host}:{port} ({exc.strerror or exc})", retryable=True) from None
+        raise ConnectFailed(f"connection refused: {host}:{port} ({exc.strerror or exc})") from None
