@@ -111,3 +111,44 @@ def test_without_a_flat_network_a_pod_to_pod_export_cannot_be_reached(lab, west,
     finally:
         east.set_metadata("Service", ns, "foobar", field, {key: marks[key]})
     lab.wait_for(lambda: west.request(lab.mirror_url("foobar", east.name)).ok, 15, "traffic through the gateway again")
+
+
+def test_the_destination_controller_rereads_credentials_only_when_their_secret_is_recreated(flat):
+    """The destination controller watches a linked cluster with the kubeconfig of its remote-kubeconfig
+    Secret in `linkerd`, and handles that Secret's creation and deletion only, not its update (edge-26.8.3
+    controller/api/destination/watcher/cluster_store.go): new credentials written into the same Secret are
+    not used; a recreated Secret is. Here the new credentials are refused ones, so the difference shows."""
+    import base64
+    import copy
+
+    import yaml
+
+    west, ns = flat.cluster("west"), flat.cfg.namespace
+    url = flat.mirror_url("foobar", "east")
+    name = manifests.credentials_secret_name("east")
+    original = west.get("Secret", manifests.LINKERD_NS, name)
+
+    def fresh(secret: dict) -> dict:
+        out = copy.deepcopy(secret)
+        for key in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"):
+            out["metadata"].pop(key, None)
+        return out
+
+    refused = fresh(original)
+    kubeconfig = yaml.safe_load(base64.b64decode(refused["data"]["kubeconfig"]))
+    kubeconfig["users"][0]["user"]["token"] = "not-a-token"
+    refused["data"]["kubeconfig"] = base64.b64encode(yaml.safe_dump(kubeconfig).encode()).decode()
+    try:
+        west.apply(refused)  # an update: the running watch keeps the credentials it started with
+        flat.backend.settle()
+        for _ in range(10):
+            result = west.request(url)
+            assert result.ok, result.describe()
+        west.delete("Secret", manifests.LINKERD_NS, name)
+        west.apply(refused)  # recreated: a new watch, with the refused token
+        flat.wait_for(lambda: west.request(url).status == flat.cfg.profile.failfast_status, 15,
+                      "pod-to-pod requests to fail with the refused credentials")
+    finally:
+        west.delete("Secret", manifests.LINKERD_NS, name)
+        west.apply(fresh(original))
+    flat.wait_for(lambda: west.request(url).ok, 15, "pod-to-pod requests with the original credentials again")
