@@ -33,6 +33,7 @@ KIND_DEFAULT_SUBNET = "172.18.0.0/16"  # what kind creates when the network does
 POOL_SIZE = 25  # LoadBalancer addresses per cluster, taken from the top of the kind network
 LINK_CHECK_ATTEMPTS = 20  # `multicluster check` after linking, one probe period apart (see link)
 WAIT = "300s"
+ROLLOUT_RESOURCE = {"Deployment": "deploy", "StatefulSet": "statefulset"}  # kubectl patch/rollout names
 
 
 def tool_bin(root: Path) -> Path:
@@ -253,7 +254,7 @@ class KindBackend(Backend):
         self.runner.run(self.kubectl(cluster, "-n", namespace, "scale", f"deploy/{deployment}", f"--replicas={replicas}"))
 
     def wait_rollout(self, cluster: str, namespace: str, name: str, kind: str = "Deployment") -> None:
-        resource = {"Deployment": "deploy", "StatefulSet": "statefulset"}[kind]
+        resource = ROLLOUT_RESOURCE[kind]
         self.runner.run(self.kubectl(cluster, "-n", namespace, "rollout", "status", f"{resource}/{name}", f"--timeout={WAIT}"))
 
     # -- installing ------------------------------------------------------------------
@@ -336,7 +337,7 @@ class KindBackend(Backend):
                 patch = Dynamic(shell, lambda: patch_for(stamp.resolve()))
             else:
                 patch = patch_for(str(stamp))
-            resource = {"Deployment": "deploy", "StatefulSet": "statefulset"}[kind]
+            resource = ROLLOUT_RESOURCE[kind]
             self.runner.run(self.kubectl(cluster, "-n", namespace, "patch", resource, name, "-p", patch))
             self.wait_rollout(cluster, namespace, name, kind)
 

@@ -63,13 +63,13 @@ def _targets(cluster: "SimCluster", mirror: ServiceMirror) -> list[tuple[str, "S
     return out
 
 
-def _anchors_error(cluster: "SimCluster", mirror: ServiceMirror) -> str | None:
+def _anchors_error(cluster: "SimCluster", targets: list[tuple[str, "SimCluster | None", str | None]]) -> str | None:
     """`clusters share trust anchors`: each target's anchors, read through the link's credentials, are the
     local ones (same count, same certificates). Both versions list offenders as `* <cluster>`."""
     roots = cluster.trust_roots()
     local = pki.load_certs(roots) if roots else []
     problems = []
-    for target, remote, error in _targets(cluster, mirror):
+    for target, remote, error in targets:
         if remote is None:
             problems.append(f"* {target}: unable to fetch anchors: {error}")
             continue
@@ -111,15 +111,16 @@ def _seed_2_8(cluster: "SimCluster", profile: Profile, mirror: ServiceMirror) ->
     if not running:
         return out  # a fatal check: the rest is not run
     if mirror.links:
+        targets = _targets(cluster, mirror)
         problems = [f"* cluster: [{target}]: Insufficient Service permissions: expected get,list,watch, got "
-                    for target, remote, _ in _targets(cluster, mirror) if remote is None]
+                    for target, remote, _ in targets if remote is None]
         out.append(_result(source, profile.check_credentials, "\n    ".join(problems) or None, "l5d-smc-target-clusters-access"))
         dead = [f"* cluster: [{g['cluster']}], gateway: [{g['namespace']}/{g['name']}]" for g in mirror.gateways() if not g["alive"]]
         if mirror.gateways():
             out.append(_result(source, "all target cluster gateways are alive",
                                "Some gateways are not alive:\n    " + "\n    ".join(dead) if dead else None,
                                "l5d-multicluster-target-gateways-alive"))
-        out.append(_result(source, profile.check_anchors, _anchors_error(cluster, mirror),
+        out.append(_result(source, profile.check_anchors, _anchors_error(cluster, targets),
                            "l5d-multicluster-clusters-share-anchors"))
     out.append(_mirror_endpoints(cluster, source, warning=True))
     gateway = cluster.store.get("Service", MC_NS, "linkerd-gateway")
@@ -141,11 +142,12 @@ def _edge(cluster: "SimCluster", profile: Profile, mirror: ServiceMirror) -> lis
     if crd is None:
         return out  # fatal
     out.append(_result(category, "Link resources are valid", None, "l5d-multicluster-links-are-valid"))
+    targets = _targets(cluster, mirror)
     problems = [f"* failed to connect to API for cluster: [{target}]: Unauthorized"
-                for target, remote, _ in _targets(cluster, mirror) if remote is None]
+                for target, remote, _ in targets if remote is None]
     if mirror.links:
         out.append(_result(category, profile.check_credentials, "\n    ".join(problems) or None, "l5d-smc-target-clusters-access"))
-        out.append(_result(category, profile.check_anchors, _anchors_error(cluster, mirror),
+        out.append(_result(category, profile.check_anchors, _anchors_error(cluster, targets),
                            "l5d-multicluster-clusters-share-anchors"))
         absent, legacy = [], []
         for state in mirror.links.values():

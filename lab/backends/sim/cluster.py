@@ -291,7 +291,8 @@ class SimCluster:
         """Pod-to-pod and federated: the destination controller reads each member's endpoints (`name` in
         cluster `target`) from its watch on that cluster (`ClusterStore`: the credentials link-gen put in the
         control plane's namespace, labelled with the cluster's name), and the proxy dials the chosen pod
-        itself, over mTLS to the pod's identity; no gateway on the way. A member without ready endpoints drops out; the others carry the traffic."""
+        itself, over mTLS to the pod's identity; no gateway on the way. A member without ready endpoints
+        drops out; the others carry the traffic."""
         ns = svc["metadata"]["namespace"]
         candidates: list[tuple["SimCluster", tuple[str, int]]] = []
         problems = []

@@ -40,19 +40,13 @@ def kubeconfig(secret: dict) -> tuple[str, str, str | None] | None:
     return _parse_kubeconfig(encoded) if isinstance(encoded, str) else None
 
 
-def credentials(secret: dict) -> tuple[str, str] | None:
-    """(server, token) from a link credentials Secret's kubeconfig."""
-    found = kubeconfig(secret)
-    return found[:2] if found else None
-
-
 def reach(cluster: "SimCluster", secret: dict, target: str, resources: tuple[str, ...]):
     """(the target's cluster, None) as a link's credentials reach its API server and may watch `resources`
     there, or (None, what the API server said), decided now: how the multicluster check reads a target."""
-    found = credentials(secret)
+    found = kubeconfig(secret)
     if found is None:
         return None, f"credentials secret {secret['metadata'].get('namespace')}/{secret['metadata']['name']} holds no usable kubeconfig"
-    server, token = found
+    server, token, _ = found
     remote = cluster.network.api_server(server)
     if remote is None:
         return None, f"cannot reach the API server of {target} at {server}"
@@ -89,7 +83,7 @@ class ClusterStore:
         return found[1] if found else None
 
     async def reconcile(self) -> None:
-        wanted: dict[str, dict] = {}
+        wanted: dict[str, tuple] = {}  # cluster name -> (the Secret's uid, its kubeconfig)
         self.errors = {}
         for secret in self.cluster.store.views("Secret", LINKERD_NS):
             target = (secret["metadata"].get("labels") or {}).get(names.LINK_CLUSTER_LABEL)
@@ -102,15 +96,15 @@ class ClusterStore:
             elif found is None or not found[0].startswith("https://"):
                 self.errors[target] = "the Secret holds no usable kubeconfig"
             else:
-                wanted[target] = secret
+                wanted[target] = (secret["metadata"].get("uid"), found)
         for target, (uid, watch) in list(self.watches.items()):
-            if target not in wanted or wanted[target]["metadata"].get("uid") != uid:
+            if target not in wanted or wanted[target][0] != uid:
                 del self.watches[target]
                 await watch.close()
-        for target, secret in wanted.items():
+        for target, (uid, found) in wanted.items():
             if target not in self.watches:
                 # No on_change: nothing is reconciled from these; the proxies read the cache per request.
-                self.watches[target] = (secret["metadata"].get("uid"), Informer(*kubeconfig(secret), (SERVICES, ENDPOINTS)))
+                self.watches[target] = (uid, Informer(*found, (SERVICES, ENDPOINTS)))
 
     async def stop(self) -> None:
         for _, watch in self.watches.values():
