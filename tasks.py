@@ -57,6 +57,12 @@ def _print_removed(removed: list[str]) -> None:
     print("down: removed " + ", ".join(removed) if removed else "down: nothing to remove")
 
 
+def _switched(what: str, before: str, after: str, results: list[steps.StepResult], unchanged: str) -> str:
+    """`what: before -> after`, saying so when no step had anything to apply."""
+    changed = any(r.outcome == "applied" for r in results)
+    return f"{what}: {before} -> {after}" + ("" if changed else f" ({unchanged}: nothing changed)")
+
+
 def _running(lab: Lab, fix: str = "run `./labctl up` first") -> Lab:
     if not lab.running():
         raise LabError(f"the lab '{lab.cfg.name}' is not running. Fix: {fix}")
@@ -146,9 +152,7 @@ def gateway(c, name, config=None):
     """Switch east's exported services to another gateway (the guide's "Leverage Ambassador"), or back."""
     lab = _running(Lab.open(config, "auto"))
     before = lab.cfg.gateway
-    results = lab.switch_gateway(name, report=_report)
-    changed = sum(r.outcome == "applied" for r in results)
-    print(f"gateway: {before} -> {name}" + ("" if changed else " (already in use: nothing changed)"))
+    print(_switched("gateway", before, name, lab.switch_gateway(name, report=_report), "already in use"))
 
 
 @task(help={"how": "link-gen (2.18+: the extension runs each link's controller)", "config": HELP_CONFIG})
@@ -157,9 +161,7 @@ def relink(c, how, config=None):
     """Move a lab linked with the deprecated `link` to link-gen, keeping the Links and their mirrors."""
     lab = _running(Lab.open(config, "auto"))
     before = lab.cfg.link_command
-    results = lab.relink(how, report=_report)
-    changed = sum(r.outcome == "applied" for r in results)
-    print(f"links: {before} -> {how}" + ("" if changed else " (already so: nothing changed)") +
+    print(_switched("links", before, how, lab.relink(how, report=_report), "already so") +
           f"; set `link_with: {how}` in lab.yaml so later commands keep it")
 
 
