@@ -164,15 +164,25 @@ LINK_CRD = "links.multicluster.linkerd.io"
 
 def access_objects(cfg: LabConfig, account: str) -> list[dict]:
     """A remote-access service account as the chart's templates/remote-access-service-mirror-rbac.yaml
-    renders it: ClusterRole, ServiceAccount and ClusterRoleBinding all named after the account, plus
+    renders it, its ClusterRole's rules as written there at each tag: ClusterRole, ServiceAccount and
+    ClusterRoleBinding all named after the account, plus
     (edge-26.8.3) its token Secret `<account>-token`; 2.8.1 leaves the token to Kubernetes 1.18's token
     controller (`<account>-token-xxxxx`, found through the account's `secrets`)."""
     labels = {"linkerd.io/extension": "multicluster"}
+    read = ["list", "get", "watch"]
+    config = {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"], "resourceNames": ["linkerd-config"]}
+    if cfg.profile.link_crd:  # what the destination controller watches for pod-to-pod, and the mirror's events
+        rules = [{"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": read},
+                 {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": read},
+                 {"apiGroups": [""], "resources": ["pods", "endpoints", "services"], "verbs": read},
+                 {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": read},
+                 {"apiGroups": ["policy.linkerd.io"], "resources": ["servers"], "verbs": read},
+                 config,
+                 {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]}]
+    else:  # stable-2.8.1 charts/linkerd2-multicluster/templates/remote-access-service-mirror-rbac.yaml
+        rules = [{"apiGroups": [""], "resources": ["services"], "verbs": read}, config]
     role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-            "metadata": {"name": account, "labels": dict(labels)},
-            "rules": [{"apiGroups": [""], "resources": ["services", "endpoints", "pods"] if cfg.profile.link_crd else ["services"],
-                       "verbs": ["list", "get", "watch"]},
-                      {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"], "resourceNames": ["linkerd-config"]}]}
+            "metadata": {"name": account, "labels": dict(labels)}, "rules": rules}
     sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account, "namespace": MC_NS, "labels": dict(labels)}}
     token = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
              "metadata": {"name": f"{account}-token", "namespace": MC_NS, "labels": dict(labels),

@@ -42,6 +42,13 @@ REMOTE_CLUSTER_DOMAIN = "mirror.linkerd.io/remote-cluster-domain"
 REMOTE_CLUSTER_L5D_NS = "mirror.linkerd.io/remote-cluster-l5d-ns"
 REMOTE_SVC_ANNOTATION = "mirror.linkerd.io/remote-svc-fq-name"
 REMOTE_RESOURCE_VERSION = "mirror.linkerd.io/remote-resource-version"
+# Kubernetes' EndpointSlice labels (k8s.io/api/discovery/v1 well_known_labels.go) and the two controllers
+# that write slices (pkg/controller/endpointslice and endpointslicemirroring, ControllerName)
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
+SKIP_MIRROR_LABEL = "endpointslice.kubernetes.io/skip-mirror"
+SLICE_CONTROLLER = "endpointslice-controller.k8s.io"
+MIRRORING_CONTROLLER = "endpointslicemirroring-controller.k8s.io"
 CREDENTIALS_SECRET_TYPE = "mirror.linkerd.io/remote-kubeconfig"  # MirrorSecretType
 REMOTE_GATEWAY_IDENTITY_ANNOTATION = "mirror.linkerd.io/remote-gateway-identity"
 GATEWAY_IDENTITY_ANNOTATION = "mirror.linkerd.io/gateway-identity"

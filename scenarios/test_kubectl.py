@@ -91,6 +91,57 @@ def test_the_link_credentials_read_services_and_are_forbidden_to_read_secrets(la
     assert refused.returncode == 1 and "Error from server (Forbidden): secrets is forbidden" in refused.stderr, refused.stderr
 
 
+def test_endpointslices_hold_easts_pods_and_mirror_wests_endpoints_of_the_gateway(lab, west, east):
+    """Kubernetes writes EndpointSlices beside Endpoints: from a Service's pods (endpointslice-controller), and,
+    for a selector-less Service such as the mirror, copied from its Endpoints with their annotations
+    (endpointslicemirroring-controller). Linkerd's destination controller reads the slices."""
+    ns = lab.cfg.namespace
+
+    def slices(cluster, service):
+        found = json.loads("\n".join(_lines(cluster.kubectl("-n", ns, "get", "endpointslices", "-o", "json",
+                                                             "-l", f"kubernetes.io/service-name={service}"))))["items"]
+        assert len(found) == 1, found
+        return found[0]
+
+    served = slices(east, "foobar")
+    pods = _lines(east.kubectl("-n", ns, "get", "pods", "-l", "app=foobar", "-o", "jsonpath={.items[*].status.podIP}"))
+    assert served["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"] == "endpointslice-controller.k8s.io"
+    assert sorted(a for e in served["endpoints"] for a in e["addresses"]) == sorted(pods[0].split())
+    mirror = f"foobar-{east.name}"
+    mirrored = slices(west, mirror)
+    endpoints = json.loads("\n".join(_lines(west.kubectl("-n", ns, "get", "endpoints", mirror, "-o", "json"))))
+    assert mirrored["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"] == "endpointslicemirroring-controller.k8s.io"
+    assert [e["addresses"][0] for e in mirrored["endpoints"]] == [a["ip"] for s in endpoints["subsets"] for a in s["addresses"]]
+    copied = {k: v for k, v in endpoints["metadata"].get("annotations", {}).items()
+              if k not in ("endpoints.kubernetes.io/last-change-trigger-time", "kubectl.kubernetes.io/last-applied-configuration")}
+    assert {k: mirrored["metadata"].get("annotations", {}).get(k) for k in copied} == copied
+    header = _lines(west.kubectl("-n", ns, "get", "endpointslices"))[0].split()
+    assert header == ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"]
+
+
+# What the remote-access account's ClusterRole grants at each pinned tag (the multicluster chart's
+# templates/remote-access-service-mirror-rbac.yaml): edge-26.8.3 lets the destination controller watch
+# what pod-to-pod discovery needs and the mirror write events; stable-2.8.1 reads services only. (It also
+# grants replicasets and jobs, which the simulation does not serve: kubectl answers "no" for those there.)
+GRANTED = {True: [("list", "services"), ("watch", "endpointslices.discovery.k8s.io"), ("list", "pods"),
+                  ("watch", "servers.policy.linkerd.io"), ("create", "events")],
+           False: [("list", "services"), ("watch", "services")]}
+REFUSED = {True: [("get", "secrets"), ("create", "services"), ("list", "deployments.apps")],
+           False: [("get", "secrets"), ("list", "endpointslices.discovery.k8s.io"), ("list", "pods")]}
+
+
+def test_kubectl_auth_can_i_with_the_link_credentials_answers_as_the_charts_rbac_grants(lab, west, east, tmp_path):
+    secret = manifests.credentials_secret_name(east.name)
+    encoded = _lines(west.kubectl("-n", manifests.MC_NS, "get", "secret", secret, "-o", "jsonpath={.data.kubeconfig}"))[0]
+    credentials = tmp_path / "remote.kubeconfig"
+    credentials.write_text(base64.b64decode(encoded).decode())
+    edge = lab.cfg.profile.link_crd
+    for verb, resource in GRANTED[edge] + REFUSED[edge]:
+        answer = east.kubectl("auth", "can-i", verb, resource, "-A", kubeconfig=str(credentials))
+        expected = "yes" if (verb, resource) in GRANTED[edge] else "no"
+        assert answer.stdout.strip() == expected, f"can-i {verb} {resource}: {answer.stdout!r} {answer.stderr!r}"
+
+
 def _kubectl_commands(script: str) -> tuple[list[str], list[str]]:
     """The plan's kubectl commands before the gateway switch, heredocs included, as written; and those left
     out because they download a manifest (no internet here) or need another tool's output or a shell expansion."""

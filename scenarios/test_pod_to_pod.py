@@ -2,11 +2,14 @@
 cluster's pods itself, over mTLS, and never the gateway; the server sees the client's own identity, so
 east's authorization policy can name west's workloads. Runs on a lab of fixtures/topologies/pod-to-pod.yaml
 beside the scenarios' lab; the last scenario shows what happens without a flat network."""
+import base64
+import copy
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 from traffic import FD_MARGIN, REQUESTS, soak
 
 from lab import manifests, metrics, names
@@ -118,23 +121,11 @@ def test_the_destination_controller_rereads_credentials_only_when_their_secret_i
     Secret in `linkerd`, and handles that Secret's creation and deletion only, not its update (edge-26.8.3
     controller/api/destination/watcher/cluster_store.go): new credentials written into the same Secret are
     not used; a recreated Secret is. Here the new credentials are refused ones, so the difference shows."""
-    import base64
-    import copy
-
-    import yaml
-
-    west, ns = flat.cluster("west"), flat.cfg.namespace
+    west = flat.cluster("west")
     url = flat.mirror_url("foobar", "east")
     name = manifests.credentials_secret_name("east")
     original = west.get("Secret", manifests.LINKERD_NS, name)
-
-    def fresh(secret: dict) -> dict:
-        out = copy.deepcopy(secret)
-        for key in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"):
-            out["metadata"].pop(key, None)
-        return out
-
-    refused = fresh(original)
+    refused = _fresh(original)
     kubeconfig = yaml.safe_load(base64.b64decode(refused["data"]["kubeconfig"]))
     kubeconfig["users"][0]["user"]["token"] = "not-a-token"
     refused["data"]["kubeconfig"] = base64.b64encode(yaml.safe_dump(kubeconfig).encode()).decode()
@@ -150,5 +141,49 @@ def test_the_destination_controller_rereads_credentials_only_when_their_secret_i
                       "pod-to-pod requests to fail with the refused credentials")
     finally:
         west.delete("Secret", manifests.LINKERD_NS, name)
-        west.apply(fresh(original))
+        west.apply(_fresh(original))
     flat.wait_for(lambda: west.request(url).ok, 15, "pod-to-pod requests with the original credentials again")
+
+
+def test_a_cluster_the_destination_controller_could_not_add_stays_unused_until_its_secret_is_recreated(flat):
+    """When a remote-kubeconfig Secret appears, the destination controller first asks the linked cluster
+    whether its account may list pods and servers there (edge-26.8.3 controller/k8s/api.go initAPI); when it
+    may not, the controller logs the error and never tries that Secret again (cluster_store.go has no retry
+    and no update handler). Access granted afterwards changes nothing until the Secret is recreated."""
+    east, west = flat.cluster("east"), flat.cluster("west")
+    url = flat.mirror_url("foobar", "east")
+    account = "west" if flat.cfg.installer == "helm" else names.REMOTE_ACCESS_SA  # whose token the Secret holds
+    role = east.get("ClusterRole", "", account)
+    narrowed = _fresh(role)
+    for rule in narrowed["rules"]:
+        rule["resources"] = [r for r in rule["resources"] if r != "pods"]
+    secret = manifests.credentials_secret_name("east")
+    original = west.get("Secret", manifests.LINKERD_NS, secret)
+
+    def recreate_secret():
+        west.delete("Secret", manifests.LINKERD_NS, secret)
+        west.apply(_fresh(original))
+
+    failfast = flat.cfg.profile.failfast_status
+    try:
+        east.apply(narrowed)
+        recreate_secret()  # added again, and refused: the account may not list pods
+        flat.wait_for(lambda: west.request(url).status == failfast, 15, "pod-to-pod requests to fail without access")
+        east.apply(_fresh(role))
+        flat.backend.settle()
+        result = west.request(url)
+        assert result.status == failfast, f"access restored, the same Secret was tried again: {result.describe()}"
+        recreate_secret()
+        flat.wait_for(lambda: west.request(url).ok, 15, "pod-to-pod requests once the Secret is recreated")
+    finally:
+        east.apply(_fresh(role))
+        if west.get("Secret", manifests.LINKERD_NS, secret) is None:
+            west.apply(_fresh(original))
+
+
+def _fresh(obj: dict) -> dict:
+    """An object read from the API as a manifest that creates or replaces it."""
+    out = copy.deepcopy(obj)
+    for key in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields"):
+        out["metadata"].pop(key, None)
+    return out

@@ -64,6 +64,20 @@ def ready_endpoints(eps: dict | None, svc_port: dict) -> list[tuple[str, int]]:
     return candidates
 
 
+def ready_slice_endpoints(slices: list[dict], svc_port: dict) -> list[tuple[str, int]]:
+    """(ip, target port) of each endpoint of a service's EndpointSlices for one of its ports, leaving out
+    those marked not ready (port_publisher.go, edge-26.8.3: a missing condition counts as ready)."""
+    candidates = []
+    for found in slices:
+        ports = found.get("ports") or []
+        match = [p for p in ports if p.get("name", "") == svc_port.get("name", "")] or ports[:1]
+        if not match:
+            continue
+        candidates += [(address, match[0]["port"]) for e in found.get("endpoints") or []
+                       if (e.get("conditions") or {}).get("ready") is not False for address in e.get("addresses", [])[:1]]
+    return candidates
+
+
 class SimCluster:
     def __init__(self, name: str, spec: dict, network: "Network", cert_dir: Path, wake: Callable[[], None]):
         self.name = name
@@ -288,7 +302,7 @@ class SimCluster:
         return self._via_service(svc, port)
 
     def _remote_route(self, svc: dict, members: list[tuple[str, str]], port: int) -> Route:
-        """Pod-to-pod and federated: the destination controller reads each member's endpoints (`name` in
+        """Pod-to-pod and federated: the destination controller reads each member's EndpointSlices (`name` in
         cluster `target`) from its watch on that cluster (`ClusterStore`: the credentials link-gen put in the
         control plane's namespace, labelled with the cluster's name), and the proxy dials the chosen pod
         itself, over mTLS to the pod's identity; no gateway on the way. A member without ready endpoints
@@ -312,7 +326,8 @@ class SimCluster:
             if remote is None or remote_port is None:
                 problems.append(f"service {ns}/{remote_name} in {target} has no port {port}")
                 continue
-            candidates += [(remote, e) for e in ready_endpoints(watch.get("Endpoints", ns, remote_name), remote_port)]
+            slices = watch.by_label("EndpointSlice", ns, names.SERVICE_NAME_LABEL, remote_name)
+            candidates += [(remote, e) for e in ready_slice_endpoints(slices, remote_port)]
         if not candidates:
             raise NoEndpoints(f"service {ns}/{svc['metadata']['name']} has no ready endpoints"
                               + (f" ({'; '.join(problems)})" if problems else ""))

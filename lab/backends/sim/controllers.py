@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from ...config import AddressPool
+from ... import names
 from ...names import METALLB_NS
 from .pods import PodRuntime
 from .proxy import ADMIN_PORT, INBOUND_PORT
@@ -397,6 +398,76 @@ class Endpoints:
             eps = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": name, "namespace": ns},
                    "subsets": [{"addresses": addresses, "ports": ports}] if addresses else []}
             store.apply(eps)
+
+
+class EndpointSlices:
+    """Kubernetes' two EndpointSlice controllers, as readers of slices see them: for a Service with a
+    selector, `endpointslice-controller.k8s.io` writes one slice of its ready and not-ready pods; for a
+    selector-less Service whose Endpoints someone else writes (the service mirror's), the mirroring
+    controller copies those Endpoints into a slice with their labels, unless they carry the skip-mirror
+    label. Both need the Service to exist. Here both are derived from the Endpoints object, which the
+    endpoints controller above computes from the same pods, and each writes one slice per owner (a real
+    controller splits at 100 endpoints). Linkerd's destination controller reads slices, not Endpoints."""
+
+    def __init__(self, cluster: "SimCluster"):
+        self.cluster = cluster
+        self._seen: tuple = ()
+
+    async def reconcile(self) -> None:
+        store = self.cluster.store
+        seen = tuple(store.kind_versions.get(k, 0) for k in ("Endpoints", "Service", "EndpointSlice"))
+        if seen == self._seen:
+            return  # nothing a slice is made from has changed
+        wanted = {}
+        for eps in store.views("Endpoints"):
+            ns, name = eps["metadata"]["namespace"], eps["metadata"]["name"]
+            svc = store.view("Service", ns, name)
+            if svc is not None:
+                made = _slice(svc, eps)
+                if made is not None:
+                    wanted[(ns, made["metadata"]["name"])] = made
+        for obj in wanted.values():
+            store.apply(obj)
+        for old in list(store.views("EndpointSlice")):
+            key = (old["metadata"]["namespace"], old["metadata"]["name"])
+            managed = (old["metadata"].get("labels") or {}).get(names.MANAGED_BY_LABEL)
+            if managed in (names.SLICE_CONTROLLER, names.MIRRORING_CONTROLLER) and key not in wanted:
+                store.delete("EndpointSlice", *key)
+        self._seen = tuple(store.kind_versions.get(k, 0) for k in ("Endpoints", "Service", "EndpointSlice"))
+
+
+def _slice(svc: dict, eps: dict) -> dict | None:
+    labels = eps["metadata"].get("labels") or {}
+    selected = bool(svc["spec"].get("selector"))
+    if not selected and (labels.get(names.SKIP_MIRROR_LABEL) == "true" or not eps.get("subsets")):
+        return None
+    owner = svc if selected else eps
+    endpoints, ports = [], []
+    for subset in eps.get("subsets") or []:
+        ports = ports or [{"name": p.get("name", ""), "port": p["port"], "protocol": p.get("protocol", "TCP")}
+                          for p in subset.get("ports", [])]
+        for field, ready in (("addresses", True), ("notReadyAddresses", False)):
+            for address in subset.get(field) or []:
+                endpoints.append({"addresses": [address["ip"]],
+                                  "conditions": {"ready": ready, "serving": ready, "terminating": False},
+                                  **{k: address[k] for k in ("hostname", "nodeName", "targetRef") if k in address}})
+    name = svc["metadata"]["name"]
+    # The mirroring controller copies the Endpoints' annotations but two (reconciler.go); Linkerd's
+    # destination reads the remote gateway's identity from them (port_publisher.go, edge-26.8.3).
+    annotations = {k: v for k, v in (eps["metadata"].get("annotations") or {}).items()
+                   if k not in ("endpoints.kubernetes.io/last-change-trigger-time",
+                                "kubectl.kubernetes.io/last-applied-configuration")} if not selected else {}
+    suffix = hashlib.sha256(owner["metadata"].get("uid", name).encode()).hexdigest()[:5]  # stands for generateName's
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": f"{name}-{suffix}", "namespace": svc["metadata"]["namespace"], "generateName": f"{name}-",
+                         **({"annotations": annotations} if annotations else {}),
+                         "labels": {**(labels if not selected else svc["metadata"].get("labels") or {}),
+                                    names.SERVICE_NAME_LABEL: name,
+                                    names.MANAGED_BY_LABEL: names.SLICE_CONTROLLER if selected else names.MIRRORING_CONTROLLER},
+                         "ownerReferences": [{"apiVersion": "v1", "kind": owner["kind"], "name": name,
+                                              "uid": owner["metadata"].get("uid", ""), "controller": True,
+                                              "blockOwnerDeletion": True}]},
+            "addressType": "IPv4", "endpoints": endpoints or None, "ports": ports or None}
 
 
 def _target_port(svc_port: dict, pods: list[dict]) -> int:

@@ -79,7 +79,8 @@ class LabProcess:
         cluster.controllers = [
             controllers.CustomResourceDefinitions(cluster),
             controllers.ServiceIPs(cluster), controllers.ServiceAccountTokens(cluster), controllers.MetalLB(cluster),
-            controllers.Deployments(cluster), controllers.Endpoints(cluster), ServiceMirror(cluster), cluster.cluster_store,
+            controllers.Deployments(cluster), controllers.Endpoints(cluster), ServiceMirror(cluster),
+            controllers.EndpointSlices(cluster), cluster.cluster_store,
         ]
         self.clusters[name] = cluster
         await self._serve_api(cluster)
@@ -164,13 +165,19 @@ class LabProcess:
         self._wake.clear()
 
     async def settle(self, timeout: float = 10.0) -> bool:
-        """Wait until a reconcile pass changes nothing (controllers have converged)."""
-        self._mark()
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
-            return True
-        except asyncio.TimeoutError:
-            return False
+        """Wait until a reconcile pass changes nothing (controllers have converged) and the destination
+        controllers have heard back from the clusters they were adding or starting to watch."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._mark()
+            try:
+                await asyncio.wait_for(self._idle.wait(), max(0.0, deadline - time.monotonic()))
+                waiting = [w for c in self.clusters.values() if c.cluster_store for w in c.cluster_store.in_flight()]
+                if not waiting:
+                    return True
+                await asyncio.wait_for(asyncio.gather(*waiting), max(0.0, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                return False
 
     async def shutdown(self) -> None:
         self._stopping.set()

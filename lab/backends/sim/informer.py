@@ -57,13 +57,25 @@ class Watched:
 
 SERVICES = Watched("Service", "/api/v1/services", "*v1.Service")
 ENDPOINTS = Watched("Endpoints", "/api/v1/endpoints", "*v1.Endpoints")
+ENDPOINT_SLICES = Watched("EndpointSlice", "/apis/discovery.k8s.io/v1/endpointslices", "*v1.EndpointSlice")
+PODS = Watched("Pod", "/api/v1/pods", "*v1.Pod")
+SERVERS = Watched("Server", "/apis/policy.linkerd.io/v1beta3/servers", "*v1beta3.Server")
+
+
+def api_session(token: str, ca_pem: str | None, connections: int,
+                timeout: aiohttp.ClientTimeout | None = None) -> aiohttp.ClientSession:
+    """A client of another cluster's API server as the account behind `token`, trusting `ca_pem`."""
+    context = ssl.create_default_context(cadata=ca_pem) if ca_pem else ssl.create_default_context()
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context, limit=connections),
+                                 headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                                 **({"timeout": timeout} if timeout else {}))
 
 
 class RequestFailed(Exception):
     """The API server refused or could not be reached; the text is what the controller would log."""
 
 
-def _status_message(status: int, body: str) -> str:
+def status_message(status: int, body: str) -> str:
     try:
         message = json.loads(body).get("message") or body
     except (ValueError, AttributeError):
@@ -93,10 +105,9 @@ class Informer:
         self.synced: set[str] = set()
         self.errors: dict[str, str] = {}
         self.version = 0  # counts changes to the cache: what the mirror's "anything new?" compares
-        context = ssl.create_default_context(cadata=ca_pem) if ca_pem else ssl.create_default_context()
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(ssl=context, limit=len(watched) + 2),
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
+        self._answered = asyncio.Event()  # set once every collection has synced or failed
+        self._session = api_session(token, ca_pem, len(watched) + 2)
+        self._indexes: dict[tuple[str, str], tuple[int, dict]] = {}
         self._tasks = [asyncio.get_running_loop().create_task(self._reflect(w)) for w in watched]
 
     # -- what the mirror reads ------------------------------------------------------------------
@@ -104,6 +115,18 @@ class Informer:
     def has_synced(self) -> bool:
         """Every collection listed once (cache.WaitForCacheSync): before that, the controller does nothing."""
         return len(self.synced) == len(self.watched)
+
+    @property
+    def answered(self) -> bool:
+        """Each collection has listed once or failed: the API server has said something, either way."""
+        return self._answered.is_set()
+
+    async def wait_answered(self) -> None:
+        await self._answered.wait()
+
+    def _note_answer(self) -> None:
+        if len(self.synced | set(self.errors)) == len(self.watched):
+            self._answered.set()
 
     @property
     def error(self) -> str | None:
@@ -114,6 +137,19 @@ class Informer:
 
     def get(self, kind: str, namespace: str, name: str) -> dict | None:
         return self.cache[kind].get((namespace, name))
+
+    def by_label(self, kind: str, namespace: str, label: str, value: str) -> list[dict]:
+        """The cached objects of `kind` in `namespace` with `label=value` (an indexer, as client-go's: built
+        again only after the cache changed, since proxies ask on every request)."""
+        built, index = self._indexes.get((kind, label), (-1, {}))
+        if built != self.version:
+            index = {}
+            for (ns, _), obj in self.cache[kind].items():
+                found = (obj["metadata"].get("labels") or {}).get(label)
+                if found is not None:
+                    index.setdefault((ns, found), []).append(obj)
+            self._indexes[(kind, label)] = (self.version, index)
+        return index.get((namespace, value), [])
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -150,16 +186,18 @@ class Informer:
         else:
             log.warning("%s: %s", self.server, error)
             self.errors[w.kind] = error
+            self._note_answer()
         self.on_change()
 
     async def _list(self, w: Watched) -> str:
         async with self._session.get(self.server + w.path, timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)) as response:
             body = await response.text()
             if response.status != 200:  # reflector.go: fmt.Errorf("failed to list %v: %w", ...)
-                raise RequestFailed(f"failed to list {w.type_description}: {_status_message(response.status, body)}")
+                raise RequestFailed(f"failed to list {w.type_description}: {status_message(response.status, body)}")
         data = json.loads(body)
         self.cache[w.kind] = {(o["metadata"].get("namespace", ""), o["metadata"]["name"]): o for o in data.get("items", [])}
         self.synced.add(w.kind)
+        self._note_answer()
         self._set_error(w, None)
         self._changed()
         return data["metadata"]["resourceVersion"]
@@ -172,7 +210,7 @@ class Informer:
         async with self._session.get(self.server + w.path, params=params,
                                      timeout=aiohttp.ClientTimeout(total=None, sock_connect=REQUEST_TIMEOUT)) as response:
             if response.status != 200:
-                raise RequestFailed(_status_message(response.status, await response.text()))
+                raise RequestFailed(status_message(response.status, await response.text()))
             self._set_error(w, None)
             async for line in response.content:
                 if not line.strip():
@@ -182,7 +220,7 @@ class Informer:
                 if event.get("type") == "ERROR":
                     if obj.get("code") == 410:
                         raise _Expired()
-                    raise RequestFailed(_status_message(obj.get("code", 500), json.dumps(obj)))
+                    raise RequestFailed(status_message(obj.get("code", 500), json.dumps(obj)))
                 version = obj.get("metadata", {}).get("resourceVersion", version)
                 if event["type"] == "BOOKMARK":
                     continue

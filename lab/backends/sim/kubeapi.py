@@ -148,7 +148,34 @@ def _deployment_row(o: dict) -> list:
     return [f"{status.get('readyReplicas', 0)}/{replicas}", status.get("updatedReplicas", 0), status.get("availableReplicas", 0)]
 
 
+def _more(listed: list[str], count: int, empty: str) -> str:
+    """kubectl's printers (pkg/printers/internalversion/printers.go): three entries, then "+ N more..."."""
+    text = ",".join(listed[:3])
+    return f"{text} + {count - 3} more..." if count > 3 else text or empty
+
+
+def _endpoints_cell(o: dict) -> str:
+    """formatEndpoints: ip:port for each ready address and port ("<none>" without subsets)."""
+    if not o.get("subsets"):
+        return "<none>"
+    listed = []
+    for subset in o["subsets"]:
+        addresses = subset.get("addresses") or []
+        for port in subset.get("ports") or [None]:
+            listed += [a["ip"] if port is None else f"{a['ip']}:{port['port']}" for a in addresses]
+    return _more(listed, len(listed), "")
+
+
+def _slice_row(o: dict) -> list:
+    """printEndpointSlice: the address type, ports and addresses ("<unset>" when there are none)."""
+    ports = [str(p["port"]) if p.get("port") is not None else p.get("name") or "*" for p in o.get("ports") or []]
+    addresses = [a for e in o.get("endpoints") or [] for a in e.get("addresses", [])]
+    return [o.get("addressType", ""), _more(ports, len(ports), "<unset>"), _more(addresses, len(addresses), "<unset>")]
+
+
 COLUMNS = {
+    "Endpoints": (["Endpoints"], lambda o: [_endpoints_cell(o)]),
+    "EndpointSlice": (["AddressType", "Ports", "Endpoints"], _slice_row),
     "Service": (["Type", "Cluster-IP", "External-IP", "Port(s)"], _service_row),
     "Pod": (["Ready", "Status", "Restarts"], _pod_row),
     "Deployment": (["Ready", "Up-to-date", "Available"], _deployment_row),
@@ -386,9 +413,10 @@ class KubeAPI:
         resource = attrs.get("resource", "") + (f"/{attrs['subresource']}" if attrs.get("subresource") else "")
         asked = rbac.Request(attrs.get("verb", ""), attrs.get("group", ""), resource, attrs.get("namespace", ""),
                              attrs.get("name", ""))
-        allowed = rbac.allowed(self.cluster.store, user, asked)
+        # A denial has no reason: the RBAC authorizer gives one only for errors resolving roles
+        # (plugin/pkg/auth/authorizer/rbac/rbac.go Authorize), so `kubectl auth can-i` prints a bare "no".
         return {**review, "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-                "status": {"allowed": allowed, **({} if allowed else {"reason": "no RBAC rule allows it"})}}
+                "status": {"allowed": rbac.allowed(self.cluster.store, user, asked)}}
 
     # -- reads ----------------------------------------------------------------------------------
     def _out(self, res: Resource, obj: dict) -> dict:

@@ -8,19 +8,26 @@ see a revocation when their open watch ends, as on a real cluster.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
+import json
+import logging
 from typing import TYPE_CHECKING
 
+import aiohttp
 import yaml
 
 from ... import names
 from ...names import CREDENTIALS_SECRET_TYPE, LINKERD_NS
 from . import rbac
-from .informer import ENDPOINTS, SERVICES, Informer
+from .informer import (ENDPOINT_SLICES, PODS, REQUEST_TIMEOUT, SERVERS, SERVICES, Informer, api_session,
+                       status_message)
 
 if TYPE_CHECKING:
     from .cluster import SimCluster
+
+log = logging.getLogger("lab.sim.destination")
 
 
 @functools.lru_cache(maxsize=64)
@@ -62,51 +69,121 @@ def reach(cluster: "SimCluster", secret: dict, target: str, resources: tuple[str
 
 # The annotations the destination controller requires on a remote cluster's Secret (cluster_store.go addCluster)
 DOMAIN_ANNOTATIONS = ("multicluster.linkerd.io/trust-domain", "multicluster.linkerd.io/cluster-domain")
+# What it watches there with EndpointSlices enabled, the default (cluster_store.go decodeK8sConfigFromSecret)
+REMOTE_DISCOVERY = (ENDPOINT_SLICES, PODS, SERVICES, SERVERS)
+SERVER_GROUP_VERSION = "policy.linkerd.io/v1beta3"  # pkg/k8s/k8s.go PolicyAPIGroup, PolicyServerCRDVersion
+
+
+async def _access_review(session, server: str, verb: str, group: str, resource: str) -> str | None:
+    """pkg/k8s/authz.go ResourceAuthz: a SelfSubjectAccessReview, and its error text when refused."""
+    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+              "spec": {"resourceAttributes": {"verb": verb, "group": group, "resource": resource}}}
+    async with session.post(f"{server}/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", json=review) as response:
+        body = await response.text()
+        if response.status != 201:
+            return status_message(response.status, body)
+    status = json.loads(body).get("status") or {}
+    if status.get("allowed"):
+        return None
+    kind = f"{resource}.{group}" if group else resource  # schema.GroupKind's String()
+    return f"not authorized to access {kind}" + (f": {status['reason']}" if status.get("reason") else "")
+
+
+async def cluster_access(server: str, token: str, ca_pem: str | None) -> str | None:
+    """What the destination controller asks before it watches a linked cluster (controller/k8s/api.go
+    initAPI, edge-26.8.3): may the account list pods cluster-wide (ClusterAccess), is the Server CRD served
+    and may it list servers (ServersAccess)? The error it logs, or None."""
+    server = server.rstrip("/")
+    async with api_session(token, ca_pem, 2, aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)) as session:
+        try:
+            refused = await _access_review(session, server, "list", "", "pods")
+            if refused:
+                return refused
+            async with session.get(f"{server}/apis/{SERVER_GROUP_VERSION}") as response:
+                body = await response.text()
+                if response.status == 404:
+                    return f"server CRD ({SERVER_GROUP_VERSION}) not found"
+                if response.status != 200:
+                    return status_message(response.status, body)
+            if not any(r.get("kind") == "Server" for r in json.loads(body).get("resources", [])):
+                return f"server CRD ({SERVER_GROUP_VERSION}) not found"
+            return await _access_review(session, server, "list", "policy.linkerd.io", "servers")
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+            return f"{type(exc).__name__}: {exc}"
 
 
 class ClusterStore:
     """The destination controller's remote clusters (edge-26.8.3 controller/api/destination/watcher/
     cluster_store.go): for each Secret in the control plane's namespace of type
-    mirror.linkerd.io/remote-kubeconfig, labelled with a cluster name and carrying the trust- and
-    cluster-domain annotations, a watch on that cluster's API with the Secret's kubeconfig. Upstream
-    reacts to a Secret being added or deleted only, not updated: new credentials in the same Secret are
-    not used until the Secret is recreated. Upstream watches EndpointSlices, Pods, Services and Servers;
-    the simulation's endpoints are Endpoints objects, so it watches those and Services."""
+    mirror.linkerd.io/remote-kubeconfig labelled with a cluster name, it checks the Secret (the trust- and
+    cluster-domain annotations, a kubeconfig) and its access to that cluster (`cluster_access`), then
+    watches EndpointSlices, Pods, Services and Servers there with the Secret's kubeconfig. It acts when a
+    Secret is added or deleted, never when one is updated, and a failed add is logged once and not
+    retried: new credentials in the same Secret, or access granted later, count only once the Secret is
+    recreated (or the controller restarts, which the simulation does not model)."""
 
     def __init__(self, cluster: "SimCluster"):
         self.cluster = cluster
         self.watches: dict[str, tuple[str, Informer]] = {}  # cluster name -> (the Secret's uid, its watch)
-        self.errors: dict[str, str] = {}
+        self.errors: dict[str, str] = {}  # cluster name -> why adding it failed
+        self._handled: dict[str, str] = {}  # cluster name -> the uid of the Secret last added (or tried)
+        self._adding: dict[str, asyncio.Task] = {}
 
     def get(self, target: str) -> Informer | None:
         found = self.watches.get(target)
         return found[1] if found else None
 
     async def reconcile(self) -> None:
-        wanted: dict[str, tuple] = {}  # cluster name -> (the Secret's uid, its kubeconfig)
-        self.errors = {}
+        secrets = {}  # cluster name -> its Secret (AddFunc's type and label filter)
         for secret in self.cluster.store.views("Secret", LINKERD_NS):
             target = (secret["metadata"].get("labels") or {}).get(names.LINK_CLUSTER_LABEL)
-            if secret.get("type") != CREDENTIALS_SECRET_TYPE or not target:
-                continue
-            missing = [a for a in DOMAIN_ANNOTATIONS if a not in (secret["metadata"].get("annotations") or {})]
-            found = kubeconfig(secret)
-            if missing:
-                self.errors[target] = f'missing "{missing[0]}" annotation'
-            elif found is None or not found[0].startswith("https://"):
-                self.errors[target] = "the Secret holds no usable kubeconfig"
-            else:
-                wanted[target] = (secret["metadata"].get("uid"), found)
-        for target, (uid, watch) in list(self.watches.items()):
-            if target not in wanted or wanted[target][0] != uid:
-                del self.watches[target]
-                await watch.close()
-        for target, (uid, found) in wanted.items():
-            if target not in self.watches:
-                # No on_change: nothing is reconciled from these; the proxies read the cache per request.
-                self.watches[target] = (uid, Informer(*found, (SERVICES, ENDPOINTS)))
+            if secret.get("type") == CREDENTIALS_SECRET_TYPE and target:
+                secrets[target] = secret
+        for target in list(self._handled):
+            secret = secrets.get(target)
+            if secret is None or secret["metadata"].get("uid") != self._handled[target]:
+                await self._remove(target)  # DeleteFunc (a recreated Secret is a delete, then an add)
+        for target, secret in secrets.items():
+            if target not in self._handled:
+                self._handled[target] = secret["metadata"].get("uid")
+                self._adding[target] = asyncio.get_running_loop().create_task(self._add(target, secret))
+
+    def in_flight(self) -> list:
+        """What has not answered yet: adds still asking the linked cluster, and new watches that have neither
+        synced nor failed (what `settle` waits for, so a scenario sees the controller's decision)."""
+        return ([asyncio.gather(task, return_exceptions=True) for task in self._adding.values()]
+                + [watch.wait_answered() for _, watch in self.watches.values() if not watch.answered])
+
+    async def _add(self, target: str, secret: dict) -> None:
+        missing = [a for a in reversed(DOMAIN_ANNOTATIONS) if a not in (secret["metadata"].get("annotations") or {})]
+        found = kubeconfig(secret)
+        if missing:
+            error = f'missing "{missing[0]}" annotation'
+        elif found is None or not found[0].startswith("https://"):
+            error = "the Secret holds no usable kubeconfig"
+        else:
+            error = await cluster_access(*found)
+        self._adding.pop(target, None)
+        if self._handled.get(target) != secret["metadata"].get("uid"):
+            return  # removed while it was being added
+        if error is not None:
+            self.errors[target] = f"Error adding cluster {target} to store: {error}"
+            log.error("cluster %s: destination: %s", self.cluster.name, self.errors[target])
+            return
+        self.errors.pop(target, None)
+        # No on_change: nothing is reconciled from these; the proxies read the cache per request.
+        self.watches[target] = (secret["metadata"].get("uid"), Informer(*found, REMOTE_DISCOVERY))
+
+    async def _remove(self, target: str) -> None:
+        self._handled.pop(target, None)
+        self.errors.pop(target, None)
+        adding = self._adding.pop(target, None)
+        if adding is not None:
+            adding.cancel()
+        found = self.watches.pop(target, None)
+        if found is not None:
+            await found[1].close()
 
     async def stop(self) -> None:
-        for _, watch in self.watches.values():
-            await watch.close()
-        self.watches.clear()
+        for target in list(self._handled):
+            await self._remove(target)
