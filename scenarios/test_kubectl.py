@@ -191,6 +191,90 @@ def test_events_say_which_address_metallb_gave_the_gateway(lab, east):
     assert any(east.gateway_address(gw) in row for row in rows[1:]), rows
 
 
+def test_get_events_watch_shows_a_new_pods_events_as_they_happen(lab, east):
+    """`kubectl get events -w`: events of a Deployment created after kubectl listed the namespace's events
+    arrive on its watch (which goes on from the list's resourceVersion), printed as kubectl prints events."""
+    import os
+    import queue
+    import shutil
+    import subprocess
+    import threading
+
+    if shutil.which("kubectl") is None:
+        import pytest
+
+        pytest.skip("kubectl is not installed on this machine")
+    ns = "watch-events"
+
+    def sleeper(name: str) -> str:
+        labels = {"app": name}
+        return yaml.safe_dump({"apiVersion": "apps/v1", "kind": "Deployment",
+                               "metadata": {"name": name, "namespace": ns, "labels": labels},
+                               "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                                        "template": {"metadata": {"labels": labels},
+                                                     "spec": {"containers": [{"name": name, "image": "curlimages/curl:8.10.1",
+                                                                              "command": ["sleep", "infinity"]}]}}}})
+
+    def printed(name: str) -> bool:
+        return any(f"pod/{name}-" in line for line in seen)
+
+    _lines(east.kubectl("apply", "-f", "-", stdin=yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace",
+                                                                  "metadata": {"name": ns}})))
+    seen: list[str] = []
+    watcher = None
+    try:
+        _lines(east.kubectl("apply", "-f", "-", stdin=sleeper("first")))
+        lab.wait_for(lambda: "pod/first-" in east.kubectl("-n", ns, "get", "events").stdout, 30, "first's events")
+        watcher = subprocess.Popen(["kubectl", f"--context=kind-{east.name}", "-n", ns, "get", "events", "-w"],
+                                   env={**os.environ, "KUBECONFIG": lab.backend.kubeconfig_path()},
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines: queue.Queue = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(line) for line in watcher.stdout], daemon=True).start()
+        while not printed("first"):  # kubectl has listed: what happens from now on comes through its watch
+            seen.append(lines.get(timeout=30))
+        _lines(east.kubectl("apply", "-f", "-", stdin=sleeper("second")))
+        while not printed("second"):
+            seen.append(lines.get(timeout=30))
+    finally:
+        if watcher is not None:
+            watcher.terminate()
+            watcher.wait(timeout=10)
+        east.kubectl("delete", "namespace", ns, "--wait=false")
+    assert seen[0].split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], seen
+    lab.wait_for(lambda: not east.list("Pod", ns), 60, f"the pods of namespace {ns} to go with it")
+
+
+def _within(small, big) -> bool:
+    """`small` is part of `big`: what kubectl sent is all there, beside whatever the server added."""
+    if isinstance(small, dict):
+        return isinstance(big, dict) and all(k in big and _within(v, big[k]) for k, v in small.items())
+    if isinstance(small, list):
+        return isinstance(big, list) and len(small) == len(big) and all(_within(a, b) for a, b in zip(small, big))
+    return small == big
+
+
+def test_kubectl_create_makes_what_its_dry_run_shows(lab, east):
+    """`kubectl create <kind>` sends protobuf; what the API stores is what kubectl's client-side dry run
+    prints as JSON (on the simulation, the protobuf is read field by field)."""
+    ns = "created-by-kubectl"
+    commands = [("namespace", ns), ("configmap", "settings", "--from-literal=color=blue", "-n", ns),
+                ("secret", "generic", "token", "--from-literal=key=s3cret", "-n", ns), ("serviceaccount", "robot", "-n", ns),
+                ("deployment", "web", "--image=ghcr.io/stefanprodan/podinfo:6.7.1", "--port=9898", "--replicas=2",
+                 "-n", ns, "--", "./podinfo")]
+    try:
+        for command in commands:
+            planned = json.loads("\n".join(_lines(east.kubectl("create", "--dry-run=client", "-o", "json", *command))))
+            _lines(east.kubectl("create", *command))
+            kind, name = planned["kind"], planned["metadata"]["name"]
+            stored = json.loads("\n".join(_lines(east.kubectl("get", kind.lower(), name, "-n", ns, "-o", "json"))))
+            planned["metadata"].pop("creationTimestamp", None)
+            planned.pop("status", None)
+            assert _within(planned, stored), (planned, stored)
+        _lines(east.kubectl("-n", ns, "rollout", "status", "deployment/web", "--timeout=60s"))
+    finally:
+        east.kubectl("delete", "namespace", ns, "--wait=false")
+
+
 def test_the_kind_backends_object_verbs_agree_with_the_api_through_real_kubectl(lab, west, east):
     """What the kind and contexts backends read and change (steps, status, checks) they do with kubectl
     (lab/backends/kind.py: get/list -o json, apply, annotate/label, scale, rollout status, delete). Here

@@ -119,7 +119,8 @@ class Api:
             context.load_cert_chain(*self.certs.admin)
         conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=context, timeout=10)
         headers = {"Content-Type": content_type, **({"Authorization": f"Bearer {token}"} if token else {})}
-        conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+        raw = body if isinstance(body, bytes) else json.dumps(body) if body is not None else None
+        conn.request(method, path, body=raw, headers=headers)
         response = conn.getresponse()
         data = response.read()
         conn.close()
@@ -160,6 +161,29 @@ def test_the_api_answers_with_the_api_servers_codes_and_reasons(api):
     assert api.call("DELETE", "/api/v1/namespaces/default/configmaps/probe")[0] == 200
     assert api.call("GET", "/apis/metallb.io/v1beta1/ipaddresspools")[0] == 200, "served once its CRD is applied"
     assert api.call("GET", "/apis/getambassador.io/v3alpha1/mappings")[0] == 404, "not served without its CRD"
+
+
+def test_protobuf_bodies_are_read_for_kubectl_create_kinds_and_refused_with_the_fix_otherwise(api):
+    from lab.backends.sim.protowire import field_bytes
+
+    protobuf = "application/vnd.kubernetes.protobuf"
+
+    def body(api_version: str, kind: str, message: bytes) -> bytes:
+        return b"k8s\x00" + field_bytes(1, field_bytes(1, api_version.encode()) + field_bytes(2, kind.encode())) \
+            + field_bytes(2, message)
+
+    meta = field_bytes(1, field_bytes(1, b"pb") + field_bytes(4, b""))  # name, and an empty selfLink as gogo writes it
+    entry = field_bytes(2, field_bytes(1, b"k") + field_bytes(2, b"v"))
+    status, created = api.call("POST", "/api/v1/namespaces/default/configmaps", body("v1", "ConfigMap", meta + entry),
+                               content_type=protobuf)
+    assert (status, created["metadata"]["name"], created["data"]) == (201, "pb", {"k": "v"}), created
+    unknown = field_bytes(1, field_bytes(1, b"pb2") + field_bytes(16, b"x"))  # a field kubectl create never sets
+    status, refused = api.call("POST", "/api/v1/namespaces/default/configmaps", body("v1", "ConfigMap", unknown),
+                               content_type=protobuf)
+    assert status == 415 and "field 16 of ObjectMeta" in refused["message"] and "kubectl apply -f" in refused["message"]
+    status, refused = api.call("POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles",
+                               body("rbac.authorization.k8s.io/v1", "Role", meta), content_type=protobuf)
+    assert status == 415 and "kubectl apply -f" in refused["message"], refused
 
 
 def test_a_token_is_allowed_what_its_account_is_bound_to_and_forbidden_the_rest(api, sim_lab):

@@ -40,7 +40,9 @@ def test_a_missing_namespace_is_created_or_reported(lab):
         labels = backend.get("west", "Namespace", "", "payments")["metadata"]["labels"]
         assert labels == {"mirror.linkerd.io/mirrored-service": "true", "mirror.linkerd.io/cluster-name": "east"}
         return
-    wait_until(lambda: any(e["reason"] == "ServiceMirroringSkipped" and e["object"] == "Service/payments/api"
+    wait_until(lambda: any(e["reason"] == "ServiceMirroringSkipped" and e["involvedObject"]["kind"] == "Service"
+                           and (e["metadata"]["namespace"], e["involvedObject"]["name"]) == ("payments", "api")
+                           and e["source"]["component"] == "linkerd-service-mirror-east"
                            for e in backend.events("east")), 10, "the skipped-mirroring event in east")
     assert backend.get("west", "Service", "payments", "api-east") is None
     assert backend.get("west", "Namespace", "", "payments") is None

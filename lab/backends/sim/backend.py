@@ -443,7 +443,7 @@ class SimBackend(Backend):
         return cli_output.parse_check(text)
 
     def events(self, cluster: str) -> list[dict]:
-        return self._api("GET", f"clusters/{cluster}/events")["events"]
+        return self.list(cluster, "Event")
 
     def request(self, cluster: str, namespace: str, deployment: str, url: str, timeout: float = 5.0) -> HttpResult:
         r = self._api("POST", f"clusters/{cluster}/request",

@@ -64,6 +64,33 @@ def ready_endpoints(eps: dict | None, svc_port: dict) -> list[tuple[str, int]]:
     return candidates
 
 
+EVENT_LIMIT = 500  # events kept per cluster, the oldest dropped first (an API server keeps them an hour)
+# The simulated controllers run a pass whenever anything changes, far more often than a real controller
+# records again: the same event within this long is the same occurrence, not counted twice (and a write per
+# pass would wake the next pass for ever).
+REPEAT_SECONDS = 60
+
+
+def new_event(namespace: str, involved: dict, reason: str, message: str, type_: str, component: str,
+              existing: list[dict]) -> dict | None:
+    """The Event an event recorder writes: a new one, or the same one seen again with its count up
+    (client-go tools/record: named `<object>.<unix nanoseconds in hex>`, matched by object, reason,
+    message and source); None for a repeat within REPEAT_SECONDS."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    for seen in existing:
+        if (seen["involvedObject"].get("name"), seen["involvedObject"].get("kind"), seen.get("reason"),
+                seen.get("message"), seen.get("source", {}).get("component")) == (
+                involved["name"], involved["kind"], reason, message, component):
+            if seen.get("lastTimestamp", "") >= time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - REPEAT_SECONDS)):
+                return None
+            return {**seen, "count": seen.get("count", 1) + 1, "lastTimestamp": now}
+    return {"apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{involved['name']}.{time.time_ns():x}", "namespace": namespace},
+            "involvedObject": involved, "reason": reason, "message": message, "type": type_, "count": 1,
+            "firstTimestamp": now, "lastTimestamp": now, "source": {"component": component},
+            "reportingComponent": "", "reportingInstance": ""}
+
+
 def ready_slice_endpoints(slices: list[dict], svc_port: dict) -> list[tuple[str, int]]:
     """(ip, target port) of each endpoint of a service's EndpointSlices for one of its ports, leaving out
     those marked not ready (port_publisher.go, edge-26.8.3: a missing condition counts as ready)."""
@@ -87,7 +114,6 @@ class SimCluster:
         self.store = ObjectStore(on_change=wake)
         self.wake = wake  # ask for a controller pass when something outside the store changed
         self.pods: dict[tuple[str, str], PodRuntime] = {}
-        self.events: list[dict] = []
         self._round_robin = itertools.count()
         self.controllers: list = []
         self.cluster_store: "ClusterStore | None" = None  # the destination controller's remote clusters
@@ -100,15 +126,24 @@ class SimCluster:
         return PROFILES.get(self.spec.get("profile", DEFAULT_PROFILE), PROFILES[DEFAULT_PROFILE])
 
     # -- events (kubectl get events) ---------------------------------------
-    def event(self, kind: str, name: str, reason: str, message: str, type_: str = "Normal") -> None:
-        for seen in reversed(self.events):  # the same event again counts up, as the API server aggregates
-            if seen["message"] == message and seen["object"] == f"{kind}/{name}" and seen["reason"] == reason:
-                seen["count"] += 1
-                seen["lastTimestamp"] = time.time()
-                return
-        self.events.append({"type": type_, "object": f"{kind}/{name}", "reason": reason, "message": message,
-                            "count": 1, "lastTimestamp": time.time()})
-        del self.events[:-200]
+    def event(self, kind: str, name: str, reason: str, message: str, type_: str = "Normal",
+              component: str = "kubelet") -> None:
+        """Record a v1 Event about `kind` `namespace/name` (or `name`) in the cluster's API, as `component`'s
+        event recorder does: the same event again counts up (client-go's EventCorrelator)."""
+        namespace, _, obj_name = name.rpartition("/")
+        involved = {"apiVersion": "apps/v1" if kind in ("Deployment", "StatefulSet") else "v1", "kind": kind,
+                    "name": obj_name, **({"namespace": namespace} if namespace else {})}
+        found = self.store.view(kind, namespace, obj_name)
+        if found is not None:
+            involved["uid"] = found["metadata"].get("uid", "")
+        made = new_event(namespace or "default", involved, reason, message, type_, component,
+                         self.store.views("Event", namespace or "default"))
+        if made is None:
+            return
+        self.store.apply(made)
+        events = self.store.views("Event")
+        for old in sorted(events, key=lambda e: int(e["metadata"]["resourceVersion"]))[:max(0, len(events) - EVENT_LIMIT)]:
+            self.store.delete("Event", old["metadata"]["namespace"], old["metadata"]["name"])
 
     # -- address allocation ------------------------------------------------
     def free_ips(self, subnet: str, used: set[str], skip: int):

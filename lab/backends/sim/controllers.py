@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .cluster import SimCluster
 
 DRAIN_SECONDS = 5.0
+METALLB_COMPONENT = "metallb-controller"  # its event recorder's name (controller/main.go ProcessName, v0.9.3 to v0.14.9)
 
 
 def b64(text: str) -> str:
@@ -112,7 +113,7 @@ class MetalLB:
                         out.append((pool["name"], [a for r in pool.get("addresses", []) for a in _expand(r)]))
             except (yaml.YAMLError, AttributeError, KeyError, TypeError, ValueError):
                 self.cluster.event("ConfigMap", f"{METALLB_NS}/config", "InvalidConfig", "MetalLB cannot read its config",
-                                   "Warning")
+                                   "Warning", component=METALLB_COMPONENT)
         adverts = store.list("L2Advertisement", METALLB_NS)
         for pool in store.list("IPAddressPool", METALLB_NS):
             name = pool["metadata"]["name"]
@@ -141,13 +142,14 @@ class MetalLB:
             if free is None:
                 reason = "no IPAddressPool is advertised" if not pools else "every address in the pools is in use"
                 self.cluster.event("Service", f"{meta['namespace']}/{meta['name']}", "AllocationFailed",
-                                   f"Failed to allocate IP for \"{meta['namespace']}/{meta['name']}\": {reason}", "Warning")
+                                   f"Failed to allocate IP for \"{meta['namespace']}/{meta['name']}\": {reason}", "Warning",
+                                   component=METALLB_COMPONENT)
                 continue
             pool, address = free
             used.add(address)
             store.set_status("Service", meta["namespace"], meta["name"], {"loadBalancer": {"ingress": [{"ip": address}]}})
             self.cluster.event("Service", f"{meta['namespace']}/{meta['name']}", "IPAllocated",
-                               f"Assigned IP [\"{address}\"] from pool {pool}")
+                               f"Assigned IP [\"{address}\"] from pool {pool}", component=METALLB_COMPONENT)
 
 
 def _expand(spec: str) -> list[str]:

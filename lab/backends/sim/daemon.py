@@ -230,8 +230,6 @@ class LabProcess:
         if action == "check":  # what the profile's multicluster check prints with `-o json`
             profile = PROFILES[req.query.get("profile", DEFAULT_PROFILE)]
             return ok({"stdout": cli_output.render_check(cluster_checks(cluster, profile))})
-        if action == "events":
-            return ok({"events": cluster.events})
         if action == "outbound":
             pod = next((p for (pns, _), p in sorted(cluster.pods.items()) if pns == req.query["namespace"]
                         and p.name.startswith(req.query["deployment"] + "-") and p.proxy), None)

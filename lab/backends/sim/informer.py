@@ -83,11 +83,13 @@ def status_message(status: int, body: str) -> str:
     return {401: "Unauthorized"}.get(status, f"{message} ({status})")
 
 
-def klog_error(message: str, err: str, type_description: str) -> str:
-    """A line as the controller's klog writes an error (utilruntime.HandleErrorWithContext)."""
+def klog_error(message: str, err: str, where: str = "reflector.go:227", **fields: str) -> str:
+    """A line as the controller's klog writes an error (structured: the message, then err and the fields);
+    `where` is the file and line of client-go v0.36.3 that logs it."""
     now = time.time()
     stamp = time.strftime("%m%d %H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}"
-    return f'E{stamp}       1 reflector.go:227] "{message}" err="{err}" type="{type_description}"'  # v0.36.3's line
+    extra = "".join(f' {k}="{v}"' for k, v in fields.items())
+    return f'E{stamp}       1 {where}] "{message}"' + (f' err="{err}"' if err else "") + extra
 
 
 class Informer:
@@ -178,7 +180,7 @@ class Informer:
 
     def _set_error(self, w: Watched, error: str | None) -> None:
         if error is not None:  # every failure is logged, as each retry is
-            self.log_line(klog_error("Failed to watch", error, w.type_description))
+            self.log_line(klog_error("Failed to watch", error, type=w.type_description))
         if self.errors.get(w.kind) == error:
             return
         if error is None:

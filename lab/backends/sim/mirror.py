@@ -28,6 +28,7 @@ from ...names import CREDENTIALS_SECRET_TYPE, MC_NS
 from . import httpwire, informer
 from .cluster import service_with_ip
 from .informer import Informer
+from .recorder import EventRecorder
 from .remote import kubeconfig
 from .store import matches
 
@@ -193,6 +194,7 @@ class LinkState:
     error: str | None = "not reconciled yet"
     informer: Informer | None = None  # the running controller's watch on the target
     informer_key: tuple = ()  # what it was started with: the credentials and the controller's pod template
+    recorder: EventRecorder | None = None  # its event recorder, writing to the target with the same credentials
     probes: dict[tuple[str, str], GatewayProbe] = field(default_factory=dict)
     paired: dict[tuple[str, str], int] = field(default_factory=dict)
     seen: tuple = ()  # the versions of what the last pass read: an unchanged world needs no pass
@@ -273,8 +275,9 @@ class ServiceMirror:
             # 2.8.1's mirror watches services only, with client-go v0.17.4; edge's services and endpoints
             watched = (informer.SERVICES, informer.ENDPOINTS) if profile.link_crd else (informer.SERVICES,)
             retry = informer.CLIENT_GO_V0_36 if profile.link_crd else informer.CLIENT_GO_V0_17
-            state.informer = Informer(*found, watched, on_change=self.cluster.wake, retry=retry,
-                                      log_line=lambda line, dep=controller: self._controller_log(dep, line))
+            log_line = lambda line, dep=controller: self._controller_log(dep, line)  # noqa: E731
+            state.informer = Informer(*found, watched, on_change=self.cluster.wake, retry=retry, log_line=log_line)
+            state.recorder = EventRecorder(*found, f"linkerd-service-mirror-{state.target}", log_line=log_line)
             state.informer_key = key
         return state.informer
 
@@ -292,6 +295,9 @@ class ServiceMirror:
         if state.informer is not None:
             old, state.informer, state.informer_key = state.informer, None, ()
             await old.close()
+        if state.recorder is not None:
+            recorder, state.recorder = state.recorder, None
+            await recorder.close()
 
     def _mirror(self, spec: dict, state: LinkState, watch: Informer) -> None:
         """One pass over a link, as the real mirror's informers would react: only when something it reads
@@ -304,7 +310,6 @@ class ServiceMirror:
         state.error = watch.error
         if not watch.has_synced:
             return  # keep existing mirrors and probes until the caches have synced (WaitForCacheSync)
-        remote = self.cluster.network.clusters.get(state.target)  # where ServiceMirroringSkipped events go
         services = watch.list("Service")
         domain = spec.get("targetClusterDomain", "cluster.local")
         keep: set[tuple[str, str]] = set()
@@ -325,7 +330,7 @@ class ServiceMirror:
                 gw = link_gateway
             elif by_link and discovery and matches(labels, discovery):  # 2.14+: pod-to-pod, no gateway
                 ns = svc["metadata"]["namespace"]
-                if self._namespace_ready(ns, svc, remote, state.target):
+                if self._namespace_ready(ns, svc, state):
                     keep.add((ns, self._apply_discovery_mirror(svc, state.target, domain)))
                 continue
             elif by_link:
@@ -338,7 +343,7 @@ class ServiceMirror:
             ns = svc["metadata"]["namespace"]
             if gw is None:
                 continue  # no gateway address yet
-            if not self._namespace_ready(ns, svc, remote, state.target):
+            if not self._namespace_ready(ns, svc, state):
                 continue
             gateways[(gw.namespace, gw.name)] = gw
             paired[(gw.namespace, gw.name)] = paired.get((gw.namespace, gw.name), 0) + 1
@@ -367,7 +372,7 @@ class ServiceMirror:
         state.gateway_alive = alive
         self.cluster.wake()
 
-    def _namespace_ready(self, ns: str, svc: dict, remote: "SimCluster | None", target: str) -> bool:
+    def _namespace_ready(self, ns: str, svc: dict, state: LinkState) -> bool:
         """Where the mirror goes must exist. 2.8.1 creates the namespace, labelled as mirrored; edge skips the
         service and records an event on it in the target cluster, through the link's credentials
         (cluster_watcher.go mirrorNamespaceIfNecessary / ServiceMirroringSkipped at each tag)."""
@@ -376,11 +381,11 @@ class ServiceMirror:
         profile = self.cluster.installed_profile()
         if profile is not None and profile.mirror_creates_namespaces:
             self.cluster.store.apply({"apiVersion": "v1", "kind": "Namespace",
-                                      "metadata": {"name": ns, "labels": {MIRRORED_LABEL: "true", CLUSTER_LABEL: target}}})
+                                      "metadata": {"name": ns, "labels": {MIRRORED_LABEL: "true", CLUSTER_LABEL: state.target}}})
             return True
-        if remote is not None:
-            remote.event("Service", f"{ns}/{svc['metadata']['name']}", "ServiceMirroringSkipped",
-                         "Skipped mirroring service: namespace does not exist")
+        if state.recorder is not None:
+            state.recorder.event({"kind": "Service", "apiVersion": "v1", **svc}, "ServiceMirroringSkipped",
+                                 "Skipped mirroring service: namespace does not exist")
         return False
 
     def _apply_mirror(self, svc: dict, gw: GatewayTarget, target: str, domain: str, ready: bool = True) -> str:

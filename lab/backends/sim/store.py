@@ -182,6 +182,13 @@ class ObjectStore:
             self._changed("DELETED", gone, removed)
         return removed is not None
 
+    def delete_namespaced(self, namespace: str) -> int:
+        """Every object in `namespace` (what the namespace controller removes once its namespace is deleted)."""
+        doomed = [(kind, name) for kind, objects in self._kinds.items() for (ns, name) in objects if ns == namespace]
+        for kind, name in doomed:
+            self.delete(kind, namespace, name)
+        return len(doomed)
+
     # -- persistence -------------------------------------------------------
     def dump(self) -> list[dict]:
         """Every object, for serializing at once (not copied: do not modify)."""

@@ -1,0 +1,100 @@
+"""client-go's event recorder writing to another cluster's Kubernetes API with a link's credentials: how
+the simulated service mirror records `ServiceMirroringSkipped` on the exported Service in the target
+cluster (edge-26.8.3 multicluster/service-mirror/cluster_watcher.go: a broadcaster whose sink is the remote
+cluster's Events API, component `linkerd-service-mirror-<target>`).
+
+As tools/record/event.go at client-go v0.36.3 does: the first occurrence is created (POST), a repeat
+patches the count; an API server's refusal (a Status: 401, 403, ...) is logged and the event dropped
+("Server rejected event (will not retry!)"); a transport error is retried every 10 s, the first pause
+randomized, up to 12 tries. The remote-access ClusterRole grants `events` create and patch for this.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from typing import Callable
+
+import aiohttp
+
+from .cluster import new_event
+from .informer import REQUEST_TIMEOUT, api_session, klog_error, status_message
+
+MAX_TRIES = 12  # maxTriesPerEvent
+SLEEP_SECONDS = 10.0  # defaultSleepDuration
+
+
+class _Rejected(Exception):
+    """The API server answered with an error Status: the event is dropped."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class EventRecorder:
+    def __init__(self, server: str, token: str, ca_pem: str | None, component: str,
+                 log_line: Callable[[str], None] = lambda line: None):
+        self.server, self.component, self.log_line = server.rstrip("/"), component, log_line
+        self._session = api_session(token, ca_pem, 2, aiohttp.ClientTimeout(total=REQUEST_TIMEOUT))
+        self._recorded: dict[tuple, dict] = {}  # the correlator's memory: what the server returned per event
+        self._tasks: set[asyncio.Task] = set()
+
+    def event(self, obj: dict, reason: str, message: str, type_: str = "Normal") -> None:
+        """Record an event about `obj` (an object read from the remote cluster) without waiting."""
+        meta = obj["metadata"]
+        involved = {"kind": obj.get("kind", "Service"), "namespace": meta.get("namespace", ""), "name": meta["name"],
+                    "uid": meta.get("uid", ""), "apiVersion": obj.get("apiVersion", "v1"),
+                    "resourceVersion": meta.get("resourceVersion", "")}
+        key = (involved["kind"], involved["namespace"], involved["name"], reason, message)
+        made = new_event(involved["namespace"] or "default", involved, reason, message, type_, self.component,
+                         [self._recorded[key]] if key in self._recorded else [])
+        if made is None:
+            return  # the same occurrence again, within cluster.REPEAT_SECONDS
+        task = asyncio.get_running_loop().create_task(self._write(key, made))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _write(self, key: tuple, event: dict) -> None:
+        ns = event["metadata"]["namespace"]
+        for tries in range(1, MAX_TRIES + 1):
+            try:
+                self._recorded[key] = await self._send(ns, event)
+                return
+            except _Rejected as exc:
+                self._recorded.pop(key, None)
+                if exc.status != 409:  # AlreadyExists is logged at V(5) only
+                    self.log_line(klog_error("Server rejected event (will not retry!)", str(exc), where="event.go:359"))
+                return
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+                self.log_line(klog_error("Unable to write event (may retry after sleeping)", f"{type(exc).__name__}: {exc}",
+                                         where="event.go:368"))
+            if tries < MAX_TRIES:
+                await asyncio.sleep(SLEEP_SECONDS * (random.random() if tries == 1 else 1))
+        self.log_line(klog_error("Unable to write event (retry limit exceeded!)", "", where="event.go:307"))
+
+    async def _send(self, ns: str, event: dict) -> dict:
+        base = f"{self.server}/api/v1/namespaces/{ns}/events"
+        if event.get("count", 1) > 1:  # a repeat: patch what the server has (recordEvent, updateExistingEvent)
+            patch = {"count": event["count"], "lastTimestamp": event["lastTimestamp"], "message": event["message"]}
+            async with self._session.patch(f"{base}/{event['metadata']['name']}", data=json.dumps(patch),
+                                           headers={"Content-Type": "application/strategic-merge-patch+json"}) as response:
+                if response.status != 404:  # gone from the server: create it again
+                    return await _answer(response)
+        fresh = {**event, "metadata": {k: v for k, v in event["metadata"].items() if k != "resourceVersion"}}
+        async with self._session.post(base, json=fresh) as response:
+            return await _answer(response)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._session.close()
+
+
+async def _answer(response) -> dict:
+    body = await response.text()
+    if response.status >= 400:
+        raise _Rejected(response.status, status_message(response.status, body))
+    return json.loads(body)
+
