@@ -29,6 +29,25 @@ def _serialized(method):
     return wrapper
 
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def _kept_metadata(current: dict, meta: dict) -> dict:
+    """Labels and annotations as `kubectl apply` leaves them (its three-way merge): what the manifest sets,
+    less what the previous apply set and this one drops, keeping what others added (a controller's
+    `deployment.kubernetes.io/revision`, a user's `kubectl label`)."""
+    try:
+        previous = json.loads((current["metadata"].get("annotations") or {}).get(LAST_APPLIED, "{}")).get("metadata") or {}
+    except (ValueError, AttributeError):
+        previous = {}
+    out = {}
+    for field in ("labels", "annotations"):
+        theirs = {k: v for k, v in (current["metadata"].get(field) or {}).items() if k not in (previous.get(field) or {})}
+        if theirs or meta.get(field):
+            out[field] = {**theirs, **(meta.get(field) or {})}
+    return out
+
+
 class KubeClient:
     def __init__(self, kubeconfig: str | Path, context: str, cache_file: Path):
         from kubernetes import config, dynamic  # noqa: PLC0415 - a 0.7 s import, paid only where used
@@ -101,8 +120,10 @@ class KubeClient:
                     continue
                 except ConflictError:
                     pass
-                before = resource.get(name=meta["name"], namespace=namespace).metadata.resourceVersion
-                after = resource.replace(body={**obj, "metadata": {**meta, "resourceVersion": before}},
+                current = resource.get(name=meta["name"], namespace=namespace).to_dict()
+                before = current["metadata"]["resourceVersion"]
+                merged = {**meta, **_kept_metadata(current, meta), "resourceVersion": before}
+                after = resource.replace(body={**obj, "metadata": merged},
                                          name=meta["name"], namespace=namespace).metadata.resourceVersion
             except DynamicApiError as exc:
                 raise self._error(exc, f"cannot apply {obj['kind']} {meta.get('namespace', '')}/{meta.get('name')}") from None

@@ -122,9 +122,9 @@ def test_endpointslices_hold_easts_pods_and_mirror_wests_endpoints_of_the_gatewa
 # What the remote-access account's ClusterRole grants at each pinned tag (the multicluster chart's
 # templates/remote-access-service-mirror-rbac.yaml): edge-26.8.3 lets the destination controller watch
 # what pod-to-pod discovery needs and the mirror write events; stable-2.8.1 reads services only. (It also
-# grants replicasets and jobs, which the simulation does not serve: kubectl answers "no" for those there.)
+# grants jobs, which the simulation does not serve: kubectl answers "no" for those there.)
 GRANTED = {True: [("list", "services"), ("watch", "endpointslices.discovery.k8s.io"), ("list", "pods"),
-                  ("watch", "servers.policy.linkerd.io"), ("create", "events")],
+                  ("watch", "servers.policy.linkerd.io"), ("list", "replicasets.apps"), ("create", "events")],
            False: [("list", "services"), ("watch", "services")]}
 REFUSED = {True: [("get", "secrets"), ("create", "services"), ("list", "deployments.apps")],
            False: [("get", "secrets"), ("list", "endpointslices.discovery.k8s.io"), ("list", "pods")]}
@@ -271,6 +271,33 @@ def test_kubectl_create_makes_what_its_dry_run_shows(lab, east):
             planned.pop("status", None)
             assert _within(planned, stored), (planned, stored)
         _lines(east.kubectl("-n", ns, "rollout", "status", "deployment/web", "--timeout=60s"))
+    finally:
+        east.kubectl("delete", "namespace", ns, "--wait=false")
+
+
+def test_rollout_restart_history_and_undo_go_through_replicasets(lab, east):
+    """A Deployment's templates live in its ReplicaSets (`<name>-<pod-template-hash>`, revision annotations):
+    `rollout restart` makes a second one, `rollout undo` returns to the first, which takes the next revision."""
+    ns = "rollouts"
+    rollout = ("-n", ns, "rollout", "status", "deployment/web", "--timeout=60s")
+    try:
+        _lines(east.kubectl("create", "namespace", ns))
+        _lines(east.kubectl("-n", ns, "create", "deployment", "web", "--image=ghcr.io/stefanprodan/podinfo:6.7.1",
+                            "--port=9898", "--", "./podinfo"))
+        _lines(east.kubectl(*rollout))
+        first = _lines(east.kubectl("-n", ns, "get", "rs", "-o", "name"))
+        _lines(east.kubectl("-n", ns, "rollout", "restart", "deployment/web"))
+        _lines(east.kubectl(*rollout))
+        _lines(east.kubectl("-n", ns, "rollout", "undo", "deployment/web"))
+        _lines(east.kubectl(*rollout))
+        rows = [row.split() for row in _lines(east.kubectl("-n", ns, "get", "rs"))]
+        assert rows[0][:4] == ["NAME", "DESIRED", "CURRENT", "READY"] and len(rows) == 3, rows
+        serving = [row[0] for row in rows[1:] if row[1] == "1"]
+        assert [f"replicaset.apps/{name}" for name in serving] == first, (first, rows)
+        history = [row.split()[0] for row in _lines(east.kubectl("-n", ns, "rollout", "history", "deployment/web"))[2:] if row]
+        assert history == ["2", "3"], history
+        pods = json.loads("\n".join(_lines(east.kubectl("-n", ns, "get", "pods", "-o", "json"))))["items"]
+        assert {p["metadata"]["ownerReferences"][0]["name"] for p in pods} == set(serving)
     finally:
         east.kubectl("delete", "namespace", ns, "--wait=false")
 

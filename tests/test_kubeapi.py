@@ -285,3 +285,18 @@ def test_an_informer_keeps_its_open_watch_after_revocation_and_is_refused_at_the
             await informer.close()
 
     asyncio.run(scenario())
+
+
+def test_the_labs_apply_merges_metadata_as_kubectl_apply_does(sim_lab):
+    """Applying a manifest again keeps labels and annotations others added (a user's `kubectl label`, a
+    controller's revision), and drops those its own previous apply set and this one leaves out."""
+    steps.up(sim_lab, until="clusters")
+    backend = sim_lab.backend
+    cm = {"apiVersion": "v1", "kind": "ConfigMap",
+          "metadata": {"name": "merged", "namespace": "default", "labels": {"mine": "1", "dropped": "1"}}, "data": {"k": "v"}}
+    backend.apply("east", [cm])
+    backend.set_metadata("east", "ConfigMap", "default", "merged", "labels", {"theirs": "1"})
+    again = {**cm, "metadata": {**cm["metadata"], "labels": {"mine": "2"}}}
+    assert backend.apply("east", [again]) == ["ConfigMap/merged"]
+    assert backend.get("east", "ConfigMap", "default", "merged")["metadata"]["labels"] == {"mine": "2", "theirs": "1"}
+    assert backend.apply("east", [again]) == [], "the same manifest again changes nothing"

@@ -59,6 +59,7 @@ BUILT_IN = (
     Resource("", "v1", "Event", "events", True, ("ev",)),
     Resource("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),
     Resource("apps", "v1", "Deployment", "deployments", True, ("deploy",), ("status", "scale")),
+    Resource("apps", "v1", "ReplicaSet", "replicasets", True, ("rs",), ("status", "scale")),
     Resource("apps", "v1", "StatefulSet", "statefulsets", True, ("sts",), ("status", "scale")),
     Resource("apps", "v1", "DaemonSet", "daemonsets", True, ("ds",), ("status",)),
     Resource("rbac.authorization.k8s.io", "v1", "Role", "roles", True),

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from .cluster import SimCluster
 
 DRAIN_SECONDS = 5.0
+HASH_LABEL = "pod-template-hash"  # on a Deployment's ReplicaSets and their pods (apps/v1 DefaultDeploymentUniqueLabelKey)
+REVISION = "deployment.kubernetes.io/revision"  # on a Deployment and its ReplicaSets: which one is current
 METALLB_COMPONENT = "metallb-controller"  # its event recorder's name (controller/main.go ProcessName, v0.9.3 to v0.14.9)
 
 
@@ -157,7 +159,15 @@ def _expand(spec: str) -> list[str]:
 
 
 def template_hash(template: dict) -> str:
-    return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
+    """The pod-template-hash: of the template as Go holds it, where a JSON null or an empty object is the
+    field left out (kubectl's rollout undo sends a ReplicaSet's template back as Go prints it, with
+    `creationTimestamp: null` and `resources: {}`, and must land on that ReplicaSet again)."""
+    def meaningful(node):
+        if isinstance(node, dict):
+            kept = {k: meaningful(v) for k, v in node.items()}
+            return {k: v for k, v in kept.items() if v not in (None, {}, [])}
+        return [meaningful(v) for v in node] if isinstance(node, list) else node
+    return hashlib.sha256(json.dumps(meaningful(template), sort_keys=True).encode()).hexdigest()[:10]
 
 
 class Deployments:
@@ -181,38 +191,97 @@ class Deployments:
         store = self.cluster.store
         deployments = store.views("Deployment")  # read only: every change goes through store.apply
         wanted_pods: set[tuple[str, str]] = set()
+        wanted_sets: set[tuple[str, str]] = set()
         for dep in deployments:
             ns, name = dep["metadata"]["namespace"], dep["metadata"]["name"]
             template = dep["spec"]["template"]
             digest = template_hash(template)
             replicas = dep["spec"].get("replicas", 1)
-            pods = [p for p in store.views("Pod", ns) if p["metadata"].get("labels", {}).get("lab.sim/owner") == name]
-            current = [p for p in pods if p["metadata"]["labels"].get("pod-template-hash") == digest]
-            old = [p for p in pods if p not in current]
+            owned = _owned_sets(store, dep)
+            new_set = self._replica_set(dep, digest, owned)
+            by_set = {rs["metadata"]["name"]: [p for p in store.views("Pod", ns) if _owner_name(p, "ReplicaSet") ==
+                                                rs["metadata"]["name"]] for rs in owned + [new_set]}
+            current = by_set[new_set["metadata"]["name"]]
+            old = [p for rs_name, pods in by_set.items() if rs_name != new_set["metadata"]["name"] for p in pods]
             for pod in current[replicas:]:
                 await self._delete_pod(ns, pod["metadata"]["name"])
             current = current[:replicas]
             while len(current) < replicas:
-                current.append(self._create_pod(dep, digest))
+                current.append(self._create_pod(dep, digest, owner_set=new_set))
             for pod in current:
                 wanted_pods.add((ns, pod["metadata"]["name"]))
                 await self._run(pod, template)
             ready = sum(1 for p in current if _pod_ready(store.view("Pod", ns, p["metadata"]["name"]) or {}))
             # A rolling update with maxUnavailable 0: the old pods serve until every new one is ready.
-            remaining = 0
+            kept: dict[str, int] = {}
             for pod in old:
                 if ready == len(current):
                     await self._delete_pod(ns, pod["metadata"]["name"])
                 else:
                     wanted_pods.add((ns, pod["metadata"]["name"]))
-                    remaining += 1
-            store.set_status("Deployment", ns, name, _deployment_status(dep, replicas, len(current), remaining, ready))
+                    kept[_owner_name(pod, "ReplicaSet")] = kept.get(_owner_name(pod, "ReplicaSet"), 0) + 1
+            wanted_sets |= self._scale_sets(dep, new_set, owned, len(current), ready, kept)
+            store.set_status("Deployment", ns, name, _deployment_status(dep, replicas, len(current), sum(kept.values()),
+                                                                       ready, new_set["metadata"]["name"]))
+        for rs in list(store.views("ReplicaSet")):  # those of deleted Deployments, and beyond the history limit
+            key = (rs["metadata"]["namespace"], rs["metadata"]["name"])
+            if _owner_name(rs, "Deployment") is not None and key not in wanted_sets:
+                store.delete("ReplicaSet", *key)
         for sts in store.views("StatefulSet"):
             await self._statefulset(sts, wanted_pods)
         for pod in list(store.views("Pod")):
             key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
             if key not in wanted_pods:
                 await self._delete_pod(*key)
+
+    def _replica_set(self, dep: dict, digest: str, owned: list[dict]) -> dict:
+        """The ReplicaSet of the Deployment's current template, `<name>-<pod-template-hash>`, made or reused
+        (a rollback returns to an old one) with the next revision."""
+        store, ns, name = self.cluster.store, dep["metadata"]["namespace"], dep["metadata"]["name"]
+        revisions = [int((rs["metadata"].get("annotations") or {}).get(REVISION, "0")) for rs in owned]
+        found = next((rs for rs in owned if rs["metadata"]["name"] == f"{name}-{digest}"), None)
+        latest = max(revisions, default=0)
+        if found is not None and int(found["metadata"]["annotations"].get(REVISION, "0")) == latest:
+            revision = latest
+        else:
+            revision = latest + 1
+        template = copy.deepcopy(dep["spec"]["template"])
+        template.setdefault("metadata", {}).setdefault("labels", {})[HASH_LABEL] = digest
+        selector = copy.deepcopy(dep["spec"].get("selector") or {})
+        selector.setdefault("matchLabels", {})[HASH_LABEL] = digest
+        rs = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+              "metadata": {"name": f"{name}-{digest}", "namespace": ns, "labels": dict(template["metadata"]["labels"]),
+                           "annotations": {**((found or {}).get("metadata", {}).get("annotations") or {}),
+                                           REVISION: str(revision)},
+                           "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name,
+                                                "uid": dep["metadata"].get("uid", ""), "controller": True,
+                                                "blockOwnerDeletion": True}]},
+              "spec": {"replicas": dep["spec"].get("replicas", 1), "selector": selector, "template": template}}
+        store.apply(rs)
+        annotations = dep["metadata"].get("annotations") or {}
+        if annotations.get(REVISION) != str(revision):  # on the Deployment too (rollout undo replaces these)
+            store.apply({**dep, "metadata": {**dep["metadata"], "annotations": {**annotations, REVISION: str(revision)}}})
+        return store.view("ReplicaSet", ns, rs["metadata"]["name"])
+
+    def _scale_sets(self, dep: dict, new_set: dict, owned: list[dict], current: int, ready: int,
+                    kept: dict[str, int]) -> set[tuple[str, str]]:
+        """Each ReplicaSet's replicas and status: the new one's pods, the old ones' pods still draining; old
+        sets at zero are kept up to the Deployment's revisionHistoryLimit (10), newest first."""
+        store, ns = self.cluster.store, dep["metadata"]["namespace"]
+        limit = dep["spec"].get("revisionHistoryLimit", 10)
+        old = sorted((rs for rs in owned if rs["metadata"]["name"] != new_set["metadata"]["name"]),
+                     key=lambda rs: -int((rs["metadata"].get("annotations") or {}).get(REVISION, "0")))
+        keep = [new_set] + [rs for rs in old if kept.get(rs["metadata"]["name"])]
+        keep += [rs for rs in old if not kept.get(rs["metadata"]["name"])][:limit]
+        for rs in keep:
+            rs_name = rs["metadata"]["name"]
+            count, ready_here = (current, ready) if rs is new_set else (kept.get(rs_name, 0), kept.get(rs_name, 0))
+            if rs is not new_set and rs["spec"].get("replicas") != count:
+                store.apply({**rs, "spec": {**rs["spec"], "replicas": count}})
+            store.set_status("ReplicaSet", ns, rs_name, {
+                "replicas": count, "fullyLabeledReplicas": count, "readyReplicas": ready_here,
+                "availableReplicas": ready_here, "observedGeneration": rs["metadata"].get("generation", 1)})
+        return {(ns, rs["metadata"]["name"]) for rs in keep}
 
     async def _statefulset(self, sts: dict, wanted_pods: set[tuple[str, str]]) -> None:
         """Ordinals 0..replicas-1, each created only once the one before is ready (OrderedReady); a pod of an
@@ -226,11 +295,11 @@ class Deployments:
         for ordinal in range(replicas):
             pod_name = f"{name}-{ordinal}"
             pod = store.view("Pod", ns, pod_name)
-            if pod is not None and pod["metadata"]["labels"].get("controller-revision-hash") != digest:
+            if pod is not None and pod["metadata"]["labels"].get("controller-revision-hash") != f"{name}-{digest}":
                 await self._delete_pod(ns, pod_name)
                 pod = None
             if pod is None:
-                pod = self._create_pod(sts, digest, pod_name, "StatefulSet")
+                pod = self._create_pod(sts, digest, pod_name)
             wanted_pods.add((ns, pod_name))
             await self._run(pod, template)
             current += 1
@@ -242,23 +311,28 @@ class Deployments:
             "currentReplicas": current, "updatedReplicas": current, "availableReplicas": ready,
             "currentRevision": f"{name}-{digest}", "updateRevision": f"{name}-{digest}"})
 
-    def _create_pod(self, dep: dict, digest: str, pod_name: str | None = None, owner: str = "Deployment") -> dict:
+    def _create_pod(self, dep: dict, digest: str, pod_name: str | None = None, owner_set: dict | None = None) -> dict:
+        """A pod of a StatefulSet (`pod_name`, its ordinal's) or of a Deployment's ReplicaSet `owner_set`."""
         ns, name = dep["metadata"]["namespace"], dep["metadata"]["name"]
         template = dep["spec"]["template"]
         spec = template["spec"]
-        if owner == "StatefulSet":
-            labels = {**template.get("metadata", {}).get("labels", {}), "controller-revision-hash": digest,
-                      "statefulset.kubernetes.io/pod-name": pod_name, "lab.sim/owner": f"statefulset.{name}"}
+        if owner_set is None:
+            labels = {**template.get("metadata", {}).get("labels", {}), "controller-revision-hash": f"{name}-{digest}",
+                      "statefulset.kubernetes.io/pod-name": pod_name}
             spec = {**spec, "hostname": pod_name, "subdomain": dep["spec"].get("serviceName", "")}
+            owner = dep
         else:
-            pod_name = f"{name}-{digest[:10]}-{secrets.token_hex(3)[:5]}"
-            labels = {**template.get("metadata", {}).get("labels", {}), "pod-template-hash": digest, "lab.sim/owner": name}
+            pod_name = f"{owner_set['metadata']['name']}-{secrets.token_hex(3)[:5]}"
+            labels = {**template.get("metadata", {}).get("labels", {}), HASH_LABEL: digest}
+            owner = owner_set
         ip = self.cluster.allocate_ip(self.cluster.spec["pod_subnet"], self.cluster.pod_ips(), skip=1)
         pod = {
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": pod_name, "namespace": ns, "labels": labels,
                          "annotations": dict(template.get("metadata", {}).get("annotations", {})),
-                         "ownerReferences": [{"kind": owner, "name": name}]},
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": owner["kind"], "name": owner["metadata"]["name"],
+                                              "uid": owner["metadata"].get("uid", ""), "controller": True,
+                                              "blockOwnerDeletion": True}]},
             "spec": spec,
             "status": {"phase": "Pending", "podIP": ip},
         }
@@ -340,7 +414,17 @@ class Deployments:
         self.cluster.forget_identity(ns, name)
 
 
-def _deployment_status(dep: dict, replicas: int, updated: int, old: int, ready: int) -> dict:
+def _owned_sets(store, dep: dict) -> list[dict]:
+    return [rs for rs in store.views("ReplicaSet", dep["metadata"]["namespace"])
+            if _owner_name(rs, "Deployment") == dep["metadata"]["name"]]
+
+
+def _owner_name(obj: dict, kind: str) -> str | None:
+    """The name of the object's controller of `kind` (its controlling ownerReference)."""
+    return next((o["name"] for o in obj["metadata"].get("ownerReferences") or [] if o.get("kind") == kind), None)
+
+
+def _deployment_status(dep: dict, replicas: int, updated: int, old: int, ready: int, replica_set: str) -> dict:
     """What the deployment controller reports, in the fields `kubectl rollout status` and
     `kubectl wait --for=condition=available` read: observedGeneration, replicas (old pods included while
     they drain), updatedReplicas, availableReplicas and the Available and Progressing conditions."""
@@ -356,7 +440,7 @@ def _deployment_status(dep: dict, replicas: int, updated: int, old: int, ready: 
         return {"type": kind, "status": value, "reason": reason, "message": message,
                 "lastTransitionTime": since, "lastUpdateTime": since}
 
-    name = dep["metadata"]["name"]
+    name = replica_set
     done = updated == replicas and old == 0 and ready >= replicas
     return {"observedGeneration": dep["metadata"].get("generation", 1), "replicas": updated + old,
             "updatedReplicas": updated, "readyReplicas": ready, "availableReplicas": ready,

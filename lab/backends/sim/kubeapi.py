@@ -180,6 +180,9 @@ COLUMNS = {
     "Service": (["Type", "Cluster-IP", "External-IP", "Port(s)"], _service_row),
     "Pod": (["Ready", "Status", "Restarts"], _pod_row),
     "Deployment": (["Ready", "Up-to-date", "Available"], _deployment_row),
+    "ReplicaSet": (["Desired", "Current", "Ready"],
+                   lambda o: [o.get("spec", {}).get("replicas", 1), o.get("status", {}).get("replicas", 0),
+                              o.get("status", {}).get("readyReplicas", 0)]),
     "Namespace": (["Status"], lambda o: [o.get("status", {}).get("phase", "Active")]),
 }
 
