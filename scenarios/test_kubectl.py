@@ -275,6 +275,21 @@ def test_kubectl_create_makes_what_its_dry_run_shows(lab, east):
         east.kubectl("delete", "namespace", ns, "--wait=false")
 
 
+def test_a_pod_deleted_with_kubectl_stops_serving_and_its_replacement_answers(lab, west, east):
+    """`kubectl delete pod`: the Deployment's replacement answers east's traffic from west (podinfo names
+    the pod that answered), never the deleted pod, even where the replacement is given its address."""
+    ns = lab.cfg.namespace
+    url = lab.mirror_url("foobar", east.name)
+    before = _lines(east.kubectl("-n", ns, "get", "pods", "-l", "app=foobar", "-o", "name"))
+    _lines(east.kubectl("-n", ns, "delete", *before))
+    _lines(east.kubectl("-n", ns, "rollout", "status", "deployment/foobar", "--timeout=60s"))
+    after = {name.split("/", 1)[1] for name in _lines(east.kubectl("-n", ns, "get", "pods", "-l", "app=foobar", "-o", "name"))}
+    assert after and not after & {name.split("/", 1)[1] for name in before}, (before, after)
+    lab.wait_for(lambda: west.request(url).ok, 30, "traffic to foobar's replacement")
+    answered = {json.loads(west.request(url).body)["hostname"] for _ in range(10)}
+    assert answered <= after, f"answered by {answered}, running {after}"
+
+
 def test_rollout_restart_history_and_undo_go_through_replicasets(lab, east):
     """A Deployment's templates live in its ReplicaSets (`<name>-<pod-template-hash>`, revision annotations):
     `rollout restart` makes a second one, `rollout undo` returns to the first, which takes the next revision."""

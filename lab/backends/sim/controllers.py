@@ -233,6 +233,10 @@ class Deployments:
             key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
             if key not in wanted_pods:
                 await self._delete_pod(*key)
+        # A pod deleted through the API (`kubectl delete pod`, its namespace deleted) stops running too: a
+        # runtime left behind would keep its address, which the next new pod may be given.
+        for key in [k for k in self.cluster.pods if store.view("Pod", *k) is None]:
+            await self._delete_pod(*key)
 
     def _replica_set(self, dep: dict, digest: str, owned: list[dict]) -> dict:
         """The ReplicaSet of the Deployment's current template, `<name>-<pod-template-hash>`, made or reused
