@@ -245,7 +245,7 @@ class Deployments:
         revisions = [int((rs["metadata"].get("annotations") or {}).get(REVISION, "0")) for rs in owned]
         found = next((rs for rs in owned if rs["metadata"]["name"] == f"{name}-{digest}"), None)
         latest = max(revisions, default=0)
-        if found is not None and int(found["metadata"]["annotations"].get(REVISION, "0")) == latest:
+        if found is not None and int((found["metadata"].get("annotations") or {}).get(REVISION, "0")) == latest:
             revision = latest
         else:
             revision = latest + 1
