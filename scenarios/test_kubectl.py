@@ -19,6 +19,24 @@ def test_get_svc_in_west_shows_the_mirror_of_easts_service(lab, west, east):
     assert any(row.split()[0] == f"foobar-{east.name}" for row in rows[1:]), rows
 
 
+def test_get_all_nodes_and_wide_pods_read_as_on_a_kind_cluster(lab, east):
+    """`get all` lists the namespace's pods, services, deployments and replicasets; the one node is Ready as
+    the control plane; `-o wide` places each pod on it, with its IP."""
+    ns = lab.cfg.namespace
+    listed = _lines(east.kubectl("-n", ns, "get", "all", "-o", "name"))
+    for prefix in ("pod/foobar-", "service/foobar", "deployment.apps/foobar", "replicaset.apps/foobar-"):
+        assert any(name.startswith(prefix) for name in listed), (prefix, listed)
+    nodes = [row.split() for row in _lines(east.kubectl("get", "nodes"))]
+    assert nodes[0] == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"] and len(nodes) == 2, nodes
+    node, status, roles = nodes[1][:3]
+    assert (node, status, roles) == (f"{east.name}-control-plane", "Ready", "control-plane"), nodes
+    pods = [row.split() for row in _lines(east.kubectl("-n", ns, "get", "pods", "-o", "wide", "-l", "app=foobar"))]
+    header = pods[0]
+    assert header[:6] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP"] and "NODE" in header, header
+    for row in pods[1:]:
+        assert row[header.index("NODE")] == node and row[header.index("IP")].count(".") == 3, row
+
+
 def test_get_links_lists_the_link_to_east(lab, west, east):
     if not lab.cfg.profile.link_crd:
         import pytest

@@ -33,7 +33,8 @@ class Resource:
     def discovery(self) -> list[dict]:
         """Its APIResource entries (the resource and its subresources) for an APIResourceList."""
         out = [{"name": self.plural, "singularName": self.singular, "namespaced": self.namespaced, "kind": self.kind,
-                "verbs": list(VERBS), **({"shortNames": list(self.short_names)} if self.short_names else {})}]
+                "verbs": list(VERBS), **({"shortNames": list(self.short_names)} if self.short_names else {}),
+                **({"categories": ["all"]} if (self.group, self.kind) in IN_ALL else {})}]
         for sub in self.subresources:
             kind, verbs = {"status": (self.kind, ["get", "patch", "update"]),
                            "scale": ("Scale", ["get", "patch", "update"]),
@@ -47,6 +48,10 @@ class Resource:
         return out
 
 
+# What `kubectl get all` lists: the built-in kinds in the "all" category (those of them served here)
+IN_ALL = {("", "Pod"), ("", "Service"), ("apps", "Deployment"), ("apps", "ReplicaSet"), ("apps", "StatefulSet"),
+          ("apps", "DaemonSet")}
+
 BUILT_IN = (
     Resource("", "v1", "Namespace", "namespaces", False, ("ns",), ("status",)),
     Resource("", "v1", "Node", "nodes", False, ("no",), ("status",)),
@@ -58,6 +63,7 @@ BUILT_IN = (
     Resource("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",)),
     Resource("", "v1", "Event", "events", True, ("ev",)),
     Resource("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),
+    Resource("coordination.k8s.io", "v1", "Lease", "leases", True),
     Resource("apps", "v1", "Deployment", "deployments", True, ("deploy",), ("status", "scale")),
     Resource("apps", "v1", "ReplicaSet", "replicasets", True, ("rs",), ("status", "scale")),
     Resource("apps", "v1", "StatefulSet", "statefulsets", True, ("sts",), ("status", "scale")),

@@ -330,6 +330,9 @@ class Deployments:
             labels = {**template.get("metadata", {}).get("labels", {}), HASH_LABEL: digest}
             owner = owner_set
         ip = self.cluster.allocate_ip(self.cluster.spec["pod_subnet"], self.cluster.pod_ips(), skip=1)
+        node = next(iter(self.cluster.store.views("Node")), None)  # a kind cluster's one node runs every pod
+        if node is not None:
+            spec = {**spec, "nodeName": node["metadata"]["name"]}
         pod = {
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": pod_name, "namespace": ns, "labels": labels,
@@ -338,7 +341,7 @@ class Deployments:
                                               "uid": owner["metadata"].get("uid", ""), "controller": True,
                                               "blockOwnerDeletion": True}]},
             "spec": spec,
-            "status": {"phase": "Pending", "podIP": ip},
+            "status": {"phase": "Pending", "podIP": ip, "podIPs": [{"ip": ip}], **_host_ip(node)},
         }
         self.cluster.store.apply(pod)
         self.cluster.store.set_status("Pod", ns, pod_name, pod["status"])
@@ -364,19 +367,23 @@ class Deployments:
         if runtime.meshed:  # what the proxy injector's patch leaves in the pod spec
             pod, native = self._injected(pod), self.cluster.profile.native_sidecar
             containers += [] if native else ["linkerd-proxy"]
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        placed = {k: pod["status"][k] for k in ("podIPs", "hostIP", "hostIPs") if k in pod.get("status", {})}
         if runtime.error:
-            status = {"phase": "Failed", "podIP": runtime.ip, "reason": "ImageNotSupported", "message": runtime.error,
-                      "conditions": [{"type": "Ready", "status": "False"}]}
+            status = {"phase": "Failed", "podIP": runtime.ip, **placed, "startTime": now, "reason": "ImageNotSupported",
+                      "message": runtime.error, "conditions": [{"type": "Ready", "status": "False"}]}
             self.cluster.event("Pod", f"{ns}/{name}", "Failed", runtime.error, "Warning")
         else:
-            status = {"phase": "Running", "podIP": runtime.ip,
-                      "conditions": [{"type": "Ready", "status": "True"}],
+            running = {"running": {"startedAt": now}}
+            status = {"phase": "Running", "podIP": runtime.ip, **placed, "startTime": now,
+                      "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now}],
                       "containerStatuses": [{"name": c, "ready": True, "started": True, "restartCount": 0,
-                                             "state": {"running": {}}} for c in containers]}
+                                             "state": running} for c in containers]}
             if runtime.meshed:
+                done = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now, "finishedAt": now}}
                 status["initContainerStatuses"] = [
-                    {"name": "linkerd-init", "ready": True, "restartCount": 0, "state": {"terminated": {"exitCode": 0}}}] + (
-                    [{"name": "linkerd-proxy", "ready": True, "started": True, "restartCount": 0, "state": {"running": {}}}]
+                    {"name": "linkerd-init", "ready": True, "restartCount": 0, "state": done}] + (
+                    [{"name": "linkerd-proxy", "ready": True, "started": True, "restartCount": 0, "state": running}]
                     if native else [])
             self.cluster.event("Pod", f"{ns}/{name}", "Started", f"Started pod {name}" + (" (meshed)" if runtime.meshed else ""))
         self.cluster.store.set_status("Pod", ns, name, status)
@@ -416,6 +423,11 @@ class Deployments:
     async def _drain(self, runtime: PodRuntime, ns: str, name: str) -> None:
         await runtime.stop(grace=DRAIN_SECONDS)
         self.cluster.forget_identity(ns, name)
+
+
+def _host_ip(node: dict | None) -> dict:
+    address = next((a["address"] for a in (node or {}).get("status", {}).get("addresses", []) if a["type"] == "InternalIP"), None)
+    return {"hostIP": address, "hostIPs": [{"ip": address}]} if address else {}
 
 
 def _owned_sets(store, dep: dict) -> list[dict]:

@@ -41,6 +41,29 @@ SAVE_SECONDS = 1.0
 BURST_GAP, BURST_MAX = 0.005, 0.05  # seconds: how long writes may keep a reconcile pass waiting
 
 
+
+def node_objects(cluster: str, kubelet_version: str, index: int) -> list[dict]:
+    """A kind cluster's one node, `<cluster>-control-plane`, as `kubectl get nodes -o wide` shows it: Ready,
+    the control-plane role, the kubelet's version, and an address on the docker `kind` network, where kind
+    gives nodes addresses from the bottom in the order the clusters were made; and the node's Lease in
+    kube-node-lease (`kubectl describe node` reads it; a kubelet renews it, the simulation does not)."""
+    node = f"{cluster}-control-plane"
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": node, "namespace": "kube-node-lease"},
+             "spec": {"holderIdentity": node, "leaseDurationSeconds": 40, "renewTime": now.replace("Z", ".000000Z")}}
+    return [lease, {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": node, "labels": {"kubernetes.io/hostname": node, "kubernetes.io/os": "linux",
+                                                  "kubernetes.io/arch": "amd64", "node-role.kubernetes.io/control-plane": ""}},
+            "spec": {"podCIDR": "", "providerID": f"kind://docker/{cluster}/{node}"},
+            "status": {"addresses": [{"type": "InternalIP", "address": f"172.18.0.{2 + index}"},
+                                     {"type": "Hostname", "address": node}],
+                       "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                                       "message": "kubelet is posting ready status", "lastHeartbeatTime": now,
+                                       "lastTransitionTime": now}],
+                       "nodeInfo": {"kubeletVersion": kubelet_version, "osImage": "Debian GNU/Linux 12 (bookworm)",
+                                    "kernelVersion": "(simulated)", "containerRuntimeVersion": "containerd://(simulated)",
+                                    "architecture": "amd64", "operatingSystem": "linux"}}}]
+
 class CorruptState(Exception):
     """state.json cannot be read back: the lab process says so in one log line and exits."""
 
@@ -72,9 +95,8 @@ class LabProcess:
         else:  # what every new cluster has before anything is applied: its system namespaces and its node
             for namespace in ("default", "kube-system", "kube-public", "kube-node-lease"):
                 cluster.store.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
-            cluster.store.apply({"apiVersion": "v1", "kind": "Node", "metadata": {
-                "name": f"{name}-control-plane", "labels": {"kubernetes.io/hostname": f"{name}-control-plane",
-                                                          "node-role.kubernetes.io/control-plane": ""}}})
+            for obj in node_objects(name, spec.get("kubernetes_version", "v1.32.0"), len(self.clusters)):
+                cluster.store.apply(obj)
         cluster.cluster_store = ClusterStore(cluster)
         cluster.controllers = [
             controllers.CustomResourceDefinitions(cluster),

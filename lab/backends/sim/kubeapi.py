@@ -149,6 +149,13 @@ def _deployment_row(o: dict) -> list:
     return [f"{status.get('readyReplicas', 0)}/{replicas}", status.get("updatedReplicas", 0), status.get("availableReplicas", 0)]
 
 
+def _node_row(o: dict) -> list:
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in o.get("status", {}).get("conditions", []))
+    roles = sorted(k.split("/", 1)[1] for k in (o["metadata"].get("labels") or {}) if k.startswith("node-role.kubernetes.io/"))
+    return ["Ready" if ready else "NotReady", ",".join(roles) or "<none>", _age(o),
+            o.get("status", {}).get("nodeInfo", {}).get("kubeletVersion", "")]
+
+
 def _more(listed: list[str], count: int, empty: str) -> str:
     """kubectl's printers (pkg/printers/internalversion/printers.go): three entries, then "+ N more..."."""
     text = ",".join(listed[:3])
@@ -180,10 +187,40 @@ COLUMNS = {
     "Service": (["Type", "Cluster-IP", "External-IP", "Port(s)"], _service_row),
     "Pod": (["Ready", "Status", "Restarts"], _pod_row),
     "Deployment": (["Ready", "Up-to-date", "Available"], _deployment_row),
+    "Lease": (["Holder"], lambda o: [o.get("spec", {}).get("holderIdentity", "")]),
+    "Node": (["Status", "Roles", "Age", "Version"], _node_row),  # Age before Version, as kubectl prints nodes
     "ReplicaSet": (["Desired", "Current", "Ready"],
                    lambda o: [o.get("spec", {}).get("replicas", 1), o.get("status", {}).get("replicas", 0),
                               o.get("status", {}).get("readyReplicas", 0)]),
     "Namespace": (["Status"], lambda o: [o.get("status", {}).get("phase", "Active")]),
+}
+
+
+def _node_wide(o: dict) -> list:
+    status = o.get("status", {})
+    address = {a["type"]: a["address"] for a in status.get("addresses", [])}
+    info = status.get("nodeInfo", {})
+    return [address.get("InternalIP", "<none>"), address.get("ExternalIP", "<none>"), info.get("osImage", ""),
+            info.get("kernelVersion", ""), info.get("containerRuntimeVersion", "")]
+
+
+def _containers_wide(o: dict) -> list:
+    """Containers, images and selector, as -o wide shows them for Deployments and ReplicaSets."""
+    containers = o.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+    selector = (o.get("spec", {}).get("selector") or {}).get("matchLabels") or {}
+    return [",".join(c["name"] for c in containers), ",".join(c.get("image", "") for c in containers),
+            ",".join(f"{k}={v}" for k, v in selector.items()) or "<none>"]
+
+
+# The -o wide columns (priority 1 in the Table, after Age), as kubectl 1.32's printers add them
+WIDE = {
+    "Pod": (["IP", "Node", "Nominated Node", "Readiness Gates"],
+            lambda o: [o.get("status", {}).get("podIP", "<none>"), o.get("spec", {}).get("nodeName", "<none>"), "<none>", "<none>"]),
+    "Node": (["Internal-IP", "External-IP", "OS-Image", "Kernel-Version", "Container-Runtime"], _node_wide),
+    "Service": (["Selector"], lambda o: [",".join(f"{k}={v}" for k, v in (o.get("spec", {}).get("selector") or {}).items())
+                                         or "<none>"]),
+    "Deployment": (["Containers", "Images", "Selector"], _containers_wide),
+    "ReplicaSet": (["Containers", "Images", "Selector"], _containers_wide),
 }
 
 
@@ -220,12 +257,15 @@ def table(res: Resource, objects: list[dict]) -> dict:
     columns += [{"name": n, "type": "string", "format": "", "description": "", "priority": 0} for n in names]
     columns += [{"name": c["name"], "type": c.get("type", "string"), "format": "", "description": "", "priority": 0}
                 for c in extra if c["name"] != "Age"]
-    columns.append({"name": "Age", "type": "string", "format": "", "description": "", "priority": 0})
+    if "Age" not in names:  # last, unless the kind's printer puts it elsewhere (its row gives the cell then)
+        columns.append({"name": "Age", "type": "string", "format": "", "description": "", "priority": 0})
+    wide_names, wide = WIDE.get(res.kind, ([], lambda o: []))
+    columns += [{"name": n, "type": "string", "format": "", "description": "", "priority": 1} for n in wide_names]
     rows = []
     for o in objects:
         cells = [o["metadata"]["name"], *row(o)]
         cells += [_jsonpath(o, c["jsonPath"]) for c in extra if c["name"] != "Age"]
-        rows.append({"cells": cells + [_age(o)],
+        rows.append({"cells": cells + ([] if "Age" in names else [_age(o)]) + wide(o),
                      "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]}})
     return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {}, "columnDefinitions": columns, "rows": rows}
 
