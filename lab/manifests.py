@@ -114,6 +114,30 @@ def linkerd_identity(cfg: LabConfig, anchors_pem: str, issuer_cert_pem: str | No
     return objects
 
 
+CONTROL_PLANE_COMPONENT = "linkerd.io/control-plane-component"  # on the control plane's pods, e.g. destination
+
+
+def control_plane(cfg: LabConfig) -> list[dict]:
+    """The control plane's Deployments as `linkerd install` names them at the profile's tag, each with its
+    ServiceAccount; the simulation runs them (they log, and show in `kubectl -n linkerd get pods`)."""
+    profile, objects = cfg.profile, []
+    for name, containers in profile.control_plane:
+        component = name.removeprefix("linkerd-")
+        labels = {CONTROL_PLANE_COMPONENT: component, names.CONTROL_PLANE_NS_LABEL: LINKERD_NS}
+        objects.append({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": LINKERD_NS}})
+        objects.append({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": LINKERD_NS, "labels": {**labels, "app.kubernetes.io/name": component},
+                         "annotations": created_by(cfg)},
+            "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": dict(labels)},
+                                  "spec": {"serviceAccountName": name,
+                                           "containers": [{"name": c, "image": image if "/" in image else
+                                                           f"{profile.registry}/{image}:{profile.linkerd}"}
+                                                          for c, image in containers]}}}})
+    return objects
+
+
 GATEWAY_API_CRDS = ("httproutes", "grpcroutes")  # what edge's CheckGatewayAPICRDs looks for (pkg/healthcheck)
 
 

@@ -60,6 +60,9 @@ class Profile:
     native_sidecar: bool         # the injector adds the proxy as a restartable init container (else a container)
     cgroup_v1_only: bool         # the node image's Kubernetes (< 1.19) cannot run on a cgroup v2 host
     registry: str                # where the control plane's images come from (`--registry` overrides it)
+    # `linkerd install`'s Deployments: (name, ((container, image), ...)), an image under `registry` unless it
+    # names its own; every pod also runs the proxy
+    control_plane: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
     modes: tuple[str, ...] = ("gateway",)  # the MODES this release has
     policy: bool = False  # the policy.linkerd.io CRDs (Server, AuthorizationPolicy, ...; Linkerd 2.11+)
 
@@ -150,6 +153,16 @@ PROFILES: dict[str, Profile] = {
             cgroup_v1_only=True,
             # charts/linkerd2-multicluster/values.yaml (stable-2.8.1): controllerImage gcr.io/linkerd-io/controller
             registry="gcr.io/linkerd-io",
+            # cli/cmd/testdata/install_default.golden (stable-2.8.1): the Deployments and their containers
+            control_plane=(("linkerd-identity", (("identity", "controller"),)),
+                           ("linkerd-controller", (("public-api", "controller"),)),
+                           ("linkerd-destination", (("destination", "controller"),)),
+                           ("linkerd-web", (("web", "web"),)),
+                           ("linkerd-prometheus", (("prometheus", "prom/prometheus:v2.15.2"),)),
+                           ("linkerd-proxy-injector", (("proxy-injector", "controller"),)),
+                           ("linkerd-sp-validator", (("sp-validator", "controller"),)),
+                           ("linkerd-tap", (("tap", "controller"),)),
+                           ("linkerd-grafana", (("grafana", "grafana"),))),
         ),
         Profile(
             name="current",
@@ -211,6 +224,12 @@ PROFILES: dict[str, Profile] = {
             native_sidecar=True,
             cgroup_v1_only=False,
             registry="cr.l5d.io/linkerd",
+            # cli/cmd/testdata/install_default.golden (edge-26.8.3): the policy controller runs from the
+            # controller image too
+            control_plane=(("linkerd-identity", (("identity", "controller"),)),
+                           ("linkerd-destination", (("destination", "controller"), ("sp-validator", "controller"),
+                                                    ("policy", "controller"))),
+                           ("linkerd-proxy-injector", (("proxy-injector", "controller"),))),
             modes=("gateway", "headless", "remote-discovery", "federated", "link-gen"),
             policy=True,
         ),

@@ -37,6 +37,14 @@ def test_get_all_nodes_and_wide_pods_read_as_on_a_kind_cluster(lab, east):
         assert row[header.index("NODE")] == node and row[header.index("IP")].count(".") == 3, row
 
 
+def test_the_control_plane_runs_the_deployments_linkerd_install_makes(lab, east):
+    """`kubectl -n linkerd get deploy`: the profile's release's control plane, every one available."""
+    rows = [row.split() for row in _lines(east.kubectl("-n", manifests.LINKERD_NS, "get", "deploy"))[1:]]
+    available = {row[0] for row in rows if row[1].split("/")[0] == row[1].split("/")[1] != "0"}
+    wanted = {name for name, _ in lab.cfg.profile.control_plane}
+    assert wanted <= available, (wanted, rows)
+
+
 def test_get_links_lists_the_link_to_east(lab, west, east):
     if not lab.cfg.profile.link_crd:
         import pytest

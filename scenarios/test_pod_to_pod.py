@@ -169,6 +169,8 @@ def test_a_cluster_the_destination_controller_could_not_add_stays_unused_until_i
         east.apply(narrowed)
         recreate_secret()  # added again, and refused: the account may not list pods
         flat.wait_for(lambda: west.request(url).status == failfast, 15, "pod-to-pod requests to fail without access")
+        logs = west.kubectl("-n", manifests.LINKERD_NS, "logs", "deploy/linkerd-destination", "-c", "destination")
+        assert "Error adding cluster east to store: not authorized to access pods" in logs.stdout, logs.stdout[-2000:]
         east.apply(_fresh(role))
         flat.backend.settle()
         result = west.request(url)

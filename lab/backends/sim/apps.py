@@ -130,8 +130,8 @@ def for_container(container: dict, pod_name: str, mappings=lambda: []) -> App:
         ports = [p["containerPort"] for p in container.get("ports", []) if "containerPort" in p]
         port = int(env.get("PODINFO_PORT", ports[0] if ports else 9898))
         return Podinfo(pod_name, port, env.get("PODINFO_UI_MESSAGE", f"greetings from podinfo v{PODINFO_VERSION}"))
-    if repo in ("pause", "curl", "controller"):  # controller: the service mirror, whose work the lab process does
-        return Idle()
+    if repo in ("pause", "curl", "controller", "web", "grafana", "prometheus"):
+        return Idle()  # Linkerd's controllers (and 2.8's dashboard): the lab process does their work
     ports = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
     if repo == "nginx" and "mc-probe" in ports:  # 2.8.1's gateway; any other nginx is not played here
         return GatewayNginx(ports["mc-probe"])

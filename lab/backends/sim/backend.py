@@ -299,7 +299,7 @@ class SimBackend(Backend):
                 raise LabError(f"failed to verify issuer certs stored on disk: {exc}") from None
             crt, key = issuer.cert_pem, issuer.key_pem
         crds = manifests.policy_crds() if self.cfg.profile.policy else []
-        self.apply(cluster, crds + manifests.linkerd_identity(self.cfg, anchors, crt, key))
+        self.apply(cluster, crds + manifests.linkerd_identity(self.cfg, anchors, crt, key) + manifests.control_plane(self.cfg))
 
     def install_linkerd(self, cluster: str) -> None:
         self._linkerd_install(cluster, roots_path(self.cfg, self.root, cluster), with_issuer=True)

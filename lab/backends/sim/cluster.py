@@ -125,6 +125,21 @@ class SimCluster:
 
         return PROFILES.get(self.spec.get("profile", DEFAULT_PROFILE), PROFILES[DEFAULT_PROFILE])
 
+    # -- logs (kubectl logs) -----------------------------------------------
+    def log_from(self, namespace: str, deployment: str, line: str, container: str | None = None) -> None:
+        """A line in the log of a Deployment's pods, in `container` (by default its first besides the proxy):
+        how the lab process's controllers write what the real ones log."""
+        dep = self.store.view("Deployment", namespace, deployment)
+        selector = (dep or {}).get("spec", {}).get("selector", {}).get("matchLabels")
+        if not selector:
+            return
+        for pod in self.store.views("Pod", namespace, labels=selector):
+            runtime = self.pods.get((namespace, pod["metadata"]["name"]))
+            names_ = [c["name"] for c in pod["spec"].get("containers", []) if c["name"] != "linkerd-proxy"]
+            target = container if container in names_ else (names_[0] if names_ else None)
+            if runtime is not None and target:
+                runtime.log(target, line)
+
     # -- events (kubectl get events) ---------------------------------------
     def event(self, kind: str, name: str, reason: str, message: str, type_: str = "Normal",
               component: str = "kubelet") -> None:

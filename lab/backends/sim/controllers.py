@@ -184,8 +184,10 @@ class Deployments:
         wanted = template.get("metadata", {}).get("annotations", {}).get(
             "linkerd.io/inject", ns.get("metadata", {}).get("annotations", {}).get("linkerd.io/inject")
         )
-        # Linkerd's proxy injector is a webhook: it acts only once the control plane is there.
-        return wanted == "enabled" and self.cluster.mesh_ready()
+        # Linkerd's proxy injector is a webhook: it acts only once the control plane is there. The control
+        # plane's own pods are rendered with their proxy by `linkerd install`.
+        control_plane = names.CONTROL_PLANE_NS_LABEL in (template.get("metadata", {}).get("labels") or {})
+        return (wanted == "enabled" or control_plane) and self.cluster.mesh_ready()
 
     async def reconcile(self) -> None:
         store = self.cluster.store

@@ -283,12 +283,7 @@ class ServiceMirror:
 
     def _controller_log(self, controller: dict, line: str) -> None:
         """A line in the controller's own log (`kubectl logs deploy/<controller>`), in each of its pods."""
-        selector = controller.get("spec", {}).get("selector", {}).get("matchLabels", {})
-        for pod in self.cluster.store.views("Pod", MC_NS, labels=selector):
-            runtime = self.cluster.pods.get((MC_NS, pod["metadata"]["name"]))
-            containers = [c["name"] for c in pod["spec"].get("containers", []) if c["name"] != "linkerd-proxy"]
-            if runtime is not None and containers:
-                runtime.log(containers[0], line)
+        self.cluster.log_from(MC_NS, controller["metadata"]["name"], line)
 
     @staticmethod
     async def _stop_informer(state: LinkState) -> None:

@@ -13,6 +13,7 @@ import base64
 import functools
 import json
 import logging
+import time
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -168,9 +169,10 @@ class ClusterStore:
             return  # removed while it was being added
         if error is not None:
             self.errors[target] = f"Error adding cluster {target} to store: {error}"
-            log.error("cluster %s: destination: %s", self.cluster.name, self.errors[target])
+            self._log("error", self.errors[target])
             return
         self.errors.pop(target, None)
+        self._log("info", f"Added cluster {target} to ClusterStore")
         # No on_change: nothing is reconciled from these; the proxies read the cache per request.
         self.watches[target] = (secret["metadata"].get("uid"), Informer(*found, REMOTE_DISCOVERY))
 
@@ -183,6 +185,15 @@ class ClusterStore:
         found = self.watches.pop(target, None)
         if found is not None:
             await found[1].close()
+            self._log("info", f"Removed cluster {target} from ClusterStore")
+
+    def _log(self, level: str, message: str) -> None:
+        """In linkerd-destination's log (`kubectl -n linkerd logs deploy/linkerd-destination -c destination`),
+        as its logrus writes it with the default plain format."""
+        log.log(logging.ERROR if level == "error" else logging.INFO, "cluster %s: destination: %s", self.cluster.name, message)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self.cluster.log_from(LINKERD_NS, "linkerd-destination",
+                              f'time="{stamp}" level={level} msg="{message}" component=cluster-store', "destination")
 
     async def stop(self) -> None:
         for target in list(self._handled):
