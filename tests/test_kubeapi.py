@@ -300,3 +300,60 @@ def test_the_labs_apply_merges_metadata_as_kubectl_apply_does(sim_lab):
     assert backend.apply("east", [again]) == ["ConfigMap/merged"]
     assert backend.get("east", "ConfigMap", "default", "merged")["metadata"]["labels"] == {"mine": "2", "theirs": "1"}
     assert backend.apply("east", [again]) == [], "the same manifest again changes nothing"
+
+
+def test_the_event_recorder_creates_counts_up_and_logs_a_refusal(api, sim_lab):
+    """client-go's recorder, as the simulated mirror writes its events into the linked cluster: the first
+    occurrence is created, a repeat after the correlation window patches its count, and an API server's
+    refusal is logged once and dropped (tools/record/event.go at v0.36.3)."""
+    import asyncio
+    import base64
+    import time
+
+    from lab.backends.sim import cluster, recorder
+
+    backend = sim_lab.backend
+    secret = next(s for s in backend.list("east", "Secret", "linkerd-multicluster")
+                  if s.get("type") == "kubernetes.io/service-account-token")
+    token = base64.b64decode(secret["data"]["token"]).decode()
+    gateway = backend.get("east", "Service", "linkerd-multicluster", "linkerd-gateway")
+
+    def recorded() -> list[dict]:
+        return [e for e in backend.list("east", "Event", "linkerd-multicluster") if e["reason"] == "Probed"]
+
+    async def scenario(monkeypatch_repeat):
+        lines: list[str] = []
+        allowed = recorder.EventRecorder(f"https://127.0.0.1:{api.port}", token, api.certs.ca.read_text(),
+                                         "linkerd-service-mirror-east", log_line=lines.append)
+        refused = recorder.EventRecorder(f"https://127.0.0.1:{api.port}", "not-a-token", api.certs.ca.read_text(),
+                                         "linkerd-service-mirror-east", log_line=lines.append)
+        try:
+            allowed.event(gateway, "Probed", "seen")
+            await until(lambda: recorded(), "the event")
+            monkeypatch_repeat()  # the next one is a new occurrence, not the same one within the window
+            allowed.event(gateway, "Probed", "seen")
+            await until(lambda: recorded() and recorded()[0]["count"] == 2, "the count to go up")
+            refused.event(gateway, "Probed", "refused")
+            await until(lambda: lines, "the refusal in the log")
+            assert "Server rejected event (will not retry!)" in lines[0] and "Unauthorized" in lines[0], lines
+        finally:
+            await allowed.close()
+            await refused.close()
+
+    async def until(predicate, what: str, timeout: float = 10.0):
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            await asyncio.sleep(0.02)
+
+    def repeat_at_once():
+        cluster.REPEAT_SECONDS = -1
+
+    saved = cluster.REPEAT_SECONDS
+    try:
+        asyncio.run(scenario(repeat_at_once))
+    finally:
+        cluster.REPEAT_SECONDS = saved
+    events = recorded()
+    assert len(events) == 1 and events[0]["source"]["component"] == "linkerd-service-mirror-east", events
+    assert events[0]["involvedObject"]["name"] == "linkerd-gateway"

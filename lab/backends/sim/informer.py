@@ -154,6 +154,7 @@ class Informer:
         return index.get((namespace, value), [])
 
     async def close(self) -> None:
+        self._answered.set()  # nobody waits for an answer from a closed informer
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
