@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 from .errors import LabError
+from .names import LAST_APPLIED
 
 
 def _serialized(method):
@@ -27,9 +28,6 @@ def _serialized(method):
         with self._lock:
             return method(self, *args, **kwargs)
     return wrapper
-
-
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 def _kept_metadata(current: dict, meta: dict) -> dict:

@@ -42,6 +42,7 @@ REMOTE_CLUSTER_DOMAIN = "mirror.linkerd.io/remote-cluster-domain"
 REMOTE_CLUSTER_L5D_NS = "mirror.linkerd.io/remote-cluster-l5d-ns"
 REMOTE_SVC_ANNOTATION = "mirror.linkerd.io/remote-svc-fq-name"
 REMOTE_RESOURCE_VERSION = "mirror.linkerd.io/remote-resource-version"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"  # what client-side `kubectl apply` leaves
 CONTROL_PLANE_NS_LABEL = "linkerd.io/control-plane-ns"  # on the control plane's pods: its namespace
 # Kubernetes' EndpointSlice labels (k8s.io/api/discovery/v1 well_known_labels.go) and the two controllers
 # that write slices (pkg/controller/endpointslice and endpointslicemirroring, ControllerName)

@@ -25,13 +25,11 @@ from ...lock import lab_lock
 from ..base import Backend, HttpResult, LabError, wait_until
 from . import labprocess
 from ...kubeclient import KubeClient
+from ...names import LAST_APPLIED
 from .apicerts import ApiCerts
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[3]
 START_TIMEOUT = 15.0
-
-
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 def last_applied(obj: dict) -> dict:

@@ -574,8 +574,7 @@ def _slice(svc: dict, eps: dict) -> dict | None:
     # The mirroring controller copies the Endpoints' annotations but two (reconciler.go); Linkerd's
     # destination reads the remote gateway's identity from them (port_publisher.go, edge-26.8.3).
     annotations = {k: v for k, v in (eps["metadata"].get("annotations") or {}).items()
-                   if k not in ("endpoints.kubernetes.io/last-change-trigger-time",
-                                "kubectl.kubernetes.io/last-applied-configuration")} if not selected else {}
+                   if k not in ("endpoints.kubernetes.io/last-change-trigger-time", names.LAST_APPLIED)} if not selected else {}
     suffix = hashlib.sha256(owner["metadata"].get("uid", name).encode()).hexdigest()[:5]  # stands for generateName's
     return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
             "metadata": {"name": f"{name}-{suffix}", "namespace": svc["metadata"]["namespace"], "generateName": f"{name}-",
