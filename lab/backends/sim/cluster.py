@@ -52,15 +52,19 @@ def service_with_ip(services, ip: str) -> dict | None:
     return None
 
 
+def _port_for(ports: list[dict], svc_port: dict) -> int | None:
+    """The endpoint port for a service port: the one of the same name, else the only one."""
+    match = [p for p in ports if (p.get("name") or "") == (svc_port.get("name") or "")] or ports[:1]
+    return match[0]["port"] if match else None
+
+
 def ready_endpoints(eps: dict | None, svc_port: dict) -> list[tuple[str, int]]:
     """(ip, target port) of each ready address of an Endpoints object for one of its service's ports."""
     candidates = []
     for subset in (eps or {}).get("subsets", []):
-        ports = subset.get("ports", [])
-        match = [p for p in ports if p.get("name") == svc_port.get("name")] or ports[:1]
-        if not match:
-            continue
-        candidates += [(a["ip"], match[0]["port"]) for a in subset.get("addresses", [])]
+        port = _port_for(subset.get("ports", []), svc_port)
+        if port is not None:
+            candidates += [(a["ip"], port) for a in subset.get("addresses", [])]
     return candidates
 
 
@@ -96,12 +100,10 @@ def ready_slice_endpoints(slices: list[dict], svc_port: dict) -> list[tuple[str,
     those marked not ready (port_publisher.go, edge-26.8.3: a missing condition counts as ready)."""
     candidates = []
     for found in slices:
-        ports = found.get("ports") or []
-        match = [p for p in ports if p.get("name", "") == svc_port.get("name", "")] or ports[:1]
-        if not match:
-            continue
-        candidates += [(address, match[0]["port"]) for e in found.get("endpoints") or []
-                       if (e.get("conditions") or {}).get("ready") is not False for address in e.get("addresses", [])[:1]]
+        port = _port_for(found.get("ports") or [], svc_port)
+        if port is not None:
+            candidates += [(address, port) for e in found.get("endpoints") or []
+                           if (e.get("conditions") or {}).get("ready") is not False for address in e.get("addresses", [])[:1]]
     return candidates
 
 
@@ -157,8 +159,9 @@ class SimCluster:
             return
         self.store.apply(made)
         events = self.store.views("Event")
-        for old in sorted(events, key=lambda e: int(e["metadata"]["resourceVersion"]))[:max(0, len(events) - EVENT_LIMIT)]:
-            self.store.delete("Event", old["metadata"]["namespace"], old["metadata"]["name"])
+        if len(events) > EVENT_LIMIT:  # the oldest go
+            for old in sorted(events, key=lambda e: int(e["metadata"]["resourceVersion"]))[:len(events) - EVENT_LIMIT]:
+                self.store.delete("Event", old["metadata"]["namespace"], old["metadata"]["name"])
 
     # -- address allocation ------------------------------------------------
     def free_ips(self, subnet: str, used: set[str], skip: int):

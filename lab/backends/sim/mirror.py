@@ -13,7 +13,6 @@ builds (probe_url).
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import statistics
 import time
@@ -27,6 +26,7 @@ from ...manifests import ingress_ip
 from ...names import CREDENTIALS_SECRET_TYPE, MC_NS
 from . import httpwire, informer
 from .cluster import service_with_ip
+from .controllers import template_hash
 from .informer import Informer
 from .recorder import EventRecorder
 from .remote import kubeconfig
@@ -264,8 +264,7 @@ class ServiceMirror:
                            f"credentials secret {MC_NS}/{name} names {found[0]}, linked before the simulation served "
                            f"Kubernetes APIs: link again (./labctl step link)")
             return None
-        template = json.dumps(controller.get("spec", {}).get("template", {}), sort_keys=True)
-        key = (*found, controller["metadata"].get("uid"), template)
+        key = (*found, controller["metadata"].get("uid"), template_hash(controller.get("spec", {}).get("template", {})))
         if state.informer is None or state.informer_key != key:
             # A new controller process: new watches, new probe workers, and the watcher's gateway alive again
             await self._stop_informer(state)

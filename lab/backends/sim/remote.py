@@ -125,14 +125,13 @@ class ClusterStore:
 
     def __init__(self, cluster: "SimCluster"):
         self.cluster = cluster
-        self.watches: dict[str, tuple[str, Informer]] = {}  # cluster name -> (the Secret's uid, its watch)
+        self.watches: dict[str, Informer] = {}  # cluster name -> its watch there
         self.errors: dict[str, str] = {}  # cluster name -> why adding it failed
         self._handled: dict[str, str] = {}  # cluster name -> the uid of the Secret last added (or tried)
         self._adding: dict[str, asyncio.Task] = {}
 
     def get(self, target: str) -> Informer | None:
-        found = self.watches.get(target)
-        return found[1] if found else None
+        return self.watches.get(target)
 
     async def reconcile(self) -> None:
         secrets = {}  # cluster name -> its Secret (AddFunc's type and label filter)
@@ -153,7 +152,7 @@ class ClusterStore:
         """What has not answered yet: adds still asking the linked cluster, and new watches that have neither
         synced nor failed (what `settle` waits for, so a scenario sees the controller's decision)."""
         return ([asyncio.gather(task, return_exceptions=True) for task in self._adding.values()]
-                + [watch.wait_answered() for _, watch in self.watches.values() if not watch.answered])
+                + [watch.wait_answered() for watch in self.watches.values() if not watch.answered])
 
     async def _add(self, target: str, secret: dict) -> None:
         missing = [a for a in reversed(DOMAIN_ANNOTATIONS) if a not in (secret["metadata"].get("annotations") or {})]
@@ -174,7 +173,7 @@ class ClusterStore:
         self.errors.pop(target, None)
         self._log("info", f"Added cluster {target} to ClusterStore")
         # No on_change: nothing is reconciled from these; the proxies read the cache per request.
-        self.watches[target] = (secret["metadata"].get("uid"), Informer(*found, REMOTE_DISCOVERY))
+        self.watches[target] = Informer(*found, REMOTE_DISCOVERY)
 
     async def _remove(self, target: str) -> None:
         self._handled.pop(target, None)
@@ -182,9 +181,9 @@ class ClusterStore:
         adding = self._adding.pop(target, None)
         if adding is not None:
             adding.cancel()
-        found = self.watches.pop(target, None)
-        if found is not None:
-            await found[1].close()
+        watch = self.watches.pop(target, None)
+        if watch is not None:
+            await watch.close()
             self._log("info", f"Removed cluster {target} from ClusterStore")
 
     def _log(self, level: str, message: str) -> None:
