@@ -5,6 +5,7 @@ Layout under the lab's state directory (the guide's file names):
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -186,3 +187,33 @@ def step_cli_commands(cfg: LabConfig, root: Path | None = None) -> list[Command]
         out += [anchor(base / c / "root.crt", base / c / "root.key"), issuer(c, base / c / "root.crt", base / c / "root.key")]
     out.append(cmd("rm", str(base / existing_cluster(cfg) / "root.key")))
     return out
+
+
+def _certs_in(path: Path) -> list:
+    try:
+        return pki.load_certs(path.read_bytes())
+    except (OSError, pki.PKIError, ValueError):
+        return []
+
+
+def foreign_anchors(cfg: LabConfig, root: Path | None, trusted: dict[str, str | None]) -> dict[str, list[str]]:
+    """Per cluster, the fingerprints of the anchors it trusts (`trusted`: the roots each existing cluster
+    stores) that the lab's pki/ does not hold."""
+    held = {pki.fingerprint(c) for path in pki_dir(cfg, root).rglob("*.crt") for c in _certs_in(path)}
+    out = {}
+    for cluster, roots in trusted.items():
+        foreign = [pki.fingerprint(c) for c in pki.load_certs(roots) if pki.fingerprint(c) not in held] if roots else []
+        if foreign:
+            out[cluster] = foreign
+    return out
+
+
+def foreign_anchors_message(cfg: LabConfig, root: Path | None, cluster: str, prints: list[str]) -> str:
+    base = pki_dir(cfg, root)
+    return (f"cluster {cluster} trusts anchor(s) {', '.join(p[:16] for p in prints)}, and {base} does not hold them "
+            f"(was it removed?). Fix: restore {base} from a backup, or `./labctl down --purge` and `./labctl up` to start over")
+
+
+def bundle_stamp(path: Path) -> str:
+    """What pods restarted for a bundle are marked with: the first 16 hex of the bundle file's SHA-256."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]

@@ -400,4 +400,4 @@ def test_the_kind_backends_object_verbs_agree_with_the_api_through_real_kubectl(
     kind.wait_rollout(east.name, ns, "foobar")
     # A step's own check, read through kubectl as on kind.
     workloads = next(step for step in steps.STEPS if isinstance(step, steps.Workloads))
-    assert workloads.check(steps.Context(lab.cfg, kind, lab.root), east.name).ok
+    assert workloads.check(steps.Context(lab.cfg, kind, lab.root), steps.Target.cluster(east.name)).ok

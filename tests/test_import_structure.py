@@ -84,7 +84,7 @@ LAYERS = [
     ("model", {"lab.pki", "lab.gateways", "lab.config", "lab.tools"}),
     ("rendering", {"lab.manifests", "lab.helm", "lab.trust", "lab.doctor"}),
     ("backends", {"lab.backends", "lab.backends.*"}),
-    ("orchestration", {"lab.steps", "lab.status", "lab.diagnostics", "lab.script"}),
+    ("orchestration", {"lab.steps", "lab.steps.*", "lab.status", "lab.diagnostics", "lab.script"}),
     ("lab object", {"lab.session"}),
     ("pytest plugin", {"lab.pytest_plugin"}),
 ]

@@ -91,6 +91,6 @@ def test_a_workload_object_lost_after_its_deployment_is_restored_by_the_next_up(
     'already done': the next up applies the workloads again."""
     steps.up(sim_lab)
     sim_lab.backend.delete("east", "Service", sim_lab.cfg.namespace, "foobar")
-    again = {(r.step, r.target): r.outcome for r in steps.up(sim_lab)}
+    again = {(r.step, str(r.target)): r.outcome for r in steps.up(sim_lab)}
     assert again[("workloads", "east")] == "applied"
     assert sim_lab.backend.get("east", "Service", sim_lab.cfg.namespace, "foobar") is not None

@@ -45,7 +45,7 @@ def test_current_install_refuses_without_the_gateway_api_crds(sim):
         sim.backend.install_linkerd("east")  # the wrong order: Linkerd before the CRDs
     sim.backend.install_gateway_api("east")
     sim.backend.install_linkerd("east")
-    assert steps.by_name("linkerd").check(sim, "east").ok
+    assert steps.by_name("linkerd").check(sim, steps.Target.cluster("east")).ok
     script = golden("current")
     assert script.index(f"apply --server-side -f {CURRENT.gateway_api_manifest}") < script.index("install --crds")
     assert "gateway-api" not in golden("seed-2.8")
