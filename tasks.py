@@ -187,7 +187,7 @@ def check(c, config=None):
     for name in lab.cfg.cluster_names:
         print(f"{name} (`{command}`, profile {lab.cfg.profile_name}):")
         section = None
-        for result in lab.backend.check(name):
+        for result in lab.backend.kube.check(name):
             if result.category != section:
                 section = result.category
                 print(f"  {section}")
@@ -246,7 +246,7 @@ def e2e(c, backend="auto", config=None, profile=None, keep=False, scenarios=None
 def kubeconfig(c, config=None):
     """Print the lab's KUBECONFIG: `KUBECONFIG=$(./labctl kubeconfig) kubectl --context=kind-west get svc -A`."""
     lab = _running(Lab.open(config, "auto"))
-    print(lab.backend.kubeconfig_path())
+    print(lab.backend.provider.kubeconfig_path())
 
 
 @task(help={"args": "extra pytest arguments, e.g. \"-k mirror -x\""})

@@ -29,13 +29,13 @@ def collect(cfg: LabConfig, backend: Backend, root: Path, label: str) -> Path:
     for cluster in cfg.cluster_names:
         folder = dest / cluster
         folder.mkdir(exist_ok=True)
-        _write(folder / "check.json", lambda: [r.to_dict() for r in backend.check(cluster)])
-        _write(folder / "events.json", lambda: backend.events(cluster))
-        _write(folder / "gateways.json", lambda: [g.to_dict() for g in backend.gateways(cluster)])
+        _write(folder / "check.json", lambda: [r.to_dict() for r in backend.kube.check(cluster)])
+        _write(folder / "events.json", lambda: backend.kube.events(cluster))
+        _write(folder / "gateways.json", lambda: [g.to_dict() for g in backend.kube.gateways(cluster)])
         for kind in KINDS:
-            _write(folder / f"{kind.lower()}s.json", lambda kind=kind: backend.list(cluster, kind))
+            _write(folder / f"{kind.lower()}s.json", lambda kind=kind: backend.kube.list(cluster, kind))
     try:
-        backend.write_diagnostics(dest)
+        backend.provider.write_diagnostics(dest)
     except Exception as exc:  # a bundle is best effort: say what could not be gathered
         (dest / "errors.txt").open("a").write(f"backend diagnostics: {exc}\n")
     return dest

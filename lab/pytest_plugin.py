@@ -36,19 +36,19 @@ class ClusterHandle:
         return f"<cluster {self.name} on {self.backend.name}>"
 
     def get(self, kind, namespace, name):
-        return self.backend.get(self.name, kind, namespace, name)
+        return self.backend.kube.get(self.name, kind, namespace, name)
 
     def list(self, kind, namespace=None, labels=None):
-        return self.backend.list(self.name, kind, namespace, labels)
+        return self.backend.kube.list(self.name, kind, namespace, labels)
 
     def apply(self, *objects):
-        return self.backend.apply(self.name, list(objects))
+        return self.backend.kube.apply(self.name, list(objects))
 
     def delete(self, kind, namespace, name):
-        return self.backend.delete(self.name, kind, namespace, name)
+        return self.backend.kube.delete(self.name, kind, namespace, name)
 
     def set_metadata(self, kind, namespace, name, field, values):
-        return self.backend.set_metadata(self.name, kind, namespace, name, field, values)
+        return self.backend.kube.set_metadata(self.name, kind, namespace, name, field, values)
 
     def export(self, service: str, exported: bool = True, namespace: str | None = None) -> None:
         """Export a service the way the lab's profile does (annotations or label), or unexport it."""
@@ -57,14 +57,14 @@ class ClusterHandle:
                           values if exported else {k: None for k in values})
 
     def scale(self, namespace, deployment, replicas):
-        return self.backend.scale(self.name, namespace, deployment, replicas)
+        return self.backend.kube.scale(self.name, namespace, deployment, replicas)
 
     def request(self, url: str, deployment: str = "client", namespace: str | None = None, timeout: float = 5.0) -> HttpResult:
         """curl `url` from a pod of `deployment` in this cluster."""
-        return self.backend.request(self.name, namespace or self.lab.cfg.namespace, deployment, url, timeout)
+        return self.backend.kube.request(self.name, namespace or self.lab.cfg.namespace, deployment, url, timeout)
 
     def gateways(self) -> list[GatewayStatus]:
-        return self.backend.gateways(self.name)
+        return self.backend.kube.gateways(self.name)
 
     def gateway(self, cluster: str, gw: gateways.Gateway | None = None) -> GatewayStatus | None:
         """The row for `cluster`'s gateway (default: the one in use) in this cluster's gateways listing
@@ -77,7 +77,7 @@ class ClusterHandle:
         return manifests.ingress_ip(self.get("Service", gw.namespace, gw.name))
 
     def proxy_metrics(self, deployment: str, namespace: str) -> str:
-        return self.backend.proxy_metrics(self.name, namespace, deployment)
+        return self.backend.kube.proxy_metrics(self.name, namespace, deployment)
 
     def gateway_clients(self, gw: gateways.Gateway | None = None) -> Counter[str]:
         """Client identities the gateway's proxy (default: the one in use) verified over mTLS, with the
@@ -90,7 +90,7 @@ class ClusterHandle:
         return metrics.tls_refusals(self.proxy_metrics(gw.name, gw.namespace))
 
     def check(self) -> list[CheckResult]:
-        return self.backend.check(self.name)
+        return self.backend.kube.check(self.name)
 
     def kubectl(self, *args: str, stdin: str | None = None, kubeconfig: str | None = None,
                 timeout: float = 60) -> subprocess.CompletedProcess:
@@ -98,7 +98,7 @@ class ClusterHandle:
         person following the guide types. Skips the test with one line where kubectl is not installed."""
         if shutil.which("kubectl") is None:
             pytest.skip("kubectl is not installed on this machine")
-        env = {**os.environ, "KUBECONFIG": kubeconfig or self.backend.kubeconfig_path()}
+        env = {**os.environ, "KUBECONFIG": kubeconfig or self.backend.provider.kubeconfig_path()}
         context = [] if kubeconfig else [f"--context=kind-{self.name}"]
         return subprocess.run(["kubectl", *context, *args], input=stdin, env=env, capture_output=True, text=True,
                               timeout=timeout)
@@ -111,7 +111,7 @@ class ClusterHandle:
             pytest.skip(f"pytest-kind drives kind clusters; this lab runs on {self.backend.name}")
         from .backends.kind import pytest_kind_cluster
 
-        return pytest_kind_cluster(self.backend, self.name)
+        return pytest_kind_cluster(self.backend.provider, self.name)
 
     def links(self) -> list[config.LinkConfig]:
         """The links this cluster mirrors through (it is their source)."""

@@ -18,14 +18,14 @@ from .run import ScriptRunner
 def _record(ctx: steps.Context, chosen: list[steps.Step]) -> None:
     for step in chosen:
         for target in step.targets(ctx):
-            ctx.backend.runner.comment(f"step {step.name} [{target}]: {step.summary}")
+            ctx.backend.provider.runner.comment(f"step {step.name} [{target}]: {step.summary}")
             step.script(ctx, target)
 
 
 def kind_script(cfg: LabConfig) -> str:
     root = Path(".")
     backend = kind_backend(cfg, root, runner=ScriptRunner())
-    runner = backend.runner
+    runner = backend.provider.runner
     p = cfg.profile
     header = (f"The multicluster lab '{cfg.name}' on kind, profile {p.name}: {p.summary}; trust: {cfg.trust.mode}; "
               f"installer: {cfg.installer}.\n"
@@ -44,5 +44,5 @@ def kind_script(cfg: LabConfig) -> str:
         link = cfg.links[0]
         runner.comment(f"=== inv revoke {link.source} --target {link.target}: uninstall only {link.source}'s "
                        "access release ===")
-        backend.revoke_access(link.target, link.source)
-    return runner.script(header, [f"export KUBECONFIG={backend.kubeconfig_env}"])
+        backend.installer.revoke_access(link.target, link.source)
+    return runner.script(header, [f"export KUBECONFIG={backend.provider.kubeconfig_path()}"])

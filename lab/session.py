@@ -166,7 +166,7 @@ class Lab:
         return Context(self.cfg, self.backend, self.root)
 
     def running(self) -> bool:
-        return self.backend.running()
+        return self.backend.provider.running()
 
     @contextlib.contextmanager
     def locked(self, command: str):
@@ -191,7 +191,7 @@ class Lab:
         anything when the backend lacks what it needs."""
         if until is not None:
             steps.by_name(until)
-        self.backend.preflight()
+        self.backend.provider.preflight()
         with self.locked("./labctl up"):
             record_backend(self.cfg, self.root, self.backend.name)
             return steps.up(self.context(), until=until, report=report)
@@ -207,7 +207,7 @@ class Lab:
         """Tear the lab down; safe twice, or on a lab that never came up. `purge` also deletes its
         certificates and keys. Returns what was removed."""
         with self.locked("./labctl down"):
-            removed = self.backend.destroy()
+            removed = self.backend.provider.destroy()
             forget_backend(self.cfg, self.root)
             pki_dir = self.state_dir / "pki"
             if purge and pki_dir.exists():
@@ -252,7 +252,7 @@ class Lab:
             raise LabError(f"{source} links to {', '.join(targets) or 'no cluster'}. Fix: name one with --target")
         target = target or targets[0]
         with self.locked(f"./labctl revoke {source}"):
-            self.backend.revoke_access(target, source)
+            self.backend.installer.revoke_access(target, source)
         return target
 
     def __enter__(self) -> "Lab":

@@ -91,7 +91,7 @@ def _fingerprints(pem: str | None) -> tuple[str, ...]:
 def collect(cfg: LabConfig, backend: Backend) -> LabStatus:
     """A picture of the lab; a lab that is down says so instead of failing."""
     try:
-        running = backend.running()
+        running = backend.provider.running()
     except LabError:
         running = False
     if not running:
@@ -99,28 +99,28 @@ def collect(cfg: LabConfig, backend: Backend) -> LabStatus:
     clusters = [_cluster(backend, c.name, str(c.lb_pool)) for c in cfg.clusters]
     existing = sorted(c.name for c in clusters if c.exists)
     links = [link_status(cfg, backend, link.source, link.target) for link in cfg.links if link.source in existing]
-    observed = [ObservedGateway(name, gw) for name in existing for gw in backend.gateways(name)]
+    observed = [ObservedGateway(name, gw) for name in existing for gw in backend.kube.gateways(name)]
     mirrored = [m for name in existing for m in _mirrored(backend, name)]
     return LabStatus(cfg.name, backend.name, True, tuple(clusters), tuple(links), tuple(observed), tuple(mirrored))
 
 
 def _cluster(backend: Backend, name: str, pool: str) -> ClusterStatus:
-    if not backend.cluster_exists(name):
+    if not backend.provider.cluster_exists(name):
         return ClusterStatus(name, False, pool)
     balancers = tuple(LoadBalancer(svc["metadata"]["namespace"], svc["metadata"]["name"], manifests.ingress_ip(svc))
-                      for svc in backend.list(name, "Service") if svc["spec"].get("type") == "LoadBalancer")
-    issuer = backend.get(name, "Secret", names.LINKERD_NS, names.ISSUER_SECRET)
+                      for svc in backend.kube.list(name, "Service") if svc["spec"].get("type") == "LoadBalancer")
+    issuer = backend.kube.get(name, "Secret", names.LINKERD_NS, names.ISSUER_SECRET)
     issuer_print = None
     if issuer and "crt.pem" in issuer.get("data", {}):
         issuer_print = _fingerprints(base64.b64decode(issuer["data"]["crt.pem"]).decode())[0]
-    return ClusterStatus(name, True, pool, balancers, _fingerprints(backend.trust_roots(name)), issuer_print)
+    return ClusterStatus(name, True, pool, balancers, _fingerprints(backend.kube.trust_roots(name)), issuer_print)
 
 
 def _mirrored(backend: Backend, cluster: str) -> list[MirroredService]:
     out = []
-    for svc in backend.list(cluster, "Service", labels=MIRRORED):
+    for svc in backend.kube.list(cluster, "Service", labels=MIRRORED):
         meta = svc["metadata"]
-        eps = backend.get(cluster, "Endpoints", meta["namespace"], meta["name"]) or {}
+        eps = backend.kube.get(cluster, "Endpoints", meta["namespace"], meta["name"]) or {}
         addresses = tuple(f"{a['ip']}:{p['port']}" for s in eps.get("subsets", []) for a in s.get("addresses", [])
                           for p in s.get("ports", [])[:1])
         members = (meta.get("annotations") or {}).get(names.REMOTE_DISCOVERY_ANNOTATION, "")
@@ -134,10 +134,10 @@ def link_status(cfg: LabConfig, backend: Backend, source: str, target: str) -> L
     """What the profile's `link` left in `source` (a Link, or 2.8.1's credentials Secret alone) and what the
     real check says of its credentials: the profile's check failing and naming `[target]`."""
     if cfg.profile.link_crd:
-        obj = backend.get(source, "Link", names.MC_NS, target)
+        obj = backend.kube.get(source, "Link", names.MC_NS, target)
     else:
-        obj = backend.get(source, "Secret", names.MC_NS, manifests.credentials_secret_name(target))
-    creds = cli_output.find_check(backend.check(source), cfg.profile.check_credentials)
+        obj = backend.kube.get(source, "Secret", names.MC_NS, manifests.credentials_secret_name(target))
+    creds = cli_output.find_check(backend.kube.check(source), cfg.profile.check_credentials)
     mode = next((link.mode for link in cfg.links if (link.source, link.target) == (source, target)), "gateway")
     return LinkStatus(source, target, mode=mode, exists=obj is not None,
                       gateway_address=(obj or {}).get("spec", {}).get("gatewayAddress"),

@@ -47,7 +47,7 @@ def test_request_is_answered_by_foobar_and_recorded_by_ambassador_only(lab, east
 
 
 def _ambassador_port(lab, east, gw):
-    address = lab.backend.host_address(east.gateway_address(gw), gateways.GATEWAY_PORT)
+    address = lab.backend.provider.host_address(east.gateway_address(gw), gateways.GATEWAY_PORT)
     assert address is not None
     return address
 

@@ -70,8 +70,8 @@ def test_removing_the_member_label_removes_the_member(fed):
 def test_thousands_of_federated_requests_leave_no_sockets_behind(fed):
     """Each request picks among both members' pods; connections to them are pooled, so the lab process's open
     files and memory stay flat."""
-    pid = fed.backend.lab_process()
-    outbound = fed.backend.outbound_address("west", fed.cfg.namespace, "client")
+    pid = fed.backend.provider.lab_process()
+    outbound = fed.backend.provider.outbound_address("west", fed.cfg.namespace, "client")
     if pid is None or outbound is None or not os.path.isdir(f"/proc/{pid}/fd"):
         pytest.skip("needs the simulation's lab process on this machine to watch")
     host = f"{URL_SERVICE}.{fed.cfg.namespace}.svc.{fed.cfg.trust_domain}:9898"

@@ -8,7 +8,7 @@ PROBE = b"GET / HTTP/1.1\r\nHost: foobar.mc-demo.svc.cluster.local:9898\r\n\r\n"
 
 
 def _gateway_socket(lab, east):
-    address = lab.backend.host_address(east.gateway_address(), 4143)
+    address = lab.backend.provider.host_address(east.gateway_address(), 4143)
     assert address is not None, "east's gateway port is not reachable from this machine"
     return socket.create_connection(address, timeout=5)
 

@@ -49,7 +49,7 @@ def test_revoking_a_sources_release_stops_its_mirror_and_nothing_else(helm_lab):
     east, west = helm_lab.cluster("helm-east"), helm_lab.cluster("helm-west")
     ns = helm_lab.cfg.namespace
     # 2.8: helm uninstall linkerd2-mc-helm-west; edge: helm upgrade dropping the account from the list
-    helm_lab.backend.revoke_access("helm-east", "helm-west")
+    helm_lab.backend.installer.revoke_access("helm-east", "helm-west")
 
     assert release(east, helm.access_release("helm-west")) is None
     assert east.get("ServiceAccount", manifests.MC_NS, "helm-west") is None

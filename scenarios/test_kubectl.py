@@ -203,7 +203,7 @@ def test_the_kind_plans_kubectl_lines_run_unchanged_against_the_simulated_cluste
     # A lab of the plan's own shape (clusters east and west), beside the scenarios' lab.
     with lab.sibling({"name": "plan"}) as planned:
         planned.run()
-        env = {**os.environ, "KUBECONFIG": planned.backend.kubeconfig_path()}
+        env = {**os.environ, "KUBECONFIG": planned.backend.provider.kubeconfig_path()}
         for command in commands:
             result = subprocess.run(["bash", "-c", command], cwd=planned.root, env=env, capture_output=True, text=True,
                                     timeout=120)
@@ -252,7 +252,7 @@ def test_get_events_watch_shows_a_new_pods_events_as_they_happen(lab, east):
         _lines(east.kubectl("apply", "-f", "-", stdin=sleeper("first")))
         lab.wait_for(lambda: "pod/first-" in east.kubectl("-n", ns, "get", "events").stdout, 30, "first's events")
         watcher = subprocess.Popen(["kubectl", f"--context=kind-{east.name}", "-n", ns, "get", "events", "-w"],
-                                   env={**os.environ, "KUBECONFIG": lab.backend.kubeconfig_path()},
+                                   env={**os.environ, "KUBECONFIG": lab.backend.provider.kubeconfig_path()},
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         lines: queue.Queue = queue.Queue()
         threading.Thread(target=lambda: [lines.put(line) for line in watcher.stdout], daemon=True).start()
@@ -354,22 +354,23 @@ def test_the_kind_backends_object_verbs_agree_with_the_api_through_real_kubectl(
     import pytest
 
     from lab import steps
-    from lab.backends.kind import KindBackend
+    from lab.backends import kind_backend
     from lab.run import Runner
 
     if lab.backend.name != "sim":
         pytest.skip("this holds the kind backend's kubectl verbs to the simulated API")
     if shutil.which("kubectl") is None:
         pytest.skip("kubectl is not installed on this machine")
-    kind = KindBackend(lab.cfg, lab.root, runner=Runner(env={**os.environ, "KUBECONFIG": lab.backend.kubeconfig_path()}))
+    kind_lab = kind_backend(lab.cfg, lab.root, runner=Runner(env={**os.environ, "KUBECONFIG": lab.backend.provider.kubeconfig_path()}))
+    kind = kind_lab.kube
     ns = lab.cfg.namespace
 
     def names(objects):
         return sorted((o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in objects)
 
-    assert names(kind.list(west.name, "Service", ns)) == names(lab.backend.list(west.name, "Service", ns))
+    assert names(kind.list(west.name, "Service", ns)) == names(lab.backend.kube.list(west.name, "Service", ns))
     mirrored = {"mirror.linkerd.io/mirrored-service": "true"}
-    assert names(kind.list(west.name, "Service", ns, mirrored)) == names(lab.backend.list(west.name, "Service", ns, mirrored))
+    assert names(kind.list(west.name, "Service", ns, mirrored)) == names(lab.backend.kube.list(west.name, "Service", ns, mirrored))
     assert kind.get(west.name, "Service", ns, f"foobar-{east.name}")["metadata"]["uid"] == \
         west.get("Service", ns, f"foobar-{east.name}")["metadata"]["uid"]
     assert kind.get(west.name, "Service", ns, "no-such-service") is None
@@ -400,4 +401,4 @@ def test_the_kind_backends_object_verbs_agree_with_the_api_through_real_kubectl(
     kind.wait_rollout(east.name, ns, "foobar")
     # A step's own check, read through kubectl as on kind.
     workloads = next(step for step in steps.STEPS if isinstance(step, steps.Workloads))
-    assert workloads.check(steps.Context(lab.cfg, kind, lab.root), steps.Target.cluster(east.name)).ok
+    assert workloads.check(steps.Context(lab.cfg, kind_lab, lab.root), steps.Target.cluster(east.name)).ok

@@ -14,7 +14,7 @@ def test_concurrent_requests_lose_nothing_while_the_gateway_restarts(lab, east, 
         first = [pool.submit(west.request, url) for _ in range(REQUESTS // 2)]
         # `kubectl rollout restart`, in the middle of the traffic: the new gateway pod serves
         # before the old one goes, and the old one finishes what it was serving.
-        lab.backend.restart_workloads(east.name, [("Deployment", gw.namespace, gw.name)], f"load-{uuid.uuid4().hex[:8]}")
+        lab.backend.installer.restart_workloads(east.name, [("Deployment", gw.namespace, gw.name)], f"load-{uuid.uuid4().hex[:8]}")
         second = [pool.submit(west.request, url) for _ in range(REQUESTS // 2)]
         results = [f.result() for f in first + second]
     failed = [r.describe() for r in results if not r.ok]

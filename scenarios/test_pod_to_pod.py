@@ -53,8 +53,8 @@ def test_thousands_of_pod_to_pod_requests_leave_no_sockets_behind(flat):
     """Each request looks its endpoint up through the link's credentials; the connection to east's pod is
     pooled like any other, so the lab process's open files and memory stay flat."""
     east, west, ns = flat.cluster("east"), flat.cluster("west"), flat.cfg.namespace
-    pid = flat.backend.lab_process()
-    outbound = flat.backend.outbound_address("west", ns, "client")
+    pid = flat.backend.provider.lab_process()
+    outbound = flat.backend.provider.outbound_address("west", ns, "client")
     if pid is None or outbound is None or not os.path.isdir(f"/proc/{pid}/fd"):
         pytest.skip("needs the simulation's lab process on this machine to watch")
     through_gateway = sum(east.gateway_clients().values())
@@ -131,7 +131,7 @@ def test_the_destination_controller_rereads_credentials_only_when_their_secret_i
     refused["data"]["kubeconfig"] = base64.b64encode(yaml.safe_dump(kubeconfig).encode()).decode()
     try:
         west.apply(refused)  # an update: the running watch keeps the credentials it started with
-        flat.backend.settle()
+        flat.backend.provider.settle()
         for _ in range(10):
             result = west.request(url)
             assert result.ok, result.describe()
@@ -172,7 +172,7 @@ def test_a_cluster_the_destination_controller_could_not_add_stays_unused_until_i
         logs = west.kubectl("-n", manifests.LINKERD_NS, "logs", "deploy/linkerd-destination", "-c", "destination")
         assert "Error adding cluster east to store: not authorized to access pods" in logs.stdout, logs.stdout[-2000:]
         east.apply(_fresh(role))
-        flat.backend.settle()
+        flat.backend.provider.settle()
         result = west.request(url)
         assert result.status == failfast, f"access restored, the same Secret was tried again: {result.describe()}"
         recreate_secret()

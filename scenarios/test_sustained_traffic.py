@@ -11,8 +11,8 @@ from lab import metrics
 
 
 def test_thousands_of_requests_leave_no_sockets_behind(lab, east, west):
-    pid = lab.backend.lab_process()
-    outbound = lab.backend.outbound_address(west.name, lab.cfg.namespace, "client")
+    pid = lab.backend.provider.lab_process()
+    outbound = lab.backend.provider.outbound_address(west.name, lab.cfg.namespace, "client")
     if pid is None or outbound is None or not os.path.isdir(f"/proc/{pid}/fd"):
         pytest.skip("needs the simulation's lab process on this machine to watch")
     host = urlsplit(lab.mirror_url("foobar", east.name)).netloc
@@ -36,8 +36,8 @@ def test_thousands_of_requests_to_a_service_without_endpoints_fail_fast_and_leav
     """east's foobar scaled to zero: east's gateway has no endpoint for it, waits its failfast timeout once,
     then answers every request at once with its fail-fast status (linkerd2-proxy stack/src/failfast.rs).
     The waiting requests must not pile up sockets or memory in the lab process."""
-    pid = lab.backend.lab_process()
-    outbound = lab.backend.outbound_address(west.name, lab.cfg.namespace, "client")
+    pid = lab.backend.provider.lab_process()
+    outbound = lab.backend.provider.outbound_address(west.name, lab.cfg.namespace, "client")
     if pid is None or outbound is None or not os.path.isdir(f"/proc/{pid}/fd"):
         pytest.skip("needs the simulation's lab process on this machine to watch")
     host = urlsplit(lab.mirror_url("foobar", east.name)).netloc

@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 
 from lab import config, manifests, steps  # noqa: E402
 from lab.backends.base import wait_until  # noqa: E402
-from lab.backends.kind import KindBackend  # noqa: E402
+from lab.backends import kind_backend  # noqa: E402
 from lab.session import Lab  # noqa: E402
 from lab.backends.sim.labprocess import open_files, rss_mib  # noqa: E402
 from lab.run import ScriptRunner  # noqa: E402
@@ -111,29 +111,29 @@ def bench_mirror(lab: BenchLab, runs: int, count: int) -> dict:
                  "spec": {"ports": [{"name": "http", "port": 80}]}} for i in range(count)]
 
     def mirrors() -> int:
-        return sum(1 for s in lab.backend.list("west", "Service", ns, mirrored) if s["metadata"]["name"].startswith("svc-"))
+        return sum(1 for s in lab.backend.kube.list("west", "Service", ns, mirrored) if s["metadata"]["name"].startswith("svc-"))
 
     exports, unexports, writes = [], [], []
     for _ in range(runs):
         # The writes go through the API one object at a time, as `kubectl apply -f` sends them; the figure
         # with the goal is the mirror's own: from the last write until every mirror exists (or is gone).
         started = time.perf_counter()
-        lab.backend.apply("east", services(True))
+        lab.backend.kube.apply("east", services(True))
         written = time.perf_counter()
         writes.append(written - started)
         wait_until(lambda: mirrors() == count, 120, f"{count} mirrors", interval=0.05)
         exports.append(time.perf_counter() - written)
-        lab.backend.apply("east", services(False))
+        lab.backend.kube.apply("east", services(False))
         written = time.perf_counter()
         wait_until(lambda: mirrors() == 0, 120, "the mirrors to go", interval=0.05)
         unexports.append(time.perf_counter() - written)
     for i in range(count):
-        lab.backend.delete("east", "Service", ns, f"svc-{i:04d}")
+        lab.backend.kube.delete("east", "Service", ns, f"svc-{i:04d}")
     return {"mirror_export_1000_s": exports, "mirror_unexport_1000_s": unexports, "api_write_1000_services_s": writes}
 
 
 def bench_api(lab: BenchLab, runs: int, count: int) -> dict:
-    client = lab.backend.client("east")
+    client = lab.backend.provider.client("east")
     gets = []
     for _ in range(200):
         started = time.perf_counter()
@@ -213,10 +213,10 @@ def bench_soak(lab: BenchLab, rounds: int, requests: int, workers: int) -> dict:
     and foobar's proxy (mTLS twice), then as many straight to the same foobar socket; the lab process's
     open files and RSS are read before the first round and after the last."""
     ns = lab.cfg.namespace
-    pid = lab.backend.lab_process()
-    outbound = lab.backend.outbound_address("west", ns, "client")
-    pod = lab.backend.list("east", "Pod", ns, {"app": "foobar"})[0]
-    direct = lab.backend.host_address(pod["status"]["podIP"], 9898)
+    pid = lab.backend.provider.lab_process()
+    outbound = lab.backend.provider.outbound_address("west", ns, "client")
+    pod = lab.backend.kube.list("east", "Pod", ns, {"app": "foobar"})[0]
+    direct = lab.backend.provider.host_address(pod["status"]["podIP"], 9898)
     mesh_host = f"foobar-east.{ns}.svc.{lab.cfg.trust_domain}:9898"
     _get(outbound, mesh_host)  # warm the pools, so "before" counts the connections they keep
     files_before, rss_before = open_files(pid), rss_mib(pid)
@@ -242,7 +242,7 @@ def bench_kind_overlap(runs: int, delay: float) -> dict:
         with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
             cfg = config.load()
             runner = ScriptRunner(delay=delay)
-            backend = KindBackend(cfg, Path(tmp), runner=runner)
+            backend = kind_backend(cfg, Path(tmp), runner=runner)
             ctx = steps.Context(cfg, backend, Path(tmp))
             started = time.perf_counter()
             steps.schedule(ctx, steps.STEPS, lambda step, target: step.script(ctx, target))  # as `up` runs them

@@ -14,7 +14,7 @@ def sim_lab(tmp_path):
     try:
         yield lab.context()
     finally:
-        pid = lab.backend.pid()
+        pid = lab.backend.provider.pid()
         lab.down()
         if pid:  # never leave a process behind, even if down itself broke
             try:

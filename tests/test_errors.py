@@ -8,7 +8,7 @@ from invoke import Exit
 import tasks
 from lab import config, errors, pki, run, steps
 from lab.backends.base import LabError
-from lab.backends.kind import KindBackend
+from lab.backends import kind_backend
 from lab.run import RecordingRunner, Result, cmd
 
 
@@ -45,7 +45,7 @@ def _one_line(fn, monkeypatch, tmp_path) -> str:
 
 def test_a_failing_command_in_a_step_is_one_line_and_its_output_is_kept(tmp_path, monkeypatch):
     cfg = config.load()
-    ctx = steps.Context(cfg, KindBackend(cfg, tmp_path, runner=FailingRunner()), tmp_path)
+    ctx = steps.Context(cfg, kind_backend(cfg, tmp_path, runner=FailingRunner()), tmp_path)
 
     def up_clusters():
         steps.run_step(ctx, steps.by_name("clusters"))

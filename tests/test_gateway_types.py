@@ -7,7 +7,7 @@ from typing import ClassVar
 import pytest
 
 from lab import config, gateways, metrics, steps
-from lab.backends.sim.backend import SimBackend
+from lab.backends import sim_backend
 from lab.errors import ConfigError
 from lab.script import kind_script
 
@@ -45,16 +45,16 @@ def test_the_kind_plan_installs_the_new_type_with_the_guides_inject_and_patches(
 
 def test_the_simulation_installs_the_new_type_and_traffic_goes_through_it(edge_type, tmp_path):
     cfg = config.parse({"name": "gwtype", "probe_period": 1, "gateway": "edge"})
-    backend = SimBackend(cfg, tmp_path)
+    backend = sim_backend(cfg, tmp_path)
     ctx = steps.Context(cfg, backend, tmp_path)
     try:
         steps.up(ctx)
         client = cfg.identity("client", cfg.namespace)
-        before = metrics.inbound_client_ids(backend.proxy_metrics("east", "edge", "edge-gateway"))[client]
-        result = backend.request("west", cfg.namespace, "client", f"http://foobar-east.{cfg.namespace}.svc.cluster.local:9898/")
+        before = metrics.inbound_client_ids(backend.kube.proxy_metrics("east", "edge", "edge-gateway"))[client]
+        result = backend.kube.request("west", cfg.namespace, "client", f"http://foobar-east.{cfg.namespace}.svc.cluster.local:9898/")
         assert result.ok, result.describe()
         assert "east" in result.body
-        after = metrics.inbound_client_ids(backend.proxy_metrics("east", "edge", "edge-gateway"))[client]
+        after = metrics.inbound_client_ids(backend.kube.proxy_metrics("east", "edge", "edge-gateway"))[client]
         assert after == before + 1
     finally:
-        backend.destroy()
+        backend.provider.destroy()

@@ -9,7 +9,8 @@ import yaml
 
 from lab import config, gateways, steps
 from lab.backends.base import LabError
-from lab.backends.kind import KindBackend, pools_for
+from lab.backends import kind_backend
+from lab.backends.kind import pools_for
 from lab.run import RecordingRunner
 
 
@@ -68,7 +69,7 @@ def kind_lab(tmp_path):
     cfg = config.load()
     fake = FakeClusters(None)
     runner = RecordingRunner({"": fake})
-    backend = KindBackend(cfg, tmp_path, runner=runner, docker=FakeDocker())
+    backend = kind_backend(cfg, tmp_path, runner=runner, docker=FakeDocker())
     return steps.Context(cfg, backend, tmp_path), runner, fake
 
 
@@ -85,7 +86,7 @@ def test_each_cluster_gets_its_own_kind_config_and_the_pinned_image(kind_lab):
     ctx, runner, _ = kind_lab
     steps.up(ctx, until="clusters")
     for name, pods, services in (("east", "10.244.0.0/16", "10.96.0.0/16"), ("west", "10.245.0.0/16", "10.97.0.0/16")):
-        written = yaml.safe_load(runner.files[str(ctx.backend.kind_dir / f"{name}.kind.yaml")])
+        written = yaml.safe_load(runner.files[str(ctx.backend.provider.kind_dir / f"{name}.kind.yaml")])
         assert written["networking"] == {"podSubnet": pods, "serviceSubnet": services}
         assert written["nodes"][0]["image"] == ctx.cfg.profile.node_image
     lines = [l for l in runner.lines if l.startswith("kind create")]
@@ -125,8 +126,8 @@ def test_a_subnet_too_small_gets_a_clear_error():
 
 def test_link_uses_the_control_plane_address_on_the_kind_network(tmp_path):
     runner = RecordingRunner()
-    backend = KindBackend(config.load(), tmp_path, runner=runner, docker=FakeDocker())
-    backend.link("west", "east", gateways.LINKERD)
+    backend = kind_backend(config.load(), tmp_path, runner=runner, docker=FakeDocker())
+    backend.installer.link("west", "east", gateways.LINKERD)
     link = runner.calls[0].command
     assert link.text(resolved=True).startswith(
         "linkerd --context=kind-east multicluster link-gen --cluster-name east --api-server-address=https://172.18.0.2:6443")
@@ -143,14 +144,14 @@ def test_pod_routes_lost_by_a_node_restart_are_noticed_and_put_back(tmp_path):
     runner = RecordingRunner({"docker exec west-control-plane ip route show": show,
                               "docker exec east-control-plane ip route show": show})
     cfg = config.load(Path(__file__).resolve().parent.parent / "fixtures" / "topologies" / "pod-to-pod.yaml")
-    backend = KindBackend(cfg, tmp_path, runner=runner, docker=FakeDocker())
-    assert not backend.pods_routed("west", "east")
-    backend.route_pods("west", "east")
+    backend = kind_backend(cfg, tmp_path, runner=runner, docker=FakeDocker())
+    assert not backend.provider.pods_routed("west", "east")
+    backend.provider.route_pods("west", "east")
     assert [l for l in runner.lines if "route replace" in l] == [
         "docker exec west-control-plane ip route replace 10.244.0.0/16 via \"$(docker inspect -f '{{.NetworkSettings.Networks.kind.IPAddress}}' east-control-plane)\"",
         "docker exec east-control-plane ip route replace 10.245.0.0/16 via \"$(docker inspect -f '{{.NetworkSettings.Networks.kind.IPAddress}}' west-control-plane)\""]
     routed["on"] = True
-    assert backend.pods_routed("west", "east")
+    assert backend.provider.pods_routed("west", "east")
 
 
 # -- pytest-kind, used as designed ----------------------------------------------------------------
@@ -160,7 +161,7 @@ def _kind_handle(tmp_path):
     from lab.session import Lab
 
     cfg = config.load()
-    backend = KindBackend(cfg, tmp_path, runner=RecordingRunner())
+    backend = kind_backend(cfg, tmp_path, runner=RecordingRunner())
     return LabHandle(Lab(cfg, tmp_path, Choice(backend, "test"))).cluster("east")
 
 

@@ -232,15 +232,15 @@ def test_bundle_restart_patches_are_json_once_the_shell_expands_them(tmp_path):
     import json as json_mod
 
     from lab import config, steps
-    from lab.backends.kind import KindBackend
+    from lab.backends import kind_backend
     from lab.run import Dynamic, RecordingRunner
 
     existing = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}}
     runner = RecordingRunner({"kubectl --context=kind-west get Deployment": lambda command: json_mod.dumps(existing)})
     cfg = config.parse({"trust": {"mode": "bundle"}})
-    backend = KindBackend(cfg, tmp_path, runner=runner)
+    backend = kind_backend(cfg, tmp_path, runner=runner)
     stamp = Dynamic("$(sha256sum .lab/lab/pki/bundle.crt | cut -c1-16)", lambda: "0" * 16)
-    backend.restart_workloads("west", steps.lab_workloads(steps.Context(cfg, backend, tmp_path), "west"), stamp)
+    backend.installer.restart_workloads("west", steps.lab_workloads(steps.Context(cfg, backend, tmp_path), "west"), stamp)
     lines = [c.command.text() for c in runner.calls if " patch deploy " in c.command.text()]
     assert len(lines) == 3  # west's gateway, its service mirror for east (controller-east), and its client
     (tmp_path / ".lab" / "lab" / "pki").mkdir(parents=True)
@@ -259,7 +259,7 @@ def test_a_bundle_restarts_statefulsets_too(tmp_path):
     import json as json_mod
 
     from lab import config, steps
-    from lab.backends.kind import KindBackend
+    from lab.backends import kind_backend
     from lab.run import RecordingRunner
 
     import yaml
@@ -268,10 +268,10 @@ def test_a_bundle_restarts_statefulsets_too(tmp_path):
     cfg = config.parse({**data, "trust": {"mode": "bundle"}})
     web = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "web", "namespace": "mc-demo"}}
     runner = RecordingRunner({"kubectl --context=kind-east get StatefulSet web": lambda command: json_mod.dumps(web)})
-    backend = KindBackend(cfg, tmp_path, runner=runner)
+    backend = kind_backend(cfg, tmp_path, runner=runner)
     workloads = steps.lab_workloads(steps.Context(cfg, backend, tmp_path), "east")
     assert ("StatefulSet", "mc-demo", "web") in workloads
-    backend.restart_workloads("east", workloads, "0" * 16)
+    backend.installer.restart_workloads("east", workloads, "0" * 16)
     lines = [c.command.text() for c in runner.calls]
     patch = next(i for i, line in enumerate(lines) if " -n mc-demo patch statefulset web -p " in line)
     assert "rollout status statefulset/web" in lines[patch + 1]

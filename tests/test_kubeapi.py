@@ -131,8 +131,8 @@ class Api:
 def api(sim_lab):
     steps.up(sim_lab, until="multicluster")
     backend = sim_lab.backend
-    port = backend._api("GET", "health")["kubeapi"]["east"]
-    return Api(port, ApiCerts.of(backend.sim_dir, "east"))
+    port = backend.provider.rpc("GET", "health")["kubeapi"]["east"]
+    return Api(port, ApiCerts.of(backend.provider.sim_dir, "east"))
 
 
 CM = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "probe", "namespace": "default"}, "data": {"k": "v"}}
@@ -190,7 +190,7 @@ def test_a_token_is_allowed_what_its_account_is_bound_to_and_forbidden_the_rest(
     import base64
 
     backend = sim_lab.backend
-    secret = next(s for s in backend.list("east", "Secret", "linkerd-multicluster")
+    secret = next(s for s in backend.kube.list("east", "Secret", "linkerd-multicluster")
                   if s.get("type") == "kubernetes.io/service-account-token")
     token = base64.b64decode(secret["data"]["token"]).decode()
     assert api.call("GET", "/api/v1/services", token=token)[0] == 200
@@ -253,7 +253,7 @@ def test_an_informer_keeps_its_open_watch_after_revocation_and_is_refused_at_the
     from lab.backends.sim.informer import SERVICES, Informer
 
     backend = sim_lab.backend
-    secret = next(s for s in backend.list("east", "Secret", "linkerd-multicluster")
+    secret = next(s for s in backend.kube.list("east", "Secret", "linkerd-multicluster")
                   if s.get("type") == "kubernetes.io/service-account-token")
     token = base64.b64decode(secret["data"]["token"]).decode()
     service = {"apiVersion": "v1", "kind": "Service", "metadata": {"namespace": "default"}, "spec": {"ports": [{"port": 80}]}}
@@ -271,12 +271,12 @@ def test_an_informer_keeps_its_open_watch_after_revocation_and_is_refused_at_the
         try:
             await until(lambda: informer.has_synced, "the first list")
             assert informer.get("Service", "linkerd-multicluster", "linkerd-gateway") is not None and informer.error is None
-            await asyncio.to_thread(backend.delete, "east", "Secret", secret["metadata"]["namespace"], secret["metadata"]["name"])
-            await asyncio.to_thread(backend.apply, "east", [{**service, "metadata": {**service["metadata"], "name": "after-revoke"}}])
+            await asyncio.to_thread(backend.kube.delete, "east", "Secret", secret["metadata"]["namespace"], secret["metadata"]["name"])
+            await asyncio.to_thread(backend.kube.apply, "east", [{**service, "metadata": {**service["metadata"], "name": "after-revoke"}}])
             await until(lambda: informer.get("Service", "default", "after-revoke"), "the open watch to deliver")
             await until(lambda: informer.error, "the next watch to be refused")
             assert "Unauthorized" in informer.error and any("Unauthorized" in line for line in lines)
-            await asyncio.to_thread(backend.apply, "east", [{**service, "metadata": {**service["metadata"], "name": "unseen"}}])
+            await asyncio.to_thread(backend.kube.apply, "east", [{**service, "metadata": {**service["metadata"], "name": "unseen"}}])
             refused = len(lines)
             await until(lambda: len(lines) > refused, "a retry, refused again")
             assert informer.get("Service", "default", "unseen") is None
@@ -294,12 +294,12 @@ def test_the_labs_apply_merges_metadata_as_kubectl_apply_does(sim_lab):
     backend = sim_lab.backend
     cm = {"apiVersion": "v1", "kind": "ConfigMap",
           "metadata": {"name": "merged", "namespace": "default", "labels": {"mine": "1", "dropped": "1"}}, "data": {"k": "v"}}
-    backend.apply("east", [cm])
-    backend.set_metadata("east", "ConfigMap", "default", "merged", "labels", {"theirs": "1"})
+    backend.kube.apply("east", [cm])
+    backend.kube.set_metadata("east", "ConfigMap", "default", "merged", "labels", {"theirs": "1"})
     again = {**cm, "metadata": {**cm["metadata"], "labels": {"mine": "2"}}}
-    assert backend.apply("east", [again]) == ["ConfigMap/merged"]
-    assert backend.get("east", "ConfigMap", "default", "merged")["metadata"]["labels"] == {"mine": "2", "theirs": "1"}
-    assert backend.apply("east", [again]) == [], "the same manifest again changes nothing"
+    assert backend.kube.apply("east", [again]) == ["ConfigMap/merged"]
+    assert backend.kube.get("east", "ConfigMap", "default", "merged")["metadata"]["labels"] == {"mine": "2", "theirs": "1"}
+    assert backend.kube.apply("east", [again]) == [], "the same manifest again changes nothing"
 
 
 def test_the_event_recorder_creates_counts_up_and_logs_a_refusal(api, sim_lab):
@@ -313,13 +313,13 @@ def test_the_event_recorder_creates_counts_up_and_logs_a_refusal(api, sim_lab):
     from lab.backends.sim import cluster, recorder
 
     backend = sim_lab.backend
-    secret = next(s for s in backend.list("east", "Secret", "linkerd-multicluster")
+    secret = next(s for s in backend.kube.list("east", "Secret", "linkerd-multicluster")
                   if s.get("type") == "kubernetes.io/service-account-token")
     token = base64.b64decode(secret["data"]["token"]).decode()
-    gateway = backend.get("east", "Service", "linkerd-multicluster", "linkerd-gateway")
+    gateway = backend.kube.get("east", "Service", "linkerd-multicluster", "linkerd-gateway")
 
     def recorded() -> list[dict]:
-        return [e for e in backend.list("east", "Event", "linkerd-multicluster") if e["reason"] == "Probed"]
+        return [e for e in backend.kube.list("east", "Event", "linkerd-multicluster") if e["reason"] == "Probed"]
 
     async def scenario(monkeypatch_repeat):
         lines: list[str] = []

@@ -20,7 +20,7 @@ def _lab(tmp_path, name="unit") -> Lab:
 def test_with_lab_brings_it_up_and_takes_down_what_it_started(tmp_path):
     with _lab(tmp_path) as lab:
         assert lab.running() and lab.started_here
-        sim_dir = lab.backend.sim_dir
+        sim_dir = lab.backend.provider.sim_dir
         assert labprocess.find(sim_dir)
     assert not lab.running()
     assert labprocess.find(sim_dir) == []
@@ -132,4 +132,4 @@ def test_with_lab_takes_down_a_lab_whose_up_failed(tmp_path, monkeypatch):
     with pytest.raises(StepError):
         with lab:
             pass
-    assert labprocess.find(lab.backend.sim_dir) == [] and not lab.running()
+    assert labprocess.find(lab.backend.provider.sim_dir) == [] and not lab.running()

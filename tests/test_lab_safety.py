@@ -31,15 +31,15 @@ def bystander():
 
 def _write_record(sim_lab, text: str) -> Path:
     backend = sim_lab.backend
-    backend.sim_dir.mkdir(parents=True, exist_ok=True)
-    path = backend.sim_dir / labprocess.RECORD
+    backend.provider.sim_dir.mkdir(parents=True, exist_ok=True)
+    path = backend.provider.sim_dir / labprocess.RECORD
     path.write_text(text)
     return path
 
 
 def test_down_never_signals_a_process_a_stale_record_names(sim_lab, bystander):
     _write_record(sim_lab, json.dumps({"pid": bystander.pid, "port": 1}))
-    removed = sim_lab.backend.destroy()
+    removed = sim_lab.backend.provider.destroy()
     assert not any(r.startswith("lab process") for r in removed)
     assert bystander.poll() is None, "down signalled a process that was not the lab's"
 
@@ -48,9 +48,9 @@ def test_down_never_signals_a_process_a_stale_record_names(sim_lab, bystander):
 def test_pids_below_two_are_refused_and_never_signalled(sim_lab, pid):
     path = _write_record(sim_lab, json.dumps({"pid": pid, "port": 4000}))
     with pytest.raises(LabError) as refused:
-        sim_lab.backend.running()
+        sim_lab.backend.provider.running()
     assert str(path) in str(refused.value) and "\n" not in str(refused.value)
-    assert sim_lab.backend.destroy() == [str(sim_lab.backend.sim_dir)]
+    assert sim_lab.backend.provider.destroy() == [str(sim_lab.backend.provider.sim_dir)]
 
 
 @pytest.mark.parametrize("text", ["", "{}", "[]", '""', '{"pid": "abc", "port": 1}', "not json", "\udcff\udcfe",
@@ -62,13 +62,13 @@ def test_a_corrupt_record_is_one_line_naming_the_file_and_down_still_cleans_up(s
         steps.up(sim_lab, until="clusters")
     message = str(refused.value)
     assert str(path) in message and "./labctl down" in message and "\n" not in message
-    sim_lab.backend.destroy()
+    sim_lab.backend.provider.destroy()
     assert not path.exists()
 
 
 def test_the_api_answers_only_with_the_token_only_this_user_can_read(sim_lab):
     steps.up(sim_lab, until="clusters")
-    sim_dir = sim_lab.backend.sim_dir
+    sim_dir = sim_lab.backend.provider.sim_dir
     record = labprocess.read_record(sim_dir)
     for name in (labprocess.TOKEN, labprocess.RECORD):
         assert stat.S_IMODE((sim_dir / name).stat().st_mode) == 0o600, name
@@ -78,17 +78,17 @@ def test_the_api_answers_only_with_the_token_only_this_user_can_read(sim_lab):
             urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5)
         assert denied.value.code == 401
         assert json.loads(denied.value.read()) == {"error": "unauthorized"}
-    assert sim_lab.backend.running()  # the lab's own commands hold the token
+    assert sim_lab.backend.provider.running()  # the lab's own commands hold the token
 
 
 def test_down_stops_every_lab_process_of_the_lab_even_an_orphan(sim_lab):
     steps.up(sim_lab, until="clusters")
-    sim_dir = sim_lab.backend.sim_dir
+    sim_dir = sim_lab.backend.provider.sim_dir
     # What two racing `up`s used to leave: a second lab process on the same state directory.
     orphan = subprocess.Popen([sys.executable, "-m", labprocess.MODULE, str(sim_dir.resolve())], cwd=REPO,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     wait_until(lambda: orphan.pid in labprocess.find(sim_dir), 10, "the orphan to start")
-    sim_lab.backend.destroy()
+    sim_lab.backend.provider.destroy()
     assert orphan.wait(timeout=15) is not None
     assert labprocess.find(sim_dir) == []
 
@@ -96,13 +96,13 @@ def test_down_stops_every_lab_process_of_the_lab_even_an_orphan(sim_lab):
 def test_a_lab_process_that_died_is_named_as_the_cause(sim_lab):
     steps.up(sim_lab, until="clusters")
     backend = sim_lab.backend
-    pid = backend.pid()
-    assert labprocess.is_ours(pid, backend.sim_dir)
+    pid = backend.provider.pid()
+    assert labprocess.is_ours(pid, backend.provider.sim_dir)
     os.kill(pid, 9)
     wait_until(lambda: not labprocess.alive(pid), 5, "the lab process to die")
-    (backend.sim_dir / labprocess.RECORD).write_text(json.dumps({"pid": pid, "port": 9}))
+    (backend.provider.sim_dir / labprocess.RECORD).write_text(json.dumps({"pid": pid, "port": 9}))
     with pytest.raises(LabError, match=rf"the lab process \(pid {pid}\) has exited.*Fix: `./labctl up` restarts it"):
-        backend.get("east", "Namespace", "", "default")
+        backend.kube.get("east", "Namespace", "", "default")
 
 
 def test_a_second_command_waits_for_the_lock_and_says_for_whom(tmp_path):
@@ -178,7 +178,7 @@ def test_check_names_clusters_that_trust_an_anchor_the_lab_lost(tmp_path):
 
 @pytest.mark.parametrize("text", ["not json", "{}", '{"clusters": []}', '{"clusters": {"east": {"spec": 1, "objects": 2}}}'])
 def test_a_corrupt_saved_state_is_one_line_with_the_fix(sim_lab, text):
-    sim_dir = sim_lab.backend.sim_dir
+    sim_dir = sim_lab.backend.provider.sim_dir
     sim_dir.mkdir(parents=True)
     (sim_dir / "state.json").write_text(text)
     with pytest.raises(LabError) as refused:

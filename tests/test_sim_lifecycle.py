@@ -10,7 +10,7 @@ def _versions(ctx):
     return {(c, o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o["metadata"]["resourceVersion"]
             for c in ctx.cfg.cluster_names
             for kind in ("Service", "Deployment", "Link", "Secret", "ConfigMap", "IPAddressPool")
-            for o in ctx.backend.list(c, kind)}
+            for o in ctx.backend.kube.list(c, kind)}
 
 
 def test_second_up_finds_every_check_passing_and_changes_nothing(sim_lab):
@@ -18,45 +18,45 @@ def test_second_up_finds_every_check_passing_and_changes_nothing(sim_lab):
     # A fresh lab applies every step; only the gateway step finds its work done: the bundled gateway
     # came with the multicluster extension.
     assert {(r.step, r.outcome) for r in first if r.outcome != "applied"} == {("gateway", "already done")}
-    sim_lab.backend.settle()
+    sim_lab.backend.provider.settle()
     before = _versions(sim_lab)
     second = steps.up(sim_lab)
     assert [r.outcome for r in second] == ["already done"] * len(second)
     assert [(r.step, r.target) for r in second] == [(r.step, r.target) for r in first]
-    sim_lab.backend.settle()
+    sim_lab.backend.provider.settle()
     assert _versions(sim_lab) == before
 
 
 def test_until_stops_after_the_named_step(sim_lab):
     results = steps.up(sim_lab, until="linkerd")
     assert [r.step for r in results][-1] == "linkerd"
-    assert sim_lab.backend.get("east", "Service", "linkerd-multicluster", "linkerd-gateway") is None
+    assert sim_lab.backend.kube.get("east", "Service", "linkerd-multicluster", "linkerd-gateway") is None
 
 
 def test_state_survives_a_crash_of_the_lab_process(sim_lab):
     steps.up(sim_lab)
     backend = sim_lab.backend
-    backend.settle()
-    address = backend.get("east", "Service", "linkerd-multicluster", "linkerd-gateway")["status"]["loadBalancer"]
-    pid = backend.pid()
+    backend.provider.settle()
+    address = backend.kube.get("east", "Service", "linkerd-multicluster", "linkerd-gateway")["status"]["loadBalancer"]
+    pid = backend.provider.pid()
     os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: not backend.running(), 5, "the killed lab process to be gone")
+    wait_until(lambda: not backend.provider.running(), 5, "the killed lab process to be gone")
 
     results = steps.up(sim_lab)
-    assert backend.pid() != pid
+    assert backend.provider.pid() != pid
     # Everything stored survived; only the process (clusters) and the probes' fresh verdict, which the
     # export step waits for, are new.
     persisted = [r for r in results if r.step not in ("clusters", "export")]
     assert [r.outcome for r in persisted] == ["already done"] * len(persisted)
-    assert backend.get("east", "Service", "linkerd-multicluster", "linkerd-gateway")["status"]["loadBalancer"] == address
+    assert backend.kube.get("east", "Service", "linkerd-multicluster", "linkerd-gateway")["status"]["loadBalancer"] == address
     url = "http://foobar-east.mc-demo.svc.cluster.local:9898/"
-    wait_until(lambda: backend.request("west", "mc-demo", "client", url).ok, 10, "traffic after the restart")
+    wait_until(lambda: backend.kube.request("west", "mc-demo", "client", url).ok, 10, "traffic after the restart")
 
 
 def test_down_leaves_no_process_and_is_safe_twice(sim_lab):
     steps.up(sim_lab, until="clusters")
-    pid = sim_lab.backend.pid()
-    removed = sim_lab.backend.destroy()
+    pid = sim_lab.backend.provider.pid()
+    removed = sim_lab.backend.provider.destroy()
     assert f"lab process {pid}" in removed
     try:
         os.kill(pid, 0)
@@ -64,24 +64,24 @@ def test_down_leaves_no_process_and_is_safe_twice(sim_lab):
     except ProcessLookupError:
         alive = False
     assert not alive
-    assert not (sim_lab.backend.sim_dir).exists()
-    assert sim_lab.backend.destroy() == []
+    assert not (sim_lab.backend.provider.sim_dir).exists()
+    assert sim_lab.backend.provider.destroy() == []
 
 
 def test_down_on_a_lab_that_never_came_up(sim_lab):
-    assert sim_lab.backend.destroy() == []
-    assert not sim_lab.backend.running()
+    assert sim_lab.backend.provider.destroy() == []
+    assert not sim_lab.backend.provider.running()
 
 
 def test_a_pod_with_an_image_the_sim_cannot_run_fails_with_the_reason(sim_lab):
     steps.up(sim_lab, until="clusters")
-    sim_lab.backend.apply("east", [{
+    sim_lab.backend.kube.apply("east", [{
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
                  "template": {"metadata": {"labels": {"app": "web"}},
                               "spec": {"containers": [{"name": "nginx", "image": "nginx:1.27"}]}}}}])
-    pod = wait_until(lambda: next(iter(sim_lab.backend.list("east", "Pod", "default")), None), 5, "the pod")
-    pod = wait_until(lambda: (p := sim_lab.backend.get("east", "Pod", "default", pod["metadata"]["name"]))
+    pod = wait_until(lambda: next(iter(sim_lab.backend.kube.list("east", "Pod", "default")), None), 5, "the pod")
+    pod = wait_until(lambda: (p := sim_lab.backend.kube.get("east", "Pod", "default", pod["metadata"]["name"]))
                      and p["status"].get("phase") == "Failed" and p, 5, "the pod to fail")
     assert "cannot run image 'nginx:1.27'" in pod["status"]["message"]
 
@@ -90,7 +90,7 @@ def test_a_workload_object_lost_after_its_deployment_is_restored_by_the_next_up(
     """What an apply cut short leaves (the Deployment ready, the Service after it in the file missing) is not
     'already done': the next up applies the workloads again."""
     steps.up(sim_lab)
-    sim_lab.backend.delete("east", "Service", sim_lab.cfg.namespace, "foobar")
+    sim_lab.backend.kube.delete("east", "Service", sim_lab.cfg.namespace, "foobar")
     again = {(r.step, str(r.target)): r.outcome for r in steps.up(sim_lab)}
     assert again[("workloads", "east")] == "applied"
-    assert sim_lab.backend.get("east", "Service", sim_lab.cfg.namespace, "foobar") is not None
+    assert sim_lab.backend.kube.get("east", "Service", sim_lab.cfg.namespace, "foobar") is not None

@@ -10,10 +10,10 @@ import pytest
 
 from lab import cli_output, config, gateways, manifests, pki, profiles, steps, trust
 from lab.backends.base import LabError
-from lab.backends.kind import KindBackend
+from lab.backends import kind_backend
 from lab.backends.sim import httpwire
 from lab.backends.sim.mirror import GatewayProbe, GatewayTarget, go_duration, probe_url
-from lab.backends.sim.backend import SimBackend
+from lab.backends import sim_backend
 from lab.doctor import cgroup_findings, cgroup_version
 
 GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "plans"
@@ -29,11 +29,11 @@ def sim(tmp_path, request):
     """A private simulated lab with the profile (and installer) the test names."""
     overrides = getattr(request, "param", {})
     cfg = config.parse({"name": "fidelity", "probe_period": 1, **overrides})
-    backend = SimBackend(cfg, tmp_path)
+    backend = sim_backend(cfg, tmp_path)
     try:
         yield steps.Context(cfg, backend, tmp_path)
     finally:
-        backend.destroy()
+        backend.provider.destroy()
 
 
 # 1 ---------------------------------------------------------------------------------------------
@@ -42,9 +42,9 @@ def test_current_install_refuses_without_the_gateway_api_crds(sim):
     GatewayAPICRDsMissingError; charts/linkerd-crds/values.yaml installGatewayAPI: false."""
     steps.up(sim, until="trust")
     with pytest.raises(LabError, match="The Gateway API CRDs must be installed prior to installing Linkerd"):
-        sim.backend.install_linkerd("east")  # the wrong order: Linkerd before the CRDs
-    sim.backend.install_gateway_api("east")
-    sim.backend.install_linkerd("east")
+        sim.backend.installer.install_linkerd("east")  # the wrong order: Linkerd before the CRDs
+    sim.backend.installer.install_gateway_api("east")
+    sim.backend.installer.install_linkerd("east")
     assert steps.by_name("linkerd").check(sim, steps.Target.cluster("east")).ok
     script = golden("current")
     assert script.index(f"apply --server-side -f {CURRENT.gateway_api_manifest}") < script.index("install --crds")
@@ -144,7 +144,7 @@ def test_a_trimmed_anchor_glued_by_cat_is_refused_and_the_lab_bundle_is_not(sim,
         pki.go_pem_certificates(stored + other)  # what `cat trustAnchor.crt root.crt` makes of it
     (tmp_path / "trustAnchor.crt").write_text(stored)
     (tmp_path / "root.crt").write_text(other)
-    sim.backend.write_bundle(tmp_path / "bundle.crt", [tmp_path / "trustAnchor.crt", tmp_path / "root.crt"])
+    sim.backend.installer.write_bundle(tmp_path / "bundle.crt", [tmp_path / "trustAnchor.crt", tmp_path / "root.crt"])
     assert len(pki.go_pem_certificates((tmp_path / "bundle.crt").read_text())) == 2
     assert "awk 1 .lab/lab/pki/trustAnchor.crt" in golden("current-bundle")
 
@@ -153,7 +153,7 @@ def test_a_trimmed_anchor_glued_by_cat_is_refused_and_the_lab_bundle_is_not(sim,
     bundle = trust.pki_dir(cfg, tmp_path) / "bundle.crt"
     bundle.write_text(stored + other)
     with pytest.raises(LabError, match="not a PEM certificate"):
-        sim.backend.upgrade_linkerd("east", with_issuer=False)
+        sim.backend.installer.upgrade_linkerd("east", with_issuer=False)
 
 
 # 5 ---------------------------------------------------------------------------------------------
@@ -166,12 +166,12 @@ def test_a_second_edge_release_would_own_the_link_crd_twice(sim):
     second = [o for o in manifests.multicluster(sim.cfg, "east", accounts=["west"])
               if o["kind"] in ("CustomResourceDefinition", "ClusterRole", "ServiceAccount")]
     with pytest.raises(LabError, match='invalid ownership metadata.*must equal "linkerd2-mc-west"'):
-        sim.backend.helm_install("east", "linkerd2-mc-west", manifests.MC_NS, second)
-    sim.backend.allow_access("east", "west")
-    assert sim.backend.get("east", "ServiceAccount", manifests.MC_NS, "west") is not None
-    sim.backend.revoke_access("east", "west")
-    assert sim.backend.get("east", "ServiceAccount", manifests.MC_NS, "west") is None
-    assert sim.backend.get("east", "CustomResourceDefinition", "", manifests.LINK_CRD) is not None
+        sim.backend.installer.helm_install("east", "linkerd2-mc-west", manifests.MC_NS, second)
+    sim.backend.installer.allow_access("east", "west")
+    assert sim.backend.kube.get("east", "ServiceAccount", manifests.MC_NS, "west") is not None
+    sim.backend.installer.revoke_access("east", "west")
+    assert sim.backend.kube.get("east", "ServiceAccount", manifests.MC_NS, "west") is None
+    assert sim.backend.kube.get("east", "CustomResourceDefinition", "", manifests.LINK_CRD) is not None
     assert "helm upgrade linkerd2-multicluster" in golden("current-helm") and "linkerd2-mc-west" not in golden("current-helm")
 
 
@@ -248,7 +248,7 @@ def test_cli_revoke_deletes_the_account_and_never_the_namespace(profile, tmp_pat
     from lab.run import RecordingRunner
 
     runner = RecordingRunner()
-    KindBackend(config.parse({"profile": profile}), tmp_path, runner=runner).revoke_access("east", "west")
+    kind_backend(config.parse({"profile": profile}), tmp_path, runner=runner).installer.revoke_access("east", "west")
     lines = runner.lines
     assert lines and not any("namespace" in line.split(" delete ", 1)[-1].split() or "allow" in line for line in lines)
     assert any("clusterrolebinding/west" in line and "clusterrole/west" in line for line in lines)
@@ -277,7 +277,7 @@ def test_seed_profile_refuses_a_cgroup_v2_host(tmp_path):
         def info(self):
             return {"CgroupVersion": "2"}
 
-    backend = KindBackend(config.parse({"profile": "seed-2.8"}), tmp_path, docker=V2Docker())
+    backend = kind_backend(config.parse({"profile": "seed-2.8"}), tmp_path, docker=V2Docker())
     with pytest.raises(LabError, match="needs cgroup v1.*Fix:"):
-        backend.preflight()
+        backend.provider.preflight()
     assert not (tmp_path / ".lab").exists(), "the refusal must leave nothing behind"

@@ -1,4 +1,9 @@
-"""Choosing a backend: `sim`, `kind`, or `auto` (kind where a Docker engine answers)."""
+"""Choosing a backend: `sim`, `kind`, `contexts`, or `auto` (kind where a Docker engine answers).
+
+A backend is a provider, its cluster API and an installer (lab/backends/base.py). Each factory below puts
+one together; the installer comes from the config's `installer` (the linkerd CLI or Helm), looked up, not
+switched on.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,14 +25,10 @@ class Choice:
 def select(name: str, cfg: LabConfig, root: Path | None = None) -> Choice:
     if name not in BACKENDS:
         raise LabError(f"unknown backend {name!r}. Fix: use one of {', '.join(BACKENDS)}")
-    from .sim.backend import SimBackend
-
     if name == "sim":
-        return Choice(SimBackend(cfg, root), "asked for with --backend sim")
+        return Choice(sim_backend(cfg, root), "asked for with --backend sim")
     if name == "contexts":
-        from .contexts import ContextsBackend
-
-        return Choice(ContextsBackend(cfg, root), "asked for with --backend contexts: existing clusters")
+        return Choice(contexts_backend(cfg, root), "asked for with --backend contexts: existing clusters")
     docker = probe_docker()
     if name == "kind":
         if not docker.answers:
@@ -36,10 +37,34 @@ def select(name: str, cfg: LabConfig, root: Path | None = None) -> Choice:
         return Choice(kind_backend(cfg, root), f"asked for with --backend kind; {docker.detail}")
     if docker.answers:
         return Choice(kind_backend(cfg, root), f"{docker.detail}: kind")
-    return Choice(SimBackend(cfg, root), f"{docker.detail}: simulation")
+    return Choice(sim_backend(cfg, root), f"{docker.detail}: simulation")
 
 
-def kind_backend(cfg: LabConfig, root: Path | None = None, **kwargs) -> Backend:
-    from .kind import KindBackend
+def kind_backend(cfg: LabConfig, root: Path | None = None, runner=None, docker=None) -> Backend:
+    """kind clusters, driven by the real tools through `runner` (a recording or scripting one in tests and plans)."""
+    from .kind import KindProvider
+    from .kubectl import Kubectl
+    from .real_install import CliInstaller, HelmInstaller
 
-    return KindBackend(cfg, root, **kwargs)
+    installer = {"cli": CliInstaller, "helm": HelmInstaller}[cfg.installer]
+    return Backend(cfg, root, lambda b: KindProvider(b, runner, docker), Kubectl, installer)
+
+
+def contexts_backend(cfg: LabConfig, root: Path | None = None, runner=None) -> Backend:
+    """Clusters that exist, named by kubeconfig contexts in lab.yaml; the same tools as kind."""
+    from .contexts import ContextsProvider
+    from .kubectl import Kubectl
+    from .real_install import CliInstaller, HelmInstaller
+
+    installer = {"cli": CliInstaller, "helm": HelmInstaller}[cfg.installer]
+    return Backend(cfg, root, lambda b: ContextsProvider(b, runner), Kubectl, installer)
+
+
+def sim_backend(cfg: LabConfig, root: Path | None = None) -> Backend:
+    """The embedded simulation: the lab process holds the clusters."""
+    from .sim.backend import SimProvider
+    from .sim_install import SimCliInstaller, SimHelmInstaller
+    from .sim_kube import SimKube
+
+    installer = {"cli": SimCliInstaller, "helm": SimHelmInstaller}[cfg.installer]
+    return Backend(cfg, root, SimProvider, SimKube, installer)

@@ -1,4 +1,14 @@
-"""What every backend answers, so steps and scenarios never ask which one they run on."""
+"""What every backend answers, so steps and scenarios never ask which one they run on.
+
+A backend is three small roles over one config:
+- `Provider`: the clusters themselves (create, delete, list, kubeconfig) and what the guide's read-only
+  commands show of them (`multicluster check`, `gateways`, a request from a pod, proxy metrics);
+- `ClusterAPI`: the Kubernetes verbs on them (get, list, apply, delete, annotate, scale);
+- `Installer`: what the guide installs (MetalLB, Linkerd, the extension, links, access, gateways), with
+  the linkerd CLI or with Helm: one class each, chosen once, so no step asks which.
+On kind and existing contexts, writes are printed `kubectl`/`linkerd`/`helm` lines (the plans are scripts
+people run); on the simulation they go to the simulated clusters' Kubernetes API.
+"""
 from __future__ import annotations
 
 import time
@@ -49,10 +59,24 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval
         time.sleep(interval)
 
 
-class ClusterAPI(ABC):
+class Role(ABC):
+    """A part of a backend. The config and root are the backend's (the one copy, which the Lab replaces)."""
+
+    def __init__(self, backend: "Backend"):
+        self.backend = backend
+
+    @property
+    def cfg(self) -> LabConfig:
+        return self.backend.cfg
+
+    @property
+    def root(self) -> Path:
+        return self.backend.root
+
+
+class ClusterAPI(Role):
     """The Kubernetes verbs on the lab's clusters, each named by the lab's cluster name: all that steps,
-    status and scenarios read and change. Every backend answers them; how (kubectl, the lab process)
-    is the backend's business."""
+    status and scenarios read and change; and what the guide's read-only commands show of them."""
 
     @abstractmethod
     def apply(self, cluster: str, objects: list[dict]) -> list[str]: ...
@@ -79,21 +103,42 @@ class ClusterAPI(ABC):
     def events(self, cluster: str) -> list[dict]:
         return []
 
+    # -- observing, as the guide's commands do ----------------------------------
+    @abstractmethod
+    def gateways(self, cluster: str) -> list[GatewayStatus]:
+        """`linkerd --context=<cluster> multicluster gateways`, parsed from the version's table."""
 
-class Backend(ClusterAPI):
-    """A way to have the lab's clusters: create and remove them, install what the guide installs, and
-    observe them as the guide's commands do. Scripting is not its concern: a runner that writes a
-    script (lab/run.py ScriptRunner) takes the commands instead of running them."""
+    @abstractmethod
+    def check(self, cluster: str) -> list[CheckResult]:
+        """The profile's multicluster check (`check --multicluster` or `multicluster check`), from its JSON."""
+
+    @abstractmethod
+    def request(self, cluster: str, namespace: str, deployment: str, url: str, timeout: float = 5.0) -> HttpResult: ...
+
+    @abstractmethod
+    def proxy_metrics(self, cluster: str, namespace: str, deployment: str) -> str:
+        """The Prometheus text of the proxies of a deployment's pods, concatenated."""
+
+    def trust_roots(self, cluster: str) -> str | None:
+        """The anchors the cluster's control plane trusts, as stored where the profile keeps them."""
+        from .. import manifests
+
+        return manifests.read_trust_roots(self.get(cluster, "ConfigMap", manifests.LINKERD_NS, manifests.trust_roots_name(self.cfg)))
+
+    def gateway_api_installed(self, cluster: str) -> bool:
+        """What edge's CheckGatewayAPICRDs asks: do the HTTPRoute and GRPCRoute CRDs exist
+        (pkg/healthcheck/healthcheck.go, edge-26.8.3)."""
+        from .. import manifests
+
+        return all(self.get(cluster, "CustomResourceDefinition", "", f"{plural}.gateway.networking.k8s.io")
+                   for plural in manifests.GATEWAY_API_CRDS)
+
+
+class Provider(Role):
+    """Where the lab's clusters come from (kind, the lab process, existing contexts): create and remove
+    them, and reach them."""
 
     name: str = "?"
-
-    def __init__(self, cfg: LabConfig, root: Path | None = None):
-        self.cfg = cfg
-        self.root = root or Path.cwd()
-
-    @property
-    def state_dir(self) -> Path:
-        return self.cfg.state_dir(self.root)
 
     # -- lifecycle -----------------------------------------------------------
     @abstractmethod
@@ -110,71 +155,66 @@ class Backend(ClusterAPI):
     @abstractmethod
     def running(self) -> bool: ...
 
-    # -- installing ------------------------------------------------------------
+    def preflight(self) -> None:
+        """Refuse to start when something the backend needs is missing (one LabError with the fix)."""
+
+    def kubeconfig_path(self) -> str:
+        """What to put in KUBECONFIG for kubectl to reach every cluster of the lab by its context."""
+        raise LabError(f"the {self.name} backend has no kubeconfig of its own. Fix: use your kubeconfig's contexts")
+
+    def lab_process(self) -> int | None:
+        """The PID of the process that holds the clusters' data plane, when it is one of ours."""
+        return None
+
+    def settle(self) -> None:
+        """Wait for controllers to act on the last change (a no-op where they are not ours)."""
+
+    def write_diagnostics(self, dest: Path) -> None:
+        """Add what only this backend knows to a diagnostics bundle."""
+
+    # -- the network -----------------------------------------------------------
     def lb_pool(self, cluster: str):
         """The cluster's LoadBalancer range (the config's; kind computes it from its network), or None
         where the cluster brings its own LoadBalancer implementation (existing contexts)."""
         return self.cfg.cluster(cluster).lb_pool
 
+    def route_pods(self, source: str, target: str) -> None:
+        """Make `target`'s pod IPs routable from `source`'s pods and back (a pod-to-pod link needs a flat
+        network). Nothing to do where the clusters already are on one (the simulation's network groups, or
+        an existing context's own network)."""
+
+    def pods_routed(self, source: str, target: str) -> bool:
+        """Whether `route_pods` holds now, both ways (a restart of the nodes can lose routes)."""
+        return True
+
+    @abstractmethod
+    def host_address(self, address: str, port: int) -> tuple[str, int] | None:
+        """Where a test on this machine connects to reach `address:port` on the lab network."""
+
+    def outbound_address(self, cluster: str, namespace: str, deployment: str) -> tuple[str, int] | None:
+        """Where a test on this machine sends HTTP as one of the deployment's pods would (into its proxy's
+        outbound side); None where the backend offers no such door (kind: use `request`)."""
+        return None
+
+
+class Installer(Role):
+    """What the guide installs, with one installer (the linkerd CLI or Helm); the cluster API does the writes."""
+
+    @property
+    def kube(self) -> ClusterAPI:
+        return self.backend.kube
+
     def loadbalancer_objects(self, cluster: str) -> list[dict]:
-        """The pool as the profile's MetalLB takes it: a ConfigMap before 0.13, CRDs since."""
+        """The pool as the profile's MetalLB takes it: a ConfigMap before 0.13, CRDs since; none where the
+        cluster brings its own LoadBalancer implementation."""
         from .. import manifests
 
-        pool = self.lb_pool(cluster)
+        pool = self.backend.provider.lb_pool(cluster)
+        if pool is None:
+            return []
         if self.cfg.profile.metallb_config == "configmap":
             return [manifests.metallb_configmap(pool)]
         return manifests.metallb(pool)
-
-    def trust_roots(self, cluster: str) -> str | None:
-        """The anchors the cluster's control plane trusts, as stored where the profile keeps them."""
-        from .. import manifests
-
-        return manifests.read_trust_roots(self.get(cluster, "ConfigMap", manifests.LINKERD_NS, manifests.trust_roots_name(self.cfg)))
-
-    def gateway_api_installed(self, cluster: str) -> bool:
-        """What edge's CheckGatewayAPICRDs asks: do the HTTPRoute and GRPCRoute CRDs exist
-        (pkg/healthcheck/healthcheck.go, edge-26.8.3)."""
-        from .. import manifests
-
-        return all(self.get(cluster, "CustomResourceDefinition", "", f"{plural}.gateway.networking.k8s.io")
-                   for plural in manifests.GATEWAY_API_CRDS)
-
-    # -- the trust anchor bundle (the guide's "Trust Anchor Bundle") -------------
-    def fetch_trust_anchors(self, cluster: str, dest: Path) -> None:
-        """Write the anchors `cluster` trusts now to `dest` (the guide's trustAnchor.crt), no jq needed."""
-        from .. import pki
-
-        roots = self.trust_roots(cluster)
-        if not roots:
-            raise LabError(f"cluster {cluster} has no trust anchors to read. Fix: run `./labctl step linkerd` first")
-        pki.write_public(dest, roots)
-
-    def write_bundle(self, dest: Path, sources: list[Path]) -> None:
-        """`awk 1 trustAnchor.crt root.crt > bundle.crt`: the guide's `cat`, but every file ends in a
-        newline first. Edge stores the anchors trimmed (no final newline) and kubectl's jsonpath adds
-        none, so a plain `cat` glues two PEM blocks on one line, which Linkerd refuses."""
-        from .. import pki
-
-        pki.write_public(dest, "".join(text if text.endswith("\n") else text + "\n"
-                                       for text in (p.read_text() for p in sources)))
-
-    @abstractmethod
-    def upgrade_linkerd(self, cluster: str, with_issuer: bool) -> None:
-        """`linkerd upgrade --identity-trust-anchors-file bundle.crt` (and the issuer, for a cluster
-        the guide installs fresh with the bundle)."""
-
-    def restart_workloads(self, cluster: str, workloads: list[tuple[str, str, str]], stamp: Arg) -> None:
-        """Restart meshed pods (each (kind, namespace, name): a Deployment or StatefulSet) so their proxies
-        load the new anchors: the template gets `stamp` (the bundle's fingerprint) in an annotation, as
-        `kubectl rollout restart` does with a time."""
-        for kind, namespace, name in workloads:
-            dep = self.get(cluster, kind, namespace, name)
-            if dep is None:
-                continue
-            value = resolved(stamp)
-            dep["spec"]["template"].setdefault("metadata", {}).setdefault("annotations", {})[ROOTS_ANNOTATION] = value
-            dep.pop("status", None)
-            self.apply(cluster, [dep])
 
     @abstractmethod
     def install_loadbalancer(self, cluster: str) -> None:
@@ -189,7 +229,20 @@ class Backend(ClusterAPI):
         """`linkerd install [--crds]` with the anchors file (roots_path) and the cluster's issuer files."""
 
     @abstractmethod
+    def upgrade_linkerd(self, cluster: str, with_issuer: bool) -> None:
+        """`linkerd upgrade --identity-trust-anchors-file bundle.crt` (and the issuer, for a cluster
+        the guide installs fresh with the bundle)."""
+
+    @abstractmethod
     def install_multicluster(self, cluster: str) -> None: ...
+
+    def link_account(self, source: str) -> str | None:
+        """The target's service account whose token `source`'s credentials carry (None: the chart's default)."""
+        return None
+
+    def grant_link_access(self, target: str, source: str) -> None:
+        """What the installer does in `target` before `source` links to it: nothing for the CLI (the
+        extension's default account serves every link); Helm gives each source its own account."""
 
     @abstractmethod
     def link(self, source: str, target: str, gateway, service_account: str | None = None) -> None:
@@ -197,25 +250,6 @@ class Backend(ClusterAPI):
         `gateway` (a gateways.Gateway) is the one the Link names, where the profile's Link names one (None:
         a pod-to-pod link, `link-gen --gateway=false`);
         `service_account` the target's account whose token the credentials carry (default: the chart's)."""
-
-    def route_pods(self, source: str, target: str) -> None:
-        """Make `target`'s pod IPs routable from `source`'s pods and back (a pod-to-pod link needs a flat
-        network). Nothing to do where the clusters already are on one (the simulation's network groups, or
-        an existing context's own network)."""
-
-    def pods_routed(self, source: str, target: str) -> bool:
-        """Whether `route_pods` holds now, both ways (a restart of the nodes can lose routes)."""
-        return True
-
-    def retire_link_controller(self, source: str, target: str) -> None:
-        """Remove the controller (and its RBAC) that the deprecated `multicluster link` brought for the link to
-        `target`, if `source` runs one; the Link, its credentials and its mirrors stay."""
-        from .. import manifests
-
-        if self.get(source, "Deployment", manifests.MC_NS, manifests.legacy_controller_name(target)) is None:
-            return
-        for obj in manifests.legacy_controller_objects(self.cfg, target):
-            self.delete(source, obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
 
     @abstractmethod
     def allow_access(self, target: str, source: str) -> None:
@@ -225,48 +259,71 @@ class Backend(ClusterAPI):
     def revoke_access(self, target: str, source: str) -> None:
         """Remove exactly those credentials (`helm uninstall linkerd2-mc-<source>`); nothing else is touched."""
 
+    def retire_link_controller(self, source: str, target: str) -> None:
+        """Remove the controller (and its RBAC) that the deprecated `multicluster link` brought for the link to
+        `target`, if `source` runs one; the Link, its credentials and its mirrors stay."""
+        from .. import manifests
+
+        if self.kube.get(source, "Deployment", manifests.MC_NS, manifests.legacy_controller_name(target)) is None:
+            return
+        for obj in manifests.legacy_controller_objects(self.cfg, target):
+            self.kube.delete(source, obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+
     @abstractmethod
     def install_gateway(self, cluster: str, gateway) -> None:
         """Make `gateway` (a gateways.Gateway) serve in `cluster`; the bundled one comes with the extension."""
 
-    # -- observing -------------------------------------------------------------
-    @abstractmethod
-    def gateways(self, cluster: str) -> list[GatewayStatus]:
-        """`linkerd --context=<cluster> multicluster gateways`, parsed from the version's table."""
+    # -- the trust anchor bundle (the guide's "Trust Anchor Bundle") -------------
+    def fetch_trust_anchors(self, cluster: str, dest: Path) -> None:
+        """Write the anchors `cluster` trusts now to `dest` (the guide's trustAnchor.crt), no jq needed."""
+        from .. import pki
 
-    @abstractmethod
-    def check(self, cluster: str) -> list[CheckResult]:
-        """The profile's multicluster check (`check --multicluster` or `multicluster check`), from its JSON."""
+        roots = self.kube.trust_roots(cluster)
+        if not roots:
+            raise LabError(f"cluster {cluster} has no trust anchors to read. Fix: run `./labctl step linkerd` first")
+        pki.write_public(dest, roots)
 
-    @abstractmethod
-    def request(self, cluster: str, namespace: str, deployment: str, url: str, timeout: float = 5.0) -> HttpResult: ...
+    def write_bundle(self, dest: Path, sources: list[Path]) -> None:
+        """`awk 1 trustAnchor.crt root.crt > bundle.crt`: the guide's `cat`, but every file ends in a
+        newline first. Edge stores the anchors trimmed (no final newline) and kubectl's jsonpath adds
+        none, so a plain `cat` glues two PEM blocks on one line, which Linkerd refuses."""
+        from .. import pki
 
-    @abstractmethod
-    def proxy_metrics(self, cluster: str, namespace: str, deployment: str) -> str:
-        """The Prometheus text of the proxies of a deployment's pods, concatenated."""
+        pki.write_public(dest, "".join(text if text.endswith("\n") else text + "\n"
+                                       for text in (p.read_text() for p in sources)))
 
-    @abstractmethod
-    def host_address(self, address: str, port: int) -> tuple[str, int] | None:
-        """Where a test on this machine connects to reach `address:port` on the lab network."""
+    def restart_workloads(self, cluster: str, workloads: list[tuple[str, str, str]], stamp: Arg) -> None:
+        """Restart meshed pods (each (kind, namespace, name): a Deployment or StatefulSet) so their proxies
+        load the new anchors: the template gets `stamp` (the bundle's fingerprint) in an annotation, as
+        `kubectl rollout restart` does with a time."""
+        for kind, namespace, name in workloads:
+            dep = self.kube.get(cluster, kind, namespace, name)
+            if dep is None:
+                continue
+            value = resolved(stamp)
+            dep["spec"]["template"].setdefault("metadata", {}).setdefault("annotations", {})[ROOTS_ANNOTATION] = value
+            dep.pop("status", None)
+            self.kube.apply(cluster, [dep])
 
-    def outbound_address(self, cluster: str, namespace: str, deployment: str) -> tuple[str, int] | None:
-        """Where a test on this machine sends HTTP as one of the deployment's pods would (into its proxy's
-        outbound side); None where the backend offers no such door (kind: use `request`)."""
-        return None
 
-    def kubeconfig_path(self) -> str:
-        """What to put in KUBECONFIG for kubectl to reach every cluster of the lab by its context."""
-        raise LabError(f"the {self.name} backend has no kubeconfig of its own. Fix: use your kubeconfig's contexts")
+class Backend:
+    """One way to have the lab's clusters: a provider, its cluster API and an installer, over the one copy
+    of the lab's config (the Lab replaces `cfg` when a command changes the gateway or the link command)."""
 
-    def lab_process(self) -> int | None:
-        """The PID of the process that holds the clusters' data plane, when it is one of ours."""
-        return None
+    def __init__(self, cfg: LabConfig, root: Path | None, provider: Callable[["Backend"], Provider],
+                 kube: Callable[["Backend"], ClusterAPI], installer: Callable[["Backend"], Installer]):
+        self.cfg = cfg
+        self.root = root or Path.cwd()
+        # Each role is made with the backend it belongs to: the provider first (it knows how the clusters are
+        # reached), then the API over them, then the installer that writes through it.
+        self.provider = provider(self)
+        self.kube = kube(self)
+        self.installer = installer(self)
 
-    def preflight(self) -> None:
-        """Refuse to start when something the backend needs is missing (one LabError with the fix)."""
+    @property
+    def name(self) -> str:
+        return self.provider.name
 
-    def write_diagnostics(self, dest: Path) -> None:
-        """Add what only this backend knows to a diagnostics bundle."""
-
-    def settle(self) -> None:
-        """Wait for controllers to act on the last change (a no-op where they are not ours)."""
+    @property
+    def state_dir(self) -> Path:
+        return self.cfg.state_dir(self.root)

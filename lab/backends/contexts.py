@@ -10,19 +10,19 @@ import os
 
 from ..run import Runner, cmd
 from .base import LabError
-from .kind import KindBackend
+from .real import ToolProvider
 
 
-class ContextsBackend(KindBackend):
+class ContextsProvider(ToolProvider):
     name = "contexts"
 
-    def __init__(self, cfg, root=None, runner=None, **kwargs):
-        missing = [c.name for c in cfg.clusters if not c.context]
+    def __init__(self, backend, runner=None):
+        missing = [c.name for c in backend.cfg.clusters if not c.context]
         if missing:
             raise LabError(f"the contexts backend needs a kubeconfig context for every cluster; none for "
                            f"{', '.join(missing)}. Fix: set clusters.<name>.context in lab.yaml")
         # The user's own kubeconfig (KUBECONFIG or ~/.kube/config), not the lab's kind files.
-        super().__init__(cfg, root, runner=runner or Runner(env=dict(os.environ)), **kwargs)
+        super().__init__(backend, runner or Runner(env=dict(os.environ)))
 
     def context(self, cluster: str) -> str:
         return self.cfg.cluster(cluster).context
@@ -45,14 +45,5 @@ class ContextsBackend(KindBackend):
     def destroy(self) -> list[str]:
         return []  # never delete clusters the lab did not create
 
-    def loadbalancer_objects(self, cluster: str) -> list[dict]:
-        return []  # the cluster's own LoadBalancer implementation serves the gateway
-
     def lb_pool(self, cluster: str):
-        return None  # the cluster's own LoadBalancer implementation
-
-    def install_loadbalancer(self, cluster: str) -> None:
-        return None
-
-    def api_server_args(self, target: str) -> list:
-        return []  # real clusters are reachable at the address their kubeconfig names
+        return None  # the cluster's own LoadBalancer implementation serves the gateway

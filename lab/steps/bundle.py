@@ -39,10 +39,10 @@ class Bundle(Step):
             return Check(False, "no bundle.crt yet")
         bundle, stamp = bundle_path.read_text(), trust.bundle_stamp(bundle_path)
         for cluster in ctx.cfg.cluster_names:
-            if not pki.same_certificates(ctx.backend.trust_roots(cluster), bundle):
+            if not pki.same_certificates(ctx.backend.kube.trust_roots(cluster), bundle):
                 return Check(False, f"{cluster} does not trust the bundle yet")
             for kind, ns, name in lab_workloads(ctx, cluster):
-                dep = ctx.backend.get(cluster, kind, ns, name)
+                dep = ctx.backend.kube.get(cluster, kind, ns, name)
                 annotations = (dep or {}).get("spec", {}).get("template", {}).get("metadata", {}).get("annotations", {})
                 # Pods started after the upgrade have the bundle already; a stamp of an older bundle means
                 # this deployment's pods still run with the anchors before it.
@@ -57,17 +57,17 @@ class Bundle(Step):
         existing = trust.existing_cluster(ctx.cfg)
         new = [c for c in ctx.cfg.cluster_names if c != existing]
         # The guide: fetch the existing cluster's anchor, bundle it with the new one(s).
-        ctx.backend.fetch_trust_anchors(existing, base / "trustAnchor.crt")
-        ctx.backend.write_bundle(base / "bundle.crt", [base / "trustAnchor.crt"] + [base / c / "root.crt" for c in new])
+        ctx.backend.installer.fetch_trust_anchors(existing, base / "trustAnchor.crt")
+        ctx.backend.installer.write_bundle(base / "bundle.crt", [base / "trustAnchor.crt"] + [base / c / "root.crt" for c in new])
         ctx._trust = None
         stamp = Dynamic(f"$(sha256sum {base / 'bundle.crt'} | cut -c1-16)", lambda: trust.bundle_stamp(base / "bundle.crt"))
         # Upgrade the existing cluster and restart its meshed pods, then the new clusters with the
         # bundle and their own issuer.
-        ctx.backend.upgrade_linkerd(existing, with_issuer=False)
-        ctx.backend.restart_workloads(existing, lab_workloads(ctx, existing), stamp)
+        ctx.backend.installer.upgrade_linkerd(existing, with_issuer=False)
+        ctx.backend.installer.restart_workloads(existing, lab_workloads(ctx, existing), stamp)
         for cluster in new:
-            ctx.backend.upgrade_linkerd(cluster, with_issuer=True)
-            ctx.backend.restart_workloads(cluster, lab_workloads(ctx, cluster), stamp)
+            ctx.backend.installer.upgrade_linkerd(cluster, with_issuer=True)
+            ctx.backend.installer.restart_workloads(cluster, lab_workloads(ctx, cluster), stamp)
 
     def describe(self, ctx, target):
         existing = trust.existing_cluster(ctx.cfg)

@@ -8,10 +8,10 @@ class Clusters(Step):
     name, summary = "clusters", "create the clusters"
 
     def check(self, ctx, target):
-        return Check(ctx.backend.cluster_exists(target.name), "cluster does not exist")
+        return Check(ctx.backend.provider.cluster_exists(target.name), "cluster does not exist")
 
     def apply(self, ctx, target):
-        ctx.backend.create_cluster(target.name)
+        ctx.backend.provider.create_cluster(target.name)
 
     def describe(self, ctx, target):
         c = ctx.cfg.cluster(target.name)

@@ -89,10 +89,6 @@ class Context:
         """Clusters whose exports go through a gateway (pod-to-pod exports need none)."""
         return [c.name for c in self.cfg.clusters if c.exports and self.cfg.export_mode(c.name) == "gateway"]
 
-    def access_account(self, source: str) -> str | None:
-        """The target's service account a source's credentials use: its own release's (Helm), else the chart's."""
-        return source if self.cfg.installer == "helm" else None
-
 
 @dataclass(frozen=True)
 class Check:

@@ -8,7 +8,7 @@ from .engine import Check, Context, Step
 
 def _unmarked(ctx: Context, cluster: str, ns: str, name: str, field: str, want: dict) -> Check | None:
     """A failing Check when `cluster`'s service is missing or lacks the marks (`field`: labels or annotations)."""
-    svc = ctx.backend.get(cluster, "Service", ns, name)
+    svc = ctx.backend.kube.get(cluster, "Service", ns, name)
     if svc is None:
         return Check(False, f"service {ns}/{name} does not exist in {cluster}")
     have = svc["metadata"].get(field) or {}
@@ -41,7 +41,7 @@ class Export(Step):
             unmarked = _unmarked(ctx, dest, ns, name, "labels", names.FEDERATED_SELECTOR)
             if unmarked:
                 return unmarked
-            federated = ctx.backend.get(source, "Service", ns, f"{name}-federated") or {"metadata": {}}
+            federated = ctx.backend.kube.get(source, "Service", ns, f"{name}-federated") or {"metadata": {}}
             members = (federated["metadata"].get("annotations") or {}).get(names.REMOTE_DISCOVERY_ANNOTATION, "")
             if f"{name}@{dest}" not in members.split(","):
                 return Check(False, f"{source}'s {ns}/{name}-federated does not list {name}@{dest} yet")
@@ -49,27 +49,27 @@ class Export(Step):
 
     def _check_gateway(self, ctx, source, dest) -> Check:
         gw = gateways.resolve(ctx.cfg)
-        address = manifests.ingress_ip(ctx.backend.get(dest, "Service", gw.namespace, gw.name))
+        address = manifests.ingress_ip(ctx.backend.kube.get(dest, "Service", gw.namespace, gw.name))
         field, want = manifests.export_marks(ctx.cfg, dest)
         headless = set(manifests.headless_exports(ctx.cfg, dest))
         if ctx.cfg.profile.export == "label":
-            link = ctx.backend.get(source, "Link", manifests.MC_NS, dest) or {}
+            link = ctx.backend.kube.get(source, "Link", manifests.MC_NS, dest) or {}
             if link.get("spec", {}).get("gatewayAddress") != address:
                 return Check(False, f"the Link in {source} does not name {dest}'s gateway {gw.namespace}/{gw.name} ({address})")
         for ns, name in ctx.cfg.exported(dest):
             unmarked = _unmarked(ctx, dest, ns, name, field, want)
             if unmarked:
                 return unmarked
-            if ctx.backend.get(source, "Namespace", "", ns) is None and not ctx.cfg.profile.mirror_creates_namespaces:
+            if ctx.backend.kube.get(source, "Namespace", "", ns) is None and not ctx.cfg.profile.mirror_creates_namespaces:
                 return Check(False, f"namespace {ns} does not exist in {source}, and the service mirror skips services "
                                     f"whose namespace is missing (an event ServiceMirroringSkipped in {dest} says so). "
                                     f"Fix: create namespace {ns} in {source}")
-            eps = ctx.backend.get(source, "Endpoints", ns, f"{name}-{dest}") or {}
+            eps = ctx.backend.kube.get(source, "Endpoints", ns, f"{name}-{dest}") or {}
             if (ns, name) in headless:  # per pod: each hostname at its endpoint mirror, which points at the gateway
                 hosts = [a.get("hostname") for subset in eps.get("subsets", []) for a in subset.get("addresses", [])]
                 if not hosts or not all(hosts):
                     return Check(False, f"{source}'s headless mirror {ns}/{name}-{dest} names no pods yet")
-                pending = [h for h in hosts if {a["ip"] for subset in (ctx.backend.get(source, "Endpoints", ns, f"{h}-{dest}") or {})
+                pending = [h for h in hosts if {a["ip"] for subset in (ctx.backend.kube.get(source, "Endpoints", ns, f"{h}-{dest}") or {})
                                                 .get("subsets", []) for a in subset.get("addresses", [])} != {address}]
                 if pending:
                     return Check(False, f"{source}'s endpoint mirrors {', '.join(f'{h}-{dest}' for h in pending)} do not point at {address}")
@@ -77,7 +77,7 @@ class Export(Step):
             ips = {a["ip"] for subset in eps.get("subsets", []) for a in subset.get("addresses", [])}
             if ips != {address}:
                 return Check(False, f"{source}'s mirror {ns}/{name}-{dest} points at {sorted(ips) or 'nothing'}, not {address}")
-        for listed in ctx.backend.gateways(source):
+        for listed in ctx.backend.kube.gateways(source):
             if listed.cluster == dest and listed.name in (gw.name, None):
                 return Check(listed.alive, f"{source} lists {dest}'s gateway as not alive")
         return Check(False, f"{source} does not list {dest}'s gateway {gw.namespace}/{gw.name}")
@@ -91,7 +91,7 @@ class Export(Step):
             unmarked = _unmarked(ctx, dest, ns, name, field, want)
             if unmarked:
                 return unmarked
-            mirror = ctx.backend.get(source, "Service", ns, f"{name}-{dest}")
+            mirror = ctx.backend.kube.get(source, "Service", ns, f"{name}-{dest}")
             if mirror is None:
                 return Check(False, f"{source} has no mirror {ns}/{name}-{dest} yet")
             if mirror["metadata"].get("labels", {}).get(names.REMOTE_DISCOVERY_LABEL) != dest:
@@ -102,23 +102,23 @@ class Export(Step):
         source, dest = target.source, target.dest
         field, values = manifests.export_marks(ctx.cfg, dest)
         for ns, name in ctx.cfg.federated(dest):
-            ctx.backend.set_metadata(dest, "Service", ns, name, "labels", dict(names.FEDERATED_SELECTOR))
+            ctx.backend.kube.set_metadata(dest, "Service", ns, name, "labels", dict(names.FEDERATED_SELECTOR))
         if not ctx.cfg.cluster(dest).exports:
             return
         if not ctx.link_config(target).via_gateway:
             for ns, name in ctx.cfg.exported(dest):
-                ctx.backend.set_metadata(dest, "Service", ns, name, field, values)
+                ctx.backend.kube.set_metadata(dest, "Service", ns, name, field, values)
             return
         if ctx.cfg.profile.export == "label":
-            ctx.backend.link(source, dest, gateways.resolve(ctx.cfg),  # link-gen writes the gateway into the Link
-                             service_account=ctx.access_account(source))
+            ctx.backend.installer.link(source, dest, gateways.resolve(ctx.cfg),  # link-gen writes the gateway into the Link
+                             service_account=ctx.backend.installer.link_account(source))
         for ns, name in ctx.cfg.exported(dest):
-            ctx.backend.set_metadata(dest, "Service", ns, name, field, values)
+            ctx.backend.kube.set_metadata(dest, "Service", ns, name, field, values)
 
     def script(self, ctx, target):
         self.apply(ctx, target)
         if ctx.link_config(target).via_gateway and ctx.cfg.cluster(target.dest).exports:
-            ctx.backend.gateways(target.source)
+            ctx.backend.kube.gateways(target.source)
 
     def describe(self, ctx, target):
         source, dest = target.source, target.dest

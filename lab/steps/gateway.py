@@ -14,19 +14,19 @@ class Gateway(Step):
 
     def check(self, ctx, target):
         gw = gateways.resolve(ctx.cfg)
-        svc = ctx.backend.get(target.name, "Service", gw.namespace, gw.name)
+        svc = ctx.backend.kube.get(target.name, "Service", gw.namespace, gw.name)
         if not manifests.ingress_ip(svc):
             return Check(False, f"{gw.namespace}/{gw.name} has no LoadBalancer address")
         ports = {p.get("name") for p in svc["spec"].get("ports", [])}
         annotations = svc["metadata"].get("annotations", {})
         if not {"mc-gateway", "mc-probe"} <= ports or names.GATEWAY_IDENTITY_ANNOTATION not in annotations:
             return Check(False, f"{gw.namespace}/{gw.name} lacks the mc-gateway/mc-probe ports or the mirror annotations")
-        if not ready(ctx.backend.get(target.name, "Deployment", gw.namespace, gw.name)):
+        if not ready(ctx.backend.kube.get(target.name, "Deployment", gw.namespace, gw.name)):
             return Check(False, f"deployment {gw.namespace}/{gw.name} not ready")
         return Check(True)
 
     def apply(self, ctx, target):
-        ctx.backend.install_gateway(target.name, gateways.resolve(ctx.cfg))
+        ctx.backend.installer.install_gateway(target.name, gateways.resolve(ctx.cfg))
 
     def describe(self, ctx, target):
         return [gateways.resolve(ctx.cfg).describe(ctx.cfg)]

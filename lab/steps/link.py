@@ -17,19 +17,19 @@ class Link(Step):
         source, dest = target.source, target.dest
         # What the profile's `link` creates: a Link (edge link-gen) or only the credentials Secret (2.8.1).
         if ctx.cfg.profile.link_crd:
-            if not ctx.backend.get(source, "Link", manifests.MC_NS, dest):
+            if not ctx.backend.kube.get(source, "Link", manifests.MC_NS, dest):
                 return Check(False, f"no Link {dest} in {source}")
-            legacy = ctx.backend.get(source, "Deployment", manifests.MC_NS, manifests.legacy_controller_name(dest))
+            legacy = ctx.backend.kube.get(source, "Deployment", manifests.MC_NS, manifests.legacy_controller_name(dest))
             if ctx.cfg.link_command == "link-gen" and legacy is not None:
                 return Check(False, f"{source} still runs the deprecated `link`'s controller {manifests.MC_NS}/{legacy['metadata']['name']} "
                                     f"beside the extension's")
             if ctx.cfg.link_command == "link" and not ready(legacy):
                 return Check(False, f"{source}'s controller {manifests.MC_NS}/{manifests.legacy_controller_name(dest)} not ready")
-        elif not ctx.backend.get(source, "Secret", manifests.MC_NS, manifests.credentials_secret_name(dest)):
+        elif not ctx.backend.kube.get(source, "Secret", manifests.MC_NS, manifests.credentials_secret_name(dest)):
             return Check(False, f"no Secret {manifests.MC_NS}/{manifests.credentials_secret_name(dest)} in {source}")
-        if not ctx.link_config(target).via_gateway and not ctx.backend.pods_routed(source, dest):
+        if not ctx.link_config(target).via_gateway and not ctx.backend.provider.pods_routed(source, dest):
             return Check(False, f"the pod networks of {source} and {dest} are not routed to each other")
-        results = ctx.backend.check(source)
+        results = ctx.backend.kube.check(source)
         for name in (ctx.cfg.profile.check_credentials, ctx.cfg.profile.check_anchors):
             result = cli_output.find_check(results, name)
             if result is None:
@@ -40,19 +40,18 @@ class Link(Step):
 
     def apply(self, ctx, target):
         source, dest = target.source, target.dest
-        if ctx.cfg.installer == "helm":
-            ctx.backend.allow_access(dest, source)  # the guide's access credentials for this source
+        ctx.backend.installer.grant_link_access(dest, source)  # Helm: the guide's access credentials for this source
         # The bundled gateway exists by now; the export step re-links where the Link names another. A
         # pod-to-pod link names none (`link-gen --gateway=false`).
         gateway = gateways.resolve(ctx.cfg, "linkerd") if ctx.link_config(target).via_gateway else None
         if gateway is None:
-            ctx.backend.route_pods(source, dest)
+            ctx.backend.provider.route_pods(source, dest)
         if ctx.cfg.profile.link_crd and ctx.cfg.link_command == "link-gen":
             # Moving from the deprecated `link`: the extension's controller (from `multicluster install`) serves
             # the Link from now on, so the link's own controller goes first (two controllers for one Link fail
             # the check); the Link and its mirrors stay.
-            ctx.backend.retire_link_controller(source, dest)
-        ctx.backend.link(source, dest, gateway, service_account=ctx.access_account(source))
+            ctx.backend.installer.retire_link_controller(source, dest)
+        ctx.backend.installer.link(source, dest, gateway, service_account=ctx.backend.installer.link_account(source))
 
     def describe(self, ctx, target):
         source, dest = target.source, target.dest

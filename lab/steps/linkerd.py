@@ -13,13 +13,13 @@ class Linkerd(Step):
 
     def check(self, ctx, target):
         cluster = target.name
-        if ctx.cfg.profile.gateway_api and not ctx.backend.gateway_api_installed(cluster):
+        if ctx.cfg.profile.gateway_api and not ctx.backend.kube.gateway_api_installed(cluster):
             return Check(False, f"the Gateway API CRDs ({ctx.cfg.profile.gateway_api}) are not installed")
         # Compared as certificates: the charts trim what they store (edge's ca-bundle.crt, both versions'
         # issuer crt.pem), so the text never equals the file's.
-        if not pki.same_certificates(ctx.backend.trust_roots(cluster), ctx.trust.roots_for(cluster)):
+        if not pki.same_certificates(ctx.backend.kube.trust_roots(cluster), ctx.trust.roots_for(cluster)):
             return Check(False, "trust roots missing or not the anchors the lab installs")
-        issuer = ctx.backend.get(cluster, "Secret", manifests.LINKERD_NS, manifests.ISSUER_SECRET)
+        issuer = ctx.backend.kube.get(cluster, "Secret", manifests.LINKERD_NS, manifests.ISSUER_SECRET)
         crt = base64.b64decode((issuer or {}).get("data", {}).get("crt.pem", "")).decode()
         if not pki.same_certificates(crt, ctx.trust.issuers[cluster].cert_pem):
             return Check(False, "issuer missing or not the lab's issuer for this cluster")
@@ -28,8 +28,8 @@ class Linkerd(Step):
     def apply(self, ctx, target):
         # edge `linkerd install --crds` refuses without the Gateway API CRDs (cli/cmd/install.go).
         if ctx.cfg.profile.gateway_api:
-            ctx.backend.install_gateway_api(target.name)
-        ctx.backend.install_linkerd(target.name)
+            ctx.backend.installer.install_gateway_api(target.name)
+        ctx.backend.installer.install_linkerd(target.name)
 
     def describe(self, ctx, target):
         base = trust.pki_dir(ctx.cfg, ctx.root)

@@ -11,23 +11,23 @@ class Multicluster(Step):
 
     def check(self, ctx, target):
         cluster = target.name
-        svc = ctx.backend.get(cluster, "Service", manifests.MC_NS, manifests.GATEWAY)
+        svc = ctx.backend.kube.get(cluster, "Service", manifests.MC_NS, manifests.GATEWAY)
         if not manifests.ingress_ip(svc):
             return Check(False, "gateway service has no LoadBalancer address")
-        if not ready(ctx.backend.get(cluster, "Deployment", manifests.MC_NS, manifests.GATEWAY)):
+        if not ready(ctx.backend.kube.get(cluster, "Deployment", manifests.MC_NS, manifests.GATEWAY)):
             return Check(False, "gateway deployment not ready")
         # The whole install, not only its first objects: an install cut short leaves the gateway without
         # the Link CRD or the service mirror, and linking would then fail.
-        if ctx.cfg.profile.link_crd and not ctx.backend.get(cluster, "CustomResourceDefinition", "", manifests.LINK_CRD):
+        if ctx.cfg.profile.link_crd and not ctx.backend.kube.get(cluster, "CustomResourceDefinition", "", manifests.LINK_CRD):
             return Check(False, f"the Link CRD {manifests.LINK_CRD} is not installed")
         # Links made with the deprecated `link` bring their controllers at the link step
         for name in [] if ctx.cfg.links_bring_controllers else manifests.mirror_controllers(ctx.cfg, cluster):
-            if not ready(ctx.backend.get(cluster, "Deployment", manifests.MC_NS, name)):
+            if not ready(ctx.backend.kube.get(cluster, "Deployment", manifests.MC_NS, name)):
                 return Check(False, f"service mirror {manifests.MC_NS}/{name} not ready")
         return Check(True)
 
     def apply(self, ctx, target):
-        ctx.backend.install_multicluster(target.name)
+        ctx.backend.installer.install_multicluster(target.name)
 
     def describe(self, ctx, target):
         port, path = ctx.cfg.profile.gateway_probe

@@ -9,7 +9,7 @@ from .engine import Check, Context, Step, Target
 
 def trusted_roots(ctx: Context) -> dict[str, str | None]:
     """The anchors each existing cluster trusts now, as its control plane stores them."""
-    return {c: ctx.backend.trust_roots(c) for c in ctx.cfg.cluster_names if ctx.backend.cluster_exists(c)}
+    return {c: ctx.backend.kube.trust_roots(c) for c in ctx.cfg.cluster_names if ctx.backend.provider.cluster_exists(c)}
 
 
 def foreign_anchors(ctx: Context) -> dict[str, list[str]]:
@@ -49,7 +49,7 @@ class Trust(Step):
 
     def script(self, ctx, target):
         for command in trust.step_cli_commands(ctx.cfg, ctx.root):
-            ctx.backend.runner.run(command)
+            ctx.backend.provider.runner.run(command)
 
     def describe(self, ctx, target):
         base = trust.pki_dir(ctx.cfg, ctx.root)

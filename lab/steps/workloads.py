@@ -21,18 +21,18 @@ class Workloads(Step):
         # Deployment without the Service after it in the file.
         for obj in objects:
             meta = obj["metadata"]
-            if ctx.backend.get(target.name, obj["kind"], meta.get("namespace", ""), meta["name"]) is None:
+            if ctx.backend.kube.get(target.name, obj["kind"], meta.get("namespace", ""), meta["name"]) is None:
                 return Check(False, f"{obj['kind']} {meta.get('namespace', '')}/{meta['name']} does not exist".replace(" /", " "))
         for kind, ns, name in manifests.rollouts(objects):
-            if not ready(ctx.backend.get(target.name, kind, ns, name)):
+            if not ready(ctx.backend.kube.get(target.name, kind, ns, name)):
                 return Check(False, f"{kind.lower()} {ns}/{name} not ready")
         return Check(True)
 
     def apply(self, ctx, target):
         objects = self._objects(ctx, target.name)
-        ctx.backend.apply(target.name, objects)
+        ctx.backend.kube.apply(target.name, objects)
         for kind, ns, name in manifests.rollouts(objects):
-            ctx.backend.wait_rollout(target.name, ns, name, kind)
+            ctx.backend.kube.wait_rollout(target.name, ns, name, kind)
 
     def describe(self, ctx, target):
         return [f"apply fixtures/workloads/{w}.yaml in namespace {ctx.cfg.namespace}" for w in ctx.cfg.cluster(target.name).workloads]

@@ -1,0 +1,232 @@
+"""Installing on real clusters (kind, or existing contexts) with the real tools: the linkerd CLI
+(`CliInstaller`) or Helm (`HelmInstaller`), each line run, recorded or scripted by the provider's runner.
+
+The two differ only in how the multicluster extension and the link credentials are installed; MetalLB,
+Linkerd, the Gateway API CRDs, links and gateways are the same commands for both.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from pathlib import Path
+
+from .. import gateways, helm, manifests
+from ..run import Dynamic, cmd, pipe
+from ..trust import pki_dir, roots_path
+from .base import ROOTS_ANNOTATION, Installer
+from .kubectl import ROLLOUT_RESOURCE, WAIT, Kubectl
+
+LINK_CHECK_ATTEMPTS = 20  # `multicluster check` after linking, one probe period apart (see link)
+
+
+class CliInstaller(Installer):
+    """The guide's commands: `linkerd install`, `linkerd multicluster install`, `link`/`link-gen`."""
+
+    kube: Kubectl
+
+    def install_loadbalancer(self, cluster: str) -> None:
+        """MetalLB at the profile's version, ready before its pool is applied (its webhook rejects pools until then);
+        nothing where the cluster brings its own LoadBalancer implementation (existing contexts)."""
+        if self.backend.provider.lb_pool(cluster) is None:
+            return
+        for url in self.cfg.profile.metallb_manifests:
+            self.kube.runner.run(self.kube.kubectl(cluster, "apply", "-f", url))
+        if self.cfg.profile.metallb_config == "configmap":
+            # MetalLB < 0.13 needs a memberlist secret (metallb.universe.tf v0.9 installation docs).
+            key = Dynamic("$(openssl rand -base64 128)", lambda: base64.b64encode(secrets.token_bytes(128)).decode())
+            self.kube.runner.run(self.kube.kubectl(cluster, "create", "secret", "generic", "-n", manifests.METALLB_NS, "memberlist",
+                                         Dynamic(f"--from-literal=secretkey={key.shell}",
+                                                 lambda: f"--from-literal=secretkey={key.resolve()}")))
+        self.kube.runner.run(self.kube.kubectl(cluster, "wait", f"--namespace={manifests.METALLB_NS}", "--for=condition=ready",
+                                     "pod", "--selector=app=metallb", f"--timeout={WAIT}"))
+
+    def install_gateway_api(self, cluster: str) -> None:
+        """The Gateway API release edge's `linkerd check` names, applied server-side as its hint says
+        (pkg/healthcheck/healthcheck.go GatewayAPICRDsMissingError, edge-26.8.3): the CRDs are too large
+        for client-side apply's last-applied annotation."""
+        self.kube.runner.run(self.kube.kubectl(cluster, "apply", "--server-side", "-f", self.cfg.profile.gateway_api_manifest))
+        self.kube.runner.run(self.kube.kubectl(cluster, "wait", "--for=condition=established", f"--timeout={WAIT}",
+                                     *(f"crd/{plural}.gateway.networking.k8s.io" for plural in manifests.GATEWAY_API_CRDS)))
+
+    def install_linkerd(self, cluster: str) -> None:
+        base = pki_dir(self.cfg, self.root)
+        if self.cfg.profile.linkerd_crds_first:
+            self.kube.apply_output(cluster, self.kube.linkerd(cluster, "install", "--crds"))
+        self.kube.apply_output(cluster, self.kube.linkerd(
+            cluster, "install",
+            "--identity-trust-anchors-file", str(roots_path(self.cfg, self.root, cluster)),
+            "--identity-issuer-certificate-file", str(base / cluster / "issuer.crt"),
+            "--identity-issuer-key-file", str(base / cluster / "issuer.key")))
+        # No viz: edge's `multicluster gateways` reads the service mirror's metrics itself
+        # (multicluster/cmd/gateways.go, edge-26.8.3; the viz dependency went in linkerd2 PR 8467).
+        self.kube.runner.run(self.kube.linkerd(cluster, "check"))
+
+    def fetch_trust_anchors(self, cluster: str, dest: Path) -> None:
+        """The guide's `kubectl get cm/linkerd-config -ojsonpath="{.data.global}" | jq ...`, with python3 for jq."""
+        if self.cfg.profile.trust_roots == "linkerd-config":
+            self.kube.runner.run(pipe(
+                self.kube.kubectl(cluster, "-n", manifests.LINKERD_NS, "get", "cm/linkerd-config", "-o", "jsonpath={.data.global}"),
+                cmd("python3", "-c", "import json,sys; print(json.load(sys.stdin)['identityContext']['trustAnchorsPem'], end='')",
+                    stdout_to=dest)))
+        else:
+            self.kube.runner.run(self.kube.kubectl(cluster, "-n", manifests.LINKERD_NS, "get", "cm/linkerd-identity-trust-roots",
+                                         "-o", "jsonpath={.data.ca-bundle\\.crt}", stdout_to=dest))
+
+    def write_bundle(self, dest: Path, sources: list[Path]) -> None:
+        """`awk 1` is the guide's `cat` with a newline after any file that lacks its last one: edge's
+        trust roots come back from jsonpath trimmed, and `cat` would glue two PEM blocks on one line."""
+        self.kube.runner.run(cmd("awk", "1", *(str(s) for s in sources), stdout_to=dest))
+
+    def upgrade_linkerd(self, cluster: str, with_issuer: bool) -> None:
+        base = pki_dir(self.cfg, self.root)
+        issuer = ["--identity-issuer-certificate-file", str(base / cluster / "issuer.crt"),
+                  "--identity-issuer-key-file", str(base / cluster / "issuer.key")] if with_issuer else []
+        self.kube.apply_output(cluster, self.kube.linkerd(cluster, "upgrade", "--identity-trust-anchors-file",
+                                                str(base / "bundle.crt"), *issuer))
+        self.kube.runner.run(self.kube.linkerd(cluster, "check"))
+
+    def restart_workloads(self, cluster: str, workloads: list[tuple[str, str, str]], stamp) -> None:
+        def patch_for(value: str) -> str:
+            return json.dumps({"spec": {"template": {"metadata": {"annotations": {ROOTS_ANNOTATION: value}}}}})
+
+        for kind, namespace, name in workloads:
+            # Only what exists: the bundle runs right after `linkerd`, before the lab's meshed workloads
+            # (a printed script for a fresh lab therefore restarts nothing), and patching a missing one fails.
+            if self.kube.get(cluster, kind, namespace, name) is None:
+                continue
+            if isinstance(stamp, Dynamic):
+                # inside a double-quoted shell word: escape the JSON's quotes, let $(...) expand
+                shell = patch_for("@STAMP@").replace('"', '\\"').replace("@STAMP@", stamp.shell)
+                patch = Dynamic(shell, lambda: patch_for(stamp.resolve()))
+            else:
+                patch = patch_for(str(stamp))
+            resource = ROLLOUT_RESOURCE[kind]
+            self.kube.runner.run(self.kube.kubectl(cluster, "-n", namespace, "patch", resource, name, "-p", patch))
+            self.kube.wait_rollout(cluster, namespace, name, kind)
+
+
+    def _controller_values(self, cluster: str) -> list[str]:
+        """Linkerd 2.18+: the service mirror for each link comes with the extension."""
+        if self.cfg.link_command != "link-gen":  # 2.8.1, or links that bring their own controller
+            return []
+        sources = [link for link in self.cfg.links if link.source == cluster]
+        values = []
+        for i, link in enumerate(sources):
+            values.append(f"controllers[{i}].link.ref.name={link.target}")
+            if not link.via_gateway:  # no gateway to probe (values.yaml controllerDefaults.gateway.enabled)
+                values.append(f"controllers[{i}].gateway.enabled=false")
+            if manifests.headless_exports(self.cfg, link.target):  # off by default (controllerDefaults)
+                values.append(f"controllers[{i}].enableHeadlessServices=true")
+        return values
+
+    def _extension_values(self, cluster: str) -> list[str]:
+        return [a for v in self._controller_values(cluster) for a in ("--set", v)]
+
+    def install_multicluster(self, cluster: str) -> None:
+        self.kube.apply_output(cluster, self.kube.linkerd(cluster, "multicluster", "install", *self._extension_values(cluster)))
+        self.kube.wait_rollout(cluster, manifests.MC_NS, manifests.GATEWAY)
+
+    def allow_access(self, target: str, source: str) -> None:
+        self.kube.apply_output(target, self.kube.linkerd(target, "multicluster", "allow", "--service-account-name", source))
+
+    def revoke_access(self, target: str, source: str) -> None:
+        # Not `allow --ignore-cluster ... | kubectl delete -f -`: `allow` renders the extension's Namespace
+        # too (templates/namespace.yaml: installNamespace defaults to true in 2.8.1's allow values; edge
+        # renders it whenever the CLI renders), and deleting that would remove the whole extension.
+        # The account's own objects, by the names the chart gives them (2.8.1's token Secret is made and
+        # removed with the account by Kubernetes' token controller, so it is not named here):
+        objects = [o for o in manifests.access_objects(self.cfg, source)
+                   if not (o["kind"] == "Secret" and not self.cfg.profile.link_crd)]
+        for namespaced in (False, True):
+            names = [f"{o['kind'].lower()}/{o['metadata']['name']}" for o in objects
+                     if ("namespace" in o["metadata"]) == namespaced]
+            scope = ["-n", manifests.MC_NS] if namespaced else []
+            self.kube.runner.run(self.kube.kubectl(target, *scope, "delete", *names, "--ignore-not-found"))
+
+    def retire_link_controller(self, source: str, target: str) -> None:
+        if self.kube.runner.scripting:
+            return  # a script starts from no clusters: there is no old controller to find
+        super().retire_link_controller(source, target)
+
+    def link(self, source: str, target: str, gateway: gateways.Gateway | None, service_account: str | None = None) -> None:
+        gw = gateway
+        account = ["--service-account-name", service_account] if service_account else []
+        # 2.8's link names no gateway (each export's annotations do); link-gen writes one into the Link, or
+        # none with --gateway=false (pod-to-pod; multicluster/cmd/link-gen.go, edge-26.8.3).
+        if gw is None:
+            named = ["--gateway=false"]
+        elif not self.cfg.profile.link_crd or gw.bundled:
+            named = []
+        else:
+            named = ["--gateway-name", gw.name, "--gateway-namespace", gw.namespace]
+        if self.cfg.links_bring_controllers and manifests.headless_exports(self.cfg, target):
+            named.append("--set=enableHeadlessServices=true")  # the link chart's value (linkerd-multicluster-link)
+        self.kube.apply_output(source, self.kube.linkerd(target, "multicluster", self.cfg.link_command, "--cluster-name", target,
+                                               *self.backend.provider.api_server_args(target), *account, *named))
+        # The guide's verification after linking; it exits 1 while the clusters' anchors differ. It also
+        # fails until the new gateway's first probe: the probe worker runs on a ticker, the first probe one
+        # period after the link (edge-26.8.3 multicluster/service-mirror/probe_worker.go), and the check
+        # "probe services able to communicate with all gateway mirrors" has no retry deadline
+        # (multicluster/cmd/check.go). So the check is repeated for a few probe periods before it counts.
+        period = float(self.cfg.probe_period)
+        self.kube.runner.retry(self.kube.linkerd(source, *self.cfg.profile.mc_check), attempts=LINK_CHECK_ATTEMPTS, interval=period)
+        self.kube.runner.run(self.kube.linkerd(source, "multicluster", "gateways"))
+
+    def install_gateway(self, cluster: str, gateway) -> None:
+        """The gateway type's own commands (lab/gateways.py): the guide's "Leverage Ambassador" for Ambassador."""
+        gateway.install_on_kind(self.kube, cluster)
+
+
+
+class HelmInstaller(CliInstaller):
+    """The guide's Helm path: the extension as the `linkerd-multicluster` chart, and each source's credentials
+    as that chart's values (edge: one release owns every account) or a release of its own (2.8)."""
+
+    def _helm_namespace(self, create: bool = False) -> list[str]:
+        """2.8's chart templates its own namespace; today's charts install into the release namespace."""
+        if self.cfg.profile.helm_access == "release":
+            return []
+        return ["-n", manifests.MC_NS] + (["--create-namespace"] if create else [])
+
+    def install_multicluster(self, cluster: str) -> None:
+        repo, url, chart, version = helm.chart(self.cfg)
+        self.kube.runner.run(cmd("helm", "repo", "add", repo, url))
+        self.kube.runner.run(self.kube.helm(cluster, "install", helm.MAIN_RELEASE, chart, "--version", version,
+                                            *self._helm_namespace(create=True), *self._extension_values(cluster)))
+        self.kube.wait_rollout(cluster, manifests.MC_NS, manifests.GATEWAY)
+
+    def link_account(self, source: str) -> str | None:
+        return source  # each source's own account, from its own values or release
+
+    def grant_link_access(self, target: str, source: str) -> None:
+        self.allow_access(target, source)  # the guide's access credentials for this source
+
+    def _access_accounts(self, target: str, without: str | None = None) -> list[str]:
+        """The main release's `remoteMirrorServiceAccountName` list (edge): the default account and one
+        per source linked to `target`, in the config's order."""
+        sources = [link.source for link in self.cfg.links if link.target == target and link.source != without]
+        return [manifests.REMOTE_ACCESS_SA] + sources
+
+    def _helm_accounts_upgrade(self, target: str, accounts: list[str]) -> None:
+        """Edge: one release owns the accounts (templates/remote-access-service-mirror-rbac.yaml ranges over the
+        list); a second release of the chart would own the Link CRD and the local mirror's RBAC twice."""
+        _, _, chart, version = helm.chart(self.cfg)
+        self.kube.runner.run(self.kube.helm(target, "upgrade", helm.MAIN_RELEASE, chart, "--version", version,
+                                            *self._helm_namespace(), "--reuse-values",
+                                            "--set", f"remoteMirrorServiceAccountName={{{','.join(accounts)}}}"))
+
+    def allow_access(self, target: str, source: str) -> None:
+        if self.cfg.profile.helm_access == "values":
+            self._helm_accounts_upgrade(target, self._access_accounts(target))
+            return
+        _, _, chart, version = helm.chart(self.cfg)
+        self.kube.runner.run(self.kube.helm(target, "install", helm.access_release(source), chart, "--version", version,
+                                            *self._helm_namespace(),
+                                            *(a for v in helm.access_values(self.cfg, source) for a in ("--set", v))))
+
+    def revoke_access(self, target: str, source: str) -> None:
+        if self.cfg.profile.helm_access == "values":
+            self._helm_accounts_upgrade(target, self._access_accounts(target, without=source))
+            return
+        self.kube.runner.run(self.kube.helm(target, "uninstall", helm.access_release(source), *self._helm_namespace()))
