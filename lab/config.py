@@ -17,6 +17,7 @@ import yaml
 from . import gateways
 from . import names as upstream_names
 from .errors import ConfigError
+from .fixtures_dir import WORKLOADS
 from .profiles import DEFAULT_PROFILE, LINK_MODES, MODES, PROFILES, Profile
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -25,7 +26,6 @@ DNS_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([
 
 MAX_FILE_BYTES = 64 * 1024  # a lab.yaml is a few hundred bytes; anything this big is a mistake
 MAX_DEPTH = 16  # lab.yaml nests four levels deep
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "workloads"
 
 
 def _show(value: Any, limit: int = 60) -> str:
@@ -357,7 +357,7 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
     for c in clusters:
         if c.federated:
             _refuse_newer_mode(profile, "federated", f"clusters.{c.name}.federated", "or leave federated out", source)
-        if set(c.exports) & {s for w in c.workloads if (FIXTURES / f"{w}.yaml").exists() for s in fixture_headless_services(w)}:
+        if set(c.exports) & {s for w in c.workloads if (WORKLOADS / f"{w}.yaml").exists() for s in fixture_headless_services(w)}:
             _refuse_newer_mode(profile, "headless", f"clusters.{c.name}.exports", "or export no headless service", source)
     _check_disjoint(clusters, source)
     for c in clusters:
@@ -494,7 +494,7 @@ def _check_pool_outside_subnets(c: ClusterConfig, source: str) -> None:
 
 
 def _fixture_service_objects(workload: str) -> list[dict]:
-    text = (FIXTURES / f"{workload}.yaml").read_text().replace("$namespace", "ns").replace("$cluster", "c")
+    text = (WORKLOADS / f"{workload}.yaml").read_text().replace("$namespace", "ns").replace("$cluster", "c")
     return [d for d in yaml.safe_load_all(text) if isinstance(d, dict) and d.get("kind") == "Service"]
 
 
@@ -509,7 +509,7 @@ def fixture_headless_services(workload: str) -> list[str]:
 
 
 def _check_workloads_and_exports(c: ClusterConfig, source: str) -> None:
-    known = sorted(p.stem for p in FIXTURES.glob("*.yaml"))
+    known = sorted(p.stem for p in WORKLOADS.glob("*.yaml"))
     for name in c.workloads:
         if name not in known:
             raise ConfigError(f"clusters.{c.name}.workloads", f"{_show(name)} is not a workload fixture",

@@ -7,17 +7,16 @@ remote-access service account. Exports use the guide's two annotations.
 """
 from __future__ import annotations
 
-import base64
 import json
 import string
-from pathlib import Path
 
 import yaml
 
 from . import crds, gateways, names
 from .config import AddressPool, LabConfig
+from .encoding import b64
+from .fixtures_dir import WORKLOADS
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 POOL_NAME = "lab-pool"
 L2_NAME = "lab-l2"
 # Upstream's names live in lab/names.py; these stay importable from here.
@@ -31,10 +30,6 @@ def ingress_ip(svc: dict | None) -> str | None:
     """The LoadBalancer address a Service was given (status.loadBalancer.ingress[0].ip), or None."""
     ingress = (svc or {}).get("status", {}).get("loadBalancer", {}).get("ingress") or []
     return ingress[0].get("ip") if ingress else None
-
-
-def b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
 
 
 def metallb(pool: AddressPool) -> list[dict]:
@@ -437,9 +432,9 @@ def export_marks(cfg: LabConfig, cluster: str) -> tuple[str, dict[str, str]]:
 
 def workload(cfg: LabConfig, cluster: str, name: str) -> list[dict]:
     """A sample workload from fixtures/workloads/<name>.yaml, for `cluster`."""
-    path = FIXTURES / "workloads" / f"{name}.yaml"
+    path = WORKLOADS / f"{name}.yaml"
     if not path.exists():
-        available = sorted(p.stem for p in (FIXTURES / "workloads").glob("*.yaml"))
+        available = sorted(p.stem for p in WORKLOADS.glob("*.yaml"))
         raise FileNotFoundError(f"no workload fixture {path.name}; available: {', '.join(available)}")
     text = string.Template(path.read_text()).substitute(namespace=cfg.namespace, cluster=cluster)
     return [doc for doc in yaml.safe_load_all(text) if doc]

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lab import config
+from lab import config, fixtures_dir
 from lab.config import ConfigError
 
 
@@ -139,7 +139,7 @@ def test_exports_name_services_in_other_namespaces_as_namespace_slash_name():
     assert cfg.exported("west") == []
 
 
-TOPOLOGIES = sorted((config.FIXTURES.parent / "topologies").glob("*.yaml"))
+TOPOLOGIES = sorted((fixtures_dir.FIXTURES / "topologies").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", TOPOLOGIES, ids=lambda p: p.stem)
@@ -156,8 +156,8 @@ def test_the_example_topologies_cover_every_link_mode_and_more_than_two_clusters
     loaded = [config.load(p) for p in TOPOLOGIES]
     assert {link.mode for cfg in loaded for link in cfg.links} == set(config.LINK_MODES)
     assert any(c.federated for cfg in loaded for c in cfg.clusters)
-    federated = config.load(config.FIXTURES.parent / "topologies" / "federated.yaml")
+    federated = config.load(fixtures_dir.FIXTURES / "topologies" / "federated.yaml")
     assert not any(c.exports for c in federated.clusters), "federation alone, no exports"
     assert any(len(cfg.clusters) > 2 for cfg in loaded)
     assert any({(l.source, l.target) for l in cfg.links} & {(l.target, l.source) for l in cfg.links} for cfg in loaded)
-    assert config.load(config.FIXTURES.parent / "topologies" / "guide.yaml") == config.load()
+    assert config.load(fixtures_dir.FIXTURES / "topologies" / "guide.yaml") == config.load()
