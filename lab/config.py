@@ -303,8 +303,8 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
     if not isinstance(namespace, str) or not DNS_LABEL.match(namespace):
         raise ConfigError("namespace", f"{_show(namespace)} is not a DNS label", "use lower-case letters, digits and '-'", source)
     gateway = data.get("gateway", DEFAULT["gateway"])
-    if not isinstance(gateway, str) or gateway not in gateways.kinds():
-        raise ConfigError("gateway", f"{_show(gateway)} is not a known gateway", f"use one of: {', '.join(gateways.kinds())}",
+    if not isinstance(gateway, str) or gateway not in gateways.gateway_types():
+        raise ConfigError("gateway", f"{_show(gateway)} is not a known gateway", f"use one of: {', '.join(gateways.gateway_types())}",
                           source)
     period = data.get("probe_period", DEFAULT["probe_period"])
     if not isinstance(period, int) or isinstance(period, bool) or not 1 <= period <= 300:

@@ -40,7 +40,7 @@ GATEWAY_PORT = names.PROXY_INBOUND_PORT  # where multicluster traffic arrives, w
 class Gateway:
     """One gateway type, as the profile that uses it pins it."""
 
-    kind: ClassVar[str] = ""       # the name lab.yaml's `gateway:` and `./labctl gateway` use
+    gateway_type: ClassVar[str] = ""  # the name lab.yaml's `gateway:` and `./labctl gateway` use
     bundled: ClassVar[bool] = False  # installed by the multicluster extension: nothing of its own to install
     name: str = ""                 # its Deployment, Service and ServiceAccount
     namespace: str = ""
@@ -71,7 +71,7 @@ class Gateway:
 class LinkerdGateway(Gateway):
     """The bundled gateway `linkerd multicluster install` renders (lab/manifests.py `multicluster`)."""
 
-    kind: ClassVar[str] = "linkerd"
+    gateway_type: ClassVar[str] = "linkerd"
     bundled: ClassVar[bool] = True
 
     def probe_path(self, profile: Profile) -> str:
@@ -85,7 +85,7 @@ class LinkerdGateway(Gateway):
 class Ambassador(Gateway):
     """Ambassador 1.x (getambassador.io/v2), the guide's era, installed from its own YAML at its tag."""
 
-    kind: ClassVar[str] = "ambassador"
+    gateway_type: ClassVar[str] = "ambassador"
     api: ClassVar[str] = "getambassador.io/v2"
     container: ClassVar[str] = "ambassador"  # the container name in the release YAML
     readiness: ClassVar[str] = "/-/ambassador/ready"  # the guide's Mapping prefix
@@ -240,19 +240,22 @@ TYPES: dict[str, Callable[[Profile], Gateway]] = {
 }
 
 
-def register(kind: str, for_profile: Callable[[Profile], Gateway]) -> None:
+def register(gateway_type: str, for_profile: Callable[[Profile], Gateway]) -> None:
     """A new gateway type, known to lab.yaml, `./labctl gateway`, the steps and both backends."""
-    TYPES[kind] = for_profile
+    TYPES[gateway_type] = for_profile
 
 
-def kinds() -> tuple[str, ...]:
+def gateway_types() -> tuple[str, ...]:
     return tuple(TYPES)
 
 
-def resolve(cfg: LabConfig, kind: str | None = None) -> Gateway:
-    """The gateway `kind` (default: the lab's) stands for under the lab's profile."""
-    return for_profile(cfg.profile, kind or cfg.gateway)
+kinds = gateway_types  # the old name: lab/script.py (being rewritten elsewhere) still calls it; drop it once it moves
 
 
-def for_profile(profile: Profile, kind: str) -> Gateway:
-    return TYPES[kind](profile)
+def resolve(cfg: LabConfig, gateway_type: str | None = None) -> Gateway:
+    """The gateway that `gateway_type` (default: the lab's) stands for under the lab's profile."""
+    return for_profile(cfg.profile, gateway_type or cfg.gateway)
+
+
+def for_profile(profile: Profile, gateway_type: str) -> Gateway:
+    return TYPES[gateway_type](profile)

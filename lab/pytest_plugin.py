@@ -202,9 +202,9 @@ class LabHandle:
         """`./labctl up --until` (or `./labctl step`) on this lab."""
         return self.lab.step(step) if step else self.lab.up(until=until)
 
-    def switch_gateway(self, kind: str) -> list:
-        """`./labctl gateway <kind>`; returns the step results (all "already done" when nothing changed)."""
-        return self.lab.switch_gateway(kind)
+    def switch_gateway(self, gateway: str) -> list:
+        """`./labctl gateway <type>`; returns the step results (all "already done" when nothing changed)."""
+        return self.lab.switch_gateway(gateway)
 
     def relink(self, link_with: str) -> list:
         """`./labctl relink link-gen|link` on this lab."""

@@ -103,7 +103,7 @@ def with_active_gateway(cfg: LabConfig, root: Path) -> LabConfig:
     """`inv gateway X` outlives the command: the lab keeps using X until switched back or down."""
     path = _gateway_record(cfg, root)
     active = path.read_text().strip() if path.exists() else None
-    return dataclasses.replace(cfg, gateway=active) if active in gateways.kinds() else cfg
+    return dataclasses.replace(cfg, gateway=active) if active in gateways.gateway_types() else cfg
 
 
 class Lab:
@@ -215,18 +215,18 @@ class Lab:
                 removed.append(str(pki_dir))
         return removed
 
-    def switch_gateway(self, kind: str, report=lambda r: None) -> list[steps.StepResult]:
-        """Move exported services to gateway `kind`: install it where needed, re-export, wait until
-        linked clusters mirror and probe it. A second switch to the same gateway changes nothing.
+    def switch_gateway(self, gateway: str, report=lambda r: None) -> list[steps.StepResult]:
+        """Move exported services to the gateway type `gateway`: install it where needed, re-export, wait
+        until linked clusters mirror and probe it. A second switch to the same gateway changes nothing.
         The choice outlives the command: the lab keeps it until switched back or down."""
-        _one_of("gateway", kind, gateways.kinds())
-        with self.locked(f"./labctl gateway {kind}"):
-            self.backend.cfg = dataclasses.replace(self.cfg, gateway=kind)
+        _one_of("gateway", gateway, gateways.gateway_types())
+        with self.locked(f"./labctl gateway {gateway}"):
+            self.backend.cfg = dataclasses.replace(self.cfg, gateway=gateway)
             ctx = self.context()
             results = steps.run_step(ctx, steps.by_name("gateway"), report) + steps.run_step(ctx, steps.by_name("export"), report)
             path = _gateway_record(self.cfg, self.root)
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(kind)
+            path.write_text(gateway)
         return results
 
     def relink(self, link_with: str, report=lambda r: None) -> list[steps.StepResult]:
