@@ -23,17 +23,32 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, ClassVar
+from typing import TYPE_CHECKING, Callable, ClassVar, Protocol
 
 from . import names
 from .crds import crd
 from .run import cmd, pipe
 
 if TYPE_CHECKING:
-    from .config import LabConfig
     from .profiles import Profile
 
 GATEWAY_PORT = names.PROXY_INBOUND_PORT  # where multicluster traffic arrives, whatever the gateway
+
+
+class LabView(Protocol):
+    """What a gateway reads of the lab's config.LabConfig. config.py validates `gateway:` against the types
+    registered here, so this module names only what it reads and never imports config: no circle."""
+
+    @property
+    def gateway(self) -> str: ...
+
+    @property
+    def profile(self) -> Profile: ...
+
+    @property
+    def probe_period(self) -> int: ...
+
+    def identity(self, serviceaccount: str, namespace: str) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -47,14 +62,14 @@ class Gateway:
     image: str | None = None
     version: str | None = None
 
-    def identity(self, cfg: LabConfig) -> str:
+    def identity(self, cfg: LabView) -> str:
         return cfg.identity(self.name, self.namespace)
 
     def probe_path(self, profile: Profile) -> str:
         """The `mirror.linkerd.io/probe-path` its Service needs under `profile`."""
         raise NotImplementedError
 
-    def objects(self, cfg: LabConfig) -> list[dict]:
+    def objects(self, cfg: LabView) -> list[dict]:
         """The gateway as installed, injected and patched, for a cluster that takes manifests directly
         (the simulation); on kind the same end state comes from `install_on_kind`."""
         return []
@@ -62,7 +77,7 @@ class Gateway:
     def install_on_kind(self, kind, cluster: str) -> None:
         """The real tools' commands, run through the kind backend `kind` (its runner records or scripts them)."""
 
-    def describe(self, cfg: LabConfig) -> str:
+    def describe(self, cfg: LabView) -> str:
         """One plan line: what the gateway step does for this type."""
         raise NotImplementedError
 
@@ -77,7 +92,7 @@ class LinkerdGateway(Gateway):
     def probe_path(self, profile: Profile) -> str:
         return profile.gateway_probe[1]
 
-    def describe(self, cfg: LabConfig) -> str:
+    def describe(self, cfg: LabView) -> str:
         return f"use the bundled gateway {self.namespace}/{self.name} (installed by the multicluster step)"
 
 
@@ -94,7 +109,7 @@ class Ambassador(Gateway):
         # 2.8.1 joins the probe URL as host:port/<path>, so the guide writes the path without its slash.
         return self.readiness.lstrip("/") if profile.probe_slash_joined else self.readiness
 
-    def describe(self, cfg: LabConfig) -> str:
+    def describe(self, cfg: LabView) -> str:
         return (f"install {self.image} as {self.namespace}/{self.name}, injected (skip inbound 80,443; identity required "
                 f"on {GATEWAY_PORT}), with the guide's Module, Host, readiness Mapping and Service patches")
 
@@ -117,7 +132,7 @@ class Ambassador(Gateway):
     def _object(self, kind: str, name: str, spec: dict) -> dict:
         return {"apiVersion": self.api, "kind": kind, "metadata": {"name": name, "namespace": self.namespace}, "spec": spec}
 
-    def service_annotations(self, cfg: LabConfig) -> dict[str, str]:
+    def service_annotations(self, cfg: LabView) -> dict[str, str]:
         """What the guide patches onto the gateway's Service for the service mirror."""
         return {names.GATEWAY_IDENTITY_ANNOTATION: self.identity(cfg),
                 names.MULTICLUSTER_GATEWAY_ANNOTATION: "true",
@@ -142,7 +157,7 @@ class Ambassador(Gateway):
     def _release_kinds(self) -> list[tuple[str, str]]:
         return []
 
-    def objects(self, cfg: LabConfig) -> list[dict]:
+    def objects(self, cfg: LabView) -> list[dict]:
         labels = {"app.kubernetes.io/name": self.name}
         return self.crds() + [
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}},
@@ -252,7 +267,7 @@ def gateway_types() -> tuple[str, ...]:
 kinds = gateway_types  # the old name: lab/script.py (being rewritten elsewhere) still calls it; drop it once it moves
 
 
-def resolve(cfg: LabConfig, gateway_type: str | None = None) -> Gateway:
+def resolve(cfg: LabView, gateway_type: str | None = None) -> Gateway:
     """The gateway that `gateway_type` (default: the lab's) stands for under the lab's profile."""
     return for_profile(cfg.profile, gateway_type or cfg.gateway)
 
