@@ -13,9 +13,10 @@ import string
 import yaml
 
 from . import crds, gateways, names
-from .config import AddressPool, LabConfig
+from .config import LabConfig
 from .encoding import b64
 from .fixtures_dir import WORKLOADS
+from .topology import AddressPool
 
 POOL_NAME = "lab-pool"
 L2_NAME = "lab-l2"

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from . import config, diagnostics, gateways, manifests, metrics, status
+from . import config, diagnostics, gateways, manifests, metrics, status, topology
 from .backends.base import HttpResult, wait_until
 from .cli_output import CheckResult, GatewayStatus
 from .session import Lab
@@ -113,7 +113,7 @@ class ClusterHandle:
 
         return pytest_kind_cluster(self.backend, self.name)
 
-    def links(self) -> list[config.LinkConfig]:
+    def links(self) -> list[topology.LinkConfig]:
         """The links this cluster mirrors through (it is their source)."""
         return [link for link in self.lab.cfg.links if link.source == self.name]
 
@@ -144,7 +144,7 @@ class LabHandle:
         self.cfg.cluster(name)  # KeyError for a cluster the lab does not have
         return ClusterHandle(self, name)
 
-    def links(self, mode: str | None = None) -> list[config.LinkConfig]:
+    def links(self, mode: str | None = None) -> list[topology.LinkConfig]:
         """Every link of the topology (of one mode), whichever clusters it joins."""
         return [link for link in self.cfg.links if mode in (None, link.mode)]
 

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lab import config, fixtures_dir
+from lab import config, fixtures_dir, topology
 from lab.config import ConfigError
 
 
@@ -81,7 +81,7 @@ def test_clusters_without_ranges_get_disjoint_ones_by_position_whatever_their_na
     renamed = config.parse({"clusters": {"alpha": {}, "beta": {}, "gamma": {}}, "links": []})
     for a, b in zip(three.clusters, renamed.clusters):
         assert (a.pod_subnet, a.service_subnet, a.lb_pool) == (b.pod_subnet, b.service_subnet, b.lb_pool)
-    many = config.parse({"clusters": {f"c{i}": {} for i in range(config.MAX_DERIVED)}, "links": []})
+    many = config.parse({"clusters": {f"c{i}": {} for i in range(topology.MAX_DERIVED)}, "links": []})
     ranges = [r for c in many.clusters for r in (c.pod_subnet, c.service_subnet)]
     assert not any(x.overlaps(y) for i, x in enumerate(ranges) for y in ranges[i + 1:])
     assert not any(x.lb_pool.overlaps(y.lb_pool) for i, x in enumerate(many.clusters) for y in many.clusters[i + 1:])
