@@ -8,6 +8,7 @@ gets by default and the checks across them are in topology.py.
 from __future__ import annotations
 
 import ipaddress
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ import yaml
 
 from . import gateways, topology
 from . import names as upstream_names
-from .errors import ConfigError, shown
+from .errors import ConfigError, LabError, one_of, shown
 from .fixtures_dir import WORKLOADS
 from .profiles import DEFAULT_PROFILE, LINK_MODES, MODES, PROFILES, Profile
 from .topology import MAX_DERIVED, AddressPool, ClusterConfig, LinkConfig, derived_ranges
@@ -452,3 +453,20 @@ def load(path: str | Path | None = None) -> LabConfig:
             fix = "check indentation and quoting there"
         raise ConfigError(line, problem, fix, where) from None
     return parse(data, where)
+
+
+def with_flags(cfg: LabConfig, profile: str | None = None, trust: str | None = None,
+               installer: str | None = None) -> LabConfig:
+    """--profile, --trust and --installer override the file's `profile`, `trust.mode` and `installer`."""
+    if profile is not None:
+        one_of("profile", profile, list(PROFILES))
+        cfg = dataclasses.replace(cfg, profile_name=profile)
+    if trust is not None:
+        one_of("trust mode", trust, TRUST_MODES)
+        if trust == "bundle" and cfg.trust.anchor_cert:
+            raise LabError("--trust bundle makes each cluster's anchor; it cannot use trust.anchor_cert. Fix: drop one of them")
+        cfg = dataclasses.replace(cfg, trust=dataclasses.replace(cfg.trust, mode=trust))
+    if installer is not None:
+        one_of("installer", installer, INSTALLERS)
+        cfg = dataclasses.replace(cfg, installer=installer)
+    return cfg

@@ -21,6 +21,12 @@ class LabError(RuntimeError):
     detail: str = ""  # longer evidence, kept out of the one line
 
 
+def one_of(what: str, value: str, choices) -> None:
+    """Refuse a value given on the command line that is not among `choices`, naming them."""
+    if value not in choices:
+        raise LabError(f"unknown {what} {value!r}. Fix: use one of {', '.join(choices)}")
+
+
 class ConfigError(LabError, ValueError):
     """A bad lab.yaml: which field, what is wrong, and the fix."""
 

@@ -85,7 +85,7 @@ LAYERS = [
     ("rendering", {"lab.manifests", "lab.helm", "lab.trust", "lab.doctor"}),
     ("backends", {"lab.backends", "lab.backends.*"}),
     ("orchestration", {"lab.steps", "lab.status", "lab.diagnostics", "lab.script"}),
-    ("lab object", {"lab.session"}),
+    ("lab object", {"lab.record", "lab.session"}),
     ("pytest plugin", {"lab.pytest_plugin"}),
 ]
 
