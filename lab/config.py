@@ -7,8 +7,8 @@ gets by default and the checks across them are in topology.py.
 """
 from __future__ import annotations
 
-import ipaddress
 import dataclasses
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from pathlib import Path

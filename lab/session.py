@@ -126,6 +126,7 @@ class Lab:
             return steps.up(self.context(), until=until, report=report)
 
     def _record_run(self) -> None:
+        """What `up` and `step` run with, for the commands after them; the gateway switched to stays."""
         LabRecord.read(self.state_dir).ran(self.cfg, self.backend.name).write(self.state_dir)
 
     def step(self, name: str, report=lambda r: None) -> list[steps.StepResult]:
