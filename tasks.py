@@ -14,6 +14,7 @@ from pathlib import Path
 
 from invoke import Exit, task
 
+from lab import config as config_mod
 from lab import pki, session, steps
 from lab import status as status_mod
 from lab.errors import LabError
@@ -125,7 +126,7 @@ def plan(c, backend="auto", config=None, until=None, format="text", profile=None
             raise LabError("--format sh prints the kind backend's commands. Fix: add --backend kind")
         from lab.script import kind_script
 
-        print(kind_script(session.with_flags(session.load_config(config, Path.cwd()), profile, trust, installer)), end="")
+        print(kind_script(config_mod.with_flags(session.load_config(config, Path.cwd()), profile, trust, installer)), end="")
         return
     lab = Lab.open(config, backend, profile=profile, trust=trust, installer=installer)
     print(f"# plan for lab '{lab.cfg.name}' on {lab.backend.name} ({lab.choice.reason}), profile {lab.cfg.profile_name}")

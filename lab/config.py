@@ -2,10 +2,12 @@
 
 Every problem a user can put in the file comes back as one ConfigError that
 names the field and says how to fix it; nothing past this module has to
-re-check the values.
+re-check the values. The clusters and links themselves, the ranges a cluster
+gets by default and the checks across them are in topology.py.
 """
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -14,10 +16,12 @@ from typing import Any
 
 import yaml
 
-from . import gateways
+from . import gateways, topology
 from . import names as upstream_names
-from .errors import ConfigError
+from .errors import ConfigError, LabError, one_of, shown
+from .fixtures_dir import WORKLOADS
 from .profiles import DEFAULT_PROFILE, LINK_MODES, MODES, PROFILES, Profile
+from .topology import MAX_DERIVED, AddressPool, ClusterConfig, LinkConfig, derived_ranges
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DNS_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -25,71 +29,6 @@ DNS_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([
 
 MAX_FILE_BYTES = 64 * 1024  # a lab.yaml is a few hundred bytes; anything this big is a mistake
 MAX_DEPTH = 16  # lab.yaml nests four levels deep
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "workloads"
-
-
-def _show(value: Any, limit: int = 60) -> str:
-    """A value as a message shows it: repr, cut to a readable length (a 10 MB value is not echoed)."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-@dataclass(frozen=True)
-class AddressPool:
-    """A MetalLB-style address range, first and last address inclusive."""
-
-    first: ipaddress.IPv4Address
-    last: ipaddress.IPv4Address
-
-    @classmethod
-    def parse(cls, text: str, strict: bool = True) -> "AddressPool":
-        """FIRST-LAST or a CIDR, the two forms MetalLB's `addresses` take; ValueError otherwise. MetalLB
-        itself reads a CIDR with host bits set as its network (`strict=False`); lab.yaml refuses it."""
-        if "/" in text:
-            net = ipaddress.IPv4Network(text, strict=strict)
-            return cls(net.network_address, net.broadcast_address)
-        first, last = (ipaddress.IPv4Address(p.strip()) for p in text.split("-"))
-        return cls(first, last)
-
-    @property
-    def size(self) -> int:
-        return int(self.last) - int(self.first) + 1
-
-    def addresses(self):
-        for n in range(int(self.first), int(self.last) + 1):
-            yield ipaddress.IPv4Address(n)
-
-    def overlaps(self, other: "AddressPool") -> bool:
-        return int(self.first) <= int(other.last) and int(other.first) <= int(self.last)
-
-    def __str__(self) -> str:
-        return f"{self.first}-{self.last}"
-
-
-@dataclass(frozen=True)
-class ClusterConfig:
-    name: str
-    pod_subnet: ipaddress.IPv4Network
-    service_subnet: ipaddress.IPv4Network
-    lb_pool: AddressPool
-    workloads: tuple[str, ...] = ()
-    exports: tuple[str, ...] = ()
-    context: str | None = None  # an existing kubeconfig context (the contexts backend)
-    network: str | None = None  # clusters naming the same network reach each other's pods (a flat network)
-    federated: tuple[str, ...] = ()  # services that join `<name>-federated` in the clusters linked to this one
-
-
-@dataclass(frozen=True)
-class LinkConfig:
-    """`source` mirrors services that `target` exports (the guide links west to east)."""
-
-    source: str
-    target: str
-    mode: str = "gateway"  # one of lab.profiles.LINK_MODES: how the source reaches what the target exports
-
-    @property
-    def via_gateway(self) -> bool:
-        return self.mode == "gateway"
 
 
 @dataclass(frozen=True)
@@ -190,22 +129,6 @@ CLUSTER_KEYS = {"pod_subnet", "service_subnet", "lb_pool", "workloads", "exports
 LINK_KEYS = {"from", "to", "mode"}
 TRUST_KEYS = {"anchor_cert", "anchor_key", "mode"}
 TRUST_MODES = ("shared", "bundle")
-POOL_BLOCK = 15  # LoadBalancer addresses a cluster gets by default: the gateway, Ambassador, and room to spare
-MAX_DERIVED = 12  # pod subnets 10.244/16 .. 10.255/16; past that a cluster names its own ranges
-
-
-def derived_ranges(index: int) -> dict[str, str] | None:
-    """The ranges of the cluster at position `index` (0-based) that names none: pods 10.(244+i).0.0/16,
-    services 10.(96+i).0.0/16 (kind's defaults for the first cluster, kind.x-k8s.io/v1alpha4), and a
-    LoadBalancer block of 15 from the top of the kind network: three per /24 at .200-.244, counting down
-    from 172.18.255.0/24. The same position gives the same ranges whatever the cluster is called."""
-    if not 0 <= index < MAX_DERIVED:
-        return None
-    first = int(ipaddress.IPv4Address(f"172.18.{255 - index // 3}.200")) + POOL_BLOCK * (index % 3)
-    return {"pod_subnet": f"10.{244 + index}.0.0/16", "service_subnet": f"10.{96 + index}.0.0/16",
-            "lb_pool": f"{ipaddress.IPv4Address(first)}-{ipaddress.IPv4Address(first + POOL_BLOCK - 1)}"}
-
-
 def _key(key: Any) -> str:
     """A key as a field path shows it, cut like values."""
     text = str(key)
@@ -224,7 +147,7 @@ def _network(value: Any, path: str, source: str) -> ipaddress.IPv4Network:
     try:
         return ipaddress.IPv4Network(str(value), strict=True)
     except ValueError:
-        raise ConfigError(path, f"{_show(value)} is not an IPv4 subnet", "write it as CIDR, e.g. 10.244.0.0/16", source) from None
+        raise ConfigError(path, f"{shown(value)} is not an IPv4 subnet", "write it as CIDR, e.g. 10.244.0.0/16", source) from None
 
 
 def _pool(value: Any, path: str, source: str) -> AddressPool:
@@ -233,7 +156,7 @@ def _pool(value: Any, path: str, source: str) -> AddressPool:
         pool = AddressPool.parse(text)
     except ValueError:
         raise ConfigError(
-            path, f"{_show(value)} is not an address range", "write FIRST-LAST (172.18.255.200-172.18.255.214) or a CIDR", source
+            path, f"{shown(value)} is not an address range", "write FIRST-LAST (172.18.255.200-172.18.255.214) or a CIDR", source
         ) from None
     if pool.size < 1:
         raise ConfigError(path, f"range {text} ends before it starts", "put the lower address first", source)
@@ -252,7 +175,7 @@ def _once_each(values: list[str], path: str, source: str, what: str) -> tuple[st
     seen: set[str] = set()
     for v in values:  # one pass: a list of 200,000 names must not take quadratic time
         if v in seen:
-            raise ConfigError(path, f"names {_show(v)} more than once", f"list each {what} once", source)
+            raise ConfigError(path, f"names {shown(v)} more than once", f"list each {what} once", source)
         seen.add(v)
     return tuple(values)
 
@@ -261,7 +184,7 @@ def _names(value: Any, path: str, source: str) -> tuple[str, ...]:
     names = _string_list(value, path, source, "must be a list of names", "[foobar]")
     for v in names:
         if not DNS_LABEL.match(v):
-            raise ConfigError(path, f"{_show(v)} is not a valid Kubernetes name", "use lower-case letters, digits and '-'", source)
+            raise ConfigError(path, f"{shown(v)} is not a valid Kubernetes name", "use lower-case letters, digits and '-'", source)
     return _once_each(names, path, source, "name")
 
 
@@ -272,7 +195,7 @@ def _exports(value: Any, path: str, source: str) -> tuple[str, ...]:
     for v in names:
         parts = v.split("/")
         if len(parts) > 2 or not all(DNS_LABEL.match(part) for part in parts):
-            raise ConfigError(path, f"{_show(v)} is not a service name or namespace/name",
+            raise ConfigError(path, f"{shown(v)} is not a service name or namespace/name",
                               "use lower-case letters, digits and '-', e.g. foobar or payments/api", source)
     return _once_each(names, path, source, "service")
 
@@ -281,7 +204,7 @@ def _context(value: Any, path: str, source: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(path, f"{_show(value)} is not a kubeconfig context name", "use a name from `kubectl config get-contexts`", source)
+        raise ConfigError(path, f"{shown(value)} is not a kubeconfig context name", "use a name from `kubectl config get-contexts`", source)
     return value
 
 
@@ -295,30 +218,30 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
 
     name = data.get("name", DEFAULT["name"])
     if not isinstance(name, str) or not DNS_LABEL.match(name):
-        raise ConfigError("name", f"{_show(name)} is not a DNS label", "use lower-case letters, digits and '-'", source)
+        raise ConfigError("name", f"{shown(name)} is not a DNS label", "use lower-case letters, digits and '-'", source)
     domain = data.get("trust_domain", DEFAULT["trust_domain"])
     if not isinstance(domain, str) or not DNS_NAME.match(domain):
-        raise ConfigError("trust_domain", f"{_show(domain)} is not a DNS name", "use e.g. cluster.local", source)
+        raise ConfigError("trust_domain", f"{shown(domain)} is not a DNS name", "use e.g. cluster.local", source)
     namespace = data.get("namespace", DEFAULT["namespace"])
     if not isinstance(namespace, str) or not DNS_LABEL.match(namespace):
-        raise ConfigError("namespace", f"{_show(namespace)} is not a DNS label", "use lower-case letters, digits and '-'", source)
+        raise ConfigError("namespace", f"{shown(namespace)} is not a DNS label", "use lower-case letters, digits and '-'", source)
     gateway = data.get("gateway", DEFAULT["gateway"])
-    if not isinstance(gateway, str) or gateway not in gateways.kinds():
-        raise ConfigError("gateway", f"{_show(gateway)} is not a known gateway", f"use one of: {', '.join(gateways.kinds())}",
+    if not isinstance(gateway, str) or gateway not in gateways.gateway_types():
+        raise ConfigError("gateway", f"{shown(gateway)} is not a known gateway", f"use one of: {', '.join(gateways.gateway_types())}",
                           source)
     period = data.get("probe_period", DEFAULT["probe_period"])
     if not isinstance(period, int) or isinstance(period, bool) or not 1 <= period <= 300:
-        raise ConfigError("probe_period", f"{_show(period)} is not a whole number of seconds from 1 to 300", "use e.g. 3", source)
+        raise ConfigError("probe_period", f"{shown(period)} is not a whole number of seconds from 1 to 300", "use e.g. 3", source)
 
     installer = data.get("installer", "cli")
     if not isinstance(installer, str) or installer not in INSTALLERS:
-        raise ConfigError("installer", f"{_show(installer)} is not an installer", f"use one of: {', '.join(INSTALLERS)}", source)
+        raise ConfigError("installer", f"{shown(installer)} is not an installer", f"use one of: {', '.join(INSTALLERS)}", source)
     profile = data.get("profile", DEFAULT["profile"])
     if not isinstance(profile, str) or profile not in PROFILES:
-        raise ConfigError("profile", f"{_show(profile)} is not a known profile", f"use one of: {', '.join(PROFILES)}", source)
+        raise ConfigError("profile", f"{shown(profile)} is not a known profile", f"use one of: {', '.join(PROFILES)}", source)
     link_with = data.get("link_with")
     if link_with is not None and (not isinstance(link_with, str) or link_with not in LINK_COMMANDS):
-        raise ConfigError("link_with", f"{_show(link_with)} is not a link command", f"use one of: {', '.join(LINK_COMMANDS)}", source)
+        raise ConfigError("link_with", f"{shown(link_with)} is not a link command", f"use one of: {', '.join(LINK_COMMANDS)}", source)
     if link_with == "link-gen":
         _refuse_newer_mode(profile, "link-gen", "link_with", "or leave link_with out", source)
     if link_with == "link" and installer == "helm" and PROFILES[profile].link_crd:
@@ -331,7 +254,7 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
     clusters: list[ClusterConfig] = []
     for index, (cname, raw) in enumerate(raw_clusters.items()):
         if not isinstance(cname, str) or not DNS_LABEL.match(cname):
-            raise ConfigError(f"clusters.{_key(cname)}", f"{_show(cname)} is not a DNS label", "name clusters with lower-case letters, digits and '-'", source)
+            raise ConfigError(f"clusters.{_key(cname)}", f"{shown(cname)} is not a DNS label", "name clusters with lower-case letters, digits and '-'", source)
         raw = raw or {}
         if not isinstance(raw, dict):
             raise ConfigError(f"clusters.{cname}", "must be a mapping", "see the README's lab.yaml example", source)
@@ -357,12 +280,12 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
     for c in clusters:
         if c.federated:
             _refuse_newer_mode(profile, "federated", f"clusters.{c.name}.federated", "or leave federated out", source)
-        if set(c.exports) & {s for w in c.workloads if (FIXTURES / f"{w}.yaml").exists() for s in fixture_headless_services(w)}:
+        if set(c.exports) & {s for w in c.workloads if (WORKLOADS / f"{w}.yaml").exists() for s in topology.fixture_headless_services(w)}:
             _refuse_newer_mode(profile, "headless", f"clusters.{c.name}.exports", "or export no headless service", source)
-    _check_disjoint(clusters, source)
+    topology.check_disjoint(clusters, source)
     for c in clusters:
-        _check_pool_outside_subnets(c, source)
-        _check_workloads_and_exports(c, source)
+        topology.check_pool_outside_subnets(c, source)
+        topology.check_workloads_and_exports(c, source)
     for c in clusters:
         chosen = gateways.for_profile(PROFILES[profile], gateway)
         wanted = [upstream_names.GATEWAY] + ([chosen.name] if c.exports and not chosen.bundled else [])
@@ -382,17 +305,17 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
         _unknown(raw, LINK_KEYS, f"links[{i}].", source)
         for key in ("from", "to"):
             if not isinstance(raw.get(key), str) or raw.get(key) not in names:
-                raise ConfigError(f"links[{i}].{key}", f"{_show(raw.get(key))} is not a cluster of this lab", f"use one of: {', '.join(sorted(names))}", source)
+                raise ConfigError(f"links[{i}].{key}", f"{shown(raw.get(key))} is not a cluster of this lab", f"use one of: {', '.join(sorted(names))}", source)
         if raw["from"] == raw["to"]:
             raise ConfigError(f"links[{i}]", "links a cluster to itself", "link two different clusters", source)
         mode = raw.get("mode", "gateway")
         if not isinstance(mode, str) or mode not in LINK_MODES:
-            raise ConfigError(f"links[{i}].mode", f"{_show(mode)} is not a link mode", f"use one of: {', '.join(LINK_MODES)}", source)
+            raise ConfigError(f"links[{i}].mode", f"{shown(mode)} is not a link mode", f"use one of: {', '.join(LINK_MODES)}", source)
         _refuse_newer_mode(profile, mode, f"links[{i}].mode", "or mode gateway", source)
         if any((l.source, l.target) == (raw["from"], raw["to"]) for l in links):
             raise ConfigError(f"links[{i}]", "repeats an earlier link", "remove the duplicate", source)
         link = LinkConfig(source=raw["from"], target=raw["to"], mode=mode)
-        _check_link_reachable(link, i, {c.name: c for c in clusters}, links, source)
+        topology.check_link_reachable(link, i, {c.name: c for c in clusters}, links, source)
         links.append(link)
 
     raw_trust = data.get("trust") or {}
@@ -403,7 +326,7 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
         raise ConfigError("trust", "anchor_cert and anchor_key go together", "give both paths, or neither to generate an anchor", source)
     mode = raw_trust.get("mode", "shared")
     if not isinstance(mode, str) or mode not in TRUST_MODES:
-        raise ConfigError("trust.mode", f"{_show(mode)} is not a trust mode", f"use one of: {', '.join(TRUST_MODES)}", source)
+        raise ConfigError("trust.mode", f"{shown(mode)} is not a trust mode", f"use one of: {', '.join(TRUST_MODES)}", source)
     if mode == "bundle" and raw_trust.get("anchor_cert"):
         raise ConfigError("trust.anchor_cert", "cannot be used with mode bundle, which makes each cluster's anchor",
                           "leave anchor_cert and anchor_key out, or use mode shared", source)
@@ -438,29 +361,8 @@ def _network_name(value: Any, path: str, source: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not DNS_LABEL.match(value):
-        raise ConfigError(path, f"{_show(value)} is not a network name", "use lower-case letters, digits and '-', e.g. flat", source)
+        raise ConfigError(path, f"{shown(value)} is not a network name", "use lower-case letters, digits and '-', e.g. flat", source)
     return value
-
-
-def _check_link_reachable(link: LinkConfig, i: int, clusters: dict[str, ClusterConfig], earlier: list[LinkConfig],
-                          source: str) -> None:
-    """Pod-to-pod needs the source's pods to reach the target's (the clusters share a network); and a target's
-    exports carry one `mirror.linkerd.io/exported` value, so every link into it must use the same mode."""
-    a, b = clusters[link.source], clusters[link.target]
-    flat = a.network is not None and a.network == b.network
-    if link.mode == "remote-discovery" and not flat:
-        raise ConfigError(f"links[{i}].mode", f"remote-discovery needs {link.source}'s pods to reach {link.target}'s, "
-                          f"but the two are not on one flat network ({a.network or 'none'} and {b.network or 'none'})",
-                          f"give both clusters the same `network:` (e.g. network: flat), or use mode gateway", source)
-    if b.federated and not flat:  # federated members are reached pod-to-pod, like remote-discovery
-        raise ConfigError(f"clusters.{b.name}.federated", f"federated services are reached pod-to-pod, and {link.source}, "
-                          f"linked to {b.name}, is not on its flat network ({a.network or 'none'} and {b.network or 'none'})",
-                          f"give both clusters the same `network:` (e.g. network: flat)", source)
-    for other in earlier:
-        if other.target == link.target and other.mode != link.mode:
-            raise ConfigError(f"links[{i}].mode", f"{link.target}'s exports are marked for {other.mode} by the link from "
-                              f"{other.source}, and a service carries one mirror.linkerd.io/exported value",
-                              f"use mode {other.mode} for every link to {link.target}", source)
 
 
 def _pem_file(value: Any, path: str, label: str, source: str) -> Path | None:
@@ -468,82 +370,20 @@ def _pem_file(value: Any, path: str, label: str, source: str) -> Path | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > 4096 or "\0" in value:
-        raise ConfigError(path, f"{_show(value)} is not a file path", "write the path of a PEM file", source)
+        raise ConfigError(path, f"{shown(value)} is not a file path", "write the path of a PEM file", source)
     file = Path(value)
     if not file.exists():
-        raise ConfigError(path, f"{_show(value)} does not exist", "write the path of an existing PEM file", source)
+        raise ConfigError(path, f"{shown(value)} does not exist", "write the path of an existing PEM file", source)
     if not file.is_file():
-        raise ConfigError(path, f"{_show(value)} is not a regular file", "write the path of a PEM file", source)
+        raise ConfigError(path, f"{shown(value)} is not a regular file", "write the path of a PEM file", source)
     try:
         with open(file, "rb") as fh:
             head = fh.read(MAX_FILE_BYTES)
     except OSError as exc:
-        raise ConfigError(path, f"{_show(value)} cannot be read ({exc.strerror})", "make it readable by this user", source) from None
+        raise ConfigError(path, f"{shown(value)} cannot be read ({exc.strerror})", "make it readable by this user", source) from None
     if f"-----BEGIN {label}-----".encode() not in head and not (label == "PRIVATE KEY" and b"PRIVATE KEY-----" in head):
-        raise ConfigError(path, f"{_show(value)} holds no PEM {label.lower()}", f"use a file with a -----BEGIN {label}----- block", source)
+        raise ConfigError(path, f"{shown(value)} holds no PEM {label.lower()}", f"use a file with a -----BEGIN {label}----- block", source)
     return file
-
-
-def _check_pool_outside_subnets(c: ClusterConfig, source: str) -> None:
-    """MetalLB hands out addresses on the node network; inside the pod or service subnet they would collide."""
-    for key in ("pod_subnet", "service_subnet"):
-        net = getattr(c, key)
-        if int(c.lb_pool.first) <= int(net.broadcast_address) and int(net.network_address) <= int(c.lb_pool.last):
-            raise ConfigError(f"clusters.{c.name}.lb_pool", f"{c.lb_pool} lies inside the cluster's {key} {net}",
-                              "take the range from the node network (kind: the top of the docker `kind` network)", source)
-
-
-def _fixture_service_objects(workload: str) -> list[dict]:
-    text = (FIXTURES / f"{workload}.yaml").read_text().replace("$namespace", "ns").replace("$cluster", "c")
-    return [d for d in yaml.safe_load_all(text) if isinstance(d, dict) and d.get("kind") == "Service"]
-
-
-def fixture_services(workload: str) -> list[str]:
-    """The Services a workload fixture defines (what can be exported by bare name)."""
-    return [d["metadata"]["name"] for d in _fixture_service_objects(workload)]
-
-
-def fixture_headless_services(workload: str) -> list[str]:
-    """Those of them that are headless (clusterIP None)."""
-    return [d["metadata"]["name"] for d in _fixture_service_objects(workload) if d.get("spec", {}).get("clusterIP") == "None"]
-
-
-def _check_workloads_and_exports(c: ClusterConfig, source: str) -> None:
-    known = sorted(p.stem for p in FIXTURES.glob("*.yaml"))
-    for name in c.workloads:
-        if name not in known:
-            raise ConfigError(f"clusters.{c.name}.workloads", f"{_show(name)} is not a workload fixture",
-                              f"use one of: {', '.join(known)} (fixtures/workloads/)", source)
-    services = {svc for w in c.workloads for svc in fixture_services(w)}
-    for key, names in (("exports", c.exports), ("federated", c.federated)):
-        for name in names:
-            if "/" in name:
-                continue  # a service of the user's own, in a namespace of theirs: the export step checks it exists
-            if name not in services:
-                offered = ", ".join(sorted(services)) or "none: the cluster runs no workload with a Service"
-                raise ConfigError(f"clusters.{c.name}.{key}", f"{_show(name)} is not a Service of this cluster's workloads",
-                                  f"offer one of them ({offered}), or add the workload that defines it", source)
-
-
-def _check_disjoint(clusters: list[ClusterConfig], source: str) -> None:
-    seen: list[tuple[str, ipaddress.IPv4Network]] = []
-    for c in clusters:
-        for key in ("pod_subnet", "service_subnet"):
-            net = getattr(c, key)
-            for other_path, other in seen:
-                if net.overlaps(other):
-                    raise ConfigError(
-                        f"clusters.{c.name}.{key}", f"{net} overlaps {other_path} ({other})",
-                        "give every cluster its own pod and service subnets", source,
-                    )
-            seen.append((f"clusters.{c.name}.{key}", net))
-    for i, c in enumerate(clusters):
-        for other in clusters[:i]:
-            if c.lb_pool.overlaps(other.lb_pool):
-                raise ConfigError(
-                    f"clusters.{c.name}.lb_pool", f"{c.lb_pool} overlaps clusters.{other.name}.lb_pool ({other.lb_pool})",
-                    "give each cluster a disjoint LoadBalancer range", source,
-                )
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -574,7 +414,7 @@ class _StrictLoader(yaml.SafeLoader):
             except TypeError:
                 raise yaml.constructor.ConstructorError(None, None, "has a key that is not a plain value", key_node.start_mark) from None
             if duplicate:
-                raise yaml.constructor.ConstructorError(None, None, f"repeats the key {_show(key, 40)}", key_node.start_mark)
+                raise yaml.constructor.ConstructorError(None, None, f"repeats the key {shown(key, 40)}", key_node.start_mark)
         return super().construct_mapping(node, deep)
 
 
@@ -613,3 +453,20 @@ def load(path: str | Path | None = None) -> LabConfig:
             fix = "check indentation and quoting there"
         raise ConfigError(line, problem, fix, where) from None
     return parse(data, where)
+
+
+def with_flags(cfg: LabConfig, profile: str | None = None, trust: str | None = None,
+               installer: str | None = None) -> LabConfig:
+    """--profile, --trust and --installer override the file's `profile`, `trust.mode` and `installer`."""
+    if profile is not None:
+        one_of("profile", profile, list(PROFILES))
+        cfg = dataclasses.replace(cfg, profile_name=profile)
+    if trust is not None:
+        one_of("trust mode", trust, TRUST_MODES)
+        if trust == "bundle" and cfg.trust.anchor_cert:
+            raise LabError("--trust bundle makes each cluster's anchor; it cannot use trust.anchor_cert. Fix: drop one of them")
+        cfg = dataclasses.replace(cfg, trust=dataclasses.replace(cfg.trust, mode=trust))
+    if installer is not None:
+        one_of("installer", installer, INSTALLERS)
+        cfg = dataclasses.replace(cfg, installer=installer)
+    return cfg

@@ -6,11 +6,25 @@ problem and the fix. Anything longer a failure has to say (a tool's whole output
 """
 from __future__ import annotations
 
+from typing import Any
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A value as a message shows it: repr, cut to a readable length (a 10 MB value is not echoed)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 class LabError(RuntimeError):
     """An error a user can cause or fix: its message is one line with the fix."""
 
     detail: str = ""  # longer evidence, kept out of the one line
+
+
+def one_of(what: str, value: str, choices) -> None:
+    """Refuse a value given on the command line that is not among `choices`, naming them."""
+    if value not in choices:
+        raise LabError(f"unknown {what} {value!r}. Fix: use one of {', '.join(choices)}")
 
 
 class ConfigError(LabError, ValueError):

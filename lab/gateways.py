@@ -23,38 +23,53 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, ClassVar
+from typing import TYPE_CHECKING, Callable, ClassVar, Protocol
 
 from . import names
 from .crds import crd
 from .run import cmd, pipe
 
 if TYPE_CHECKING:
-    from .config import LabConfig
     from .profiles import Profile
 
 GATEWAY_PORT = names.PROXY_INBOUND_PORT  # where multicluster traffic arrives, whatever the gateway
+
+
+class LabView(Protocol):
+    """What a gateway reads of the lab's config.LabConfig. config.py validates `gateway:` against the types
+    registered here, so this module names only what it reads and never imports config: no circle."""
+
+    @property
+    def gateway(self) -> str: ...
+
+    @property
+    def profile(self) -> Profile: ...
+
+    @property
+    def probe_period(self) -> int: ...
+
+    def identity(self, serviceaccount: str, namespace: str) -> str: ...
 
 
 @dataclass(frozen=True)
 class Gateway:
     """One gateway type, as the profile that uses it pins it."""
 
-    kind: ClassVar[str] = ""       # the name lab.yaml's `gateway:` and `./labctl gateway` use
+    gateway_type: ClassVar[str] = ""  # the name lab.yaml's `gateway:` and `./labctl gateway` use
     bundled: ClassVar[bool] = False  # installed by the multicluster extension: nothing of its own to install
     name: str = ""                 # its Deployment, Service and ServiceAccount
     namespace: str = ""
     image: str | None = None
     version: str | None = None
 
-    def identity(self, cfg: LabConfig) -> str:
+    def identity(self, cfg: LabView) -> str:
         return cfg.identity(self.name, self.namespace)
 
     def probe_path(self, profile: Profile) -> str:
         """The `mirror.linkerd.io/probe-path` its Service needs under `profile`."""
         raise NotImplementedError
 
-    def objects(self, cfg: LabConfig) -> list[dict]:
+    def objects(self, cfg: LabView) -> list[dict]:
         """The gateway as installed, injected and patched, for a cluster that takes manifests directly
         (the simulation); on kind the same end state comes from `install_on_kind`."""
         return []
@@ -62,7 +77,7 @@ class Gateway:
     def install_on_kind(self, kind, cluster: str) -> None:
         """The real tools' commands, run through the kind backend `kind` (its runner records or scripts them)."""
 
-    def describe(self, cfg: LabConfig) -> str:
+    def describe(self, cfg: LabView) -> str:
         """One plan line: what the gateway step does for this type."""
         raise NotImplementedError
 
@@ -71,13 +86,13 @@ class Gateway:
 class LinkerdGateway(Gateway):
     """The bundled gateway `linkerd multicluster install` renders (lab/manifests.py `multicluster`)."""
 
-    kind: ClassVar[str] = "linkerd"
+    gateway_type: ClassVar[str] = "linkerd"
     bundled: ClassVar[bool] = True
 
     def probe_path(self, profile: Profile) -> str:
         return profile.gateway_probe[1]
 
-    def describe(self, cfg: LabConfig) -> str:
+    def describe(self, cfg: LabView) -> str:
         return f"use the bundled gateway {self.namespace}/{self.name} (installed by the multicluster step)"
 
 
@@ -85,7 +100,7 @@ class LinkerdGateway(Gateway):
 class Ambassador(Gateway):
     """Ambassador 1.x (getambassador.io/v2), the guide's era, installed from its own YAML at its tag."""
 
-    kind: ClassVar[str] = "ambassador"
+    gateway_type: ClassVar[str] = "ambassador"
     api: ClassVar[str] = "getambassador.io/v2"
     container: ClassVar[str] = "ambassador"  # the container name in the release YAML
     readiness: ClassVar[str] = "/-/ambassador/ready"  # the guide's Mapping prefix
@@ -94,7 +109,7 @@ class Ambassador(Gateway):
         # 2.8.1 joins the probe URL as host:port/<path>, so the guide writes the path without its slash.
         return self.readiness.lstrip("/") if profile.probe_slash_joined else self.readiness
 
-    def describe(self, cfg: LabConfig) -> str:
+    def describe(self, cfg: LabView) -> str:
         return (f"install {self.image} as {self.namespace}/{self.name}, injected (skip inbound 80,443; identity required "
                 f"on {GATEWAY_PORT}), with the guide's Module, Host, readiness Mapping and Service patches")
 
@@ -117,7 +132,7 @@ class Ambassador(Gateway):
     def _object(self, kind: str, name: str, spec: dict) -> dict:
         return {"apiVersion": self.api, "kind": kind, "metadata": {"name": name, "namespace": self.namespace}, "spec": spec}
 
-    def service_annotations(self, cfg: LabConfig) -> dict[str, str]:
+    def service_annotations(self, cfg: LabView) -> dict[str, str]:
         """What the guide patches onto the gateway's Service for the service mirror."""
         return {names.GATEWAY_IDENTITY_ANNOTATION: self.identity(cfg),
                 names.MULTICLUSTER_GATEWAY_ANNOTATION: "true",
@@ -142,7 +157,7 @@ class Ambassador(Gateway):
     def _release_kinds(self) -> list[tuple[str, str]]:
         return []
 
-    def objects(self, cfg: LabConfig) -> list[dict]:
+    def objects(self, cfg: LabView) -> list[dict]:
         labels = {"app.kubernetes.io/name": self.name}
         return self.crds() + [
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}},
@@ -240,19 +255,22 @@ TYPES: dict[str, Callable[[Profile], Gateway]] = {
 }
 
 
-def register(kind: str, for_profile: Callable[[Profile], Gateway]) -> None:
+def register(gateway_type: str, for_profile: Callable[[Profile], Gateway]) -> None:
     """A new gateway type, known to lab.yaml, `./labctl gateway`, the steps and both backends."""
-    TYPES[kind] = for_profile
+    TYPES[gateway_type] = for_profile
 
 
-def kinds() -> tuple[str, ...]:
+def gateway_types() -> tuple[str, ...]:
     return tuple(TYPES)
 
 
-def resolve(cfg: LabConfig, kind: str | None = None) -> Gateway:
-    """The gateway `kind` (default: the lab's) stands for under the lab's profile."""
-    return for_profile(cfg.profile, kind or cfg.gateway)
+kinds = gateway_types  # the old name: lab/script.py (being rewritten elsewhere) still calls it; drop it once it moves
 
 
-def for_profile(profile: Profile, kind: str) -> Gateway:
-    return TYPES[kind](profile)
+def resolve(cfg: LabView, gateway_type: str | None = None) -> Gateway:
+    """The gateway that `gateway_type` (default: the lab's) stands for under the lab's profile."""
+    return for_profile(cfg.profile, gateway_type or cfg.gateway)
+
+
+def for_profile(profile: Profile, gateway_type: str) -> Gateway:
+    return TYPES[gateway_type](profile)

@@ -15,10 +15,10 @@ exactly those.
 """
 from __future__ import annotations
 
-import base64
 import json
 
 from .config import LabConfig
+from .encoding import b64, b64decode
 
 MAIN_RELEASE = "linkerd2-multicluster"
 RELEASE_LABEL = "meta.helm.sh/release-name"
@@ -63,8 +63,8 @@ def release_record(release: str, namespace: str, objects: list[dict]) -> dict:
     return {"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
             "metadata": {"name": record_name(release), "namespace": namespace,
                          "labels": {"owner": "helm", "name": release, "status": "deployed", "version": "1"}},
-            "data": {"release": base64.b64encode(json.dumps({"name": release, "objects": refs}).encode()).decode()}}
+            "data": {"release": b64(json.dumps({"name": release, "objects": refs}))}}
 
 
 def owned_refs(record: dict) -> list[dict]:
-    return json.loads(base64.b64decode(record["data"]["release"]))["objects"]
+    return json.loads(b64decode(record["data"]["release"]))["objects"]

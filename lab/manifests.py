@@ -7,24 +7,23 @@ remote-access service account. Exports use the guide's two annotations.
 """
 from __future__ import annotations
 
-import base64
 import json
 import string
-from pathlib import Path
 
 import yaml
 
 from . import crds, gateways, names
-from .config import AddressPool, LabConfig
+from .config import LabConfig
+from .encoding import b64
+from .fixtures_dir import WORKLOADS
+from .topology import AddressPool
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 POOL_NAME = "lab-pool"
 L2_NAME = "lab-l2"
-# Upstream's names live in lab/names.py; these stay importable from here.
-CREDENTIALS_SECRET_TYPE = names.CREDENTIALS_SECRET_TYPE
-EXPORT_NAME, EXPORT_NS, EXPORT_SELECTOR = names.EXPORT_NAME, names.EXPORT_NS, names.EXPORT_SELECTOR
+# Upstream's names live in lab/names.py: import them from there. These few are still read as
+# manifests.X by lab/steps.py and lab/backends/ (being rewritten elsewhere); drop each once they move.
 GATEWAY, ISSUER_SECRET, REMOTE_ACCESS_SA = names.GATEWAY, names.ISSUER_SECRET, names.REMOTE_ACCESS_SA
-LINKERD_NS, MC_NS, METALLB_NS, TRUST_ROOTS_CM = names.LINKERD_NS, names.MC_NS, names.METALLB_NS, names.TRUST_ROOTS_CM
+LINKERD_NS, MC_NS, METALLB_NS = names.LINKERD_NS, names.MC_NS, names.METALLB_NS
 
 
 def ingress_ip(svc: dict | None) -> str | None:
@@ -33,18 +32,14 @@ def ingress_ip(svc: dict | None) -> str | None:
     return ingress[0].get("ip") if ingress else None
 
 
-def b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
 def metallb(pool: AddressPool) -> list[dict]:
     """MetalLB >= 0.13: an IPAddressPool and the L2Advertisement that announces it."""
     return [
         {"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
-         "metadata": {"name": POOL_NAME, "namespace": METALLB_NS},
+         "metadata": {"name": POOL_NAME, "namespace": names.METALLB_NS},
          "spec": {"addresses": [str(pool)]}},
         {"apiVersion": "metallb.io/v1beta1", "kind": "L2Advertisement",
-         "metadata": {"name": L2_NAME, "namespace": METALLB_NS},
+         "metadata": {"name": L2_NAME, "namespace": names.METALLB_NS},
          "spec": {"ipAddressPools": [POOL_NAME]}},
     ]
 
@@ -52,7 +47,7 @@ def metallb(pool: AddressPool) -> list[dict]:
 def metallb_configmap(pool: AddressPool) -> dict:
     """MetalLB < 0.13 (v0.9 docs): one ConfigMap `config` with a layer2 address pool."""
     config = {"address-pools": [{"name": "default", "protocol": "layer2", "addresses": [str(pool)]}]}
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "config", "namespace": METALLB_NS},
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "config", "namespace": names.METALLB_NS},
             "data": {"config": yaml.safe_dump(config, sort_keys=False)}}
 
 
@@ -60,12 +55,12 @@ def trust_roots_object(cfg: LabConfig, bundle_pem: str) -> dict:
     """Where the control plane keeps its trust anchors: `linkerd-config` `.data.global`
     (identityContext.trustAnchorsPem) in 2.8, the `linkerd-identity-trust-roots` ConfigMap today."""
     if cfg.profile.trust_roots == "linkerd-config":
-        glob = {"linkerdNamespace": LINKERD_NS, "identityContext": {
+        glob = {"linkerdNamespace": names.LINKERD_NS, "identityContext": {
             "trustDomain": cfg.trust_domain, "trustAnchorsPem": bundle_pem}}
-        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "linkerd-config", "namespace": LINKERD_NS},
+        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "linkerd-config", "namespace": names.LINKERD_NS},
                 "data": {"global": json.dumps(glob)}}
     return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": TRUST_ROOTS_CM, "namespace": LINKERD_NS},
+            "metadata": {"name": names.TRUST_ROOTS_CM, "namespace": names.LINKERD_NS},
             "data": {"ca-bundle.crt": bundle_pem}}
 
 
@@ -102,14 +97,14 @@ def linkerd_identity(cfg: LabConfig, anchors_pem: str, issuer_cert_pem: str | No
     keeps the issuer it has: pass None). Both versions' charts `trim` the issuer's PEMs."""
     objects = [
         {"apiVersion": "v1", "kind": "Namespace",
-         "metadata": {"name": LINKERD_NS, "labels": {"linkerd.io/is-control-plane": "true"}, "annotations": created_by(cfg)}},
+         "metadata": {"name": names.LINKERD_NS, "labels": {"linkerd.io/is-control-plane": "true"}, "annotations": created_by(cfg)}},
         trust_roots_object(cfg, stored_trust_roots(cfg, anchors_pem)),
     ]
     objects[1]["metadata"]["annotations"] = created_by(cfg)
     if issuer_cert_pem is not None and issuer_key_pem is not None:
         objects.append(
             {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-             "metadata": {"name": ISSUER_SECRET, "namespace": LINKERD_NS, "annotations": created_by(cfg)},
+             "metadata": {"name": names.ISSUER_SECRET, "namespace": names.LINKERD_NS, "annotations": created_by(cfg)},
              "data": {"crt.pem": b64(issuer_cert_pem.strip()), "key.pem": b64(issuer_key_pem.strip())}})
     return objects
 
@@ -123,11 +118,11 @@ def control_plane(cfg: LabConfig) -> list[dict]:
     profile, objects = cfg.profile, []
     for name, containers in profile.control_plane:
         component = name.removeprefix("linkerd-")
-        labels = {CONTROL_PLANE_COMPONENT: component, names.CONTROL_PLANE_NS_LABEL: LINKERD_NS}
-        objects.append({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": LINKERD_NS}})
+        labels = {CONTROL_PLANE_COMPONENT: component, names.CONTROL_PLANE_NS_LABEL: names.LINKERD_NS}
+        objects.append({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": names.LINKERD_NS}})
         objects.append({
             "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "namespace": LINKERD_NS, "labels": {**labels, "app.kubernetes.io/name": component},
+            "metadata": {"name": name, "namespace": names.LINKERD_NS, "labels": {**labels, "app.kubernetes.io/name": component},
                          "annotations": created_by(cfg)},
             "spec": {"replicas": 1, "selector": {"matchLabels": labels},
                      "template": {"metadata": {"labels": dict(labels)},
@@ -166,12 +161,12 @@ def metallb_install(profile) -> list[dict]:
     metallb/metallb v0.16.1 config/manifests/metallb-native.yaml and v0.9.3 manifests/metallb.yaml,
     `app=metallb, component=controller`), which `kubectl wait --selector=app=metallb` waits for."""
     labels = {"app": "metallb", "component": "controller"}
-    objects = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": METALLB_NS}}]
+    objects = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": names.METALLB_NS}}]
     if profile.metallb_config == "crds":
         objects += [crds.crd("metallb.io", "IPAddressPool", "ipaddresspools", ("v1beta1",)),
                     crds.crd("metallb.io", "L2Advertisement", "l2advertisements", ("v1beta1",))]
     objects.append({"apiVersion": "apps/v1", "kind": "Deployment",
-                    "metadata": {"name": "controller", "namespace": METALLB_NS, "labels": dict(labels)},
+                    "metadata": {"name": "controller", "namespace": names.METALLB_NS, "labels": dict(labels)},
                     "spec": {"replicas": 1, "selector": {"matchLabels": dict(labels)},
                              "template": {"metadata": {"labels": dict(labels)},
                                           "spec": {"containers": [{"name": "controller",
@@ -180,7 +175,7 @@ def metallb_install(profile) -> list[dict]:
 
 
 def gateway_identity(cfg: LabConfig) -> str:
-    return cfg.identity(GATEWAY, MC_NS)
+    return cfg.identity(names.GATEWAY, names.MC_NS)
 
 
 LINK_CRD = "links.multicluster.linkerd.io"
@@ -207,14 +202,15 @@ def access_objects(cfg: LabConfig, account: str) -> list[dict]:
         rules = [{"apiGroups": [""], "resources": ["services"], "verbs": read}, config]
     role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
             "metadata": {"name": account, "labels": dict(labels)}, "rules": rules}
-    sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account, "namespace": MC_NS, "labels": dict(labels)}}
+    sa = {"apiVersion": "v1", "kind": "ServiceAccount",
+          "metadata": {"name": account, "namespace": names.MC_NS, "labels": dict(labels)}}
     token = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
-             "metadata": {"name": f"{account}-token", "namespace": MC_NS, "labels": dict(labels),
+             "metadata": {"name": f"{account}-token", "namespace": names.MC_NS, "labels": dict(labels),
                           "annotations": {"kubernetes.io/service-account.name": account}}}
     binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
                "metadata": {"name": account, "labels": dict(labels)},
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": account},
-               "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": MC_NS}]}
+               "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": names.MC_NS}]}
     if not cfg.profile.link_crd:  # 2.8.1: the token controller adds the Secret and lists it on the account
         token["metadata"]["name"] = f"{account}-token-lab00"
         sa["secrets"] = [{"name": token["metadata"]["name"]}]
@@ -241,7 +237,7 @@ def mirror_controllers(cfg: LabConfig, cluster: str) -> list[str]:
 
 def _mirror_args(cfg: LabConfig, target: str, probe_service: str) -> list[str]:
     """The flags a link's controller runs with, in either chart (the simulation reads -enable-headless-services)."""
-    return ["service-mirror", f"-namespace={MC_NS}", *(["-enable-headless-services"] if headless_exports(cfg, target) else []),
+    return ["service-mirror", f"-namespace={names.MC_NS}", *(["-enable-headless-services"] if headless_exports(cfg, target) else []),
             f"-probe-service={probe_service}", target]
 
 
@@ -257,7 +253,7 @@ def legacy_controller_objects(cfg: LabConfig, target: str) -> list[dict]:
     labels = {"component": "service-mirror", names.CLUSTER_NAME: target}
     args = _mirror_args(cfg, target, f"probe-gateway-{target}")
     local, creds = f"linkerd-service-mirror-access-local-resources-{target}", f"linkerd-service-mirror-read-remote-creds-{target}"
-    subject = [{"kind": "ServiceAccount", "name": name, "namespace": MC_NS}]
+    subject = [{"kind": "ServiceAccount", "name": name, "namespace": names.MC_NS}]
     return [
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": local, "labels": dict(labels)},
          "rules": [{"apiGroups": [""], "resources": ["endpoints", "services"], "verbs": ["list", "get", "watch", "create", "delete", "update"]},
@@ -265,14 +261,14 @@ def legacy_controller_objects(cfg: LabConfig, target: str) -> list[dict]:
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": local, "labels": dict(labels)},
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": local}, "subjects": subject},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-         "metadata": {"name": creds, "namespace": MC_NS, "labels": dict(labels)},
+         "metadata": {"name": creds, "namespace": names.MC_NS, "labels": dict(labels)},
          "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list", "get", "watch"]}]},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-         "metadata": {"name": creds, "namespace": MC_NS, "labels": dict(labels)},
+         "metadata": {"name": creds, "namespace": names.MC_NS, "labels": dict(labels)},
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": creds}, "subjects": subject},
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": MC_NS, "labels": dict(labels)}},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": names.MC_NS, "labels": dict(labels)}},
         {"apiVersion": "apps/v1", "kind": "Deployment",
-         "metadata": {"name": name, "namespace": MC_NS, "labels": dict(labels), "annotations": created_by(cfg)},
+         "metadata": {"name": name, "namespace": names.MC_NS, "labels": dict(labels), "annotations": created_by(cfg)},
          "spec": {"replicas": 1, "selector": {"matchLabels": {"component": "linkerd-service-mirror", names.CLUSTER_NAME: target}},
                   "template": {"metadata": {"labels": {"component": "linkerd-service-mirror", names.CLUSTER_NAME: target},
                                             "annotations": {"linkerd.io/inject": "enabled"}},
@@ -297,9 +293,9 @@ def service_mirror_objects(cfg: LabConfig, cluster: str) -> list[dict]:
                   else {"linkerd.io/control-plane-component": "linkerd-service-mirror"})
         # edge templates/controller/deployment.yaml: the flags the mirror runs with (the simulation reads them)
         args = _mirror_args(cfg, target, f"probe-{target}") if cfg.profile.link_crd else []
-        out += [{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": MC_NS}},
+        out += [{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": names.MC_NS}},
                 {"apiVersion": "apps/v1", "kind": "Deployment",
-                 "metadata": {"name": name, "namespace": MC_NS, "labels": dict(labels), "annotations": created_by(cfg)},
+                 "metadata": {"name": name, "namespace": names.MC_NS, "labels": dict(labels), "annotations": created_by(cfg)},
                  "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
                           "template": {"metadata": {"labels": {**labels, "app": name},
                                                     "annotations": {"linkerd.io/inject": "enabled"}},
@@ -332,30 +328,31 @@ def multicluster(cfg: LabConfig, cluster: str, accounts: list[str] | None = None
     inbound = names.PROXY_INBOUND_PORT
     required = str(inbound) if cfg.profile.link_crd else f"{probe_port},{inbound},4180"
     objects = [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": MC_NS, "labels": dict(labels)}},
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": GATEWAY, "namespace": MC_NS, "labels": dict(labels)}},
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": names.MC_NS, "labels": dict(labels)}},
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {"name": names.GATEWAY, "namespace": names.MC_NS, "labels": dict(labels)}},
         {"apiVersion": "apps/v1", "kind": "Deployment",
-         "metadata": {"name": GATEWAY, "namespace": MC_NS, "annotations": created_by(cfg),
-                      "labels": {**labels, "app": GATEWAY, "component": "gateway"}},
-         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": GATEWAY}},
+         "metadata": {"name": names.GATEWAY, "namespace": names.MC_NS, "annotations": created_by(cfg),
+                      "labels": {**labels, "app": names.GATEWAY, "component": "gateway"}},
+         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": names.GATEWAY}},
                   "template": {
-                      "metadata": {"labels": {**labels, "app": GATEWAY},
+                      "metadata": {"labels": {**labels, "app": names.GATEWAY},
                                    "annotations": {"linkerd.io/inject": "enabled",
                                                    "config.linkerd.io/proxy-require-identity-inbound-ports": required,
                                                    "config.linkerd.io/enable-gateway": "true"}},
-                      "spec": {"serviceAccountName": GATEWAY, "automountServiceAccountToken": False,
+                      "spec": {"serviceAccountName": names.GATEWAY, "automountServiceAccountToken": False,
                                "containers": [_gateway_container(cfg)]}}}},
         {"apiVersion": "v1", "kind": "Service",
-         "metadata": {"name": GATEWAY, "namespace": MC_NS, "labels": dict(labels),
+         "metadata": {"name": names.GATEWAY, "namespace": names.MC_NS, "labels": dict(labels),
                       "annotations": {names.GATEWAY_IDENTITY_ANNOTATION: gateway_identity(cfg),
                                       names.PROBE_PERIOD_ANNOTATION: str(cfg.probe_period),
                                       names.PROBE_PATH_ANNOTATION: probe_path,
                                       names.MULTICLUSTER_GATEWAY_ANNOTATION: "true"}},
-         "spec": {"type": "LoadBalancer", "selector": {"app": GATEWAY},
+         "spec": {"type": "LoadBalancer", "selector": {"app": names.GATEWAY},
                   "ports": [{"name": "mc-gateway", "port": names.PROXY_INBOUND_PORT, "protocol": "TCP"},
                             {"name": "mc-probe", "port": probe_port, "protocol": "TCP"}]}},
     ]
-    for account in accounts or [REMOTE_ACCESS_SA]:
+    for account in accounts or [names.REMOTE_ACCESS_SA]:
         objects += access_objects(cfg, account)
     objects += service_mirror_objects(cfg, cluster)
     if cfg.profile.link_crd:
@@ -368,7 +365,7 @@ def credentials_secret_name(target: str) -> str:
 
 
 def link(cfg: LabConfig, target: str, server: str, token: str, gateway: dict | None,
-         service_account: str = REMOTE_ACCESS_SA, ca_pem: str | None = None) -> list[dict]:
+         service_account: str = names.REMOTE_ACCESS_SA, ca_pem: str | None = None) -> list[dict]:
     """What the profile's `link` prints for `target`.
 
     stable-2.8.1 cli/cmd/multicluster.go: one Secret `cluster-credentials-<target>` (type
@@ -387,14 +384,14 @@ def link(cfg: LabConfig, target: str, server: str, token: str, gateway: dict | N
     secret_name = credentials_secret_name(target)
     data = {"kubeconfig": b64(yaml.safe_dump(kubeconfig, sort_keys=False))}
     if not cfg.profile.link_crd:
-        return [{"apiVersion": "v1", "kind": "Secret", "type": CREDENTIALS_SECRET_TYPE,
-                 "metadata": {"name": secret_name, "namespace": MC_NS,
+        return [{"apiVersion": "v1", "kind": "Secret", "type": names.CREDENTIALS_SECRET_TYPE,
+                 "metadata": {"name": secret_name, "namespace": names.MC_NS,
                               "annotations": {names.CLUSTER_NAME: target,
                                               names.REMOTE_CLUSTER_DOMAIN: cfg.trust_domain,
-                                              names.REMOTE_CLUSTER_L5D_NS: LINKERD_NS}},
+                                              names.REMOTE_CLUSTER_L5D_NS: names.LINKERD_NS}},
                  "data": data}]
     spec = {"targetClusterName": target, "targetClusterDomain": cfg.trust_domain,
-            "targetClusterLinkerdNamespace": LINKERD_NS, "clusterCredentialsSecret": secret_name,
+            "targetClusterLinkerdNamespace": names.LINKERD_NS, "clusterCredentialsSecret": secret_name,
             # link-gen's defaults, written whatever the gateway (newLinkGenOptionsWithDefault)
             "remoteDiscoverySelector": {"matchLabels": dict(names.REMOTE_DISCOVERY_SELECTOR)},
             "federatedServiceSelector": {"matchLabels": dict(names.FEDERATED_SELECTOR)}}
@@ -406,19 +403,19 @@ def link(cfg: LabConfig, target: str, server: str, token: str, gateway: dict | N
                      "gatewayIdentity": ann[names.GATEWAY_IDENTITY_ANNOTATION],
                      "probeSpec": {"path": ann.get(names.PROBE_PATH_ANNOTATION, ""), "port": str(ports["mc-probe"]),
                                    "period": period if period.endswith("s") else f"{period}s"},
-                     "selector": {"matchLabels": dict(EXPORT_SELECTOR)}})
+                     "selector": {"matchLabels": dict(names.EXPORT_SELECTOR)}})
     legacy = legacy_controller_objects(cfg, target) if cfg.links_bring_controllers else []
     return [
-        {"apiVersion": "v1", "kind": "Secret", "type": CREDENTIALS_SECRET_TYPE,
-         "metadata": {"name": secret_name, "namespace": MC_NS}, "data": data},
-        {"apiVersion": "v1", "kind": "Secret", "type": CREDENTIALS_SECRET_TYPE,
-         "metadata": {"name": secret_name, "namespace": LINKERD_NS,
+        {"apiVersion": "v1", "kind": "Secret", "type": names.CREDENTIALS_SECRET_TYPE,
+         "metadata": {"name": secret_name, "namespace": names.MC_NS}, "data": data},
+        {"apiVersion": "v1", "kind": "Secret", "type": names.CREDENTIALS_SECRET_TYPE,
+         "metadata": {"name": secret_name, "namespace": names.LINKERD_NS,
                       "labels": {names.LINK_CLUSTER_LABEL: target},
                       "annotations": {"multicluster.linkerd.io/trust-domain": cfg.trust_domain,
                                       "multicluster.linkerd.io/cluster-domain": cfg.trust_domain}},
          "data": data},
         {"apiVersion": "multicluster.linkerd.io/v1alpha3", "kind": "Link",
-         "metadata": {"name": target, "namespace": MC_NS, "annotations": created_by(cfg)},
+         "metadata": {"name": target, "namespace": names.MC_NS, "annotations": created_by(cfg)},
          "spec": spec},
     ] + legacy
 
@@ -429,17 +426,17 @@ def export_marks(cfg: LabConfig, cluster: str) -> tuple[str, dict[str, str]]:
     `remote-discovery` for pod-to-pod (the Link's remoteDiscoverySelector, 2.14 and later)."""
     if cfg.profile.export == "annotations":
         gw = gateways.resolve(cfg)
-        return "annotations", {EXPORT_NAME: gw.name, EXPORT_NS: gw.namespace}
+        return "annotations", {names.EXPORT_NAME: gw.name, names.EXPORT_NS: gw.namespace}
     if cfg.export_mode(cluster) == "remote-discovery":
         return "labels", dict(names.REMOTE_DISCOVERY_SELECTOR)
-    return "labels", dict(EXPORT_SELECTOR)
+    return "labels", dict(names.EXPORT_SELECTOR)
 
 
 def workload(cfg: LabConfig, cluster: str, name: str) -> list[dict]:
     """A sample workload from fixtures/workloads/<name>.yaml, for `cluster`."""
-    path = FIXTURES / "workloads" / f"{name}.yaml"
+    path = WORKLOADS / f"{name}.yaml"
     if not path.exists():
-        available = sorted(p.stem for p in (FIXTURES / "workloads").glob("*.yaml"))
+        available = sorted(p.stem for p in WORKLOADS.glob("*.yaml"))
         raise FileNotFoundError(f"no workload fixture {path.name}; available: {', '.join(available)}")
     text = string.Template(path.read_text()).substitute(namespace=cfg.namespace, cluster=cluster)
     return [doc for doc in yaml.safe_load_all(text) if doc]

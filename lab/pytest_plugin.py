@@ -2,10 +2,14 @@
 
 The `lab` fixture brings the lab up if it is not (and then tears it down at
 the end of the session, pass or fail); a lab that was already up is reused
-and left up. Which lab: LAB_CONFIG (a lab.yaml) and LAB_BACKEND (default
-auto), the same choices as `inv up`. LAB_KEEP=1 keeps a lab the session
-started; LAB_PROFILE overrides the config's profile. A failing scenario
-leaves a diagnostics bundle under .lab/<name>/artifacts/.
+and left up. Which lab: `--lab-config FILE` (a lab.yaml) and `--lab-backend`
+(default auto), the same choices as `inv up`. `--lab-keep` keeps a lab the
+session started; `--lab-profile` overrides the config's profile; `--lab-root`
+is the folder whose .lab/ holds the lab's state (default: pytest's rootdir).
+Each option left out comes from its variable, LAB_CONFIG, LAB_BACKEND,
+LAB_KEEP=1, LAB_PROFILE and LAB_ROOT (what `./labctl e2e` sets); an option
+given wins over its variable. A failing scenario leaves a diagnostics bundle
+under .lab/<name>/artifacts/.
 """
 from __future__ import annotations
 
@@ -14,12 +18,14 @@ import os
 import shutil
 import subprocess
 from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
-from . import config, diagnostics, gateways, manifests, metrics, status
+from . import config, diagnostics, gateways, manifests, metrics, status, topology
 from .backends.base import HttpResult, wait_until
 from .cli_output import CheckResult, GatewayStatus
 from .session import Lab
@@ -113,7 +119,7 @@ class ClusterHandle:
 
         return pytest_kind_cluster(self.backend.provider, self.name)
 
-    def links(self) -> list[config.LinkConfig]:
+    def links(self) -> list[topology.LinkConfig]:
         """The links this cluster mirrors through (it is their source)."""
         return [link for link in self.lab.cfg.links if link.source == self.name]
 
@@ -144,7 +150,7 @@ class LabHandle:
         self.cfg.cluster(name)  # KeyError for a cluster the lab does not have
         return ClusterHandle(self, name)
 
-    def links(self, mode: str | None = None) -> list[config.LinkConfig]:
+    def links(self, mode: str | None = None) -> list[topology.LinkConfig]:
         """Every link of the topology (of one mode), whichever clusters it joins."""
         return [link for link in self.cfg.links if mode in (None, link.mode)]
 
@@ -202,9 +208,9 @@ class LabHandle:
         """`./labctl up --until` (or `./labctl step`) on this lab."""
         return self.lab.step(step) if step else self.lab.up(until=until)
 
-    def switch_gateway(self, kind: str) -> list:
-        """`./labctl gateway <kind>`; returns the step results (all "already done" when nothing changed)."""
-        return self.lab.switch_gateway(kind)
+    def switch_gateway(self, gateway: str) -> list:
+        """`./labctl gateway <type>`; returns the step results (all "already done" when nothing changed)."""
+        return self.lab.switch_gateway(gateway)
 
     def relink(self, link_with: str) -> list:
         """`./labctl relink link-gen|link` on this lab."""
@@ -233,12 +239,46 @@ def pytest_runtest_makereport(item, call):
         report.sections.append(("lab diagnostics", f"bundle written to {path}"))
 
 
+def pytest_addoption(parser):
+    group = parser.getgroup("lab", "the lab the scenarios run against (each option wins over its LAB_* variable)")
+    group.addoption("--lab-config", metavar="FILE",
+                    help="the lab.yaml to use (else $LAB_CONFIG, else the root's lab.yaml, else the built-in lab)")
+    group.addoption("--lab-backend", metavar="NAME", help="sim, kind, contexts or auto (else $LAB_BACKEND, else auto)")
+    group.addoption("--lab-profile", metavar="PROFILE", help="override the config's profile (else $LAB_PROFILE)")
+    group.addoption("--lab-keep", action="store_true", default=None,
+                    help="keep a lab this session started (else LAB_KEEP=1 does)")
+    group.addoption("--lab-root", metavar="DIR", help="the folder whose .lab/ holds the lab (else $LAB_ROOT, else the rootdir)")
+
+
+@dataclass(frozen=True)
+class LabOptions:
+    """Which lab the session's `lab` fixture opens, and whether it keeps one it started."""
+
+    config: str | None
+    backend: str
+    profile: str | None
+    keep: bool
+    root: Path
+
+
+def lab_options(pytest_config, environ: Mapping[str, str] = os.environ) -> LabOptions:
+    """Each --lab-* option given wins over its LAB_* variable, which `./labctl e2e` sets; neither: the default."""
+    def chosen(option: str, variable: str, default=None):
+        value = pytest_config.getoption(option)
+        return value if value is not None else environ.get(variable, default)
+
+    keep = pytest_config.getoption("lab_keep")
+    return LabOptions(config=chosen("lab_config", "LAB_CONFIG"), backend=chosen("lab_backend", "LAB_BACKEND", "auto"),
+                      profile=chosen("lab_profile", "LAB_PROFILE"),
+                      keep=keep if keep is not None else environ.get("LAB_KEEP") == "1",
+                      root=Path(chosen("lab_root", "LAB_ROOT", pytest_config.rootpath)))
+
+
 @pytest.fixture(scope="session")
 def lab(request):
-    root = Path(os.environ.get("LAB_ROOT", request.config.rootpath))
-    the_lab = Lab.open(os.environ.get("LAB_CONFIG"), os.environ.get("LAB_BACKEND", "auto"), root,
-                       profile=os.environ.get("LAB_PROFILE"))
-    the_lab.keep = os.environ.get("LAB_KEEP") == "1"
+    chosen = lab_options(request.config)
+    the_lab = Lab.open(chosen.config, chosen.backend, chosen.root, profile=chosen.profile)
+    the_lab.keep = chosen.keep
     # The lab's lock for the whole session: a `./labctl down` or `up` on this lab waits (and says for
     # whom) instead of pulling the lab from under the scenarios. Up unless it already is; down at the
     # end only if this session brought it up.

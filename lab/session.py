@@ -1,13 +1,12 @@
 """The Lab: which lab a command talks to (config, backend, state directory) and its lifecycle.
 
-`up` records the backend it chose in .lab/<name>/backend, so `status`,
+`up` records the backend it chose in .lab/<name>/record.json (lab/record.py), so `status`,
 `down` and the scenarios talk to the same lab without being told again.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import shutil
 from pathlib import Path
 
@@ -15,9 +14,12 @@ from . import config as config_mod
 from . import gateways, steps
 from .backends import BACKENDS, Choice, select
 from .backends.base import Backend, LabError
-from .config import INSTALLERS, TRUST_MODES, LabConfig
+from .config import LabConfig
+from .errors import one_of
 from .lock import lab_lock
-from .profiles import DEFAULT_PROFILE, MODES, PROFILES
+from .profiles import DEFAULT_PROFILE, MODES
+from .record import LabRecord
+
 Context = steps.Context
 
 DEFAULT_CONFIG_FILE = "lab.yaml"
@@ -29,81 +31,6 @@ def load_config(path: str | None, root: Path) -> LabConfig:
         return config_mod.load(path)
     local = root / DEFAULT_CONFIG_FILE
     return config_mod.load(local if local.exists() else None)
-
-
-def _one_of(what: str, value: str, choices) -> None:
-    if value not in choices:
-        raise LabError(f"unknown {what} {value!r}. Fix: use one of {', '.join(choices)}")
-
-
-def with_flags(cfg: LabConfig, profile: str | None = None, trust: str | None = None,
-               installer: str | None = None) -> LabConfig:
-    """--profile, --trust and --installer override the file's `profile`, `trust.mode` and `installer`."""
-    if profile is not None:
-        _one_of("profile", profile, list(PROFILES))
-        cfg = dataclasses.replace(cfg, profile_name=profile)
-    if trust is not None:
-        _one_of("trust mode", trust, TRUST_MODES)
-        if trust == "bundle" and cfg.trust.anchor_cert:
-            raise LabError("--trust bundle makes each cluster's anchor; it cannot use trust.anchor_cert. Fix: drop one of them")
-        cfg = dataclasses.replace(cfg, trust=dataclasses.replace(cfg.trust, mode=trust))
-    if installer is not None:
-        _one_of("installer", installer, INSTALLERS)
-        cfg = dataclasses.replace(cfg, installer=installer)
-    return cfg
-
-
-def _record(cfg: LabConfig, root: Path) -> Path:
-    return cfg.state_dir(root) / "backend"
-
-
-def _recorded(cfg: LabConfig, root: Path) -> dict:
-    try:
-        record = json.loads(_record(cfg, root).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-    return record if isinstance(record, dict) else {}
-
-
-def recorded_backend(cfg: LabConfig, root: Path) -> str | None:
-    backend = _recorded(cfg, root).get("backend")
-    return backend if backend in BACKENDS else None
-
-
-def record_backend(cfg: LabConfig, root: Path, name: str) -> None:
-    """What `up` chose, with the profile, trust mode and installer it ran with: later commands on
-    this lab (`status`, `check`, `down`, the scenarios) use the same, unless told otherwise."""
-    path = _record(cfg, root)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"backend": name, "profile": cfg.profile_name, "trust": cfg.trust.mode,
-                                "installer": cfg.installer}))
-
-
-def with_recorded_flags(cfg: LabConfig, root: Path, profile: str | None, trust: str | None,
-                        installer: str | None) -> LabConfig:
-    """Flags given now win; those left out come from the lab's record, then from the config."""
-    record = _recorded(cfg, root)
-    try:
-        return with_flags(cfg, profile or record.get("profile"), trust or record.get("trust"),
-                          installer or record.get("installer"))
-    except LabError:
-        return with_flags(cfg, profile, trust, installer)  # a record from an older lab: ignore it
-
-
-def forget_backend(cfg: LabConfig, root: Path) -> None:
-    _record(cfg, root).unlink(missing_ok=True)
-    _gateway_record(cfg, root).unlink(missing_ok=True)
-
-
-def _gateway_record(cfg: LabConfig, root: Path) -> Path:
-    return cfg.state_dir(root) / "gateway"
-
-
-def with_active_gateway(cfg: LabConfig, root: Path) -> LabConfig:
-    """`inv gateway X` outlives the command: the lab keeps using X until switched back or down."""
-    path = _gateway_record(cfg, root)
-    active = path.read_text().strip() if path.exists() else None
-    return dataclasses.replace(cfg, gateway=active) if active in gateways.kinds() else cfg
 
 
 class Lab:
@@ -127,10 +54,12 @@ class Lab:
     def open(cls, config_path: str | None = None, backend: str = "auto", root: Path | None = None,
              profile: str | None = None, trust: str | None = None, installer: str | None = None) -> "Lab":
         """The lab a command acts on. `auto` means: the backend the lab is already up on, else detect."""
-        _one_of("backend", backend, BACKENDS)
+        one_of("backend", backend, BACKENDS)
         root = (root or Path.cwd()).resolve()
-        cfg = with_active_gateway(with_recorded_flags(load_config(config_path, root), root, profile, trust, installer), root)
-        recorded = recorded_backend(cfg, root)
+        cfg = load_config(config_path, root)
+        record = LabRecord.read(cfg.state_dir(root))
+        cfg = record.apply(cfg, profile, trust, installer)
+        recorded = record.backend
         if backend == "auto" and recorded:
             choice = select(recorded, cfg, root)
             return cls(cfg, root, Choice(choice.backend, f"the lab '{cfg.name}' is up on {recorded}"))
@@ -193,14 +122,18 @@ class Lab:
             steps.by_name(until)
         self.backend.provider.preflight()
         with self.locked("./labctl up"):
-            record_backend(self.cfg, self.root, self.backend.name)
+            self._record_run()
             return steps.up(self.context(), until=until, report=report)
+
+    def _record_run(self) -> None:
+        """What `up` and `step` run with, for the commands after them; the gateway switched to stays."""
+        LabRecord.read(self.state_dir).ran(self.cfg, self.backend.name).write(self.state_dir)
 
     def step(self, name: str, report=lambda r: None) -> list[steps.StepResult]:
         """One step alone (its check first: it does nothing if already done)."""
         chosen = steps.by_name(name)
         with self.locked(f"./labctl step {name}"):
-            record_backend(self.cfg, self.root, self.backend.name)
+            self._record_run()
             return steps.run_step(self.context(), chosen, report)
 
     def down(self, purge: bool = False) -> list[str]:
@@ -208,32 +141,30 @@ class Lab:
         certificates and keys. Returns what was removed."""
         with self.locked("./labctl down"):
             removed = self.backend.provider.destroy()
-            forget_backend(self.cfg, self.root)
+            LabRecord.forget(self.state_dir)
             pki_dir = self.state_dir / "pki"
             if purge and pki_dir.exists():
                 shutil.rmtree(pki_dir)
                 removed.append(str(pki_dir))
         return removed
 
-    def switch_gateway(self, kind: str, report=lambda r: None) -> list[steps.StepResult]:
-        """Move exported services to gateway `kind`: install it where needed, re-export, wait until
-        linked clusters mirror and probe it. A second switch to the same gateway changes nothing.
+    def switch_gateway(self, gateway: str, report=lambda r: None) -> list[steps.StepResult]:
+        """Move exported services to the gateway type `gateway`: install it where needed, re-export, wait
+        until linked clusters mirror and probe it. A second switch to the same gateway changes nothing.
         The choice outlives the command: the lab keeps it until switched back or down."""
-        _one_of("gateway", kind, gateways.kinds())
-        with self.locked(f"./labctl gateway {kind}"):
-            self.backend.cfg = dataclasses.replace(self.cfg, gateway=kind)
+        one_of("gateway", gateway, gateways.gateway_types())
+        with self.locked(f"./labctl gateway {gateway}"):
+            self.backend.cfg = dataclasses.replace(self.cfg, gateway=gateway)
             ctx = self.context()
             results = steps.run_step(ctx, steps.by_name("gateway"), report) + steps.run_step(ctx, steps.by_name("export"), report)
-            path = _gateway_record(self.cfg, self.root)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(kind)
+            dataclasses.replace(LabRecord.read(self.state_dir), gateway=gateway).write(self.state_dir)
         return results
 
     def relink(self, link_with: str, report=lambda r: None) -> list[steps.StepResult]:
         """Link the lab's clusters again with `link-gen` or the deprecated `link`: for link-gen, the extension's
         controllers are installed, each link's own controller removed, the Links kept, so mirrors and traffic
         carry on. The choice lasts for this Lab; lab.yaml's `link_with` should say the same for later commands."""
-        _one_of("link_with", link_with, config_mod.LINK_COMMANDS)
+        one_of("link_with", link_with, config_mod.LINK_COMMANDS)
         if link_with == "link" and self.cfg.link_command == "link-gen" and self.cfg.profile.link_crd:
             raise LabError("moving back to the deprecated `link` is not supported: the extension's controllers would stay "
                            "beside the links' own. Fix: `./labctl down`, set `link_with: link` in lab.yaml, `./labctl up`")

@@ -24,7 +24,7 @@ def on_ambassador(lab):
 
 
 def test_mirror_endpoints_follow_to_ambassador(lab, east, west, on_ambassador):
-    assert on_ambassador.kind == "ambassador"
+    assert on_ambassador.gateway_type == "ambassador"
     address = east.gateway_address(on_ambassador)
     assert address and address != east.gateway_address(gateways.LINKERD)
     eps = west.get("Endpoints", lab.cfg.namespace, f"foobar-{east.name}")

@@ -44,17 +44,17 @@ def test_without_its_service_mirror_controller_west_probes_no_gateway(lab, east,
     """The probe workers live in the service mirror controller, and `multicluster gateways` reads their
     metrics from its pods (edge-26.8.3 multicluster/cmd/gateways.go): with the controller scaled to zero,
     west lists no gateway for east; started again, it probes east's gateway alive after a period."""
-    from lab import manifests
+    from lab import manifests, names
 
     controllers = manifests.mirror_controllers(lab.cfg, west.name)
     assert west.gateway(east.name) is not None
     for controller in controllers:
-        west.scale(manifests.MC_NS, controller, 0)
+        west.scale(names.MC_NS, controller, 0)
     try:
         lab.wait_for(lambda: west.gateway(east.name) is None, 15, "west to list no gateway for east")
     finally:
         for controller in controllers:
-            west.scale(manifests.MC_NS, controller, 1)
+            west.scale(names.MC_NS, controller, 1)
     lab.wait_for(lambda: getattr(west.gateway(east.name), "alive", False), lab.probe_period * 3 + 10,
                  "east's gateway to be probed alive again")
     assert west.request(lab.mirror_url("foobar", east.name)).ok

@@ -2,7 +2,7 @@
 access-credentials release per source; revoking a source is uninstalling its release."""
 import pytest
 
-from lab import helm, manifests
+from lab import helm, manifests, names
 
 TOPOLOGY = {
     "name": "helm", "probe_period": 1, "installer": "helm",
@@ -24,7 +24,7 @@ def helm_lab(lab):
 
 
 def release(cluster, name):
-    return cluster.get("Secret", manifests.MC_NS, helm.record_name(name))
+    return cluster.get("Secret", names.MC_NS, helm.record_name(name))
 
 
 def _service(name, namespace):
@@ -38,7 +38,7 @@ def test_installed_through_helm_traffic_crosses_both_ways(helm_lab):
         assert release(cluster, helm.MAIN_RELEASE) is not None
         owner = release(cluster, helm.access_release(source)) if helm_lab.cfg.profile.helm_access == "release" else \
             release(cluster, helm.MAIN_RELEASE)  # edge: the main release lists the account
-        assert owner is not None and {"kind": "ServiceAccount", "namespace": manifests.MC_NS, "name": source} in helm.owned_refs(owner)
+        assert owner is not None and {"kind": "ServiceAccount", "namespace": names.MC_NS, "name": source} in helm.owned_refs(owner)
     for source, target in ((west, east), (east, west)):
         result = source.request(helm_lab.mirror_url("foobar", target.name))
         assert result.ok, result.describe()
@@ -52,7 +52,7 @@ def test_revoking_a_sources_release_stops_its_mirror_and_nothing_else(helm_lab):
     helm_lab.backend.installer.revoke_access("helm-east", "helm-west")
 
     assert release(east, helm.access_release("helm-west")) is None
-    assert east.get("ServiceAccount", manifests.MC_NS, "helm-west") is None
+    assert east.get("ServiceAccount", names.MC_NS, "helm-west") is None
     assert release(east, helm.MAIN_RELEASE) is not None, "revoking one source touched the main release"
     helm_lab.wait_for(lambda: not west.link("helm-east").credentials_valid, 10,
                       "west's check to report the revoked credentials")
@@ -75,8 +75,8 @@ def test_revoking_a_sources_release_stops_its_mirror_and_nothing_else(helm_lab):
         # and it removes nothing. Each retry (client-go backs off from 0.8 s) is refused again.
         refusals = {}
         for controller in manifests.mirror_controllers(helm_lab.cfg, west.name):
-            assert west.kubectl("-n", manifests.MC_NS, "rollout", "restart", f"deploy/{controller}").returncode == 0
-            refusals[controller] = lambda c=controller: west.kubectl("-n", manifests.MC_NS, "logs", f"deploy/{c}").stdout.count("Unauthorized")
+            assert west.kubectl("-n", names.MC_NS, "rollout", "restart", f"deploy/{controller}").returncode == 0
+            refusals[controller] = lambda c=controller: west.kubectl("-n", names.MC_NS, "logs", f"deploy/{c}").stdout.count("Unauthorized")
             helm_lab.wait_for(lambda c=controller: refusals[c](), 15, f"west's restarted {controller} to log east's refusal")
         seen = {c: count() for c, count in refusals.items()}
         east.apply(_service("later", ns))

@@ -5,7 +5,7 @@ import json
 
 import yaml
 
-from lab import manifests
+from lab import manifests, names
 
 
 def _lines(result) -> list[str]:
@@ -39,7 +39,7 @@ def test_get_all_nodes_and_wide_pods_read_as_on_a_kind_cluster(lab, east):
 
 def test_the_control_plane_runs_the_deployments_linkerd_install_makes(lab, east):
     """`kubectl -n linkerd get deploy`: the profile's release's control plane, every one available."""
-    rows = [row.split() for row in _lines(east.kubectl("-n", manifests.LINKERD_NS, "get", "deploy"))[1:]]
+    rows = [row.split() for row in _lines(east.kubectl("-n", names.LINKERD_NS, "get", "deploy"))[1:]]
     available = {row[0] for row in rows if row[1].split("/")[0] == row[1].split("/")[1] != "0"}
     wanted = {name for name, _ in lab.cfg.profile.control_plane}
     assert wanted <= available, (wanted, rows)
@@ -51,7 +51,7 @@ def test_get_links_lists_the_link_to_east(lab, west, east):
 
         pytest.skip(f"{lab.cfg.profile.linkerd} has no Link resource")
     rows = _lines(west.kubectl("get", "links", "-A"))
-    assert any(row.split()[:2] == [manifests.MC_NS, east.name] for row in rows[1:]), rows
+    assert any(row.split()[:2] == [names.MC_NS, east.name] for row in rows[1:]), rows
 
 
 def test_removing_and_restoring_the_export_marks_with_kubectl_removes_and_restores_the_mirror(lab, west, east):
@@ -108,12 +108,12 @@ def test_curl_from_the_client_pod_reaches_east_through_the_mirror(lab, west, eas
 
 def test_the_link_credentials_read_services_and_are_forbidden_to_read_secrets(lab, west, east, tmp_path):
     secret = manifests.credentials_secret_name(east.name)
-    encoded = _lines(west.kubectl("-n", manifests.MC_NS, "get", "secret", secret, "-o", "jsonpath={.data.kubeconfig}"))[0]
+    encoded = _lines(west.kubectl("-n", names.MC_NS, "get", "secret", secret, "-o", "jsonpath={.data.kubeconfig}"))[0]
     credentials = tmp_path / "remote.kubeconfig"
     credentials.write_text(base64.b64decode(encoded).decode())
     services = _lines(east.kubectl("-n", lab.cfg.namespace, "get", "svc", "-o", "name", kubeconfig=str(credentials)))
     assert "service/foobar" in services
-    refused = east.kubectl("-n", manifests.MC_NS, "get", "secrets", kubeconfig=str(credentials))
+    refused = east.kubectl("-n", names.MC_NS, "get", "secrets", kubeconfig=str(credentials))
     assert refused.returncode == 1 and "Error from server (Forbidden): secrets is forbidden" in refused.stderr, refused.stderr
 
 
@@ -158,7 +158,7 @@ REFUSED = {True: [("get", "secrets"), ("create", "services"), ("list", "deployme
 
 def test_kubectl_auth_can_i_with_the_link_credentials_answers_as_the_charts_rbac_grants(lab, west, east, tmp_path):
     secret = manifests.credentials_secret_name(east.name)
-    encoded = _lines(west.kubectl("-n", manifests.MC_NS, "get", "secret", secret, "-o", "jsonpath={.data.kubeconfig}"))[0]
+    encoded = _lines(west.kubectl("-n", names.MC_NS, "get", "secret", secret, "-o", "jsonpath={.data.kubeconfig}"))[0]
     credentials = tmp_path / "remote.kubeconfig"
     credentials.write_text(base64.b64decode(encoded).decode())
     edge = lab.cfg.profile.link_crd

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import cli_output, manifests
+from lab import cli_output, names
 
 TOPOLOGY = Path(__file__).resolve().parent.parent / "fixtures" / "topologies" / "legacy-link.yaml"
 MANAGED = "extension is managing controllers"
@@ -18,8 +18,8 @@ def test_moving_from_link_to_link_gen_keeps_the_mirror_and_its_traffic(lab):
         pytest.skip(f"{lab.cfg.profile.linkerd} has only `link` (link-gen came with Linkerd 2.18)")
     with lab.topology(TOPOLOGY, "legacy") as old:
         west, ns = old.cluster("west"), old.cfg.namespace
-        assert west.get("Deployment", manifests.MC_NS, "linkerd-service-mirror-east") is not None
-        assert west.get("Deployment", manifests.MC_NS, "controller-east") is None
+        assert west.get("Deployment", names.MC_NS, "linkerd-service-mirror-east") is not None
+        assert west.get("Deployment", names.MC_NS, "controller-east") is None
         warning = cli_output.find_check(west.check(), MANAGED)
         assert warning.result == "warning" and "using legacy service mirror controller for Link: east" in warning.error
         mirror_uid = west.get("Service", ns, "foobar-east")["metadata"]["uid"]
@@ -41,7 +41,7 @@ def test_moving_from_link_to_link_gen_keeps_the_mirror_and_its_traffic(lab):
             done.set()
             sender.join()
         assert sent[0] > 0 and not failures, f"{len(failures)} of {sent[0]} requests failed while moving: {failures[:3]}"
-        assert west.get("Deployment", manifests.MC_NS, "linkerd-service-mirror-east") is None
-        assert west.get("Deployment", manifests.MC_NS, "controller-east")["status"]["availableReplicas"] == 1
+        assert west.get("Deployment", names.MC_NS, "linkerd-service-mirror-east") is None
+        assert west.get("Deployment", names.MC_NS, "controller-east")["status"]["availableReplicas"] == 1
         assert west.get("Service", ns, "foobar-east")["metadata"]["uid"] == mirror_uid
         assert cli_output.find_check(west.check(), MANAGED).result == "success"

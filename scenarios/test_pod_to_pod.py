@@ -124,7 +124,7 @@ def test_the_destination_controller_rereads_credentials_only_when_their_secret_i
     west = flat.cluster("west")
     url = flat.mirror_url("foobar", "east")
     name = manifests.credentials_secret_name("east")
-    original = west.get("Secret", manifests.LINKERD_NS, name)
+    original = west.get("Secret", names.LINKERD_NS, name)
     refused = _fresh(original)
     kubeconfig = yaml.safe_load(base64.b64decode(refused["data"]["kubeconfig"]))
     kubeconfig["users"][0]["user"]["token"] = "not-a-token"
@@ -135,12 +135,12 @@ def test_the_destination_controller_rereads_credentials_only_when_their_secret_i
         for _ in range(10):
             result = west.request(url)
             assert result.ok, result.describe()
-        west.delete("Secret", manifests.LINKERD_NS, name)
+        west.delete("Secret", names.LINKERD_NS, name)
         west.apply(refused)  # recreated: a new watch, with the refused token
         flat.wait_for(lambda: west.request(url).status == flat.cfg.profile.failfast_status, 15,
                       "pod-to-pod requests to fail with the refused credentials")
     finally:
-        west.delete("Secret", manifests.LINKERD_NS, name)
+        west.delete("Secret", names.LINKERD_NS, name)
         west.apply(_fresh(original))
     flat.wait_for(lambda: west.request(url).ok, 15, "pod-to-pod requests with the original credentials again")
 
@@ -158,10 +158,10 @@ def test_a_cluster_the_destination_controller_could_not_add_stays_unused_until_i
     for rule in narrowed["rules"]:
         rule["resources"] = [r for r in rule["resources"] if r != "pods"]
     secret = manifests.credentials_secret_name("east")
-    original = west.get("Secret", manifests.LINKERD_NS, secret)
+    original = west.get("Secret", names.LINKERD_NS, secret)
 
     def recreate_secret():
-        west.delete("Secret", manifests.LINKERD_NS, secret)
+        west.delete("Secret", names.LINKERD_NS, secret)
         west.apply(_fresh(original))
 
     failfast = flat.cfg.profile.failfast_status
@@ -169,7 +169,7 @@ def test_a_cluster_the_destination_controller_could_not_add_stays_unused_until_i
         east.apply(narrowed)
         recreate_secret()  # added again, and refused: the account may not list pods
         flat.wait_for(lambda: west.request(url).status == failfast, 15, "pod-to-pod requests to fail without access")
-        logs = west.kubectl("-n", manifests.LINKERD_NS, "logs", "deploy/linkerd-destination", "-c", "destination")
+        logs = west.kubectl("-n", names.LINKERD_NS, "logs", "deploy/linkerd-destination", "-c", "destination")
         assert "Error adding cluster east to store: not authorized to access pods" in logs.stdout, logs.stdout[-2000:]
         east.apply(_fresh(role))
         flat.backend.provider.settle()
@@ -179,7 +179,7 @@ def test_a_cluster_the_destination_controller_could_not_add_stays_unused_until_i
         flat.wait_for(lambda: west.request(url).ok, 15, "pod-to-pod requests once the Secret is recreated")
     finally:
         east.apply(_fresh(role))
-        if west.get("Secret", manifests.LINKERD_NS, secret) is None:
+        if west.get("Secret", names.LINKERD_NS, secret) is None:
             west.apply(_fresh(original))
 
 

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lab import config
+from lab import config, fixtures_dir, topology
 from lab.config import ConfigError
 
 
@@ -81,7 +81,7 @@ def test_clusters_without_ranges_get_disjoint_ones_by_position_whatever_their_na
     renamed = config.parse({"clusters": {"alpha": {}, "beta": {}, "gamma": {}}, "links": []})
     for a, b in zip(three.clusters, renamed.clusters):
         assert (a.pod_subnet, a.service_subnet, a.lb_pool) == (b.pod_subnet, b.service_subnet, b.lb_pool)
-    many = config.parse({"clusters": {f"c{i}": {} for i in range(config.MAX_DERIVED)}, "links": []})
+    many = config.parse({"clusters": {f"c{i}": {} for i in range(topology.MAX_DERIVED)}, "links": []})
     ranges = [r for c in many.clusters for r in (c.pod_subnet, c.service_subnet)]
     assert not any(x.overlaps(y) for i, x in enumerate(ranges) for y in ranges[i + 1:])
     assert not any(x.lb_pool.overlaps(y.lb_pool) for i, x in enumerate(many.clusters) for y in many.clusters[i + 1:])
@@ -139,7 +139,7 @@ def test_exports_name_services_in_other_namespaces_as_namespace_slash_name():
     assert cfg.exported("west") == []
 
 
-TOPOLOGIES = sorted((config.FIXTURES.parent / "topologies").glob("*.yaml"))
+TOPOLOGIES = sorted((fixtures_dir.FIXTURES / "topologies").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", TOPOLOGIES, ids=lambda p: p.stem)
@@ -156,8 +156,8 @@ def test_the_example_topologies_cover_every_link_mode_and_more_than_two_clusters
     loaded = [config.load(p) for p in TOPOLOGIES]
     assert {link.mode for cfg in loaded for link in cfg.links} == set(config.LINK_MODES)
     assert any(c.federated for cfg in loaded for c in cfg.clusters)
-    federated = config.load(config.FIXTURES.parent / "topologies" / "federated.yaml")
+    federated = config.load(fixtures_dir.FIXTURES / "topologies" / "federated.yaml")
     assert not any(c.exports for c in federated.clusters), "federation alone, no exports"
     assert any(len(cfg.clusters) > 2 for cfg in loaded)
     assert any({(l.source, l.target) for l in cfg.links} & {(l.target, l.source) for l in cfg.links} for cfg in loaded)
-    assert config.load(config.FIXTURES.parent / "topologies" / "guide.yaml") == config.load()
+    assert config.load(fixtures_dir.FIXTURES / "topologies" / "guide.yaml") == config.load()

@@ -16,7 +16,7 @@ from lab.script import kind_script
 class EdgeEmissary(gateways.Emissary):
     """A fourth type: Emissary-ingress in a namespace and under a name of the user's choosing."""
 
-    kind: ClassVar[str] = "edge"
+    gateway_type: ClassVar[str] = "edge"
 
 
 EDGE = EdgeEmissary(name="edge-gateway", namespace="edge", version="3.10.0", image="docker.io/emissaryingress/emissary:3.10.0")

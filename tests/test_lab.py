@@ -7,7 +7,7 @@ import pytest
 from invoke import Collection, Program
 
 import tasks
-from lab import config, lock
+from lab import config, lock, record
 from lab.backends.base import wait_until
 from lab.backends.sim import labprocess
 from lab.session import Lab
@@ -24,7 +24,7 @@ def test_with_lab_brings_it_up_and_takes_down_what_it_started(tmp_path):
         assert labprocess.find(sim_dir)
     assert not lab.running()
     assert labprocess.find(sim_dir) == []
-    assert not (lab.state_dir / "backend").exists(), "down forgets the backend it recorded"
+    assert not (lab.state_dir / record.RECORD_FILE).exists(), "down forgets the backend it recorded"
 
 
 def test_with_lab_reuses_a_lab_that_was_up_and_leaves_it_up(tmp_path):
@@ -114,7 +114,7 @@ def test_every_task_ends_a_bad_config_in_one_line(name, tmp_path, monkeypatch, c
     assert ended.value.code == 1 and "Traceback" not in out.out + out.err
     lines = [line for line in out.err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "gateway: 'nginx' is not a known gateway" in lines[0], out.err
-    assert not any(tmp_path.glob(".lab/*/sim")) and not any(tmp_path.glob(".lab/*/backend")), "a refused command left state"
+    assert not any(tmp_path.glob(".lab/*/sim")) and not any(tmp_path.glob(f".lab/*/{record.RECORD_FILE}")), "a refused command left state"
 
 
 def test_with_lab_takes_down_a_lab_whose_up_failed(tmp_path, monkeypatch):

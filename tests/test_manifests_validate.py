@@ -11,7 +11,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from lab import config, gateways, manifests, profiles, trust
+from lab import config, fixtures_dir, gateways, manifests, profiles, trust
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 # The Kubernetes version the current profile's node image runs (kindest/node:v1.37.0@sha256:...).
@@ -49,7 +49,7 @@ def rendered(tmp_path) -> list[dict]:
             objects += manifests.workload(cfg, cluster.name, name)
     # Every example topology: its installs, its Links (with or without a gateway), its workloads (a StatefulSet
     # and a headless Service among them), and the deprecated link's own controller.
-    for path in sorted((config.FIXTURES.parent / "topologies").glob("*.yaml")):
+    for path in sorted((fixtures_dir.FIXTURES / "topologies").glob("*.yaml")):
         topo = config.load(path)
         for cluster in topo.clusters:
             objects += manifests.multicluster(topo, cluster.name)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import cli_output, config, gateways, manifests, pki, profiles, steps, trust
+from lab import cli_output, config, gateways, manifests, names, pki, profiles, steps, trust
 from lab.backends.base import LabError
 from lab.backends import kind_backend
 from lab.backends.sim import httpwire
@@ -58,14 +58,14 @@ def test_the_bundle_comes_before_anything_links(profile):
     "clusters share trust anchors" fails while anchors differ, and the link step runs that check.
     Both versions' service mirrors are meshed (2.8.1 templates/service-mirror.yaml, edge
     templates/controller/deployment.yaml), so a bundle restarts them too."""
-    names = [s.name for s in steps.STEPS]
-    assert names.index("bundle") == names.index("linkerd") + 1 < names.index("link")
+    order = [s.name for s in steps.STEPS]
+    assert order.index("bundle") == order.index("linkerd") + 1 < order.index("link")
     script = golden(f"{profile}-bundle")
     assert script.index("upgrade --identity-trust-anchors-file") < script.index("multicluster install")
     cfg = config.parse({"profile": profile, "trust": {"mode": "bundle"}})
     restarted = steps.lab_workloads(steps.Context(cfg, None, Path(".")), "west")
     mirror = "linkerd-service-mirror" if profile == "seed-2.8" else "controller-east"
-    assert ("Deployment", manifests.MC_NS, mirror) in restarted
+    assert ("Deployment", names.MC_NS, mirror) in restarted
 
 
 # 3 ---------------------------------------------------------------------------------------------
@@ -166,11 +166,11 @@ def test_a_second_edge_release_would_own_the_link_crd_twice(sim):
     second = [o for o in manifests.multicluster(sim.cfg, "east", accounts=["west"])
               if o["kind"] in ("CustomResourceDefinition", "ClusterRole", "ServiceAccount")]
     with pytest.raises(LabError, match='invalid ownership metadata.*must equal "linkerd2-mc-west"'):
-        sim.backend.installer.helm_install("east", "linkerd2-mc-west", manifests.MC_NS, second)
+        sim.backend.installer.helm_install("east", "linkerd2-mc-west", names.MC_NS, second)
     sim.backend.installer.allow_access("east", "west")
-    assert sim.backend.kube.get("east", "ServiceAccount", manifests.MC_NS, "west") is not None
+    assert sim.backend.kube.get("east", "ServiceAccount", names.MC_NS, "west") is not None
     sim.backend.installer.revoke_access("east", "west")
-    assert sim.backend.kube.get("east", "ServiceAccount", manifests.MC_NS, "west") is None
+    assert sim.backend.kube.get("east", "ServiceAccount", names.MC_NS, "west") is None
     assert sim.backend.kube.get("east", "CustomResourceDefinition", "", manifests.LINK_CRD) is not None
     assert "helm upgrade linkerd2-multicluster" in golden("current-helm") and "linkerd2-mc-west" not in golden("current-helm")
 

@@ -1,0 +1,172 @@
+"""The lab's topology: its clusters (subnets, LoadBalancer pools, workloads) and the links between them.
+
+What lab.yaml's `clusters:` and `links:` become, the ranges a cluster gets when it names none, and the
+checks that look across clusters, links and the workload fixtures. config.py reads the file and calls
+these; each problem is a ConfigError naming the field and the fix.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+import yaml
+
+from .errors import ConfigError, shown
+from .fixtures_dir import WORKLOADS
+
+
+@dataclass(frozen=True)
+class AddressPool:
+    """A MetalLB-style address range, first and last address inclusive."""
+
+    first: ipaddress.IPv4Address
+    last: ipaddress.IPv4Address
+
+    @classmethod
+    def parse(cls, text: str, strict: bool = True) -> "AddressPool":
+        """FIRST-LAST or a CIDR, the two forms MetalLB's `addresses` take; ValueError otherwise. MetalLB
+        itself reads a CIDR with host bits set as its network (`strict=False`); lab.yaml refuses it."""
+        if "/" in text:
+            net = ipaddress.IPv4Network(text, strict=strict)
+            return cls(net.network_address, net.broadcast_address)
+        first, last = (ipaddress.IPv4Address(p.strip()) for p in text.split("-"))
+        return cls(first, last)
+
+    @property
+    def size(self) -> int:
+        return int(self.last) - int(self.first) + 1
+
+    def addresses(self):
+        for n in range(int(self.first), int(self.last) + 1):
+            yield ipaddress.IPv4Address(n)
+
+    def overlaps(self, other: "AddressPool") -> bool:
+        return int(self.first) <= int(other.last) and int(other.first) <= int(self.last)
+
+    def __str__(self) -> str:
+        return f"{self.first}-{self.last}"
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    name: str
+    pod_subnet: ipaddress.IPv4Network
+    service_subnet: ipaddress.IPv4Network
+    lb_pool: AddressPool
+    workloads: tuple[str, ...] = ()
+    exports: tuple[str, ...] = ()
+    context: str | None = None  # an existing kubeconfig context (the contexts backend)
+    network: str | None = None  # clusters naming the same network reach each other's pods (a flat network)
+    federated: tuple[str, ...] = ()  # services that join `<name>-federated` in the clusters linked to this one
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    """`source` mirrors services that `target` exports (the guide links west to east)."""
+
+    source: str
+    target: str
+    mode: str = "gateway"  # one of lab.profiles.LINK_MODES: how the source reaches what the target exports
+
+    @property
+    def via_gateway(self) -> bool:
+        return self.mode == "gateway"
+
+
+POOL_BLOCK = 15  # LoadBalancer addresses a cluster gets by default: the gateway, Ambassador, and room to spare
+MAX_DERIVED = 12  # pod subnets 10.244/16 .. 10.255/16; past that a cluster names its own ranges
+
+
+def derived_ranges(index: int) -> dict[str, str] | None:
+    """The ranges of the cluster at position `index` (0-based) that names none: pods 10.(244+i).0.0/16,
+    services 10.(96+i).0.0/16 (kind's defaults for the first cluster, kind.x-k8s.io/v1alpha4), and a
+    LoadBalancer block of 15 from the top of the kind network: three per /24 at .200-.244, counting down
+    from 172.18.255.0/24. The same position gives the same ranges whatever the cluster is called."""
+    if not 0 <= index < MAX_DERIVED:
+        return None
+    first = int(ipaddress.IPv4Address(f"172.18.{255 - index // 3}.200")) + POOL_BLOCK * (index % 3)
+    return {"pod_subnet": f"10.{244 + index}.0.0/16", "service_subnet": f"10.{96 + index}.0.0/16",
+            "lb_pool": f"{ipaddress.IPv4Address(first)}-{ipaddress.IPv4Address(first + POOL_BLOCK - 1)}"}
+
+
+def check_link_reachable(link: LinkConfig, i: int, clusters: dict[str, ClusterConfig], earlier: list[LinkConfig],
+                         source: str) -> None:
+    """Pod-to-pod needs the source's pods to reach the target's (the clusters share a network); and a target's
+    exports carry one `mirror.linkerd.io/exported` value, so every link into it must use the same mode."""
+    a, b = clusters[link.source], clusters[link.target]
+    flat = a.network is not None and a.network == b.network
+    if link.mode == "remote-discovery" and not flat:
+        raise ConfigError(f"links[{i}].mode", f"remote-discovery needs {link.source}'s pods to reach {link.target}'s, "
+                          f"but the two are not on one flat network ({a.network or 'none'} and {b.network or 'none'})",
+                          f"give both clusters the same `network:` (e.g. network: flat), or use mode gateway", source)
+    if b.federated and not flat:  # federated members are reached pod-to-pod, like remote-discovery
+        raise ConfigError(f"clusters.{b.name}.federated", f"federated services are reached pod-to-pod, and {link.source}, "
+                          f"linked to {b.name}, is not on its flat network ({a.network or 'none'} and {b.network or 'none'})",
+                          f"give both clusters the same `network:` (e.g. network: flat)", source)
+    for other in earlier:
+        if other.target == link.target and other.mode != link.mode:
+            raise ConfigError(f"links[{i}].mode", f"{link.target}'s exports are marked for {other.mode} by the link from "
+                              f"{other.source}, and a service carries one mirror.linkerd.io/exported value",
+                              f"use mode {other.mode} for every link to {link.target}", source)
+
+
+def check_pool_outside_subnets(c: ClusterConfig, source: str) -> None:
+    """MetalLB hands out addresses on the node network; inside the pod or service subnet they would collide."""
+    for key in ("pod_subnet", "service_subnet"):
+        net = getattr(c, key)
+        if int(c.lb_pool.first) <= int(net.broadcast_address) and int(net.network_address) <= int(c.lb_pool.last):
+            raise ConfigError(f"clusters.{c.name}.lb_pool", f"{c.lb_pool} lies inside the cluster's {key} {net}",
+                              "take the range from the node network (kind: the top of the docker `kind` network)", source)
+
+
+def _fixture_service_objects(workload: str) -> list[dict]:
+    text = (WORKLOADS / f"{workload}.yaml").read_text().replace("$namespace", "ns").replace("$cluster", "c")
+    return [d for d in yaml.safe_load_all(text) if isinstance(d, dict) and d.get("kind") == "Service"]
+
+
+def fixture_services(workload: str) -> list[str]:
+    """The Services a workload fixture defines (what can be exported by bare name)."""
+    return [d["metadata"]["name"] for d in _fixture_service_objects(workload)]
+
+
+def fixture_headless_services(workload: str) -> list[str]:
+    """Those of them that are headless (clusterIP None)."""
+    return [d["metadata"]["name"] for d in _fixture_service_objects(workload) if d.get("spec", {}).get("clusterIP") == "None"]
+
+
+def check_workloads_and_exports(c: ClusterConfig, source: str) -> None:
+    known = sorted(p.stem for p in WORKLOADS.glob("*.yaml"))
+    for name in c.workloads:
+        if name not in known:
+            raise ConfigError(f"clusters.{c.name}.workloads", f"{shown(name)} is not a workload fixture",
+                              f"use one of: {', '.join(known)} (fixtures/workloads/)", source)
+    services = {svc for w in c.workloads for svc in fixture_services(w)}
+    for key, names in (("exports", c.exports), ("federated", c.federated)):
+        for name in names:
+            if "/" in name:
+                continue  # a service of the user's own, in a namespace of theirs: the export step checks it exists
+            if name not in services:
+                offered = ", ".join(sorted(services)) or "none: the cluster runs no workload with a Service"
+                raise ConfigError(f"clusters.{c.name}.{key}", f"{shown(name)} is not a Service of this cluster's workloads",
+                                  f"offer one of them ({offered}), or add the workload that defines it", source)
+
+
+def check_disjoint(clusters: list[ClusterConfig], source: str) -> None:
+    seen: list[tuple[str, ipaddress.IPv4Network]] = []
+    for c in clusters:
+        for key in ("pod_subnet", "service_subnet"):
+            net = getattr(c, key)
+            for other_path, other in seen:
+                if net.overlaps(other):
+                    raise ConfigError(
+                        f"clusters.{c.name}.{key}", f"{net} overlaps {other_path} ({other})",
+                        "give every cluster its own pod and service subnets", source,
+                    )
+            seen.append((f"clusters.{c.name}.{key}", net))
+    for i, c in enumerate(clusters):
+        for other in clusters[:i]:
+            if c.lb_pool.overlaps(other.lb_pool):
+                raise ConfigError(
+                    f"clusters.{c.name}.lb_pool", f"{c.lb_pool} overlaps clusters.{other.name}.lb_pool ({other.lb_pool})",
+                    "give each cluster a disjoint LoadBalancer range", source,
+                )
