@@ -83,6 +83,12 @@ LAYERS = [
                     "lab.docker_probe", "lab.run", "lab.crds", "lab.kubeclient"}),
     ("model", {"lab.pki", "lab.gateways", "lab.config", "lab.tools"}),
     ("rendering", {"lab.manifests", "lab.helm", "lab.trust", "lab.doctor"}),
+    # The simulated clusters (lab/sim), bottom to top; the sim backend above them starts them as a process.
+    ("sim wire", {"lab.sim", "lab.sim.wire", "lab.sim.wire.*"}),
+    ("sim kube", {"lab.sim.kube", "lab.sim.kube.*"}),
+    ("sim mesh", {"lab.sim.mesh", "lab.sim.mesh.*"}),
+    ("sim world", {"lab.sim.world", "lab.sim.world.*"}),
+    ("sim process", {"lab.sim.process", "lab.sim.process.*"}),
     ("backends", {"lab.backends", "lab.backends.*"}),
     ("orchestration", {"lab.steps", "lab.status", "lab.diagnostics", "lab.script"}),
     ("lab object", {"lab.session"}),

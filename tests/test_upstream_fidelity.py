@@ -11,7 +11,7 @@ import pytest
 from lab import cli_output, config, gateways, manifests, pki, profiles, steps, trust
 from lab.backends.base import LabError
 from lab.backends.kind import KindBackend
-from lab.backends.sim import httpwire
+from lab.sim.wire import httpwire
 from lab.backends.sim.mirror import GatewayProbe, GatewayTarget, go_duration, probe_url
 from lab.backends.sim.backend import SimBackend
 from lab.doctor import cgroup_findings, cgroup_version

@@ -26,7 +26,7 @@ from ..base import Backend, HttpResult, LabError, wait_until
 from . import labprocess
 from ...kubeclient import KubeClient
 from ...names import LAST_APPLIED
-from .apicerts import ApiCerts
+from ...sim.kube.apicerts import ApiCerts
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[3]
 START_TIMEOUT = 15.0

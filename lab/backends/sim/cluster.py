@@ -7,12 +7,9 @@ which identity does this service account get).
 """
 from __future__ import annotations
 
-import base64
-import hmac
 import ipaddress
 import itertools
 import shutil
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -20,10 +17,11 @@ from ... import names, pki
 from ...manifests import read_trust_roots
 from ...names import ISSUER_SECRET, LINKERD_NS, TRUST_ROOTS_CM
 from .pods import PodRuntime
-from .rbac import User
 from .proxy import INBOUND_PORT, DialError, NoEndpoints, Route
-from .store import ObjectStore
-from .tls import Identity
+from ...sim.kube.objects import b64decode, service_with_ip
+from ...sim.kube.recorder import new_event
+from ...sim.kube.store import ObjectStore
+from ...sim.wire.tls import Identity
 
 if TYPE_CHECKING:
     from .remote import ClusterStore
@@ -32,24 +30,11 @@ if TYPE_CHECKING:
 
 
 
-def b64decode(value: str) -> str:
-    return base64.b64decode(value).decode()
-
-
 def _direct(pod: PodRuntime | None, ip: str, port: int) -> Route:
     """Straight to ip:port: into the pod's proxy over mTLS when it is meshed, else plain TCP."""
     if pod is not None and pod.meshed:
         return Route(pod.ip, INBOUND_PORT, pod.identity, f"{pod.ip}:{port}")
     return Route(ip, port, None, f"{ip}:{port}")
-
-
-def service_with_ip(services, ip: str) -> dict | None:
-    """The service whose cluster IP or LoadBalancer address is `ip`."""
-    for svc in services:
-        ingress = svc.get("status", {}).get("loadBalancer", {}).get("ingress", [])
-        if svc["spec"].get("clusterIP") == ip or any(i.get("ip") == ip for i in ingress):
-            return svc
-    return None
 
 
 def _port_for(ports: list[dict], svc_port: dict) -> int | None:
@@ -69,30 +54,6 @@ def ready_endpoints(eps: dict | None, svc_port: dict) -> list[tuple[str, int]]:
 
 
 EVENT_LIMIT = 500  # events kept per cluster, the oldest dropped first (an API server keeps them an hour)
-# The simulated controllers run a pass whenever anything changes, far more often than a real controller
-# records again: the same event within this long is the same occurrence, not counted twice (and a write per
-# pass would wake the next pass for ever).
-REPEAT_SECONDS = 60
-
-
-def new_event(namespace: str, involved: dict, reason: str, message: str, type_: str, component: str,
-              existing: list[dict]) -> dict | None:
-    """The Event an event recorder writes: a new one, or the same one seen again with its count up
-    (client-go tools/record: named `<object>.<unix nanoseconds in hex>`, matched by object, reason,
-    message and source); None for a repeat within REPEAT_SECONDS."""
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    for seen in existing:
-        if (seen["involvedObject"].get("name"), seen["involvedObject"].get("kind"), seen.get("reason"),
-                seen.get("message"), seen.get("source", {}).get("component")) == (
-                involved["name"], involved["kind"], reason, message, component):
-            if seen.get("lastTimestamp", "") >= time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - REPEAT_SECONDS)):
-                return None
-            return {**seen, "count": seen.get("count", 1) + 1, "lastTimestamp": now}
-    return {"apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": f"{involved['name']}.{time.time_ns():x}", "namespace": namespace},
-            "involvedObject": involved, "reason": reason, "message": message, "type": type_, "count": 1,
-            "firstTimestamp": now, "lastTimestamp": now, "source": {"component": component},
-            "reportingComponent": "", "reportingInstance": ""}
 
 
 def ready_slice_endpoints(slices: list[dict], svc_port: dict) -> list[tuple[str, int]]:
@@ -235,20 +196,6 @@ class SimCluster:
 
     def forget_identity(self, namespace: str, pod: str) -> None:
         shutil.rmtree(self.cert_dir / f"{namespace}.{pod}", ignore_errors=True)
-
-    # -- remote API access (what a link's kubeconfig token buys) -----------
-    def authenticate(self, token: str) -> "User | None":
-        """The service account a bearer token belongs to (from its token Secret), or None (401)."""
-        for secret in self.store.views("Secret"):
-            if secret.get("type") != "kubernetes.io/service-account-token":
-                continue
-            stored = secret.get("data", {}).get("token")
-            sa = secret["metadata"].get("annotations", {}).get("kubernetes.io/service-account.name")
-            ns = secret["metadata"]["namespace"]
-            if stored and hmac.compare_digest(b64decode(stored).encode(), token.encode()) and \
-                    self.store.view("ServiceAccount", ns, sa):
-                return User.service_account(ns, sa)
-        return None
 
     # -- data plane lookups ------------------------------------------------
     def pod_by_ip(self, ip: str) -> PodRuntime | None:

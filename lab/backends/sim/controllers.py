@@ -9,7 +9,6 @@ import asyncio
 import base64
 import copy
 import hashlib
-import json
 import secrets
 import time
 from typing import TYPE_CHECKING
@@ -21,7 +20,8 @@ from ... import names
 from ...names import METALLB_NS
 from .pods import PodRuntime
 from .proxy import ADMIN_PORT, INBOUND_PORT
-from .store import matches
+from ...sim.kube.objects import pod_ready, template_hash
+from ...sim.kube.store import matches
 
 if TYPE_CHECKING:
     from .cluster import SimCluster
@@ -158,18 +158,6 @@ def _expand(spec: str) -> list[str]:
     return [str(address) for address in AddressPool.parse(spec, strict=False).addresses()]
 
 
-def template_hash(template: dict) -> str:
-    """The pod-template-hash: of the template as Go holds it, where a JSON null or an empty object is the
-    field left out (kubectl's rollout undo sends a ReplicaSet's template back as Go prints it, with
-    `creationTimestamp: null` and `resources: {}`, and must land on that ReplicaSet again)."""
-    def meaningful(node):
-        if isinstance(node, dict):
-            kept = {k: meaningful(v) for k, v in node.items()}
-            return {k: v for k, v in kept.items() if v not in (None, {}, [])}
-        return [meaningful(v) for v in node] if isinstance(node, list) else node
-    return hashlib.sha256(json.dumps(meaningful(template), sort_keys=True).encode()).hexdigest()[:10]
-
-
 class Deployments:
     """The deployment and statefulset controllers and the kubelet in one: pods per template, each one running.
     A StatefulSet's pods are `<name>-<ordinal>` with that hostname and the set's serviceName as subdomain, so
@@ -213,7 +201,7 @@ class Deployments:
             for pod in current:
                 wanted_pods.add((ns, pod["metadata"]["name"]))
                 await self._run(pod, template)
-            ready = sum(1 for p in current if _pod_ready(store.view("Pod", ns, p["metadata"]["name"]) or {}))
+            ready = sum(1 for p in current if pod_ready(store.view("Pod", ns, p["metadata"]["name"]) or {}))
             # A rolling update with maxUnavailable 0: the old pods serve until every new one is ready.
             kept: dict[str, int] = {}
             for pod in old:
@@ -309,7 +297,7 @@ class Deployments:
             wanted_pods.add((ns, pod_name))
             await self._run(pod, template)
             current += 1
-            if not _pod_ready(store.view("Pod", ns, pod_name) or {}):
+            if not pod_ready(store.view("Pod", ns, pod_name) or {}):
                 break
             ready += 1
         store.set_status("StatefulSet", ns, name, {
@@ -472,10 +460,6 @@ def _deployment_status(dep: dict, replicas: int, updated: int, old: int, ready: 
                           f'ReplicaSet "{name}" is progressing.')]}
 
 
-def _pod_ready(pod: dict) -> bool:
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions", []))
-
-
 class Endpoints:
     """The endpoints controller: ready pods behind each Service with a selector."""
 
@@ -492,7 +476,7 @@ class Endpoints:
             if not selector:
                 continue  # endpoints of selector-less services (mirrors) belong to whoever made them
             ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
-            pods = [p for p in pods_by_ns.get(ns, []) if matches(p["metadata"].get("labels"), selector) and _pod_ready(p)]
+            pods = [p for p in pods_by_ns.get(ns, []) if matches(p["metadata"].get("labels"), selector) and pod_ready(p)]
             # A pod whose subdomain is this service is named by its hostname (the endpoints controller's rule)
             addresses = [{"ip": p["status"]["podIP"], "targetRef": {"kind": "Pod", "name": p["metadata"]["name"]},
                           **({"hostname": p["spec"]["hostname"]} if p["spec"].get("hostname") and

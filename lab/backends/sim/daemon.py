@@ -24,16 +24,17 @@ from urllib.parse import urlsplit
 
 from ... import cli_output, pki
 from ...profiles import DEFAULT_PROFILE, PROFILES
-from . import controllers, httpwire, labprocess, podexec
-from .apicerts import ApiCerts
-from .background import spawn
+from . import controllers, labprocess, podexec
+from ...sim.wire import httpwire
+from ...sim.kube.apicerts import ApiCerts
+from ...sim.wire.background import spawn
 from .checks import cluster_checks
-from .kubeapi import KubeAPI
+from ...sim.kube.apiserver.server import KubeAPI
 from .cluster import SimCluster
 from .mirror import ServiceMirror
 from .remote import ClusterStore
 from .network import Network
-from .store import ObjectError
+from ...sim.kube.store import ObjectError
 
 log = logging.getLogger("lab.sim")
 RESYNC_SECONDS = 1.0

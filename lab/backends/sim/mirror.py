@@ -24,13 +24,13 @@ from ...cli_output import GatewayStatus
 from ... import names
 from ...manifests import ingress_ip
 from ...names import CREDENTIALS_SECRET_TYPE, MC_NS
-from . import httpwire, informer
-from .cluster import service_with_ip
-from .controllers import template_hash
-from .informer import Informer
-from .recorder import EventRecorder
+from ...sim.wire import httpwire
+from ...sim.kube import informer
+from ...sim.kube.informer import Informer
+from ...sim.kube.objects import service_with_ip, template_hash
+from ...sim.kube.recorder import EventRecorder
 from .remote import kubeconfig
-from .store import matches
+from ...sim.kube.store import matches
 
 if TYPE_CHECKING:
     from .cluster import SimCluster

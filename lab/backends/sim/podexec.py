@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from . import httpwire
+from ...sim.wire import httpwire
 
 if TYPE_CHECKING:
     from .cluster import SimCluster

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from . import apps
 from .proxy import Proxy
-from .tls import Identity
+from ...sim.wire.tls import Identity
 
 if TYPE_CHECKING:
     from .cluster import SimCluster

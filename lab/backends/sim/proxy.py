@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from ...names import PROXY_ADMIN_PORT as ADMIN_PORT, PROXY_INBOUND_PORT as INBOUND_PORT
-from . import h2conn, httpwire, policy, tlsserver, transport_header
-from .background import spawn
+from ...sim.wire import h2conn, httpwire, tlsserver, transport_header
+from ...sim.wire.background import spawn
+from . import policy
 from .proxy_metrics import ProxyMetrics
-from .tls import Identity, peer_identity, refusal_reason
+from ...sim.wire.tls import Identity, peer_identity, refusal_reason
 
 if TYPE_CHECKING:
     from .cluster import SimCluster

@@ -21,8 +21,9 @@ import yaml
 
 from ... import names
 from ...names import CREDENTIALS_SECRET_TYPE, LINKERD_NS
-from . import rbac
-from .informer import (ENDPOINT_SLICES, PODS, REQUEST_TIMEOUT, SERVERS, SERVICES, Informer, api_session,
+from ...sim.kube import rbac
+from ...sim.kube.apiserver.auth import token_user
+from ...sim.kube.informer import (ENDPOINT_SLICES, PODS, REQUEST_TIMEOUT, SERVERS, SERVICES, Informer, api_session,
                        status_message)
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def reach(cluster: "SimCluster", secret: dict, target: str, resources: tuple[str
     remote = cluster.network.api_server(server)
     if remote is None:
         return None, f"cannot reach the API server of {target} at {server}"
-    user = remote.authenticate(token)
+    user = token_user(remote.store, token)
     if user is None:
         return None, f"the API server of {target} refused the link's credentials (401 Unauthorized)"
     for resource in resources:
