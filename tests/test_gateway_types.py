@@ -7,7 +7,7 @@ from typing import ClassVar
 import pytest
 
 from lab import config, gateways, metrics, steps
-from lab.backends.sim.backend import SimBackend
+from lab.backends.sim import SimBackend
 from lab.errors import ConfigError
 from lab.script import kind_script
 

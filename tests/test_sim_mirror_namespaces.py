@@ -4,7 +4,7 @@ import pytest
 
 from lab import config, manifests, steps
 from lab.backends.base import wait_until
-from lab.backends.sim.backend import SimBackend
+from lab.backends.sim import SimBackend
 
 
 @pytest.fixture(params=["current", "seed-2.8"])

@@ -12,8 +12,8 @@ from lab import cli_output, config, gateways, manifests, pki, profiles, steps, t
 from lab.backends.base import LabError
 from lab.backends.kind import KindBackend
 from lab.sim.wire import httpwire
-from lab.backends.sim.mirror import GatewayProbe, GatewayTarget, go_duration, probe_url
-from lab.backends.sim.backend import SimBackend
+from lab.backends.sim import SimBackend
+from lab.sim.mesh.gateway import GatewayProbe, GatewayTarget, go_duration, probe_url
 from lab.doctor import cgroup_findings, cgroup_version
 
 GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "plans"

@@ -20,7 +20,7 @@ class Choice:
 def select(name: str, cfg: LabConfig, root: Path | None = None) -> Choice:
     if name not in BACKENDS:
         raise LabError(f"unknown backend {name!r}. Fix: use one of {', '.join(BACKENDS)}")
-    from .sim.backend import SimBackend
+    from .sim import SimBackend
 
     if name == "sim":
         return Choice(SimBackend(cfg, root), "asked for with --backend sim")

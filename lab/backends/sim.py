@@ -18,17 +18,17 @@ import urllib3
 
 import yaml
 
-from ... import cli_output, gateways, helm, manifests, pki
-from ...cli_output import CheckResult, GatewayStatus
-from ...trust import pki_dir, roots_path
-from ...lock import lab_lock
-from ..base import Backend, HttpResult, LabError, wait_until
-from . import labprocess
-from ...kubeclient import KubeClient
-from ...names import LAST_APPLIED
-from ...sim.kube.apicerts import ApiCerts
+from .. import cli_output, gateways, helm, manifests, pki
+from ..cli_output import CheckResult, GatewayStatus
+from ..trust import pki_dir, roots_path
+from ..lock import lab_lock
+from .base import Backend, HttpResult, LabError, wait_until
+from ..sim.process import labprocess
+from ..kubeclient import KubeClient
+from ..names import LAST_APPLIED
+from ..sim.kube.apicerts import ApiCerts
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[3]
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding lab/, for the lab process's PYTHONPATH
 START_TIMEOUT = 15.0
 
 

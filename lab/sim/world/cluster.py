@@ -1,9 +1,11 @@
 """One simulated cluster: its object store, its running pods, its network view.
 
-The controllers in `controllers.py` and `mirror.py` reconcile the store into
-running pods, addresses and mirrors; this class answers the questions they
+The controllers in `controllers.py`, `workloads.py` and lab.sim.mesh's `mirror.py` reconcile the
+store into running pods, addresses and mirrors; this class answers the questions they
 and the proxies ask (which pod has this IP, where does this authority go,
-which identity does this service account get).
+which identity does this service account get). It is the cluster the lower packages describe
+as protocols: lab.sim.mesh.cluster.Cluster, lab.sim.kube.apiserver.server.ServedCluster, and
+network.Member here.
 """
 from __future__ import annotations
 
@@ -11,23 +13,21 @@ import ipaddress
 import itertools
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from ... import names, pki
-from ...manifests import read_trust_roots
-from ...names import ISSUER_SECRET, LINKERD_NS, TRUST_ROOTS_CM
+from ...names import LINKERD_NS
+from ...profiles import DEFAULT_PROFILE, PROFILES
+from ..kube.objects import service_with_ip
+from ..kube.recorder import new_event
+from ..kube.store import ObjectStore
+from ..mesh import controlplane
+from ..mesh.proxy import INBOUND_PORT
+from ..mesh.remote import ClusterStore
+from ..mesh.routes import DialError, NoEndpoints, Route
+from ..wire.tls import Identity
+from .network import Network
 from .pods import PodRuntime
-from .proxy import INBOUND_PORT, DialError, NoEndpoints, Route
-from ...sim.kube.objects import b64decode, service_with_ip
-from ...sim.kube.recorder import new_event
-from ...sim.kube.store import ObjectStore
-from ...sim.wire.tls import Identity
-
-if TYPE_CHECKING:
-    from .remote import ClusterStore
-    from ...profiles import Profile
-    from .network import Network
-
 
 
 def _direct(pod: PodRuntime | None, ip: str, port: int) -> Route:
@@ -69,7 +69,7 @@ def ready_slice_endpoints(slices: list[dict], svc_port: dict) -> list[tuple[str,
 
 
 class SimCluster:
-    def __init__(self, name: str, spec: dict, network: "Network", cert_dir: Path, wake: Callable[[], None]):
+    def __init__(self, name: str, spec: dict, network: Network, cert_dir: Path, wake: Callable[[], None]):
         self.name = name
         self.spec = spec  # pod_subnet, service_subnet, domain
         self.network = network
@@ -79,13 +79,11 @@ class SimCluster:
         self.pods: dict[tuple[str, str], PodRuntime] = {}
         self._round_robin = itertools.count()
         self.controllers: list = []
-        self.cluster_store: "ClusterStore | None" = None  # the destination controller's remote clusters
+        self.cluster_store: ClusterStore | None = None  # the destination controller's remote clusters
 
     @property
     def profile(self):
         """The profile the cluster was created for (older saved labs: the default one)."""
-        from ...profiles import DEFAULT_PROFILE, PROFILES
-
         return PROFILES.get(self.spec.get("profile", DEFAULT_PROFILE), PROFILES[DEFAULT_PROFILE])
 
     # -- logs (kubectl logs) -----------------------------------------------
@@ -143,47 +141,13 @@ class SimCluster:
         return {p.get("status", {}).get("podIP") for p in self.store.views("Pod")} - {None}
 
     # -- identity ----------------------------------------------------------
-    def trust_roots(self) -> str | None:
-        for name in (TRUST_ROOTS_CM, "linkerd-config"):
-            roots = read_trust_roots(self.store.get("ConfigMap", LINKERD_NS, name))
-            if roots:
-                return roots
-        return None
-
-    def issuer(self) -> pki.CertKey | None:
-        secret = self.store.get("Secret", LINKERD_NS, ISSUER_SECRET)
-        if not secret:
-            return None
-        data = secret.get("data", {})
-        cert = pki.load_certs(b64decode(data["crt.pem"]))[0]
-        from cryptography.hazmat.primitives import serialization
-
-        key = serialization.load_pem_private_key(b64decode(data["key.pem"]).encode(), password=None)
-        return pki.CertKey(cert, key)
-
-    def installed_profile(self) -> "Profile | None":
-        """The profile whose Linkerd the control plane was installed with, read from the
-        `linkerd.io/created-by: linkerd/cli <version>` annotation its objects carry."""
-        from ...profiles import PROFILES
-
-        for name in (TRUST_ROOTS_CM, "linkerd-config"):
-            obj = self.store.get("ConfigMap", LINKERD_NS, name)
-            created = ((obj or {}).get("metadata", {}).get("annotations") or {}).get("linkerd.io/created-by", "")
-            for profile in PROFILES.values():
-                if created.endswith(" " + profile.linkerd):
-                    return profile
-        return None
-
-    def mesh_ready(self) -> bool:
-        return self.issuer() is not None and self.trust_roots() is not None
-
     def identity_name(self, serviceaccount: str, namespace: str) -> str:
         return names.identity(serviceaccount, namespace, self.spec['domain'])
 
     def issue_identity(self, serviceaccount: str, namespace: str, pod: str) -> Identity:
         """What Linkerd's identity controller gives a proxy: a leaf from this cluster's issuer."""
-        issuer = self.issuer()
-        roots = self.trust_roots()
+        issuer = controlplane.issuer(self.store)
+        roots = controlplane.trust_roots(self.store)
         if issuer is None or roots is None:
             raise RuntimeError("linkerd identity is not installed in this cluster")
         name = self.identity_name(serviceaccount, namespace)
