@@ -4,6 +4,7 @@ from __future__ import annotations
 import collections
 import json
 import time
+
 from ..mesh.cluster import Cluster
 from ..mesh.proxy import Proxy
 from ..wire.tls import Identity
