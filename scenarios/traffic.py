@@ -2,7 +2,7 @@
 import http.client
 from concurrent.futures import ThreadPoolExecutor
 
-from lab.backends.sim.labprocess import open_files, rss_mib
+from lab.sim.process.labprocess import open_files, rss_mib
 
 REQUESTS = 3000
 WORKERS = 8

@@ -43,7 +43,7 @@ from lab import config, manifests, steps  # noqa: E402
 from lab.backends.base import wait_until  # noqa: E402
 from lab.backends import kind_backend  # noqa: E402
 from lab.session import Lab  # noqa: E402
-from lab.backends.sim.labprocess import open_files, rss_mib  # noqa: E402
+from lab.sim.process.labprocess import open_files, rss_mib  # noqa: E402
 from lab.run import ScriptRunner  # noqa: E402
 
 ENV = {**os.environ, "DOCKER_HOST": os.environ.get("DOCKER_HOST", "unix:///nonexistent/docker.sock")}

@@ -10,7 +10,7 @@ import yaml
 from invoke import Collection, Program
 
 import tasks
-from lab.backends.sim import labprocess
+from lab.sim.process import labprocess
 
 CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 

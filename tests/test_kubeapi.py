@@ -8,10 +8,11 @@ import threading
 import pytest
 
 from lab import steps
-from lab.backends.sim import patches, rbac
-from lab.backends.sim.apicerts import ApiCerts
-from lab.backends.sim.kubeapi import ApiError, label_matcher
-from lab.backends.sim.store import Gone, ObjectStore
+from lab.sim.kube import patches, rbac
+from lab.sim.kube.apicerts import ApiCerts
+from lab.sim.kube.apiserver.selectors import label_matcher
+from lab.sim.kube.apiserver.status import ApiError
+from lab.sim.kube.store import Gone, ObjectStore
 
 
 # -- pure parts ----------------------------------------------------------------------------------
@@ -164,7 +165,7 @@ def test_the_api_answers_with_the_api_servers_codes_and_reasons(api):
 
 
 def test_protobuf_bodies_are_read_for_kubectl_create_kinds_and_refused_with_the_fix_otherwise(api):
-    from lab.backends.sim.protowire import field_bytes
+    from lab.sim.wire.protowire import field_bytes
 
     protobuf = "application/vnd.kubernetes.protobuf"
 
@@ -250,7 +251,7 @@ def test_an_informer_keeps_its_open_watch_after_revocation_and_is_refused_at_the
     import base64
     import time
 
-    from lab.backends.sim.informer import SERVICES, Informer
+    from lab.sim.kube.informer import SERVICES, Informer
 
     backend = sim_lab.backend
     secret = next(s for s in backend.kube.list("east", "Secret", "linkerd-multicluster")
@@ -310,7 +311,7 @@ def test_the_event_recorder_creates_counts_up_and_logs_a_refusal(api, sim_lab):
     import base64
     import time
 
-    from lab.backends.sim import cluster, recorder
+    from lab.sim.kube import recorder
 
     backend = sim_lab.backend
     secret = next(s for s in backend.kube.list("east", "Secret", "linkerd-multicluster")
@@ -347,13 +348,13 @@ def test_the_event_recorder_creates_counts_up_and_logs_a_refusal(api, sim_lab):
             await asyncio.sleep(0.02)
 
     def repeat_at_once():
-        cluster.REPEAT_SECONDS = -1
+        recorder.REPEAT_SECONDS = -1
 
-    saved = cluster.REPEAT_SECONDS
+    saved = recorder.REPEAT_SECONDS
     try:
         asyncio.run(scenario(repeat_at_once))
     finally:
-        cluster.REPEAT_SECONDS = saved
+        recorder.REPEAT_SECONDS = saved
     events = recorded()
     assert len(events) == 1 and events[0]["source"]["component"] == "linkerd-service-mirror-east", events
     assert events[0]["involvedObject"]["name"] == "linkerd-gateway"

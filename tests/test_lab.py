@@ -9,7 +9,7 @@ from invoke import Collection, Program
 import tasks
 from lab import config, lock, record
 from lab.backends.base import wait_until
-from lab.backends.sim import labprocess
+from lab.sim.process import labprocess
 from lab.session import Lab
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from lab import lock, steps
 from lab.backends.base import LabError, wait_until
-from lab.backends.sim import labprocess
+from lab.sim.process import labprocess
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -8,8 +8,8 @@ import socket
 import pytest
 
 from lab import pki
-from lab.backends.sim import h2conn, httpwire, tlsserver
-from lab.backends.sim.tls import Identity
+from lab.sim.wire import h2conn, httpwire, tlsserver
+from lab.sim.wire.tls import Identity
 
 TRUST_DOMAIN = "cluster.local"
 

@@ -1,5 +1,5 @@
 """The sim's object store behaves like `kubectl apply` for what the lab relies on."""
-from lab.backends.sim.store import ObjectStore
+from lab.sim.kube.store import ObjectStore
 
 
 def svc(**annotations):

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from lab.backends.sim.transport_header import HTTP2, PREFACE, HeaderError, TransportHeader, decode, read
+from lab.sim.wire.transport_header import HTTP2, PREFACE, HeaderError, TransportHeader, decode, read
 
 
 def test_gateway_header_bytes_follow_the_proto_definition():

@@ -10,10 +10,9 @@ import pytest
 
 from lab import cli_output, config, gateways, manifests, names, pki, profiles, steps, trust
 from lab.backends.base import LabError
-from lab.backends import kind_backend
-from lab.backends.sim import httpwire
-from lab.backends.sim.mirror import GatewayProbe, GatewayTarget, go_duration, probe_url
-from lab.backends import sim_backend
+from lab.backends import kind_backend, sim_backend
+from lab.sim.wire import httpwire
+from lab.sim.mesh.gateway import GatewayProbe, GatewayTarget, go_duration, probe_url
 from lab.doctor import cgroup_findings, cgroup_version
 
 GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "plans"

@@ -62,7 +62,7 @@ def contexts_backend(cfg: LabConfig, root: Path | None = None, runner=None) -> B
 
 def sim_backend(cfg: LabConfig, root: Path | None = None) -> Backend:
     """The embedded simulation: the lab process holds the clusters."""
-    from .sim.backend import SimProvider
+    from .sim import SimProvider
     from .sim_install import SimCliInstaller, SimHelmInstaller
     from .sim_kube import SimKube
 

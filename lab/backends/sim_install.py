@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from .. import gateways, helm, manifests, pki
-from .sim.apicerts import ApiCerts
+from ..sim.kube.apicerts import ApiCerts
 from ..trust import pki_dir, roots_path
 from .base import Installer, LabError, wait_until
 

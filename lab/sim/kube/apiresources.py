@@ -108,9 +108,6 @@ class Catalog:
     def find(self, group: str, version: str, plural: str) -> Resource | None:
         return next((r for r in self.all() if (r.group, r.version, r.plural) == (group, version, plural)), None)
 
-    def for_kind(self, kind: str, group: str | None = None) -> Resource | None:
-        return next((r for r in self.all() if r.kind == kind and (group is None or r.group == group)), None)
-
     def served(self, group: str, version: str) -> list[Resource]:
         return [r for r in self.all() if (r.group, r.version) == (group, version)]
 

@@ -19,17 +19,16 @@ import asyncio
 import random
 import ssl
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from ...names import PROXY_ADMIN_PORT as ADMIN_PORT, PROXY_INBOUND_PORT as INBOUND_PORT
-from . import h2conn, httpwire, policy, tlsserver, transport_header
-from .background import spawn
+from ..wire import h2conn, httpwire, tlsserver, transport_header
+from ..wire.background import spawn
+from ..wire.tls import Identity, peer_identity, refusal_reason
+from . import controlplane, policy
+from .cluster import Cluster
 from .proxy_metrics import ProxyMetrics
-from .tls import Identity, peer_identity, refusal_reason
-
-if TYPE_CHECKING:
-    from .cluster import SimCluster
+from .routes import DialError, NoEndpoints, Route
 
 DIAL_TIMEOUT = 3.0
 REQUEST_TIMEOUT = 30.0  # a request the next hop does not answer in this time fails with 504
@@ -42,38 +41,10 @@ DISCOVERY_POLL = 0.05  # how often a waiting request looks again (the real proxy
 CONNECT_BACKOFF_JITTER = 0.1  # DEFAULT_OUTBOUND_CONNECT_BACKOFF's jitter at both versions; min and max are per profile
 
 
-class DialError(Exception):
-    """A hop could not be made; the text becomes the `l5d-proxy-error` header. `retryable`: the peer
-    went away before taking the request (refused, reset, closed), so another try cannot duplicate it."""
-
-    def __init__(self, message: str, retryable: bool = False):
-        super().__init__(message)
-        self.retryable = retryable
-
-
-class NoEndpoints(DialError):
-    """The service is known but has no ready endpoint: the proxy's balancer has nothing to send to."""
-
-
 class ConnectFailed(DialError):
     """No connection to the endpoint (refused, unroutable, timed out, TLS refused): the proxy's reconnect layer
     backs off and tries again (linkerd/reconnect), and the balancer sends elsewhere or waits; the request
     itself does not fail with this."""
-
-
-@dataclass(frozen=True)
-class Route:
-    """Where a request for an authority goes, as the proxy's destination lookup answers."""
-
-    address: str  # an IP on the lab network (pod IP or LoadBalancer IP)
-    port: int
-    identity: str | None  # the peer's expected identity; None for an unmeshed endpoint
-    authority: str  # the target the peer is asked for: "pod-ip:port", or a gateway's authority override
-    via_gateway: bool = False
-
-    def header(self) -> transport_header.TransportHeader:
-        host, _, port = self.authority.rpartition(":")
-        return transport_header.TransportHeader(int(port), host if self.via_gateway else None, transport_header.HTTP2)
 
 
 def proxy_error(status: int, message: str) -> httpwire.Response:
@@ -154,7 +125,7 @@ class MeshPool:
 
 
 class Proxy:
-    def __init__(self, cluster: "SimCluster", pod_name: str, pod_ip: str, identity: Identity,
+    def __init__(self, cluster: Cluster, pod_name: str, pod_ip: str, identity: Identity,
                  app_ports: dict[int, int], gateway_mode: bool, require_identity: bool = False,
                  log: Callable[[str], None] = lambda line: None, namespace: str = ""):
         self.cluster = cluster
@@ -306,7 +277,7 @@ class Proxy:
     def profile(self):
         """The Linkerd the pod's proxy comes from: what its errors look like."""
         if self._profile_cache is None:
-            self._profile_cache = self.cluster.installed_profile() or self.cluster.profile
+            self._profile_cache = controlplane.installed_profile(self.cluster.store) or self.cluster.profile
         return self._profile_cache
 
     def _error(self, status: int, message: str) -> httpwire.Response:

@@ -8,17 +8,14 @@ files, so the lab reads the simulation's output exactly as it reads the real CLI
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ... import names, pki
 from ...cli_output import CheckResult
 from ...names import MC_NS
 from ...profiles import Profile
+from .cluster import Cluster
+from . import controlplane
 from .mirror import MIRRORED_LABEL, ServiceMirror
 from .remote import reach
-
-if TYPE_CHECKING:
-    from .cluster import SimCluster
 
 HINTS = "https://linkerd.io/checks/#"
 
@@ -29,9 +26,9 @@ def _result(category: str, name: str, error: str | None, anchor: str, warning: b
     return CheckResult(category, name, "warning" if warning else "error", error, HINTS + anchor)
 
 
-def _identity(cluster: "SimCluster") -> list[CheckResult]:
+def _identity(cluster: Cluster) -> list[CheckResult]:
     category = "linkerd-identity"
-    roots, issuer = cluster.trust_roots(), cluster.issuer()
+    roots, issuer = controlplane.trust_roots(cluster.store), controlplane.issuer(cluster.store)
     try:
         anchors = pki.go_pem_certificates(roots) if roots else None
         config_error = None if anchors is not None and issuer is not None else "linkerd-config not found"
@@ -48,7 +45,7 @@ def _identity(cluster: "SimCluster") -> list[CheckResult]:
     return out
 
 
-def _targets(cluster: "SimCluster", mirror: ServiceMirror) -> list[tuple[str, "SimCluster | None", str | None]]:
+def _targets(cluster: Cluster, mirror: ServiceMirror) -> list[tuple[str, Cluster | None, str | None]]:
     """(target, its cluster or None, why not) for each link, as the check itself reaches them: fresh requests
     with the link's credentials (edge-26.8.3 multicluster/cmd/check.go checkRemoteClusterConnectivity), so
     revoked credentials fail here at once, while the controller's open watch carries on until it ends."""
@@ -63,23 +60,24 @@ def _targets(cluster: "SimCluster", mirror: ServiceMirror) -> list[tuple[str, "S
     return out
 
 
-def _anchors_error(cluster: "SimCluster", targets: list[tuple[str, "SimCluster | None", str | None]]) -> str | None:
+def _anchors_error(cluster: Cluster, targets: list[tuple[str, Cluster | None, str | None]]) -> str | None:
     """`clusters share trust anchors`: each target's anchors, read through the link's credentials, are the
     local ones (same count, same certificates). Both versions list offenders as `* <cluster>`."""
-    roots = cluster.trust_roots()
+    roots = controlplane.trust_roots(cluster.store)
     local = pki.load_certs(roots) if roots else []
     problems = []
     for target, remote, error in targets:
         if remote is None:
             problems.append(f"* {target}: unable to fetch anchors: {error}")
             continue
-        theirs = pki.load_certs(remote.trust_roots() or "") if remote.trust_roots() else []
+        theirs = (pki.load_certs(controlplane.trust_roots(remote.store) or "")
+                  if controlplane.trust_roots(remote.store) else [])
         if len(theirs) != len(local) or set(theirs) != set(local):
             problems.append(f"* {target}")
     return "Problematic clusters:\n    " + "\n    ".join(problems) if problems else None
 
 
-def _mirror_endpoints(cluster: "SimCluster", category: str, warning: bool) -> CheckResult:
+def _mirror_endpoints(cluster: Cluster, category: str, warning: bool) -> CheckResult:
     """"all mirror services have endpoints": a warning in 2.8.1, an error on edge, where pod-to-pod mirrors and
     federated services are left out: they have none by design (checkIfMirrorServicesHaveEndpoints)."""
     missing = []
@@ -96,12 +94,12 @@ def _mirror_endpoints(cluster: "SimCluster", category: str, warning: bool) -> Ch
                    "l5d-multicluster-services-endpoints", warning=warning)
 
 
-def _deployment_available(cluster: "SimCluster", name: str) -> bool:
+def _deployment_available(cluster: Cluster, name: str) -> bool:
     dep = cluster.store.get("Deployment", MC_NS, name) or {}
     return dep.get("status", {}).get("availableReplicas", 0) >= 1
 
 
-def _seed_2_8(cluster: "SimCluster", profile: Profile, mirror: ServiceMirror) -> list[CheckResult]:
+def _seed_2_8(cluster: Cluster, profile: Profile, mirror: ServiceMirror) -> list[CheckResult]:
     """stable-2.8.1 pkg/healthcheck/healthcheck_multicluster.go, source and target categories."""
     source, target = "linkerd-multicluster-source", "linkerd-multicluster-target"
     out = _identity(cluster)
@@ -132,7 +130,7 @@ def _seed_2_8(cluster: "SimCluster", profile: Profile, mirror: ServiceMirror) ->
     return out
 
 
-def _edge(cluster: "SimCluster", profile: Profile, mirror: ServiceMirror) -> list[CheckResult]:
+def _edge(cluster: Cluster, profile: Profile, mirror: ServiceMirror) -> list[CheckResult]:
     """edge-26.8.3 multicluster/cmd/check.go multiclusterCategory."""
     category = "linkerd-multicluster"
     crd = cluster.store.get("CustomResourceDefinition", "", "links.multicluster.linkerd.io")
@@ -171,6 +169,6 @@ def _edge(cluster: "SimCluster", profile: Profile, mirror: ServiceMirror) -> lis
     return out
 
 
-def cluster_checks(cluster: "SimCluster", profile: Profile) -> list[CheckResult]:
+def cluster_checks(cluster: Cluster, profile: Profile) -> list[CheckResult]:
     mirror = next(c for c in cluster.controllers if isinstance(c, ServiceMirror))
     return _edge(cluster, profile, mirror) if profile.link_crd else _seed_2_8(cluster, profile, mirror)

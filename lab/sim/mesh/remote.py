@@ -14,19 +14,17 @@ import functools
 import json
 import logging
 import time
-from typing import TYPE_CHECKING
 
 import aiohttp
 import yaml
 
 from ... import names
 from ...names import CREDENTIALS_SECRET_TYPE, LINKERD_NS
-from . import rbac
-from .informer import (ENDPOINT_SLICES, PODS, REQUEST_TIMEOUT, SERVERS, SERVICES, Informer, api_session,
-                       status_message)
-
-if TYPE_CHECKING:
-    from .cluster import SimCluster
+from ..kube import rbac
+from ..kube.apiserver.auth import token_user
+from ..kube.informer import (ENDPOINT_SLICES, PODS, REQUEST_TIMEOUT, SERVERS, SERVICES, Informer, api_session,
+                             status_message)
+from .cluster import Cluster
 
 log = logging.getLogger("lab.sim.destination")
 
@@ -48,7 +46,7 @@ def kubeconfig(secret: dict) -> tuple[str, str, str | None] | None:
     return _parse_kubeconfig(encoded) if isinstance(encoded, str) else None
 
 
-def reach(cluster: "SimCluster", secret: dict, target: str, resources: tuple[str, ...]):
+def reach(cluster: Cluster, secret: dict, target: str, resources: tuple[str, ...]):
     """(the target's cluster, None) as a link's credentials reach its API server and may watch `resources`
     there, or (None, what the API server said), decided now: how the multicluster check reads a target."""
     found = kubeconfig(secret)
@@ -58,7 +56,7 @@ def reach(cluster: "SimCluster", secret: dict, target: str, resources: tuple[str
     remote = cluster.network.api_server(server)
     if remote is None:
         return None, f"cannot reach the API server of {target} at {server}"
-    user = remote.authenticate(token)
+    user = token_user(remote.store, token)
     if user is None:
         return None, f"the API server of {target} refused the link's credentials (401 Unauthorized)"
     for resource in resources:
@@ -123,7 +121,7 @@ class ClusterStore:
     retried: new credentials in the same Secret, or access granted later, count only once the Secret is
     recreated (or the controller restarts, which the simulation does not model)."""
 
-    def __init__(self, cluster: "SimCluster"):
+    def __init__(self, cluster: Cluster):
         self.cluster = cluster
         self.watches: dict[str, Informer] = {}  # cluster name -> its watch there
         self.errors: dict[str, str] = {}  # cluster name -> why adding it failed

@@ -2,7 +2,7 @@
 
 Machines are shared and PIDs are reused, so a number in a file proves nothing. A PID is the lab's
 only if the process belongs to this user and its command line is the lab process started on this
-very state directory (`python -m lab.backends.sim.daemon <sim_dir>`). Nothing else is ever signalled,
+very state directory (`python -m lab.sim.process.daemon <sim_dir>`). Nothing else is ever signalled,
 and neither is any PID below 2.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from ...pki import write_private
 from ...errors import LabError
 
-MODULE = "lab.backends.sim.daemon"
+MODULE = "lab.sim.process.daemon"
 RECORD = "daemon.json"
 TOKEN = "api-token"
 FIX = "Fix: `./labctl down` stops the lab process of this lab, whatever its files say, then `./labctl up`"

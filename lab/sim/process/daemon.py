@@ -1,7 +1,7 @@
 """The lab process: holds the simulated clusters and outlives the command that started it.
 
-`python -m lab.backends.sim.daemon STATE_DIR` serves each cluster's Kubernetes
-API (kubeapi.py) and, on another loopback port (written to STATE_DIR/daemon.json),
+`python -m lab.sim.process.daemon STATE_DIR` serves each cluster's Kubernetes
+API (lab.sim.kube.apiserver) and, on another loopback port (written to STATE_DIR/daemon.json),
 a small private JSON API for what Kubernetes has no verb for: its health and
 shutdown, settling, address resolution, the linkerd CLI's output, requests
 from a pod and proxy metrics. It reconciles every cluster whenever anything
@@ -24,16 +24,18 @@ from urllib.parse import urlsplit
 
 from ... import cli_output, pki
 from ...profiles import DEFAULT_PROFILE, PROFILES
-from . import controllers, httpwire, labprocess, podexec
-from .apicerts import ApiCerts
-from .background import spawn
-from .checks import cluster_checks
-from .kubeapi import KubeAPI
-from .cluster import SimCluster
-from .mirror import ServiceMirror
-from .remote import ClusterStore
-from .network import Network
-from .store import ObjectError
+from ..kube.apicerts import ApiCerts
+from ..kube.apiserver.server import KubeAPI
+from ..kube.store import ObjectError
+from ..mesh.checks import cluster_checks
+from ..mesh.mirror import ServiceMirror
+from ..mesh.remote import ClusterStore
+from ..wire import httpwire
+from ..wire.background import spawn
+from ..world import controllers, podexec, workloads
+from ..world.cluster import SimCluster
+from ..world.network import Network
+from . import labprocess
 
 log = logging.getLogger("lab.sim")
 RESYNC_SECONDS = 1.0
@@ -101,7 +103,7 @@ class LabProcess:
         cluster.controllers = [
             controllers.CustomResourceDefinitions(cluster),
             controllers.ServiceIPs(cluster), controllers.ServiceAccountTokens(cluster), controllers.MetalLB(cluster),
-            controllers.Deployments(cluster), controllers.Endpoints(cluster), ServiceMirror(cluster),
+            workloads.Deployments(cluster), controllers.Endpoints(cluster), ServiceMirror(cluster),
             controllers.EndpointSlices(cluster), cluster.cluster_store,
         ]
         self.clusters[name] = cluster

@@ -13,7 +13,7 @@ from __future__ import annotations
 import fnmatch
 
 from ... import names
-from .store import ObjectStore, matches
+from ..kube.store import ObjectStore, matches
 
 def _selects_port(server: dict, port: int, port_names: dict[int, str]) -> bool:
     want = server.get("spec", {}).get("port")

@@ -7,17 +7,27 @@ dialler reports as connection refused).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from .cluster import SimCluster
+from ..mesh.cluster import Cluster
+from .pods import PodRuntime
+
+
+class Member(Cluster, Protocol):
+    """A cluster on the network (cluster.SimCluster): what the mesh reads of any cluster, and what the
+    network and the other clusters on it ask besides: where an address of it lands, which of its pods
+    has an IP."""
+
+    def resolve_address(self, ip: str, port: int, source: Cluster | None = None) -> tuple[str, int] | None: ...
+
+    def pod_by_ip(self, ip: str) -> PodRuntime | None: ...
 
 
 class Network:
     def __init__(self) -> None:
-        self.clusters: dict[str, "SimCluster"] = {}
+        self.clusters: dict[str, Member] = {}
 
-    def resolve(self, ip: str, port: int, source: "SimCluster | None" = None) -> tuple[str, int] | None:
+    def resolve(self, ip: str, port: int, source: Cluster | None = None) -> tuple[str, int] | None:
         """The loopback socket behind ip:port as a pod of `source` reaches it (None: from the host)."""
         for cluster in self.clusters.values():
             real = cluster.resolve_address(ip, port, source)
@@ -25,7 +35,7 @@ class Network:
                 return real
         return None
 
-    def api_server(self, server_url: str) -> "SimCluster | None":
+    def api_server(self, server_url: str) -> Member | None:
         """The cluster whose Kubernetes API a kubeconfig's `server:` names: https://127.0.0.1:<its port>
         (sim://<cluster> in labs linked before the API was served)."""
         if server_url.startswith("sim://"):

@@ -7,7 +7,7 @@ that run here.
 """
 from __future__ import annotations
 
-from . import httpwire
+from ..wire import httpwire
 
 PODINFO_VERSION = "6.7.1"
 

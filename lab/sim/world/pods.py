@@ -4,14 +4,11 @@ from __future__ import annotations
 import collections
 import json
 import time
-from typing import TYPE_CHECKING
 
+from ..mesh.cluster import Cluster
+from ..mesh.proxy import Proxy
+from ..wire.tls import Identity
 from . import apps
-from .proxy import Proxy
-from .tls import Identity
-
-if TYPE_CHECKING:
-    from .cluster import SimCluster
 
 
 class PodRuntime:
@@ -35,7 +32,7 @@ class PodRuntime:
     def meshed(self) -> bool:
         return self.proxy is not None
 
-    async def start(self, cluster: "SimCluster", pod: dict, identity: Identity | None, gateway_mode: bool,
+    async def start(self, cluster: Cluster, pod: dict, identity: Identity | None, gateway_mode: bool,
                     require_identity: bool) -> None:
         """Start every container, then the proxy in front of them. Errors become the pod's status."""
         try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import datetime
 
-from . import protowire
+from ..wire import protowire
 
 
 class Unreadable(ValueError):

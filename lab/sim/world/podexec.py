@@ -12,13 +12,10 @@ from __future__ import annotations
 import asyncio
 import shlex
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from . import httpwire
-
-if TYPE_CHECKING:
-    from .cluster import SimCluster
+from ..wire import httpwire
+from .cluster import SimCluster
 
 CURL_VERSION = "8.10.1"
 HAS_CURL = ("curl", "podinfo")  # image repositories that ship curl (curlimages/curl; podinfo's alpine image)
@@ -82,7 +79,7 @@ def parse_curl(args: list[str]) -> Curl:
     return curl
 
 
-async def run(cluster: "SimCluster", namespace: str, pod: str, container: str, argv: list[str]) -> tuple[int, bytes, bytes]:
+async def run(cluster: SimCluster, namespace: str, pod: str, container: str, argv: list[str]) -> tuple[int, bytes, bytes]:
     runtime = cluster.pods.get((namespace, pod))
     if runtime is None or runtime.error:
         return 1, b"", f"error: unable to upgrade connection: container not found ({container})\n".encode()

@@ -8,184 +8,32 @@ matching the Link's selector through the gateway the Link names. It reads the ta
 link's credentials secret, exactly as the real controller does with its kubeconfig, so revoked or
 wrong credentials stop mirroring. The mirror is `<name>-<target>` with endpoints at the gateway's
 LoadBalancer address, and every gateway in use is probed on its own period, at the URL each version
-builds (probe_url).
+builds (gateway.probe_url).
 """
 from __future__ import annotations
 
-import asyncio
-import re
-import statistics
-import time
-from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
 
 from ...cli_output import GatewayStatus
 from ... import names
-from ...manifests import ingress_ip
 from ...names import CREDENTIALS_SECRET_TYPE, MC_NS
-from . import httpwire, informer
-from .cluster import service_with_ip
-from .controllers import template_hash
-from .informer import Informer
-from .recorder import EventRecorder
+from ..kube import informer
+from ..kube.informer import Informer
+from ..kube.objects import template_hash
+from ..kube.recorder import EventRecorder
+from ..kube.store import matches
+from . import controlplane
+from .cluster import Cluster
+from .gateway import GatewayProbe, GatewayTarget, gateway_target, link_gateway_target
 from .remote import kubeconfig
-from .store import matches
-
-if TYPE_CHECKING:
-    from .cluster import SimCluster
 
 GATEWAY_NAME, GATEWAY_NS = names.EXPORT_NAME, names.EXPORT_NS
 CLUSTER_LABEL, MIRRORED_LABEL = names.CLUSTER_NAME, names.MIRRORED_LABEL
 
 
-@dataclass(frozen=True)
-class GatewayTarget:
-    """What the mirror reads off a gateway Service's annotations and status."""
-
-    namespace: str
-    name: str
-    address: str
-    port: int
-    identity: str
-    probe_port: int
-    probe_path: str
-    probe_period: int
-    failure_threshold: int  # consecutive failed probes before the gateway counts as dead
-    probe_timeout: float
-
-
-def gateway_target(svc: dict | None) -> GatewayTarget | None:
-    if svc is None:
-        return None
-    ann = svc["metadata"].get("annotations", {})
-    address = ingress_ip(svc)
-    ports = {p.get("name"): p["port"] for p in svc["spec"].get("ports", [])}
-    if not address or "mc-gateway" not in ports or names.GATEWAY_IDENTITY_ANNOTATION not in ann:
-        return None
-    path = ann.get(names.PROBE_PATH_ANNOTATION, "/ready")
-    return GatewayTarget(
-        namespace=svc["metadata"]["namespace"], name=svc["metadata"]["name"], address=address,
-        port=ports["mc-gateway"], identity=ann[names.GATEWAY_IDENTITY_ANNOTATION],
-        probe_port=ports.get("mc-probe", names.PROXY_ADMIN_PORT), probe_path=path,
-        probe_period=int(ann.get(names.PROBE_PERIOD_ANNOTATION, "3")),
-        # controller/cmd/service-mirror/probe_worker.go (stable-2.8.1): each failure sets gateway_alive 0, and
-        # the probe's client gives up after httpGatewayTimeoutMillis (50000)
-        failure_threshold=1, probe_timeout=50.0,
-    )
-
-
-def _link_gateway(spec: dict, services: list[dict]) -> GatewayTarget | None:
-    """The gateway a Link names (address, port, identity, probe), as `link-gen` wrote it; `services` (the
-    target's, as the mirror sees them) give it its name."""
-    address, probe = spec.get("gatewayAddress"), spec.get("probeSpec", {})
-    if not address or not spec.get("gatewayIdentity"):
-        return None
-    owner = service_with_ip(services, address.split(",")[0])
-    return GatewayTarget(
-        namespace=owner["metadata"]["namespace"] if owner else "", name=owner["metadata"]["name"] if owner else "gateway",
-        address=address.split(",")[0], port=int(spec.get("gatewayPort", names.PROXY_INBOUND_PORT)), identity=spec["gatewayIdentity"],
-        probe_port=int(probe.get("port", names.PROXY_ADMIN_PORT)), probe_path=probe.get("path", "/ready"),
-        probe_period=int(go_duration(probe.get("period", "3s"))),
-        # link-gen leaves both out; the Link CRD's defaults apply: failureThreshold "3", timeout "30s"
-        # (multicluster/charts/linkerd-multicluster/templates/link-crd.yaml, edge-26.8.3)
-        failure_threshold=int(probe.get("failureThreshold", "3")), probe_timeout=go_duration(probe.get("timeout", "30s")),
-    )
-
-
-def go_duration(text: str) -> float:
-    """Seconds in a Go duration as link-gen writes them (time.Duration.String: "3s", "1m0s", "1m30s")."""
-    match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?", str(text))
-    if not match or not any(match.groups()):
-        raise ValueError(f"not a duration: {text!r}")
-    hours, minutes, seconds = (float(g or 0) for g in match.groups())
-    return hours * 3600 + minutes * 60 + seconds
-
-
 def _mirror_ports(svc: dict) -> list[dict]:
     """A mirror's ports: the remote service's name, port and protocol (remapRemoteServicePorts)."""
     return [{k: p[k] for k in ("name", "port", "protocol") if k in p} for p in svc["spec"].get("ports", [])]
-
-
-class ProbeURLError(ValueError):
-    """The probe URL does not parse (Go's net/url refuses it: http.NewRequest fails, no request is sent)."""
-
-
-def probe_url(address: str, port: int, path: str, slash_joined: bool) -> tuple[str, str]:
-    """(URL, request path) as each version builds it: 2.8.1 `http://%s:%d/%s` (probe_worker.go),
-    edge `http://%s%s` with host:port and the path as given. A path without its leading slash runs
-    into the port on edge (`:80-`), which Go's URL parser rejects."""
-    url = f"http://{address}:{port}/{path}" if slash_joined else f"http://{address}:{port}{path}"
-    rest = url[len("http://"):]
-    hostport, slash, tail = rest.partition("/")
-    port_text = hostport.rpartition(":")[2]
-    if not port_text.isdigit():
-        raise ProbeURLError(f'parse "{url}": invalid port ":{port_text}" after host')
-    return url, slash + tail
-
-
-class GatewayProbe:
-    """GET <gateway>:<mc-probe><probe-path> every probe period, from the source cluster.
-
-    Two states, as in the real probe worker: `alive` is the gateway_alive gauge that `multicluster gateways`
-    and check read (unset until the first probe, then 0 only after `failure_threshold` failures in a row);
-    `healthy` is the worker's own flag, which starts false, and whose changes are reported to `on_liveness`
-    (edge-26.8.3 probe_worker.go: a gateway dead from the start is never reported dead)."""
-
-    def __init__(self, cluster: "SimCluster", target: GatewayTarget, slash_joined: bool,
-                 on_liveness: Callable[[bool], None] = lambda alive: None):
-        self.cluster = cluster
-        self.target = target
-        self.slash_joined = slash_joined
-        self.on_liveness = on_liveness
-        self.alive: bool | None = None
-        self.healthy = False
-        self.failures = 0
-        self.last_error: str | None = None
-        self.latencies: deque[float] = deque(maxlen=50)
-        self.task = asyncio.get_running_loop().create_task(self._run())
-
-    async def probe_once(self) -> None:
-        t = self.target
-        started = time.monotonic()
-        real = self.cluster.network.resolve(t.address, t.probe_port, self.cluster)
-        try:
-            _, path = probe_url(t.address, t.probe_port, t.probe_path, self.slash_joined)
-            if real is None:
-                raise ConnectionRefusedError(f"connection refused: {t.address}:{t.probe_port}")
-            request = httpwire.Request("GET", path, {"host": f"{t.address}:{t.probe_port}"})
-            response = await httpwire.fetch(*real, request, t.probe_timeout)
-            elapsed = time.monotonic() - started
-            if response.status != 200:
-                raise ConnectionError(f"probe answered {response.status}")
-        except (OSError, ConnectionError, asyncio.TimeoutError, httpwire.WireError, asyncio.IncompleteReadError,
-                ProbeURLError) as exc:
-            self.last_error = str(exc) or type(exc).__name__
-            self.failures += 1
-            if self.failures >= t.failure_threshold:
-                self.alive = False
-                if self.healthy:
-                    self.healthy = False
-                    self.on_liveness(False)
-            return
-        self.latencies.append(elapsed * 1000)
-        self.alive, self.last_error, self.failures = True, None, 0
-        if not self.healthy:
-            self.healthy = True
-            self.on_liveness(True)
-
-    async def _run(self) -> None:
-        # The real probe worker runs on a ticker: the first probe is one period after it starts, and the
-        # gateway counts as not alive until then (probe_worker.go at stable-2.8.1 and edge-26.8.3).
-        while True:
-            await asyncio.sleep(self.target.probe_period)
-            await self.probe_once()
-
-    def latency_ms(self) -> float | None:
-        return round(statistics.median(self.latencies), 2) if self.latencies else None
-
-    def stop(self) -> None:
-        self.task.cancel()
 
 
 @dataclass
@@ -209,7 +57,7 @@ LOCAL_KINDS = ("Service", "Endpoints", "Namespace", "Secret", "Link", "Deploymen
 
 
 class ServiceMirror:
-    def __init__(self, cluster: "SimCluster"):
+    def __init__(self, cluster: Cluster):
         self.cluster = cluster
         self.links: dict[str, LinkState] = {}
 
@@ -217,7 +65,7 @@ class ServiceMirror:
         """Each link as a Link spec. Edge: the Link objects. 2.8.1 has no Link: each credentials Secret
         is one, its annotations naming the target (pkg/servicemirror ParseRemoteClusterSecret)."""
         store = self.cluster.store
-        profile = self.cluster.installed_profile()
+        profile = controlplane.installed_profile(self.cluster.store)
         if profile is None or profile.link_crd:
             return {link["metadata"]["name"]: link.get("spec", {}) for link in store.views("Link", MC_NS)}
         out = {}
@@ -270,7 +118,7 @@ class ServiceMirror:
             await self._stop_informer(state)
             self._stop_probes(state, keep=set())
             state.gateway_alive, state.seen = True, ()
-            profile = self.cluster.installed_profile() or self.cluster.profile
+            profile = controlplane.installed_profile(self.cluster.store) or self.cluster.profile
             # 2.8.1's mirror watches services only, with client-go v0.17.4; edge's services and endpoints
             watched = (informer.SERVICES, informer.ENDPOINTS) if profile.link_crd else (informer.SERVICES,)
             retry = informer.CLIENT_GO_V0_36 if profile.link_crd else informer.CLIENT_GO_V0_17
@@ -309,13 +157,13 @@ class ServiceMirror:
         keep: set[tuple[str, str]] = set()
         gateways: dict[tuple[str, str], GatewayTarget] = {}
         paired: dict[tuple[str, str], int] = {}
-        profile = self.cluster.installed_profile()
+        profile = controlplane.installed_profile(self.cluster.store)
         by_link = profile is None or profile.link_crd
         # link-gen leaves out the gateway and its selector with --gateway=false; an empty selector selects
         # nothing (cluster_watcher.go isExported / isRemoteDiscovery, edge-26.8.3)
         selector = (spec.get("selector") or {}).get("matchLabels")
         discovery = (spec.get("remoteDiscoverySelector") or {}).get("matchLabels")
-        link_gateway = _link_gateway(spec, services) if selector else None
+        link_gateway = link_gateway_target(spec, services) if selector else None
         for svc in services:
             labels = svc["metadata"].get("labels") or {}
             if by_link and labels.get(MIRRORED_LABEL):
@@ -353,7 +201,7 @@ class ServiceMirror:
                            and svc["spec"].get("clusterIP") != "None"] if by_link and members else []
         state.paired = paired
         self._stop_probes(state, keep=set(gateways.items()))
-        profile = self.cluster.installed_profile()
+        profile = controlplane.installed_profile(self.cluster.store)
         slash_joined = profile.probe_slash_joined if profile else False
         for key, gw in gateways.items():
             if key not in state.probes:
@@ -372,7 +220,7 @@ class ServiceMirror:
         (cluster_watcher.go mirrorNamespaceIfNecessary / ServiceMirroringSkipped at each tag)."""
         if self.cluster.store.view("Namespace", "", ns) is not None:
             return True
-        profile = self.cluster.installed_profile()
+        profile = controlplane.installed_profile(self.cluster.store)
         if profile is not None and profile.mirror_creates_namespaces:
             self.cluster.store.apply({"apiVersion": "v1", "kind": "Namespace",
                                       "metadata": {"name": ns, "labels": {MIRRORED_LABEL: "true", CLUSTER_LABEL: state.target}}})
@@ -447,7 +295,7 @@ class ServiceMirror:
         """The service mirror Deployments for a link to `target`: edge selects them by `component in
         (service-mirror, controller)` and the cluster-name label (multicluster/cmd/check.go
         serviceMirrorComponentsSelector, edge-26.8.3); 2.8.1 runs one `linkerd-service-mirror` for all links."""
-        profile = self.cluster.installed_profile() or self.cluster.profile
+        profile = controlplane.installed_profile(self.cluster.store) or self.cluster.profile
         if not profile.link_crd:
             dep = self.cluster.store.view("Deployment", MC_NS, profile.service_mirror)
             return [dep] if dep else []

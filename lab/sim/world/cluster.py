@@ -1,39 +1,33 @@
 """One simulated cluster: its object store, its running pods, its network view.
 
-The controllers in `controllers.py` and `mirror.py` reconcile the store into
-running pods, addresses and mirrors; this class answers the questions they
+The controllers in `controllers.py`, `workloads.py` and lab.sim.mesh's `mirror.py` reconcile the
+store into running pods, addresses and mirrors; this class answers the questions they
 and the proxies ask (which pod has this IP, where does this authority go,
-which identity does this service account get).
+which identity does this service account get). It is the cluster the lower packages describe
+as protocols: lab.sim.mesh.cluster.Cluster, lab.sim.kube.apiserver.server.ServedCluster, and
+network.Member here.
 """
 from __future__ import annotations
 
-import base64
-import hmac
 import ipaddress
 import itertools
 import shutil
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from ... import names, pki
-from ...manifests import read_trust_roots
-from ...names import ISSUER_SECRET, LINKERD_NS, TRUST_ROOTS_CM
+from ...names import LINKERD_NS
+from ...profiles import DEFAULT_PROFILE, PROFILES
+from ..kube.objects import service_with_ip
+from ..kube.recorder import new_event
+from ..kube.store import ObjectStore
+from ..mesh import controlplane
+from ..mesh.proxy import INBOUND_PORT
+from ..mesh.remote import ClusterStore
+from ..mesh.routes import DialError, NoEndpoints, Route
+from ..wire.tls import Identity
+from .network import Network
 from .pods import PodRuntime
-from .rbac import User
-from .proxy import INBOUND_PORT, DialError, NoEndpoints, Route
-from .store import ObjectStore
-from .tls import Identity
-
-if TYPE_CHECKING:
-    from .remote import ClusterStore
-    from ...profiles import Profile
-    from .network import Network
-
-
-
-def b64decode(value: str) -> str:
-    return base64.b64decode(value).decode()
 
 
 def _direct(pod: PodRuntime | None, ip: str, port: int) -> Route:
@@ -41,15 +35,6 @@ def _direct(pod: PodRuntime | None, ip: str, port: int) -> Route:
     if pod is not None and pod.meshed:
         return Route(pod.ip, INBOUND_PORT, pod.identity, f"{pod.ip}:{port}")
     return Route(ip, port, None, f"{ip}:{port}")
-
-
-def service_with_ip(services, ip: str) -> dict | None:
-    """The service whose cluster IP or LoadBalancer address is `ip`."""
-    for svc in services:
-        ingress = svc.get("status", {}).get("loadBalancer", {}).get("ingress", [])
-        if svc["spec"].get("clusterIP") == ip or any(i.get("ip") == ip for i in ingress):
-            return svc
-    return None
 
 
 def _port_for(ports: list[dict], svc_port: dict) -> int | None:
@@ -69,30 +54,6 @@ def ready_endpoints(eps: dict | None, svc_port: dict) -> list[tuple[str, int]]:
 
 
 EVENT_LIMIT = 500  # events kept per cluster, the oldest dropped first (an API server keeps them an hour)
-# The simulated controllers run a pass whenever anything changes, far more often than a real controller
-# records again: the same event within this long is the same occurrence, not counted twice (and a write per
-# pass would wake the next pass for ever).
-REPEAT_SECONDS = 60
-
-
-def new_event(namespace: str, involved: dict, reason: str, message: str, type_: str, component: str,
-              existing: list[dict]) -> dict | None:
-    """The Event an event recorder writes: a new one, or the same one seen again with its count up
-    (client-go tools/record: named `<object>.<unix nanoseconds in hex>`, matched by object, reason,
-    message and source); None for a repeat within REPEAT_SECONDS."""
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    for seen in existing:
-        if (seen["involvedObject"].get("name"), seen["involvedObject"].get("kind"), seen.get("reason"),
-                seen.get("message"), seen.get("source", {}).get("component")) == (
-                involved["name"], involved["kind"], reason, message, component):
-            if seen.get("lastTimestamp", "") >= time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - REPEAT_SECONDS)):
-                return None
-            return {**seen, "count": seen.get("count", 1) + 1, "lastTimestamp": now}
-    return {"apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": f"{involved['name']}.{time.time_ns():x}", "namespace": namespace},
-            "involvedObject": involved, "reason": reason, "message": message, "type": type_, "count": 1,
-            "firstTimestamp": now, "lastTimestamp": now, "source": {"component": component},
-            "reportingComponent": "", "reportingInstance": ""}
 
 
 def ready_slice_endpoints(slices: list[dict], svc_port: dict) -> list[tuple[str, int]]:
@@ -108,7 +69,7 @@ def ready_slice_endpoints(slices: list[dict], svc_port: dict) -> list[tuple[str,
 
 
 class SimCluster:
-    def __init__(self, name: str, spec: dict, network: "Network", cert_dir: Path, wake: Callable[[], None]):
+    def __init__(self, name: str, spec: dict, network: Network, cert_dir: Path, wake: Callable[[], None]):
         self.name = name
         self.spec = spec  # pod_subnet, service_subnet, domain
         self.network = network
@@ -118,13 +79,11 @@ class SimCluster:
         self.pods: dict[tuple[str, str], PodRuntime] = {}
         self._round_robin = itertools.count()
         self.controllers: list = []
-        self.cluster_store: "ClusterStore | None" = None  # the destination controller's remote clusters
+        self.cluster_store: ClusterStore | None = None  # the destination controller's remote clusters
 
     @property
     def profile(self):
         """The profile the cluster was created for (older saved labs: the default one)."""
-        from ...profiles import DEFAULT_PROFILE, PROFILES
-
         return PROFILES.get(self.spec.get("profile", DEFAULT_PROFILE), PROFILES[DEFAULT_PROFILE])
 
     # -- logs (kubectl logs) -----------------------------------------------
@@ -182,47 +141,13 @@ class SimCluster:
         return {p.get("status", {}).get("podIP") for p in self.store.views("Pod")} - {None}
 
     # -- identity ----------------------------------------------------------
-    def trust_roots(self) -> str | None:
-        for name in (TRUST_ROOTS_CM, "linkerd-config"):
-            roots = read_trust_roots(self.store.get("ConfigMap", LINKERD_NS, name))
-            if roots:
-                return roots
-        return None
-
-    def issuer(self) -> pki.CertKey | None:
-        secret = self.store.get("Secret", LINKERD_NS, ISSUER_SECRET)
-        if not secret:
-            return None
-        data = secret.get("data", {})
-        cert = pki.load_certs(b64decode(data["crt.pem"]))[0]
-        from cryptography.hazmat.primitives import serialization
-
-        key = serialization.load_pem_private_key(b64decode(data["key.pem"]).encode(), password=None)
-        return pki.CertKey(cert, key)
-
-    def installed_profile(self) -> "Profile | None":
-        """The profile whose Linkerd the control plane was installed with, read from the
-        `linkerd.io/created-by: linkerd/cli <version>` annotation its objects carry."""
-        from ...profiles import PROFILES
-
-        for name in (TRUST_ROOTS_CM, "linkerd-config"):
-            obj = self.store.get("ConfigMap", LINKERD_NS, name)
-            created = ((obj or {}).get("metadata", {}).get("annotations") or {}).get("linkerd.io/created-by", "")
-            for profile in PROFILES.values():
-                if created.endswith(" " + profile.linkerd):
-                    return profile
-        return None
-
-    def mesh_ready(self) -> bool:
-        return self.issuer() is not None and self.trust_roots() is not None
-
     def identity_name(self, serviceaccount: str, namespace: str) -> str:
         return names.identity(serviceaccount, namespace, self.spec['domain'])
 
     def issue_identity(self, serviceaccount: str, namespace: str, pod: str) -> Identity:
         """What Linkerd's identity controller gives a proxy: a leaf from this cluster's issuer."""
-        issuer = self.issuer()
-        roots = self.trust_roots()
+        issuer = controlplane.issuer(self.store)
+        roots = controlplane.trust_roots(self.store)
         if issuer is None or roots is None:
             raise RuntimeError("linkerd identity is not installed in this cluster")
         name = self.identity_name(serviceaccount, namespace)
@@ -235,20 +160,6 @@ class SimCluster:
 
     def forget_identity(self, namespace: str, pod: str) -> None:
         shutil.rmtree(self.cert_dir / f"{namespace}.{pod}", ignore_errors=True)
-
-    # -- remote API access (what a link's kubeconfig token buys) -----------
-    def authenticate(self, token: str) -> "User | None":
-        """The service account a bearer token belongs to (from its token Secret), or None (401)."""
-        for secret in self.store.views("Secret"):
-            if secret.get("type") != "kubernetes.io/service-account-token":
-                continue
-            stored = secret.get("data", {}).get("token")
-            sa = secret["metadata"].get("annotations", {}).get("kubernetes.io/service-account.name")
-            ns = secret["metadata"]["namespace"]
-            if stored and hmac.compare_digest(b64decode(stored).encode(), token.encode()) and \
-                    self.store.view("ServiceAccount", ns, sa):
-                return User.service_account(ns, sa)
-        return None
 
     # -- data plane lookups ------------------------------------------------
     def pod_by_ip(self, ip: str) -> PodRuntime | None:

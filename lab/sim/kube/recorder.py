@@ -7,21 +7,48 @@ As tools/record/event.go at client-go v0.36.3 does: the first occurrence is crea
 patches the count; an API server's refusal (a Status: 401, 403, ...) is logged and the event dropped
 ("Server rejected event (will not retry!)"); a transport error is retried every 10 s, the first pause
 randomized, up to 12 tries. The remote-access ClusterRole grants `events` create and patch for this.
+
+`new_event` is the Event either recorder writes: this remote one, and the one each simulated cluster's
+controllers record into their own store with (lab.sim.world.cluster).
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import random
+import time
 from typing import Callable
 
 import aiohttp
 
-from .cluster import new_event
 from .informer import REQUEST_TIMEOUT, api_session, klog_error, status_message
 
 MAX_TRIES = 12  # maxTriesPerEvent
 SLEEP_SECONDS = 10.0  # defaultSleepDuration
+# The simulated controllers run a pass whenever anything changes, far more often than a real controller
+# records again: the same event within this long is the same occurrence, not counted twice (and a write per
+# pass would wake the next pass for ever).
+REPEAT_SECONDS = 60
+
+
+def new_event(namespace: str, involved: dict, reason: str, message: str, type_: str, component: str,
+              existing: list[dict]) -> dict | None:
+    """The Event an event recorder writes: a new one, or the same one seen again with its count up
+    (client-go tools/record: named `<object>.<unix nanoseconds in hex>`, matched by object, reason,
+    message and source); None for a repeat within REPEAT_SECONDS."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    for seen in existing:
+        if (seen["involvedObject"].get("name"), seen["involvedObject"].get("kind"), seen.get("reason"),
+                seen.get("message"), seen.get("source", {}).get("component")) == (
+                involved["name"], involved["kind"], reason, message, component):
+            if seen.get("lastTimestamp", "") >= time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - REPEAT_SECONDS)):
+                return None
+            return {**seen, "count": seen.get("count", 1) + 1, "lastTimestamp": now}
+    return {"apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{involved['name']}.{time.time_ns():x}", "namespace": namespace},
+            "involvedObject": involved, "reason": reason, "message": message, "type": type_, "count": 1,
+            "firstTimestamp": now, "lastTimestamp": now, "source": {"component": component},
+            "reportingComponent": "", "reportingInstance": ""}
 
 
 class _Rejected(Exception):
@@ -50,7 +77,7 @@ class EventRecorder:
         made = new_event(involved["namespace"] or "default", involved, reason, message, type_, self.component,
                          [self._recorded[key]] if key in self._recorded else [])
         if made is None:
-            return  # the same occurrence again, within cluster.REPEAT_SECONDS
+            return  # the same occurrence again, within REPEAT_SECONDS
         task = asyncio.get_running_loop().create_task(self._write(key, made))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

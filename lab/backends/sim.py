@@ -16,14 +16,14 @@ from pathlib import Path
 
 import yaml
 
-from ... import pki
-from ...lock import lab_lock
-from ..base import LabError, Provider, wait_until
-from . import labprocess
-from ...kubeclient import KubeClient
-from .apicerts import ApiCerts
+from .. import pki
+from ..kubeclient import KubeClient
+from ..lock import lab_lock
+from ..sim.kube.apicerts import ApiCerts
+from ..sim.process import labprocess
+from .base import LabError, Provider, wait_until
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[3]
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding lab/, for the lab process's PYTHONPATH
 START_TIMEOUT = 15.0
 
 

@@ -1,0 +1,235 @@
+"""The REST verbs on a cluster's objects, as the API server's storage answers them: get and list (with
+selectors and server-side Tables), create, update (optimistic concurrency), delete, JSON merge / strategic
+merge / JSON patch, server-side apply as a strategic merge of the applied object, the `status` and `scale`
+subresources, and the validation it refuses bad objects with (422). Watches are in watch.py.
+"""
+from __future__ import annotations
+
+import json
+import re
+import secrets
+
+from aiohttp import web
+
+from .. import patches, protobodies
+from ..apiresources import BUILT_IN, Resource
+from ..store import ObjectStore
+from .selectors import field_matcher, label_matcher
+from .status import ApiError, no_route, not_found
+from .tables import table
+
+BUILT_IN_GROUPS = {r.group for r in BUILT_IN}  # strategic merge patch knows their lists; custom resources take merge patch
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+
+
+class Resources:
+    """The objects of one cluster's store as the API serves them, each read or written as one resource."""
+
+    def __init__(self, store: ObjectStore):
+        self.store = store
+
+    # -- reads ----------------------------------------------------------------------------------
+    def out(self, res: Resource, obj: dict) -> dict:
+        return {**obj, "apiVersion": res.group_version, "kind": res.kind}
+
+    def get(self, res: Resource, namespace: str, name: str) -> dict:
+        obj = self.store.view(res.kind, namespace, name)
+        if obj is None or not self.kind_group_matches(res, obj):
+            raise not_found(res, name)
+        return self.out(res, obj)
+
+    def kind_group_matches(self, res: Resource, obj: dict) -> bool:
+        api = obj.get("apiVersion", "v1")
+        return (api.split("/")[0] if "/" in api else "") == res.group
+
+    def select(self, res: Resource, namespace: str, query) -> list[dict]:
+        labels, fields = label_matcher(query.get("labelSelector")), field_matcher(query.get("fieldSelector"))
+        candidates = self.store.views(res.kind, namespace or None)
+        objects = [o for o in candidates if (not namespace or o["metadata"].get("namespace") == namespace)
+                   and self.kind_group_matches(res, o) and labels(o["metadata"].get("labels")) and fields(o)]
+        return sorted(objects, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+
+    def list(self, request: web.Request, res: Resource, namespace: str) -> web.Response:
+        objects = [self.out(res, o) for o in self.select(res, namespace, request.query)]
+        if "as=Table" in request.headers.get("Accept", ""):
+            return web.json_response({**table(res, objects),
+                                      "metadata": {"resourceVersion": str(self.store.last_version)}})
+        return web.json_response({"kind": f"{res.kind}List", "apiVersion": res.group_version,
+                                  "metadata": {"resourceVersion": str(self.store.last_version)}, "items": objects})
+
+    def sent_object(self, request: web.Request, res: Resource, sub: str, body: bytes) -> dict:
+        """The object a create or update sends. kubectl's typed clients send protobuf, and client-go does not
+        retry a 415 for it as JSON (rest/client.go, v0.32.3), so a body the simulation cannot read says what to
+        do instead: a real API server reads them all."""
+        if request.content_type != PROTOBUF:
+            return json_body(body)
+        try:
+            if sub:
+                raise protobodies.Unreadable(f"{res.kind} {sub} bodies")
+            return protobodies.decode(body, res.group, res.version, res.kind)
+        except protobodies.Unreadable as exc:
+            raise ApiError(415, "UnsupportedMediaType", f"the simulated API cannot read {exc} in protobuf: "
+                                                        "`kubectl apply -f` a manifest instead") from None
+
+    def _prepare(self, res: Resource, namespace: str, obj: dict) -> dict:
+        meta = obj.setdefault("metadata", {})
+        if res.namespaced:
+            if meta.get("namespace") and namespace and meta["namespace"] != namespace:
+                raise ApiError(400, "BadRequest", "the namespace of the provided object does not match the namespace "
+                                                  "sent on the request")
+            meta["namespace"] = namespace or meta.get("namespace") or "default"
+            if self.store.view("Namespace", "", meta["namespace"]) is None:
+                raise ApiError(404, "NotFound", f'namespaces "{meta["namespace"]}" not found',
+                               {"name": meta["namespace"], "kind": "namespaces"})
+        else:
+            meta.pop("namespace", None)
+        if obj.get("kind", res.kind) != res.kind:
+            raise ApiError(400, "BadRequest", f"the kind {obj.get('kind')} does not match the resource {res.plural}")
+        obj["kind"], obj["apiVersion"] = res.kind, res.group_version
+        validate(res, obj)
+        return obj
+
+    def create(self, res: Resource, namespace: str, obj: dict, dry_run: bool) -> dict:
+        meta = obj.setdefault("metadata", {})
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + secrets.token_hex(3)[:5]
+        if not meta.get("name"):
+            raise ApiError(422, "Invalid", f"{res.kind} is invalid: metadata.name: Required value: name or generateName is required")
+        obj = self._prepare(res, namespace, obj)
+        store = self.store
+        if store.view(res.kind, obj["metadata"].get("namespace", ""), meta["name"]) is not None:
+            qualified = f"{res.plural}.{res.group}" if res.group else res.plural
+            raise ApiError(409, "AlreadyExists", f'{qualified} "{meta["name"]}" already exists',
+                           {"name": meta["name"], "group": res.group, "kind": res.plural})
+        for field in ("resourceVersion", "uid", "creationTimestamp", "generation"):
+            meta.pop(field, None)
+        if dry_run:
+            return obj
+        store.apply(obj)
+        if "status" in obj:
+            store.set_status(res.kind, obj["metadata"].get("namespace", ""), meta["name"], obj["status"])
+        return self.get(res, obj["metadata"].get("namespace", ""), meta["name"])
+
+    def update(self, res: Resource, namespace: str, name: str, sub: str, obj: dict, dry_run: bool) -> dict:
+        current = self.get(res, namespace, name)
+        if sub == "scale":
+            return self._set_replicas(res, current, int(obj.get("spec", {}).get("replicas", 0)), dry_run)
+        offered = obj.get("metadata", {}).get("resourceVersion")
+        if offered and offered != current["metadata"]["resourceVersion"]:
+            qualified = f"{res.plural}.{res.group}" if res.group else res.plural
+            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {qualified} "{name}": the object has been '
+                                            "modified; please apply your changes to the latest version and try again",
+                           {"name": name, "group": res.group, "kind": res.plural})
+        if obj.get("metadata", {}).get("name", name) != name:
+            raise ApiError(400, "BadRequest", "the name of the object does not match the name on the URL")
+        obj = self._prepare(res, namespace, obj)
+        if dry_run:
+            return obj
+        if sub == "status":
+            self.store.set_status(res.kind, namespace, name, obj.get("status", {}))
+        else:
+            self.store.apply(obj)
+        return self.get(res, namespace, name)
+
+    def patch(self, request: web.Request, res: Resource, namespace: str, name: str, sub: str, body: bytes,
+              dry_run: bool) -> web.Response:
+        kind = request.content_type
+        if kind == "application/apply-patch+yaml":
+            import yaml
+
+            applied = yaml.safe_load(body) or {}
+            try:
+                current = self.get(res, namespace, name)
+            except ApiError:
+                applied.setdefault("metadata", {})["name"] = name
+                return web.json_response(self.create(res, namespace, applied, dry_run), status=201)
+            # Server-side apply without field managers: the applied fields win, as `--force-conflicts` would.
+            result = (patches.strategic_merge_patch(current, applied) if res.group in BUILT_IN_GROUPS
+                      else patches.merge_patch(current, applied))
+        else:
+            current = self.get(res, namespace, name)
+            document = self.scale(res, current) if sub == "scale" else current
+            patch = json.loads(body or b"{}")
+            if kind == "application/merge-patch+json":
+                result = patches.merge_patch(document, patch)
+            elif kind == "application/strategic-merge-patch+json":
+                if res.group not in BUILT_IN_GROUPS:
+                    raise ApiError(415, "UnsupportedMediaType", "strategic merge patch is not supported for custom "
+                                                                "resources; use --type=merge")
+                result = patches.strategic_merge_patch(document, patch)
+            elif kind == "application/json-patch+json":
+                try:
+                    result = patches.json_patch(document, patch)
+                except patches.PatchError as exc:
+                    raise ApiError(422, "Invalid", str(exc)) from None
+            else:
+                raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format: {kind}")
+            if sub == "scale":
+                return web.json_response(self._set_replicas(res, current, int(result.get("spec", {}).get("replicas", 0)),
+                                                             dry_run))
+        result.setdefault("metadata", {})["name"] = name
+        result["metadata"]["resourceVersion"] = ""
+        return web.json_response(self.update(res, namespace, name, sub, result, dry_run))
+
+    def delete(self, res: Resource, namespace: str, name: str, dry_run: bool) -> dict:
+        obj = self.get(res, namespace, name)
+        if not dry_run:
+            self.store.delete(res.kind, namespace, name)
+            if res.kind == "Namespace":  # its contents go with it (a real one is Terminating until they have)
+                self.store.delete_namespaced(name)
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                "details": {"name": name, "group": res.group, "kind": res.plural, "uid": obj["metadata"].get("uid")}}
+
+    # -- scale ----------------------------------------------------------------------------------
+    def scale(self, res: Resource, obj: dict) -> dict:
+        if "scale" not in res.subresources:
+            raise no_route()
+        selector = obj.get("spec", {}).get("selector", {}).get("matchLabels", {})
+        meta = obj["metadata"]
+        return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+                "metadata": {"name": meta["name"], "namespace": meta.get("namespace"), "uid": meta.get("uid"),
+                             "resourceVersion": meta.get("resourceVersion"), "creationTimestamp": meta.get("creationTimestamp")},
+                "spec": {"replicas": obj.get("spec", {}).get("replicas", 1)},
+                "status": {"replicas": obj.get("status", {}).get("replicas", 0),
+                           "selector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))}}
+
+    def _set_replicas(self, res: Resource, current: dict, replicas: int, dry_run: bool) -> dict:
+        if replicas < 0:
+            raise ApiError(422, "Invalid", f'Scale.autoscaling "{current["metadata"]["name"]}" is invalid: spec.replicas: '
+                                           "Invalid value: must be greater than or equal to 0")
+        obj = {**current, "spec": {**current.get("spec", {}), "replicas": replicas}}
+        if not dry_run:
+            self.store.apply(obj)
+        return self.scale(res, self.get(res, current["metadata"].get("namespace", ""), current["metadata"]["name"]))
+
+
+def json_body(body: bytes) -> dict:
+    data = json.loads(body or b"{}")
+    if not isinstance(data, dict):
+        raise ApiError(400, "BadRequest", "the body is not a JSON object")
+    return data
+
+
+# -- validation: what the API server refuses with 422 for the kinds the lab applies ----------------------
+def validate(res: Resource, obj: dict) -> None:
+    name = obj["metadata"].get("name", "")
+    where = f'{res.kind}{"." + res.group if res.group else ""} "{name}" is invalid'
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name) or len(name) > 253:
+        raise ApiError(422, "Invalid", f"{where}: metadata.name: Invalid value: {name!r}: a lowercase RFC 1123 subdomain "
+                                       "must consist of lower case alphanumeric characters, '-' or '.'")
+    spec = obj.get("spec") or {}
+    if res.kind == "Deployment":
+        selector = (spec.get("selector") or {}).get("matchLabels") or {}
+        labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+        if not selector:
+            raise ApiError(422, "Invalid", f"{where}: spec.selector: Required value")
+        if any(labels.get(k) != v for k, v in selector.items()):
+            raise ApiError(422, "Invalid", f"{where}: spec.template.metadata.labels: Invalid value: {labels}: "
+                                           "`selector` does not match template `labels`")
+        if not (spec.get("template") or {}).get("spec", {}).get("containers"):
+            raise ApiError(422, "Invalid", f"{where}: spec.template.spec.containers: Required value")
+    if res.kind == "Service":
+        for i, port in enumerate(spec.get("ports") or []):
+            if not isinstance(port.get("port"), int) or not 0 < port["port"] < 65536:
+                raise ApiError(422, "Invalid", f"{where}: spec.ports[{i}].port: Invalid value: {port.get('port')!r}: "
+                                               "must be between 1 and 65535, inclusive")

@@ -1,0 +1,217 @@
+"""The Kubernetes API server of one simulated cluster, served by the lab process over HTTPS on loopback.
+
+It speaks the subset real `kubectl` and the official Python client use on the lab's objects (the package's
+docstring lists it). This module serves it: TLS with client certificates or bearer tokens, each request
+authenticated (auth.py), discovery answered (discovery.py), any other path routed to a resource, a verb
+and a subresource, authorized by RBAC, then answered by the REST verbs (rest.py), a watch (watch.py), or
+a pod's log or exec. Errors are `Status` objects with the API server's codes and reasons (status.py).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+from typing import Awaitable, Callable, Mapping, Protocol
+
+from aiohttp import WSMsgType, web
+
+from .. import patches, rbac
+from ..apicerts import ApiCerts
+from ..apiresources import Catalog, Resource
+from ..store import ObjectError, ObjectStore
+from . import discovery
+from .auth import access_review, access_review_from_protobuf, authenticate
+from .rest import PROTOBUF, Resources, json_body
+from .status import ApiError, no_route
+from .watch import Watches
+
+log = logging.getLogger("lab.sim.kubeapi")
+EXEC_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")  # kubectl >= 1.30 speaks these over websockets
+
+
+class PodLogs(Protocol):
+    def logs(self, container: str) -> list[str]: ...
+
+
+class ServedCluster(Protocol):
+    """What the API server reads of its cluster besides the objects: the running pods, by (namespace, name),
+    for `kubectl logs` (lab.sim.world.cluster.SimCluster is one)."""
+
+    store: ObjectStore
+    pods: Mapping[tuple[str, str], PodLogs]
+
+
+# exec(cluster, namespace, pod, container, argv) -> (exit code, stdout, stderr)
+Exec = Callable[[ServedCluster, str, str, str, list], Awaitable[tuple[int, bytes, bytes]]]
+
+
+class KubeAPI:
+    def __init__(self, cluster: ServedCluster, certs: ApiCerts, version: str, run_exec: Exec):
+        self.cluster, self.certs, self.version, self.run_exec = cluster, certs, version, run_exec
+        self.store = cluster.store
+        self.catalog = Catalog(cluster.store)
+        self.resources = Resources(cluster.store)
+        self.watches = Watches(cluster.store, self.resources)
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+        self.requests = 0
+
+    async def start(self, port: int = 0) -> int:
+        app = web.Application(client_max_size=8 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        self.runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self.runner.setup()
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*self.certs.server)
+        context.load_verify_locations(self.certs.ca)
+        context.verify_mode = ssl.CERT_OPTIONAL  # a client certificate, or a bearer token
+        site = web.TCPSite(self.runner, "127.0.0.1", port, ssl_context=context)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def stop(self) -> None:
+        """End every open watch (a watch is a request that lasts minutes: the server would otherwise wait
+        for each before it stops), then the server."""
+        self.watches.stop()
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    # -- dispatch -----------------------------------------------------------------------------
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
+        try:
+            user = authenticate(request, self.store)
+            if user is None:
+                raise ApiError(401, "Unauthorized", "Unauthorized")
+            path = request.path.rstrip("/") or "/"
+            if discovery.serves(path):
+                # every authenticated user may read these (system:discovery)
+                return discovery.answer(path, self.catalog, self.version, self.port)
+            return await self.resource_request(request, user, path)
+        except ApiError as exc:
+            return web.json_response(exc.status(), status=exc.code)
+        except (ObjectError, patches.PatchError) as exc:
+            return web.json_response(ApiError(422, "Invalid", str(exc)).status(), status=422)
+        except json.JSONDecodeError as exc:
+            return web.json_response(ApiError(400, "BadRequest", f"the body is not JSON: {exc}").status(), status=400)
+
+    def _target(self, path: str) -> tuple[Resource, str, str, str]:
+        parts = path.strip("/").split("/")
+        if parts[0] == "api" and len(parts) >= 3:
+            group, version, rest = "", parts[1], parts[2:]
+        elif parts[0] == "apis" and len(parts) >= 4:
+            group, version, rest = parts[1], parts[2], parts[3:]
+        else:
+            raise no_route()
+        namespace = ""
+        if rest[0] == "namespaces" and len(rest) >= 3 and not (len(rest) == 3 and rest[2] in ("status", "finalize")):
+            namespace, rest = rest[1], rest[2:]
+        res = self.catalog.find(group, version, rest[0])
+        name, sub = (rest[1] if len(rest) > 1 else ""), (rest[2] if len(rest) > 2 else "")
+        if res is None or len(rest) > 3 or (sub and sub not in res.subresources) or (namespace and not res.namespaced):
+            raise no_route()
+        return res, namespace, name, sub
+
+    async def resource_request(self, request: web.Request, user: rbac.User, path: str) -> web.StreamResponse:
+        res, namespace, name, sub = self._target(path)
+        if request.method in ("POST", "PUT") and request.content_type not in ("application/json", "application/yaml", "",
+                                                                              PROTOBUF):
+            # CBOR is not read here; client-go v0.32 retries it as JSON after a 415 (rest/client.go). Which
+            # protobuf bodies are read, `Resources.sent_object` decides.
+            raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted "
+                                                        "media types include: application/json, application/yaml")
+        query = request.query
+        method = request.method
+        watching = query.get("watch") in ("1", "true")
+        verb = {"GET": "watch" if watching else ("get" if name else "list"), "POST": "create", "PUT": "update",
+                "PATCH": "patch", "DELETE": "delete" if name else "deletecollection"}.get(method)
+        if sub == "exec":
+            verb = "create"  # websocket exec arrives as GET; RBAC asks for create on pods/exec
+        if verb is None:
+            raise ApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource")
+        if res.kind == "SelfSubjectAccessReview":  # `kubectl auth can-i`: every user may ask about itself
+            body = await request.read()
+            review = access_review_from_protobuf(body) if request.content_type == PROTOBUF else json_body(body)
+            return web.json_response(access_review(self.store, user, review), status=201)
+        resource = f"{res.plural}/{sub}" if sub else res.plural
+        wanted = rbac.Request(verb, res.group, resource, namespace, name)
+        if not rbac.allowed(self.store, user, wanted):
+            raise ApiError(403, "Forbidden", rbac.forbidden_message(user, wanted),
+                           {"name": name, "group": res.group, "kind": res.plural})
+        if sub == "exec":
+            return await self.exec(request, namespace, name)
+        if sub == "log":
+            return self.logs(namespace, name, query)
+        if verb == "watch":
+            return await self.watches.serve(request, res, namespace, name)
+        if verb == "list":
+            return self.resources.list(request, res, namespace)
+        if verb == "get":
+            obj = self.resources.get(res, namespace, name)
+            return web.json_response(self.resources.scale(res, obj) if sub == "scale" else obj)
+        body = await request.read()
+        dry_run = "All" in query.getall("dryRun", [])
+        if verb == "create":
+            sent = self.resources.sent_object(request, res, sub, body)
+            return web.json_response(self.resources.create(res, namespace, sent, dry_run), status=201)
+        if verb == "update":
+            sent = self.resources.sent_object(request, res, sub, body)
+            return web.json_response(self.resources.update(res, namespace, name, sub, sent, dry_run))
+        if verb == "patch":
+            return self.resources.patch(request, res, namespace, name, sub, body, dry_run)
+        if verb == "delete":
+            return web.json_response(self.resources.delete(res, namespace, name, dry_run))
+        deleted = [o["metadata"]["name"] for o in self.resources.select(res, namespace, query)]
+        if not dry_run:
+            for n in deleted:
+                self.store.delete(res.kind, namespace, n)
+        return web.json_response({"kind": f"{res.kind}List", "apiVersion": res.group_version, "metadata": {}, "items": []})
+
+    # -- pods: logs and exec -------------------------------------------------------------------------
+    def logs(self, namespace: str, name: str, query) -> web.Response:
+        pod = self.store.view("Pod", namespace, name)
+        if pod is None:
+            raise ApiError(404, "NotFound", f'pods "{name}" not found', {"name": name, "kind": "pods"})
+        runtime = self.cluster.pods.get((namespace, name))
+        container = query.get("container") or pod["spec"]["containers"][0]["name"]
+        lines = runtime.logs(container) if runtime is not None else []
+        tail = int(query.get("tailLines", "0") or 0)
+        return web.Response(text="".join(f"{line}\n" for line in (lines[-tail:] if tail else lines)))
+
+    async def exec(self, request: web.Request, namespace: str, name: str) -> web.StreamResponse:
+        pod = self.store.view("Pod", namespace, name)
+        if pod is None:
+            raise ApiError(404, "NotFound", f'pods "{name}" not found', {"name": name, "kind": "pods"})
+        argv = request.query.getall("command", [])
+        container = request.query.get("container") or pod["spec"]["containers"][0]["name"]
+        running = [c["name"] for c in pod["spec"].get("containers", [])]
+        running += [c["name"] for c in pod["spec"].get("initContainers", []) if c.get("restartPolicy") == "Always"]
+        if container not in running:
+            raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
+        ws = web.WebSocketResponse(protocols=EXEC_PROTOCOLS)
+        if not ws.can_prepare(request).ok:
+            raise ApiError(400, "BadRequest", "exec needs a websocket upgrade (v4 or v5.channel.k8s.io); "
+                                              "the simulation does not speak SPDY")
+        await ws.prepare(request)
+        try:
+            code, out, err = await self.run_exec(self.cluster, namespace, name, container, argv)
+            if out:
+                await ws.send_bytes(b"\x01" + out)
+            if err:
+                await ws.send_bytes(b"\x02" + err)
+            if code == 0:
+                status = {"metadata": {}, "status": "Success"}
+            else:
+                status = {"metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
+                          "message": f"command terminated with non-zero exit code: error executing command "
+                                     f"[{' '.join(argv)}], exit code {code}",
+                          "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
+            await ws.send_bytes(b"\x03" + json.dumps(status).encode())
+        finally:
+            await ws.close()
+        # Drain whatever the client still sends (stdin close frames) until it closes too.
+        async for message in ws:
+            if message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                break
+        return ws

@@ -1,0 +1,163 @@
+"""Server-side Tables: the columns and rows kubectl prints for its human output (`get`, `get -o wide`,
+`get -w`), as its printers (pkg/printers/internalversion/printers.go) and a CRD's printer columns make them."""
+from __future__ import annotations
+
+import calendar
+import time
+
+from ..apiresources import Resource
+
+
+def _age(obj: dict) -> str:
+    created = obj.get("metadata", {}).get("creationTimestamp")
+    if not created:
+        return "<unknown>"
+    seconds = max(0, int(time.time() - calendar.timegm(time.strptime(created, "%Y-%m-%dT%H:%M:%SZ"))))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size * 2:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _service_row(o: dict) -> list:
+    spec = o.get("spec", {})
+    ingress = [i.get("ip") or i.get("hostname") for i in o.get("status", {}).get("loadBalancer", {}).get("ingress", [])]
+    external = ",".join(filter(None, ingress)) or ("<pending>" if spec.get("type") == "LoadBalancer" else "<none>")
+    ports = ",".join(f"{p['port']}" + (f":{p['nodePort']}" if p.get("nodePort") else "") + f"/{p.get('protocol', 'TCP')}"
+                     for p in spec.get("ports", [])) or "<none>"
+    return [spec.get("type", "ClusterIP"), spec.get("clusterIP") or "None", external, ports]
+
+
+def _pod_row(o: dict) -> list:
+    spec, status = o.get("spec", {}), o.get("status", {})
+    sidecars = {c["name"] for c in spec.get("initContainers", []) if c.get("restartPolicy") == "Always"}
+    statuses = status.get("containerStatuses", []) + [c for c in status.get("initContainerStatuses", []) if c["name"] in sidecars]
+    ready = sum(1 for c in statuses if c.get("ready"))
+    return [f"{ready}/{len(spec.get('containers', [])) + len(sidecars)}",
+            o.get("status", {}).get("reason") or o.get("status", {}).get("phase", "Unknown"), 0]
+
+
+def _deployment_row(o: dict) -> list:
+    status, replicas = o.get("status", {}), o.get("spec", {}).get("replicas", 1)
+    return [f"{status.get('readyReplicas', 0)}/{replicas}", status.get("updatedReplicas", 0), status.get("availableReplicas", 0)]
+
+
+def _node_row(o: dict) -> list:
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in o.get("status", {}).get("conditions", []))
+    roles = sorted(k.split("/", 1)[1] for k in (o["metadata"].get("labels") or {}) if k.startswith("node-role.kubernetes.io/"))
+    return ["Ready" if ready else "NotReady", ",".join(roles) or "<none>", _age(o),
+            o.get("status", {}).get("nodeInfo", {}).get("kubeletVersion", "")]
+
+
+def _more(listed: list[str], count: int, empty: str) -> str:
+    """kubectl's printers (pkg/printers/internalversion/printers.go): three entries, then "+ N more..."."""
+    text = ",".join(listed[:3])
+    return f"{text} + {count - 3} more..." if count > 3 else text or empty
+
+
+def _endpoints_cell(o: dict) -> str:
+    """formatEndpoints: ip:port for each ready address and port ("<none>" without subsets)."""
+    if not o.get("subsets"):
+        return "<none>"
+    listed = []
+    for subset in o["subsets"]:
+        addresses = subset.get("addresses") or []
+        for port in subset.get("ports") or [None]:
+            listed += [a["ip"] if port is None else f"{a['ip']}:{port['port']}" for a in addresses]
+    return _more(listed, len(listed), "")
+
+
+def _slice_row(o: dict) -> list:
+    """printEndpointSlice: the address type, ports and addresses ("<unset>" when there are none)."""
+    ports = [str(p["port"]) if p.get("port") is not None else p.get("name") or "*" for p in o.get("ports") or []]
+    addresses = [a for e in o.get("endpoints") or [] for a in e.get("addresses", [])]
+    return [o.get("addressType", ""), _more(ports, len(ports), "<unset>"), _more(addresses, len(addresses), "<unset>")]
+
+
+COLUMNS = {
+    "Endpoints": (["Endpoints"], lambda o: [_endpoints_cell(o)]),
+    "EndpointSlice": (["AddressType", "Ports", "Endpoints"], _slice_row),
+    "Service": (["Type", "Cluster-IP", "External-IP", "Port(s)"], _service_row),
+    "Pod": (["Ready", "Status", "Restarts"], _pod_row),
+    "Deployment": (["Ready", "Up-to-date", "Available"], _deployment_row),
+    "Lease": (["Holder"], lambda o: [o.get("spec", {}).get("holderIdentity", "")]),
+    "Node": (["Status", "Roles", "Age", "Version"], _node_row),  # Age before Version, as kubectl prints nodes
+    "ReplicaSet": (["Desired", "Current", "Ready"],
+                   lambda o: [o.get("spec", {}).get("replicas", 1), o.get("status", {}).get("replicas", 0),
+                              o.get("status", {}).get("readyReplicas", 0)]),
+    "Namespace": (["Status"], lambda o: [o.get("status", {}).get("phase", "Active")]),
+}
+
+
+def _node_wide(o: dict) -> list:
+    status = o.get("status", {})
+    address = {a["type"]: a["address"] for a in status.get("addresses", [])}
+    info = status.get("nodeInfo", {})
+    return [address.get("InternalIP", "<none>"), address.get("ExternalIP", "<none>"), info.get("osImage", ""),
+            info.get("kernelVersion", ""), info.get("containerRuntimeVersion", "")]
+
+
+def _containers_wide(o: dict) -> list:
+    """Containers, images and selector, as -o wide shows them for Deployments and ReplicaSets."""
+    containers = o.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+    selector = (o.get("spec", {}).get("selector") or {}).get("matchLabels") or {}
+    return [",".join(c["name"] for c in containers), ",".join(c.get("image", "") for c in containers),
+            ",".join(f"{k}={v}" for k, v in selector.items()) or "<none>"]
+
+
+# The -o wide columns (priority 1 in the Table, after Age), as kubectl 1.32's printers add them
+WIDE = {
+    "Pod": (["IP", "Node", "Nominated Node", "Readiness Gates"],
+            lambda o: [o.get("status", {}).get("podIP", "<none>"), o.get("spec", {}).get("nodeName", "<none>"), "<none>", "<none>"]),
+    "Node": (["Internal-IP", "External-IP", "OS-Image", "Kernel-Version", "Container-Runtime"], _node_wide),
+    "Service": (["Selector"], lambda o: [",".join(f"{k}={v}" for k, v in (o.get("spec", {}).get("selector") or {}).items())
+                                         or "<none>"]),
+    "Deployment": (["Containers", "Images", "Selector"], _containers_wide),
+    "ReplicaSet": (["Containers", "Images", "Selector"], _containers_wide),
+}
+
+
+def _jsonpath(obj: dict, path: str):
+    node = obj
+    for part in [p for p in path.strip(".").split(".") if p]:
+        node = node.get(part) if isinstance(node, dict) else None
+    return "" if node is None else node if isinstance(node, (int, float)) else str(node)
+
+
+def _since(stamp: str | None) -> str:
+    return _age({"metadata": {"creationTimestamp": stamp}})
+
+
+def _event_table(objects: list[dict]) -> dict:
+    """printEvent (pkg/printers/internalversion/printers.go): no Name column first and no Age last, but when
+    it was last seen, its type, reason, object and message."""
+    columns = [{"name": n, "type": "string", "format": "", "description": "", "priority": 0}
+               for n in ("Last Seen", "Type", "Reason", "Object", "Message")]
+    rows = [{"cells": [_since(o.get("lastTimestamp") or o["metadata"].get("creationTimestamp")), o.get("type", ""),
+                       o.get("reason", ""), f"{o['involvedObject']['kind'].lower()}/{o['involvedObject']['name']}",
+                       (o.get("message") or "").strip()],
+             "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]}}
+            for o in objects]
+    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {}, "columnDefinitions": columns, "rows": rows}
+
+
+def table(res: Resource, objects: list[dict]) -> dict:
+    if res.kind == "Event":
+        return _event_table(objects)
+    names, row = COLUMNS.get(res.kind, ([], lambda o: []))
+    extra = [c for c in res.printer_columns if c.get("priority", 0) == 0]
+    columns = [{"name": "Name", "type": "string", "format": "name", "description": "", "priority": 0}]
+    columns += [{"name": n, "type": "string", "format": "", "description": "", "priority": 0} for n in names]
+    columns += [{"name": c["name"], "type": c.get("type", "string"), "format": "", "description": "", "priority": 0}
+                for c in extra if c["name"] != "Age"]
+    if "Age" not in names:  # last, unless the kind's printer puts it elsewhere (its row gives the cell then)
+        columns.append({"name": "Age", "type": "string", "format": "", "description": "", "priority": 0})
+    wide_names, wide = WIDE.get(res.kind, ([], lambda o: []))
+    columns += [{"name": n, "type": "string", "format": "", "description": "", "priority": 1} for n in wide_names]
+    rows = []
+    for o in objects:
+        cells = [o["metadata"]["name"], *row(o)]
+        cells += [_jsonpath(o, c["jsonPath"]) for c in extra if c["name"] != "Age"]
+        rows.append({"cells": cells + ([] if "Age" in names else [_age(o)]) + wide(o),
+                     "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]}})
+    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {}, "columnDefinitions": columns, "rows": rows}

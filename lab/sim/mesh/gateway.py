@@ -1,0 +1,163 @@
+"""The gateways the service mirror sends through, and its probe of each: what the mirror reads off a gateway
+Service (stable-2.8.1) or a Link (edge-26.8.3) as a `GatewayTarget`, and the `GatewayProbe` that GETs it
+every probe period at the URL each version builds (probe_url), as the real probe worker does.
+"""
+from __future__ import annotations
+
+import asyncio
+import re
+import statistics
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable
+
+from ... import names
+from ...manifests import ingress_ip
+from ..kube.objects import service_with_ip
+from ..wire import httpwire
+from .cluster import Cluster
+
+
+@dataclass(frozen=True)
+class GatewayTarget:
+    """What the mirror reads off a gateway Service's annotations and status."""
+
+    namespace: str
+    name: str
+    address: str
+    port: int
+    identity: str
+    probe_port: int
+    probe_path: str
+    probe_period: int
+    failure_threshold: int  # consecutive failed probes before the gateway counts as dead
+    probe_timeout: float
+
+
+def gateway_target(svc: dict | None) -> GatewayTarget | None:
+    if svc is None:
+        return None
+    ann = svc["metadata"].get("annotations", {})
+    address = ingress_ip(svc)
+    ports = {p.get("name"): p["port"] for p in svc["spec"].get("ports", [])}
+    if not address or "mc-gateway" not in ports or names.GATEWAY_IDENTITY_ANNOTATION not in ann:
+        return None
+    path = ann.get(names.PROBE_PATH_ANNOTATION, "/ready")
+    return GatewayTarget(
+        namespace=svc["metadata"]["namespace"], name=svc["metadata"]["name"], address=address,
+        port=ports["mc-gateway"], identity=ann[names.GATEWAY_IDENTITY_ANNOTATION],
+        probe_port=ports.get("mc-probe", names.PROXY_ADMIN_PORT), probe_path=path,
+        probe_period=int(ann.get(names.PROBE_PERIOD_ANNOTATION, "3")),
+        # controller/cmd/service-mirror/probe_worker.go (stable-2.8.1): each failure sets gateway_alive 0, and
+        # the probe's client gives up after httpGatewayTimeoutMillis (50000)
+        failure_threshold=1, probe_timeout=50.0,
+    )
+
+
+def link_gateway_target(spec: dict, services: list[dict]) -> GatewayTarget | None:
+    """The gateway a Link names (address, port, identity, probe), as `link-gen` wrote it; `services` (the
+    target's, as the mirror sees them) give it its name."""
+    address, probe = spec.get("gatewayAddress"), spec.get("probeSpec", {})
+    if not address or not spec.get("gatewayIdentity"):
+        return None
+    owner = service_with_ip(services, address.split(",")[0])
+    return GatewayTarget(
+        namespace=owner["metadata"]["namespace"] if owner else "", name=owner["metadata"]["name"] if owner else "gateway",
+        address=address.split(",")[0], port=int(spec.get("gatewayPort", names.PROXY_INBOUND_PORT)), identity=spec["gatewayIdentity"],
+        probe_port=int(probe.get("port", names.PROXY_ADMIN_PORT)), probe_path=probe.get("path", "/ready"),
+        probe_period=int(go_duration(probe.get("period", "3s"))),
+        # link-gen leaves both out; the Link CRD's defaults apply: failureThreshold "3", timeout "30s"
+        # (multicluster/charts/linkerd-multicluster/templates/link-crd.yaml, edge-26.8.3)
+        failure_threshold=int(probe.get("failureThreshold", "3")), probe_timeout=go_duration(probe.get("timeout", "30s")),
+    )
+
+
+def go_duration(text: str) -> float:
+    """Seconds in a Go duration as link-gen writes them (time.Duration.String: "3s", "1m0s", "1m30s")."""
+    match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?", str(text))
+    if not match or not any(match.groups()):
+        raise ValueError(f"not a duration: {text!r}")
+    hours, minutes, seconds = (float(g or 0) for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+class ProbeURLError(ValueError):
+    """The probe URL does not parse (Go's net/url refuses it: http.NewRequest fails, no request is sent)."""
+
+
+def probe_url(address: str, port: int, path: str, slash_joined: bool) -> tuple[str, str]:
+    """(URL, request path) as each version builds it: 2.8.1 `http://%s:%d/%s` (probe_worker.go),
+    edge `http://%s%s` with host:port and the path as given. A path without its leading slash runs
+    into the port on edge (`:80-`), which Go's URL parser rejects."""
+    url = f"http://{address}:{port}/{path}" if slash_joined else f"http://{address}:{port}{path}"
+    rest = url[len("http://"):]
+    hostport, slash, tail = rest.partition("/")
+    port_text = hostport.rpartition(":")[2]
+    if not port_text.isdigit():
+        raise ProbeURLError(f'parse "{url}": invalid port ":{port_text}" after host')
+    return url, slash + tail
+
+
+class GatewayProbe:
+    """GET <gateway>:<mc-probe><probe-path> every probe period, from the source cluster.
+
+    Two states, as in the real probe worker: `alive` is the gateway_alive gauge that `multicluster gateways`
+    and check read (unset until the first probe, then 0 only after `failure_threshold` failures in a row);
+    `healthy` is the worker's own flag, which starts false, and whose changes are reported to `on_liveness`
+    (edge-26.8.3 probe_worker.go: a gateway dead from the start is never reported dead)."""
+
+    def __init__(self, cluster: Cluster, target: GatewayTarget, slash_joined: bool,
+                 on_liveness: Callable[[bool], None] = lambda alive: None):
+        self.cluster = cluster
+        self.target = target
+        self.slash_joined = slash_joined
+        self.on_liveness = on_liveness
+        self.alive: bool | None = None
+        self.healthy = False
+        self.failures = 0
+        self.last_error: str | None = None
+        self.latencies: deque[float] = deque(maxlen=50)
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def probe_once(self) -> None:
+        t = self.target
+        started = time.monotonic()
+        real = self.cluster.network.resolve(t.address, t.probe_port, self.cluster)
+        try:
+            _, path = probe_url(t.address, t.probe_port, t.probe_path, self.slash_joined)
+            if real is None:
+                raise ConnectionRefusedError(f"connection refused: {t.address}:{t.probe_port}")
+            request = httpwire.Request("GET", path, {"host": f"{t.address}:{t.probe_port}"})
+            response = await httpwire.fetch(*real, request, t.probe_timeout)
+            elapsed = time.monotonic() - started
+            if response.status != 200:
+                raise ConnectionError(f"probe answered {response.status}")
+        except (OSError, ConnectionError, asyncio.TimeoutError, httpwire.WireError, asyncio.IncompleteReadError,
+                ProbeURLError) as exc:
+            self.last_error = str(exc) or type(exc).__name__
+            self.failures += 1
+            if self.failures >= t.failure_threshold:
+                self.alive = False
+                if self.healthy:
+                    self.healthy = False
+                    self.on_liveness(False)
+            return
+        self.latencies.append(elapsed * 1000)
+        self.alive, self.last_error, self.failures = True, None, 0
+        if not self.healthy:
+            self.healthy = True
+            self.on_liveness(True)
+
+    async def _run(self) -> None:
+        # The real probe worker runs on a ticker: the first probe is one period after it starts, and the
+        # gateway counts as not alive until then (probe_worker.go at stable-2.8.1 and edge-26.8.3).
+        while True:
+            await asyncio.sleep(self.target.probe_period)
+            await self.probe_once()
+
+    def latency_ms(self) -> float | None:
+        return round(statistics.median(self.latencies), 2) if self.latencies else None
+
+    def stop(self) -> None:
+        self.task.cancel()

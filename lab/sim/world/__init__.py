@@ -1,0 +1,8 @@
+"""The simulated clusters themselves: each cluster (cluster), the network they share (network), the pods
+running on them (pods) and the images those run (apps), what `kubectl exec` runs in a pod (podexec), and
+the in-cluster controllers that reconcile each store (controllers, workloads).
+
+Imports lab.sim.mesh, lab.sim.kube and lab.sim.wire of the simulation (and lab's modules below the
+backends: names, profiles, pki, config), never lab.sim.process: the lab process builds the world, not the
+other way round.
+"""
