@@ -264,7 +264,6 @@ def gateway_types() -> tuple[str, ...]:
     return tuple(TYPES)
 
 
-kinds = gateway_types  # the old name: lab/script.py (being rewritten elsewhere) still calls it; drop it once it moves
 
 
 def resolve(cfg: LabView, gateway_type: str | None = None) -> Gateway:

@@ -44,20 +44,23 @@ def kind_backend(cfg: LabConfig, root: Path | None = None, runner=None, docker=N
     """kind clusters, driven by the real tools through `runner` (a recording or scripting one in tests and plans)."""
     from .kind import KindProvider
     from .kubectl import Kubectl
-    from .real_install import CliInstaller, HelmInstaller
 
-    installer = {"cli": CliInstaller, "helm": HelmInstaller}[cfg.installer]
-    return Backend(cfg, root, lambda b: KindProvider(b, runner, docker), Kubectl, installer)
+    return Backend(cfg, root, lambda b: KindProvider(b, runner, docker), Kubectl, _real_installer(cfg))
 
 
 def contexts_backend(cfg: LabConfig, root: Path | None = None, runner=None) -> Backend:
     """Clusters that exist, named by kubeconfig contexts in lab.yaml; the same tools as kind."""
     from .contexts import ContextsProvider
     from .kubectl import Kubectl
+
+    return Backend(cfg, root, lambda b: ContextsProvider(b, runner), Kubectl, _real_installer(cfg))
+
+
+def _real_installer(cfg: LabConfig):
+    """The real tools' installer for the config's `installer`: kind and existing contexts share it."""
     from .real_install import CliInstaller, HelmInstaller
 
-    installer = {"cli": CliInstaller, "helm": HelmInstaller}[cfg.installer]
-    return Backend(cfg, root, lambda b: ContextsProvider(b, runner), Kubectl, installer)
+    return {"cli": CliInstaller, "helm": HelmInstaller}[cfg.installer]
 
 
 def sim_backend(cfg: LabConfig, root: Path | None = None) -> Backend:
