@@ -14,9 +14,10 @@ from pathlib import Path
 
 from invoke import Exit, task
 
-from lab import config as config_mod
-from lab import pki, session, steps
-from lab import status as status_mod
+from lab.model import config as config_mod
+from lab.trust import pki
+from lab import session, steps
+from lab.report import status as status_mod
 from lab.errors import LabError
 from lab.session import Lab
 
@@ -124,7 +125,7 @@ def plan(c, backend="auto", config=None, until=None, format="text", profile=None
     if format == "sh":
         if backend != "kind":
             raise LabError("--format sh prints the kind backend's commands. Fix: add --backend kind")
-        from lab.script import kind_script
+        from lab.report.script import kind_script
 
         print(kind_script(config_mod.with_flags(session.load_config(config, Path.cwd()), profile, trust, installer)), end="")
         return
@@ -207,7 +208,7 @@ def check(c, config=None):
 @friendly
 def e2e(c, backend="auto", config=None, profile=None, keep=False, scenarios=None):
     """up, the scenarios with JUnit XML, a diagnostics bundle on failure, then down unless --keep."""
-    from lab import diagnostics
+    from lab.report import diagnostics
 
     lab = Lab.open(config, backend, profile=profile)
     print(f"backend: {lab.backend.name} ({lab.choice.reason}); profile {lab.cfg.profile_name}")
@@ -264,7 +265,7 @@ def test(c, args=""):
 @friendly
 def doctor(c, config=None, profile=None):
     """What the kind backend needs here (Docker, pinned tools, inotify limits), each with its fix."""
-    from lab import doctor as doctor_mod
+    from lab.tools import doctor as doctor_mod
 
     lab = Lab.open(config, "sim", profile=profile)
     problems = 0
@@ -282,7 +283,7 @@ def doctor(c, config=None, profile=None):
 @friendly
 def tools(c, config=None, profile=None):
     """Download the profile's kind, kubectl and linkerd into .lab/tools, each verified against its pinned SHA-256."""
-    from lab import tools as tools_mod
+    from lab.tools import install as tools_mod
     from lab.backends.kind import tool_bin
 
     lab = Lab.open(config, "sim", profile=profile)

@@ -25,9 +25,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from . import config, diagnostics, gateways, manifests, metrics, status, topology
+from .model import config, gateways, topology
+from .report import diagnostics, status
+from .render import manifests
+from .parsers import metrics
 from .backends.base import HttpResult, wait_until
-from .cli_output import CheckResult, GatewayStatus
+from .parsers.cli_output import CheckResult, GatewayStatus
 from .session import Lab
 
 

@@ -18,9 +18,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import gateways
+from .model import gateways
 from .backends import BACKENDS
-from .config import LabConfig, with_flags
+from .model.config import LabConfig, with_flags
 from .errors import LabError
 
 RECORD_FILE = "record.json"

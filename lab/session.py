@@ -10,14 +10,15 @@ import dataclasses
 import shutil
 from pathlib import Path
 
-from . import config as config_mod
-from . import gateways, steps
+from .model import config as config_mod
+from .model import gateways
+from . import steps
 from .backends import BACKENDS, Choice, select
 from .backends.base import Backend, LabError
-from .config import LabConfig
+from .model.config import LabConfig
 from .errors import one_of
 from .lock import lab_lock
-from .profiles import DEFAULT_PROFILE, MODES
+from .model.profiles import DEFAULT_PROFILE, MODES
 from .record import LabRecord
 
 Context = steps.Context

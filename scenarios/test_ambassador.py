@@ -10,7 +10,8 @@ import ssl
 
 import pytest
 
-from lab import gateways, pki
+from lab.model import gateways
+from lab.trust import pki
 
 
 @pytest.fixture(scope="module")

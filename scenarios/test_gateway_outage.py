@@ -44,7 +44,8 @@ def test_without_its_service_mirror_controller_west_probes_no_gateway(lab, east,
     """The probe workers live in the service mirror controller, and `multicluster gateways` reads their
     metrics from its pods (edge-26.8.3 multicluster/cmd/gateways.go): with the controller scaled to zero,
     west lists no gateway for east; started again, it probes east's gateway alive after a period."""
-    from lab import manifests, names
+    from lab.render import manifests
+    from lab import names
 
     controllers = manifests.mirror_controllers(lab.cfg, west.name)
     assert west.gateway(east.name) is not None

@@ -51,7 +51,7 @@ def test_tls_client_without_certificate_is_refused(lab, east):
 
 def test_client_from_another_trust_anchor_is_refused(lab, east, tmp_path):
     """A well-formed mesh identity is not enough: it must chain to the anchor east trusts."""
-    from lab import pki
+    from lab.trust import pki
 
     foreign_anchor = pki.create_anchor(lab.cfg.trust_domain)
     foreign_issuer = pki.create_issuer(foreign_anchor, lab.cfg.trust_domain)

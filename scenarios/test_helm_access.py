@@ -2,7 +2,8 @@
 access-credentials release per source; revoking a source is uninstalling its release."""
 import pytest
 
-from lab import helm, manifests, names
+from lab.render import helm, manifests
+from lab import names
 
 TOPOLOGY = {
     "name": "helm", "probe_period": 1, "installer": "helm",

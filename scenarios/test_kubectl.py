@@ -5,7 +5,8 @@ import json
 
 import yaml
 
-from lab import manifests, names
+from lab.render import manifests
+from lab import names
 
 
 def _lines(result) -> list[str]:
@@ -355,7 +356,7 @@ def test_the_kind_backends_object_verbs_agree_with_the_api_through_real_kubectl(
 
     from lab import steps
     from lab.backends import kind_backend
-    from lab.run import Runner
+    from lab.tools.run import Runner
 
     if lab.backend.name != "sim":
         pytest.skip("this holds the kind backend's kubectl verbs to the simulated API")

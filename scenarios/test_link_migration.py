@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lab import cli_output, names
+from lab.parsers import cli_output
+from lab import names
 
 TOPOLOGY = Path(__file__).resolve().parent.parent / "fixtures" / "topologies" / "legacy-link.yaml"
 MANAGED = "extension is managing controllers"

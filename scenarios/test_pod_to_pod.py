@@ -12,7 +12,9 @@ import pytest
 import yaml
 from traffic import FD_MARGIN, REQUESTS, soak
 
-from lab import manifests, metrics, names
+from lab.render import manifests
+from lab.parsers import metrics
+from lab import names
 
 TOPOLOGY = Path(__file__).resolve().parent.parent / "fixtures" / "topologies" / "pod-to-pod.yaml"
 

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 import pytest
 from traffic import FD_MARGIN, REQUESTS, soak
 
-from lab import metrics
+from lab.parsers import metrics
 
 
 def test_thousands_of_requests_leave_no_sockets_behind(lab, east, west):

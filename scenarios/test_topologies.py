@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import status
+from lab.report import status
 
 TOPOLOGIES = Path(__file__).resolve().parent.parent / "fixtures" / "topologies"
 

@@ -11,7 +11,7 @@ import dataclasses
 
 import pytest
 
-from lab import manifests
+from lab.render import manifests
 from lab.backends.base import LabError
 
 TOPOLOGY = {
@@ -38,7 +38,7 @@ def anchors(status_cluster):
 
 
 def _status(bundle_lab):
-    from lab import status
+    from lab.report import status
 
     return {c.name: c for c in status.collect(bundle_lab.cfg, bundle_lab.backend).clusters}
 

@@ -39,12 +39,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from lab import config, manifests, steps  # noqa: E402
+from lab.model import config
+from lab.render import manifests
+from lab import steps  # noqa: E402
 from lab.backends.base import wait_until  # noqa: E402
 from lab.backends import kind_backend  # noqa: E402
 from lab.session import Lab  # noqa: E402
 from lab.sim.process.labprocess import open_files, rss_mib  # noqa: E402
-from lab.run import ScriptRunner  # noqa: E402
+from lab.tools.run import ScriptRunner  # noqa: E402
 
 ENV = {**os.environ, "DOCKER_HOST": os.environ.get("DOCKER_HOST", "unix:///nonexistent/docker.sock")}
 

@@ -3,7 +3,7 @@ import signal
 
 import pytest
 
-from lab import config
+from lab.model import config
 from lab.session import Lab
 
 

@@ -2,7 +2,6 @@
 
 Run through the real command line (invoke's Program, in this process) with a lab.yaml of the case's making.
 """
-import os
 from pathlib import Path
 
 import pytest

@@ -3,8 +3,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lab import config, fixtures_dir, topology
-from lab.config import ConfigError
+from lab.model import config, fixtures_dir, topology
+from lab.model.config import ConfigError
 
 
 def test_default_is_the_guides_topology():

@@ -1,10 +1,11 @@
 """The contexts backend: the lab's steps against two clusters the user already has."""
 import pytest
 
-from lab import config, gateways, steps
+from lab.model import config, gateways
+from lab import steps
 from lab.backends.base import LabError
 from lab.backends import contexts_backend
-from lab.run import RecordingRunner
+from lab.tools.run import RecordingRunner
 
 
 def lab_config(**east):

@@ -6,10 +6,13 @@ import pytest
 from invoke import Exit
 
 import tasks
-from lab import config, errors, pki, run, steps
+from lab.model import config
+from lab import errors, steps
+from lab.trust import pki
+from lab.tools import run
 from lab.backends.base import LabError
 from lab.backends import kind_backend
-from lab.run import RecordingRunner, Result, cmd
+from lab.tools.run import RecordingRunner, Result, cmd
 
 
 def test_every_user_facing_error_is_a_lab_error_wherever_it_is_imported_from():

@@ -1,4 +1,4 @@
-"""A gateway type is one class in lab/gateways.py: a new one, registered there and nowhere else, is
+"""A gateway type is one class in lab/model/gateways.py: a new one, registered there and nowhere else, is
 accepted by lab.yaml, printed in the kind plan, installed by the simulation and carries the traffic."""
 import subprocess
 from dataclasses import dataclass
@@ -6,10 +6,12 @@ from typing import ClassVar
 
 import pytest
 
-from lab import config, gateways, metrics, steps
+from lab.model import config, gateways
+from lab.parsers import metrics
+from lab import steps
 from lab.backends import sim_backend
 from lab.errors import ConfigError
-from lab.script import kind_script
+from lab.report.script import kind_script
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab import config, gateways, steps
+from lab.model import config, gateways
+from lab import steps
 from lab.backends.base import LabError
 from lab.backends import kind_backend
 from lab.backends.kind import pools_for
-from lab.run import RecordingRunner
+from lab.tools.run import RecordingRunner
 
 
 class FakeDocker:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import profiles
+from lab.model import profiles
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = REPO / "fixtures" / "plans"
@@ -231,9 +231,10 @@ def test_bundle_restart_patches_are_json_once_the_shell_expands_them(tmp_path):
     Deployments that exist are restarted (a lab re-bundled after its workloads run)."""
     import json as json_mod
 
-    from lab import config, steps
+    from lab.model import config
+    from lab import steps
     from lab.backends import kind_backend
-    from lab.run import Dynamic, RecordingRunner
+    from lab.tools.run import Dynamic, RecordingRunner
 
     existing = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}}
     runner = RecordingRunner({"kubectl --context=kind-west get Deployment": lambda command: json_mod.dumps(existing)})
@@ -258,9 +259,10 @@ def test_a_bundle_restarts_statefulsets_too(tmp_path):
     patches its template and waits for its rollout."""
     import json as json_mod
 
-    from lab import config, steps
+    from lab.model import config
+    from lab import steps
     from lab.backends import kind_backend
-    from lab.run import RecordingRunner
+    from lab.tools.run import RecordingRunner
 
     import yaml
 

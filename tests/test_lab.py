@@ -7,7 +7,8 @@ import pytest
 from invoke import Collection, Program
 
 import tasks
-from lab import config, lock, record
+from lab.model import config
+from lab import lock, record
 from lab.backends.base import wait_until
 from lab.sim.process import labprocess
 from lab.session import Lab

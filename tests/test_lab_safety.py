@@ -146,7 +146,7 @@ def test_two_ups_at_once_leave_one_lab_process(tmp_path):
 def test_up_refuses_new_trust_material_for_clusters_that_trust_an_anchor_the_lab_lost(sim_lab):
     import shutil
 
-    from lab import trust
+    from lab.trust import files as trust
 
     steps.up(sim_lab, until="linkerd")
     base = trust.pki_dir(sim_lab.cfg, sim_lab.root)

@@ -11,7 +11,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from lab import config, fixtures_dir, gateways, manifests, profiles, trust
+from lab.model import config, fixtures_dir, gateways, profiles
+from lab.render import manifests
+from lab.trust import files as trust
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 # The Kubernetes version the current profile's node image runs (kindest/node:v1.37.0@sha256:...).

@@ -1,4 +1,4 @@
-from lab import metrics
+from lab.parsers import metrics
 
 CLIENT = "client.mc-demo.serviceaccount.identity.linkerd.cluster.local"
 TEXT = f"""# TYPE tcp_open_total counter

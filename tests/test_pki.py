@@ -7,7 +7,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from lab import pki
+from lab.trust import pki
 
 
 @pytest.fixture(scope="module")

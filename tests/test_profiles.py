@@ -1,7 +1,7 @@
-"""The README's version table says what lab/profiles.py pins."""
+"""The README's version table says what lab/model/profiles.py pins."""
 from pathlib import Path
 
-from lab import profiles
+from lab.model import profiles
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 

@@ -5,8 +5,9 @@ import os
 
 import pytest
 
-from lab import config, record
-from lab.profiles import DEFAULT_PROFILE
+from lab.model import config
+from lab import record
+from lab.model.profiles import DEFAULT_PROFILE
 from lab.record import LabRecord
 from lab.session import Lab
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lab import config, pki, trust
+from lab.model import config
+from lab.trust import pki, files as trust
 
 REPO = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}

@@ -1,7 +1,7 @@
 """`./labctl relink`: only forward, to link-gen; the way back and unknown ways are one clear line each."""
 import pytest
 
-from lab import config
+from lab.model import config
 from lab.errors import LabError
 from lab.session import Lab
 

@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from lab import config, steps
+from lab.model import config
+from lab import steps
 from lab.backends.base import LabError
 
 

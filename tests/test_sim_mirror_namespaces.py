@@ -2,7 +2,9 @@
 edge's skips the service and says so with an event in the exporting cluster (never silence)."""
 import pytest
 
-from lab import config, manifests, steps
+from lab.model import config
+from lab.render import manifests
+from lab import steps
 from lab.backends.base import wait_until
 from lab.backends import sim_backend
 

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from lab import pki
+from lab.trust import pki
 from lab.sim.wire import h2conn, httpwire, tlsserver
 from lab.sim.wire.tls import Identity
 

@@ -1,6 +1,6 @@
 """`./labctl status --format mermaid`: the topology as a flowchart, from the same records as the tables."""
-from lab import status
-from lab.cli_output import GatewayStatus
+from lab.report import status
+from lab.parsers.cli_output import GatewayStatus
 
 
 def _lab(alive: bool) -> status.LabStatus:

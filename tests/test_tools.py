@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import tools
+from lab.tools import install as tools
 from lab.backends.base import LabError
 
 PAYLOAD = b"#!/bin/sh\necho kind v0.33.0\n"
@@ -92,7 +92,7 @@ def test_an_unreachable_origin_says_what_to_do(tmp_path):
 
 
 def test_every_profile_version_has_a_release_entry():
-    from lab import profiles
+    from lab.model import profiles
 
     for p in profiles.PROFILES.values():
         for tool, version in (("kind", p.kind), ("kubectl", p.kubectl), ("linkerd", p.linkerd)):

@@ -3,7 +3,8 @@ import stat
 
 import pytest
 
-from lab import config, pki, trust
+from lab.model import config
+from lab.trust import pki, files as trust
 
 
 def test_ensure_creates_once_and_then_reuses(tmp_path):

@@ -8,12 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from lab import cli_output, config, gateways, manifests, names, pki, profiles, steps, trust
+from lab.parsers import cli_output
+from lab.model import config, gateways, profiles
+from lab.render import manifests
+from lab import names, steps
+from lab.trust import pki, files as trust
 from lab.backends.base import LabError
 from lab.backends import kind_backend, sim_backend
 from lab.sim.wire import httpwire
 from lab.sim.mesh.gateway import GatewayProbe, GatewayTarget, go_duration, probe_url
-from lab.doctor import cgroup_findings, cgroup_version
+from lab.tools.doctor import cgroup_findings, cgroup_version
 
 GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "plans"
 SEED, CURRENT = profiles.PROFILES["seed-2.8"], profiles.PROFILES["current"]
@@ -244,7 +248,7 @@ def test_cli_revoke_deletes_the_account_and_never_the_namespace(profile, tmp_pat
     """`multicluster allow` renders templates/namespace.yaml too (stable-2.8.1 allow values keep
     installNamespace: true; edge renders it whenever the CLI does), and refuses while the account
     exists without --ignore-cluster: piping it into `kubectl delete` would remove the extension."""
-    from lab.run import RecordingRunner
+    from lab.tools.run import RecordingRunner
 
     runner = RecordingRunner()
     kind_backend(config.parse({"profile": profile}), tmp_path, runner=runner).installer.revoke_access("east", "west")

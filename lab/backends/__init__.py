@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import LabConfig
-from ..docker_probe import DockerProbe, probe_docker  # noqa: F401 - part of this module's interface
+from ..model.config import LabConfig
+from ..tools.docker_probe import probe_docker
 from .base import Backend, LabError
 
 BACKENDS = ("auto", "sim", "kind", "contexts")

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..cli_output import CheckResult, GatewayStatus
-from ..config import LabConfig
+from ..parsers.cli_output import CheckResult, GatewayStatus
+from ..model.config import LabConfig
 from ..errors import LabError  # noqa: F401 - the root every backend raises; imported from here too
-from ..run import Arg, resolved
+from ..tools.run import Arg, resolved
 
 
 ROOTS_ANNOTATION = "lab.multicluster/trust-roots"  # on pod templates: the anchors the pods were restarted for
@@ -121,14 +121,14 @@ class ClusterAPI(Role):
 
     def trust_roots(self, cluster: str) -> str | None:
         """The anchors the cluster's control plane trusts, as stored where the profile keeps them."""
-        from .. import manifests
+        from ..render import manifests
 
         return manifests.read_trust_roots(self.get(cluster, "ConfigMap", manifests.LINKERD_NS, manifests.trust_roots_name(self.cfg)))
 
     def gateway_api_installed(self, cluster: str) -> bool:
         """What edge's CheckGatewayAPICRDs asks: do the HTTPRoute and GRPCRoute CRDs exist
         (pkg/healthcheck/healthcheck.go, edge-26.8.3)."""
-        from .. import manifests
+        from ..render import manifests
 
         return all(self.get(cluster, "CustomResourceDefinition", "", f"{plural}.gateway.networking.k8s.io")
                    for plural in manifests.GATEWAY_API_CRDS)
@@ -207,7 +207,7 @@ class Installer(Role):
     def loadbalancer_objects(self, cluster: str) -> list[dict]:
         """The pool as the profile's MetalLB takes it: a ConfigMap before 0.13, CRDs since; none where the
         cluster brings its own LoadBalancer implementation."""
-        from .. import manifests
+        from ..render import manifests
 
         pool = self.backend.provider.lb_pool(cluster)
         if pool is None:
@@ -262,7 +262,7 @@ class Installer(Role):
     def retire_link_controller(self, source: str, target: str) -> None:
         """Remove the controller (and its RBAC) that the deprecated `multicluster link` brought for the link to
         `target`, if `source` runs one; the Link, its credentials and its mirrors stay."""
-        from .. import manifests
+        from ..render import manifests
 
         if self.kube.get(source, "Deployment", manifests.MC_NS, manifests.legacy_controller_name(target)) is None:
             return
@@ -276,7 +276,7 @@ class Installer(Role):
     # -- the trust anchor bundle (the guide's "Trust Anchor Bundle") -------------
     def fetch_trust_anchors(self, cluster: str, dest: Path) -> None:
         """Write the anchors `cluster` trusts now to `dest` (the guide's trustAnchor.crt), no jq needed."""
-        from .. import pki
+        from ..trust import pki
 
         roots = self.kube.trust_roots(cluster)
         if not roots:
@@ -287,7 +287,7 @@ class Installer(Role):
         """`awk 1 trustAnchor.crt root.crt > bundle.crt`: the guide's `cat`, but every file ends in a
         newline first. Edge stores the anchors trimmed (no final newline) and kubectl's jsonpath adds
         none, so a plain `cat` glues two PEM blocks on one line, which Linkerd refuses."""
-        from .. import pki
+        from ..trust import pki
 
         pki.write_public(dest, "".join(text if text.endswith("\n") else text + "\n"
                                        for text in (p.read_text() for p in sources)))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from ..run import Runner, cmd
+from ..tools.run import Runner, cmd
 from .base import LabError
 from .real import ToolProvider
 

@@ -1,6 +1,6 @@
 """Real clusters from kind: created and deleted with the kind CLI, on the docker `kind` network.
 
-Every external call goes through a runner (lab/run.py), so the same methods
+Every external call goes through a runner (lab/tools/run.py), so the same methods
 run the tools, record them in tests, or print them as a shell script
 (`inv plan --backend kind --format sh`). Contexts are kind's own
 (`kind-<cluster>`); KUBECONFIG lists one kubeconfig file per cluster, so the
@@ -19,8 +19,8 @@ from pathlib import Path
 import yaml
 from pytest_kind import KindCluster
 
-from ..config import AddressPool, LabConfig
-from ..run import Dynamic, Runner, cmd
+from ..model.config import AddressPool, LabConfig
+from ..tools.run import Dynamic, Runner, cmd
 from .base import LabError
 from .kubectl import WAIT
 from .real import ToolProvider, tool_bin
@@ -147,7 +147,7 @@ class KindProvider(ToolProvider):
         """kind's nodes can start here (cgroups), then every tool at the profile's version."""
         if not isinstance(self.runner, Runner):
             return  # recording or scripting: nothing will run
-        from ..doctor import cgroup_findings, cgroup_version
+        from ..tools.doctor import cgroup_findings, cgroup_version
 
         cgroups = cgroup_findings(self.cfg.profile, cgroup_version(self.docker.info()))
         if not cgroups[0].ok:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import yaml
 
-from .. import cli_output
-from ..cli_output import CheckResult, GatewayStatus
+from ..parsers import cli_output
+from ..parsers.cli_output import CheckResult, GatewayStatus
 from ..errors import CommandError
-from ..run import Arg, Command, cmd, pipe
+from ..tools.run import Arg, Command, cmd, pipe
 from .base import ClusterAPI, HttpResult
 
 WAIT = "300s"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import manifests
-from ..run import Runner
+from ..render import manifests
+from ..tools.run import Runner
 from .base import LabError, Provider
 
 
@@ -28,7 +28,7 @@ class ToolProvider(Provider):
         """Every tool at the profile's version, before anything is created."""
         if not isinstance(self.runner, Runner):
             return  # recording or scripting: nothing will run
-        from ..doctor import tool_findings
+        from ..tools.doctor import tool_findings
 
         bad = [f for f in tool_findings(self.cfg.profile, tool_bin(self.root)) if not f.ok]
         if bad:

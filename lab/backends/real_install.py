@@ -11,9 +11,10 @@ import json
 import secrets
 from pathlib import Path
 
-from .. import gateways, helm, manifests
-from ..run import Dynamic, cmd, pipe
-from ..trust import pki_dir, roots_path
+from ..model import gateways
+from ..render import helm, manifests
+from ..tools.run import Dynamic, cmd, pipe
+from ..trust.files import pki_dir, roots_path
 from .base import ROOTS_ANNOTATION, Installer
 from .kubectl import ROLLOUT_RESOURCE, WAIT, Kubectl
 
@@ -174,7 +175,7 @@ class CliInstaller(Installer):
         self.kube.runner.run(self.kube.linkerd(source, "multicluster", "gateways"))
 
     def install_gateway(self, cluster: str, gateway) -> None:
-        """The gateway type's own commands (lab/gateways.py): the guide's "Leverage Ambassador" for Ambassador."""
+        """The gateway type's own commands (lab/model/gateways.py): the guide's "Leverage Ambassador" for Ambassador."""
         gateway.install_on_kind(self.kube, cluster)
 
 

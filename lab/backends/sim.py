@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from .. import pki
+from ..trust import pki
 from ..kubeclient import KubeClient
 from ..lock import lab_lock
 from ..sim.kube.apicerts import ApiCerts

@@ -8,9 +8,11 @@ import base64
 import time
 from pathlib import Path
 
-from .. import gateways, helm, manifests, pki
+from ..model import gateways
+from ..render import helm, manifests
+from ..trust import pki
 from ..sim.kube.apicerts import ApiCerts
-from ..trust import pki_dir, roots_path
+from ..trust.files import pki_dir, roots_path
 from .base import Installer, LabError, wait_until
 
 

@@ -7,8 +7,8 @@ import json
 
 import urllib3
 
-from .. import cli_output
-from ..cli_output import CheckResult, GatewayStatus
+from ..parsers import cli_output
+from ..parsers.cli_output import CheckResult, GatewayStatus
 from ..names import LAST_APPLIED
 from .base import ClusterAPI, HttpResult, LabError
 

@@ -6,9 +6,11 @@ clusters' anchors differ ("clusters share trust anchors"), and `link` runs that 
 """
 from __future__ import annotations
 
-from .. import gateways, manifests, pki, trust
+from ..model import gateways
+from ..render import manifests
+from ..trust import pki, files as trust
 from ..backends.base import ROOTS_ANNOTATION
-from ..run import Dynamic
+from ..tools.run import Dynamic
 from .engine import Check, Context, Step, Target, ready
 
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .. import trust
+from ..trust import files as trust
 from ..backends.base import Backend, LabError, wait_until
-from ..config import LabConfig, LinkConfig
+from ..model.config import LabConfig, LinkConfig
 from ..errors import StepError
 
 APPLY_TIMEOUT = 60.0

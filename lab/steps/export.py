@@ -2,7 +2,9 @@
 and the wait until linked clusters mirror them."""
 from __future__ import annotations
 
-from .. import gateways, manifests, names
+from ..model import gateways
+from ..render import manifests
+from .. import names
 from .engine import Check, Context, Step
 
 

@@ -1,7 +1,9 @@
 """`gateway`: the chosen gateway (the bundled Linkerd one, or Ambassador) serving in each exporting cluster."""
 from __future__ import annotations
 
-from .. import gateways, manifests, names
+from ..model import gateways
+from ..render import manifests
+from .. import names
 from .engine import Check, Step, Target, ready
 
 

@@ -2,7 +2,9 @@
 then the guide's multicluster check in the source."""
 from __future__ import annotations
 
-from .. import cli_output, gateways, manifests
+from ..parsers import cli_output
+from ..model import gateways
+from ..render import manifests
 from .engine import Check, Step, ready
 
 

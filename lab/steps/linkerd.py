@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import base64
 
-from .. import manifests, pki, trust
+from ..render import manifests
+from ..trust import pki, files as trust
 from .engine import Check, Step
 
 

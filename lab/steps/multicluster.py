@@ -1,7 +1,8 @@
 """`multicluster`: the multicluster extension, its gateway and (link-gen) the service mirror controllers."""
 from __future__ import annotations
 
-from .. import gateways, manifests
+from ..model import gateways
+from ..render import manifests
 from .engine import Check, Step, ready
 
 

@@ -1,8 +1,8 @@
-"""`trust`: one trust anchor and an issuer per cluster, as files on this machine (lab/trust.py); the guide's
+"""`trust`: one trust anchor and an issuer per cluster, as files on this machine (lab/trust/files.py); the guide's
 `step certificate create` lines in a script."""
 from __future__ import annotations
 
-from .. import pki, trust
+from ..trust import pki, files as trust
 from ..backends.base import LabError
 from .engine import Check, Context, Step, Target
 

@@ -1,7 +1,7 @@
 """`workloads`: the sample workloads of each cluster (fixtures/workloads), injected and rolled out."""
 from __future__ import annotations
 
-from .. import manifests
+from ..render import manifests
 from .engine import Check, Step, Target, ready
 
 

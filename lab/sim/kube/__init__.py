@@ -3,6 +3,6 @@
 machinery the controllers use on another cluster's API: the informer (a reflector and its cache) and the
 event recorder; `objects` holds small readings of objects shared by the layers above.
 
-Imports only lab.sim.wire of the simulation (and, of the rest of lab, lab.pki for the certificates); what
+Imports only lab.sim.wire of the simulation (and, of the rest of lab, lab.trust.pki for the certificates); what
 it needs of a cluster is declared as a typing.Protocol (apiserver.server.ServedCluster).
 """

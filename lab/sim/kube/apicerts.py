@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ...pki import write_private, write_public
+from ...trust.pki import write_private, write_public
 
 ADMIN_USER, ADMIN_GROUP = "kubernetes-admin", "system:masters"
 

@@ -8,10 +8,11 @@ files, so the lab reads the simulation's output exactly as it reads the real CLI
 """
 from __future__ import annotations
 
-from ... import names, pki
-from ...cli_output import CheckResult
+from ... import names
+from ...trust import pki
+from ...parsers.cli_output import CheckResult
 from ...names import MC_NS
-from ...profiles import Profile
+from ...model.profiles import Profile
 from .cluster import Cluster
 from . import controlplane
 from .mirror import MIRRORED_LABEL, ServiceMirror

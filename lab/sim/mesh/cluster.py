@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Callable, Protocol
 
-from ...profiles import Profile
+from ...model.profiles import Profile
 from ..kube.store import ObjectStore
 from .routes import Route
 

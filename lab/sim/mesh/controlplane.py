@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from cryptography.hazmat.primitives import serialization
 
-from ... import pki
-from ...manifests import read_trust_roots
+from ...trust import pki
+from ...render.manifests import read_trust_roots
 from ...names import ISSUER_SECRET, LINKERD_NS, TRUST_ROOTS_CM
-from ...profiles import PROFILES, Profile
+from ...model.profiles import PROFILES, Profile
 from ..kube.objects import b64decode
 from ..kube.store import ObjectStore
 

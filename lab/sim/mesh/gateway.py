@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ... import names
-from ...manifests import ingress_ip
+from ...render.manifests import ingress_ip
 from ..kube.objects import service_with_ip
 from ..wire import httpwire
 from .cluster import Cluster

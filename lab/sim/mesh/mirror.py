@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ...cli_output import GatewayStatus
+from ...parsers.cli_output import GatewayStatus
 from ... import names
 from ...names import CREDENTIALS_SECRET_TYPE, MC_NS
 from ..kube import informer

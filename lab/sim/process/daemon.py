@@ -22,8 +22,9 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ... import cli_output, pki
-from ...profiles import DEFAULT_PROFILE, PROFILES
+from ...parsers import cli_output
+from ...trust import pki
+from ...model.profiles import DEFAULT_PROFILE, PROFILES
 from ..kube.apicerts import ApiCerts
 from ..kube.apiserver.server import KubeAPI
 from ..kube.store import ObjectError
@@ -243,7 +244,7 @@ class LabProcess:
         if not parts or parts[0] != "clusters" or len(parts) < 3:
             return httpwire.json_response(404, {"error": f"no route {req.method} {req.path}"})
         cluster = self.clusters[parts[1]]
-        action, rest = parts[2], parts[3:]
+        action = parts[2]
         body = req.json() if req.method == "POST" else None
         if action == "request":
             return ok(await self.request(cluster, body))

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...pki import write_private
+from ...trust.pki import write_private
 from ...errors import LabError
 
 MODULE = "lab.sim.process.daemon"

@@ -15,9 +15,10 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from ... import names, pki
+from ... import names
+from ...trust import pki
 from ...names import LINKERD_NS
-from ...profiles import DEFAULT_PROFILE, PROFILES
+from ...model.profiles import DEFAULT_PROFILE, PROFILES
 from ..kube.objects import service_with_ip
 from ..kube.recorder import new_event
 from ..kube.store import ObjectStore

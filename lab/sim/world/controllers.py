@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from ...config import AddressPool
+from ...model.config import AddressPool
 from ... import names
 from ...names import METALLB_NS
 from ..kube.objects import pod_ready

@@ -6,5 +6,5 @@ from __future__ import annotations
 
 from pathlib import Path
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"  # lab/model/ -> the checkout
 WORKLOADS = FIXTURES / "workloads"

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import pki
-from .config import LabConfig
-from .run import Command, cmd
+from ..model.config import LabConfig
+from ..tools.run import Command, cmd
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from .errors import ConfigError, shown
+from ..errors import ConfigError, shown
 from .fixtures_dir import WORKLOADS
 
 
@@ -66,7 +66,7 @@ class LinkConfig:
 
     source: str
     target: str
-    mode: str = "gateway"  # one of lab.profiles.LINK_MODES: how the source reaches what the target exports
+    mode: str = "gateway"  # one of lab.model.profiles.LINK_MODES: how the source reaches what the target exports
 
     @property
     def via_gateway(self) -> bool:

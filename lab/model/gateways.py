@@ -25,9 +25,9 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, ClassVar, Protocol
 
-from . import names
-from .crds import crd
-from .run import cmd, pipe
+from .. import names
+from ..render.crds import crd
+from ..tools.run import cmd, pipe
 
 if TYPE_CHECKING:
     from .profiles import Profile
@@ -84,7 +84,7 @@ class Gateway:
 
 @dataclass(frozen=True)
 class LinkerdGateway(Gateway):
-    """The bundled gateway `linkerd multicluster install` renders (lab/manifests.py `multicluster`)."""
+    """The bundled gateway `linkerd multicluster install` renders (lab/render/manifests.py `multicluster`)."""
 
     gateway_type: ClassVar[str] = "linkerd"
     bundled: ClassVar[bool] = True

@@ -4,10 +4,13 @@ from __future__ import annotations
 import base64
 from dataclasses import asdict, dataclass
 
-from . import cli_output, manifests, names, pki
-from .cli_output import GatewayStatus
-from .backends.base import Backend, LabError
-from .config import LabConfig
+from ..parsers import cli_output
+from ..render import manifests
+from .. import names
+from ..trust import pki
+from ..parsers.cli_output import GatewayStatus
+from ..backends.base import Backend, LabError
+from ..model.config import LabConfig
 
 MIRRORED = {names.MIRRORED_LABEL: "true"}
 
@@ -39,7 +42,7 @@ class LinkStatus:
     gateway_address: str | None
     credentials_valid: bool
     credentials_error: str | None
-    mode: str = "gateway"  # how the link carries services (lab.profiles.LINK_MODES)
+    mode: str = "gateway"  # how the link carries services (lab.model.profiles.LINK_MODES)
 
 
 @dataclass(frozen=True)

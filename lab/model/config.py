@@ -17,8 +17,8 @@ from typing import Any
 import yaml
 
 from . import gateways, topology
-from . import names as upstream_names
-from .errors import ConfigError, LabError, one_of, shown
+from .. import names as upstream_names
+from ..errors import ConfigError, LabError, one_of, shown
 from .fixtures_dir import WORKLOADS
 from .profiles import DEFAULT_PROFILE, LINK_MODES, MODES, PROFILES, Profile
 from .topology import MAX_DERIVED, AddressPool, ClusterConfig, LinkConfig, derived_ranges

@@ -12,11 +12,13 @@ import string
 
 import yaml
 
-from . import crds, gateways, names
-from .config import LabConfig
+from . import crds
+from ..model import gateways
+from .. import names
+from ..model.config import LabConfig
 from .encoding import b64
-from .fixtures_dir import WORKLOADS
-from .topology import AddressPool
+from ..model.fixtures_dir import WORKLOADS
+from ..model.topology import AddressPool
 
 POOL_NAME = "lab-pool"
 L2_NAME = "lab-l2"

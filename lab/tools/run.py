@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .errors import CommandError, ToolMissing
+from ..errors import CommandError, ToolMissing
 
-log = logging.getLogger("lab.run")
+log = logging.getLogger("lab.tools.run")
 
 
 @dataclass(frozen=True)

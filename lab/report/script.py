@@ -9,10 +9,11 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from . import gateways, steps
-from .backends import kind_backend
-from .config import LabConfig
-from .run import ScriptRunner
+from ..model import gateways
+from .. import steps
+from ..backends import kind_backend
+from ..model.config import LabConfig
+from ..tools.run import ScriptRunner
 
 
 def _record(ctx: steps.Context, chosen: list[steps.Step]) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .errors import LabError
+from ..errors import LabError
 
 CHUNK = 1 << 20
 
@@ -104,7 +104,7 @@ class ToolCache:
     def ensure(self, release: Release) -> Path:
         """The verified binary, downloading it once; refuses anything that does not match its pin."""
         if release.sha256 is None:
-            raise LabError(f"{release.tool} {release.version} has no pinned SHA-256 in lab/tools.py, so the lab will not "
+            raise LabError(f"{release.tool} {release.version} has no pinned SHA-256 in lab/tools/install.py, so the lab will not "
                            f"download it. Fix: install it yourself and put it on PATH, or verify and pin its checksum")
         target = self.path(release)
         if target.exists() and sha256_of(target) == release.sha256:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 
-from .config import LabConfig
+from ..model.config import LabConfig
 from .encoding import b64, b64decode
 
 MAIN_RELEASE = "linkerd2-multicluster"

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .docker_probe import probe_docker
-from .profiles import Profile
-from .tools import RELEASES, host_platform
+from ..model.profiles import Profile
+from .install import RELEASES, host_platform
 
 # kind's known issues ("Pod errors due to too many open files"): multi-node and
 # multi-cluster setups exhaust the default inotify limits.
@@ -42,7 +42,7 @@ def tool_findings(profile: Profile, extra_path: Path | None = None) -> list[Find
         path = shutil.which(tool, path=os.pathsep.join(filter(None, [str(extra_path or ""), os.environ.get("PATH", "")])))
         pinned = any(r.sha256 and (r.tool, r.version, (r.os, r.arch)) == (tool, version, host_platform()) for r in RELEASES)
         install = ("run `./labctl tools` (downloads it and verifies its pinned SHA-256)" if pinned else
-                   f"install {tool} {version} yourself (no checksum is pinned for it yet; lab/tools.py has the URL)")
+                   f"install {tool} {version} yourself (no checksum is pinned for it yet; lab/tools/install.py has the URL)")
         if path is None:
             out.append(Finding(f"{tool} {version}", False, "not found on PATH", install))
             continue

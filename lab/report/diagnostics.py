@@ -11,8 +11,8 @@ import json
 import time
 from pathlib import Path
 
-from .backends.base import Backend, LabError
-from .config import LabConfig
+from ..backends.base import Backend, LabError
+from ..model.config import LabConfig
 
 KINDS = ("Pod", "Deployment", "Service", "Endpoints", "Link", "ConfigMap")
 

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .errors import PKIError  # noqa: F401 - raised here, caught as the LabError root
+from ..errors import PKIError  # noqa: F401 - raised here, caught as the LabError root
 
 
 def _now() -> dt.datetime:

@@ -1,0 +1,1 @@
+"""The Kubernetes objects and Helm values the steps apply, rendered once for every backend."""
