@@ -2,8 +2,9 @@
 
 The fixtures use real images so the same manifests run on kind; here each
 known image is played by a small in-process server with the same behaviour
-on the wire. An unknown image fails its pod with a message naming the ones
-that run here.
+on the wire. General-purpose images (busybox, alpine, curlimages/curl, ubuntu,
+debian) run their command as programs.py interprets it. Any other image fails
+its pod (reason ImageNotSupported) with a message naming the ones that run here.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ PODINFO_VERSION = "6.7.1"
 
 
 class ImageError(ValueError):
-    pass
+    reason = "ImageNotSupported"  # the pod's status.reason
 
 
 class App:
@@ -28,7 +29,7 @@ class App:
 
 
 class Idle(App):
-    """`pause`, or a client container that runs `sleep`: nothing listens."""
+    """`pause`, or a controller whose work the lab process does: nothing listens."""
 
 
 class OnePortHTTP(App):
@@ -130,7 +131,7 @@ def for_container(container: dict, pod_name: str, mappings=lambda: []) -> App:
         ports = [p["containerPort"] for p in container.get("ports", []) if "containerPort" in p]
         port = int(env.get("PODINFO_PORT", ports[0] if ports else 9898))
         return Podinfo(pod_name, port, env.get("PODINFO_UI_MESSAGE", f"greetings from podinfo v{PODINFO_VERSION}"))
-    if repo in ("pause", "curl", "controller", "web", "grafana", "prometheus"):
+    if repo in ("pause", "controller", "web", "grafana", "prometheus"):
         return Idle()  # Linkerd's controllers (and 2.8's dashboard): the lab process does their work
     ports = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
     if repo == "nginx" and "mc-probe" in ports:  # 2.8.1's gateway; any other nginx is not played here
@@ -138,6 +139,7 @@ def for_container(container: dict, pod_name: str, mappings=lambda: []) -> App:
     if repo in ("ambassador", "emissary"):
         return Ambassador(mappings)
     raise ImageError(
-        f"the simulation cannot run image {image!r}; it runs podinfo, ambassador/emissary, the multicluster gateway's nginx, Linkerd's controller, curl and pause images "
+        f"the simulation cannot run image {image!r}; it runs podinfo, ambassador/emissary, the multicluster gateway's nginx, Linkerd's controller and pause images, "
+        "and busybox, alpine, curlimages/curl, ubuntu and debian with a command of sleep, echo and exit "
         "(use the kind backend for anything else)"
     )

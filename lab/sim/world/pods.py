@@ -1,4 +1,5 @@
-"""A running pod: its containers' apps and, when meshed, its proxy."""
+"""A running pod: its containers' apps (or, for a general-purpose image, its program: programs.py) and, when
+meshed, its proxy."""
 from __future__ import annotations
 
 import collections
@@ -8,7 +9,7 @@ import time
 from ..mesh.cluster import Cluster
 from ..mesh.proxy import Proxy
 from ..wire.tls import Identity
-from . import apps
+from . import apps, programs
 
 
 class PodRuntime:
@@ -19,6 +20,9 @@ class PodRuntime:
         self.ports: dict[int, int] = {}  # pod port -> real loopback port
         self.identity: str | None = None
         self.error: str | None = None
+        self.error_reason = ""  # ImageNotSupported, CommandNotSupported
+        self.containers: dict[str, programs.ContainerRun] = {}  # those running a program, by name
+        self.started = time.time()
         self._logs: dict[str, collections.deque[str]] = {}
 
     def log(self, container: str, line: str) -> None:
@@ -39,6 +43,13 @@ class PodRuntime:
             for container in pod["spec"].get("containers", []):
                 if container["name"] == "linkerd-proxy":
                     continue  # injected: the proxy below plays it
+                program = programs.for_container(container, self.name)
+                if program is not None:
+                    name = container["name"]
+                    self.containers[name] = programs.ContainerRun(
+                        name, program, pod["spec"].get("restartPolicy", "Always"),
+                        lambda line, name=name: self.log(name, line), self.started)
+                    continue
                 app = apps.for_container(container, self.name, lambda: cluster.store.list("Mapping"))
                 self.apps.append(app)
                 started = await app.start()
@@ -47,7 +58,7 @@ class PodRuntime:
                                                         "msg": f"started {container.get('image', '')}",
                                                         "ports": sorted(started)}))
         except apps.ImageError as exc:
-            self.error = str(exc)
+            self.error, self.error_reason = str(exc), exc.reason
             await self.stop()
             return
         if identity is not None:
@@ -56,6 +67,15 @@ class PodRuntime:
                                log=lambda line: self.log("linkerd-proxy", line), namespace=self.namespace)
             self.ports.update(await self.proxy.start())
             self.identity = identity.name
+
+    def advance(self, now: float) -> bool:
+        """Move the containers' programs on to `now`; True when any container's state changed."""
+        return any([run.advance(now) for run in self.containers.values()])
+
+    @property
+    def due(self) -> float | None:
+        """When a container's program next needs the clock (None: not before something else changes)."""
+        return min((d for d in (run.due for run in self.containers.values()) if d is not None), default=None)
 
     async def stop(self, grace: float = 0.0) -> None:
         """Stop listening at once; let open connections finish for up to `grace` seconds."""

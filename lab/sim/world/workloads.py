@@ -1,49 +1,35 @@
-"""The deployment, replica set and statefulset controllers and the kubelet, in one: each workload's pods,
-each one running (a PodRuntime: its apps and, when Linkerd's proxy injector would mesh it, its proxy).
+"""The deployment, replica set and statefulset controllers: each workload's pods, each one handed to the
+kubelet (kubelet.py) to run in the same pass, so a rollout sees its new pods' readiness at once. Only the pods
+they own are theirs to delete; a pod without an owner stays until it is deleted.
 
 As every controller here, `reconcile` reads the whole store and converges it; running it twice
 in a row changes nothing, which is what lets the lab's steps be idempotent.
 """
 from __future__ import annotations
 
-import asyncio
 import copy
 import secrets
 import time
 from typing import TYPE_CHECKING
 
-from ... import names
 from ..kube.objects import pod_ready, template_hash
-from ..mesh import controlplane
-from ..mesh.proxy import ADMIN_PORT, INBOUND_PORT
-from .pods import PodRuntime
+from .kubelet import Kubelet, host_ip
 
 if TYPE_CHECKING:
     from .cluster import SimCluster
 
-DRAIN_SECONDS = 5.0
 HASH_LABEL = "pod-template-hash"  # on a Deployment's ReplicaSets and their pods (apps/v1 DefaultDeploymentUniqueLabelKey)
 REVISION = "deployment.kubernetes.io/revision"  # on a Deployment and its ReplicaSets: which one is current
 
 
 class Deployments:
-    """The deployment and statefulset controllers and the kubelet in one: pods per template, each one running.
+    """The deployment and statefulset controllers: pods per template, each one running.
     A StatefulSet's pods are `<name>-<ordinal>` with that hostname and the set's serviceName as subdomain, so
     its headless Service names each one (web-0.web.<ns>.svc)."""
 
-    def __init__(self, cluster: "SimCluster"):
+    def __init__(self, cluster: "SimCluster", kubelet: Kubelet | None = None):
         self.cluster = cluster
-        self._draining: set[asyncio.Task] = set()
-
-    def _inject(self, namespace: str, template: dict) -> bool:
-        ns = self.cluster.store.get("Namespace", "", namespace) or {}
-        wanted = template.get("metadata", {}).get("annotations", {}).get(
-            "linkerd.io/inject", ns.get("metadata", {}).get("annotations", {}).get("linkerd.io/inject")
-        )
-        # Linkerd's proxy injector is a webhook: it acts only once the control plane is there. The control
-        # plane's own pods are rendered with their proxy by `linkerd install`.
-        control_plane = names.CONTROL_PLANE_NS_LABEL in (template.get("metadata", {}).get("labels") or {})
-        return (wanted == "enabled" or control_plane) and controlplane.mesh_ready(self.cluster.store)
+        self.kubelet = kubelet or Kubelet(cluster)
 
     async def reconcile(self) -> None:
         store = self.cluster.store
@@ -62,19 +48,19 @@ class Deployments:
             current = by_set[new_set["metadata"]["name"]]
             old = [p for rs_name, pods in by_set.items() if rs_name != new_set["metadata"]["name"] for p in pods]
             for pod in current[replicas:]:
-                await self._delete_pod(ns, pod["metadata"]["name"])
+                await self.kubelet.delete_pod(ns, pod["metadata"]["name"])
             current = current[:replicas]
             while len(current) < replicas:
                 current.append(self._create_pod(dep, digest, owner_set=new_set))
             for pod in current:
                 wanted_pods.add((ns, pod["metadata"]["name"]))
-                await self._run(pod, template)
+                await self.kubelet.run(pod)
             ready = sum(1 for p in current if pod_ready(store.view("Pod", ns, p["metadata"]["name"]) or {}))
             # A rolling update with maxUnavailable 0: the old pods serve until every new one is ready.
             kept: dict[str, int] = {}
             for pod in old:
                 if ready == len(current):
-                    await self._delete_pod(ns, pod["metadata"]["name"])
+                    await self.kubelet.delete_pod(ns, pod["metadata"]["name"])
                 else:
                     wanted_pods.add((ns, pod["metadata"]["name"]))
                     kept[_owner_name(pod, "ReplicaSet")] = kept.get(_owner_name(pod, "ReplicaSet"), 0) + 1
@@ -87,14 +73,10 @@ class Deployments:
                 store.delete("ReplicaSet", *key)
         for sts in store.views("StatefulSet"):
             await self._statefulset(sts, wanted_pods)
-        for pod in list(store.views("Pod")):
+        for pod in list(store.views("Pod")):  # theirs only: a pod without an owner stays until deleted
             key = (pod["metadata"]["namespace"], pod["metadata"]["name"])
-            if key not in wanted_pods:
-                await self._delete_pod(*key)
-        # A pod deleted through the API (`kubectl delete pod`, its namespace deleted) stops running too: a
-        # runtime left behind would keep its address, which the next new pod may be given.
-        for key in [k for k in self.cluster.pods if store.view("Pod", *k) is None]:
-            await self._delete_pod(*key)
+            if key not in wanted_pods and (_owner_name(pod, "ReplicaSet") or _owner_name(pod, "StatefulSet")):
+                await self.kubelet.delete_pod(*key)
 
     def _replica_set(self, dep: dict, digest: str, owned: list[dict]) -> dict:
         """The ReplicaSet of the Deployment's current template, `<name>-<pod-template-hash>`, made or reused
@@ -158,12 +140,12 @@ class Deployments:
             pod_name = f"{name}-{ordinal}"
             pod = store.view("Pod", ns, pod_name)
             if pod is not None and pod["metadata"]["labels"].get("controller-revision-hash") != f"{name}-{digest}":
-                await self._delete_pod(ns, pod_name)
+                await self.kubelet.delete_pod(ns, pod_name)
                 pod = None
             if pod is None:
                 pod = self._create_pod(sts, digest, pod_name)
             wanted_pods.add((ns, pod_name))
-            await self._run(pod, template)
+            await self.kubelet.run(pod)
             current += 1
             if not pod_ready(store.view("Pod", ns, pod_name) or {}):
                 break
@@ -199,93 +181,11 @@ class Deployments:
                                               "uid": owner["metadata"].get("uid", ""), "controller": True,
                                               "blockOwnerDeletion": True}]},
             "spec": spec,
-            "status": {"phase": "Pending", "podIP": ip, "podIPs": [{"ip": ip}], **_host_ip(node)},
+            "status": {"phase": "Pending", "podIP": ip, "podIPs": [{"ip": ip}], **host_ip(node)},
         }
         self.cluster.store.apply(pod)
         self.cluster.store.set_status("Pod", ns, pod_name, pod["status"])
         return self.cluster.store.get("Pod", ns, pod_name)
-
-    async def _run(self, pod: dict, template: dict) -> None:
-        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
-        if (ns, name) in self.cluster.pods:
-            return
-        runtime = PodRuntime(ns, name, pod["status"]["podIP"])
-        identity = None
-        inject = self._inject(ns, template)
-        if inject:
-            sa = pod["spec"].get("serviceAccountName", "default")
-            identity = self.cluster.issue_identity(sa, ns, name)
-        annotations = template.get("metadata", {}).get("annotations", {})
-        gateway_mode = annotations.get("config.linkerd.io/enable-gateway") == "true"
-        required = annotations.get("config.linkerd.io/proxy-require-identity-inbound-ports", "").split(",")
-        await runtime.start(self.cluster, pod, identity, gateway_mode, require_identity=str(INBOUND_PORT) in required)
-        self.cluster.pods[(ns, name)] = runtime
-        containers = [c["name"] for c in pod["spec"].get("containers", [])]
-        native = False
-        if runtime.meshed:  # what the proxy injector's patch leaves in the pod spec
-            pod, native = self._injected(pod), self.cluster.profile.native_sidecar
-            containers += [] if native else ["linkerd-proxy"]
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        placed = {k: pod["status"][k] for k in ("podIPs", "hostIP", "hostIPs") if k in pod.get("status", {})}
-        if runtime.error:
-            status = {"phase": "Failed", "podIP": runtime.ip, **placed, "startTime": now, "reason": "ImageNotSupported",
-                      "message": runtime.error, "conditions": [{"type": "Ready", "status": "False"}]}
-            self.cluster.event("Pod", f"{ns}/{name}", "Failed", runtime.error, "Warning")
-        else:
-            running = {"running": {"startedAt": now}}
-            status = {"phase": "Running", "podIP": runtime.ip, **placed, "startTime": now,
-                      "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now}],
-                      "containerStatuses": [{"name": c, "ready": True, "started": True, "restartCount": 0,
-                                             "state": running} for c in containers]}
-            if runtime.meshed:
-                done = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now, "finishedAt": now}}
-                status["initContainerStatuses"] = [
-                    {"name": "linkerd-init", "ready": True, "restartCount": 0, "state": done}] + (
-                    [{"name": "linkerd-proxy", "ready": True, "started": True, "restartCount": 0, "state": running}]
-                    if native else [])
-            self.cluster.event("Pod", f"{ns}/{name}", "Started", f"Started pod {name}" + (" (meshed)" if runtime.meshed else ""))
-        self.cluster.store.set_status("Pod", ns, name, status)
-
-    def _injected(self, pod: dict) -> dict:
-        """The pod as the injector leaves it: linkerd-init first among the init containers, and the proxy as a
-        native sidecar (an init container that keeps running) or appended to the containers, by profile."""
-        profile = self.cluster.profile
-        image = f"{profile.registry}/proxy:{profile.linkerd}"
-        proxy = {"name": "linkerd-proxy", "image": image,
-                 "ports": [{"name": "linkerd-proxy", "containerPort": INBOUND_PORT},
-                           {"name": "linkerd-admin", "containerPort": ADMIN_PORT}]}
-        init = {"name": "linkerd-init", "image": f"{profile.registry}/proxy-init:{profile.linkerd}"}
-        spec = dict(pod["spec"])
-        if profile.native_sidecar:
-            spec["initContainers"] = [init, {**proxy, "restartPolicy": "Always"}, *spec.get("initContainers", [])]
-        else:
-            spec["initContainers"] = [init, *spec.get("initContainers", [])]
-            spec["containers"] = [*spec.get("containers", []), proxy]
-        injected = {**pod, "spec": spec}
-        self.cluster.store.apply(injected)
-        return injected
-
-    async def _delete_pod(self, ns: str, name: str) -> None:
-        """Out of the endpoints and the network at once; in-flight connections get DRAIN_SECONDS to finish,
-        as a terminating pod's grace period gives them."""
-        runtime = self.cluster.pods.pop((ns, name), None)
-        if self.cluster.store.delete("Pod", ns, name):
-            self.cluster.event("Pod", f"{ns}/{name}", "Killing", f"Stopping pod {name}")
-        if runtime is not None:
-            task = asyncio.get_running_loop().create_task(self._drain(runtime, ns, name))
-            self._draining.add(task)
-            task.add_done_callback(self._draining.discard)
-        else:
-            self.cluster.forget_identity(ns, name)
-
-    async def _drain(self, runtime: PodRuntime, ns: str, name: str) -> None:
-        await runtime.stop(grace=DRAIN_SECONDS)
-        self.cluster.forget_identity(ns, name)
-
-
-def _host_ip(node: dict | None) -> dict:
-    address = next((a["address"] for a in (node or {}).get("status", {}).get("addresses", []) if a["type"] == "InternalIP"), None)
-    return {"hostIP": address, "hostIPs": [{"ip": address}]} if address else {}
 
 
 def _owned_sets(store, dep: dict) -> list[dict]:

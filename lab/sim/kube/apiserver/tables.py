@@ -29,17 +29,55 @@ def _service_row(o: dict) -> list:
 
 
 def _pod_row(o: dict) -> list:
+    """printPod (pkg/printers/internalversion/printers.go, v1.32): the pod's reason, else the last container's
+    waiting or terminated reason (ExitCode:N without one), "Running" for a completed container beside running
+    ones, "NotReady" for a running pod that is not ready; restarts with how long ago the last one ended."""
     spec, status = o.get("spec", {}), o.get("status", {})
     sidecars = {c["name"] for c in spec.get("initContainers", []) if c.get("restartPolicy") == "Always"}
     statuses = status.get("containerStatuses", []) + [c for c in status.get("initContainerStatuses", []) if c["name"] in sidecars]
     ready = sum(1 for c in statuses if c.get("ready"))
-    return [f"{ready}/{len(spec.get('containers', [])) + len(sidecars)}",
-            o.get("status", {}).get("reason") or o.get("status", {}).get("phase", "Unknown"), 0]
+    reason = status.get("reason") or status.get("phase", "Unknown")
+    running = False
+    for container in reversed(status.get("containerStatuses", [])):
+        state = container.get("state") or {}
+        if (state.get("waiting") or {}).get("reason"):
+            reason = state["waiting"]["reason"]
+        elif "terminated" in state:
+            ended = state["terminated"]
+            reason = ended.get("reason") or (f"Signal:{ended['signal']}" if ended.get("signal") else f"ExitCode:{ended.get('exitCode', 0)}")
+        elif "running" in state and container.get("ready"):
+            running = True
+    if reason == "Completed" and running:
+        reason = "Running"
+    if reason == "Running" and not any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", [])):
+        reason = "NotReady"
+    restarts = sum(c.get("restartCount", 0) for c in statuses)
+    last = max((c.get("lastState", {}).get("terminated", {}).get("finishedAt", "") for c in statuses), default="")
+    shown = f"{restarts} ({_age({'metadata': {'creationTimestamp': last}})} ago)" if restarts and last else restarts
+    return [f"{ready}/{len(spec.get('containers', [])) + len(sidecars)}", o.get("metadata", {}).get("deletionTimestamp")
+            and "Terminating" or reason, shown]
 
 
 def _deployment_row(o: dict) -> list:
     status, replicas = o.get("status", {}), o.get("spec", {}).get("replicas", 1)
     return [f"{status.get('readyReplicas', 0)}/{replicas}", status.get("updatedReplicas", 0), status.get("availableReplicas", 0)]
+
+
+def _job_row(o: dict) -> list:
+    """printJob (v1.32): the last true terminal or interim condition (else Running), succeeded/completions,
+    and how long it ran (to its completion, or until now)."""
+    status, spec = o.get("status", {}), o.get("spec", {})
+    true = [c["type"] for c in status.get("conditions", []) if c.get("status") == "True"]
+    state = next((t for t in ("Failed", "Complete", "Suspended", "FailureTarget", "SuccessCriteriaMet") if t in true), "Running")
+    completions = f"{status.get('succeeded', 0)}/{spec['completions']}" if spec.get("completions") is not None else \
+        f"{status.get('succeeded', 0)}/1 of {spec.get('parallelism', 1)}"
+    duration = ""
+    if status.get("startTime"):
+        end = calendar.timegm(time.strptime(status["completionTime"], "%Y-%m-%dT%H:%M:%SZ")) if status.get("completionTime") \
+            else time.time()
+        seconds = max(0, int(end - calendar.timegm(time.strptime(status["startTime"], "%Y-%m-%dT%H:%M:%SZ"))))
+        duration = f"{seconds}s" if seconds < 120 else f"{seconds // 60}m{seconds % 60}s" if seconds < 600 else f"{seconds // 60}m"
+    return [state, completions, duration]
 
 
 def _node_row(o: dict) -> list:
@@ -86,6 +124,10 @@ COLUMNS = {
                    lambda o: [o.get("spec", {}).get("replicas", 1), o.get("status", {}).get("replicas", 0),
                               o.get("status", {}).get("readyReplicas", 0)]),
     "Namespace": (["Status"], lambda o: [o.get("status", {}).get("phase", "Active")]),
+    "Job": (["Status", "Completions", "Duration"], _job_row),
+    "ReplicationController": (["Desired", "Current", "Ready"],
+                              lambda o: [o.get("spec", {}).get("replicas", 1), o.get("status", {}).get("replicas", 0),
+                                         o.get("status", {}).get("readyReplicas", 0)]),
 }
 
 
