@@ -49,8 +49,8 @@ class Resource:
 
 
 # What `kubectl get all` lists: the built-in kinds in the "all" category (those of them served here)
-IN_ALL = {("", "Pod"), ("", "Service"), ("apps", "Deployment"), ("apps", "ReplicaSet"), ("apps", "StatefulSet"),
-          ("apps", "DaemonSet")}
+IN_ALL = {("", "Pod"), ("", "Service"), ("", "ReplicationController"), ("apps", "Deployment"), ("apps", "ReplicaSet"),
+          ("apps", "StatefulSet"), ("apps", "DaemonSet"), ("batch", "Job")}
 
 BUILT_IN = (
     Resource("", "v1", "Namespace", "namespaces", False, ("ns",), ("status",)),
@@ -58,6 +58,7 @@ BUILT_IN = (
     Resource("", "v1", "Service", "services", True, ("svc",), ("status",)),
     Resource("", "v1", "Endpoints", "endpoints", True, ("ep",)),
     Resource("", "v1", "Pod", "pods", True, ("po",), ("status", "exec", "log")),
+    Resource("", "v1", "ReplicationController", "replicationcontrollers", True, ("rc",), ("status", "scale")),
     Resource("", "v1", "Secret", "secrets", True),
     Resource("", "v1", "ConfigMap", "configmaps", True, ("cm",)),
     Resource("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",)),
@@ -68,6 +69,7 @@ BUILT_IN = (
     Resource("apps", "v1", "ReplicaSet", "replicasets", True, ("rs",), ("status", "scale")),
     Resource("apps", "v1", "StatefulSet", "statefulsets", True, ("sts",), ("status", "scale")),
     Resource("apps", "v1", "DaemonSet", "daemonsets", True, ("ds",), ("status",)),
+    Resource("batch", "v1", "Job", "jobs", True, (), ("status",)),
     Resource("rbac.authorization.k8s.io", "v1", "Role", "roles", True),
     Resource("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True),
     Resource("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False),

@@ -1,10 +1,10 @@
 """Kubernetes objects from the protobuf bodies kubectl's typed clients send: `kubectl create namespace`,
 `create configmap`, `create secret generic`, `create serviceaccount` and `create deployment` POST protobuf
-(application/vnd.kubernetes.protobuf), never JSON, and client-go does not fall back to JSON after a 415.
+(application/vnd.kubernetes.protobuf), never JSON, and so does `create job`, and client-go does not fall back to JSON after a 415.
 
 The body is the `k8s\\0` magic and a runtime.Unknown envelope (typeMeta = 1 {apiVersion = 1, kind = 2},
 raw = 2); `raw` is the object in its generated.proto message. The field numbers below are those of
-k8s.io/api v0.32.3 (core/v1 and apps/v1 generated.proto) and k8s.io/apimachinery v0.32.3
+k8s.io/api v0.32.3 (core/v1, apps/v1 and batch/v1 generated.proto) and k8s.io/apimachinery v0.32.3
 (pkg/apis/meta/v1, pkg/runtime), kubectl 1.32's. Only the fields those commands can set are read: any
 other field is refused with its message and number rather than dropped, so nothing is lost unseen.
 """
@@ -50,6 +50,12 @@ SCHEMAS: dict[str, dict[int, tuple[str, object]]] = {
                        6: ("revisionHistoryLimit", "int"), 7: ("paused", "bool"), 9: ("progressDeadlineSeconds", "int")},
     "DeploymentStrategy": {1: ("type", "string")},
     "DeploymentStatus": {},
+    "Job": {1: ("metadata", "ObjectMeta"), 2: ("spec", "JobSpec"), 3: ("status", "JobStatus")},
+    "JobSpec": {1: ("parallelism", "int"), 2: ("completions", "int"), 3: ("activeDeadlineSeconds", "int"),
+                4: ("selector", "LabelSelector"), 5: ("manualSelector", "bool"), 6: ("template", "PodTemplateSpec"),
+                7: ("backoffLimit", "int"), 8: ("ttlSecondsAfterFinished", "int"), 9: ("completionMode", "string"),
+                10: ("suspend", "bool")},
+    "JobStatus": {},
     "PodTemplateSpec": {1: ("metadata", "ObjectMeta"), 2: ("spec", "PodSpec")},
     "PodSpec": {2: ("containers", ("repeated", "Container")), 3: ("restartPolicy", "string"),
                 8: ("serviceAccountName", "string"), 16: ("hostname", "string"), 17: ("subdomain", "string")},
@@ -66,9 +72,11 @@ SCHEMAS: dict[str, dict[int, tuple[str, object]]] = {
 POINTERS = {("DeploymentSpec", "replicas"), ("DeploymentSpec", "revisionHistoryLimit"),
             ("DeploymentSpec", "progressDeadlineSeconds"), ("ConfigMap", "immutable"), ("Secret", "immutable"),
             ("ServiceAccount", "automountServiceAccountToken"), ("OwnerReference", "controller"),
-            ("OwnerReference", "blockOwnerDeletion")}
+            ("OwnerReference", "blockOwnerDeletion"),
+            *(("JobSpec", f) for f in ("parallelism", "completions", "activeDeadlineSeconds", "manualSelector",
+                                       "backoffLimit", "ttlSecondsAfterFinished", "suspend"))}
 READABLE = {("", "v1", "Namespace"), ("", "v1", "ConfigMap"), ("", "v1", "Secret"), ("", "v1", "ServiceAccount"),
-            ("apps", "v1", "Deployment")}
+            ("apps", "v1", "Deployment"), ("batch", "v1", "Job")}
 
 
 def _scalar(kind: str, value, where: str):

@@ -33,7 +33,8 @@ from ..mesh.mirror import ServiceMirror
 from ..mesh.remote import ClusterStore
 from ..wire import httpwire
 from ..wire.background import spawn
-from ..world import controllers, podexec, workloads
+from ..world import controllers, jobs, podexec, workloads
+from ..world.kubelet import Kubelet
 from ..world.cluster import SimCluster
 from ..world.network import Network
 from . import labprocess
@@ -101,10 +102,12 @@ class LabProcess:
             for obj in node_objects(name, spec.get("kubernetes_version", "v1.32.0"), len(self.clusters)):
                 cluster.store.apply(obj)
         cluster.cluster_store = ClusterStore(cluster)
+        kubelet = Kubelet(cluster)
         cluster.controllers = [
             controllers.CustomResourceDefinitions(cluster),
             controllers.ServiceIPs(cluster), controllers.ServiceAccountTokens(cluster), controllers.MetalLB(cluster),
-            workloads.Deployments(cluster), controllers.Endpoints(cluster), ServiceMirror(cluster),
+            workloads.Deployments(cluster, kubelet), jobs.Jobs(cluster, kubelet), jobs.ReplicationControllers(cluster, kubelet),
+            kubelet, controllers.Endpoints(cluster), ServiceMirror(cluster),
             controllers.EndpointSlices(cluster), cluster.cluster_store,
         ]
         self.clusters[name] = cluster
