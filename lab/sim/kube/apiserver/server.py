@@ -115,8 +115,9 @@ class KubeAPI:
 
     async def resource_request(self, request: web.Request, user: rbac.User, path: str) -> web.StreamResponse:
         res, namespace, name, sub = self._target(path)
-        if request.method in ("POST", "PUT") and request.content_type not in ("application/json", "application/yaml", "",
-                                                                              PROTOBUF):
+        # No Content-Type is JSON, the serializer's first media type (the official Python client sends none)
+        if request.method in ("POST", "PUT") and "Content-Type" in request.headers and request.content_type not in (
+                "application/json", "application/yaml", "", PROTOBUF):
             # CBOR is not read here; client-go v0.32 retries it as JSON after a 415 (rest/client.go). Which
             # protobuf bodies are read, `Resources.sent_object` decides.
             raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted "
