@@ -190,7 +190,8 @@ def test_deleting_a_running_jobs_pod_counts_a_failure_and_replaces_it(east):
     assert len(first) == 1
     kubectl("delete", first[0], "--wait=false")
     batch = client.BatchV1Api(api)
-    wait_until(lambda: (batch.read_namespaced_job("long", "default").status.failed or 0) == 1, 10, "the failure to count")
+    wait_until(lambda: (batch.read_namespaced_job("long", "default").status or client.V1JobStatus()).failed == 1, 10,
+               "the failure to count")
     # the replacement waits the controller's back-off of 10 s after the first failure
     names = wait_until(lambda: (n := kubectl("get", "pods", "-l", "job-name=long", "-o", "name").stdout.split()) and n,
                        20, "a replacement pod")
@@ -211,8 +212,8 @@ def test_a_replication_controller_keeps_its_replicas(east):
     def pods() -> list[str]:
         return kubectl("get", "pods", "-l", "app=kept", "-o", "name").stdout.split()
 
-    wait_until(lambda: (core.read_namespaced_replication_controller("kept", "default").status.ready_replicas or 0) == 2,
-               10, "two ready replicas")
+    wait_until(lambda: ((core.read_namespaced_replication_controller("kept", "default").status or
+                         client.V1ReplicationControllerStatus(replicas=0)).ready_replicas or 0) == 2, 10, "two ready replicas")
     before = pods()
     kubectl("delete", before[0], "--wait=false")
     wait_until(lambda: len(p := pods()) == 2 and before[0] not in p, 10, "a replacement")
