@@ -63,7 +63,9 @@ def test_kubectl_run_pods_run_succeed_or_fail_as_their_command_says_and_stay(eas
                                                          "ContainersReady", "PodScheduled"]
     assert all(c["status"] == "True" and c["lastTransitionTime"] for c in status["conditions"]), status["conditions"]
     assert status["podIP"].startswith("10.244.") and status["podIPs"] == [{"ip": status["podIP"]}]
-    assert status["hostIP"] == "172.18.0.2" and status["hostIPs"] == [{"ip": "172.18.0.2"}]
+    node_ip = kubectl("get", "node", "east-control-plane", "-o",
+                      "jsonpath={.status.addresses[?(@.type=='InternalIP')].address}").stdout
+    assert status["hostIP"] == node_ip and status["hostIPs"] == [{"ip": node_ip}] and node_ip.startswith("172.18.0.")
     assert status["startTime"] and status["qosClass"] == "BestEffort"
     assert talker["spec"]["nodeName"] == "east-control-plane"
     (container,) = status["containerStatuses"]
@@ -95,6 +97,8 @@ def test_a_pod_whose_command_exits_under_restart_policy_always_crash_loops(east)
     assert container["state"]["waiting"]["reason"] == "CrashLoopBackOff"
     assert container["lastState"]["terminated"]["exitCode"] == 1 and not container["ready"]
     assert _statuses(kubectl)["crasher"] == "CrashLoopBackOff"
+    events = kubectl("get", "events", "--field-selector=involvedObject.name=crasher").stdout
+    assert "Back-off restarting failed container crasher" in events, events
     ready = {c["type"]: c for c in pod["status"]["conditions"]}["Ready"]
     assert (ready["status"], ready["reason"], ready["message"]) == (
         "False", "ContainersNotReady", "containers with unready status: [crasher]")

@@ -49,7 +49,7 @@ class Kubelet:
             if runtime.containers and runtime.advance(now):
                 pod = store.view("Pod", ns, name)
                 if pod is not None:
-                    store.set_status("Pod", ns, name, self.status(pod, runtime))
+                    self._write(pod, runtime)
                     if not any(run.running for run in runtime.containers.values()):
                         await runtime.stop()  # nothing runs until a restart: its ports close
         # A pod deleted through the API (`kubectl delete pod`, its namespace deleted) stops running too: a
@@ -114,7 +114,15 @@ class Kubelet:
             self.cluster.event("Pod", f"{ns}/{name}", "Failed", runtime.error, "Warning")
         else:
             self.cluster.event("Pod", f"{ns}/{name}", "Started", f"Started pod {name}" + (" (meshed)" if runtime.meshed else ""))
+        self._write(pod, runtime)
+
+    def _write(self, pod: dict, runtime: PodRuntime) -> None:
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         self.cluster.store.set_status("Pod", ns, name, self.status(pod, runtime))
+        for run in runtime.containers.values():
+            if run.back_off_until is not None:  # the kubelet's BackOff event (kuberuntime_manager.go)
+                self.cluster.event("Pod", f"{ns}/{name}", "BackOff", f"Back-off restarting failed container "
+                                   f"{run.name} in pod {name}_{ns}({pod['metadata'].get('uid', '')})", "Warning")
 
     def status(self, pod: dict, runtime: PodRuntime) -> dict:
         """The pod's status as the kubelet writes it (pkg/kubelet/kubelet_pods.go generateAPIPodStatus and
