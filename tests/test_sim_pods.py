@@ -4,6 +4,7 @@ stays; a Job's pods are counted to Complete or Failed; the node's status deseria
 import json
 import os
 import shutil
+import signal
 import subprocess
 
 import pytest
@@ -226,3 +227,27 @@ def test_a_replication_controller_keeps_its_replicas(east):
     assert kubectl("get", "rc").stdout.splitlines()[1].split()[:4] == ["kept", "1", "1", "1"]
     kubectl("delete", "rc", "kept")
     wait_until(lambda: not pods(), 10, "its pods to go with it")
+
+
+def test_after_a_crash_of_the_lab_process_ended_pods_stay_ended_and_running_ones_run_again(east):
+    kubectl, _, lab = east
+    kubectl("create", "job", "once", "--image=busybox", "--", "echo", "hi")
+    kubectl("run", "sleeper", "--image=busybox", "--restart=Never", "--", "sh", "-c", "echo hi; sleep 3600")
+    kubectl("wait", "--for=condition=complete", "job/once", "--timeout=20s")
+    kubectl("wait", "--for=condition=Ready", "pod/sleeper", "--timeout=20s")
+    provider = lab.backend.provider
+    provider.settle()
+    saved = provider.sim_dir / "state.json"  # written within a second of a change (the lab process's cadence)
+    wait_until(lambda: saved.exists() and '"SuccessCriteriaMet"' in saved.read_text() and '"sleeper"' in saved.read_text(),
+               5, "the state to be saved")
+    before = {name: status for name, status in _statuses(kubectl).items()}
+    pid = provider.pid()
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not provider.running(), 5, "the killed lab process to be gone")
+    steps.up(lab, until="clusters")
+    kubectl("wait", "--for=condition=Ready", "pod/sleeper", "--timeout=20s")
+    provider.settle()
+    assert _statuses(kubectl) == before == {"sleeper": "Running", **{n: "Completed" for n in before if n != "sleeper"}}
+    assert kubectl("logs", "sleeper").stdout == "hi\n"  # its command ran again (logs live in the lab process)
+    job = json.loads(kubectl("get", "job", "once", "-o", "json").stdout)["status"]
+    assert job["succeeded"] == 1 and "failed" not in job
