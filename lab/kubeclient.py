@@ -47,10 +47,12 @@ def _kept_metadata(current: dict, meta: dict) -> dict:
 
 
 class KubeClient:
-    def __init__(self, kubeconfig: str | Path, context: str, cache_file: Path):
+    def __init__(self, kubeconfig: str | Path | None, context: str, cache_file: Path):
+        """`kubeconfig` as KUBECONFIG reads (several files joined by the path separator are merged, as
+        kubectl merges them); None: the client's default, KUBECONFIG or ~/.kube/config."""
         from kubernetes import config, dynamic  # noqa: PLC0415 - a 0.7 s import, paid only where used
 
-        api = config.new_client_from_config(config_file=str(kubeconfig), context=context)
+        api = config.new_client_from_config(config_file=str(kubeconfig) if kubeconfig else None, context=context)
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         self.context = context
         self._lock = threading.RLock()

@@ -3,8 +3,11 @@ pinned tools checked before anything runs, diagnostics from kubectl and linkerd,
 from this machine directly."""
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
+from ..kubeclient import KubeClient
 from ..render import manifests
 from ..tools.run import Runner
 from .base import LabError, Provider
@@ -20,6 +23,28 @@ class ToolProvider(Provider):
     def __init__(self, backend, runner: Runner):
         super().__init__(backend)
         self.runner = runner
+        self._readers: dict[str, KubeClient] = {}
+        self._readers_lock = threading.Lock()
+
+    def reader(self, cluster: str) -> KubeClient | None:
+        """Where a live run reads a cluster: the official client on the kubeconfig and context the printed
+        kubectl lines use (one per cluster, kept). None where the runner records or scripts: nothing live can
+        be read, and the read is the `kubectl get` line a person would run."""
+        if not isinstance(self.runner, Runner):
+            return None
+        with self._readers_lock:
+            if cluster not in self._readers:
+                kubeconfig = (self.runner.env if self.runner.env is not None else os.environ).get("KUBECONFIG")
+                self._readers[cluster] = KubeClient(kubeconfig, self.context(cluster),
+                                                    self.backend.state_dir / "discovery" / f"{cluster}.json")
+            return self._readers[cluster]
+
+    def forget_readers(self) -> None:
+        """After the clusters are deleted: their clients and discovery caches name APIs that are gone."""
+        with self._readers_lock:
+            self._readers.clear()
+        for cluster in self.cfg.cluster_names:
+            (self.backend.state_dir / "discovery" / f"{cluster}.json").unlink(missing_ok=True)
 
     def context(self, cluster: str) -> str:
         raise NotImplementedError
