@@ -8,8 +8,8 @@ import threading
 from pathlib import Path
 
 from ..kubeclient import KubeClient
-from ..render import manifests
 from ..tools.run import Runner
+from .. import names
 from .base import LabError, Provider
 
 
@@ -70,7 +70,7 @@ class ToolProvider(Provider):
         for cluster in self.cfg.cluster_names:
             folder = dest / cluster
             folder.mkdir(exist_ok=True)
-            for ns in (manifests.LINKERD_NS, manifests.MC_NS, self.cfg.namespace):
+            for ns in (names.LINKERD_NS, names.MC_NS, self.cfg.namespace):
                 describe = self.runner.run(self.backend.kube.kubectl(cluster, "-n", ns, "describe", "pods"), check=False)
                 (folder / f"describe-{ns}.txt").write_text(describe.stdout + describe.stderr)
                 logs = self.runner.run(self.backend.kube.kubectl(cluster, "-n", ns, "logs", "--all-containers", "--prefix",
