@@ -20,7 +20,7 @@ from ..apicerts import ApiCerts
 from ..apiresources import Catalog, Resource
 from ..store import ObjectError, ObjectStore
 from . import discovery
-from .auth import access_review, access_review_from_protobuf, authenticate
+from .auth import access_review, access_review_from_protobuf, authenticate, impersonated
 from .rest import PROTOBUF, Resources, json_body
 from .status import ApiError, no_route
 from .watch import Watches
@@ -84,6 +84,7 @@ class KubeAPI:
             user = authenticate(request, self.store)
             if user is None:
                 raise ApiError(401, "Unauthorized", "Unauthorized")
+            user = impersonated(request, self.store, user)  # `kubectl --as`: from here on, the user acted as
             path = request.path.rstrip("/") or "/"
             if discovery.serves(path):
                 # every authenticated user may read these (system:discovery)
