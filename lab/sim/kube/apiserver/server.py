@@ -26,6 +26,7 @@ from .status import ApiError, no_route
 from .watch import Watches
 
 log = logging.getLogger("lab.sim.kubeapi")
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
 EXEC_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")  # kubectl >= 1.30 speaks these over websockets
 
 
@@ -80,6 +81,13 @@ class KubeAPI:
     # -- dispatch -----------------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
+        try:
+            return await self._answer(request)
+        finally:
+            if request.method in WRITES:  # a write is answered once it is on disk, as etcd commits before
+                await self.store.committed()
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         try:
             user = authenticate(request, self.store)
             if user is None:
