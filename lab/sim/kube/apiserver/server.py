@@ -20,12 +20,13 @@ from ..apicerts import ApiCerts
 from ..apiresources import Catalog, Resource
 from ..store import ObjectError, ObjectStore
 from . import discovery
-from .auth import access_review, access_review_from_protobuf, authenticate
+from .auth import access_review, access_review_from_protobuf, authenticate, impersonated
 from .rest import PROTOBUF, Resources, json_body
 from .status import ApiError, no_route
 from .watch import Watches
 
 log = logging.getLogger("lab.sim.kubeapi")
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
 EXEC_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")  # kubectl >= 1.30 speaks these over websockets
 
 
@@ -81,9 +82,17 @@ class KubeAPI:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
         try:
+            return await self._answer(request)
+        finally:
+            if request.method in WRITES:  # a write is answered once it is on disk, as etcd commits before
+                await self.store.committed()
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
+        try:
             user = authenticate(request, self.store)
             if user is None:
                 raise ApiError(401, "Unauthorized", "Unauthorized")
+            user = impersonated(request, self.store, user)  # `kubectl --as`: from here on, the user acted as
             path = request.path.rstrip("/") or "/"
             if discovery.serves(path):
                 # every authenticated user may read these (system:discovery)
