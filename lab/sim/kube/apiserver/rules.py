@@ -161,6 +161,8 @@ class Rules:
                     self.required(f"{where}.image")
                 self.supported(f"{where}.imagePullPolicy", c.get("imagePullPolicy"), PULL_POLICIES)
                 for j, p in enumerate(p for p in c.get("ports") or [] if isinstance(p, dict)):
+                    if not p.get("containerPort"):  # validateContainerPorts: 0 is the port left out
+                        self.required(f"{where}.ports[{j}].containerPort")
                     self.port(f"{where}.ports[{j}].containerPort", p.get("containerPort"))
                     self.port(f"{where}.ports[{j}].hostPort", p.get("hostPort"))
                     self.supported(f"{where}.ports[{j}].protocol", p.get("protocol"), PROTOCOLS)
