@@ -84,7 +84,8 @@ class Resources:
             return web.json_response({**table(res, objects),
                                       "metadata": {"resourceVersion": str(self.store.last_version)}})
         return web.json_response({"kind": f"{res.kind}List", "apiVersion": res.group_version,
-                                  "metadata": {"resourceVersion": str(self.store.last_version)}, "items": objects})
+                                  "metadata": {"resourceVersion": str(self.store.last_version)}, "items": objects},
+                                 dumps=compact)
 
     def sent_object(self, request: web.Request, res: Resource, sub: str, body: bytes) -> dict:
         """The object a create or update sends. kubectl's typed clients send protobuf, and client-go does not
