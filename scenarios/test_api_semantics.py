@@ -180,7 +180,7 @@ INVALID = [
     ("configmap value type", {"kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": 1}}, None, 400, "BadRequest",
      "ConfigMap.data of type string"),
     ("secret not base64", {"kind": "Secret", "metadata": {"name": "s"}, "data": {"k": "not base64!"}}, None, 400,
-     "BadRequest", "illegal base64 data"),
+     "BadRequest", "illegal base64 data at input byte 3"),
     ("service name", _svc("1st"), None, 422, "Invalid", "metadata.name"),
     ("service port range", _svc(ports=[{"port": 70000}]), None, 422, "Invalid", "spec.ports[0].port"),
     ("service port zero", _svc(ports=[{"port": 0, "targetPort": 80}]), None, 422, "Invalid", "spec.ports[0].port"),
@@ -266,6 +266,27 @@ def test_an_invalid_object_is_refused_naming_its_field_and_nothing_is_stored(kub
     everywhere = PATHS[obj["kind"]].replace("/namespaces/{ns}", "")
     listed, items = _call(api, "GET", everywhere)
     assert listed == 200 and items["kind"].endswith("List"), (everywhere, items)
+
+
+def test_an_update_is_validated_too_and_what_may_not_change_stays(kube):
+    api, client = kube
+    core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+    core.create_namespaced_secret(NS, {"metadata": {"name": "frozen"}, "immutable": True, "data": {"k": "dg=="}})
+    with pytest.raises(client.ApiException) as refused:
+        core.patch_namespaced_secret("frozen", NS, {"data": {"k": "dw=="}})
+    causes = _error(refused.value)["details"]["causes"]
+    assert refused.value.status == 422 and [c["field"] for c in causes] == ["data"], causes
+    assert core.read_namespaced_secret("frozen", NS).data == {"k": "dg=="}
+    apps.create_namespaced_deployment(NS, _deploy("sel"))
+    moved = {"spec": {"selector": {"matchLabels": {"app": "e"}}, "template": {"metadata": {"labels": {"app": "e"}}}}}
+    with pytest.raises(client.ApiException) as refused:
+        apps.patch_namespaced_deployment("sel", NS, moved, _content_type="application/merge-patch+json")
+    assert refused.value.status == 422 and "spec.selector: Invalid value" in _error(refused.value)["message"]
+    with pytest.raises(client.ApiException) as refused:
+        apps.patch_namespaced_deployment("sel", NS, {"spec": {"replicas": -2}})
+    assert refused.value.status == 422 and apps.read_namespaced_deployment("sel", NS).spec.replicas == 1
+    apps.delete_namespaced_deployment("sel", NS)
+    core.delete_namespaced_secret("frozen", NS)
 
 
 def test_an_unknown_field_is_dropped_with_a_warning_unless_strict(kube):

@@ -148,6 +148,8 @@ class Resources:
         defaults.apply(res.kind, obj, current, taken)
         plural_group = f'{(obj.get("spec") or {}).get("names", {}).get("plural")}.{(obj.get("spec") or {}).get("group")}'
         rules.check(res.kind, obj, found, custom, plural_group)
+        if current is not None:
+            rules.immutable(res.kind, obj, current, found)
         if found.causes:
             raise invalid(res, obj["metadata"].get("name", ""), found.causes)
 

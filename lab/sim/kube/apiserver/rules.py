@@ -212,12 +212,34 @@ def check(kind: str, obj: dict, found: Findings, custom: bool, plural_group: str
                           obj.get("binaryData" if kind == "ConfigMap" else "stringData"))
 
 
+def immutable(kind: str, obj: dict, current: dict, found: Findings) -> None:
+    """What an update may not change (ValidateDeploymentUpdate and its siblings, ValidateServiceUpdate,
+    ValidateSecretUpdate, ValidateConfigMapUpdate): a workload's selector, a Service's cluster IP once
+    allocated, a Secret's type, and the data of a Secret or ConfigMap marked `immutable`."""
+    rules = Rules(found)
+    spec, was = obj.get("spec") or {}, current.get("spec") or {}
+    if kind in TEMPLATED and "selector" in was and spec.get("selector") != was["selector"]:
+        rules.invalid("spec.selector", spec.get("selector"), "field is immutable")
+    if kind == "Service" and was.get("clusterIP") and spec.get("clusterIP") not in (None, "", was["clusterIP"]):
+        rules.invalid("spec.clusterIP", spec["clusterIP"], "field is immutable")
+    if kind == "Secret" and current.get("type") and obj.get("type") != current["type"]:
+        rules.invalid("type", obj.get("type"), "field is immutable")
+    if kind in ("Secret", "ConfigMap") and current.get("immutable"):
+        if not obj.get("immutable"):
+            rules.found.cause("FieldValueForbidden", "immutable", "Forbidden: field is immutable when `immutable` is set")
+        for field in ("data", "binaryData"):
+            if (obj.get(field) or {}) != (current.get(field) or {}):
+                rules.found.cause("FieldValueForbidden", field, "Forbidden: field is immutable when `immutable` is set")
+
+
 def decode_secret_data(obj: dict, found: Findings) -> None:
-    """Secret `data` values are bytes in JSON: base64, refused at decoding when they are not."""
+    """Secret `data` values are bytes in JSON: base64, refused at decoding when they are not (with Go's
+    encoding/base64 CorruptInputError, which names the first byte it could not read)."""
     for value in (obj.get("data") or {}).values() if isinstance(obj.get("data"), dict) else ():
         if isinstance(value, str):
             try:
                 base64.b64decode(value, validate=True)
-            except (binascii.Error, ValueError) as exc:
-                found.decode.append(f"illegal base64 data: {exc}")
+            except (binascii.Error, ValueError):
+                bad = next((i for i, ch in enumerate(value) if not re.fullmatch(r"[A-Za-z0-9+/=]", ch)), len(value))
+                found.decode.append(f"illegal base64 data at input byte {bad}")
                 return
