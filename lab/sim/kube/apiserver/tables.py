@@ -33,8 +33,9 @@ def _pod_row(o: dict) -> list:
     sidecars = {c["name"] for c in spec.get("initContainers", []) if c.get("restartPolicy") == "Always"}
     statuses = status.get("containerStatuses", []) + [c for c in status.get("initContainerStatuses", []) if c["name"] in sidecars]
     ready = sum(1 for c in statuses if c.get("ready"))
+    restarts = sum(c.get("restartCount", 0) for c in statuses)
     return [f"{ready}/{len(spec.get('containers', [])) + len(sidecars)}",
-            o.get("status", {}).get("reason") or o.get("status", {}).get("phase", "Unknown"), 0]
+            o.get("status", {}).get("reason") or o.get("status", {}).get("phase", "Unknown"), restarts]
 
 
 def _deployment_row(o: dict) -> list:
@@ -86,6 +87,17 @@ COLUMNS = {
                    lambda o: [o.get("spec", {}).get("replicas", 1), o.get("status", {}).get("replicas", 0),
                               o.get("status", {}).get("readyReplicas", 0)]),
     "Namespace": (["Status"], lambda o: [o.get("status", {}).get("phase", "Active")]),
+    # printSecret, printConfigMap, printServiceAccount, printStatefulSet, printDaemonSet
+    "Secret": (["Type", "Data"], lambda o: [o.get("type", ""), len(o.get("data") or {})]),
+    "ConfigMap": (["Data"], lambda o: [len(o.get("data") or {}) + len(o.get("binaryData") or {})]),
+    "ServiceAccount": (["Secrets"], lambda o: [len(o.get("secrets") or [])]),
+    "StatefulSet": (["Ready"], lambda o: [f"{o.get('status', {}).get('readyReplicas', 0)}/{o.get('spec', {}).get('replicas', 1)}"]),
+    "DaemonSet": (["Desired", "Current", "Ready", "Up-to-date", "Available", "Node Selector"],
+                  lambda o: [*(o.get("status", {}).get(f, 0) for f in ("desiredNumberScheduled", "currentNumberScheduled",
+                                                                       "numberReady", "updatedNumberScheduled",
+                                                                       "numberAvailable")),
+                             ",".join(f"{k}={v}" for k, v in (o.get("spec", {}).get("template", {}).get("spec", {})
+                                                              .get("nodeSelector") or {}).items()) or "<none>"]),
 }
 
 
@@ -114,6 +126,8 @@ WIDE = {
                                          or "<none>"]),
     "Deployment": (["Containers", "Images", "Selector"], _containers_wide),
     "ReplicaSet": (["Containers", "Images", "Selector"], _containers_wide),
+    "StatefulSet": (["Containers", "Images"], lambda o: _containers_wide(o)[:2]),
+    "DaemonSet": (["Containers", "Images", "Selector"], _containers_wide),
 }
 
 
