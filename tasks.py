@@ -290,7 +290,7 @@ def tools(c, config=None, profile=None):
     cache = tools_mod.ToolCache(tool_bin(lab.root).parent)
     p = lab.cfg.profile
     missing = []
-    for tool, version in (("kind", p.kind), ("kubectl", p.kubectl), ("linkerd", p.linkerd)):
+    for tool, version in (("kind", p.kind_cli), ("kubectl", p.kubectl), ("linkerd", p.linkerd)):
         try:
             path = cache.ensure(tools_mod.find(tool, version))
             print(f"√ {tool} {version}: {path} (sha256 verified)")

@@ -21,6 +21,11 @@ class LabError(RuntimeError):
     detail: str = ""  # longer evidence, kept out of the one line
 
 
+class CorruptFile(LabError):
+    """A file the lab wrote that cannot be read back (its process record, its saved state): the lab's state
+    is unknown, so it is reported, never taken for "not running"."""
+
+
 def one_of(what: str, value: str, choices) -> None:
     """Refuse a value given on the command line that is not among `choices`, naming them."""
     if value not in choices:

@@ -345,10 +345,11 @@ def test_rollout_restart_history_and_undo_go_through_replicasets(lab, east):
 
 
 def test_the_kind_backends_object_verbs_agree_with_the_api_through_real_kubectl(lab, west, east):
-    """What the kind and contexts backends read and change (steps, status, checks) they do with kubectl
-    (lab/backends/kind.py: get/list -o json, apply, annotate/label, scale, rollout status, delete). Here
-    those exact commands run against the simulated clusters' API and must agree with the lab's own client:
-    the kind path's argument building and output parsing, held to a real API server's answers."""
+    """What the kind and contexts backends change (steps, status, checks) they do with printed kubectl lines
+    (lab/backends/kubectl.py: apply, annotate/label, scale, rollout status, delete); what they read in a live
+    run they read through the official client on the same kubeconfig context. Here both run against the
+    simulated clusters' API and must agree with the lab's own client: the kind path's argument building
+    and output parsing, held to a real API server's answers."""
     import os
     import shutil
 
@@ -362,7 +363,18 @@ def test_the_kind_backends_object_verbs_agree_with_the_api_through_real_kubectl(
         pytest.skip("this holds the kind backend's kubectl verbs to the simulated API")
     if shutil.which("kubectl") is None:
         pytest.skip("kubectl is not installed on this machine")
-    kind_lab = kind_backend(lab.cfg, lab.root, runner=Runner(env={**os.environ, "KUBECONFIG": lab.backend.provider.kubeconfig_path()}))
+
+    class Watched(Runner):
+        def __init__(self, env):
+            super().__init__(env)
+            self.ran: list[str] = []
+
+        def run(self, command, check=True):
+            self.ran.append(command.text())
+            return super().run(command, check)
+
+    runner = Watched(env={**os.environ, "KUBECONFIG": lab.backend.provider.kubeconfig_path()})
+    kind_lab = kind_backend(lab.cfg, lab.root, runner=runner)
     kind = kind_lab.kube
     ns = lab.cfg.namespace
 
@@ -403,3 +415,5 @@ def test_the_kind_backends_object_verbs_agree_with_the_api_through_real_kubectl(
     # A step's own check, read through kubectl as on kind.
     workloads = next(step for step in steps.STEPS if isinstance(step, steps.Workloads))
     assert workloads.check(steps.Context(lab.cfg, kind_lab, lab.root), steps.Target.cluster(east.name)).ok
+    # Every read above went through the official client: no `kubectl get` ran, only the writes' lines.
+    assert runner.ran and not [line for line in runner.ran if " get " in f" {line} "], runner.ran

@@ -141,6 +141,41 @@ DATA = {
     "anchor_cert device": {"trust": {"anchor_cert": "/dev/zero", "anchor_key": "@key"}},
 }
 
+# -- networks no cluster can run on: refused at config, before anything starts -----------------------------
+NETWORKS = {
+    "pod_subnet loopback": {"clusters": {"east": {"pod_subnet": "127.0.0.0/8"}, "west": {}}},
+    "pod_subnet inside loopback": {"clusters": {"east": {"pod_subnet": "127.16.0.0/16"}, "west": {}}},
+    "pod_subnet link-local": {"clusters": {"east": {"pod_subnet": "169.254.0.0/16"}, "west": {}}},
+    "pod_subnet multicast": {"clusters": {"east": {"pod_subnet": "224.1.0.0/16"}, "west": {}}},
+    "pod_subnet reserved": {"clusters": {"east": {"pod_subnet": "240.0.0.0/16"}, "west": {}}},
+    "pod_subnet everything": {"clusters": {"east": {"pod_subnet": "0.0.0.0/0"}, "west": {}}},
+    "pod_subnet this network": {"clusters": {"east": {"pod_subnet": "0.0.0.0/16"}, "west": {}}},
+    "pod_subnet /30": {"clusters": {"east": {"pod_subnet": "10.244.0.0/30"}, "west": {}}},
+    "pod_subnet /25": {"clusters": {"east": {"pod_subnet": "10.244.0.0/25"}, "west": {}}},
+    "pod_subnet single address": {"clusters": {"east": {"pod_subnet": "10.244.0.1/32"}, "west": {}}},
+    "service_subnet loopback": {"clusters": {"east": {"service_subnet": "127.0.0.0/16"}, "west": {}}},
+    "service_subnet link-local": {"clusters": {"east": {"service_subnet": "169.254.0.0/24"}, "west": {}}},
+    "service_subnet multicast": {"clusters": {"east": {"service_subnet": "239.0.0.0/16"}, "west": {}}},
+    "service_subnet too large": {"clusters": {"east": {"service_subnet": "10.0.0.0/8"}, "west": {}}},
+    "service_subnet /28": {"clusters": {"east": {"service_subnet": "10.96.0.0/28"}, "west": {}}},
+    "service_subnet /30": {"clusters": {"east": {"service_subnet": "10.96.0.0/30"}, "west": {}}},
+    "lb_pool loopback": {"clusters": {"east": {"lb_pool": "127.0.0.10-127.0.0.20"}, "west": {}}},
+    "lb_pool link-local": {"clusters": {"east": {"lb_pool": "169.254.1.1-169.254.1.9"}, "west": {}}},
+    "lb_pool multicast": {"clusters": {"east": {"lb_pool": "224.0.0.1-224.0.0.9"}, "west": {}}},
+    "lb_pool broadcast": {"clusters": {"east": {"lb_pool": "255.255.255.250-255.255.255.255"}, "west": {}}},
+    "lb_pool one address for an exporting cluster": {"clusters": {"east": {"lb_pool": "172.18.255.200-172.18.255.200"},
+                                                                  "west": {}}},
+    "lb_pool inside the other cluster's pods": {"clusters": {"east": {"lb_pool": "10.245.0.10-10.245.0.20"}, "west": {}}},
+    "lb_pool inside the other cluster's services": {"clusters": {"east": {}, "west": {"lb_pool": "10.96.0.10-10.96.0.20"}}},
+    "pod_subnet of one is the other's services": {"clusters": {"east": {}, "west": {"pod_subnet": "10.96.0.0/16"}}},
+    "namespace kube-system": {"namespace": "kube-system"},
+    "namespace kube-public": {"namespace": "kube-public"},
+    "namespace linkerd": {"namespace": "linkerd"},
+    "namespace linkerd-multicluster": {"namespace": "linkerd-multicluster"},
+    "namespace metallb-system": {"namespace": "metallb-system"},
+    "namespace of a gateway": {"namespace": "emissary"},
+}
+
 # -- the command line itself ----------------------------------------------------------------------
 ARGS = {
     "config is a directory": ["up", "--config", "@dir"],
@@ -223,3 +258,22 @@ def test_a_bad_command_line_is_one_line(in_tmp, capsys, case):
 
 def test_the_matrix_has_at_least_a_hundred_cases():
     assert len(TEXTS) + len(DATA) + len(ARGS) >= 100
+
+
+@pytest.mark.parametrize("case", sorted(NETWORKS))
+def test_an_impossible_network_is_one_line_naming_the_field_with_a_valid_example(in_tmp, capsys, case):
+    """Refused at config, before any cluster or process starts: the field in the message, and a fix a user
+    can paste (an example range or name), never a failure mid-`up` with the cause in lab.log."""
+    (in_tmp / "lab.yaml").write_text(yaml.safe_dump(NETWORKS[case]))
+    code, out, err = _run(["up", "--backend", "sim"], capsys)
+    _assert_one_line_and_nothing_running(in_tmp, code, out, err)
+    field = "namespace" if "namespace" in NETWORKS[case] else next(
+        f"clusters.{c}.{k}" for c, keys in NETWORKS[case]["clusters"].items() for k in keys)
+    line = err.strip()
+    assert f"lab.yaml: {field}: " in line, line
+    assert "Fix: " in line and "e.g." in line.partition("Fix: ")[2], line
+    assert not list(in_tmp.glob(".lab/*/sim")), "nothing may start for a config the lab refuses"
+
+
+def test_the_network_matrix_has_at_least_twenty_cases():
+    assert len(NETWORKS) >= 20

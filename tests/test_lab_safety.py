@@ -176,7 +176,8 @@ def test_check_names_clusters_that_trust_an_anchor_the_lab_lost(tmp_path):
         subprocess.run(inv + ["down", "--purge"], cwd=tmp_path, env=env, capture_output=True, timeout=120)
 
 
-@pytest.mark.parametrize("text", ["not json", "{}", '{"clusters": []}', '{"clusters": {"east": {"spec": 1, "objects": 2}}}'])
+@pytest.mark.parametrize("text", ["not json", "{}", '{"clusters": []}', '{"clusters": {"east": {"spec": 1, "objects": 2}}}',
+                                  '{"clusters": {"east": {"spec": {}, "objects": []}}}', "\x00" * 64])
 def test_a_corrupt_saved_state_is_one_line_with_the_fix(sim_lab, text):
     sim_dir = sim_lab.backend.provider.sim_dir
     sim_dir.mkdir(parents=True)

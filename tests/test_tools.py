@@ -95,5 +95,5 @@ def test_every_profile_version_has_a_release_entry():
     from lab.model import profiles
 
     for p in profiles.PROFILES.values():
-        for tool, version in (("kind", p.kind), ("kubectl", p.kubectl), ("linkerd", p.linkerd)):
+        for tool, version in (("kind", p.kind_cli), ("kubectl", p.kubectl), ("linkerd", p.linkerd)):
             assert tools.find(tool, version, "linux", "amd64").version == version

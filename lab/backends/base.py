@@ -21,6 +21,7 @@ from ..parsers.cli_output import CheckResult, GatewayStatus
 from ..model.config import LabConfig
 from ..errors import LabError  # noqa: F401 - the root every backend raises; imported from here too
 from ..tools.run import Arg, resolved
+from .. import names
 
 
 ROOTS_ANNOTATION = "lab.multicluster/trust-roots"  # on pod templates: the anchors the pods were restarted for
@@ -123,7 +124,7 @@ class ClusterAPI(Role):
         """The anchors the cluster's control plane trusts, as stored where the profile keeps them."""
         from ..render import manifests
 
-        return manifests.read_trust_roots(self.get(cluster, "ConfigMap", manifests.LINKERD_NS, manifests.trust_roots_name(self.cfg)))
+        return manifests.read_trust_roots(self.get(cluster, "ConfigMap", names.LINKERD_NS, manifests.trust_roots_name(self.cfg)))
 
     def gateway_api_installed(self, cluster: str) -> bool:
         """What edge's CheckGatewayAPICRDs asks: do the HTTPRoute and GRPCRoute CRDs exist
@@ -264,7 +265,7 @@ class Installer(Role):
         `target`, if `source` runs one; the Link, its credentials and its mirrors stay."""
         from ..render import manifests
 
-        if self.kube.get(source, "Deployment", manifests.MC_NS, manifests.legacy_controller_name(target)) is None:
+        if self.kube.get(source, "Deployment", names.MC_NS, manifests.legacy_controller_name(target)) is None:
             return
         for obj in manifests.legacy_controller_objects(self.cfg, target):
             self.kube.delete(source, obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])

@@ -171,6 +171,7 @@ class KindProvider(ToolProvider):
             if cluster in existing:
                 self.runner.run(cmd("kind", "delete", "cluster", f"--name={cluster}", f"--kubeconfig={self.kubeconfig(cluster)}"))
                 removed.append(f"kind cluster {cluster}")
+        self.forget_readers()
         return removed
 
     def running(self) -> bool:

@@ -1,20 +1,25 @@
 """The cluster API of real clusters (kind, or existing contexts) as the `kubectl` and `linkerd` lines a person
-runs: writes are printed lines in a plan (the plans are scripts people run, and must not lie), and reads
-parse kubectl's JSON and the linkerd CLI's output. Every line goes through the provider's runner.
+runs: writes are printed lines in a plan (the plans are scripts people run, and must not lie). Object reads
+in a live run go through the official client on the same kubeconfig context (the one `KubeClient` every
+backend reads with); in a plan or a recording they are the `kubectl get -o json` lines a person would run.
+The guide's own read commands (`multicluster check`, `gateways`, curl in a pod) stay linkerd/kubectl lines.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable, TypeVar
 
+import urllib3
 import yaml
 
 from ..parsers import cli_output
 from ..parsers.cli_output import CheckResult, GatewayStatus
-from ..errors import CommandError
+from ..errors import CommandError, LabError
 from ..tools.run import Arg, Command, cmd, pipe
 from .base import ClusterAPI, HttpResult
 
+T = TypeVar("T")
 WAIT = "300s"
 ROLLOUT_RESOURCE = {"Deployment": "deploy", "StatefulSet": "statefulset"}  # kubectl patch/rollout names
 
@@ -55,11 +60,37 @@ class Kubectl(ClusterAPI):
             raise CommandError(result)
         return result.stdout.strip()
 
+    def _guarded(self, cluster: str, what: str, read: Callable[[], T]) -> T:
+        """A read through the official client, its failures named with the context and the fix."""
+        try:
+            return read()
+        except LabError:
+            raise
+        except Exception as exc:
+            from kubernetes.client.exceptions import ApiException  # noqa: PLC0415 - a 0.7 s import, live runs only
+
+            if not isinstance(exc, (OSError, urllib3.exceptions.HTTPError, ApiException)):
+                raise
+            context = self.backend.provider.context(cluster)
+            reason = getattr(exc, "reason", None) or type(exc).__name__
+            raise LabError(f"cannot read {what} from context {context} (cluster {cluster}): {reason}. "
+                           f"Fix: check that the cluster answers: `kubectl --context={context} get nodes`") from None
+
+    def _reader(self, cluster: str):
+        """The official client in a live run; None in a plan or a recording (reads are kubectl lines there)."""
+        return self._guarded(cluster, "the API's resources", lambda: self.backend.provider.reader(cluster))
+
     def get(self, cluster: str, kind: str, namespace: str, name: str) -> dict | None:
+        reader = self._reader(cluster)
+        if reader is not None:
+            return self._guarded(cluster, f"{kind} {namespace}/{name}", lambda: reader.get(kind, namespace, name))
         out = self._read(cluster, ["get", kind, name, "-o", "json", "--ignore-not-found"] + (["-n", namespace] if namespace else []))
         return json.loads(out) if out else None
 
     def list(self, cluster: str, kind: str, namespace: str | None = None, labels: dict | None = None) -> list[dict]:
+        reader = self._reader(cluster)
+        if reader is not None:
+            return self._guarded(cluster, f"the {kind} list", lambda: reader.list(kind, namespace, labels))
         args = ["get", kind, "-o", "json"] + (["-n", namespace] if namespace else ["--all-namespaces"])
         if labels:
             args += ["-l", ",".join(f"{k}={v}" for k, v in labels.items())]
@@ -118,5 +149,8 @@ class Kubectl(ClusterAPI):
                                             f"deploy/{deployment}"), check=False).stdout
 
     def events(self, cluster: str) -> list[dict]:
+        reader = self._reader(cluster)
+        if reader is not None:
+            return self._guarded(cluster, "events", lambda: reader.list("Event"))
         out = self.runner.run(self.kubectl(cluster, "get", "events", "--all-namespaces", "-o", "json"), check=False).stdout
         return json.loads(out)["items"] if out.strip().startswith("{") else []

@@ -3,10 +3,13 @@ pinned tools checked before anything runs, diagnostics from kubectl and linkerd,
 from this machine directly."""
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
-from ..render import manifests
+from ..kubeclient import KubeClient
 from ..tools.run import Runner
+from .. import names
 from .base import LabError, Provider
 
 
@@ -20,6 +23,28 @@ class ToolProvider(Provider):
     def __init__(self, backend, runner: Runner):
         super().__init__(backend)
         self.runner = runner
+        self._readers: dict[str, KubeClient] = {}
+        self._readers_lock = threading.Lock()
+
+    def reader(self, cluster: str) -> KubeClient | None:
+        """Where a live run reads a cluster: the official client on the kubeconfig and context the printed
+        kubectl lines use (one per cluster, kept). None where the runner records or scripts: nothing live can
+        be read, and the read is the `kubectl get` line a person would run."""
+        if not isinstance(self.runner, Runner):
+            return None
+        with self._readers_lock:
+            if cluster not in self._readers:
+                kubeconfig = (self.runner.env if self.runner.env is not None else os.environ).get("KUBECONFIG")
+                self._readers[cluster] = KubeClient(kubeconfig, self.context(cluster),
+                                                    self.backend.state_dir / "discovery" / f"{cluster}.json")
+            return self._readers[cluster]
+
+    def forget_readers(self) -> None:
+        """After the clusters are deleted: their clients and discovery caches name APIs that are gone."""
+        with self._readers_lock:
+            self._readers.clear()
+        for cluster in self.cfg.cluster_names:
+            (self.backend.state_dir / "discovery" / f"{cluster}.json").unlink(missing_ok=True)
 
     def context(self, cluster: str) -> str:
         raise NotImplementedError
@@ -45,7 +70,7 @@ class ToolProvider(Provider):
         for cluster in self.cfg.cluster_names:
             folder = dest / cluster
             folder.mkdir(exist_ok=True)
-            for ns in (manifests.LINKERD_NS, manifests.MC_NS, self.cfg.namespace):
+            for ns in (names.LINKERD_NS, names.MC_NS, self.cfg.namespace):
                 describe = self.runner.run(self.backend.kube.kubectl(cluster, "-n", ns, "describe", "pods"), check=False)
                 (folder / f"describe-{ns}.txt").write_text(describe.stdout + describe.stderr)
                 logs = self.runner.run(self.backend.kube.kubectl(cluster, "-n", ns, "logs", "--all-containers", "--prefix",

@@ -15,6 +15,7 @@ from ..model import gateways
 from ..render import helm, manifests
 from ..tools.run import Dynamic, cmd, pipe
 from ..trust.files import pki_dir, roots_path
+from .. import names
 from .base import ROOTS_ANNOTATION, Installer
 from .kubectl import ROLLOUT_RESOURCE, WAIT, Kubectl
 
@@ -36,10 +37,10 @@ class CliInstaller(Installer):
         if self.cfg.profile.metallb_config == "configmap":
             # MetalLB < 0.13 needs a memberlist secret (metallb.universe.tf v0.9 installation docs).
             key = Dynamic("$(openssl rand -base64 128)", lambda: base64.b64encode(secrets.token_bytes(128)).decode())
-            self.kube.runner.run(self.kube.kubectl(cluster, "create", "secret", "generic", "-n", manifests.METALLB_NS, "memberlist",
+            self.kube.runner.run(self.kube.kubectl(cluster, "create", "secret", "generic", "-n", names.METALLB_NS, "memberlist",
                                          Dynamic(f"--from-literal=secretkey={key.shell}",
                                                  lambda: f"--from-literal=secretkey={key.resolve()}")))
-        self.kube.runner.run(self.kube.kubectl(cluster, "wait", f"--namespace={manifests.METALLB_NS}", "--for=condition=ready",
+        self.kube.runner.run(self.kube.kubectl(cluster, "wait", f"--namespace={names.METALLB_NS}", "--for=condition=ready",
                                      "pod", "--selector=app=metallb", f"--timeout={WAIT}"))
 
     def install_gateway_api(self, cluster: str) -> None:
@@ -67,11 +68,11 @@ class CliInstaller(Installer):
         """The guide's `kubectl get cm/linkerd-config -ojsonpath="{.data.global}" | jq ...`, with python3 for jq."""
         if self.cfg.profile.trust_roots == "linkerd-config":
             self.kube.runner.run(pipe(
-                self.kube.kubectl(cluster, "-n", manifests.LINKERD_NS, "get", "cm/linkerd-config", "-o", "jsonpath={.data.global}"),
+                self.kube.kubectl(cluster, "-n", names.LINKERD_NS, "get", "cm/linkerd-config", "-o", "jsonpath={.data.global}"),
                 cmd("python3", "-c", "import json,sys; print(json.load(sys.stdin)['identityContext']['trustAnchorsPem'], end='')",
                     stdout_to=dest)))
         else:
-            self.kube.runner.run(self.kube.kubectl(cluster, "-n", manifests.LINKERD_NS, "get", "cm/linkerd-identity-trust-roots",
+            self.kube.runner.run(self.kube.kubectl(cluster, "-n", names.LINKERD_NS, "get", "cm/linkerd-identity-trust-roots",
                                          "-o", "jsonpath={.data.ca-bundle\\.crt}", stdout_to=dest))
 
     def write_bundle(self, dest: Path, sources: list[Path]) -> None:
@@ -126,7 +127,7 @@ class CliInstaller(Installer):
 
     def install_multicluster(self, cluster: str) -> None:
         self.kube.apply_output(cluster, self.kube.linkerd(cluster, "multicluster", "install", *self._extension_values(cluster)))
-        self.kube.wait_rollout(cluster, manifests.MC_NS, manifests.GATEWAY)
+        self.kube.wait_rollout(cluster, names.MC_NS, names.GATEWAY)
 
     def allow_access(self, target: str, source: str) -> None:
         self.kube.apply_output(target, self.kube.linkerd(target, "multicluster", "allow", "--service-account-name", source))
@@ -140,10 +141,10 @@ class CliInstaller(Installer):
         objects = [o for o in manifests.access_objects(self.cfg, source)
                    if not (o["kind"] == "Secret" and not self.cfg.profile.link_crd)]
         for namespaced in (False, True):
-            names = [f"{o['kind'].lower()}/{o['metadata']['name']}" for o in objects
-                     if ("namespace" in o["metadata"]) == namespaced]
-            scope = ["-n", manifests.MC_NS] if namespaced else []
-            self.kube.runner.run(self.kube.kubectl(target, *scope, "delete", *names, "--ignore-not-found"))
+            resources = [f"{o['kind'].lower()}/{o['metadata']['name']}" for o in objects
+                         if ("namespace" in o["metadata"]) == namespaced]
+            scope = ["-n", names.MC_NS] if namespaced else []
+            self.kube.runner.run(self.kube.kubectl(target, *scope, "delete", *resources, "--ignore-not-found"))
 
     def retire_link_controller(self, source: str, target: str) -> None:
         if self.kube.runner.scripting:
@@ -188,14 +189,14 @@ class HelmInstaller(CliInstaller):
         """2.8's chart templates its own namespace; today's charts install into the release namespace."""
         if self.cfg.profile.helm_access == "release":
             return []
-        return ["-n", manifests.MC_NS] + (["--create-namespace"] if create else [])
+        return ["-n", names.MC_NS] + (["--create-namespace"] if create else [])
 
     def install_multicluster(self, cluster: str) -> None:
         repo, url, chart, version = helm.chart(self.cfg)
         self.kube.runner.run(cmd("helm", "repo", "add", repo, url))
         self.kube.runner.run(self.kube.helm(cluster, "install", helm.MAIN_RELEASE, chart, "--version", version,
                                             *self._helm_namespace(create=True), *self._extension_values(cluster)))
-        self.kube.wait_rollout(cluster, manifests.MC_NS, manifests.GATEWAY)
+        self.kube.wait_rollout(cluster, names.MC_NS, names.GATEWAY)
 
     def link_account(self, source: str) -> str | None:
         return source  # each source's own account, from its own values or release
@@ -207,7 +208,7 @@ class HelmInstaller(CliInstaller):
         """The main release's `remoteMirrorServiceAccountName` list (edge): the default account and one
         per source linked to `target`, in the config's order."""
         sources = [link.source for link in self.cfg.links if link.target == target and link.source != without]
-        return [manifests.REMOTE_ACCESS_SA] + sources
+        return [names.REMOTE_ACCESS_SA] + sources
 
     def _helm_accounts_upgrade(self, target: str, accounts: list[str]) -> None:
         """Edge: one release owns the accounts (templates/remote-access-service-mirror-rbac.yaml ranges over the

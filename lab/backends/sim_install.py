@@ -13,6 +13,7 @@ from ..render import helm, manifests
 from ..trust import pki
 from ..sim.kube.apicerts import ApiCerts
 from ..trust.files import pki_dir, roots_path
+from .. import names
 from .base import Installer, LabError, wait_until
 
 
@@ -82,11 +83,11 @@ class SimCliInstaller(Installer):
     def _account_token(self, target: str, account: str) -> str | None:
         """The account's token as `link` finds it: 2.8.1 through the account's `secrets` list
         (cli/cmd/multicluster.go), edge through token Secrets annotated with the account (link-gen.go)."""
-        sa = self.kube.get(target, "ServiceAccount", manifests.MC_NS, account)
+        sa = self.kube.get(target, "ServiceAccount", names.MC_NS, account)
         if sa is None:
             return None
         named = [ref["name"] for ref in sa.get("secrets", [])]
-        for secret in self.kube.list(target, "Secret", manifests.MC_NS):
+        for secret in self.kube.list(target, "Secret", names.MC_NS):
             bound = secret["metadata"].get("annotations", {}).get("kubernetes.io/service-account.name") == account
             if secret.get("type") == "kubernetes.io/service-account-token" and (
                     secret["metadata"]["name"] in named if not self.cfg.profile.link_crd else bound):
@@ -96,9 +97,9 @@ class SimCliInstaller(Installer):
 
     def link(self, source: str, target: str, gateway: gateways.Gateway | None, service_account: str | None = None) -> None:
         gw = gateway
-        account = service_account or manifests.REMOTE_ACCESS_SA
+        account = service_account or names.REMOTE_ACCESS_SA
         token = wait_until(lambda: self._account_token(target, account), 10,
-                           f"the token of service account {manifests.MC_NS}/{account} in {target}")
+                           f"the token of service account {names.MC_NS}/{account} in {target}")
         service = None
         if self.cfg.profile.link_crd and gw is not None:
             service = wait_until(lambda: (svc := self.kube.get(target, "Service", gw.namespace, gw.name)) and manifests.ingress_ip(svc) and svc,
@@ -128,7 +129,7 @@ class SimHelmInstaller(SimCliInstaller):
     its record is the `sh.helm.release.v1.<release>.v1` Secret, and uninstall removes exactly what it owns."""
 
     def install_multicluster(self, cluster: str) -> None:
-        self.helm_install(cluster, helm.MAIN_RELEASE, manifests.MC_NS, manifests.multicluster(self.cfg, cluster))
+        self.helm_install(cluster, helm.MAIN_RELEASE, names.MC_NS, manifests.multicluster(self.cfg, cluster))
 
     def link_account(self, source: str) -> str | None:
         return source  # each source's own account, from its own values or release
@@ -165,7 +166,7 @@ class SimHelmInstaller(SimCliInstaller):
     def _helm_set_accounts(self, target: str, accounts: list[str]) -> None:
         """`helm upgrade --reuse-values --set remoteMirrorServiceAccountName={...}` on the main release:
         its objects become the extension's plus every listed account's; dropped accounts are deleted."""
-        record = self.kube.get(target, "Secret", manifests.MC_NS, helm.record_name(helm.MAIN_RELEASE))
+        record = self.kube.get(target, "Secret", names.MC_NS, helm.record_name(helm.MAIN_RELEASE))
         if record is None:
             raise LabError(f"no release {helm.MAIN_RELEASE} in {target}. Fix: run `./labctl step multicluster` first")
         objects = manifests.multicluster(self.cfg, target, accounts=accounts)
@@ -173,11 +174,11 @@ class SimHelmInstaller(SimCliInstaller):
         for ref in helm.owned_refs(record):
             if (ref["kind"], ref["namespace"], ref["name"]) not in keep:
                 self.kube.delete(target, ref["kind"], ref["namespace"], ref["name"])
-        owned = helm.owned(objects, helm.MAIN_RELEASE, manifests.MC_NS)
-        self.kube.apply(target, owned + [helm.release_record(helm.MAIN_RELEASE, manifests.MC_NS, owned)])
+        owned = helm.owned(objects, helm.MAIN_RELEASE, names.MC_NS)
+        self.kube.apply(target, owned + [helm.release_record(helm.MAIN_RELEASE, names.MC_NS, owned)])
 
     def _helm_accounts(self, target: str) -> list[str]:
-        record = self.kube.get(target, "Secret", manifests.MC_NS, helm.record_name(helm.MAIN_RELEASE))
+        record = self.kube.get(target, "Secret", names.MC_NS, helm.record_name(helm.MAIN_RELEASE))
         refs = helm.owned_refs(record) if record else []
         return [r["name"] for r in refs if r["kind"] == "ClusterRoleBinding"]
 
@@ -187,7 +188,7 @@ class SimHelmInstaller(SimCliInstaller):
             if source not in accounts:
                 self._helm_set_accounts(target, accounts + [source])
             return
-        self.helm_install(target, helm.access_release(source), manifests.MC_NS, manifests.access_objects(self.cfg, source))
+        self.helm_install(target, helm.access_release(source), names.MC_NS, manifests.access_objects(self.cfg, source))
 
     def revoke_access(self, target: str, source: str) -> None:
         if self.cfg.profile.helm_access == "values":
@@ -197,5 +198,5 @@ class SimHelmInstaller(SimCliInstaller):
                                "nothing to revoke")
             self._helm_set_accounts(target, [a for a in accounts if a != source])
             return
-        if not self.helm_uninstall(target, helm.access_release(source), manifests.MC_NS):
+        if not self.helm_uninstall(target, helm.access_release(source), names.MC_NS):
             raise LabError(f"no release {helm.access_release(source)} in {target}: {source} has no access to revoke")

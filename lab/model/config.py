@@ -225,6 +225,9 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
     namespace = data.get("namespace", DEFAULT["namespace"])
     if not isinstance(namespace, str) or not DNS_LABEL.match(namespace):
         raise ConfigError("namespace", f"{shown(namespace)} is not a DNS label", "use lower-case letters, digits and '-'", source)
+    installs_into = (upstream_names.LINKERD_NS, upstream_names.MC_NS, upstream_names.METALLB_NS,
+                     *(gateways.for_profile(p, g).namespace for p in PROFILES.values() for g in gateways.gateway_types()))
+    topology.check_namespace(namespace, installs_into, source)
     gateway = data.get("gateway", DEFAULT["gateway"])
     if not isinstance(gateway, str) or gateway not in gateways.gateway_types():
         raise ConfigError("gateway", f"{shown(gateway)} is not a known gateway", f"use one of: {', '.join(gateways.gateway_types())}",
@@ -282,17 +285,22 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
             _refuse_newer_mode(profile, "federated", f"clusters.{c.name}.federated", "or leave federated out", source)
         if set(c.exports) & {s for w in c.workloads if (WORKLOADS / f"{w}.yaml").exists() for s in topology.fixture_headless_services(w)}:
             _refuse_newer_mode(profile, "headless", f"clusters.{c.name}.exports", "or export no headless service", source)
+    for c in clusters:
+        topology.check_ranges(c, source)
     topology.check_disjoint(clusters, source)
     for c in clusters:
-        topology.check_pool_outside_subnets(c, source)
+        topology.check_pool_outside_subnets(c, clusters, source)
         topology.check_workloads_and_exports(c, source)
     for c in clusters:
-        chosen = gateways.for_profile(PROFILES[profile], gateway)
-        wanted = [upstream_names.GATEWAY] + ([chosen.name] if c.exports and not chosen.bundled else [])
+        # An exporting cluster may switch to any gateway type (`./labctl gateway TYPE`); each one that is not
+        # the bundled gateway runs its own LoadBalancer beside it.
+        switchable = [gateways.for_profile(PROFILES[profile], t) for t in gateways.gateway_types()]
+        wanted = [upstream_names.GATEWAY] + ([g.name for g in switchable if not g.bundled] if c.exports else [])
         if c.lb_pool.size < len(wanted):
             raise ConfigError(
                 f"clusters.{c.name}.lb_pool", f"{c.lb_pool} holds {c.lb_pool.size} address(es), but the lab asks for "
-                f"{len(wanted)} LoadBalancer(s) there ({', '.join(wanted)})", f"widen the range to at least {len(wanted)} addresses", source)
+                f"{len(wanted)} LoadBalancer(s) there ({', '.join(wanted)})", f"widen the range to at least {len(wanted)} addresses, e.g. {c.lb_pool.first}-"
+                f"{ipaddress.IPv4Address(int(c.lb_pool.first) + len(wanted) - 1)}", source)
 
     raw_links = data.get("links", DEFAULT["links"])
     if not isinstance(raw_links, list):

@@ -27,7 +27,7 @@ class Profile:
     name: str
     summary: str
     linkerd: str                 # CLI and control plane release
-    kind: str                    # kind release
+    kind_cli: str                # the kind CLI release (the word "kind" alone is the backend)
     node_image: str              # kindest/node image built for that kind release (by digest)
     kubectl: str
     metallb: str
@@ -105,7 +105,7 @@ PROFILES: dict[str, Profile] = {
             summary="the guide exactly, as of Linkerd stable-2.8.1 (2020)",
             linkerd="stable-2.8.1",
             # kind v0.8.1 release notes: images built for it (kubernetes-sigs/kind releases/tag/v0.8.0, v0.8.1)
-            kind="v0.8.1",
+            kind_cli="v0.8.1",
             node_image="kindest/node:v1.18.2@sha256:7b27a6d0f2517ff88ba444025beae41491b016bc6af573ba467b70c5e8e0d85f",
             kubectl="v1.18.2",
             # MetalLB v0.9.x: manifests/namespace.yaml + metallb.yaml, a memberlist secret, ConfigMap `config`
@@ -169,7 +169,7 @@ PROFILES: dict[str, Profile] = {
             summary="the newest releases confirmed on 2026-11-24, with today's commands",
             linkerd="edge-26.8.3",
             # kind v0.33.0 release notes: default node image kindest/node:v1.37.0 by digest
-            kind="v0.33.0",
+            kind_cli="v0.33.0",
             node_image="kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5",
             kubectl="v1.37.1",  # client; the node runs v1.37.0 (one patch apart is within skew)
             # MetalLB v0.16.1: config/manifests/metallb-native.yaml, IPAddressPool + L2Advertisement

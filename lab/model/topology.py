@@ -110,13 +110,71 @@ def check_link_reachable(link: LinkConfig, i: int, clusters: dict[str, ClusterCo
                               f"use mode {other.mode} for every link to {link.target}", source)
 
 
-def check_pool_outside_subnets(c: ClusterConfig, source: str) -> None:
+# Ranges no cluster network may use: a pod, Service or LoadBalancer address there never reaches a node.
+SPECIAL_RANGES = {
+    "loopback": ipaddress.IPv4Network("127.0.0.0/8"),
+    "link-local": ipaddress.IPv4Network("169.254.0.0/16"),
+    "multicast": ipaddress.IPv4Network("224.0.0.0/4"),
+    "reserved": ipaddress.IPv4Network("240.0.0.0/4"),
+    '"this network"': ipaddress.IPv4Network("0.0.0.0/8"),
+}
+EXAMPLES = {"pod_subnet": "10.244.0.0/16", "service_subnet": "10.96.0.0/16", "lb_pool": "172.18.255.200-172.18.255.214"}
+# The node takes a /24 of the pod subnet: kube-controller-manager's --node-cidr-mask-size-ipv4 is 24 (kind and
+# kubeadm keep it), and a cluster CIDR smaller than that leaves no node CIDR to allocate, so the node never
+# gets pod addresses (pkg/controller/nodeipam/ipam/cidrset/cidr_set.go NewCIDRSet: 1 << (24 - mask) CIDRs).
+NODE_CIDR_PREFIX = 24
+# The API server refuses a Service range of more than 20 host bits ("specified --service-cluster-ip-range
+# is too large; for 32-bit addresses, the mask must be >= 12", cmd/kube-apiserver/app/options/validation.go).
+MAX_SERVICE_HOST_BITS = 20
+# kube-dns takes the 10th address of the Service range (kubeadm's GetDNSIP), and the lab alone creates some
+# 20 Services per cluster on kind (Linkerd, the extension, MetalLB's webhook, gateways, workloads, mirrors): a /24 leaves room.
+MIN_SERVICE_PREFIX = 24
+# Namespaces the demo workloads may not take: Kubernetes' own, and those the lab installs into. Linkerd's
+# proxy injector skips them (its namespaceSelector leaves out kube-system; its own namespaces are labelled
+# config.linkerd.io/admission-webhooks: disabled), so the demo pods would run unmeshed beside the control planes.
+SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
+
+
+def _ranges(c: ClusterConfig) -> list[tuple[str, int, int, str]]:
+    return [(key, int(getattr(c, key).network_address), int(getattr(c, key).broadcast_address), str(getattr(c, key)))
+            for key in ("pod_subnet", "service_subnet")] + [("lb_pool", int(c.lb_pool.first), int(c.lb_pool.last), str(c.lb_pool))]
+
+
+def check_ranges(c: ClusterConfig, source: str) -> None:
+    """What a real cluster cannot run on: special-purpose ranges, and subnets too small or too large."""
+    for key, first, last, text in _ranges(c):
+        for what, special in SPECIAL_RANGES.items():
+            if first <= int(special.broadcast_address) and int(special.network_address) <= last:
+                raise ConfigError(f"clusters.{c.name}.{key}", f"{text} reaches into the {what} range {special}, "
+                                  "which no cluster network can use", f"use a private range, e.g. {EXAMPLES[key]}", source)
+    if c.pod_subnet.prefixlen > NODE_CIDR_PREFIX:
+        raise ConfigError(f"clusters.{c.name}.pod_subnet", f"{c.pod_subnet} is smaller than the /{NODE_CIDR_PREFIX} "
+                          "each node takes from it, so the node would get no pod addresses",
+                          f"use a /{NODE_CIDR_PREFIX} or larger, e.g. {EXAMPLES['pod_subnet']}", source)
+    if 32 - c.service_subnet.prefixlen > MAX_SERVICE_HOST_BITS:
+        raise ConfigError(f"clusters.{c.name}.service_subnet", f"{c.service_subnet} is larger than the API server "
+                          f"accepts (the mask must be /{32 - MAX_SERVICE_HOST_BITS} or longer)",
+                          f"use e.g. {EXAMPLES['service_subnet']}", source)
+    if c.service_subnet.prefixlen > MIN_SERVICE_PREFIX:
+        raise ConfigError(f"clusters.{c.name}.service_subnet", f"{c.service_subnet} holds {c.service_subnet.num_addresses} "
+                          "addresses, too few for kube-dns (the 10th address) and the Services the lab creates",
+                          f"use a /{MIN_SERVICE_PREFIX} or larger, e.g. {EXAMPLES['service_subnet']}", source)
+
+
+def check_namespace(namespace: str, reserved: tuple[str, ...], source: str) -> None:
+    if namespace in SYSTEM_NAMESPACES or namespace in reserved:
+        raise ConfigError("namespace", f"{namespace} belongs to Kubernetes or to what the lab installs, where Linkerd "
+                          "injects no proxy; the demo workloads need their own", "use e.g. mc-demo", source)
+
+
+def check_pool_outside_subnets(c: ClusterConfig, clusters: list[ClusterConfig], source: str) -> None:
     """MetalLB hands out addresses on the node network; inside the pod or service subnet they would collide."""
     for key in ("pod_subnet", "service_subnet"):
         net = getattr(c, key)
         if int(c.lb_pool.first) <= int(net.broadcast_address) and int(net.network_address) <= int(c.lb_pool.last):
             raise ConfigError(f"clusters.{c.name}.lb_pool", f"{c.lb_pool} lies inside the cluster's {key} {net}",
-                              "take the range from the node network (kind: the top of the docker `kind` network)", source)
+                              "take the range from the node network (kind: the top of the docker `kind` network), "
+                              f"e.g. {free_example('lb_pool', clusters)}", source)
 
 
 def _fixture_service_objects(workload: str) -> list[dict]:
@@ -151,6 +209,17 @@ def check_workloads_and_exports(c: ClusterConfig, source: str) -> None:
                                   f"offer one of them ({offered}), or add the workload that defines it", source)
 
 
+def free_example(key: str, clusters: list[ClusterConfig]) -> str:
+    """A range for `key` that overlaps nothing the clusters use, for a Fix: to offer."""
+    taken = [r for c in clusters for r in _ranges(c)]
+    for index in range(MAX_DERIVED):
+        text = derived_ranges(index)[key]
+        pool = AddressPool.parse(text)
+        if not any(int(pool.first) <= last and first <= int(pool.last) for _, first, last, _ in taken):
+            return text
+    return EXAMPLES[key]
+
+
 def check_disjoint(clusters: list[ClusterConfig], source: str) -> None:
     seen: list[tuple[str, ipaddress.IPv4Network]] = []
     for c in clusters:
@@ -160,13 +229,21 @@ def check_disjoint(clusters: list[ClusterConfig], source: str) -> None:
                 if net.overlaps(other):
                     raise ConfigError(
                         f"clusters.{c.name}.{key}", f"{net} overlaps {other_path} ({other})",
-                        "give every cluster its own pod and service subnets", source,
+                        f"give every cluster its own pod and service subnets, e.g. {free_example(key, clusters)}", source,
                     )
             seen.append((f"clusters.{c.name}.{key}", net))
+    for c in clusters:  # another cluster's pods or Services would answer on a LoadBalancer address
+        for other in clusters:
+            for key in ("pod_subnet", "service_subnet"):
+                net = getattr(other, key)
+                if other is not c and c.lb_pool.overlaps(AddressPool(net.network_address, net.broadcast_address)):
+                    raise ConfigError(f"clusters.{c.name}.lb_pool", f"{c.lb_pool} lies inside clusters.{other.name}.{key} ({net})",
+                                      "take the range from the node network (kind: the top of the docker `kind` network), "
+                                      f"e.g. {free_example('lb_pool', clusters)}", source)
     for i, c in enumerate(clusters):
         for other in clusters[:i]:
             if c.lb_pool.overlaps(other.lb_pool):
                 raise ConfigError(
                     f"clusters.{c.name}.lb_pool", f"{c.lb_pool} overlaps clusters.{other.name}.lb_pool ({other.lb_pool})",
-                    "give each cluster a disjoint LoadBalancer range", source,
+                    f"give each cluster a disjoint LoadBalancer range, e.g. {free_example('lb_pool', clusters)}", source,
                 )

@@ -22,10 +22,6 @@ from ..model.topology import AddressPool
 
 POOL_NAME = "lab-pool"
 L2_NAME = "lab-l2"
-# Upstream's names live in lab/names.py: import them from there. These few are still read as
-# manifests.X by lab/steps.py and lab/backends/ (being rewritten elsewhere); drop each once they move.
-GATEWAY, ISSUER_SECRET, REMOTE_ACCESS_SA = names.GATEWAY, names.ISSUER_SECRET, names.REMOTE_ACCESS_SA
-LINKERD_NS, MC_NS, METALLB_NS = names.LINKERD_NS, names.MC_NS, names.METALLB_NS
 
 
 def ingress_ip(svc: dict | None) -> str | None:

@@ -10,6 +10,7 @@ from .. import names
 from ..trust import pki
 from ..parsers.cli_output import GatewayStatus
 from ..backends.base import Backend, LabError
+from ..errors import CorruptFile
 from ..model.config import LabConfig
 
 MIRRORED = {names.MIRRORED_LABEL: "true"}
@@ -95,6 +96,8 @@ def collect(cfg: LabConfig, backend: Backend) -> LabStatus:
     """A picture of the lab; a lab that is down says so instead of failing."""
     try:
         running = backend.provider.running()
+    except CorruptFile:
+        raise  # the lab's own record is unreadable: whether it runs is unknown, and the message says the fix
     except LabError:
         running = False
     if not running:

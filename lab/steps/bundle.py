@@ -11,6 +11,7 @@ from ..render import manifests
 from ..trust import pki, files as trust
 from ..backends.base import ROOTS_ANNOTATION
 from ..tools.run import Dynamic
+from .. import names
 from .engine import Check, Context, Step, Target, ready
 
 
@@ -18,8 +19,8 @@ def lab_workloads(ctx: Context, cluster: str) -> list[tuple[str, str, str]]:
     """(kind, namespace, name) of the meshed Deployments and StatefulSets the lab runs in `cluster`: what a
     trust change must restart. The service mirror is meshed too (2.8.1 `linkerd-service-mirror`, edge
     `controller-<target>`)."""
-    out = [("Deployment", manifests.MC_NS, manifests.GATEWAY)]
-    out += [("Deployment", manifests.MC_NS, name) for name in manifests.mirror_controllers(ctx.cfg, cluster)]
+    out = [("Deployment", names.MC_NS, names.GATEWAY)]
+    out += [("Deployment", names.MC_NS, name) for name in manifests.mirror_controllers(ctx.cfg, cluster)]
     gw = gateways.resolve(ctx.cfg)
     if not gw.bundled and cluster in ctx.gateway_exporters():
         out.append(("Deployment", gw.namespace, gw.name))

@@ -55,7 +55,7 @@ class Export(Step):
         field, want = manifests.export_marks(ctx.cfg, dest)
         headless = set(manifests.headless_exports(ctx.cfg, dest))
         if ctx.cfg.profile.export == "label":
-            link = ctx.backend.kube.get(source, "Link", manifests.MC_NS, dest) or {}
+            link = ctx.backend.kube.get(source, "Link", names.MC_NS, dest) or {}
             if link.get("spec", {}).get("gatewayAddress") != address:
                 return Check(False, f"the Link in {source} does not name {dest}'s gateway {gw.namespace}/{gw.name} ({address})")
         for ns, name in ctx.cfg.exported(dest):

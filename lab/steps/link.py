@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..parsers import cli_output
 from ..model import gateways
 from ..render import manifests
+from .. import names
 from .engine import Check, Step, ready
 
 
@@ -19,16 +20,16 @@ class Link(Step):
         source, dest = target.source, target.dest
         # What the profile's `link` creates: a Link (edge link-gen) or only the credentials Secret (2.8.1).
         if ctx.cfg.profile.link_crd:
-            if not ctx.backend.kube.get(source, "Link", manifests.MC_NS, dest):
+            if not ctx.backend.kube.get(source, "Link", names.MC_NS, dest):
                 return Check(False, f"no Link {dest} in {source}")
-            legacy = ctx.backend.kube.get(source, "Deployment", manifests.MC_NS, manifests.legacy_controller_name(dest))
+            legacy = ctx.backend.kube.get(source, "Deployment", names.MC_NS, manifests.legacy_controller_name(dest))
             if ctx.cfg.link_command == "link-gen" and legacy is not None:
-                return Check(False, f"{source} still runs the deprecated `link`'s controller {manifests.MC_NS}/{legacy['metadata']['name']} "
+                return Check(False, f"{source} still runs the deprecated `link`'s controller {names.MC_NS}/{legacy['metadata']['name']} "
                                     f"beside the extension's")
             if ctx.cfg.link_command == "link" and not ready(legacy):
-                return Check(False, f"{source}'s controller {manifests.MC_NS}/{manifests.legacy_controller_name(dest)} not ready")
-        elif not ctx.backend.kube.get(source, "Secret", manifests.MC_NS, manifests.credentials_secret_name(dest)):
-            return Check(False, f"no Secret {manifests.MC_NS}/{manifests.credentials_secret_name(dest)} in {source}")
+                return Check(False, f"{source}'s controller {names.MC_NS}/{manifests.legacy_controller_name(dest)} not ready")
+        elif not ctx.backend.kube.get(source, "Secret", names.MC_NS, manifests.credentials_secret_name(dest)):
+            return Check(False, f"no Secret {names.MC_NS}/{manifests.credentials_secret_name(dest)} in {source}")
         if not ctx.link_config(target).via_gateway and not ctx.backend.provider.pods_routed(source, dest):
             return Check(False, f"the pod networks of {source} and {dest} are not routed to each other")
         results = ctx.backend.kube.check(source)

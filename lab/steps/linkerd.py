@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import base64
 
-from ..render import manifests
 from ..trust import pki, files as trust
+from .. import names
 from .engine import Check, Step
 
 
@@ -20,7 +20,7 @@ class Linkerd(Step):
         # issuer crt.pem), so the text never equals the file's.
         if not pki.same_certificates(ctx.backend.kube.trust_roots(cluster), ctx.trust.roots_for(cluster)):
             return Check(False, "trust roots missing or not the anchors the lab installs")
-        issuer = ctx.backend.kube.get(cluster, "Secret", manifests.LINKERD_NS, manifests.ISSUER_SECRET)
+        issuer = ctx.backend.kube.get(cluster, "Secret", names.LINKERD_NS, names.ISSUER_SECRET)
         crt = base64.b64decode((issuer or {}).get("data", {}).get("crt.pem", "")).decode()
         if not pki.same_certificates(crt, ctx.trust.issuers[cluster].cert_pem):
             return Check(False, "issuer missing or not the lab's issuer for this cluster")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..model import gateways
 from ..render import manifests
+from .. import names
 from .engine import Check, Step, ready
 
 
@@ -12,10 +13,10 @@ class Multicluster(Step):
 
     def check(self, ctx, target):
         cluster = target.name
-        svc = ctx.backend.kube.get(cluster, "Service", manifests.MC_NS, manifests.GATEWAY)
+        svc = ctx.backend.kube.get(cluster, "Service", names.MC_NS, names.GATEWAY)
         if not manifests.ingress_ip(svc):
             return Check(False, "gateway service has no LoadBalancer address")
-        if not ready(ctx.backend.kube.get(cluster, "Deployment", manifests.MC_NS, manifests.GATEWAY)):
+        if not ready(ctx.backend.kube.get(cluster, "Deployment", names.MC_NS, names.GATEWAY)):
             return Check(False, "gateway deployment not ready")
         # The whole install, not only its first objects: an install cut short leaves the gateway without
         # the Link CRD or the service mirror, and linking would then fail.
@@ -23,8 +24,8 @@ class Multicluster(Step):
             return Check(False, f"the Link CRD {manifests.LINK_CRD} is not installed")
         # Links made with the deprecated `link` bring their controllers at the link step
         for name in [] if ctx.cfg.links_bring_controllers else manifests.mirror_controllers(ctx.cfg, cluster):
-            if not ready(ctx.backend.kube.get(cluster, "Deployment", manifests.MC_NS, name)):
-                return Check(False, f"service mirror {manifests.MC_NS}/{name} not ready")
+            if not ready(ctx.backend.kube.get(cluster, "Deployment", names.MC_NS, name)):
+                return Check(False, f"service mirror {names.MC_NS}/{name} not ready")
         return Check(True)
 
     def apply(self, ctx, target):
@@ -32,5 +33,5 @@ class Multicluster(Step):
 
     def describe(self, ctx, target):
         port, path = ctx.cfg.profile.gateway_probe
-        return [f"install the multicluster extension: {manifests.MC_NS}/{manifests.GATEWAY} "
+        return [f"install the multicluster extension: {names.MC_NS}/{names.GATEWAY} "
                 f"(LoadBalancer, ports {gateways.GATEWAY_PORT} mc-gateway and {port} mc-probe, probe path {path})"]

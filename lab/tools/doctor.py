@@ -36,7 +36,7 @@ def _version(argv: list[str]) -> str | None:
 
 def tool_findings(profile: Profile, extra_path: Path | None = None) -> list[Finding]:
     out = []
-    wanted = {"kind": (profile.kind, ["version"]), "kubectl": (profile.kubectl, ["version", "--client"]),
+    wanted = {"kind": (profile.kind_cli, ["version"]), "kubectl": (profile.kubectl, ["version", "--client"]),
               "linkerd": (profile.linkerd, ["version", "--client", "--short"])}
     for tool, (version, args) in wanted.items():
         path = shutil.which(tool, path=os.pathsep.join(filter(None, [str(extra_path or ""), os.environ.get("PATH", "")])))

@@ -212,15 +212,23 @@ def validate_issuer(issuer: x509.Certificate, anchors: list[x509.Certificate], w
 
 
 def _write_atomic(path: Path, text: str, mode: int) -> None:
-    """Write to a temporary file then rename it into place: a command killed midway leaves the old
-    file or the new one, never half of one. The file has `mode` from its first byte on."""
+    """Write to a temporary file then rename it into place: a command killed midway (or a machine that
+    loses power) leaves the old file or the new one, never half of one: the data is fsynced before the
+    rename, and the folder after it. The file has `mode` from its first byte on."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: two writers never share one
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
     os.chmod(tmp, mode)
     os.replace(tmp, path)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 def write_private(path: Path, text: str) -> None:

@@ -6,6 +6,7 @@ Names, short names and scopes as `kubectl api-resources` prints them on Kubernet
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
@@ -97,6 +98,16 @@ def from_crd(crd: dict) -> list[Resource]:
     return out
 
 
+def version_priority(version: str) -> tuple:
+    """The kube-aware order of versions (apimachinery's version.CompareKubeAwareVersionStrings): GA before
+    beta before alpha, the higher number first; a name of another shape after them all, alphabetically."""
+    found = re.fullmatch(r"v(\d+)(?:(alpha|beta)(\d+))?", version)
+    if not found:
+        return (1, 0, 0, 0, version)
+    major, stage, minor = found.groups()
+    return (0, {None: 0, "beta": 1, "alpha": 2}[stage], -int(major), -int(minor or 0), version)
+
+
 class Catalog:
     """The resources one cluster serves right now: built-ins plus its CRDs."""
 
@@ -115,14 +126,15 @@ class Catalog:
 
     # -- discovery documents -------------------------------------------------------------------
     def groups(self) -> list[dict]:
-        """APIGroup entries for /apis, each with its versions (the storage version preferred)."""
+        """APIGroup entries for /apis, each with its versions in kube-aware order, the first preferred (as the
+        CRD discovery controller orders them: a group served as v1alpha1 and v1alpha3 prefers v1alpha3)."""
         by_group: dict[str, list[str]] = {}
         for r in self.all():
             if r.group and r.version not in by_group.setdefault(r.group, []):
                 by_group[r.group].append(r.version)
         out = []
         for group, versions in by_group.items():
-            entries = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
+            entries = [{"groupVersion": f"{group}/{v}", "version": v} for v in sorted(versions, key=version_priority)]
             out.append({"name": group, "versions": entries, "preferredVersion": entries[0]})
         return out
 

@@ -11,7 +11,7 @@ import copy
 import itertools
 import time
 import uuid
-from typing import Any, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Node"}
 
@@ -60,6 +60,9 @@ class ObjectStore:
         self._history: collections.deque[Change] = collections.deque(maxlen=HISTORY)
         self._watchers: set[Callable[[Change], None]] = set()
         self.last_version = 0
+        # Awaited before the API acknowledges a write: returns once every change so far is on disk (the lab
+        # process's journal sets it; a store nobody persists has nothing to wait for).
+        self.commit: Callable[[], Awaitable[None]] | None = None
 
     # -- watching ------------------------------------------------------------
     def subscribe(self, watcher: Callable[[Change], None]) -> Callable[[], None]:
@@ -82,6 +85,10 @@ class ObjectStore:
         for watcher in list(self._watchers):
             watcher(change)
         self._on_change()
+
+    async def committed(self) -> None:
+        if self.commit is not None:
+            await self.commit()
 
     # -- reads -------------------------------------------------------------
     def get(self, kind: str, namespace: str, name: str) -> dict | None:
@@ -194,8 +201,10 @@ class ObjectStore:
         """Every object, for serializing at once (not copied: do not modify)."""
         return [o for kind in sorted(self._kinds) for _, o in sorted(self._kinds[kind].items())]
 
-    def load(self, objects: Iterable[dict[str, Any]]) -> None:
-        top = 0
+    def load(self, objects: Iterable[dict[str, Any]], last_version: int = 0) -> None:
+        """Objects saved earlier, as they were; `last_version` is the last resourceVersion handed out (a
+        deletion's is no object's), so a restarted store never hands one out twice."""
+        top = last_version
         for obj in objects:
             key = key_of(obj)
             self._kinds.setdefault(key[0], {})[key[1:]] = copy.deepcopy(obj)

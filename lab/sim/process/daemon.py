@@ -5,15 +5,16 @@ API (lab.sim.kube.apiserver) and, on another loopback port (written to STATE_DIR
 a small private JSON API for what Kubernetes has no verb for: its health and
 shutdown, settling, address resolution, the linkerd CLI's output, requests
 from a pod and proxy metrics. It reconciles every cluster whenever anything
-changes (and once a second for time-based work), and saves the object stores
-to STATE_DIR/state.json so a restarted process picks up where the last one
-stopped.
+changes (and once a second for time-based work). Every change to the object
+stores goes to a journal that is on disk before the API acknowledges a write
+(journal.py), replayed at start over the last snapshot, STATE_DIR/state.json
+(state.py): a restarted process, even after `kill -9`, picks up where the
+last one stopped.
 """
 from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import os
 import signal
@@ -23,11 +24,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ...parsers import cli_output
-from ...trust import pki
 from ...model.profiles import DEFAULT_PROFILE, PROFILES
 from ..kube.apicerts import ApiCerts
 from ..kube.apiserver.server import KubeAPI
-from ..kube.store import ObjectError
+from ..kube.store import Change, ObjectError, key_of
 from ..mesh.checks import cluster_checks
 from ..mesh.mirror import ServiceMirror
 from ..mesh.remote import ClusterStore
@@ -37,11 +37,13 @@ from ..world import controllers, jobs, podexec, workloads
 from ..world.kubelet import Kubelet
 from ..world.cluster import SimCluster
 from ..world.network import Network
-from . import labprocess
+from . import journal, labprocess
+from .state import CorruptState, restore, write_snapshot
 
 log = logging.getLogger("lab.sim")
 RESYNC_SECONDS = 1.0
-SAVE_SECONDS = 1.0
+# The journal is folded into a new snapshot when it has grown this much, or this long after the last one.
+COMPACT_BYTES, COMPACT_SECONDS = 8 * 1024 * 1024, 60.0
 BURST_GAP, BURST_MAX = 0.005, 0.05  # seconds: how long writes may keep a reconcile pass waiting
 
 
@@ -68,18 +70,14 @@ def node_objects(cluster: str, kubelet_version: str, index: int) -> list[dict]:
                                     "kernelVersion": "(simulated)", "containerRuntimeVersion": "containerd://(simulated)",
                                     "architecture": "amd64", "operatingSystem": "linux"}}}]
 
-class CorruptState(Exception):
-    """state.json cannot be read back: the lab process says so in one log line and exits."""
-
-
 class LabProcess:
     def __init__(self, state_dir: Path):
         self.state_dir = state_dir
         self.network = Network()
         self.clusters = self.network.clusters
         self._wake = asyncio.Event()
-        self._dirty = False
-        self._saved = 0.0
+        self._saved = time.monotonic()
+        self.journal: journal.Journal | None = None
         self._idle = asyncio.Event()
         self._stopping = asyncio.Event()
         self.started = time.time()
@@ -88,14 +86,15 @@ class LabProcess:
 
     # -- clusters ----------------------------------------------------------
     def _mark(self) -> None:
-        self._dirty = True
         self._idle.clear()
         self._wake.set()
 
-    async def add_cluster(self, name: str, spec: dict, objects: list[dict] | None = None) -> SimCluster:
+    async def add_cluster(self, name: str, spec: dict, objects: list[dict] | None = None, version: int = 0) -> SimCluster:
         cluster = SimCluster(name, spec, self.network, self.state_dir / "certs", self._mark)
+        cluster.store.subscribe(lambda change: self._journal_change(name, change))
+        cluster.store.commit = self.journal.sync if self.journal else None
         if objects:
-            cluster.store.load(objects)
+            cluster.store.load(objects, version)
         else:  # what every new cluster has before anything is applied: its system namespaces and its node
             for namespace in ("default", "kube-system", "kube-public", "kube-node-lease"):
                 cluster.store.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
@@ -112,8 +111,19 @@ class LabProcess:
         ]
         self.clusters[name] = cluster
         await self._serve_api(cluster)
+        if self.journal:
+            self.journal.append({"c": name, "spec": cluster.spec})  # with the API port it serves on
         self._mark()
         return cluster
+
+    def _journal_change(self, cluster: str, change: Change) -> None:
+        if self.journal is None:
+            return
+        version, event, obj, _ = change
+        if event == "DELETED":
+            self.journal.append({"c": cluster, "del": list(key_of(obj)), "rv": version})
+        else:
+            self.journal.append({"c": cluster, "put": obj})
 
     async def _serve_api(self, cluster: SimCluster) -> None:
         """The cluster's Kubernetes API, on the port it had before a restart when that port is still free
@@ -129,31 +139,31 @@ class LabProcess:
         log.info("cluster %s: Kubernetes API on https://127.0.0.1:%d", cluster.name, port)
 
     # -- persistence ---------------------------------------------------------
-    @property
-    def state_file(self) -> Path:
-        return self.state_dir / "state.json"
-
     async def load(self) -> None:
-        if not self.state_file.exists():
-            return
-        try:
-            data = json.loads(self.state_file.read_bytes())
-            clusters = [(name, entry["spec"], list(entry["objects"])) for name, entry in data["clusters"].items()]
-            for _, spec, objects in clusters:
-                if not isinstance(spec, dict) or not all(isinstance(o, dict) for o in objects):
-                    raise TypeError("a cluster's spec or objects are not mappings")
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise CorruptState(f"{self.state_file} is not the lab's saved state ({type(exc).__name__}). Fix: "
-                               "`./labctl down` removes the lab and the file (the clusters' objects are lost), "
-                               "or restore the file from a backup") from None
-        for name, spec, objects in clusters:
-            await self.add_cluster(name, spec, objects)
-        log.info("restored %d cluster(s) from %s", len(clusters), self.state_file)
+        """The clusters as the last acknowledged write left them (CorruptState when the files say otherwise),
+        then a fresh snapshot and an empty journal, which the process appends to from here on."""
+        restored = restore(self.state_dir)
+        if restored.torn:
+            log.warning("dropped a torn last record of %s (a write cut short by a crash, never acknowledged)",
+                        self.state_dir / journal.NAME)
+        # An answered write counts as activity for `_quiet`: its client sends the next one right after the
+        # answer, which comes an fsync after the change.
+        self.journal = journal.Journal(self.state_dir / journal.NAME, restored.journal_valid, restored.seq,
+                                       on_synced=self._wake.set)
+        for name, saved in restored.clusters.items():
+            await self.add_cluster(name, saved.spec, list(saved.objects.values()), saved.version)
+        if restored.clusters:
+            log.info("restored %d cluster(s) from %s and %s", len(restored.clusters), self.state_dir / "state.json",
+                     self.state_dir / journal.NAME)
+        self.save()
 
     def save(self) -> None:
-        data = {"clusters": {n: {"spec": c.spec, "objects": c.store.dump()} for n, c in self.clusters.items()}}
-        # The stores hold the issuers' private keys (linkerd-identity-issuer secrets): 0600.
-        pki.write_private(self.state_file, json.dumps(data))
+        """A snapshot of every cluster, then the journal it makes redundant emptied."""
+        write_snapshot(self.state_dir, {n: (c.spec, c.store.dump(), c.store.last_version) for n, c in self.clusters.items()},
+                       self.journal.seq if self.journal else 0)
+        if self.journal:
+            self.journal.reset()
+        self._saved = time.monotonic()
 
     # -- the loop ------------------------------------------------------------
     async def reconcile_forever(self) -> None:
@@ -168,11 +178,9 @@ class LabProcess:
                     await cluster.reconcile()
                 except Exception:  # one broken object must not stop the other controllers
                     log.exception("reconcile of cluster %s failed", cluster.name)
-            # Saved when quiet, at most once a second: a stream of API writes must not rewrite the whole
-            # state file after each one (a crash loses at most the last second, as the loop resyncs every second).
-            if self._dirty and not self._wake.is_set() and time.monotonic() - self._saved >= SAVE_SECONDS:
-                self._dirty = False
-                self._saved = time.monotonic()
+            # The journal holds every change already; a snapshot, when quiet, only keeps it short.
+            if self.journal and self.journal.size and not self._wake.is_set() and (
+                    self.journal.size >= COMPACT_BYTES or time.monotonic() - self._saved >= COMPACT_SECONDS):
                 self.save()
             if not self._wake.is_set():
                 self._idle.set()
@@ -243,6 +251,7 @@ class LabProcess:
             body = req.json()
             if body["name"] not in self.clusters:
                 await self.add_cluster(body["name"], body["spec"])
+                await self.journal.sync()
             return ok({"name": body["name"]})
         if not parts or parts[0] != "clusters" or len(parts) < 3:
             return httpwire.json_response(404, {"error": f"no route {req.method} {req.path}"})
@@ -317,6 +326,7 @@ async def main(state_dir: Path) -> None:
         await server.close()
         await lab.stop_all()
         lab.save()
+        lab.journal.close()
         try:
             if (labprocess.read_record(state_dir) or labprocess.Record(0, 0)).pid == os.getpid():
                 info.unlink()

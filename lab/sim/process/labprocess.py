@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...trust.pki import write_private
-from ...errors import LabError
+from ...errors import CorruptFile, LabError
 
 MODULE = "lab.sim.process.daemon"
 RECORD = "daemon.json"
@@ -42,10 +42,10 @@ def read_record(sim_dir: Path) -> Record | None:
     try:
         data = json.loads(raw[:4096].decode())
     except (UnicodeDecodeError, ValueError):
-        raise LabError(f"{path} is not a lab process record (not JSON). {FIX}") from None
+        raise CorruptFile(f"{path} is not a lab process record (not JSON). {FIX}") from None
     pid, port = (data.get("pid"), data.get("port")) if isinstance(data, dict) else (None, None)
     if type(pid) is not int or type(port) is not int or pid < 2 or not 0 < port < 65536:
-        raise LabError(f"{path} is not a lab process record (needs an integer pid above 1 and a port). {FIX}")
+        raise CorruptFile(f"{path} is not a lab process record (needs an integer pid above 1 and a port). {FIX}")
     return Record(pid, port)
 
 

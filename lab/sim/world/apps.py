@@ -9,8 +9,7 @@ its pod (reason ImageNotSupported) with a message naming the ones that run here.
 from __future__ import annotations
 
 from ..wire import httpwire
-
-PODINFO_VERSION = "6.7.1"
+from .podinfo import Podinfo
 
 
 class ImageError(ValueError):
@@ -48,24 +47,6 @@ class OnePortHTTP(App):
     async def stop(self) -> None:
         if self.server:
             await self.server.close()
-
-
-class Podinfo(OnePortHTTP):
-    """stefanprodan/podinfo: `GET /` answers JSON with the pod's hostname and PODINFO_UI_MESSAGE."""
-
-    def __init__(self, hostname: str, port: int, message: str):
-        self.hostname, self.port, self.message = hostname, port, message
-        self.requests = 0
-
-    async def handle(self, request: httpwire.Request) -> httpwire.Response:
-        if request.path in ("/healthz", "/readyz"):
-            return httpwire.json_response(200, {"status": "OK"})
-        if request.path == "/":
-            self.requests += 1
-            return httpwire.json_response(
-                200, {"hostname": self.hostname, "version": PODINFO_VERSION, "message": self.message}
-            )
-        return httpwire.json_response(404, {"code": 404, "message": "not found"})
 
 
 class GatewayNginx(OnePortHTTP):
@@ -123,14 +104,14 @@ def _env(container: dict) -> dict[str, str]:
     return {e["name"]: str(e.get("value", "")) for e in container.get("env", []) if "name" in e}
 
 
-def for_container(container: dict, pod_name: str, mappings=lambda: []) -> App:
+def for_container(container: dict, pod_name: str, mappings=lambda: []) -> "App | Podinfo":
     image = container.get("image", "")
     repo = image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
     if repo == "podinfo":
         env = _env(container)
         ports = [p["containerPort"] for p in container.get("ports", []) if "containerPort" in p]
         port = int(env.get("PODINFO_PORT", ports[0] if ports else 9898))
-        return Podinfo(pod_name, port, env.get("PODINFO_UI_MESSAGE", f"greetings from podinfo v{PODINFO_VERSION}"))
+        return Podinfo(pod_name, port, env)
     if repo in ("pause", "controller", "web", "grafana", "prometheus"):
         return Idle()  # Linkerd's controllers (and 2.8's dashboard): the lab process does their work
     ports = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}

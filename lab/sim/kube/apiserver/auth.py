@@ -3,11 +3,15 @@
 Authentication as a kind cluster's: the admin's client certificate (verified against the cluster's CA by
 the TLS layer, its subject read here), or a ServiceAccount token from the cluster's token Secrets.
 Authorization is RBAC over the cluster's own Roles and bindings (..rbac); `kubectl auth can-i` asks it
-through a SelfSubjectAccessReview, which every user may send.
+through a SelfSubjectAccessReview, which every user may send. A caller RBAC lets `impersonate` may act as
+another user (`kubectl --as`, `--as-group`, `--as-uid`): `impersonated` checks each header as the API
+server's impersonation filter does, and every later decision is about the user impersonated.
 """
 from __future__ import annotations
 
 import hmac
+import re
+from urllib.parse import unquote
 
 from aiohttp import web
 
@@ -30,6 +34,70 @@ def authenticate(request: web.Request, store: ObjectStore) -> rbac.User | None:
     if header.startswith("Bearer "):
         return token_user(store, header.removeprefix("Bearer ").strip())
     return None
+
+
+# staging/src/k8s.io/apiserver/pkg/endpoints/filters/impersonation.go (v1.32): the headers, the resources each
+# one needs `impersonate` on, and the groups an impersonated user gets.
+USER, GROUP, UID, EXTRA = "Impersonate-User", "Impersonate-Group", "Impersonate-Uid", "impersonate-extra-"
+SA_PREFIX = "system:serviceaccount:"
+_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+def _service_account(username: str) -> tuple[str, str] | None:
+    """(namespace, name) of a `system:serviceaccount:NS:NAME` user name, as serviceaccount.SplitUsername
+    reads it (a DNS label namespace and a DNS subdomain name), else None: a plain user."""
+    if not username.startswith(SA_PREFIX):
+        return None
+    parts = username[len(SA_PREFIX):].split(":")
+    if len(parts) != 2:
+        return None
+    namespace, name = parts
+    valid_name = 0 < len(name) <= 253 and all(_LABEL.fullmatch(p) for p in name.split("."))
+    return (namespace, name) if len(namespace) <= 63 and _LABEL.fullmatch(namespace) and valid_name else None
+
+
+def impersonated(request: web.Request, store: ObjectStore, requestor: rbac.User) -> rbac.User:
+    """The user a request acts as: `requestor`, or the one its Impersonate-* headers name when `requestor`
+    may impersonate every part of it (403 naming the first it may not, as the filter's Forbidden does)."""
+    headers = request.headers
+    user = headers.get(USER, "")
+    groups = headers.getall(GROUP, [])
+    uid = headers.get(UID, "")
+    extras = [(unquote(k.lower()[len(EXTRA):]), v) for k, v in headers.items() if k.lower().startswith(EXTRA)]
+    if not (user or groups or uid or extras):
+        return requestor
+    # Each thing asked for, as the filter lists them: (kind, group, resource, namespace, name).
+    asked: list[tuple[str, str, str, str, str]] = []
+    account = _service_account(user) if user else None
+    if account:
+        asked.append(("ServiceAccount", "", "serviceaccounts", *account))
+    elif user:
+        asked.append(("User", "", "users", "", user))
+    asked += [("Group", "", "groups", "", g) for g in groups]
+    asked += [("UserExtra", "authentication.k8s.io", f"userextras/{key}", "", value) for key, value in extras]
+    if uid:
+        asked.append(("UID", "authentication.k8s.io", "uids", "", uid))
+    if not user:  # the filter answers this with responsewriters.InternalError, a plain-text 500
+        refs = " ".join("{" + " ".join((kind, ns, name, "", "authentication.k8s.io/v1" if group else "", "",
+                                        resource.partition("/")[2])) + "}" for kind, group, resource, ns, name in asked)
+        raise web.HTTPInternalServerError(text=f'Internal Server Error: "{request.path_qs}": requested [{refs}] '
+                                               "without impersonating a user\n")
+    for _, group, resource, namespace, name in asked:
+        wanted = rbac.Request("impersonate", group, resource, namespace, name)
+        if not rbac.allowed(store, requestor, wanted):
+            raise ApiError(403, "Forbidden", rbac.forbidden_message(requestor, wanted),
+                           {"name": name, "group": group, "kind": resource.partition("/")[0]})
+    if account:
+        name = f"{SA_PREFIX}{account[0]}:{account[1]}"
+        # a service account's groups follow from it, unless groups are asked for (serviceaccount.MakeGroupNames)
+        groups = groups or ["system:serviceaccounts", f"system:serviceaccounts:{account[0]}"]
+    else:
+        name = user
+    if name != "system:anonymous" and not {"system:authenticated", "system:unauthenticated"} & set(groups):
+        groups = [*groups, "system:authenticated"]
+    elif name == "system:anonymous" and "system:unauthenticated" not in groups:
+        groups = [*groups, "system:unauthenticated"]
+    return rbac.User(name, tuple(groups))
 
 
 def token_user(store: ObjectStore, token: str) -> rbac.User | None:

@@ -6,27 +6,56 @@ subresources, and the validation it refuses bad objects with (422). Watches are 
 from __future__ import annotations
 
 import json
-import re
 import secrets
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from .. import patches, protobodies
 from ..apiresources import BUILT_IN, Resource
 from ..store import ObjectStore
+from . import defaults, rules, schemas
 from .selectors import field_matcher, label_matcher
-from .status import ApiError, no_route, not_found
+from .status import ApiError, bad_body, compact, invalid, no_route, not_found
 from .tables import table
 
 BUILT_IN_GROUPS = {r.group for r in BUILT_IN}  # strategic merge patch knows their lists; custom resources take merge patch
 PROTOBUF = "application/vnd.kubernetes.protobuf"
+# Registries with ReturnDeletedObject (pkg/registry/core/{pod,service,serviceaccount}/storage, v1.32) answer a
+# DELETE with the object; the namespace registry answers with the namespace it is finalizing. The others
+# answer a Status naming what went.
+RETURNS_DELETED = {("", "Pod"), ("", "Service"), ("", "ServiceAccount"), ("", "Namespace")}
+
+
+@dataclass
+class Write:
+    """How one write is to be taken: `?dryRun=All`, `?fieldValidation=` (Strict, Warn, or Ignore; Warn when
+    not sent), and the warnings it collects for the response's `Warning` headers."""
+
+    dry_run: bool = False
+    field_validation: str = "Warn"
+    warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, query) -> "Write":
+        asked = query.get("fieldValidation") or "Warn"
+        if asked not in ("Strict", "Warn", "Ignore"):
+            raise ApiError(400, "BadRequest", f'fieldValidation must be one of "Ignore", "Warn" or "Strict", got {asked}')
+        return cls("All" in query.getall("dryRun", []), asked)
+
+    def headers(self) -> dict:
+        return {"Warning": ", ".join(f'299 - {json.dumps(w)}' for w in self.warnings)} if self.warnings else {}
+
+    def respond(self, obj: dict, status: int = 200) -> web.Response:
+        return web.json_response(obj, status=status, dumps=compact, headers=self.headers())
 
 
 class Resources:
     """The objects of one cluster's store as the API serves them, each read or written as one resource."""
 
-    def __init__(self, store: ObjectStore):
+    def __init__(self, store: ObjectStore, kubernetes_version: str = "v1.32.0"):
         self.store = store
+        self.schema_version = schemas.schema_version(kubernetes_version)
 
     # -- reads ----------------------------------------------------------------------------------
     def out(self, res: Resource, obj: dict) -> dict:
@@ -55,14 +84,15 @@ class Resources:
             return web.json_response({**table(res, objects),
                                       "metadata": {"resourceVersion": str(self.store.last_version)}})
         return web.json_response({"kind": f"{res.kind}List", "apiVersion": res.group_version,
-                                  "metadata": {"resourceVersion": str(self.store.last_version)}, "items": objects})
+                                  "metadata": {"resourceVersion": str(self.store.last_version)}, "items": objects},
+                                 dumps=compact)
 
     def sent_object(self, request: web.Request, res: Resource, sub: str, body: bytes) -> dict:
         """The object a create or update sends. kubectl's typed clients send protobuf, and client-go does not
         retry a 415 for it as JSON (rest/client.go, v0.32.3), so a body the simulation cannot read says what to
         do instead: a real API server reads them all."""
         if request.content_type != PROTOBUF:
-            return json_body(body)
+            return json_body(body)  # JSON, YAML (a JSON superset kubectl does not send) or no Content-Type
         try:
             if sub:
                 raise protobodies.Unreadable(f"{res.kind} {sub} bodies")
@@ -71,7 +101,7 @@ class Resources:
             raise ApiError(415, "UnsupportedMediaType", f"the simulated API cannot read {exc} in protobuf: "
                                                         "`kubectl apply -f` a manifest instead") from None
 
-    def _prepare(self, res: Resource, namespace: str, obj: dict) -> dict:
+    def _prepare(self, res: Resource, namespace: str, obj: dict, write: Write, current: dict | None = None) -> dict:
         meta = obj.setdefault("metadata", {})
         if res.namespaced:
             if meta.get("namespace") and namespace and meta["namespace"] != namespace:
@@ -86,34 +116,76 @@ class Resources:
         if obj.get("kind", res.kind) != res.kind:
             raise ApiError(400, "BadRequest", f"the kind {obj.get('kind')} does not match the resource {res.plural}")
         obj["kind"], obj["apiVersion"] = res.kind, res.group_version
-        validate(res, obj)
+        self.admit(res, obj, write, current)
         return obj
 
-    def create(self, res: Resource, namespace: str, obj: dict, dry_run: bool) -> dict:
+    def admit(self, res: Resource, obj: dict, write: Write, current: dict | None) -> None:
+        """Decode, default and validate `obj` as the API server does a written body (schemas.py, defaults.py,
+        rules.py): a body its kind cannot decode is 400, unknown fields are dropped or refused as
+        `write.field_validation` says, and every field breaking a rule is a cause of one 422."""
+        custom = res.group not in BUILT_IN_GROUPS
+        if custom:
+            found = schemas.check_custom(self.schema_version, self._crd_schema(res), obj)
+        else:
+            found = (schemas.check_builtin(self.schema_version, res.group, res.version, res.kind, obj)
+                     if self.schema_version else None) or schemas.Findings()
+            if res.kind == "Secret":
+                rules.decode_secret_data(obj, found)
+        if found.decode:
+            raise bad_body(res, found.decode[0])
+        if found.unknown:
+            listed = [f'unknown field "{path}"' for path in found.unknown]
+            if write.field_validation == "Strict":
+                raise bad_body(res, "strict decoding error: " + ", ".join(listed))
+            schemas.prune(obj, found.unknown)
+            if write.field_validation == "Warn":
+                write.warnings += listed
+        if res.kind == "Service":
+            taken = {p.get("nodePort") for s in self.store.views("Service") for p in s.get("spec", {}).get("ports") or []
+                     if s is not current and isinstance(p, dict)}
+        else:
+            taken = set()
+        defaults.apply(res.kind, obj, current, taken)
+        plural_group = f'{(obj.get("spec") or {}).get("names", {}).get("plural")}.{(obj.get("spec") or {}).get("group")}'
+        rules.check(res.kind, obj, found, custom, plural_group)
+        if current is not None:
+            rules.immutable(res.kind, obj, current, found)
+        if found.causes:
+            raise invalid(res, obj["metadata"].get("name", ""), found.causes)
+
+    def _crd_schema(self, res: Resource) -> dict | None:
+        crd = self.store.view("CustomResourceDefinition", "", f"{res.plural}.{res.group}")
+        for version in (crd or {}).get("spec", {}).get("versions", []):
+            if version.get("name") == res.version:
+                return (version.get("schema") or {}).get("openAPIV3Schema")
+        return None
+
+    def create(self, res: Resource, namespace: str, obj: dict, write: Write) -> dict:
         meta = obj.setdefault("metadata", {})
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + secrets.token_hex(3)[:5]
         if not meta.get("name"):
-            raise ApiError(422, "Invalid", f"{res.kind} is invalid: metadata.name: Required value: name or generateName is required")
-        obj = self._prepare(res, namespace, obj)
+            raise invalid(res, "", [{"reason": "FieldValueRequired", "field": "metadata.name",
+                                     "message": "Required value: name or generateName is required"}])
+        obj = self._prepare(res, namespace, obj, write)
         store = self.store
         if store.view(res.kind, obj["metadata"].get("namespace", ""), meta["name"]) is not None:
             qualified = f"{res.plural}.{res.group}" if res.group else res.plural
             raise ApiError(409, "AlreadyExists", f'{qualified} "{meta["name"]}" already exists',
                            {"name": meta["name"], "group": res.group, "kind": res.plural})
-        for field in ("resourceVersion", "uid", "creationTimestamp", "generation"):
-            meta.pop(field, None)
-        if dry_run:
+        for server_set in ("resourceVersion", "uid", "creationTimestamp", "generation"):
+            meta.pop(server_set, None)
+        if write.dry_run:
             return obj
         store.apply(obj)
         if "status" in obj:
             store.set_status(res.kind, obj["metadata"].get("namespace", ""), meta["name"], obj["status"])
         return self.get(res, obj["metadata"].get("namespace", ""), meta["name"])
 
-    def update(self, res: Resource, namespace: str, name: str, sub: str, obj: dict, dry_run: bool) -> dict:
+    def update(self, res: Resource, namespace: str, name: str, sub: str, obj: dict, write: Write) -> dict:
         current = self.get(res, namespace, name)
         if sub == "scale":
-            return self._set_replicas(res, current, int(obj.get("spec", {}).get("replicas", 0)), dry_run)
+            return self._set_replicas(res, current, int(obj.get("spec", {}).get("replicas", 0)), write.dry_run)
         offered = obj.get("metadata", {}).get("resourceVersion")
         if offered and offered != current["metadata"]["resourceVersion"]:
             qualified = f"{res.plural}.{res.group}" if res.group else res.plural
@@ -122,8 +194,8 @@ class Resources:
                            {"name": name, "group": res.group, "kind": res.plural})
         if obj.get("metadata", {}).get("name", name) != name:
             raise ApiError(400, "BadRequest", "the name of the object does not match the name on the URL")
-        obj = self._prepare(res, namespace, obj)
-        if dry_run:
+        obj = self._prepare(res, namespace, obj, write, self.store.view(res.kind, namespace, name))
+        if write.dry_run:
             return obj
         if sub == "status":
             self.store.set_status(res.kind, namespace, name, obj.get("status", {}))
@@ -132,7 +204,7 @@ class Resources:
         return self.get(res, namespace, name)
 
     def patch(self, request: web.Request, res: Resource, namespace: str, name: str, sub: str, body: bytes,
-              dry_run: bool) -> web.Response:
+              write: Write) -> web.Response:
         kind = request.content_type
         if kind == "application/apply-patch+yaml":
             import yaml
@@ -142,7 +214,7 @@ class Resources:
                 current = self.get(res, namespace, name)
             except ApiError:
                 applied.setdefault("metadata", {})["name"] = name
-                return web.json_response(self.create(res, namespace, applied, dry_run), status=201)
+                return write.respond(self.create(res, namespace, applied, write), status=201)
             # Server-side apply without field managers: the applied fields win, as `--force-conflicts` would.
             result = (patches.strategic_merge_patch(current, applied) if res.group in BUILT_IN_GROUPS
                       else patches.merge_patch(current, applied))
@@ -165,11 +237,11 @@ class Resources:
             else:
                 raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format: {kind}")
             if sub == "scale":
-                return web.json_response(self._set_replicas(res, current, int(result.get("spec", {}).get("replicas", 0)),
-                                                             dry_run))
+                return write.respond(self._set_replicas(res, current, int(result.get("spec", {}).get("replicas", 0)),
+                                                        write.dry_run))
         result.setdefault("metadata", {})["name"] = name
         result["metadata"]["resourceVersion"] = ""
-        return web.json_response(self.update(res, namespace, name, sub, result, dry_run))
+        return write.respond(self.update(res, namespace, name, sub, result, write))
 
     def delete(self, res: Resource, namespace: str, name: str, dry_run: bool) -> dict:
         obj = self.get(res, namespace, name)
@@ -177,8 +249,11 @@ class Resources:
             self.store.delete(res.kind, namespace, name)
             if res.kind == "Namespace":  # its contents go with it (a real one is Terminating until they have)
                 self.store.delete_namespaced(name)
+        if (res.group, res.kind) in RETURNS_DELETED:
+            return obj
+        details = {"name": name, "group": res.group, "kind": res.plural, "uid": obj["metadata"].get("uid")}
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                "details": {"name": name, "group": res.group, "kind": res.plural, "uid": obj["metadata"].get("uid")}}
+                "details": {k: v for k, v in details.items() if v}}
 
     # -- scale ----------------------------------------------------------------------------------
     def scale(self, res: Resource, obj: dict) -> dict:
@@ -208,28 +283,3 @@ def json_body(body: bytes) -> dict:
     if not isinstance(data, dict):
         raise ApiError(400, "BadRequest", "the body is not a JSON object")
     return data
-
-
-# -- validation: what the API server refuses with 422 for the kinds the lab applies ----------------------
-def validate(res: Resource, obj: dict) -> None:
-    name = obj["metadata"].get("name", "")
-    where = f'{res.kind}{"." + res.group if res.group else ""} "{name}" is invalid'
-    if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name) or len(name) > 253:
-        raise ApiError(422, "Invalid", f"{where}: metadata.name: Invalid value: {name!r}: a lowercase RFC 1123 subdomain "
-                                       "must consist of lower case alphanumeric characters, '-' or '.'")
-    spec = obj.get("spec") or {}
-    if res.kind == "Deployment":
-        selector = (spec.get("selector") or {}).get("matchLabels") or {}
-        labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
-        if not selector:
-            raise ApiError(422, "Invalid", f"{where}: spec.selector: Required value")
-        if any(labels.get(k) != v for k, v in selector.items()):
-            raise ApiError(422, "Invalid", f"{where}: spec.template.metadata.labels: Invalid value: {labels}: "
-                                           "`selector` does not match template `labels`")
-        if not (spec.get("template") or {}).get("spec", {}).get("containers"):
-            raise ApiError(422, "Invalid", f"{where}: spec.template.spec.containers: Required value")
-    if res.kind == "Service":
-        for i, port in enumerate(spec.get("ports") or []):
-            if not isinstance(port.get("port"), int) or not 0 < port["port"] < 65536:
-                raise ApiError(422, "Invalid", f"{where}: spec.ports[{i}].port: Invalid value: {port.get('port')!r}: "
-                                               "must be between 1 and 65535, inclusive")

@@ -20,12 +20,14 @@ from ..apicerts import ApiCerts
 from ..apiresources import Catalog, Resource
 from ..store import ObjectError, ObjectStore
 from . import discovery
-from .auth import access_review, access_review_from_protobuf, authenticate
-from .rest import PROTOBUF, Resources, json_body
+from .auth import access_review, access_review_from_protobuf, authenticate, impersonated
+from .rest import PROTOBUF, Resources, Write, json_body
 from .status import ApiError, no_route
+from .tables import table
 from .watch import Watches
 
 log = logging.getLogger("lab.sim.kubeapi")
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
 EXEC_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")  # kubectl >= 1.30 speaks these over websockets
 
 
@@ -50,7 +52,7 @@ class KubeAPI:
         self.cluster, self.certs, self.version, self.run_exec = cluster, certs, version, run_exec
         self.store = cluster.store
         self.catalog = Catalog(cluster.store)
-        self.resources = Resources(cluster.store)
+        self.resources = Resources(cluster.store, version)
         self.watches = Watches(cluster.store, self.resources)
         self.runner: web.AppRunner | None = None
         self.port = 0
@@ -81,20 +83,28 @@ class KubeAPI:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
         try:
+            return await self._answer(request)
+        finally:
+            if request.method in WRITES:  # a write is answered once it is on disk, as etcd commits before
+                await self.store.committed()
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
+        try:
             user = authenticate(request, self.store)
             if user is None:
                 raise ApiError(401, "Unauthorized", "Unauthorized")
+            user = impersonated(request, self.store, user)  # `kubectl --as`: from here on, the user acted as
             path = request.path.rstrip("/") or "/"
             if discovery.serves(path):
                 # every authenticated user may read these (system:discovery)
                 return discovery.answer(path, self.catalog, self.version, self.port)
             return await self.resource_request(request, user, path)
         except ApiError as exc:
-            return web.json_response(exc.status(), status=exc.code)
+            return exc.response()
         except (ObjectError, patches.PatchError) as exc:
-            return web.json_response(ApiError(422, "Invalid", str(exc)).status(), status=422)
+            return ApiError(422, "Invalid", str(exc)).response()
         except json.JSONDecodeError as exc:
-            return web.json_response(ApiError(400, "BadRequest", f"the body is not JSON: {exc}").status(), status=400)
+            return ApiError(400, "BadRequest", f"the body is not JSON: {exc}").response()
 
     def _target(self, path: str) -> tuple[Resource, str, str, str]:
         parts = path.strip("/").split("/")
@@ -116,8 +126,8 @@ class KubeAPI:
     async def resource_request(self, request: web.Request, user: rbac.User, path: str) -> web.StreamResponse:
         res, namespace, name, sub = self._target(path)
         # No Content-Type is JSON, the serializer's first media type (the official Python client sends none)
-        if request.method in ("POST", "PUT") and "Content-Type" in request.headers and request.content_type not in (
-                "application/json", "application/yaml", "", PROTOBUF):
+        sent = request.content_type if "Content-Type" in request.headers else "application/json"
+        if request.method in ("POST", "PUT") and sent not in ("application/json", "application/yaml", "", PROTOBUF):
             # CBOR is not read here; client-go v0.32 retries it as JSON after a 415 (rest/client.go). Which
             # protobuf bodies are read, `Resources.sent_object` decides.
             raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted "
@@ -150,21 +160,25 @@ class KubeAPI:
             return self.resources.list(request, res, namespace)
         if verb == "get":
             obj = self.resources.get(res, namespace, name)
-            return web.json_response(self.resources.scale(res, obj) if sub == "scale" else obj)
+            if sub == "scale":
+                return web.json_response(self.resources.scale(res, obj))
+            if "as=Table" in request.headers.get("Accept", ""):  # `kubectl get svc NAME`: one row
+                return web.json_response({**table(res, [obj]), "metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]}})
+            return web.json_response(obj)
         body = await request.read()
-        dry_run = "All" in query.getall("dryRun", [])
+        write = Write.of(query)
         if verb == "create":
-            sent = self.resources.sent_object(request, res, sub, body)
-            return web.json_response(self.resources.create(res, namespace, sent, dry_run), status=201)
+            obj = self.resources.sent_object(request, res, sub, body)
+            return write.respond(self.resources.create(res, namespace, obj, write), status=201)
         if verb == "update":
-            sent = self.resources.sent_object(request, res, sub, body)
-            return web.json_response(self.resources.update(res, namespace, name, sub, sent, dry_run))
+            obj = self.resources.sent_object(request, res, sub, body)
+            return write.respond(self.resources.update(res, namespace, name, sub, obj, write))
         if verb == "patch":
-            return self.resources.patch(request, res, namespace, name, sub, body, dry_run)
+            return self.resources.patch(request, res, namespace, name, sub, body, write)
         if verb == "delete":
-            return web.json_response(self.resources.delete(res, namespace, name, dry_run))
+            return write.respond(self.resources.delete(res, namespace, name, write.dry_run))
         deleted = [o["metadata"]["name"] for o in self.resources.select(res, namespace, query)]
-        if not dry_run:
+        if not write.dry_run:
             for n in deleted:
                 self.store.delete(res.kind, namespace, n)
         return web.json_response({"kind": f"{res.kind}List", "apiVersion": res.group_version, "metadata": {}, "items": []})

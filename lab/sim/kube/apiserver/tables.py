@@ -124,6 +124,17 @@ COLUMNS = {
                    lambda o: [o.get("spec", {}).get("replicas", 1), o.get("status", {}).get("replicas", 0),
                               o.get("status", {}).get("readyReplicas", 0)]),
     "Namespace": (["Status"], lambda o: [o.get("status", {}).get("phase", "Active")]),
+    # printSecret, printConfigMap, printServiceAccount, printStatefulSet, printDaemonSet
+    "Secret": (["Type", "Data"], lambda o: [o.get("type", ""), len(o.get("data") or {})]),
+    "ConfigMap": (["Data"], lambda o: [len(o.get("data") or {}) + len(o.get("binaryData") or {})]),
+    "ServiceAccount": (["Secrets"], lambda o: [len(o.get("secrets") or [])]),
+    "StatefulSet": (["Ready"], lambda o: [f"{o.get('status', {}).get('readyReplicas', 0)}/{o.get('spec', {}).get('replicas', 1)}"]),
+    "DaemonSet": (["Desired", "Current", "Ready", "Up-to-date", "Available", "Node Selector"],
+                  lambda o: [*(o.get("status", {}).get(f, 0) for f in ("desiredNumberScheduled", "currentNumberScheduled",
+                                                                       "numberReady", "updatedNumberScheduled",
+                                                                       "numberAvailable")),
+                             ",".join(f"{k}={v}" for k, v in (o.get("spec", {}).get("template", {}).get("spec", {})
+                                                              .get("nodeSelector") or {}).items()) or "<none>"]),
     "Job": (["Status", "Completions", "Duration"], _job_row),
     "ReplicationController": (["Desired", "Current", "Ready"],
                               lambda o: [o.get("spec", {}).get("replicas", 1), o.get("status", {}).get("replicas", 0),
@@ -156,6 +167,8 @@ WIDE = {
                                          or "<none>"]),
     "Deployment": (["Containers", "Images", "Selector"], _containers_wide),
     "ReplicaSet": (["Containers", "Images", "Selector"], _containers_wide),
+    "StatefulSet": (["Containers", "Images"], lambda o: _containers_wide(o)[:2]),
+    "DaemonSet": (["Containers", "Images", "Selector"], _containers_wide),
 }
 
 

@@ -1,0 +1,115 @@
+"""`kubectl --as`, `--as-group`, `--as-uid`: the API server acts as the user named when the caller may
+`impersonate` it (RBAC on users, groups, serviceaccounts, uids), and refuses with 403 otherwise
+(staging/src/k8s.io/apiserver/pkg/endpoints/filters/impersonation.go). The lab's admin certificate is in
+`system:masters`, so it may; a ServiceAccount token may only what its account is bound to."""
+import base64
+
+import pytest
+import yaml
+
+NS = "impersonation"
+ROBOT = f"system:serviceaccount:{NS}:robot"
+
+
+def _ok(result) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture
+def robot(lab, east, tmp_path):
+    """A kubeconfig holding the token of ServiceAccount `robot` (bound to nothing yet), as a user would
+    write one from the account's token Secret."""
+    objects = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
+               {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "robot", "namespace": NS}},
+               {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+                "metadata": {"name": "robot-token", "namespace": NS,
+                             "annotations": {"kubernetes.io/service-account.name": "robot"}}}]
+    _ok(east.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(objects)))
+
+    def token() -> str:
+        return east.kubectl("-n", NS, "get", "secret", "robot-token", "-o", "jsonpath={.data.token}").stdout.strip()
+
+    lab.wait_for(lambda: bool(token()), 15, "the token controller to fill robot's token")
+    admin = yaml.safe_load(open(lab.backend.provider.kubeconfig_path()))
+    cluster = next(c for c in admin["clusters"] if c["name"] == f"kind-{east.name}")
+    path = tmp_path / "robot.kubeconfig"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "clusters": [cluster], "current-context": "robot",
+        "users": [{"name": "robot", "user": {"token": base64.b64decode(token()).decode()}}],
+        "contexts": [{"name": "robot", "context": {"cluster": cluster["name"], "user": "robot"}}]}))
+    try:
+        yield str(path)
+    finally:
+        east.kubectl("delete", "clusterrolebinding,clusterrole", "-l", "lab-test=impersonation", "--ignore-not-found")
+        east.kubectl("delete", "namespace", NS, "--wait=false")
+
+
+def test_the_admin_acting_as_nobody_is_allowed_nothing_and_the_refusal_names_nobody(east):
+    answer = east.kubectl("--as=nobody", "auth", "can-i", "list", "secrets")
+    assert (answer.returncode, answer.stdout.strip()) == (1, "no"), answer
+    assert _ok(east.kubectl("auth", "can-i", "list", "secrets")).strip() == "yes"
+    refused = east.kubectl("--as=nobody", "get", "secrets")
+    assert refused.returncode == 1
+    assert 'Error from server (Forbidden): secrets is forbidden: User "nobody" cannot list resource "secrets" in API ' \
+           'group "" in the namespace "default"' in refused.stderr, refused.stderr
+    # The groups asked for are the user's groups: system:masters may do everything.
+    assert _ok(east.kubectl("--as=nobody", "--as-group=system:masters", "auth", "can-i", "list", "secrets")).strip() == "yes"
+    _ok(east.kubectl("--as=nobody", "--as-group=system:masters", "--as-uid=1234", "get", "secrets"))
+
+
+def test_the_admin_acting_as_a_service_account_gets_what_its_bindings_grant(east, robot):
+    assert east.kubectl("--as", ROBOT, "-n", NS, "get", "pods").returncode == 1
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "pod-reader", "namespace": NS},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]}
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+               "metadata": {"name": "pod-reader", "namespace": NS},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pod-reader"},
+               "subjects": [{"kind": "ServiceAccount", "name": "robot", "namespace": NS}]}
+    _ok(east.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all([role, binding])))
+    _ok(east.kubectl("--as", ROBOT, "-n", NS, "get", "pods"))
+    refused = east.kubectl("--as", ROBOT, "-n", NS, "get", "secrets")
+    assert f'User "{ROBOT}" cannot list resource "secrets"' in refused.stderr, refused.stderr
+    # The account's own token is allowed exactly the same.
+    _ok(east.kubectl("-n", NS, "get", "pods", kubeconfig=robot))
+
+
+def test_a_token_without_impersonate_rights_is_refused_each_thing_it_asks_to_be(east, robot):
+    cluster_scope = 'in API group "" at the cluster scope'
+    refusals = {
+        ("--as=nobody",): f'users "nobody" is forbidden: User "{ROBOT}" cannot impersonate resource "users" {cluster_scope}',
+        ("--as=system:serviceaccount:kube-system:default",):
+            f'serviceaccounts "default" is forbidden: User "{ROBOT}" cannot impersonate resource "serviceaccounts" '
+            'in API group "" in the namespace "kube-system"',
+    }
+    for flags, message in refusals.items():
+        refused = east.kubectl(*flags, "get", "pods", kubeconfig=robot)
+        assert refused.returncode == 1 and f"Error from server (Forbidden): {message}" in refused.stderr, (flags, refused.stderr)
+        answer = east.kubectl(*flags, "auth", "can-i", "list", "pods", kubeconfig=robot)
+        assert answer.returncode == 1 and message in answer.stderr, (flags, answer.stderr)
+
+
+def test_a_token_granted_impersonate_on_some_names_acts_as_those_and_only_those(east, robot):
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": "impersonate-alice", "labels": {"lab-test": "impersonation"}},
+            "rules": [{"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"], "resourceNames": ["alice"]},
+                      {"apiGroups": [""], "resources": ["groups"], "verbs": ["impersonate"], "resourceNames": ["ops"]}]}
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+               "metadata": {"name": "impersonate-alice", "labels": {"lab-test": "impersonation"}},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "impersonate-alice"},
+               "subjects": [{"kind": "ServiceAccount", "name": "robot", "namespace": NS}]}
+    _ok(east.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all([role, binding])))
+    # Acting as alice works; alice herself may not list pods.
+    refused = east.kubectl("--as=alice", "get", "pods", kubeconfig=robot)
+    assert 'pods is forbidden: User "alice" cannot list resource "pods"' in refused.stderr, refused.stderr
+    answer = east.kubectl("--as=alice", "--as-group=ops", "auth", "can-i", "list", "pods", kubeconfig=robot)
+    assert (answer.returncode, answer.stdout.strip()) == (1, "no"), answer
+    for flags, message in {
+        ("--as=bob",): 'users "bob" is forbidden',
+        ("--as=alice", "--as-group=system:masters"): 'groups "system:masters" is forbidden: User "' + ROBOT +
+                                                     '" cannot impersonate resource "groups"',
+        ("--as=alice", "--as-uid=1234"): f'uids.authentication.k8s.io "1234" is forbidden: User "{ROBOT}" cannot '
+                                         'impersonate resource "uids" in API group "authentication.k8s.io" at the cluster scope',
+    }.items():
+        refused = east.kubectl(*flags, "get", "pods", kubeconfig=robot)
+        assert refused.returncode == 1 and message in refused.stderr, (flags, refused.stderr)
