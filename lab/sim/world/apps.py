@@ -9,7 +9,7 @@ its pod (reason ImageNotSupported) with a message naming the ones that run here.
 from __future__ import annotations
 
 from ..wire import httpwire
-from .podinfo import Podinfo
+from . import podinfo
 
 
 class ImageError(ValueError):
@@ -47,6 +47,16 @@ class OnePortHTTP(App):
     async def stop(self) -> None:
         if self.server:
             await self.server.close()
+
+
+class Podinfo(OnePortHTTP):
+    """stefanprodan/podinfo on its container port: the endpoints are podinfo.Router's."""
+
+    def __init__(self, hostname: str, port: int, env: dict[str, str]):
+        self.port, self.router = port, podinfo.Router(hostname, env)
+
+    async def handle(self, request: httpwire.Request) -> httpwire.Response:
+        return await self.router.handle(request)
 
 
 class GatewayNginx(OnePortHTTP):
@@ -104,7 +114,7 @@ def _env(container: dict) -> dict[str, str]:
     return {e["name"]: str(e.get("value", "")) for e in container.get("env", []) if "name" in e}
 
 
-def for_container(container: dict, pod_name: str, mappings=lambda: []) -> "App | Podinfo":
+def for_container(container: dict, pod_name: str, mappings=lambda: []) -> App:
     image = container.get("image", "")
     repo = image.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
     if repo == "podinfo":

@@ -40,25 +40,16 @@ def _canonical(name: str) -> str:
     return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
 
 
-class Podinfo:
-    """One podinfo container: answers HTTP on its port with the 6.7.1 endpoints."""
+class Router:
+    """What one podinfo container answers (apps.Podinfo serves it on the container's port)."""
 
-    def __init__(self, hostname: str, port: int, env: dict[str, str]):
-        self.hostname, self.port, self.env = hostname, port, env
+    def __init__(self, hostname: str, env: dict[str, str]):
+        self.hostname, self.env = hostname, env
         self.message = env.get("PODINFO_UI_MESSAGE", f"greetings from podinfo v{VERSION}")
         self.color = env.get("PODINFO_UI_COLOR", DEFAULT_COLOR)
         self.logo = env.get("PODINFO_UI_LOGO", DEFAULT_LOGO)
         self.ready = True
         self.requests = 0
-        self.server: httpwire.HTTPServer | None = None
-
-    async def start(self) -> dict[int, int]:
-        self.server = await httpwire.serve_http(self.handle)
-        return {self.port: self.server.port}
-
-    async def stop(self) -> None:
-        if self.server:
-            await self.server.close()
 
     def info(self) -> dict:
         return {"hostname": self.hostname, "version": VERSION, "revision": REVISION, "color": self.color,
