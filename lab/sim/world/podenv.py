@@ -170,7 +170,8 @@ def pod_view(cluster: SimCluster, runtime: PodRuntime, pod: dict, container: dic
     resolver = StoreResolver(cluster, namespace, hostname, pod_ip)
     env = {**dict(image.env), "HOSTNAME": hostname}
     if spec.get("enableServiceLinks", True) is not False:
-        env.update(service_links(cluster, namespace))
+        env.update(service_links(cluster, namespace, (pod.get("status") or {}).get("startTime")
+                                 or meta.get("creationTimestamp") or ""))
     env.update(container_env(cluster, pod, container))
     env.setdefault("HOME", image.home)
     if tty:
@@ -210,9 +211,10 @@ def hosts(hostname: str, pod_ip: str) -> str:
             f"{pod_ip}\t{hostname}\n")
 
 
-def service_links(cluster: SimCluster, namespace: str) -> dict[str, str]:
-    """Docker-link style variables of the namespace's services with a cluster IP, and the `kubernetes`
-    service's (the kubelet adds the master service to every namespace's)."""
+def service_links(cluster: SimCluster, namespace: str, since: str = "") -> dict[str, str]:
+    """Docker-link style variables of the namespace's services with a cluster IP that existed when the
+    container started (`since`, RFC 3339), and the `kubernetes` service's (the kubelet adds the master
+    service to every namespace's)."""
     env: dict[str, str] = {}
     kubernetes_ip = service_addresses(cluster)[0]
     services = list(cluster.store.views("Service", namespace))
@@ -221,6 +223,9 @@ def service_links(cluster: SimCluster, namespace: str) -> dict[str, str]:
             "metadata": {"name": "kubernetes"},
             "spec": {"clusterIP": kubernetes_ip, "ports": [{"name": "https", "port": 443, "protocol": "TCP"}]}})
     for svc in sorted(services, key=lambda s: s["metadata"]["name"]):
+        created = svc["metadata"].get("creationTimestamp") or ""
+        if since and created > since and svc["metadata"]["name"] != "kubernetes":
+            continue  # a container's environment is made once, when it starts
         ip = svc.get("spec", {}).get("clusterIP")
         ports = svc.get("spec", {}).get("ports") or []
         if not ip or ip == "None" or not ports:

@@ -127,9 +127,12 @@ class KubeAPI:
 
     async def resource_request(self, request: web.Request, user: rbac.User, path: str) -> web.StreamResponse:
         res, namespace, name, sub = self._target(path)
-        # No Content-Type is JSON, the serializer's first media type (the official Python client sends none)
+        # No Content-Type is JSON, the serializer's first media type (the official Python client sends none).
+        # exec has no body to read: kubectl's SPDY fallback POST (after a refused websocket upgrade) must get
+        # the same 403 as the upgrade, as the API server authorizes before any handler reads a body.
         sent = request.content_type if "Content-Type" in request.headers else "application/json"
-        if request.method in ("POST", "PUT") and sent not in ("application/json", "application/yaml", "", PROTOBUF):
+        if sub != "exec" and request.method in ("POST", "PUT") and sent not in ("application/json", "application/yaml",
+                                                                                "", PROTOBUF):
             # CBOR is not read here; client-go v0.32 retries it as JSON after a 415 (rest/client.go). Which
             # protobuf bodies are read, `Resources.sent_object` decides.
             raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted "

@@ -129,6 +129,9 @@ async def run_foreground(shell: Shell, tree, io: IO) -> None:
     task = asyncio.ensure_future(shell.run(tree, io))
     if terminal is not None:
         terminal.foreground = task
+        if terminal.interrupted:  # Ctrl-C came between Enter and the command's start: it is the command's
+            terminal.interrupted = False
+            task.cancel()
     try:
         await task
     except asyncio.CancelledError:
