@@ -1,5 +1,6 @@
 """The simulated clusters themselves: each cluster (cluster), the network they share (network), the pods
-running on them (pods) and the images those run (apps), what `kubectl exec` runs in a pod (podexec), and
+running on them (pods) and the images those run (apps), what `kubectl exec` runs in a pod (podexec: a shell
+(shell/) seeing the pod's view (podenv), at a terminal with `-t` (terminal)), and
 the in-cluster controllers that reconcile each store (controllers, workloads).
 
 Imports lab.sim.mesh, lab.sim.kube and lab.sim.wire of the simulation (and lab's modules below the

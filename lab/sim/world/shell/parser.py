@@ -72,7 +72,7 @@ class Parser:
         """A compound command's list: it may not be empty (`if then` is a syntax error)."""
         seq = self.seq(ends)
         if not seq.items:
-            self.unexpected(self.peek(), ends[0])
+            self.unexpected(self.peek(), ends[-1])
         return seq
 
     def expect_word(self, word: str) -> None:

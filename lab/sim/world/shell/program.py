@@ -108,6 +108,9 @@ async def read_loop(shell: Shell, io: IO) -> int:
                 await io.stdout.write(b"\n")
             return shell.status
         buffered += line
+        text = line.rstrip("\n")
+        if line.endswith("\n") and (len(text) - len(text.rstrip("\\"))) % 2:
+            continue  # a line ending in a backslash goes on on the next
         try:
             tree = parse(buffered)
         except Incomplete:
