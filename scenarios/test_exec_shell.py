@@ -157,3 +157,24 @@ def test_exec_it_sh_at_a_terminal_prompts_echoes_interrupts_and_exits(lab, west)
         _, status = os.waitpid(pid, 0)
         os.close(fd)
     assert os.waitstatus_to_exitcode(status) == 5
+
+
+def test_the_official_python_clients_stream_runs_a_script_sent_on_stdin(lab, west):
+    """kubernetes.stream.stream (websocket v4, stdin as text frames): the output and the exit code."""
+    from kubernetes import client, config
+    from kubernetes.stream import stream
+
+    ns = lab.cfg.namespace
+    pod = _ok(west.kubectl("-n", ns, "get", "pods", "-l", "app=client", "-o", "jsonpath={.items[0].metadata.name}"))
+    api = client.CoreV1Api(config.new_client_from_config(lab.backend.provider.kubeconfig_path(), context=f"kind-{west.name}"))
+    assert stream(api.connect_get_namespaced_pod_exec, pod, ns, container="client", command=["sh", "-c", "seq 2"],
+                  stderr=True, stdin=False, stdout=True, tty=False) == "1\n2\n"
+    session = stream(api.connect_get_namespaced_pod_exec, pod, ns, container="client", command=["sh"],
+                     stderr=True, stdin=True, stdout=True, tty=False, _preload_content=False)
+    try:
+        session.write_stdin("echo from-stdin\nexit 4\n")
+        session.run_forever(timeout=20)
+        assert session.read_stdout() == "from-stdin\n"
+        assert session.returncode == 4
+    finally:
+        session.close()

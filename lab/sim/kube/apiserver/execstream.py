@@ -49,9 +49,11 @@ class ExecStreams:
         """Read kubectl's frames until it closes: stdin, its half-close, resizes."""
         try:
             async for message in self.ws:
-                if message.type != WSMsgType.BINARY or not message.data:
+                # the official Python client sends text frames for str data (stream/ws_client.py)
+                raw = message.data.encode() if message.type == WSMsgType.TEXT else message.data
+                if message.type not in (WSMsgType.BINARY, WSMsgType.TEXT) or not raw:
                     continue
-                channel, data = message.data[0], message.data[1:]
+                channel, data = raw[0], raw[1:]
                 if channel == STDIN and data:
                     self._stdin.put_nowait(data)
                 elif channel == CLOSE and data[:1] == bytes([STDIN]):
@@ -97,6 +99,9 @@ async def serve(ws: web.WebSocketResponse, streams: ExecStreams, run, argv: list
             status = exit_status(runner.result(), argv)
         except ExecFailed as exc:
             status = failed_status(str(exc))
+        except Exception as exc:  # a fault of the simulation: say so to kubectl, keep the API serving
+            log.exception("exec %s failed", argv)
+            status = failed_status(f"the simulated container failed to run the command: {type(exc).__name__}: {exc}")
         await streams.write(ERROR, json.dumps(status).encode())
     finally:
         gone.cancel()
