@@ -148,6 +148,10 @@ def test_a_missing_command_is_not_found_with_127_and_the_script_goes_on():
     assert sh("/bin/cat /etc/hostname")[1] == "client-7d9f\n"
 
 
+def test_set_x_traces_each_command_on_stderr():
+    assert sh("set -x; x=2; echo $x | cat") == (0, "2\n", "+ echo 2\n+ cat\n")
+
+
 def test_an_image_without_a_tool_does_not_find_it():
     view = pod(tools=frozenset({"cat"}))
     assert sh("curl -s web", view=view) == (127, "", "sh: curl: not found\n")

@@ -23,7 +23,7 @@ from .shell.streams import IO, Buffered, Sink
 from .terminal import Terminal, TerminalOutput
 
 SHELLS = ("sh", "ash")
-ALSO_BINARIES = {"echo", "printf", "test", "[", "true", "false", "pwd", "kill"}  # builtins busybox also has as applets
+ALSO_BINARIES = {"echo", "printf", "test", "[", "true", "false", "pwd"}  # builtins busybox also has as applets
 BIN_DIRS = ("/bin", "/usr/bin", "/sbin", "/usr/sbin", "/usr/local/bin")
 __all__ = ["run", "send", "curl_request", "CURL_VERSION"]
 

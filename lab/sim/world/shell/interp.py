@@ -282,6 +282,8 @@ class Shell:
     async def command(self, argv: list[str], redirected: IO, assigns: list = ()) -> int:
         """Run one expanded command: a function, a builtin, or an applet of the image; else `not found`."""
         name = argv[0]
+        if "x" in self.options:  # set -x: each command as it runs, on stderr
+            await redirected.stderr.write(("+ " + " ".join(argv) + "\n").encode())
         if name in self.funcs:
             return await self._call(name, argv, redirected)
         builtin = BUILTINS.get(name)
