@@ -11,6 +11,7 @@ API server before any of this runs.
 from __future__ import annotations
 
 import asyncio
+import secrets
 
 from ..kube.apiserver.execstream import STDERR, STDOUT, ExecFailed, ExecStreams
 from ..wire import httpwire
@@ -45,10 +46,11 @@ class _Stdin(Buffered):
 
 
 def _not_found(argv0: str) -> ExecFailed:
-    """containerd's words when the executable is not in the image (runc: exec: "x": executable file not found)."""
-    return ExecFailed(f'error executing command in container: failed to exec in container: failed to start exec: '
-                      f'OCI runtime exec failed: exec failed: unable to start container process: exec: "{argv0}": '
-                      f'executable file not found in $PATH: unknown')
+    """containerd's words when the executable is not in the image (runc: exec: "x": executable file not found),
+    naming the exec process by its id; kubectl prints them after `error: Internal error occurred:`, exit 1."""
+    return ExecFailed(f'error executing command in container: failed to exec in container: failed to start exec '
+                      f'"{secrets.token_hex(32)}": OCI runtime exec failed: exec failed: unable to start container '
+                      f'process: exec: "{argv0}": executable file not found in $PATH: unknown')
 
 
 def _program(argv0: str, tools: frozenset) -> str | None:
