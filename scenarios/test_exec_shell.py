@@ -31,6 +31,18 @@ def test_a_for_loop_of_curls_through_a_pipe_counts_every_answer(lab, west, east)
     assert counted.strip() == "2"
 
 
+def test_short_names_and_cluster_ips_reach_the_service_through_the_search_path(lab, west, east):
+    """`curl foobar-east:9898` from a pod of the same namespace: the name goes through resolv.conf's search
+    domains, as does busybox wget's; the cluster IP nslookup gives answers too; a missing name is curl's 6."""
+    mirror = f"foobar-{east.name}"
+    script = (f"curl -s {mirror}:9898; echo; wget -qO- http://{mirror}:9898/; echo; "
+              f"curl -s $(nslookup {mirror} | grep '^Address: ' | cut -d' ' -f2):9898; echo; "
+              f"curl -s no-such-service:9898; echo \"curl=$?\"")
+    lines = _ok(_exec(west, lab, "sh", "-c", script)).splitlines()
+    assert len(lines) == 4 and all(east.name in line for line in lines[:3]), lines
+    assert lines[3] == "curl=6", lines
+
+
 def test_the_shell_sees_the_pods_hostname_resolv_conf_and_service_account(lab, west):
     ns = lab.cfg.namespace
     pod = _ok(west.kubectl("-n", ns, "get", "pods", "-l", "app=client", "-o", "jsonpath={.items[0].metadata.name}"))

@@ -141,8 +141,11 @@ class StoreResolver:
 
 
 class PodNetwork:
-    """The pod's network for the shell: names by a resolver, HTTP through the pod's proxy (its own
-    processes' traffic goes there); an unmeshed pod reaches no other pod in the simulation."""
+    """The pod's network for the shell: names by a resolver, HTTP as the pod's processes send it. To the
+    pod itself (localhost, its own IP) straight to the container's port; anywhere else through the pod's
+    proxy, which routes by the request's authority: a name the pod resolved through its search domains
+    (`foobar-east`) or a cluster IP reaches the proxy as the service's full name, as the real proxy finds
+    the service from the connection's original destination. An unmeshed pod reaches no other pod here."""
 
     def __init__(self, runtime: PodRuntime, resolver: StoreResolver):
         self.runtime, self.resolver = runtime, resolver
@@ -151,12 +154,25 @@ class PodNetwork:
         return self.resolver.resolve(name)
 
     async def get(self, url: str, headers: dict[str, str], timeout: float) -> httpwire.Response:
+        parts = urlsplit(url)
+        request = httpwire.Request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), dict(headers))
+        found = self.resolve(parts.hostname or "")
+        port = parts.port or 80
+        if found and found[1] and found[1][0] in ("127.0.0.1", self.resolver.pod_ip):
+            real = self.runtime.ports.get(port)
+            if real is None:
+                raise NetError(7, "Connection refused")
+            return await self._fetch(real, request, timeout)
         if self.runtime.proxy is None:
             raise NetError(7, "the pod is not meshed, and only meshed pods reach other pods in the simulation")
-        parts = urlsplit(url)
-        request = httpwire.Request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), headers)
+        if found and found[0].endswith(f".svc.{self.resolver.domain}") and found[0] != parts.hostname:
+            request.headers["host"] = found[0] + (f":{parts.port}" if parts.port else "")
+        return await self._fetch(self.runtime.proxy.outbound_port, request, timeout)
+
+    @staticmethod
+    async def _fetch(port: int, request: httpwire.Request, timeout: float) -> httpwire.Response:
         try:
-            return await httpwire.fetch("127.0.0.1", self.runtime.proxy.outbound_port, request, timeout)
+            return await httpwire.fetch("127.0.0.1", port, request, timeout)
         except asyncio.TimeoutError:
             raise
         except (OSError, httpwire.WireError, asyncio.IncompleteReadError) as exc:
