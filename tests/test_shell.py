@@ -243,3 +243,5 @@ def test_text_tools():
     assert out("echo hi | gzip | gunzip; echo aGk= | base64 -d; echo") == "hi\nhi\n"
     assert out("grep -n resolv /etc/hostname /etc/resolv.conf; echo $?") == "1\n"
     assert sh("grep -q name /nope")[0] == 2
+    assert out("seq 3 | xargs -n 2 echo x; echo a b | xargs; printf 'h\\n' | xargs -I {} cat /etc/{}ostname") == \
+        "x 1 2\nx 3\na b\nclient-7d9f\n"

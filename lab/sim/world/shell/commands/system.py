@@ -228,10 +228,51 @@ async def touch(ctx: Ctx, argv: list[str]) -> int:
     return status
 
 
+async def clear(ctx: Ctx, argv: list[str]) -> int:
+    await ctx.out(b"\x1b[H\x1b[J")
+    return 0
+
+
+async def xargs(ctx: Ctx, argv: list[str]) -> int:
+    """xargs [-n N] [-I STR] [COMMAND [ARGS]]: the words of stdin as arguments (busybox: echo by default)."""
+    try:
+        found, command = options(argv[:1] + _until_command(argv[1:]), "rt", "nI")
+    except Usage as exc:
+        return await ctx.fail("xargs", str(exc))
+    command = argv[1 + len(_until_command(argv[1:])):] or ["echo"]
+    words = (await ctx.stdin.readall()).decode("utf-8", "replace")
+    replace = found.get("I", [None])[-1]
+    items = [line for line in words.splitlines() if line] if replace else words.split()
+    if not items and found.get("r"):
+        return 0
+    size = 1 if replace else int(found.get("n", ["0"])[-1] or 0) or len(items) or 1
+    status = 0
+    for start in range(0, max(len(items), 1), size):
+        chunk = items[start:start + size]
+        args = [a.replace(replace, chunk[0]) for a in command] if replace and chunk else command + chunk
+        if found.get("t"):
+            await ctx.err(" ".join(args) + "\n")
+        result = await ctx.sh.run_argv(args, ctx, ctx.env)
+        status = 123 if result and result not in (126, 127) else (result or status)
+    return status
+
+
+def _until_command(args: list[str]) -> list[str]:
+    """xargs's own options: those before the command (a value after -n and -I)."""
+    taken, i = [], 0
+    while i < len(args) and args[i].startswith("-"):
+        taken.append(args[i])
+        if args[i] in ("-n", "-I") and i + 1 < len(args):
+            taken.append(args[i + 1])
+            i += 1
+        i += 1
+    return taken
+
+
 async def sh(ctx: Ctx, argv: list[str]) -> int:
     return await ctx.sh.spawn(argv, ctx)
 
 
 APPLETS = {"env": env, "printenv": printenv, "hostname": hostname, "date": date, "uptime": uptime, "sleep": sleep,
            "ls": ls, "id": id_, "whoami": whoami, "uname": uname, "ps": ps, "which": which, "mkdir": mkdir, "rm": rm,
-           "touch": touch, "sh": sh, "ash": sh}
+           "touch": touch, "sh": sh, "ash": sh, "clear": clear, "xargs": xargs}
