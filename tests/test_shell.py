@@ -112,6 +112,9 @@ def test_here_documents_expand_unless_their_delimiter_is_quoted():
     ("yes | head -2", "y\ny\n"),  # the writer stops when its reader has gone
     ("seq 1000000 | head -1", "1\n"),
     ("sleep 0.01 & wait; echo waited", "waited\n"),
+    ("(sleep 0.01; echo later) & echo first", "first\nlater\n"),  # the shell's end waits for its background
+    ("trap 'echo bye' EXIT; echo hi; exit 0", "hi\nbye\n"),
+    ("f() { local x=inner; echo $x; }; x=outer; f; echo $x", "inner\nouter\n"),
 ])
 def test_control_flow(script, expected):
     assert out(script) == expected

@@ -21,7 +21,7 @@ from .streams import IO, BytesSource, Capture, FileSink, Pipe, Sink
 from .syntax import AndOr, Case, CmdSub, For, FuncDef, Group, If, Pipeline, Seq, ShellSyntaxError, Simple, While
 
 SPECIAL_BUILTINS = {"break", "continue", "exit", "export", "readonly", "return", "set", "shift", "unset", ":",
-                    ".", "eval", "exec"}
+                    ".", "eval", "exec", "trap", "local"}
 
 
 class Shell:
@@ -39,6 +39,8 @@ class Shell:
         self.tty = False  # stdin is a terminal (`kubectl exec -t`)
         self.interactive = False
         self.spawner = None  # (pod, argv, io, env) -> status: how `sh` starts a shell (program.sh_main)
+        self.locals: list[dict] = []  # per function call: the outer values of its `local` variables
+        self.traps: dict[str, str] = {}  # `trap` actions by condition (EXIT runs when the shell ends)
         self.argv0 = argv0
         self.positional = list(positional or [])
         self.status = 0
@@ -73,6 +75,7 @@ class Shell:
         child = copy.copy(self)
         child.vars, child.exported, child.options = dict(self.vars), set(self.exported), set(self.options)
         child.funcs, child.positional, child.background = dict(self.funcs), list(self.positional), []
+        child.locals, child.traps = [dict(frame) for frame in self.locals], {}
         return child
 
     # -- running ------------------------------------------------------------------------------------------
@@ -335,12 +338,18 @@ class Shell:
     async def _call(self, name: str, argv: list[str], io: IO) -> int:
         saved = self.positional
         self.positional = argv[1:]
+        self.locals.append({})
         try:
             return await self.execute(self.funcs[name], io)
         except ReturnFromFunction as exc:
             return exc.status
         finally:
             self.positional = saved
+            for var, value in self.locals.pop().items():  # `local` variables get their outer values back
+                if value is None:
+                    self.vars.pop(var, None)
+                else:
+                    self.vars[var] = value
 
     async def redirected(self, redirs: list, io: IO) -> IO | None:
         """The IO after a command's redirections; None (after the shell's message) when one fails."""

@@ -47,31 +47,54 @@ async def sh_main(pod: PodView, argv: list[str], io: IO, env: dict[str, str] | N
     shell.options |= options - {"s", "i"}
     shell.tty = bool(getattr(io.stdin, "is_tty", False))
     try:
-        if command is not None:
-            if not args:
-                await io.stderr.write(b"sh: -c requires an argument\n")
-                return 2
-            text = args.pop(0)
-            if args:
-                shell.argv0 = args.pop(0)
-            shell.positional = args
-            return await shell.run_text(text, io)
-        if args and "s" not in options:
-            shell.argv0, shell.positional = args[0], args[1:]
-            try:
-                script = pod.read(pod.abspath(args[0])).decode("utf-8", "replace")
-            except FSError as exc:
-                await io.stderr.write(f"sh: can't open '{args[0]}': {exc.reason}\n".encode())
-                return 127 if exc.reason == "No such file or directory" else 126
-            return await shell.run_text(script, io)
-        shell.positional = args
-        shell.interactive = interactive if interactive is not None else shell.tty
-        return await read_loop(shell, io)
-    except ExitShell as exc:
-        return exc.status
-    finally:
+        try:
+            status = await _run(shell, args, command, interactive, "s" in options, io)
+        except ExitShell as exc:
+            status = exc.status
+        return await _finish(shell, status, io)
+    except BaseException:  # cancelled (kubectl went away): so is what it started
         for task in shell.background:
             task.cancel()
+        raise
+
+
+async def _finish(shell: Shell, status: int, io: IO) -> int:
+    """The EXIT trap, then what was started in the background: the exec's output stays open while a
+    background command holds it, so the shell's end waits for them, as `kubectl exec` does."""
+    action = shell.traps.pop("EXIT", None)
+    if action:
+        shell.status = status
+        try:
+            await shell.run_text(action, io)
+        except ExitShell as exc:
+            status = exc.status
+    await asyncio.gather(*shell.background, return_exceptions=True)
+    return status
+
+
+async def _run(shell: Shell, args: list[str], command: str | None, interactive: bool | None, from_stdin: bool,
+               io: IO) -> int:
+    """`sh -c TEXT [NAME [ARGS]]`, `sh FILE [ARGS]`, or commands from stdin (`sh`, `sh -s [ARGS]`)."""
+    if command is not None:
+        if not args:
+            await io.stderr.write(b"sh: -c requires an argument\n")
+            return 2
+        text = args.pop(0)
+        if args:
+            shell.argv0 = args.pop(0)
+        shell.positional = args
+        return await shell.run_text(text, io)
+    if args and not from_stdin:
+        shell.argv0, shell.positional = args[0], args[1:]
+        try:
+            script = shell.pod.read(shell.pod.abspath(args[0])).decode("utf-8", "replace")
+        except FSError as exc:
+            await io.stderr.write(f"sh: can't open '{args[0]}': {exc.reason}\n".encode())
+            return 127 if exc.reason == "No such file or directory" else 126
+        return await shell.run_text(script, io)
+    shell.positional = args
+    shell.interactive = interactive if interactive is not None else shell.tty
+    return await read_loop(shell, io)
 
 
 def prompt(shell: Shell, name: str) -> bytes:

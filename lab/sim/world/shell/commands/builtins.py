@@ -363,6 +363,35 @@ def _number(text: str) -> int:
     return int(text)
 
 
+async def local(ctx: Ctx, argv: list[str]) -> int:
+    if not ctx.sh.locals:
+        await ctx.err(f"{ctx.sh.argv0}: local: not in a function\n")
+        return 2
+    frame = ctx.sh.locals[-1]
+    for arg in argv[1:]:
+        name, eq, value = arg.partition("=")
+        frame.setdefault(name, ctx.sh.vars.get(name))
+        ctx.sh.vars[name] = value if eq else ctx.sh.vars.get(name, "")
+    return 0
+
+
+async def trap(ctx: Ctx, argv: list[str]) -> int:
+    """trap ACTION CONDITION...: kept; the EXIT action runs when the shell ends (no signals reach a
+    simulated shell but the terminal's Ctrl-C, which interrupts the command instead)."""
+    if len(argv) == 1:
+        for condition, action in sorted(ctx.sh.traps.items()):
+            await ctx.out(f"trap -- {_quote(action)} {condition}\n")
+        return 0
+    action, conditions = argv[1], argv[2:]
+    for condition in conditions:
+        name = "EXIT" if condition in ("0", "EXIT") else condition.upper().removeprefix("SIG")
+        if action == "-":
+            ctx.sh.traps.pop(name, None)
+        else:
+            ctx.sh.traps[name] = action
+    return 0
+
+
 async def true(ctx: Ctx, argv: list[str]) -> int:
     return 0
 
@@ -370,4 +399,4 @@ async def true(ctx: Ctx, argv: list[str]) -> int:
 BUILTINS = {":": colon, "true": true, "false": false, "exit": exit_, "return": return_, "break": break_,
             "continue": break_, "cd": cd, "pwd": pwd, "export": export, "readonly": export, "unset": unset,
             "set": set_, "shift": shift, "eval": eval_, ".": source, "source": source, "exec": exec_, "read": read,
-            "wait": wait, "type": type_, "command": command, "echo": echo, "printf": printf, "test": test, "[": test}
+            "wait": wait, "type": type_, "command": command, "local": local, "trap": trap, "echo": echo, "printf": printf, "test": test, "[": test}
