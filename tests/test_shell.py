@@ -248,3 +248,26 @@ def test_text_tools():
     assert sh("grep -q name /nope")[0] == 2
     assert out("seq 3 | xargs -n 2 echo x; echo a b | xargs; printf 'h\\n' | xargs -I {} cat /etc/{}ostname") == \
         "x 1 2\nx 3\na b\nclient-7d9f\n"
+
+
+def test_the_terminal_echoes_edits_recalls_and_hands_over_whole_lines():
+    """kubectl -t sends keys raw; the pod's terminal echoes them, edits the line, and gives the shell a
+    line at Enter. Up recalls the previous line; Ctrl-D on an empty line reads as the end of input."""
+    from lab.sim.world.terminal import Terminal, TerminalOutput
+
+    async def scenario():
+        keys = [b"ecko", b"\x7f\x7fho one\r", b"junk\x15echo two\r", b"\x1b[A\x1b[A\r", b"\x04"]
+        screen = Capture()
+
+        async def read():
+            return keys.pop(0) if keys else b""
+
+        terminal = Terminal(read, TerminalOutput(screen.write))
+        feeder = asyncio.ensure_future(terminal.feed())
+        lines = [await terminal.readline() for _ in range(4)]
+        await feeder
+        return lines, screen.value
+
+    lines, screen = asyncio.run(asyncio.wait_for(scenario(), 5))
+    assert lines == [b"echo one\n", b"echo two\n", b"echo one\n", b""]
+    assert screen.startswith(b"ecko\b \b\b \bho one\r\n") and screen.endswith(b"echo one\r\n"), screen

@@ -3,8 +3,8 @@ what kubectl sends (the keys typed, raw: kubectl puts the local terminal in raw 
 
 It echoes what is typed, edits the line (Backspace, Ctrl-U), hands the shell a line at Enter, turns
 Ctrl-C into an interrupt of the command in the foreground (or of the line being typed), and Ctrl-D on
-an empty line into end of input; output gets `\\n` turned into `\\r\\n` (onlcr). Escape sequences (the
-arrow keys) are dropped: the simulated shell keeps no history.
+an empty line into end of input; output gets `\\n` turned into `\\r\\n` (onlcr). Up and Down recall the
+lines typed before, as ash's line editor does; other escape sequences (Left, Right...) are dropped.
 """
 from __future__ import annotations
 
@@ -40,7 +40,9 @@ class Terminal(Buffered):
         self.interrupted = False
         self.changed = asyncio.Event()
         self.foreground: asyncio.Task | None = None
-        self._escape = False
+        self._escape: bytearray | None = None
+        self.history: list[bytes] = []
+        self._recalled = 0  # how far back Up went
 
     async def feed(self) -> None:
         """Read what kubectl sends until it ends, a key at a time."""
@@ -54,14 +56,20 @@ class Terminal(Buffered):
                 await self._key(key)
 
     async def _key(self, key: int) -> None:
-        if self._escape:  # ESC [ ... final byte
-            if key not in (ord("["), ord("O")) and (0x40 <= key <= 0x7E):
-                self._escape = False
+        if self._escape is not None:  # ESC [ ... final byte
+            self._escape.append(key)
+            if len(self._escape) > 1 and 0x40 <= key <= 0x7E:
+                sequence, self._escape = bytes(self._escape), None
+                if sequence in (b"[A", b"OA", b"[B", b"OB"):
+                    await self._recall(1 if sequence[1:] == b"A" else -1)
             return
         if key == ESC:
-            self._escape = True
+            self._escape = bytearray()
         elif key in (0x0D, 0x0A):
             await self.echo.write(b"\r\n")
+            if self.line.strip():
+                self.history.append(bytes(self.line))
+            self._recalled = 0
             self._deliver(bytes(self.line) + b"\n")
         elif key in (ERASE, 0x08):
             if self.line:
@@ -84,6 +92,16 @@ class Terminal(Buffered):
         elif key >= 0x20 or key == 0x09:
             self.line.append(key)
             await self.echo.write(bytes([key]))
+
+    async def _recall(self, step: int) -> None:
+        """Up (1) or Down (-1): the line typed that many lines back replaces the one being typed."""
+        wanted = min(max(self._recalled + step, 0), len(self.history))
+        if wanted == self._recalled:
+            return
+        self._recalled = wanted
+        shown = len(self.line.decode("utf-8", "replace"))
+        self.line = bytearray(self.history[-wanted] if wanted else b"")
+        await self.echo.write(b"\b \b" * shown + bytes(self.line))
 
     def _deliver(self, data: bytes) -> None:
         self.line.clear()
