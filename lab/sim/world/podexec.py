@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 
-from ..kube.apiserver.execstream import STDERR, STDOUT, ExecFailed, ExecStreams
+from ..kube.execstream import STDERR, STDOUT, ExecFailed, ExecStreams
 from ..wire import httpwire
 from . import podenv
 from .cluster import SimCluster

@@ -19,9 +19,10 @@ from .. import patches, rbac
 from ..apicerts import ApiCerts
 from ..apiresources import Catalog, Resource
 from ..store import ObjectError, ObjectStore
-from . import discovery, execstream
+from .. import execstream
+from . import discovery
 from .auth import access_review, access_review_from_protobuf, authenticate, impersonated
-from .execstream import ExecStreams
+from ..execstream import ExecStreams
 from .rest import PROTOBUF, Resources, Write, json_body
 from .status import ApiError, no_route
 from .tables import table
