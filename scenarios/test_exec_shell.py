@@ -27,7 +27,8 @@ def test_a_for_loop_of_curls_through_a_pipe_counts_every_answer(lab, west, east)
     url = f"http://foobar-{east.name}.{lab.cfg.namespace}.svc.cluster.local:9898"
     script = f"for i in $(seq 3); do curl -s -o /dev/null -w '%{{http_code}}\\n' {url}; done | sort | uniq -c"
     assert _ok(_exec(west, lab, "sh", "-c", script)).split() == ["3", "200"]
-    counted = _ok(_exec(west, lab, "sh", "-c", f"for i in 1 2; do curl -s {url}; echo; done | grep message | grep -c {east.name}"))
+    loop = f"for i in 1 2; do curl -s {url}; echo; done | grep message | grep -c {east.name}"
+    counted = _ok(_exec(west, lab, "sh", "-c", loop))
     assert counted.strip() == "2"
 
 
