@@ -20,7 +20,7 @@ from ... import names
 from ..mesh import controlplane
 from ..mesh.proxy import ADMIN_PORT, INBOUND_PORT
 from .pods import PodRuntime
-from .programs import stamp
+from .images.programs import stamp
 
 if TYPE_CHECKING:
     from .cluster import SimCluster

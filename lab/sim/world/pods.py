@@ -9,7 +9,7 @@ import time
 from ..mesh.cluster import Cluster
 from ..mesh.proxy import Proxy
 from ..wire.tls import Identity
-from . import apps, programs
+from .images import apps, programs
 
 
 class PodRuntime:

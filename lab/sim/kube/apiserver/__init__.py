@@ -12,7 +12,8 @@ Authentication as a kind cluster's: the admin's client certificate (verified aga
 CA), or a ServiceAccount token from the cluster's token Secrets. Authorization is RBAC over the
 cluster's own Roles and bindings (..rbac).
 
-By job: server.py (serving, dispatch, routing, pods' log and exec), auth.py, discovery.py, rest.py (the
+By job: server.py (serving, dispatch, routing, pods' log and exec, whose websocket channels are
+..execstream's), auth.py, discovery.py, rest.py (the
 REST verbs and validation), watch.py, tables.py, selectors.py, status.py (errors). Imports only the rest
 of lab.sim.kube and lab.sim.wire; what it needs of its cluster beyond the object store is the small
 `ServedCluster` protocol in server.py.

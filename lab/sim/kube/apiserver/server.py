@@ -13,14 +13,16 @@ import logging
 import ssl
 from typing import Awaitable, Callable, Mapping, Protocol
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from .. import patches, rbac
 from ..apicerts import ApiCerts
 from ..apiresources import Catalog, Resource
 from ..store import ObjectError, ObjectStore
+from .. import execstream
 from . import discovery
 from .auth import access_review, access_review_from_protobuf, authenticate, impersonated
+from ..execstream import ExecStreams
 from .rest import PROTOBUF, Resources, Write, json_body
 from .status import ApiError, no_route
 from .tables import table
@@ -43,8 +45,9 @@ class ServedCluster(Protocol):
     pods: Mapping[tuple[str, str], PodLogs]
 
 
-# exec(cluster, namespace, pod, container, argv) -> (exit code, stdout, stderr)
-Exec = Callable[[ServedCluster, str, str, str, list], Awaitable[tuple[int, bytes, bytes]]]
+# exec(cluster, namespace, pod, container, argv, streams) -> exit code; raises execstream.ExecFailed when
+# the command cannot start
+Exec = Callable[[ServedCluster, str, str, str, list, ExecStreams], Awaitable[int]]
 
 
 class KubeAPI:
@@ -125,9 +128,12 @@ class KubeAPI:
 
     async def resource_request(self, request: web.Request, user: rbac.User, path: str) -> web.StreamResponse:
         res, namespace, name, sub = self._target(path)
-        # No Content-Type is JSON, the serializer's first media type (the official Python client sends none)
+        # No Content-Type is JSON, the serializer's first media type (the official Python client sends none).
+        # exec has no body to read: kubectl's SPDY fallback POST (after a refused websocket upgrade) must get
+        # the same 403 as the upgrade, as the API server authorizes before any handler reads a body.
         sent = request.content_type if "Content-Type" in request.headers else "application/json"
-        if request.method in ("POST", "PUT") and sent not in ("application/json", "application/yaml", "", PROTOBUF):
+        if sub != "exec" and request.method in ("POST", "PUT") and sent not in ("application/json", "application/yaml",
+                                                                                "", PROTOBUF):
             # CBOR is not read here; client-go v0.32 retries it as JSON after a 415 (rest/client.go). Which
             # protobuf bodies are read, `Resources.sent_object` decides.
             raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted "
@@ -209,24 +215,8 @@ class KubeAPI:
             raise ApiError(400, "BadRequest", "exec needs a websocket upgrade (v4 or v5.channel.k8s.io); "
                                               "the simulation does not speak SPDY")
         await ws.prepare(request)
-        try:
-            code, out, err = await self.run_exec(self.cluster, namespace, name, container, argv)
-            if out:
-                await ws.send_bytes(b"\x01" + out)
-            if err:
-                await ws.send_bytes(b"\x02" + err)
-            if code == 0:
-                status = {"metadata": {}, "status": "Success"}
-            else:
-                status = {"metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
-                          "message": f"command terminated with non-zero exit code: error executing command "
-                                     f"[{' '.join(argv)}], exit code {code}",
-                          "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
-            await ws.send_bytes(b"\x03" + json.dumps(status).encode())
-        finally:
-            await ws.close()
-        # Drain whatever the client still sends (stdin close frames) until it closes too.
-        async for message in ws:
-            if message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-                break
+        query = request.query
+        streams = ExecStreams(ws, stdin=query.get("stdin") in ("1", "true"), tty=query.get("tty") in ("1", "true"))
+        await execstream.serve(ws, streams, lambda s: self.run_exec(self.cluster, namespace, name, container, argv, s),
+                               argv)
         return ws

@@ -8,7 +8,7 @@ its pod (reason ImageNotSupported) with a message naming the ones that run here.
 """
 from __future__ import annotations
 
-from ..wire import httpwire
+from ...wire import httpwire
 from . import podinfo
 
 

@@ -20,7 +20,7 @@ import json
 import os
 import re
 
-from ..wire import httpwire
+from ...wire import httpwire
 
 VERSION = "6.7.1"
 REVISION = "6b7aab8a10d6ee8b895b0a5048f4ab0966ed29ff"  # the 6.7.1 tag's commit, which its image is built from
