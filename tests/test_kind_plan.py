@@ -155,7 +155,10 @@ def test_script_switches_to_ambassador_as_the_guide_does(profile, ns, name, api)
         "rewrite: /ambassador/v0/check_ready",
         f"-n {ns} patch deploy {name} -p '" + '{"spec": {"template": {"metadata": {"annotations": {"config.linkerd.io/enable-gateway": "true"}}}}}' + "'",
         '{"op": "add", "path": "/spec/ports/-", "value": {"name": "mc-gateway", "port": 4143}}',
-        '{"op": "replace", "path": "/spec/ports/0", "value": {"name": "mc-probe", "port": 80, "targetPort": 8080}}',
+        # mc-probe on the port the probe Service serves: 80 where 2.8.1's mirror makes it from the gateway,
+        # edge's probe-<link> on controllerDefaults.gateway.probe.port (controller/probe-svc.yaml, edge-26.8.3)
+        '{"op": "replace", "path": "/spec/ports/0", "value": {"name": "mc-probe", "port": '
+        + {"seed-2.8": "80", "current": "4191"}[profile] + ', "targetPort": 8080}}',
         f'"mirror.linkerd.io/gateway-identity": "{name}.{ns}.serviceaccount.identity.linkerd.cluster.local"',
         # the path each version's service mirror can join (2.8.1 inserts the slash, edge does not)
         '"mirror.linkerd.io/probe-path": "' + {"seed-2.8": "-/ambassador/ready", "current": "/-/ambassador/ready"}[profile] + '"',

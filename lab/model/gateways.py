@@ -109,6 +109,18 @@ class Ambassador(Gateway):
         # 2.8.1 joins the probe URL as host:port/<path>, so the guide writes the path without its slash.
         return self.readiness.lstrip("/") if profile.probe_slash_joined else self.readiness
 
+    @staticmethod
+    def probe_port(profile: Profile) -> int:
+        """The Service's `mc-probe` port (to the listener on 8080), which link-gen copies into the Link.
+        The guide's 80 where the mirror probes a Service it makes with that port (2.8.1). Edge's probe worker
+        dials `probe-<link>:<the Link's port>` (multicluster/service-mirror/probe_worker.go, edge-26.8.3), and
+        `probe-<link>` is the extension's Service on controllerDefaults.gateway.probe.port, 4191
+        (multicluster/charts/linkerd-multicluster/templates/controller/probe-svc.yaml, values.yaml): a Link
+        on 80 reaches a port that Service does not serve and the gateway is never alive. So the gateway takes
+        4191, the port the bundled gateway's mc-probe has too (values.yaml gateway.probe.port), and the
+        extension keeps its defaults whichever gateway a link names."""
+        return profile.probe_service_port or 80
+
     def describe(self, cfg: LabView) -> str:
         return (f"install {self.image} as {self.namespace}/{self.name}, injected (skip inbound 80,443; identity required "
                 f"on {GATEWAY_PORT}), with the guide's Module, Host, readiness Mapping and Service patches")
@@ -173,7 +185,7 @@ class Ambassador(Gateway):
             {"apiVersion": "v1", "kind": "Service",
              "metadata": {"name": self.name, "namespace": self.namespace, "annotations": self.service_annotations(cfg)},
              "spec": {"type": "LoadBalancer", "selector": labels,
-                      "ports": [{"name": "mc-probe", "port": 80, "targetPort": 8080},
+                      "ports": [{"name": "mc-probe", "port": self.probe_port(cfg.profile), "targetPort": 8080},
                                 {"name": "https", "port": 443, "targetPort": 8443},
                                 {"name": "mc-gateway", "port": GATEWAY_PORT}]}},
         ] + self.config_objects()
@@ -208,9 +220,13 @@ class Ambassador(Gateway):
         kind.apply(cluster, self.config_objects())
         kind.runner.run(kind.kubectl(cluster, "-n", ns, "patch", "deploy", self.name, "-p", json.dumps(
             {"spec": {"template": {"metadata": {"annotations": {"config.linkerd.io/enable-gateway": "true"}}}}})))
+        # mc-probe: 80 as in the guide on 2.8.1, 4191 on edge, where the probe Service the extension renders
+        # serves 4191 (edge-26.8.3 multicluster/charts/linkerd-multicluster/templates/controller/probe-svc.yaml,
+        # multicluster/service-mirror/probe_worker.go; see probe_port).
+        probe = {"name": "mc-probe", "port": self.probe_port(kind.cfg.profile), "targetPort": 8080}
         kind.runner.run(kind.kubectl(cluster, "-n", ns, "patch", "svc", self.name, "--type=json", "-p", json.dumps([
             {"op": "add", "path": "/spec/ports/-", "value": {"name": "mc-gateway", "port": GATEWAY_PORT}},
-            {"op": "replace", "path": "/spec/ports/0", "value": {"name": "mc-probe", "port": 80, "targetPort": 8080}}])))
+            {"op": "replace", "path": "/spec/ports/0", "value": probe}])))
         kind.runner.run(kind.kubectl(cluster, "-n", ns, "patch", "svc", self.name, "-p", json.dumps(
             {"metadata": {"annotations": self.service_annotations(kind.cfg)}})))
         kind.wait_rollout(cluster, ns, self.name)
