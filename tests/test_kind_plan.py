@@ -298,6 +298,46 @@ def test_statefulset_plan_enables_headless_mirroring_for_the_link_and_waits_for_
 
 def test_legacy_link_plan_links_with_link_and_declares_no_controllers():
     """edge-26.8.3 multicluster/cmd/link.go: deprecated, and its output carries the link's own controller."""
-    script = (GOLDEN / f"kind-{profiles.DEFAULT_PROFILE}-legacy-link.sh").read_text()
+    whole = (GOLDEN / f"kind-{profiles.DEFAULT_PROFILE}-legacy-link.sh").read_text()
+    script = whole[:whole.index("=== inv relink link-gen")]  # until the plan moves the lab to link-gen
     assert "linkerd --context=kind-east multicluster link --cluster-name east" in script
     assert "link-gen" not in script and "controllers[0]" not in script
+
+
+def test_relink_retires_the_links_own_controller_and_probe_service_the_way_upstream_does():
+    """edge-26.8.3 multicluster/cmd/unlink.go: `unlink --only-controller` renders the link's controller, its RBAC
+    and its probe-gateway-<target> Service (left beside the extension's probe-<target>, `multicluster check`
+    finds "wrong number (2) of probe gateways", multicluster/cmd/check.go), not the Link or its credentials.
+    It runs after the extension's controller is installed and before the Link is regenerated."""
+    script = (GOLDEN / f"kind-{profiles.DEFAULT_PROFILE}-legacy-link.sh").read_text()
+    relink = script[script.index("=== inv relink link-gen"):]
+    order = ["linkerd --context=kind-west multicluster install --set 'controllers[0].link.ref.name=east' | kubectl --context=kind-west apply -f -",
+             "linkerd --context=kind-west multicluster unlink --cluster-name east --only-controller | kubectl --context=kind-west delete -f -",
+             "linkerd --context=kind-east multicluster link-gen --cluster-name east",
+             "linkerd --context=kind-west multicluster check"]
+    positions = [relink.index(line) for line in order]
+    assert positions == sorted(positions)
+    assert "unlink" not in script[:script.index("=== inv relink link-gen")], "nothing to unlink before the relink"
+    assert "kubectl --context=kind-west -n linkerd-multicluster delete" not in relink, "upstream's unlink names what goes"
+
+
+def test_a_live_relink_unlinks_only_where_the_links_own_controller_runs(tmp_path):
+    """Outside a plan the controller is looked up first: a lab already on link-gen runs no unlink (which would
+    fail without the deprecated link's objects)."""
+    import json as json_mod
+
+    import yaml
+
+    from lab.backends import kind_backend
+    from lab.model import config
+    from lab.tools.run import RecordingRunner
+
+    data = yaml.safe_load((TOPOLOGIES / "legacy-link.yaml").read_text())
+    cfg = config.parse({**data, "link_with": "link-gen"})
+    for running, expected in ((True, 1), (False, 0)):
+        deploy = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "linkerd-service-mirror-east"}}
+        runner = RecordingRunner({"kubectl --context=kind-west get Deployment linkerd-service-mirror-east":
+                                  (lambda command: json_mod.dumps(deploy)) if running else ""})
+        kind_backend(cfg, tmp_path, runner=runner).installer.retire_link_controller("west", "east")
+        unlinks = [line for line in runner.lines if " multicluster unlink " in line]
+        assert len(unlinks) == expected, runner.lines

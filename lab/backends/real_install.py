@@ -146,10 +146,29 @@ class CliInstaller(Installer):
             scope = ["-n", names.MC_NS] if namespaced else []
             self.kube.runner.run(self.kube.kubectl(target, *scope, "delete", *resources, "--ignore-not-found"))
 
+    def __init__(self, backend):
+        super().__init__(backend)
+        self._scripted_legacy_links: set[tuple[str, str]] = set()  # linked with `link` earlier in a printed plan
+
     def retire_link_controller(self, source: str, target: str) -> None:
+        """Upstream's way off the deprecated `link` (edge-26.8.3 multicluster/cmd/unlink.go, whose deprecation
+        note names it): `linkerd multicluster unlink --only-controller | kubectl delete -f -` in the source. It
+        renders the link's controller, account and RBAC, and, when the Link has a probe path, the link chart's
+        `probe-gateway-<target>` Service (linkerd-multicluster-link/templates/gateway-mirror.yaml); the Link,
+        credentials, Lease and mirrors stay. Left beside the extension's `probe-<target>`, that Service fails
+        `multicluster check` with "wrong number (2) of probe gateways" (multicluster/cmd/check.go). A printed
+        plan retires only what it linked with `link` itself: a script starts from no clusters, and unlink
+        fails where there is no Link yet."""
         if self.kube.runner.scripting:
-            return  # a script starts from no clusters: there is no old controller to find
-        super().retire_link_controller(source, target)
+            if (source, target) not in self._scripted_legacy_links:
+                return
+            self._scripted_legacy_links.discard((source, target))
+        elif self.kube.get(source, "Deployment", names.MC_NS, manifests.legacy_controller_name(target)) is None:
+            return
+        # edge-26.8.3 multicluster/cmd/unlink.go: --only-controller leaves out the Link CR, credentials, Lease
+        # and mirror services; it reads the Link in the cluster the context names, the source.
+        self.kube.runner.run(pipe(self.kube.linkerd(source, "multicluster", "unlink", "--cluster-name", target, "--only-controller"),
+                                  self.kube.kubectl(source, "delete", "-f", "-")))
 
     def link(self, source: str, target: str, gateway: gateways.Gateway | None, service_account: str | None = None) -> None:
         gw = gateway
@@ -166,6 +185,8 @@ class CliInstaller(Installer):
             named.append("--set=enableHeadlessServices=true")  # the link chart's value (linkerd-multicluster-link)
         self.kube.apply_output(source, self.kube.linkerd(target, "multicluster", self.cfg.link_command, "--cluster-name", target,
                                                *self.backend.provider.api_server_args(target), *account, *named))
+        if self.cfg.links_bring_controllers and self.kube.runner.scripting:
+            self._scripted_legacy_links.add((source, target))
         # The guide's verification after linking; it exits 1 while the clusters' anchors differ. It also
         # fails until the new gateway's first probe: the probe worker runs on a ticker, the first probe one
         # period after the link (edge-26.8.3 multicluster/service-mirror/probe_worker.go), and the check

@@ -1,8 +1,9 @@
 """`inv plan --backend kind --format sh`: the kind backend's commands as a standalone shell script.
 
 Nothing runs: the kind backend scripts into a ScriptRunner, every path relative to the directory
-the script is run from. After the steps come the gateway switch and back (`inv gateway ...`) and,
-with Helm, revoking one source's access (`inv revoke ...`).
+the script is run from. After the steps come the gateway switch and back (`inv gateway ...`), for
+links made with the deprecated `link`, the move to link-gen (`inv relink link-gen`), and, with Helm,
+revoking one source's access (`inv revoke ...`).
 """
 from __future__ import annotations
 
@@ -41,6 +42,13 @@ def kind_script(cfg: LabConfig) -> str:
         runner.comment(f"=== inv gateway {gateway}: move the exported services to the {gateway} gateway ===")
         backend.cfg = dataclasses.replace(cfg, gateway=gateway)  # as `Lab.switch_gateway` does
         _record(steps.Context(backend.cfg, backend, root), [steps.by_name("gateway"), steps.by_name("export")])
+    if cfg.links_bring_controllers and "link-gen" in p.modes:
+        # `inv relink link-gen` (Lab.relink): the extension's controllers, then each link's own retired and
+        # the Link regenerated; the plan shows the way off the deprecated `link` on a real cluster.
+        runner.comment("=== inv relink link-gen: the extension's controllers replace the links' own ===")
+        backend.cfg = dataclasses.replace(cfg, link_with="link-gen")
+        _record(steps.Context(backend.cfg, backend, root), [steps.by_name("multicluster"), steps.by_name("link")])
+        backend.cfg = cfg
     if cfg.installer == "helm" and cfg.links:
         link = cfg.links[0]
         runner.comment(f"=== inv revoke {link.source} --target {link.target}: uninstall only {link.source}'s "
