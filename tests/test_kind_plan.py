@@ -341,3 +341,34 @@ def test_a_live_relink_unlinks_only_where_the_links_own_controller_runs(tmp_path
         kind_backend(cfg, tmp_path, runner=runner).installer.retire_link_controller("west", "east")
         unlinks = [line for line in runner.lines if " multicluster unlink " in line]
         assert len(unlinks) == expected, runner.lines
+
+
+@pytest.mark.parametrize("profile", sorted(profiles.PROFILES))
+def test_metallb_is_waited_for_by_its_workloads_not_a_selector_that_may_match_nothing(profile):
+    """metallb v0.9.3 manifests/metallb.yaml, v0.16.1 config/manifests/metallb-native.yaml: Deployment controller and
+    DaemonSet speaker. `kubectl wait pod --selector` right after the apply fails or passes on whichever pods exist."""
+    script = (GOLDEN / golden_name(profile, "shared")).read_text()
+    part = script[script.index("# step loadbalancer [east]"):script.index("# step loadbalancer [west]")]
+    for line in ["kubectl --context=kind-east -n metallb-system rollout status deploy/controller --timeout=300s",
+                 "kubectl --context=kind-east -n metallb-system rollout status daemonset/speaker --timeout=300s"]:
+        assert line in part, line
+    assert part.index("rollout status daemonset/speaker") < part.index("kind: ") , "MetalLB ready before its pool"
+    assert "--selector" not in script
+
+
+@pytest.mark.parametrize("profile, read", [
+    ("current", "get secret west-token -o 'jsonpath={.data.token}'"),
+    ("seed-2.8", "get serviceaccount west -o 'jsonpath={.secrets[*].name}'")])
+def test_helm_plans_poll_the_link_accounts_token_before_linking(profile, read):
+    """edge-26.8.3 multicluster/cmd/link-gen.go extractSAToken refuses a token Secret without data; stable-2.8.1
+    cli/cmd/multicluster.go an account that lists no token Secret yet: the token controller fills them later."""
+    script = (GOLDEN / golden_name(profile, "helm")).read_text()
+    poll = next(line for line in script.splitlines() if line.startswith("n=0; until kubectl") and read in line)
+    assert "| grep -q .; do" in poll and "[ \"$n\" -lt 30 ] || { echo 'the token of service account linkerd-multicluster/west" in poll
+    assert script.index(poll) < script.index(f"multicluster {'link-gen' if profile == 'current' else 'link'} --cluster-name east")
+
+
+def test_emissarys_webhook_wait_is_lab_yamls_setting(tmp_path):
+    (tmp_path / "lab.yaml").write_text("apiext_wait: 600\n")
+    script = plan_sh("current", tmp_path, "--config", str(tmp_path / "lab.yaml"))
+    assert "wait --timeout=600s --for=condition=available deployment emissary-apiext -n emissary-system" in script

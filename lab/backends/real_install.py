@@ -20,6 +20,7 @@ from .base import ROOTS_ANNOTATION, Installer
 from .kubectl import ROLLOUT_RESOURCE, WAIT, Kubectl
 
 LINK_CHECK_ATTEMPTS = 20  # `multicluster check` after linking, one probe period apart (see link)
+TOKEN_ATTEMPTS, TOKEN_INTERVAL = 30, 2.0  # a link account's token, polled before linking (HelmInstaller)
 
 
 class CliInstaller(Installer):
@@ -40,8 +41,13 @@ class CliInstaller(Installer):
             self.kube.runner.run(self.kube.kubectl(cluster, "create", "secret", "generic", "-n", names.METALLB_NS, "memberlist",
                                          Dynamic(f"--from-literal=secretkey={key.shell}",
                                                  lambda: f"--from-literal=secretkey={key.resolve()}")))
-        self.kube.runner.run(self.kube.kubectl(cluster, "wait", f"--namespace={names.METALLB_NS}", "--for=condition=ready",
-                                     "pod", "--selector=app=metallb", f"--timeout={WAIT}"))
+        # Not `kubectl wait pod --selector=app=metallb`: right after the apply no pod may exist yet, and kubectl
+        # then fails at once ("no matching resources found") or, with one pod made, passes without the other.
+        # The release's two workloads by name (metallb v0.9.3 manifests/metallb.yaml, v0.16.1
+        # config/manifests/metallb-native.yaml: Deployment controller, DaemonSet speaker); rollout status waits
+        # until each controller has observed the object and its pods are ready.
+        self.kube.wait_rollout(cluster, names.METALLB_NS, "controller")
+        self.kube.wait_rollout(cluster, names.METALLB_NS, "speaker", "DaemonSet")
 
     def install_gateway_api(self, cluster: str) -> None:
         """The Gateway API release edge's `linkerd check` names, applied server-side as its hint says
@@ -224,6 +230,23 @@ class HelmInstaller(CliInstaller):
 
     def grant_link_access(self, target: str, source: str) -> None:
         self.allow_access(target, source)  # the guide's access credentials for this source
+        self._wait_for_token(target, source)
+
+    def _wait_for_token(self, target: str, account: str) -> None:
+        """Helm returns once the account exists, before Kubernetes' token controller has filled its token, and
+        link then fails: edge's link-gen with "could not find the token data in service account secret"
+        (multicluster/cmd/link-gen.go extractSAToken, edge-26.8.3: the chart's Secret `<account>-token`), 2.8.1's
+        link with "could not find service account token secret" until the controller lists the Secret it made
+        on the account (cli/cmd/multicluster.go, stable-2.8.1). So the token is polled first."""
+        if self.cfg.profile.link_crd:
+            read = self.kube.kubectl(target, "-n", names.MC_NS, "get", "secret", f"{account}-token", "-o", "jsonpath={.data.token}")
+        else:
+            read = self.kube.kubectl(target, "-n", names.MC_NS, "get", "serviceaccount", account, "-o", "jsonpath={.secrets[*].name}")
+        waited = TOKEN_ATTEMPTS * TOKEN_INTERVAL
+        self.kube.runner.retry(pipe(read, cmd("grep", "-q", ".")), attempts=TOKEN_ATTEMPTS, interval=TOKEN_INTERVAL,
+                               failure=f"the token of service account {names.MC_NS}/{account} in {target} is still empty after "
+                                       f"{waited:g}s: the token controller has not filled it. Fix: check the "
+                                       f"kube-controller-manager in {target} (`kubectl -n kube-system get pods`)")
 
     def _access_accounts(self, target: str, without: str | None = None) -> list[str]:
         """The main release's `remoteMirrorServiceAccountName` list (edge): the default account and one

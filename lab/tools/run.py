@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..errors import CommandError, ToolMissing
+from ..errors import CommandError, LabError, ToolMissing
 
 log = logging.getLogger("lab.tools.run")
 
@@ -128,10 +128,18 @@ class Runner:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content)
 
-    def retry(self, command: Command, attempts: int, interval: float) -> Result:
-        """Run until it succeeds, at most `attempts` times, `interval` seconds apart; the last failure raises."""
+    def retry(self, command: Command, attempts: int, interval: float, failure: str | None = None) -> Result:
+        """Run until it succeeds, at most `attempts` times, `interval` seconds apart; the last failure raises
+        (a LabError saying `failure`, the command's output in its detail, where one is given)."""
         for attempt in range(1, attempts + 1):
-            result = self.run(command, check=attempt == attempts)
+            try:
+                result = self.run(command, check=attempt == attempts)
+            except CommandError as exc:
+                if failure is None:
+                    raise
+                error = LabError(failure)
+                error.detail = f"{exc}\n{exc.detail}".strip()
+                raise error from None
             if result.code == 0:
                 return result
             time.sleep(interval)
@@ -176,7 +184,7 @@ class RecordingRunner:
         self.files[str(path)] = content
         self.run(cmd("tee", str(path), stdin=content))
 
-    def retry(self, command: Command, attempts: int, interval: float) -> Result:
+    def retry(self, command: Command, attempts: int, interval: float, failure: str | None = None) -> Result:
         return self.run(command)  # the recorded answer does not change between attempts
 
     @property
@@ -201,9 +209,10 @@ class ScriptRunner(RecordingRunner):
         self.blocks.append(render(command))
         return result
 
-    def retry(self, command: Command, attempts: int, interval: float) -> Result:
+    def retry(self, command: Command, attempts: int, interval: float, failure: str | None = None) -> Result:
         result = RecordingRunner.run(self, command)
-        self.blocks.append(f"n=0; until {render(command)}; do n=$((n + 1)); [ \"$n\" -lt {attempts} ] || exit 1; "
+        stop = "exit 1" if failure is None else f"{{ echo {shlex.quote(failure)} >&2; exit 1; }}"
+        self.blocks.append(f"n=0; until {render(command)}; do n=$((n + 1)); [ \"$n\" -lt {attempts} ] || {stop}; "
                            f"sleep {interval:g}; done")
         return result
 
