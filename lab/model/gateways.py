@@ -107,6 +107,9 @@ class Ambassador(Gateway):
     api: ClassVar[str] = "getambassador.io/v2"
     container: ClassVar[str] = "ambassador"  # the container name in the release YAML
     readiness: ClassVar[str] = "/-/ambassador/ready"  # the guide's Mapping prefix
+    # The `ambassador` Module's config the release YAML ships itself (None: the YAML has no Module; Ambassador
+    # 1.5.5's docs/yaml/ambassador/ files define only its CRD).
+    shipped_module: ClassVar[dict | None] = None
 
     def probe_path(self, profile: Profile) -> str:
         # 2.8.1 joins the probe URL as host:port/<path>, so the guide writes the path without its slash.
@@ -134,7 +137,7 @@ class Ambassador(Gateway):
         host = {"hostname": "*", "requestPolicy": {"insecure": {"action": "Route"}}}
         mapping = {"prefix": self.readiness, "rewrite": "/ambassador/v0/check_ready",
                    "service": "localhost:8877", "bypass_auth": True}
-        objects = [self._object("Module", "ambassador", {"config": {"add_linkerd_headers": True}})]
+        objects = [self._object("Module", "ambassador", {"config": {**(self.shipped_module or {}), "add_linkerd_headers": True}})]
         objects += self._for_release(mapping, host)
         objects.append(self._object("Host", "wildcard", host))
         objects.append(self._object("Mapping", "public-health-check", mapping))
@@ -220,7 +223,15 @@ class Ambassador(Gateway):
                              pipe(kind.linkerd(cluster, "inject", "--skip-inbound-ports", "80,443",
                                                "--require-identity-on-inbound-ports", str(GATEWAY_PORT), "-"),
                                   kind.kubectl(cluster, "apply", "-f", "-"))))
-        kind.apply(cluster, self.config_objects())
+        objects = self.config_objects()
+        if self.shipped_module is not None:
+            # The release's own Module stays and gains the guide's setting: a merge patch, not an apply, which
+            # would drop the settings the shipped one has (client-side apply removes what its last-applied
+            # annotation has and the new manifest lacks).
+            objects = [o for o in objects if o["kind"] != "Module"]
+            kind.runner.run(kind.kubectl(cluster, "-n", ns, "patch", "modules.getambassador.io", "ambassador", "--type=merge",
+                                         "-p", json.dumps({"spec": {"config": {"add_linkerd_headers": True}}})))
+        kind.apply(cluster, objects)
         kind.runner.run(kind.kubectl(cluster, "-n", ns, "patch", "deploy", self.name, "-p", json.dumps(
             {"spec": {"template": {"metadata": {"annotations": {"config.linkerd.io/enable-gateway": "true"}}}}})))
         # mc-probe: 80 as in the guide on 2.8.1, 4191 on edge, where the probe Service the extension renders
@@ -240,6 +251,8 @@ class Emissary(Ambassador):
     """Emissary-ingress 3.x (getambassador.io/v3alpha1), installed as its release YAML names it."""
 
     api: ClassVar[str] = "getambassador.io/v3alpha1"
+    # emissary v3.10.0 manifests/emissary/emissary-emissaryns.yaml.in: Module `ambassador` in `emissary`
+    shipped_module: ClassVar[dict | None] = {"diagnostics": {"allow_non_local": True, "enabled": False}}
 
     def _for_release(self, mapping: dict, host: dict) -> list[dict]:
         # Emissary 2.x+: Hosts and Mappings associate only by hostname, and ports need a Listener.
