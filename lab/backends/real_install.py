@@ -28,6 +28,10 @@ class CliInstaller(Installer):
 
     kube: Kubectl
 
+    def __init__(self, backend):
+        super().__init__(backend)
+        self._scripted_legacy_links: set[tuple[str, str]] = set()  # linked with `link` earlier in a printed plan
+
     def install_loadbalancer(self, cluster: str) -> None:
         """MetalLB at the profile's version, ready before its pool is applied (its webhook rejects pools until then);
         nothing where the cluster brings its own LoadBalancer implementation (existing contexts)."""
@@ -151,10 +155,6 @@ class CliInstaller(Installer):
                          if ("namespace" in o["metadata"]) == namespaced]
             scope = ["-n", names.MC_NS] if namespaced else []
             self.kube.runner.run(self.kube.kubectl(target, *scope, "delete", *resources, "--ignore-not-found"))
-
-    def __init__(self, backend):
-        super().__init__(backend)
-        self._scripted_legacy_links: set[tuple[str, str]] = set()  # linked with `link` earlier in a printed plan
 
     def retire_link_controller(self, source: str, target: str) -> None:
         """Upstream's way off the deprecated `link` (edge-26.8.3 multicluster/cmd/unlink.go, whose deprecation
