@@ -21,7 +21,7 @@ from .base import ClusterAPI, HttpResult
 
 T = TypeVar("T")
 WAIT = "300s"
-ROLLOUT_RESOURCE = {"Deployment": "deploy", "StatefulSet": "statefulset", "DaemonSet": "daemonset"}  # kubectl patch/rollout names
+ROLLOUT_RESOURCE = {"Deployment": "deploy", "StatefulSet": "statefulset"}  # kubectl patch/rollout names
 
 
 class Kubectl(ClusterAPI):

@@ -47,11 +47,11 @@ class CliInstaller(Installer):
                                                  lambda: f"--from-literal=secretkey={key.resolve()}")))
         # Not `kubectl wait pod --selector=app=metallb`: right after the apply no pod may exist yet, and kubectl
         # then fails at once ("no matching resources found") or, with one pod made, passes without the other.
-        # The release's two workloads by name (metallb v0.9.3 manifests/metallb.yaml, v0.16.1
-        # config/manifests/metallb-native.yaml: Deployment controller, DaemonSet speaker); rollout status waits
-        # until each controller has observed the object and its pods are ready.
+        # The release's controller Deployment by name (metallb v0.9.3 manifests/metallb.yaml, v0.16.1
+        # config/manifests/metallb-native.yaml), which serves the webhook that refuses pools until it is ready
+        # and assigns the addresses; rollout status waits until its ready pod is the current one. The speaker
+        # DaemonSet only answers ARP for the addresses: nothing dials one before the link's retried check.
         self.kube.wait_rollout(cluster, names.METALLB_NS, "controller")
-        self.kube.wait_rollout(cluster, names.METALLB_NS, "speaker", "DaemonSet")
 
     def install_gateway_api(self, cluster: str) -> None:
         """The Gateway API release edge's `linkerd check` names, applied server-side as its hint says

@@ -157,7 +157,7 @@ def metallb_install(profile) -> list[dict]:
     """What MetalLB's manifests leave that the lab relies on, for a cluster that takes manifests directly:
     its namespace, its CRDs (metallb.io/v1beta1, MetalLB >= 0.13) and its controller Deployment (labelled as in
     metallb/metallb v0.16.1 config/manifests/metallb-native.yaml and v0.9.3 manifests/metallb.yaml,
-    `app=metallb, component=controller`), which `kubectl wait --selector=app=metallb` waits for."""
+    `app=metallb, component=controller`), which the kind plans wait for with `kubectl rollout status`."""
     labels = {"app": "metallb", "component": "controller"}
     objects = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": names.METALLB_NS}}]
     if profile.metallb_config == "crds":
