@@ -269,6 +269,11 @@ class Installer(Role):
             return
         for obj in manifests.legacy_controller_objects(self.cfg, target):
             self.kube.delete(source, obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+        # What `unlink --only-controller` deletes too (edge-26.8.3 multicluster/cmd/unlink.go): the link chart's
+        # probe Service, which beside the extension's probe-<target> fails the check (multicluster/cmd/check.go).
+        probe = f"probe-gateway-{target}"
+        if self.kube.get(source, "Service", names.MC_NS, probe) is not None:
+            self.kube.delete(source, "Service", names.MC_NS, probe)
 
     @abstractmethod
     def install_gateway(self, cluster: str, gateway) -> None:
