@@ -56,11 +56,11 @@ def test_thousands_of_pod_to_pod_requests_leave_no_sockets_behind(flat):
     pooled like any other, so the lab process's open files and memory stay flat."""
     east, west, ns = flat.cluster("east"), flat.cluster("west"), flat.cfg.namespace
     pid = flat.backend.provider.lab_process()
-    outbound = flat.backend.provider.outbound_address("west", ns, "client")
-    if pid is None or outbound is None or not os.path.isdir(f"/proc/{pid}/fd"):
+    if pid is None or not os.path.isdir(f"/proc/{pid}/fd"):
         pytest.skip("needs the simulation's lab process on this machine to watch")
     through_gateway = sum(east.gateway_clients().values())
-    statuses, files_added, mib_added = soak(pid, outbound, urlsplit(flat.mirror_url("foobar", "east")).netloc)
+    statuses, files_added, mib_added = soak(flat.backend.provider, pid, "west", ns,
+                                          f"http://{urlsplit(flat.mirror_url('foobar', 'east')).netloc}/")
     assert statuses.count(200) == REQUESTS, f"{REQUESTS - statuses.count(200)} failed: {set(statuses)}"
     assert files_added <= FD_MARGIN, f"the lab process holds {files_added} more open files after {REQUESTS} requests"
     assert mib_added < 50, f"the lab process grew by {mib_added:.0f} MiB"
