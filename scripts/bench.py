@@ -286,7 +286,7 @@ def main() -> None:
         ("mirror_export_1000_s", f"then until all {args.services} are mirrored (s)", ("<", 0.5)),
         ("mirror_unexport_1000_s", f"after unexporting them, until all mirrors are gone (s)", ("<", 0.5)),
         ("rps_through_mesh", "requests/s through client proxy -> gateway -> server proxy", None),
-        ("rps_direct", "requests/s straight to the same server", None),
+        ("rps_direct", "requests/s straight to foobar's app, from its own pod", None),
         ("rps_ratio_mesh_to_direct", "ratio mesh / direct", (">=", 0.3)),
         ("p50_mesh_ms", "p50 latency through the mesh (ms)", None),
         ("p99_mesh_ms", "p99 latency through the mesh (ms)", ("<", 20)),
