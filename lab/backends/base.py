@@ -192,9 +192,11 @@ class Provider(Role):
     def host_address(self, address: str, port: int) -> tuple[str, int] | None:
         """Where a test on this machine connects to reach `address:port` on the lab network."""
 
-    def outbound_address(self, cluster: str, namespace: str, deployment: str) -> tuple[str, int] | None:
-        """Where a test on this machine sends HTTP as one of the deployment's pods would (into its proxy's
-        outbound side); None where the backend offers no such door (kind: use `request`)."""
+    def load(self, cluster: str, namespace: str, deployment: str, url: str, requests: int,
+             concurrency: int) -> dict | None:
+        """`requests` GETs of `url` from `concurrency` workers run as one of the deployment's pods' processes:
+        {"statuses", "latencies", "seconds", "errors", "pod"}; None where the backend has no such generator
+        (kind: use `request`)."""
         return None
 
 
