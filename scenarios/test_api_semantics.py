@@ -7,25 +7,14 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import uuid
 
 import pytest
 import yaml
+from official_client import client_for
 
 NS = "api-semantics"
 GROUP = "lab.example.com"
-
-
-def _client_for(cluster):
-    from kubernetes import client, config
-
-    context = f"kind-{cluster.name}"
-    for path in cluster.backend.provider.kubeconfig_path().split(os.pathsep):
-        with open(path) as f:
-            if any(c["name"] == context for c in (yaml.safe_load(f) or {}).get("contexts") or []):
-                return config.new_client_from_config(config_file=path, context=context), client
-    pytest.fail(f"no kubeconfig holds {context}")
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +22,7 @@ def kube(lab):
     """(ApiClient, kubernetes.client) for the exporting cluster, with a namespace and a CRD of this module's own."""
     if not lab.cfg.links:
         pytest.skip("this lab has no links")
-    api, client = _client_for(lab.cluster(lab.cfg.links[0].target))
+    api, client = client_for(lab.cluster(lab.cfg.links[0].target))
     core = client.CoreV1Api(api)
     core.create_namespace({"metadata": {"name": NS}})
     crd = _crd()

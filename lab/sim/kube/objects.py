@@ -1,5 +1,5 @@
 """Small readings of Kubernetes objects that several parts of the simulation share: a base64 data field,
-the Service behind an address, a pod template's hash, a pod's readiness. They read objects and nothing
+the Service behind an address, a pod template's hash, a pod's readiness and QoS class. They read objects and nothing
 else, so the controllers (lab.sim.world) and Linkerd's side (lab.sim.mesh) take them from here.
 """
 from __future__ import annotations
@@ -36,3 +36,17 @@ def template_hash(template: dict) -> str:
 
 def pod_ready(pod: dict) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions", []))
+
+
+def qos_class(spec: dict) -> str:
+    """pkg/apis/core/v1/helper/qos (v1.32): BestEffort without requests or limits, Guaranteed when every
+    container limits cpu and memory and requests what it limits, Burstable otherwise."""
+    containers = spec.get("containers", []) + spec.get("initContainers", [])
+    resources = [c.get("resources") or {} for c in containers]
+    if not any(r.get("requests") or r.get("limits") for r in resources):
+        return "BestEffort"
+    for r in resources:
+        limits, requests = r.get("limits") or {}, r.get("requests") or {}
+        if not {"cpu", "memory"} <= set(limits) or any(requests.get(k, limits[k]) != limits[k] for k in ("cpu", "memory")):
+            return "Burstable"
+    return "Guaranteed"

@@ -20,6 +20,7 @@ from ... import names
 from ..mesh import controlplane
 from ..mesh.proxy import ADMIN_PORT, INBOUND_PORT
 from .pods import PodRuntime
+from ..kube.objects import qos_class
 from .images.programs import stamp
 
 if TYPE_CHECKING:
@@ -236,20 +237,6 @@ def _phase(runtime: PodRuntime, policy: str, containers: int) -> str:
         return "Running"
     failed = any(r.terminated["exitCode"] != 0 for r in runs)
     return "Failed" if failed and policy == "Never" else "Running" if failed else "Succeeded"
-
-
-def qos_class(spec: dict) -> str:
-    """pkg/apis/core/v1/helper/qos (v1.32): BestEffort without requests or limits, Guaranteed when every
-    container limits cpu and memory and requests what it limits, Burstable otherwise."""
-    containers = spec.get("containers", []) + spec.get("initContainers", [])
-    resources = [c.get("resources") or {} for c in containers]
-    if not any(r.get("requests") or r.get("limits") for r in resources):
-        return "BestEffort"
-    for r in resources:
-        limits, requests = r.get("limits") or {}, r.get("requests") or {}
-        if not {"cpu", "memory"} <= set(limits) or any(requests.get(k, limits[k]) != limits[k] for k in ("cpu", "memory")):
-            return "Burstable"
-    return "Guaranteed"
 
 
 def full_image(image: str) -> str:

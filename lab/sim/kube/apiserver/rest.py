@@ -13,6 +13,7 @@ from aiohttp import web
 
 from .. import patches, protobodies
 from ..apiresources import BUILT_IN, Resource
+from ..objects import qos_class
 from ..store import ObjectStore
 from . import defaults, rules, schemas
 from .selectors import field_matcher, label_matcher
@@ -177,6 +178,8 @@ class Resources:
             meta.pop(server_set, None)
         if write.dry_run:
             return obj
+        if "status" not in obj and initial_status(res, obj) is not None:
+            obj["status"] = initial_status(res, obj)
         store.apply(obj)
         if "status" in obj:
             store.set_status(res.kind, obj["metadata"].get("namespace", ""), meta["name"], obj["status"])
@@ -276,6 +279,21 @@ class Resources:
         if not dry_run:
             self.store.apply(obj)
         return self.scale(res, self.get(res, current["metadata"].get("namespace", ""), current["metadata"]["name"]))
+
+
+def initial_status(res: Resource, obj: dict) -> dict | None:
+    """The status a created object has before any controller writes one, as the registries'
+    PrepareForCreate leave it (v1.32): a Pod Pending with its QoS class (pkg/registry/core/pod/strategy.go),
+    an empty JobStatus or DeploymentStatus (`{}`), a ReplicationController's or ReplicaSet's zero replicas
+    (a field JSON always carries). So a client reading `status.phase` or `status.succeeded` at once finds
+    it. Other kinds are left without one until their controller writes it."""
+    if res.kind == "Pod" and res.group == "":
+        return {"phase": "Pending", "qosClass": qos_class(obj.get("spec") or {})}
+    if (res.group, res.kind) in (("batch", "Job"), ("apps", "Deployment")):
+        return {}
+    if (res.group, res.kind) in (("", "ReplicationController"), ("apps", "ReplicaSet")):
+        return {"replicas": 0}
+    return None
 
 
 def json_body(body: bytes) -> dict:
