@@ -226,6 +226,9 @@ def test_protobuf_fields_read_as_json_carries_them():
         decode("", "v1", "Service", meta + field_bytes(2, field_varint(99, 1)))
     with pytest.raises(protobodies.Unreadable, match="field 16 of ObjectMeta"):
         decode("", "v1", "Secret", field_bytes(1, field_bytes(16, b"")))
+    fixed = bytes([3 << 3 | 1]) + b"\x00" * 8  # a double in field 3: never dropped unseen
+    with pytest.raises(protobodies.Unreadable, match="field 3 has a fixed-width wire type.* of ServiceSpec"):
+        decode("", "v1", "Service", meta + field_bytes(2, fixed))
 
 
 def test_a_token_is_allowed_what_its_account_is_bound_to_and_forbidden_the_rest(api, sim_lab):

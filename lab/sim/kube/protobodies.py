@@ -136,10 +136,10 @@ def message(name: str, data: bytes) -> dict | list:
     if not isinstance(data, bytes):
         raise Unreadable(f"{short}: expected a message")
     if "list" in schema:  # a named slice (meta/v1 Verbs, ExtraValue): items = 1, written as the bare list
-        return [item for number, value in protowire.fields(data)
+        return [item for number, value in _strict(data, short)
                 for item in (_packed(schema["list"], value, f"{short}.items") if number == 1 else
                              _unknown(short, number))]
-    for number, value in protowire.fields(data):
+    for number, value in _strict(data, short):
         field = schema.get(str(number))
         if field is None:
             _unknown(short, number)
@@ -158,6 +158,14 @@ def message(name: str, data: bytes) -> dict | list:
         else:
             out[key] = _value(kind, value, where)
     return out
+
+
+def _strict(data: bytes, short: str):
+    """The fields of a message, a fixed-width one (no GA message has one) refused rather than skipped."""
+    try:
+        yield from protowire.fields(data, skip_fixed=False)
+    except protowire.ProtoError as exc:
+        raise Unreadable(f"{exc} of {short}") from None
 
 
 def _unknown(short: str, number: int):
