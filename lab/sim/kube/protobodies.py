@@ -1,17 +1,23 @@
 """Kubernetes objects from the protobuf bodies kubectl's typed clients send: `kubectl create namespace`,
-`create configmap`, `create secret generic`, `create serviceaccount` and `create deployment` POST protobuf
-(application/vnd.kubernetes.protobuf), never JSON, and so does `create job`, and client-go does not fall back to JSON after a 415.
+`create configmap`, `create secret`, `create service`, `create role`/`rolebinding`, `create deployment`,
+`create job` and the rest POST protobuf (application/vnd.kubernetes.protobuf), never JSON, and client-go
+does not fall back to JSON after a 415 (rest/client.go, v0.32.3).
 
 The body is the `k8s\\0` magic and a runtime.Unknown envelope (typeMeta = 1 {apiVersion = 1, kind = 2},
-raw = 2); `raw` is the object in its generated.proto message. The field numbers below are those of
-k8s.io/api v0.32.3 (core/v1, apps/v1 and batch/v1 generated.proto) and k8s.io/apimachinery v0.32.3
-(pkg/apis/meta/v1, pkg/runtime), kubectl 1.32's. Only the fields those commands can set are read: any
-other field is refused with its message and number rather than dropped, so nothing is lost unseen.
+raw = 2); `raw` is the object in its generated.proto message. The messages' fields come from
+protoschema/k8s-api-v0.32.3.json, which scripts/gen_protoschema.py extracts from k8s.io/api and
+k8s.io/apimachinery v0.32.3 (kubectl 1.32's): every message of the GA API groups, so every built-in kind
+the simulation serves is read. The well-known apimachinery types are written as JSON writes them (Time,
+MicroTime, Duration, IntOrString, Quantity, RawExtension, FieldsV1). A field the table does not know, or
+one the decoder cannot write, is refused with its message and number rather than dropped.
 """
 from __future__ import annotations
 
 import base64
 import datetime
+import functools
+import json
+import pathlib
 
 from ..wire import protowire
 
@@ -20,112 +26,158 @@ class Unreadable(ValueError):
     """A protobuf body the simulation does not read; the text says which part."""
 
 
-# A field: (JSON name, type). Types: "string", "bytes", "int", "bool", "time", "quantity", a message name,
-# ("repeated", type) or ("map", value type).
-STRING_MAP = ("map", "string")
-SCHEMAS: dict[str, dict[int, tuple[str, object]]] = {
-    "ObjectMeta": {1: ("name", "string"), 2: ("generateName", "string"), 3: ("namespace", "string"),
-                   5: ("uid", "string"), 6: ("resourceVersion", "string"), 7: ("generation", "int"),
-                   8: ("creationTimestamp", "time"), 11: ("labels", STRING_MAP), 12: ("annotations", STRING_MAP),
-                   13: ("ownerReferences", ("repeated", "OwnerReference")), 14: ("finalizers", ("repeated", "string"))},
-    "OwnerReference": {1: ("kind", "string"), 3: ("name", "string"), 4: ("uid", "string"), 5: ("apiVersion", "string"),
-                       6: ("controller", "bool"), 7: ("blockOwnerDeletion", "bool")},
-    "LabelSelector": {1: ("matchLabels", STRING_MAP)},
-    "Namespace": {1: ("metadata", "ObjectMeta"), 2: ("spec", "NamespaceSpec"), 3: ("status", "NamespaceStatus")},
-    "NamespaceSpec": {1: ("finalizers", ("repeated", "string"))},
-    "NamespaceStatus": {1: ("phase", "string")},
-    "ConfigMap": {1: ("metadata", "ObjectMeta"), 2: ("data", STRING_MAP), 3: ("binaryData", ("map", "bytes")),
-                  4: ("immutable", "bool")},
-    "Secret": {1: ("metadata", "ObjectMeta"), 2: ("data", ("map", "bytes")), 3: ("type", "string"),
-               4: ("stringData", STRING_MAP), 5: ("immutable", "bool")},
-    "ServiceAccount": {1: ("metadata", "ObjectMeta"), 2: ("secrets", ("repeated", "ObjectReference")),
-                       3: ("imagePullSecrets", ("repeated", "LocalObjectReference")),
-                       4: ("automountServiceAccountToken", "bool")},
-    "ObjectReference": {1: ("kind", "string"), 2: ("namespace", "string"), 3: ("name", "string"), 4: ("uid", "string"),
-                        5: ("apiVersion", "string")},
-    "LocalObjectReference": {1: ("name", "string")},
-    "Deployment": {1: ("metadata", "ObjectMeta"), 2: ("spec", "DeploymentSpec"), 3: ("status", "DeploymentStatus")},
-    "DeploymentSpec": {1: ("replicas", "int"), 2: ("selector", "LabelSelector"), 3: ("template", "PodTemplateSpec"),
-                       4: ("strategy", "DeploymentStrategy"), 5: ("minReadySeconds", "int"),
-                       6: ("revisionHistoryLimit", "int"), 7: ("paused", "bool"), 9: ("progressDeadlineSeconds", "int")},
-    "DeploymentStrategy": {1: ("type", "string")},
-    "DeploymentStatus": {},
-    "Job": {1: ("metadata", "ObjectMeta"), 2: ("spec", "JobSpec"), 3: ("status", "JobStatus")},
-    "JobSpec": {1: ("parallelism", "int"), 2: ("completions", "int"), 3: ("activeDeadlineSeconds", "int"),
-                4: ("selector", "LabelSelector"), 5: ("manualSelector", "bool"), 6: ("template", "PodTemplateSpec"),
-                7: ("backoffLimit", "int"), 8: ("ttlSecondsAfterFinished", "int"), 9: ("completionMode", "string"),
-                10: ("suspend", "bool")},
-    "JobStatus": {},
-    "PodTemplateSpec": {1: ("metadata", "ObjectMeta"), 2: ("spec", "PodSpec")},
-    "PodSpec": {2: ("containers", ("repeated", "Container")), 3: ("restartPolicy", "string"),
-                8: ("serviceAccountName", "string"), 16: ("hostname", "string"), 17: ("subdomain", "string")},
-    "Container": {1: ("name", "string"), 2: ("image", "string"), 3: ("command", ("repeated", "string")),
-                  4: ("args", ("repeated", "string")), 5: ("workingDir", "string"),
-                  6: ("ports", ("repeated", "ContainerPort")), 7: ("env", ("repeated", "EnvVar")),
-                  8: ("resources", "ResourceRequirements"), 14: ("imagePullPolicy", "string")},
-    "ContainerPort": {1: ("name", "string"), 3: ("containerPort", "int"), 4: ("protocol", "string")},
-    "EnvVar": {1: ("name", "string"), 2: ("value", "string")},
-    "ResourceRequirements": {1: ("limits", ("map", "quantity")), 2: ("requests", ("map", "quantity"))},
-}
-# Fields that are pointers in Go: set when present, even to zero or false. Every other field is written by
-# the generated marshaller whatever its value, so its zero value means "not set", as JSON's omitempty.
-POINTERS = {("DeploymentSpec", "replicas"), ("DeploymentSpec", "revisionHistoryLimit"),
-            ("DeploymentSpec", "progressDeadlineSeconds"), ("ConfigMap", "immutable"), ("Secret", "immutable"),
-            ("ServiceAccount", "automountServiceAccountToken"), ("OwnerReference", "controller"),
-            ("OwnerReference", "blockOwnerDeletion"),
-            *(("JobSpec", f) for f in ("parallelism", "completions", "activeDeadlineSeconds", "manualSelector",
-                                       "backoffLimit", "ttlSecondsAfterFinished", "suspend"))}
-READABLE = {("", "v1", "Namespace"), ("", "v1", "ConfigMap"), ("", "v1", "Secret"), ("", "v1", "ServiceAccount"),
-            ("apps", "v1", "Deployment"), ("batch", "v1", "Job")}
+SCHEMA_FILE = pathlib.Path(__file__).with_name("protoschema") / "k8s-api-v0.32.3.json"
+META = "k8s.io.apimachinery.pkg.apis.meta.v1."
 
 
-def _scalar(kind: str, value, where: str):
+@functools.cache
+def messages() -> dict[str, dict]:
+    return json.loads(SCHEMA_FILE.read_text())["messages"]
+
+
+def package(group: str, version: str) -> str:
+    """The generated.proto package of a built-in group: "" is core, "rbac.authorization.k8s.io" is rbac."""
+    return f"k8s.io.api.{group.split('.')[0] or 'core'}.{version}"
+
+
+def _fields(data: bytes, where: str) -> dict[int, object]:
+    return dict(protowire.fields(data)) if isinstance(data, bytes) else _not(where, "a message")
+
+
+def _not(where: str, what: str):
+    raise Unreadable(f"{where}: expected {what}")
+
+
+def _time(value: bytes, where: str, micro: bool):
+    """meta/v1 Time (RFC 3339, seconds) and MicroTime (microseconds): seconds = 1, nanos = 2; the zero
+    time is null in JSON, as Go's MarshalJSON writes it (apimachinery pkg/apis/meta/v1/time.go)."""
+    parts = _fields(value, where)
+    seconds, nanos = parts.get(1, 0), parts.get(2, 0)
+    if not seconds and not nanos:
+        return None
+    at = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+    return at.strftime("%Y-%m-%dT%H:%M:%S") + (f".{nanos // 1000:06d}Z" if micro else "Z")
+
+
+def go_duration(nanos: int) -> str:
+    """time.Duration.String(): "1h2m3.5s", "1.5ms", "0s" (meta/v1 Duration's JSON form)."""
+    if not nanos:
+        return "0s"
+    sign, nanos = ("-" if nanos < 0 else ""), abs(nanos)
+    if nanos < 1_000_000_000:
+        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
+            if nanos >= size:
+                return sign + _decimal(nanos, size) + unit
+    hours, rest = divmod(nanos, 3_600_000_000_000)
+    minutes, rest = divmod(rest, 60_000_000_000)
+    text = _decimal(rest, 1_000_000_000) + "s"
+    if hours or minutes:
+        text = f"{minutes}m" + text
+    return sign + (f"{hours}h" if hours else "") + text
+
+
+def _decimal(value: int, size: int) -> str:
+    whole, frac = divmod(value, size)
+    digits = str(frac).rjust(len(str(size)) - 1, "0").rstrip("0") if size > 1 else ""
+    return f"{whole}.{digits}" if digits else str(whole)
+
+
+def _well_known(kind: str, value, where: str):
+    if kind == META + "Time" or kind == META + "MicroTime":
+        return _time(value, where, kind.endswith("MicroTime"))
+    if kind == META + "Duration":
+        return go_duration(_fields(value, where).get(1, 0))
+    if kind == "k8s.io.apimachinery.pkg.util.intstr.IntOrString":  # type = 1 (0 int, 1 string), intVal, strVal
+        parts = _fields(value, where)
+        return parts.get(3, b"").decode() if parts.get(1, 0) == 1 else parts.get(2, 0)
+    if kind == "k8s.io.apimachinery.pkg.api.resource.Quantity":
+        return _fields(value, where).get(1, b"").decode()  # string = 1
+    if kind in ("k8s.io.apimachinery.pkg.runtime.RawExtension", META + "FieldsV1"):
+        raw = _fields(value, where).get(1, b"")  # raw = 1: the embedded object, as JSON
+        try:
+            return json.loads(raw) if raw else None
+        except ValueError:
+            raise Unreadable(f"{where}: an embedded object that is not JSON") from None
+    return NotImplemented
+
+
+def _value(kind: str, value, where: str):
     if kind == "string":
-        return value.decode()
+        return value.decode() if isinstance(value, bytes) else _not(where, "a string")
     if kind == "bytes":
-        return base64.b64encode(value).decode()  # JSON carries bytes as base64
+        return base64.b64encode(value).decode() if isinstance(value, bytes) else _not(where, "bytes")
     if kind in ("int", "bool"):
         if isinstance(value, bytes):
             raise Unreadable(f"{where}: expected a number")
         return bool(value) if kind == "bool" else value
-    if kind == "quantity":
-        return dict(protowire.fields(value)).get(1, b"").decode()  # resource.Quantity: string = 1
-    if kind == "time":  # meta/v1 Time: seconds = 1, nanos = 2; the zero time is null in JSON, as Go prints it
-        seconds = dict(protowire.fields(value)).get(1, 0)
-        return (datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-                if seconds else None)
-    if not isinstance(value, bytes):
-        raise Unreadable(f"{where}: expected a message")
-    return message(kind, value)
+    if kind == "double":
+        raise Unreadable(f"{where}: a floating point field")
+    known = _well_known(kind, value, where)
+    return message(kind, value) if known is NotImplemented else known
 
 
-def message(name: str, data: bytes) -> dict:
-    """The JSON form of `data`, a `name` message."""
-    schema, out = SCHEMAS[name], {}
-    for number, value in protowire.fields(data):
-        if number not in schema:
-            if value in (b"", 0):
-                continue  # a field the commands never set, written with its zero value
-            raise Unreadable(f"field {number} of {name}")
-        key, kind = schema[number]
-        if value in (b"", 0) and (name, key) not in POINTERS and kind in ("string", "bytes", "int", "bool"):
-            continue  # zero: not set (an empty message is still there: `strategy: {}`, a null time)
-        where = f"{name}.{key}"
-        if isinstance(kind, tuple) and kind[0] == "repeated":
-            out.setdefault(key, []).append(_scalar(kind[1], value, where))
-        elif isinstance(kind, tuple) and kind[0] == "map":
-            entry = dict(protowire.fields(value))  # a map entry: key = 1, value = 2
-            out.setdefault(key, {})[entry.get(1, b"").decode()] = _scalar(kind[1], entry.get(2, b""), where)
+def _packed(kind: str, value, where: str) -> list:
+    """A repeated number's elements: one per field, or packed in one length-delimited field."""
+    if kind in ("int", "bool") and isinstance(value, bytes):
+        at, out = 0, []
+        while at < len(value):
+            number, at = protowire.read_varint(value, at)
+            out.append(_value(kind, number - (1 << 64) if number >= 1 << 63 else number, where))
+        return out
+    return [_value(kind, value, where)]
+
+
+def message(name: str, data: bytes) -> dict | list:
+    """The JSON form of `data`, a `name` message (its fully qualified generated.proto name)."""
+    schema, out = messages().get(name), {}
+    short = name.rsplit(".", 1)[-1]
+    if schema is None:
+        raise Unreadable(f"{short} messages")
+    if not isinstance(data, bytes):
+        raise Unreadable(f"{short}: expected a message")
+    if "list" in schema:  # a named slice (meta/v1 Verbs, ExtraValue): items = 1, written as the bare list
+        return [item for number, value in _strict(data, short)
+                for item in (_packed(schema["list"], value, f"{short}.items") if number == 1 else
+                             _unknown(short, number))]
+    for number, value in _strict(data, short):
+        field = schema.get(str(number))
+        if field is None:
+            _unknown(short, number)
+        key, kind, flags = field
+        where = f"{short}.{key}"
+        if "r" in flags:
+            out.setdefault(key, []).extend(_packed(kind, value, where))
+        elif "m" in flags:
+            entry = _fields(value, where)  # a map entry: key = 1, value = 2
+            default = 0 if kind in ("int", "bool") else b""
+            out.setdefault(key, {})[_value("string", entry.get(1, b""), where)] = _value(kind, entry.get(2, default), where)
+        elif value in (b"", 0) and "p" not in flags and kind in ("string", "bytes", "int", "bool"):
+            continue  # a non-pointer zero value: not set, as JSON's omitempty (an empty message is still there)
+        elif "i" in flags:
+            out.update(_value(kind, value, where))  # `json:",inline"`: its fields are the parent's
         else:
-            out[key] = _scalar(kind, value, where)
+            out[key] = _value(kind, value, where)
     return out
+
+
+def _strict(data: bytes, short: str):
+    """The fields of a message, a fixed-width one (no GA message has one) refused rather than skipped."""
+    try:
+        yield from protowire.fields(data, skip_fixed=False)
+    except protowire.ProtoError as exc:
+        raise Unreadable(f"{exc} of {short}") from None
+
+
+def _unknown(short: str, number: int):
+    raise Unreadable(f"field {number} of {short}")
 
 
 def decode(body: bytes, group: str, version: str, kind: str) -> dict:
     """The object a protobuf body holds, as JSON would have carried it."""
     if not body.startswith(b"k8s\x00"):
         raise Unreadable("a protobuf body starts with the k8s magic")
-    if (group, version, kind) not in READABLE:
+    name = f"{package(group, version)}.{kind}"
+    if name not in messages():
         raise Unreadable(f"{kind} bodies")
     try:
         envelope = dict(protowire.fields(body[4:]))
@@ -134,6 +186,6 @@ def decode(body: bytes, group: str, version: str, kind: str) -> dict:
         if sent_kind and sent_kind != kind:
             raise Unreadable(f"a {sent_kind} sent where a {kind} belongs")
         return {"apiVersion": api_version or (f"{group}/{version}" if group else version), "kind": kind,
-                **message(kind, envelope.get(2, b""))}
-    except (protowire.ProtoError, UnicodeDecodeError, TypeError) as exc:
+                **message(name, envelope.get(2, b""))}
+    except (protowire.ProtoError, UnicodeDecodeError, TypeError, AttributeError) as exc:
         raise Unreadable(f"the {kind}: {exc}") from None

@@ -37,8 +37,9 @@ def read_varint(data: bytes, at: int) -> tuple[int, int]:
             return value, at
 
 
-def fields(data: bytes):
-    """(field number, int or bytes) for each field; unknown wire types end the message as invalid."""
+def fields(data: bytes, skip_fixed: bool = True):
+    """(field number, int or bytes) for each field; unknown wire types end the message as invalid, and so do
+    fixed-width ones (double, fixed32/64) unless `skip_fixed` passes over them."""
     at = 0
     while at < len(data):
         key, at = read_varint(data, at)
@@ -52,6 +53,8 @@ def fields(data: bytes):
                 raise ProtoError("truncated field")
             yield number, data[at: at + length]
             at += length
+        elif wire in (1, 5) and not skip_fixed:
+            raise ProtoError(f"field {number} has a fixed-width wire type, not read")
         elif wire == 5:
             at += 4
         elif wire == 1:

@@ -15,8 +15,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from ...wire import protowire
-from .. import rbac
+from .. import protobodies, rbac
 from ..objects import b64decode
 from ..store import ObjectStore
 from .status import ApiError
@@ -126,16 +125,11 @@ def access_review(store: ObjectStore, user: rbac.User, review: dict) -> dict:
 
 
 def access_review_from_protobuf(body: bytes) -> dict:
-    """kubectl's typed clients send protobuf: the `k8s\\0` magic, a runtime.Unknown envelope whose raw
-    bytes (field 2) are the SelfSubjectAccessReview (k8s.io/api/authorization/v1 generated.proto: spec = 2,
-    resourceAttributes = 1, then namespace 1, verb 2, group 3, version 4, resource 5, subresource 6, name 7)."""
+    """kubectl's typed clients send protobuf (`kubectl auth can-i`): the SelfSubjectAccessReview is read as
+    any other body is (protobodies, k8s.io/api authorization/v1 generated.proto at v0.32.3)."""
     if not body.startswith(b"k8s\x00"):
         raise ApiError(400, "BadRequest", "a protobuf body must start with the k8s magic")
     try:
-        raw = dict(protowire.fields(body[4:])).get(2, b"")
-        spec = dict(protowire.fields(dict(protowire.fields(raw)).get(2, b"")))
-        attrs = dict(protowire.fields(spec.get(1, b"")))
-    except protowire.ProtoError as exc:
+        return protobodies.decode(body, "authorization.k8s.io", "v1", "SelfSubjectAccessReview")
+    except protobodies.Unreadable as exc:
         raise ApiError(400, "BadRequest", f"cannot read the SelfSubjectAccessReview: {exc}") from None
-    keys = {1: "namespace", 2: "verb", 3: "group", 4: "version", 5: "resource", 6: "subresource", 7: "name"}
-    return {"spec": {"resourceAttributes": {keys[n]: v.decode() for n, v in attrs.items() if n in keys}}}
