@@ -165,7 +165,8 @@ class PodNetwork:
             return await self._fetch(real, request, timeout)
         if self.runtime.proxy is None:
             raise NetError(7, "the pod is not meshed, and only meshed pods reach other pods in the simulation")
-        if found and found[0].endswith(f".svc.{self.resolver.domain}") and found[0] != parts.hostname:
+        if found and found[0].endswith(f".svc.{self.resolver.domain}") and found[0] != parts.hostname \
+                and parts.hostname not in found[1]:  # an IP literal: the proxy routes it by its original destination
             request.headers["host"] = found[0] + (f":{parts.port}" if parts.port else "")
         return await self._fetch(self.runtime.proxy.outbound_port, request, timeout)
 
@@ -175,8 +176,12 @@ class PodNetwork:
             return await httpwire.fetch("127.0.0.1", port, request, timeout)
         except asyncio.TimeoutError:
             raise
-        except (OSError, httpwire.WireError, asyncio.IncompleteReadError) as exc:
+        except ConnectionResetError as exc:  # the peer reset after taking the connection: curl's 56
+            raise NetError(56, str(exc)) from None
+        except OSError as exc:  # refused, unreachable: curl's 7
             raise NetError(7, str(exc)) from None
+        except (httpwire.WireError, asyncio.IncompleteReadError) as exc:  # closed before a reply: 52
+            raise NetError(52, str(exc)) from None
 
 
 def pod_view(cluster: SimCluster, runtime: PodRuntime, pod: dict, container: dict, image: Image, tty: bool) -> PodView:
