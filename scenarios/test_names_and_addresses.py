@@ -84,6 +84,9 @@ def test_nslookup_gives_the_resolvers_answers_and_kube_dns_holds_the_tenth_addre
         assert out.startswith(f"Server:\t\t{dns}\nAddress:\t{dns}:53\n\n"), out
         assert f"Name:\t{svc}.{ns}.svc.cluster.local\nAddress: {cluster_ip}\n" in out, out
     assert f"Address: {dns}" in _ok(_exec(west, ns, "deploy/client", "nslookup", "kube-dns.kube-system"))
+    own = _jsonpath(west, lab, "pods", "-l", "app=client", "-o", "jsonpath={.items[0].status.podIP}")
+    dashed = f"{own.replace('.', '-')}.{ns}.pod.cluster.local"  # kubeadm's Corefile: `pods insecure`
+    assert f"Name:\t{dashed}\nAddress: {own}\n" in _ok(_exec(west, ns, "deploy/client", "nslookup", dashed))
     ips = west.kubectl("get", "svc", "-A", "-o", "jsonpath={.items[*].spec.clusterIP}").stdout.split()
     assert ips.count(dns) == 1, ips  # no other Service was given the DNS address
 

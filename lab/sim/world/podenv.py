@@ -106,6 +106,14 @@ class StoreResolver:
 
     def _lookup(self, fqdn: str) -> list[str] | None:
         kubernetes_ip, dns_ip = service_addresses(self.cluster)
+        pod_suffix = f".pod.{self.domain}"
+        if fqdn.endswith(pod_suffix) and fqdn.count(".") == pod_suffix.count(".") + 1:
+            # `1-2-3-4.<ns>.pod.<domain>`: kind's Corefile says `pods insecure`, which answers the dashed
+            # address as written (plugin/kubernetes/kubernetes.go, podModeInsecure, at coredns v1.11.3)
+            try:
+                return [str(ipaddress.IPv4Address(fqdn.split(".")[0].replace("-", ".")))]
+            except ValueError:
+                return None
         suffix = f".svc.{self.domain}"
         if not fqdn.endswith(suffix):
             return None
