@@ -207,7 +207,7 @@ def test_curl_resolves_through_the_pod_and_keeps_its_exit_codes():
     assert sh("curl -sS web/missing -f", view=view)[0::2] == (22, "curl: (22) The requested URL returned error: 404\n")
     assert sh("curl nowhere", view=view) == (6, "", "curl: (6) Could not resolve host: nowhere\n")
     assert sh("curl -s down", view=view) == (7, "", "")
-    assert sh("curl down:8080", view=view)[2] == "curl: (7) Failed to connect to down port 8080: Connection refused\n"
+    assert sh("curl down:8080", view=view)[2] == "curl: (7) Failed to connect to down port 8080 after 0 ms: Couldn't connect to server\n"
     assert sh("curl -X POST web", view=view)[0] == 2
 
 

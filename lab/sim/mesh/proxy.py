@@ -325,6 +325,8 @@ class Proxy:
             except NoEndpoints:
                 route = None
                 self._backoff.pop(service, None)  # its endpoints left the balancer, and their reconnect state
+            except DialError as exc:  # no place to connect to (an address nothing routes): the proxy's connect error
+                return self._error(502, str(exc))
             if route is not None and self._may_connect(service, route):
                 try:
                     response = await (self._plain(route, request) if route.identity is None else self._mesh(route, request))

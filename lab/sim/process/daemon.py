@@ -100,6 +100,7 @@ class LabProcess:
                 cluster.store.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
             for obj in node_objects(name, spec.get("kubernetes_version", "v1.32.0"), len(self.clusters)):
                 cluster.store.apply(obj)
+            cluster.store.apply(controllers.kube_dns_service(cluster.spec["service_subnet"]))
         cluster.cluster_store = ClusterStore(cluster)
         kubelet = Kubelet(cluster)
         cluster.controllers = [

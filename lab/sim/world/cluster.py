@@ -31,6 +31,14 @@ from .network import Network
 from .pods import PodRuntime
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
+
+
 def _direct(pod: PodRuntime | None, ip: str, port: int) -> Route:
     """Straight to ip:port: into the pod's proxy over mTLS when it is meshed, else plain TCP."""
     if pod is not None and pod.meshed:
@@ -212,6 +220,8 @@ class SimCluster:
         """The proxy's destination lookup for `host[:port]` (a service name of this cluster)."""
         host, _, port_text = authority.partition(":")
         port = int(port_text) if port_text.isdigit() else 80
+        if _is_ip(host):
+            return self._address_route(host, port)
         parts = host.split(".")
         suffix = ["svc"] + self.spec["domain"].split(".")
         if len(parts) >= 3 and parts[3:] == suffix[: len(parts) - 3] and parts[2] != "svc":
@@ -245,6 +255,24 @@ class SimCluster:
         if behind is not None:  # a headless mirror lists its endpoint mirrors' cluster IPs: on through that service
             return self._via_service(behind, port)
         return _direct(pod, *endpoint)
+
+    def _address_route(self, ip: str, port: int) -> Route:
+        """An IP the app dialled, as the proxy finds it from the connection's original destination: a cluster
+        IP of this cluster is the service it belongs to (routed by that service, as Linkerd's destination
+        controller maps a ClusterIP to its service); a pod IP of this cluster, or of one on the same flat
+        network, is that endpoint (through its proxy when meshed)."""
+        svc = self.service_by_ip(ip)
+        if svc is not None and svc["spec"].get("clusterIP") == ip:
+            if not any(p["port"] == port for p in svc["spec"].get("ports", [])):
+                raise DialError(f"connect error: {ip}:{port}: Connection refused (os error 111)", retryable=True)
+            return self._via_service(svc, port)
+        for cluster in [self, *self.network.clusters.values()]:
+            pod = cluster.pod_by_ip(ip) if self.flat_with(cluster) else None
+            if pod is not None:
+                if port not in pod.ports:
+                    raise DialError(f"connect error: {ip}:{port}: Connection refused (os error 111)", retryable=True)
+                return _direct(pod, ip, port)
+        raise DialError(f"connect error: {ip}:{port}: no route to host {ip} from cluster {self.name}")
 
     def _via_service(self, svc: dict, port: int) -> Route:
         """The route to whatever `svc` (a service of this cluster) leads to, as its name resolves."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+import ipaddress
+import random
 import secrets
 import time
 from typing import TYPE_CHECKING
@@ -32,25 +34,62 @@ def b64(text: str) -> str:
 
 
 class ServiceIPs:
-    """The API server's ClusterIP allocator."""
+    """The API server's ClusterIP allocator (pkg/registry/core/service/ipallocator at v1.32.0): a random free
+    address of the service range, never its network or broadcast address; the range's lower band (size/16,
+    at least 16 and at most 256 addresses) is left for addresses asked for by hand and used only once the upper
+    band is full (bitmap.go, randomScanStrategyWithOffset). The first address is the `kubernetes` Service's
+    and the tenth kube-dns's (kubeadm's GetDNSIP), both held for them."""
 
     def __init__(self, cluster: "SimCluster"):
         self.cluster = cluster
+        self.random = random.Random()
 
     async def reconcile(self) -> None:
         services = self.cluster.store.views("Service")
         waiting = [s for s in services if not s["spec"].get("clusterIP")]
         if not waiting:
             return
-        used = {s["spec"].get("clusterIP") for s in services} - {None, "None"}  # "None": a headless service
-        # .1 is the `kubernetes` service on a real cluster; start at .10 like kind's DNS.
-        free = self.cluster.free_ips(self.cluster.spec["service_subnet"], used, skip=9)
+        net = ipaddress.IPv4Network(self.cluster.spec["service_subnet"])
+        base = int(net.network_address)
+        used = {int(ipaddress.IPv4Address(s["spec"]["clusterIP"])) - base for s in services
+                if s["spec"].get("clusterIP") not in (None, "", "None")}  # "None": a headless service
+        used |= {1, 10}
         for view in waiting:
+            offset = self._pick(net.num_addresses, used)
+            ip = str(ipaddress.IPv4Address(base + offset))
+            used.add(offset)
             svc = copy.deepcopy(view)
-            ip = next(free)
             svc["spec"]["clusterIP"] = ip
             svc["spec"]["clusterIPs"] = [ip]
             self.cluster.store.apply(svc)
+
+    def _pick(self, size: int, used: set[int]) -> int:
+        band = min(max(16, size // 16), 256)
+        for low, high in ((band, size - 1), (1, band)):  # hosts only: offsets 1 .. size-2
+            for _ in range(64):  # random probes; a nearly full band falls back to a scan
+                offset = self.random.randrange(low, high)
+                if offset not in used:
+                    return offset
+            offset = next((o for o in range(low, high) if o not in used), None)
+            if offset is not None:
+                return offset
+        raise RuntimeError(f"service subnet {self.cluster.spec['service_subnet']} of cluster {self.cluster.name} is full")
+
+
+def kube_dns_service(service_subnet: str) -> dict:
+    """kube-system/kube-dns as kubeadm's CoreDNS addon makes it (cmd/kubeadm/app/phases/addons/dns/manifests.go
+    at v1.32.0): the tenth address of the Service range (GetDNSIP), DNS over UDP and TCP, CoreDNS's metrics."""
+    ip = str(ipaddress.IPv4Network(service_subnet).network_address + 10)
+    ports = [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+             {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
+             {"name": "metrics", "port": 9153, "protocol": "TCP", "targetPort": 9153}]
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kube-dns", "namespace": "kube-system",
+                         "labels": {"k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true", "kubernetes.io/name": "CoreDNS"},
+                         "annotations": {"prometheus.io/port": "9153", "prometheus.io/scrape": "true"}},
+            "spec": {"type": "ClusterIP", "clusterIP": ip, "clusterIPs": [ip], "ports": ports, "selector": {"k8s-app": "kube-dns"},
+                     "sessionAffinity": "None", "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
+                     "internalTrafficPolicy": "Cluster"}}
 
 
 class ServiceAccountTokens:

@@ -106,6 +106,14 @@ class StoreResolver:
 
     def _lookup(self, fqdn: str) -> list[str] | None:
         kubernetes_ip, dns_ip = service_addresses(self.cluster)
+        pod_suffix = f".pod.{self.domain}"
+        if fqdn.endswith(pod_suffix) and fqdn.count(".") == pod_suffix.count(".") + 1:
+            # `1-2-3-4.<ns>.pod.<domain>`: kind's Corefile says `pods insecure`, which answers the dashed
+            # address as written (plugin/kubernetes/kubernetes.go, podModeInsecure, at coredns v1.11.3)
+            try:
+                return [str(ipaddress.IPv4Address(fqdn.split(".")[0].replace("-", ".")))]
+            except ValueError:
+                return None
         suffix = f".svc.{self.domain}"
         if not fqdn.endswith(suffix):
             return None
@@ -165,7 +173,8 @@ class PodNetwork:
             return response
         if self.runtime.proxy is None:
             raise NetError(7, "the pod is not meshed, and only meshed pods reach other pods in the simulation")
-        if found and found[0].endswith(f".svc.{self.resolver.domain}") and found[0] != parts.hostname:
+        if found and found[0].endswith(f".svc.{self.resolver.domain}") and found[0] != parts.hostname \
+                and parts.hostname not in found[1]:  # an IP literal: the proxy routes it by its original destination
             request.headers["host"] = found[0] + (f":{parts.port}" if parts.port else "")
         return await self._call(self.runtime.outbound(request, timeout))
 
@@ -175,8 +184,12 @@ class PodNetwork:
             return await sending
         except asyncio.TimeoutError:
             raise
-        except (OSError, httpwire.WireError, asyncio.IncompleteReadError) as exc:
+        except ConnectionResetError as exc:  # the peer reset after taking the connection: curl's 56
+            raise NetError(56, str(exc)) from None
+        except OSError as exc:  # refused, unreachable: curl's 7
             raise NetError(7, str(exc)) from None
+        except (httpwire.WireError, asyncio.IncompleteReadError) as exc:  # closed before a reply: 52
+            raise NetError(52, str(exc)) from None
 
 
 def pod_view(cluster: SimCluster, runtime: PodRuntime, pod: dict, container: dict, image: Image, tty: bool) -> PodView:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -114,12 +115,13 @@ async def curl(ctx: Ctx, argv: list[str]) -> int:
     if request.verbose:
         verbose += [f"*   Trying {address}:{port}...", f"> GET {path} HTTP/1.1"]
         verbose += [f"> {k.title()}: {v}" for k, v in headers.items()] + [">"]
+    started = time.monotonic()
     try:
         response = await ctx.pod.net.get(parts.geturl(), headers, request.timeout)
     except asyncio.TimeoutError:
         return await _curl_error(ctx, request, 28, f"Operation timed out after {int(request.timeout * 1000)} milliseconds", verbose)
     except NetError as exc:
-        return await _curl_error(ctx, request, exc.code, f"Failed to connect to {host} port {port}: {exc}", verbose)
+        return await _curl_error(ctx, request, exc.code, _net_message(exc.code, host, port, started), verbose)
     status_line = f"HTTP/1.1 {response.status} {REASONS.get(response.status, '')}".rstrip()
     if request.verbose:
         verbose += [f"< {status_line}"] + [f"< {k}: {v}" for k, v in response.headers.items()] + ["<"]
@@ -139,6 +141,14 @@ async def curl(ctx: Ctx, argv: list[str]) -> int:
     code = str(response.status)
     await ctx.out(request.write_out.replace("%{http_code}", code).replace("%{response_code}", code).replace("\\n", "\n"))
     return 0
+
+
+def _net_message(code: int, host: str, port: int, started: float) -> str:
+    """curl's words for a failure below HTTP (lib/connect.c, lib/transfer.c and lib/strerror.c at curl-8_10_1)."""
+    if code == 7:
+        elapsed = int((time.monotonic() - started) * 1000)
+        return f"Failed to connect to {host} port {port} after {elapsed} ms: Couldn't connect to server"
+    return {52: "Empty reply from server", 56: "Recv failure: Connection reset by peer"}.get(code, f"error {code}")
 
 
 async def _curl_error(ctx: Ctx, request: Curl, code: int, message: str, verbose: list[str] = ()) -> int:
