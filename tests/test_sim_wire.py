@@ -320,7 +320,9 @@ def test_the_server_names_why_it_refused_each_client_and_knows_who_it_accepted(i
         for ctx in (anonymous, stranger.client_context(), too_old):
             assert await _handshake(port, ctx, server_name) is not None
         await _until(lambda: len(refused) == 3, "three refusals")
-        for garbage in (b"GET / HTTP/1.1\r\nhost: gateway\r\n\r\n", b"\x16\x03\x01\xff\xff" + bytes(20)):
+        # plain HTTP, a record longer than TLS allows, application data before any handshake
+        for garbage in (b"GET / HTTP/1.1\r\nhost: gateway\r\n\r\n", b"\x16\x03\x01\xff\xff" + bytes(20),
+                        b"\x17\x03\x03\x00\x05hello"):
             expected = len(refused) + 1
             _, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(garbage)
@@ -330,7 +332,7 @@ def test_the_server_names_why_it_refused_each_client_and_knows_who_it_accepted(i
         return refused
 
     assert asyncio.run(scenario()) == ["no client certificate", "unknown authority", "unsupported protocol",
-                                        "not TLS (plaintext)", "not TLS (plaintext)"]
+                                        "not TLS (plaintext)", "not TLS (plaintext)", "not TLS (plaintext)"]
 
 
 def test_a_server_that_does_not_require_a_client_certificate_accepts_an_anonymous_client(identities, tmp_path):
@@ -358,20 +360,28 @@ def test_a_client_names_why_it_refused_the_server(identities, tmp_path):
     """The other side: a proxy dialing a peer that names another identity, or chains to an anchor it does
     not trust, or is not TLS at all, says so (the proxy's `l5d-proxy-error` carries these words)."""
     _, _, distrustful = _outsiders(identities, tmp_path)
+    server = identities["server"]
+    # the same server sending its whole chain up to its (self-signed) anchor: OpenSSL then fails with
+    # "self-signed certificate in certificate chain" rather than "unable to get local issuer certificate"
+    (tmp_path / "whole.crt").write_text(server.chain_file.read_text() + server.roots_pem)
+    whole_chain = Identity(server.name, tmp_path / "whole.crt", server.key_file, server.roots_pem)
 
     async def scenario():
-        listener = await tlsserver.start(lambda r, w: httpwire.close(w), lambda reason: None,
-                                         identities["server"].server_context())
-        port = listener.sockets[0].getsockname()[1]
-        other = "other.ns.serviceaccount.identity.linkerd." + TRUST_DOMAIN
-        reasons = [refusal_reason(await _handshake(port, identities["client"].client_context(), other)),
-                   refusal_reason(await _handshake(port, distrustful.client_context(), identities["server"].name))]
-        listener.close()
+        reasons = []
+        for presented in (server, whole_chain):
+            listener = await tlsserver.start(lambda r, w: httpwire.close(w), lambda reason: None,
+                                             presented.server_context())
+            port = listener.sockets[0].getsockname()[1]
+            other = "other.ns.serviceaccount.identity.linkerd." + TRUST_DOMAIN
+            reasons += [refusal_reason(await _handshake(port, identities["client"].client_context(), other)),
+                        refusal_reason(await _handshake(port, distrustful.client_context(), server.name))]
+            listener.close()
         plain = await httpwire.serve_http(echo)
         reasons.append(refusal_reason(await _handshake(plain.port, identities["client"].client_context(),
                                                        identities["server"].name)))
         await plain.close()
         return reasons
 
-    assert asyncio.run(scenario()) == ["identity mismatch", "unknown authority", "not TLS (plaintext)"]
+    assert asyncio.run(scenario()) == ["identity mismatch", "unknown authority", "identity mismatch", "unknown authority",
+                                        "not TLS (plaintext)"]
     assert refusal_reason(ConnectionResetError()) == "connectionreseterror"  # no TLS reason: the error's kind
