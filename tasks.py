@@ -320,8 +320,9 @@ def bench(c, runs=5, suite_runs=3, soak_requests=10_000, soak_rounds=3, only="")
 @task(help={"only": f"mutate only these modules, comma-separated: {', '.join(__import__('lab.tools.mutation', fromlist=['TARGETS']).TARGETS)}",
             "fast": "the TLS and RBAC modules against their unit tests alone (about two minutes)",
             "summary": "also append the score table (Markdown) to this file, e.g. $GITHUB_STEP_SUMMARY",
-            "min_score": "exit 1 when the overall score is below this percentage (default 0: report only)"})
-def mutate(c, only=None, fast=False, summary=None, min_score=0.0):
+            "min_score": "exit 1 when the overall score is below this percentage (default 0: report only)",
+            "budget": "minutes after which no new mutant is started; the rest are reported as not run (default: none)"})
+def mutate(c, only=None, fast=False, summary=None, min_score=0.0, budget=None):
     """Mutation testing of the security and mirroring core with Cosmic Ray; prints scores and survivors.
 
     Cosmic Ray (not mutmut 3) because it writes each mutant into the file and runs the tests as a fresh
@@ -340,7 +341,9 @@ def mutate(c, only=None, fast=False, summary=None, min_score=0.0):
     entries = mutation.load_equivalent(repo)
     scratch = mutation.scratch_copy(repo)
     try:
-        scores = [mutation.run_module(name, scratch, fast=fast, log=lambda line: print(line, flush=True)) for name in names]
+        deadline = time.monotonic() + 60 * float(budget) if budget else None
+        scores = [mutation.run_module(name, scratch, fast=fast, log=lambda line: print(line, flush=True), deadline=deadline)
+                  for name in names]
     finally:
         import shutil
         shutil.rmtree(scratch, ignore_errors=True)
