@@ -158,8 +158,8 @@ def test_only_a_valid_service_account_name_is_impersonated_as_a_service_account(
     """serviceaccount.SplitUsername: a DNS-label namespace (at most 63 characters) and a DNS-subdomain name
     (at most 253); anything else after `system:serviceaccount:` is a plain user name."""
     def refused_as(user: str) -> str:
-        refused = east.kubectl(f"--as={user}", "get", "pods", kubeconfig=robot)
-        assert refused.returncode == 1, refused
+        refused = east.kubectl(f"--as={user}", "get", "pods", "-v=6", kubeconfig=robot)
+        assert refused.returncode == 1 and "403 Forbidden" in refused.stderr, refused
         return refused.stderr
 
     prefix = "system:serviceaccount:"
