@@ -113,3 +113,57 @@ def test_a_token_granted_impersonate_on_some_names_acts_as_those_and_only_those(
     }.items():
         refused = east.kubectl(*flags, "get", "pods", kubeconfig=robot)
         assert refused.returncode == 1 and message in refused.stderr, (flags, refused.stderr)
+
+
+def _apply_bound(east, kind: str, name: str, rules: list, subjects: list, namespace: str | None = None) -> None:
+    meta = {"name": name, "labels": {"lab-test": "impersonation"}, **({"namespace": namespace} if namespace else {})}
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": meta, "rules": rules}
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": f"{kind}Binding", "metadata": meta,
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name}, "subjects": subjects}
+    _ok(east.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all([role, binding])))
+
+
+def test_can_i_answers_for_the_exact_verb_group_resource_subresource_name_and_namespace(east, robot):
+    """`kubectl auth can-i` sends every attribute of the question (as protobuf): each one counts."""
+    _apply_bound(east, "Role", "scale-web", [{"apiGroups": ["apps"], "resources": ["deployments/scale"],
+                                              "verbs": ["update"], "resourceNames": ["web"]}],
+                 [{"kind": "ServiceAccount", "name": "robot", "namespace": NS}], namespace=NS)
+
+    def can(*args: str) -> str:
+        return east.kubectl("auth", "can-i", *args, kubeconfig=robot).stdout.strip()
+
+    assert can("update", "deployments.apps/web", "--subresource=scale", "-n", NS) == "yes"
+    assert can("update", "deployments.apps/other", "--subresource=scale", "-n", NS) == "no", "another name"
+    assert can("update", "deployments.apps/web", "-n", NS) == "no", "the resource, not its subresource"
+    assert can("get", "deployments.apps/web", "--subresource=scale", "-n", NS) == "no", "another verb"
+    assert can("update", "deployments.apps/web", "--subresource=scale", "-n", "default") == "no", "another namespace"
+
+
+def test_an_impersonated_user_gets_the_groups_the_api_server_gives_it(east, robot):
+    """A service account impersonated without --as-group is in its service-account groups; system:anonymous is
+    in system:unauthenticated, any other user in system:authenticated (impersonation.go, v1.32)."""
+    _apply_bound(east, "ClusterRole", "by-group", [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"]}],
+                 [{"kind": "Group", "name": f"system:serviceaccounts:{NS}"}])
+    _apply_bound(east, "ClusterRole", "anonymous-secrets", [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}],
+                 [{"kind": "Group", "name": "system:unauthenticated"}])
+    _ok(east.kubectl("--as", ROBOT, "-n", NS, "get", "configmaps"))
+    assert east.kubectl("--as", ROBOT, "--as-group=ops", "-n", NS, "get", "configmaps").returncode == 1, \
+        "groups asked for replace the account's own"
+    _ok(east.kubectl("--as=system:anonymous", "-n", NS, "get", "secrets"))
+    refused = east.kubectl("--as=alice", "-n", NS, "get", "secrets", "-v=6")
+    assert refused.returncode == 1 and "403 Forbidden" in refused.stderr, refused.stderr
+
+
+def test_only_a_valid_service_account_name_is_impersonated_as_a_service_account(east, robot):
+    """serviceaccount.SplitUsername: a DNS-label namespace (at most 63 characters) and a DNS-subdomain name
+    (at most 253); anything else after `system:serviceaccount:` is a plain user name."""
+    def refused_as(user: str) -> str:
+        refused = east.kubectl(f"--as={user}", "get", "pods", "-v=6", kubeconfig=robot)
+        assert refused.returncode == 1 and "403 Forbidden" in refused.stderr, refused
+        return refused.stderr
+
+    prefix = "system:serviceaccount:"
+    for user, resource in {f"{prefix}{'n' * 63}:{'a' * 253}": "serviceaccounts",
+                           f"{prefix}{'n' * 64}:robot": "users", f"{prefix}{NS}:{'a' * 254}": "users",
+                           f"{prefix}{NS}:Robot_1": "users", f"{prefix}Bad_NS:robot": "users"}.items():
+        assert f'cannot impersonate resource "{resource}"' in refused_as(user), user

@@ -85,9 +85,41 @@ def test_rbac_allows_exactly_what_the_bindings_grant():
     assert rbac.allowed(store, ops, rbac.Request("create", "", "pods/exec", "apps", "web-0"))
     assert not rbac.allowed(store, ops, rbac.Request("create", "", "pods/exec", "default", "web-0")), "a Role is per namespace"
     assert rbac.allowed(store, rbac.User("admin", ("system:masters",)), rbac.Request("delete", "", "nodes"))
+    assert rbac.forbidden_message(ops, rbac.Request("create", "", "pods/exec", "default", "web-0")) == (
+        'pods "web-0" is forbidden: User "alice" cannot create resource "pods/exec" in API group "" in the namespace "default"')
     assert rbac.forbidden_message(mirror, rbac.Request("list", "", "secrets", "mc")) == (
         'secrets is forbidden: User "system:serviceaccount:mc:mirror" cannot list resource "secrets" in API group "" '
         'in the namespace "mc"')
+
+
+def test_rbac_rules_match_users_subresources_and_groups_as_the_api_server_does():
+    """The authorizer's matching (plugin/pkg/auth/authorizer/rbac/rbac.go RuleAllows and
+    pkg/apis/rbac/v1/evaluation_helpers.go at v1.32.0): a User subject names one user; a rule grants
+    its resources, never their subresources, `*/log` grants that subresource of every resource and
+    `pods/*` no subresource at all; verbs and API groups must both match; a rule for non-resource
+    URLs grants no resource."""
+    store = _rbac_store()
+    store.apply({"kind": "ClusterRole", "metadata": {"name": "logs"}, "rules": [
+        {"apiGroups": [""], "resources": ["*/log", "pods/*"], "verbs": ["get"]},
+        {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["patch"]},
+        {"nonResourceURLs": ["/healthz"], "verbs": ["get"]}]})
+    store.apply({"kind": "ClusterRoleBinding", "metadata": {"name": "logs"}, "roleRef": {"kind": "ClusterRole", "name": "logs"},
+                 "subjects": [{"kind": "User", "name": "bob"}]})
+    # a subject of no kind the authorizer knows names nobody (rbac.go appliesToUser: default false)
+    store.apply({"kind": "ClusterRoleBinding", "metadata": {"name": "odd"}, "roleRef": {"kind": "ClusterRole", "name": "logs"},
+                 "subjects": [{"kind": "Robot", "name": "carol"}]})
+    bob, carol = rbac.User("bob", ("system:authenticated",)), rbac.User("carol", ("system:authenticated",))
+    assert rbac.allowed(store, bob, rbac.Request("get", "", "pods/log", "apps", "web-0"))
+    assert not rbac.allowed(store, carol, rbac.Request("get", "", "pods/log", "apps", "web-0")), "the binding names bob alone"
+    assert not rbac.allowed(store, bob, rbac.Request("get", "", "pods/exec", "apps", "web-0")), "pods/* is no wildcard"
+    assert not rbac.allowed(store, bob, rbac.Request("get", "", "pods", "apps", "web-0")), "*/log grants logs, not pods"
+    assert rbac.allowed(store, bob, rbac.Request("patch", "apps", "deployments", "apps", "web"))
+    assert not rbac.allowed(store, bob, rbac.Request("patch", "", "deployments", "apps", "web")), "another API group"
+    assert not rbac.allowed(store, bob, rbac.Request("get", "apps", "deployments", "apps", "web")), "another verb"
+    mirror = rbac.User.service_account("mc", "mirror")
+    assert not rbac.allowed(store, mirror, rbac.Request("get", "", "services/proxy", "default", "web")), \
+        "a rule on services grants no subresource of them"
+    assert rbac.allowed(store, mirror, rbac.Request("get", "", "services", "default", "web"))
 
 
 def test_a_watch_resumes_from_a_kept_version_and_is_told_when_it_is_too_old():

@@ -17,5 +17,11 @@ def test_every_topology_beyond_the_guide_has_a_nightly_job_with_existing_files()
 
 
 def test_both_jobs_put_the_topology_and_status_in_the_job_summary():
-    for job in WORKFLOW["jobs"].values():
+    for job in (WORKFLOW["jobs"]["kind"], WORKFLOW["jobs"]["topologies"]):
         assert any("GITHUB_STEP_SUMMARY" in step.get("run", "") and "status.md" in step.get("run", "") for step in job["steps"])
+
+
+def test_the_mutation_job_puts_the_score_in_the_job_summary_and_ci_does_not_run_it():
+    runs = [step.get("run", "") for step in WORKFLOW["jobs"]["mutation"]["steps"]]
+    assert any("mutate" in run and "GITHUB_STEP_SUMMARY" in run for run in runs)
+    assert "mutate" not in (REPO / ".ci" / "run").read_text()

@@ -4,12 +4,13 @@ What a user of the lab would notice if these broke: sockets piling up in the lab
 requests lost when a pod goes, or bodies cut at a flow-control window."""
 import asyncio
 import socket
+import ssl
 
 import pytest
 
 from lab.trust import pki
 from lab.sim.wire import h2conn, httpwire, tlsserver
-from lab.sim.wire.tls import Identity
+from lab.sim.wire.tls import Identity, peer_identity, refusal_reason
 
 TRUST_DOMAIN = "cluster.local"
 
@@ -269,3 +270,118 @@ def test_nothing_listens_after_close(identities):
     port = asyncio.run(scenario())
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1)
+
+
+# -- why a handshake was refused: what a gateway's refusals and a proxy's errors say -----------------
+def _outsiders(identities, tmp_path):
+    """A client from a foreign anchor with the client's name, a client with no certificate, and the
+    client's own credentials trusting only a foreign anchor."""
+    foreign = pki.create_anchor(TRUST_DOMAIN)
+    leaf = pki.issue_workload(pki.create_issuer(foreign, TRUST_DOMAIN), identities["client"].name)
+    pki.write_public(tmp_path / "f.crt", leaf.cert_pem)
+    pki.write_private(tmp_path / "f.key", leaf.key_pem)
+    stranger = Identity(identities["client"].name, tmp_path / "f.crt", tmp_path / "f.key", identities["server"].roots_pem)
+    anonymous = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    anonymous.load_verify_locations(cadata=identities["server"].roots_pem)
+    distrustful = Identity(identities["client"].name, identities["client"].chain_file, identities["client"].key_file,
+                           foreign.cert_pem)
+    return stranger, anonymous, distrustful
+
+
+async def _handshake(port: int, ctx: ssl.SSLContext, hostname: str):
+    """None when the server accepted the client; else the client's error."""
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ctx, server_hostname=hostname)
+        await asyncio.wait_for(reader.read(1), 2)  # TLS 1.3: a refused client certificate arrives as an alert here
+        await httpwire.close(writer)
+        return None
+    except (ssl.SSLError, ConnectionError) as exc:
+        return exc
+
+
+def test_the_server_names_why_it_refused_each_client_and_knows_who_it_accepted(identities, tmp_path):
+    stranger, anonymous, _ = _outsiders(identities, tmp_path)
+    server_name = identities["server"].name
+    too_old = identities["client"].client_context()
+    too_old.minimum_version = too_old.maximum_version = ssl.TLSVersion.TLSv1_2
+
+    async def scenario():
+        refused, accepted = [], []
+
+        async def on_connection(reader, writer):
+            accepted.append(peer_identity(writer.get_extra_info("peercert")))
+            await httpwire.close(writer)
+
+        listener = await tlsserver.start(on_connection, refused.append, identities["server"].server_context())
+        port = listener.sockets[0].getsockname()[1]
+        assert await _handshake(port, identities["client"].client_context(), server_name) is None
+        await _until(lambda: accepted, "the accepted connection")
+        assert accepted == [identities["client"].name]  # the client's identity, as the proxy's metrics label it
+        for ctx in (anonymous, stranger.client_context(), too_old):
+            assert await _handshake(port, ctx, server_name) is not None
+        await _until(lambda: len(refused) == 3, "three refusals")
+        # plain HTTP, a record longer than TLS allows, application data before any handshake
+        for garbage in (b"GET / HTTP/1.1\r\nhost: gateway\r\n\r\n", b"\x16\x03\x01\xff\xff" + bytes(20),
+                        b"\x17\x03\x03\x00\x05hello"):
+            expected = len(refused) + 1
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(garbage)
+            await _until(lambda: len(refused) == expected, "the refusal")
+            writer.close()
+        listener.close()
+        return refused
+
+    assert asyncio.run(scenario()) == ["no client certificate", "unknown authority", "unsupported protocol",
+                                        "not TLS (plaintext)", "not TLS (plaintext)", "not TLS (plaintext)"]
+
+
+def test_a_server_that_does_not_require_a_client_certificate_accepts_an_anonymous_client(identities, tmp_path):
+    _, anonymous, _ = _outsiders(identities, tmp_path)
+
+    async def scenario():
+        accepted = []
+
+        async def on_connection(reader, writer):
+            accepted.append(peer_identity(writer.get_extra_info("peercert")))
+            await httpwire.close(writer)
+
+        listener = await tlsserver.start(on_connection, lambda reason: None,
+                                         identities["server"].server_context(require_client_cert=False))
+        port = listener.sockets[0].getsockname()[1]
+        assert await _handshake(port, anonymous, identities["server"].name) is None
+        await _until(lambda: accepted, "the accepted connection")
+        listener.close()
+        return accepted
+
+    assert asyncio.run(scenario()) == [None]  # no certificate: no identity (the proxy's metrics say client_id "-")
+
+
+def test_a_client_names_why_it_refused_the_server(identities, tmp_path):
+    """The other side: a proxy dialing a peer that names another identity, or chains to an anchor it does
+    not trust, or is not TLS at all, says so (the proxy's `l5d-proxy-error` carries these words)."""
+    _, _, distrustful = _outsiders(identities, tmp_path)
+    server = identities["server"]
+    # the same server sending its whole chain up to its (self-signed) anchor: OpenSSL then fails with
+    # "self-signed certificate in certificate chain" rather than "unable to get local issuer certificate"
+    (tmp_path / "whole.crt").write_text(server.chain_file.read_text() + server.roots_pem)
+    whole_chain = Identity(server.name, tmp_path / "whole.crt", server.key_file, server.roots_pem)
+
+    async def scenario():
+        reasons = []
+        for presented in (server, whole_chain):
+            listener = await tlsserver.start(lambda r, w: httpwire.close(w), lambda reason: None,
+                                             presented.server_context())
+            port = listener.sockets[0].getsockname()[1]
+            other = "other.ns.serviceaccount.identity.linkerd." + TRUST_DOMAIN
+            reasons += [refusal_reason(await _handshake(port, identities["client"].client_context(), other)),
+                        refusal_reason(await _handshake(port, distrustful.client_context(), server.name))]
+            listener.close()
+        plain = await httpwire.serve_http(echo)
+        reasons.append(refusal_reason(await _handshake(plain.port, identities["client"].client_context(),
+                                                       identities["server"].name)))
+        await plain.close()
+        return reasons
+
+    assert asyncio.run(scenario()) == ["identity mismatch", "unknown authority", "identity mismatch", "unknown authority",
+                                        "not TLS (plaintext)"]
+    assert refusal_reason(ConnectionResetError()) == "connectionreseterror"  # no TLS reason: the error's kind

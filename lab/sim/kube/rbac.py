@@ -51,9 +51,12 @@ def _has(values: list | None, wanted: str) -> bool:
 def _rule_allows(rule: dict, req: Request) -> bool:
     if not (_has(rule.get("verbs"), req.verb) and _has(rule.get("apiGroups"), req.group)):
         return False
+    # ResourceMatches (pkg/apis/rbac/v1/evaluation_helpers.go, v1.32.0): `*`, the exact `<resource>` or
+    # `<resource>/<subresource>`, or `*/<subresource>` for that subresource of any resource; `pods/*` is
+    # not a wildcard (it names a subresource called "*").
     resources = rule.get("resources") or []
-    base = req.resource.split("/", 1)[0]
-    if not ("*" in resources or req.resource in resources or ("/" in req.resource and f"{base}/*" in resources)):
+    _, slash, subresource = req.resource.partition("/")
+    if not ("*" in resources or req.resource in resources or (slash and f"*/{subresource}" in resources)):
         return False
     names = rule.get("resourceNames")
     return not names or req.name in names

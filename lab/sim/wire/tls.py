@@ -52,10 +52,12 @@ def refusal_reason(exc: BaseException) -> str:
     text = f"{getattr(exc, 'reason', '') or ''} {exc}".upper()
     if "PEER_DID_NOT_RETURN_A_CERTIFICATE" in text or "CERTIFICATE_REQUIRED" in text:
         return "no client certificate"
+    # Before "unknown authority": OpenSSL reports a name mismatch as CERTIFICATE_VERIFY_FAILED too
+    # ("certificate verify failed: Hostname mismatch, ...").
+    if "HOSTNAME" in text or "IP ADDRESS MISMATCH" in text:
+        return "identity mismatch"
     if "UNKNOWN_CA" in text or "CERTIFICATE_VERIFY_FAILED" in text or "UNABLE TO GET" in text:
         return "unknown authority"
     if "HTTP_REQUEST" in text or "WRONG_VERSION_NUMBER" in text or "UNEXPECTED_MESSAGE" in text or "RECORD_LAYER" in text or "PACKET_LENGTH" in text:
         return "not TLS (plaintext)"
-    if "HOSTNAME" in text or "IP ADDRESS MISMATCH" in text:
-        return "identity mismatch"
     return (getattr(exc, "reason", None) or type(exc).__name__).lower().replace("_", " ")
