@@ -315,3 +315,19 @@ def bench(c, runs=5, suite_runs=3, soak_requests=10_000, soak_rounds=3, only="")
     code = subprocess.call(argv)
     if code:
         raise Exit(code=code)
+
+
+@task
+@friendly
+def linkerd(c, config=None):
+    """The guide's read-only linkerd commands on the lab: `./labctl linkerd --context=west multicluster gateways`.
+    The real CLI where it is installed (kind), else what the simulation answers (gateways, the multicluster check)."""
+    import shlex
+
+    from lab.report import linkerd_cli
+
+    lab = _running(Lab.open(config, "auto"))
+    text, code = linkerd_cli.run(lab, shlex.split(c.remainder))
+    print(text, end="")
+    if code:
+        raise Exit(code=code)
