@@ -331,3 +331,14 @@ def linkerd(c, config=None):
     print(text, end="")
     if code:
         raise Exit(code=code)
+
+
+@task(help={"auto": "run every block without waiting for Enter (a recording, a projector)",
+            "start": "begin at this line of docs/workshop.md", "stop": "end after this line"})
+@friendly
+def tour(c, auto=False, start=1, stop=None):
+    """Walk docs/workshop.md one block at a time: what to notice, the command, Enter runs it, its output."""
+    from lab import workshop
+
+    differing = workshop.tour(auto, start=int(start), stop=int(stop) if stop else None)
+    print(f"\ntour: done; {differing} block(s) printed something else than the page expects" if differing else "\ntour: done")
