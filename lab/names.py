@@ -36,6 +36,7 @@ LINK_CLUSTER_LABEL = "multicluster.linkerd.io/cluster-name"
 FEDERATED_SELECTOR = {"mirror.linkerd.io/federated": "member"}
 REMOTE_DISCOVERY_ANNOTATION = "multicluster.linkerd.io/remote-discovery"  # on it: the members, <svc>@<cluster>,...
 MIRRORED_LABEL = "mirror.linkerd.io/mirrored-service"
+MIRRORED_GATEWAY = "mirror.linkerd.io/mirrored-gateway"  # on probe Services; `multicluster check` counts them per link
 MIRRORED_HEADLESS_LABEL = "mirror.linkerd.io/headless-mirror-svc-name"  # on an endpoint mirror: its headless mirror
 CLUSTER_NAME = "mirror.linkerd.io/cluster-name"  # a label on mirrors, an annotation on link credentials
 REMOTE_CLUSTER_DOMAIN = "mirror.linkerd.io/remote-cluster-domain"

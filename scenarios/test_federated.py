@@ -71,11 +71,10 @@ def test_thousands_of_federated_requests_leave_no_sockets_behind(fed):
     """Each request picks among both members' pods; connections to them are pooled, so the lab process's open
     files and memory stay flat."""
     pid = fed.backend.provider.lab_process()
-    outbound = fed.backend.provider.outbound_address("west", fed.cfg.namespace, "client")
-    if pid is None or outbound is None or not os.path.isdir(f"/proc/{pid}/fd"):
+    if pid is None or not os.path.isdir(f"/proc/{pid}/fd"):
         pytest.skip("needs the simulation's lab process on this machine to watch")
     host = f"{URL_SERVICE}.{fed.cfg.namespace}.svc.{fed.cfg.trust_domain}:9898"
-    statuses, files_added, mib_added = soak(pid, outbound, host)
+    statuses, files_added, mib_added = soak(fed.backend.provider, pid, "west", fed.cfg.namespace, f"http://{host}/")
     assert statuses.count(200) == REQUESTS, f"{REQUESTS - statuses.count(200)} failed: {set(statuses)}"
     assert files_added <= FD_MARGIN, f"the lab process holds {files_added} more open files after {REQUESTS} requests"
     assert mib_added < 50, f"the lab process grew by {mib_added:.0f} MiB"

@@ -4,7 +4,9 @@ east's authorization policy can name west's workloads. Runs on a lab of fixtures
 beside the scenarios' lab; the last scenario shows what happens without a flat network."""
 import base64
 import copy
+import http.client
 import os
+import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -56,11 +58,11 @@ def test_thousands_of_pod_to_pod_requests_leave_no_sockets_behind(flat):
     pooled like any other, so the lab process's open files and memory stay flat."""
     east, west, ns = flat.cluster("east"), flat.cluster("west"), flat.cfg.namespace
     pid = flat.backend.provider.lab_process()
-    outbound = flat.backend.provider.outbound_address("west", ns, "client")
-    if pid is None or outbound is None or not os.path.isdir(f"/proc/{pid}/fd"):
+    if pid is None or not os.path.isdir(f"/proc/{pid}/fd"):
         pytest.skip("needs the simulation's lab process on this machine to watch")
     through_gateway = sum(east.gateway_clients().values())
-    statuses, files_added, mib_added = soak(pid, outbound, urlsplit(flat.mirror_url("foobar", "east")).netloc)
+    statuses, files_added, mib_added = soak(flat.backend.provider, pid, "west", ns,
+                                          f"http://{urlsplit(flat.mirror_url('foobar', 'east')).netloc}/")
     assert statuses.count(200) == REQUESTS, f"{REQUESTS - statuses.count(200)} failed: {set(statuses)}"
     assert files_added <= FD_MARGIN, f"the lab process holds {files_added} more open files after {REQUESTS} requests"
     assert mib_added < 50, f"the lab process grew by {mib_added:.0f} MiB"
@@ -95,6 +97,100 @@ def test_east_policy_admits_wests_client_and_refuses_another_account(flat):
         for obj in reversed(policy):
             east.delete(obj["kind"], ns, obj["metadata"]["name"])
     assert west.request(url, deployment="stranger").ok
+
+
+def _policy_admitting_only_client(lab, ns: str) -> list[dict]:
+    """east's foobar port 9898 admits west's `client` only (Server, MeshTLSAuthentication, AuthorizationPolicy)."""
+    return [
+        {"apiVersion": "policy.linkerd.io/v1beta3", "kind": "Server", "metadata": {"name": "foobar-http", "namespace": ns},
+         "spec": {"podSelector": {"matchLabels": {"app": "foobar"}}, "port": 9898}},
+        {"apiVersion": "policy.linkerd.io/v1alpha1", "kind": "MeshTLSAuthentication",
+         "metadata": {"name": "only-client", "namespace": ns}, "spec": {"identities": [lab.identity("client")]}},
+        {"apiVersion": "policy.linkerd.io/v1alpha1", "kind": "AuthorizationPolicy",
+         "metadata": {"name": "foobar-from-client", "namespace": ns},
+         "spec": {"targetRef": {"group": "policy.linkerd.io", "kind": "Server", "name": "foobar-http"},
+                  "requiredAuthenticationRefs": [{"group": "policy.linkerd.io", "kind": "MeshTLSAuthentication",
+                                                  "name": "only-client"}]}},
+    ]
+
+
+def _listening_ports(pid: int) -> set[int]:
+    """The TCP ports the lab process listens on: its sockets (/proc/<pid>/fd) in LISTEN state (0A) in
+    /proc/<pid>/net/tcp{,6}."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        with open(f"/proc/{pid}/net/{table}") as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and fields[9] in inodes:
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def _plaintext_get(port: int, host: str) -> tuple[int | None, str]:
+    """A GET from this test process (no pod, no identity) to 127.0.0.1:port: (status or None, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", "/", headers={"Host": host})
+        response = conn.getresponse()
+        return response.status, response.read().decode("utf-8", "replace")
+    except (ConnectionError, http.client.HTTPException, socket.timeout, OSError):
+        return None, ""
+    finally:
+        conn.close()
+
+
+def test_only_the_pod_speaks_as_the_pod_and_its_app_answers_only_under_the_mesh_policy(flat):
+    """Every socket the lab process listens on, tried from this test process (not a pod): none is a door into
+    a pod's proxy's outbound side (which would send on as that pod, with its identity), and east's foobar
+    answers on its app port only as its proxy's policy allows an unauthenticated client. With a policy
+    admitting only west's `client`, `client` gets through, another pod and this process are both refused."""
+    east, west, ns = flat.cluster("east"), flat.cluster("west"), flat.cfg.namespace
+    pid = flat.backend.provider.lab_process()
+    if pid is None or not os.path.isdir(f"/proc/{pid}/fd"):
+        pytest.skip("needs the simulation's lab process on this machine to look at")
+    west.apply(*_stranger(ns))
+    flat.wait_for(lambda: (d := west.get("Deployment", ns, "stranger")) and d.get("status", {}).get("readyReplicas"),
+                  30, "the stranger pod in west")
+    url = flat.mirror_url("foobar", "east")
+    mesh_host = urlsplit(url).netloc
+    foobar = east.list("Pod", ns, {"app": "foobar"})[0]
+    pod_name, pod_ip = foobar["metadata"]["name"], foobar["status"]["podIP"]
+    sockets = {port: flat.backend.provider.host_address(pod_ip, port) for port in (9898, 4143, 4191, 4140)}
+    assert sockets[4140] is None, "a pod's outbound side must not be reachable at its pod IP"
+    app, inbound, admin = sockets[9898][1], sockets[4143][1], sockets[4191][1]
+    listening = _listening_ports(pid)
+    assert {app, inbound, admin} <= listening, (sockets, sorted(listening))
+
+    # Default policy (all-unauthenticated): the app answers, through the proxy's inbound side.
+    assert _plaintext_get(app, "foobar")[0] == 200
+    east.apply(*_policy_admitting_only_client(flat, ns))
+    try:
+        flat.wait_for(lambda: west.request(url, deployment="stranger").status == 403, 10, "east to refuse the stranger")
+        admitted = west.request(url)
+        assert admitted.ok and pod_name in admitted.body, admitted.describe()
+        assert west.request(url, deployment="stranger").status == 403
+        status, body = _plaintext_get(app, "foobar")
+        assert status == 403, f"foobar's app port answered a process outside the mesh: {status} {body[:200]}"
+        # No socket of the lab process, whatever it is, speaks to foobar for this process: a pod's outbound
+        # side would (as that pod, with its identity); foobar's own ports refuse it (403, or no TLS client).
+        for port in sorted(listening):
+            status, body = _plaintext_get(port, mesh_host)
+            assert not (status == 200 and pod_name in body), f"127.0.0.1:{port} let this process reach {pod_name} as a pod"
+        assert _plaintext_get(inbound, mesh_host)[0] is None  # mTLS only: no HTTP for a plaintext client
+        assert _plaintext_get(admin, mesh_host)[0] == 404  # the proxy's admin side, not the app
+    finally:
+        for obj in reversed(_policy_admitting_only_client(flat, ns)):
+            east.delete(obj["kind"], ns, obj["metadata"]["name"])
+    flat.wait_for(lambda: _plaintext_get(app, "foobar")[0] == 200, 10, "the default policy to admit this process again")
 
 
 def test_without_a_flat_network_a_pod_to_pod_export_cannot_be_reached(lab, west, east):

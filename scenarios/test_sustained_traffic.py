@@ -12,8 +12,7 @@ from lab.parsers import metrics
 
 def test_thousands_of_requests_leave_no_sockets_behind(lab, east, west):
     pid = lab.backend.provider.lab_process()
-    outbound = lab.backend.provider.outbound_address(west.name, lab.cfg.namespace, "client")
-    if pid is None or outbound is None or not os.path.isdir(f"/proc/{pid}/fd"):
+    if pid is None or not os.path.isdir(f"/proc/{pid}/fd"):
         pytest.skip("needs the simulation's lab process on this machine to watch")
     host = urlsplit(lab.mirror_url("foobar", east.name)).netloc
     gw = lab.gateway
@@ -21,7 +20,7 @@ def test_thousands_of_requests_leave_no_sockets_behind(lab, east, west):
     requests_before = metrics.inbound_client_ids(east.proxy_metrics(gw.name, gw.namespace))[client_id]
     connections_before = metrics.inbound_connections(east.proxy_metrics(gw.name, gw.namespace))[client_id]
 
-    statuses, files_added, mib_added = soak(pid, outbound, host)
+    statuses, files_added, mib_added = soak(lab.backend.provider, pid, west.name, lab.cfg.namespace, f"http://{host}/")
 
     assert statuses.count(200) == REQUESTS, f"{REQUESTS - statuses.count(200)} failed: {set(statuses)}"
     assert files_added <= FD_MARGIN, f"the lab process holds {files_added} more open files after {REQUESTS} requests"
@@ -37,8 +36,7 @@ def test_thousands_of_requests_to_a_service_without_endpoints_fail_fast_and_leav
     then answers every request at once with its fail-fast status (linkerd2-proxy stack/src/failfast.rs).
     The waiting requests must not pile up sockets or memory in the lab process."""
     pid = lab.backend.provider.lab_process()
-    outbound = lab.backend.provider.outbound_address(west.name, lab.cfg.namespace, "client")
-    if pid is None or outbound is None or not os.path.isdir(f"/proc/{pid}/fd"):
+    if pid is None or not os.path.isdir(f"/proc/{pid}/fd"):
         pytest.skip("needs the simulation's lab process on this machine to watch")
     host = urlsplit(lab.mirror_url("foobar", east.name)).netloc
     east.scale(lab.cfg.namespace, "foobar", 0)
@@ -49,7 +47,7 @@ def test_thousands_of_requests_to_a_service_without_endpoints_fail_fast_and_leav
         # The gateway's proxy failed it, not the client's: the client's proxy drops a peer's l5d-proxy-error
         # (linkerd2-proxy outbound/src/http/handle_proxy_error_headers.rs) and logs it.
         assert "l5d-proxy-error" not in west.request(lab.mirror_url("foobar", east.name)).headers
-        statuses, files_added, mib_added = soak(pid, outbound, host)
+        statuses, files_added, mib_added = soak(lab.backend.provider, pid, west.name, lab.cfg.namespace, f"http://{host}/")
     finally:
         east.scale(lab.cfg.namespace, "foobar", 1)
     assert statuses.count(failfast) == REQUESTS, f"not all failed fast: {sorted(set(statuses))}"

@@ -65,6 +65,8 @@ DATA = {
     "probe_period string": {"probe_period": "3s"},
     "probe_period float": {"probe_period": 2.5},
     "probe_period bool": {"probe_period": True},
+    "apiext_wait zero": {"apiext_wait": 0},
+    "apiext_wait string": {"apiext_wait": "90s"},
     "installer unknown": {"installer": "kustomize"},
     "profile unknown": {"profile": "stable-2.9"},
     "profile int": {"profile": 2},

@@ -59,6 +59,8 @@ def test_a_file_overrides_only_what_it_names(tmp_path):
     ({"links": [{"from": "west", "to": "east"}, {"from": "west", "to": "east"}]}, "links[1]", "repeats"),
     ({"probe_period": 0}, "probe_period", "whole number"),
     ({"probe_period": "3s"}, "probe_period", "whole number"),
+    ({"apiext_wait": 5}, "apiext_wait", "whole number of seconds from 10"),
+    ({"apiext_wait": "90s"}, "apiext_wait", "whole number"),
     ({"gateway": "nginx"}, "gateway", "not a known gateway"),
     ({"trust_domain": "Cluster Local"}, "trust_domain", "not a DNS name"),
     ({"trust": {"anchor_cert": "root.crt"}}, "trust", "go together"),

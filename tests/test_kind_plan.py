@@ -149,19 +149,26 @@ def test_script_switches_to_ambassador_as_the_guide_does(profile, ns, name, api)
     for line in [
         f"kubectl --context=kind-east -n {ns} get deploy {name} -o yaml | linkerd --context=kind-east inject "
         "--skip-inbound-ports 80,443 --require-identity-on-inbound-ports 4143 - | kubectl --context=kind-east apply -f -",
-        f"apiVersion: {api}\nkind: Module",
-        "add_linkerd_headers: true",
         "prefix: /-/ambassador/ready",
         "rewrite: /ambassador/v0/check_ready",
         f"-n {ns} patch deploy {name} -p '" + '{"spec": {"template": {"metadata": {"annotations": {"config.linkerd.io/enable-gateway": "true"}}}}}' + "'",
         '{"op": "add", "path": "/spec/ports/-", "value": {"name": "mc-gateway", "port": 4143}}',
-        '{"op": "replace", "path": "/spec/ports/0", "value": {"name": "mc-probe", "port": 80, "targetPort": 8080}}',
+        # mc-probe on the port the probe Service serves: 80 where 2.8.1's mirror makes it from the gateway,
+        # edge's probe-<link> on controllerDefaults.gateway.probe.port (controller/probe-svc.yaml, edge-26.8.3)
+        '{"op": "replace", "path": "/spec/ports/0", "value": {"name": "mc-probe", "port": '
+        + {"seed-2.8": "80", "current": "4191"}[profile] + ', "targetPort": 8080}}',
         f'"mirror.linkerd.io/gateway-identity": "{name}.{ns}.serviceaccount.identity.linkerd.cluster.local"',
         # the path each version's service mirror can join (2.8.1 inserts the slash, edge does not)
         '"mirror.linkerd.io/probe-path": "' + {"seed-2.8": "-/ambassador/ready", "current": "/-/ambassador/ready"}[profile] + '"',
     ]:
         assert line in part, line
     assert "4183" not in part, "identity must be required on the port gateway traffic uses (4143)"
+    if profile == "seed-2.8":  # Ambassador 1.5.5's YAML ships no Module: the guide's is applied
+        assert f"apiVersion: {api}\nkind: Module" in part and "add_linkerd_headers: true" in part
+    else:  # Emissary's release ships one with its diagnostics settings (emissary-emissaryns.yaml, v3.10.0): merged into
+        assert f"-n {ns} patch modules.getambassador.io ambassador --type=merge -p " + \
+            """'{"spec": {"config": {"add_linkerd_headers": true}}}'""" in part
+        assert "kind: Module" not in part
     if profile == "seed-2.8":
         assert f"annotate service foobar mirror.linkerd.io/gateway-name={name} mirror.linkerd.io/gateway-ns={ns}" in part
     else:
@@ -295,6 +302,77 @@ def test_statefulset_plan_enables_headless_mirroring_for_the_link_and_waits_for_
 
 def test_legacy_link_plan_links_with_link_and_declares_no_controllers():
     """edge-26.8.3 multicluster/cmd/link.go: deprecated, and its output carries the link's own controller."""
-    script = (GOLDEN / f"kind-{profiles.DEFAULT_PROFILE}-legacy-link.sh").read_text()
+    whole = (GOLDEN / f"kind-{profiles.DEFAULT_PROFILE}-legacy-link.sh").read_text()
+    script = whole[:whole.index("=== inv relink link-gen")]  # until the plan moves the lab to link-gen
     assert "linkerd --context=kind-east multicluster link --cluster-name east" in script
     assert "link-gen" not in script and "controllers[0]" not in script
+
+
+def test_relink_retires_the_links_own_controller_and_probe_service_the_way_upstream_does():
+    """edge-26.8.3 multicluster/cmd/unlink.go: `unlink --only-controller` renders the link's controller, its RBAC
+    and its probe-gateway-<target> Service (left beside the extension's probe-<target>, `multicluster check`
+    finds "wrong number (2) of probe gateways", multicluster/cmd/check.go), not the Link or its credentials.
+    It runs after the extension's controller is installed and before the Link is regenerated."""
+    script = (GOLDEN / f"kind-{profiles.DEFAULT_PROFILE}-legacy-link.sh").read_text()
+    relink = script[script.index("=== inv relink link-gen"):]
+    order = ["linkerd --context=kind-west multicluster install --set 'controllers[0].link.ref.name=east' | kubectl --context=kind-west apply -f -",
+             "linkerd --context=kind-west multicluster unlink --cluster-name east --only-controller | kubectl --context=kind-west delete -f -",
+             "linkerd --context=kind-east multicluster link-gen --cluster-name east",
+             "linkerd --context=kind-west multicluster check"]
+    positions = [relink.index(line) for line in order]
+    assert positions == sorted(positions)
+    assert "unlink" not in script[:script.index("=== inv relink link-gen")], "nothing to unlink before the relink"
+    assert "kubectl --context=kind-west -n linkerd-multicluster delete" not in relink, "upstream's unlink names what goes"
+
+
+def test_a_live_relink_unlinks_only_where_the_links_own_controller_runs(tmp_path):
+    """Outside a plan the controller is looked up first: a lab already on link-gen runs no unlink (which would
+    fail without the deprecated link's objects)."""
+    import json as json_mod
+
+    import yaml
+
+    from lab.backends import kind_backend
+    from lab.model import config
+    from lab.tools.run import RecordingRunner
+
+    data = yaml.safe_load((TOPOLOGIES / "legacy-link.yaml").read_text())
+    cfg = config.parse({**data, "link_with": "link-gen"})
+    for running, expected in ((True, 1), (False, 0)):
+        deploy = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "linkerd-service-mirror-east"}}
+        runner = RecordingRunner({"kubectl --context=kind-west get Deployment linkerd-service-mirror-east":
+                                  (lambda command: json_mod.dumps(deploy)) if running else ""})
+        kind_backend(cfg, tmp_path, runner=runner).installer.retire_link_controller("west", "east")
+        unlinks = [line for line in runner.lines if " multicluster unlink " in line]
+        assert len(unlinks) == expected, runner.lines
+
+
+@pytest.mark.parametrize("profile", sorted(profiles.PROFILES))
+def test_metallb_is_waited_for_by_its_workloads_not_a_selector_that_may_match_nothing(profile):
+    """metallb v0.9.3 manifests/metallb.yaml, v0.16.1 config/manifests/metallb-native.yaml: Deployment controller, whose
+    webhook refuses pools until it is ready. `kubectl wait pod --selector` right after the apply fails or passes on
+    whichever pods exist."""
+    script = (GOLDEN / golden_name(profile, "shared")).read_text()
+    part = script[script.index("# step loadbalancer [east]"):script.index("# step loadbalancer [west]")]
+    line = "kubectl --context=kind-east -n metallb-system rollout status deploy/controller --timeout=300s"
+    assert line in part
+    assert part.index(line) < part.index("apply -f - <<'EOF'"), "MetalLB ready before its pool"
+    assert "--selector" not in script
+
+
+@pytest.mark.parametrize("profile, read", [
+    ("current", "get secret west-token -o 'jsonpath={.data.token}'"),
+    ("seed-2.8", "get serviceaccount west -o 'jsonpath={.secrets[*].name}'")])
+def test_helm_plans_poll_the_link_accounts_token_before_linking(profile, read):
+    """edge-26.8.3 multicluster/cmd/link-gen.go extractSAToken refuses a token Secret without data; stable-2.8.1
+    cli/cmd/multicluster.go an account that lists no token Secret yet: the token controller fills them later."""
+    script = (GOLDEN / golden_name(profile, "helm")).read_text()
+    poll = next(line for line in script.splitlines() if line.startswith("n=0; until kubectl") and read in line)
+    assert "| grep -q .; do" in poll and "[ \"$n\" -lt 30 ] || { echo 'the token of service account linkerd-multicluster/west" in poll
+    assert script.index(poll) < script.index(f"multicluster {'link-gen' if profile == 'current' else 'link'} --cluster-name east")
+
+
+def test_emissarys_webhook_wait_is_lab_yamls_setting(tmp_path):
+    (tmp_path / "lab.yaml").write_text("apiext_wait: 600\n")
+    script = plan_sh("current", tmp_path, "--config", str(tmp_path / "lab.yaml"))
+    assert "wait --timeout=600s --for=condition=available deployment emissary-apiext -n emissary-system" in script

@@ -97,3 +97,15 @@ def test_every_profile_version_has_a_release_entry():
     for p in profiles.PROFILES.values():
         for tool, version in (("kind", p.kind_cli), ("kubectl", p.kubectl), ("linkerd", p.linkerd)):
             assert tools.find(tool, version, "linux", "amd64").version == version
+
+
+def test_a_retry_that_runs_out_says_what_it_waited_for(tmp_path):
+    """The live runner's retry: the last failure is the one line given, the tool's own output kept in detail."""
+    from lab.tools.run import Runner, cmd
+
+    marker = tmp_path / "calls"
+    script = f"echo x >> {marker}; echo 'not yet' >&2; exit 1"
+    with pytest.raises(LabError) as err:
+        Runner().retry(cmd("sh", "-c", script), attempts=3, interval=0, failure="the token is still empty. Fix: look")
+    assert str(err.value) == "the token is still empty. Fix: look" and "not yet" in err.value.detail
+    assert marker.read_text().count("x") == 3

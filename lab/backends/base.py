@@ -192,9 +192,11 @@ class Provider(Role):
     def host_address(self, address: str, port: int) -> tuple[str, int] | None:
         """Where a test on this machine connects to reach `address:port` on the lab network."""
 
-    def outbound_address(self, cluster: str, namespace: str, deployment: str) -> tuple[str, int] | None:
-        """Where a test on this machine sends HTTP as one of the deployment's pods would (into its proxy's
-        outbound side); None where the backend offers no such door (kind: use `request`)."""
+    def load(self, cluster: str, namespace: str, deployment: str, url: str, requests: int,
+             concurrency: int) -> dict | None:
+        """`requests` GETs of `url` from `concurrency` workers run as one of the deployment's pods' processes:
+        {"statuses", "latencies", "seconds", "errors", "pod"}; None where the backend has no such generator
+        (kind: use `request`)."""
         return None
 
 
@@ -269,6 +271,11 @@ class Installer(Role):
             return
         for obj in manifests.legacy_controller_objects(self.cfg, target):
             self.kube.delete(source, obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+        # What `unlink --only-controller` deletes too (edge-26.8.3 multicluster/cmd/unlink.go): the link chart's
+        # probe Service, which beside the extension's probe-<target> fails the check (multicluster/cmd/check.go).
+        probe = f"probe-gateway-{target}"
+        if self.kube.get(source, "Service", names.MC_NS, probe) is not None:
+            self.kube.delete(source, "Service", names.MC_NS, probe)
 
     @abstractmethod
     def install_gateway(self, cluster: str, gateway) -> None:

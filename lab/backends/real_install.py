@@ -20,12 +20,17 @@ from .base import ROOTS_ANNOTATION, Installer
 from .kubectl import ROLLOUT_RESOURCE, WAIT, Kubectl
 
 LINK_CHECK_ATTEMPTS = 20  # `multicluster check` after linking, one probe period apart (see link)
+TOKEN_ATTEMPTS, TOKEN_INTERVAL = 30, 2.0  # a link account's token, polled before linking (HelmInstaller)
 
 
 class CliInstaller(Installer):
     """The guide's commands: `linkerd install`, `linkerd multicluster install`, `link`/`link-gen`."""
 
     kube: Kubectl
+
+    def __init__(self, backend):
+        super().__init__(backend)
+        self._scripted_legacy_links: set[tuple[str, str]] = set()  # linked with `link` earlier in a printed plan
 
     def install_loadbalancer(self, cluster: str) -> None:
         """MetalLB at the profile's version, ready before its pool is applied (its webhook rejects pools until then);
@@ -40,8 +45,13 @@ class CliInstaller(Installer):
             self.kube.runner.run(self.kube.kubectl(cluster, "create", "secret", "generic", "-n", names.METALLB_NS, "memberlist",
                                          Dynamic(f"--from-literal=secretkey={key.shell}",
                                                  lambda: f"--from-literal=secretkey={key.resolve()}")))
-        self.kube.runner.run(self.kube.kubectl(cluster, "wait", f"--namespace={names.METALLB_NS}", "--for=condition=ready",
-                                     "pod", "--selector=app=metallb", f"--timeout={WAIT}"))
+        # Not `kubectl wait pod --selector=app=metallb`: right after the apply no pod may exist yet, and kubectl
+        # then fails at once ("no matching resources found") or, with one pod made, passes without the other.
+        # The release's controller Deployment by name (metallb v0.9.3 manifests/metallb.yaml, v0.16.1
+        # config/manifests/metallb-native.yaml), which serves the webhook that refuses pools until it is ready
+        # and assigns the addresses; rollout status waits until its ready pod is the current one. The speaker
+        # DaemonSet only answers ARP for the addresses: nothing dials one before the link's retried check.
+        self.kube.wait_rollout(cluster, names.METALLB_NS, "controller")
 
     def install_gateway_api(self, cluster: str) -> None:
         """The Gateway API release edge's `linkerd check` names, applied server-side as its hint says
@@ -147,9 +157,24 @@ class CliInstaller(Installer):
             self.kube.runner.run(self.kube.kubectl(target, *scope, "delete", *resources, "--ignore-not-found"))
 
     def retire_link_controller(self, source: str, target: str) -> None:
+        """Upstream's way off the deprecated `link` (edge-26.8.3 multicluster/cmd/unlink.go, whose deprecation
+        note names it): `linkerd multicluster unlink --only-controller | kubectl delete -f -` in the source. It
+        renders the link's controller, account and RBAC, and, when the Link has a probe path, the link chart's
+        `probe-gateway-<target>` Service (linkerd-multicluster-link/templates/gateway-mirror.yaml); the Link,
+        credentials, Lease and mirrors stay. Left beside the extension's `probe-<target>`, that Service fails
+        `multicluster check` with "wrong number (2) of probe gateways" (multicluster/cmd/check.go). A printed
+        plan retires only what it linked with `link` itself: a script starts from no clusters, and unlink
+        fails where there is no Link yet."""
         if self.kube.runner.scripting:
-            return  # a script starts from no clusters: there is no old controller to find
-        super().retire_link_controller(source, target)
+            if (source, target) not in self._scripted_legacy_links:
+                return
+            self._scripted_legacy_links.discard((source, target))
+        elif self.kube.get(source, "Deployment", names.MC_NS, manifests.legacy_controller_name(target)) is None:
+            return
+        # edge-26.8.3 multicluster/cmd/unlink.go: --only-controller leaves out the Link CR, credentials, Lease
+        # and mirror services; it reads the Link in the cluster the context names, the source.
+        self.kube.runner.run(pipe(self.kube.linkerd(source, "multicluster", "unlink", "--cluster-name", target, "--only-controller"),
+                                  self.kube.kubectl(source, "delete", "-f", "-")))
 
     def link(self, source: str, target: str, gateway: gateways.Gateway | None, service_account: str | None = None) -> None:
         gw = gateway
@@ -166,6 +191,8 @@ class CliInstaller(Installer):
             named.append("--set=enableHeadlessServices=true")  # the link chart's value (linkerd-multicluster-link)
         self.kube.apply_output(source, self.kube.linkerd(target, "multicluster", self.cfg.link_command, "--cluster-name", target,
                                                *self.backend.provider.api_server_args(target), *account, *named))
+        if self.cfg.links_bring_controllers and self.kube.runner.scripting:
+            self._scripted_legacy_links.add((source, target))
         # The guide's verification after linking; it exits 1 while the clusters' anchors differ. It also
         # fails until the new gateway's first probe: the probe worker runs on a ticker, the first probe one
         # period after the link (edge-26.8.3 multicluster/service-mirror/probe_worker.go), and the check
@@ -203,6 +230,23 @@ class HelmInstaller(CliInstaller):
 
     def grant_link_access(self, target: str, source: str) -> None:
         self.allow_access(target, source)  # the guide's access credentials for this source
+        self._wait_for_token(target, source)
+
+    def _wait_for_token(self, target: str, account: str) -> None:
+        """Helm returns once the account exists, before Kubernetes' token controller has filled its token, and
+        link then fails: edge's link-gen with "could not find the token data in service account secret"
+        (multicluster/cmd/link-gen.go extractSAToken, edge-26.8.3: the chart's Secret `<account>-token`), 2.8.1's
+        link with "could not find service account token secret" until the controller lists the Secret it made
+        on the account (cli/cmd/multicluster.go, stable-2.8.1). So the token is polled first."""
+        if self.cfg.profile.link_crd:
+            read = self.kube.kubectl(target, "-n", names.MC_NS, "get", "secret", f"{account}-token", "-o", "jsonpath={.data.token}")
+        else:
+            read = self.kube.kubectl(target, "-n", names.MC_NS, "get", "serviceaccount", account, "-o", "jsonpath={.secrets[*].name}")
+        waited = TOKEN_ATTEMPTS * TOKEN_INTERVAL
+        self.kube.runner.retry(pipe(read, cmd("grep", "-q", ".")), attempts=TOKEN_ATTEMPTS, interval=TOKEN_INTERVAL,
+                               failure=f"the token of service account {names.MC_NS}/{account} in {target} is still empty after "
+                                       f"{waited:g}s: the token controller has not filled it. Fix: check the "
+                                       f"kube-controller-manager in {target} (`kubectl -n kube-system get pods`)")
 
     def _access_accounts(self, target: str, without: str | None = None) -> list[str]:
         """The main release's `remoteMirrorServiceAccountName` list (edge): the default account and one

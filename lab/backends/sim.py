@@ -218,10 +218,13 @@ class SimProvider(Provider):
             return self._clients[cluster]
 
 
-    def outbound_address(self, cluster: str, namespace: str, deployment: str) -> tuple[str, int] | None:
-        """Where a pod's apps reach its proxy's outbound side (what iptables redirects to on a real pod)."""
-        r = self.rpc("GET", f"clusters/{cluster}/outbound", query={"namespace": namespace, "deployment": deployment})
-        return (r["host"], r["port"]) if r["host"] else None
+    def load(self, cluster: str, namespace: str, deployment: str, url: str, requests: int,
+             concurrency: int) -> dict | None:
+        """Run a load generator in one of the deployment's pods (its traffic leaves through the pod's proxy,
+        as a load-generator container's would): {"statuses", "latencies", "seconds", "errors", "pod"}."""
+        return self.rpc("POST", f"clusters/{cluster}/load", {"namespace": namespace, "deployment": deployment,
+                                                              "url": url, "requests": requests, "concurrency": concurrency},
+                        timeout=max(60.0, requests / 20))
 
     def lab_process(self) -> int | None:
         return self.pid()

@@ -55,6 +55,7 @@ class LabConfig:
     profile_name: str = DEFAULT_PROFILE
     installer: str = "cli"  # the multicluster components by `linkerd multicluster install`, or by Helm
     link_with: str | None = None  # "link-gen" (2.18+) or the deprecated "link"; None: the profile's own
+    apiext_wait: int = 300  # seconds the kind backend waits for Emissary's conversion webhook (gateways.Emissary)
 
     @property
     def link_command(self) -> str:
@@ -111,6 +112,7 @@ DEFAULT = {
     "namespace": "mc-demo",
     "gateway": "linkerd",
     "probe_period": 3,
+    "apiext_wait": 300,
     "profile": DEFAULT_PROFILE,
     "clusters": {
         # The guide's roles: east serves and exports foobar, west runs the client. Their subnets and
@@ -122,7 +124,7 @@ DEFAULT = {
 }
 
 TOP_KEYS = {"name", "trust_domain", "namespace", "gateway", "probe_period", "profile", "installer", "clusters", "links", "trust",
-            "link_with"}
+            "link_with", "apiext_wait"}
 LINK_COMMANDS = ("link-gen", "link")
 INSTALLERS = ("cli", "helm")
 CLUSTER_KEYS = {"pod_subnet", "service_subnet", "lb_pool", "workloads", "exports", "context", "network", "federated"}
@@ -235,6 +237,10 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
     period = data.get("probe_period", DEFAULT["probe_period"])
     if not isinstance(period, int) or isinstance(period, bool) or not 1 <= period <= 300:
         raise ConfigError("probe_period", f"{shown(period)} is not a whole number of seconds from 1 to 300", "use e.g. 3", source)
+    apiext_wait = data.get("apiext_wait", DEFAULT["apiext_wait"])
+    if not isinstance(apiext_wait, int) or isinstance(apiext_wait, bool) or not 10 <= apiext_wait <= 3600:
+        raise ConfigError("apiext_wait", f"{shown(apiext_wait)} is not a whole number of seconds from 10 to 3600", "use e.g. 300",
+                          source)
 
     installer = data.get("installer", "cli")
     if not isinstance(installer, str) or installer not in INSTALLERS:
@@ -352,6 +358,7 @@ def parse(data: Any, source: str = "lab.yaml") -> LabConfig:
         namespace=namespace,
         gateway=gateway,
         probe_period=period,
+        apiext_wait=apiext_wait,
         trust=trust,
         profile_name=profile,
         installer=installer,

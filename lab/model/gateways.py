@@ -48,6 +48,9 @@ class LabView(Protocol):
     @property
     def probe_period(self) -> int: ...
 
+    @property
+    def apiext_wait(self) -> int: ...
+
     def identity(self, serviceaccount: str, namespace: str) -> str: ...
 
 
@@ -104,10 +107,25 @@ class Ambassador(Gateway):
     api: ClassVar[str] = "getambassador.io/v2"
     container: ClassVar[str] = "ambassador"  # the container name in the release YAML
     readiness: ClassVar[str] = "/-/ambassador/ready"  # the guide's Mapping prefix
+    # The `ambassador` Module's config the release YAML ships itself (None: the YAML has no Module; Ambassador
+    # 1.5.5's docs/yaml/ambassador/ files define only its CRD).
+    shipped_module: ClassVar[dict | None] = None
 
     def probe_path(self, profile: Profile) -> str:
         # 2.8.1 joins the probe URL as host:port/<path>, so the guide writes the path without its slash.
         return self.readiness.lstrip("/") if profile.probe_slash_joined else self.readiness
+
+    @staticmethod
+    def probe_port(profile: Profile) -> int:
+        """The Service's `mc-probe` port (to the listener on 8080), which link-gen copies into the Link.
+        The guide's 80 where the mirror probes a Service it makes with that port (2.8.1). Edge's probe worker
+        dials `probe-<link>:<the Link's port>` (multicluster/service-mirror/probe_worker.go, edge-26.8.3), and
+        `probe-<link>` is the extension's Service on controllerDefaults.gateway.probe.port, 4191
+        (multicluster/charts/linkerd-multicluster/templates/controller/probe-svc.yaml, values.yaml): a Link
+        on 80 reaches a port that Service does not serve and the gateway is never alive. So the gateway takes
+        4191, the port the bundled gateway's mc-probe has too (values.yaml gateway.probe.port), and the
+        extension keeps its defaults whichever gateway a link names."""
+        return profile.probe_service_port or 80
 
     def describe(self, cfg: LabView) -> str:
         return (f"install {self.image} as {self.namespace}/{self.name}, injected (skip inbound 80,443; identity required "
@@ -119,7 +137,7 @@ class Ambassador(Gateway):
         host = {"hostname": "*", "requestPolicy": {"insecure": {"action": "Route"}}}
         mapping = {"prefix": self.readiness, "rewrite": "/ambassador/v0/check_ready",
                    "service": "localhost:8877", "bypass_auth": True}
-        objects = [self._object("Module", "ambassador", {"config": {"add_linkerd_headers": True}})]
+        objects = [self._object("Module", "ambassador", {"config": {**(self.shipped_module or {}), "add_linkerd_headers": True}})]
         objects += self._for_release(mapping, host)
         objects.append(self._object("Host", "wildcard", host))
         objects.append(self._object("Mapping", "public-health-check", mapping))
@@ -173,7 +191,7 @@ class Ambassador(Gateway):
             {"apiVersion": "v1", "kind": "Service",
              "metadata": {"name": self.name, "namespace": self.namespace, "annotations": self.service_annotations(cfg)},
              "spec": {"type": "LoadBalancer", "selector": labels,
-                      "ports": [{"name": "mc-probe", "port": 80, "targetPort": 8080},
+                      "ports": [{"name": "mc-probe", "port": self.probe_port(cfg.profile), "targetPort": 8080},
                                 {"name": "https", "port": 443, "targetPort": 8443},
                                 {"name": "mc-gateway", "port": GATEWAY_PORT}]}},
         ] + self.config_objects()
@@ -205,12 +223,24 @@ class Ambassador(Gateway):
                              pipe(kind.linkerd(cluster, "inject", "--skip-inbound-ports", "80,443",
                                                "--require-identity-on-inbound-ports", str(GATEWAY_PORT), "-"),
                                   kind.kubectl(cluster, "apply", "-f", "-"))))
-        kind.apply(cluster, self.config_objects())
+        objects = self.config_objects()
+        if self.shipped_module is not None:
+            # The release's own Module stays and gains the guide's setting: a merge patch, not an apply, which
+            # would drop the settings the shipped one has (client-side apply removes what its last-applied
+            # annotation has and the new manifest lacks).
+            objects = [o for o in objects if o["kind"] != "Module"]
+            kind.runner.run(kind.kubectl(cluster, "-n", ns, "patch", "modules.getambassador.io", "ambassador", "--type=merge",
+                                         "-p", json.dumps({"spec": {"config": {"add_linkerd_headers": True}}})))
+        kind.apply(cluster, objects)
         kind.runner.run(kind.kubectl(cluster, "-n", ns, "patch", "deploy", self.name, "-p", json.dumps(
             {"spec": {"template": {"metadata": {"annotations": {"config.linkerd.io/enable-gateway": "true"}}}}})))
+        # mc-probe: 80 as in the guide on 2.8.1, 4191 on edge, where the probe Service the extension renders
+        # serves 4191 (edge-26.8.3 multicluster/charts/linkerd-multicluster/templates/controller/probe-svc.yaml,
+        # multicluster/service-mirror/probe_worker.go; see probe_port).
+        probe = {"name": "mc-probe", "port": self.probe_port(kind.cfg.profile), "targetPort": 8080}
         kind.runner.run(kind.kubectl(cluster, "-n", ns, "patch", "svc", self.name, "--type=json", "-p", json.dumps([
             {"op": "add", "path": "/spec/ports/-", "value": {"name": "mc-gateway", "port": GATEWAY_PORT}},
-            {"op": "replace", "path": "/spec/ports/0", "value": {"name": "mc-probe", "port": 80, "targetPort": 8080}}])))
+            {"op": "replace", "path": "/spec/ports/0", "value": probe}])))
         kind.runner.run(kind.kubectl(cluster, "-n", ns, "patch", "svc", self.name, "-p", json.dumps(
             {"metadata": {"annotations": self.service_annotations(kind.cfg)}})))
         kind.wait_rollout(cluster, ns, self.name)
@@ -221,6 +251,8 @@ class Emissary(Ambassador):
     """Emissary-ingress 3.x (getambassador.io/v3alpha1), installed as its release YAML names it."""
 
     api: ClassVar[str] = "getambassador.io/v3alpha1"
+    # emissary v3.10.0 manifests/emissary/emissary-emissaryns.yaml.in: Module `ambassador` in `emissary`
+    shipped_module: ClassVar[dict | None] = {"diagnostics": {"allow_non_local": True, "enabled": False}}
 
     def _for_release(self, mapping: dict, host: dict) -> list[dict]:
         # Emissary 2.x+: Hosts and Mappings associate only by hostname, and ports need a Listener.
@@ -235,7 +267,11 @@ class Emissary(Ambassador):
         # Emissary-ingress's release YAML: CRDs and their conversion webhook first, then the gateway.
         base = f"https://app.getambassador.io/yaml/emissary/{self.version}"
         kind.runner.run(kind.kubectl(cluster, "apply", "-f", f"{base}/emissary-crds.yaml"))
-        kind.runner.run(kind.kubectl(cluster, "wait", "--timeout=90s", "--for=condition=available",
+        # Upstream's quickstart and its own CI wait 90 s (emissary v3.10.0 Makefile, build-aux/check.mk,
+        # python/kat/harness.py), on clusters with the images pulled; the release's own Deployment waits up to
+        # 5 minutes (manifests/emissary/emissary-emissaryns.yaml.in, init container wait-for-apiext). A cold
+        # kind node pulls the apiext image first, so the lab waits lab.yaml's `apiext_wait` (default 300 s).
+        kind.runner.run(kind.kubectl(cluster, "wait", f"--timeout={kind.cfg.apiext_wait}s", "--for=condition=available",
                                      "deployment", "emissary-apiext", "-n", "emissary-system"))
         kind.apply_output(cluster, kind.kubectl(cluster, "create", "namespace", self.namespace, "--dry-run=client",
                                                 "-o", "yaml"))

@@ -65,6 +65,10 @@ class Profile:
     control_plane: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
     modes: tuple[str, ...] = ("gateway",)  # the MODES this release has
     policy: bool = False  # the policy.linkerd.io CRDs (Server, AuthorizationPolicy, ...; Linkerd 2.11+)
+    # The port of the probe Service the extension renders in a source cluster for each link's controller,
+    # which the probe worker dials as `probe-<link>:<the Link's probe port>`; None where the service mirror
+    # makes its gateway's probe Service itself, with the gateway's own mc-probe port (2.8.1).
+    probe_service_port: int | None = None
 
     @property
     def check_anchors(self) -> str:
@@ -232,6 +236,10 @@ PROFILES: dict[str, Profile] = {
                            ("linkerd-proxy-injector", (("proxy-injector", "controller"),))),
             modes=("gateway", "headless", "remote-discovery", "federated", "link-gen"),
             policy=True,
+            # multicluster/charts/linkerd-multicluster/templates/controller/probe-svc.yaml: `probe-<link>`'s port is
+            # controllerDefaults.gateway.probe.port (values.yaml: 4191) unless a controller sets its own
+            # (edge-26.8.3)
+            probe_service_port=4191,
         ),
     ]
 }

@@ -157,7 +157,7 @@ def metallb_install(profile) -> list[dict]:
     """What MetalLB's manifests leave that the lab relies on, for a cluster that takes manifests directly:
     its namespace, its CRDs (metallb.io/v1beta1, MetalLB >= 0.13) and its controller Deployment (labelled as in
     metallb/metallb v0.16.1 config/manifests/metallb-native.yaml and v0.9.3 manifests/metallb.yaml,
-    `app=metallb, component=controller`), which `kubectl wait --selector=app=metallb` waits for."""
+    `app=metallb, component=controller`), which the kind plans wait for with `kubectl rollout status`."""
     labels = {"app": "metallb", "component": "controller"}
     objects = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": names.METALLB_NS}}]
     if profile.metallb_config == "crds":
@@ -239,6 +239,18 @@ def _mirror_args(cfg: LabConfig, target: str, probe_service: str) -> list[str]:
             f"-probe-service={probe_service}", target]
 
 
+def probe_service(name: str, target: str, port: int) -> dict:
+    """A link's probe Service in the source cluster, without a selector (its controller writes the Endpoints: the
+    gateway's address on the Link's probe port), as the probe worker dials it: `probe-<target>` from the
+    extension (multicluster/charts/linkerd-multicluster/templates/controller/probe-svc.yaml, port
+    controllerDefaults.gateway.probe.port) or `probe-gateway-<target>` from the deprecated link's chart
+    (linkerd-multicluster-link/templates/gateway-mirror.yaml, gateway.probe.port), edge-26.8.3; both 4191."""
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": names.MC_NS,
+                         "labels": {"linkerd.io/extension": "multicluster", names.MIRRORED_GATEWAY: "true", names.CLUSTER_NAME: target}},
+            "spec": {"ports": [{"name": "mc-probe", "port": port, "protocol": "TCP"}]}}
+
+
 def legacy_controller_name(target: str) -> str:
     return f"linkerd-service-mirror-{target}"
 
@@ -276,6 +288,11 @@ def legacy_controller_objects(cfg: LabConfig, target: str) -> list[dict]:
     ]
 
 
+def _probes_gateway(cfg: LabConfig, source: str, target: str) -> bool:
+    """The link's controller has a gateway to probe (controllers[].gateway.enabled; false for pod-to-pod)."""
+    return any(link.source == source and link.target == target and link.via_gateway for link in cfg.links)
+
+
 def service_mirror_objects(cfg: LabConfig, cluster: str) -> list[dict]:
     """The meshed service mirror(s) `multicluster install` runs in `cluster`: 2.8.1's one
     `linkerd-service-mirror` (templates/service-mirror.yaml, label linkerd.io/control-plane-component),
@@ -291,6 +308,8 @@ def service_mirror_objects(cfg: LabConfig, cluster: str) -> list[dict]:
                   else {"linkerd.io/control-plane-component": "linkerd-service-mirror"})
         # edge templates/controller/deployment.yaml: the flags the mirror runs with (the simulation reads them)
         args = _mirror_args(cfg, target, f"probe-{target}") if cfg.profile.link_crd else []
+        if cfg.profile.link_crd and cfg.profile.probe_service_port and _probes_gateway(cfg, cluster, target):
+            out.append(probe_service(f"probe-{target}", target, cfg.profile.probe_service_port))
         out += [{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": names.MC_NS}},
                 {"apiVersion": "apps/v1", "kind": "Deployment",
                  "metadata": {"name": name, "namespace": names.MC_NS, "labels": dict(labels), "annotations": created_by(cfg)},
@@ -403,6 +422,8 @@ def link(cfg: LabConfig, target: str, server: str, token: str, gateway: dict | N
                                    "period": period if period.endswith("s") else f"{period}s"},
                      "selector": {"matchLabels": dict(names.EXPORT_SELECTOR)}})
     legacy = legacy_controller_objects(cfg, target) if cfg.links_bring_controllers else []
+    if legacy and gateway is not None:  # the link chart's gateway.enabled follows link's --gateway
+        legacy.append(probe_service(f"probe-gateway-{target}", target, names.PROXY_ADMIN_PORT))
     return [
         {"apiVersion": "v1", "kind": "Secret", "type": names.CREDENTIALS_SECRET_TYPE,
          "metadata": {"name": secret_name, "namespace": names.MC_NS}, "data": data},

@@ -13,6 +13,7 @@ never its value.
 from __future__ import annotations
 
 import logging
+import re
 import shlex
 import subprocess
 import threading
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..errors import CommandError, ToolMissing
+from ..errors import CommandError, LabError, ToolMissing
 
 log = logging.getLogger("lab.tools.run")
 
@@ -128,10 +129,18 @@ class Runner:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content)
 
-    def retry(self, command: Command, attempts: int, interval: float) -> Result:
-        """Run until it succeeds, at most `attempts` times, `interval` seconds apart; the last failure raises."""
+    def retry(self, command: Command, attempts: int, interval: float, failure: str | None = None) -> Result:
+        """Run until it succeeds, at most `attempts` times, `interval` seconds apart; the last failure raises
+        (a LabError saying `failure`, the command's output in its detail, where one is given)."""
         for attempt in range(1, attempts + 1):
-            result = self.run(command, check=attempt == attempts)
+            try:
+                result = self.run(command, check=attempt == attempts)
+            except CommandError as exc:
+                if failure is None:
+                    raise
+                error = LabError(failure)
+                error.detail = f"{exc}\n{exc.detail}".strip()
+                raise error from None
             if result.code == 0:
                 return result
             time.sleep(interval)
@@ -176,7 +185,7 @@ class RecordingRunner:
         self.files[str(path)] = content
         self.run(cmd("tee", str(path), stdin=content))
 
-    def retry(self, command: Command, attempts: int, interval: float) -> Result:
+    def retry(self, command: Command, attempts: int, interval: float, failure: str | None = None) -> Result:
         return self.run(command)  # the recorded answer does not change between attempts
 
     @property
@@ -192,23 +201,38 @@ class ScriptRunner(RecordingRunner):
     def __init__(self, delay: float = 0.0):
         super().__init__(delay=delay)
         self.blocks: list[str] = []
+        self.tools: set[str] = set()  # every external command the script calls, for its header
+
+    def _note(self, command: Command) -> None:
+        stage: Command | None = command
+        while stage is not None:
+            self.tools.add(str(stage.argv[0]))
+            for arg in stage.argv:
+                if isinstance(arg, Dynamic):  # $(docker inspect ...), $(sha256sum ... | cut ...)
+                    self.tools.update(re.findall(r"(?:\$\(|\|\s*)([A-Za-z0-9_.-]+)", arg.shell))
+            stage = stage.pipe_to
 
     def comment(self, text: str) -> None:
         self.blocks.append("\n" + "\n".join(f"# {line}".rstrip() for line in text.splitlines()))
 
     def run(self, command: Command, check: bool = True) -> Result:
         result = super().run(command, check)
+        self._note(command)
         self.blocks.append(render(command))
         return result
 
-    def retry(self, command: Command, attempts: int, interval: float) -> Result:
+    def retry(self, command: Command, attempts: int, interval: float, failure: str | None = None) -> Result:
         result = RecordingRunner.run(self, command)
-        self.blocks.append(f"n=0; until {render(command)}; do n=$((n + 1)); [ \"$n\" -lt {attempts} ] || exit 1; "
+        self._note(command)
+        self.tools.add("sleep")
+        stop = "exit 1" if failure is None else f"{{ echo {shlex.quote(failure)} >&2; exit 1; }}"
+        self.blocks.append(f"n=0; until {render(command)}; do n=$((n + 1)); [ \"$n\" -lt {attempts} ] || {stop}; "
                            f"sleep {interval:g}; done")
         return result
 
     def write_file(self, path: Path, content: str) -> None:
         body = content if content.endswith("\n") else content + "\n"
+        self.tools.update(("mkdir", "cat"))
         self.blocks.append(f"mkdir -p {shlex.quote(str(path.parent))}\ncat > {shlex.quote(str(path))} <<'EOF'\n{body}EOF")
 
     def script(self, header: str, prelude: list[str] = ()) -> str:

@@ -163,10 +163,27 @@ def _edge(cluster: Cluster, profile: Profile, mirror: ServiceMirror) -> list[Che
                            "l5d-multicluster-service-mirror-running"))
         out.append(_result(category, "extension is managing controllers", "\n    ".join(legacy) or None,
                            "l5d-multicluster-managed-controllers", warning=True))
-        dead = [f"Failed to get gateway status for {g['cluster']}: not alive" for g in mirror.gateways() if not g["alive"]]
+        dead = _probe_service_counts(cluster, mirror)
+        dead += [f"Failed to get gateway status for {g['cluster']}: not alive" for g in mirror.gateways() if not g["alive"]]
         out.append(_result(category, "probe services able to communicate with all gateway mirrors",
                            "\n    ".join(dead) or None, "l5d-multicluster-gateways-endpoints"))
     out.append(_mirror_endpoints(cluster, category, warning=False))
+    return out
+
+
+def _probe_service_counts(cluster: Cluster, mirror: ServiceMirror) -> list[str]:
+    """Each Link with a gateway and a probe path has exactly one probe Service (labelled mirrored-gateway and
+    with its cluster name) in the cluster; the extension's probe-<t> beside the deprecated link's
+    probe-gateway-<t> fails (multicluster/cmd/check.go, edge-26.8.3)."""
+    out = []
+    for link in cluster.store.views("Link", MC_NS):
+        spec = link.get("spec", {})
+        if not spec.get("gatewayAddress") or not spec.get("probeSpec", {}).get("path"):
+            continue
+        target = spec.get("targetClusterName", link["metadata"]["name"])
+        found = cluster.store.views("Service", None, labels={names.MIRRORED_GATEWAY: "true", names.CLUSTER_NAME: target})
+        if len(found) != 1:
+            out.append(f"wrong number ({len(found)}) of probe gateways for target cluster {target}")
     return out
 
 

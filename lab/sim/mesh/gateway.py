@@ -108,8 +108,14 @@ class GatewayProbe:
     (edge-26.8.3 probe_worker.go: a gateway dead from the start is never reported dead)."""
 
     def __init__(self, cluster: Cluster, target: GatewayTarget, slash_joined: bool,
-                 on_liveness: Callable[[bool], None] = lambda alive: None):
+                 on_liveness: Callable[[bool], None] = lambda alive: None,
+                 via: Callable[[], tuple[str, dict | None]] | None = None):
         self.cluster = cluster
+        # Edge dials `<probe Service>:<the Link's probe port>` (multicluster/service-mirror/probe_worker.go,
+        # edge-26.8.3): `via` names that Service in the source and gives it (None where it is missing). The
+        # connection gets through only on a port the Service serves; its Endpoints, which the controller
+        # writes, lead on to the gateway's address. None: 2.8.1, whose mirror makes its own from the gateway.
+        self.via = via
         self.target = target
         self.slash_joined = slash_joined
         self.on_liveness = on_liveness
@@ -126,6 +132,12 @@ class GatewayProbe:
         real = self.cluster.network.resolve(t.address, t.probe_port, self.cluster)
         try:
             _, path = probe_url(t.address, t.probe_port, t.probe_path, self.slash_joined)
+            if self.via is not None:
+                name, svc = self.via()
+                if svc is None:
+                    raise ConnectionRefusedError(f"dial tcp: lookup {name}: no such host")
+                if t.probe_port not in [p.get("port") for p in svc["spec"].get("ports", [])]:
+                    raise ConnectionRefusedError(f"dial tcp {name}:{t.probe_port}: the Service serves no port {t.probe_port}")
             if real is None:
                 raise ConnectionRefusedError(f"connection refused: {t.address}:{t.probe_port}")
             request = httpwire.Request("GET", path, {"host": f"{t.address}:{t.probe_port}"})

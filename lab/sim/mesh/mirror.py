@@ -205,8 +205,18 @@ class ServiceMirror:
         slash_joined = profile.probe_slash_joined if profile else False
         for key, gw in gateways.items():
             if key not in state.probes:
+                via = (lambda target=state.target: self._probe_service(target)) if profile and profile.link_crd else None
                 state.probes[key] = GatewayProbe(self.cluster, gw, slash_joined,
-                                                 on_liveness=lambda alive, state=state: self._on_liveness(state, alive))
+                                                 on_liveness=lambda alive, state=state: self._on_liveness(state, alive), via=via)
+
+    def _probe_service(self, target: str) -> tuple[str, dict | None]:
+        """The probe Service the link's controller names (`-probe-service=`, templates/controller/deployment.yaml
+        and the link chart's service-mirror.yaml, edge-26.8.3), as the source cluster has it."""
+        dep = self.controller(target) or {}
+        containers = dep.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+        args = [a for c in containers for a in c.get("args") or []]
+        name = next((a.split("=", 1)[1] for a in args if a.startswith("-probe-service=")), f"probe-{target}")
+        return name, self.cluster.store.view("Service", MC_NS, name)
 
     def _on_liveness(self, state: LinkState, alive: bool) -> None:
         """A change the probe worker reports: the watcher repairs every mirror's endpoints at once

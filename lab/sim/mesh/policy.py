@@ -7,6 +7,8 @@ authentications (MeshTLSAuthentication identities or service accounts) all match
 identity. Anything else is refused, HTTP requests with 403 (linkerd.io/2/reference/authorization-policy:
 "a Server with no authorizations denies all traffic"; default policy `all-unauthenticated`). Identities may
 start with `*` to match a domain (charts/linkerd-crds/templates/policy/meshtls-authentication.yaml, edge-26.8.3).
+A client without a verified identity ("" or "-": plaintext, or TLS without a client certificate) matches no
+MeshTLSAuthentication or service account, not even `*`: "*" means any authenticated mesh client.
 """
 from __future__ import annotations
 
@@ -34,6 +36,8 @@ def server_for(store: ObjectStore, pod: dict, port: int) -> dict | None:
 
 def _authenticated(store: ObjectStore, ref: dict, namespace: str, client_id: str, trust_domain: str) -> bool:
     kind, ref_ns = ref.get("kind"), ref.get("namespace") or namespace
+    if client_id in ("", "-"):
+        return False
     if kind == "ServiceAccount":
         return client_id == names.identity(ref.get("name", ""), ref_ns, trust_domain)
     if kind != "MeshTLSAuthentication":

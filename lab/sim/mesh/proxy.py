@@ -1,8 +1,18 @@
-"""The sim's Linkerd proxy: outbound for the pod's apps, mTLS inbound, admin.
+"""The sim's Linkerd proxy: outbound for the pod's apps, inbound (mTLS, and plaintext on the app ports), admin.
 
-Ports as on a real meshed pod: inbound 4143 (mutual TLS, identity required),
-admin 4191 (`/ready`, `/metrics`). The pod's apps reach the outbound side
-through a loopback listener, standing in for the iptables redirect.
+Ports as on a real meshed pod: inbound 4143 (mutual TLS), admin 4191 (`/ready`, `/metrics`).
+
+A pod's identity is its own. On a real pod only the pod's own processes share its network namespace, so only
+they are redirected into the proxy's outbound side and handed its mesh identity. Here every process of a pod
+(its apps, what `kubectl exec` runs in it, a load generator run in it) is a coroutine of the lab process, so
+the outbound side is a method, `outbound`, and not a socket: there is nothing on the machine another process
+could connect to, so nothing to refuse. This was chosen over a Unix socket in a 0700 directory with an
+SO_PEERCRED check (which the same user could still reach, and which costs a connect, an accept and an
+HTTP/1.1 parse per request) because it removes the door instead of guarding it, and costs the data path
+nothing. Likewise a meshed pod's apps do not listen: the proxy calls them in process, and each app port is
+served by the proxy (what iptables redirects to the inbound side on a real pod) as plaintext inbound, under
+the mesh's policy for an unauthenticated client, as linkerd2-proxy serves connections without TLS
+(policy.py: the cluster's default allows them; a Server with only mTLS authorizations refuses them, 403).
 
 Between proxies the wire is Linkerd's: mutual TLS, the transport header
 (transport_header.py) naming the target port (and, for a gateway, the
@@ -126,14 +136,14 @@ class MeshPool:
 
 class Proxy:
     def __init__(self, cluster: Cluster, pod_name: str, pod_ip: str, identity: Identity,
-                 app_ports: dict[int, int], gateway_mode: bool, require_identity: bool = False,
+                 apps: dict[int, Callable], gateway_mode: bool, require_identity: bool = False,
                  log: Callable[[str], None] = lambda line: None, namespace: str = ""):
         self.cluster = cluster
         self.pod_name = pod_name
         self.namespace = namespace
         self.pod_ip = pod_ip
         self.identity = identity
-        self.app_ports = app_ports
+        self.apps = apps  # the pod's ports -> its apps' handlers, called in process
         self.gateway_mode = gateway_mode
         self.stats = ProxyMetrics()
         # `config.linkerd.io/proxy-require-identity-inbound-ports` naming 4143: a client certificate is
@@ -144,11 +154,10 @@ class Proxy:
         self._client_ctx = identity.client_context()
         self._client_ctx.set_alpn_protocols([transport_header.ALPN])
         self.mesh = MeshPool(self._connect)
-        self.local = httpwire.ConnectionPool()  # to this pod's apps and to unmeshed endpoints
+        self.local = httpwire.ConnectionPool()  # to unmeshed endpoints
         self._inbound: set[h2conn.H2Server] = set()
         self._listener: asyncio.base_events.Server | None = None
         self._http_servers: list[httpwire.HTTPServer] = []
-        self.outbound_port = 0
         self.log = log  # what `kubectl logs -c linkerd-proxy` shows
         self._started = time.monotonic()
         self._failfast: set[str] = set()  # the services in fail-fast: requests to them fail at once
@@ -157,18 +166,20 @@ class Proxy:
         self._profile_cache = None
 
     async def start(self) -> dict[int, int]:
-        """Listen; return pod port -> real loopback port for inbound and admin."""
+        """Listen; return pod port -> real loopback port for inbound, admin and the apps' ports (plaintext
+        inbound). The outbound side does not listen: see `outbound`."""
         self._listener = await tlsserver.start(self._on_inbound, self._on_refused, self._server_ctx, DIAL_TIMEOUT)
         admin = await httpwire.serve_http(self._on_admin)
-        outbound = await httpwire.serve_http(self._on_outbound)
-        self._http_servers = [admin, outbound]
-        self.outbound_port = outbound.port
+        plaintext = {port: await httpwire.serve_http(lambda request, port=port: self._on_plaintext(port, request))
+                     for port in self.apps}
+        self._http_servers = [admin, *plaintext.values()]
         # The real proxy's first lines (linkerd2-proxy `linkerd2_proxy` target), with the pod's ports.
         self._started = time.monotonic()
         for line in (f"Admin interface on 0.0.0.0:{ADMIN_PORT}", f"Inbound interface on 0.0.0.0:{INBOUND_PORT}",
                      "Outbound interface on 127.0.0.1:4140", f"Local identity is {self.identity.name}"):
             self._log("linkerd2_proxy", line)
-        return {INBOUND_PORT: self._listener.sockets[0].getsockname()[1], ADMIN_PORT: admin.port}
+        return {INBOUND_PORT: self._listener.sockets[0].getsockname()[1], ADMIN_PORT: admin.port,
+                **{port: server.port for port, server in plaintext.items()}}
 
     async def stop(self, grace: float = 0.0) -> None:
         """Stop listening; give open requests `grace` seconds, then cut every connection, as a killed
@@ -245,33 +256,45 @@ class Proxy:
                 request.headers["forwarded"] = ", ".join(filter(None, [request.headers.get("forwarded"), forwarded]))
                 response = await self.forward(target, lambda: self.cluster.route(target), request)
         else:
-            pod = self.cluster.store.view("Pod", self.namespace, self.pod_name)
-            server = policy.denied_by(self.cluster.store, pod, header.port, client_id, self.cluster.spec["domain"])
-            if server is not None:
-                self._log("inbound", f"client {client_id}: unauthorized request on server {server}")
-                response = self._error(403, f"client {client_id}: unauthorized request on server {server}")
-            else:
-                response = await self._to_app(header.port, request)
+            response = await self._authorized(header.port, request, client_id)
         self.stats.response(response.status, **labels)
         return response
 
+    async def _on_plaintext(self, port: int, request: httpwire.Request) -> httpwire.Response:
+        """A connection to an app port without TLS (an unmeshed client, the host): served as the real proxy
+        serves one, under the policy for an unauthenticated client."""
+        labels = {"direction": "inbound", "authority": request.headers.get("host", ""), "tls": "no_identity",
+                  "no_tls_reason": "no_tls_from_remote"}
+        self.stats.inc("request_total", **labels)
+        response = await self._authorized(port, request, "")
+        self.stats.response(response.status, **labels)
+        return response
+
+    async def _authorized(self, port: int, request: httpwire.Request, client_id: str) -> httpwire.Response:
+        """The app's answer, if the mesh's policy lets `client_id` ("": no identity) reach `port`; else 403."""
+        pod = self.cluster.store.view("Pod", self.namespace, self.pod_name)
+        server = policy.denied_by(self.cluster.store, pod, port, client_id, self.cluster.spec["domain"])
+        if server is not None:
+            message = f"client {client_id or 'unauthenticated'}: unauthorized request on server {server}"
+            self._log("inbound", message)
+            return self._error(403, message)
+        return await self._to_app(port, request)
+
     async def _to_app(self, port: int, request: httpwire.Request) -> httpwire.Response:
-        real = self.app_ports.get(port)
-        if real is None:
+        handler = self.apps.get(port)
+        if handler is None:
             return self._error(502, f"connection refused: nothing listens on port {port} in {self.pod_name}")
         try:
-            return await self.local.send("127.0.0.1", real, request, _tcp, REQUEST_TIMEOUT)
-        except DialError as exc:
-            return self._error(502, str(exc))
+            return await asyncio.wait_for(handler(request), REQUEST_TIMEOUT)
         except asyncio.TimeoutError:
             return self._error(504, f"{self.pod_name} port {port} did not answer in {REQUEST_TIMEOUT:.0f}s")
-        except (httpwire.WireError, ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
-            return self._error(502, f"{self.pod_name} port {port} closed the connection ({type(exc).__name__})")
 
-    # -- outbound: the pod's apps ------------------------------------------
-    async def _on_outbound(self, request: httpwire.Request) -> httpwire.Response:
+    # -- outbound: the pod's own processes, in process -----------------------
+    async def outbound(self, request: httpwire.Request, timeout: float) -> httpwire.Response:
+        """A request from one of this pod's processes, as the iptables redirect hands it to the proxy. Only
+        code in the lab process acting as the pod calls this: no socket offers it to anyone else."""
         authority = request.headers.get("host", "")
-        return await self.forward(authority, lambda: self.cluster.route(authority), request)
+        return await asyncio.wait_for(self.forward(authority, lambda: self.cluster.route(authority), request), timeout)
 
     @property
     def profile(self):

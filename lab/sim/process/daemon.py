@@ -267,10 +267,16 @@ class LabProcess:
         if action == "check":  # what the profile's multicluster check prints with `-o json`
             profile = PROFILES[req.query.get("profile", DEFAULT_PROFILE)]
             return ok({"stdout": cli_output.render_check(cluster_checks(cluster, profile))})
-        if action == "outbound":
-            pod = next((p for (pns, _), p in sorted(cluster.pods.items()) if pns == req.query["namespace"]
-                        and p.name.startswith(req.query["deployment"] + "-") and p.proxy), None)
-            return ok({"host": "127.0.0.1", "port": pod.proxy.outbound_port} if pod else {"host": None, "port": None})
+        if action == "load" and req.method == "POST":  # a load generator run in one of the deployment's pods
+            pod = self._running_pod(cluster, body["namespace"], body["deployment"])
+            if pod is None:
+                return httpwire.json_response(404, {"error": f"no running pod of deployment {body['namespace']}/"
+                                                             f"{body['deployment']} in cluster {cluster.name}"})
+            try:
+                return ok(await podexec.load(pod, body["url"], int(body["requests"]), int(body.get("concurrency", 1)),
+                                             float(body.get("timeout", 10))))
+            except ValueError as exc:
+                return httpwire.json_response(422, {"error": str(exc)})
         if action == "metrics":
             return ok({"pods": {p.name: p.proxy.metrics() for (ns, _), p in sorted(cluster.pods.items())
                                 if p.proxy and ns == req.query["namespace"]
@@ -281,8 +287,7 @@ class LabProcess:
         """`kubectl exec deploy/<d> -- curl <url>`: an HTTP GET from that pod, through its proxy."""
         ns, deployment, url = body["namespace"], body["deployment"], body["url"]
         timeout = float(body.get("timeout", 5))
-        pod = next((p for (pns, _), p in sorted(cluster.pods.items())
-                    if pns == ns and p.name.startswith(deployment + "-") and not p.error), None)
+        pod = self._running_pod(cluster, ns, deployment)
         if pod is None:
             return {"error": f"no running pod of deployment {ns}/{deployment} in cluster {cluster.name}"}
         if pod.proxy is None:
@@ -295,6 +300,11 @@ class LabProcess:
             return {"error": f"{type(exc).__name__}: {exc}"}
         return {"status": response.status, "headers": response.headers,
                 "body": response.body.decode("utf-8", "replace"), "pod": pod.name}
+
+    @staticmethod
+    def _running_pod(cluster: SimCluster, namespace: str, deployment: str):
+        return next((p for (pns, _), p in sorted(cluster.pods.items())
+                     if pns == namespace and p.name.startswith(deployment + "-") and not p.error), None)
 
     async def stop_all(self) -> None:
         for cluster in self.clusters.values():  # first: the controllers' watches on other clusters' APIs

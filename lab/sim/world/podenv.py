@@ -159,20 +159,20 @@ class PodNetwork:
         found = self.resolve(parts.hostname or "")
         port = parts.port or 80
         if found and found[1] and found[1][0] in ("127.0.0.1", self.resolver.pod_ip):
-            real = self.runtime.ports.get(port)
-            if real is None:
+            response = await self._call(self.runtime.local(port, request, timeout))
+            if response is None:
                 raise NetError(7, "Connection refused")
-            return await self._fetch(real, request, timeout)
+            return response
         if self.runtime.proxy is None:
             raise NetError(7, "the pod is not meshed, and only meshed pods reach other pods in the simulation")
         if found and found[0].endswith(f".svc.{self.resolver.domain}") and found[0] != parts.hostname:
             request.headers["host"] = found[0] + (f":{parts.port}" if parts.port else "")
-        return await self._fetch(self.runtime.proxy.outbound_port, request, timeout)
+        return await self._call(self.runtime.outbound(request, timeout))
 
     @staticmethod
-    async def _fetch(port: int, request: httpwire.Request, timeout: float) -> httpwire.Response:
+    async def _call(sending):
         try:
-            return await httpwire.fetch("127.0.0.1", port, request, timeout)
+            return await sending
         except asyncio.TimeoutError:
             raise
         except (OSError, httpwire.WireError, asyncio.IncompleteReadError) as exc:

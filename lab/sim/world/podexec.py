@@ -11,7 +11,10 @@ API server before any of this runs.
 from __future__ import annotations
 
 import asyncio
+import collections
 import secrets
+import time
+from urllib.parse import urlsplit
 
 from ..kube.execstream import STDERR, STDOUT, ExecFailed, ExecStreams
 from ..wire import httpwire
@@ -104,6 +107,39 @@ def curl_request(parts, headers: dict[str, str] | None = None) -> httpwire.Reque
 
 async def send(runtime, request: httpwire.Request, timeout: float) -> httpwire.Response:
     """Send `request` from the pod's network: into its proxy's outbound side, as its own processes' traffic goes."""
-    return await httpwire.fetch("127.0.0.1", runtime.proxy.outbound_port, request, timeout)
+    return await runtime.outbound(request, timeout)
 
 
+
+async def load(runtime, url: str, requests: int, concurrency: int, timeout: float = 10.0) -> dict:
+    """A load generator run as one of the pod's processes (as one runs a load-generator pod in a cluster):
+    `requests` GETs of `url` from `concurrency` workers, each as curl sends it, to the pod's own ports when
+    the host is local, else into its proxy's outbound side. Statuses (0: failed before HTTP, with why in
+    `errors`) and latencies in seconds, in the order they were sent."""
+    parts = urlsplit(url)
+    local = parts.hostname in ("localhost", "127.0.0.1", runtime.ip)
+    if not local and runtime.proxy is None:
+        raise ValueError(f"pod {runtime.name} is not meshed; the sim's unmeshed pods reach only themselves")
+    statuses, latencies, errors = [0] * requests, [0.0] * requests, collections.Counter()
+    queue = iter(range(requests))
+
+    async def worker() -> None:
+        for i in queue:
+            request, started = curl_request(parts), time.perf_counter()
+            try:
+                response = await (runtime.local(parts.port or 80, request, timeout) if local
+                                  else runtime.outbound(request, timeout))
+                if response is None:
+                    errors["connection refused"] += 1
+                else:
+                    statuses[i] = response.status
+            except asyncio.TimeoutError:
+                errors["timed out"] += 1
+            except (OSError, httpwire.WireError, asyncio.IncompleteReadError) as exc:
+                errors[type(exc).__name__] += 1
+            latencies[i] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
+    return {"statuses": statuses, "latencies": latencies, "seconds": time.perf_counter() - started,
+            "errors": dict(errors), "pod": runtime.name}

@@ -2,12 +2,14 @@
 meshed, its proxy."""
 from __future__ import annotations
 
+import asyncio
 import collections
 import json
 import time
 
 from ..mesh.cluster import Cluster
 from ..mesh.proxy import Proxy
+from ..wire import httpwire
 from ..wire.tls import Identity
 from .images import apps, programs
 
@@ -17,7 +19,8 @@ class PodRuntime:
         self.namespace, self.name, self.ip = namespace, name, ip
         self.apps: list[apps.App] = []
         self.proxy: Proxy | None = None
-        self.ports: dict[int, int] = {}  # pod port -> real loopback port
+        self.ports: dict[int, int] = {}  # pod port -> real loopback port (for a meshed pod, all its proxy's)
+        self.handlers: dict = {}  # pod port -> its app's handler, which the pod's own processes call in process
         self.identity: str | None = None
         self.error: str | None = None
         self.error_reason = ""  # ImageNotSupported, CommandNotSupported
@@ -52,7 +55,9 @@ class PodRuntime:
                     continue
                 app = apps.for_container(container, self.name, lambda: cluster.store.list("Mapping"))
                 self.apps.append(app)
-                started = await app.start()
+                self.handlers.update(app.handlers())
+                # A meshed pod's apps do not listen: the network reaches them through the proxy (proxy.py)
+                started = await app.start() if identity is None else dict.fromkeys(app.handlers(), 0)
                 self.ports.update(started)
                 self.log(container["name"], json.dumps({"level": "info", "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                                         "msg": f"started {container.get('image', '')}",
@@ -62,11 +67,24 @@ class PodRuntime:
             await self.stop()
             return
         if identity is not None:
-            app_ports = dict(self.ports)
-            self.proxy = Proxy(cluster, self.name, self.ip, identity, app_ports, gateway_mode, require_identity,
+            self.proxy = Proxy(cluster, self.name, self.ip, identity, dict(self.handlers), gateway_mode, require_identity,
                                log=lambda line: self.log("linkerd-proxy", line), namespace=self.namespace)
             self.ports.update(await self.proxy.start())
             self.identity = identity.name
+
+    async def local(self, port: int, request, timeout: float):
+        """A request from one of the pod's own processes to localhost:`port` (None: nothing listens there). On
+        a real pod that traffic never meets the proxy; here the app is called in process, or, for the
+        proxy's own ports, over loopback."""
+        handler = self.handlers.get(port)
+        if handler is not None:
+            return await asyncio.wait_for(handler(request), timeout)
+        real = self.ports.get(port)
+        return None if not real else await httpwire.fetch("127.0.0.1", real, request, timeout)
+
+    async def outbound(self, request, timeout: float):
+        """A request from one of the pod's own processes to anywhere else: into its proxy's outbound side."""
+        return await self.proxy.outbound(request, timeout)
 
     def advance(self, now: float) -> bool:
         """Move the containers' programs on to `now`; True when any container's state changed."""
@@ -79,7 +97,7 @@ class PodRuntime:
 
     async def stop(self, grace: float = 0.0) -> None:
         """Stop listening at once; let open connections finish for up to `grace` seconds."""
-        self.ports = {}
+        self.ports, self.handlers = {}, {}
         if self.proxy:
             await self.proxy.stop(grace)
         for app in self.apps:

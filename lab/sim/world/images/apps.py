@@ -17,14 +17,23 @@ class ImageError(ValueError):
 
 
 class App:
-    """A container's process: listens on some container ports, or on none."""
+    """A container's process: answers on some container ports, or on none."""
 
-    async def start(self) -> dict[int, int]:
-        """Start listening; return container port -> real loopback port."""
+    servers: list = []  # its loopback listeners, when it listens (start)
+
+    def handlers(self) -> dict:
+        """Container port -> `await handler(request) -> Response`: what answers on each port."""
         return {}
 
+    async def start(self) -> dict[int, int]:
+        """Listen on loopback for each port (an unmeshed pod, which the network reaches directly); return
+        container port -> real loopback port. A meshed pod's apps do not listen: its proxy calls them."""
+        self.servers = [await httpwire.serve_http(handler) for handler in self.handlers().values()]
+        return {port: server.port for port, server in zip(self.handlers(), self.servers)}
+
     async def stop(self) -> None:
-        return None
+        for server in self.servers:
+            await server.close()
 
 
 class Idle(App):
@@ -35,18 +44,12 @@ class OnePortHTTP(App):
     """An app that answers HTTP on one container port with `handle`."""
 
     port = 0
-    server: httpwire.HTTPServer | None = None
 
     async def handle(self, request: httpwire.Request) -> httpwire.Response:
         raise NotImplementedError
 
-    async def start(self) -> dict[int, int]:
-        self.server = await httpwire.serve_http(self.handle)
-        return {self.port: self.server.port}
-
-    async def stop(self) -> None:
-        if self.server:
-            await self.server.close()
+    def handlers(self) -> dict:
+        return {self.port: self.handle}
 
 
 class Podinfo(OnePortHTTP):
@@ -84,7 +87,6 @@ class Ambassador(App):
 
     def __init__(self, mappings):
         self.mappings = mappings  # () -> Mapping objects in the cluster
-        self.servers: list = []
 
     async def admin(self, request: httpwire.Request) -> httpwire.Response:
         if request.path == "/ambassador/v0/check_ready":
@@ -100,14 +102,8 @@ class Ambassador(App):
                 return await self.admin(httpwire.Request(request.method, rewritten, request.headers))
         return httpwire.text_response(404, f"no Mapping matches {request.path}\n")
 
-    async def start(self) -> dict[int, int]:
-        public, admin = await httpwire.serve_http(self.public), await httpwire.serve_http(self.admin)
-        self.servers = [public, admin]
-        return {8080: public.port, 8877: admin.port}
-
-    async def stop(self) -> None:
-        for server in self.servers:
-            await server.close()
+    def handlers(self) -> dict:
+        return {8080: self.public, 8877: self.admin}
 
 
 def _env(container: dict) -> dict[str, str]:

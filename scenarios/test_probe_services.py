@@ -1,0 +1,63 @@
+"""The probe Services upstream makes in the linked cluster, and the probe going through them (edge-26.8.3).
+
+The extension renders `probe-<link>` on controllerDefaults.gateway.probe.port, 4191
+(multicluster/charts/linkerd-multicluster/templates/controller/probe-svc.yaml); the link's controller probes
+`probe-<link>:<the Link's probe port>` (multicluster/service-mirror/probe_worker.go), so a Link whose probe
+port that Service does not serve never sees its gateway alive. `multicluster check` wants exactly one probe
+Service per link (multicluster/cmd/check.go "wrong number (2) of probe gateways"), which is what the
+deprecated link's `probe-gateway-<link>` left beside it breaks. 2.8.1's mirror makes its own: nothing to see."""
+import json
+
+import pytest
+
+from lab import names
+from lab.parsers import cli_output
+
+
+def _edge_only(lab):
+    if not lab.cfg.profile.link_crd or lab.cfg.link_command != "link-gen":
+        pytest.skip(f"{lab.cfg.profile.linkerd} with {lab.cfg.link_command}: the extension renders no probe-<link>")
+
+
+def test_the_linked_cluster_lists_the_extensions_probe_service(lab, east, west):
+    _edge_only(lab)
+    out = west.kubectl("get", "svc", "-n", names.MC_NS, f"probe-{east.name}", "-o", "json")
+    assert out.returncode == 0, out.stderr
+    svc = json.loads(out.stdout)
+    assert [(p["name"], p["port"]) for p in svc["spec"]["ports"]] == [("mc-probe", 4191)]
+    assert svc["metadata"]["labels"][names.MIRRORED_GATEWAY] == "true"
+    assert svc["metadata"]["labels"][names.CLUSTER_NAME] == east.name
+
+
+def test_a_probe_port_the_probe_service_does_not_serve_never_reaches_the_gateway(lab, east, west):
+    _edge_only(lab)
+    name = f"probe-{east.name}"
+    moved = [{"op": "replace", "path": "/spec/ports/0/port", "value": 80}]
+    back = [{"op": "replace", "path": "/spec/ports/0/port", "value": 4191}]
+    periods = lab.probe_period * 5 + 5
+    patched = west.kubectl("-n", names.MC_NS, "patch", "svc", name, "--type=json", "-p", json.dumps(moved))
+    assert patched.returncode == 0, patched.stderr
+    try:
+        lab.wait_for(lambda: west.gateway(east.name) and not west.gateway(east.name).alive, periods,
+                     f"west to find east's gateway dead through {name} on 80")
+        result = cli_output.find_check(west.check(), lab.cfg.profile.check_gateway_alive)
+        assert result.failed and "not alive" in result.error
+    finally:
+        restored = west.kubectl("-n", names.MC_NS, "patch", "svc", name, "--type=json", "-p", json.dumps(back))
+        assert restored.returncode == 0, restored.stderr
+    lab.wait_for(lambda: getattr(west.gateway(east.name), "alive", False), periods, "east's gateway alive again")
+
+
+def test_two_probe_services_for_one_link_fail_the_check(lab, east, west):
+    _edge_only(lab)
+    from lab.render import manifests
+
+    extra = manifests.probe_service(f"probe-gateway-{east.name}", east.name, names.PROXY_ADMIN_PORT)
+    west.apply(extra)
+    try:
+        result = cli_output.find_check(west.check(), lab.cfg.profile.check_gateway_alive)
+        assert result.failed and f"wrong number (2) of probe gateways for target cluster {east.name}" in result.error
+    finally:
+        west.delete("Service", names.MC_NS, extra["metadata"]["name"])
+    result = cli_output.find_check(west.check(), lab.cfg.profile.check_gateway_alive)
+    assert not result.failed, result.error
