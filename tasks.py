@@ -355,3 +355,30 @@ def mutate(c, only=None, fast=False, summary=None, min_score=0.0, budget=None):
             out.write(mutation.report(scores, stale, markdown=True) + "\n")
     if mutation.overall_score(scores) < float(min_score):
         raise Exit(f"mutation score {mutation.overall_score(scores):.1f}% is below {min_score}%", code=1)
+
+
+@task
+@friendly
+def linkerd(c, config=None):
+    """The guide's read-only linkerd commands on the lab: `./labctl linkerd --context=west multicluster gateways`.
+    The real CLI where it is installed (kind), else what the simulation answers (gateways, the multicluster check)."""
+    import shlex
+
+    from lab.report import linkerd_cli
+
+    lab = _running(Lab.open(config, "auto"))
+    text, code = linkerd_cli.run(lab, shlex.split(c.remainder))
+    print(text, end="")
+    if code:
+        raise Exit(code=code)
+
+
+@task(help={"auto": "run every block without waiting for Enter (a recording, a projector)",
+            "start": "begin at this line of docs/workshop.md", "stop": "end after this line"})
+@friendly
+def tour(c, auto=False, start=1, stop=None):
+    """Walk docs/workshop.md one block at a time: what to notice, the command, Enter runs it, its output."""
+    from lab import workshop
+
+    differing = workshop.tour(auto, start=int(start), stop=int(stop) if stop else None)
+    print(f"\ntour: done; {differing} block(s) printed something else than the page expects" if differing else "\ntour: done")

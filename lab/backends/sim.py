@@ -135,7 +135,7 @@ class SimProvider(Provider):
 
     def kubeconfig_path(self) -> str:
         """The lab's kubeconfig (.lab/<name>/kubeconfig, 0600: it holds the admin's key), one context per
-        cluster named as kind names them (`kind-east`), pointing at the lab process's Kubernetes APIs."""
+        cluster named as kind names them (`kind-east`) and as the guide does (`east`), pointing at the lab process's Kubernetes APIs."""
         return self._write_kubeconfig(self.rpc("GET", "health")["kubeapi"])  # a lab that is down says so
 
     def _write_kubeconfig(self, ports: dict[str, int]) -> str:
@@ -152,6 +152,10 @@ class SimProvider(Provider):
                 "client-certificate-data": base64.b64encode(certs.admin[0].read_bytes()).decode(),
                 "client-key-data": base64.b64encode(certs.admin[1].read_bytes()).decode()}})
             contexts.append({"name": context, "context": {"cluster": context, "user": context}})
+        # The guide addresses its clusters as `east`/`west` (`kubectl --context=west get svc`): the same
+        # cluster and credentials under the guide's name too, so its lines paste verbatim.
+        contexts += [{"name": name, "context": {"cluster": f"kind-{name}", "user": f"kind-{name}"}}
+                     for name in self.cfg.cluster_names if name in ports]
         config = {"apiVersion": "v1", "kind": "Config", "preferences": {}, "clusters": clusters, "users": users,
                   "contexts": contexts, "current-context": contexts[0]["name"] if contexts else ""}
         path, text = self.backend.state_dir / "kubeconfig", yaml.safe_dump(config, sort_keys=False)

@@ -1,0 +1,112 @@
+"""The workshop (docs/workshop.md) as something to run: its blocks, and a lab folder to run them in.
+
+The page is a prysk (cram) file: indented `$ ` lines are commands, the indented lines under them their expected
+output, everything else prose. The test runs it whole with prysk; `./labctl tour` walks it block by block.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+WORKSHOP = REPO / "docs" / "workshop.md"
+
+
+@dataclass
+class Block:
+    line: int                       # 1-based line of its first command in the page
+    prose: str                      # the paragraph before it: what to notice
+    commands: list[str] = field(default_factory=list)
+    expected: list[str] = field(default_factory=list)
+
+
+def blocks(text: str) -> list[Block]:
+    """The page's command blocks in order, each with the prose just before it."""
+    found, prose = [], []
+    current = None
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.startswith("  $ "):
+            if current is None:
+                current = Block(number, " ".join(p for p in prose if not p.startswith("```")).strip())
+                found.append(current)
+                prose = []
+            current.commands.append(line[4:])
+        elif line.startswith("  > ") and current is not None:
+            current.commands[-1] += "\n" + line[4:]
+        elif line.startswith("  ") and current is not None:
+            current.expected.append(line[2:])
+        else:
+            current = None
+            if line.strip() and not line.startswith("```"):
+                prose.append(line)
+            elif not line.strip():
+                prose = [] if prose and prose[-1] == "" else prose + [""]
+    return found
+
+
+def lab_folder(where: Path) -> Path:
+    """A folder that looks like the repository to `./labctl` (its own .lab/, so the page's lab is its own)."""
+    where.mkdir(parents=True, exist_ok=True)
+    for name in ("labctl", "tasks.py", "lab"):
+        link = where / name
+        if not link.exists():
+            link.symlink_to(REPO / name)
+    return where
+
+
+def environment() -> dict[str, str]:
+    """`./labctl` runs this interpreter's `inv` (no venv to create) with this checkout's `lab`."""
+    inv = Path(sys.executable).parent / "inv"
+    return {**os.environ, "LAB_INV": str(inv), "PYTHONPATH": str(REPO)}
+
+
+def tour(auto: bool, say=print, ask=input, start: int = 1, stop: int | None = None, root: Path = REPO) -> int:
+    """Walk the page: the prose (what to notice), the command, run it (on Enter unless `auto`), its output.
+    Runs in the repository with one shell per command, KUBECONFIG kept between them as the page exports it.
+    Returns how many commands printed something else than the page expects (counted, not fatal: a tour)."""
+    import re
+    import subprocess
+
+    env = {**environment()}
+    differing = 0
+    for block in blocks(WORKSHOP.read_text()):
+        if block.line < start or (stop is not None and block.line > stop):
+            continue
+        if block.prose:
+            say(f"\n# {block.prose}")
+        for command in block.commands:
+            say(f"\n$ {command}")
+            if not auto:
+                ask("  [Enter to run] ")
+            if command.startswith("export KUBECONFIG="):
+                env["KUBECONFIG"] = subprocess.run(["bash", "-c", command.split("=", 1)[1].strip("$()")], cwd=root,
+                                                   env=env, capture_output=True, text=True).stdout.strip()
+                continue
+            done = subprocess.run(["bash", "-c", command], cwd=root, env=env, capture_output=True, text=True)
+            out = (done.stdout + done.stderr).rstrip("\n").splitlines() + ([f"[{done.returncode}]"] if done.returncode else [])
+            say("\n".join(out))
+        wanted = [re.sub(r" \((re|glob)\)$", "", line) for line in block.expected]
+        if block.expected and not _matches(block.expected, out):
+            differing += 1
+            say(f"(the page expects, line {block.line}:)\n" + "\n".join(wanted))
+    return differing
+
+
+def _matches(expected: list[str], got: list[str]) -> bool:
+    import fnmatch
+    import re
+
+    if len(expected) != len(got):
+        return False
+    for want, line in zip(expected, got):
+        if want.endswith(" (re)"):
+            if not re.fullmatch(want[:-5], line):
+                return False
+        elif want.endswith(" (glob)"):
+            if not fnmatch.fnmatchcase(line, want[:-7]):
+                return False
+        elif want != line:
+            return False
+    return True
