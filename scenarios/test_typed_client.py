@@ -87,9 +87,13 @@ def test_a_watch_sees_added_modified_and_deleted(kube, lab):
     ready = threading.Event()
     w = watch.Watch()
 
+    # Watch from the list's resourceVersion, as an informer does: every change after it is delivered, however
+    # late the watch request itself arrives.
+    since = core.list_namespaced_config_map(NS).metadata.resource_version
+
     def follow():
         ready.set()
-        for event in w.stream(core.list_namespaced_config_map, NS, timeout_seconds=20):
+        for event in w.stream(core.list_namespaced_config_map, NS, resource_version=since, timeout_seconds=20):
             seen.append((event["type"], event["object"].metadata.name))
             if event["type"] == "DELETED":
                 w.stop()
