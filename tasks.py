@@ -256,9 +256,29 @@ def test(c, args=""):
     """Run every test: unit tests of lab/ and the end-to-end scenarios (which bring the lab up if needed)."""
     import shlex
 
-    code = subprocess.call([sys.executable, "-m", "pytest", *shlex.split(args)], env={**os.environ})
+    argv = shlex.split(args)
+    code = subprocess.call([sys.executable, "-m", "pytest", *_parallel(argv), *argv], env={**os.environ})
     if code:
         raise Exit(code=code)
+
+
+def _parallel(argv: list[str]) -> list[str]:
+    """pytest-xdist workers for a run on the simulation: most of the suite waits on the labs (probe periods,
+    controllers), not on the CPU, so twice as many workers as cores, each with a lab of its own (lab/pytest_plugin.py
+    gives each worker its root). Files stay whole on one worker, so a module's lab comes up once. Not on kind or
+    existing contexts: their clusters are real and shared (two workers would create `east` twice). A run that
+    chooses its own (`-n`, `-p no:xdist`) keeps its choice."""
+    if any(a.startswith(("-n", "--numprocesses", "--dist")) or a in ("no:xdist", "-pno:xdist") for a in argv):
+        return []
+    try:
+        chosen = Lab.open(os.environ.get("LAB_CONFIG"), os.environ.get("LAB_BACKEND", "auto"),
+                          Path(os.environ["LAB_ROOT"]) if os.environ.get("LAB_ROOT") else None,
+                          profile=os.environ.get("LAB_PROFILE"))
+    except LabError:
+        return []  # the session's `lab` fixture says what is wrong, once
+    if chosen.backend.name != "sim":
+        return []
+    return ["-n", str(min(8, 2 * (os.cpu_count() or 1))), "--dist", "loadfile"]
 
 
 @task(help={"config": HELP_CONFIG, "profile": HELP_PROFILE})

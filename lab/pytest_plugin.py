@@ -271,10 +271,17 @@ def lab_options(pytest_config, environ: Mapping[str, str] = os.environ) -> LabOp
         return value if value is not None else environ.get(variable, default)
 
     keep = pytest_config.getoption("lab_keep")
+    root = Path(chosen("lab_root", "LAB_ROOT", pytest_config.rootpath))
+    # Under pytest-xdist (`./labctl test` runs the simulation's suite with `-n auto`) each worker but the first
+    # has a lab of its own: the session's lab is locked for the whole session and scenarios change it
+    # (scale a gateway, revoke a link), so two workers cannot share one. The first worker keeps the root, so
+    # a lab the user brought up is still the one it reuses.
+    worker = getattr(pytest_config, "workerinput", {}).get("workerid", "")  # set by xdist in its workers only
+    if worker not in ("", "gw0"):
+        root = root / ".lab" / "workers" / worker
     return LabOptions(config=chosen("lab_config", "LAB_CONFIG"), backend=chosen("lab_backend", "LAB_BACKEND", "auto"),
                       profile=chosen("lab_profile", "LAB_PROFILE"),
-                      keep=keep if keep is not None else environ.get("LAB_KEEP") == "1",
-                      root=Path(chosen("lab_root", "LAB_ROOT", pytest_config.rootpath)))
+                      keep=keep if keep is not None else environ.get("LAB_KEEP") == "1", root=root)
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,9 @@ they never run, but a reader still has to know the other module to read this one
 them is a circle all the same (break it with a small typing.Protocol in the lower module instead).
 
 The modules also stay small enough to read: none over MAX_LINES lines, no class with more than
-MAX_PUBLIC_METHODS public methods of its own, no folder with more than MAX_MODULES modules."""
+MAX_PUBLIC_METHODS public methods of its own, no folder with more than MAX_MODULES modules.
+
+And the tests wait for conditions, not for clocks: no fixed `time.sleep`/`asyncio.sleep` outside a poll loop."""
 import ast
 from pathlib import Path
 
@@ -181,3 +183,40 @@ def test_the_allow_list_is_not_stale():
     assert BEING_SPLIT["lines"] <= _too_long(), "split: take it off BEING_SPLIT"
     assert BEING_SPLIT["public methods"] <= set(_too_many_methods()), "split: take it off BEING_SPLIT"
     assert BEING_SPLIT["modules"] <= set(_too_many_modules()), "split: take it off BEING_SPLIT"
+
+
+# -- the tests wait on conditions, not on clocks ---------------------------------------------------------
+TESTS = [LAB.parent / "tests", LAB.parent / "scenarios"]
+
+
+def _fixed_sleeps(source: str) -> list[int]:
+    """Lines of `time.sleep(<number>)` / `asyncio.sleep(<number>)` outside a `while` loop: a pause of a fixed
+    length hides a race instead of waiting for what it is waiting for. Inside a `while` (a poll loop re-checking
+    its condition until a deadline) the number is only how often it looks; `sleep(0)` is one turn of the event
+    loop, not a wait. A stand-in for work (an app that takes
+    its time) names its duration in a constant, so it says what it is."""
+    found: list[int] = []
+
+    def visit(node, in_loop: bool):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "sleep" \
+                and isinstance(node.func.value, ast.Name) and node.func.value.id in ("time", "asyncio") \
+                and node.args and isinstance(node.args[0], ast.Constant) and node.args[0].value != 0 and not in_loop:
+            found.append(node.lineno)
+        for child in ast.iter_child_nodes(node):
+            visit(child, in_loop or isinstance(node, ast.While))
+
+    visit(ast.parse(source), False)
+    return found
+
+
+def test_no_test_waits_on_a_fixed_sleep():
+    found = {f"{path.relative_to(LAB.parent)}:{line}" for folder in TESTS for path in sorted(folder.rglob("*.py"))
+             for line in _fixed_sleeps(path.read_text())}
+    assert found == set(), "wait for the condition (a poll loop with a deadline, an Event), not for a fixed time"
+
+
+def test_the_sleep_rule_sees_a_fixed_sleep_and_lets_a_poll_loop_be():
+    assert _fixed_sleeps("import time\ndef t():\n    start()\n    time.sleep(0.5)\n    assert done()\n") == [4]
+    assert _fixed_sleeps("import asyncio\nasync def t():\n    await asyncio.sleep(1)\n") == [3]
+    assert _fixed_sleeps("import time\ndef until(p):\n    while not p():\n        time.sleep(0.02)\n") == []
+    assert _fixed_sleeps("import asyncio\nasync def t():\n    await asyncio.sleep(0)\n") == []

@@ -6,7 +6,6 @@ import stat
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -108,19 +107,23 @@ def test_a_lab_process_that_died_is_named_as_the_cause(sim_lab):
 def test_a_second_command_waits_for_the_lock_and_says_for_whom(tmp_path):
     said: list[str] = []
     order: list[str] = []
-    first_in = threading.Event()
+    first_in, second_waits = threading.Event(), threading.Event()
 
     def first():
         with lock.lab_lock(tmp_path, "inv up"):
             order.append("first in")
             first_in.set()
-            time.sleep(0.3)
+            second_waits.wait(10)  # hold the lock until the second command has said it waits
             order.append("first out")
+
+    def say(line: str) -> None:
+        said.append(line)
+        second_waits.set()
 
     thread = threading.Thread(target=first)
     thread.start()
     first_in.wait(5)
-    with lock.lab_lock(tmp_path, "inv down", say=said.append):
+    with lock.lab_lock(tmp_path, "inv down", say=say):
         order.append("second in")
     thread.join()
     assert order == ["first in", "first out", "second in"]

@@ -15,6 +15,7 @@ from lab.sim.wire.tls import Identity, peer_identity, refusal_reason
 TRUST_DOMAIN = "cluster.local"
 
 
+SLOW_APP_SECONDS = 0.3  # how long the app's /slow takes: the work a grace period or a drain must wait for
 SLOW_STARTED: list[asyncio.Event] = []  # set when a /slow request reaches the app (one per test's loop)
 
 
@@ -22,7 +23,7 @@ async def echo(request: httpwire.Request) -> httpwire.Response:
     if request.path == "/slow":  # an app that takes its time: what a grace period or a drain must wait for
         for started in SLOW_STARTED:
             started.set()
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(SLOW_APP_SECONDS)
     return httpwire.Response(200, {"x-path": request.path, "x-host": request.headers.get("host", "")}, request.body)
 
 
