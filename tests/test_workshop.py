@@ -47,4 +47,4 @@ def test_tour_auto_runs_an_excerpt_and_shows_each_command_and_its_output(tmp_pat
     assert "east\nkind-east\nkind-west\nwest" in shown
     assert "east-control-plane   Ready" in shown
     assert "Bring up only the clusters and MetalLB first:" in shown
-    assert differing == 0
+    assert differing == 0, shown  # the tour prints the page's expected output beside what differed
