@@ -86,7 +86,7 @@ LAYERS = [
     ("foundation", {"lab", "lab.errors", "lab.names", "lab.lock", "lab.kubeclient",
                     "lab.tools", "lab.tools.run", "lab.tools.docker_probe", "lab.tools.mutation",
                     "lab.parsers", "lab.parsers.*",
-                    "lab.model.profiles", "lab.model.fixtures_dir", "lab.render.crds", "lab.render.encoding"}),
+                    "lab.model.profiles", "lab.model.fixtures_dir", "lab.model.crds", "lab.render.encoding"}),
     ("model", {"lab.model", "lab.model.*", "lab.trust", "lab.trust.pki", "lab.tools.install"}),
     ("rendering", {"lab.render", "lab.render.*", "lab.trust.files", "lab.tools.doctor"}),
     # The simulated clusters (lab/sim), bottom to top; the sim backend above them starts them as a process.

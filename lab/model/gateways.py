@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, ClassVar, Protocol
 
 from .. import names
-from ..render.crds import crd
+from .crds import crd
 from ..tools.run import cmd, pipe
 
 if TYPE_CHECKING:

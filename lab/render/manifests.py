@@ -12,7 +12,7 @@ import string
 
 import yaml
 
-from . import crds
+from ..model import crds
 from ..model import gateways
 from .. import names
 from ..model.config import LabConfig
