@@ -14,7 +14,8 @@ def table_row(label: str) -> list[str]:
 def test_readme_table_lists_every_pinned_version():
     order = ["seed-2.8", "current"]
     assert list(profiles.PROFILES) == order
-    for label, attr in (("Linkerd", "linkerd"), ("kind", "kind_cli"), ("node image", "node_image"), ("kubectl", "kubectl")):
+    for label, attr in (("Linkerd", "linkerd"), ("kind", "kind_cli"), ("node image", "node_image"), ("kubectl", "kubectl"),
+                        ("helm", "helm"), ("step CLI", "step")):
         assert table_row(label) == [getattr(profiles.PROFILES[p], attr) for p in order], label
     for cell, p in zip(table_row("MetalLB"), order):
         assert cell.startswith(profiles.PROFILES[p].metallb)

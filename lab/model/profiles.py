@@ -30,6 +30,8 @@ class Profile:
     kind_cli: str                # the kind CLI release (the word "kind" alone is the backend)
     node_image: str              # kindest/node image built for that kind release (by digest)
     kubectl: str
+    helm: str                    # the helm CLI the `helm` installer's plans run
+    step: str                    # the step CLI that makes the trust anchors and issuers
     metallb: str
     metallb_config: str          # "configmap" (MetalLB < 0.13) or "crds" (metallb.io/v1beta1)
     linkerd_crds_first: bool     # `linkerd install --crds` before `linkerd install` (2.12+)
@@ -112,6 +114,10 @@ PROFILES: dict[str, Profile] = {
             kind_cli="v0.8.1",
             node_image="kindest/node:v1.18.2@sha256:7b27a6d0f2517ff88ba444025beae41491b016bc6af573ba467b70c5e8e0d85f",
             kubectl="v1.18.2",
+            # the newest releases tagged before stable-2.8.1 (2020-06-23): helm/helm v3.2.4 (2020-06-15),
+            # smallstep/cli v0.14.4 (2020-05-06; v0.14.5 came 2020-06-30)
+            helm="v3.2.4",
+            step="v0.14.4",
             # MetalLB v0.9.x: manifests/namespace.yaml + metallb.yaml, a memberlist secret, ConfigMap `config`
             metallb="v0.9.3",
             metallb_config="configmap",
@@ -176,6 +182,10 @@ PROFILES: dict[str, Profile] = {
             kind_cli="v0.33.0",
             node_image="kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5",
             kubectl="v1.37.1",  # client; the node runs v1.37.0 (one patch apart is within skew)
+            # the newest release tags in the stored snapshots of helm/helm (v4.2.4, 2026-08-13) and smallstep/cli
+            # (v0.30.6, 2026-06-10); releases after those snapshots, up to 2026-11-24, were not seen
+            helm="v4.2.4",
+            step="v0.30.6",
             # MetalLB v0.16.1: config/manifests/metallb-native.yaml, IPAddressPool + L2Advertisement
             metallb="v0.16.1",
             metallb_config="crds",

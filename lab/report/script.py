@@ -51,7 +51,7 @@ def kind_script(cfg: LabConfig) -> str:
     # Every external command the script calls, as the runner saw them, with the version the profile pins (the
     # ones `./labctl tools` installs and `doctor` checks) or "any"; tests/test_plan_replay.py runs each plan with
     # exactly these on PATH.
-    pinned = {"kind": p.kind_cli, "kubectl": p.kubectl, "linkerd": p.linkerd}
+    pinned = {"kind": p.kind_cli, "kubectl": p.kubectl, "linkerd": p.linkerd, "helm": p.helm, "step": p.step}
     needs = ", ".join(f"{tool} {pinned.get(tool, 'any')}" for tool in sorted(runner.tools))
     header = (f"The multicluster lab '{cfg.name}' on kind, profile {p.name}: {p.summary}; trust: {cfg.trust.mode}; "
               f"installer: {cfg.installer}.\n"
