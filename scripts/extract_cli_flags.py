@@ -14,7 +14,9 @@ cobra constructor and the flag sets it adds, listed in SOURCES with the file eac
 method); every flag those functions declare (pflag's <Type>Var[P] / <Type>[P] calls, and linkerd's
 pkg/flag New<Type>Flag) is recorded with whether it takes a value (everything but Bool*) and its shorthand;
 a flag given a NoOptDefVal is marked "optional" (its value only after `=`). Flag names given as string
-constants of the same file are resolved.
+constants of the same file are resolved. A third word, "file:Func,...", names the constructors of a flag set
+whose AddFlags declares a flag only `if o.Field != nil`: only the fields they set (struct literal, With...
+calls) keep their flags.
 urfave/cli tools (step): the command's `Flags: []cli.Flag{...}` literals (cli.<Type>Flag{Name: "a, b"}: the
 second name an alias) and the shared flags it lists from the step flags package (flags.<Name>), read in
 flags/flags.go.
@@ -77,15 +79,28 @@ GET_PRINT = ["pkg/cmd/get/get_flags.go PrintFlags.AddFlags", "pkg/cmd/get/humanr
              "pkg/cmd/get/customcolumn_flags.go CustomColumnsPrintFlags.AddFlags"] + PRINT[1:]
 RECORD = [CR + "record_flags.go RecordFlags.AddFlags"]
 FILES = [CR + "filename_flags.go FileNameFlags.AddFlags"]
-BUILDER = [CR + "builder_flags.go ResourceBuilderFlags.AddFlags"] + FILES
 FILE_OPTS = [U + "AddFilenameOptionFlags", U + "AddJsonFilenameFlag", U + "AddKustomizeFlag"]
-DELETE = ["pkg/cmd/delete/delete_flags.go DeleteFlags.AddFlags"] + FILES
+
+
+def delete(ctor: str) -> list[str]:
+    """DeleteFlags and its FileNameFlags declare a flag only where `ctor` (delete_flags.go) set the field."""
+    return [f"pkg/cmd/delete/delete_flags.go DeleteFlags.AddFlags pkg/cmd/delete/delete_flags.go:{ctor}",
+            f"{FILES[0]} pkg/cmd/delete/delete_flags.go:{ctor}"]
+
+
+def builder(ctor: str, *more: str) -> list[str]:
+    """ResourceBuilderFlags declares a flag only where `ctor`'s With... chain set the field; its FileNameFlags
+    come from NewResourceBuilderFlags (and the chain's `more` methods)."""
+    files = ",".join([CR + "builder_flags.go:NewResourceBuilderFlags", *more])
+    return [f"{CR}builder_flags.go ResourceBuilderFlags.AddFlags {ctor}", f"{FILES[0]} {files}"]
+
+
 CONFIG = [CR + "config_flags.go ConfigFlags.AddFlags", "pkg/cmd/util/kubectl_match_version.go MatchVersionFlags.AddFlags"]
 # At 1.18 the root command (pkg/kubectl/cmd/cmd.go: --profile, --profile-output, klog's -v, ...) was still in
 # kubernetes/kubernetes, not the staging repository: its table has only the persistent flags read here.
 KUBECTL_118 = {
     "": CONFIG,
-    "apply": ["pkg/cmd/apply/apply.go NewCmdApply", *DELETE, *RECORD, *PRINT, U + "AddValidateFlags",
+    "apply": ["pkg/cmd/apply/apply.go NewCmdApply", *delete("NewDeleteFlags"), *RECORD, *PRINT, U + "AddValidateFlags",
               U + "AddDryRunFlag", U + "AddServerSideApplyFlags"],
     "create": ["pkg/cmd/create/create.go NewCmdCreate", *RECORD, *FILE_OPTS, U + "AddValidateFlags",
                U + "AddApplyAnnotationFlags", U + "AddDryRunFlag", *PRINT],
@@ -96,10 +111,11 @@ KUBECTL_118 = {
     "create secret generic": ["pkg/cmd/create/create_secret.go NewCmdCreateSecretGeneric", *PRINT,
                               U + "AddApplyAnnotationFlags", U + "AddValidateFlags", U + "AddGeneratorFlags",
                           U + "AddDryRunFlag"],  # AddGeneratorFlags calls it at 1.18
-    "delete": ["pkg/cmd/delete/delete.go NewCmdDelete", *DELETE, U + "AddDryRunFlag"],
+    "delete": ["pkg/cmd/delete/delete.go NewCmdDelete", *delete("NewDeleteCommandFlags"), U + "AddDryRunFlag"],
     "get": ["pkg/cmd/get/get.go NewCmdGet", *GET_PRINT, "pkg/cmd/get/get.go addOpenAPIPrintColumnFlags",
             "pkg/cmd/get/get.go addServerPrintColumnFlags", *FILE_OPTS],
-    "wait": ["pkg/cmd/wait/wait.go NewCmdWait", "pkg/cmd/wait/wait.go WaitFlags.AddFlags", *PRINT, *BUILDER],
+    "wait": ["pkg/cmd/wait/wait.go NewCmdWait", "pkg/cmd/wait/wait.go WaitFlags.AddFlags", *PRINT,
+             *builder("pkg/cmd/wait/wait.go:NewWaitFlags")],
     "rollout": ["pkg/cmd/rollout/rollout.go NewCmdRollout"],
     "rollout status": ["pkg/cmd/rollout/rollout_status.go NewCmdRolloutStatus", *FILE_OPTS],
     "label": ["pkg/cmd/label/label.go NewCmdLabel", *RECORD, *PRINT, *FILE_OPTS, U + "AddDryRunFlag"],
@@ -110,7 +126,7 @@ MANAGER, SELECTOR, SUBRESOURCE = U + "AddFieldManagerFlagVar", U + "AddLabelSele
 KUBECTL_137 = {
     "": ["pkg/cmd/cmd.go NewKubectlCommand", "pkg/cmd/profiling.go addProfilingFlags",
          "pkg/kuberc/kuberc.go Preferences.AddFlags", *CONFIG],
-    "apply": ["pkg/cmd/apply/apply.go NewCmdApply", "pkg/cmd/apply/apply.go ApplyFlags.AddFlags", *DELETE, *RECORD,
+    "apply": ["pkg/cmd/apply/apply.go NewCmdApply", "pkg/cmd/apply/apply.go ApplyFlags.AddFlags", *delete("NewDeleteFlags"), *RECORD,
               *PRINT, U + "AddValidateFlags", U + "AddDryRunFlag", U + "AddServerSideApplyFlags", MANAGER, SELECTOR,
               U + "AddPruningFlags", SUBRESOURCE],
     "create": ["pkg/cmd/create/create.go NewCmdCreate", *RECORD, *FILE_OPTS, U + "AddValidateFlags",
@@ -120,16 +136,18 @@ KUBECTL_137 = {
     "create secret": ["pkg/cmd/create/create_secret.go NewCmdCreateSecret"],
     "create secret generic": ["pkg/cmd/create/create_secret.go NewCmdCreateSecretGeneric", *PRINT,
                               U + "AddApplyAnnotationFlags", U + "AddValidateFlags", U + "AddDryRunFlag", MANAGER],
-    "delete": ["pkg/cmd/delete/delete.go NewCmdDelete", *DELETE, U + "AddDryRunFlag", SELECTOR],
+    "delete": ["pkg/cmd/delete/delete.go NewCmdDelete", *delete("NewDeleteCommandFlags"), U + "AddDryRunFlag", SELECTOR],
     "get": ["pkg/cmd/get/get.go NewCmdGet", *GET_PRINT, "pkg/cmd/get/get.go addServerPrintColumnFlags", *FILE_OPTS,
             U + "AddChunkSizeFlag", SELECTOR, SUBRESOURCE],
-    "wait": ["pkg/cmd/wait/wait.go NewCmdWait", "pkg/cmd/wait/wait.go WaitFlags.AddFlags", *PRINT, *BUILDER],
+    "wait": ["pkg/cmd/wait/wait.go NewCmdWait", "pkg/cmd/wait/wait.go WaitFlags.AddFlags", *PRINT,
+             *builder("pkg/cmd/wait/wait.go:NewWaitFlags")],
     "rollout": ["pkg/cmd/rollout/rollout.go NewCmdRollout"],
     "rollout status": ["pkg/cmd/rollout/rollout_status.go NewCmdRolloutStatus", *FILE_OPTS, SELECTOR],
     "label": ["pkg/cmd/label/label.go NewCmdLabel", *RECORD, *PRINT, *FILE_OPTS, U + "AddDryRunFlag", MANAGER,
               SELECTOR],
     "annotate": ["pkg/cmd/annotate/annotate.go NewCmdAnnotate", "pkg/cmd/annotate/annotate.go AnnotateFlags.AddFlags",
-                 *PRINT, *BUILDER, *RECORD, U + "AddDryRunFlag", MANAGER],
+                 *PRINT, *builder("pkg/cmd/annotate/annotate.go:NewAnnotateFlags", CR + "builder_flags.go:ResourceBuilderFlags.WithFile"),
+                 *RECORD, U + "AddDryRunFlag", MANAGER],
     "patch": ["pkg/cmd/patch/patch.go NewCmdPatch", *RECORD, *PRINT, U + "AddDryRunFlag", *FILE_OPTS, MANAGER,
               SUBRESOURCE],
 }
@@ -194,7 +212,29 @@ def function_body(text: str, name: str) -> str:
     return body
 
 
-def flags_in(body: str) -> dict[str, dict]:
+GUARD = re.compile(r"\bif \w+\.(?P<field>\w+) != nil \{")
+SET_FIELD = re.compile(r"\b(?P<field>[A-Z]\w*):\s|\.\s*With(?P<with>[A-Z]\w*)\(")
+
+
+def unset_spans(body: str, fields: set[str]) -> list[tuple[int, int]]:
+    """The blocks `if o.Field != nil { ... }` of a field the constructor leaves nil: what they declare is not there."""
+    spans = []
+    for m in GUARD.finditer(body):
+        if m.group("field") in fields:
+            continue
+        depth, i = 1, m.end()
+        while depth and i < len(body):
+            depth += {"{": 1, "}": -1}.get(body[i], 0)
+            i += 1
+        spans.append((m.start(), i))
+    return spans
+
+
+def flags_in(body: str, fields: set[str] | None = None) -> dict[str, dict]:
+    """`fields`: the fields the flag set's constructor sets; None where the set declares every flag it names."""
+    if fields is not None:
+        for start, end in reversed(unset_spans(body, fields)):
+            body = body[:start] + body[end:]
     found: dict[str, dict] = {}
     for m in PFLAG.finditer(body):
         entry = {"value": m.group("type") not in ("Bool", "Count")}
@@ -259,14 +299,22 @@ def extract(tool: str, git_dir: str, tag: str, version: str | None = None, *modu
     for path, sources in spec.items():
         flags: dict[str, dict] = {}
         for source in sources:
-            file, func = source.split(" ")
-            prefix = max((p for p in repos if file.startswith(p)), key=len)
-            repo, ref = repos[prefix]
-            body = function_body(show(repo, ref, file[len(prefix):]), func)
+            file, func, *ctors = source.split(" ")
+
+            def read(file: str, func: str) -> str:
+                prefix = max((p for p in repos if file.startswith(p)), key=len)
+                repo, ref = repos[prefix]
+                return function_body(show(repo, ref, file[len(prefix):]), func)
+
+            body = read(file, func)
+            fields = None
+            if ctors:  # "file:Func,...": the constructors whose struct literals and With... calls set the fields
+                fields = {m.group("field") or m.group("with") for ctor in ctors[0].split(",")
+                          for m in SET_FIELD.finditer(read(*ctor.split(":")))}
             if tool in URFAVE:
                 flags.update(urfave_flags_in(body, show(git_dir, tag, "flags/flags.go")))
             else:
-                flags.update(flags_in(body))
+                flags.update(flags_in(body, fields))
         parents = [parent for parent in (" ".join(path.split()[:i]) for i in range(len(path.split())))
                    if (tool, parent) not in LOCAL] if path else []
         commands[path] = {"sources": sources, "inherited": parents, "flags": dict(sorted(flags.items()))}

@@ -7,9 +7,9 @@ Where a table was not read at exactly the pinned version it says so in its "note
 in the stored snapshots of kubernetes/kubectl and kubernetes/cli-runtime, so its table was read at the newest
 tags there (kubernetes-1.37.0-beta.0 and kubernetes-1.37.0-alpha.2); kubectl v1.18.2's root command still lived
 in kubernetes/kubernetes (too large to fetch), so its global flags are cli-runtime's ConfigFlags and kubectl's
-MatchVersionFlags only (no --profile, no klog -v). The tables over-approximate where a flag set declares a flag
-only when its constructor set the field (kubectl's DeleteFlags, FileNameFlags, ResourceBuilderFlags): such a
-flag is listed for every command that adds the set.
+MatchVersionFlags only (no --profile, no klog -v). Where a flag set declares a flag only if its constructor set
+the field (kubectl's DeleteFlags, FileNameFlags, ResourceBuilderFlags), the table follows the constructor that
+command uses. Flags that exist only behind an environment switch (kubectl apply --applyset) are listed.
 """
 import json
 import re
@@ -142,6 +142,8 @@ def test_every_flag_and_subcommand_exists_at_the_pinned_version(plan):
     ("kubectl --context=kind-west -n mc-demo rollout history deploy/foobar", "v1.37.1",
      "unknown subcommand 'history'"),
     ("kubectl --context=kind-east rollout", "v1.18.2", "only groups subcommands"),
+    # apply's DeleteFlags come from NewDeleteFlags, which leaves IgnoreNotFound nil; delete's set it
+    ("kubectl --context=kind-east apply -f - --ignore-not-found", "v1.37.1", "has no flag --ignore-not-found"),
     # `create`'s own flags are not persistent: `create namespace` does not take --edit
     ("kubectl --context=kind-east create namespace emissary --edit", "v1.37.1", "has no flag --edit"),
     # added after 1.18: --subresource (1.24), --field-manager on label (1.19)
@@ -176,6 +178,7 @@ def test_what_the_pinned_tool_accepts_passes():
                           # pflag: --dry-run has a NoOptDefVal, so `--dry-run` alone does not eat "yaml"'s place
                           ("kubectl -n x create namespace y --dry-run -o yaml", "v1.18.2"),
                           ("kubectl --context kind-east -n x wait --for condition=available deployment z", "v1.37.1"),
+                          ("kubectl --context=kind-east delete -f - --ignore-not-found", "v1.37.1"),
                           ("helm --kube-context kind-east -n x install r c --wait --timeout 5m", "v4.2.4"),
                           # urfave/cli: one dash or two, and a flag's alias
                           ("step certificate create a b c -profile root-ca --no-password -insecure -f", "v0.14.4"),
@@ -189,4 +192,5 @@ def test_every_table_names_where_it_was_read():
         assert table["read_from"].startswith("github.com/") and table["extracted_by"] == "scripts/extract_cli_flags.py"
         for path, command in table["commands"].items():
             assert command["sources"], (tool, version, path)
-            assert all(re.fullmatch(r"[\w/.-]+\.go (\w+\.)?\w+", source) for source in command["sources"]), command["sources"]
+            assert all(re.fullmatch(r"[\w/.-]+\.go (\w+\.)?\w+( [\w/.-]+\.go:(\w+\.)?\w+(,[\w/.-]+\.go:(\w+\.)?\w+)*)?",
+                                    source) for source in command["sources"]), command["sources"]
