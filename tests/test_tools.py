@@ -109,3 +109,20 @@ def test_a_retry_that_runs_out_says_what_it_waited_for(tmp_path):
         Runner().retry(cmd("sh", "-c", script), attempts=3, interval=0, failure="the token is still empty. Fix: look")
     assert str(err.value) == "the token is still empty. Fix: look" and "not yet" in err.value.detail
     assert marker.read_text().count("x") == 3
+
+
+def test_doctor_checks_the_pinned_helm_and_step(tmp_path):
+    """helm and step are pinned per profile: doctor reads each one's own version output (step prints
+    "Smallstep CLI/0.30.6 (linux/amd64)", no "v") and names the pin when it differs."""
+    from lab.model import profiles
+    from lab.tools.doctor import tool_findings
+
+    current = profiles.PROFILES["current"]
+    for name, out in (("helm", "v4.2.4+g3900f43"), ("step", "Smallstep CLI/0.29.0 (linux/amd64)")):
+        tool = tmp_path / name
+        tool.write_text(f"#!/bin/sh\necho '{out}'\n")
+        tool.chmod(0o755)
+    found = {f.name: f for f in tool_findings(current, tmp_path)}
+    assert found["helm v4.2.4"].ok, found["helm v4.2.4"]
+    step = found["step v0.30.6"]
+    assert not step.ok and "reports v0.29.0" in step.detail and "pins v0.30.6" in step.fix, step

@@ -30,19 +30,28 @@ def _version(argv: list[str]) -> str | None:
         out = subprocess.run(argv, capture_output=True, text=True, timeout=20)
     except (FileNotFoundError, subprocess.TimeoutExpired):
         return None
-    match = re.search(r"(v\d+\.\d+\.\d+|stable-\d+\.\d+\.\d+|edge-\d+\.\d+\.\d+)", out.stdout + out.stderr)
+    text = out.stdout + out.stderr
+    # step prints "Smallstep CLI/0.14.4 (linux/amd64)": its Makefile strips the tag's "v" (smallstep/cli v0.14.4
+    # Makefile, config/config.go Version)
+    text = re.sub(r"Smallstep CLI/(\d+\.\d+\.\d+)", r"v\1", text)
+    match = re.search(r"(v\d+\.\d+\.\d+|stable-\d+\.\d+\.\d+|edge-\d+\.\d+\.\d+)", text)
     return match.group(1) if match else None
 
 
 def tool_findings(profile: Profile, extra_path: Path | None = None) -> list[Finding]:
     out = []
     wanted = {"kind": (profile.kind_cli, ["version"]), "kubectl": (profile.kubectl, ["version", "--client"]),
-              "linkerd": (profile.linkerd, ["version", "--client", "--short"])}
+              "linkerd": (profile.linkerd, ["version", "--client", "--short"]),
+              # helm runs only for `installer: helm`; step makes every lab's trust anchors
+              "helm": (profile.helm, ["version", "--short"]), "step": (profile.step, ["version"])}
     for tool, (version, args) in wanted.items():
         path = shutil.which(tool, path=os.pathsep.join(filter(None, [str(extra_path or ""), os.environ.get("PATH", "")])))
         pinned = any(r.sha256 and (r.tool, r.version, (r.os, r.arch)) == (tool, version, host_platform()) for r in RELEASES)
+        listed = any((r.tool, r.version) == (tool, version) for r in RELEASES)
         install = ("run `./labctl tools` (downloads it and verifies its pinned SHA-256)" if pinned else
-                   f"install {tool} {version} yourself (no checksum is pinned for it yet; lab/tools/install.py has the URL)")
+                   f"install {tool} {version} yourself (no checksum is pinned for it yet; lab/tools/install.py has the URL)"
+                   if listed else f"install {tool} {version} yourself (its release is an archive; ./labctl tools does "
+                                  "not fetch it)")
         if path is None:
             out.append(Finding(f"{tool} {version}", False, "not found on PATH", install))
             continue
