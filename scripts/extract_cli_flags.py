@@ -183,6 +183,9 @@ URFAVE = {"step"}  # urfave/cli v1: `-flag` and `--flag` alike, no shorthand clu
 NOTES = {("kubectl", "v1.37.1"): "v1.37.1 is not tagged in the stored snapshots of kubernetes/kubectl and "
                                  "kubernetes/cli-runtime (newest there: kubernetes-1.37.0-beta.0 and "
                                  "kubernetes-1.37.0-alpha.2); read at those, the nearest before v1.37.1",
+         ("kind", "v0.33.0"): "v0.33.0 is not tagged in the stored snapshot of kubernetes-sigs/kind (newest tag there: "
+                              "v0.33.0-alpha); read at its newest commit, whose pkg/cmd/kind/version/version.go has "
+                              "versionCore 0.33.0 and versionPreRelease \"alpha\"",
          ("kubectl", "v1.18.2"): "the root command (pkg/kubectl/cmd/cmd.go) was still in kubernetes/kubernetes at "
                                  "1.18: the root's table holds only the persistent flags of cli-runtime's ConfigFlags "
                                  "and kubectl's MatchVersionFlags (not --profile or klog's -v)"}
