@@ -247,16 +247,29 @@ def read(profile: profiles.Profile, obj: dict) -> list[Problem]:
 
 # -- a config a Go program decodes strictly (yaml.UnmarshalStrict) ---------------------------------------------
 GO_STRUCT = re.compile(r"^type (\w+) struct \{\n(.*?)^\}", re.M | re.S)
-GO_FIELD = re.compile(r"^\s*(\w+)\s+(\S+)(?:\s+`[^`]*yaml:\"([^\",]*)[^`]*`)?", re.M)
+# a field: its name, its type (none where a struct is embedded) and its tags
+GO_FIELD = re.compile(r"^\s*(\w+)(?:[ \t]+([^\s`]+))?[ \t]*(?:`([^`]*)`)?[ \t]*(?://.*)?$", re.M)
 GO_NAMED = re.compile(r"^type (\w+) (string|bool|u?int\d*)$", re.M)
 GO_BASIC = {"string": "string", "bool": "boolean"}
 
 
 def go_schema(source: str, type_name: str) -> dict:
-    """The JSON schema of a Go struct as gopkg.in/yaml.v2's UnmarshalStrict decodes it: each field under its
-    `yaml:"..."` key or, untagged, its name in lower case; any other key an error; types by their Go kind."""
+    """The JSON schema of a Go struct as a strict YAML decoder reads it (gopkg.in/yaml.v2 UnmarshalStrict,
+    yaml.v3 with KnownFields): each field under its `yaml:"..."` key or, untagged, its name in lower case;
+    an embedded `yaml:",inline"` struct's fields beside them; any other key an error; types by Go kind."""
     structs = {m.group(1): m.group(2) for m in GO_STRUCT.finditer(source)}
     named = dict(GO_NAMED.findall(source))
+
+    def fields(struct: str) -> dict:
+        found = {}
+        for name, go_type, tags in GO_FIELD.findall(structs[struct]):
+            tag = re.search(r'yaml:"([^"]*)"', tags)
+            key = tag.group(1).split(",")[0] if tag else ""
+            if not go_type:  # embedded: inline
+                found.update(fields(name))
+            elif key != "-":
+                found[key or name.lower()] = schema(go_type)
+        return found
 
     def schema(go_type: str) -> dict:
         go_type = named.get(go_type.lstrip("*"), go_type.lstrip("*"))
@@ -265,8 +278,7 @@ def go_schema(source: str, type_name: str) -> dict:
         if go_type.startswith("map["):
             return {"type": "object"}
         if go_type in structs:
-            fields = {(tag or name.lower()): schema(kind) for name, kind, tag in GO_FIELD.findall(structs[go_type])}
-            return {"type": "object", "properties": fields, "additionalProperties": False}
+            return {"type": "object", "properties": fields(go_type), "additionalProperties": False}
         if go_type in GO_BASIC:
             return {"type": GO_BASIC[go_type]}
         return {"type": "integer"} if re.fullmatch(r"u?int\d*", go_type) else {}
