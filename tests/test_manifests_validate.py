@@ -1,51 +1,36 @@
 """Every object the lab renders is one a real API server would take.
 
-Core objects are checked with kubernetes-validate (the Kubernetes version of
-the current profile's node image, strict: no unknown fields); custom
-resources against the upstream CRD schemas in ../shared/reference/.
+Each object is read against its profile's pins by tests/schema_check.py: the built-in kinds with
+kubernetes-validate's strict schemas at the profile's Kubernetes (current: 1.37.0; seed-2.8 pins v1.18.2,
+older than any release kubernetes-validate ships, so it is read at 1.25.0, the nearest covered), custom
+resources against the upstream CRD schemas in ../shared/reference/, unknown fields refused.
 """
 from pathlib import Path
 
-import jsonschema
-import kubernetes_validate
 import pytest
 import yaml
 
+import schema_check
 from lab.model import config, fixtures_dir, gateways, profiles
 from lab.render import manifests
 from lab.trust import files as trust
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
-# The Kubernetes version the current profile's node image runs (kindest/node:v1.37.0@sha256:...).
-K8S_VERSION = profiles.PROFILES["current"].node_image.split(":v", 1)[1].split("@", 1)[0]
+REFERENCE = schema_check.SHARED_REFERENCE
+CURRENT, SEED = profiles.PROFILES["current"], profiles.PROFILES["seed-2.8"]
 
 
-def crd_schema(path: Path, version: str) -> dict:
-    for doc in yaml.safe_load_all(path.read_text()):
-        if doc and doc.get("kind") == "CustomResourceDefinition":
-            for v in doc["spec"]["versions"]:
-                if v["name"] == version:
-                    return v["schema"]["openAPIV3Schema"]
-    raise LookupError(f"{version} not in {path}")
-
-
-def rendered(tmp_path) -> list[dict]:
+def rendered(tmp_path) -> list[tuple[profiles.Profile, dict]]:
+    """Each object the lab renders, with the profile whose clusters it is applied to."""
     cfg = config.load()
     material = trust.ensure(cfg, tmp_path)
-    objects = manifests.metallb(cfg.cluster("east").lb_pool) + [manifests.metallb_configmap(cfg.cluster("east").lb_pool)]
+    objects = manifests.metallb(cfg.cluster("east").lb_pool)
     issuer = material.issuers["east"]
     objects += manifests.linkerd_identity(cfg, material.roots_for("east"), issuer.cert_pem, issuer.key_pem)
     objects += manifests.multicluster(cfg, "west")
     objects += manifests.gateway_api_crds(cfg.profile.gateway_api)
-    seed = config.parse({"profile": "seed-2.8"})
-    objects += manifests.multicluster(seed, "west")
-    objects += manifests.link(seed, "east", "https://172.18.0.2:6443", "token", None)
     gateway = next(o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == "linkerd-gateway")
     served = {**gateway, "status": {"loadBalancer": {"ingress": [{"ip": "172.18.255.254"}]}}}
     objects += manifests.link(cfg, "east", "https://172.18.0.2:6443", "token", served)
-    for profile in profiles.PROFILES:
-        with_profile = config.parse({"profile": profile, "gateway": "ambassador"})
-        objects += gateways.resolve(with_profile).objects(with_profile)
     for cluster in cfg.clusters:
         for name in cluster.workloads:
             objects += manifests.workload(cfg, cluster.name, name)
@@ -58,7 +43,14 @@ def rendered(tmp_path) -> list[dict]:
             objects += [o for name in cluster.workloads for o in manifests.workload(topo, cluster.name, name)]
         for link in topo.links:
             objects += manifests.link(topo, link.target, "https://172.18.0.2:6443", "token", served if link.via_gateway else None)
-    return objects
+    tagged = [(cfg.profile, o) for o in objects]
+    seed = config.parse({"profile": "seed-2.8"})
+    tagged += [(SEED, o) for o in [manifests.metallb_configmap(cfg.cluster("east").lb_pool)]
+               + manifests.multicluster(seed, "west") + manifests.link(seed, "east", "https://172.18.0.2:6443", "token", None)]
+    for profile in profiles.PROFILES:
+        with_profile = config.parse({"profile": profile, "gateway": "ambassador"})
+        tagged += [(with_profile.profile, o) for o in gateways.resolve(with_profile).objects(with_profile)]
+    return tagged
 
 
 @pytest.fixture(scope="module")
@@ -66,49 +58,61 @@ def objects(tmp_path_factory):
     return rendered(tmp_path_factory.mktemp("pki"))
 
 
-CUSTOM = {"IPAddressPool", "L2Advertisement", "Link", "Module", "Host", "Mapping", "Listener"}
 # CRDs are rendered as names and versions only (the simulation stores them); kind applies upstream's own.
 SKETCHED = {"CustomResourceDefinition"}
 
 
+def failures(tagged) -> tuple[list[str], set[str]]:
+    found, missing = [], set()
+    for profile, obj in tagged:
+        try:
+            found += [f"{profile.name}: {obj['kind']} {obj['metadata'].get('name')}: {p.field}: {p.message}"
+                      for p in schema_check.read(profile, obj)]
+        except schema_check.MissingReference as e:
+            missing.add(str(e))
+    return found, missing
+
+
 def test_core_objects_validate_strictly(objects):
-    core = [o for o in objects if o["kind"] not in CUSTOM | SKETCHED]
-    assert {o["kind"] for o in core} >= {"Namespace", "ConfigMap", "Secret", "ServiceAccount", "Deployment", "Service"}
-    for obj in core:
-        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+    core = [(p, o) for p, o in objects if schema_check.is_builtin(o["apiVersion"]) and o["kind"] not in SKETCHED]
+    assert {o["kind"] for _, o in core} >= {"Namespace", "ConfigMap", "Secret", "ServiceAccount", "Deployment", "Service"}
+    assert {p.name for p, _ in core} == {"current", "seed-2.8"}
+    found, _ = failures(core)
+    assert not found, "\n".join(found)
+
+
+def test_custom_resources_validate_strictly_against_their_pinned_crds(objects):
+    custom = [(p, o) for p, o in objects if not schema_check.is_builtin(o["apiVersion"])]
+    assert {o["kind"] for _, o in custom} >= {"IPAddressPool", "L2Advertisement", "Link", "Module", "Host", "Mapping",
+                                              "Listener"}
+    found, missing = failures(custom)
+    assert not found, "\n".join(found)
+    if missing:
+        pytest.skip(f"not in {REFERENCE} (nor LAB_REFERENCE): {', '.join(sorted(missing))}")
 
 
 def test_a_broken_object_is_caught():
     bad = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"}, "spec": {"ports": [{"port": "http"}]}}
-    with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(bad, K8S_VERSION, strict=True)
+    assert [p.field for p in schema_check.read(CURRENT, bad)] == ["spec.ports[0].port"]
+    assert [p.field for p in schema_check.read(SEED, {**bad, "spec": {"portz": []}})] == ["spec.portz"]
 
 
 @pytest.mark.skipif(not REFERENCE.exists(), reason="../shared/reference is not beside this checkout")
-def test_metallb_objects_match_the_v0_16_1_crds(objects):
-    schemas = {"IPAddressPool": crd_schema(REFERENCE / "metallb-v0.16.1" / "metallb.io_ipaddresspools.yaml", "v1beta1"),
-               "L2Advertisement": crd_schema(REFERENCE / "metallb-v0.16.1" / "metallb.io_l2advertisements.yaml", "v1beta1")}
-    checked = 0
-    for obj in objects:
-        if obj["kind"] in schemas:
-            assert obj["apiVersion"] == "metallb.io/v1beta1"
-            jsonschema.validate(obj, schemas[obj["kind"]])
-            checked += 1
-    assert checked == 2
-    with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate({**objects[0], "spec": {"addresses": "not-a-list"}}, schemas["IPAddressPool"])
+def test_metallb_objects_are_read_against_the_v0_16_1_crds(objects):
+    pools = [o for _, o in objects if o["kind"] in ("IPAddressPool", "L2Advertisement")]
+    assert [o["apiVersion"] for o in pools] == ["metallb.io/v1beta1"] * 2
+    assert schema_check.read(CURRENT, {**pools[0], "spec": {"addresses": "not-a-list"}})
+    assert schema_check.read(CURRENT, {**pools[0], "spec": {**pools[0]["spec"], "adresses": []}})
 
 
 @pytest.mark.skipif(not REFERENCE.exists(), reason="../shared/reference is not beside this checkout")
-def test_links_match_the_edge_26_8_3_crd(objects):
+def test_links_are_read_against_the_edge_26_8_3_crd(objects):
     """Every Link the lab writes, with a gateway and without (pod-to-pod, federated)."""
-    links = [o for o in objects if o["kind"] == "Link"]
+    links = [o for _, o in objects if o["kind"] == "Link"]
     assert any("gatewayAddress" in l["spec"] for l in links) and any("gatewayAddress" not in l["spec"] for l in links)
-    schema = crd_schema(REFERENCE / "linkerd-edge-26.8.3" / "install_default.golden", "v1alpha3")
-    for link in links:
-        assert link["apiVersion"] == "multicluster.linkerd.io/v1alpha3"
-        jsonschema.validate(link, schema)
-        assert set(link["spec"]) <= set(schema["properties"]["spec"]["properties"])
+    assert {l["apiVersion"] for l in links} == {"multicluster.linkerd.io/v1alpha3"}
+    found = schema_check.read(CURRENT, {**links[0], "spec": {**links[0]["spec"], "gatewayAdress": "x"}})
+    assert [p.field for p in found] == ["spec.gatewayAdress"]
 
 
 @pytest.mark.skipif(not REFERENCE.exists(), reason="../shared/reference is not beside this checkout")

@@ -14,7 +14,7 @@ from lab.render import manifests
 from lab import names, steps
 from lab.trust import pki, files as trust
 from lab.backends.base import LabError
-from lab.backends import kind_backend, sim_backend
+from lab.backends import kind_backend, sim_backend, sim_install
 from lab.sim.wire import httpwire
 from lab.sim.mesh.gateway import GatewayProbe, GatewayTarget, go_duration, probe_url
 from lab.tools.doctor import cgroup_findings, cgroup_version
@@ -284,3 +284,54 @@ def test_seed_profile_refuses_a_cgroup_v2_host(tmp_path):
     with pytest.raises(LabError, match="needs cgroup v1.*Fix:"):
         backend.provider.preflight()
     assert not (tmp_path / ".lab").exists(), "the refusal must leave nothing behind"
+
+
+# 13 --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("profile, refusal", [
+    ("current", "could not find the token data in service account secret linkerd-service-mirror-remote-access-default-token"),
+    ("seed-2.8", "could not find the token data in the service account secret"),
+])
+def test_link_reads_the_account_token_as_each_version_does(profile, refusal):
+    """stable-2.8.1 cli/cmd/multicluster.go (`link`): the account's `secrets` entry named `<account>-token...`,
+    then its `token` data; edge-26.8.3 multicluster/cmd/link-gen.go getKubeconfig/extractSAToken: the token
+    Secret annotated with the account. Both refuse a Secret without `token` data in their own words, and
+    copy an empty value as it is."""
+    cfg = config.parse({"profile": profile})
+    account = names.REMOTE_ACCESS_SA
+    objects = {o["kind"]: o for o in manifests.access_objects(cfg, account)}
+    sa, secret = objects["ServiceAccount"], objects["Secret"]  # as applied, before the token controller fills it
+    with pytest.raises(LabError) as refused:
+        sim_install.link_token(cfg.profile, account, sa, [secret])
+    assert str(refused.value) == refusal
+    filled = {**secret, "data": {"token": "c2VjcmV0"}}
+    assert sim_install.link_token(cfg.profile, account, sa, [filled]) == "secret"
+    assert sim_install.link_token(cfg.profile, account, sa, [{**secret, "data": {"token": ""}}]) == ""
+    with pytest.raises(LabError, match=f"^could not find service account token secret for {account}$"):
+        sim_install.link_token(cfg.profile, account, {**sa, "secrets": []}, [])
+    with pytest.raises(LabError, match=f'^serviceaccounts "{account}" not found$'):
+        sim_install.link_token(cfg.profile, account, None, [filled])
+
+
+def test_the_sim_refuses_to_link_without_the_accounts_token_and_an_empty_token_cannot_authenticate(sim, monkeypatch):
+    """edge-26.8.3 multicluster/cmd/link-gen.go: without the account's token Secret `link-gen` refuses
+    and writes nothing; with an empty token it writes a kubeconfig that carries no credentials, which
+    the target's API server refuses, so `multicluster check` fails on the credentials."""
+    steps.up(sim, until="multicluster")
+    installer, kube = sim.backend.installer, sim.backend.kube
+    gateway = gateways.resolve(sim.cfg, "linkerd")
+    token_secret = f"{names.REMOTE_ACCESS_SA}-token"
+    kept = kube.get("east", "Secret", names.MC_NS, token_secret)
+    kube.delete("east", "Secret", names.MC_NS, token_secret)
+    monkeypatch.setattr(sim_install, "TOKEN_WAIT", 0.5)
+    with pytest.raises(LabError) as refused:
+        installer.link("west", "east", gateway)
+    assert str(refused.value) == ("`linkerd multicluster link-gen` against east refused: "
+                                  f"could not find service account token secret for {names.REMOTE_ACCESS_SA}")
+    assert kube.list("west", "Link", names.MC_NS) == []
+
+    kube.apply("east", [{k: v for k, v in kept.items() if k != "data"}])
+    monkeypatch.setattr(sim_install.SimCliInstaller, "_account_token", lambda self, target, account: "")
+    with pytest.raises(LabError) as refused:
+        installer.link("west", "east", gateway)
+    assert "remote cluster access credentials are valid" in str(refused.value)
+    assert "refused the link's credentials (401 Unauthorized)" in str(refused.value)

@@ -17,6 +17,43 @@ from .. import names
 from .base import Installer, LabError, wait_until
 
 
+# How long the lab waits for the token controller to fill the link account's token Secret before it runs `link`
+# (the kind plans poll `{.data.token}` as long; see tests/test_kind_plan.py).
+TOKEN_WAIT = 10.0
+TOKEN_SECRET_TYPE = "kubernetes.io/service-account-token"
+
+
+def link_token(profile, account: str, sa: dict | None, secrets: list[dict]) -> str:
+    """The token `link` copies into the link's kubeconfig, found as the profile's CLI finds it, or LabError
+    with the CLI's own words where it refuses:
+    - stable-2.8.1 cli/cmd/multicluster.go (`link`): the first of the account's `secrets` named
+      `<account>-token...`, then that Secret's `token` data;
+    - edge-26.8.3 multicluster/cmd/link-gen.go getKubeconfig and extractSAToken (`link.go` the same): the
+      first `type=kubernetes.io/service-account-token` Secret annotated with the account, then its `token`.
+    Both refuse only a missing `token` key; an empty value is copied as it is (the token controller has not
+    filled it yet), and a kubeconfig without credentials is what the target's API server then refuses."""
+    if sa is None:  # the account is read first: client-go's NotFound
+        raise LabError(f'serviceaccounts "{account}" not found')
+    if profile.link_crd:
+        found = next((s for s in secrets if s.get("type") == TOKEN_SECRET_TYPE and
+                      s["metadata"].get("annotations", {}).get("kubernetes.io/service-account.name") == account), None)
+        if found is None:
+            raise LabError(f"could not find service account token secret for {account}")
+        missing = f"could not find the token data in service account secret {found['metadata']['name']}"
+    else:
+        name = next((ref.get("name", "") for ref in sa.get("secrets", []) if ref.get("name", "").startswith(f"{account}-token")), "")
+        if not name:
+            raise LabError(f"could not find service account token secret for {account}")
+        found = next((s for s in secrets if s["metadata"]["name"] == name), None)
+        if found is None:
+            raise LabError(f'secrets "{name}" not found')
+        missing = "could not find the token data in the service account secret"
+    data = found.get("data") or {}
+    if "token" not in data:
+        raise LabError(missing)
+    return base64.b64decode(data["token"]).decode()
+
+
 class SimCliInstaller(Installer):
     def install_loadbalancer(self, cluster: str) -> None:
         """MetalLB as its manifests leave it (namespace, CRDs, controller); the lab process's MetalLB
@@ -80,26 +117,33 @@ class SimCliInstaller(Installer):
         if objects:
             self.kube.apply(cluster, objects)
 
-    def _account_token(self, target: str, account: str) -> str | None:
-        """The account's token as `link` finds it: 2.8.1 through the account's `secrets` list
-        (cli/cmd/multicluster.go), edge through token Secrets annotated with the account (link-gen.go)."""
-        sa = self.kube.get(target, "ServiceAccount", names.MC_NS, account)
-        if sa is None:
-            return None
-        named = [ref["name"] for ref in sa.get("secrets", [])]
-        for secret in self.kube.list(target, "Secret", names.MC_NS):
-            bound = secret["metadata"].get("annotations", {}).get("kubernetes.io/service-account.name") == account
-            if secret.get("type") == "kubernetes.io/service-account-token" and (
-                    secret["metadata"]["name"] in named if not self.cfg.profile.link_crd else bound):
-                token = secret.get("data", {}).get("token")
-                return base64.b64decode(token).decode() if token else None
-        return None
+    def _account_token(self, target: str, account: str) -> str:
+        """The account's token as `link` reads it from the target (see link_token); refusals raise LabError."""
+        return link_token(self.cfg.profile, account, self.kube.get(target, "ServiceAccount", names.MC_NS, account),
+                          self.kube.list(target, "Secret", names.MC_NS))
 
     def link(self, source: str, target: str, gateway: gateways.Gateway | None, service_account: str | None = None) -> None:
         gw = gateway
         account = service_account or names.REMOTE_ACCESS_SA
-        token = wait_until(lambda: self._account_token(target, account), 10,
-                           f"the token of service account {names.MC_NS}/{account} in {target}")
+        command = f"linkerd multicluster {self.cfg.profile.link_command}"
+
+        def filled() -> str | None:
+            try:
+                return self._account_token(target, account) or None
+            except LabError:
+                return None
+        # First the token controller's fill, as the kind plans wait for it (an empty token is one it has not
+        # written yet); then what `link` itself reads, refusing as it refuses.
+        try:
+            token = wait_until(filled, TOKEN_WAIT, f"the token of service account {names.MC_NS}/{account} in {target}")
+        except LabError:
+            try:
+                token = self._account_token(target, account)
+            except LabError as refused:
+                raise LabError(f"`{command}` against {target} refused: {refused}") from None
+            # An empty token is one `link` does not refuse (it checks only that the key is there): the
+            # kubeconfig it writes carries no credentials, and the target's API server refuses them when
+            # the check below asks.
         service = None
         if self.cfg.profile.link_crd and gw is not None:
             service = wait_until(lambda: (svc := self.kube.get(target, "Service", gw.namespace, gw.name)) and manifests.ingress_ip(svc) and svc,
