@@ -285,7 +285,7 @@ def _parallel(argv: list[str]) -> list[str]:
 @friendly
 def doctor(c, config=None, profile=None):
     """What the kind backend needs here (Docker, pinned tools, inotify limits), each with its fix."""
-    from lab.tools import doctor as doctor_mod
+    from lab.backends import doctor as doctor_mod
 
     lab = Lab.open(config, "sim", profile=profile)
     problems = 0

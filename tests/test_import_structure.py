@@ -88,7 +88,7 @@ LAYERS = [
                     "lab.parsers", "lab.parsers.*",
                     "lab.model.profiles", "lab.model.fixtures_dir", "lab.model.crds", "lab.render.encoding"}),
     ("model", {"lab.model", "lab.model.*", "lab.trust", "lab.trust.pki", "lab.tools.install"}),
-    ("rendering", {"lab.render", "lab.render.*", "lab.trust.files", "lab.tools.doctor"}),
+    ("rendering", {"lab.render", "lab.render.*", "lab.trust.files"}),
     # The simulated clusters (lab/sim), bottom to top; the sim backend above them starts them as a process.
     ("sim wire", {"lab.sim", "lab.sim.wire", "lab.sim.wire.*"}),
     ("sim kube", {"lab.sim.kube", "lab.sim.kube.*"}),

@@ -115,7 +115,7 @@ def test_doctor_checks_the_pinned_helm_and_step(tmp_path):
     """helm and step are pinned per profile: doctor reads each one's own version output (step prints
     "Smallstep CLI/0.30.6 (linux/amd64)", no "v") and names the pin when it differs."""
     from lab.model import profiles
-    from lab.tools.doctor import tool_findings
+    from lab.backends.doctor import tool_findings
 
     current = profiles.PROFILES["current"]
     for name, out in (("helm", "v4.2.4+g3900f43"), ("step", "Smallstep CLI/0.29.0 (linux/amd64)")):

@@ -17,7 +17,7 @@ from lab.backends.base import LabError
 from lab.backends import kind_backend, sim_backend, sim_install
 from lab.sim.wire import httpwire
 from lab.sim.mesh.gateway import GatewayProbe, GatewayTarget, go_duration, probe_url
-from lab.tools.doctor import cgroup_findings, cgroup_version
+from lab.backends.doctor import cgroup_findings, cgroup_version
 
 GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "plans"
 SEED, CURRENT = profiles.PROFILES["seed-2.8"], profiles.PROFILES["current"]

@@ -147,7 +147,7 @@ class KindProvider(ToolProvider):
         """kind's nodes can start here (cgroups), then every tool at the profile's version."""
         if not isinstance(self.runner, Runner):
             return  # recording or scripting: nothing will run
-        from ..tools.doctor import cgroup_findings, cgroup_version
+        from .doctor import cgroup_findings, cgroup_version
 
         cgroups = cgroup_findings(self.cfg.profile, cgroup_version(self.docker.info()))
         if not cgroups[0].ok:

@@ -53,7 +53,7 @@ class ToolProvider(Provider):
         """Every tool at the profile's version, before anything is created."""
         if not isinstance(self.runner, Runner):
             return  # recording or scripting: nothing will run
-        from ..tools.doctor import tool_findings
+        from .doctor import tool_findings
 
         bad = [f for f in tool_findings(self.cfg.profile, tool_bin(self.root)) if not f.ok]
         if bad:

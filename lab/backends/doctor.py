@@ -8,9 +8,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .docker_probe import probe_docker
+from ..tools.docker_probe import probe_docker
 from ..model.profiles import Profile
-from .install import RELEASES, host_platform
+from ..tools.install import RELEASES, host_platform
 
 # kind's known issues ("Pod errors due to too many open files"): multi-node and
 # multi-cluster setups exhaust the default inotify limits.
