@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from ..trust import pki
-from ..kubeclient import KubeClient
+from ..kubeclient import KubeClient, preload
 from ..lock import lab_lock
 from ..sim.kube.apicerts import ApiCerts
 from ..sim.process import labprocess
@@ -116,6 +116,7 @@ class SimProvider(Provider):
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.root, env=env,
                 start_new_session=True,  # outlives this command, as kind's containers do
             )
+        preload()  # the steps after this one talk to the clusters through the official client: import it meanwhile
 
         def up():
             if proc.poll() is not None:
