@@ -4,7 +4,9 @@
 """
 from __future__ import annotations
 
+import atexit
 import functools
+import gc
 import json
 import os
 import subprocess
@@ -20,6 +22,10 @@ from lab import session, steps
 from lab.report import status as status_mod
 from lab.errors import LabError
 from lab.session import Lab
+
+# The command ends right after its task: a last garbage collection over everything it loaded (the kubernetes
+# client's thousands of classes) would only delay the exit, by ~0.07 s. Objects are still freed as usual.
+atexit.register(gc.freeze)
 
 HELP_CONFIG = "lab.yaml to use (default: ./lab.yaml if present, else the built-in east/west lab)"
 HELP_BACKEND = "sim, kind, or auto (kind where a Docker engine answers, else the simulation)"

@@ -52,6 +52,19 @@ def _kept_metadata(current: dict, meta: dict) -> dict:
     return out
 
 
+def preload() -> threading.Thread:
+    """Import the official client in the background (a few tenths of a second of CPU, kubernetes_validate,
+    jsonschema and pydantic with it), so a command that will need it soon pays that while it waits on
+    something else, such as a lab process starting. The first KubeClient then finds it imported."""
+    def load():
+        from kubernetes import config, dynamic  # noqa: F401, PLC0415 - what KubeClient imports
+        from kubernetes.dynamic import exceptions, resource  # noqa: F401, PLC0415 - what its verbs import
+
+    thread = threading.Thread(target=load, name="kubernetes-preload")  # not daemon: never cut short mid-import at exit
+    thread.start()
+    return thread
+
+
 class KubeClient:
     def __init__(self, kubeconfig: str | Path | None, context: str, cache_file: Path):
         """`kubeconfig` as KUBECONFIG reads (several files joined by the path separator are merged, as

@@ -48,8 +48,10 @@ class HttpResult:
         return f"HTTP {self.status}" + (f" (l5d-proxy-error: {reason})" if reason else "")
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
-    """Poll `predicate` until it returns something truthy; raise LabError naming `what` on timeout."""
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1,
+               pause: Callable[[float], Any] = time.sleep) -> Any:
+    """Poll `predicate` until it returns something truthy; raise LabError naming `what` on timeout.
+    Between polls, `pause(interval)`: a sleep, or a wait that ends sooner when there is news."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -57,7 +59,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval
             return value
         if time.monotonic() >= deadline:
             raise LabError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
+        pause(interval)
 
 
 class Role(ABC):
@@ -169,6 +171,11 @@ class Provider(Role):
 
     def settle(self) -> None:
         """Wait for controllers to act on the last change (a no-op where they are not ours)."""
+
+    def pause(self, seconds: float) -> None:
+        """Wait before looking at the clusters again: `seconds`, or less where the provider can tell that
+        its controllers have acted since the caller last looked (a sleep where they are not ours)."""
+        time.sleep(seconds)
 
     def write_diagnostics(self, dest: Path) -> None:
         """Add what only this backend knows to a diagnostics bundle."""

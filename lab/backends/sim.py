@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from ..trust import pki
-from ..kubeclient import KubeClient
+from ..kubeclient import KubeClient, preload
 from ..lock import lab_lock
 from ..sim.kube.apicerts import ApiCerts
 from ..sim.process import labprocess
@@ -37,6 +37,7 @@ class SimProvider(Provider):
         self._start_lock = threading.Lock()
         self._clients: dict[str, KubeClient] = {}
         self._clients_lock = threading.Lock()
+        self._seen = threading.local()  # per polling thread: the lab process's passes it has looked after
 
     @property
     def sim_dir(self) -> Path:
@@ -110,12 +111,20 @@ class SimProvider(Provider):
         shutil.rmtree(self.backend.state_dir / "discovery", ignore_errors=True)
         (self.sim_dir / labprocess.RECORD).unlink(missing_ok=True)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))}
+        ready = labprocess.ReadyPipe()
         with open(self.log_file, "ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", labprocess.MODULE, str(self.sim_dir.resolve())],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.root, env=env,
-                start_new_session=True,  # outlives this command, as kind's containers do
-            )
+            try:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", labprocess.MODULE, str(self.sim_dir.resolve())],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.root, env={**env, **ready.env()},
+                    pass_fds=(ready.write_fd,), start_new_session=True,  # outlives this command, as kind's containers do
+                )
+            except BaseException:
+                ready.close()
+                raise
+            finally:
+                ready.started()
+        preload()  # the steps after this one talk to the clusters through the official client: import it meanwhile
 
         def up():
             if proc.poll() is not None:
@@ -127,7 +136,24 @@ class SimProvider(Provider):
             info = self._daemon()
             return info is not None and info.pid == proc.pid
 
-        wait_until(up, START_TIMEOUT, f"the lab process to start (log: {self.log_file})", interval=0.05)
+        try:
+            wait_until(up, START_TIMEOUT, f"the lab process to start (log: {self.log_file})", interval=0.05, pause=ready.wait)
+        finally:
+            ready.close()
+
+    def pause(self, seconds: float) -> None:
+        """Until the lab process finishes a reconcile pass this thread has not looked after yet (what it
+        polls for is made by one), `seconds` at most: a poller wakes on the change instead of a clock."""
+        started = time.monotonic()
+        try:
+            seen = self.rpc("GET", "passes", query={"after": getattr(self._seen, "passes", 0), "timeout": seconds},
+                            timeout=seconds + 5)
+        except LabError:  # the poller's next look says what happened to the lab process
+            seen = None
+        if seen is None:  # no answer, or a lab process from before this route: the plain sleep
+            time.sleep(max(0.0, seconds - (time.monotonic() - started)))
+            return
+        self._seen.passes = seen["passes"]
 
     def cluster_exists(self, cluster: str) -> bool:
         health = self.rpc("GET", "health", timeout=3) if self.running() else None

@@ -7,6 +7,8 @@ remote-access service account. Exports use the guide's two annotations.
 """
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import string
 
@@ -458,7 +460,14 @@ def workload(cfg: LabConfig, cluster: str, name: str) -> list[dict]:
         available = sorted(p.stem for p in WORKLOADS.glob("*.yaml"))
         raise FileNotFoundError(f"no workload fixture {path.name}; available: {', '.join(available)}")
     text = string.Template(path.read_text()).substitute(namespace=cfg.namespace, cluster=cluster)
-    return [doc for doc in yaml.safe_load_all(text) if doc]
+    return copy.deepcopy(list(_documents(text)))  # the caller's to change
+
+
+@functools.lru_cache(maxsize=64)
+def _documents(text: str) -> tuple[dict, ...]:
+    """A fixture's documents, parsed once per text: the export step's check asks for them on every poll,
+    and the pure-Python YAML parser took most of that check's time."""
+    return tuple(doc for doc in yaml.safe_load_all(text) if doc)
 
 
 ROLLOUT_KINDS = ("Deployment", "StatefulSet")  # what `kubectl rollout status` waits for, among the lab's objects

@@ -153,7 +153,8 @@ def run_target(ctx: Context, step: Step, target: Target) -> StepResult:
             return last[0].ok
 
         try:
-            wait_until(passed, APPLY_TIMEOUT, f"step {step.name} on {target} to take effect", interval=0.05)
+            wait_until(passed, APPLY_TIMEOUT, f"step {step.name} on {target} to take effect", interval=0.05,
+                       pause=ctx.backend.provider.pause)
         except LabError as exc:
             if not last:  # the check itself failed (the lab process died, say): that is the news
                 raise StepError(step.name, str(target), str(exc)) from None

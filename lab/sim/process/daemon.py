@@ -79,6 +79,8 @@ class LabProcess:
         self._saved = time.monotonic()
         self.journal: journal.Journal | None = None
         self._idle = asyncio.Event()
+        self.passes = 0  # reconcile passes finished; `_passed` is set when the next one finishes
+        self._passed = asyncio.Event()
         self._stopping = asyncio.Event()
         self.started = time.time()
         self.token: str | None = None
@@ -185,6 +187,9 @@ class LabProcess:
                 self.save()
             if not self._wake.is_set():
                 self._idle.set()
+            self.passes += 1
+            self._passed, passed = asyncio.Event(), self._passed
+            passed.set()
 
     async def _quiet(self) -> None:
         """Let a burst of writes (`kubectl apply -f` of many objects, one request each) land before a pass:
@@ -245,6 +250,13 @@ class LabProcess:
             return ok({"stopping": True})
         if parts == ["settle"]:
             return ok({"settled": await self.settle(float(req.query.get("timeout", "10")))})
+        if parts == ["passes"]:  # a poller's pause: answers once a pass after `after` has finished, or at `timeout`
+            if self.passes <= int(req.query.get("after", "0")):
+                try:
+                    await asyncio.wait_for(self._passed.wait(), min(float(req.query.get("timeout", "1")), 10.0))
+                except asyncio.TimeoutError:
+                    pass
+            return ok({"passes": self.passes})
         if parts == ["resolve"]:
             real = self.network.resolve(req.query["address"], int(req.query["port"]))
             return ok({"host": real[0], "port": real[1]} if real else {"host": None, "port": None})
@@ -330,6 +342,7 @@ async def main(state_dir: Path) -> None:
     port = server.port
     info = state_dir / labprocess.RECORD
     labprocess.write_record(state_dir, os.getpid(), port, lab.started)
+    labprocess.say_ready()
     log.info("lab process %d serving its API on 127.0.0.1:%d", os.getpid(), port)
     try:
         await lab.reconcile_forever()

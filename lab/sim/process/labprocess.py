@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import select
 import signal
 import time
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from ...trust.pki import write_private
 from ...errors import CorruptFile, LabError
 
 MODULE = "lab.sim.process.daemon"
+READY_FD = "LAB_READY_FD"  # the environment variable naming the pipe the lab process says "ready" on
 RECORD = "daemon.json"
 TOKEN = "api-token"
 FIX = "Fix: `./labctl down` stops the lab process of this lab, whatever its files say, then `./labctl up`"
@@ -51,6 +53,48 @@ def read_record(sim_dir: Path) -> Record | None:
 
 def write_record(sim_dir: Path, pid: int, port: int, started: float) -> None:
     write_private(sim_dir / RECORD, json.dumps({"pid": pid, "port": port, "started": started}))
+
+
+class ReadyPipe:
+    """How the starting command learns that the lab process has written its record: a pipe whose write
+    end only the child holds, so a wait on it wakes when the child says so, or exits (end of file)."""
+
+    def __init__(self):
+        self._read, self.write_fd = os.pipe()
+        self._open = True
+
+    def env(self) -> dict[str, str]:
+        return {READY_FD: str(self.write_fd)}
+
+    def started(self) -> None:
+        """The child has its copy now: drop ours, so the pipe ends when the child's does."""
+        os.close(self.write_fd)
+
+    def wait(self, seconds: float) -> None:
+        """Until the child writes or exits, `seconds` at most; a plain sleep once the pipe has ended."""
+        if not self._open:
+            time.sleep(seconds)
+            return
+        readable, _, _ = select.select([self._read], [], [], seconds)
+        if readable and not os.read(self._read, 64):
+            self.close()
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            os.close(self._read)
+
+
+def say_ready() -> None:
+    """In the lab process, once its record is written: tell the command that started it (when it asked)."""
+    fd = os.environ.pop(READY_FD, None)
+    if fd is None:
+        return
+    try:
+        os.write(int(fd), b"ready\n")
+        os.close(int(fd))
+    except (OSError, ValueError):
+        pass  # the starter gave up waiting: it reads the record instead
 
 
 def new_token(sim_dir: Path) -> str:
