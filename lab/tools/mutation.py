@@ -75,8 +75,9 @@ TARGETS: dict[str, Target] = {
     "mirror": Target("lab/sim/mesh/mirror.py",
                      ("tests/test_sim_mirror_namespaces.py", "scenarios/test_export.py", "scenarios/test_multiport_export.py")),
     "gateway": Target("lab/sim/mesh/gateway.py",
-                      ("tests/test_upstream_fidelity.py", "scenarios/test_gateway_outage.py",
-                       "scenarios/test_gateway_refuses_strangers.py")),
+                      ("tests/test_gateway.py", "tests/test_upstream_fidelity.py", "scenarios/test_gateway_outage.py",
+                       "scenarios/test_gateway_refuses_strangers.py"),
+                      fast=("tests/test_gateway.py",)),
 }
 FAST = ("tls", "rbac")
 
