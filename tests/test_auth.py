@@ -1,0 +1,235 @@
+"""Who a request to the simulated API server is, and who it acts as: lab/sim/kube/apiserver/auth.py, in process.
+
+The scenarios (scenarios/test_impersonation.py, test_helm_access.py) show the same through kubectl; these
+pin each rule on its own, as the pinned upstream decides it:
+- client certificates: the CN is the user name and each O a group (staging/src/k8s.io/apiserver/pkg/
+  authentication/request/x509/x509.go, CommonNameUserConversion, v1.32); every authenticated user is
+  also in `system:authenticated` (pkg/authentication/group/authenticated_group_adder.go);
+- bearer tokens of `kubernetes.io/service-account-token` Secrets belong to the account the Secret's
+  `kubernetes.io/service-account.name` annotation names, while that account exists (legacy tokens,
+  pkg/serviceaccount/legacy.go, v1.32);
+- impersonation: staging/src/k8s.io/apiserver/pkg/endpoints/filters/impersonation.go (v1.32) and
+  staging/src/k8s.io/apiserver/pkg/authentication/serviceaccount/util.go (SplitUsername, MakeGroupNames).
+"""
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
+from multidict import CIMultiDict
+
+from lab.sim.kube import rbac
+from lab.sim.kube.apiserver import auth
+from lab.sim.kube.apiserver.status import ApiError
+from lab.sim.kube.store import ObjectStore
+from lab.sim.wire.protowire import field_bytes
+
+ADMIN = rbac.User("kubernetes-admin", ("system:masters", "system:authenticated"))
+
+
+class _Transport:
+    def __init__(self, peercert):
+        self.peercert = peercert
+
+    def get_extra_info(self, name, default=None):
+        return self.peercert if name == "peercert" else default
+
+
+def _request(headers=(), peercert=None, path="/api/v1/pods"):
+    return make_mocked_request("GET", path, headers=CIMultiDict(headers), transport=_Transport(peercert))
+
+
+def _store_with_robot(token: str = "s3cret", before: tuple[dict, ...] = ()) -> ObjectStore:
+    import base64
+    store = ObjectStore()
+    for obj in before:
+        store.apply(obj)
+    store.apply({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "robot", "namespace": "ops"}})
+    store.apply({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+                 "metadata": {"name": "robot-token", "namespace": "ops",
+                              "annotations": {"kubernetes.io/service-account.name": "robot"}},
+                 "data": {"token": base64.b64encode(token.encode()).decode()}})
+    return store
+
+
+# -- authentication -------------------------------------------------------------------------------
+def test_a_client_certificate_is_its_common_name_in_its_organizations():
+    subject = ((("countryName", "NL"),), (("organizationName", "system:masters"),), (("organizationName", "ops"),),
+               (("commonName", "kubernetes-admin"),))
+    user = auth.authenticate(_request(peercert={"subject": subject}), ObjectStore())
+    assert user == rbac.User("kubernetes-admin", ("system:masters", "ops", "system:authenticated"))
+    # A certificate without a common name names nobody: the bearer token (if any) decides.
+    no_cn = {"subject": ((("organizationName", "system:masters"),),)}
+    assert auth.authenticate(_request(peercert=no_cn), ObjectStore()) is None
+    robot = auth.authenticate(_request({"Authorization": "Bearer s3cret"}, peercert=no_cn), _store_with_robot())
+    assert robot == rbac.User.service_account("ops", "robot")
+
+
+def test_a_bearer_token_is_the_account_its_token_secret_names_and_nothing_else_is_anyone():
+    store = _store_with_robot()
+    assert auth.authenticate(_request({"Authorization": "Bearer s3cret"}), store) == rbac.User.service_account("ops", "robot")
+    assert auth.authenticate(_request({"Authorization": "Bearer s3cret "}), store) is not None, "a trailing space"
+    assert auth.authenticate(_request({"Authorization": "Bearer wrong"}), store) is None
+    assert auth.authenticate(_request({"Authorization": "Basic czNjcmV0"}), store) is None, "only bearer tokens"
+    assert auth.authenticate(_request(), store) is None
+    # The same data in a Secret of another type is no token; the account's own token Secret, stored after
+    # it, still is.
+    lookalike = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                 "metadata": {"name": "lookalike", "namespace": "ops",
+                              "annotations": {"kubernetes.io/service-account.name": "robot"}},
+                 "data": {"token": "czNjcmV0"}}
+    opaque = _store_with_robot("other", before=(lookalike,))
+    assert auth.token_user(opaque, "s3cret") is None
+    assert auth.token_user(opaque, "other") == rbac.User.service_account("ops", "robot")
+    # A token outlives nothing: once its account is gone, it is refused.
+    store.delete("ServiceAccount", "ops", "robot")
+    assert auth.token_user(store, "s3cret") is None
+
+
+# -- impersonation --------------------------------------------------------------------------------
+def _as(store, requestor, headers):
+    return auth.impersonated(_request(headers), store, requestor)
+
+
+def test_a_request_without_impersonation_headers_is_its_sender():
+    assert auth.impersonated(_request({"Accept": "application/json"}), ObjectStore(), ADMIN) is ADMIN
+
+
+def test_an_impersonated_user_is_in_system_authenticated_unless_anonymous_or_told_otherwise():
+    store = ObjectStore()
+    assert _as(store, ADMIN, {"Impersonate-User": "alice"}) == rbac.User("alice", ("system:authenticated",))
+    assert _as(store, ADMIN, [("Impersonate-User", "alice"), ("Impersonate-Group", "ops"), ("Impersonate-Group", "dev")]) \
+        == rbac.User("alice", ("ops", "dev", "system:authenticated"))
+    # a group of system:authenticated or system:unauthenticated asked for is kept and nothing added
+    assert _as(store, ADMIN, [("Impersonate-User", "alice"), ("Impersonate-Group", "system:unauthenticated")]) \
+        == rbac.User("alice", ("system:unauthenticated",))
+    assert _as(store, ADMIN, [("Impersonate-User", "alice"), ("Impersonate-Group", "system:authenticated")]) \
+        == rbac.User("alice", ("system:authenticated",))
+    assert _as(store, ADMIN, {"Impersonate-User": "system:anonymous"}) == \
+        rbac.User("system:anonymous", ("system:unauthenticated",))
+    assert _as(store, ADMIN, [("Impersonate-User", "system:anonymous"), ("Impersonate-Group", "system:unauthenticated")]) \
+        == rbac.User("system:anonymous", ("system:unauthenticated",))
+    assert _as(store, ADMIN, [("Impersonate-User", "system:anonymous"), ("Impersonate-Group", "ops")]) \
+        == rbac.User("system:anonymous", ("ops", "system:unauthenticated"))
+
+
+def test_an_impersonated_service_account_gets_its_groups_unless_groups_are_asked_for():
+    store = ObjectStore()
+    robot = "system:serviceaccount:ops:robot"
+    assert _as(store, ADMIN, {"Impersonate-User": robot}) == rbac.User.service_account("ops", "robot")
+    assert _as(store, ADMIN, [("Impersonate-User", robot), ("Impersonate-Group", "dev")]) == \
+        rbac.User(robot, ("dev", "system:authenticated"))
+
+
+def test_only_a_valid_service_account_name_asks_for_serviceaccounts_impersonation():
+    """SplitUsername: `system:serviceaccount:` + a DNS label namespace (<= 63) + `:` + a DNS subdomain name
+    (<= 253); anything else is a plain user, which needs `impersonate` on users."""
+    store = ObjectStore()
+    store.apply({"kind": "ClusterRole", "metadata": {"name": "as-accounts"},
+                 "rules": [{"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["impersonate"]}]})
+    store.apply({"kind": "ClusterRoleBinding", "metadata": {"name": "as-accounts"},
+                 "roleRef": {"kind": "ClusterRole", "name": "as-accounts"}, "subjects": [{"kind": "User", "name": "bob"}]})
+    bob = rbac.User("bob", ("system:authenticated",))
+    prefix = "system:serviceaccount:"
+    for name in (f"{prefix}{'n' * 63}:{'a' * 253}", f"{prefix}ops:robot.v1", f"{prefix}o:r", f"{prefix}ops:a-b"):
+        assert _as(store, bob, {"Impersonate-User": name}).name == name, name
+    for name in (f"{prefix}{'n' * 64}:robot", f"{prefix}ops:{'a' * 254}", f"{prefix}ops:Robot", f"{prefix}Ops:robot",
+                 f"{prefix}ops:", f"{prefix}:robot", f"{prefix}ops:robot:extra", f"{prefix}ops", f"{prefix}ops:-robot",
+                 f"{prefix}ops:robot..v1", "serviceaccount:ops:robot"):
+        with pytest.raises(ApiError) as refused:
+            _as(store, bob, {"Impersonate-User": name})
+        assert refused.value.details["kind"] == "users", name
+
+
+def test_impersonation_is_refused_naming_the_first_thing_not_allowed():
+    store = ObjectStore()
+    store.apply({"kind": "ClusterRole", "metadata": {"name": "as-alice"}, "rules": [
+        {"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"], "resourceNames": ["alice"]},
+        {"apiGroups": [""], "resources": ["groups"], "verbs": ["impersonate"], "resourceNames": ["ops"]},
+        {"apiGroups": ["authentication.k8s.io"], "resources": ["userextras/scopes"], "verbs": ["impersonate"]},
+        {"apiGroups": ["authentication.k8s.io"], "resources": ["uids"], "verbs": ["impersonate"], "resourceNames": ["42"]}]})
+    store.apply({"kind": "ClusterRoleBinding", "metadata": {"name": "as-alice"},
+                 "roleRef": {"kind": "ClusterRole", "name": "as-alice"}, "subjects": [{"kind": "User", "name": "bob"}]})
+    store.apply({"kind": "Role", "metadata": {"name": "as-robot", "namespace": "ops"}, "rules": [
+        {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["impersonate"], "resourceNames": ["robot"]}]})
+    store.apply({"kind": "RoleBinding", "metadata": {"name": "as-robot", "namespace": "ops"},
+                 "roleRef": {"kind": "Role", "name": "as-robot"}, "subjects": [{"kind": "User", "name": "bob"}]})
+    bob = rbac.User("bob", ("system:authenticated",))
+    alice = _as(store, bob, [("Impersonate-User", "alice"), ("Impersonate-Group", "ops"), ("Impersonate-Uid", "42"),
+                             ("Impersonate-Extra-Scopes", "view")])
+    assert alice == rbac.User("alice", ("ops", "system:authenticated"))
+    assert _as(store, bob, {"Impersonate-User": "system:serviceaccount:ops:robot"}).name == "system:serviceaccount:ops:robot"
+
+    def refusal(headers) -> ApiError:
+        with pytest.raises(ApiError) as refused:
+            _as(store, bob, headers)
+        assert (refused.value.code, refused.value.reason) == (403, "Forbidden")
+        return refused.value
+
+    carol = refusal({"Impersonate-User": "carol"})
+    assert carol.message == 'users "carol" is forbidden: User "bob" cannot impersonate resource "users" in API group "" ' \
+                            'at the cluster scope'
+    assert carol.details == {"name": "carol", "group": "", "kind": "users"}
+    other = refusal({"Impersonate-User": "system:serviceaccount:dev:robot"})
+    assert other.message == 'serviceaccounts "robot" is forbidden: User "bob" cannot impersonate resource ' \
+                            '"serviceaccounts" in API group "" in the namespace "dev"'
+    assert refusal([("Impersonate-User", "alice"), ("Impersonate-Group", "ops"), ("Impersonate-Group", "admins")]) \
+        .details == {"name": "admins", "group": "", "kind": "groups"}
+    assert refusal([("Impersonate-User", "alice"), ("Impersonate-Uid", "7")]).details == \
+        {"name": "7", "group": "authentication.k8s.io", "kind": "uids"}
+    extra = refusal([("Impersonate-User", "alice"), ("Impersonate-Extra-Reason", "debug")])
+    assert extra.details == {"name": "debug", "group": "authentication.k8s.io", "kind": "userextras"}
+    assert 'cannot impersonate resource "userextras/reason" in API group "authentication.k8s.io"' in extra.message
+    # the user is checked before its groups: the refusal names the user
+    assert refusal([("Impersonate-User", "carol"), ("Impersonate-Group", "admins")]).details["name"] == "carol"
+    # the sender's own rights count, not the impersonated user's: alice in system:masters is not bob's to be
+    assert refusal([("Impersonate-User", "alice"), ("Impersonate-Group", "system:masters")]).details["name"] == \
+        "system:masters"
+
+
+def test_groups_or_a_uid_without_a_user_is_an_internal_error_naming_what_was_asked():
+    store = ObjectStore()
+    for headers, asked in (({"Impersonate-Group": "ops"}, "{Group  ops    }"),
+                           ({"Impersonate-Uid": "42"}, "{UID  42  authentication.k8s.io/v1  }"),
+                           ({"Impersonate-Extra-Scopes": "view"}, "{UserExtra  view  authentication.k8s.io/v1  scopes}")):
+        with pytest.raises(web.HTTPInternalServerError) as failed:
+            auth.impersonated(_request(headers, path="/api/v1/pods?limit=1"), store, ADMIN)
+        assert failed.value.text == (f'Internal Server Error: "/api/v1/pods?limit=1": requested [{asked}] '
+                                     "without impersonating a user\n"), headers
+
+
+# -- SelfSubjectAccessReview ----------------------------------------------------------------------
+def _review(**attrs) -> dict:
+    return {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": attrs}}
+
+
+def test_an_access_review_answers_for_the_asker_with_every_attribute_counted():
+    store = ObjectStore()
+    store.apply({"kind": "Role", "metadata": {"name": "scale", "namespace": "ops"}, "rules": [
+        {"apiGroups": ["apps"], "resources": ["deployments/scale"], "verbs": ["update"], "resourceNames": ["web"]}]})
+    store.apply({"kind": "RoleBinding", "metadata": {"name": "scale", "namespace": "ops"},
+                 "roleRef": {"kind": "Role", "name": "scale"}, "subjects": [{"kind": "User", "name": "bob"}]})
+    bob = rbac.User("bob", ("system:authenticated",))
+    asked = dict(verb="update", group="apps", resource="deployments", subresource="scale", namespace="ops", name="web")
+    answer = auth.access_review(store, bob, _review(**asked))
+    assert answer["status"] == {"allowed": True} and answer["spec"] == {"resourceAttributes": asked}
+    assert answer["kind"] == "SelfSubjectAccessReview" and answer["apiVersion"] == "authorization.k8s.io/v1"
+    assert auth.access_review(store, bob, _review(**{**asked, "subresource": ""}))["status"] == {"allowed": False}
+    assert auth.access_review(store, rbac.User("carol", ()), _review(**asked))["status"] == {"allowed": False}
+    assert auth.access_review(store, bob, {"spec": {}})["status"] == {"allowed": False}
+
+
+def test_a_protobuf_access_review_is_read_as_kubectl_auth_can_i_sends_it():
+    # k8s.io/api authorization/v1 generated.proto (v0.32.3): SelfSubjectAccessReview.spec = 2,
+    # spec.resourceAttributes = 1; ResourceAttributes namespace 1, verb 2, group 3, resource 5, subresource 6, name 7
+    attrs = (field_bytes(1, b"ops") + field_bytes(2, b"update") + field_bytes(3, b"apps") + field_bytes(5, b"deployments")
+             + field_bytes(6, b"scale") + field_bytes(7, b"web"))
+    body = (b"k8s\x00" + field_bytes(1, field_bytes(1, b"authorization.k8s.io/v1") + field_bytes(2, b"SelfSubjectAccessReview"))
+            + field_bytes(2, field_bytes(2, field_bytes(1, attrs))))
+    review = auth.access_review_from_protobuf(body)
+    assert review["spec"]["resourceAttributes"] == {"namespace": "ops", "verb": "update", "group": "apps",
+                                                    "resource": "deployments", "subresource": "scale", "name": "web"}
+    for bad, why in ((b'{"kind": "SelfSubjectAccessReview"}', "k8s magic"),
+                     (b"k8s\x00" + b"\xff\xff", "cannot read the SelfSubjectAccessReview")):
+        with pytest.raises(ApiError) as refused:
+            auth.access_review_from_protobuf(bad)
+        assert refused.value.code == 400 and why in refused.value.message
