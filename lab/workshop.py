@@ -42,7 +42,9 @@ def blocks(text: str) -> list[Block]:
             current.outputs[-1].append(line[2:])
         else:
             current = None
-            if line.strip() and not line.startswith("```"):
+            if line.startswith("#"):  # a heading starts a section: the paragraph before it is not its prose
+                prose = [line]
+            elif line.strip() and not line.startswith("```"):
                 prose.append(line)
             elif not line.strip():
                 prose = [] if prose and prose[-1] == "" else prose + [""]
