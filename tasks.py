@@ -257,6 +257,21 @@ def kubeconfig(c, config=None):
     print(lab.backend.provider.kubeconfig_path())
 
 
+@task(help={"address": "ADDRESS:PORT on the lab's network, e.g. east's gateway 172.18.255.200:4143", "config": HELP_CONFIG})
+@friendly
+def address(c, address, config=None):
+    """Where this machine connects to reach ADDRESS:PORT on the lab's network, as HOST:PORT (for openssl, curl):
+    the address itself on kind (the docker network is routed from the host), a loopback port on the simulation."""
+    lab = _running(Lab.open(config, "auto"))
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise Exit(f"address: give ADDRESS:PORT, e.g. 172.18.255.200:4143, not {address!r}", code=2)
+    reached = lab.backend.provider.host_address(host, int(port))
+    if reached is None:
+        raise Exit(f"address: nothing on the lab's network answers at {address}", code=1)
+    print(f"{reached[0]}:{reached[1]}")
+
+
 @task(help={"args": "extra pytest arguments, e.g. \"-k mirror -x\""})
 def test(c, args=""):
     """Run every test: unit tests of lab/ and the end-to-end scenarios (which bring the lab up if needed)."""
@@ -407,4 +422,4 @@ def tour(c, auto=False, start=1, stop=None):
     from lab import workshop
 
     differing = workshop.tour(auto, start=int(start), stop=int(stop) if stop else None)
-    print(f"\ntour: done; {differing} block(s) printed something else than the page expects" if differing else "\ntour: done")
+    print(f"\ntour: done; {differing} command(s) printed something else than the page expects" if differing else "\ntour: done")

@@ -19,7 +19,8 @@ class Block:
     line: int                       # 1-based line of its first command in the page
     prose: str                      # the paragraph before it: what to notice
     commands: list[str] = field(default_factory=list)
-    expected: list[str] = field(default_factory=list)
+    expected: list[str] = field(default_factory=list)   # all its expected lines
+    outputs: list[list[str]] = field(default_factory=list)  # the expected lines of each command, in order
 
 
 def blocks(text: str) -> list[Block]:
@@ -33,13 +34,17 @@ def blocks(text: str) -> list[Block]:
                 found.append(current)
                 prose = []
             current.commands.append(line[4:])
+            current.outputs.append([])
         elif line.startswith("  > ") and current is not None:
             current.commands[-1] += "\n" + line[4:]
         elif line.startswith("  ") and current is not None:
             current.expected.append(line[2:])
+            current.outputs[-1].append(line[2:])
         else:
             current = None
-            if line.strip() and not line.startswith("```"):
+            if line.startswith("#"):  # a heading starts a section: the paragraph before it is not its prose
+                prose = [line]
+            elif line.strip() and not line.startswith("```"):
                 prose.append(line)
             elif not line.strip():
                 prose = [] if prose and prose[-1] == "" else prose + [""]
@@ -64,8 +69,9 @@ def environment() -> dict[str, str]:
 
 def tour(auto: bool, say=print, ask=input, start: int = 1, stop: int | None = None, root: Path = REPO) -> int:
     """Walk the page: the prose (what to notice), the command, run it (on Enter unless `auto`), its output.
-    Runs in the repository with one shell per command, KUBECONFIG kept between them as the page exports it.
-    Returns how many commands printed something else than the page expects (counted, not fatal: a tour)."""
+    Runs in the repository with one shell per command; what the page exports (`export NAME=...`) is kept for
+    the commands after it, as in the one shell prysk runs the page in. Returns how many commands printed
+    something else than the page expects (counted, not fatal: a tour)."""
     import re
     import subprocess
 
@@ -76,21 +82,27 @@ def tour(auto: bool, say=print, ask=input, start: int = 1, stop: int | None = No
             continue
         if block.prose:
             say(f"\n# {block.prose}")
-        for command in block.commands:
+        for command, expected in zip(block.commands, block.outputs):
             say(f"\n$ {command}")
             if not auto:
                 ask("  [Enter to run] ")
-            if command.startswith("export KUBECONFIG="):
-                env["KUBECONFIG"] = subprocess.run(["bash", "-c", command.split("=", 1)[1].strip("$()")], cwd=root,
-                                                   env=env, capture_output=True, text=True).stdout.strip()
-                continue
-            done = subprocess.run(["bash", "-c", command], cwd=root, env=env, capture_output=True, text=True)
-            out = (done.stdout + done.stderr).rstrip("\n").splitlines() + ([f"[{done.returncode}]"] if done.returncode else [])
-            say("\n".join(out))
-        wanted = [re.sub(r" \((re|glob)\)$", "", line) for line in block.expected]
-        if block.expected and not _matches(block.expected, out):
-            differing += 1
-            say(f"(the page expects, line {block.line}:)\n" + "\n".join(wanted))
+            exported = re.fullmatch(r"export ([A-Za-z_][A-Za-z0-9_]*)=.*", command, re.S)
+            if exported:  # run it, then read the variable back out of that shell
+                name = exported.group(1)
+                done = subprocess.run(["bash", "-c", f'{command} && printf %s "${name}"'], cwd=root, env=env,
+                                      capture_output=True, text=True)
+                if done.returncode == 0:
+                    env[name] = done.stdout
+                out = done.stderr.rstrip("\n").splitlines() + ([f"[{done.returncode}]"] if done.returncode else [])
+            else:
+                done = subprocess.run(["bash", "-c", command], cwd=root, env=env, capture_output=True, text=True)
+                out = (done.stdout + done.stderr).rstrip("\n").splitlines() + ([f"[{done.returncode}]"] if done.returncode else [])
+            if out:
+                say("\n".join(out))
+            if not _matches(expected, out):
+                differing += 1
+                wanted = [re.sub(r" \((re|glob)\)$", "", line) for line in expected]
+                say(f"(the page expects, line {block.line}:)\n" + ("\n".join(wanted) or "(nothing)"))
     return differing
 
 

@@ -1,6 +1,8 @@
 """The commands as a user runs them: one clear line on a mistake, nothing left behind."""
 import json
 import os
+import socket
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -47,6 +49,7 @@ def test_status_and_check_on_a_lab_that_is_not_up(tmp_path):
     assert result.returncode == 0
     assert json.loads(result.stdout)["running"] is False
     assert_one_clear_error(inv(tmp_path, "check"), "not running", "./labctl up")
+    assert_one_clear_error(inv(tmp_path, "address", "172.18.255.200:4143"), "not running", "./labctl up")
 
 
 def test_plan_lists_every_step_without_doing_anything(tmp_path):
@@ -73,6 +76,20 @@ def test_up_status_down_round_trip_shows_no_secrets(tmp_path):
         assert data["clusters"][0]["trust_anchors"] == data["clusters"][1]["trust_anchors"]
         check = inv(tmp_path, "check")
         assert check.returncode == 0, check.stdout + check.stderr
+        east = next(c for c in data["clusters"] if c["name"] == "east")
+        gateway = next(lb["address"] for lb in east["load_balancers"] if lb["name"] == "linkerd-gateway")
+        reached = inv(tmp_path, "address", f"{gateway}:4143")
+        host, _, port = reached.stdout.strip().rpartition(":")
+        # The gateway itself answers there: its certificate chains to this lab's anchor (a TCP connect alone
+        # proves nothing where a proxy accepts every address).
+        tls = ssl.create_default_context(cafile=str(tmp_path / ".lab" / "cli" / "pki" / "root.crt"))
+        tls.check_hostname = False
+        with socket.create_connection((host, int(port)), timeout=5) as raw, tls.wrap_socket(raw) as conn:
+            names = [v for k, v in conn.getpeercert().get("subjectAltName", ()) if k == "DNS"]
+        assert names == ["linkerd-gateway.linkerd-multicluster.serviceaccount.identity.linkerd.cluster.local"], names
+        nothing = inv(tmp_path, "address", "172.18.255.200:9")
+        assert nothing.returncode == 1 and "nothing on the lab's network answers at 172.18.255.200:9" in nothing.stderr
+        assert inv(tmp_path, "address", "172.18.255.200").returncode == 2
         switched = inv(tmp_path, "gateway", "ambassador")
         assert switched.returncode == 0 and "gateway: linkerd -> ambassador" in switched.stdout, switched.stderr
         again = inv(tmp_path, "gateway", "ambassador")

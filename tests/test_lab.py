@@ -101,7 +101,8 @@ def _tasks_with_config() -> list[str]:
     return names
 
 
-TASK_ARGS = {"step": ["clusters"], "gateway": ["ambassador"], "revoke": ["west"], "relink": ["link-gen"]}
+TASK_ARGS = {"step": ["clusters"], "gateway": ["ambassador"], "revoke": ["west"], "relink": ["link-gen"],
+             "address": ["172.18.255.200:4143"]}
 
 
 @pytest.mark.parametrize("name", _tasks_with_config())
