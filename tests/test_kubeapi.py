@@ -172,7 +172,15 @@ CM = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "probe", "na
 
 
 def test_the_api_answers_with_the_api_servers_codes_and_reasons(api):
-    assert api.call("GET", "/api/v1/namespaces", admin=False)[0] == 401
+    # No credentials is system:anonymous, whom RBAC refuses (403), as a kind cluster's API server does; it
+    # may read its version and health (system:public-info-viewer), not discovery. A bad token is 401.
+    status, body = api.call("GET", "/api/v1/namespaces", admin=False)
+    assert (status, body["message"]) == (403, 'namespaces is forbidden: User "system:anonymous" cannot list resource '
+                                               '"namespaces" in API group "" at the cluster scope')
+    assert api.call("GET", "/version", admin=False)[0] == 200
+    status, body = api.call("GET", "/api", admin=False)
+    assert (status, body["message"]) == (403, 'forbidden: User "system:anonymous" cannot get path "/api"')
+    assert api.call("GET", "/api/v1/namespaces", token="not-a-token", admin=False)[0] == 401
     status, body = api.call("GET", "/api/v1/namespaces/default/configmaps/probe")
     assert (status, body["reason"], body["kind"]) == (404, "NotFound", "Status") and body["message"] == 'configmaps "probe" not found'
     assert api.call("POST", "/api/v1/namespaces/default/configmaps", CM)[0] == 201
