@@ -271,10 +271,12 @@ def read(profile: profiles.Profile, obj: dict) -> list[Problem]:
 
 
 # -- a config a Go program decodes strictly ------------------------------------------------------------------
-# A Go field's kind as go-yaml's decoder takes a YAML value into it (gopkg.in/yaml.v2 and yaml.v3 decode.go,
-# decoder.scalar): a string field takes any scalar, as its text (`out.SetString(n.value)`, so `image: 1.18` is the
-# string "1.18"); an integer field any number in its range (a float is truncated); a null leaves any field at its
-# zero value; yaml.v3 also takes the YAML 1.1 words y/yes/on/n/no/off (any case form it lists) into a bool.
+# A Go field's kind as go-yaml's decoder takes a YAML value into it (decode.go decoder.scalar, read in go-yaml/yaml
+# at v2.2.2, the yaml.v2 of metallb v0.9.3's go.mod, and at a6ecf24, the yaml.v3 of kind v0.8.1's go.mod; v3.0.1's is
+# the same; kind fed26882's go.yaml.in/yaml/v3 v3.0.4 was not read): a string field takes any scalar, as its text
+# (`out.SetString(n.value)`, so `image: 1.18` is the string "1.18"); an integer field any number in its range (a
+# float is truncated), never a string; a null leaves any field at its zero value, no error; a bool field takes a
+# bool, and in yaml.v3 also the YAML 1.1 words y/yes/on/n/no/off in the case forms it lists.
 YAML_11_BOOLS = ["y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "n", "N", "no", "No", "NO", "off", "Off", "OFF"]
 
 
