@@ -101,8 +101,13 @@ def up(c, backend="auto", config=None, until=None, profile=None, trust=None, ins
 @task(help={"config": HELP_CONFIG, "purge": "also delete the lab's certificates and keys (.lab/<name>/pki)"})
 @friendly
 def down(c, config=None, purge=False):
-    """Tear the lab down; safe to run twice, or on a lab that never came up."""
-    _print_removed(Lab.open(config, "auto").down(purge=purge))
+    """Tear the lab down; safe to run twice, or on a lab that never came up. Labs a killed `inv test` left
+    for its parallel workers go too (each after its run, if one still holds it)."""
+    lab = Lab.open(config, "auto")
+    removed = lab.down(purge=purge)
+    for worker in Lab.test_workers(config, lab.root):
+        removed += worker.down(purge=purge)
+    _print_removed(removed)
 
 
 @task(help={"config": HELP_CONFIG, "json": "print JSON for machines instead of the table (same as --format json)",
