@@ -50,7 +50,10 @@ def _store(*objects: dict) -> ObjectStore:
 
 
 def denied(store, client: str, port: int = 8080, pod=POD):
-    return policy.denied_by(store, pod, port, client, DOMAIN)
+    """The name of the Server that refuses the client, or None."""
+    refused = policy.denied_by(store, pod, port, client, DOMAIN)
+    assert refused is None or refused.kind == "server", refused
+    return refused.name if refused else None
 
 
 def test_without_a_server_selecting_the_port_everyone_is_admitted():
@@ -212,3 +215,31 @@ def test_a_server_for_external_workloads_selects_no_pod():
     server = {"kind": "Server", "metadata": {"name": "vm-http", "namespace": NS},
               "spec": {"externalWorkloadSelector": {}, "port": 8080}}
     assert denied(_store(server), who("client")) is None
+
+
+def _annotated(default: str) -> dict:
+    return {**POD, "metadata": {**POD["metadata"], "annotations": {policy.DEFAULT_POLICY_ANNOTATION: default}}}
+
+
+def test_a_port_no_server_selects_follows_the_pods_default_inbound_policy_else_the_clusters():
+    """policy-controller/k8s/index/src/inbound/workload.rs default_policy and index.rs default_inbound_server
+    (edge-26.8.3): the pod's `config.linkerd.io/default-inbound-policy`, else the cluster's all-unauthenticated;
+    an unknown value is ignored. The refusal names the default policy, as the proxy's log does."""
+    store = _store(_server("metrics", 9090))  # a Server elsewhere changes nothing for port 8080
+    assert policy.denied_by(store, POD, 8080, "", DOMAIN) is None, "the cluster's default admits plaintext"
+    deny = _annotated("deny")
+    assert policy.denied_by(_store(), deny, 8080, who("client"), DOMAIN) == policy.Refusal("default", "deny")
+    assert policy.denied_by(store, deny, 8080, who("client"), DOMAIN).group == ""
+    for default in ("all-authenticated", "cluster-authenticated"):
+        assert policy.denied_by(store, _annotated(default), 8080, who("client"), DOMAIN) is None
+        assert policy.denied_by(store, _annotated(default), 8080, "", DOMAIN) == policy.Refusal("default", default)
+        assert policy.denied_by(store, _annotated(default), 8080, "-", DOMAIN) == policy.Refusal("default", default)
+    for default in ("all-unauthenticated", "cluster-unauthenticated", "audit", "no-such-policy", ""):
+        assert policy.denied_by(store, _annotated(default), 8080, "", DOMAIN) is None, default
+
+
+def test_a_server_decides_for_its_port_whatever_the_pods_default():
+    store = _store(_server("web-http", 8080))
+    assert policy.denied_by(store, _annotated("all-unauthenticated"), 8080, who("client"), DOMAIN) == \
+        policy.Refusal("server", "web-http")
+    assert policy.Refusal("server", "web-http").group == "policy.linkerd.io"

@@ -1,7 +1,10 @@
 """Inbound authorization policy, as a meshed pod's proxy enforces it (Linkerd 2.11+ policy CRDs).
 
-With no Server selecting a pod's port, the cluster's default inbound policy applies; the lab installs
-Linkerd's default, all-unauthenticated, so everything is allowed. Once a Server selects the port, only
+With no Server selecting a pod's port, the pod's default inbound policy applies: its
+`config.linkerd.io/default-inbound-policy` annotation (the injector copies a namespace's onto the pods it
+injects, pkg/inject/inject.go AppendNamespaceAnnotations), else the cluster's, which the lab installs as
+Linkerd's default, all-unauthenticated (policy-controller/k8s/index/src/inbound/workload.rs default_policy,
+index.rs default_inbound_server: an invalid value is ignored with a warning). Once a Server selects the port, only
 clients some AuthorizationPolicy on that Server (or on its whole namespace) authorizes get through: one
 whose required authentications (MeshTLSAuthentication identities or service accounts) all match the client's
 mTLS identity, or one that requires none, which admits every client. Anything else is refused, HTTP requests
@@ -20,8 +23,27 @@ policy naming a NetworkAuthentication that does not exist is ignored, as upstrea
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ... import names
 from ..kube.store import ObjectStore
+
+DEFAULT_POLICY_ANNOTATION = "config.linkerd.io/default-inbound-policy"
+CLUSTER_DEFAULT_POLICY = "all-unauthenticated"  # charts/linkerd-control-plane/values.yaml proxy.defaultInboundPolicy
+DEFAULT_POLICIES = ("all-unauthenticated", "all-authenticated", "cluster-unauthenticated", "cluster-authenticated",
+                    "deny", "audit")  # policy-controller/core/src/inbound/defaults.rs (edge-26.8.3) FromStr
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Which server refused: a Server resource (`server`, its name) or the pod's default (`default`, the
+    policy's name), as the proxy's "Request denied" line names it (server.kind, server.name)."""
+    kind: str
+    name: str
+
+    @property
+    def group(self) -> str:
+        return "policy.linkerd.io" if self.kind == "server" else ""
 
 
 def _selects_pod(server: dict, labels: dict[str, str]) -> bool:
@@ -92,13 +114,20 @@ def _identity_matches(pattern: str, client_id: str) -> bool:
     return client_id == pattern
 
 
-def denied_by(store: ObjectStore, pod: dict | None, port: int, client_id: str, trust_domain: str) -> str | None:
-    """None when the request may pass; else the name of the Server that refuses it."""
-    if pod is None or not store.view_all("Server"):
+def default_policy(pod: dict) -> str:
+    """The pod's default inbound policy: its annotation when valid, else the cluster's."""
+    wanted = (pod["metadata"].get("annotations") or {}).get(DEFAULT_POLICY_ANNOTATION)
+    return wanted if wanted in DEFAULT_POLICIES else CLUSTER_DEFAULT_POLICY
+
+
+def denied_by(store: ObjectStore, pod: dict | None, port: int, client_id: str, trust_domain: str) -> Refusal | None:
+    """None when the request may pass; else the server that refuses it."""
+    if pod is None:
         return None
-    server = server_for(store, pod, port)
+    server = server_for(store, pod, port) if store.view_all("Server") else None
     if server is None:
-        return None
+        policy_name = default_policy(pod)
+        return None if _access_policy_admits(policy_name, client_id) else Refusal("default", policy_name)
     namespace, name = server["metadata"]["namespace"], server["metadata"]["name"]
     for policy in store.views("AuthorizationPolicy", namespace):
         spec = policy.get("spec", {})
@@ -112,7 +141,7 @@ def denied_by(store: ObjectStore, pod: dict | None, port: int, client_id: str, t
             return None
     if _access_policy_admits(server.get("spec", {}).get("accessPolicy") or "deny", client_id):
         return None
-    return name
+    return Refusal("server", name)
 
 
 def _access_policy_admits(access_policy: str, client_id: str) -> bool:

@@ -285,14 +285,14 @@ class Proxy:
         (linkerd/app/inbound/src/http/server.rs ServerRescue: "Only emit informational headers to meshed peers")."""
         meshed = client_id not in ("", "-")
         pod = self.cluster.store.view("Pod", self.namespace, self.pod_name)
-        server = policy.denied_by(self.cluster.store, pod, port, client_id, self.cluster.spec["domain"])
-        if server is not None:
+        refused = policy.denied_by(self.cluster.store, pod, port, client_id, self.cluster.spec["domain"])
+        if refused is not None:
             # linkerd/app/inbound/src/policy/http.rs (v2.366.0): "Request denied" at INFO with the Server's and
             # the route's refs (a Server without routes has the policy controller's default route "default":
             # policy-controller/k8s/index/src/inbound/index.rs at edge-26.8.3) and the client's TLS, then
             # HttpRouteUnauthorized, answered 403 (app/core/src/errors/respond.rs permission_denied)
             self._log("linkerd_app_inbound::policy::http",
-                      f"Request denied server.group=policy.linkerd.io server.kind=server server.name={server} "
+                      f"Request denied server.group={refused.group} server.kind={refused.kind} server.name={refused.name} "
                       f"route.group= route.kind=default route.name=default client.tls={_client_tls(client_id)}")
             return self._error(403, "unauthorized request on route", emit_headers=meshed)
         return await self._to_app(port, request, emit_headers=meshed)
