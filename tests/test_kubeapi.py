@@ -414,10 +414,16 @@ def test_the_event_recorder_creates_counts_up_and_logs_a_refusal(api, sim_lab):
                                          "linkerd-service-mirror-east", log_line=lines.append)
         try:
             allowed.event(gateway, "Probed", "seen")
-            await until(lambda: recorded(), "the event")
+            await allowed.flush()  # written, and the recorder holds the server's copy (what a repeat patches)
+            assert recorded(), "the event"
             monkeypatch_repeat()  # the next one is a new occurrence, not the same one within the window
             allowed.event(gateway, "Probed", "seen")
-            await until(lambda: recorded() and recorded()[0]["count"] == 2, "the count to go up")
+            await allowed.flush()
+            assert recorded() and recorded()[0]["count"] == 2, recorded()
+            allowed.event(gateway, "Probed", "seen")  # two repeats before either is written: both count
+            allowed.event(gateway, "Probed", "seen")
+            await allowed.flush()
+            assert recorded()[0]["count"] == 4, recorded()
             refused.event(gateway, "Probed", "refused")
             await until(lambda: lines, "the refusal in the log")
             assert "Server rejected event (will not retry!)" in lines[0] and "Unauthorized" in lines[0], lines
