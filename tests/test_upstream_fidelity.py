@@ -247,15 +247,31 @@ def test_ambassador_1_5_5_comes_from_its_tag():
 def test_cli_revoke_deletes_the_account_and_never_the_namespace(profile, tmp_path):
     """`multicluster allow` renders templates/namespace.yaml too (stable-2.8.1 allow values keep
     installNamespace: true; edge renders it whenever the CLI does), and refuses while the account
-    exists without --ignore-cluster: piping it into `kubectl delete` would remove the extension."""
+    exists without --ignore-cluster: piping it into `kubectl delete` would remove the extension.
+    With the CLI every link to a cluster carries the token of the one account `multicluster install`
+    made there (the chart's remoteMirrorServiceAccountName, linkerd-service-mirror-remote-access-default):
+    revoking the only source deletes that account; with another source linked too, it is refused."""
     from lab.tools.run import RecordingRunner
 
     runner = RecordingRunner()
     kind_backend(config.parse({"profile": profile}), tmp_path, runner=runner).installer.revoke_access("east", "west")
     lines = runner.lines
+    account = names.REMOTE_ACCESS_SA
     assert lines and not any("namespace" in line.split(" delete ", 1)[-1].split() or "allow" in line for line in lines)
-    assert any("clusterrolebinding/west" in line and "clusterrole/west" in line for line in lines)
-    assert any("serviceaccount/west" in line for line in lines)
+    assert any(f"clusterrolebinding/{account}" in line and f"clusterrole/{account}" in line for line in lines)
+    assert any(f"serviceaccount/{account}" in line for line in lines)
+    three = config.load(Path(__file__).resolve().parent.parent / "fixtures" / "topologies" / "three-clusters.yaml")
+    shared = kind_backend(config.with_flags(three, profile, None, None), tmp_path / "three", runner=RecordingRunner())
+    with pytest.raises(LabError, match=f"^west shares east's access account {account} with north: .* Fix: use the Helm"):
+        shared.installer.revoke_access("east", "west")
+
+
+def test_the_sims_cli_revoke_cuts_the_only_source_off_and_its_check_says_so(sim):
+    """`./labctl revoke west` on the CLI path: west's credentials stop working, and its check says so."""
+    steps.up(sim)
+    sim.backend.installer.revoke_access("east", "west")
+    found = next(r for r in sim.backend.kube.check("west") if r.name == sim.cfg.profile.check_credentials)
+    assert found.result == "error" and "[east]" in found.error, found
 
 
 # 11 --------------------------------------------------------------------------------------------

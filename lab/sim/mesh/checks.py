@@ -17,7 +17,7 @@ from .cluster import Cluster
 from . import controlplane
 from .mirror import MIRRORED_LABEL, ServiceMirror
 from ..kube import rbac
-from .remote import authenticated, reach
+from .remote import authenticated
 
 HINTS = "https://linkerd.io/checks/#"
 
@@ -48,17 +48,27 @@ def _identity(cluster: Cluster) -> list[CheckResult]:
 
 
 def _targets(cluster: Cluster, mirror: ServiceMirror) -> list[tuple[str, Cluster | None, str | None]]:
-    """(target, its cluster or None, why not) for each link, as the check itself reaches them: fresh requests
-    with the link's credentials (edge-26.8.3 multicluster/cmd/check.go checkRemoteClusterConnectivity), so
-    revoked credentials fail here at once, while the controller's open watch carries on until it ends."""
+    """(target, its cluster or None, why not) for each link, as `clusters share trust anchors` reads each
+    target: fresh requests with the link's credentials for the `linkerd-config` ConfigMap in the target's
+    `linkerd` namespace (healthcheck.FetchCurrentConfiguration, edge-26.8.3 multicluster/cmd/check.go
+    checkRemoteClusterAnchors), so revoked credentials fail here at once, while the controller's open watch
+    carries on until it ends. Why not is what the API answered: "Unauthorized", or the 403's message."""
     out = []
     for name, spec in sorted(mirror.link_specs().items()):
         target = spec.get("targetClusterName", name)
         secret = cluster.store.view("Secret", MC_NS, spec.get("clusterCredentialsSecret", ""))
         if secret is None:
-            out.append((target, None, f"credentials secret {MC_NS}/{spec.get('clusterCredentialsSecret')} not found"))
+            out.append((target, None, f'secrets "{spec.get("clusterCredentialsSecret")}" not found'))
             continue
-        out.append((target, *reach(cluster, secret, target, ("services",))))
+        remote, user, error = authenticated(cluster, secret, target)
+        if remote is None:
+            out.append((target, None, "Unauthorized" if "401" in (error or "") else error))
+            continue
+        wanted = rbac.Request("get", "", "configmaps", names.LINKERD_NS, "linkerd-config")
+        if not rbac.allowed(remote.store, user, wanted):
+            out.append((target, None, rbac.forbidden_message(user, wanted)))
+            continue
+        out.append((target, remote, None))
     return out
 
 

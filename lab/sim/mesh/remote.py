@@ -1,7 +1,7 @@
 """How one simulated cluster reads another, through a link's credentials Secret, at the API server its
 kubeconfig names, as the account its token proves, allowed what that account's RBAC grants.
 
-The multicluster check asks afresh (`reach`), as check.go does, so revoked credentials fail it at once.
+The multicluster check asks afresh (`authenticated`, then RBAC), as check.go does, so revoked credentials fail it at once.
 The controllers watch: the service mirror (mirror.py) and the destination controller (`ClusterStore`,
 pod-to-pod and federated endpoints) keep an informer (informer.py) on the target's API over HTTPS, and
 see a revocation when their open watch ends, as on a real cluster.
@@ -62,19 +62,6 @@ def authenticated(cluster: Cluster, secret: dict, target: str) -> tuple[Cluster 
     if user is None:
         return None, None, f"the API server of {target} refused the link's credentials (401 Unauthorized)"
     return remote, user, None
-
-
-def reach(cluster: Cluster, secret: dict, target: str, resources: tuple[str, ...]):
-    """(the target's cluster, None) as a link's credentials reach its API server and may watch `resources`
-    there, or (None, what the API server said), decided now: how the multicluster check reads a target."""
-    remote, user, error = authenticated(cluster, secret, target)
-    if remote is None:
-        return None, error
-    for resource in resources:
-        wanted = rbac.Request("watch", "", resource)
-        if not rbac.allowed(remote.store, user, wanted):
-            return None, f"the API server of {target} refused: {rbac.forbidden_message(user, wanted)}"
-    return remote, None
 
 
 # The annotations the destination controller requires on a remote cluster's Secret (cluster_store.go addCluster)
