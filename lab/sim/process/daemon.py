@@ -373,4 +373,14 @@ if __name__ == "__main__":
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     directory = Path(sys.argv[1])
     directory.mkdir(parents=True, exist_ok=True)
-    asyncio.run(main(directory))
+    profile_to = os.environ.get("LAB_PROFILE")  # for profiling only: cProfile the whole run, written on exit
+    with asyncio.Runner() as runner:
+        if profile_to:
+            import cProfile
+            profiler = cProfile.Profile()
+            try:
+                profiler.runcall(runner.run, main(directory))
+            finally:
+                profiler.dump_stats(profile_to)
+        else:
+            runner.run(main(directory))
