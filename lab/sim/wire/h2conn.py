@@ -27,6 +27,7 @@ import h2.errors
 import h2.events
 import h2.exceptions
 
+from . import hpack_static
 from .background import spawn
 from .httpwire import Request, Response, close, end_to_end, text_response
 
@@ -53,6 +54,9 @@ class _Endpoint:
                                            validate_outbound_headers=False, normalize_outbound_headers=False,
                                            validate_inbound_headers=False, normalize_inbound_headers=False)
         self.h2 = h2.connection.H2Connection(config)
+        # HPACK without the dynamic table (hpack_static.py says why): h2 drives them as its own
+        self.h2.encoder, self.h2.decoder = hpack_static.StaticEncoder(), hpack_static.StaticDecoder()
+        self.h2.decoder.max_header_list_size = h2.connection.H2Connection.DEFAULT_MAX_HEADER_LIST_SIZE
         self.closed = False
         self._window = asyncio.Event()
 
