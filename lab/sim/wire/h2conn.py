@@ -59,11 +59,23 @@ class _Endpoint:
         self.h2.decoder.max_header_list_size = h2.connection.H2Connection.DEFAULT_MAX_HEADER_LIST_SIZE
         self.closed = False
         self._window = asyncio.Event()
+        self._flush_pending = False
 
     def flush(self) -> None:
         data = self.h2.data_to_send()
         if data and not self.writer.is_closing():
             self.writer.write(data)
+
+    def flush_soon(self) -> None:
+        """Write what h2 has once this turn of the event loop is done: the frames of every stream that
+        answered in it go out in one TLS record and one send, not one each."""
+        if not self._flush_pending:
+            self._flush_pending = True
+            asyncio.get_running_loop().call_soon(self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._flush_pending = False
+        self.flush()
 
     def _window_changed(self) -> None:
         self._window.set()
@@ -84,7 +96,7 @@ class _Endpoint:
                 continue
             self.h2.send_data(stream_id, bytes(view[:window]), end_stream=len(view) <= window)
             view = view[window:]
-        self.flush()
+        self.flush_soon()
         await self.writer.drain()
 
     async def _read_loop(self) -> None:
@@ -95,7 +107,7 @@ class _Endpoint:
                     break
                 for event in self.h2.receive_data(data):
                     self._dispatch(event)
-                self.flush()
+                self.flush_soon()
         except DEAD:
             pass
         finally:
@@ -116,6 +128,7 @@ class _Endpoint:
         if self.closed:
             return
         self.closed = True
+        self.flush()  # what was left for the end of the loop's turn
         self._window_changed()
         self.on_closed()
         await close(self.writer)
