@@ -20,8 +20,8 @@ from hpack.table import HeaderTable
 
 _STATIC = HeaderTable.STATIC_TABLE  # ((name, value), ...): index i + 1 in the RFC's numbering
 _FULL = {entry: i + 1 for i, entry in reversed(list(enumerate(_STATIC)))}
-CACHED_FIELDS = 4096  # encoded fields an encoder keeps (then it starts again): memory stays bounded
-CACHED_BLOCKS = 1024  # decoded header blocks a decoder keeps, each of at most CACHED_BLOCK_BYTES
+CACHED_FIELDS = 512  # encoded fields an encoder keeps (then it starts again): memory stays bounded
+CACHED_BLOCKS = 256  # decoded header blocks a decoder keeps, each of at most CACHED_BLOCK_BYTES
 CACHED_BLOCK_BYTES = 2048
 _NAME = {name: i + 1 for i, (name, _value) in reversed(list(enumerate(_STATIC)))}
 
