@@ -50,7 +50,8 @@ class _Endpoint:
         self.reader, self.writer = reader, writer
         # Outbound headers come from h11-parsed requests or from this module, and the peer is a proxy that
         # passed mutual TLS: h2's per-header checks would cost a third of the hop for nothing.
-        config = h2.config.H2Configuration(client_side=client_side, header_encoding="utf-8",
+        # Headers arrive as bytes and are made text once, in `_text`, not one generator step per field in h2.
+        config = h2.config.H2Configuration(client_side=client_side, header_encoding=None,
                                            validate_outbound_headers=False, normalize_outbound_headers=False,
                                            validate_inbound_headers=False, normalize_inbound_headers=False)
         self.h2 = h2.connection.H2Connection(config)
@@ -150,6 +151,11 @@ class _Endpoint:
         self.writer.transport.abort()
 
 
+def _text(headers) -> dict[str, str]:
+    """A received header block as text (UTF-8, as h2 would decode it); a repeated name keeps its last value."""
+    return {name.decode("utf-8"): value.decode("utf-8") for name, value in headers}
+
+
 class _Pending:
     __slots__ = ("future", "status", "headers", "body")
 
@@ -231,7 +237,7 @@ class H2Client(_Endpoint):
         if pending is None:
             return
         if isinstance(event, h2.events.ResponseReceived):
-            headers = dict(event.headers)
+            headers = _text(event.headers)
             pending.status = int(headers.pop(":status"))
             pending.headers = headers
         elif isinstance(event, h2.events.DataReceived):
@@ -281,7 +287,7 @@ class H2Server(_Endpoint):
             if self.draining:
                 self.h2.reset_stream(event.stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
                 return
-            headers = dict(event.headers)
+            headers = _text(event.headers)
             pseudo = {k: headers.pop(k) for k in list(headers) if k.startswith(":")}
             headers["host"] = pseudo.get(":authority", "")
             self._incoming[event.stream_id] = Request(pseudo.get(":method", "GET"), pseudo.get(":path", "/"), headers)
