@@ -303,7 +303,8 @@ class Proxy:
             return self._error(502, f"connection refused: nothing listens on port {port} in {self.pod_name}",
                                emit_headers=emit_headers)
         try:
-            return await asyncio.wait_for(handler(request), REQUEST_TIMEOUT)
+            async with asyncio.timeout(REQUEST_TIMEOUT):  # not wait_for: no task per request
+                return await handler(request)
         except asyncio.TimeoutError:
             return self._error(504, f"{self.pod_name} port {port} did not answer in {REQUEST_TIMEOUT:.0f}s",
                                emit_headers=emit_headers)
@@ -313,7 +314,8 @@ class Proxy:
         """A request from one of this pod's processes, as the iptables redirect hands it to the proxy. Only
         code in the lab process acting as the pod calls this: no socket offers it to anyone else."""
         authority = request.headers.get("host", "")
-        return await asyncio.wait_for(self.forward(authority, lambda: self.cluster.route(authority), request), timeout)
+        async with asyncio.timeout(timeout):  # not wait_for: no task per request
+            return await self.forward(authority, lambda: self.cluster.route(authority), request)
 
     @property
     def profile(self):
