@@ -347,7 +347,7 @@ async def main(state_dir: Path) -> None:
     info = state_dir / labprocess.RECORD
     labprocess.write_record(state_dir, os.getpid(), port, lab.started)
     labprocess.say_ready()
-    log.info("lab process %d serving its API on 127.0.0.1:%d (event loop: %s)", os.getpid(), port, type(loop).__module__)
+    log.info("lab process %d serving its API on 127.0.0.1:%d", os.getpid(), port)
     try:
         await lab.reconcile_forever()
     finally:
@@ -361,19 +361,6 @@ async def main(state_dir: Path) -> None:
         except Exception:  # noqa: BLE001 - a record someone else rewrote is theirs to clean up
             pass
         log.info("lab process %d stopped", os.getpid())
-
-
-def event_loop_factory():
-    """uvloop's event loop where it is installed (a project dependency: a request through the mesh costs the
-    lab process about 6% less CPU on it), else asyncio's own; LAB_EVENT_LOOP=asyncio picks asyncio's."""
-    if os.environ.get("LAB_EVENT_LOOP", "uvloop") != "asyncio":
-        try:
-            import uvloop
-        except ImportError:
-            pass
-        else:
-            return uvloop.new_event_loop
-    return asyncio.new_event_loop
 
 
 def _quiet_tls_noise(loop, context) -> None:
@@ -392,7 +379,7 @@ if __name__ == "__main__":
     directory.mkdir(parents=True, exist_ok=True)
     # For profiling only (LAB_PROFILE names the lab's Linkerd profile): cProfile the whole run, written on exit
     profile_to = os.environ.get("LAB_CPROFILE")
-    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+    with asyncio.Runner() as runner:
         if profile_to:
             import cProfile
             profiler = cProfile.Profile()
