@@ -243,3 +243,23 @@ def test_a_server_decides_for_its_port_whatever_the_pods_default():
     assert policy.denied_by(store, _annotated("all-unauthenticated"), 8080, who("client"), DOMAIN) == \
         policy.Refusal("server", "web-http")
     assert policy.Refusal("server", "web-http").group == "policy.linkerd.io"
+
+
+def test_a_port_the_pod_requires_identity_for_admits_authenticated_clients_only_by_default():
+    """index.rs default_inbound_server: on a port in `config.linkerd.io/proxy-require-identity-inbound-ports`
+    an Allow default becomes authenticated-only (named `*-authenticated`); ports as parse_portset reads them."""
+    def pod(default: str | None, ports: str) -> dict:
+        annotations = {policy.REQUIRE_IDENTITY_ANNOTATION: ports, **({policy.DEFAULT_POLICY_ANNOTATION: default} if default else {})}
+        return {**POD, "metadata": {**POD["metadata"], "annotations": annotations}}
+
+    store = _store()
+    for ports in ("8080", "80, 8080", "8000-8090", " 8000 - 8090 ,9090"):
+        assert policy.denied_by(store, pod(None, ports), 8080, "", DOMAIN) == policy.Refusal("default", "all-authenticated"), ports
+        assert policy.denied_by(store, pod(None, ports), 8080, who("client"), DOMAIN) is None, ports
+        assert policy.denied_by(store, pod("cluster-unauthenticated", ports), 8080, "-", DOMAIN) == \
+            policy.Refusal("default", "cluster-authenticated"), ports
+    assert policy.denied_by(store, pod(None, "8080"), 9090, "", DOMAIN) is None, "another port keeps the default"
+    assert policy.denied_by(store, pod("audit", "8080"), 8080, "", DOMAIN) is None, "audit lets everything through"
+    assert policy.denied_by(store, pod("deny", "8080"), 8080, who("client"), DOMAIN) == policy.Refusal("default", "deny")
+    for bad in ("8080,http", "8090-8000", "0-8080", "8080,70000", "-8080"):
+        assert policy.denied_by(store, pod(None, bad), 8080, "", DOMAIN) is None, f"{bad!r} is no ports at all"

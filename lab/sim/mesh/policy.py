@@ -114,10 +114,35 @@ def _identity_matches(pattern: str, client_id: str) -> bool:
     return client_id == pattern
 
 
-def default_policy(pod: dict) -> str:
-    """The pod's default inbound policy: its annotation when valid, else the cluster's."""
-    wanted = (pod["metadata"].get("annotations") or {}).get(DEFAULT_POLICY_ANNOTATION)
-    return wanted if wanted in DEFAULT_POLICIES else CLUSTER_DEFAULT_POLICY
+REQUIRE_IDENTITY_ANNOTATION = "config.linkerd.io/proxy-require-identity-inbound-ports"
+
+
+def default_policy(pod: dict, port: int) -> str:
+    """The pod's default inbound policy for `port`: its annotation when valid, else the cluster's; on a port
+    the pod requires identity for, an `*-unauthenticated` policy admits authenticated clients only
+    (index.rs default_inbound_server sets authenticated_only, so the policy is named `*-authenticated`)."""
+    annotations = pod["metadata"].get("annotations") or {}
+    wanted = annotations.get(DEFAULT_POLICY_ANNOTATION)
+    name = wanted if wanted in DEFAULT_POLICIES else CLUSTER_DEFAULT_POLICY
+    if name.endswith("-unauthenticated") and port in _ports(annotations.get(REQUIRE_IDENTITY_ANNOTATION, "")):
+        name = name.replace("-unauthenticated", "-authenticated")
+    return name
+
+
+def _ports(text: str) -> set[int]:
+    """A port-set annotation as parse_portset reads it (policy-controller/k8s/index/src/ports.rs): ports and
+    increasing `low-high` ranges of ports 1-65535, comma separated; a list with any bad entry is no ports at
+    all (ports_annotation in workload.rs ignores it with a log line)."""
+    ports: set[int] = set()
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        low, dash, high = (x.strip() for x in part.partition("-"))
+        if not (low.isdigit() and (high.isdigit() or not dash)):
+            return set()
+        first, last = int(low), int(high) if dash else int(low)
+        if not 0 < first <= last < 65536:
+            return set()
+        ports.update(range(first, last + 1))
+    return ports
 
 
 def denied_by(store: ObjectStore, pod: dict | None, port: int, client_id: str, trust_domain: str) -> Refusal | None:
@@ -126,7 +151,7 @@ def denied_by(store: ObjectStore, pod: dict | None, port: int, client_id: str, t
         return None
     server = server_for(store, pod, port) if store.view_all("Server") else None
     if server is None:
-        policy_name = default_policy(pod)
+        policy_name = default_policy(pod, port)
         return None if _access_policy_admits(policy_name, client_id) else Refusal("default", policy_name)
     namespace, name = server["metadata"]["namespace"], server["metadata"]["name"]
     for policy in store.views("AuthorizationPolicy", namespace):
