@@ -359,7 +359,7 @@ def bench(c, runs=5, suite_runs=3, soak_requests=10_000, soak_rounds=3, only="")
 
 
 @task(help={"only": f"mutate only these modules, comma-separated: {', '.join(__import__('lab.tools.mutation', fromlist=['TARGETS']).TARGETS)}",
-            "fast": "the TLS and RBAC modules against their unit tests alone (about two minutes)",
+            "fast": "each module against its unit tests alone; without --only, the TLS and RBAC modules (about two minutes)",
             "summary": "also append the score table (Markdown) to this file, e.g. $GITHUB_STEP_SUMMARY",
             "min_score": "exit 1 when the overall score is below this percentage (default 0: report only)",
             "budget": "minutes after which no new mutant is started; the rest are reported as not run (default: none)"})

@@ -32,8 +32,15 @@ CLUSTER_LABEL, MIRRORED_LABEL = names.CLUSTER_NAME, names.MIRRORED_LABEL
 
 
 def _mirror_ports(svc: dict) -> list[dict]:
-    """A mirror's ports: the remote service's name, port and protocol (remapRemoteServicePorts)."""
-    return [{k: p[k] for k in ("name", "port", "protocol") if k in p} for p in svc["spec"].get("ports", [])]
+    """A mirror's ports: the remote service's name, protocol, port and targetPort, its nodePort left out
+    (remapRemoteServicePorts in cluster_watcher.go at stable-2.8.1 and edge-26.8.3)."""
+    return [{k: p[k] for k in ("name", "protocol", "port", "targetPort") if k in p} for p in svc["spec"].get("ports", [])]
+
+
+def _endpoint_ports(ports: list[dict], gateway_port: int) -> list[dict]:
+    """A mirror's endpoint ports: each remote port's name and protocol, at the gateway's port
+    (getEndpointsPorts in cluster_watcher.go at stable-2.8.1 and edge-26.8.3)."""
+    return [{"name": p.get("name", ""), "port": gateway_port, "protocol": p.get("protocol", "TCP")} for p in ports]
 
 
 @dataclass
@@ -249,7 +256,7 @@ class ServiceMirror:
         labels = {MIRRORED_LABEL: "true", CLUSTER_LABEL: target}
         ports = _mirror_ports(svc)
         subsets = [{"addresses" if ready else "notReadyAddresses": [{"ip": gw.address}],
-                    "ports": [{"name": p.get("name", ""), "port": gw.port, "protocol": "TCP"} for p in ports]}]
+                    "ports": _endpoint_ports(ports, gw.port)}]
         store = self.cluster.store
         have, have_eps = store.view("Service", ns, mirror_name), store.view("Endpoints", ns, mirror_name)
         if (have and have_eps and have_eps.get("subsets") == subsets
@@ -360,7 +367,7 @@ class ServiceMirror:
                 "name": host_mirror, "namespace": ns, "labels": host_labels,
                 "annotations": {names.REMOTE_SVC_ANNOTATION: fq_name, names.REMOTE_GATEWAY_IDENTITY_ANNOTATION: gw.identity}},
                 "subsets": [{"addresses" if ready else "notReadyAddresses": [{"ip": gw.address}],
-                             "ports": [{"name": p.get("name", ""), "port": gw.port, "protocol": "TCP"} for p in ports]}]})
+                             "ports": _endpoint_ports(ports, gw.port)}]})
             kept.append(host_mirror)
             cluster_ip = (store.view("Service", ns, host_mirror) or {}).get("spec", {}).get("clusterIP")
             if cluster_ip:  # allocated by the API server; the next pass fills in what is missing
