@@ -247,7 +247,7 @@ class ServiceMirror:
                                  "Skipped mirroring service: namespace does not exist")
         return False
 
-    def _apply_mirror(self, svc: dict, gw: GatewayTarget, target: str, domain: str, ready: bool = True) -> str:
+    def _apply_mirror(self, svc: dict, gw: GatewayTarget, target: str, domain: str, ready: bool) -> str:
         """The mirror and its Endpoints at the gateway; while the gateway is dead (edge), the address is listed
         as not ready, so the proxies have no endpoint (cluster_watcher.go updateReadiness, edge-26.8.3)."""
         ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
