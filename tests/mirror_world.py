@@ -179,13 +179,17 @@ class World:
     def e_ns(self, ns):
         self.east.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
 
+    def marks(self) -> tuple[dict, dict]:
+        """The labels and annotations that export a service under the profile."""
+        if self.profile.link_crd:
+            return dict(EXPORTED), {}
+        return {}, {names.EXPORT_NAME: names.GATEWAY, names.EXPORT_NS: MC}
+
     def export(self, name="api", ns="apps", ports=None, labels=None, annotations=None, **spec):
         """A service in east, exported the way the profile exports (edge: the Link's selector; 2.8.1: the
         gateway annotations) unless labels or annotations are given."""
-        if labels is None:
-            labels = dict(EXPORTED) if self.profile.link_crd else {}
-        if annotations is None:
-            annotations = {} if self.profile.link_crd else {names.EXPORT_NAME: names.GATEWAY, names.EXPORT_NS: MC}
+        labels = self.marks()[0] if labels is None else labels
+        annotations = self.marks()[1] if annotations is None else annotations
         ports = ports if ports is not None else [{"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}]
         self.east.apply({"apiVersion": "v1", "kind": "Service", "metadata": {
             "name": name, "namespace": ns, "labels": labels, "annotations": annotations},

@@ -16,7 +16,7 @@ import pytest
 
 from lab import names
 from lab.sim.kube import informer
-from mirror_world import DISCOVERY, GATEWAY_IP, IDENTITY, MC, MIRROR_LABELS, SERVER, kubeconfig_b64
+from mirror_world import DISCOVERY, EXPORTED, GATEWAY_IP, IDENTITY, MC, MIRROR_LABELS, SERVER, kubeconfig_b64
 from mirror_world import edge, seed, world  # noqa: F401 (the fixtures)
 
 
@@ -25,12 +25,17 @@ def test_an_exported_service_is_mirrored_as_name_dash_target_with_every_port(wor
     ports = [{"name": "http", "port": 9898, "targetPort": "http", "protocol": "TCP"},
              {"name": "http-alt", "port": 8080, "targetPort": 9898, "protocol": "TCP"},
              {"name": "dns", "port": 53, "targetPort": 5353, "protocol": "UDP"}]
-    remote = world.export(ports=ports)
+    labels, annotations = world.marks()
+    remote = world.export(ports=ports, labels={**labels, "app": "api"}, annotations={**annotations, "team": "payments"})
     world.run()
     svc, eps = world.get("Service", "apps", "api-east"), world.get("Endpoints", "apps", "api-east")
-    assert svc["metadata"]["labels"] == MIRROR_LABELS and eps["metadata"]["labels"] == MIRROR_LABELS
+    if world.profile.link_crd:  # the remote's labels and annotations but its mirror.linkerd.io labels (edge)
+        want_labels, copied = {**MIRROR_LABELS, "app": "api"}, {"team": "payments"}
+    else:  # its gateway's name and namespace, nothing copied (getMirroredServiceLabels, 2.8.1)
+        want_labels, copied = {**MIRROR_LABELS, names.REMOTE_GATEWAY_NAME: names.GATEWAY, names.REMOTE_GATEWAY_NS: MC}, {}
+    assert svc["metadata"]["labels"] == want_labels and eps["metadata"]["labels"] == want_labels
     # the remote's fully qualified name in the link's domain, and the version the mirror was made from
-    assert svc["metadata"]["annotations"] == {names.REMOTE_SVC_ANNOTATION: "api.apps.svc.east.example",
+    assert svc["metadata"]["annotations"] == {**copied, names.REMOTE_SVC_ANNOTATION: "api.apps.svc.east.example",
                                               names.REMOTE_RESOURCE_VERSION: remote["metadata"]["resourceVersion"]}
     assert eps["metadata"]["annotations"] == {names.REMOTE_SVC_ANNOTATION: "api.apps.svc.east.example",
                                               names.REMOTE_GATEWAY_IDENTITY_ANNOTATION: IDENTITY}
@@ -340,3 +345,19 @@ def test_what_someone_else_adds_to_a_mirror_stays_until_the_remote_changes(edge)
     edge.run()
     assert edge.get("Service", "apps", "api-east")["spec"]["ports"] == [{"name": "http", "port": 81}]
     assert remote["spec"]["ports"] != [{"name": "http", "port": 81}]
+
+
+def test_edge_leaves_out_what_the_link_excludes_and_the_topology_hints(edge):
+    edge.link(excludedLabels=["team", "example.com/*"], excludedAnnotations=["note", "example.com/*", names.OPAQUE_PORTS_ANNOTATION])
+    labels = {**EXPORTED, "app": "api", "team": "payments", "example.com/owner": "x", "example.org/owner": "y"}
+    annotations = {"note": "n", "example.com/a": "1", "kept": "k", names.OPAQUE_PORTS_ANNOTATION: "8080",
+                   "service.kubernetes.io/topology-mode": "Auto", "service.kubernetes.io/topology-aware-hints": "auto"}
+    edge.export("api", labels=labels, annotations=annotations)
+    edge.export("disc", labels={**labels, **DISCOVERY}, annotations=annotations)
+    edge.run()
+    for name, extra in (("api-east", {}), ("disc-east", {names.REMOTE_DISCOVERY_LABEL: "east", names.REMOTE_SERVICE_LABEL: "disc"})):
+        meta = edge.get("Service", "apps", name)["metadata"]
+        assert meta["labels"] == {**MIRROR_LABELS, "app": "api", "example.org/owner": "y", **extra}
+        # the opaque ports go with the mirror even when excluded (getCommonServiceAnnotations)
+        assert {k: v for k, v in meta["annotations"].items() if not k.startswith("mirror.linkerd.io/")} == \
+            {"kept": "k", names.OPAQUE_PORTS_ANNOTATION: "8080"}

@@ -201,7 +201,8 @@ def test_a_federated_service_outlives_a_link_that_cannot_reach_its_target(edge):
 
 
 def _headless(world, hostnames=("web-0", "web-1"), subsets=True):
-    remote = world.export("web", clusterIP="None", ports=[{"name": "http", "port": 80, "protocol": "TCP"}])
+    remote = world.export("web", clusterIP="None", ports=[{"name": "http", "port": 80, "protocol": "TCP"}],
+                          labels={**EXPORTED, "app": "web"}, annotations={"note": "n"})
     addresses = [{"ip": f"10.1.0.{i}", **({"hostname": h} if h else {})} for i, h in enumerate(hostnames)]
     world.east.apply({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "web", "namespace": "apps"},
                       "subsets": [{"addresses": addresses, "ports": [{"name": "http", "port": 80}]}] if subsets else []})
@@ -224,19 +225,23 @@ def test_edge_mirrors_a_headless_service_per_pod_when_enabled(edge):
     edge.east.delete("Service", "apps", "api")
     headless = edge.get("Service", "apps", "web-east")
     assert headless["spec"] == {"clusterIP": "None", "ports": remote["spec"]["ports"]}
-    assert headless["metadata"]["labels"] == MIRROR_LABELS
-    assert headless["metadata"]["annotations"] == {names.REMOTE_SVC_ANNOTATION: "web.apps.svc.east.example",
+    # what the remote carries goes with every mirror of it (getMirrorServiceLabels and getMirrorEndpointLabels
+    # in cluster_watcher_headless.go), its annotations with the headless mirror only
+    assert headless["metadata"]["labels"] == {**MIRROR_LABELS, "app": "web"}
+    assert headless["metadata"]["annotations"] == {"note": "n", names.REMOTE_SVC_ANNOTATION: "web.apps.svc.east.example",
                                                    names.REMOTE_RESOURCE_VERSION: remote["metadata"]["resourceVersion"]}
     assert edge.mirrors() == [("apps", "api-east"), ("apps", "web-0-east"), ("apps", "web-1-east"), ("apps", "web-east")]
     pod = edge.get("Service", "apps", "web-0-east")
-    assert pod["metadata"]["labels"] == {**MIRROR_LABELS, names.MIRRORED_HEADLESS_LABEL: "web-east"}
-    assert pod["metadata"]["annotations"][names.REMOTE_SVC_ANNOTATION] == "web-0.web.apps.svc.east.example"
+    assert pod["metadata"]["labels"] == {**MIRROR_LABELS, "app": "web", names.MIRRORED_HEADLESS_LABEL: "web-east"}
+    assert pod["metadata"]["annotations"] == {names.REMOTE_SVC_ANNOTATION: "web-0.web.apps.svc.east.example",
+                                              names.REMOTE_RESOURCE_VERSION: remote["metadata"]["resourceVersion"]}
     assert pod["spec"]["type"] == "ClusterIP" and pod["spec"]["ports"] == remote["spec"]["ports"]
     pod_eps = edge.get("Endpoints", "apps", "web-0-east")
     assert pod_eps["subsets"] == [{"addresses": [{"ip": GATEWAY_IP}], "ports": [{"name": "http", "port": 4143, "protocol": "TCP"}]}]
     assert pod_eps["metadata"]["annotations"] == {names.REMOTE_SVC_ANNOTATION: "web-0.web.apps.svc.east.example",
                                                   names.REMOTE_GATEWAY_IDENTITY_ANNOTATION: IDENTITY}
     assert edge.get("Endpoints", "apps", "web-east")["subsets"] == []  # no cluster IPs allocated yet
+    assert edge.get("Endpoints", "apps", "web-east")["metadata"]["labels"] == {**MIRROR_LABELS, "app": "web"}
     _allocate_ips(edge)
     edge.run()
     ips = {n: edge.get("Service", "apps", f"{n}-east")["spec"]["clusterIP"] for n in ("web-0", "web-1")}
