@@ -349,7 +349,10 @@ def test_what_someone_else_adds_to_a_mirror_stays_until_the_remote_changes(edge)
 
 def test_edge_leaves_out_what_the_link_excludes_and_the_topology_hints(edge):
     edge.link(excludedLabels=["team", "example.com/*"], excludedAnnotations=["note", "example.com/*", names.OPAQUE_PORTS_ANNOTATION])
-    labels = {**EXPORTED, "app": "api", "team": "payments", "example.com/owner": "x", "example.org/owner": "y"}
+    # `example.com/*` leaves out every key starting with example.com, as upstream trims the `/*` and compares
+    # prefixes (isLabelExlucded): example.community/ too, example.co/ not
+    labels = {**EXPORTED, "app": "api", "team": "payments", "example.com/owner": "x", "example.org/owner": "y",
+              "example.community/owner": "z", "example.co/owner": "w"}
     annotations = {"note": "n", "example.com/a": "1", "kept": "k", names.OPAQUE_PORTS_ANNOTATION: "8080",
                    "service.kubernetes.io/topology-mode": "Auto", "service.kubernetes.io/topology-aware-hints": "auto"}
     edge.export("api", labels=labels, annotations=annotations)
@@ -357,7 +360,7 @@ def test_edge_leaves_out_what_the_link_excludes_and_the_topology_hints(edge):
     edge.run()
     for name, extra in (("api-east", {}), ("disc-east", {names.REMOTE_DISCOVERY_LABEL: "east", names.REMOTE_SERVICE_LABEL: "disc"})):
         meta = edge.get("Service", "apps", name)["metadata"]
-        assert meta["labels"] == {**MIRROR_LABELS, "app": "api", "example.org/owner": "y", **extra}
+        assert meta["labels"] == {**MIRROR_LABELS, "app": "api", "example.org/owner": "y", "example.co/owner": "w", **extra}
         # the opaque ports go with the mirror even when excluded (getCommonServiceAnnotations)
         assert {k: v for k, v in meta["annotations"].items() if not k.startswith("mirror.linkerd.io/")} == \
             {"kept": "k", names.OPAQUE_PORTS_ANNOTATION: "8080"}
