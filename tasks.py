@@ -101,8 +101,13 @@ def up(c, backend="auto", config=None, until=None, profile=None, trust=None, ins
 @task(help={"config": HELP_CONFIG, "purge": "also delete the lab's certificates and keys (.lab/<name>/pki)"})
 @friendly
 def down(c, config=None, purge=False):
-    """Tear the lab down; safe to run twice, or on a lab that never came up."""
-    _print_removed(Lab.open(config, "auto").down(purge=purge))
+    """Tear the lab down; safe to run twice, or on a lab that never came up. Labs a killed `inv test` left
+    for its parallel workers go too (each after its run, if one still holds it)."""
+    lab = Lab.open(config, "auto")
+    removed = lab.down(purge=purge)
+    for worker in Lab.test_workers(config, lab.root):
+        removed += worker.down(purge=purge)
+    _print_removed(removed)
 
 
 @task(help={"config": HELP_CONFIG, "json": "print JSON for machines instead of the table (same as --format json)",
@@ -359,7 +364,7 @@ def bench(c, runs=5, suite_runs=3, soak_requests=10_000, soak_rounds=3, only="")
 
 
 @task(help={"only": f"mutate only these modules, comma-separated: {', '.join(__import__('lab.tools.mutation', fromlist=['TARGETS']).TARGETS)}",
-            "fast": "each module against its unit tests alone; without --only, the TLS and RBAC modules (about two minutes)",
+            "fast": "judge by the unit tests alone: the TLS and RBAC modules, or those --only names (minutes)",
             "summary": "also append the score table (Markdown) to this file, e.g. $GITHUB_STEP_SUMMARY",
             "min_score": "exit 1 when the overall score is below this percentage (default 0: report only)",
             "budget": "minutes after which no new mutant is started; the rest are reported as not run (default: none)"})

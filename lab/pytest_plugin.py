@@ -31,7 +31,7 @@ from .render import manifests
 from .parsers import metrics
 from .backends.base import HttpResult, wait_until
 from .parsers.cli_output import CheckResult, GatewayStatus
-from .session import Lab
+from .session import TEST_WORKERS, Lab
 
 
 class ClusterHandle:
@@ -278,7 +278,7 @@ def lab_options(pytest_config, environ: Mapping[str, str] = os.environ) -> LabOp
     # a lab the user brought up is still the one it reuses.
     worker = getattr(pytest_config, "workerinput", {}).get("workerid", "")  # set by xdist in its workers only
     if worker not in ("", "gw0"):
-        root = root / ".lab" / "workers" / worker
+        root = root / TEST_WORKERS / worker
     return LabOptions(config=chosen("lab_config", "LAB_CONFIG"), backend=chosen("lab_backend", "LAB_BACKEND", "auto"),
                       profile=chosen("lab_profile", "LAB_PROFILE"),
                       keep=keep if keep is not None else environ.get("LAB_KEEP") == "1", root=root)

@@ -21,6 +21,9 @@ from .lock import lab_lock
 from .model.profiles import DEFAULT_PROFILE, MODES
 from .record import LabRecord
 
+# Where `inv test`'s parallel workers each keep a lab of their own (lab/pytest_plugin.py), under the root
+TEST_WORKERS = Path(".lab") / "workers"
+
 Context = steps.Context
 
 DEFAULT_CONFIG_FILE = "lab.yaml"
@@ -136,6 +139,18 @@ class Lab:
         with self.locked(f"./labctl step {name}"):
             self._record_run()
             return steps.run_step(self.context(), chosen, report)
+
+    @classmethod
+    def test_workers(cls, config_path: str | None, root: Path) -> list["Lab"]:
+        """The labs `inv test`'s parallel workers brought up under `root` and an interrupted run (SIGKILL)
+        left behind: only those recorded on the simulation, the one backend the workers run on."""
+        folder = root.resolve() / TEST_WORKERS
+        cfg = load_config(config_path, root)
+        found = []
+        for worker_root in sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []:
+            if LabRecord.read(cfg.state_dir(worker_root)).backend == "sim":
+                found.append(cls.open(config_path, "sim", worker_root))
+        return found
 
     def down(self, purge: bool = False) -> list[str]:
         """Tear the lab down; safe twice, or on a lab that never came up. `purge` also deletes its

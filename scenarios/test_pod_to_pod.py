@@ -93,6 +93,13 @@ def test_east_policy_admits_wests_client_and_refuses_another_account(flat):
         assert admitted.ok and "foobar in east" in admitted.body, admitted.describe()
         refused = west.request(url, deployment="stranger")
         assert refused.status == 403, refused.describe()
+        # foobar's proxy logs whom it refused as linkerd2-proxy's inbound policy does (policy/http.rs, v2.366.0)
+        stranger = flat.identity("stranger")
+        if flat.cfg.profile.proxy_error_headers:
+            log = east.kubectl("-n", ns, "logs", "deploy/foobar", "-c", "linkerd-proxy").stdout
+            denied = [line for line in log.splitlines() if "Request denied" in line]
+            assert denied and "server.kind=server server.name=foobar-http route.group= route.kind=default " \
+                "route.name=default" in denied[-1] and f'client_id: Some(ClientId(Dns(Name("{stranger}"))))' in denied[-1], log
     finally:
         for obj in reversed(policy):
             east.delete(obj["kind"], ns, obj["metadata"]["name"])
@@ -137,13 +144,19 @@ def _listening_ports(pid: int) -> set[int]:
 
 def _plaintext_get(port: int, host: str) -> tuple[int | None, str]:
     """A GET from this test process (no pod, no identity) to 127.0.0.1:port: (status or None, body)."""
+    status, body, _ = _plaintext_response(port, host)
+    return status, body
+
+
+def _plaintext_response(port: int, host: str) -> tuple[int | None, str, dict]:
+    """(status or None, body, headers in lower case) of a GET from this test process to 127.0.0.1:port."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
         conn.request("GET", "/", headers={"Host": host})
         response = conn.getresponse()
-        return response.status, response.read().decode("utf-8", "replace")
+        return response.status, response.read().decode("utf-8", "replace"), {k.lower(): v for k, v in response.getheaders()}
     except (ConnectionError, http.client.HTTPException, socket.timeout, OSError):
-        return None, ""
+        return None, "", {}
     finally:
         conn.close()
 
@@ -178,8 +191,10 @@ def test_only_the_pod_speaks_as_the_pod_and_its_app_answers_only_under_the_mesh_
         admitted = west.request(url)
         assert admitted.ok and pod_name in admitted.body, admitted.describe()
         assert west.request(url, deployment="stranger").status == 403
-        status, body = _plaintext_get(app, "foobar")
+        status, body, headers = _plaintext_response(app, "foobar")
         assert status == 403, f"foobar's app port answered a process outside the mesh: {status} {body[:200]}"
+        # informational headers go to meshed peers only (linkerd/app/inbound/src/http/server.rs, v2.366.0)
+        assert "l5d-proxy-error" not in headers, headers
         # No socket of the lab process, whatever it is, speaks to foobar for this process: a pod's outbound
         # side would (as that pod, with its identity); foobar's own ports refuse it (403, or no TLS client).
         for port in sorted(listening):

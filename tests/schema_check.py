@@ -10,10 +10,16 @@ Built-in kinds are read with kubernetes-validate's strict schemas. It ships sche
 Custom resources are read against the CRD schema upstream ships at the pinned tag, with what a structural
 schema leaves out made strict: an object with declared `properties` and neither `additionalProperties` nor
 `x-kubernetes-preserve-unknown-fields` takes no other field (the API server prunes such a field, or refuses
-it under Strict). CEL rules (`x-kubernetes-validations`) are not run. The upstream files are in
-../shared/reference/ (read only; its README names each folder's tag); LAB_REFERENCE may name more folders
-(os.pathsep separated) holding further upstream files in the same layout. A test needing a file that none of
-them holds skips, as the other reference tests do where ../shared is not beside the checkout.
+it under Strict). CEL rules (`x-kubernetes-validations`) are not run. Config files a Go program decodes
+strictly (MetalLB < 0.13's ConfigMap `config`, kind's Cluster config) are read against the Go structs they are
+decoded into, as go-yaml decodes (`as_decoded`).
+
+The schemas are facts extracted once from upstream's sources at the pinned tags by scripts/extract_schemas.py
+into fixtures/schemas/<tool>-<version>/ (each file names its repository, tag and commit), so these checks run
+on a clean clone, as in CI. A kind with no schema there is a failure, not a skip. Upstream files themselves
+(../shared/reference/, read only, and folders LAB_REFERENCE names, os.pathsep separated, in the same layout)
+are read only to compare a fixture with the file it was extracted from, and by tests that compare the lab's
+objects with upstream's rendered output.
 """
 from __future__ import annotations
 
@@ -21,7 +27,6 @@ import copy
 import functools
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +37,7 @@ import yaml
 from lab.model import gateways, profiles
 
 SHARED_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+SCHEMAS = Path(__file__).resolve().parents[1] / "fixtures" / "schemas"
 
 
 def reference_dirs() -> list[Path]:
@@ -62,25 +68,37 @@ def schema_version(kubernetes_version: str) -> str:
     return fitting[-1] if fitting else shipped[0]
 
 
-@functools.lru_cache(maxsize=None)
-def crd_schema(relative: str, kind: str, version: str) -> dict | None:
-    """The openAPIV3Schema a CRD file declares for kind at version ({} where the CRD declares none, as
-    apiextensions.k8s.io/v1beta1 CRDs may), or None where the file is absent or does not serve it."""
-    path = reference(relative)
-    if path is None:
-        return None
-    for doc in yaml.safe_load_all(path.read_text()):
-        if not doc or doc.get("kind") != "CustomResourceDefinition" or doc["spec"]["names"]["kind"] != kind:
-            continue
-        for served in doc["spec"].get("versions") or [{"name": doc["spec"].get("version")}]:
-            if served["name"] == version:
-                found = strict((served.get("schema") or doc["spec"].get("validation") or {}).get("openAPIV3Schema", {}))
-                if "properties" in found:  # every kind has these, declared in its schema or not
-                    for implicit in ("apiVersion", "kind", "metadata"):
-                        found["properties"].setdefault(implicit, {})
-                return found
-    return None
+class MissingSchema(Exception):
+    """No schema under fixtures/schemas/ for a kind the lab applies: extract it (scripts/extract_schemas.py)."""
 
+
+@functools.lru_cache(maxsize=None)
+def fixture(relative: str) -> dict:
+    """One file of fixtures/schemas/ (`emissary-v3.10.0/crd/getambassador.io_v3alpha1_Mapping.json`)."""
+    path = SCHEMAS / relative
+    if not path.is_file():
+        raise MissingSchema(f"{path.relative_to(SCHEMAS.parents[1])} does not exist: add the kind to "
+                            "scripts/extract_schemas.py RELEASES and run it")
+    return json.loads(path.read_text())
+
+
+def crd_fixture(folder: str, api_version: str, kind: str) -> str:
+    return f"{folder}/crd/{api_version.replace('/', '_')}_{kind}.json"
+
+
+def serves(folder: str, api_version: str, kind: str) -> bool:
+    """Whether the CRD files read for folder serve kind at api_version (fixtures/schemas/<folder>/served.json)."""
+    return any(f"{api_version} {kind}" in kinds for kinds in fixture(f"{folder}/served.json")["served"].values())
+
+
+def crd_schema(folder: str, api_version: str, kind: str) -> dict:
+    """The openAPIV3Schema the CRD serves kind at api_version with, made strict ({} where the CRD declares none,
+    as apiextensions.k8s.io/v1beta1 CRDs may)."""
+    found = strict(fixture(crd_fixture(folder, api_version, kind))["schema"])
+    if "properties" in found:  # every kind has these, declared in its schema or not
+        for implicit in ("apiVersion", "kind", "metadata"):
+            found["properties"].setdefault(implicit, {})
+    return found
 
 def strict(schema: dict) -> dict:
     """A structural schema as Strict field validation reads it: no undeclared field where it declares fields."""
@@ -187,16 +205,15 @@ def ambassador_folder(profile: profiles.Profile) -> str:
     return f"emissary-v{gateways.for_profile(profile, 'ambassador').version}"
 
 
-def crd_file(profile: profiles.Profile, api_version: str, kind: str) -> str | None:
-    """The upstream file (under a reference folder) with the CRD of kind at the profile's pinned tag."""
+def schema_folder(profile: profiles.Profile, api_version: str) -> str | None:
+    """The fixtures/schemas/ folder with the CRDs of api_version's group at the profile's pinned release."""
     group = api_version.partition("/")[0]
     if group == "metallb.io":
-        return f"metallb-{profile.metallb}/metallb.io_{kind.lower()}s.yaml"
+        return f"metallb-{profile.metallb}"
     if group == "getambassador.io":
-        emissary = ambassador_folder(profile)
-        return f"{emissary}/ambassador-crds.yaml" if emissary == "emissary-v1.5.5" else f"{emissary}/emissary-crds.yaml.in"
+        return ambassador_folder(profile)
     if group == "multicluster.linkerd.io":
-        return f"linkerd-{profile.linkerd}/install_default.golden"
+        return f"linkerd-{profile.linkerd}"
     return None
 
 
@@ -219,8 +236,15 @@ def ambassador_1_path(path: tuple) -> tuple:
     return path if path[:1] in (("apiVersion",), ("kind",), ("generation",)) else ("spec", *path)
 
 
-class MissingReference(Exception):
-    """The upstream file a custom resource is read against is in no reference folder."""
+def schemas_of(profile: profiles.Profile, api_version: str, kind: str) -> dict[str, dict]:
+    """The schemas upstream reads a custom resource with, by who reads it: "kubernetes" (its CRD's) and, for
+    Ambassador 1.x's getambassador.io/v2, "ambassador" (where it has one for the kind). Raises MissingSchema
+    where a schema upstream has is not under fixtures/schemas/."""
+    folder = schema_folder(profile, api_version)
+    found = {"kubernetes": crd_schema(folder, api_version, kind)}
+    if api_version == "getambassador.io/v2" and kind in fixture(f"{folder}/served.json").get("ambassador_schemas", []):
+        found["ambassador"] = fixture(f"{folder}/ambassador/{kind}.json")["schema"]
+    return found
 
 
 def read(profile: profiles.Profile, obj: dict) -> list[Problem]:
@@ -228,59 +252,56 @@ def read(profile: profiles.Profile, obj: dict) -> list[Problem]:
     version, api_version, kind = profile.kubernetes_version, obj.get("apiVersion", ""), obj.get("kind", "")
     if is_builtin(api_version):
         return builtin(obj, version)
-    relative = crd_file(profile, api_version, kind)
-    if relative is None:
+    folder = schema_folder(profile, api_version)
+    if folder is None:
         return [Problem(("apiVersion",), f"no CRD known for {api_version} {kind}")]
-    if reference(relative) is None:
-        raise MissingReference(relative)
-    schema = crd_schema(relative, kind, api_version.rpartition("/")[2])
-    if schema is None:
-        return [Problem(("kind",), f"{relative} serves no {kind} at {api_version}")]
-    found = custom(obj, schema, version)
-    own = f"{ambassador_folder(profile)}/{kind}.schema"
-    if api_version == "getambassador.io/v2" and reference(own):
-        ambassador = jsonschema.Draft4Validator(json.loads(reference(own).read_text()))
+    try:
+        if not serves(folder, api_version, kind):
+            read_from = ", ".join(fixture(f"{folder}/served.json")["served"])
+            return [Problem(("kind",), f"{folder} ({read_from}) serves no {kind} at {api_version}")]
+        schemas = schemas_of(profile, api_version, kind)
+    except MissingSchema as e:
+        return [Problem(("kind",), str(e))]
+    found = custom(obj, schemas["kubernetes"], version)
+    if "ambassador" in schemas:
+        ambassador = jsonschema.Draft4Validator(schemas["ambassador"])
         found += [Problem(ambassador_1_path(p.path), f"Ambassador 1.5.5: {p.message}")
                   for e in ambassador.iter_errors(ambassador_1_view(obj)) for p in problems_of(e)]
     return found
 
 
-# -- a config a Go program decodes strictly (yaml.UnmarshalStrict) ---------------------------------------------
-GO_STRUCT = re.compile(r"^type (\w+) struct \{\n(.*?)^\}", re.M | re.S)
-# a field: its name, its type (none where a struct is embedded) and its tags
-GO_FIELD = re.compile(r"^\s*(\w+)(?:[ \t]+([^\s`]+))?[ \t]*(?:`([^`]*)`)?[ \t]*(?://.*)?$", re.M)
-GO_NAMED = re.compile(r"^type (\w+) (string|bool|u?int\d*)$", re.M)
-GO_BASIC = {"string": "string", "bool": "boolean"}
+# -- a config a Go program decodes strictly ------------------------------------------------------------------
+# A Go field's kind as go-yaml's decoder takes a YAML value into it (decode.go decoder.scalar, read in go-yaml/yaml
+# at v2.2.2, the yaml.v2 of metallb v0.9.3's go.mod, and at a6ecf24, the yaml.v3 of kind v0.8.1's go.mod; v3.0.1's is
+# the same; kind fed26882's go.yaml.in/yaml/v3 v3.0.4 was not read): a string field takes any scalar, as its text
+# (`out.SetString(n.value)`, so `image: 1.18` is the string "1.18"); an integer field any number in its range (a
+# float is truncated), never a string; a null leaves any field at its zero value, no error; a bool field takes a
+# bool, and in yaml.v3 also the YAML 1.1 words y/yes/on/n/no/off in the case forms it lists.
+YAML_11_BOOLS = ["y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "n", "N", "no", "No", "NO", "off", "Off", "OFF"]
 
 
-def go_schema(source: str, type_name: str) -> dict:
-    """The JSON schema of a Go struct as a strict YAML decoder reads it (gopkg.in/yaml.v2 UnmarshalStrict,
-    yaml.v3 with KnownFields): each field under its `yaml:"..."` key or, untagged, its name in lower case;
-    an embedded `yaml:",inline"` struct's fields beside them; any other key an error; types by Go kind."""
-    structs = {m.group(1): m.group(2) for m in GO_STRUCT.finditer(source)}
-    named = dict(GO_NAMED.findall(source))
+def as_decoded(schema: dict, yaml_v3: bool) -> dict:
+    """A go/<Type>.json schema (Go kinds as JSON types) as that decoder reads YAML values into the struct."""
+    node = {k: v for k, v in schema.items()}
+    if "properties" in node:
+        node["properties"] = {k: as_decoded(v, yaml_v3) for k, v in node["properties"].items()}
+    for key in ("items", "additionalProperties"):
+        if isinstance(node.get(key), dict):
+            node[key] = as_decoded(node[key], yaml_v3)
+    kind = node.get("type")
+    if kind == "string":
+        node["type"] = ["string", "number", "boolean", "null"]
+    elif kind == "integer":
+        node["type"] = ["number", "null"]
+    elif kind == "boolean" and yaml_v3:
+        return {"anyOf": [{"type": ["boolean", "null"]}, {"enum": YAML_11_BOOLS}]}
+    elif kind is not None:
+        node["type"] = [kind, "null"]
+    return node
 
-    def fields(struct: str) -> dict:
-        found = {}
-        for name, go_type, tags in GO_FIELD.findall(structs[struct]):
-            tag = re.search(r'yaml:"([^"]*)"', tags)
-            key = tag.group(1).split(",")[0] if tag else ""
-            if not go_type:  # embedded: inline
-                found.update(fields(name))
-            elif key != "-":
-                found[key or name.lower()] = schema(go_type)
-        return found
 
-    def schema(go_type: str) -> dict:
-        go_type = named.get(go_type.lstrip("*"), go_type.lstrip("*"))
-        if go_type.startswith("[]"):
-            return {"type": "array", "items": schema(go_type[2:])}
-        if go_type.startswith("map["):
-            return {"type": "object"}
-        if go_type in structs:
-            return {"type": "object", "properties": fields(go_type), "additionalProperties": False}
-        if go_type in GO_BASIC:
-            return {"type": GO_BASIC[go_type]}
-        return {"type": "integer"} if re.fullmatch(r"u?int\d*", go_type) else {}
-
-    return schema(type_name)
+def go_config(folder: str, type_name: str, value) -> list[Problem]:
+    """A config file's parsed YAML against the Go struct upstream decodes it into (fixtures/schemas/<folder>/go/)."""
+    found = fixture(f"{folder}/go/{type_name}.json")
+    schema = as_decoded(found["schema"], yaml_v3="yaml.v3" in found["read_by"])
+    return [p for e in jsonschema.Draft7Validator(schema).iter_errors(value) for p in problems_of(e)]

@@ -56,20 +56,28 @@ def test_a_client_certificate_is_its_common_name_in_its_organizations():
                (("commonName", "kubernetes-admin"),))
     user = auth.authenticate(_request(peercert={"subject": subject}), ObjectStore())
     assert user == rbac.User("kubernetes-admin", ("system:masters", "ops", "system:authenticated"))
-    # A certificate without a common name names nobody: the bearer token (if any) decides.
+    # A certificate without a common name names nobody: the bearer token (if any) decides, else anonymous.
     no_cn = {"subject": ((("organizationName", "system:masters"),),)}
-    assert auth.authenticate(_request(peercert=no_cn), ObjectStore()) is None
+    assert auth.authenticate(_request(peercert=no_cn), ObjectStore()) == auth.ANONYMOUS
     robot = auth.authenticate(_request({"Authorization": "Bearer s3cret"}, peercert=no_cn), _store_with_robot())
     assert robot == rbac.User.service_account("ops", "robot")
 
 
 def test_a_bearer_token_is_the_account_its_token_secret_names_and_nothing_else_is_anyone():
     store = _store_with_robot()
-    assert auth.authenticate(_request({"Authorization": "Bearer s3cret"}), store) == rbac.User.service_account("ops", "robot")
-    assert auth.authenticate(_request({"Authorization": "Bearer s3cret "}), store) is not None, "a trailing space"
-    assert auth.authenticate(_request({"Authorization": "Bearer wrong"}), store) is None
-    assert auth.authenticate(_request({"Authorization": "Basic czNjcmV0"}), store) is None, "only bearer tokens"
-    assert auth.authenticate(_request(), store) is None
+    robot = rbac.User.service_account("ops", "robot")
+    assert auth.authenticate(_request({"Authorization": "Bearer s3cret"}), store) == robot
+    assert auth.authenticate(_request({"Authorization": "Bearer s3cret "}), store) == robot, "a trailing space"
+    assert auth.authenticate(_request({"Authorization": "bearer s3cret"}), store) == robot, "the scheme in any case"
+    assert auth.authenticate(_request({"Authorization": "Bearer s3cret extra"}), store) == robot, "up to a space"
+    with pytest.raises(ApiError) as refused:  # a token that is no account's is refused, never anonymous
+        auth.authenticate(_request({"Authorization": "Bearer wrong"}), store)
+    assert (refused.value.code, refused.value.reason) == (401, "Unauthorized")
+    # No credentials at all is the anonymous user (kind keeps --anonymous-auth=true): RBAC decides, not 401.
+    assert auth.authenticate(_request(), store) == auth.ANONYMOUS
+    assert auth.ANONYMOUS == rbac.User("system:anonymous", ("system:unauthenticated",))
+    for header in ("Basic czNjcmV0", "Bearer", "Bearer ", "Bearer  s3cret", "s3cret"):
+        assert auth.authenticate(_request({"Authorization": header}), store) == auth.ANONYMOUS, header
     # The same data in a Secret of another type is no token; the account's own token Secret, stored after
     # it, still is.
     lookalike = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
@@ -82,6 +90,17 @@ def test_a_bearer_token_is_the_account_its_token_secret_names_and_nothing_else_i
     # A token outlives nothing: once its account is gone, it is refused.
     store.delete("ServiceAccount", "ops", "robot")
     assert auth.token_user(store, "s3cret") is None
+
+
+def test_anonymous_reads_only_health_and_version_and_authenticated_users_read_discovery_too():
+    robot = rbac.User.service_account("ops", "robot")
+    for path in ("/healthz", "/livez", "/readyz", "/version", "/version/"):
+        assert auth.may_read_info(auth.ANONYMOUS, path), path
+    for path in ("/api", "/apis", "/api/v1", "/openapi/v3", "/healthz/etcd", "/versions"):
+        assert not auth.may_read_info(auth.ANONYMOUS, path), path
+        assert auth.may_read_info(robot, path), path
+    refused = auth.info_forbidden(auth.ANONYMOUS, "/api")
+    assert (refused.code, str(refused.message)) == (403, 'forbidden: User "system:anonymous" cannot get path "/api"')
 
 
 # -- impersonation --------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lab.sim.process import labprocess
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -106,3 +108,23 @@ def test_up_status_down_round_trip_shows_no_secrets(tmp_path):
     assert down.returncode == 0, down.stderr
     assert "lab process" in down.stdout
     assert inv(tmp_path, "down").stdout.strip() == "down: nothing to remove"
+
+
+def test_down_also_stops_the_labs_a_killed_test_run_left_for_its_workers(tmp_path):
+    """`inv test` on the simulation gives each xdist worker but the first a lab under .lab/workers/<id>;
+    Ctrl-C takes them down, a SIGKILL cannot. `./labctl down` in the checkout then stops them too."""
+    worker = tmp_path / ".lab" / "workers" / "gw3"
+    worker.mkdir(parents=True)
+    started = inv(worker, "up", "--backend", "sim", "--until", "clusters")
+    try:
+        assert started.returncode == 0, started.stderr
+        result = inv(tmp_path, "down")
+        assert result.returncode == 0, result.stderr
+        said = [part for part in result.stdout.split(", ") if "lab process" in part]
+        assert len(said) == 1, result.stdout
+        pid = int(said[0].split("lab process ")[1].split()[0])
+        assert not labprocess.alive(pid), f"the worker's lab process {pid} still runs"  # (a zombie, if any, is gone)
+        assert inv(tmp_path, "down").stdout.strip() == "down: nothing to remove"
+        assert json.loads(inv(worker, "status", "--json").stdout)["running"] is False
+    finally:
+        inv(worker, "down")  # whatever the outcome, nothing of this test keeps running

@@ -172,7 +172,15 @@ CM = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "probe", "na
 
 
 def test_the_api_answers_with_the_api_servers_codes_and_reasons(api):
-    assert api.call("GET", "/api/v1/namespaces", admin=False)[0] == 401
+    # No credentials is system:anonymous, whom RBAC refuses (403), as a kind cluster's API server does; it
+    # may read its version and health (system:public-info-viewer), not discovery. A bad token is 401.
+    status, body = api.call("GET", "/api/v1/namespaces", admin=False)
+    assert (status, body["message"]) == (403, 'namespaces is forbidden: User "system:anonymous" cannot list resource '
+                                               '"namespaces" in API group "" at the cluster scope')
+    assert api.call("GET", "/version", admin=False)[0] == 200
+    status, body = api.call("GET", "/api", admin=False)
+    assert (status, body["message"]) == (403, 'forbidden: User "system:anonymous" cannot get path "/api"')
+    assert api.call("GET", "/api/v1/namespaces", token="not-a-token", admin=False)[0] == 401
     status, body = api.call("GET", "/api/v1/namespaces/default/configmaps/probe")
     assert (status, body["reason"], body["kind"]) == (404, "NotFound", "Status") and body["message"] == 'configmaps "probe" not found'
     assert api.call("POST", "/api/v1/namespaces/default/configmaps", CM)[0] == 201
@@ -406,10 +414,16 @@ def test_the_event_recorder_creates_counts_up_and_logs_a_refusal(api, sim_lab):
                                          "linkerd-service-mirror-east", log_line=lines.append)
         try:
             allowed.event(gateway, "Probed", "seen")
-            await until(lambda: recorded(), "the event")
+            await allowed.flush()  # written, and the recorder holds the server's copy (what a repeat patches)
+            assert recorded(), "the event"
             monkeypatch_repeat()  # the next one is a new occurrence, not the same one within the window
             allowed.event(gateway, "Probed", "seen")
-            await until(lambda: recorded() and recorded()[0]["count"] == 2, "the count to go up")
+            await allowed.flush()
+            assert recorded() and recorded()[0]["count"] == 2, recorded()
+            allowed.event(gateway, "Probed", "seen")  # two repeats before either is written: both count
+            allowed.event(gateway, "Probed", "seen")
+            await allowed.flush()
+            assert recorded()[0]["count"] == 4, recorded()
             refused.event(gateway, "Probed", "refused")
             await until(lambda: lines, "the refusal in the log")
             assert "Server rejected event (will not retry!)" in lines[0] and "Unauthorized" in lines[0], lines

@@ -4,7 +4,12 @@ scenario in scenarios/test_pod_to_pod.py shows one policy end to end; these are 
 linkerd.io/2/reference/authorization-policy: a port no Server selects follows the default policy (the
 lab's is all-unauthenticated); a Server selects pods by labels and a port by number or by container
 port name; then only clients an AuthorizationPolicy on that Server authorizes pass, and a policy
-authorizes a client when every one of its required authentications matches the client's identity."""
+authorizes a client when every one of its required authentications matches the client's identity.
+
+Upstream, read at linkerd/linkerd2 edge-26.8.3 (policy-controller/k8s/index/src/inbound/index.rs client_authzs
+and policy_client_authz; .../inbound/meshtls_authentication.rs; .../defaults.rs; core/src/identity_match.rs;
+charts/linkerd-crds/templates/policy/server.yaml for accessPolicy's default `deny`) and linkerd2-proxy
+linkerd/proxy/server-policy/src/authz.rs (Suffix::contains). stable-2.8.1 has no policy resources at all."""
 import pytest
 
 from lab import names
@@ -45,7 +50,10 @@ def _store(*objects: dict) -> ObjectStore:
 
 
 def denied(store, client: str, port: int = 8080, pod=POD):
-    return policy.denied_by(store, pod, port, client, DOMAIN)
+    """The name of the Server that refuses the client, or None."""
+    refused = policy.denied_by(store, pod, port, client, DOMAIN)
+    assert refused is None or refused.kind == "server", refused
+    return refused.name if refused else None
 
 
 def test_without_a_server_selecting_the_port_everyone_is_admitted():
@@ -84,13 +92,154 @@ def test_a_policy_admits_service_accounts_named_directly_or_through_an_authentic
     assert denied(store, who("robot")) == "web-http"
 
 
-def test_every_required_authentication_must_match_and_a_policy_with_none_admits_nobody():
+def test_every_required_authentication_must_match_and_a_missing_one_voids_the_policy():
     store = _store(_server("web-http", 8080), _authn("clients", identities=[who("client")]),
                    _policy("both", "web-http", {"kind": "MeshTLSAuthentication", "name": "clients"},
                            {"kind": "ServiceAccount", "name": "robot"}),
-                   _policy("empty", "web-http"),
                    _policy("missing", "web-http", {"kind": "MeshTLSAuthentication", "name": "nowhere"}),
                    _policy("network", "web-http", {"kind": "NetworkAuthentication", "name": "cluster-network"}),
                    _policy("elsewhere", "another-server", {"kind": "ServiceAccount", "name": "client"}))
     assert denied(store, who("client")) == "web-http", "matches one of the two required authentications only"
     assert denied(store, who("robot")) == "web-http"
+
+
+def test_a_policy_that_requires_no_authentication_admits_every_client_even_without_an_identity():
+    """policy_client_authz: no MeshTLS/ServiceAccount ref means ClientAuthentication::Unauthenticated, and no
+    NetworkAuthentication means every network."""
+    store = _store(_server("web-http", 8080), _server("metrics", 9090), _policy("open", "web-http"))
+    assert denied(store, who("client")) is None
+    assert denied(store, "") is None and denied(store, "-") is None, "plaintext clients too"
+    assert denied(store, who("client"), port=9090) == "metrics", "only on the Server it targets"
+
+
+def test_a_policy_on_the_namespace_applies_to_every_server_in_it():
+    store = _store(_server("web-http", 8080), _server("metrics", 9090),
+                   {"kind": "AuthorizationPolicy", "metadata": {"name": "ns-wide", "namespace": NS},
+                    "spec": {"targetRef": {"kind": "Namespace", "name": NS},
+                             "requiredAuthenticationRefs": [{"kind": "ServiceAccount", "name": "client"}]}},
+                   {"kind": "AuthorizationPolicy", "metadata": {"name": "other-ns", "namespace": NS},
+                    "spec": {"targetRef": {"kind": "Namespace", "name": "ops"},
+                             "requiredAuthenticationRefs": [{"kind": "ServiceAccount", "name": "robot"}]}})
+    assert denied(store, who("client")) is None and denied(store, who("client"), port=9090) is None
+    assert denied(store, who("robot")) == "web-http", "a policy naming another namespace applies nowhere"
+    assert denied(store, who("stranger"), port=9090) == "metrics"
+
+
+def test_identities_are_exact_names_or_a_star_dot_suffix_and_nothing_else_is_a_wildcard():
+    suffix = f"*.ops.serviceaccount.identity.linkerd.{DOMAIN}"
+    store = _store(_server("web-http", 8080),
+                   _authn("clients", identities=[suffix, f"web-*.{NS}.serviceaccount.identity.linkerd.{DOMAIN}",
+                                                 f"cl?ent.{NS}.serviceaccount.identity.linkerd.{DOMAIN}"]),
+                   _policy("from-clients", "web-http", {"kind": "MeshTLSAuthentication", "name": "clients"}))
+    assert denied(store, who("robot", "ops")) is None
+    assert denied(store, f"a.b.ops.serviceaccount.identity.linkerd.{DOMAIN}") is None, "any number of labels before"
+    assert denied(store, f"xops.serviceaccount.identity.linkerd.{DOMAIN}") == "web-http", "the suffix starts at a dot"
+    assert denied(store, f"ops.serviceaccount.identity.linkerd.{DOMAIN}") == "web-http"
+    assert denied(store, who("web-1")) == "web-http", "a `*` inside a name is a character, not a glob"
+    assert denied(store, who("client")) == "web-http", "so is `?`"
+    assert denied(store, f"web-*.{NS}.serviceaccount.identity.linkerd.{DOMAIN}") is None, "compared exactly"
+
+
+def test_star_admits_any_authenticated_client_and_a_namespace_ref_every_account_of_that_namespace():
+    store = _store(_server("web-http", 8080), _server("metrics", 9090),
+                   _authn("anyone", identities=["*"]),
+                   _policy("meshed", "web-http", {"kind": "MeshTLSAuthentication", "name": "anyone"}),
+                   {"kind": "MeshTLSAuthentication", "metadata": {"name": "ops-accounts", "namespace": NS},
+                    "spec": {"identityRefs": [{"kind": "Namespace", "name": "ops"}]}},
+                   _policy("from-ops", "metrics", {"kind": "MeshTLSAuthentication", "name": "ops-accounts"}))
+    assert denied(store, who("anyone-at-all", "elsewhere")) is None
+    assert denied(store, "") == "web-http" and denied(store, "-") == "web-http", "`*` needs an identity"
+    assert denied(store, who("robot", "ops"), port=9090) is None and denied(store, who("ci", "ops"), port=9090) is None
+    assert denied(store, who("robot"), port=9090) == "metrics", "an account of another namespace"
+    assert denied(store, "", port=9090) == "metrics"
+
+
+@pytest.mark.parametrize("access_policy, meshed, plaintext", [
+    (None, False, False), ("deny", False, False), ("no-such-policy", False, False),
+    ("all-unauthenticated", True, True), ("cluster-unauthenticated", True, True), ("audit", True, True),
+    ("all-authenticated", True, False), ("cluster-authenticated", True, False),
+])
+def test_a_servers_access_policy_decides_for_clients_no_authorization_admits(access_policy, meshed, plaintext):
+    server = _server("web-http", 8080)
+    if access_policy is not None:
+        server["spec"]["accessPolicy"] = access_policy
+    store = _store(server, _policy("robot-only", "web-http", {"kind": "ServiceAccount", "name": "robot"}))
+    assert denied(store, who("robot")) is None, "an authorization admits whatever the access policy"
+    assert (denied(store, who("client")) is None) == meshed
+    assert (denied(store, "") is None) == plaintext
+    assert (denied(store, "-") is None) == plaintext
+
+
+def test_a_server_selects_pods_by_labels_all_pods_with_an_empty_selector_and_a_named_port_in_any_container():
+    pod = {"metadata": {"name": "api-0", "namespace": NS, "labels": {"app": "api", "tier": "back"}},
+           "spec": {"containers": [{"name": "app", "ports": [{"containerPort": 8080}]},
+                                   {"name": "admin", "ports": [{"containerPort": 9990, "name": "admin-http"}]}]}}
+    every_pod = {"kind": "Server", "metadata": {"name": "every-admin", "namespace": NS},
+                 "spec": {"podSelector": {}, "port": "admin-http"}}
+    assert denied(_store(every_pod), who("client"), port=9990, pod=pod) == "every-admin"
+    assert denied(_store(every_pod), who("client"), port=8080, pod=pod) is None
+    both = {"kind": "Server", "metadata": {"name": "api-back", "namespace": NS},
+            "spec": {"podSelector": {"matchLabels": {"app": "api", "tier": "back"}}, "port": 8080}}
+    assert denied(_store(both), who("client"), pod=pod) == "api-back"
+    assert denied(_store(both), who("client"), pod=POD) is None, "every label must match"
+    elsewhere = dict(pod, metadata=dict(pod["metadata"], namespace="ops"))
+    assert denied(_store(both), who("client"), pod=elsewhere) is None, "a Server selects pods in its own namespace"
+
+
+@pytest.mark.parametrize("expression, selects", [
+    ({"key": "app", "operator": "In", "values": ["web", "api"]}, True),
+    ({"key": "app", "operator": "In", "values": ["api"]}, False),
+    ({"key": "tier", "operator": "In", "values": ["back"]}, False),
+    ({"key": "app", "operator": "NotIn", "values": ["api"]}, True),
+    ({"key": "app", "operator": "NotIn", "values": ["web"]}, False),
+    ({"key": "tier", "operator": "NotIn", "values": ["back"]}, True),
+    ({"key": "app", "operator": "Exists"}, True),
+    ({"key": "tier", "operator": "Exists"}, False),
+    ({"key": "tier", "operator": "DoesNotExist"}, True),
+    ({"key": "app", "operator": "DoesNotExist"}, False),
+    ({"key": "app", "operator": "Exists", "values": ["web"]}, False),
+    ({"key": "app", "operator": "In"}, False),
+    ({"key": "app", "operator": "Equals", "values": ["web"]}, False),
+])
+def test_a_server_selects_pods_by_match_expressions_as_the_policy_controller_reads_them(expression, selects):
+    """labels.rs Expression::matches: In needs the label with a listed value, NotIn passes a missing label,
+    Exists/DoesNotExist take no values, and an expression of any other shape matches nothing."""
+    server = {"kind": "Server", "metadata": {"name": "web-http", "namespace": NS},
+              "spec": {"podSelector": {"matchExpressions": [expression]}, "port": 8080}}
+    assert (denied(_store(server), who("client")) == "web-http") == selects
+    server["spec"]["podSelector"]["matchLabels"] = {"app": "db"}
+    assert denied(_store(server), who("client")) is None, "matchLabels must hold as well"
+
+
+def test_a_server_for_external_workloads_selects_no_pod():
+    server = {"kind": "Server", "metadata": {"name": "vm-http", "namespace": NS},
+              "spec": {"externalWorkloadSelector": {}, "port": 8080}}
+    assert denied(_store(server), who("client")) is None
+
+
+def _annotated(default: str) -> dict:
+    return {**POD, "metadata": {**POD["metadata"], "annotations": {policy.DEFAULT_POLICY_ANNOTATION: default}}}
+
+
+def test_a_port_no_server_selects_follows_the_pods_default_inbound_policy_else_the_clusters():
+    """policy-controller/k8s/index/src/inbound/workload.rs default_policy and index.rs default_inbound_server
+    (edge-26.8.3): the pod's `config.linkerd.io/default-inbound-policy`, else the cluster's all-unauthenticated;
+    an unknown value is ignored. The refusal names the default policy, as the proxy's log does."""
+    store = _store(_server("metrics", 9090))  # a Server elsewhere changes nothing for port 8080
+    assert policy.denied_by(store, POD, 8080, "", DOMAIN) is None, "the cluster's default admits plaintext"
+    deny = _annotated("deny")
+    assert policy.denied_by(_store(), deny, 8080, who("client"), DOMAIN) == policy.Refusal("default", "deny")
+    assert policy.denied_by(store, deny, 8080, who("client"), DOMAIN).group == ""
+    for default in ("all-authenticated", "cluster-authenticated"):
+        assert policy.denied_by(store, _annotated(default), 8080, who("client"), DOMAIN) is None
+        assert policy.denied_by(store, _annotated(default), 8080, "", DOMAIN) == policy.Refusal("default", default)
+        assert policy.denied_by(store, _annotated(default), 8080, "-", DOMAIN) == policy.Refusal("default", default)
+    for default in ("all-unauthenticated", "cluster-unauthenticated", "audit", "no-such-policy", ""):
+        assert policy.denied_by(store, _annotated(default), 8080, "", DOMAIN) is None, default
+
+
+def test_a_server_decides_for_its_port_whatever_the_pods_default():
+    store = _store(_server("web-http", 8080))
+    assert policy.denied_by(store, _annotated("all-unauthenticated"), 8080, who("client"), DOMAIN) == \
+        policy.Refusal("server", "web-http")
+    assert policy.Refusal("server", "web-http").group == "policy.linkerd.io"

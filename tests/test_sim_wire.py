@@ -3,16 +3,19 @@
 What a user of the lab would notice if these broke: sockets piling up in the lab process,
 requests lost when a pod goes, or bodies cut at a flow-control window."""
 import asyncio
+import datetime
 import socket
 import ssl
 
 import pytest
 
+import tls_certs
 from lab.trust import pki
 from lab.sim.wire import h2conn, httpwire, tlsserver
 from lab.sim.wire.tls import Identity, peer_identity, refusal_reason
 
 TRUST_DOMAIN = "cluster.local"
+HANDSHAKE_TIMEOUT = 3.0  # seconds a client has to finish its TLS handshake (the proxy's DIAL_TIMEOUT)
 
 
 SLOW_APP_SECONDS = 0.3  # how long the app's /slow takes: the work a grace period or a drain must wait for
@@ -165,7 +168,8 @@ async def _mesh_pair(identities, handler):
         servers.append(server)
         await server.serve()
 
-    listener = await tlsserver.start(on_connection, lambda reason: None, identities["server"].server_context())
+    listener = await tlsserver.start(on_connection, lambda reason: None, identities["server"].server_context(),
+                                     HANDSHAKE_TIMEOUT)
     port = listener.sockets[0].getsockname()[1]
     reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=identities["client"].client_context(),
                                                    server_hostname=identities["server"].name)
@@ -249,7 +253,7 @@ def test_a_client_the_server_does_not_trust_fails_at_open(identities, tmp_path):
 
     async def scenario():
         listener = await tlsserver.start(lambda r, w: h2conn.H2Server(r, w, echo).serve(), lambda reason: None,
-                                         identities["server"].server_context())
+                                         identities["server"].server_context(), HANDSHAKE_TIMEOUT)
         port = listener.sockets[0].getsockname()[1]
         reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=impostor.client_context(),
                                                        server_hostname=identities["server"].name)
@@ -313,7 +317,8 @@ def test_the_server_names_why_it_refused_each_client_and_knows_who_it_accepted(i
             accepted.append(peer_identity(writer.get_extra_info("peercert")))
             await httpwire.close(writer)
 
-        listener = await tlsserver.start(on_connection, refused.append, identities["server"].server_context())
+        listener = await tlsserver.start(on_connection, refused.append, identities["server"].server_context(),
+                                         HANDSHAKE_TIMEOUT)
         port = listener.sockets[0].getsockname()[1]
         assert await _handshake(port, identities["client"].client_context(), server_name) is None
         await _until(lambda: accepted, "the accepted connection")
@@ -347,7 +352,7 @@ def test_a_server_that_does_not_require_a_client_certificate_accepts_an_anonymou
             await httpwire.close(writer)
 
         listener = await tlsserver.start(on_connection, lambda reason: None,
-                                         identities["server"].server_context(require_client_cert=False))
+                                         identities["server"].server_context(require_client_cert=False), HANDSHAKE_TIMEOUT)
         port = listener.sockets[0].getsockname()[1]
         assert await _handshake(port, anonymous, identities["server"].name) is None
         await _until(lambda: accepted, "the accepted connection")
@@ -371,7 +376,7 @@ def test_a_client_names_why_it_refused_the_server(identities, tmp_path):
         reasons = []
         for presented in (server, whole_chain):
             listener = await tlsserver.start(lambda r, w: httpwire.close(w), lambda reason: None,
-                                             presented.server_context())
+                                             presented.server_context(), HANDSHAKE_TIMEOUT)
             port = listener.sockets[0].getsockname()[1]
             other = "other.ns.serviceaccount.identity.linkerd." + TRUST_DOMAIN
             reasons += [refusal_reason(await _handshake(port, identities["client"].client_context(), other)),
@@ -386,3 +391,39 @@ def test_a_client_names_why_it_refused_the_server(identities, tmp_path):
     assert asyncio.run(scenario()) == ["identity mismatch", "unknown authority", "identity mismatch", "unknown authority",
                                         "not TLS (plaintext)"]
     assert refusal_reason(ConnectionResetError()) == "connectionreseterror"  # no TLS reason: the error's kind
+
+
+def test_a_certificate_outside_its_validity_period_is_named_as_such_on_both_sides(tmp_path):
+    """Expired, or valid only from tomorrow (a clock behind the issuer's), is not "unknown authority":
+    the fix is a rotation or a clock, not a trust anchor."""
+    anchor = pki.create_anchor(TRUST_DOMAIN)
+    issuer = pki.create_issuer(anchor, TRUST_DOMAIN)
+    names = {who: f"{who}.ns.serviceaccount.identity.linkerd.{TRUST_DOMAIN}" for who in ("client", "server")}
+    leaves = {"client": pki.issue_workload(issuer, names["client"]), "server": pki.issue_workload(issuer, names["server"]),
+              "expired-client": pki.issue_workload(issuer, names["client"], lifetime=-datetime.timedelta(minutes=1)),
+              "early-client": tls_certs.not_yet_valid(issuer, names["client"]),
+              "expired-server": pki.issue_workload(issuer, names["server"], lifetime=-datetime.timedelta(minutes=1))}
+    made = {}
+    for who, leaf in leaves.items():
+        pki.write_public(tmp_path / f"{who}.crt", leaf.cert_pem + issuer.cert_pem)
+        pki.write_private(tmp_path / f"{who}.key", leaf.key_pem)
+        made[who] = Identity(names[who.split("-")[-1]], tmp_path / f"{who}.crt", tmp_path / f"{who}.key", anchor.cert_pem)
+
+    async def scenario():
+        refused, told = [], []
+        for server in ("server", "expired-server"):
+            listener = await tlsserver.start(lambda r, w: httpwire.close(w), refused.append, made[server].server_context(),
+                                             HANDSHAKE_TIMEOUT)
+            port = listener.sockets[0].getsockname()[1]
+            clients = ("expired-client", "early-client") if server == "server" else ("client",)
+            told += [refusal_reason(await _handshake(port, made[c].client_context(), names["server"])) for c in clients]
+            await _until(lambda: len(refused) == 2, "the server's refusals")
+            listener.close()
+        return refused, told
+
+    refused, told = asyncio.run(scenario())
+    # the server's words for its refusals (then the expired server's: asyncio's client closes without its alert)
+    assert refused[:2] == ["certificate expired", "certificate not yet valid"]
+    # what the clients make of it: the expired one hears certificate_expired, the early one only bad_certificate,
+    # and a client dialing a server with an expired certificate refuses it as expired
+    assert told == ["certificate expired", "sslv3 alert bad certificate", "certificate expired"]

@@ -247,15 +247,31 @@ def test_ambassador_1_5_5_comes_from_its_tag():
 def test_cli_revoke_deletes_the_account_and_never_the_namespace(profile, tmp_path):
     """`multicluster allow` renders templates/namespace.yaml too (stable-2.8.1 allow values keep
     installNamespace: true; edge renders it whenever the CLI does), and refuses while the account
-    exists without --ignore-cluster: piping it into `kubectl delete` would remove the extension."""
+    exists without --ignore-cluster: piping it into `kubectl delete` would remove the extension.
+    With the CLI every link to a cluster carries the token of the one account `multicluster install`
+    made there (the chart's remoteMirrorServiceAccountName, linkerd-service-mirror-remote-access-default):
+    revoking the only source deletes that account; with another source linked too, it is refused."""
     from lab.tools.run import RecordingRunner
 
     runner = RecordingRunner()
     kind_backend(config.parse({"profile": profile}), tmp_path, runner=runner).installer.revoke_access("east", "west")
     lines = runner.lines
+    account = names.REMOTE_ACCESS_SA
     assert lines and not any("namespace" in line.split(" delete ", 1)[-1].split() or "allow" in line for line in lines)
-    assert any("clusterrolebinding/west" in line and "clusterrole/west" in line for line in lines)
-    assert any("serviceaccount/west" in line for line in lines)
+    assert any(f"clusterrolebinding/{account}" in line and f"clusterrole/{account}" in line for line in lines)
+    assert any(f"serviceaccount/{account}" in line for line in lines)
+    three = config.load(Path(__file__).resolve().parent.parent / "fixtures" / "topologies" / "three-clusters.yaml")
+    shared = kind_backend(config.with_flags(three, profile, None, None), tmp_path / "three", runner=RecordingRunner())
+    with pytest.raises(LabError, match=f"^west shares east's access account {account} with north: .* Fix: use the Helm"):
+        shared.installer.revoke_access("east", "west")
+
+
+def test_the_sims_cli_revoke_cuts_the_only_source_off_and_its_check_says_so(sim):
+    """`./labctl revoke west` on the CLI path: west's credentials stop working, and its check says so."""
+    steps.up(sim)
+    sim.backend.installer.revoke_access("east", "west")
+    found = next(r for r in sim.backend.kube.check("west") if r.name == sim.cfg.profile.check_credentials)
+    assert found.result == "error" and "[east]" in found.error, found
 
 
 # 11 --------------------------------------------------------------------------------------------
@@ -315,7 +331,8 @@ def test_link_reads_the_account_token_as_each_version_does(profile, refusal):
 def test_the_sim_refuses_to_link_without_the_accounts_token_and_an_empty_token_cannot_authenticate(sim, monkeypatch):
     """edge-26.8.3 multicluster/cmd/link-gen.go: without the account's token Secret `link-gen` refuses
     and writes nothing; with an empty token it writes a kubeconfig that carries no credentials, which
-    the target's API server refuses, so `multicluster check` fails on the credentials."""
+    the target's API server takes for anonymous and refuses its access reviews, so `multicluster check` fails
+    on the credentials."""
     steps.up(sim, until="multicluster")
     installer, kube = sim.backend.installer, sim.backend.kube
     gateway = gateways.resolve(sim.cfg, "linkerd")
@@ -333,5 +350,30 @@ def test_the_sim_refuses_to_link_without_the_accounts_token_and_an_empty_token_c
     monkeypatch.setattr(sim_install.SimCliInstaller, "_account_token", lambda self, target, account: "")
     with pytest.raises(LabError) as refused:
         installer.link("west", "east", gateway)
+    # An empty token reaches the API server as system:anonymous: /version answers, but its access reviews
+    # are refused, one line per verb (check.go checkRemoteClusterConnectivity, pkg/k8s/authz.go).
     assert "remote cluster access credentials are valid" in str(refused.value)
-    assert "refused the link's credentials (401 Unauthorized)" in str(refused.value)
+    for verb in ("get", "list", "watch"):
+        assert (f'* missing service permission [{verb}] for cluster [east]: selfsubjectaccessreviews.authorization.k8s.io '
+                'is forbidden: User "system:anonymous" cannot create resource "selfsubjectaccessreviews" in API group '
+                '"authorization.k8s.io" at the cluster scope') in str(refused.value)
+
+
+@pytest.mark.parametrize("sim", [{"profile": "current"}, {"profile": "seed-2.8"}], indirect=True)
+def test_the_check_names_the_verbs_a_links_account_lacks_in_its_versions_words(sim):
+    """A link's account allowed get and list on Services but not watch: edge-26.8.3 (multicluster/cmd/check.go
+    checkRemoteClusterConnectivity, pkg/k8s/authz.go evaluateAccessReviewStatus) prints one line for the
+    verb; stable-2.8.1 (pkg/healthcheck/healthcheck_multicluster.go comparePermissions) the sorted verbs."""
+    steps.up(sim, until="link")
+    kube = sim.backend.kube
+    role = next(o for o in manifests.access_objects(sim.cfg, names.REMOTE_ACCESS_SA) if o["kind"] == "ClusterRole")
+    rules = [r for r in role["rules"] if "services" not in r["resources"]]
+    rules += [{"apiGroups": [""], "resources": ["pods", "endpoints"], "verbs": ["list", "get", "watch"]},
+              {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list"]}]
+    kube.apply("east", [{**role, "rules": rules}])
+    found = next(r for r in kube.check("west") if r.name == sim.cfg.profile.check_credentials)
+    assert found.result == "error"
+    if sim.cfg.profile.name == "current":
+        assert found.error == "* missing service permission [watch] for cluster [east]: not authorized to access services"
+    else:
+        assert found.error == "* cluster: [east]: Insufficient Service permissions: expected get,list,watch, got get,list"

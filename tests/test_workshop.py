@@ -21,7 +21,23 @@ def test_every_block_of_the_workshop_prints_what_the_page_says(tmp_path):
             diff = b"".join(diff).decode()
     finally:
         subprocess.run([env["LAB_INV"], "down"], cwd=root, env=env, capture_output=True)
-    assert not diff, f"docs/workshop.md no longer matches the lab:\n{diff}"
+    assert not diff, f"docs/workshop.md no longer matches the lab at line(s) {_page_lines(diff)}:\n{diff}"
+
+
+def _page_lines(diff: str) -> str:
+    """The page's lines a unified diff says differ (its '-' lines), counted from each hunk's start."""
+    lines, number = [], 0
+    for row in diff.splitlines():
+        if row.startswith("@@"):
+            number = int(row.split()[1].lstrip("-").split(",")[0])
+        elif row.startswith("---") or row.startswith("+"):
+            continue
+        elif row.startswith("-"):
+            lines.append(number)
+            number += 1
+        else:
+            number += 1
+    return ", ".join(map(str, lines)) or "(lines added only)"
 
 
 def test_the_workshop_has_at_least_25_command_blocks_each_with_expected_output():

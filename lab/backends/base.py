@@ -269,6 +269,17 @@ class Installer(Role):
     def revoke_access(self, target: str, source: str) -> None:
         """Remove exactly those credentials (`helm uninstall linkerd2-mc-<source>`); nothing else is touched."""
 
+    def shared_account(self, target: str, source: str) -> str:
+        """The account to remove in `target` to revoke `source` where the CLI installed the extension: one
+        account (`linkerd-service-mirror-remote-access-default`, the chart's remote-access RBAC) serves every
+        link to `target`, so it is `source`'s alone only when no other cluster links there."""
+        others = sorted({link.source for link in self.cfg.links if link.target == target and link.source != source})
+        if others:
+            raise LabError(f"{source} shares {target}'s access account {names.REMOTE_ACCESS_SA} with "
+                           f"{', '.join(others)}: removing it would revoke them too. Fix: use the Helm installer "
+                           f"(--installer helm), which gives each source an account of its own")
+        return names.REMOTE_ACCESS_SA
+
     def retire_link_controller(self, source: str, target: str) -> None:
         """Remove the controller (and its RBAC) that the deprecated `multicluster link` brought for the link to
         `target`, if `source` runs one; the Link, its credentials and its mirrors stay."""

@@ -148,7 +148,7 @@ class CliInstaller(Installer):
         # renders it whenever the CLI renders), and deleting that would remove the whole extension.
         # The account's own objects, by the names the chart gives them (2.8.1's token Secret is made and
         # removed with the account by Kubernetes' token controller, so it is not named here):
-        objects = [o for o in manifests.access_objects(self.cfg, source)
+        objects = [o for o in manifests.access_objects(self.cfg, self.shared_account(target, source))
                    if not (o["kind"] == "Secret" and not self.cfg.profile.link_crd)]
         for namespaced in (False, True):
             resources = [f"{o['kind'].lower()}/{o['metadata']['name']}" for o in objects

@@ -109,7 +109,7 @@ class SimCliInstaller(Installer):
         self.kube.apply(target, manifests.access_objects(self.cfg, source))
 
     def revoke_access(self, target: str, source: str) -> None:
-        for obj in manifests.access_objects(self.cfg, source):
+        for obj in manifests.access_objects(self.cfg, self.shared_account(target, source)):
             self.kube.delete(target, obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
 
     def install_gateway(self, cluster: str, gateway) -> None:

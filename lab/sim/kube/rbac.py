@@ -71,9 +71,12 @@ def allowed(store, user: User, req: Request) -> bool:
     for binding, namespace in bindings:
         if not any(user.named_by(s, namespace) for s in binding.get("subjects") or []):
             continue
+        # GetRoleReferenceRules (pkg/registry/rbac/validation/rule.go): a "Role" in the binding's namespace,
+        # a "ClusterRole" by name, any other kind no rules at all
         ref = binding.get("roleRef", {})
-        role = (store.view("ClusterRole", "", ref.get("name", "")) if ref.get("kind") == "ClusterRole"
-                else store.view("Role", namespace, ref.get("name", "")))
+        kind, name = ref.get("kind"), ref.get("name", "")
+        role = (store.view("ClusterRole", "", name) if kind == "ClusterRole"
+                else store.view("Role", namespace, name) if kind == "Role" else None)
         if role and any(_rule_allows(rule, req) for rule in role.get("rules") or []):
             return True
     return False

@@ -66,6 +66,9 @@ class EventRecorder:
         self._session = api_session(token, ca_pem, 2, aiohttp.ClientTimeout(total=REQUEST_TIMEOUT))
         self._recorded: dict[tuple, dict] = {}  # the correlator's memory: what the server returned per event
         self._tasks: set[asyncio.Task] = set()
+        # one write at a time, in the order recorded, as client-go's broadcaster hands its sink one event
+        # after another (tools/record/event.go StartRecordingToSink): a count never goes back
+        self._writing = asyncio.Lock()
 
     def event(self, obj: dict, reason: str, message: str, type_: str = "Normal") -> None:
         """Record an event about `obj` (an object read from the remote cluster) without waiting."""
@@ -78,11 +81,18 @@ class EventRecorder:
                          [self._recorded[key]] if key in self._recorded else [])
         if made is None:
             return  # the same occurrence again, within REPEAT_SECONDS
+        # the correlator remembers an event when it sees it, not when the server answers (EventCorrelate in
+        # tools/record/events_cache.go): a repeat made meanwhile counts up instead of creating it again
+        self._recorded[key] = made
         task = asyncio.get_running_loop().create_task(self._write(key, made))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _write(self, key: tuple, event: dict) -> None:
+        async with self._writing:  # FIFO: tasks are started, and so queue here, in the order recorded
+            await self._write_now(key, event)
+
+    async def _write_now(self, key: tuple, event: dict) -> None:
         ns = event["metadata"]["namespace"]
         for tries in range(1, MAX_TRIES + 1):
             try:
@@ -111,6 +121,12 @@ class EventRecorder:
         fresh = {**event, "metadata": {k: v for k, v in event["metadata"].items() if k != "resourceVersion"}}
         async with self._session.post(base, json=fresh) as response:
             return await _answer(response)
+
+    async def flush(self) -> None:
+        """Wait until every event recorded so far is written or dropped (the correlator then knows what the
+        server holds, so a repeat patches the count)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def close(self) -> None:
         for task in list(self._tasks):

@@ -16,7 +16,8 @@ from ...model.profiles import Profile
 from .cluster import Cluster
 from . import controlplane
 from .mirror import MIRRORED_LABEL, ServiceMirror
-from .remote import reach
+from ..kube import rbac
+from .remote import authenticated
 
 HINTS = "https://linkerd.io/checks/#"
 
@@ -47,18 +48,77 @@ def _identity(cluster: Cluster) -> list[CheckResult]:
 
 
 def _targets(cluster: Cluster, mirror: ServiceMirror) -> list[tuple[str, Cluster | None, str | None]]:
-    """(target, its cluster or None, why not) for each link, as the check itself reaches them: fresh requests
-    with the link's credentials (edge-26.8.3 multicluster/cmd/check.go checkRemoteClusterConnectivity), so
-    revoked credentials fail here at once, while the controller's open watch carries on until it ends."""
+    """(target, its cluster or None, why not) for each link, as `clusters share trust anchors` reads each
+    target: fresh requests with the link's credentials for the `linkerd-config` ConfigMap in the target's
+    `linkerd` namespace (healthcheck.FetchCurrentConfiguration, edge-26.8.3 multicluster/cmd/check.go
+    checkRemoteClusterAnchors), so revoked credentials fail here at once, while the controller's open watch
+    carries on until it ends. Why not is what the API answered: "Unauthorized", or the 403's message."""
     out = []
     for name, spec in sorted(mirror.link_specs().items()):
         target = spec.get("targetClusterName", name)
         secret = cluster.store.view("Secret", MC_NS, spec.get("clusterCredentialsSecret", ""))
         if secret is None:
-            out.append((target, None, f"credentials secret {MC_NS}/{spec.get('clusterCredentialsSecret')} not found"))
+            out.append((target, None, f'secrets "{spec.get("clusterCredentialsSecret")}" not found'))
             continue
-        out.append((target, *reach(cluster, secret, target, ("services",))))
+        remote, user, error = authenticated(cluster, secret, target)
+        if remote is None:
+            out.append((target, None, "Unauthorized" if "401" in (error or "") else error))
+            continue
+        wanted = rbac.Request("get", "", "configmaps", names.LINKERD_NS, "linkerd-config")
+        if not rbac.allowed(remote.store, user, wanted):
+            out.append((target, None, rbac.forbidden_message(user, wanted)))
+            continue
+        out.append((target, remote, None))
     return out
+
+
+SERVICE_VERBS = ("get", "list", "watch")  # what both versions ask of a target, on Services in all namespaces
+SSAR = rbac.Request("create", "authorization.k8s.io", "selfsubjectaccessreviews")
+
+
+def _service_access(cluster: Cluster, mirror: ServiceMirror) -> list[tuple[str, str | None, tuple[str, ...], list[str]]]:
+    """Per link: (target, why it could not even connect or None, the verbs on Services its credentials are
+    allowed, why each other verb is not), asked as both versions ask: a SelfSubjectAccessReview per verb
+    (pkg/k8s/authz.go ResourceAuthz at edge-26.8.3; hc.checkCanPerformAction at stable-2.8.1). An anonymous
+    caller (an empty token) may not send one: its reviews are refused with the API server's 403."""
+    out = []
+    for name, spec in sorted(mirror.link_specs().items()):
+        target = spec.get("targetClusterName", name)
+        secret = cluster.store.view("Secret", MC_NS, spec.get("clusterCredentialsSecret", ""))
+        if secret is None:
+            out.append((target, "Unauthorized", (), []))
+            continue
+        remote, user, error = authenticated(cluster, secret, target)
+        if remote is None:
+            out.append((target, "Unauthorized" if "401" in (error or "") else error, (), []))
+            continue
+        if "system:authenticated" not in user.groups and not rbac.allowed(remote.store, user, SSAR):
+            out.append((target, None, (), [rbac.forbidden_message(user, SSAR)] * len(SERVICE_VERBS)))
+            continue
+        allowed = tuple(v for v in SERVICE_VERBS if rbac.allowed(remote.store, user, rbac.Request(v, "", "services")))
+        out.append((target, None, allowed, ["not authorized to access services"] * (len(SERVICE_VERBS) - len(allowed))))
+    return out
+
+
+def _edge_access_problems(cluster: Cluster, mirror: ServiceMirror) -> list[str]:
+    """checkRemoteClusterConnectivity (edge-26.8.3 multicluster/cmd/check.go): a failed version request
+    names the cluster; then one line per verb the credentials lack."""
+    problems = []
+    for target, error, allowed, reasons in _service_access(cluster, mirror):
+        if error:
+            problems.append(f"* failed to connect to API for cluster: [{target}]: {error}")
+            continue
+        missing = [v for v in SERVICE_VERBS if v not in allowed]
+        problems += [f"* missing service permission [{verb}] for cluster [{target}]: {reason}"
+                     for verb, reason in zip(missing, reasons)]
+    return problems
+
+
+def _seed_access_problems(cluster: Cluster, mirror: ServiceMirror) -> list[str]:
+    """stable-2.8.1 pkg/healthcheck/healthcheck_multicluster.go checkRemoteClusterConnectivity: the verbs a
+    review allowed, compared with get,list,watch (comparePermissions, both sides sorted)."""
+    return [f"* cluster: [{target}]: Insufficient Service permissions: expected get,list,watch, got {','.join(sorted(allowed))}"
+            for target, _, allowed, _ in _service_access(cluster, mirror) if set(allowed) != set(SERVICE_VERBS)]
 
 
 def _anchors_error(cluster: Cluster, targets: list[tuple[str, Cluster | None, str | None]]) -> str | None:
@@ -111,8 +171,7 @@ def _seed_2_8(cluster: Cluster, profile: Profile, mirror: ServiceMirror) -> list
         return out  # a fatal check: the rest is not run
     if mirror.links:
         targets = _targets(cluster, mirror)
-        problems = [f"* cluster: [{target}]: Insufficient Service permissions: expected get,list,watch, got "
-                    for target, remote, _ in targets if remote is None]
+        problems = _seed_access_problems(cluster, mirror)
         out.append(_result(source, profile.check_credentials, "\n    ".join(problems) or None, "l5d-smc-target-clusters-access"))
         dead = [f"* cluster: [{g['cluster']}], gateway: [{g['namespace']}/{g['name']}]" for g in mirror.gateways() if not g["alive"]]
         if mirror.gateways():
@@ -142,8 +201,7 @@ def _edge(cluster: Cluster, profile: Profile, mirror: ServiceMirror) -> list[Che
         return out  # fatal
     out.append(_result(category, "Link resources are valid", None, "l5d-multicluster-links-are-valid"))
     targets = _targets(cluster, mirror)
-    problems = [f"* failed to connect to API for cluster: [{target}]: Unauthorized"
-                for target, remote, _ in targets if remote is None]
+    problems = _edge_access_problems(cluster, mirror)
     if mirror.links:
         out.append(_result(category, profile.check_credentials, "\n    ".join(problems) or None, "l5d-smc-target-clusters-access"))
         out.append(_result(category, profile.check_anchors, _anchors_error(cluster, targets),

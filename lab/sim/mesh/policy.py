@@ -1,21 +1,69 @@
 """Inbound authorization policy, as a meshed pod's proxy enforces it (Linkerd 2.11+ policy CRDs).
 
-With no Server selecting a pod's port, the cluster's default inbound policy applies; the lab installs
-Linkerd's default, all-unauthenticated, so everything is allowed. Once a Server selects the port, only
-clients some AuthorizationPolicy on that Server authorizes get through: one whose required
-authentications (MeshTLSAuthentication identities or service accounts) all match the client's mTLS
-identity. Anything else is refused, HTTP requests with 403 (linkerd.io/2/reference/authorization-policy:
-"a Server with no authorizations denies all traffic"; default policy `all-unauthenticated`). Identities may
-start with `*` to match a domain (charts/linkerd-crds/templates/policy/meshtls-authentication.yaml, edge-26.8.3).
-A client without a verified identity ("" or "-": plaintext, or TLS without a client certificate) matches no
-MeshTLSAuthentication or service account, not even `*`: "*" means any authenticated mesh client.
+With no Server selecting a pod's port, the pod's default inbound policy applies: its
+`config.linkerd.io/default-inbound-policy` annotation (the injector copies a namespace's onto the pods it
+injects, pkg/inject/inject.go AppendNamespaceAnnotations), else the cluster's, which the lab installs as
+Linkerd's default, all-unauthenticated (policy-controller/k8s/index/src/inbound/workload.rs default_policy,
+index.rs default_inbound_server: an invalid value is ignored with a warning). Once a Server selects the port, only
+clients some AuthorizationPolicy on that Server (or on its whole namespace) authorizes get through: one
+whose required authentications (MeshTLSAuthentication identities or service accounts) all match the client's
+mTLS identity, or one that requires none, which admits every client. Anything else is refused, HTTP requests
+with 403 (linkerd.io/2/reference/authorization-policy: "a Server with no authorizations denies all traffic";
+default policy `all-unauthenticated`), unless the Server's `accessPolicy` (default `deny`) lets it through.
+The upstream behind this, at linkerd/linkerd2 edge-26.8.3: policy-controller/k8s/index/src/inbound/index.rs
+(client_authzs, policy_client_authz), .../inbound/meshtls_authentication.rs, .../defaults.rs, and
+policy-controller/core/src/identity_match.rs.
+
+An identity is `*` (any authenticated client), `*.<suffix>` (any identity ending in `.<suffix>`), or else
+compared exactly: no other glob (identity_match.rs; the proxy's Suffix::contains is an `ends_with`,
+linkerd2-proxy linkerd/proxy/server-policy/src/authz.rs). A client without a verified identity ("" or "-":
+plaintext, or TLS without a client certificate) matches no MeshTLSAuthentication or service account, not
+even `*`. NetworkAuthentication and ServerAuthorization are not modelled: the lab serves neither CRD, and a
+policy naming a NetworkAuthentication that does not exist is ignored, as upstream ignores it.
 """
 from __future__ import annotations
 
-import fnmatch
+from dataclasses import dataclass
 
 from ... import names
-from ..kube.store import ObjectStore, matches
+from ..kube.store import ObjectStore
+
+DEFAULT_POLICY_ANNOTATION = "config.linkerd.io/default-inbound-policy"
+CLUSTER_DEFAULT_POLICY = "all-unauthenticated"  # charts/linkerd-control-plane/values.yaml proxy.defaultInboundPolicy
+DEFAULT_POLICIES = ("all-unauthenticated", "all-authenticated", "cluster-unauthenticated", "cluster-authenticated",
+                    "deny", "audit")  # policy-controller/core/src/inbound/defaults.rs (edge-26.8.3) FromStr
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Which server refused: a Server resource (`server`, its name) or the pod's default (`default`, the
+    policy's name), as the proxy's "Request denied" line names it (server.kind, server.name)."""
+    kind: str
+    name: str
+
+    @property
+    def group(self) -> str:
+        return "policy.linkerd.io" if self.kind == "server" else ""
+
+
+def _selects_pod(server: dict, labels: dict[str, str]) -> bool:
+    """podSelector as policy-controller/k8s/api/src/labels.rs matches it: every matchExpression and every
+    matchLabels entry must hold, so an empty selector selects every pod; a Server with an
+    externalWorkloadSelector instead selects no pod."""
+    spec = server.get("spec", {})
+    if "podSelector" not in spec:
+        return False
+    selector = spec["podSelector"] or {}
+    for expr in selector.get("matchExpressions") or []:
+        operator, key, values = expr.get("operator"), expr.get("key"), expr.get("values")
+        has_values, present = values is not None, key in labels
+        holds = {("In", True): present and labels.get(key) in (values or ()),
+                 ("NotIn", True): not present or labels.get(key) not in (values or ()),
+                 ("Exists", False): present, ("DoesNotExist", False): not present}
+        if not holds.get((operator, has_values), False):  # an illegal expression matches nothing
+            return False
+    return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
+
 
 def _selects_port(server: dict, port: int, port_names: dict[int, str]) -> bool:
     want = server.get("spec", {}).get("port")
@@ -28,8 +76,7 @@ def server_for(store: ObjectStore, pod: dict, port: int) -> dict | None:
     port_names = {p["containerPort"]: p.get("name", "") for c in pod.get("spec", {}).get("containers", [])
                   for p in c.get("ports", []) if "containerPort" in p}
     for server in store.views("Server", namespace):
-        selector = (server.get("spec", {}).get("podSelector") or {}).get("matchLabels") or {}
-        if matches(labels, selector) and _selects_port(server, port, port_names):
+        if _selects_pod(server, labels) and _selects_port(server, port, port_names):
             return server
     return None
 
@@ -46,26 +93,62 @@ def _authenticated(store: ObjectStore, ref: dict, namespace: str, client_id: str
     if authn is None:
         return False
     spec = authn.get("spec", {})
-    if any(fnmatch.fnmatchcase(client_id, pattern) for pattern in spec.get("identities") or []):
+    if any(_identity_matches(pattern, client_id) for pattern in spec.get("identities") or []):
         return True
-    return any(client_id == names.identity(sa.get("name", ""), sa.get("namespace") or ref_ns, trust_domain)
-               for sa in spec.get("identityRefs") or [] if sa.get("kind") == "ServiceAccount")
+    for target in spec.get("identityRefs") or []:
+        name = target.get("name", "")
+        if target.get("kind") == "ServiceAccount" and \
+                client_id == names.identity(name, target.get("namespace") or ref_ns, trust_domain):
+            return True
+        # a Namespace: every account in it, `*.<ns>.serviceaccount.identity.linkerd.<domain>` (cluster_info.rs)
+        if target.get("kind") == "Namespace" and _identity_matches(names.identity("*", name, trust_domain), client_id):
+            return True
+    return False
 
 
-def denied_by(store: ObjectStore, pod: dict | None, port: int, client_id: str, trust_domain: str) -> str | None:
-    """None when the request may pass; else the name of the Server that refuses it."""
-    if pod is None or not store.view_all("Server"):
+def _identity_matches(pattern: str, client_id: str) -> bool:
+    if pattern == "*":
+        return True
+    if pattern.startswith("*."):
+        return client_id.endswith(pattern[1:])
+    return client_id == pattern
+
+
+def default_policy(pod: dict) -> str:
+    """The pod's default inbound policy: its annotation when valid, else the cluster's."""
+    wanted = (pod["metadata"].get("annotations") or {}).get(DEFAULT_POLICY_ANNOTATION)
+    return wanted if wanted in DEFAULT_POLICIES else CLUSTER_DEFAULT_POLICY
+
+
+def denied_by(store: ObjectStore, pod: dict | None, port: int, client_id: str, trust_domain: str) -> Refusal | None:
+    """None when the request may pass; else the server that refuses it."""
+    if pod is None:
         return None
-    server = server_for(store, pod, port)
+    server = server_for(store, pod, port) if store.view_all("Server") else None
     if server is None:
-        return None
+        policy_name = default_policy(pod)
+        return None if _access_policy_admits(policy_name, client_id) else Refusal("default", policy_name)
     namespace, name = server["metadata"]["namespace"], server["metadata"]["name"]
     for policy in store.views("AuthorizationPolicy", namespace):
         spec = policy.get("spec", {})
         target = spec.get("targetRef") or {}
-        if target.get("kind") != "Server" or target.get("name") != name:
+        # a policy on this Server, or on the namespace (admission refuses one naming another namespace)
+        if (target.get("kind"), target.get("name")) not in (("Server", name), ("Namespace", namespace)):
             continue
+        # no required authentication: unauthenticated clients from any network (policy_client_authz)
         refs = spec.get("requiredAuthenticationRefs") or []
-        if refs and all(_authenticated(store, ref, namespace, client_id, trust_domain) for ref in refs):
+        if all(_authenticated(store, ref, namespace, client_id, trust_domain) for ref in refs):
             return None
-    return name
+    if _access_policy_admits(server.get("spec", {}).get("accessPolicy") or "deny", client_id):
+        return None
+    return Refusal("server", name)
+
+
+def _access_policy_admits(access_policy: str, client_id: str) -> bool:
+    """The Server's default for traffic no authorization admits (defaults.rs DefaultPolicy; an unknown value
+    is dropped, leaving none). `cluster-*` also wants the client's address in clusterNetworks, whose default
+    (charts/linkerd-control-plane/values.yaml: every private IPv4 range and fd00::/8, which the lab keeps) holds
+    every pod, node and host address of a kind lab, so here it admits what `all-*` admits."""
+    if access_policy in ("all-unauthenticated", "cluster-unauthenticated", "audit"):
+        return True
+    return access_policy in ("all-authenticated", "cluster-authenticated") and client_id not in ("", "-")

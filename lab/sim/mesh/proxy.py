@@ -57,6 +57,15 @@ class ConnectFailed(DialError):
     itself does not fail with this."""
 
 
+def _client_tls(client_id: str) -> str:
+    """The client's TLS as the proxy's logs print it: Debug of tls::ConditionalServerTls (linkerd/tls/src/server.rs,
+    linkerd/conditional, linkerd/identity Id::Dns, linkerd/tls/src/lib.rs NegotiatedProtocol at v2.366.0)."""
+    if client_id == "":
+        return "None(NoClientHello)"
+    identity = "None" if client_id == "-" else f'Some(ClientId(Dns(Name("{client_id}"))))'
+    return f'Some(Established {{ client_id: {identity}, negotiated_protocol: Some("{transport_header.ALPN}") }})'
+
+
 def proxy_error(status: int, message: str) -> httpwire.Response:
     return httpwire.text_response(status, f"{message}\n", {"l5d-proxy-error": message})
 
@@ -271,30 +280,42 @@ class Proxy:
         return response
 
     async def _authorized(self, port: int, request: httpwire.Request, client_id: str) -> httpwire.Response:
-        """The app's answer, if the mesh's policy lets `client_id` ("": no identity) reach `port`; else 403."""
+        """The app's answer, if the mesh's policy lets `client_id` ("": no TLS, "-": TLS without an identity)
+        reach `port`; else 403. linkerd2-proxy v2.366.0 says why in headers to meshed peers only
+        (linkerd/app/inbound/src/http/server.rs ServerRescue: "Only emit informational headers to meshed peers")."""
+        meshed = client_id not in ("", "-")
         pod = self.cluster.store.view("Pod", self.namespace, self.pod_name)
-        server = policy.denied_by(self.cluster.store, pod, port, client_id, self.cluster.spec["domain"])
-        if server is not None:
-            message = f"client {client_id or 'unauthenticated'}: unauthorized request on server {server}"
-            self._log("inbound", message)
-            return self._error(403, message)
-        return await self._to_app(port, request)
+        refused = policy.denied_by(self.cluster.store, pod, port, client_id, self.cluster.spec["domain"])
+        if refused is not None:
+            # linkerd/app/inbound/src/policy/http.rs (v2.366.0): "Request denied" at INFO with the Server's and
+            # the route's refs (a Server without routes has the policy controller's default route "default":
+            # policy-controller/k8s/index/src/inbound/index.rs at edge-26.8.3) and the client's TLS, then
+            # HttpRouteUnauthorized, answered 403 (app/core/src/errors/respond.rs permission_denied)
+            self._log("linkerd_app_inbound::policy::http",
+                      f"Request denied server.group={refused.group} server.kind={refused.kind} server.name={refused.name} "
+                      f"route.group= route.kind=default route.name=default client.tls={_client_tls(client_id)}")
+            return self._error(403, "unauthorized request on route", emit_headers=meshed)
+        return await self._to_app(port, request, emit_headers=meshed)
 
-    async def _to_app(self, port: int, request: httpwire.Request) -> httpwire.Response:
+    async def _to_app(self, port: int, request: httpwire.Request, emit_headers: bool = True) -> httpwire.Response:
         handler = self.apps.get(port)
         if handler is None:
-            return self._error(502, f"connection refused: nothing listens on port {port} in {self.pod_name}")
+            return self._error(502, f"connection refused: nothing listens on port {port} in {self.pod_name}",
+                               emit_headers=emit_headers)
         try:
-            return await asyncio.wait_for(handler(request), REQUEST_TIMEOUT)
+            async with asyncio.timeout(REQUEST_TIMEOUT):  # not wait_for: no task per request
+                return await handler(request)
         except asyncio.TimeoutError:
-            return self._error(504, f"{self.pod_name} port {port} did not answer in {REQUEST_TIMEOUT:.0f}s")
+            return self._error(504, f"{self.pod_name} port {port} did not answer in {REQUEST_TIMEOUT:.0f}s",
+                               emit_headers=emit_headers)
 
     # -- outbound: the pod's own processes, in process -----------------------
     async def outbound(self, request: httpwire.Request, timeout: float) -> httpwire.Response:
         """A request from one of this pod's processes, as the iptables redirect hands it to the proxy. Only
         code in the lab process acting as the pod calls this: no socket offers it to anyone else."""
         authority = request.headers.get("host", "")
-        return await asyncio.wait_for(self.forward(authority, lambda: self.cluster.route(authority), request), timeout)
+        async with asyncio.timeout(timeout):  # not wait_for: no task per request
+            return await self.forward(authority, lambda: self.cluster.route(authority), request)
 
     @property
     def profile(self):
@@ -303,11 +324,12 @@ class Proxy:
             self._profile_cache = controlplane.installed_profile(self.cluster.store) or self.cluster.profile
         return self._profile_cache
 
-    def _error(self, status: int, message: str) -> httpwire.Response:
-        """A response this proxy makes up. v2.366.0 says why in `l5d-proxy-error` (app/core errors/respond.rs);
-        v2.100.0 sends the status alone, with an empty body (app/core/src/errors.rs). Either way the proxy logs it."""
+    def _error(self, status: int, message: str, emit_headers: bool = True) -> httpwire.Response:
+        """A response this proxy makes up. v2.366.0 says why in `l5d-proxy-error` (app/core errors/respond.rs) to
+        its own application and to meshed peers (`emit_headers`); v2.100.0 sends the status alone, with an empty
+        body (app/core/src/errors.rs). Either way the proxy logs it."""
         self._log("linkerd_app_core::errors::respond", f"Failed to proxy request: {message}", "WARN")
-        if self.profile.proxy_error_headers:
+        if self.profile.proxy_error_headers and emit_headers:
             return proxy_error(status, message)
         return httpwire.Response(status, {"content-length": "0"}, b"")
 

@@ -1,7 +1,7 @@
 """How one simulated cluster reads another, through a link's credentials Secret, at the API server its
 kubeconfig names, as the account its token proves, allowed what that account's RBAC grants.
 
-The multicluster check asks afresh (`reach`), as check.go does, so revoked credentials fail it at once.
+The multicluster check asks afresh (`authenticated`, then RBAC), as check.go does, so revoked credentials fail it at once.
 The controllers watch: the service mirror (mirror.py) and the destination controller (`ClusterStore`,
 pod-to-pod and federated endpoints) keep an informer (informer.py) on the target's API over HTTPS, and
 see a revocation when their open watch ends, as on a real cluster.
@@ -21,7 +21,7 @@ import yaml
 from ... import names
 from ...names import CREDENTIALS_SECRET_TYPE, LINKERD_NS
 from ..kube import rbac
-from ..kube.apiserver.auth import token_user
+from ..kube.apiserver.auth import ANONYMOUS, bearer_token, token_user
 from ..kube.informer import (ENDPOINT_SLICES, PODS, REQUEST_TIMEOUT, SERVERS, SERVICES, Informer, api_session,
                              status_message)
 from .cluster import Cluster
@@ -46,24 +46,22 @@ def kubeconfig(secret: dict) -> tuple[str, str, str | None] | None:
     return _parse_kubeconfig(encoded) if isinstance(encoded, str) else None
 
 
-def reach(cluster: Cluster, secret: dict, target: str, resources: tuple[str, ...]):
-    """(the target's cluster, None) as a link's credentials reach its API server and may watch `resources`
-    there, or (None, what the API server said), decided now: how the multicluster check reads a target."""
+def authenticated(cluster: Cluster, secret: dict, target: str) -> tuple[Cluster | None, rbac.User | None, str | None]:
+    """(the target's cluster, who the link's credentials make the caller there, None), or (None, None, why
+    not): the API server answers when the kubeconfig is usable, names a server that exists and its token is
+    an account's. client-go sends no Authorization header for an empty token, so that caller is anonymous."""
     found = kubeconfig(secret)
     if found is None:
-        return None, f"credentials secret {secret['metadata'].get('namespace')}/{secret['metadata']['name']} holds no usable kubeconfig"
+        return None, None, f"credentials secret {secret['metadata'].get('namespace')}/{secret['metadata']['name']} holds no usable kubeconfig"
     server, token, _ = found
     remote = cluster.network.api_server(server)
     if remote is None:
-        return None, f"cannot reach the API server of {target} at {server}"
-    user = token_user(remote.store, token)
+        return None, None, f"cannot reach the API server of {target} at {server}"
+    presented = bearer_token(f"Bearer {token}")
+    user = token_user(remote.store, presented) if presented else ANONYMOUS
     if user is None:
-        return None, f"the API server of {target} refused the link's credentials (401 Unauthorized)"
-    for resource in resources:
-        wanted = rbac.Request("watch", "", resource)
-        if not rbac.allowed(remote.store, user, wanted):
-            return None, f"the API server of {target} refused: {rbac.forbidden_message(user, wanted)}"
-    return remote, None
+        return None, None, f"the API server of {target} refused the link's credentials (401 Unauthorized)"
+    return remote, user, None
 
 
 # The annotations the destination controller requires on a remote cluster's Secret (cluster_store.go addCluster)

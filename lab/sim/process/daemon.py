@@ -33,7 +33,7 @@ from ..mesh.mirror import ServiceMirror
 from ..mesh.remote import ClusterStore
 from ..wire import httpwire
 from ..wire.background import spawn
-from ..world import controllers, jobs, podexec, workloads
+from ..world import controllers, jobs, podenv, podexec, workloads
 from ..world.kubelet import Kubelet
 from ..world.cluster import SimCluster
 from ..world.network import Network
@@ -303,12 +303,16 @@ class LabProcess:
         pod = self._running_pod(cluster, ns, deployment)
         if pod is None:
             return {"error": f"no running pod of deployment {ns}/{deployment} in cluster {cluster.name}"}
-        if pod.proxy is None:
-            return {"error": f"pod {pod.name} is not meshed; the sim's unmeshed clients cannot reach other pods"}
         try:
-            response = await podexec.send(pod, podexec.curl_request(urlsplit(url)), timeout)
+            if pod.proxy is None:  # outside the mesh: where kube-proxy routes it, in plain HTTP
+                net = podenv.PodNetwork(pod, podenv.StoreResolver(cluster, ns, pod.name, pod.ip))
+                response = await net.get(url, podexec.request_headers(urlsplit(url)), timeout)
+            else:
+                response = await podexec.send(pod, podexec.curl_request(urlsplit(url)), timeout)
         except asyncio.TimeoutError:
             return {"error": f"operation timed out after {timeout:.0f}s"}
+        except podenv.NetError as exc:
+            return {"error": f"curl: ({exc.code}) {exc}"}
         except (OSError, httpwire.WireError, asyncio.IncompleteReadError) as exc:
             return {"error": f"{type(exc).__name__}: {exc}"}
         return {"status": response.status, "headers": response.headers,
@@ -373,4 +377,15 @@ if __name__ == "__main__":
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     directory = Path(sys.argv[1])
     directory.mkdir(parents=True, exist_ok=True)
-    asyncio.run(main(directory))
+    # For profiling only (LAB_PROFILE names the lab's Linkerd profile): cProfile the whole run, written on exit
+    profile_to = os.environ.get("LAB_CPROFILE")
+    with asyncio.Runner() as runner:
+        if profile_to:
+            import cProfile
+            profiler = cProfile.Profile()
+            try:
+                profiler.runcall(runner.run, main(directory))
+            finally:
+                profiler.dump_stats(profile_to)
+        else:
+            runner.run(main(directory))

@@ -27,6 +27,7 @@ import h2.errors
 import h2.events
 import h2.exceptions
 
+from . import hpack_static
 from .background import spawn
 from .httpwire import Request, Response, close, end_to_end, text_response
 
@@ -49,17 +50,33 @@ class _Endpoint:
         self.reader, self.writer = reader, writer
         # Outbound headers come from h11-parsed requests or from this module, and the peer is a proxy that
         # passed mutual TLS: h2's per-header checks would cost a third of the hop for nothing.
-        config = h2.config.H2Configuration(client_side=client_side, header_encoding="utf-8",
+        # Headers arrive as bytes and are made text once, in `_text`, not one generator step per field in h2.
+        config = h2.config.H2Configuration(client_side=client_side, header_encoding=None,
                                            validate_outbound_headers=False, normalize_outbound_headers=False,
                                            validate_inbound_headers=False, normalize_inbound_headers=False)
         self.h2 = h2.connection.H2Connection(config)
+        # HPACK without the dynamic table (hpack_static.py says why): h2 drives them as its own
+        self.h2.encoder, self.h2.decoder = hpack_static.StaticEncoder(), hpack_static.StaticDecoder()
+        self.h2.decoder.max_header_list_size = h2.connection.H2Connection.DEFAULT_MAX_HEADER_LIST_SIZE
         self.closed = False
         self._window = asyncio.Event()
+        self._flush_pending = False
 
     def flush(self) -> None:
         data = self.h2.data_to_send()
         if data and not self.writer.is_closing():
             self.writer.write(data)
+
+    def flush_soon(self) -> None:
+        """Write what h2 has once this turn of the event loop is done: the frames of every stream that
+        answered in it go out in one TLS record and one send, not one each."""
+        if not self._flush_pending:
+            self._flush_pending = True
+            asyncio.get_running_loop().call_soon(self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._flush_pending = False
+        self.flush()
 
     def _window_changed(self) -> None:
         self._window.set()
@@ -80,7 +97,7 @@ class _Endpoint:
                 continue
             self.h2.send_data(stream_id, bytes(view[:window]), end_stream=len(view) <= window)
             view = view[window:]
-        self.flush()
+        self.flush_soon()
         await self.writer.drain()
 
     async def _read_loop(self) -> None:
@@ -91,7 +108,7 @@ class _Endpoint:
                     break
                 for event in self.h2.receive_data(data):
                     self._dispatch(event)
-                self.flush()
+                self.flush_soon()
         except DEAD:
             pass
         finally:
@@ -112,6 +129,7 @@ class _Endpoint:
         if self.closed:
             return
         self.closed = True
+        self.flush()  # what was left for the end of the loop's turn
         self._window_changed()
         self.on_closed()
         await close(self.writer)
@@ -131,6 +149,11 @@ class _Endpoint:
 
     def abort(self) -> None:
         self.writer.transport.abort()
+
+
+def _text(headers) -> dict[str, str]:
+    """A received header block as text (UTF-8, as h2 would decode it); a repeated name keeps its last value."""
+    return {name.decode("utf-8"): value.decode("utf-8") for name, value in headers}
 
 
 class _Pending:
@@ -214,7 +237,7 @@ class H2Client(_Endpoint):
         if pending is None:
             return
         if isinstance(event, h2.events.ResponseReceived):
-            headers = dict(event.headers)
+            headers = _text(event.headers)
             pending.status = int(headers.pop(":status"))
             pending.headers = headers
         elif isinstance(event, h2.events.DataReceived):
@@ -264,7 +287,7 @@ class H2Server(_Endpoint):
             if self.draining:
                 self.h2.reset_stream(event.stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
                 return
-            headers = dict(event.headers)
+            headers = _text(event.headers)
             pseudo = {k: headers.pop(k) for k in list(headers) if k.startswith(":")}
             headers["host"] = pseudo.get(":authority", "")
             self._incoming[event.stream_id] = Request(pseudo.get(":method", "GET"), pseudo.get(":path", "/"), headers)

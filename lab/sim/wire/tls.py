@@ -56,6 +56,13 @@ def refusal_reason(exc: BaseException) -> str:
     # ("certificate verify failed: Hostname mismatch, ...").
     if "HOSTNAME" in text or "IP ADDRESS MISMATCH" in text:
         return "identity mismatch"
+    # Before "unknown authority" too: a certificate outside its validity period fails verification as
+    # well ("certificate verify failed: certificate has expired"); the peer it refused is told by the
+    # certificate_expired alert. (A not-yet-valid one is told only bad_certificate.)
+    if "CERTIFICATE HAS EXPIRED" in text or "CERTIFICATE_EXPIRED" in text:
+        return "certificate expired"
+    if "NOT YET VALID" in text:
+        return "certificate not yet valid"
     if "UNKNOWN_CA" in text or "CERTIFICATE_VERIFY_FAILED" in text or "UNABLE TO GET" in text:
         return "unknown authority"
     if "HTTP_REQUEST" in text or "WRONG_VERSION_NUMBER" in text or "UNEXPECTED_MESSAGE" in text or "RECORD_LAYER" in text or "PACKET_LENGTH" in text:

@@ -40,10 +40,10 @@ class _TLSTransport(asyncio.Transport):
                 chunk = self.sslobj.read(65536)
             except ssl.SSLWantReadError:
                 break
-            except ssl.SSLZeroReturnError:
-                self.protocol.eof_received()
-                break
+            except ssl.SSLZeroReturnError:  # the peer's close_notify (reads after it return b"")
+                chunk = b""
             except ssl.SSLError:
+                self._flush()  # the alert OpenSSL wrote (bad_record_mac, ...): the peer learns why
                 self.abort()
                 return
             if not chunk:
@@ -125,6 +125,7 @@ class _Connection(asyncio.Protocol):
 
     def _refuse(self, reason: str) -> None:
         self.done = True
+        self.timer.cancel()  # the outcome is known: one report per connection, however slowly it closes
         self.on_refused(reason)
         data = self.outgoing.read()  # the alert naming the reason, when OpenSSL wrote one
         if data:
@@ -170,6 +171,16 @@ class _Connection(asyncio.Protocol):
             self._refuse("connection closed during handshake")
         return False
 
+    # The raw transport's flow control, passed on to the stream's protocol: a handler's `drain()` then
+    # waits while the client reads slower than the handler writes, instead of buffering without bound.
+    def pause_writing(self) -> None:
+        if self.tls is not None:
+            self.tls.protocol.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.tls is not None:
+            self.tls.protocol.resume_writing()
+
     def connection_lost(self, exc) -> None:
         if self.timer:
             self.timer.cancel()
@@ -178,6 +189,7 @@ class _Connection(asyncio.Protocol):
             self.tls.protocol.connection_lost(exc)
 
 
-async def start(handler: Handler, on_refused: Callable[[str], None], ctx: ssl.SSLContext, timeout: float = 3.0):
+async def start(handler: Handler, on_refused: Callable[[str], None], ctx: ssl.SSLContext, timeout: float):
+    """Listen on a free loopback port; `timeout`: seconds a client has to complete its handshake."""
     loop = asyncio.get_running_loop()
     return await loop.create_server(lambda: _Connection(ctx, handler, on_refused, timeout), "127.0.0.1", 0)

@@ -9,6 +9,7 @@ network.Member here.
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import itertools
 import shutil
@@ -31,6 +32,7 @@ from .network import Network
 from .pods import PodRuntime
 
 
+@functools.lru_cache(maxsize=1024)  # asked once per request with the few hosts the apps dial
 def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)

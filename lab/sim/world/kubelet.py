@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ... import names
-from ..mesh import controlplane
+from ..mesh import controlplane, policy
 from ..mesh.proxy import ADMIN_PORT, INBOUND_PORT
 from .pods import PodRuntime
 from ..kube.objects import qos_class
@@ -208,6 +208,13 @@ class Kubelet:
             spec["initContainers"] = [init, *spec.get("initContainers", [])]
             spec["containers"] = [*spec.get("containers", []), proxy]
         injected = {**pod, "spec": spec}
+        # config annotations a pod lacks come from its namespace (pkg/inject/inject.go AppendNamespaceAnnotations,
+        # edge-26.8.3): of those, the lab reads the default inbound policy (mesh/policy.py)
+        ns = self.cluster.store.view("Namespace", "", pod["metadata"]["namespace"]) or {}
+        inherited = (ns.get("metadata", {}).get("annotations") or {}).get(policy.DEFAULT_POLICY_ANNOTATION)
+        annotations = pod["metadata"].get("annotations") or {}
+        if inherited is not None and policy.DEFAULT_POLICY_ANNOTATION not in annotations:
+            injected["metadata"] = {**pod["metadata"], "annotations": {**annotations, policy.DEFAULT_POLICY_ANNOTATION: inherited}}
         self.cluster.store.apply(injected)
         return self.cluster.store.view("Pod", pod["metadata"]["namespace"], pod["metadata"]["name"])
 

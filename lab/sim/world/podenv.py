@@ -153,7 +153,8 @@ class PodNetwork:
     pod itself (localhost, its own IP) straight to the container's port; anywhere else through the pod's
     proxy, which routes by the request's authority: a name the pod resolved through its search domains
     (`foobar-east`) or a cluster IP reaches the proxy as the service's full name, as the real proxy finds
-    the service from the connection's original destination. An unmeshed pod reaches no other pod here."""
+    the service from the connection's original destination. An unmeshed pod's connection goes where kube-proxy
+    routes it, as plain HTTP."""
 
     def __init__(self, runtime: PodRuntime, resolver: StoreResolver):
         self.runtime, self.resolver = runtime, resolver
@@ -172,11 +173,24 @@ class PodNetwork:
                 raise NetError(7, "Connection refused")
             return response
         if self.runtime.proxy is None:
-            raise NetError(7, "the pod is not meshed, and only meshed pods reach other pods in the simulation")
+            return await self._unmeshed(found, parts.port or 80, request, timeout)
         if found and found[0].endswith(f".svc.{self.resolver.domain}") and found[0] != parts.hostname \
                 and parts.hostname not in found[1]:  # an IP literal: the proxy routes it by its original destination
             request.headers["host"] = found[0] + (f":{parts.port}" if parts.port else "")
         return await self._call(self.runtime.outbound(request, timeout))
+
+    async def _unmeshed(self, found: tuple[str, list[str]] | None, port: int, request: httpwire.Request,
+                        timeout: float) -> httpwire.Response:
+        """A pod outside the mesh sends plain HTTP where kube-proxy and the pod network route its connection
+        (a cluster IP to one ready endpoint): to the other pod's port, which a meshed pod's proxy takes on its
+        inbound side under that pod's policy for a client without an identity."""
+        if not found or not found[1]:
+            raise NetError(6, "Could not resolve host")
+        cluster = self.resolver.cluster
+        real = cluster.network.resolve(found[1][0], port, source=cluster)
+        if real is None:
+            raise NetError(7, f"Failed to connect to {found[1][0]} port {port}: Connection refused")
+        return await self._call(httpwire.fetch(*real, request, timeout))
 
     @staticmethod
     async def _call(sending):

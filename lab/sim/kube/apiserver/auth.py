@@ -21,7 +21,18 @@ from ..store import ObjectStore
 from .status import ApiError
 
 
-def authenticate(request: web.Request, store: ObjectStore) -> rbac.User | None:
+# kind leaves the API server's --anonymous-auth at its default (true): a request that presents no credentials is
+# system:anonymous, and RBAC decides (403); credentials that fail are 401, never anonymous (union.NewFailOnError
+# in pkg/kubeapiserver/authenticator/config.go, v1.32).
+ANONYMOUS = rbac.User("system:anonymous", ("system:unauthenticated",))
+# What the bootstrap `system:public-info-viewer` ClusterRole lets anyone read, anonymous included
+# (plugin/pkg/auth/authorizer/rbac/bootstrappolicy/policy.go, v1.32): exact paths, no wildcard.
+PUBLIC_INFO = frozenset({"/healthz", "/livez", "/readyz", "/version", "/version/"})
+
+
+def authenticate(request: web.Request, store: ObjectStore) -> rbac.User:
+    """Who sent the request: the admin's client certificate, a ServiceAccount token, or nobody (anonymous).
+    A bearer token that matches no account is refused here with 401."""
     peer = request.transport.get_extra_info("peercert") if request.transport else None
     if peer:
         fields = [item for rdn in peer.get("subject", ()) for item in rdn]
@@ -29,10 +40,36 @@ def authenticate(request: web.Request, store: ObjectStore) -> rbac.User | None:
         groups = tuple(v for k, v in fields if k == "organizationName")
         if cn:
             return rbac.User(cn, (*groups, "system:authenticated"))
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        return token_user(store, header.removeprefix("Bearer ").strip())
-    return None
+    token = bearer_token(request.headers.get("Authorization", ""))
+    if token is None:
+        return ANONYMOUS
+    user = token_user(store, token)
+    if user is None:
+        raise ApiError(401, "Unauthorized", "Unauthorized")
+    return user
+
+
+def bearer_token(header: str) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header as the API server reads it
+    (staging/src/k8s.io/apiserver/pkg/authentication/request/bearertoken/bearertoken.go, v1.32): the scheme in
+    any case, the token up to the next space; no header, another scheme or an empty token is no token at all."""
+    parts = header.strip().split(" ", 2)
+    if len(parts) < 2 or parts[0].lower() != "bearer" or not parts[1]:
+        return None
+    return parts[1]
+
+
+def may_read_info(user: rbac.User, path: str) -> bool:
+    """Discovery, OpenAPI, version and health: every authenticated user (system:discovery, system:basic-user,
+    system:public-info-viewer); anonymous only the public-info paths."""
+    return "system:authenticated" in user.groups or path in PUBLIC_INFO
+
+
+def info_forbidden(user: rbac.User, path: str) -> ApiError:
+    """403 for a path that is not a resource: `forbiddenMessage` for a non-resource request
+    (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/responsewriters/errors.go) behind NewForbidden's
+    empty group-resource, which leaves "forbidden: " before it."""
+    return ApiError(403, "Forbidden", f'forbidden: User "{user.name}" cannot get path "{path}"')
 
 
 # staging/src/k8s.io/apiserver/pkg/endpoints/filters/impersonation.go (v1.32): the headers, the resources each

@@ -21,7 +21,7 @@ from ..apiresources import Catalog, Resource
 from ..store import ObjectError, ObjectStore
 from .. import execstream
 from . import discovery
-from .auth import access_review, access_review_from_protobuf, authenticate, impersonated
+from .auth import access_review, access_review_from_protobuf, authenticate, impersonated, info_forbidden, may_read_info
 from ..execstream import ExecStreams
 from .rest import PROTOBUF, Resources, Write, json_body
 from .status import ApiError, no_route
@@ -93,13 +93,12 @@ class KubeAPI:
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         try:
-            user = authenticate(request, self.store)
-            if user is None:
-                raise ApiError(401, "Unauthorized", "Unauthorized")
+            user = authenticate(request, self.store)  # 401 for a bad token; no credentials: system:anonymous
             user = impersonated(request, self.store, user)  # `kubectl --as`: from here on, the user acted as
             path = request.path.rstrip("/") or "/"
             if discovery.serves(path):
-                # every authenticated user may read these (system:discovery)
+                if not may_read_info(user, request.path):
+                    raise info_forbidden(user, request.path)
                 return discovery.answer(path, self.catalog, self.version, self.port)
             return await self.resource_request(request, user, path)
         except ApiError as exc:
@@ -147,15 +146,18 @@ class KubeAPI:
             verb = "create"  # websocket exec arrives as GET; RBAC asks for create on pods/exec
         if verb is None:
             raise ApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource")
-        if res.kind == "SelfSubjectAccessReview":  # `kubectl auth can-i`: every user may ask about itself
+        resource = f"{res.plural}/{sub}" if sub else res.plural
+        wanted = rbac.Request(verb, res.group, resource, namespace, name)
+        # `kubectl auth can-i`: every authenticated user may ask about itself (system:basic-user); anonymous may
+        # only where a binding says so
+        asks_itself = res.kind == "SelfSubjectAccessReview" and "system:authenticated" in user.groups
+        if not asks_itself and not rbac.allowed(self.store, user, wanted):
+            raise ApiError(403, "Forbidden", rbac.forbidden_message(user, wanted),
+                           {"name": name, "group": res.group, "kind": res.plural})
+        if res.kind == "SelfSubjectAccessReview":
             body = await request.read()
             review = access_review_from_protobuf(body) if request.content_type == PROTOBUF else json_body(body)
             return web.json_response(access_review(self.store, user, review), status=201)
-        resource = f"{res.plural}/{sub}" if sub else res.plural
-        wanted = rbac.Request(verb, res.group, resource, namespace, name)
-        if not rbac.allowed(self.store, user, wanted):
-            raise ApiError(403, "Forbidden", rbac.forbidden_message(user, wanted),
-                           {"name": name, "group": res.group, "kind": res.plural})
         if sub == "exec":
             return await self.exec(request, namespace, name)
         if sub == "log":
