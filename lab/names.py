@@ -57,6 +57,9 @@ REMOTE_GATEWAY_IDENTITY_ANNOTATION = "mirror.linkerd.io/remote-gateway-identity"
 GATEWAY_IDENTITY_ANNOTATION = "mirror.linkerd.io/gateway-identity"
 PROBE_PATH_ANNOTATION = "mirror.linkerd.io/probe-path"
 PROBE_PERIOD_ANNOTATION = "mirror.linkerd.io/probe-period"
+REMOTE_GATEWAY_NAME = "mirror.linkerd.io/remote-gateway-name"  # 2.8.1 only: a label on a mirror naming its gateway
+REMOTE_GATEWAY_NS = "mirror.linkerd.io/remote-gateway-ns"      # 2.8.1 only: ... and the gateway's namespace
+OPAQUE_PORTS_ANNOTATION = "config.linkerd.io/opaque-ports"  # ProxyOpaquePortsAnnotation
 MULTICLUSTER_GATEWAY_ANNOTATION = "mirror.linkerd.io/multicluster-gateway"  # 2.8.1's name; the guide sets it
 
 

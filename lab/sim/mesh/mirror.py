@@ -29,11 +29,39 @@ from .remote import kubeconfig
 
 GATEWAY_NAME, GATEWAY_NS = names.EXPORT_NAME, names.EXPORT_NS
 CLUSTER_LABEL, MIRRORED_LABEL = names.CLUSTER_NAME, names.MIRRORED_LABEL
+# Topology hints are not multicluster aware: never copied onto a mirror (isAnnotationExlucded, edge-26.8.3)
+TOPOLOGY_ANNOTATIONS = ("service.kubernetes.io/topology-aware-hints", "service.kubernetes.io/topology-mode")
 
 
 def _mirror_ports(svc: dict) -> list[dict]:
-    """A mirror's ports: the remote service's name, port and protocol (remapRemoteServicePorts)."""
-    return [{k: p[k] for k in ("name", "port", "protocol") if k in p} for p in svc["spec"].get("ports", [])]
+    """A mirror's ports: the remote service's name, protocol, port and targetPort, its nodePort left out
+    (remapRemoteServicePorts in cluster_watcher.go at stable-2.8.1 and edge-26.8.3)."""
+    return [{k: p[k] for k in ("name", "protocol", "port", "targetPort") if k in p} for p in svc["spec"].get("ports", [])]
+
+
+def _excluded(key: str, patterns: list[str]) -> bool:
+    """A key a Link's excludedLabels or excludedAnnotations names: exactly, or by what precedes a `/*`."""
+    return any(key.startswith(p[:-2]) if p.endswith("/*") else key == p for p in patterns)
+
+
+def _copied(svc: dict, spec: dict) -> tuple[dict, dict]:
+    """The labels and annotations an edge mirror carries over from the remote service: its labels but those
+    under mirror.linkerd.io and the Link's excludedLabels, its annotations but the topology hints and the
+    Link's excludedAnnotations, the opaque ports always (getCommonServiceLabels, isLabelExlucded,
+    getCommonServiceAnnotations and isAnnotationExlucded in cluster_watcher.go, edge-26.8.3)."""
+    labels, annotations = svc["metadata"].get("labels") or {}, svc["metadata"].get("annotations") or {}
+    kept = {k: v for k, v in annotations.items()
+            if k not in TOPOLOGY_ANNOTATIONS and not _excluded(k, spec.get("excludedAnnotations") or [])}
+    if names.OPAQUE_PORTS_ANNOTATION in annotations:
+        kept[names.OPAQUE_PORTS_ANNOTATION] = annotations[names.OPAQUE_PORTS_ANNOTATION]
+    return {k: v for k, v in labels.items()
+            if not k.startswith("mirror.linkerd.io") and not _excluded(k, spec.get("excludedLabels") or [])}, kept
+
+
+def _endpoint_ports(ports: list[dict], gateway_port: int) -> list[dict]:
+    """A mirror's endpoint ports: each remote port's name and protocol, at the gateway's port
+    (getEndpointsPorts in cluster_watcher.go at stable-2.8.1 and edge-26.8.3)."""
+    return [{"name": p.get("name", ""), "port": gateway_port, "protocol": p.get("protocol", "TCP")} for p in ports]
 
 
 @dataclass
@@ -173,7 +201,7 @@ class ServiceMirror:
             elif by_link and discovery and matches(labels, discovery):  # 2.14+: pod-to-pod, no gateway
                 ns = svc["metadata"]["namespace"]
                 if self._namespace_ready(ns, svc, state):
-                    keep.add((ns, self._apply_discovery_mirror(svc, state.target, domain)))
+                    keep.add((ns, self._apply_discovery_mirror(svc, state.target, domain, _copied(svc, spec))))
                 continue
             elif by_link:
                 continue
@@ -190,10 +218,12 @@ class ServiceMirror:
             gateways[(gw.namespace, gw.name)] = gw
             paired[(gw.namespace, gw.name)] = paired.get((gw.namespace, gw.name), 0) + 1
             ready = state.gateway_alive or not (profile and profile.liveness_gates_endpoints)
+            # 2.8.1 copies nothing and labels a mirror with its gateway (getMirroredServiceLabels, stable-2.8.1)
+            copied = _copied(svc, spec) if by_link else ({names.REMOTE_GATEWAY_NAME: gw.name, names.REMOTE_GATEWAY_NS: gw.namespace}, {})
             if svc["spec"].get("clusterIP") == "None" and self._headless_enabled(state.target):
-                keep |= {(ns, name) for name in self._apply_headless_mirror(svc, watch, gw, state.target, domain, ready)}
+                keep |= {(ns, name) for name in self._apply_headless_mirror(svc, watch, gw, state.target, domain, ready, copied)}
                 continue
-            keep.add((ns, self._apply_mirror(svc, gw, state.target, domain, ready)))
+            keep.add((ns, self._apply_mirror(svc, gw, state.target, domain, ready, copied)))
         self._remove_mirrors(state.target, keep)
         members = (spec.get("federatedServiceSelector") or {}).get("matchLabels")
         # A headless service cannot join (handleCreateFederatedService, edge-26.8.3)
@@ -240,16 +270,17 @@ class ServiceMirror:
                                  "Skipped mirroring service: namespace does not exist")
         return False
 
-    def _apply_mirror(self, svc: dict, gw: GatewayTarget, target: str, domain: str, ready: bool = True) -> str:
+    def _apply_mirror(self, svc: dict, gw: GatewayTarget, target: str, domain: str, ready: bool,
+                      copied: tuple[dict, dict]) -> str:
         """The mirror and its Endpoints at the gateway; while the gateway is dead (edge), the address is listed
         as not ready, so the proxies have no endpoint (cluster_watcher.go updateReadiness, edge-26.8.3)."""
         ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
         mirror_name = f"{name}-{target}"
         fq_name = f"{name}.{ns}.svc.{domain}"
-        labels = {MIRRORED_LABEL: "true", CLUSTER_LABEL: target}
+        labels = {**copied[0], MIRRORED_LABEL: "true", CLUSTER_LABEL: target}
         ports = _mirror_ports(svc)
         subsets = [{"addresses" if ready else "notReadyAddresses": [{"ip": gw.address}],
-                    "ports": [{"name": p.get("name", ""), "port": gw.port, "protocol": "TCP"} for p in ports]}]
+                    "ports": _endpoint_ports(ports, gw.port)}]
         store = self.cluster.store
         have, have_eps = store.view("Service", ns, mirror_name), store.view("Endpoints", ns, mirror_name)
         if (have and have_eps and have_eps.get("subsets") == subsets
@@ -259,7 +290,7 @@ class ServiceMirror:
         self.cluster.store.apply({
             "apiVersion": "v1", "kind": "Service",
             "metadata": {"name": mirror_name, "namespace": ns, "labels": labels,
-                         "annotations": {names.REMOTE_SVC_ANNOTATION: fq_name,
+                         "annotations": {**copied[1], names.REMOTE_SVC_ANNOTATION: fq_name,
                                          names.REMOTE_RESOURCE_VERSION: svc["metadata"]["resourceVersion"]}},
             "spec": {"type": "ClusterIP", "ports": ports},
         })
@@ -324,7 +355,7 @@ class ServiceMirror:
         return any("-enable-headless-services" in (c.get("args") or []) for c in containers)
 
     def _apply_headless_mirror(self, svc: dict, watch: Informer, gw: GatewayTarget, target: str, domain: str,
-                               ready: bool) -> list[str]:
+                               ready: bool, copied: tuple[dict, dict]) -> list[str]:
         """An exported headless service whose endpoints have hostnames (a StatefulSet's pods), as edge-26.8.3's
         cluster_watcher_headless.go mirrors it: `<name>-<target>` headless, an endpoint mirror `<hostname>-<target>`
         per pod (a ClusterIP service whose endpoints are the gateway, for `<hostname>.<name>.<ns>.svc`), and the
@@ -337,15 +368,16 @@ class ServiceMirror:
         if not eps.get("subsets"):
             return []  # nothing to decide on yet (createRemoteHeadlessService waits for an address)
         if not hosts:
-            return [self._apply_mirror(svc, gw, target, domain, ready)]
+            return [self._apply_mirror(svc, gw, target, domain, ready, copied)]
         store = self.cluster.store
         mirror_name = f"{name}-{target}"
-        labels = {MIRRORED_LABEL: "true", CLUSTER_LABEL: target}
+        labels = {**copied[0], MIRRORED_LABEL: "true", CLUSTER_LABEL: target}
         ports = _mirror_ports(svc)
         version = svc["metadata"]["resourceVersion"]
         self._ensure(store, {"apiVersion": "v1", "kind": "Service", "metadata": {
             "name": mirror_name, "namespace": ns, "labels": dict(labels),
-            "annotations": {names.REMOTE_SVC_ANNOTATION: f"{name}.{ns}.svc.{domain}", names.REMOTE_RESOURCE_VERSION: version}},
+            "annotations": {**copied[1], names.REMOTE_SVC_ANNOTATION: f"{name}.{ns}.svc.{domain}",
+                            names.REMOTE_RESOURCE_VERSION: version}},
             "spec": {"clusterIP": "None", "ports": ports}})
         kept, addresses = [mirror_name], []
         for host in hosts:
@@ -360,7 +392,7 @@ class ServiceMirror:
                 "name": host_mirror, "namespace": ns, "labels": host_labels,
                 "annotations": {names.REMOTE_SVC_ANNOTATION: fq_name, names.REMOTE_GATEWAY_IDENTITY_ANNOTATION: gw.identity}},
                 "subsets": [{"addresses" if ready else "notReadyAddresses": [{"ip": gw.address}],
-                             "ports": [{"name": p.get("name", ""), "port": gw.port, "protocol": "TCP"} for p in ports]}]})
+                             "ports": _endpoint_ports(ports, gw.port)}]})
             kept.append(host_mirror)
             cluster_ip = (store.view("Service", ns, host_mirror) or {}).get("spec", {}).get("clusterIP")
             if cluster_ip:  # allocated by the API server; the next pass fills in what is missing
@@ -381,7 +413,7 @@ class ServiceMirror:
             return
         store.apply(obj)
 
-    def _apply_discovery_mirror(self, svc: dict, target: str, domain: str) -> str:
+    def _apply_discovery_mirror(self, svc: dict, target: str, domain: str, copied: tuple[dict, dict]) -> str:
         """A remote-discovery mirror (handleRemoteServiceExported, edge-26.8.3): the Service labelled with
         the target and the remote name, and no Endpoints: the destination controller resolves it from the
         target's own endpoints."""
@@ -391,9 +423,9 @@ class ServiceMirror:
         self._ensure(store, {
             "apiVersion": "v1", "kind": "Service",
             "metadata": {"name": mirror_name, "namespace": ns,
-                         "labels": {MIRRORED_LABEL: "true", CLUSTER_LABEL: target,
+                         "labels": {**copied[0], MIRRORED_LABEL: "true", CLUSTER_LABEL: target,
                                     names.REMOTE_DISCOVERY_LABEL: target, names.REMOTE_SERVICE_LABEL: name},
-                         "annotations": {names.REMOTE_SVC_ANNOTATION: f"{name}.{ns}.svc.{domain}",
+                         "annotations": {**copied[1], names.REMOTE_SVC_ANNOTATION: f"{name}.{ns}.svc.{domain}",
                                          names.REMOTE_RESOURCE_VERSION: svc["metadata"]["resourceVersion"]}},
             "spec": {"type": "ClusterIP", "ports": _mirror_ports(svc)},
         })
