@@ -17,8 +17,8 @@ def _deployment(name: str, namespace: str, image: str, **container) -> dict:
 
 @pytest.fixture
 def strict(lab, east):
-    if not east.lab.cfg.profile.proxy_error_headers:
-        pytest.skip("policy (Server, default inbound policies) arrived after Linkerd 2.8")
+    if not east.lab.cfg.profile.policy:
+        pytest.skip("policy (Server, default inbound policies) arrived in Linkerd 2.11, after the seed's 2.8")
     objects = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "strict", "annotations": {
             "linkerd.io/inject": "enabled", ANNOTATION: "all-authenticated"}}},

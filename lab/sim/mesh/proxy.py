@@ -284,6 +284,8 @@ class Proxy:
         reach `port`; else 403. linkerd2-proxy v2.366.0 says why in headers to meshed peers only
         (linkerd/app/inbound/src/http/server.rs ServerRescue: "Only emit informational headers to meshed peers")."""
         meshed = client_id not in ("", "-")
+        if not self.profile.policy:  # before Linkerd 2.11 a proxy authorizes nothing: every client is served
+            return await self._to_app(port, request, emit_headers=meshed)
         pod = self.cluster.store.view("Pod", self.namespace, self.pod_name)
         refused = policy.denied_by(self.cluster.store, pod, port, client_id, self.cluster.spec["domain"])
         if refused is not None:
