@@ -261,5 +261,8 @@ def test_a_port_the_pod_requires_identity_for_admits_authenticated_clients_only_
     assert policy.denied_by(store, pod(None, "8080"), 9090, "", DOMAIN) is None, "another port keeps the default"
     assert policy.denied_by(store, pod("audit", "8080"), 8080, "", DOMAIN) is None, "audit lets everything through"
     assert policy.denied_by(store, pod("deny", "8080"), 8080, who("client"), DOMAIN) == policy.Refusal("default", "deny")
-    for bad in ("8080,http", "8090-8000", "0-8080", "8080,70000", "-8080"):
+    assert policy.denied_by(store, pod(None, "1-8080"), 8080, "", DOMAIN) is not None, "ports start at 1"
+    assert policy.denied_by(store, pod(None, "8000-8079"), 8080, "", DOMAIN) is None, "a range ends at its high port"
+    assert policy.denied_by(store, pod(None, "65535"), 65535, "", DOMAIN) is not None, "the highest port"
+    for bad in ("8080,http", "8090-8000", "0-8080", "8080,70000", "8080,65536", "-8080"):
         assert policy.denied_by(store, pod(None, bad), 8080, "", DOMAIN) is None, f"{bad!r} is no ports at all"
