@@ -25,3 +25,16 @@ def test_the_mutation_job_puts_the_score_in_the_job_summary_and_ci_does_not_run_
     runs = [step.get("run", "") for step in WORKFLOW["jobs"]["mutation"]["steps"]]
     assert any("mutate" in run and "GITHUB_STEP_SUMMARY" in run for run in runs)
     assert "mutate" not in (REPO / ".ci" / "run").read_text()
+
+
+def test_the_readmes_mutation_table_names_every_target_and_each_file_of_its_oracle():
+    """What the README tells a reader `inv mutate` judges each module by is what lab/tools/mutation.py runs."""
+    from lab.tools.mutation import TARGETS
+
+    rows = {line.split("|")[1].strip(" `"): line for line in (REPO / "README.md").read_text().splitlines()
+            if line.startswith("| `") and "lab/" in line}
+    for name, target in TARGETS.items():
+        row = rows.get(name)
+        assert row is not None and target.path in row, f"no README row for {name} naming {target.path}"
+        for test in target.oracle:
+            assert test.split("::")[0].rsplit("/", 1)[-1] in row, f"{name}'s README row does not name {test}"
