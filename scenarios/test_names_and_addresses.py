@@ -107,13 +107,23 @@ def _head(result) -> tuple[str, dict[str, str]]:
     return lines[0].split()[1], {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
 
 
-def test_a_scaled_to_zero_remote_behind_a_gateway_is_the_gateways_error(lab, west, east):
-    """East's gateway proxy has no endpoint and answers with its fail-fast error; west's proxy passes the
-    status on and drops the peer's `l5d-proxy-error` (outbound/src/http/handle_proxy_error_headers.rs)."""
-    svc = f"foobar-{east.name}"
-    status, headers = _head(_scaled_to_zero(lab, east, lambda: _sh(west, lab, f"curl -s -i -m 20 {svc}:9898")))
+def test_a_scaled_to_zero_remote_behind_a_gateway_fails_where_its_version_says(lab, west, east):
+    """edge-26.8.3: the mirror lists no endpoint once the exported service has no ready one
+    (cluster_watcher.go handleCreateOrUpdateEndpoints), so west's own proxy fails the request and says why in
+    `l5d-proxy-error`. stable-2.8.1 keeps the gateway listed: east's gateway proxy has no endpoint and fails
+    it, and west's proxy passes the status on and drops the peer's header
+    (outbound/src/http/handle_proxy_error_headers.rs)."""
+    svc, ns = f"foobar-{east.name}", lab.cfg.namespace
+    edge = lab.cfg.profile.link_crd
+
+    def call():
+        if edge:
+            lab.wait_for(lambda: not (west.get("Endpoints", ns, svc) or {}).get("subsets"), 30, "west's mirror to list no endpoint")
+        return _sh(west, lab, f"curl -s -i -m 20 {svc}:9898")
+
+    status, headers = _head(_scaled_to_zero(lab, east, call))
     assert status in ("502", "503", "504"), (status, headers)
-    assert "l5d-proxy-error" not in headers, headers
+    assert bool(headers.get("l5d-proxy-error")) == edge, headers
 
 
 @pytest.fixture(scope="module")

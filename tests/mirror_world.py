@@ -185,16 +185,25 @@ class World:
             return dict(EXPORTED), {}
         return {}, {names.EXPORT_NAME: names.GATEWAY, names.EXPORT_NS: MC}
 
-    def export(self, name="api", ns="apps", ports=None, labels=None, annotations=None, **spec):
+    def export(self, name="api", ns="apps", ports=None, labels=None, annotations=None, ready=True, **spec):
         """A service in east, exported the way the profile exports (edge: the Link's selector; 2.8.1: the
-        gateway annotations) unless labels or annotations are given."""
+        gateway annotations) unless labels or annotations are given; with a ready pod behind it unless
+        `ready` is False (then its Endpoints list none)."""
         labels = self.marks()[0] if labels is None else labels
         annotations = self.marks()[1] if annotations is None else annotations
         ports = ports if ports is not None else [{"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}]
         self.east.apply({"apiVersion": "v1", "kind": "Service", "metadata": {
             "name": name, "namespace": ns, "labels": labels, "annotations": annotations},
             "spec": {"ports": ports, **spec}})
+        self.endpoints(name, ns, ready)
         return self.east.view("Service", ns, name)
+
+    def endpoints(self, name="api", ns="apps", ready=True):
+        """The service's Endpoints in east: one pod's address, ready or not."""
+        address = [{"ip": "10.244.0.9"}]
+        self.east.apply({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": name, "namespace": ns},
+                         "subsets": [{"addresses" if ready else "notReadyAddresses": address,
+                                      "ports": [{"name": "http", "port": 8080}]}]})
 
     def state(self):
         """The link's state (edge: Link `east`; 2.8.1: its credentials secret)."""

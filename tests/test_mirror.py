@@ -49,6 +49,24 @@ def test_an_exported_service_is_mirrored_as_name_dash_target_with_every_port(wor
     assert world.mirrors() == [("apps", "api-east")]
 
 
+def test_edge_lists_no_endpoint_for_a_service_with_no_ready_pod_and_2_8_1_lists_the_gateway(world):
+    """edge-26.8.3 cluster_watcher.go isEmptyService / handleCreateOrUpdateEndpoints: a mirror's Endpoints have
+    no subset while the exported service has no ready address in the target (no Endpoints, none at all, or
+    only not-ready ones), and get the gateway back when a pod is ready; stable-2.8.1 has no such check."""
+    world.export(ready=False)
+    world.run()
+    gateway = [{"addresses": [{"ip": GATEWAY_IP}], "ports": [{"name": "http", "port": 4143, "protocol": "TCP"}]}]
+    empty = [] if world.profile.link_crd else gateway
+    assert world.mirrors() == [("apps", "api-east")], "the service is mirrored either way"
+    assert world.get("Endpoints", "apps", "api-east")["subsets"] == empty
+    world.endpoints(ready=True)
+    world.run()
+    assert world.get("Endpoints", "apps", "api-east")["subsets"] == gateway
+    world.east.delete("Endpoints", "apps", "api")
+    world.run()
+    assert world.get("Endpoints", "apps", "api-east")["subsets"] == empty
+
+
 def test_a_port_without_a_name_or_protocol_is_mirrored_as_it_is(world):
     world.export(ports=[{"port": 80}])
     world.run()

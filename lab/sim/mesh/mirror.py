@@ -44,6 +44,12 @@ def _excluded(key: str, patterns: list[str]) -> bool:
     return any(key.startswith(p[:-2]) if p.endswith("/*") else key == p for p in patterns)
 
 
+def _empty(endpoints: dict | None) -> bool:
+    """isEmptyEndpoints (edge-26.8.3 cluster_watcher.go): no Endpoints, no subsets, or no subset with a ready
+    address (only notReadyAddresses, a pod not ready yet)."""
+    return not any(subset.get("addresses") for subset in (endpoints or {}).get("subsets") or [])
+
+
 def _copied(svc: dict, spec: dict) -> tuple[dict, dict]:
     """The labels and annotations an edge mirror carries over from the remote service: its labels but those
     under mirror.linkerd.io and the Link's excludedLabels, its annotations but the topology hints and the
@@ -223,7 +229,10 @@ class ServiceMirror:
             if svc["spec"].get("clusterIP") == "None" and self._headless_enabled(state.target):
                 keep |= {(ns, name) for name in self._apply_headless_mirror(svc, watch, gw, state.target, domain, ready, copied)}
                 continue
-            keep.add((ns, self._apply_mirror(svc, gw, state.target, domain, ready, copied)))
+            # edge lists no endpoint for a service with no ready one in the target (isEmptyService, edge-26.8.3);
+            # 2.8.1 always lists the gateway
+            empty = by_link and _empty(watch.get("Endpoints", ns, svc["metadata"]["name"]))
+            keep.add((ns, self._apply_mirror(svc, gw, state.target, domain, ready, copied, empty)))
         self._remove_mirrors(state.target, keep)
         members = (spec.get("federatedServiceSelector") or {}).get("matchLabels")
         # A headless service cannot join (handleCreateFederatedService, edge-26.8.3)
@@ -271,16 +280,18 @@ class ServiceMirror:
         return False
 
     def _apply_mirror(self, svc: dict, gw: GatewayTarget, target: str, domain: str, ready: bool,
-                      copied: tuple[dict, dict]) -> str:
+                      copied: tuple[dict, dict], empty: bool = False) -> str:
         """The mirror and its Endpoints at the gateway; while the gateway is dead (edge), the address is listed
-        as not ready, so the proxies have no endpoint (cluster_watcher.go updateReadiness, edge-26.8.3)."""
+        as not ready, so the proxies have no endpoint (cluster_watcher.go updateReadiness, edge-26.8.3); for an
+        `empty` service (no ready endpoint in the target) no subset at all (createGatewayEndpoints,
+        handleCreateOrUpdateEndpoints)."""
         ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
         mirror_name = f"{name}-{target}"
         fq_name = f"{name}.{ns}.svc.{domain}"
         labels = {**copied[0], MIRRORED_LABEL: "true", CLUSTER_LABEL: target}
         ports = _mirror_ports(svc)
-        subsets = [{"addresses" if ready else "notReadyAddresses": [{"ip": gw.address}],
-                    "ports": _endpoint_ports(ports, gw.port)}]
+        subsets = [] if empty else [{"addresses" if ready else "notReadyAddresses": [{"ip": gw.address}],
+                                     "ports": _endpoint_ports(ports, gw.port)}]
         store = self.cluster.store
         have, have_eps = store.view("Service", ns, mirror_name), store.view("Endpoints", ns, mirror_name)
         if (have and have_eps and have_eps.get("subsets") == subsets
