@@ -188,14 +188,15 @@ class World:
     def export(self, name="api", ns="apps", ports=None, labels=None, annotations=None, ready=True, **spec):
         """A service in east, exported the way the profile exports (edge: the Link's selector; 2.8.1: the
         gateway annotations) unless labels or annotations are given; with a ready pod behind it unless
-        `ready` is False (then its Endpoints list none)."""
+        `ready` is False (its Endpoints list a pod that is not ready) or None (no Endpoints at all)."""
         labels = self.marks()[0] if labels is None else labels
         annotations = self.marks()[1] if annotations is None else annotations
         ports = ports if ports is not None else [{"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}]
         self.east.apply({"apiVersion": "v1", "kind": "Service", "metadata": {
             "name": name, "namespace": ns, "labels": labels, "annotations": annotations},
             "spec": {"ports": ports, **spec}})
-        self.endpoints(name, ns, ready)
+        if ready is not None:
+            self.endpoints(name, ns, ready)
         return self.east.view("Service", ns, name)
 
     def endpoints(self, name="api", ns="apps", ready=True):
