@@ -8,6 +8,8 @@ files, so the lab reads the simulation's output exactly as it reads the real CLI
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ... import names
 from ...trust import pki
 from ...parsers.cli_output import CheckResult
@@ -47,28 +49,45 @@ def _identity(cluster: Cluster) -> list[CheckResult]:
     return out
 
 
-def _targets(cluster: Cluster, mirror: ServiceMirror) -> list[tuple[str, Cluster | None, str | None]]:
-    """(target, its cluster or None, why not) for each link, as `clusters share trust anchors` reads each
-    target: fresh requests with the link's credentials for the `linkerd-config` ConfigMap in the target's
-    `linkerd` namespace (healthcheck.FetchCurrentConfiguration, edge-26.8.3 multicluster/cmd/check.go
-    checkRemoteClusterAnchors), so revoked credentials fail here at once, while the controller's open watch
-    carries on until it ends. Why not is what the API answered: "Unauthorized", or the 403's message."""
+@dataclass
+class _Caller:
+    """Who a link's credentials make the caller at its target, asked afresh for each check (edge-26.8.3
+    multicluster/cmd/check.go builds a client from the credentials Secret every time), so revoked credentials
+    fail a check at once while the controller's open watch carries on until it ends."""
+    target: str
+    remote: Cluster | None = None  # the target's cluster, where the credentials were accepted
+    user: rbac.User | None = None
+    error: str | None = None  # else what stopped the request: no Secret, or what `authenticated` said
+    no_secret: bool = False
+
+
+def _callers(cluster: Cluster, mirror: ServiceMirror) -> list[_Caller]:
     out = []
     for name, spec in sorted(mirror.link_specs().items()):
         target = spec.get("targetClusterName", name)
         secret = cluster.store.view("Secret", MC_NS, spec.get("clusterCredentialsSecret", ""))
         if secret is None:
-            out.append((target, None, f'secrets "{spec.get("clusterCredentialsSecret")}" not found'))
+            out.append(_Caller(target, error=f'secrets "{spec.get("clusterCredentialsSecret")}" not found', no_secret=True))
             continue
         remote, user, error = authenticated(cluster, secret, target)
-        if remote is None:
-            out.append((target, None, "Unauthorized" if "401" in (error or "") else error))
-            continue
-        wanted = rbac.Request("get", "", "configmaps", names.LINKERD_NS, "linkerd-config")
-        if not rbac.allowed(remote.store, user, wanted):
-            out.append((target, None, rbac.forbidden_message(user, wanted)))
-            continue
-        out.append((target, remote, None))
+        out.append(_Caller(target, remote, user, error))
+    return out
+
+
+def _targets(callers: list[_Caller]) -> list[tuple[str, Cluster | None, str | None]]:
+    """(target, its cluster or None, why not) for each link, as `clusters share trust anchors` reads each
+    target: the `linkerd-config` ConfigMap in the target's `linkerd` namespace (healthcheck.
+    FetchCurrentConfiguration, edge-26.8.3 check.go checkRemoteClusterAnchors). Why not is what the API
+    answered: "Unauthorized", or the 403's message."""
+    out = []
+    wanted = rbac.Request("get", "", "configmaps", names.LINKERD_NS, "linkerd-config")
+    for caller in callers:
+        if caller.remote is None:
+            out.append((caller.target, None, caller.error))
+        elif not rbac.allowed(caller.remote.store, caller.user, wanted):
+            out.append((caller.target, None, rbac.forbidden_message(caller.user, wanted)))
+        else:
+            out.append((caller.target, caller.remote, None))
     return out
 
 
@@ -76,35 +95,30 @@ SERVICE_VERBS = ("get", "list", "watch")  # what both versions ask of a target, 
 SSAR = rbac.Request("create", "authorization.k8s.io", "selfsubjectaccessreviews")
 
 
-def _service_access(cluster: Cluster, mirror: ServiceMirror) -> list[tuple[str, str | None, tuple[str, ...], list[str]]]:
+def _service_access(callers: list[_Caller]) -> list[tuple[str, str | None, tuple[str, ...], list[str]]]:
     """Per link: (target, why it could not even connect or None, the verbs on Services its credentials are
     allowed, why each other verb is not), asked as both versions ask: a SelfSubjectAccessReview per verb
     (pkg/k8s/authz.go ResourceAuthz at edge-26.8.3; hc.checkCanPerformAction at stable-2.8.1). An anonymous
     caller (an empty token) may not send one: its reviews are refused with the API server's 403."""
     out = []
-    for name, spec in sorted(mirror.link_specs().items()):
-        target = spec.get("targetClusterName", name)
-        secret = cluster.store.view("Secret", MC_NS, spec.get("clusterCredentialsSecret", ""))
-        if secret is None:
-            out.append((target, "Unauthorized", (), []))
-            continue
-        remote, user, error = authenticated(cluster, secret, target)
+    for caller in callers:
+        remote, user = caller.remote, caller.user
         if remote is None:
-            out.append((target, "Unauthorized" if "401" in (error or "") else error, (), []))
-            continue
-        if "system:authenticated" not in user.groups and not rbac.allowed(remote.store, user, SSAR):
-            out.append((target, None, (), [rbac.forbidden_message(user, SSAR)] * len(SERVICE_VERBS)))
-            continue
-        allowed = tuple(v for v in SERVICE_VERBS if rbac.allowed(remote.store, user, rbac.Request(v, "", "services")))
-        out.append((target, None, allowed, ["not authorized to access services"] * (len(SERVICE_VERBS) - len(allowed))))
+            out.append((caller.target, "Unauthorized" if caller.no_secret else caller.error, (), []))
+        elif "system:authenticated" not in user.groups and not rbac.allowed(remote.store, user, SSAR):
+            out.append((caller.target, None, (), [rbac.forbidden_message(user, SSAR)] * len(SERVICE_VERBS)))
+        else:
+            allowed = tuple(v for v in SERVICE_VERBS if rbac.allowed(remote.store, user, rbac.Request(v, "", "services")))
+            out.append((caller.target, None, allowed,
+                        ["not authorized to access services"] * (len(SERVICE_VERBS) - len(allowed))))
     return out
 
 
-def _edge_access_problems(cluster: Cluster, mirror: ServiceMirror) -> list[str]:
+def _edge_access_problems(callers: list[_Caller]) -> list[str]:
     """checkRemoteClusterConnectivity (edge-26.8.3 multicluster/cmd/check.go): a failed version request
     names the cluster; then one line per verb the credentials lack."""
     problems = []
-    for target, error, allowed, reasons in _service_access(cluster, mirror):
+    for target, error, allowed, reasons in _service_access(callers):
         if error:
             problems.append(f"* failed to connect to API for cluster: [{target}]: {error}")
             continue
@@ -114,11 +128,11 @@ def _edge_access_problems(cluster: Cluster, mirror: ServiceMirror) -> list[str]:
     return problems
 
 
-def _seed_access_problems(cluster: Cluster, mirror: ServiceMirror) -> list[str]:
+def _seed_access_problems(callers: list[_Caller]) -> list[str]:
     """stable-2.8.1 pkg/healthcheck/healthcheck_multicluster.go checkRemoteClusterConnectivity: the verbs a
     review allowed, compared with get,list,watch (comparePermissions, both sides sorted)."""
     return [f"* cluster: [{target}]: Insufficient Service permissions: expected get,list,watch, got {','.join(sorted(allowed))}"
-            for target, _, allowed, _ in _service_access(cluster, mirror) if set(allowed) != set(SERVICE_VERBS)]
+            for target, _, allowed, _ in _service_access(callers) if set(allowed) != set(SERVICE_VERBS)]
 
 
 def _anchors_error(cluster: Cluster, targets: list[tuple[str, Cluster | None, str | None]]) -> str | None:
@@ -170,8 +184,8 @@ def _seed_2_8(cluster: Cluster, profile: Profile, mirror: ServiceMirror) -> list
     if not running:
         return out  # a fatal check: the rest is not run
     if mirror.links:
-        targets = _targets(cluster, mirror)
-        problems = _seed_access_problems(cluster, mirror)
+        callers = _callers(cluster, mirror)
+        targets, problems = _targets(callers), _seed_access_problems(callers)
         out.append(_result(source, profile.check_credentials, "\n    ".join(problems) or None, "l5d-smc-target-clusters-access"))
         dead = [f"* cluster: [{g['cluster']}], gateway: [{g['namespace']}/{g['name']}]" for g in mirror.gateways() if not g["alive"]]
         if mirror.gateways():
@@ -200,8 +214,8 @@ def _edge(cluster: Cluster, profile: Profile, mirror: ServiceMirror) -> list[Che
     if crd is None:
         return out  # fatal
     out.append(_result(category, "Link resources are valid", None, "l5d-multicluster-links-are-valid"))
-    targets = _targets(cluster, mirror)
-    problems = _edge_access_problems(cluster, mirror)
+    callers = _callers(cluster, mirror)
+    targets, problems = _targets(callers), _edge_access_problems(callers)
     if mirror.links:
         out.append(_result(category, profile.check_credentials, "\n    ".join(problems) or None, "l5d-smc-target-clusters-access"))
         out.append(_result(category, profile.check_anchors, _anchors_error(cluster, targets),

@@ -299,7 +299,7 @@ class Proxy:
             return self._error(403, "unauthorized request on route", emit_headers=meshed)
         return await self._to_app(port, request, emit_headers=meshed)
 
-    async def _to_app(self, port: int, request: httpwire.Request, emit_headers: bool = True) -> httpwire.Response:
+    async def _to_app(self, port: int, request: httpwire.Request, emit_headers: bool) -> httpwire.Response:
         handler = self.apps.get(port)
         if handler is None:
             return self._error(502, f"connection refused: nothing listens on port {port} in {self.pod_name}",

@@ -49,7 +49,8 @@ def kubeconfig(secret: dict) -> tuple[str, str, str | None] | None:
 def authenticated(cluster: Cluster, secret: dict, target: str) -> tuple[Cluster | None, rbac.User | None, str | None]:
     """(the target's cluster, who the link's credentials make the caller there, None), or (None, None, why
     not): the API server answers when the kubeconfig is usable, names a server that exists and its token is
-    an account's. client-go sends no Authorization header for an empty token, so that caller is anonymous."""
+    an account's ("Unauthorized" when it is not). client-go sends no Authorization header for an empty token,
+    so that caller is anonymous."""
     found = kubeconfig(secret)
     if found is None:
         return None, None, f"credentials secret {secret['metadata'].get('namespace')}/{secret['metadata']['name']} holds no usable kubeconfig"
@@ -60,7 +61,7 @@ def authenticated(cluster: Cluster, secret: dict, target: str) -> tuple[Cluster 
     presented = bearer_token(f"Bearer {token}")
     user = token_user(remote.store, presented) if presented else ANONYMOUS
     if user is None:
-        return None, None, f"the API server of {target} refused the link's credentials (401 Unauthorized)"
+        return None, None, "Unauthorized"  # the API server's 401, in the words client-go reports it
     return remote, user, None
 
 
