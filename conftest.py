@@ -1,2 +1,46 @@
 # The scenario fixtures (lab, east, west, cluster) come from the lab's pytest plugin.
+import pytest
+
+from lab.tools import testorder
+
 pytest_plugins = ["lab.pytest_plugin"]
+
+_measured: dict[str, float] = {}  # seconds per test file in this run, summed on the xdist controller
+
+
+def _file(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """On the controller of `inv test`'s parallel run: one table of durations for every worker, so all of them
+    collect the files in the same order (xdist refuses workers whose collections differ)."""
+    node.workerinput["lab_test_durations"] = testorder.durations(node.config.rootpath)
+
+
+def pytest_collection_modifyitems(config, items):
+    """In each worker: whole files, longest first (lab/tools/testorder.py says why)."""
+    seconds = getattr(config, "workerinput", {}).get("lab_test_durations")
+    if seconds is None:
+        return
+    rank = {f: i for i, f in enumerate(testorder.longest_first([_file(i.nodeid) for i in items], seconds))}
+    items.sort(key=lambda item: rank[_file(item.nodeid)])
+
+
+def _controller(config) -> bool:
+    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
+
+
+def pytest_runtest_logreport(report):
+    _measured[_file(report.nodeid)] = _measured.get(_file(report.nodeid), 0.0) + report.duration
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A parallel run that passed and ran whole files (no -k, -m, --lf, --deselect or single tests) keeps their
+    durations for the next run's order."""
+    opt = session.config.option
+    whole = not (opt.keyword or opt.markexpr or getattr(opt, "lf", False) or getattr(opt, "deselect", None)
+                 or any("::" in arg for arg in session.config.args))
+    if _controller(session.config) and exitstatus == 0 and whole and _measured:
+        testorder.record(session.config.rootpath, _measured)

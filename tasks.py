@@ -304,7 +304,7 @@ def _parallel(argv: list[str]) -> list[str]:
         return []  # the session's `lab` fixture says what is wrong, once
     if chosen.backend.name != "sim":
         return []
-    return ["-n", str(min(8, 2 * (os.cpu_count() or 1))), "--dist", "loadfile"]
+    return ["-n", str(min(8, 2 * (os.cpu_count() or 1))), "--dist", "loadfile", "--no-loadscope-reorder"]  # conftest.py queues files longest first
 
 
 @task(help={"config": HELP_CONFIG, "profile": HELP_PROFILE})

@@ -49,7 +49,9 @@ from lab.session import Lab  # noqa: E402
 from lab.sim.process.labprocess import open_files, rss_mib  # noqa: E402
 from lab.tools.run import ScriptRunner  # noqa: E402
 
-ENV = {**os.environ, "DOCKER_HOST": os.environ.get("DOCKER_HOST", "unix:///nonexistent/docker.sock")}
+# As ./labctl runs every command: with Python's bytecode cache, whatever PYTHONDONTWRITEBYTECODE says (labctl says why).
+ENV = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+       "DOCKER_HOST": os.environ.get("DOCKER_HOST", "unix:///nonexistent/docker.sock")}
 
 
 def inv(cwd: Path, *args: str) -> float:
@@ -83,7 +85,7 @@ def bench_test_run(runs: int) -> dict:
     for _ in range(runs):
         with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
             started = time.perf_counter()
-            result = subprocess.run([sys.executable, "-m", "invoke", "-r", str(REPO), "test"], cwd=REPO,
+            result = subprocess.run([str(REPO / "labctl"), "test"], cwd=REPO,
                                     env={**ENV, "LAB_ROOT": tmp, "LAB_BACKEND": "sim"}, capture_output=True, text=True)
             times.append(time.perf_counter() - started)
             if result.returncode != 0:
