@@ -1,11 +1,11 @@
 """A pod's loopback: its own processes reach its apps' ports as HTTP/1.1 bytes through a kernel socket.
 
-On a real pod a process dialling localhost:PORT (curl, a load generator, the proxy's inbound side handing a
-request to its app) writes HTTP/1.1 through the kernel's loopback to the app's listening socket, and the
+On a real pod a process dialling localhost:PORT (curl, a load generator) writes HTTP/1.1 through the kernel's loopback to the app's listening socket, and the
 app parses it and writes its answer back the same way. Here each such connection is a `socket.socketpair()`:
 the dialler holds the near end (a `httpwire.ClientConnection`), and the far end is served by the app's
 HTTP/1.1 server loop (`httpwire.HTTPServer.serve_socket`), so the bytes, their encoding and their parsing
-are those of every other HTTP/1.1 connection in the lab.
+are those of every other HTTP/1.1 connection in the lab. (The proxy's inbound side, which on a real pod
+reaches the app the same way, calls it in process: proxy.py `_to_app` says why.)
 
 There is no listener. A socketpair has no address, so no other process on the machine can connect to a
 pod's apps around its proxy: the door that "A pod's identity is its own" (6d157e2) closed stays closed,
@@ -35,11 +35,6 @@ class Loopback:
 
     def __contains__(self, port: int) -> bool:
         return port in self._servers and not self._closed
-
-    def open_connections(self) -> int:
-        """Connections whose dialler has not closed them yet."""
-        self._prune()
-        return len(self._near)
 
     async def open(self, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """Dial localhost:`port`: (reader, writer) of a new connection. ConnectionRefusedError when nothing
