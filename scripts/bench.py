@@ -14,9 +14,11 @@ set for it (met / NOT MET); it never fails on one. The README says how to read t
                        last write
   soak                 10,000 HTTP GETs from 8 concurrent workers of a load generator in west's client
                        pod, through its proxy, east's gateway and foobar's proxy (mTLS twice), against
-                       as many from one in foobar's pod straight to its app on localhost, in
+                       as many from one in foobar's pod straight to its app over the pod's loopback
+                       (HTTP/1.1 through a kernel socket, one keep-alive connection per worker), in
                        alternating rounds: requests/s, p50/p99 latency, and the lab process's open
-                       files and RSS before and after
+                       files and RSS before and after; and, without a goal, as many calls of the app's
+                       handler in process (no socket, no HTTP), which shows what the loopback costs
   api                  the simulated clusters' Kubernetes API through the official client, as the lab
                        uses it: GET of one Service, LIST of 1,000 Services, and the delay from a write
                        to its event on a watch
@@ -195,10 +197,11 @@ def bench_api(lab: BenchLab, runs: int, count: int) -> dict:
             "api_list_1000_services_s": lists, "api_watch_event_delay_ms": delays}
 
 
-def _load(lab: BenchLab, cluster: str, deployment: str, url: str, requests: int, workers: int) -> tuple[float, list[float]]:
+def _load(lab: BenchLab, cluster: str, deployment: str, url: str, requests: int, workers: int,
+          in_process: bool = False) -> tuple[float, list[float]]:
     """(requests/s, latencies) for `requests` GETs from `workers` concurrent clients, run by a load generator
     in one of the deployment's pods (inside the lab process, as a load-generator container runs in its pod)."""
-    result = lab.backend.provider.load(cluster, lab.cfg.namespace, deployment, url, requests, workers)
+    result = lab.backend.provider.load(cluster, lab.cfg.namespace, deployment, url, requests, workers, in_process)
     failed = [status for status in result["statuses"] if status != 200]
     if failed:
         raise RuntimeError(f"{len(failed)} of {requests} failed: {sorted(set(failed))} {result['errors']}")
@@ -213,8 +216,9 @@ def _percentile(values: list[float], q: float) -> float:
 def bench_soak(lab: BenchLab, rounds: int, requests: int, workers: int) -> dict:
     """Sustained traffic: each round a load generator in west's client pod sends `requests` GETs through its
     proxy, east's gateway and foobar's proxy (mTLS twice), then one in east's foobar pod as many straight to
-    its app on localhost (which on a real pod bypasses the proxy); the lab process's open files and RSS are
-    read before the first round and after the last."""
+    its app over the pod's loopback (which on a real pod bypasses the proxy), then as many calls of the app's
+    handler in process; the lab process's open files and RSS are read before the first round and after the
+    last."""
     ns = lab.cfg.namespace
     pid = lab.backend.provider.lab_process()
     mesh_url = f"http://foobar-east.{ns}.svc.{lab.cfg.trust_domain}:9898/"
@@ -222,10 +226,11 @@ def bench_soak(lab: BenchLab, rounds: int, requests: int, workers: int) -> dict:
     _load(lab, "west", "client", mesh_url, 1, 1)  # warm the pools, so "before" counts the connections they keep
     files_before, rss_before = open_files(pid), rss_mib(pid)
     figures: dict = {k: [] for k in ("rps_through_mesh", "rps_direct", "rps_ratio_mesh_to_direct", "p50_mesh_ms",
-                                     "p99_mesh_ms", "p50_direct_ms", "p99_direct_ms")}
+                                     "p99_mesh_ms", "p50_direct_ms", "p99_direct_ms", "rps_in_process")}
     for _ in range(rounds):  # alternate, so both see the same machine state
         mesh_rps, mesh_lat = _load(lab, "west", "client", mesh_url, requests, workers)
         direct_rps, direct_lat = _load(lab, "east", "foobar", direct_url, requests, workers)
+        figures["rps_in_process"].append(_load(lab, "east", "foobar", direct_url, requests, workers, in_process=True)[0])
         figures["rps_through_mesh"].append(mesh_rps)
         figures["rps_direct"].append(direct_rps)
         figures["rps_ratio_mesh_to_direct"].append(mesh_rps / direct_rps)
@@ -308,11 +313,12 @@ def main() -> None:
         ("mirror_export_1000_s", f"then until all {args.services} are mirrored (s)", ("<", 0.5)),
         ("mirror_unexport_1000_s", f"after unexporting them, until all mirrors are gone (s)", ("<", 0.5)),
         ("rps_through_mesh", "requests/s through client proxy -> gateway -> server proxy", None),
-        ("rps_direct", "requests/s straight to foobar's app, from its own pod", None),
+        ("rps_direct", "requests/s straight to foobar's app over its pod's loopback (HTTP/1.1)", None),
         ("rps_ratio_mesh_to_direct", "ratio mesh / direct", (">=", 0.3)),
         ("p50_mesh_ms", "p50 latency through the mesh (ms)", None),
         ("p99_mesh_ms", "p99 latency through the mesh (ms)", ("<", 20)),
         ("p50_direct_ms", "p50 latency direct (ms)", None), ("p99_direct_ms", "p99 latency direct (ms)", None),
+        ("rps_in_process", "calls/s of foobar's app handler in process (no socket, no HTTP)", None),
         ("lab_open_files_before", "lab process open files before the soak", None),
         ("lab_open_files_after", "lab process open files after the soak", None),
         ("lab_open_files_growth", "  growth", ("<=", 50)),
@@ -332,7 +338,7 @@ def main() -> None:
     for key, label, goal in labels:
         if key not in medians:
             continue
-        line = f"{label:<62} median {medians[key]:>9}  (of {len(figures[key])})"
+        line = f"{label:<72} median {medians[key]:>9}  (of {len(figures[key])})"
         if goal:
             op, value = goal
             line += f"  goal {op} {value}: {'met' if checks[op](medians[key], value) else 'NOT MET'}"

@@ -4,6 +4,7 @@ What a user of the lab would notice if these broke: sockets piling up in the lab
 requests lost when a pod goes, or bodies cut at a flow-control window."""
 import asyncio
 import datetime
+import os
 import socket
 import ssl
 
@@ -11,7 +12,7 @@ import pytest
 
 import tls_certs
 from lab.trust import pki
-from lab.sim.wire import h2conn, httpwire, tlsserver
+from lab.sim.wire import h2conn, httpwire, loopback, tlsserver
 from lab.sim.wire.tls import Identity, peer_identity, refusal_reason
 
 TRUST_DOMAIN = "cluster.local"
@@ -140,6 +141,31 @@ def test_closing_a_server_lets_a_busy_request_finish_within_grace():
         assert (await pending).status == 200
         with pytest.raises(OSError):
             await httpwire.fetch("127.0.0.1", server.port, httpwire.Request("GET", "/"), 1)
+
+    asyncio.run(scenario())
+
+
+def test_a_pods_loopback_closes_every_connection_when_the_pod_stops_and_then_refuses():
+    """A pod's processes hold a keep-alive connection and a busy one to its app when the pod stops: the busy
+    request finishes within the grace period, then no socket of either is left, and localhost refuses."""
+    def open_files() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    async def scenario():
+        pod = loopback.Loopback({9898: echo})
+        before = open_files()
+        worker = loopback.KeepAlive(pod, 9898)
+        for _ in range(3):
+            assert (await worker.send(httpwire.Request("GET", "/"), 2)).headers["x-host"] == "localhost:9898"
+        started = _slow_started()
+        busy = asyncio.ensure_future(pod.fetch(9898, httpwire.Request("GET", "/slow"), 5))
+        await asyncio.wait_for(started.wait(), 2)
+        assert open_files() == before + 4  # two connections, both ends in this process
+        await pod.close(grace=2)
+        assert (await busy).status == 200
+        await _until(lambda: open_files() == before, "every socket of the pod's loopback to be closed")
+        with pytest.raises(ConnectionRefusedError):
+            await pod.fetch(9898, httpwire.Request("GET", "/"), 1)
 
     asyncio.run(scenario())
 

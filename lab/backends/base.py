@@ -200,10 +200,11 @@ class Provider(Role):
         """Where a test on this machine connects to reach `address:port` on the lab network."""
 
     def load(self, cluster: str, namespace: str, deployment: str, url: str, requests: int,
-             concurrency: int) -> dict | None:
+             concurrency: int, in_process: bool = False) -> dict | None:
         """`requests` GETs of `url` from `concurrency` workers run as one of the deployment's pods' processes:
         {"statuses", "latencies", "seconds", "errors", "pod"}; None where the backend has no such generator
-        (kind: use `request`)."""
+        (kind: use `request`). `in_process`: to the pod's own app, called without its loopback (a measure of
+        what the wire costs; no real pod can)."""
         return None
 
 

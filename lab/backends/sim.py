@@ -245,11 +245,12 @@ class SimProvider(Provider):
 
 
     def load(self, cluster: str, namespace: str, deployment: str, url: str, requests: int,
-             concurrency: int) -> dict | None:
+             concurrency: int, in_process: bool = False) -> dict | None:
         """Run a load generator in one of the deployment's pods (its traffic leaves through the pod's proxy,
         as a load-generator container's would): {"statuses", "latencies", "seconds", "errors", "pod"}."""
         return self.rpc("POST", f"clusters/{cluster}/load", {"namespace": namespace, "deployment": deployment,
-                                                              "url": url, "requests": requests, "concurrency": concurrency},
+                                                              "url": url, "requests": requests, "concurrency": concurrency,
+                                                              "in_process": in_process},
                         timeout=max(60.0, requests / 20))
 
     def lab_process(self) -> int | None:

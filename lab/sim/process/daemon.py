@@ -287,7 +287,7 @@ class LabProcess:
                                                              f"{body['deployment']} in cluster {cluster.name}"})
             try:
                 return ok(await podexec.load(pod, body["url"], int(body["requests"]), int(body.get("concurrency", 1)),
-                                             float(body.get("timeout", 10))))
+                                             float(body.get("timeout", 10)), bool(body.get("in_process"))))
             except ValueError as exc:
                 return httpwire.json_response(422, {"error": str(exc)})
         if action == "metrics":

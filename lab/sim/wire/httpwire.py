@@ -25,6 +25,8 @@ REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 40
 # Hop-by-hop headers (RFC 9110 7.6.1): they describe one connection, never forwarded to the next.
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
                         "upgrade", "content-length"})
+# Methods whose requests state their length even when empty (Go's net/http client; curl with -d).
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 class WireError(Exception):
@@ -168,6 +170,16 @@ class HTTPServer:
         while self._busy and time.monotonic() < deadline:
             await asyncio.sleep(0.01)  # the aborted connections' handlers run their `finally` and leave
 
+    async def serve_socket(self, sock) -> None:
+        """Serve one connected socket that no listener accepted (the far end of a socketpair: a pod's
+        loopback, loopback.py) until either side is done, as if `start`'s listener had accepted it."""
+        try:
+            reader, writer = await asyncio.open_connection(sock=sock)
+        except BaseException:
+            sock.close()
+            raise
+        await self._on_connection(reader, writer)
+
     async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         loop = asyncio.get_running_loop()
         wire = _Wire(h11.SERVER, reader, writer)
@@ -233,9 +245,10 @@ class ClientConnection:
     async def send(self, request: Request, close_after: bool = False) -> Response:
         headers = end_to_end(request.headers)
         if "host" not in request.headers:  # mandatory in HTTP/1.1; curl sends the address it dialled
-            host, port = self.wire.writer.get_extra_info("peername")[:2]
-            headers.insert(0, ("host", f"{host}:{port}"))
-        headers.append(("content-length", str(len(request.body))))
+            peer = self.wire.writer.get_extra_info("peername")
+            headers.insert(0, ("host", f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "localhost"))
+        if request.body or request.method in BODY_METHODS:  # a bodiless GET says nothing of length, as curl's
+            headers.append(("content-length", str(len(request.body))))
         if close_after:
             headers.append(("connection", "close"))
         self.used = True

@@ -167,7 +167,7 @@ class PodNetwork:
         request = httpwire.Request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), dict(headers))
         found = self.resolve(parts.hostname or "")
         port = parts.port or 80
-        if found and found[1] and found[1][0] in ("127.0.0.1", self.resolver.pod_ip):
+        if parts.hostname == "127.0.0.1" or (found and found[1] and found[1][0] in ("127.0.0.1", self.resolver.pod_ip)):
             response = await self._call(self.runtime.local(port, request, timeout))
             if response is None:
                 raise NetError(7, "Connection refused")

@@ -17,7 +17,7 @@ import time
 from urllib.parse import urlsplit
 
 from ..kube.execstream import STDERR, STDOUT, ExecFailed, ExecStreams
-from ..wire import httpwire
+from ..wire import httpwire, loopback
 from . import podenv
 from .cluster import SimCluster
 from .shell.commands.network import CURL_VERSION, request_headers
@@ -111,33 +111,51 @@ async def send(runtime, request: httpwire.Request, timeout: float) -> httpwire.R
 
 
 
-async def load(runtime, url: str, requests: int, concurrency: int, timeout: float = 10.0) -> dict:
+async def load(runtime, url: str, requests: int, concurrency: int, timeout: float = 10.0,
+               in_process: bool = False) -> dict:
     """A load generator run as one of the pod's processes (as one runs a load-generator pod in a cluster):
     `requests` GETs of `url` from `concurrency` workers, each as curl sends it, to the pod's own ports when
-    the host is local, else into its proxy's outbound side. Statuses (0: failed before HTTP, with why in
+    the host is local, else into its proxy's outbound side. To an app's port on the pod's loopback each
+    worker keeps one connection and sends its requests on it one after another (keep-alive, as hey and wrk
+    do), dialling again after a failure; `in_process` calls the app's handler instead (no socket, no
+    HTTP: what the loopback costs is the difference). Statuses (0: failed before HTTP, with why in
     `errors`) and latencies in seconds, in the order they were sent."""
     parts = urlsplit(url)
     local = parts.hostname in ("localhost", "127.0.0.1", runtime.ip)
     if not local and runtime.proxy is None:
         raise ValueError(f"pod {runtime.name} is not meshed; the sim's unmeshed pods reach only themselves")
+    port = parts.port or 80
+    if in_process and not (local and port in runtime.handlers):
+        raise ValueError(f"nothing in pod {runtime.name} answers on {url} to call in process")
     statuses, latencies, errors = [0] * requests, [0.0] * requests, collections.Counter()
     queue = iter(range(requests))
 
     async def worker() -> None:
-        for i in queue:
-            request, started = curl_request(parts), time.perf_counter()
-            try:
-                response = await (runtime.local(parts.port or 80, request, timeout) if local
-                                  else runtime.outbound(request, timeout))
-                if response is None:
-                    errors["connection refused"] += 1
-                else:
-                    statuses[i] = response.status
-            except asyncio.TimeoutError:
-                errors["timed out"] += 1
-            except (OSError, httpwire.WireError, asyncio.IncompleteReadError) as exc:
-                errors[type(exc).__name__] += 1
-            latencies[i] = time.perf_counter() - started
+        line = None if in_process or not (local and port in runtime.loopback) else loopback.KeepAlive(runtime.loopback, port)
+        try:
+            for i in queue:
+                request, started = curl_request(parts), time.perf_counter()
+                try:
+                    if in_process:
+                        async with asyncio.timeout(timeout):
+                            response = await runtime.handlers[port](request)
+                    elif line is not None:
+                        response = await line.send(request, timeout)
+                    else:
+                        response = await (runtime.local(port, request, timeout) if local
+                                          else runtime.outbound(request, timeout))
+                    if response is None:
+                        errors["connection refused"] += 1
+                    else:
+                        statuses[i] = response.status
+                except asyncio.TimeoutError:
+                    errors["timed out"] += 1
+                except (OSError, httpwire.WireError, asyncio.IncompleteReadError) as exc:
+                    errors[type(exc).__name__] += 1
+                latencies[i] = time.perf_counter() - started
+        finally:
+            if line is not None:
+                await line.close()
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))

@@ -10,6 +10,7 @@ import time
 from ..mesh.cluster import Cluster
 from ..mesh.proxy import Proxy
 from ..wire import httpwire
+from ..wire.loopback import Loopback
 from ..wire.tls import Identity
 from .images import apps, programs
 
@@ -20,7 +21,8 @@ class PodRuntime:
         self.apps: list[apps.App] = []
         self.proxy: Proxy | None = None
         self.ports: dict[int, int] = {}  # pod port -> real loopback port (for a meshed pod, all its proxy's)
-        self.handlers: dict = {}  # pod port -> its app's handler, which the pod's own processes call in process
+        self.handlers: dict = {}  # pod port -> its app's handler
+        self.loopback = Loopback({})  # where the pod's own processes reach those handlers (loopback.py)
         self.identity: str | None = None
         self.error: str | None = None
         self.error_reason = ""  # ImageNotSupported, CommandNotSupported
@@ -66,6 +68,7 @@ class PodRuntime:
             self.error, self.error_reason = str(exc), exc.reason
             await self.stop()
             return
+        self.loopback = Loopback(self.handlers)
         if identity is not None:
             self.proxy = Proxy(cluster, self.name, self.ip, identity, dict(self.handlers), gateway_mode, require_identity,
                                log=lambda line: self.log("linkerd-proxy", line), namespace=self.namespace)
@@ -73,12 +76,11 @@ class PodRuntime:
             self.identity = identity.name
 
     async def local(self, port: int, request, timeout: float):
-        """A request from one of the pod's own processes to localhost:`port` (None: nothing listens there). On
-        a real pod that traffic never meets the proxy; here the app is called in process, or, for the
-        proxy's own ports, over loopback."""
-        handler = self.handlers.get(port)
-        if handler is not None:
-            return await asyncio.wait_for(handler(request), timeout)
+        """A request from one of the pod's own processes to localhost:`port` on a connection of its own (None:
+        nothing listens there). On a real pod that traffic never meets the proxy: it crosses the pod's
+        loopback to the app as HTTP/1.1, or, for the proxy's own ports, the host's."""
+        if port in self.loopback:
+            return await self.loopback.fetch(port, request, timeout)
         real = self.ports.get(port)
         return None if not real else await httpwire.fetch("127.0.0.1", real, request, timeout)
 
@@ -98,7 +100,7 @@ class PodRuntime:
     async def stop(self, grace: float = 0.0) -> None:
         """Stop listening at once; let open connections finish for up to `grace` seconds."""
         self.ports, self.handlers = {}, {}
-        if self.proxy:
-            await self.proxy.stop(grace)
+        # The apps and the proxy are told together, as the kubelet signals every container at once.
+        await asyncio.gather(self.loopback.close(grace), *([self.proxy.stop(grace)] if self.proxy else []))
         for app in self.apps:
             await app.stop()
