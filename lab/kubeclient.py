@@ -28,12 +28,82 @@ def _json(response) -> dict:
 
 def _serialized(method):
     """The dynamic client's discovery cache is not thread-safe (a search during another thread's refresh
-    finds it half rebuilt), and the steps run several targets on one cluster at once: one call at a time."""
+    finds it half rebuilt), and the steps run several targets on one cluster at once: one call at a time.
+    The outermost call ends the discovery's current call (see `_discoverer`)."""
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         with self._lock:
-            return method(self, *args, **kwargs)
+            outermost = not self._calling
+            self._calling = True
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                if outermost:
+                    self._calling = False
+                    self.dynamic.resources.call_ended()
     return wrapper
+
+
+@functools.cache
+def _discoverer():
+    """The dynamic client's lazy discovery, with two changes that keep what it finds and save requests:
+
+    - A kind it cannot find refreshes the whole discovery (a dozen requests) and searches again, unless
+      everything it searched was fetched from the server during this very call: then a refresh could only
+      say the same. kubectl does the same: its mapper retries after a reset only when the discovery it used
+      was not fresh (client-go v0.32.0 restmapper/discovery.go, DeferredDiscoveryRESTMapper, `!d.cl.Fresh()`;
+      discovery/cached/disk/cached_discovery.go, Fresh: "whether or not to retry if the cache fails to find
+      something"). A client made for a call counts its first fetch as that call's.
+    - The cache file (for the next command) is written once at the end of a call that changed it, not
+      after each group it fetched."""
+    from kubernetes.dynamic.discovery import LazyDiscoverer  # noqa: PLC0415 - the official client, imported where used
+
+    class LabDiscoverer(LazyDiscoverer):
+        def __init__(self, client, cache_file):
+            self._call = 0  # the call in progress; what was fetched is stamped with it
+            self._groups_call: int | None = None
+            self._fetched: dict[tuple, int] = {}
+            self._dirty = False
+            super().__init__(client, cache_file)
+
+        def parse_api_groups(self, request_resources=False, update=False):
+            if not self._cache.get("resources") or update:
+                self._groups_call = self._call
+            return super().parse_api_groups(request_resources, update)
+
+        def get_resources_for_api_version(self, prefix, group, version, preferred):
+            resources = super().get_resources_for_api_version(prefix, group, version, preferred)
+            self._fetched[(prefix, group, version)] = self._call
+            return resources
+
+        def _fresh(self) -> bool:
+            """Everything in the cache came from the server during the current call."""
+            if self._groups_call != self._call:
+                return False
+            for prefix, groups in (self._cache.get("resources") or {}).items():
+                for group, versions in groups.items():
+                    for version, found in versions.items():
+                        if prefix == "apis" and not group:
+                            continue  # the client's own `List` entry, made up rather than fetched
+                        if found.resources and self._fetched.get((prefix, group, version)) != self._call:
+                            return False
+            return True
+
+        def invalidate_cache(self):
+            if self._fresh():
+                return
+            super().invalidate_cache()
+
+        def _write_cache(self):
+            self._dirty = True
+
+        def call_ended(self) -> None:
+            if self._dirty:
+                self._dirty = False
+                super()._write_cache()
+            self._call += 1
+
+    return LabDiscoverer
 
 
 def _kept_metadata(current: dict, meta: dict) -> dict:
@@ -75,7 +145,8 @@ class KubeClient:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         self.context = context
         self._lock = threading.RLock()
-        self.dynamic = dynamic.DynamicClient(api, cache_file=str(cache_file))
+        self._calling = False
+        self.dynamic = dynamic.DynamicClient(api, cache_file=str(cache_file), discoverer=_discoverer())
 
     def _find(self, kind: str, api_version: str | None = None):
         """The served resource for `kind`, or None (the discoverer refreshes once before it says so). Where

@@ -1,0 +1,44 @@
+"""The lab's KubeClient finds kinds as kubectl does: a kind its discovery, fetched during this very call, does
+not hold is not there (no second fetch), and a kind a CRD adds later is found by the next call."""
+from lab import steps
+from lab.errors import LabError
+from lab.kubeclient import KubeClient
+
+WIDGET_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.example.com"},
+    "spec": {"group": "example.com", "scope": "Namespaced",
+             "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+             "versions": [{"name": "v1", "served": True, "storage": True,
+                           "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]},
+}
+WIDGET = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "default"}, "spec": {"size": 1}}
+
+
+def test_a_fresh_miss_is_final_and_a_crd_added_later_is_found(sim_lab, tmp_path):
+    steps.up(sim_lab, until="clusters")
+    provider = sim_lab.backend.provider
+    client = KubeClient(provider.kubeconfig_path(), "kind-east", tmp_path / "discovery.json")
+    paths: list[str] = []
+    request = client.dynamic.request
+
+    def counted(method, path, *args, **kwargs):
+        paths.append(path)
+        return request(method, path, *args, **kwargs)
+
+    client.dynamic.request = counted
+    assert client.get("Widget", "default", "w") is None
+    assert "/apis" not in paths, f"discovery fetched again right after it was fetched: {paths}"
+    try:
+        client.apply([WIDGET])
+    except LabError as exc:
+        assert "does not serve" in str(exc)
+    else:
+        raise AssertionError("a Widget was applied with no CRD serving it")
+
+    client.apply([WIDGET_CRD])
+    paths.clear()
+    assert client.apply([WIDGET]) == ["Widget/w"], "the kind the CRD added was not found"
+    assert "/apis" in paths, "a kind missing from discovery fetched earlier must refresh it"
+    assert client.get("Widget", "default", "w")["spec"] == {"size": 1}
+    assert (tmp_path / "discovery.json").exists(), "the discovery cache is written for the next command"
