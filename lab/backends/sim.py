@@ -38,6 +38,7 @@ class SimProvider(Provider):
     """The lab process: it holds both clusters, serves their Kubernetes APIs, and outlives the command."""
 
     name = "sim"
+    pause_ends_on_pass = True  # `pause` below: the lab process answers when its next reconcile pass ends
 
     def __init__(self, backend):
         super().__init__(backend)
