@@ -42,3 +42,23 @@ def test_a_fresh_miss_is_final_and_a_crd_added_later_is_found(sim_lab, tmp_path)
     assert "/apis" in paths, "a kind missing from discovery fetched earlier must refresh it"
     assert client.get("Widget", "default", "w")["spec"] == {"size": 1}
     assert (tmp_path / "discovery.json").exists(), "the discovery cache is written for the next command"
+
+
+def test_the_api_serves_a_crd_as_it_is_now_after_each_change():
+    """The catalog every request reads follows each change to a CRD: a version no longer served is gone, a
+    new one is there, a deleted CRD serves nothing."""
+    from lab.sim.kube.apiresources import Catalog
+    from lab.sim.kube.store import ObjectStore
+
+    store = ObjectStore()
+    catalog = Catalog(store)
+    store.apply(WIDGET_CRD)
+    assert catalog.find("example.com", "v1", "widgets") is not None
+    changed = {**WIDGET_CRD, "spec": {**WIDGET_CRD["spec"], "versions": [
+        {**WIDGET_CRD["spec"]["versions"][0], "served": False, "storage": False},
+        {**WIDGET_CRD["spec"]["versions"][0], "name": "v2"}]}}
+    store.apply(changed)
+    assert catalog.find("example.com", "v1", "widgets") is None
+    assert catalog.find("example.com", "v2", "widgets") is not None
+    store.delete("CustomResourceDefinition", "", "widgets.example.com")
+    assert catalog.find("example.com", "v2", "widgets") is None
