@@ -199,7 +199,9 @@ class KubeClient:
         from kubernetes.dynamic.exceptions import ConflictError, DynamicApiError
 
         changed = []
-        for obj in objects:
+        for index, obj in enumerate(objects):
+            if index:  # what the objects before wrote (a CRD) is news to this one's lookup, as to a new call's
+                self.dynamic.resources.call_ended()
             resource = self._resource(obj["kind"], obj.get("apiVersion"))
             meta = obj.get("metadata", {})
             namespace = meta.get("namespace") if resource.namespaced else None

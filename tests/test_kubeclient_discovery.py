@@ -43,6 +43,15 @@ def test_a_fresh_miss_is_final_and_a_crd_added_later_is_found(sim_lab, tmp_path)
     assert client.get("Widget", "default", "w")["spec"] == {"size": 1}
     assert (tmp_path / "discovery.json").exists(), "the discovery cache is written for the next command"
 
+    # A CRD and an object of its kind in one apply, as the client's first call: the object finds its kind.
+    # (A group the client's first discovery did not list.)
+    names = {"plural": "gadgets", "singular": "gadget", "kind": "Gadget", "listKind": "GadgetList"}
+    crd = {**WIDGET_CRD, "metadata": {"name": "gadgets.example.org"},
+           "spec": {**WIDGET_CRD["spec"], "group": "example.org", "names": names}}
+    gadget = {**WIDGET, "apiVersion": "example.org/v1", "kind": "Gadget", "metadata": {"name": "g", "namespace": "default"}}
+    fresh = KubeClient(provider.kubeconfig_path(), "kind-east", tmp_path / "fresh.json")
+    assert fresh.apply([crd, gadget]) == ["CustomResourceDefinition/gadgets.example.org", "Gadget/g"]
+
 
 def test_the_api_serves_a_crd_as_it_is_now_after_each_change():
     """The catalog every request reads follows each change to a CRD: a version no longer served is gone, a
