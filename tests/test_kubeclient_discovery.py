@@ -71,3 +71,41 @@ def test_the_api_serves_a_crd_as_it_is_now_after_each_change():
     assert catalog.find("example.com", "v2", "widgets") is not None
     store.delete("CustomResourceDefinition", "", "widgets.example.com")
     assert catalog.find("example.com", "v2", "widgets") is None
+
+
+def test_verbs_from_several_threads_on_one_client_all_land(sim_lab):
+    """The steps act on one cluster from several threads at once (loadbalancer beside linkerd, multicluster
+    beside workloads): their verbs on the cluster's one client run side by side, while one of them installs a
+    CRD and refreshes discovery, and each lands as it would alone."""
+    import threading
+
+    steps.up(sim_lab, until="clusters")
+    kube = sim_lab.backend.kube
+    errors: list[BaseException] = []
+
+    def maps(worker: int):
+        try:
+            for i in range(15):
+                cm = {"apiVersion": "v1", "kind": "ConfigMap",
+                      "metadata": {"name": f"w{worker}-{i}", "namespace": "default"}, "data": {"i": str(i)}}
+                assert kube.apply("east", [cm]) == [f"ConfigMap/w{worker}-{i}"]
+                assert kube.get("east", "ConfigMap", "default", f"w{worker}-{i}")["data"] == {"i": str(i)}
+                kube.set_metadata("east", "ConfigMap", "default", f"w{worker}-{i}", "labels", {"worker": str(worker)})
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def widgets():
+        try:
+            kube.apply("east", [WIDGET_CRD])
+            assert kube.apply("east", [WIDGET]) == ["Widget/w"]
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=maps, args=(n,)) for n in range(3)] + [threading.Thread(target=widgets)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(kube.list("east", "ConfigMap", "default", {"worker": "1"})) == 15
+    assert kube.get("east", "Widget", "default", "w") is not None
