@@ -42,7 +42,7 @@ def _discoverer():
     """The dynamic client's lazy discovery, with two changes that keep what it finds and save requests:
 
     - A kind it cannot find refreshes the whole discovery (a dozen requests) and searches again, unless
-      everything it searched was fetched from the server during this very call: then a refresh could only
+      everything it searched was fetched from the server since this call began: then a refresh could only
       say the same. kubectl does the same: its mapper retries after a reset only when the discovery it used
       was not fresh (client-go v0.32.0 restmapper/discovery.go, DeferredDiscoveryRESTMapper, `!d.cl.Fresh()`;
       discovery/cached/disk/cached_discovery.go, Fresh: "whether or not to retry if the cache fails to find
