@@ -26,14 +26,82 @@ def _json(response) -> dict:
     return json.loads(response.data)
 
 
-def _serialized(method):
-    """The dynamic client's discovery cache is not thread-safe (a search during another thread's refresh
-    finds it half rebuilt), and the steps run several targets on one cluster at once: one call at a time."""
+def _call(method):
+    """One verb is one call, as one kubectl command is (see `_discoverer`): its lookups count what discovery
+    fetched since it began. Calls run at once, several steps act on one cluster at the same time; only
+    the discovery cache, which is not thread-safe, is used one lookup at a time (`_find`)."""
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        with self._lock:
-            return method(self, *args, **kwargs)
+        self._since.value = self._begin()
+        return method(self, *args, **kwargs)
     return wrapper
+
+
+@functools.cache
+def _discoverer():
+    """The dynamic client's lazy discovery, with two changes that keep what it finds and save requests:
+
+    - A kind it cannot find refreshes the whole discovery (a dozen requests) and searches again, unless
+      everything it searched was fetched from the server since this call began: then a refresh could only
+      say the same. kubectl does the same: its mapper retries after a reset only when the discovery it used
+      was not fresh (client-go v0.32.0 restmapper/discovery.go, DeferredDiscoveryRESTMapper, `!d.cl.Fresh()`;
+      discovery/cached/disk/cached_discovery.go, Fresh: "whether or not to retry if the cache fails to find
+      something"). A client's first call counts what the client fetched when it was made.
+    - The cache file (for the next command) is written once per lookup that changed it, not after each
+      group it fetched."""
+    from kubernetes.dynamic.discovery import LazyDiscoverer  # noqa: PLC0415 - the official client, imported where used
+
+    class LabDiscoverer(LazyDiscoverer):
+        def __init__(self, client, cache_file):
+            self.ticks = 0  # fetches so far; each fetch is stamped with its tick
+            self.since = 0  # the tick the lookup's call began at
+            self._groups_tick: int | None = None
+            self._fetched: dict[tuple, int] = {}
+            self._dirty = False
+            super().__init__(client, cache_file)
+
+        def _tick(self) -> int:
+            self.ticks += 1
+            return self.ticks
+
+        def parse_api_groups(self, request_resources=False, update=False):
+            if not self._cache.get("resources") or update:
+                self._groups_tick = self._tick()
+            return super().parse_api_groups(request_resources, update)
+
+        def get_resources_for_api_version(self, prefix, group, version, preferred):
+            resources = super().get_resources_for_api_version(prefix, group, version, preferred)
+            self._fetched[(prefix, group, version)] = self._tick()
+            return resources
+
+        def _fresh(self) -> bool:
+            """Everything in the cache came from the server after the current call began."""
+            if self._groups_tick is None or self._groups_tick <= self.since:
+                return False
+            for prefix, groups in (self._cache.get("resources") or {}).items():
+                for group, versions in groups.items():
+                    for version, found in versions.items():
+                        if prefix == "apis" and not group:
+                            continue  # the client's own `List` entry, made up rather than fetched
+                        if found.resources and self._fetched.get((prefix, group, version), 0) <= self.since:
+                            return False
+            return True
+
+        def invalidate_cache(self):
+            if self._fresh():
+                return
+            super().invalidate_cache()
+
+        def _write_cache(self):
+            self._dirty = True
+
+        def flush(self) -> None:
+            """Write the cache file if a lookup changed it."""
+            if self._dirty:
+                self._dirty = False
+                super()._write_cache()
+
+    return LabDiscoverer
 
 
 def _kept_metadata(current: dict, meta: dict) -> dict:
@@ -74,17 +142,33 @@ class KubeClient:
         api = config.new_client_from_config(config_file=str(kubeconfig) if kubeconfig else None, context=context)
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         self.context = context
-        self._lock = threading.RLock()
-        self.dynamic = dynamic.DynamicClient(api, cache_file=str(cache_file))
+        self._lock = threading.Lock()  # around the discovery cache
+        self._used = False
+        self._since = threading.local()  # the tick the calling thread's current call began at
+        self.dynamic = dynamic.DynamicClient(api, cache_file=str(cache_file), discoverer=_discoverer())
 
     def _find(self, kind: str, api_version: str | None = None):
         """The served resource for `kind`, or None (the discoverer refreshes once before it says so). Where
         two groups serve the kind (Event in v1 and events.k8s.io), the core or preferred one."""
         from kubernetes.dynamic.resource import ResourceList
 
-        found = [r for r in self.dynamic.resources.search(kind=kind, **({"api_version": api_version} if api_version else {}))
-                 if not isinstance(r, ResourceList)]
+        with self._lock:
+            discovery = self.dynamic.resources
+            discovery.since = self._since.value
+            try:
+                found = [r for r in discovery.search(kind=kind, **({"api_version": api_version} if api_version else {}))
+                         if not isinstance(r, ResourceList)]
+            finally:
+                discovery.flush()
         return next((r for r in found if r.group == "" or r.preferred), found[0]) if found else None
+
+    def _begin(self) -> int:
+        """The discovery tick a call begins at; a client's first call begins before the client was made."""
+        with self._lock:
+            if not self._used:
+                self._used = True
+                return 0
+            return self.dynamic.resources.ticks
 
     def _resource(self, kind: str, api_version: str | None = None):
         resource = self._find(kind, api_version)
@@ -99,7 +183,7 @@ class KubeClient:
             message = getattr(exc, "reason", str(exc))
         return LabError(f"{self.context}: {what}: {message}")
 
-    @_serialized
+    @_call
     def get(self, kind: str, namespace: str, name: str) -> dict | None:
         """The object, or None when it, or its kind (no CRD yet), does not exist."""
         from kubernetes.dynamic.exceptions import NotFoundError
@@ -112,7 +196,7 @@ class KubeClient:
         except NotFoundError:
             return None
 
-    @_serialized
+    @_call
     def list(self, kind: str, namespace: str | None = None, labels: dict | None = None) -> list[dict]:
         resource = self._find(kind)
         if resource is None:
@@ -121,14 +205,16 @@ class KubeClient:
         found = _json(resource.get(namespace=namespace, label_selector=selector, serialize=False))
         return [{**item, "kind": kind, "apiVersion": found.get("apiVersion", "v1")} for item in found.get("items", [])]
 
-    @_serialized
+    @_call
     def apply(self, objects: list[dict]) -> list[str]:
         """Create each object, or replace what exists with it (the server keeps its status and identity);
         returns `Kind/name` of those that changed."""
         from kubernetes.dynamic.exceptions import ConflictError, DynamicApiError
 
         changed = []
-        for obj in objects:
+        for index, obj in enumerate(objects):
+            if index:  # what the objects before wrote (a CRD) is news to this one's lookup, as to a new call's
+                self._since.value = self._begin()
             resource = self._resource(obj["kind"], obj.get("apiVersion"))
             meta = obj.get("metadata", {})
             namespace = meta.get("namespace") if resource.namespaced else None
@@ -150,7 +236,7 @@ class KubeClient:
                 changed.append(f"{obj['kind']}/{meta['name']}")
         return changed
 
-    @_serialized
+    @_call
     def delete(self, kind: str, namespace: str, name: str) -> bool:
         from kubernetes.dynamic.exceptions import NotFoundError
 
@@ -160,7 +246,7 @@ class KubeClient:
         except NotFoundError:
             return False
 
-    @_serialized
+    @_call
     def patch_merge(self, kind: str, namespace: str, name: str, patch: dict) -> dict:
         from kubernetes.dynamic.exceptions import DynamicApiError
 
@@ -170,12 +256,12 @@ class KubeClient:
         except DynamicApiError as exc:
             raise self._error(exc, f"cannot patch {kind} {namespace}/{name}") from None
 
-    @_serialized
+    @_call
     def set_metadata(self, kind: str, namespace: str, name: str, field: str, values: dict[str, str | None]) -> None:
         """`kubectl annotate` / `kubectl label`: a merge patch of metadata; None removes a key."""
         self.patch_merge(kind, namespace, name, {"metadata": {field: values}})
 
-    @_serialized
+    @_call
     def scale(self, namespace: str, deployment: str, replicas: int) -> None:
         """`kubectl scale`: a merge patch of the scale subresource."""
         from kubernetes.dynamic.exceptions import DynamicApiError

@@ -142,6 +142,9 @@ class Provider(Role):
     them, and reach them."""
 
     name: str = "?"
+    # True where `pause` ends as soon as the clusters' controllers have made a pass the caller has not seen
+    # (the lab process's); elsewhere it is a plain sleep, and a poller keeps its short interval.
+    pause_ends_on_pass: bool = False
 
     # -- lifecycle -----------------------------------------------------------
     @abstractmethod

@@ -18,6 +18,7 @@ from ..model.config import LabConfig, LinkConfig
 from ..errors import StepError
 
 APPLY_TIMEOUT = 60.0
+APPLY_POLL = 0.05  # seconds between two looks at a check that has not passed yet
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,11 @@ class Step:
     name = ""
     summary = ""
     after: tuple[str, ...] = ()
+    # A step whose check reads only what its apply writes and what the clusters' controllers make, or what wakes
+    # them, may be looked at this often (seconds) on a provider whose pause ends at each controller pass
+    # (`Provider.pause_ends_on_pass`): the look still comes right after the pass that can change the answer,
+    # without the looks in between that cannot. None: every APPLY_POLL.
+    pass_paced_poll: float | None = None
 
     def targets(self, ctx: Context) -> list[Target]:
         return ctx.clusters()
@@ -153,7 +159,8 @@ def run_target(ctx: Context, step: Step, target: Target) -> StepResult:
             return last[0].ok
 
         try:
-            wait_until(passed, APPLY_TIMEOUT, f"step {step.name} on {target} to take effect", interval=0.05,
+            paced = step.pass_paced_poll if step.pass_paced_poll and ctx.backend.provider.pause_ends_on_pass else None
+            wait_until(passed, APPLY_TIMEOUT, f"step {step.name} on {target} to take effect", interval=paced or APPLY_POLL,
                        pause=ctx.backend.provider.pause)
         except LabError as exc:
             if not last:  # the check itself failed (the lab process died, say): that is the news

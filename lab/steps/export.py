@@ -22,6 +22,11 @@ def _unmarked(ctx: Context, cluster: str, ns: str, name: str, field: str, want: 
 class Export(Step):
     name, summary = "export", "export services (through the gateway, pod-to-pod, or as federated members); linked clusters mirror them"
     after = ("link", "workloads", "gateway")
+    # The wait is mostly for the first gateway probe, one probe period after the link. The check reads objects
+    # (the export's marks, the mirror's Services and Endpoints, made in controller passes) and the gateways'
+    # liveness, whose first change wakes a pass (lab/sim/mesh/mirror.py `_on_liveness`); a simulated
+    # cluster passes at least once a second anyway. So a look per pass, not twenty a second.
+    pass_paced_poll = 1.0
 
     def targets(self, ctx):
         exporting = {c.name for c in ctx.cfg.clusters if c.exports or c.federated}

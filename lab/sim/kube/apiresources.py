@@ -113,9 +113,19 @@ class Catalog:
 
     def __init__(self, store):
         self.store = store
+        # Each CRD's resources, by its name, with the resourceVersion they were read at: every request asks the
+        # catalog, and a stored object is replaced (with a new resourceVersion) whenever it changes.
+        self._custom: dict[str, tuple[str | None, list[Resource]]] = {}
 
     def all(self) -> list[Resource]:
-        custom = [r for crd in self.store.views("CustomResourceDefinition") for r in from_crd(crd)]
+        custom = []
+        for crd in self.store.views("CustomResourceDefinition"):
+            meta = crd.get("metadata", {})
+            version = meta.get("resourceVersion")
+            cached = self._custom.get(meta.get("name", ""))
+            if cached is None or version is None or cached[0] != version:
+                cached = self._custom[meta.get("name", "")] = (version, from_crd(crd))
+            custom.extend(cached[1])
         return list(BUILT_IN) + custom
 
     def find(self, group: str, version: str, plural: str) -> Resource | None:

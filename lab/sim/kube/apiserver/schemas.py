@@ -21,7 +21,9 @@ import functools
 import json
 import re
 from dataclasses import dataclass, field
+import importlib.util
 from importlib import resources as package_files
+from pathlib import Path
 from typing import Any
 
 RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
@@ -56,8 +58,16 @@ def go_value(value: Any) -> str:
 
 
 # -- the built-in kinds' schemas ---------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
 def _schema_root():
-    return package_files.files("kubernetes_validate") / "kubernetes-json-schema"
+    """kubernetes-validate's schema folder, found without importing the package: its import brings jsonschema
+    and more (~0.05 s), which the lab process never uses, and the first cluster's API would wait on it."""
+    spec = importlib.util.find_spec("kubernetes_validate")
+    if spec is None:
+        raise ModuleNotFoundError("kubernetes_validate")
+    if spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations))) / "kubernetes-json-schema"
+    return package_files.files("kubernetes_validate") / "kubernetes-json-schema"  # a package not on disk (a zip)
 
 
 @functools.lru_cache(maxsize=None)

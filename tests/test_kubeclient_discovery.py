@@ -1,0 +1,111 @@
+"""The lab's KubeClient finds kinds as kubectl does: a kind its discovery, fetched during this very call, does
+not hold is not there (no second fetch), and a kind a CRD adds later is found by the next call."""
+from lab import steps
+from lab.errors import LabError
+from lab.kubeclient import KubeClient
+
+WIDGET_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.example.com"},
+    "spec": {"group": "example.com", "scope": "Namespaced",
+             "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+             "versions": [{"name": "v1", "served": True, "storage": True,
+                           "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]},
+}
+WIDGET = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "default"}, "spec": {"size": 1}}
+
+
+def test_a_fresh_miss_is_final_and_a_crd_added_later_is_found(sim_lab, tmp_path):
+    steps.up(sim_lab, until="clusters")
+    provider = sim_lab.backend.provider
+    client = KubeClient(provider.kubeconfig_path(), "kind-east", tmp_path / "discovery.json")
+    paths: list[str] = []
+    request = client.dynamic.request
+
+    def counted(method, path, *args, **kwargs):
+        paths.append(path)
+        return request(method, path, *args, **kwargs)
+
+    client.dynamic.request = counted
+    assert client.get("Widget", "default", "w") is None
+    assert "/apis" not in paths, f"discovery fetched again right after it was fetched: {paths}"
+    try:
+        client.apply([WIDGET])
+    except LabError as exc:
+        assert "does not serve" in str(exc)
+    else:
+        raise AssertionError("a Widget was applied with no CRD serving it")
+
+    client.apply([WIDGET_CRD])
+    paths.clear()
+    assert client.apply([WIDGET]) == ["Widget/w"], "the kind the CRD added was not found"
+    assert "/apis" in paths, "a kind missing from discovery fetched earlier must refresh it"
+    assert client.get("Widget", "default", "w")["spec"] == {"size": 1}
+    assert (tmp_path / "discovery.json").exists(), "the discovery cache is written for the next command"
+
+    # A CRD and an object of its kind in one apply, as the client's first call: the object finds its kind.
+    # (A group the client's first discovery did not list.)
+    names = {"plural": "gadgets", "singular": "gadget", "kind": "Gadget", "listKind": "GadgetList"}
+    crd = {**WIDGET_CRD, "metadata": {"name": "gadgets.example.org"},
+           "spec": {**WIDGET_CRD["spec"], "group": "example.org", "names": names}}
+    gadget = {**WIDGET, "apiVersion": "example.org/v1", "kind": "Gadget", "metadata": {"name": "g", "namespace": "default"}}
+    fresh = KubeClient(provider.kubeconfig_path(), "kind-east", tmp_path / "fresh.json")
+    assert fresh.apply([crd, gadget]) == ["CustomResourceDefinition/gadgets.example.org", "Gadget/g"]
+
+
+def test_the_api_serves_a_crd_as_it_is_now_after_each_change():
+    """The catalog every request reads follows each change to a CRD: a version no longer served is gone, a
+    new one is there, a deleted CRD serves nothing."""
+    from lab.sim.kube.apiresources import Catalog
+    from lab.sim.kube.store import ObjectStore
+
+    store = ObjectStore()
+    catalog = Catalog(store)
+    store.apply(WIDGET_CRD)
+    assert catalog.find("example.com", "v1", "widgets") is not None
+    changed = {**WIDGET_CRD, "spec": {**WIDGET_CRD["spec"], "versions": [
+        {**WIDGET_CRD["spec"]["versions"][0], "served": False, "storage": False},
+        {**WIDGET_CRD["spec"]["versions"][0], "name": "v2"}]}}
+    store.apply(changed)
+    assert catalog.find("example.com", "v1", "widgets") is None
+    assert catalog.find("example.com", "v2", "widgets") is not None
+    store.delete("CustomResourceDefinition", "", "widgets.example.com")
+    assert catalog.find("example.com", "v2", "widgets") is None
+
+
+def test_verbs_from_several_threads_on_one_client_all_land(sim_lab):
+    """The steps act on one cluster from several threads at once (loadbalancer beside linkerd, multicluster
+    beside workloads): their verbs on the cluster's one client run side by side, while one of them installs a
+    CRD and refreshes discovery, and each lands as it would alone."""
+    import threading
+
+    steps.up(sim_lab, until="clusters")
+    kube = sim_lab.backend.kube
+    errors: list[BaseException] = []
+
+    def maps(worker: int):
+        try:
+            for i in range(15):
+                cm = {"apiVersion": "v1", "kind": "ConfigMap",
+                      "metadata": {"name": f"w{worker}-{i}", "namespace": "default"}, "data": {"i": str(i)}}
+                assert kube.apply("east", [cm]) == [f"ConfigMap/w{worker}-{i}"]
+                assert kube.get("east", "ConfigMap", "default", f"w{worker}-{i}")["data"] == {"i": str(i)}
+                kube.set_metadata("east", "ConfigMap", "default", f"w{worker}-{i}", "labels", {"worker": str(worker)})
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def widgets():
+        try:
+            kube.apply("east", [WIDGET_CRD])
+            assert kube.apply("east", [WIDGET]) == ["Widget/w"]
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=maps, args=(n,)) for n in range(3)] + [threading.Thread(target=widgets)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(kube.list("east", "ConfigMap", "default", {"worker": "1"})) == 15
+    assert kube.get("east", "Widget", "default", "w") is not None
