@@ -20,6 +20,11 @@ def probe_docker() -> DockerProbe:
     # `use_context`).
     if where.startswith("unix:///") and "DOCKER_HOST" in os.environ and not os.path.exists(where[len("unix://"):]):
         return DockerProbe(False, f"no Docker engine answers at {where} (no socket)")
+    return ask_sdk(where)
+
+
+def ask_sdk(where: str) -> DockerProbe:
+    """The Docker SDK's ping of the engine the environment names (`where` is that name, for the message)."""
     try:
         import docker
 
