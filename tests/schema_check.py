@@ -36,6 +36,12 @@ import yaml
 
 from lab.model import gateways, profiles
 
+# kubernetes-validate (1.37.0, kubernetes_validate/utils.py) lists its schema folders and reads the kind's
+# schema and the whole _definitions.json from disk on every validate(): most of the CPU of the tests that
+# read hundreds of objects. The installed files do not change while the tests run: each is read once.
+for _reader in ("schema_contents", "all_versions"):
+    setattr(kubernetes_validate.utils, _reader, functools.lru_cache(maxsize=None)(getattr(kubernetes_validate.utils, _reader)))
+
 SHARED_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 SCHEMAS = Path(__file__).resolve().parents[1] / "fixtures" / "schemas"
 

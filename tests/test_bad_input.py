@@ -248,7 +248,7 @@ def test_a_broken_file_is_one_line(in_tmp, capsys, case):
 @pytest.mark.parametrize("case", sorted(DATA))
 def test_a_bad_value_is_one_line(in_tmp, capsys, case):
     files = _files(in_tmp)
-    (in_tmp / "lab.yaml").write_text(yaml.safe_dump(_fill(DATA[case], files)))
+    (in_tmp / "lab.yaml").write_text(yaml.dump(_fill(DATA[case], files), Dumper=yaml.CSafeDumper))
     _assert_one_line_and_nothing_running(in_tmp, *_run(["up", "--backend", "sim"], capsys))
 
 
@@ -266,7 +266,7 @@ def test_the_matrix_has_at_least_a_hundred_cases():
 def test_an_impossible_network_is_one_line_naming_the_field_with_a_valid_example(in_tmp, capsys, case):
     """Refused at config, before any cluster or process starts: the field in the message, and a fix a user
     can paste (an example range or name), never a failure mid-`up` with the cause in lab.log."""
-    (in_tmp / "lab.yaml").write_text(yaml.safe_dump(NETWORKS[case]))
+    (in_tmp / "lab.yaml").write_text(yaml.dump(NETWORKS[case], Dumper=yaml.CSafeDumper))
     code, out, err = _run(["up", "--backend", "sim"], capsys)
     _assert_one_line_and_nothing_running(in_tmp, code, out, err)
     field = "namespace" if "namespace" in NETWORKS[case] else next(

@@ -9,6 +9,7 @@ MAX_PUBLIC_METHODS public methods of its own, no folder with more than MAX_MODUL
 
 And the tests wait for conditions, not for clocks: no fixed `time.sleep`/`asyncio.sleep` outside a poll loop."""
 import ast
+import functools
 from pathlib import Path
 
 LAB = Path(__file__).resolve().parent.parent / "lab"
@@ -19,8 +20,14 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+@functools.lru_cache(maxsize=None)
+def _tree(path: Path) -> ast.Module:
+    """A module's syntax tree, parsed once for every test here that reads it."""
+    return ast.parse(path.read_text())
+
+
 def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
+    tree = _tree(path)
     package = _module_name(path) if path.name == "__init__.py" else _module_name(path).rpartition(".")[0]
     found: set[str] = set()
 
@@ -44,6 +51,7 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
+@functools.lru_cache(maxsize=None)
 def _graph() -> dict[str, set[str]]:
     modules = {_module_name(p): p for p in LAB.rglob("*.py")}
     return {name: {m for m in _imports(path) if m in modules and m != name} for name, path in modules.items()}
@@ -145,7 +153,7 @@ def _too_long() -> set[str]:
 def _too_many_methods() -> dict[str, int]:
     found = {}
     for path in _modules():
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(_tree(path)):
             if isinstance(node, ast.ClassDef):
                 public = [d for d in node.body
                           if isinstance(d, (ast.FunctionDef, ast.AsyncFunctionDef)) and not d.name.startswith("_")]

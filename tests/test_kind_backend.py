@@ -191,3 +191,28 @@ def test_pytest_kind_never_downloads_an_unpinned_tool(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(LabError, match=r"pytest-kind needs `kind` .* Fix: run `./labctl tools`"):
         _kind_handle(tmp_path).kind_cluster
+
+
+
+def test_a_docker_host_naming_a_missing_socket_is_told_as_the_sdk_tells_it_without_the_sdk(tmp_path):
+    """The shortcut for a DOCKER_HOST whose socket file does not exist says what the Docker SDK's own attempt
+    says, without importing the SDK; a socket path that exists still goes to the SDK."""
+    import os
+    import subprocess
+    import sys
+
+    def probe(host: str, call: str) -> list[str]:
+        code = (f"import sys; from lab.tools import docker_probe as d; p = {call}; "
+                "print(p.answers, p.detail, 'docker' in sys.modules, sep='|')")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "DOCKER_HOST": host})
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip().split("|")
+
+    missing = f"unix://{tmp_path}/no/docker.sock"
+    said = f"no Docker engine answers at {missing} (no socket)"
+    assert probe(missing, "d.probe_docker()") == ["False", said, "False"]
+    assert probe(missing, f"d.ask_sdk({missing!r})") == ["False", said, "True"]
+    (tmp_path / "dir").mkdir()  # exists, and nobody listens there: the SDK is asked
+    assert probe(f"unix://{tmp_path}/dir", "d.probe_docker()") == [
+        "False", f"no Docker engine answers at unix://{tmp_path}/dir (connection refused)", "True"]

@@ -160,12 +160,23 @@ class Api:
         return response.status, json.loads(data) if data.startswith(b"{") else data.decode()
 
 
-@pytest.fixture
-def api(sim_lab):
-    steps.up(sim_lab, until="multicluster")
+def _api_up_to(sim_lab, until: str) -> Api:
+    steps.up(sim_lab, until=until)
     backend = sim_lab.backend
     port = backend.provider.rpc("GET", "health")["kubeapi"]["east"]
     return Api(port, ApiCerts.of(backend.provider.sim_dir, "east"))
+
+
+@pytest.fixture
+def api(sim_lab):
+    """East's API with the multicluster extension installed: its remote-access account is what these tests use."""
+    return _api_up_to(sim_lab, "multicluster")
+
+
+@pytest.fixture
+def cluster_api(sim_lab):
+    """East's API on a lab up to its clusters only, for tests of the API itself (no Linkerd object involved)."""
+    return _api_up_to(sim_lab, "clusters")
 
 
 CM = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "probe", "namespace": "default"}, "data": {"k": "v"}}
@@ -204,7 +215,8 @@ def test_the_api_answers_with_the_api_servers_codes_and_reasons(api):
     assert api.call("GET", "/apis/getambassador.io/v3alpha1/mappings")[0] == 404, "not served without its CRD"
 
 
-def test_protobuf_bodies_are_read_for_kubectl_create_kinds_and_refused_with_the_fix_otherwise(api):
+def test_protobuf_bodies_are_read_for_kubectl_create_kinds_and_refused_with_the_fix_otherwise(cluster_api):
+    api = cluster_api
     from lab.sim.wire.protowire import field_bytes
 
     protobuf = "application/vnd.kubernetes.protobuf"
@@ -304,7 +316,8 @@ def _watch(api, query: str, count: int, events: list) -> threading.Thread:
     return watcher
 
 
-def test_a_watch_streams_changes_after_the_lists_version(api):
+def test_a_watch_streams_changes_after_the_lists_version(cluster_api):
+    api = cluster_api
     _, listed = api.call("GET", "/api/v1/namespaces/default/configmaps")
     events: list = []
     watcher = _watch(api, f"resourceVersion={listed['metadata']['resourceVersion']}", 2, events)
@@ -314,7 +327,8 @@ def test_a_watch_streams_changes_after_the_lists_version(api):
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "probe"), ("DELETED", "probe")]
 
 
-def test_an_object_leaving_a_watched_selector_is_deleted_for_that_watch(api):
+def test_an_object_leaving_a_watched_selector_is_deleted_for_that_watch(cluster_api):
+    api = cluster_api
     labelled = {**CM, "metadata": {**CM["metadata"], "labels": {"app": "x"}}}
     api.call("POST", "/api/v1/namespaces/default/configmaps", labelled)
     _, listed = api.call("GET", "/api/v1/namespaces/default/configmaps?labelSelector=app%3Dx")

@@ -44,6 +44,12 @@ def _statuses(kubectl) -> dict[str, str]:
     return {row[0]: row[2] for row in rows[1:]}
 
 
+def _poll(lab, predicate, timeout: float, what: str):
+    """wait_until, looking again after each reconcile pass of the lab process (what makes the awaited change;
+    one at least every second) rather than every 0.1 s: each look here is a kubectl process."""
+    return wait_until(predicate, timeout, what, interval=1.0, pause=lab.backend.provider.pause)
+
+
 def test_kubectl_run_pods_run_succeed_or_fail_as_their_command_says_and_stay(east):
     kubectl, _, lab = east
     kubectl("run", "sleeper", "--image=busybox", "--restart=Never", "--", "sleep", "3600")
@@ -90,9 +96,9 @@ def test_kubectl_run_pods_run_succeed_or_fail_as_their_command_says_and_stay(eas
 
 
 def test_a_pod_whose_command_exits_under_restart_policy_always_crash_loops(east):
-    kubectl, _, _ = east
+    kubectl, _, lab = east
     kubectl("run", "crasher", "--image=busybox", "--", "sh", "-c", "exit 1")
-    pod = wait_until(lambda: (p := _pod(kubectl, "crasher"))["status"].get("containerStatuses") and p, 10, "a status")
+    pod = _poll(lab, lambda: (p := _pod(kubectl, "crasher"))["status"].get("containerStatuses") and p, 10, "a status")
     container = pod["status"]["containerStatuses"][0]
     assert pod["status"]["phase"] == "Running"
     assert container["state"]["waiting"]["reason"] == "CrashLoopBackOff"
@@ -106,14 +112,14 @@ def test_a_pod_whose_command_exits_under_restart_policy_always_crash_loops(east)
 
 
 def test_what_the_simulation_cannot_run_fails_the_pod_saying_so(east):
-    kubectl, _, _ = east
+    kubectl, _, lab = east
     kubectl("run", "reader", "--image=busybox", "--restart=Never", "--", "cat", "/etc/hosts")
     kubectl("run", "piper", "--image=alpine", "--restart=Never", "--", "sh", "-c", "echo a | grep a")
     kubectl("run", "web", "--image=nginx:1.27", "--restart=Never")
     for name, reason, said in (("reader", "CommandNotSupported", "cannot run 'cat'"),
                                ("piper", "CommandNotSupported", "echo a | grep a"),
                                ("web", "ImageNotSupported", "cannot run image 'nginx:1.27'")):
-        status = wait_until(lambda: (s := _pod(kubectl, name)["status"]).get("phase") == "Failed" and s, 10, f"{name} to fail")
+        status = _poll(lab, lambda: (s := _pod(kubectl, name)["status"]).get("phase") == "Failed" and s, 10, f"{name} to fail")
         assert status["reason"] == reason and said in status["message"], status
     assert _statuses(kubectl) == {"reader": "CommandNotSupported", "piper": "CommandNotSupported", "web": "ImageNotSupported"}
 
@@ -148,7 +154,7 @@ def test_the_official_client_creates_a_pod_and_watches_it_become_ready_and_reads
 
 
 def test_kubectl_create_job_completes_and_wait_for_complete_returns(east):
-    kubectl, _, _ = east
+    kubectl, _, lab = east
     assert kubectl("auth", "can-i", "list", "jobs").stdout.strip() == "yes"
     resources = kubectl("api-resources", "-o", "name").stdout.split()
     assert "jobs.batch" in resources and "replicationcontrollers" in resources
@@ -167,18 +173,18 @@ def test_kubectl_create_job_completes_and_wait_for_complete_returns(east):
     row = kubectl("get", "jobs").stdout.splitlines()[1].split()
     assert row[:3] == ["hello", "Complete", "1/1"], row
     kubectl("delete", "job", "hello")
-    wait_until(lambda: not kubectl("get", "pods", "-l", "job-name=hello", "-o", "name").stdout.strip(), 10,
+    _poll(lab, lambda: not kubectl("get", "pods", "-l", "job-name=hello", "-o", "name").stdout.strip(), 10,
                "the job's pod to go with it")
 
 
 def test_a_job_whose_pods_fail_past_its_backoff_limit_fails(east):
-    _, api, _ = east
+    _, api, lab = east
     batch = client.BatchV1Api(api)
     template = client.V1PodTemplateSpec(spec=client.V1PodSpec(restart_policy="Never", containers=[
         client.V1Container(name="main", image="busybox", command=["sh", "-c", "exit 3"])]))
     batch.create_namespaced_job("default", client.V1Job(metadata=client.V1ObjectMeta(name="doomed"),
                                                         spec=client.V1JobSpec(backoff_limit=0, template=template)))
-    job = wait_until(lambda: (j := batch.read_namespaced_job("doomed", "default")).status and j.status.conditions and j, 20,
+    job = _poll(lab, lambda: (j := batch.read_namespaced_job("doomed", "default")).status and j.status.conditions and j, 20,
                      "the job to end")
     assert [(c.type, c.reason) for c in job.status.conditions] == [("FailureTarget", "BackoffLimitExceeded"),
                                                                     ("Failed", "BackoffLimitExceeded")]
@@ -188,17 +194,17 @@ def test_a_job_whose_pods_fail_past_its_backoff_limit_fails(east):
 
 
 def test_deleting_a_running_jobs_pod_counts_a_failure_and_replaces_it(east):
-    kubectl, api, _ = east
+    kubectl, api, lab = east
     kubectl("create", "job", "long", "--image=busybox", "--", "sleep", "3600")
     kubectl("wait", "--for=condition=Ready", "pod", "-l", "job-name=long", "--timeout=20s")
     first = kubectl("get", "pods", "-l", "job-name=long", "-o", "name").stdout.split()
     assert len(first) == 1
     kubectl("delete", first[0], "--wait=false")
     batch = client.BatchV1Api(api)
-    wait_until(lambda: (batch.read_namespaced_job("long", "default").status or client.V1JobStatus()).failed == 1, 10,
+    _poll(lab, lambda: (batch.read_namespaced_job("long", "default").status or client.V1JobStatus()).failed == 1, 10,
                "the failure to count")
     # the replacement waits the controller's back-off of 10 s after the first failure
-    names = wait_until(lambda: (n := kubectl("get", "pods", "-l", "job-name=long", "-o", "name").stdout.split()) and n,
+    names = _poll(lab, lambda: (n := kubectl("get", "pods", "-l", "job-name=long", "-o", "name").stdout.split()) and n,
                        20, "a replacement pod")
     assert names != first and len(names) == 1
     status = batch.read_namespaced_job("long", "default").status
@@ -206,7 +212,7 @@ def test_deleting_a_running_jobs_pod_counts_a_failure_and_replaces_it(east):
 
 
 def test_a_replication_controller_keeps_its_replicas(east):
-    kubectl, api, _ = east
+    kubectl, api, lab = east
     core = client.CoreV1Api(api)
     template = client.V1PodTemplateSpec(metadata=client.V1ObjectMeta(labels={"app": "kept"}), spec=client.V1PodSpec(
         containers=[client.V1Container(name="main", image="busybox", command=["sleep", "infinity"])]))
@@ -217,16 +223,16 @@ def test_a_replication_controller_keeps_its_replicas(east):
     def pods() -> list[str]:
         return kubectl("get", "pods", "-l", "app=kept", "-o", "name").stdout.split()
 
-    wait_until(lambda: ((core.read_namespaced_replication_controller("kept", "default").status or
+    _poll(lab, lambda: ((core.read_namespaced_replication_controller("kept", "default").status or
                          client.V1ReplicationControllerStatus(replicas=0)).ready_replicas or 0) == 2, 10, "two ready replicas")
     before = pods()
     kubectl("delete", before[0], "--wait=false")
-    wait_until(lambda: len(p := pods()) == 2 and before[0] not in p, 10, "a replacement")
+    _poll(lab, lambda: len(p := pods()) == 2 and before[0] not in p, 10, "a replacement")
     kubectl("scale", "rc", "kept", "--replicas=1")
-    wait_until(lambda: len(pods()) == 1, 10, "the scale-down")
+    _poll(lab, lambda: len(pods()) == 1, 10, "the scale-down")
     assert kubectl("get", "rc").stdout.splitlines()[1].split()[:4] == ["kept", "1", "1", "1"]
     kubectl("delete", "rc", "kept")
-    wait_until(lambda: not pods(), 10, "its pods to go with it")
+    _poll(lab, lambda: not pods(), 10, "its pods to go with it")
 
 
 def test_after_a_crash_of_the_lab_process_ended_pods_stay_ended_and_running_ones_run_again(east):

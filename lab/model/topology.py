@@ -177,19 +177,33 @@ def check_pool_outside_subnets(c: ClusterConfig, clusters: list[ClusterConfig], 
                               f"e.g. {free_example('lb_pool', clusters)}", source)
 
 
-def _fixture_service_objects(workload: str) -> list[dict]:
-    text = (WORKLOADS / f"{workload}.yaml").read_text().replace("$namespace", "ns").replace("$cluster", "c")
-    return [d for d in yaml.safe_load_all(text) if isinstance(d, dict) and d.get("kind") == "Service"]
+# workload -> ((mtime_ns, size) of its file, [(service name, headless)]): every parse of a config asks up to
+# three times per cluster, and reading the YAML is most of a parse's cost (~65 ms of it for the default lab).
+_FIXTURE_SERVICES: dict[str, tuple[tuple[int, int], list[tuple[str, bool]]]] = {}
+
+
+def _fixture_service_objects(workload: str) -> list[tuple[str, bool]]:
+    """(name, headless) of each Service the workload fixture defines, read again only when its file changes."""
+    path = WORKLOADS / f"{workload}.yaml"
+    stat = path.stat()
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    cached = _FIXTURE_SERVICES.get(workload)
+    if cached is None or cached[0] != stamp:
+        text = path.read_text().replace("$namespace", "ns").replace("$cluster", "c")
+        services = [(d["metadata"]["name"], d.get("spec", {}).get("clusterIP") == "None")
+                    for d in yaml.safe_load_all(text) if isinstance(d, dict) and d.get("kind") == "Service"]
+        cached = _FIXTURE_SERVICES[workload] = (stamp, services)
+    return cached[1]
 
 
 def fixture_services(workload: str) -> list[str]:
     """The Services a workload fixture defines (what can be exported by bare name)."""
-    return [d["metadata"]["name"] for d in _fixture_service_objects(workload)]
+    return [name for name, _ in _fixture_service_objects(workload)]
 
 
 def fixture_headless_services(workload: str) -> list[str]:
     """Those of them that are headless (clusterIP None)."""
-    return [d["metadata"]["name"] for d in _fixture_service_objects(workload) if d.get("spec", {}).get("clusterIP") == "None"]
+    return [name for name, headless in _fixture_service_objects(workload) if headless]
 
 
 def check_workloads_and_exports(c: ClusterConfig, source: str) -> None:
