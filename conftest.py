@@ -1,11 +1,36 @@
 # The scenario fixtures (lab, east, west, cluster) come from the lab's pytest plugin.
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from lab.tools import testorder
 
 pytest_plugins = ["lab.pytest_plugin"]
 
+_CACHE = pytest.StashKey[Path]()
 _measured: dict[str, float] = {}  # seconds per test file in this run, summed on the xdist controller
+
+
+def pytest_configure(config):
+    """kubectl keeps each API server's discovery under ~/.kube/cache/discovery/<host_port>/ for good
+    (cli-runtime v0.32.0 genericclioptions/config_flags.go getDefaultCacheDir), and every lab a test brings up
+    listens on new ports: a test run would leave hundreds of folders in the user's home. This process's
+    kubectl runs keep theirs in a folder of its own under .lab/, removed when it ends (KUBECACHEDIR, which the
+    same function reads first). A KUBECACHEDIR the user set is theirs."""
+    if "KUBECACHEDIR" not in os.environ:
+        (config.rootpath / ".lab").mkdir(exist_ok=True)
+        config.stash[_CACHE] = Path(tempfile.mkdtemp(prefix="kubectl-cache-", dir=config.rootpath / ".lab"))
+        os.environ["KUBECACHEDIR"] = str(config.stash[_CACHE])
+
+
+def pytest_unconfigure(config):
+    cache = config.stash.get(_CACHE, None)
+    if cache is not None:
+        os.environ.pop("KUBECACHEDIR", None)
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 def _file(nodeid: str) -> str:

@@ -2,6 +2,9 @@
 context names. On the simulation they reach the lab process's Kubernetes API; on kind, the clusters."""
 import base64
 import json
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -18,6 +21,17 @@ def test_get_svc_in_west_shows_the_mirror_of_easts_service(lab, west, east):
     rows = _lines(west.kubectl("-n", lab.cfg.namespace, "get", "svc"))
     assert rows[0].split()[:2] == ["NAME", "TYPE"]
     assert any(row.split()[0] == f"foobar-{east.name}" for row in rows[1:]), rows
+
+
+def test_the_test_runs_kubectl_keeps_its_discovery_cache_out_of_the_users_home(east):
+    """kubectl caches discovery per API server address, for good; the test run's labs come and go on new
+    ports, so its kubectl runs cache under the run's own KUBECACHEDIR (conftest.py), which the run removes."""
+    _lines(east.kubectl("get", "namespaces"))
+    kubeconfig = yaml.safe_load(Path(east.backend.provider.kubeconfig_path()).read_text())
+    server = next(c["cluster"]["server"] for c in kubeconfig["clusters"] if c["name"] == f"kind-{east.name}")
+    folder = Path("discovery") / urlsplit(server).netloc.replace(":", "_")
+    assert (Path(os.environ["KUBECACHEDIR"]) / folder).is_dir()
+    assert not (Path.home() / ".kube" / "cache" / folder).exists()
 
 
 def test_get_all_nodes_and_wide_pods_read_as_on_a_kind_cluster(lab, east):
