@@ -67,8 +67,9 @@ class FakeRecorder:
 
 
 class FakeProbe:
-    def __init__(self, cluster, target, slash_joined, on_liveness=None, via=None):
+    def __init__(self, cluster, target, slash_joined, on_liveness=None, via=None, jitter=False):
         self.cluster, self.target, self.slash_joined, self.on_liveness, self.via = cluster, target, slash_joined, on_liveness, via
+        self.jitter = jitter
         self.alive, self.last_error, self.stopped = None, None, False
 
     def latency_ms(self):

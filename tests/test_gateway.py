@@ -12,6 +12,7 @@ import asyncio
 import pytest
 
 from lab import names
+from lab.sim.mesh import gateway as gateway_module
 from lab.sim.mesh.gateway import GatewayProbe, GatewayTarget, gateway_target, go_duration, link_gateway_target, probe_url
 from lab.sim.wire import httpwire
 
@@ -170,6 +171,27 @@ def test_the_probe_runs_once_a_period_from_one_period_after_it_starts():
 
     before, after, alive = asyncio.run(scenario())
     assert before == (0, None) and after >= 2 and alive is False
+
+
+def test_an_edge_probe_waits_its_period_plus_up_to_a_tenth_and_a_2_8_1_probe_its_period(monkeypatch):
+    """edge-26.8.3 probe_worker.go: NewTicker(period, period/10), each tick jittered (jittered_ticker.go)."""
+    async def scenario():
+        class Cluster:
+            network = None
+
+        edge = GatewayProbe(Cluster(), _target(probe_period=10), slash_joined=False, jitter=True)
+        steady = GatewayProbe(Cluster(), _target(probe_period=10), slash_joined=True)
+        try:
+            delays = [edge.delay() for _ in range(200)]
+            monkeypatch.setattr(gateway_module.random, "uniform", lambda low, high: high)
+            return delays, edge.delay(), steady.delay()
+        finally:
+            edge.stop()
+            steady.stop()
+
+    delays, longest, steady = asyncio.run(scenario())
+    assert all(10 <= d <= 11 for d in delays) and len(set(delays)) > 1
+    assert longest == 11 and steady == 10
 
 
 def test_after_a_success_it_takes_the_full_threshold_of_failures_again():

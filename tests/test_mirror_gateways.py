@@ -71,12 +71,46 @@ def test_edge_probes_the_links_gateway_through_the_probe_service_its_controller_
                                        "alive": True, "paired_services": 2, "latency_ms": 1.5, "last_error": None}]
 
 
-def test_a_gateway_no_service_uses_is_no_longer_probed(world):
-    world.export()
-    world.run()
-    world.export("api", labels={}, annotations={})
-    world.run()
-    assert world.probes[0].stopped and world.mirror.gateways() == []
+def test_2_8_1_no_longer_probes_a_gateway_no_service_uses(seed):
+    # The simulation's 2.8.1 model, kept as it was. Upstream stable-2.8.1 mirrors every remote Service
+    # annotated mirror.linkerd.io/multicluster-gateway as a gateway mirror and probes each (cluster_watcher.go
+    # createOrUpdateService / handleRemoteGatewayCreated, probe_manager.go), exported or not.
+    seed.export()
+    seed.run()
+    seed.export("api", labels={}, annotations={})
+    seed.run()
+    assert seed.probes[0].stopped and seed.mirror.gateways() == []
+
+
+def test_edge_probes_the_links_gateway_from_the_watch_start_exported_or_not(edge, monkeypatch):
+    """edge-26.8.3 restartClusterWatcher (multicluster/cmd/service-mirror/main.go) starts the probe worker
+    from the Link's probeSpec before the remote caches sync, with nothing exported."""
+    def unsynced(*args, **kwargs):
+        made = edge._informer(*args, **kwargs)
+        made.has_synced = False
+        return made
+
+    monkeypatch.setattr(mirror_module, "Informer", unsynced)
+    edge.run()
+    (probe,) = edge.probes
+    t = probe.target
+    assert (t.address, t.probe_port, t.probe_path, t.probe_period) == (GATEWAY_IP, 4191, "/ready", 3)
+    assert probe.via() == ("probe-east", None) and probe.jitter and not probe.slash_joined
+    assert edge.mirrors() == []
+    edge.informers[0].has_synced = True
+    edge.run()  # synced: the gateway gets its name, the probe keeps running
+    assert edge.probes == [probe] and not probe.stopped and (probe.target.namespace, probe.target.name) == (MC, names.GATEWAY)
+    probe.alive = True
+    (row,) = edge.mirror.gateway_statuses(edge.profile)
+    assert (row.cluster, row.alive, row.paired_services) == ("east", True, 0)
+    edge.export()
+    edge.run()
+    edge.export("api", labels={}, annotations={})  # exported, then no longer: the probe runs on
+    edge.run()
+    assert edge.probes == [probe] and not probe.stopped and edge.mirrors() == []
+    edge.link(probeSpec={"port": "4191", "path": "", "period": "3s"})  # no probe path: no probe worker
+    edge.run()
+    assert probe.stopped and edge.mirror.gateways() == []
 
 
 def test_a_changed_gateway_gets_a_new_probe(edge):
@@ -143,7 +177,7 @@ def test_a_remote_discovery_service_is_mirrored_without_endpoints(edge):
                                               names.REMOTE_RESOURCE_VERSION: remote["metadata"]["resourceVersion"]}
     assert svc["spec"] == {"type": "ClusterIP", "ports": remote["spec"]["ports"]}
     assert edge.get("Endpoints", "apps", "api-east") is None  # moved from gateway mode: its endpoints go
-    assert edge.probes[0].stopped  # and no gateway is in use any more
+    assert not edge.probes[0].stopped  # no gateway is in use any more, but the Link's probe runs on (upstream too)
     edge.e_ns("payments")
     edge.export("api", ns="payments", labels=dict(DISCOVERY))
     edge.run()
@@ -157,7 +191,7 @@ def test_a_link_without_selectors_mirrors_nothing(edge):
     edge.export("disc", labels=dict(DISCOVERY))
     edge.export("fed", labels=dict(names.FEDERATED_SELECTOR))
     edge.run()
-    assert edge.mirrors() == [] and edge.probes == []
+    assert edge.mirrors() == [] and len(edge.probes) == 1  # the Link's probeSpec still has a path: probed
 
 
 def test_a_mirror_in_the_target_is_not_exported_again(edge):

@@ -236,7 +236,8 @@ def _edge(cluster: Cluster, profile: Profile, mirror: ServiceMirror) -> list[Che
         out.append(_result(category, "extension is managing controllers", "\n    ".join(legacy) or None,
                            "l5d-multicluster-managed-controllers", warning=True))
         dead = _probe_service_counts(cluster, mirror)
-        dead += [f"Failed to get gateway status for {g['cluster']}: not alive" for g in mirror.gateways() if not g["alive"]]
+        # gateway_alive 0, as it is from the probe worker's start until its first successful probe
+        dead += [f"liveness checks failed for {g['cluster']}" for g in mirror.gateways() if not g["alive"]]
         out.append(_result(category, "probe services able to communicate with all gateway mirrors",
                            "\n    ".join(dead) or None, "l5d-multicluster-gateways-endpoints"))
     out.append(_mirror_endpoints(cluster, category, warning=False))

@@ -5,11 +5,12 @@ every probe period at the URL each version builds (probe_url), as the real probe
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import statistics
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from ... import names
@@ -73,6 +74,28 @@ def link_gateway_target(spec: dict, services: list[dict]) -> GatewayTarget | Non
     )
 
 
+def link_probe_target(spec: dict) -> GatewayTarget | None:
+    """What an edge controller probes for a Link: its probe worker starts with the watch whenever the Link's
+    probeSpec has a path, before the remote caches sync and whether or not anything is exported
+    (restartClusterWatcher in multicluster/cmd/service-mirror/main.go, edge-26.8.3). Nothing names the gateway
+    Service yet; the gateway's address and identity must be there (link-gen writes them with the probeSpec)."""
+    return link_gateway_target(spec, []) if (spec.get("probeSpec") or {}).get("path") else None
+
+
+def same_probe(a: GatewayTarget, b: GatewayTarget) -> bool:
+    """The same gateway and probe, whatever the gateway Service is called."""
+    return replace(a, namespace="", name="") == replace(b, namespace="", name="")
+
+
+def name_link_probe(probes: dict[tuple[str, str], "GatewayProbe"], gw: GatewayTarget | None) -> None:
+    """Once the caches have synced the target's services name the Link's gateway: the probe started before
+    takes the name (its row and paired services are keyed by it) and keeps running."""
+    for key, probe in list(probes.items()):
+        if gw is not None and key != (gw.namespace, gw.name) and same_probe(probe.target, gw):
+            probe.target = gw
+            probes[(gw.namespace, gw.name)] = probes.pop(key)
+
+
 def go_duration(text: str) -> float:
     """Seconds in a Go duration as link-gen writes them (time.Duration.String: "3s", "1m0s", "1m30s")."""
     match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?", str(text))
@@ -109,8 +132,11 @@ class GatewayProbe:
 
     def __init__(self, cluster: Cluster, target: GatewayTarget, slash_joined: bool,
                  on_liveness: Callable[[bool], None] = lambda alive: None,
-                 via: Callable[[], tuple[str, dict | None]] | None = None):
+                 via: Callable[[], tuple[str, dict | None]] | None = None, jitter: bool = False):
         self.cluster = cluster
+        # Each tick waits the period plus up to a tenth of it more, at random (NewTicker(period, period/10) in
+        # probe_worker.go, jittered_ticker.go, edge-26.8.3; 2.8.1's ticker does the same but is kept steady here)
+        self.jitter = jitter
         # Edge dials `<probe Service>:<the Link's probe port>` (multicluster/service-mirror/probe_worker.go,
         # edge-26.8.3): `via` names that Service in the source and gives it (None where it is missing). The
         # connection gets through only on a port the Service serves; its Endpoints, which the controller
@@ -165,8 +191,13 @@ class GatewayProbe:
         # The real probe worker runs on a ticker: the first probe is one period after it starts, and the
         # gateway counts as not alive until then (probe_worker.go at stable-2.8.1 and edge-26.8.3).
         while True:
-            await asyncio.sleep(self.target.probe_period)
+            await asyncio.sleep(self.delay())
             await self.probe_once()
+
+    def delay(self) -> float:
+        """Seconds until the next probe: the period, plus up to a tenth of it where the ticker jitters."""
+        period = self.target.probe_period
+        return period + (random.uniform(0, period / 10) if self.jitter else 0)
 
     def latency_ms(self) -> float | None:
         return round(statistics.median(self.latencies), 2) if self.latencies else None

@@ -7,8 +7,9 @@ annotations naming their gateway; edge-26.8.3's controllers watch Link objects a
 matching the Link's selector through the gateway the Link names. It reads the target through the
 link's credentials secret, exactly as the real controller does with its kubeconfig, so revoked or
 wrong credentials stop mirroring. The mirror is `<name>-<target>` with endpoints at the gateway's
-LoadBalancer address, and every gateway in use is probed on its own period, at the URL each version
-builds (gateway.probe_url).
+LoadBalancer address. Each gateway is probed on its own period, at the URL each version builds
+(gateway.probe_url): on 2.8.1 every gateway an exported service names, on edge the Link's gateway from
+the moment its controller starts watching, exported or not.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from ..kube.recorder import EventRecorder
 from ..kube.store import matches
 from . import controlplane
 from .cluster import Cluster
-from .gateway import GatewayProbe, GatewayTarget, gateway_target, link_gateway_target
+from .gateway import GatewayProbe, GatewayTarget, gateway_target, link_gateway_target, link_probe_target, name_link_probe, same_probe
 from .remote import kubeconfig
 
 GATEWAY_NAME, GATEWAY_NS = names.EXPORT_NAME, names.EXPORT_NS
@@ -129,6 +130,7 @@ class ServiceMirror:
                 continue
             watch = await self._informer(spec, state, controller)
             if watch is not None:
+                self._link_probe(spec, state)
                 self._mirror(spec, state, watch)
         self._federate()
 
@@ -179,7 +181,7 @@ class ServiceMirror:
         """One pass over a link, as the real mirror's informers would react: only when something it reads
         changed (the passes after every write would otherwise cost the whole remote cluster each)."""
         seen = (repr(spec), state.gateway_alive, tuple(self.cluster.store.kind_versions.get(k) for k in LOCAL_KINDS),
-                watch.version, watch.error)
+                watch.version, watch.error, watch.has_synced)
         if seen == state.seen:
             return
         state.seen = seen
@@ -239,14 +241,29 @@ class ServiceMirror:
         state.federated = [svc for svc in services if matches(svc["metadata"].get("labels") or {}, members)
                            and svc["spec"].get("clusterIP") != "None"] if by_link and members else []
         state.paired = paired
+        if by_link:  # the link's probe runs from its watch's start (_link_probe); here it learns the gateway's name
+            name_link_probe(state.probes, link_gateway)
+            return
         self._stop_probes(state, keep=set(gateways.items()))
-        profile = controlplane.installed_profile(self.cluster.store)
-        slash_joined = profile.probe_slash_joined if profile else False
         for key, gw in gateways.items():
             if key not in state.probes:
-                via = (lambda target=state.target: self._probe_service(target)) if profile and profile.link_crd else None
-                state.probes[key] = GatewayProbe(self.cluster, gw, slash_joined,
-                                                 on_liveness=lambda alive, state=state: self._on_liveness(state, alive), via=via)
+                state.probes[key] = GatewayProbe(self.cluster, gw, False if profile is None else profile.probe_slash_joined,
+                                                 on_liveness=lambda alive, state=state: self._on_liveness(state, alive))
+
+    def _link_probe(self, spec: dict, state: LinkState) -> None:
+        """Edge: a controller starts the Link's probe worker as it starts its watch (link_probe_target); a
+        changed probe or gateway gets a new one (upstream restarts watcher and worker on a Link update)."""
+        profile = controlplane.installed_profile(self.cluster.store)
+        if profile is not None and not profile.link_crd:
+            return  # 2.8.1: a probe per gateway its exported services name (_mirror)
+        gw = link_probe_target(spec)
+        if gw is not None and any(same_probe(p.target, gw) for p in state.probes.values()):
+            return
+        self._stop_probes(state, keep=set())
+        if gw is not None:
+            via = (lambda target=state.target: self._probe_service(target)) if profile is not None else None
+            state.probes[(gw.namespace, gw.name)] = GatewayProbe(
+                self.cluster, gw, False, on_liveness=lambda alive: self._on_liveness(state, alive), via=via, jitter=True)
 
     def _probe_service(self, target: str) -> tuple[str, dict | None]:
         """The probe Service the link's controller names (`-probe-service=`, templates/controller/deployment.yaml
