@@ -26,12 +26,14 @@ def test_get_svc_in_west_shows_the_mirror_of_easts_service(lab, west, east):
 def test_the_test_runs_kubectl_keeps_its_discovery_cache_out_of_the_users_home(east):
     """kubectl caches discovery per API server address, for good; the test run's labs come and go on new
     ports, so its kubectl runs cache under the run's own KUBECACHEDIR (conftest.py), which the run removes."""
-    _lines(east.kubectl("get", "namespaces"))
     kubeconfig = yaml.safe_load(Path(east.backend.provider.kubeconfig_path()).read_text())
     server = next(c["cluster"]["server"] for c in kubeconfig["clusters"] if c["name"] == f"kind-{east.name}")
     folder = Path("discovery") / urlsplit(server).netloc.replace(":", "_")
-    assert (Path(os.environ["KUBECACHEDIR"]) / folder).is_dir()
-    assert not (Path.home() / ".kube" / "cache" / folder).exists()
+    home = Path.home() / ".kube" / "cache" / folder  # may be there from a run before ours on the same port
+    before = {p: p.stat().st_mtime_ns for p in home.rglob("*")} if home.is_dir() else {}
+    _lines(east.kubectl("api-resources"))  # reads all of discovery, through the cache
+    assert (Path(os.environ["KUBECACHEDIR"]) / folder / "servergroups.json").is_file()
+    assert ({p: p.stat().st_mtime_ns for p in home.rglob("*")} if home.is_dir() else {}) == before
 
 
 def test_get_all_nodes_and_wide_pods_read_as_on_a_kind_cluster(lab, east):
