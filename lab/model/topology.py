@@ -182,7 +182,7 @@ def check_pool_outside_subnets(c: ClusterConfig, clusters: list[ClusterConfig], 
 _FIXTURE_SERVICES: dict[str, tuple[tuple[int, int], list[tuple[str, bool]]]] = {}
 
 
-def _fixture_service_objects(workload: str) -> list[tuple[str, bool]]:
+def _fixture_service_names(workload: str) -> list[tuple[str, bool]]:
     """(name, headless) of each Service the workload fixture defines, read again only when its file changes."""
     path = WORKLOADS / f"{workload}.yaml"
     stat = path.stat()
@@ -198,12 +198,12 @@ def _fixture_service_objects(workload: str) -> list[tuple[str, bool]]:
 
 def fixture_services(workload: str) -> list[str]:
     """The Services a workload fixture defines (what can be exported by bare name)."""
-    return [name for name, _ in _fixture_service_objects(workload)]
+    return [name for name, _ in _fixture_service_names(workload)]
 
 
 def fixture_headless_services(workload: str) -> list[str]:
     """Those of them that are headless (clusterIP None)."""
-    return [name for name, headless in _fixture_service_objects(workload) if headless]
+    return [name for name, headless in _fixture_service_names(workload) if headless]
 
 
 def check_workloads_and_exports(c: ClusterConfig, source: str) -> None:

@@ -18,10 +18,10 @@ dropped silently with `Ignore`, refused with 400 `strict decoding error: unknown
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import re
 from dataclasses import dataclass, field
-import importlib.util
 from importlib import resources as package_files
 from pathlib import Path
 from typing import Any
