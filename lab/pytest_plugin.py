@@ -10,10 +10,18 @@ Each option left out comes from its variable, LAB_CONFIG, LAB_BACKEND,
 LAB_KEEP=1, LAB_PROFILE and LAB_ROOT (what `./labctl e2e` sets); an option
 given wins over its variable. A failing scenario leaves a diagnostics bundle
 under .lab/<name>/artifacts/.
+
+The test run's time scale: a lab the session brings up itself on the
+simulation from the built-in config (and takes down at the end) probes its
+gateways every `--lab-probe-period` seconds (LAB_PROBE_PERIOD, default 1),
+not the guide's 3, as pytest's header says. The scenarios read the period
+from the lab, so they hold at any period; a lab that is already up, a
+config you name (or the root's lab.yaml) and a kept lab keep their own.
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -31,7 +39,11 @@ from .render import manifests
 from .parsers import metrics
 from .backends.base import HttpResult, wait_until
 from .parsers.cli_output import CheckResult, GatewayStatus
-from .session import TEST_WORKERS, Lab
+from .session import DEFAULT_CONFIG_FILE, TEST_WORKERS, Lab
+
+# The probe period of the labs a test run brings up itself (the module's docstring says which): the scenarios
+# wait on probes (an outage is three failed probes in a row), and the guide's 3 s made them most of the run.
+TEST_PROBE_PERIOD = 1
 
 
 class ClusterHandle:
@@ -175,8 +187,9 @@ class LabHandle:
     def sibling(self, overrides: dict):
         """Another lab beside this one (its own name, clusters and state), on the same backend and
         profile, started from nothing and removed afterwards (certificates included), pass or fail.
-        Returns its LabHandle, not yet up."""
-        cfg = config.parse({"profile": self.cfg.profile_name, **overrides}, "scenario")
+        Returns its LabHandle, not yet up. It probes on this lab's period unless `overrides` sets one."""
+        cfg = config.parse({"profile": self.cfg.profile_name, "probe_period": self.cfg.probe_period, **overrides},
+                           "scenario")
         other = Lab.from_config(cfg, self.backend.name, self.root)
         other.down(purge=True)
         shutil.rmtree(other.state_dir, ignore_errors=True)
@@ -251,6 +264,9 @@ def pytest_addoption(parser):
     group.addoption("--lab-keep", action="store_true", default=None,
                     help="keep a lab this session started (else LAB_KEEP=1 does)")
     group.addoption("--lab-root", metavar="DIR", help="the folder whose .lab/ holds the lab (else $LAB_ROOT, else the rootdir)")
+    group.addoption("--lab-probe-period", metavar="SECONDS",
+                    help=f"gateway probe period of a lab the session brings up on the simulation from the built-in "
+                         f"config (else $LAB_PROBE_PERIOD, else {TEST_PROBE_PERIOD}; the guide's is 3)")
 
 
 @dataclass(frozen=True)
@@ -262,6 +278,7 @@ class LabOptions:
     profile: str | None
     keep: bool
     root: Path
+    probe_period: int = TEST_PROBE_PERIOD
 
 
 def lab_options(pytest_config, environ: Mapping[str, str] = os.environ) -> LabOptions:
@@ -276,12 +293,35 @@ def lab_options(pytest_config, environ: Mapping[str, str] = os.environ) -> LabOp
     # has a lab of its own: the session's lab is locked for the whole session and scenarios change it
     # (scale a gateway, revoke a link), so two workers cannot share one. The first worker keeps the root, so
     # a lab the user brought up is still the one it reuses.
+    # The other workers' roots hold no lab.yaml: the root's, if there is one, is named for them.
+    lab_config = chosen("lab_config", "LAB_CONFIG")
     worker = getattr(pytest_config, "workerinput", {}).get("workerid", "")  # set by xdist in its workers only
     if worker not in ("", "gw0"):
+        if lab_config is None and (root / DEFAULT_CONFIG_FILE).is_file():
+            lab_config = str(root / DEFAULT_CONFIG_FILE)
         root = root / TEST_WORKERS / worker
-    return LabOptions(config=chosen("lab_config", "LAB_CONFIG"), backend=chosen("lab_backend", "LAB_BACKEND", "auto"),
+    period = chosen("lab_probe_period", "LAB_PROBE_PERIOD", TEST_PROBE_PERIOD)
+    try:  # the lab.yaml rule for probe_period, and its message
+        period = config.parse({"probe_period": int(period) if str(period).isdigit() else period},
+                              "--lab-probe-period").probe_period
+    except config.ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    return LabOptions(config=lab_config, backend=chosen("lab_backend", "LAB_BACKEND", "auto"),
                       profile=chosen("lab_profile", "LAB_PROFILE"),
-                      keep=keep if keep is not None else environ.get("LAB_KEEP") == "1", root=root)
+                      keep=keep if keep is not None else environ.get("LAB_KEEP") == "1", root=root,
+                      probe_period=period)
+
+
+def _on_the_test_runs_time_scale(chosen: LabOptions, the_lab: Lab) -> bool:
+    """A lab this session will bring up from the built-in config on the simulation and take down again."""
+    return (chosen.config is None and not (chosen.root / DEFAULT_CONFIG_FILE).is_file() and not chosen.keep
+            and the_lab.backend.name == "sim" and not the_lab.running())
+
+
+def pytest_report_header(config):
+    chosen = lab_options(config)
+    return (f"lab: a lab this run brings up on the simulation from the built-in config probes gateways every "
+            f"{chosen.probe_period} s (--lab-probe-period; the guide's is 3)")
 
 
 @pytest.fixture(scope="session")
@@ -292,8 +332,11 @@ def lab(request):
     # The lab's lock for the whole session: a `./labctl down` or `up` on this lab waits (and says for
     # whom) instead of pulling the lab from under the scenarios. Up unless it already is; down at the
     # end only if this session brought it up.
-    with the_lab.locked("pytest scenarios"), the_lab:
-        yield LabHandle(the_lab)
+    with the_lab.locked("pytest scenarios"):
+        if _on_the_test_runs_time_scale(chosen, the_lab):
+            the_lab.backend.cfg = dataclasses.replace(the_lab.cfg, probe_period=chosen.probe_period)
+        with the_lab:
+            yield LabHandle(the_lab)
 
 
 def _first_link(lab: LabHandle):
