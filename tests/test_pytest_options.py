@@ -56,15 +56,15 @@ def _session(root: Path, *args: str, env: dict | None = None) -> subprocess.Comp
 
 
 def test_a_lab_the_session_brings_up_probes_on_the_runs_time_scale_which_the_header_states(tmp_path):
-    result = _session(tmp_path, "--lab-probe-period", "2")
+    result = _session(tmp_path, env={"LAB_PROBE_PERIOD": "2"})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "probes gateways every 2 s (--lab-probe-period; the guide's is 3)" in result.stdout
     assert "period 2 2\n" in result.stdout  # the lab's config and the gateway the clusters were given agree
-    # A config the user names keeps its own period (here the guide's default).
-    (tmp_path / "mine.yaml").write_text("name: mine\n")
-    result = _session(tmp_path, env={"LAB_CONFIG": str(tmp_path / "mine.yaml")})
+    # A config the user names keeps its own period, whatever the run's time scale.
+    (tmp_path / "mine.yaml").write_text("name: mine\nprobe_period: 1\n")
+    result = _session(tmp_path, "--lab-probe-period", "2", env={"LAB_CONFIG": str(tmp_path / "mine.yaml")})
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "period 3 3\n" in result.stdout
+    assert "period 1 1\n" in result.stdout
 
 
 def test_a_bad_probe_period_is_refused_with_the_lab_yaml_rule(tmp_path):

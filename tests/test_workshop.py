@@ -14,6 +14,9 @@ from lab import workshop
 
 def test_every_block_of_the_workshop_prints_what_the_page_says(tmp_path):
     root = workshop.lab_folder(tmp_path / "repo")
+    # The test run's time scale (lab/pytest_plugin.py): the page's lab, still called `lab`, probes every second
+    # instead of the guide's 3 s. The page prints no period, and its waits are `until` loops on what it shows.
+    (root / "lab.yaml").write_text("name: lab\nprobe_period: 1\n")
     env = workshop.environment()
     try:
         with prysk.cwd(root):  # prysk runs the page in the current folder: the page's own lab root
