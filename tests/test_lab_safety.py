@@ -191,3 +191,14 @@ def test_a_corrupt_saved_state_is_one_line_with_the_fix(sim_lab, text):
     assert "state.json is not the lab's saved state" in message and "./labctl down" in message
     assert "\n" not in message and "Traceback" not in message
     assert labprocess.find(sim_dir) == []
+
+
+def test_every_private_key_the_lab_writes_is_readable_only_by_its_user(sim_lab):
+    """The trust anchor, the issuers, the API servers' and each meshed pod's proxy key, wherever the lab keeps
+    them: 0600, so another user of the machine cannot take an identity."""
+    steps.up(sim_lab, until="workloads")
+    keys = [p for p in sim_lab.root.rglob("*") if p.is_file() and b"PRIVATE KEY-----" in p.read_bytes()]
+    proxies = [p for p in keys if p.name == "key.pem"]
+    assert len(proxies) >= 4 and len(keys) > len(proxies), keys  # the pods' proxies and the lab's own keys
+    loose = [f"{p} {oct(stat.S_IMODE(p.stat().st_mode))}" for p in keys if stat.S_IMODE(p.stat().st_mode) != 0o600]
+    assert not loose, loose
