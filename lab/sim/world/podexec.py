@@ -123,7 +123,8 @@ async def load(runtime, url: str, requests: int, concurrency: int, timeout: floa
     parts = urlsplit(url)
     local = parts.hostname in ("localhost", "127.0.0.1", runtime.ip)
     if not local and runtime.proxy is None:
-        raise ValueError(f"pod {runtime.name} is not meshed; the sim's unmeshed pods reach only themselves")
+        raise ValueError(f"pod {runtime.name} is not meshed: the load generator sends to other hosts only through "
+                         f"the pod's proxy (curl in `kubectl exec` reaches them from any pod)")
     port = parts.port or 80
     if in_process and not (local and port in runtime.handlers):
         raise ValueError(f"nothing in pod {runtime.name} answers on {url} to call in process")
