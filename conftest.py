@@ -19,10 +19,16 @@ def pytest_configure(config):
     (cli-runtime v0.32.0 genericclioptions/config_flags.go getDefaultCacheDir), and every lab a test brings up
     listens on new ports: a test run would leave hundreds of folders in the user's home. This process's
     kubectl runs keep theirs in a folder of its own under .lab/, removed when it ends (KUBECACHEDIR, which the
-    same function reads first). A KUBECACHEDIR the user set is theirs."""
+    same function reads first). A KUBECACHEDIR the user set is theirs. A run that was killed leaves its
+    folder, named for its process: the next run removes those whose process is gone."""
     if "KUBECACHEDIR" not in os.environ:
-        (config.rootpath / ".lab").mkdir(exist_ok=True)
-        config.stash[_CACHE] = Path(tempfile.mkdtemp(prefix="kubectl-cache-", dir=config.rootpath / ".lab"))
+        lab_dir = config.rootpath / ".lab"
+        lab_dir.mkdir(exist_ok=True)
+        for left in lab_dir.glob("kubectl-cache-*-*"):
+            pid = left.name.split("-")[2]
+            if pid.isdigit() and Path("/proc/self").exists() and not Path(f"/proc/{pid}").exists():
+                shutil.rmtree(left, ignore_errors=True)
+        config.stash[_CACHE] = Path(tempfile.mkdtemp(prefix=f"kubectl-cache-{os.getpid()}-", dir=lab_dir))
         os.environ["KUBECACHEDIR"] = str(config.stash[_CACHE])
 
 
