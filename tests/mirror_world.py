@@ -16,6 +16,7 @@ from lab import names
 from lab.model.profiles import PROFILES
 from lab.sim.kube.store import ObjectStore
 from lab.sim.mesh import mirror as mirror_module
+from lab.sim.mesh import probes as probes_module
 from lab.sim.mesh.mirror import ServiceMirror
 
 MC = names.MC_NS
@@ -109,7 +110,7 @@ class World:
         self.informers, self.recorders, self.probes = [], [], []
         monkeypatch.setattr(mirror_module, "Informer", self._informer)
         monkeypatch.setattr(mirror_module, "EventRecorder", self._recorder)
-        monkeypatch.setattr(mirror_module, "GatewayProbe", self._probe)
+        monkeypatch.setattr(probes_module, "GatewayProbe", self._probe)
         self.mirror = ServiceMirror(self.west)
         w = self.west.store
         # the control plane says which Linkerd installed it (controlplane.installed_profile)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ...parsers.cli_output import GatewayStatus
 from ... import names
 from ...names import CREDENTIALS_SECRET_TYPE, MC_NS
 from ..kube import informer
@@ -25,7 +24,8 @@ from ..kube.recorder import EventRecorder
 from ..kube.store import matches
 from . import controlplane
 from .cluster import Cluster
-from .gateway import GatewayProbe, GatewayTarget, gateway_target, link_gateway_target, link_probe_target, name_link_probe, same_probe
+from .gateway import GatewayProbe, GatewayTarget, gateway_target, link_gateway_target
+from .probes import GatewayProbes
 from .remote import kubeconfig
 
 GATEWAY_NAME, GATEWAY_NS = names.EXPORT_NAME, names.EXPORT_NS
@@ -91,7 +91,7 @@ class LinkState:
 LOCAL_KINDS = ("Service", "Endpoints", "Namespace", "Secret", "Link", "Deployment")
 
 
-class ServiceMirror:
+class ServiceMirror(GatewayProbes):
     def __init__(self, cluster: Cluster):
         self.cluster = cluster
         self.links: dict[str, LinkState] = {}
@@ -241,44 +241,7 @@ class ServiceMirror:
         state.federated = [svc for svc in services if matches(svc["metadata"].get("labels") or {}, members)
                            and svc["spec"].get("clusterIP") != "None"] if by_link and members else []
         state.paired = paired
-        if by_link:  # the link's probe runs from its watch's start (_link_probe); here it learns the gateway's name
-            name_link_probe(state.probes, link_gateway)
-            return
-        self._stop_probes(state, keep=set(gateways.items()))
-        for key, gw in gateways.items():
-            if key not in state.probes:
-                state.probes[key] = GatewayProbe(self.cluster, gw, False if profile is None else profile.probe_slash_joined,
-                                                 on_liveness=lambda alive, state=state: self._on_liveness(state, alive))
-
-    def _link_probe(self, spec: dict, state: LinkState) -> None:
-        """Edge: a controller starts the Link's probe worker as it starts its watch (link_probe_target); a
-        changed probe or gateway gets a new one (upstream restarts watcher and worker on a Link update)."""
-        profile = controlplane.installed_profile(self.cluster.store)
-        if profile is not None and not profile.link_crd:
-            return  # 2.8.1: a probe per gateway its exported services name (_mirror)
-        gw = link_probe_target(spec)
-        if gw is not None and any(same_probe(p.target, gw) for p in state.probes.values()):
-            return
-        self._stop_probes(state, keep=set())
-        if gw is not None:
-            via = (lambda target=state.target: self._probe_service(target)) if profile is not None else None
-            state.probes[(gw.namespace, gw.name)] = GatewayProbe(
-                self.cluster, gw, False, on_liveness=lambda alive: self._on_liveness(state, alive), via=via, jitter=True)
-
-    def _probe_service(self, target: str) -> tuple[str, dict | None]:
-        """The probe Service the link's controller names (`-probe-service=`, templates/controller/deployment.yaml
-        and the link chart's service-mirror.yaml, edge-26.8.3), as the source cluster has it."""
-        dep = self.controller(target) or {}
-        containers = dep.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
-        args = [a for c in containers for a in c.get("args") or []]
-        name = next((a.split("=", 1)[1] for a in args if a.startswith("-probe-service=")), f"probe-{target}")
-        return name, self.cluster.store.view("Service", MC_NS, name)
-
-    def _on_liveness(self, state: LinkState, alive: bool) -> None:
-        """A change the probe worker reports: the watcher repairs every mirror's endpoints at once
-        (cluster_watcher.go RepairEndpoints), so a pass runs now rather than at the next write."""
-        state.gateway_alive = alive
-        self.cluster.wake()
+        self._probe_gateways(state, gateways, link_gateway, by_link, profile)
 
     def _namespace_ready(self, ns: str, svc: dict, state: LinkState) -> bool:
         """Where the mirror goes must exist. 2.8.1 creates the namespace, labelled as mirrored; edge skips the
@@ -468,32 +431,7 @@ class ServiceMirror:
                 self.cluster.store.delete("Service", *key)
                 self.cluster.store.delete("Endpoints", *key)
 
-    def _stop_probes(self, state: LinkState, keep: set) -> None:
-        for key, probe in list(state.probes.items()):
-            if (key, probe.target) not in keep:
-                probe.stop()
-                del state.probes[key]
-
     async def stop(self) -> None:
         for state in self.links.values():
             self._stop_probes(state, keep=set())
             await self._stop_informer(state)
-
-    def gateway_statuses(self, profile) -> list[GatewayStatus]:
-        """The rows `linkerd multicluster gateways` prints: 2.8.1 one per probed gateway (with its namespace
-        and name), edge one per link (the gateway its Link names)."""
-        named = not profile.link_crd
-        return [GatewayStatus(g["cluster"], g["alive"], g["paired_services"], g["latency_ms"],
-                              g["namespace"] if named else None, g["name"] if named else None)
-                for g in self.gateways()]
-
-    def gateways(self) -> list[dict]:
-        """`linkerd multicluster gateways`, as seen from this cluster."""
-        out = []
-        for state in self.links.values():
-            for (ns, name), probe in sorted(state.probes.items()):
-                out.append({"cluster": state.target, "namespace": ns, "name": name,
-                            "address": probe.target.address, "alive": bool(probe.alive),
-                            "paired_services": state.paired.get((ns, name), 0),
-                            "latency_ms": probe.latency_ms(), "last_error": probe.last_error})
-        return out
