@@ -61,6 +61,12 @@ REMOTE_GATEWAY_NAME = "mirror.linkerd.io/remote-gateway-name"  # 2.8.1 only: a l
 REMOTE_GATEWAY_NS = "mirror.linkerd.io/remote-gateway-ns"      # 2.8.1 only: ... and the gateway's namespace
 OPAQUE_PORTS_ANNOTATION = "config.linkerd.io/opaque-ports"  # ProxyOpaquePortsAnnotation
 MULTICLUSTER_GATEWAY_ANNOTATION = "mirror.linkerd.io/multicluster-gateway"  # 2.8.1's name; the guide sets it
+# stable-2.8.1 only, on a gateway mirror (pkg/k8s/labels.go): the remote gateway it stands for and its probe
+REMOTE_GATEWAY_RESOURCE_VERSION = "mirror.linkerd.io/remote-gateway-resource-version"
+MIRRORED_GATEWAY_REMOTE_NAME = "mirror.linkerd.io/mirrored-gateway-remote-name"
+MIRRORED_GATEWAY_REMOTE_NS = "mirror.linkerd.io/mirrored-gateway-remote-namespace"
+MIRRORED_GATEWAY_PROBE_PATH = "mirror.linkerd.io/mirrored-gateway-probe-path"
+MIRRORED_GATEWAY_PROBE_PERIOD = "mirror.linkerd.io/mirrored-gateway-probe-period"
 
 
 def identity(serviceaccount: str, namespace: str, trust_domain: str) -> str:

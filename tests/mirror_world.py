@@ -68,7 +68,7 @@ class FakeRecorder:
 
 
 class FakeProbe:
-    def __init__(self, cluster, target, slash_joined, on_liveness=None, via=None, jitter=False):
+    def __init__(self, cluster, target, slash_joined, on_liveness=lambda alive: None, via=None, jitter=False):
         self.cluster, self.target, self.slash_joined, self.on_liveness, self.via = cluster, target, slash_joined, on_liveness, via
         self.jitter = jitter
         self.alive, self.last_error, self.stopped = None, None, False
@@ -126,7 +126,8 @@ class World:
         self.controller()
         self.east.apply({"apiVersion": "v1", "kind": "Service", "metadata": {
             "name": names.GATEWAY, "namespace": MC,
-            "annotations": {names.GATEWAY_IDENTITY_ANNOTATION: IDENTITY, names.PROBE_PATH_ANNOTATION: "/health"}},
+            "annotations": {names.GATEWAY_IDENTITY_ANNOTATION: IDENTITY, names.PROBE_PATH_ANNOTATION: "/health",
+                            names.PROBE_PERIOD_ANNOTATION: "3", names.MULTICLUSTER_GATEWAY_ANNOTATION: "true"}},
             "spec": {"type": "LoadBalancer", "ports": [{"name": "mc-gateway", "port": 4143}, {"name": "mc-probe", "port": 4181}]}})
         self.east.set_status("Service", MC, names.GATEWAY, {"loadBalancer": {"ingress": [{"ip": GATEWAY_IP}]}})
 
@@ -217,8 +218,15 @@ class World:
         asyncio.run(self.mirror.reconcile())
 
     def mirrors(self):
+        """The mirror services (`-l mirror.linkerd.io/mirrored-service,!mirror.linkerd.io/mirrored-gateway`, as
+        upstream's check and gateways listing count them); 2.8.1's gateway mirrors are gateway_mirrors()."""
         return sorted((s["metadata"]["namespace"], s["metadata"]["name"])
-                      for s in self.west.store.views("Service", labels={names.MIRRORED_LABEL: "true"}))
+                      for s in self.west.store.views("Service", labels={names.MIRRORED_LABEL: "true"})
+                      if names.MIRRORED_GATEWAY not in s["metadata"].get("labels", {}))
+
+    def gateway_mirrors(self):
+        return sorted((s["metadata"]["namespace"], s["metadata"]["name"])
+                      for s in self.west.store.views("Service", labels={names.MIRRORED_LABEL: "true", names.MIRRORED_GATEWAY: "true"}))
 
 
 @pytest.fixture(params=["current", "seed-2.8"])

@@ -173,8 +173,9 @@ def test_the_probe_runs_once_a_period_from_one_period_after_it_starts():
     assert before == (0, None) and after >= 2 and alive is False
 
 
-def test_an_edge_probe_waits_its_period_plus_up_to_a_tenth_and_a_2_8_1_probe_its_period(monkeypatch):
-    """edge-26.8.3 probe_worker.go: NewTicker(period, period/10), each tick jittered (jittered_ticker.go)."""
+def test_a_probe_waits_its_period_plus_up_to_a_tenth_and_without_jitter_its_period(monkeypatch):
+    """probe_worker.go: NewTicker(period, period/10), each tick jittered (jittered_ticker.go), at edge-26.8.3 and
+    stable-2.8.1 alike (the service mirror makes every probe with jitter: tests/test_mirror_gateways.py)."""
     async def scenario():
         class Cluster:
             network = None

@@ -9,7 +9,7 @@ import asyncio
 
 from lab import names
 from lab.sim.mesh import mirror as mirror_module
-from mirror_world import DISCOVERY, EXPORTED, GATEWAY_IP, IDENTITY, MC, MIRROR_LABELS
+from mirror_world import DISCOVERY, EXPORTED, GATEWAY_IP, IDENTITY, MC, MIRROR_LABELS, kubeconfig_b64
 from mirror_world import edge, seed, world  # noqa: F401 (the fixtures)
 
 
@@ -17,8 +17,10 @@ from mirror_world import edge, seed, world  # noqa: F401 (the fixtures)
 def test_2_8_1_sends_through_the_gateway_each_service_names(seed):
     seed.e_ns("gw")
     seed.east.apply({"apiVersion": "v1", "kind": "Service", "metadata": {
-        "name": "other-gw", "namespace": "gw", "annotations": {names.GATEWAY_IDENTITY_ANNOTATION: "other.identity"}},
-        "spec": {"ports": [{"name": "mc-gateway", "port": 5143}]}})
+        "name": "other-gw", "namespace": "gw", "annotations": {
+            names.GATEWAY_IDENTITY_ANNOTATION: "other.identity", names.MULTICLUSTER_GATEWAY_ANNOTATION: "true",
+            names.PROBE_PATH_ANNOTATION: "health", names.PROBE_PERIOD_ANNOTATION: "5"}},
+        "spec": {"ports": [{"name": "mc-gateway", "port": 5143}, {"name": "mc-probe", "port": 80}]}})
     seed.east.set_status("Service", "gw", "other-gw", {"loadBalancer": {"ingress": [{"ip": "172.18.255.201"}]}})
     seed.export("lost", annotations={names.EXPORT_NAME: "nowhere", names.EXPORT_NS: "gw"})
     seed.export("api")
@@ -32,8 +34,10 @@ def test_2_8_1_sends_through_the_gateway_each_service_names(seed):
     rows = {(g["namespace"], g["name"]): g for g in seed.mirror.gateways()}
     assert {k: (g["address"], g["paired_services"], g["cluster"]) for k, g in rows.items()} == {
         (MC, names.GATEWAY): (GATEWAY_IP, 1, "east"), ("gw", "other-gw"): ("172.18.255.201", 1, "east")}
-    # 2.8.1 probes http://host:port/<path> and dials the gateway itself
-    assert all(p.slash_joined and p.via is None for p in seed.probes)
+    # 2.8.1 probes http://<gateway mirror>:<port>/<path>: the mirror the cluster watcher made in its own namespace
+    assert seed.gateway_mirrors() == [(MC, "linkerd-gateway-east"), (MC, "other-gw-east")]
+    assert sorted(p.via()[0] for p in seed.probes) == ["linkerd-gateway-east", "other-gw-east"]
+    assert all(p.slash_joined and p.jitter and p.via()[1] is not None for p in seed.probes)
 
 
 def test_a_gateway_without_an_address_mirrors_nothing_yet(world):
@@ -42,7 +46,16 @@ def test_a_gateway_without_an_address_mirrors_nothing_yet(world):
         world.link(gatewayAddress="")
     world.export()
     world.run()
-    assert world.mirrors() == [] and world.probes == []
+    assert world.mirrors() == []
+    if world.profile.link_crd:
+        assert world.probes == []
+        return
+    # 2.8.1 mirrors the gateway all the same, with no endpoints, and probes it: the probe finds no address
+    # (handleRemoteGatewayCreated, cluster_watcher.go:628-641 at stable-2.8.1)
+    assert world.gateway_mirrors() == [(MC, "linkerd-gateway-east")]
+    assert world.get("Endpoints", MC, "linkerd-gateway-east")["subsets"] == []
+    (probe,) = world.probes
+    assert probe.target.address == "" and world.mirror.gateways()[0]["alive"] is False
 
 
 def test_edge_probes_the_links_gateway_through_the_probe_service_its_controller_names(edge):
@@ -71,15 +84,19 @@ def test_edge_probes_the_links_gateway_through_the_probe_service_its_controller_
                                        "alive": True, "paired_services": 2, "latency_ms": 1.5, "last_error": None}]
 
 
-def test_2_8_1_no_longer_probes_a_gateway_no_service_uses(seed):
-    # The simulation's 2.8.1 model, kept as it was. Upstream stable-2.8.1 mirrors every remote Service
-    # annotated mirror.linkerd.io/multicluster-gateway as a gateway mirror and probes each (cluster_watcher.go
-    # createOrUpdateService / handleRemoteGatewayCreated, probe_manager.go), exported or not.
+def test_2_8_1_probes_every_remote_gateway_exported_through_or_not(seed):
+    """stable-2.8.1 mirrors each remote Service annotated mirror.linkerd.io/multicluster-gateway as a gateway
+    mirror (cluster_watcher.go createOrUpdateService / handleRemoteGatewayCreated) and the probe manager probes
+    each gateway mirror (probe_manager.go): no exported service needed, none stops it."""
+    seed.run()
+    (probe,) = seed.probes
+    assert seed.mirrors() == [] and not probe.stopped
     seed.export()
     seed.run()
     seed.export("api", labels={}, annotations={})
     seed.run()
-    assert seed.probes[0].stopped and seed.mirror.gateways() == []
+    assert seed.probes == [probe] and not probe.stopped and seed.mirrors() == []
+    assert [(g["name"], g["paired_services"]) for g in seed.mirror.gateways()] == [(names.GATEWAY, 0)]
 
 
 def test_edge_probes_the_links_gateway_from_the_watch_start_exported_or_not(edge, monkeypatch):
@@ -127,8 +144,10 @@ def test_edge_lists_a_dead_gateway_as_not_ready_and_2_8_1_keeps_it_ready(world):
     world.run()
     state = world.state()
     before = world.west.wakes
-    world.probes[0].on_liveness(False)  # the probe worker reports the gateway dead
-    assert state.gateway_alive is False and world.west.wakes == before + 1
+    world.probes[0].alive = False
+    world.probes[0].on_liveness(False)  # the probe worker finds the gateway dead
+    if world.profile.link_crd:  # edge's worker tells the watcher; 2.8.1's only sets its gauge (probe_worker.go)
+        assert state.gateway_alive is False and world.west.wakes == before + 1
     world.run()
     subset = world.get("Endpoints", "apps", "api-east")["subsets"][0]
     key = "notReadyAddresses" if world.profile.liveness_gates_endpoints else "addresses"
@@ -162,6 +181,131 @@ def test_a_new_gateway_identity_reaches_the_mirrors_endpoints(edge):
     edge.run()
     assert edge.get("Endpoints", "apps", "api-east")["metadata"]["annotations"][names.REMOTE_GATEWAY_IDENTITY_ANNOTATION] == \
         "linkerd-gateway.linkerd-multicluster.serviceaccount.identity.linkerd.rotated"
+
+
+# -- stable-2.8.1: gateway mirrors and the probe manager -------------------------------------------------
+GW_MIRROR = "linkerd-gateway-east"
+
+
+def _regateway(seed, name=names.GATEWAY, ns=MC, ports=None, ip=GATEWAY_IP, **annotations):
+    """Rewrite a gateway Service in east: its annotations changed as given (None: removed)."""
+    have = seed.east.view("Service", ns, name)
+    ann = {k: v for k, v in {**have["metadata"]["annotations"], **annotations}.items() if v is not None}
+    seed.east.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns, "annotations": ann},
+                     "spec": {"type": "LoadBalancer", "ports": ports or have["spec"]["ports"]}})
+    seed.east.set_status("Service", ns, name, {"loadBalancer": {"ingress": [{"ip": ip}]}})
+
+
+def test_2_8_1_mirrors_a_remote_gateway_and_lists_it_not_alive_until_its_first_probe(seed):
+    """handleRemoteGatewayCreated (cluster_watcher.go:580-660), the probe manager's worker (probe_manager.go:101-119)
+    and its gateway_alive gauge, 0 from the worker's start (metrics.go:101-121), at stable-2.8.1."""
+    seed.run()
+    assert seed.mirrors() == [] and seed.gateway_mirrors() == [(MC, GW_MIRROR)]
+    gateway = seed.east.view("Service", MC, names.GATEWAY)
+    svc = seed.get("Service", MC, GW_MIRROR)
+    assert svc["metadata"]["labels"] == {**MIRROR_LABELS, names.MIRRORED_GATEWAY: "true"}
+    assert svc["metadata"]["annotations"] == {
+        names.REMOTE_GATEWAY_RESOURCE_VERSION: gateway["metadata"]["resourceVersion"],
+        names.MIRRORED_GATEWAY_REMOTE_NAME: names.GATEWAY, names.MIRRORED_GATEWAY_REMOTE_NS: MC,
+        names.MIRRORED_GATEWAY_PROBE_PATH: "/health", names.MIRRORED_GATEWAY_PROBE_PERIOD: "3"}
+    probe_port = {"name": "mc-probe", "protocol": "TCP", "port": 4181}
+    assert svc["spec"]["ports"] == [probe_port]
+    eps = seed.get("Endpoints", MC, GW_MIRROR)
+    assert eps["subsets"] == [{"addresses": [{"ip": GATEWAY_IP}], "ports": [probe_port]}]
+    assert eps["metadata"]["annotations"] == {names.REMOTE_GATEWAY_IDENTITY_ANNOTATION: IDENTITY}
+    (probe,) = seed.probes
+    t = probe.target
+    assert (t.namespace, t.name, t.address, t.probe_port, t.probe_path, t.probe_period, t.failure_threshold) == \
+        (MC, names.GATEWAY, GATEWAY_IP, 4181, "/health", 3, 1)
+    assert probe.jitter and probe.slash_joined and probe.via() == (GW_MIRROR, svc)
+    (row,) = seed.mirror.gateway_statuses(seed.profile)  # no probe yet: listed, not alive
+    assert (row.cluster, row.namespace, row.name, row.alive, row.paired_services, row.latency_ms) == \
+        ("east", MC, names.GATEWAY, False, 0, None)
+    probe.alive = True
+    (row,) = seed.mirror.gateway_statuses(seed.profile)
+    assert (row.alive, row.paired_services, row.latency_ms) == (True, 0, 1.5)
+    seed.export()
+    seed.run()
+    assert seed.probes == [probe] and seed.mirror.gateways()[0]["paired_services"] == 1
+
+
+def test_2_8_1_gateway_changes_reach_its_mirror_and_running_probe(seed):
+    """updateGatewayMirrorService (cluster_watcher.go:712-773); the worker takes the new path and port, its ticker
+    keeps its period (probe_manager.go:121-131, probe_worker.go:45-80); a spec that does not parse changes nothing."""
+    seed.run()
+    (probe,) = seed.probes
+    _regateway(seed, ports=[{"name": "mc-gateway", "port": 4143}, {"name": "mc-probe", "port": 4191}], ip="172.18.255.210",
+               **{names.PROBE_PATH_ANNOTATION: "/ready", names.PROBE_PERIOD_ANNOTATION: "10"})
+    seed.run()
+    assert seed.probes == [probe] and not probe.stopped
+    t = probe.target
+    assert (t.probe_path, t.probe_port, t.address, t.probe_period) == ("/ready", 4191, "172.18.255.210", 3)
+    assert seed.get("Service", MC, GW_MIRROR)["metadata"]["annotations"][names.MIRRORED_GATEWAY_PROBE_PERIOD] == "10"
+    _regateway(seed, **{names.PROBE_PERIOD_ANNOTATION: "10s"})  # not a whole number: extractGatewaySpec fails
+    seed.run()
+    assert seed.get("Service", MC, GW_MIRROR)["metadata"]["annotations"][names.MIRRORED_GATEWAY_PROBE_PERIOD] == "10"
+    assert seed.probes == [probe] and not probe.stopped
+    seed.e_ns("gw")
+    seed.east.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "half", "namespace": "gw", "annotations": {
+        names.MULTICLUSTER_GATEWAY_ANNOTATION: "true", names.PROBE_PATH_ANNOTATION: "/health", names.PROBE_PERIOD_ANNOTATION: "3"}},
+        "spec": {"ports": [{"name": "mc-gateway", "port": 4143}]}})  # no mc-probe port: never mirrored
+    seed.run()
+    assert seed.gateway_mirrors() == [(MC, GW_MIRROR)] and seed.probes == [probe]
+
+
+def test_2_8_1_a_gateway_deleted_or_unannotated_in_its_namespace_loses_mirror_and_probe(seed):
+    """createOrUpdateService's last branch finds `<name>-<target>` in the remote Service's namespace, the service
+    mirror's own here, and deletes it (cluster_watcher.go:888-903); a deleted gateway's mirror goes
+    (handleRemoteGatewayDeleted, :543-575); with it goes the worker and its gateway_alive series."""
+    seed.run()
+    _regateway(seed, **{names.MULTICLUSTER_GATEWAY_ANNOTATION: None})
+    seed.run()
+    assert seed.gateway_mirrors() == [] and seed.probes[0].stopped and seed.mirror.gateways() == []
+    _regateway(seed, **{names.MULTICLUSTER_GATEWAY_ANNOTATION: "true"})
+    seed.run()
+    assert seed.gateway_mirrors() == [(MC, GW_MIRROR)] and not seed.probes[1].stopped
+    seed.east.delete("Service", MC, names.GATEWAY)
+    seed.run()
+    assert seed.gateway_mirrors() == [] and seed.get("Endpoints", MC, GW_MIRROR) is None
+    assert seed.probes[1].stopped and seed.mirror.gateways() == []
+
+
+def test_2_8_1_keeps_probing_a_gateway_elsewhere_that_is_no_longer_one(seed):
+    """Outside the service mirror's namespace the update path finds no `<name>-<target>` to delete (cluster_watcher.go
+    :888-903): the gateway mirror and its probe stay until the gateway Service itself goes."""
+    seed.e_ns("gw")
+    seed.east.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "other-gw", "namespace": "gw", "annotations": {
+        names.MULTICLUSTER_GATEWAY_ANNOTATION: "true", names.PROBE_PATH_ANNOTATION: "/health", names.PROBE_PERIOD_ANNOTATION: "3"}},
+        "spec": {"ports": [{"name": "mc-gateway", "port": 4143}, {"name": "mc-probe", "port": 4181}]}})
+    seed.run()
+    assert seed.gateway_mirrors() == [(MC, GW_MIRROR), (MC, "other-gw-east")]
+    _regateway(seed, "other-gw", "gw", **{names.MULTICLUSTER_GATEWAY_ANNOTATION: None})
+    seed.run()
+    assert seed.gateway_mirrors() == [(MC, GW_MIRROR), (MC, "other-gw-east")] and not any(p.stopped for p in seed.probes)
+    seed.east.delete("Service", "gw", "other-gw")
+    seed.run()
+    assert seed.gateway_mirrors() == [(MC, GW_MIRROR)]
+    assert [(g["namespace"], g["name"]) for g in seed.mirror.gateways()] == [(MC, names.GATEWAY)]
+
+
+def test_2_8_1_probes_run_in_the_service_mirror_process_not_in_a_links_watch(seed):
+    """The probe manager is the controller's, beside the config watcher (main.go:88-92): new credentials restart
+    the link's watch only (config_watcher.go:80-94); a controller down stops every worker, a new one starts them
+    again; an unlinked cluster's mirrors, its gateway's included, are deleted (cleanupMirroredResources)."""
+    seed.run()
+    (probe,) = seed.probes
+    seed.credentials(kubeconfig=kubeconfig_b64(token="rotated"))
+    seed.run()
+    assert len(seed.informers) == 2 and seed.probes == [probe] and not probe.stopped
+    seed.controller(available=0)
+    seed.run()
+    assert probe.stopped and seed.mirror.gateways() == [] and seed.gateway_mirrors() == [(MC, GW_MIRROR)]
+    seed.controller(available=1)
+    seed.run()
+    assert len(seed.probes) == 2 and not seed.probes[1].stopped
+    seed.west.store.delete("Secret", MC, "cluster-credentials-east")
+    seed.run()
+    assert seed.gateway_mirrors() == [] and seed.probes[1].stopped and seed.mirror.gateways() == []
 
 
 # -- edge: remote discovery, federated services, headless services -------------------------------------

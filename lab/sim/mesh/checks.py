@@ -154,11 +154,13 @@ def _anchors_error(cluster: Cluster, targets: list[tuple[str, Cluster | None, st
 
 def _mirror_endpoints(cluster: Cluster, category: str, warning: bool) -> CheckResult:
     """"all mirror services have endpoints": a warning in 2.8.1, an error on edge, where pod-to-pod mirrors and
-    federated services are left out: they have none by design (checkIfMirrorServicesHaveEndpoints)."""
+    federated services are left out: they have none by design (checkIfMirrorServicesHaveEndpoints). Both leave
+    out gateway mirrors (`!mirror.linkerd.io/mirrored-gateway`: healthcheck_multicluster.go:656 at
+    stable-2.8.1, multicluster/cmd/check.go at edge-26.8.3)."""
     missing = []
     for svc in cluster.store.list("Service", labels={MIRRORED_LABEL: "true"}):
         meta = svc["metadata"]
-        if names.REMOTE_DISCOVERY_LABEL in (meta.get("labels") or {}) or \
+        if names.REMOTE_DISCOVERY_LABEL in (meta.get("labels") or {}) or names.MIRRORED_GATEWAY in (meta.get("labels") or {}) or \
                 names.REMOTE_DISCOVERY_ANNOTATION in (meta.get("annotations") or {}):
             continue
         if not (cluster.store.get("Endpoints", meta["namespace"], meta["name"]) or {}).get("subsets"):
@@ -167,6 +169,18 @@ def _mirror_endpoints(cluster: Cluster, category: str, warning: bool) -> CheckRe
     return _result(category, "all mirror services have endpoints",
                    "Some mirror services do not have endpoints:\n    " + "\n    ".join(missing) if missing else None,
                    "l5d-multicluster-services-endpoints", warning=warning)
+
+
+def _gateway_mirror_endpoints(cluster: Cluster, category: str) -> CheckResult:
+    """2.8.1's "all gateway mirrors have endpoints" (a warning): each Service labelled mirrored-gateway has an
+    Endpoints with a subset (checkIfGatewayMirrorsHaveEndpoints, healthcheck_multicluster.go:678-701, stable-2.8.1)."""
+    missing = [f"{s['metadata']['name']}.{s['metadata']['namespace']} mirrored from cluster "
+               f"[{s['metadata'].get('labels', {}).get(names.CLUSTER_NAME, '')}]"
+               for s in cluster.store.list("Service", labels={names.MIRRORED_GATEWAY: "true"})
+               if not (cluster.store.get("Endpoints", s["metadata"]["namespace"], s["metadata"]["name"]) or {}).get("subsets")]
+    return _result(category, "all gateway mirrors have endpoints",
+                   "Some gateway mirrors do not have endpoints:\n    " + "\n    ".join(missing) if missing else None,
+                   "l5d-multicluster-gateways-endpoints", warning=True)
 
 
 def _deployment_available(cluster: Cluster, name: str) -> bool:
@@ -195,6 +209,7 @@ def _seed_2_8(cluster: Cluster, profile: Profile, mirror: ServiceMirror) -> list
         out.append(_result(source, profile.check_anchors, _anchors_error(cluster, targets),
                            "l5d-multicluster-clusters-share-anchors"))
     out.append(_mirror_endpoints(cluster, source, warning=True))
+    out.append(_gateway_mirror_endpoints(cluster, source))
     gateway = cluster.store.get("Service", MC_NS, "linkerd-gateway")
     if gateway is not None:
         valid = bool(gateway.get("status", {}).get("loadBalancer", {}).get("ingress")) and _deployment_available(cluster, "linkerd-gateway")

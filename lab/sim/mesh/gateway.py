@@ -135,12 +135,13 @@ class GatewayProbe:
                  via: Callable[[], tuple[str, dict | None]] | None = None, jitter: bool = False):
         self.cluster = cluster
         # Each tick waits the period plus up to a tenth of it more, at random (NewTicker(period, period/10) in
-        # probe_worker.go, jittered_ticker.go, edge-26.8.3; 2.8.1's ticker does the same but is kept steady here)
+        # probe_worker.go, jittered_ticker.go, at edge-26.8.3 and stable-2.8.1 probe_worker.go:66-69)
         self.jitter = jitter
         # Edge dials `<probe Service>:<the Link's probe port>` (multicluster/service-mirror/probe_worker.go,
         # edge-26.8.3): `via` names that Service in the source and gives it (None where it is missing). The
         # connection gets through only on a port the Service serves; its Endpoints, which the controller
-        # writes, lead on to the gateway's address. None: 2.8.1, whose mirror makes its own from the gateway.
+        # writes, lead on to the gateway's address. 2.8.1 dials its gateway mirror `<gateway>-<target>` the same
+        # way (probe_worker.go:93, stable-2.8.1). None: no Service in between (this module's own tests).
         self.via = via
         self.target = target
         self.slash_joined = slash_joined

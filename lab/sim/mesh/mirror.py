@@ -7,9 +7,9 @@ annotations naming their gateway; edge-26.8.3's controllers watch Link objects a
 matching the Link's selector through the gateway the Link names. It reads the target through the
 link's credentials secret, exactly as the real controller does with its kubeconfig, so revoked or
 wrong credentials stop mirroring. The mirror is `<name>-<target>` with endpoints at the gateway's
-LoadBalancer address. Each gateway is probed on its own period, at the URL each version builds
-(gateway.probe_url): on 2.8.1 every gateway an exported service names, on edge the Link's gateway from
-the moment its controller starts watching, exported or not.
+LoadBalancer address. Which gateways are probed, and when, is probes.py's: on 2.8.1 every remote
+Service annotated as a gateway gets a gateway mirror, probed exported or not; on edge the Link's
+gateway from the moment its controller starts watching, exported or not.
 """
 from __future__ import annotations
 
@@ -95,6 +95,8 @@ class ServiceMirror(GatewayProbes):
     def __init__(self, cluster: Cluster):
         self.cluster = cluster
         self.links: dict[str, LinkState] = {}
+        self.gateway_probes: dict[tuple[str, str, str], GatewayProbe] = {}  # 2.8.1's, by remote namespace, name, cluster
+        self.probe_manager_key: tuple | None = None  # the controller process they run in
 
     def link_specs(self) -> dict[str, dict]:
         """Each link as a Link spec. Edge: the Link objects. 2.8.1 has no Link: each credentials Secret
@@ -133,6 +135,7 @@ class ServiceMirror(GatewayProbes):
                 self._link_probe(spec, state)
                 self._mirror(spec, state, watch)
         self._federate()
+        self._run_probe_manager()
 
     async def _informer(self, spec: dict, state: LinkState, controller: dict) -> Informer | None:
         """The controller's watch on its target, through the link's credentials over the target's API. A new
@@ -191,7 +194,6 @@ class ServiceMirror(GatewayProbes):
         services = watch.list("Service")
         domain = spec.get("targetClusterDomain", "cluster.local")
         keep: set[tuple[str, str]] = set()
-        gateways: dict[tuple[str, str], GatewayTarget] = {}
         paired: dict[tuple[str, str], int] = {}
         profile = controlplane.installed_profile(self.cluster.store)
         by_link = profile is None or profile.link_crd
@@ -215,6 +217,9 @@ class ServiceMirror(GatewayProbes):
                 continue
             else:  # Linkerd 2.8: each exported service names its gateway in two annotations
                 ann = svc["metadata"].get("annotations", {})
+                if names.MULTICLUSTER_GATEWAY_ANNOTATION in ann:  # a gateway first (isGateway, cluster_watcher.go:825)
+                    keep |= self._mirror_gateway(svc, state.target)
+                    continue
                 if GATEWAY_NAME not in ann or GATEWAY_NS not in ann:
                     continue
                 gw = gateway_target(watch.get("Service", ann[GATEWAY_NS], ann[GATEWAY_NAME]))
@@ -223,7 +228,6 @@ class ServiceMirror(GatewayProbes):
                 continue  # no gateway address yet
             if not self._namespace_ready(ns, svc, state):
                 continue
-            gateways[(gw.namespace, gw.name)] = gw
             paired[(gw.namespace, gw.name)] = paired.get((gw.namespace, gw.name), 0) + 1
             ready = state.gateway_alive or not (profile and profile.liveness_gates_endpoints)
             # 2.8.1 copies nothing and labels a mirror with its gateway (getMirroredServiceLabels, stable-2.8.1)
@@ -235,13 +239,16 @@ class ServiceMirror(GatewayProbes):
             # 2.8.1 always lists the gateway
             empty = by_link and _empty(watch.get("Endpoints", ns, svc["metadata"]["name"]))
             keep.add((ns, self._apply_mirror(svc, gw, state.target, domain, ready, copied, empty)))
+        if not by_link:
+            keep |= self._stale_gateway_mirrors(services, state.target)
         self._remove_mirrors(state.target, keep)
         members = (spec.get("federatedServiceSelector") or {}).get("matchLabels")
         # A headless service cannot join (handleCreateFederatedService, edge-26.8.3)
         state.federated = [svc for svc in services if matches(svc["metadata"].get("labels") or {}, members)
                            and svc["spec"].get("clusterIP") != "None"] if by_link and members else []
         state.paired = paired
-        self._probe_gateways(state, gateways, link_gateway, by_link, profile)
+        if by_link:
+            self._name_link_probe(state, link_gateway)
 
     def _namespace_ready(self, ns: str, svc: dict, state: LinkState) -> bool:
         """Where the mirror goes must exist. 2.8.1 creates the namespace, labelled as mirrored; edge skips the
@@ -432,6 +439,7 @@ class ServiceMirror(GatewayProbes):
                 self.cluster.store.delete("Endpoints", *key)
 
     async def stop(self) -> None:
+        self._stop_gateway_probes(keep=set())
         for state in self.links.values():
             self._stop_probes(state, keep=set())
             await self._stop_informer(state)
