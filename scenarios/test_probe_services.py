@@ -5,7 +5,9 @@ The extension renders `probe-<link>` on controllerDefaults.gateway.probe.port, 4
 `probe-<link>:<the Link's probe port>` (multicluster/service-mirror/probe_worker.go), so a Link whose probe
 port that Service does not serve never sees its gateway alive. `multicluster check` wants exactly one probe
 Service per link (multicluster/cmd/check.go "wrong number (2) of probe gateways"), which is what the
-deprecated link's `probe-gateway-<link>` left beside it breaks. 2.8.1's mirror makes its own: nothing to see."""
+deprecated link's `probe-gateway-<link>` left beside it breaks. stable-2.8.1's mirror makes its own instead: a
+gateway mirror `<gateway>-<link>` for every gateway of the linked cluster, probed from the link on
+(controller/cmd/service-mirror/cluster_watcher.go, probe_manager.go)."""
 import json
 
 import pytest
@@ -68,8 +70,8 @@ def test_a_link_with_nothing_exported_probes_its_gateway_one_period_after_the_li
     multicluster/cmd/service-mirror/main.go), exported or not; the first probe comes one probe period later
     (probe_worker.go), and until then `gateway_alive` is 0 and the check fails, which `link` waits out."""
     if not lab.cfg.profile.link_crd:
-        pytest.skip("2.8.1: the simulation probes only gateways an exported service names (see README, "
-                    "'when the gateway is first probed')")
+        pytest.skip("2.8.1 probes from the link on too, but its link waits for no probe: "
+                    "test_2_8_1_mirrors_and_probes_the_linked_clusters_gateway_with_nothing_exported")
     with lab.sibling({"name": "probed"}) as other:
         results = other.run(until="link")
         (link,) = [r for r in results if r.step == "link"]
@@ -80,3 +82,31 @@ def test_a_link_with_nothing_exported_probes_its_gateway_one_period_after_the_li
         assert row is not None and row.alive and row.paired_services == 0, source.gateways()
         assert link.seconds >= other.probe_period  # the check passed only after the first probe
         assert not cli_output.find_check(source.check(), other.cfg.profile.check_gateway_alive).failed
+
+
+def test_2_8_1_mirrors_and_probes_the_linked_clusters_gateway_with_nothing_exported(lab):
+    """stable-2.8.1: the cluster watcher mirrors each Service of the target annotated
+    mirror.linkerd.io/multicluster-gateway as `<name>-<target>` in linkerd-multicluster, labelled mirrored-gateway,
+    its one port the gateway's mc-probe (cluster_watcher.go handleRemoteGatewayCreated); the probe manager probes it
+    one period (plus up to a tenth) later (probe_manager.go, probe_worker.go, jittered_ticker.go). `multicluster
+    gateways` lists it from the link on, not alive until that first probe, with no service; the check's
+    "mirror services" leave it out (pkg/healthcheck/healthcheck_multicluster.go)."""
+    with lab.sibling({"name": "probed28", "profile": "seed-2.8"}) as other:
+        other.run(until="link")
+        source = other.cluster(other.cfg.links[0].source)
+        target = other.cfg.links[0].target
+        mirrors = source.kubectl("get", "svc", "-A", "-l", names.MIRRORED_LABEL, "-o", "json")
+        assert mirrors.returncode == 0, mirrors.stderr
+        (mirror,) = json.loads(mirrors.stdout)["items"]  # nothing exported: the gateway's mirror alone
+        assert (mirror["metadata"]["namespace"], mirror["metadata"]["name"]) == (names.MC_NS, f"{names.GATEWAY}-{target}")
+        assert mirror["metadata"]["labels"][names.MIRRORED_GATEWAY] == "true"
+        assert [(p["name"], p["port"]) for p in mirror["spec"]["ports"]] == [("mc-probe", 4181)]
+        other.wait_for(lambda: getattr(source.gateway(target), "alive", False), other.probe_period * 3 + 5,
+                       f"{source.name} to probe {target}'s gateway alive")
+        row = source.gateway(target)
+        assert (row.namespace, row.name, row.paired_services) == (names.MC_NS, names.GATEWAY, 0), source.gateways()
+        results = source.check()
+        for name in (other.cfg.profile.check_gateway_alive, "all mirror services have endpoints",
+                     "all gateway mirrors have endpoints"):
+            result = cli_output.find_check(results, name)
+            assert result is not None and result.ok, (name, result)

@@ -5,6 +5,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from lab.sim.process import labprocess
@@ -62,6 +63,39 @@ def test_plan_lists_every_step_without_doing_anything(tmp_path):
     assert "[west->east] link west to east" in result.stdout
     assert "IPAddressPool metallb-system/lab-pool, L2Advertisement metallb-system/lab-l2 (172.18.255.200-172.18.255.214)" in result.stdout
     assert not (tmp_path / ".lab").exists()
+
+
+def test_2_8_1_lists_probes_and_checks_the_linked_gateway_with_nothing_exported(tmp_path):
+    """stable-2.8.1 mirrors every Service of the target annotated mirror.linkerd.io/multicluster-gateway and probes
+    it, exported through or not (controller/cmd/service-mirror/cluster_watcher.go handleRemoteGatewayCreated,
+    probe_manager.go): after `up --until link` the guide's `multicluster gateways` lists east's gateway by namespace
+    and name with no service, alive once probed; `check --multicluster` then passes, gateway mirror included;
+    `status` shows the gateway and, nothing being exported, no mirror service."""
+    (tmp_path / "lab.yaml").write_text("name: gw28\nprobe_period: 1\nprofile: seed-2.8\n")
+    try:
+        up = inv(tmp_path, "up", "--until", "link")
+        assert up.returncode == 0, up.stderr
+        deadline = time.monotonic() + 30
+        while True:  # the first probe: one period (plus up to a tenth) after the gateway mirror appeared
+            table = inv(tmp_path, "linkerd", "--", "--context=west", "multicluster", "gateways")
+            lines = table.stdout.splitlines()
+            if table.returncode or time.monotonic() > deadline or any(" True " in line for line in lines[1:]):
+                break
+            time.sleep(0.2)
+        assert table.returncode == 0, table.stderr
+        assert lines[0].split() == ["CLUSTER", "NAMESPACE", "NAME", "ALIVE", "NUM_SVC", "LATENCY_P50", "LATENCY_P95", "LATENCY_P99"]
+        assert [line.split()[:5] for line in lines[1:]] == [["east", "linkerd-multicluster", "linkerd-gateway", "True", "0"]]
+        check = inv(tmp_path, "linkerd", "--", "--context=west", "check", "--multicluster")
+        assert check.returncode == 0, check.stdout + check.stderr
+        for name in ("all target cluster gateways are alive", "all mirror services have endpoints",
+                     "all gateway mirrors have endpoints"):
+            assert f"√ {name}" in check.stdout, check.stdout
+        data = json.loads(inv(tmp_path, "status", "--json").stdout)
+        assert [(g["observer"], g["cluster"], g["namespace"], g["name"], g["paired_services"]) for g in data["gateways"]] == \
+            [("west", "east", "linkerd-multicluster", "linkerd-gateway", 0)]
+        assert data["mirrored_services"] == []
+    finally:
+        inv(tmp_path, "down")
 
 
 def test_up_status_down_round_trip_shows_no_secrets(tmp_path):

@@ -47,3 +47,17 @@ def test_a_2_8_link_points_at_the_gateway_its_listing_names():
         links=(status.LinkStatus("west", "east", True, None, True, None, "gateway"),),
         gateways=(status.ObservedGateway("west", GatewayStatus("east", True, 1, 1.0, "linkerd-multicluster", "linkerd-gateway")),))
     assert '  c_west -->|"gateway: alive"| lb_east_linkerd_multicluster_linkerd_gateway' in status.mermaid(old).splitlines()
+
+
+def test_a_2_8_link_points_at_every_gateway_it_probes():
+    """2.8.1 probes every gateway of its target, exported through or not (cluster_watcher.go handleRemoteGatewayCreated,
+    probe_manager.go at stable-2.8.1): after a switch to Ambassador both are listed, each arrow with its own liveness."""
+    lab = _lab(alive=True)
+    old = status.LabStatus(
+        "lab", "sim", True, clusters=lab.clusters,
+        links=(status.LinkStatus("west", "east", True, None, True, None, "gateway"),),
+        gateways=(status.ObservedGateway("west", GatewayStatus("east", True, 1, 1.0, "ambassador", "ambassador")),
+                  status.ObservedGateway("west", GatewayStatus("east", False, 0, None, "linkerd-multicluster", "linkerd-gateway"))))
+    arrows = [line for line in status.mermaid(old).splitlines() if line.startswith("  c_west -->")]
+    assert arrows == ['  c_west -->|"gateway: alive"| lb_east_ambassador_ambassador',
+                      '  c_west -->|"gateway: not alive"| lb_east_linkerd_multicluster_linkerd_gateway']

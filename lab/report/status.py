@@ -126,6 +126,8 @@ def _mirrored(backend: Backend, cluster: str) -> list[MirroredService]:
     out = []
     for svc in backend.kube.list(cluster, "Service", labels=MIRRORED):
         meta = svc["metadata"]
+        if names.MIRRORED_GATEWAY in (meta.get("labels") or {}):
+            continue  # 2.8.1's gateway mirror: its gateway is under GATEWAYS (upstream counts it as no mirror service)
         eps = backend.kube.get(cluster, "Endpoints", meta["namespace"], meta["name"]) or {}
         addresses = tuple(f"{a['ip']}:{p['port']}" for s in eps.get("subsets", []) for a in s.get("addresses", [])
                           for p in s.get("ports", [])[:1])
@@ -209,18 +211,17 @@ def mermaid(status: LabStatus) -> str:
             what = f"federated: {', '.join(m.members)}" if m.members else f"mirror of {m.remote_cluster}"
             lines.append(f'    {_node("svc", c.name, m.namespace, m.name)}["{m.namespace}/{m.name}<br/>{what}"]')
         lines.append("  end")
-    observed = {(o.observer, o.gateway.cluster): o.gateway for o in status.gateways}
     for link in status.links:
         source = _node("c", link.source)
         if link.mode == "gateway":
-            seen = observed.get((link.source, link.target))
-            state = "alive" if seen and seen.alive else "not alive"
-            # the gateway the Link names (edge), or the one 2.8.1's gateways listing names, else the cluster
+            rows = [o.gateway for o in status.gateways if (o.observer, o.gateway.cluster) == (link.source, link.target)]
+            # the gateway the Link names (edge), else each gateway 2.8.1's listing names (it probes every
+            # gateway of the target, exported through or not), else the cluster
             target = by_address.get((link.target, link.gateway_address or ""))
-            if target is None and seen is not None and seen.name:
-                target = _node("lb", link.target, seen.namespace, seen.name)
-            target = target or _node("c", link.target)
-            lines.append(f'  {source} -->|"gateway: {state}"| {target}')
+            named = [(g, _node("lb", link.target, g.namespace, g.name)) for g in rows if g.name] if target is None else []
+            for seen, node in named or [(rows[0] if rows else None, target or _node("c", link.target))]:
+                state = "alive" if seen and seen.alive else "not alive"
+                lines.append(f'  {source} -->|"gateway: {state}"| {node}')
         else:
             lines.append(f'  {source} -.->|"{link.mode}"| {_node("c", link.target)}')
     return "\n".join(lines)
