@@ -68,9 +68,9 @@ class FakeRecorder:
 
 
 class FakeProbe:
-    def __init__(self, cluster, target, slash_joined, on_liveness=lambda alive: None, via=None, jitter=False):
+    def __init__(self, cluster, target, slash_joined, on_liveness=lambda alive: None, via=None, jitter=False, link=""):
         self.cluster, self.target, self.slash_joined, self.on_liveness, self.via = cluster, target, slash_joined, on_liveness, via
-        self.jitter = jitter
+        self.jitter, self.link = jitter, link
         self.alive, self.last_error, self.stopped = None, None, False
 
     def latency_ms(self):

@@ -5,6 +5,7 @@ every probe period at the URL each version builds (probe_url), as the real probe
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import re
 import statistics
@@ -18,6 +19,8 @@ from ...render.manifests import ingress_ip
 from ..kube.objects import service_with_ip
 from ..wire import httpwire
 from .cluster import Cluster
+
+log = logging.getLogger("lab.sim.mirror")
 
 
 @dataclass(frozen=True)
@@ -132,8 +135,9 @@ class GatewayProbe:
 
     def __init__(self, cluster: Cluster, target: GatewayTarget, slash_joined: bool,
                  on_liveness: Callable[[bool], None] = lambda alive: None,
-                 via: Callable[[], tuple[str, dict | None]] | None = None, jitter: bool = False):
+                 via: Callable[[], tuple[str, dict | None]] | None = None, jitter: bool = False, link: str = ""):
         self.cluster = cluster
+        self.link = link  # what the lab's log names the worker by: `west -> east`
         # Each tick waits the period plus up to a tenth of it more, at random (NewTicker(period, period/10) in
         # probe_worker.go, jittered_ticker.go, at edge-26.8.3 and stable-2.8.1 probe_worker.go:66-69)
         self.jitter = jitter
@@ -191,9 +195,17 @@ class GatewayProbe:
     async def _run(self) -> None:
         # The real probe worker runs on a ticker: the first probe is one period after it starts, and the
         # gateway counts as not alive until then (probe_worker.go at stable-2.8.1 and edge-26.8.3).
+        delay = self.delay()
+        if self.link:
+            # The lab's own log (not upstream's words): when the first probe comes, as the ticker drew it, so a
+            # user (and the benchmark, which subtracts it from `up`) can tell the probe's wait from the lab's work.
+            log.info("%s: the gateway probe worker for %s:%d starts; its first probe in %.3f s (the probe period, "
+                     "%s s, plus %.3f s of the ticker's jitter)", self.link, self.target.address, self.target.probe_port,
+                     delay, self.target.probe_period, delay - self.target.probe_period)
         while True:
-            await asyncio.sleep(self.delay())
+            await asyncio.sleep(delay)
             await self.probe_once()
+            delay = self.delay()
 
     def delay(self) -> float:
         """Seconds until the next probe: the period, plus up to a tenth of it where the ticker jitters."""

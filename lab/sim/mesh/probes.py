@@ -87,7 +87,8 @@ class GatewayProbes:
         if gw is not None:
             via = (lambda target=state.target: self._probe_service(target)) if profile is not None else None
             state.probes[(gw.namespace, gw.name)] = GatewayProbe(
-                self.cluster, gw, False, on_liveness=lambda alive: self._on_liveness(state, alive), via=via, jitter=True)
+                self.cluster, gw, False, on_liveness=lambda alive: self._on_liveness(state, alive), via=via, jitter=True,
+                link=f"cluster {self.cluster.name}: link to {state.target}")
 
     @staticmethod
     def _name_link_probe(state, link_gateway: GatewayTarget | None) -> None:
@@ -157,7 +158,8 @@ class GatewayProbes:
                 # gateways listing (the export step polls once a pass) sees it at once
                 self.gateway_probes[k] = GatewayProbe(
                     self.cluster, target, profile.probe_slash_joined, jitter=True, on_liveness=lambda alive: self.cluster.wake(),
-                    via=lambda name=name: (name, store.view("Service", MC_NS, name)))  # http://<mirror>:<port>/<path>
+                    via=lambda name=name: (name, store.view("Service", MC_NS, name)),  # http://<mirror>:<port>/<path>
+                    link=f"cluster {self.cluster.name}: gateway mirror {name} of {k[2]}")
             elif replace(target, probe_period=probe.target.probe_period) != probe.target:
                 probe.target = replace(target, probe_period=probe.target.probe_period)
 
