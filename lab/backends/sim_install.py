@@ -162,7 +162,10 @@ class SimCliInstaller(Installer):
             waiting = failed and all(r.name == self.cfg.profile.check_gateway_alive for r in failed)
             if not waiting or time.monotonic() > deadline:
                 break
-            time.sleep(0.1)  # polling the check, as `until linkerd multicluster check` would
+            # Looked at again after the lab process's next reconcile pass, as `until linkerd multicluster check`
+            # would poll: the probe worker's first answer wakes a pass (lab/sim/mesh/mirror.py `_on_liveness`), so
+            # the look comes right after the gateway turns alive; a pass runs at least once a second anyway.
+            self.backend.provider.pause(1.0)
         if failed:
             raise LabError(f"`linkerd {' '.join(self.cfg.profile.mc_check)}` in {source} failed after linking {target}: " +
                            "; ".join(f"{r.name}: {r.error}" for r in failed))
