@@ -21,8 +21,10 @@ from .names import LAST_APPLIED
 
 
 def _json(response) -> dict:
-    """A read's body as plain JSON: the dynamic client's ResourceInstance wraps every field of every object
-    in an object of its own and `to_dict` unwraps them again, most of a LIST's time for nothing."""
+    """An answer's body as plain JSON (`serialize=False`): the dynamic client's ResourceInstance wraps every
+    field of every object in an object of its own and `to_dict` unwraps them again, most of a LIST's time for
+    nothing. A raw answer must be read whole (`.data`), or its connection is not given back to the pool and
+    the next request opens a new one, TLS handshake and all."""
     return json.loads(response.data)
 
 
@@ -220,16 +222,16 @@ class KubeClient:
             namespace = meta.get("namespace") if resource.namespaced else None
             try:
                 try:
-                    resource.create(body=obj, namespace=namespace)
+                    resource.create(body=obj, namespace=namespace, serialize=False).data  # read: frees the connection
                     changed.append(f"{obj['kind']}/{meta['name']}")
                     continue
                 except ConflictError:
                     pass
-                current = resource.get(name=meta["name"], namespace=namespace).to_dict()
+                current = _json(resource.get(name=meta["name"], namespace=namespace, serialize=False))
                 before = current["metadata"]["resourceVersion"]
                 merged = {**meta, **_kept_metadata(current, meta), "resourceVersion": before}
-                after = resource.replace(body={**obj, "metadata": merged},
-                                         name=meta["name"], namespace=namespace).metadata.resourceVersion
+                after = _json(resource.replace(body={**obj, "metadata": merged}, name=meta["name"], namespace=namespace,
+                                               serialize=False))["metadata"]["resourceVersion"]
             except DynamicApiError as exc:
                 raise self._error(exc, f"cannot apply {obj['kind']} {meta.get('namespace', '')}/{meta.get('name')}") from None
             if after != before:
@@ -241,7 +243,7 @@ class KubeClient:
         from kubernetes.dynamic.exceptions import NotFoundError
 
         try:
-            self._resource(kind).delete(name=name, namespace=namespace or None)
+            self._resource(kind).delete(name=name, namespace=namespace or None, serialize=False).data  # as above
             return True
         except NotFoundError:
             return False
@@ -251,8 +253,8 @@ class KubeClient:
         from kubernetes.dynamic.exceptions import DynamicApiError
 
         try:
-            return self._resource(kind).patch(body=patch, name=name, namespace=namespace or None,
-                                              content_type="application/merge-patch+json").to_dict()
+            return _json(self._resource(kind).patch(body=patch, name=name, namespace=namespace or None,
+                                                    content_type="application/merge-patch+json", serialize=False))
         except DynamicApiError as exc:
             raise self._error(exc, f"cannot patch {kind} {namespace}/{name}") from None
 
