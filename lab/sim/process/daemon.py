@@ -33,7 +33,7 @@ from ..mesh.mirror import ServiceMirror
 from ..mesh.remote import ClusterStore
 from ..wire import httpwire
 from ..wire.background import spawn
-from ..world import controllers, jobs, podenv, podexec, workloads
+from ..world import controllers, jobs, workloads
 from ..world.kubelet import Kubelet
 from ..world.cluster import SimCluster
 from ..world.network import Network
@@ -46,6 +46,15 @@ RESYNC_SECONDS = 1.0
 COMPACT_BYTES, COMPACT_SECONDS = 8 * 1024 * 1024, 60.0
 BURST_GAP, BURST_MAX = 0.005, 0.05  # seconds: how long writes may keep a reconcile pass waiting
 
+
+
+async def _exec(*args, **kwargs):
+    """`kubectl exec`: the pods' shell and their HTTP clients (podexec, podenv) are imported at the first
+    exec or request from a pod, not while the lab process starts: `up` uses neither, and their ~10 ms of
+    imports were on its critical path (the clusters wait for this process to serve)."""
+    from ..world import podexec  # noqa: PLC0415
+
+    return await podexec.run(*args, **kwargs)
 
 
 def node_objects(cluster: str, kubelet_version: str, index: int) -> list[dict]:
@@ -132,7 +141,7 @@ class LabProcess:
         """The cluster's Kubernetes API, on the port it had before a restart when that port is still free
         (so a kubeconfig written earlier keeps working)."""
         certs = ApiCerts.of(self.state_dir, cluster.name).ensure()
-        api = KubeAPI(cluster, certs, cluster.spec.get("kubernetes_version", "v1.32.0"), podexec.run)
+        api = KubeAPI(cluster, certs, cluster.spec.get("kubernetes_version", "v1.32.0"), _exec)
         try:
             port = await api.start(int(cluster.spec.get("api_port", 0)))
         except OSError:
@@ -285,6 +294,8 @@ class LabProcess:
             if pod is None:
                 return httpwire.json_response(404, {"error": f"no running pod of deployment {body['namespace']}/"
                                                              f"{body['deployment']} in cluster {cluster.name}"})
+            from ..world import podexec  # noqa: PLC0415 - see _exec
+
             try:
                 return ok(await podexec.load(pod, body["url"], int(body["requests"]), int(body.get("concurrency", 1)),
                                              float(body.get("timeout", 10)), bool(body.get("in_process"))))
@@ -300,6 +311,8 @@ class LabProcess:
         """`kubectl exec deploy/<d> -- curl <url>`: an HTTP GET from that pod, through its proxy."""
         ns, deployment, url = body["namespace"], body["deployment"], body["url"]
         timeout = float(body.get("timeout", 5))
+        from ..world import podenv, podexec  # noqa: PLC0415 - see _exec
+
         pod = self._running_pod(cluster, ns, deployment)
         if pod is None:
             return {"error": f"no running pod of deployment {ns}/{deployment} in cluster {cluster.name}"}
