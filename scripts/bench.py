@@ -326,7 +326,7 @@ def main() -> None:
     # (figure, what it is, goal from the issues as (comparison, value) or None)
     labels = [
         ("sim_up_s", "sim up, nothing -> gateway alive (s)", None),
-        ("sim_up_first_probe_s", "  of which the first probe's wait: period + jitter, as drawn (lab.log) (s)", None),
+        ("sim_up_first_probe_s", "  of which the first probe's wait, as the lab drew it (lab.log) (s)", None),
         ("sim_up_own_work_s", "  up's own work: each run minus its drawn first-probe wait (s)", ("<=", 0.6)),
         ("sim_up_probe_period_1_s", "  the same with 1 s gateway probes instead of the guide's 3 s", None),
         ("sim_down_s", "sim down (s)", None),
