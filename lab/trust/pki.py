@@ -11,14 +11,25 @@ import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from typing import TYPE_CHECKING
 
 from ..errors import PKIError  # noqa: F401 - raised here, caught as the LabError root
+
+# cryptography is imported where it is used, not with this module: every command imports this module (for
+# write_private at least), and cryptography's ~30 ms of imports would delay `up`'s start of the lab process,
+# which waits for nothing of it; the trust step, which needs it, runs while that process starts.
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+
+def __getattr__(name: str):
+    """`pki.x509` for the modules that name certificate classes through this one (lab/trust/files.py)."""
+    if name == "x509":
+        from cryptography import x509  # noqa: PLC0415 - see above
+
+        return x509
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _now() -> dt.datetime:
@@ -40,6 +51,8 @@ class CertKey:
 
     @property
     def key_pem(self) -> str:
+        from cryptography.hazmat.primitives import serialization  # noqa: PLC0415 - see the imports
+
         if self.key is None:
             raise PKIError("this certificate's private key is not available")
         return self.key.private_bytes(
@@ -52,11 +65,15 @@ class CertKey:
 
 
 def cert_pem(cert: x509.Certificate) -> str:
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415 - see the imports
+
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def fingerprint(cert: x509.Certificate) -> str:
     """SHA-256 over DER, as `step certificate fingerprint` prints it."""
+    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415 - see the imports
+
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
@@ -70,6 +87,11 @@ def _build(
     sans: list[str],
     client_server: bool,
 ) -> CertKey:
+    from cryptography import x509  # noqa: PLC0415 - see the imports
+    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa: PLC0415
+
     key = ec.generate_private_key(ec.SECP256R1())
     # A CN holds at most 64 characters; long workload identities live in the SAN alone
     # (then critical, as RFC 5280 asks of a SAN with an empty subject).
@@ -142,6 +164,8 @@ def bundle(*certs: x509.Certificate) -> str:
 
 
 def load_certs(pem: str | bytes) -> list[x509.Certificate]:
+    from cryptography import x509  # noqa: PLC0415 - see the imports
+
     data = pem.encode() if isinstance(pem, str) else pem
     try:
         return x509.load_pem_x509_certificates(data)
@@ -190,6 +214,8 @@ def same_certificates(a: str | None, b: str | None) -> bool:
 
 
 def verify_signed_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    from cryptography.exceptions import InvalidSignature  # noqa: PLC0415 - see the imports
+
     try:
         cert.verify_directly_issued_by(ca)
         return True
@@ -199,6 +225,8 @@ def verify_signed_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
 
 def validate_issuer(issuer: x509.Certificate, anchors: list[x509.Certificate], when: dt.datetime | None = None) -> None:
     """Raise PKIError unless `issuer` is a current CA signed by one of `anchors`."""
+    from cryptography import x509  # noqa: PLC0415 - see the imports
+
     when = when or _now()
     if issuer.not_valid_after_utc <= when:
         raise PKIError(f"the issuer certificate expired on {issuer.not_valid_after_utc:%Y-%m-%d}; run `./labctl step trust` after removing it to issue a new one")
@@ -246,6 +274,9 @@ def write_public(path: Path, text: str, durable: bool = True) -> None:
 
 def load_pair(cert_path: Path, key_path: Path | None) -> CertKey:
     """Read a certificate (and optionally its key) from files, with a clear error for each failure."""
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415 - see the imports
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+
     try:
         certs = load_certs(cert_path.read_bytes())
     except FileNotFoundError:

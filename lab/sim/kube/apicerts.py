@@ -12,13 +12,14 @@ import datetime as dt
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from typing import TYPE_CHECKING
 
 from ...trust.pki import write_private, write_public
+
+# cryptography where it is used (as in lab/trust/pki.py): the command that starts the lab process imports this
+# module only for the certificates' paths, before it starts that process.
+if TYPE_CHECKING:
+    from cryptography import x509
 
 ADMIN_USER, ADMIN_GROUP = "kubernetes-admin", "system:masters"
 
@@ -47,6 +48,10 @@ class ApiCerts:
     def ensure(self) -> "ApiCerts":
         if self.ca.exists() and all(p.exists() for p in (*self.server, *self.admin)):
             return self
+        from cryptography import x509  # noqa: PLC0415 - see the imports
+        from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa: PLC0415
+
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes")])
         ca = _sign(ca_name, ca_name, ca_key.public_key(), ca_key, ca=True, usages=None, sans=None)
@@ -68,6 +73,9 @@ class ApiCerts:
 
 
 def _sign(subject, issuer, public_key, signer, *, ca: bool, usages, sans) -> x509.Certificate:
+    from cryptography import x509  # noqa: PLC0415 - see the imports
+    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
+
     now = dt.datetime.now(dt.timezone.utc)
     builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
                .serial_number(x509.random_serial_number())
@@ -84,9 +92,13 @@ def _sign(subject, issuer, public_key, signer, *, ca: bool, usages, sans) -> x50
 
 
 def _pem(cert: x509.Certificate) -> str:
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415 - see the imports
+
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def _key_pem(key) -> str:
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415 - see the imports
+
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption()).decode()
