@@ -195,7 +195,7 @@ class SimProvider(Provider):
                   "contexts": contexts, "current-context": contexts[0]["name"] if contexts else ""}
         path, text = self.backend.state_dir / "kubeconfig", yaml.safe_dump(config, sort_keys=False)
         if not path.exists() or path.read_text() != text:  # every kubectl call asks: rewrite only what changed
-            pki.write_private(path, text)
+            pki.write_private(path, text, durable=False)  # made again from the lab process whenever it differs
         return str(path)
 
     def create_cluster(self, cluster: str) -> None:

@@ -52,7 +52,9 @@ def read_record(sim_dir: Path) -> Record | None:
 
 
 def write_record(sim_dir: Path, pid: int, port: int, started: float) -> None:
-    write_private(sim_dir / RECORD, json.dumps({"pid": pid, "port": port, "started": started}))
+    # Not fsynced (as the token): both name a running process, and none outlives the machine going down; the
+    # next `up` writes both again. A durable write is two fsyncs before the lab process can say it is ready.
+    write_private(sim_dir / RECORD, json.dumps({"pid": pid, "port": port, "started": started}), durable=False)
 
 
 class ReadyPipe:
@@ -100,7 +102,7 @@ def say_ready() -> None:
 def new_token(sim_dir: Path) -> str:
     """A fresh API token, readable by this user only; the lab process answers nobody without it."""
     token = secrets.token_urlsafe(32)
-    write_private(sim_dir / TOKEN, token)
+    write_private(sim_dir / TOKEN, token, durable=False)  # see write_record
     return token
 
 
