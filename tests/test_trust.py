@@ -76,3 +76,29 @@ def test_a_different_supplied_anchor_does_not_replace_the_one_held(tmp_path):
     with pytest.raises(pki.PKIError, match="is not the anchor this lab already holds"):
         trust.ensure(other, tmp_path)
     assert (trust.pki_dir(cfg, tmp_path) / "root.crt").read_bytes() == held
+
+
+@pytest.mark.parametrize("mode, torn", [("shared", "root.crt"), ("shared", "west/issuer.crt"), ("bundle", "west/root.crt")])
+def test_a_pair_whose_writing_was_killed_between_its_files_is_made_again(tmp_path, monkeypatch, mode, torn):
+    """`up` killed after a pair's key is written and before its certificate: what that leaves is the lab's own
+    unfinished write, not a half pair a cluster may depend on; readers take it as not made yet, and the next
+    trust step makes the pair again."""
+    cfg = config.parse({"name": "t", "trust": {"mode": mode}})
+    base = trust.pki_dir(cfg, tmp_path)
+    write_public = pki.write_public
+
+    def killed_at_the_certificate(path, text, durable=True):
+        if path == base / torn:
+            raise KeyboardInterrupt  # stands for the SIGKILL: nothing after this line of the step runs
+        write_public(path, text, durable)
+
+    monkeypatch.setattr(pki, "write_public", killed_at_the_certificate)
+    with pytest.raises(KeyboardInterrupt):
+        trust.ensure(cfg, tmp_path)
+    monkeypatch.setattr(pki, "write_public", write_public)
+    assert (base / torn).with_suffix(".key").exists() and not (base / torn).exists()
+    assert trust.load(cfg, tmp_path) is None  # a reader neither refuses nor repairs it
+    assert (base / torn).with_suffix(".key").exists()
+    material = trust.ensure(cfg, tmp_path)
+    assert (base / torn).exists() and not list(base.rglob(".*.writing"))
+    assert trust.load(cfg, tmp_path).issuers["west"].fingerprint == material.issuers["west"].fingerprint

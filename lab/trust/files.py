@@ -54,6 +54,38 @@ def _paths(base: Path, cluster: str) -> tuple[Path, Path]:
     return base / cluster / "issuer.crt", base / cluster / "issuer.key"
 
 
+def _marker(crt: Path) -> Path:
+    return crt.with_name(f".{crt.stem}.writing")
+
+
+def _write_pair(crt: Path, key: Path, cert_pem: str, key_pem: str) -> None:
+    """A new pair, each file atomic, under a marker that says the lab is writing it: a command killed between
+    the two files leaves the marker beside the half it wrote, which the next command may then drop
+    (_being_written) instead of refusing it as a half pair a cluster may depend on."""
+    marker = _marker(crt)
+    pki.write_public(marker, "")
+    pki.write_private(key, key_pem)
+    pki.write_public(crt, cert_pem)
+    marker.unlink()
+
+
+def _being_written(crt: Path, key: Path, create: bool) -> bool:
+    """Whether a `_write_pair` of this pair has not finished. The trust step (`create`, under the lab's lock)
+    finishes what a killed one left: a whole pair is kept, a half one removed (no step after trust ran with it,
+    as it was never whole), and says False. A reader (no lock: a writer may be at work) takes the pair as not
+    made yet."""
+    marker = _marker(crt)
+    if not marker.exists():
+        return False
+    if not create:
+        return True
+    if crt.exists() != key.exists():
+        crt.unlink(missing_ok=True)
+        key.unlink(missing_ok=True)
+    marker.unlink()
+    return False
+
+
 def _half_pair(crt: Path, key: Path, what: str) -> None:
     """A certificate without its key, or a key without its certificate, is never completed by making a new
     pair: the one left may be what a cluster trusts or signs with."""
@@ -65,6 +97,8 @@ def _half_pair(crt: Path, key: Path, what: str) -> None:
 
 def _issuer(cfg: LabConfig, base: Path, cluster: str, anchor: pki.CertKey, create: bool) -> pki.CertKey | None:
     crt, key = _paths(base, cluster)
+    if _being_written(crt, key, create):
+        return None
     _half_pair(crt, key, f"{cluster}'s issuer")
     if crt.exists() and key.exists():
         issuer = pki.load_pair(crt, key)
@@ -76,8 +110,7 @@ def _issuer(cfg: LabConfig, base: Path, cluster: str, anchor: pki.CertKey, creat
                                f"one, but {base / 'root.key' if cfg.trust.mode == 'shared' else base / cluster / 'root.key'} "
                                "is gone. Fix: restore that key, or `./labctl down --purge` to start over with a new anchor")
         issuer = pki.create_issuer(anchor, cfg.trust_domain)
-        pki.write_private(key, issuer.key_pem)
-        pki.write_public(crt, issuer.cert_pem)
+        _write_pair(crt, key, issuer.cert_pem, issuer.key_pem)
     pki.validate_issuer(issuer.cert, [anchor.cert])
     return issuer
 
@@ -88,21 +121,22 @@ def _material(cfg: LabConfig, root: Path | None, create: bool) -> TrustMaterial 
     if cfg.trust.mode == "shared":
         shared = _ensure_anchor(cfg, base) if create else (
             pki.load_pair(base / "root.crt", base / "root.key" if (base / "root.key").exists() else None)
-            if (base / "root.crt").exists() else None)
+            if (base / "root.crt").exists() and not _being_written(base / "root.crt", base / "root.key", False) else None)
         if shared is None:
             return None
         anchors = {c: shared for c in cfg.cluster_names}
     else:
         for c in cfg.cluster_names:
             crt, key = base / c / "root.crt", base / c / "root.key"
+            if _being_written(crt, key, create):
+                return None
             if key.exists() and not crt.exists():
                 _half_pair(crt, key, f"{c}'s trust anchor")
             if crt.exists():
                 anchors[c] = pki.load_pair(crt, key if key.exists() else None)
             elif create:
                 anchors[c] = pki.create_anchor(cfg.trust_domain)
-                pki.write_private(key, anchors[c].key_pem)
-                pki.write_public(crt, anchors[c].cert_pem)
+                _write_pair(crt, key, anchors[c].cert_pem, anchors[c].key_pem)
             else:
                 return None
     issuers = {}
@@ -147,9 +181,9 @@ def _ensure_anchor(cfg: LabConfig, base: Path) -> pki.CertKey:
                                "clusters may trust. Fix: point anchor_cert back at that anchor, or `./labctl down --purge` "
                                "to start over with the new one")
         if not crt.exists():
-            pki.write_public(crt, supplied.cert_pem)
-            pki.write_private(key, supplied.key_pem)
+            _write_pair(crt, key, supplied.cert_pem, supplied.key_pem)
         return supplied
+    _being_written(crt, key, create=True)
     if key.exists() and not crt.exists():
         _half_pair(crt, key, "the trust anchor")
     if crt.exists():
@@ -157,8 +191,7 @@ def _ensure_anchor(cfg: LabConfig, base: Path) -> pki.CertKey:
         # be trusted, only not sign new issuers (the issuer check says so when one is needed).
         return pki.load_pair(crt, key if key.exists() else None)
     anchor = pki.create_anchor(cfg.trust_domain)
-    pki.write_private(key, anchor.key_pem)
-    pki.write_public(crt, anchor.cert_pem)
+    _write_pair(crt, key, anchor.cert_pem, anchor.key_pem)
     return anchor
 
 
