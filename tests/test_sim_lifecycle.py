@@ -1,6 +1,8 @@
 """The simulation's lifecycle as a user lives it: up, up again, crash, down, down again."""
 import os
 import signal
+import subprocess
+import sys
 
 from lab import steps
 from lab.backends.base import wait_until
@@ -94,3 +96,12 @@ def test_a_workload_object_lost_after_its_deployment_is_restored_by_the_next_up(
     again = {(r.step, str(r.target)): r.outcome for r in steps.up(sim_lab)}
     assert again[("workloads", "east")] == "applied"
     assert sim_lab.backend.kube.get("east", "Service", sim_lab.cfg.namespace, "foobar") is not None
+
+
+def test_the_lab_process_entry_point_refuses_an_option_for_a_state_directory(tmp_path):
+    # Typed by hand, `--help` must print usage, not start a lab in a directory named "--help".
+    result = subprocess.run([sys.executable, "-m", "lab.sim.process.daemon", "--help"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "usage:" in result.stderr and "labctl up" in result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -388,6 +388,12 @@ def _quiet_tls_noise(loop, context) -> None:
 if __name__ == "__main__":
     logging.basicConfig(level=os.environ.get("LAB_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # The lab starts this itself (lab/backends/sim.py); a person typing it gets usage, and an option
+    # such as --help is never taken for a state directory and filled with a running lab.
+    if len(sys.argv) != 2 or sys.argv[1].startswith("-"):
+        print(f"usage: {sys.executable} -m lab.sim.process.daemon STATE_DIR\n"
+              "  (the lab starts this itself: run `./labctl up` instead)", file=sys.stderr)
+        raise SystemExit(2)
     directory = Path(sys.argv[1])
     directory.mkdir(parents=True, exist_ok=True)
     # For profiling only (LAB_PROFILE names the lab's Linkerd profile): cProfile the whole run, written on exit
