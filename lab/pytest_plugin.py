@@ -35,7 +35,7 @@ import yaml
 
 from .model import config, gateways, topology
 from .report import diagnostics, status
-from .render import manifests
+from .render import manifests, readback
 from .parsers import metrics
 from .backends.base import HttpResult, wait_until
 from .parsers.cli_output import CheckResult, GatewayStatus
@@ -95,7 +95,7 @@ class ClusterHandle:
 
     def gateway_address(self, gw: gateways.Gateway | None = None) -> str | None:
         gw = gw or self.lab.gateway
-        return manifests.ingress_ip(self.get("Service", gw.namespace, gw.name))
+        return readback.ingress_ip(self.get("Service", gw.namespace, gw.name))
 
     def proxy_metrics(self, deployment: str, namespace: str) -> str:
         return self.backend.kube.proxy_metrics(self.name, namespace, deployment)

@@ -124,9 +124,9 @@ class ClusterAPI(Role):
 
     def trust_roots(self, cluster: str) -> str | None:
         """The anchors the cluster's control plane trusts, as stored where the profile keeps them."""
-        from ..render import manifests
+        from ..render import manifests, readback
 
-        return manifests.read_trust_roots(self.get(cluster, "ConfigMap", names.LINKERD_NS, manifests.trust_roots_name(self.cfg)))
+        return readback.read_trust_roots(self.get(cluster, "ConfigMap", names.LINKERD_NS, manifests.trust_roots_name(self.cfg)))
 
     def gateway_api_installed(self, cluster: str) -> bool:
         """What edge's CheckGatewayAPICRDs asks: do the HTTPRoute and GRPCRoute CRDs exist

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from ..model import gateways
-from ..render import helm, manifests
+from ..render import helm, manifests, readback
 from ..trust import pki
 from ..sim.kube.apicerts import ApiCerts
 from ..trust.files import pki_dir, roots_path
@@ -146,7 +146,7 @@ class SimCliInstaller(Installer):
             # the check below asks.
         service = None
         if self.cfg.profile.link_crd and gw is not None:
-            service = wait_until(lambda: (svc := self.kube.get(target, "Service", gw.namespace, gw.name)) and manifests.ingress_ip(svc) and svc,
+            service = wait_until(lambda: (svc := self.kube.get(target, "Service", gw.namespace, gw.name)) and readback.ingress_ip(svc) and svc,
                                  10, f"a LoadBalancer address for {target}'s gateway {gw.namespace}/{gw.name}")
         # As link-gen writes it: the target's API address and CA, and the account's token; usable with kubectl.
         server = f"https://127.0.0.1:{self.backend.provider.rpc('GET', 'health')['kubeapi'][target]}"

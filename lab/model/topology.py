@@ -9,8 +9,6 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-import yaml
-
 from ..errors import ConfigError, shown
 from .fixtures_dir import WORKLOADS
 
@@ -189,6 +187,8 @@ def _fixture_service_names(workload: str) -> list[tuple[str, bool]]:
     stamp = (stat.st_mtime_ns, stat.st_size)
     cached = _FIXTURE_SERVICES.get(workload)
     if cached is None or cached[0] != stamp:
+        import yaml  # noqa: PLC0415 - the lab process imports this module for AddressPool alone
+
         text = path.read_text().replace("$namespace", "ns").replace("$cluster", "c")
         services = [(d["metadata"]["name"], d.get("spec", {}).get("clusterIP") == "None")
                     for d in yaml.safe_load_all(text) if isinstance(d, dict) and d.get("kind") == "Service"]

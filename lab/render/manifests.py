@@ -19,17 +19,12 @@ from ..model import gateways
 from .. import names
 from ..model.config import LabConfig
 from .encoding import b64
+from .readback import ingress_ip
 from ..model.fixtures_dir import WORKLOADS
 from ..model.topology import AddressPool
 
 POOL_NAME = "lab-pool"
 L2_NAME = "lab-l2"
-
-
-def ingress_ip(svc: dict | None) -> str | None:
-    """The LoadBalancer address a Service was given (status.loadBalancer.ingress[0].ip), or None."""
-    ingress = (svc or {}).get("status", {}).get("loadBalancer", {}).get("ingress") or []
-    return ingress[0].get("ip") if ingress else None
 
 
 def metallb(pool: AddressPool) -> list[dict]:
@@ -62,16 +57,6 @@ def trust_roots_object(cfg: LabConfig, bundle_pem: str) -> dict:
     return {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": names.TRUST_ROOTS_CM, "namespace": names.LINKERD_NS},
             "data": {"ca-bundle.crt": bundle_pem}}
-
-
-def read_trust_roots(obj: dict | None) -> str | None:
-    """The anchors PEM from either shape of trust_roots_object (no jq needed)."""
-    data = (obj or {}).get("data", {})
-    if "ca-bundle.crt" in data:
-        return data["ca-bundle.crt"]
-    if "global" in data:
-        return json.loads(data["global"]).get("identityContext", {}).get("trustAnchorsPem")
-    return None
 
 
 def trust_roots_name(cfg: LabConfig) -> str:

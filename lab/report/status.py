@@ -5,7 +5,7 @@ import base64
 from dataclasses import asdict, dataclass
 
 from ..parsers import cli_output
-from ..render import manifests
+from ..render import manifests, readback
 from .. import names
 from ..trust import pki
 from ..parsers.cli_output import GatewayStatus
@@ -113,7 +113,7 @@ def collect(cfg: LabConfig, backend: Backend) -> LabStatus:
 def _cluster(backend: Backend, name: str, pool: str) -> ClusterStatus:
     if not backend.provider.cluster_exists(name):
         return ClusterStatus(name, False, pool)
-    balancers = tuple(LoadBalancer(svc["metadata"]["namespace"], svc["metadata"]["name"], manifests.ingress_ip(svc))
+    balancers = tuple(LoadBalancer(svc["metadata"]["namespace"], svc["metadata"]["name"], readback.ingress_ip(svc))
                       for svc in backend.kube.list(name, "Service") if svc["spec"].get("type") == "LoadBalancer")
     issuer = backend.kube.get(name, "Secret", names.LINKERD_NS, names.ISSUER_SECRET)
     issuer_print = None

@@ -3,7 +3,7 @@ and the wait until linked clusters mirror them."""
 from __future__ import annotations
 
 from ..model import gateways
-from ..render import manifests
+from ..render import manifests, readback
 from .. import names
 from .engine import Check, Context, Step
 
@@ -56,7 +56,7 @@ class Export(Step):
 
     def _check_gateway(self, ctx, source, dest) -> Check:
         gw = gateways.resolve(ctx.cfg)
-        address = manifests.ingress_ip(ctx.backend.kube.get(dest, "Service", gw.namespace, gw.name))
+        address = readback.ingress_ip(ctx.backend.kube.get(dest, "Service", gw.namespace, gw.name))
         field, want = manifests.export_marks(ctx.cfg, dest)
         headless = set(manifests.headless_exports(ctx.cfg, dest))
         if ctx.cfg.profile.export == "label":

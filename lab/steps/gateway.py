@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..model import gateways
-from ..render import manifests
+from ..render import readback
 from .. import names
 from .engine import Check, Step, Target, ready
 
@@ -17,7 +17,7 @@ class Gateway(Step):
     def check(self, ctx, target):
         gw = gateways.resolve(ctx.cfg)
         svc = ctx.backend.kube.get(target.name, "Service", gw.namespace, gw.name)
-        if not manifests.ingress_ip(svc):
+        if not readback.ingress_ip(svc):
             return Check(False, f"{gw.namespace}/{gw.name} has no LoadBalancer address")
         ports = {p.get("name") for p in svc["spec"].get("ports", [])}
         annotations = svc["metadata"].get("annotations", {})

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..model import gateways
-from ..render import manifests
+from ..render import manifests, readback
 from .. import names
 from .engine import Check, Step, ready
 
@@ -14,7 +14,7 @@ class Multicluster(Step):
     def check(self, ctx, target):
         cluster = target.name
         svc = ctx.backend.kube.get(cluster, "Service", names.MC_NS, names.GATEWAY)
-        if not manifests.ingress_ip(svc):
+        if not readback.ingress_ip(svc):
             return Check(False, "gateway service has no LoadBalancer address")
         if not ready(ctx.backend.kube.get(cluster, "Deployment", names.MC_NS, names.GATEWAY)):
             return Check(False, "gateway deployment not ready")

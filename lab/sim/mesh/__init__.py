@@ -4,6 +4,6 @@ policy (policy), what the control plane says (controlplane), the service mirror 
 (remote), and the multicluster check (checks).
 
 Imports only lab.sim.kube and lab.sim.wire of the simulation (and lab's modules below the backends:
-names, profiles, pki, manifests, cli_output). What it needs of the cluster it runs in and of the network
+names, profiles, pki, render.readback, cli_output). What it needs of the cluster it runs in and of the network
 is declared as typing.Protocols in cluster.py, which lab.sim.world provides.
 """

@@ -7,7 +7,7 @@ from __future__ import annotations
 from cryptography.hazmat.primitives import serialization
 
 from ...trust import pki
-from ...render.manifests import read_trust_roots
+from ...render.readback import read_trust_roots
 from ...names import ISSUER_SECRET, LINKERD_NS, TRUST_ROOTS_CM
 from ...model.profiles import PROFILES, Profile
 from ..kube.objects import b64decode

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from ... import names
-from ...render.manifests import ingress_ip
+from ...render.readback import ingress_ip
 from ..kube.objects import service_with_ip
 from ..wire import httpwire
 from .cluster import Cluster

@@ -16,7 +16,6 @@ import logging
 import time
 
 import aiohttp
-import yaml
 
 from ... import names
 from ...names import CREDENTIALS_SECRET_TYPE, LINKERD_NS
@@ -31,6 +30,8 @@ log = logging.getLogger("lab.sim.destination")
 
 @functools.lru_cache(maxsize=64)
 def _parse_kubeconfig(encoded: str) -> tuple[str, str, str | None] | None:
+    import yaml  # noqa: PLC0415 - needed once a link exists, not for the lab process's start
+
     try:
         config = yaml.safe_load(base64.b64decode(encoded))
         cluster = config["clusters"][0]["cluster"]

@@ -15,9 +15,7 @@ import secrets
 import time
 from typing import TYPE_CHECKING
 
-import yaml
-
-from ...model.config import AddressPool
+from ...model.topology import AddressPool
 from ... import names
 from ...names import METALLB_NS
 from ..kube.objects import pod_ready
@@ -142,6 +140,8 @@ class MetalLB:
         out = []
         legacy = store.view("ConfigMap", METALLB_NS, "config")
         if legacy is not None:
+            import yaml  # noqa: PLC0415 - only MetalLB before 0.13 (seed-2.8) has this ConfigMap
+
             try:
                 config = yaml.safe_load(legacy.get("data", {}).get("config", "")) or {}
                 for pool in config.get("address-pools", []):
