@@ -19,7 +19,6 @@ from invoke import Exit, task
 from lab.model import config as config_mod
 from lab.trust import pki
 from lab import session, steps
-from lab.report import status as status_mod
 from lab.errors import LabError
 from lab.session import Lab
 
@@ -117,6 +116,8 @@ def status(c, config=None, json_=False, format="text"):
     """Clusters, LoadBalancer addresses, trust anchors, links, gateways and mirrored services."""
     if format not in ("text", "json", "mermaid"):
         raise LabError(f"unknown format {format!r}. Fix: use text, json or mermaid")
+    from lab.report import status as status_mod  # only here and in e2e: not on `up`'s way to the lab process
+
     lab = Lab.open(config, "auto")
     data = status_mod.collect(lab.cfg, lab.backend)
     if json_ or format == "json":
@@ -243,6 +244,8 @@ def e2e(c, backend="auto", config=None, profile=None, keep=False, scenarios=None
         code = subprocess.call([sys.executable, "-m", "pytest", *chosen, f"--junitxml={artifacts / 'junit.xml'}"], env=env)
         print(f"e2e: JUnit XML in {artifacts / 'junit.xml'}")
         # The lab as the scenarios left it, for a CI job summary (markdown: the flowchart and the tables).
+        from lab.report import status as status_mod
+
         picture = status_mod.collect(lab.cfg, lab.backend)
         (artifacts / "status.md").write_text(f"## lab {lab.cfg.name} on {lab.backend.name}, profile {lab.cfg.profile_name}\n\n"
                                              f"```mermaid\n{status_mod.mermaid(picture)}\n```\n\n```\n{status_mod.render(picture)}\n```\n")

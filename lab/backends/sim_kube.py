@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 
-import urllib3
-
 from ..parsers import cli_output
 from ..parsers.cli_output import CheckResult, GatewayStatus
 from ..names import LAST_APPLIED
@@ -26,6 +24,15 @@ def last_applied(obj: dict) -> dict:
 
 
 
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """What a request that got no answer raises. Looked up only when something was raised (an `except`
+    clause is evaluated then): urllib3 comes with the official client, which `up` imports in the background
+    while the lab process starts, not before it starts it."""
+    import urllib3  # noqa: PLC0415
+
+    return (OSError, urllib3.exceptions.HTTPError)
+
+
 class SimKube(ClusterAPI):
     def _call(self, cluster: str, operation):
         """One object verb on the cluster's API; a lab process that stopped answering is named as the cause."""
@@ -33,7 +40,7 @@ class SimKube(ClusterAPI):
             return operation(self.backend.provider.client(cluster))
         except LabError:
             raise
-        except (OSError, urllib3.exceptions.HTTPError) as exc:
+        except _transport_errors() as exc:
             self.backend.provider.rpc("GET", "health", timeout=3)  # raises, saying what happened to the lab process
             raise LabError(f"the Kubernetes API of cluster {cluster} did not answer ({type(exc).__name__}). "
                            f"Log: {self.backend.provider.log_file}") from None
