@@ -6,7 +6,9 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-from lab.pytest_plugin import LabOptions, lab_options
+import pytest
+
+from lab.pytest_plugin import LabOptions, lab_options, run_kubectl
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -72,3 +74,41 @@ def test_a_bad_probe_period_is_refused_with_the_lab_yaml_rule(tmp_path):
     assert result.returncode == 4, result.stdout + result.stderr  # pytest's usage error: no lab was started
     assert "is not a whole number of seconds from 1 to 300" in result.stderr
     assert not (tmp_path / ".lab").exists() or not any((tmp_path / ".lab").glob("*/sim"))
+
+
+# kubectl v1.32's own line when its websocket client drops an exec's output (client-go v0.32.0
+# tools/remotecommand/websocket.go readDemuxLoop: klog.Errorf("Unknown stream id %d, discarding message"))
+DROPPED = "E1206 20:00:00.000000   4242 websocket.go:296] Unknown stream id 1, discarding message"
+
+
+def _fake_kubectl(tmp_path: Path, first_stderr: str) -> dict:
+    """A `kubectl` on PATH that answers its first call with nothing on stdout and `first_stderr`, and
+    every later call with `hi`; it counts its calls in tmp_path/calls."""
+    script = tmp_path / "kubectl"
+    script.write_text(f"""#!/bin/sh
+echo x >> {tmp_path}/calls
+if [ $(wc -l < {tmp_path}/calls) -eq 1 ]; then echo '{first_stderr}' >&2; exit 0; fi
+echo hi
+""")
+    script.chmod(0o755)
+    return {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+
+
+def _calls(tmp_path: Path) -> int:
+    return len((tmp_path / "calls").read_text().splitlines())
+
+
+def test_an_exec_whose_output_kubectl_says_it_dropped_runs_again_and_the_report_says_so(tmp_path):
+    env = _fake_kubectl(tmp_path, DROPPED)
+    with pytest.warns(UserWarning, match="dropped the output.*v0.34.*Unknown stream id 1"):
+        result = run_kubectl(["exec", "deploy/client", "--", "echo", "hi"], env=env)
+    assert (result.returncode, result.stdout, _calls(tmp_path)) == (0, "hi\n", 2)
+
+
+def test_an_empty_exec_without_kubectls_line_or_another_command_with_it_runs_once(tmp_path):
+    env = _fake_kubectl(tmp_path, "some other complaint")
+    assert run_kubectl(["exec", "deploy/client", "--", "true"], env=env).stdout == ""
+    (tmp_path / "calls").unlink()
+    env = _fake_kubectl(tmp_path, DROPPED)
+    assert run_kubectl(["logs", "deploy/client"], env=env).stdout == ""
+    assert _calls(tmp_path) == 1
