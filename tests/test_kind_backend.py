@@ -216,3 +216,38 @@ def test_a_docker_host_naming_a_missing_socket_is_told_as_the_sdk_tells_it_witho
     (tmp_path / "dir").mkdir()  # exists, and nobody listens there: the SDK is asked
     assert probe(f"unix://{tmp_path}/dir", "d.probe_docker()") == [
         "False", f"no Docker engine answers at unix://{tmp_path}/dir (connection refused)", "True"]
+
+
+def test_without_docker_host_the_default_socket_is_looked_for_as_the_sdk_would_and_other_contexts_go_to_the_sdk(tmp_path):
+    """No DOCKER_HOST: the SDK follows DOCKER_CONTEXT, else the Docker config's currentContext, else the
+    default socket. Where that is the default socket and it does not exist, the answer comes without the SDK;
+    a context named anywhere goes to the SDK, which knows where it points."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    socket = tmp_path / "docker.sock"
+    home = tmp_path / "home"
+    (home / ".docker").mkdir(parents=True)
+
+    def probe(**env: str) -> list[str]:
+        code = (f"import sys; from lab.tools import docker_probe as d; d.DEFAULT_SOCKET = {str(socket)!r}; "
+                "p = d.probe_docker(); print(p.answers, p.detail, 'docker' in sys.modules, sep='|')")
+        base = {k: v for k, v in os.environ.items() if k not in ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG")}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                             env={**base, "HOME": str(home), **env})
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip().split("|")
+
+    said = f"no Docker engine answers at unix://{socket} (no socket)"
+    assert probe() == ["False", said, "False"]
+    assert probe(DOCKER_HOST="") == ["False", said, "False"]  # empty is unset, to the SDK too
+    (home / ".docker" / "config.json").write_text(json.dumps({"currentContext": "default", "auths": {}}))
+    assert probe() == ["False", said, "False"]
+    assert probe(DOCKER_CONTEXT="desktop-linux")[2] == "True"
+    (home / ".docker" / "config.json").write_text(json.dumps({"currentContext": "desktop-linux"}))
+    assert probe()[2] == "True"
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg" / "config.json").write_text("{}")  # DOCKER_CONFIG's file comes first: no context named
+    assert probe(DOCKER_CONFIG=str(tmp_path / "cfg")) == ["False", said, "False"]

@@ -1,6 +1,7 @@
 """Is there a Docker engine? Asked once, by backend selection and by `doctor` alike (no lab imports here)."""
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 
@@ -11,16 +12,39 @@ class DockerProbe:
     detail: str
 
 
+DEFAULT_SOCKET = "/var/run/docker.sock"  # the SDK's DEFAULT_UNIX_SOCKET and its `default` context's host
+
+
 def probe_docker() -> DockerProbe:
     """Ask the Docker engine named by the environment (DOCKER_HOST or the default socket) for a ping."""
-    where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    # A DOCKER_HOST naming a socket file that does not exist has nobody home: said without importing the SDK
-    # (~0.05 s of every command that picks a backend). Only when DOCKER_HOST is set: without it the SDK may
-    # follow the Docker CLI's current context elsewhere (docker 7.2.0, docker/client.py, `from_env`'s
-    # `use_context`).
-    if where.startswith("unix:///") and "DOCKER_HOST" in os.environ and not os.path.exists(where[len("unix://"):]):
+    where = os.environ.get("DOCKER_HOST") or None  # empty is unset, to the SDK too (utils.py kwargs_from_env)
+    if where is None and _sdk_context() == "default":
+        where = f"unix://{DEFAULT_SOCKET}"
+    # A socket file that does not exist has nobody home: said without importing the SDK (~0.06 s of every
+    # command that picks a backend, before `up` can start anything). Without DOCKER_HOST only where the SDK
+    # would use the default socket too; another context may point elsewhere.
+    if where and where.startswith("unix:///") and not os.path.exists(where[len("unix://"):]):
         return DockerProbe(False, f"no Docker engine answers at {where} (no socket)")
-    return ask_sdk(where)
+    return ask_sdk(where or f"the Docker CLI's context {_sdk_context()!r}")
+
+
+def _sdk_context() -> str:
+    """The Docker CLI context the SDK follows when DOCKER_HOST is not set: DOCKER_CONTEXT, else the
+    `currentContext` of the first Docker config file that exists, else `default` (docker 7.2.0:
+    client.py `from_env` with use_context; context/api.py `kwargs_from_context`; context/config.py
+    `get_current_context_name`, which takes an unreadable file as `default`; utils/config.py `find_config_file`)."""
+    if os.environ.get("DOCKER_CONTEXT"):
+        return os.environ["DOCKER_CONTEXT"]
+    home = os.path.expanduser("~")
+    for path in filter(None, [os.environ.get("DOCKER_CONFIG") and os.path.join(os.environ["DOCKER_CONFIG"], "config.json"),
+                              os.path.join(home, ".docker", "config.json"), os.path.join(home, ".dockercfg")]):
+        if os.path.exists(path):
+            try:
+                with open(path) as f:
+                    return json.load(f).get("currentContext", "default") or "default"
+            except Exception:  # noqa: BLE001 - the SDK reads any failure as the default context
+                return "default"
+    return "default"
 
 
 def ask_sdk(where: str) -> DockerProbe:
