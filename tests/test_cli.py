@@ -162,3 +162,37 @@ def test_down_also_stops_the_labs_a_killed_test_run_left_for_its_workers(tmp_pat
         assert json.loads(inv(worker, "status", "--json").stdout)["running"] is False
     finally:
         inv(worker, "down")  # whatever the outcome, nothing of this test keeps running
+
+
+def test_labctl_asks_python_its_version_only_to_create_the_venv_and_refuses_an_old_one(tmp_path):
+    """`./labctl` on a checkout whose venv is installed goes straight to its `inv` (no Python started to
+    check a version: a tenth of a second on every command); without a venv, a Python older than 3.11 is
+    refused with the fix, and no venv is made."""
+    import shutil
+    import stat
+
+    shutil.copy(REPO / "labctl", tmp_path / "labctl")
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    asked = tmp_path / "python-was-asked"
+    old_python = tmp_path / "old-python"
+    old_python.write_text(f"#!/bin/sh\necho \"$@\" >> {asked}\nexit 1\n")  # what a Python 3.10 answers the check
+    old_python.chmod(old_python.stat().st_mode | stat.S_IEXEC)
+    env = {**os.environ, "PYTHON": str(old_python)}
+    env.pop("LAB_INV", None)
+
+    refused = subprocess.run(["./labctl", "--list"], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+    assert refused.returncode == 1
+    assert "needs Python 3.11 or newer" in refused.stderr and "PYTHON=" in refused.stderr
+    assert not (tmp_path / ".venv").exists() and asked.read_text().count("version_info") == 1
+
+    asked.unlink()
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    for name, body in (("python", "exit 1"), ("inv", 'echo "inv $*"')):
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    stamp = subprocess.run("cat pyproject.toml | cksum", shell=True, cwd=tmp_path, capture_output=True, text=True).stdout
+    (tmp_path / ".venv" / ".installed-from").write_text(stamp)
+    ran = subprocess.run(["./labctl", "--list"], cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+    assert (ran.returncode, ran.stdout, ran.stderr) == (0, "inv --list\n", "")
+    assert not asked.exists()
