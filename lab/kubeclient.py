@@ -41,7 +41,7 @@ def _call(method):
 
 @functools.cache
 def _discoverer():
-    """The dynamic client's lazy discovery, with two changes that keep what it finds and save requests:
+    """The dynamic client's lazy discovery, with three changes that keep what it finds and save requests:
 
     - A kind it cannot find refreshes the whole discovery (a dozen requests) and searches again, unless
       everything it searched was fetched from the server since this call began: then a refresh could only
@@ -49,6 +49,12 @@ def _discoverer():
       was not fresh (client-go v0.32.0 restmapper/discovery.go, DeferredDiscoveryRESTMapper, `!d.cl.Fresh()`;
       discovery/cached/disk/cached_discovery.go, Fresh: "whether or not to retry if the cache fails to find
       something"). A client's first call counts what the client fetched when it was made.
+    - Before that refresh, a miss first asks only for the list of groups (one request) and searches again:
+      a kind a new CRD group brings is then found with that group's one request, where after the whole
+      refresh a lookup by kind alone (get, list) fetches every group again (a dozen requests; `up` meets
+      four new CRD groups). A kind asked for by its apiVersion has that version's resources fetched again
+      too (a CRD may add a kind to a version the cache holds). Only a kind still missing after that costs
+      the whole refresh.
     - The cache file (for the next command) is written once per lookup that changed it, not after each
       group it fetched."""
     from kubernetes.dynamic.discovery import LazyDiscoverer  # noqa: PLC0415 - the official client, imported where used
@@ -60,6 +66,7 @@ def _discoverer():
             self._groups_tick: int | None = None
             self._fetched: dict[tuple, int] = {}
             self._dirty = False
+            self._groups_first = None  # the search whose first miss refreshes only the list of groups
             super().__init__(client, cache_file)
 
         def _tick(self) -> int:
@@ -89,10 +96,30 @@ def _discoverer():
                             return False
             return True
 
+        def search(self, **kwargs):
+            self._groups_first = kwargs  # the first miss refreshes only the groups (invalidate_cache)
+            found = super().search(**kwargs)
+            if not found and self._groups_first is None:  # the groups were refreshed: now the whole of it
+                found = super().search(**kwargs)
+            self._groups_first = None
+            return found
+
         def invalidate_cache(self):
             if self._fresh():
                 return
-            super().invalidate_cache()
+            wanted, self._groups_first = self._groups_first, None
+            if wanted is None:
+                super().invalidate_cache()
+                return
+            core = (self._cache.get("resources") or {}).get("api", {}).get("", {}).get("v1")
+            resources = self.parse_api_groups(request_resources=False, update=True)  # keeps what it fetched...
+            if core is not None and core.resources:  # ...but core v1, which no CRD changes
+                resources["api"][""]["v1"] = core
+            group, _, version = (wanted.get("api_version") or "").rpartition("/")
+            known = resources.get("apis", {}).get(group, {}).get(version) if group else None
+            if known is not None:
+                known.resources = {}  # fetched again by the search that follows
+
 
         def _write_cache(self):
             self._dirty = True

@@ -40,6 +40,23 @@ def test_a_fresh_miss_is_final_and_a_crd_added_later_is_found(sim_lab, tmp_path)
     paths.clear()
     assert client.apply([WIDGET]) == ["Widget/w"], "the kind the CRD added was not found"
     assert "/apis" in paths, "a kind missing from discovery fetched earlier must refresh it"
+    # only the list of groups and the new group's version are fetched
+    assert [p.lstrip("/") for p in paths] == ["apis", "apis/example.com/v1", "apis/example.com/v1/namespaces/default/widgets"], paths
+    # A kind looked up by its name alone (get, list) in a group a CRD added since: the same two requests, where
+    # the whole refresh fetched every group the cluster serves again.
+    sprockets = {"plural": "sprockets", "singular": "sprocket", "kind": "Sprocket", "listKind": "SprocketList"}
+    client.apply([{**WIDGET_CRD, "metadata": {"name": "sprockets.example.net"},
+                   "spec": {**WIDGET_CRD["spec"], "group": "example.net", "names": sprockets}}])
+    assert client.list("Widget", "default")  # a search by kind alone: every group's resources are now known
+    paths.clear()
+    assert client.list("Sprocket", "default") == []
+    assert [p.lstrip("/") for p in paths] == ["apis", "apis/example.net/v1", "apis/example.net/v1/namespaces/default/sprockets"], paths
+    # A second CRD in a group and version the client knows: that version is fetched again, and its new kind found.
+    doohickeys = {"plural": "doohickeys", "singular": "doohickey", "kind": "Doohickey", "listKind": "DoohickeyList"}
+    client.apply([{**WIDGET_CRD, "metadata": {"name": "doohickeys.example.com"}, "spec": {**WIDGET_CRD["spec"], "names": doohickeys}}])
+    paths.clear()
+    assert client.apply([{**WIDGET, "kind": "Doohickey", "metadata": {"name": "d", "namespace": "default"}}]) == ["Doohickey/d"]
+    assert [p.lstrip("/") for p in paths] == ["apis", "apis/example.com/v1", "apis/example.com/v1/namespaces/default/doohickeys"], paths
     assert client.get("Widget", "default", "w")["spec"] == {"size": 1}
     assert (tmp_path / "discovery.json").exists(), "the discovery cache is written for the next command"
 
