@@ -21,3 +21,19 @@ def sim_lab(tmp_path):
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+# What the lab's pytest plugin reads from the environment (lab/pytest_plugin.py); `./labctl test` and the
+# benchmark set some of them for the whole run.
+LAB_VARIABLES = ("LAB_CONFIG", "LAB_BACKEND", "LAB_PROFILE", "LAB_KEEP", "LAB_ROOT", "LAB_PROBE_PERIOD")
+
+
+@pytest.fixture
+def session_env():
+    """The environment for a pytest session a test starts on a lab of its own: this one's, less the LAB_*
+    variables the run was given (a nested session that inherits the run's LAB_ROOT shares the run's own
+    labs and waits on their locks), plus what the test sets."""
+    def env(**given: str) -> dict[str, str]:
+        return {**{k: v for k, v in os.environ.items() if k not in LAB_VARIABLES}, **given}
+    return env
+

@@ -12,12 +12,12 @@ def test_something_breaks(lab, west):
 '''
 
 
-def test_failing_scenario_writes_a_bundle(tmp_path):
+def test_failing_scenario_writes_a_bundle(tmp_path, session_env):
     (tmp_path / "lab.yaml").write_text("name: diag\nprobe_period: 1\n")
     (tmp_path / "test_fails.py").write_text(FAILING)
     (tmp_path / "conftest.py").write_text('pytest_plugins = ["lab.pytest_plugin"]\n')
-    env = {**os.environ, "LAB_BACKEND": "sim", "LAB_ROOT": str(tmp_path),
-           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env = session_env(LAB_BACKEND="sim", LAB_ROOT=str(tmp_path),
+                      PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_fails.py"], cwd=tmp_path,
                             env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1, result.stdout[-2000:]

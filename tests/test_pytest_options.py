@@ -43,7 +43,7 @@ def test_the_options_are_registered_with_pytest(pytestconfig):
         pytestconfig.getoption(option)  # ValueError for an option pytest was not told about
 
 
-def _session(root: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def _session(root: Path, session_env, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """A scenario session in a project of its own (root), with this repository's lab plugin, as `pytest ARGS`."""
     (root / "conftest.py").write_text('pytest_plugins = ["lab.pytest_plugin"]\n')
     (root / "test_period.py").write_text(
@@ -51,26 +51,26 @@ def _session(root: Path, *args: str, env: dict | None = None) -> subprocess.Comp
         "    gw = lab.gateway\n"
         "    annotations = east.get('Service', gw.namespace, gw.name)['metadata']['annotations']\n"
         "    print('period', lab.probe_period, annotations['mirror.linkerd.io/probe-period'])\n")
-    environ = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-               "LAB_BACKEND": "sim", **(env or {})}
+    environ = session_env(PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+                          LAB_BACKEND="sim", **(env or {}))
     return subprocess.run([sys.executable, "-m", "pytest", "-s", "-p", "no:cacheprovider", "--rootdir", str(root),
                            *args, str(root)], cwd=root, env=environ, capture_output=True, text=True, timeout=120)
 
 
-def test_a_lab_the_session_brings_up_probes_on_the_runs_time_scale_which_the_header_states(tmp_path):
-    result = _session(tmp_path, env={"LAB_PROBE_PERIOD": "2"})
+def test_a_lab_the_session_brings_up_probes_on_the_runs_time_scale_which_the_header_states(tmp_path, session_env):
+    result = _session(tmp_path, session_env, env={"LAB_PROBE_PERIOD": "2"})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "probes gateways every 2 s (--lab-probe-period; the guide's is 3)" in result.stdout
     assert "period 2 2\n" in result.stdout  # the lab's config and the gateway the clusters were given agree
     # A config the user names keeps its own period, whatever the run's time scale.
     (tmp_path / "mine.yaml").write_text("name: mine\nprobe_period: 1\n")
-    result = _session(tmp_path, "--lab-probe-period", "2", env={"LAB_CONFIG": str(tmp_path / "mine.yaml")})
+    result = _session(tmp_path, session_env, "--lab-probe-period", "2", env={"LAB_CONFIG": str(tmp_path / "mine.yaml")})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "period 1 1\n" in result.stdout
 
 
-def test_a_bad_probe_period_is_refused_with_the_lab_yaml_rule(tmp_path):
-    result = _session(tmp_path, env={"LAB_PROBE_PERIOD": "0"})
+def test_a_bad_probe_period_is_refused_with_the_lab_yaml_rule(tmp_path, session_env):
+    result = _session(tmp_path, session_env, env={"LAB_PROBE_PERIOD": "0"})
     assert result.returncode == 4, result.stdout + result.stderr  # pytest's usage error: no lab was started
     assert "is not a whole number of seconds from 1 to 300" in result.stderr
     assert not (tmp_path / ".lab").exists() or not any((tmp_path / ".lab").glob("*/sim"))

@@ -1,7 +1,6 @@
 """The core scenarios, unchanged, on labs built other ways: through Helm, and with the seed-2.8
 profile (the guide's annotations instead of today's label). Each runs in its own pytest process
 on a lab of its own, brought up and down by the scenario fixtures."""
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +13,9 @@ CORE = ["scenarios/test_cross_cluster_traffic.py", "scenarios/test_export.py", "
 
 
 @pytest.mark.parametrize("settings", ["installer: helm", "profile: seed-2.8"])
-def test_core_scenarios_pass(settings, tmp_path):
+def test_core_scenarios_pass(settings, tmp_path, session_env):
     (tmp_path / "lab.yaml").write_text(f"name: variant\nprobe_period: 1\n{settings}\n")
-    env = {**os.environ, "LAB_ROOT": str(tmp_path), "LAB_BACKEND": "sim"}
+    env = session_env(LAB_ROOT=str(tmp_path), LAB_BACKEND="sim")
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *CORE], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:]
