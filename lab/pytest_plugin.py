@@ -147,8 +147,9 @@ class ClusterHandle:
 # frames before it has registered its streams, and discards a frame for a stream it does not know yet,
 # logging this line (client-go v0.32.0 tools/remotecommand/websocket.go `readDemuxLoop`; fixed upstream by
 # "make sure all streams are created before starting demux websocket", first released in v0.34.0). A real
-# cluster rarely shows it, because the API server reaches the kubelet before the command writes anything;
-# the simulation's command can answer at once.
+# cluster rarely shows it: after the upgrade the API server first opens its own SPDY stream to the kubelet
+# (k8s.io/apiserver v0.32.0 pkg/util/proxy/streamtranslator.go, ServeHTTP), so the command starts a round
+# trip or more later; the simulation's command can answer at once.
 DROPPED_EXEC_OUTPUT = "discarding message"
 
 
