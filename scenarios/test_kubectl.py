@@ -470,3 +470,30 @@ def test_the_kind_backends_object_verbs_agree_with_the_api_through_real_kubectl(
     assert workloads.check(steps.Context(lab.cfg, kind_lab, lab.root), steps.Target.cluster(east.name)).ok
     # Every read above went through the official client: no `kubectl get` ran, only the writes' lines.
     assert runner.ran and not [line for line in runner.ran if " get " in f" {line} "], runner.ran
+
+
+def test_kubectl_cannot_delete_the_namespaces_a_cluster_needs_and_a_patch_that_is_no_object_is_refused(lab, east):
+    """A careless `kubectl delete ns default` is refused by the namespace lifecycle admission, dry run or not,
+    and leaves the namespace and what is in it; a merge or strategic patch that is not a JSON object is the
+    decoder's 400, not a server error, and changes nothing."""
+    for namespace in ("default", "kube-system", "kube-public"):
+        for dry_run in ((), ("--dry-run=server",)):
+            refused = east.kubectl("delete", "namespace", namespace, *dry_run)
+            assert refused.returncode == 1
+            assert refused.stderr.strip() == (f'Error from server (Forbidden): namespaces "{namespace}" is forbidden: '
+                                              "this namespace may not be deleted"), refused.stderr
+        assert east.kubectl("get", "namespace", namespace, "-o", "name").stdout == f"namespace/{namespace}\n"
+    assert east.kubectl("delete", "namespace", "no-such-namespace").stderr.strip() == (
+        'Error from server (NotFound): namespaces "no-such-namespace" not found')
+
+    assert east.kubectl("-n", "default", "create", "configmap", "patched", "--from-literal=k=v").returncode == 0
+    for patch_type, said in (("merge", "error decoding patch: json: cannot unmarshal array into Go value of type "
+                                       "map[string]interface {}"),
+                             ("strategic", "json: cannot unmarshal array into Go value of type map[string]interface {}")):
+        refused = east.kubectl("-n", "default", "patch", "configmap", "patched", f"--type={patch_type}", "-p", "[1,2]")
+        assert (refused.returncode, refused.stderr.strip()) == (1, f"Error from server (BadRequest): {said}")
+    refused = east.kubectl("-n", "default", "patch", "configmap", "patched", "--type=merge", "-p", '"text"')
+    assert "cannot unmarshal string into Go value" in refused.stderr
+    kept = east.kubectl("-n", "default", "get", "configmap", "patched", "-o", "jsonpath={.data}")
+    assert kept.stdout == '{"k":"v"}'
+    east.kubectl("-n", "default", "delete", "configmap", "patched")

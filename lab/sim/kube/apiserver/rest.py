@@ -225,6 +225,8 @@ class Resources:
             current = self.get(res, namespace, name)
             document = self.scale(res, current) if sub == "scale" else current
             patch = json.loads(body or b"{}")
+            if kind in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+                patch = _patch_object(patch, merge=kind == "application/merge-patch+json")
             if kind == "application/merge-patch+json":
                 result = patches.merge_patch(document, patch)
             elif kind == "application/strategic-merge-patch+json":
@@ -248,6 +250,9 @@ class Resources:
 
     def delete(self, res: Resource, namespace: str, name: str, dry_run: bool) -> dict:
         obj = self.get(res, namespace, name)
+        if (res.group, res.kind) == ("", "Namespace") and name in IMMORTAL_NAMESPACES:  # admission: dry run too
+            raise ApiError(403, "Forbidden", f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                           {"name": name, "kind": "namespaces"})
         if not dry_run:
             self.store.delete(res.kind, namespace, name)
             if res.kind == "Namespace":  # its contents go with it (a real one is Terminating until they have)
@@ -294,6 +299,28 @@ def initial_status(res: Resource, obj: dict) -> dict | None:
     if (res.group, res.kind) in (("", "ReplicationController"), ("apps", "ReplicaSet")):
         return {"replicas": 0}
     return None
+
+
+# The namespace lifecycle admission plugin refuses to delete these (k8s.io/apiserver v0.32.0
+# pkg/admission/plugin/namespace/lifecycle/admission.go: NewLifecycle's immortal namespaces, `Admit`).
+IMMORTAL_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
+GO_JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "bool"}
+
+
+def _patch_object(patch, merge: bool) -> dict:
+    """A merge or strategic merge patch is decoded into a map first: anything but a JSON object is the
+    decoder's 400 (k8s.io/apiserver v0.32.0 pkg/endpoints/handlers/patch.go: the merge patcher's strict
+    decode, kubectl's default, says "error decoding patch: ..."; `strategicPatchObject` says the decoder's
+    words alone). A JSON null decodes to an empty map: the strategic patch changes nothing, and
+    jsonpatch.MergePatch refuses it as an invalid patch."""
+    if isinstance(patch, dict):
+        return patch
+    if patch is None:
+        if merge:
+            raise ApiError(400, "BadRequest", "Invalid JSON Patch")
+        return {}
+    problem = f"json: cannot unmarshal {GO_JSON_TYPES.get(type(patch), 'value')} into Go value of type map[string]interface {{}}"
+    raise ApiError(400, "BadRequest", f"error decoding patch: {problem}" if merge else problem)
 
 
 def json_body(body: bytes) -> dict:
