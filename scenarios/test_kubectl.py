@@ -497,3 +497,23 @@ def test_kubectl_cannot_delete_the_namespaces_a_cluster_needs_and_a_patch_that_i
     kept = east.kubectl("-n", "default", "get", "configmap", "patched", "-o", "jsonpath={.data}")
     assert kept.stdout == '{"k":"v"}'
     east.kubectl("-n", "default", "delete", "configmap", "patched")
+
+
+def test_sort_by_any_field_lists_every_row_in_that_order_as_the_cheatsheet_types_it(lab, east):
+    """kubectl asks the server's Table for whole objects (includeObject=Object) to sort on a field outside
+    the metadata; the rows then come in that field's order, all of them."""
+    ns = lab.cfg.namespace
+    names = east.kubectl("-n", ns, "get", "pods", "-o", "name").stdout.split()
+    by_ip = east.kubectl("-n", ns, "get", "pods", "--sort-by=.status.podIP", "-o", "wide")
+    assert by_ip.returncode == 0, by_ip.stderr
+    rows = [line.split() for line in by_ip.stdout.splitlines()[1:]]
+    assert sorted(f"pod/{r[0]}" for r in rows) == sorted(names) and len(rows) >= 1
+    ips = [r[5] for r in rows]  # NAME READY STATUS RESTARTS AGE IP ...
+    assert ips == sorted(ips, key=lambda ip: [int(part) for part in ip.split(".")])  # natural order: .9 before .10
+    every = east.kubectl("get", "pods", "-A", "--sort-by=.status.containerStatuses[0].restartCount")
+    assert every.returncode == 0 and len(every.stdout.splitlines()) == len(
+        east.kubectl("get", "pods", "-A", "--no-headers").stdout.splitlines()) + 1, every.stdout + every.stderr
+    events = east.kubectl("get", "events", "-A", "--sort-by=.lastTimestamp")
+    assert events.returncode == 0 and "No resources found" not in events.stdout + events.stderr
+    services = east.kubectl("get", "svc", "-A", "--sort-by=.spec.clusterIP", "--no-headers")
+    assert len(services.stdout.splitlines()) == len(east.kubectl("get", "svc", "-A", "--no-headers").stdout.splitlines())

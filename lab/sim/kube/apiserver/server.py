@@ -25,7 +25,7 @@ from .auth import access_review, access_review_from_protobuf, authenticate, impe
 from ..execstream import ExecStreams
 from .rest import PROTOBUF, Resources, Write, json_body
 from .status import ApiError, no_route
-from .tables import table
+from .tables import include_object, table
 from .watch import Watches
 
 log = logging.getLogger("lab.sim.kubeapi")
@@ -171,7 +171,7 @@ class KubeAPI:
             if sub == "scale":
                 return web.json_response(self.resources.scale(res, obj))
             if "as=Table" in request.headers.get("Accept", ""):  # `kubectl get svc NAME`: one row
-                return web.json_response({**table(res, [obj]), "metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]}})
+                return web.json_response({**table(res, [obj], include_object(query)), "metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]}})
             return web.json_response(obj)
         body = await request.read()
         write = Write.of(query)

@@ -6,6 +6,7 @@ import calendar
 import time
 
 from ..apiresources import Resource
+from .status import ApiError
 
 
 def _age(obj: dict) -> str:
@@ -183,7 +184,29 @@ def _since(stamp: str | None) -> str:
     return _age({"metadata": {"creationTimestamp": stamp}})
 
 
-def _event_table(objects: list[dict]) -> dict:
+INCLUDE_OBJECT = ("Metadata", "Object", "None")  # metav1.IncludeObjectPolicy; "" is Metadata
+
+
+def include_object(query) -> str:
+    """The `includeObject` a Table request asks for. kubectl asks for Object where it reads the rows' objects
+    (`--sort-by`, `-o custom-columns` with `--server-print`); anything else is a 400 (k8s.io/apiserver
+    v0.32.0 pkg/endpoints/handlers/response.go, transformTable)."""
+    asked = query.get("includeObject", "") or "Metadata"
+    if asked not in INCLUDE_OBJECT:
+        raise ApiError(400, "BadRequest", f'unrecognized includeObject value: "{asked}"')
+    return asked
+
+
+def _row_object(obj: dict, include: str) -> dict | None:
+    """Each row's object: its metadata as a PartialObjectMetadata (the default), the whole object, or none."""
+    if include == "Object":
+        return obj
+    if include == "None":
+        return None
+    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]}
+
+
+def _event_table(objects: list[dict], include: str) -> dict:
     """printEvent (pkg/printers/internalversion/printers.go): no Name column first and no Age last, but when
     it was last seen, its type, reason, object and message."""
     columns = [{"name": n, "type": "string", "format": "", "description": "", "priority": 0}
@@ -191,14 +214,15 @@ def _event_table(objects: list[dict]) -> dict:
     rows = [{"cells": [_since(o.get("lastTimestamp") or o["metadata"].get("creationTimestamp")), o.get("type", ""),
                        o.get("reason", ""), f"{o['involvedObject']['kind'].lower()}/{o['involvedObject']['name']}",
                        (o.get("message") or "").strip()],
-             "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]}}
+             "object": _row_object(o, include)}
             for o in objects]
     return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {}, "columnDefinitions": columns, "rows": rows}
 
 
-def table(res: Resource, objects: list[dict]) -> dict:
+def table(res: Resource, objects: list[dict], include: str = "Metadata") -> dict:
+    """`objects` as the Table kubectl asks for (`Accept: ...;as=Table`), each row's object as `include` says."""
     if res.kind == "Event":
-        return _event_table(objects)
+        return _event_table(objects, include)
     names, row = COLUMNS.get(res.kind, ([], lambda o: []))
     extra = [c for c in res.printer_columns if c.get("priority", 0) == 0]
     columns = [{"name": "Name", "type": "string", "format": "name", "description": "", "priority": 0}]
@@ -213,6 +237,5 @@ def table(res: Resource, objects: list[dict]) -> dict:
     for o in objects:
         cells = [o["metadata"]["name"], *row(o)]
         cells += [_jsonpath(o, c["jsonPath"]) for c in extra if c["name"] != "Age"]
-        rows.append({"cells": cells + ([] if "Age" in names else [_age(o)]) + wide(o),
-                     "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]}})
+        rows.append({"cells": cells + ([] if "Age" in names else [_age(o)]) + wide(o), "object": _row_object(o, include)})
     return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {}, "columnDefinitions": columns, "rows": rows}
