@@ -472,10 +472,10 @@ def test_the_kind_backends_object_verbs_agree_with_the_api_through_real_kubectl(
     assert runner.ran and not [line for line in runner.ran if " get " in f" {line} "], runner.ran
 
 
-def test_kubectl_cannot_delete_the_namespaces_a_cluster_needs_and_a_patch_that_is_no_object_is_refused(lab, east):
+def test_kubectl_cannot_delete_the_namespaces_a_cluster_needs_and_a_patch_that_is_no_object_or_renames_is_refused(lab, east):
     """A careless `kubectl delete ns default` is refused by the namespace lifecycle admission, dry run or not,
     and leaves the namespace and what is in it; a merge or strategic patch that is not a JSON object is the
-    decoder's 400, not a server error, and changes nothing."""
+    decoder's 400, not a server error, and so is a patch that renames the object; neither changes anything."""
     for namespace in ("default", "kube-system", "kube-public"):
         for dry_run in ((), ("--dry-run=server",)):
             refused = east.kubectl("delete", "namespace", namespace, *dry_run)
@@ -494,6 +494,9 @@ def test_kubectl_cannot_delete_the_namespaces_a_cluster_needs_and_a_patch_that_i
         assert (refused.returncode, refused.stderr.strip()) == (1, f"Error from server (BadRequest): {said}")
     refused = east.kubectl("-n", "default", "patch", "configmap", "patched", "--type=merge", "-p", '"text"')
     assert "cannot unmarshal string into Go value" in refused.stderr
+    renamed = east.kubectl("-n", "default", "patch", "configmap", "patched", "-p", '{"metadata":{"name":"other"}}')
+    assert (renamed.returncode, renamed.stderr.strip()) == (1, "Error from server (BadRequest): the name of the object "
+                                                               "(other) does not match the name on the URL (patched)")
     kept = east.kubectl("-n", "default", "get", "configmap", "patched", "-o", "jsonpath={.data}")
     assert kept.stdout == '{"k":"v"}'
     east.kubectl("-n", "default", "delete", "configmap", "patched")

@@ -195,8 +195,7 @@ class Resources:
             raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {qualified} "{name}": the object has been '
                                             "modified; please apply your changes to the latest version and try again",
                            {"name": name, "group": res.group, "kind": res.plural})
-        if obj.get("metadata", {}).get("name", name) != name:
-            raise ApiError(400, "BadRequest", "the name of the object does not match the name on the URL")
+        _check_name(obj.get("metadata", {}).get("name", name), name)
         obj = self._prepare(res, namespace, obj, write, self.store.view(res.kind, namespace, name))
         if write.dry_run:
             return obj
@@ -244,7 +243,9 @@ class Resources:
             if sub == "scale":
                 return write.respond(self._set_replicas(res, current, int(result.get("spec", {}).get("replicas", 0)),
                                                         write.dry_run))
-        result.setdefault("metadata", {})["name"] = name
+        if not isinstance(result.get("metadata"), dict):
+            result["metadata"] = {}
+        _check_name(result["metadata"].get("name", ""), name)  # a patch may not rename (handlers/patch.go)
         result["metadata"]["resourceVersion"] = ""
         return write.respond(self.update(res, namespace, name, sub, result, write))
 
@@ -305,6 +306,12 @@ def initial_status(res: Resource, obj: dict) -> dict | None:
 # pkg/admission/plugin/namespace/lifecycle/admission.go: NewLifecycle's immortal namespaces, `Admit`).
 IMMORTAL_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
 GO_JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "bool"}
+
+
+def _check_name(sent: str, name: str) -> None:
+    """An update or a patch keeps the object's name (k8s.io/apiserver v0.32.0 handlers/rest.go `checkName`)."""
+    if sent != name:
+        raise ApiError(400, "BadRequest", f"the name of the object ({sent}) does not match the name on the URL ({name})")
 
 
 def _patch_object(patch, merge: bool) -> dict:
