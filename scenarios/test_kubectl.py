@@ -6,7 +6,9 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 import yaml
+from official_client import client_for
 
 from lab.render import manifests
 from lab import names
@@ -520,3 +522,22 @@ def test_sort_by_any_field_lists_every_row_in_that_order_as_the_cheatsheet_types
     assert events.returncode == 0 and "No resources found" not in events.stdout + events.stderr
     services = east.kubectl("get", "svc", "-A", "--sort-by=.spec.clusterIP", "--no-headers")
     assert len(services.stdout.splitlines()) == len(east.kubectl("get", "svc", "-A", "--no-headers").stdout.splitlines())
+
+
+def test_logs_of_a_container_the_pod_lacks_or_a_previous_run_that_never_was_are_refused(lab, east):
+    """`kubectl logs -c` with a name the pod does not have, and `--previous` for a container that never
+    restarted, fail with the words a cluster uses, where they printed nothing with exit 0 before."""
+    ns = lab.cfg.namespace
+    pod = east.kubectl("-n", ns, "get", "pods", "-l", "app=foobar", "-o", "jsonpath={.items[0].metadata.name}").stdout
+    wrong = east.kubectl("-n", ns, "logs", pod, "-c", "nope")
+    assert wrong.returncode == 1 and f"container nope is not valid for pod {pod}" in wrong.stderr, wrong.stderr
+    previous = east.kubectl("-n", ns, "logs", pod, "-c", "podinfo", "--previous")
+    assert (previous.returncode, previous.stderr.strip()) == (
+        1, f'Error from server (BadRequest): previous terminated container "podinfo" in pod "{pod}" not found')
+    assert "started ghcr.io/stefanprodan/podinfo" in east.kubectl("-n", ns, "logs", pod, "-c", "podinfo").stdout
+    # kubectl checks the container's name itself; a program asks the API server, which refuses it too
+    api, client = client_for(east)
+    with api:
+        with pytest.raises(client.ApiException) as refused:
+            client.CoreV1Api(api).read_namespaced_pod_log(pod, ns, container="nope")
+    assert refused.value.status == 400 and f"container nope is not valid for pod {pod}" in refused.value.body

@@ -198,6 +198,18 @@ class KubeAPI:
             raise ApiError(404, "NotFound", f'pods "{name}" not found', {"name": name, "kind": "pods"})
         runtime = self.cluster.pods.get((namespace, name))
         container = query.get("container") or pod["spec"]["containers"][0]["name"]
+        spec = pod["spec"]
+        if container not in [c["name"] for field in ("initContainers", "containers", "ephemeralContainers")
+                             for c in spec.get(field) or []]:  # the pod log REST's check (registry/core/pod)
+            raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
+        if query.get("previous") in ("true", "1"):
+            # The kubelet has a previous run's log only for a container that restarted
+            # (pkg/kubelet/kubelet_pods.go, validateContainerLogStatus). What the one before said is not
+            # kept here, so a restarted container's previous log is its current one.
+            statuses = [s for field in ("initContainerStatuses", "containerStatuses")
+                        for s in (pod.get("status") or {}).get(field) or [] if s.get("name") == container]
+            if not statuses or not statuses[0].get("restartCount"):
+                raise ApiError(400, "BadRequest", f'previous terminated container "{container}" in pod "{name}" not found')
         lines = runtime.logs(container) if runtime is not None else []
         tail = int(query.get("tailLines", "0") or 0)
         return web.Response(text="".join(f"{line}\n" for line in (lines[-tail:] if tail else lines)))
