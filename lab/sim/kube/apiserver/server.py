@@ -203,12 +203,13 @@ class KubeAPI:
                              for c in spec.get(field) or []]:  # the pod log REST's check (registry/core/pod)
             raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
         if query.get("previous") in ("true", "1"):
-            # The kubelet has a previous run's log only for a container that restarted
-            # (pkg/kubelet/kubelet_pods.go, validateContainerLogStatus). What the one before said is not
-            # kept here, so a restarted container's previous log is its current one.
+            # The kubelet has a previous run's log only for a container whose status holds its last
+            # termination (pkg/kubelet/kubelet_pods.go, validateContainerLogStatus: `lastState.Terminated`
+            # with a container ID). What that run said is not kept here, so its log is the current one.
             statuses = [s for field in ("initContainerStatuses", "containerStatuses")
                         for s in (pod.get("status") or {}).get(field) or [] if s.get("name") == container]
-            if not statuses or not statuses[0].get("restartCount"):
+            last = ((statuses[0].get("lastState") or {}).get("terminated") or {}) if statuses else {}
+            if not last.get("containerID"):
                 raise ApiError(400, "BadRequest", f'previous terminated container "{container}" in pod "{name}" not found')
         lines = runtime.logs(container) if runtime is not None else []
         tail = int(query.get("tailLines", "0") or 0)
