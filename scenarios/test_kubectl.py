@@ -187,6 +187,26 @@ def test_kubectl_auth_can_i_with_the_link_credentials_answers_as_the_charts_rbac
         assert answer.stdout.strip() == expected, f"can-i {verb} {resource}: {answer.stdout!r} {answer.stderr!r}"
 
 
+def test_kubectl_auth_whoami_names_the_admin_an_impersonated_user_and_the_links_service_account(lab, west, east, tmp_path):
+    """`kubectl auth whoami` (a SelfSubjectReview, which every authenticated user may create) answers with the
+    user the request was made as: the kubeconfig's admin, whom `--as` names instead, or west's link account."""
+    admin = east.kubectl("auth", "whoami")
+    assert admin.returncode == 0, admin.stderr
+    assert [line.split(None, 1) for line in admin.stdout.splitlines()] == [
+        ["ATTRIBUTE", "VALUE"], ["Username", "kubernetes-admin"], ["Groups", "[system:masters system:authenticated]"]]
+    alice = json.loads(east.kubectl("auth", "whoami", "--as=alice", "--as-group=ops", "-o", "json").stdout)
+    assert alice["status"]["userInfo"] == {"username": "alice", "groups": ["ops", "system:authenticated"]}
+    secret = manifests.credentials_secret_name(east.name)
+    encoded = _lines(west.kubectl("-n", names.MC_NS, "get", "secret", secret, "-o", "jsonpath={.data.kubeconfig}"))[0]
+    credentials = tmp_path / "remote.kubeconfig"
+    credentials.write_text(base64.b64decode(encoded).decode())
+    account = json.loads(east.kubectl("auth", "whoami", "-o", "json", kubeconfig=str(credentials)).stdout)
+    assert account["status"]["userInfo"]["username"].startswith(f"system:serviceaccount:{names.MC_NS}:")
+    listed = east.kubectl("get", "selfsubjectreviews")  # a review is only ever created
+    assert listed.stderr.strip() == ("Error from server (MethodNotAllowed): the server does not allow this method "
+                                     "on the requested resource")
+
+
 def _kubectl_commands(script: str) -> tuple[list[str], list[str]]:
     """The plan's kubectl commands before the gateway switch, heredocs included, as written; and those left
     out because they download a manifest (no internet here) or need another tool's output or a shell expansion."""

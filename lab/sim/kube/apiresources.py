@@ -22,6 +22,7 @@ class Resource:
     short_names: tuple[str, ...] = ()
     subresources: tuple[str, ...] = ()
     printer_columns: tuple[dict, ...] = ()  # a CRD's additionalPrinterColumns
+    verbs: tuple[str, ...] = VERBS
 
     @property
     def group_version(self) -> str:
@@ -34,7 +35,7 @@ class Resource:
     def discovery(self) -> list[dict]:
         """Its APIResource entries (the resource and its subresources) for an APIResourceList."""
         out = [{"name": self.plural, "singularName": self.singular, "namespaced": self.namespaced, "kind": self.kind,
-                "verbs": list(VERBS), **({"shortNames": list(self.short_names)} if self.short_names else {}),
+                "verbs": list(self.verbs), **({"shortNames": list(self.short_names)} if self.short_names else {}),
                 **({"categories": ["all"]} if (self.group, self.kind) in IN_ALL else {})}]
         for sub in self.subresources:
             kind, verbs = {"status": (self.kind, ["get", "patch", "update"]),
@@ -77,7 +78,9 @@ BUILT_IN = (
     Resource("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False),
     Resource("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", False,
              ("crd", "crds"), ("status",)),
-    Resource("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", False),
+    # Reviews are only created: the answer comes back at once and nothing is stored.
+    Resource("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", False, verbs=("create",)),
+    Resource("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", False, verbs=("create",)),
 )
 
 

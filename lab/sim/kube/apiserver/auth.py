@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import re
+import time
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -159,6 +160,14 @@ def access_review(store: ObjectStore, user: rbac.User, review: dict) -> dict:
     # (plugin/pkg/auth/authorizer/rbac/rbac.go Authorize), so `kubectl auth can-i` prints a bare "no".
     return {**review, "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
             "status": {"allowed": rbac.allowed(store, user, asked)}}
+
+
+def self_review(user: rbac.User) -> dict:
+    """A SelfSubjectReview's answer: the user the request was made as, after impersonation (the registry's
+    selfsubjectreview REST `Create`: a creation time, and the user's name and groups)."""
+    return {"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"creationTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+            "status": {"userInfo": {"username": user.name, "groups": list(user.groups)}}}
 
 
 def access_review_from_protobuf(body: bytes) -> dict:

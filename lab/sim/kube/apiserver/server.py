@@ -21,7 +21,8 @@ from ..apiresources import Catalog, Resource
 from ..store import ObjectError, ObjectStore
 from .. import execstream
 from . import discovery
-from .auth import access_review, access_review_from_protobuf, authenticate, impersonated, info_forbidden, may_read_info
+from .auth import (access_review, access_review_from_protobuf, authenticate, impersonated, info_forbidden,
+                   may_read_info, self_review)
 from ..execstream import ExecStreams
 from .rest import PROTOBUF, Resources, Write, json_body
 from .status import ApiError, no_route
@@ -30,6 +31,9 @@ from .watch import Watches
 
 log = logging.getLogger("lab.sim.kubeapi")
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
+# Every authenticated user may ask these about itself: the system:basic-user ClusterRole, bound to
+# system:authenticated (bootstrappolicy), grants create on both.
+REVIEWS_OF_ONESELF = ("SelfSubjectAccessReview", "SelfSubjectReview")
 EXEC_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")  # kubectl >= 1.30 speaks these over websockets
 
 
@@ -144,13 +148,13 @@ class KubeAPI:
                 "PATCH": "patch", "DELETE": "delete" if name else "deletecollection"}.get(method)
         if sub == "exec":
             verb = "create"  # websocket exec arrives as GET; RBAC asks for create on pods/exec
-        if verb is None:
-            raise ApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource")
+        if verb is None or (not sub and verb not in res.verbs):  # a review is only created
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
         resource = f"{res.plural}/{sub}" if sub else res.plural
         wanted = rbac.Request(verb, res.group, resource, namespace, name)
         # `kubectl auth can-i`: every authenticated user may ask about itself (system:basic-user); anonymous may
         # only where a binding says so
-        asks_itself = res.kind == "SelfSubjectAccessReview" and "system:authenticated" in user.groups
+        asks_itself = res.kind in REVIEWS_OF_ONESELF and "system:authenticated" in user.groups
         if not asks_itself and not rbac.allowed(self.store, user, wanted):
             raise ApiError(403, "Forbidden", rbac.forbidden_message(user, wanted),
                            {"name": name, "group": res.group, "kind": res.plural})
@@ -158,6 +162,9 @@ class KubeAPI:
             body = await request.read()
             review = access_review_from_protobuf(body) if request.content_type == PROTOBUF else json_body(body)
             return web.json_response(access_review(self.store, user, review), status=201)
+        if res.kind == "SelfSubjectReview":  # `kubectl auth whoami`: who the request was made as
+            await request.read()
+            return web.json_response(self_review(user), status=201)
         if sub == "exec":
             return await self.exec(request, namespace, name)
         if sub == "log":
