@@ -257,6 +257,28 @@ def test_an_invalid_object_is_refused_naming_its_field_and_nothing_is_stored(kub
     assert listed == 200 and items["kind"].endswith("List"), (everywhere, items)
 
 
+def test_label_and_annotation_keys_and_values_get_the_api_servers_own_sentences(kube):
+    """A key's or value's length and its pattern are separate errors, as apimachinery's IsQualifiedName and
+    IsValidLabelValue give them: a long but well-formed key or value is told only that it is too long; a key
+    with two slashes is not a qualified name at all; an annotation key's prefix may have capitals."""
+    api, _ = kube
+    path = PATHS["ConfigMap"].format(ns=NS)
+    cases = [({"labels": {"a" * 70: "v"}}, "name part must be no more than 63 characters"),
+             ({"labels": {"ok": "v" * 64}}, "must be no more than 63 characters"),
+             ({"labels": {"a/b/c": "v"}}, "a qualified name must consist of alphanumeric characters"),
+             ({"labels": {"/name": "v"}}, "prefix part must be non-empty")]
+    for meta, said in cases:
+        status, body = _call(api, "POST", path, {"apiVersion": "v1", "kind": "ConfigMap",
+                                                 "metadata": {"name": "keys", **meta}})
+        assert status == 422, body
+        messages = [c["message"] for c in body["details"]["causes"]]
+        assert len(messages) == 1 and said in messages[0], messages
+    status, body = _call(api, "POST", path, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+        "name": "keys", "annotations": {"Example.COM/Note": "capitals in the prefix are fine here"}}})
+    assert status == 201, body
+    assert _call(api, "DELETE", f"{path}/keys")[0] == 200
+
+
 def test_an_update_is_validated_too_and_what_may_not_change_stays(kube):
     api, client = kube
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)

@@ -16,6 +16,9 @@ LABEL_1123 = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 LABEL_1035 = r"[a-z]([-a-z0-9]*[a-z0-9])?"
 LABEL_VALUE = r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?"
 QUALIFIED = r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
+QUALIFIED_MESSAGE = ("must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+                     "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation "
+                     f"is '{QUALIFIED}')")
 CONFIG_KEY = r"[-._a-zA-Z0-9]+"
 PORT_RANGE = "must be between 1 and 65535, inclusive"
 NODE_PORTS = range(30000, 32768)  # the default --service-node-port-range
@@ -83,23 +86,45 @@ class Rules:
             self.invalid(path, value, message)
 
     def labels(self, path: str, labels) -> None:
+        """apimachinery v0.32.0 meta/v1/validation ValidateLabels: each key a qualified name, each value
+        IsValidLabelValue (its length and its pattern are two errors)."""
         if not isinstance(labels, dict):
             return
         for key, value in labels.items():
             self.qualified_key(path, key)
-            if isinstance(value, str) and (len(value) > 63 or not re.fullmatch(LABEL_VALUE, value)):
-                self.invalid(f"{path}", value, "a valid label must be an empty string or consist of alphanumeric "
-                             "characters, '-', '_' or '.', and must start and end with an alphanumeric character "
-                             f"(e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '{LABEL_VALUE}')")
+            if isinstance(value, str):
+                if len(value) > 63:
+                    self.invalid(path, value, "must be no more than 63 characters")
+                if not re.fullmatch(LABEL_VALUE, value):
+                    self.invalid(path, value, "a valid label must be an empty string or consist of alphanumeric "
+                                 "characters, '-', '_' or '.', and must start and end with an alphanumeric character "
+                                 f"(e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '{LABEL_VALUE}')")
 
-    def qualified_key(self, path: str, key: str) -> None:
-        prefix, _, name = key.rpartition("/")
-        if prefix and (len(prefix) > 253 or not re.fullmatch(SUBDOMAIN, prefix)):
-            self.invalid(path, key, "prefix part " + NAME_RULES["subdomain"][2])
-        if len(name) > 63 or not re.fullmatch(QUALIFIED, name):
-            self.invalid(path, key, "name part must consist of alphanumeric characters, '-', '_' or '.', and must start "
-                                    "and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or "
-                                    f"'123-abc', regex used for validation is '{QUALIFIED}')")
+    def qualified_key(self, path: str, key: str, shown: str | None = None) -> None:
+        """apimachinery v0.32.0 util/validation IsQualifiedName: an optional DNS subdomain prefix and '/', then
+        a name of at most 63 characters; its emptiness or length and its pattern are separate errors."""
+        shown = key if shown is None else shown
+        parts = key.split("/")
+        if len(parts) > 2:
+            self.invalid(path, shown, "a qualified name " + QUALIFIED_MESSAGE +
+                         " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')")
+            return
+        name = parts[-1]
+        if len(parts) == 2:
+            prefix = parts[0]
+            if not prefix:
+                self.invalid(path, shown, "prefix part must be non-empty")
+            else:
+                if len(prefix) > 253:
+                    self.invalid(path, shown, "prefix part must be no more than 253 characters")
+                if not re.fullmatch(SUBDOMAIN, prefix):
+                    self.invalid(path, shown, "prefix part " + NAME_RULES["subdomain"][2])
+        if not name:
+            self.invalid(path, shown, "name part must be non-empty")
+        elif len(name) > 63:
+            self.invalid(path, shown, "name part must be no more than 63 characters")
+        if not re.fullmatch(QUALIFIED, name):
+            self.invalid(path, shown, "name part " + QUALIFIED_MESSAGE)
 
     def metadata(self, kind: str, meta: dict, custom: bool, plural_group: str = "") -> None:
         self.name("metadata.name", meta.get("name"), NAME_SYNTAX.get(kind, "subdomain"))
@@ -107,7 +132,8 @@ class Rules:
             self.invalid("metadata.name", meta["name"], "must be spec.names.plural+\".\"+spec.group")
         self.labels("metadata.labels", meta.get("labels"))
         for key in (meta.get("annotations") or {}) if isinstance(meta.get("annotations"), dict) else ():
-            self.qualified_key("metadata.annotations", key)
+            # a qualified name whatever its case (apimachinery v0.32.0 api/validation ValidateAnnotations)
+            self.qualified_key("metadata.annotations", key.lower(), shown=key)
 
     # -- ports ----------------------------------------------------------------------------------
     def port(self, path: str, value) -> None:
