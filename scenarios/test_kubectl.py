@@ -514,6 +514,9 @@ def test_kubectl_cannot_delete_the_namespaces_a_cluster_needs_and_a_patch_that_i
                              ("strategic", "json: cannot unmarshal array into Go value of type map[string]interface {}")):
         refused = east.kubectl("-n", "default", "patch", "configmap", "patched", f"--type={patch_type}", "-p", "[1,2]")
         assert (refused.returncode, refused.stderr.strip()) == (1, f"Error from server (BadRequest): {said}")
+    refused = east.kubectl("-n", "default", "patch", "configmap", "patched", "--type=json", "-p", '{"op":"add"}')
+    assert refused.stderr.strip() == ("Error from server (BadRequest): error decoding patch: json: cannot unmarshal "
+                                      "object into Go value of type []handlers.jsonPatchOp")
     refused = east.kubectl("-n", "default", "patch", "configmap", "patched", "--type=merge", "-p", '"text"')
     assert "cannot unmarshal string into Go value" in refused.stderr
     renamed = east.kubectl("-n", "default", "patch", "configmap", "patched", "-p", '{"metadata":{"name":"other"}}')

@@ -234,6 +234,11 @@ class Resources:
                                                                 "resources; use --type=merge")
                 result = patches.strategic_merge_patch(document, patch)
             elif kind == "application/json-patch+json":
+                if patch is None:
+                    patch = []  # null decodes to no operations
+                if not isinstance(patch, list):  # the strict decode into []jsonPatchOp (handlers/patch.go)
+                    raise ApiError(400, "BadRequest", f"error decoding patch: json: cannot unmarshal "
+                                   f"{GO_JSON_TYPES.get(type(patch), 'object')} into Go value of type []handlers.jsonPatchOp")
                 try:
                     result = patches.json_patch(document, patch)
                 except patches.PatchError as exc:
@@ -305,7 +310,7 @@ def initial_status(res: Resource, obj: dict) -> dict | None:
 # The namespace lifecycle admission plugin refuses to delete these (k8s.io/apiserver v0.32.0
 # pkg/admission/plugin/namespace/lifecycle/admission.go: NewLifecycle's immortal namespaces, `Admit`).
 IMMORTAL_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
-GO_JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "bool"}
+GO_JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "bool"}
 
 
 def _check_name(sent: str, name: str) -> None:
