@@ -17,15 +17,17 @@ DEFAULT_SOCKET = "/var/run/docker.sock"  # the SDK's DEFAULT_UNIX_SOCKET and its
 
 def probe_docker() -> DockerProbe:
     """Ask the Docker engine named by the environment (DOCKER_HOST or the default socket) for a ping."""
-    where = os.environ.get("DOCKER_HOST") or None  # empty is unset, to the SDK too (utils.py kwargs_from_env)
-    if where is None and _sdk_context() == "default":
+    where = os.environ.get("DOCKER_HOST")  # empty is unset, to the SDK too (utils.py kwargs_from_env)
+    if not where:
+        context = _sdk_context()
+        if context != "default":  # another context may point anywhere: the SDK knows where
+            return ask_sdk(f"the Docker CLI's context {context!r}")
         where = f"unix://{DEFAULT_SOCKET}"
     # A socket file that does not exist has nobody home: said without importing the SDK (~0.06 s of every
-    # command that picks a backend, before `up` can start anything). Without DOCKER_HOST only where the SDK
-    # would use the default socket too; another context may point elsewhere.
-    if where and where.startswith("unix:///") and not os.path.exists(where[len("unix://"):]):
+    # command that picks a backend, before `up` can start anything).
+    if where.startswith("unix:///") and not os.path.exists(where[len("unix://"):]):
         return DockerProbe(False, f"no Docker engine answers at {where} (no socket)")
-    return ask_sdk(where or f"the Docker CLI's context {_sdk_context()!r}")
+    return ask_sdk(where)
 
 
 def _sdk_context() -> str:
@@ -36,8 +38,10 @@ def _sdk_context() -> str:
     if os.environ.get("DOCKER_CONTEXT"):
         return os.environ["DOCKER_CONTEXT"]
     home = os.path.expanduser("~")
-    for path in filter(None, [os.environ.get("DOCKER_CONFIG") and os.path.join(os.environ["DOCKER_CONFIG"], "config.json"),
-                              os.path.join(home, ".docker", "config.json"), os.path.join(home, ".dockercfg")]):
+    candidates = [os.path.join(home, ".docker", "config.json"), os.path.join(home, ".dockercfg")]
+    if os.environ.get("DOCKER_CONFIG"):
+        candidates.insert(0, os.path.join(os.environ["DOCKER_CONFIG"], "config.json"))
+    for path in candidates:
         if os.path.exists(path):
             try:
                 with open(path) as f:
