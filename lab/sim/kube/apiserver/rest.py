@@ -18,7 +18,7 @@ from ..store import ObjectStore
 from . import defaults, rules, schemas
 from .selectors import field_matcher, label_matcher
 from .status import ApiError, bad_body, compact, invalid, no_route, not_found
-from .tables import include_object, table
+from .tables import asked_table, table
 
 BUILT_IN_GROUPS = {r.group for r in BUILT_IN}  # strategic merge patch knows their lists; custom resources take merge patch
 PROTOBUF = "application/vnd.kubernetes.protobuf"
@@ -81,8 +81,9 @@ class Resources:
 
     def list(self, request: web.Request, res: Resource, namespace: str) -> web.Response:
         objects = [self.out(res, o) for o in self.select(res, namespace, request.query)]
-        if "as=Table" in request.headers.get("Accept", ""):
-            return web.json_response({**table(res, objects, include_object(request.query)),
+        include = asked_table(request)
+        if include is not None:
+            return web.json_response({**table(res, objects, include),
                                       "metadata": {"resourceVersion": str(self.store.last_version)}})
         return web.json_response({"kind": f"{res.kind}List", "apiVersion": res.group_version,
                                   "metadata": {"resourceVersion": str(self.store.last_version)}, "items": objects},

@@ -26,7 +26,7 @@ from .auth import (access_review, access_review_from_protobuf, authenticate, imp
 from ..execstream import ExecStreams
 from .rest import PROTOBUF, Resources, Write, json_body
 from .status import ApiError, no_route
-from .tables import include_object, table
+from .tables import asked_table, table
 from .watch import Watches
 
 log = logging.getLogger("lab.sim.kubeapi")
@@ -177,8 +177,9 @@ class KubeAPI:
             obj = self.resources.get(res, namespace, name)
             if sub == "scale":
                 return web.json_response(self.resources.scale(res, obj))
-            if "as=Table" in request.headers.get("Accept", ""):  # `kubectl get svc NAME`: one row
-                return web.json_response({**table(res, [obj], include_object(query)), "metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]}})
+            include = asked_table(request)
+            if include is not None:  # `kubectl get svc NAME`: one row
+                return web.json_response({**table(res, [obj], include), "metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]}})
             return web.json_response(obj)
         body = await request.read()
         write = Write.of(query)

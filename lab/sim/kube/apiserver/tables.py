@@ -187,11 +187,14 @@ def _since(stamp: str | None) -> str:
 INCLUDE_OBJECT = ("Metadata", "Object", "None")  # metav1.IncludeObjectPolicy; "" is Metadata
 
 
-def include_object(query) -> str:
-    """The `includeObject` a Table request asks for. kubectl asks for Object where it reads the rows' objects
-    (`--sort-by`, `-o custom-columns` with `--server-print`); anything else is a 400 (k8s.io/apiserver
-    v0.32.0 pkg/endpoints/handlers/response.go, transformTable)."""
-    asked = query.get("includeObject", "") or "Metadata"
+def asked_table(request) -> str | None:
+    """For a request that asks for a Table (`Accept: ...;as=Table`, kubectl's get), the `includeObject` policy
+    for its rows; None for a request that asks for the objects themselves. kubectl asks for Object where it
+    reads the rows' objects (`--sort-by`, `-o custom-columns` with `--server-print`); anything else is a 400
+    (k8s.io/apiserver v0.32.0 pkg/endpoints/handlers/response.go, transformTable)."""
+    if "as=Table" not in request.headers.get("Accept", ""):
+        return None
+    asked = request.query.get("includeObject", "") or "Metadata"
     if asked not in INCLUDE_OBJECT:
         raise ApiError(400, "BadRequest", f'unrecognized includeObject value: "{asked}"')
     return asked

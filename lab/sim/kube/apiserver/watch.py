@@ -15,7 +15,7 @@ from ..store import Gone, ObjectStore
 from .rest import Resources
 from .selectors import field_matcher, label_matcher
 from .status import ApiError
-from .tables import include_object, table
+from .tables import asked_table, table
 
 WATCH_BOOKMARK_SECONDS = 5.0
 
@@ -37,12 +37,11 @@ class Watches:
         query = request.query
         labels, fields = label_matcher(query.get("labelSelector")), field_matcher(query.get("fieldSelector"))
         named = (lambda o: o["metadata"]["name"] == name) if name else (lambda o: True)
-        as_table, columns_sent = "as=Table" in request.headers.get("Accept", ""), []
-        include = include_object(query) if as_table else "Metadata"
+        include, columns_sent = asked_table(request), []
 
         def shaped(obj: dict) -> dict:
             """The object, or for `kubectl get -w` its Table row; the columns come with the first only."""
-            if not as_table:
+            if include is None:
                 return self.resources.out(res, obj)
             row = {**table(res, [self.resources.out(res, obj)], include),
                    "metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]}}
