@@ -1,10 +1,10 @@
 import os
-import signal
 
 import pytest
 
 from lab.model import config
 from lab.session import Lab
+from lab_process import stop_leftover
 
 
 @pytest.fixture
@@ -16,11 +16,7 @@ def sim_lab(tmp_path):
     finally:
         pid = lab.backend.provider.pid()
         lab.down()
-        if pid:  # never leave a process behind, even if down itself broke
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        stop_leftover(lab.backend.provider, pid)  # never leave a process behind, even if down itself broke
 
 
 # What the lab's pytest plugin reads from the environment (lab/pytest_plugin.py); `./labctl test` and the

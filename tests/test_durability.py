@@ -3,7 +3,6 @@ API server's does (it answers once etcd has committed); a journal cut short by t
 write that was never acknowledged; a damaged file is refused at start in one line naming it and the fix."""
 import json
 import os
-import signal
 import stat
 import subprocess
 import sys
@@ -12,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from lab import steps
-from lab.backends.base import LabError, wait_until
+from lab.backends.base import LabError
 from lab.sim.process import labprocess
+from lab_process import kill_lab_process
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -21,15 +21,6 @@ REPO = Path(__file__).resolve().parent.parent
 def _kubectl(sim_lab, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "KUBECONFIG": sim_lab.backend.provider.kubeconfig_path()}
     return subprocess.run(["kubectl", "--context=kind-east", *args], env=env, capture_output=True, text=True, timeout=60)
-
-
-def _kill_ours(sim_lab) -> None:
-    """SIGKILL the lab process this test started: the one its own record names, proven ours by its command line."""
-    sim_dir = sim_lab.backend.provider.sim_dir
-    record = labprocess.read_record(sim_dir)
-    assert record is not None and labprocess.is_ours(record.pid, sim_dir)
-    os.kill(record.pid, signal.SIGKILL)
-    wait_until(lambda: not labprocess.alive(record.pid), 5, "the killed lab process to be gone")
 
 
 @pytest.fixture
@@ -49,7 +40,7 @@ def test_writes_acknowledged_right_before_a_kill_9_are_there_after_up(sim_lab, k
             assert _kubectl(sim_lab, "create", "configmap", "doomed").returncode == 0
             deleted = _kubectl(sim_lab, "delete", "configmap", "doomed")
             assert deleted.returncode == 0, deleted.stderr
-        _kill_ours(sim_lab)  # at once: the acknowledgement is all the test waited for
+        kill_lab_process(sim_lab.backend.provider)  # at once: the acknowledgement is all the test waited for
         steps.up(sim_lab, until="clusters")  # how a user restarts a lab whose process died
         for seen in range(round_ + 1):
             got = _kubectl(sim_lab, "get", "configmap", f"acked-{seen}", "-o", "jsonpath={.data.round}")
@@ -68,7 +59,7 @@ def test_resource_versions_keep_rising_across_a_crash(sim_lab, kubectl_installed
     assert _kubectl(sim_lab, "delete", "configmap", "before").returncode == 0
     listed = json.loads(_kubectl(sim_lab, "get", "--raw", "/api/v1/namespaces/default/configmaps").stdout)
     last = int(listed["metadata"]["resourceVersion"])  # the deletion's version: no object holds it any more
-    _kill_ours(sim_lab)
+    kill_lab_process(sim_lab.backend.provider)
     steps.up(sim_lab, until="clusters")
     assert _kubectl(sim_lab, "create", "configmap", "after").returncode == 0
     after = _kubectl(sim_lab, "get", "configmap", "after", "-o", "jsonpath={.metadata.resourceVersion}")
@@ -78,7 +69,7 @@ def test_resource_versions_keep_rising_across_a_crash(sim_lab, kubectl_installed
 def test_a_torn_last_journal_record_is_dropped_and_every_acknowledged_write_kept(sim_lab, kubectl_installed):
     steps.up(sim_lab, until="clusters")
     assert _kubectl(sim_lab, "create", "configmap", "kept").returncode == 0
-    _kill_ours(sim_lab)
+    kill_lab_process(sim_lab.backend.provider)
     journal = sim_lab.backend.provider.sim_dir / "journal.log"
     with open(journal, "ab") as f:  # what a crash in the middle of an append leaves: half a record, no newline
         f.write(b'5f3a0c11 {"seq":999,"c":"east","put":{"apiVersion":"v1","kind":"ConfigMap","metad')
@@ -87,7 +78,7 @@ def test_a_torn_last_journal_record_is_dropped_and_every_acknowledged_write_kept
     assert "dropped a torn last record" in sim_lab.backend.provider.log_file.read_text()
     # The journal goes on from there: the next write survives the next crash too.
     assert _kubectl(sim_lab, "create", "configmap", "later").returncode == 0
-    _kill_ours(sim_lab)
+    kill_lab_process(sim_lab.backend.provider)
     steps.up(sim_lab, until="clusters")
     assert _kubectl(sim_lab, "get", "configmap", "kept").returncode == 0
     assert _kubectl(sim_lab, "get", "configmap", "later").returncode == 0
@@ -97,7 +88,7 @@ def test_a_damaged_journal_is_refused_in_one_line_naming_it_and_the_fix(sim_lab,
     steps.up(sim_lab, until="clusters")
     assert _kubectl(sim_lab, "create", "configmap", "one").returncode == 0
     assert _kubectl(sim_lab, "create", "configmap", "two").returncode == 0
-    _kill_ours(sim_lab)
+    kill_lab_process(sim_lab.backend.provider)
     sim_dir = sim_lab.backend.provider.sim_dir
     journal = sim_dir / "journal.log"
     lines = journal.read_bytes().split(b"\n")

@@ -15,6 +15,7 @@ import pytest
 from lab import lock, steps
 from lab.backends.base import LabError, wait_until
 from lab.sim.process import labprocess
+from lab_process import kill_lab_process
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -95,10 +96,7 @@ def test_down_stops_every_lab_process_of_the_lab_even_an_orphan(sim_lab):
 def test_a_lab_process_that_died_is_named_as_the_cause(sim_lab):
     steps.up(sim_lab, until="clusters")
     backend = sim_lab.backend
-    pid = backend.provider.pid()
-    assert labprocess.is_ours(pid, backend.provider.sim_dir)
-    os.kill(pid, 9)
-    wait_until(lambda: not labprocess.alive(pid), 5, "the lab process to die")
+    pid = kill_lab_process(backend.provider)
     (backend.provider.sim_dir / labprocess.RECORD).write_text(json.dumps({"pid": pid, "port": 9}))
     with pytest.raises(LabError, match=rf"the lab process \(pid {pid}\) has exited.*Fix: `./labctl up` restarts it"):
         backend.kube.get("east", "Namespace", "", "default")

@@ -1,11 +1,11 @@
 """The simulation's lifecycle as a user lives it: up, up again, crash, down, down again."""
 import os
-import signal
 import subprocess
 import sys
 
 from lab import steps
 from lab.backends.base import wait_until
+from lab_process import kill_lab_process
 
 
 def _versions(ctx):
@@ -40,9 +40,7 @@ def test_state_survives_a_crash_of_the_lab_process(sim_lab):
     backend = sim_lab.backend
     backend.provider.settle()
     address = backend.kube.get("east", "Service", "linkerd-multicluster", "linkerd-gateway")["status"]["loadBalancer"]
-    pid = backend.provider.pid()
-    os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: not backend.provider.running(), 5, "the killed lab process to be gone")
+    pid = kill_lab_process(backend.provider)
 
     results = steps.up(sim_lab)
     assert backend.provider.pid() != pid

@@ -4,7 +4,6 @@ stays; a Job's pods are counted to Complete or Failed; the node's status deseria
 import json
 import os
 import shutil
-import signal
 import subprocess
 
 import pytest
@@ -12,6 +11,7 @@ from kubernetes import client, config, watch
 
 from lab import steps
 from lab.backends.base import wait_until
+from lab_process import kill_lab_process
 
 
 @pytest.fixture
@@ -244,9 +244,7 @@ def test_after_a_crash_of_the_lab_process_ended_pods_stay_ended_and_running_ones
     provider = lab.backend.provider
     provider.settle()  # the controllers' writes are in the lab process's journal as they happen
     before = {name: status for name, status in _statuses(kubectl).items()}
-    pid = provider.pid()
-    os.kill(pid, signal.SIGKILL)
-    wait_until(lambda: not provider.running(), 5, "the killed lab process to be gone")
+    pid = kill_lab_process(provider)
     steps.up(lab, until="clusters")
     kubectl("wait", "--for=condition=Ready", "pod/sleeper", "--timeout=20s")
     provider.settle()
