@@ -44,6 +44,17 @@ def _file(nodeid: str) -> str:
 
 
 @pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config):
+    """`inv test`'s `-n auto`: twice as many workers as cores (most of the suite waits on its labs), 8 at most, and
+    no more than the test files the run was given (testorder.workers)."""
+    most = min(8, 2 * (os.cpu_count() or 1))
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return most
+    where = config.invocation_params.dir
+    return testorder.workers([where / arg.split("::", 1)[0] for arg in config.args], config.getini("python_files"), most)
+
+
+@pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node):
     """On the controller of `inv test`'s parallel run: one table of durations for every worker, so all of them
     collect the files in the same order (xdist refuses workers whose collections differ)."""

@@ -292,9 +292,9 @@ def test(c, args=""):
 
 
 def _parallel(argv: list[str]) -> list[str]:
-    """pytest-xdist workers for a run on the simulation: most of the suite waits on the labs (probe periods,
-    controllers), not on the CPU, so twice as many workers as cores, each with a lab of its own (lab/pytest_plugin.py
-    gives each worker its root). Files stay whole on one worker, so a module's lab comes up once. Not on kind or
+    """pytest-xdist workers for a run on the simulation, each with a lab of its own (lab/pytest_plugin.py gives each
+    worker its root); how many, conftest.py's pytest_xdist_auto_num_workers says (twice the cores, fewer when the
+    run names fewer test files). Files stay whole on one worker, so a module's lab comes up once. Not on kind or
     existing contexts: their clusters are real and shared (two workers would create `east` twice). A run that
     chooses its own (`-n`, `-p no:xdist`) keeps its choice."""
     if any(a.startswith(("-n", "--numprocesses", "--dist")) or a in ("no:xdist", "-pno:xdist") for a in argv):
@@ -307,7 +307,7 @@ def _parallel(argv: list[str]) -> list[str]:
         return []  # the session's `lab` fixture says what is wrong, once
     if chosen.backend.name != "sim":
         return []
-    return ["-n", str(min(8, 2 * (os.cpu_count() or 1))), "--dist", "loadfile", "--no-loadscope-reorder"]  # conftest.py queues files longest first
+    return ["-n", "auto", "--dist", "loadfile", "--no-loadscope-reorder"]  # conftest.py queues files longest first
 
 
 @task(help={"config": HELP_CONFIG, "profile": HELP_PROFILE})

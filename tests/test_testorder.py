@@ -1,6 +1,7 @@
 """`inv test` hands its parallel workers the longest test files first, by the durations of the last whole run."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -49,8 +50,12 @@ def _project(tmp_path: Path, durations: dict | None) -> Path:
     return tmp_path
 
 
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+
+
 def _run_order(project: Path) -> list[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env = _env()
     result = subprocess.run([sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "-n", "1", "--dist", "loadfile",
                              "--no-loadscope-reorder", "--rootdir", str(project), str(project)],
                             cwd=project, env=env, capture_output=True, text=True, timeout=120)
@@ -63,3 +68,36 @@ def test_a_parallel_run_queues_by_the_last_runs_durations_and_records_its_own_fo
     assert _run_order(project) == ["test_c.py", "test_a.py", "test_b.py"]
     measured = json.loads((project / ".lab" / "test-durations.json").read_text())
     assert measured["test_b.py"] > measured["test_c.py"] > measured["test_a.py"]  # what this run took: the next order
+
+
+def test_workers_are_as_many_as_the_test_files_named_and_one_file_needs_none(tmp_path):
+    (tmp_path / "sub").mkdir()
+    for name in ("test_a.py", "test_b.py", "sub/test_c.py", "sub/helper.py", "sub/d_test.py"):
+        (tmp_path / name).write_text("")
+    patterns = ["test_*.py", "*_test.py"]
+    assert testorder.workers(None, patterns, 4) == 4  # the whole suite
+    assert testorder.workers([tmp_path / "test_a.py"], patterns, 4) == 0
+    assert testorder.workers([tmp_path / "test_a.py", tmp_path / "test_a.py"], patterns, 4) == 0  # one file twice
+    assert testorder.workers([tmp_path / "sub"], patterns, 4) == 2  # helper.py is no test file
+    assert testorder.workers([tmp_path / "sub", tmp_path / "sub" / "test_c.py", tmp_path / "test_b.py"], patterns, 4) == 3
+    assert testorder.workers([tmp_path], patterns, 3) == 3  # four files, three workers at most
+    assert testorder.workers([tmp_path / "test_a.py", tmp_path / "nope.py"], patterns, 4) == 4  # pytest says what is wrong
+
+
+def test_a_run_of_one_file_starts_no_worker_and_a_run_of_a_few_starts_one_per_file(tmp_path):
+    """`-n auto` as `inv test` passes it, through this repository's conftest.py."""
+    project = _project(tmp_path, None)
+    most = min(8, 2 * (os.cpu_count() or 1))
+
+    def started(*args: str) -> int:
+        result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "auto", "--dist", "loadfile",
+                                 "--rootdir", str(project), *args], cwd=project, env=_env(), capture_output=True,
+                                text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert re.search(r"\b1 passed|\b2 passed|\b3 passed", result.stdout)
+        workers = re.search(r"created: (\d+)/\d+ workers", result.stdout)
+        return int(workers.group(1)) if workers else 0
+
+    assert started("test_b.py") == 0
+    assert started("test_a.py::test_it", "test_c.py") == min(2, most)
+    assert started() == most  # the whole suite

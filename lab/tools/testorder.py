@@ -1,4 +1,4 @@
-"""The order in which `inv test` hands test files to its parallel workers: the longest first.
+"""How `inv test` runs test files in parallel workers: how many workers, and the longest files first.
 
 pytest-xdist's `--dist loadfile` gives each worker that becomes free the next whole file of its queue. Left to
 itself it queues the files with the most tests first, which puts the long files of few tests last (the workshop's
@@ -11,6 +11,7 @@ uses; copy the local file over it when the suite has changed shape). A file neit
 """
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import statistics
@@ -55,3 +56,25 @@ def record(root: Path, measured: dict[str, float]) -> None:
         json.dump(dict(sorted(table.items())), out, indent=1)
         out.write("\n")
     os.replace(tmp, path)
+
+
+def workers(selected: list[Path] | None, patterns: list[str], most: int) -> int:
+    """How many workers a run starts: `most`, unless the paths it was given (`selected`: files, `file::test`
+    node ids or folders; None for the whole suite) hold fewer test files (named as `patterns`, pytest's
+    python_files, say). A file stays whole on one worker, so a worker beyond the files would only start and
+    idle, taking the CPU the working one needs; a single file runs in pytest's own process (0 workers), which
+    is what makes `./labctl test --args tests/test_x.py` quick. A path that does not exist leaves `most`:
+    pytest says what is wrong with it."""
+    if not selected:
+        return most
+    files: set[Path] = set()
+    for path in selected:
+        if path.is_dir():
+            files |= {f.resolve() for f in path.rglob("*.py") if any(fnmatch.fnmatch(f.name, p) for p in patterns)}
+        elif path.is_file():
+            files.add(path.resolve())
+        else:
+            return most
+        if len(files) >= most:
+            return most
+    return len(files) if len(files) > 1 else 0
