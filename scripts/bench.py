@@ -3,6 +3,8 @@
 and writes them to .lab/bench.json. It measures and prints each figure beside the goal the issues
 set for it (met / NOT MET); it never fails on one. The README says how to read them.
 
+  machine speed        CPU seconds of a fixed pure-Python workload: figures from two machines compare only
+                       beside it
   sim up / down        whole `inv up` from nothing (fresh state: new certificates, new lab process,
                        every step) until west sees east's gateway alive; up's own work: that minus the
                        wait for the first gateway probe as the lab drew it (the period plus the ticker's
@@ -284,6 +286,30 @@ def bench_kind_overlap(runs: int, delay: float) -> dict:
     return {"kind_bringup_wall_s": walls, "kind_wall_to_sum_ratio": ratios}
 
 
+def machine_speed(runs: int = 5) -> dict:
+    """Seconds of one fixed pure-Python workload, of the kind the lab's processes do (a Kubernetes object
+    deep-copied, serialized with sorted keys, parsed and hashed, 2,000 times), on one core. Not a goal: figures
+    from two machines compare only beside it (the test run is CPU-bound; on a machine where this figure is 1.5
+    times larger, so is the test run)."""
+    import copy
+    import hashlib
+
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "foobar-5d9c", "namespace": "default",
+           "labels": {f"l{i}": f"v{i}" for i in range(8)}, "annotations": {f"a{i}": "x" * 40 for i in range(8)}},
+           "spec": {"containers": [{"name": f"c{i}", "image": "ghcr.io/x:1", "ports": [{"containerPort": 80 + i}],
+                                    "env": [{"name": f"E{j}", "value": str(j)} for j in range(10)]} for i in range(3)]},
+           "status": {"conditions": [{"type": t, "status": "True"} for t in ("Ready", "Initialized", "PodScheduled")]}}
+    times = []
+    for _ in range(runs):
+        started = time.process_time()
+        for _ in range(2000):
+            text = json.dumps(copy.deepcopy(pod), sort_keys=True)
+            hashlib.sha256(text.encode()).hexdigest()
+            json.loads(text)
+        times.append(time.process_time() - started)
+    return {"machine_speed_s": times}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="multicluster lab benchmark")
     parser.add_argument("--runs", type=int, default=5, help="runs for up/down, mirror convergence and kind overlap")
@@ -296,7 +322,7 @@ def main() -> None:
     parser.add_argument("--only", action="append", choices=parts, help="measure only this part (repeatable)")
     args = parser.parse_args()
     only = set(args.only or parts)
-    figures: dict = {}
+    figures: dict = machine_speed()
     if "updown" in only:
         figures.update(bench_up_down(args.runs))
     if "suite" in only:
@@ -325,6 +351,7 @@ def main() -> None:
     soak = f"{args.soak_rounds} x {args.soak_requests:,} requests each way, 8 clients"
     # (figure, what it is, goal from the issues as (comparison, value) or None)
     labels = [
+        ("machine_speed_s", "machine speed: a fixed Python workload on one core (CPU s)", None),
         ("sim_up_s", "sim up, nothing -> gateway alive (s)", None),
         ("sim_up_first_probe_s", "  of which the first probe's wait, as the lab drew it (lab.log) (s)", None),
         ("sim_up_own_work_s", "  up's own work: each run minus its drawn first-probe wait (s)", ("<=", 0.6)),
