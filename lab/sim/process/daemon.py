@@ -158,8 +158,9 @@ class LabProcess:
         if restored.torn:
             log.warning("dropped a torn last record of %s (a write cut short by a crash, never acknowledged)",
                         self.state_dir / journal.NAME)
-        # An answered write counts as activity for `_quiet`: its client sends the next one right after the
-        # answer, which comes an fsync after the change.
+        # A background fdatasync that finishes (journal.sync) wakes the loop as a write does, so `_quiet` takes it
+        # for part of a burst still landing. Answers do not wait for it; without this wake an `up` makes as many
+        # passes (10-12, measured), so it only keeps a pass from starting between a burst's writes and their sync.
         self.journal = journal.Journal(self.state_dir / journal.NAME, restored.journal_valid, restored.seq,
                                        on_synced=self._wake.set)
         for name, saved in restored.clusters.items():
