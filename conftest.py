@@ -1,4 +1,5 @@
 # The scenario fixtures (lab, east, west, cluster) come from the lab's pytest plugin.
+import json
 import os
 import shutil
 import tempfile
@@ -46,12 +47,27 @@ def _file(nodeid: str) -> str:
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_auto_num_workers(config):
     """`inv test`'s `-n auto`: twice as many workers as cores (most of the suite waits on its labs), 8 at most, and
-    no more than the test files the run was given (testorder.workers)."""
+    no more than the test files the run was given, or with `--lf` the files of the tests that failed last
+    (testorder.workers)."""
     most = min(8, 2 * (os.cpu_count() or 1))
+    failed = _last_failed_files(config) if getattr(config.option, "lf", False) else None
+    if failed:
+        return testorder.workers(failed, config.getini("python_files"), most)
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         return most
     where = config.invocation_params.dir
     return testorder.workers([where / arg.split("::", 1)[0] for arg in config.args], config.getini("python_files"), most)
+
+
+def _last_failed_files(config) -> list[Path]:
+    """The files of the tests the last run failed, from pytest's cache (read here because xdist asks for the
+    workers before the cache plugin is configured); none when it holds none, and `--lf` then runs everything."""
+    cache_dir = Path(os.path.expandvars(os.path.expanduser(config.getini("cache_dir"))))
+    try:
+        failed = json.loads((config.rootpath / cache_dir / "v" / "cache" / "lastfailed").read_text())
+    except (OSError, ValueError):
+        return []
+    return [config.rootpath / nodeid.split("::", 1)[0] for nodeid in failed] if isinstance(failed, dict) else []
 
 
 @pytest.hookimpl(optionalhook=True)

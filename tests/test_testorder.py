@@ -101,3 +101,22 @@ def test_a_run_of_one_file_starts_no_worker_and_a_run_of_a_few_starts_one_per_fi
     assert started("test_b.py") == 0
     assert started("test_a.py::test_it", "test_c.py") == min(2, most)
     assert started() == most  # the whole suite
+
+
+def test_a_rerun_of_the_last_failures_starts_one_worker_per_failing_file_and_none_for_one(tmp_path):
+    project = _project(tmp_path, None)
+    for name in ("test_d.py", "test_e.py"):
+        (project / name).write_text("def test_fails():\n    assert False\n")
+    most = min(8, 2 * (os.cpu_count() or 1))
+
+    def run(*args: str) -> tuple[int, int]:
+        result = subprocess.run([sys.executable, "-m", "pytest", "-n", "auto", "--dist", "loadfile", "--rootdir",
+                                 str(project), *args], cwd=project, env=_env(), capture_output=True, text=True, timeout=120)
+        workers = re.search(r"created: (\d+)/\d+ workers", result.stdout)
+        return result.returncode, int(workers.group(1)) if workers else 0
+
+    assert run() == (1, most)  # the whole suite; two files fail
+    assert run("--lf") == (1, min(2, most))  # their two files
+    (project / "test_e.py").write_text("def test_fails():\n    pass\n")
+    assert run("--lf") == (1, min(2, most))  # still both: test_e failed last time
+    assert run("--lf") == (1, 0)  # only test_d's failure is left: one file, pytest's own process
