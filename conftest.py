@@ -46,22 +46,34 @@ def _file(nodeid: str) -> str:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_auto_num_workers(config):
-    """`inv test`'s `-n auto`: twice as many workers as cores (most of the suite waits on its labs), 8 at most, and
-    no more than the test files the run was given, or with `--lf` the files of the tests that failed last
-    (testorder.workers)."""
+    """`inv test`'s `-n auto --dist loadfile`: twice as many workers as cores (most of the suite waits on its labs),
+    8 at most, and never more than the test files the run names, or with `--lf` the files whose tests failed
+    last (testorder.workers). Another --dist, or PYTEST_XDIST_AUTO_NUM_WORKERS, leaves the count to xdist."""
+    if config.option.dist != "loadfile" or os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
     most = min(8, 2 * (os.cpu_count() or 1))
-    failed = _last_failed_files(config) if getattr(config.option, "lf", False) else None
-    if failed:
-        return testorder.workers(failed, config.getini("python_files"), most)
-    if config.args_source != pytest.Config.ArgsSource.ARGS:
-        return most
-    where = config.invocation_params.dir
-    return testorder.workers([where / arg.split("::", 1)[0] for arg in config.args], config.getini("python_files"), most)
+    patterns = config.getini("python_files")
+    named = None  # the whole suite
+    if config.args_source == pytest.Config.ArgsSource.ARGS and not config.option.pyargs:
+        where = config.invocation_params.dir
+        paths = [where / arg.split("::", 1)[0] for arg in config.args]
+        if not all(path.exists() for path in paths):
+            return 0  # in pytest's own process, which says which path is missing (under xdist: "no tests ran")
+        named = testorder.test_files(paths, patterns)
+    if getattr(config.option, "lf", False) and not config.option.cacheclear:
+        recorded = _last_failed_files(config)
+        failed = {path.resolve() for path in recorded if path.is_file()}  # a deleted file's failure is skipped
+        rerun = failed if named is None else named & failed  # --lf reruns the failures among the named files
+        if rerun:
+            named = rerun
+        elif not recorded and config.option.last_failed_no_failures == "none":
+            return 0  # no failure recorded: nothing will run
+    return testorder.workers(named, most)
 
 
 def _last_failed_files(config) -> list[Path]:
     """The files of the tests the last run failed, from pytest's cache (read here because xdist asks for the
-    workers before the cache plugin is configured); none when it holds none, and `--lf` then runs everything."""
+    workers before the cache plugin is configured)."""
     cache_dir = Path(os.path.expandvars(os.path.expanduser(config.getini("cache_dir"))))
     try:
         failed = json.loads((config.rootpath / cache_dir / "v" / "cache" / "lastfailed").read_text())

@@ -75,32 +75,53 @@ def test_workers_are_as_many_as_the_test_files_named_and_one_file_needs_none(tmp
     for name in ("test_a.py", "test_b.py", "sub/test_c.py", "sub/helper.py", "sub/d_test.py"):
         (tmp_path / name).write_text("")
     patterns = ["test_*.py", "*_test.py"]
-    assert testorder.workers(None, patterns, 4) == 4  # the whole suite
-    assert testorder.workers([tmp_path / "test_a.py"], patterns, 4) == 0
-    assert testorder.workers([tmp_path / "test_a.py", tmp_path / "test_a.py"], patterns, 4) == 0  # one file twice
-    assert testorder.workers([tmp_path / "sub"], patterns, 4) == 2  # helper.py is no test file
-    assert testorder.workers([tmp_path / "sub", tmp_path / "sub" / "test_c.py", tmp_path / "test_b.py"], patterns, 4) == 3
-    assert testorder.workers([tmp_path], patterns, 3) == 3  # four files, three workers at most
-    assert testorder.workers([tmp_path / "test_a.py", tmp_path / "nope.py"], patterns, 4) == 4  # pytest says what is wrong
+
+    def workers(*paths: str, most: int = 4) -> int:
+        return testorder.workers(testorder.test_files([tmp_path / p for p in paths], patterns), most)
+
+    assert testorder.workers(None, 4) == 4  # the whole suite
+    assert workers("test_a.py") == 0
+    assert workers("test_a.py", "test_a.py") == 0  # one file twice
+    assert workers("sub") == 2  # helper.py is no test file
+    assert workers("sub", "sub/test_c.py", "test_b.py") == 3
+    assert workers(".", most=3) == 3  # four files, three workers at most
+
+
+def _workers_and_code(project: Path, *args: str, cwd: Path | None = None) -> tuple[int, int]:
+    """`-n auto` as `inv test` passes it, through this repository's conftest.py: (workers started, exit code)."""
+    result = subprocess.run([sys.executable, "-m", "pytest", "-n", "auto", "--dist", "loadfile", "--rootdir", str(project),
+                             *args], cwd=cwd or project, env={**_env(), "PYTEST_XDIST_AUTO_NUM_WORKERS": ""},
+                            capture_output=True, text=True, timeout=120)
+    workers = re.search(r"created: (\d+)/\d+ workers?", result.stdout)
+    return int(workers.group(1)) if workers else 0, result.returncode
 
 
 def test_a_run_of_one_file_starts_no_worker_and_a_run_of_a_few_starts_one_per_file(tmp_path):
-    """`-n auto` as `inv test` passes it, through this repository's conftest.py."""
     project = _project(tmp_path, None)
     most = min(8, 2 * (os.cpu_count() or 1))
+    assert _workers_and_code(project, "-p", "no:cacheprovider", "test_b.py") == (0, 0)
+    assert _workers_and_code(project, "-p", "no:cacheprovider", "test_a.py::test_it", "test_c.py") == (min(2, most), 0)
+    assert _workers_and_code(project, "-p", "no:cacheprovider") == (most, 0)  # the whole suite
 
-    def started(*args: str) -> int:
-        result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "auto", "--dist", "loadfile",
-                                 "--rootdir", str(project), *args], cwd=project, env=_env(), capture_output=True,
-                                text=True, timeout=120)
+
+def test_a_path_that_does_not_exist_is_reported_by_pytest_not_swallowed_by_idle_workers(tmp_path):
+    project = _project(tmp_path, None)
+    (project / "sub").mkdir()
+    # Under xdist a missing path only says "no tests ran" (exit 5); in pytest's own process it is the usage
+    # error naming the path (exit 4), as from a folder where the path given is not relative to.
+    assert _workers_and_code(project, "-p", "no:cacheprovider", "test_a.py", "nope.py") == (0, 4)
+    assert _workers_and_code(project, "-p", "no:cacheprovider", "test_a.py", cwd=project / "sub") == (0, 4)
+
+
+def test_the_count_is_xdists_own_for_another_distribution_or_when_the_user_sets_it(tmp_path):
+    project = _project(tmp_path, None)
+    run = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "auto", "--rootdir", str(project)]
+    for extra, env in ((["--dist", "load", "test_a.py"], {}),
+                       (["--dist", "loadfile", "test_a.py"], {"PYTEST_XDIST_AUTO_NUM_WORKERS": "2"})):
+        result = subprocess.run([*run, *extra], cwd=project, env={**_env(), **env}, capture_output=True, text=True,
+                                timeout=120)
         assert result.returncode == 0, result.stdout + result.stderr
-        assert re.search(r"\b1 passed|\b2 passed|\b3 passed", result.stdout)
-        workers = re.search(r"created: (\d+)/\d+ workers", result.stdout)
-        return int(workers.group(1)) if workers else 0
-
-    assert started("test_b.py") == 0
-    assert started("test_a.py::test_it", "test_c.py") == min(2, most)
-    assert started() == most  # the whole suite
+        assert re.search(r"created: \d+/\d+ workers?", result.stdout), result.stdout  # not ours: not in-process
 
 
 def test_a_rerun_of_the_last_failures_starts_one_worker_per_failing_file_and_none_for_one(tmp_path):
@@ -109,14 +130,19 @@ def test_a_rerun_of_the_last_failures_starts_one_worker_per_failing_file_and_non
         (project / name).write_text("def test_fails():\n    assert False\n")
     most = min(8, 2 * (os.cpu_count() or 1))
 
-    def run(*args: str) -> tuple[int, int]:
-        result = subprocess.run([sys.executable, "-m", "pytest", "-n", "auto", "--dist", "loadfile", "--rootdir",
-                                 str(project), *args], cwd=project, env=_env(), capture_output=True, text=True, timeout=120)
-        workers = re.search(r"created: (\d+)/\d+ workers", result.stdout)
-        return result.returncode, int(workers.group(1)) if workers else 0
-
-    assert run() == (1, most)  # the whole suite; two files fail
-    assert run("--lf") == (1, min(2, most))  # their two files
+    assert _workers_and_code(project) == (most, 1)  # the whole suite; two files fail
+    assert _workers_and_code(project, "--lf") == (min(2, most), 1)  # their two files
+    assert _workers_and_code(project, "--lf", "test_d.py", "test_a.py") == (0, 1)  # the failures among those named
+    assert _workers_and_code(project, "--lf", "test_a.py", "test_b.py") == (min(2, most), 0)  # none failed there: both
     (project / "test_e.py").write_text("def test_fails():\n    pass\n")
-    assert run("--lf") == (1, min(2, most))  # still both: test_e failed last time
-    assert run("--lf") == (1, 0)  # only test_d's failure is left: one file, pytest's own process
+    assert _workers_and_code(project, "--lf") == (min(2, most), 1)  # still both: test_e failed last time
+    assert _workers_and_code(project, "--lf") == (0, 1)  # only test_d's failure is left: pytest's own process
+    (project / "test_f.py").write_text("def test_fails():\n    assert False\n")
+    assert _workers_and_code(project, "test_f.py", "test_d.py") == (min(2, most), 1)
+    (project / "test_f.py").unlink()  # its failure stays in pytest's cache; --lf skips the file, and so does the count
+    assert _workers_and_code(project, "--lf") == (0, 1)
+    # --cache-clear forgets the failures before --lf reads them: the whole suite, in parallel
+    assert _workers_and_code(project, "--lf", "--cache-clear") == (most, 1)
+    (project / "test_d.py").write_text("def test_fails():\n    pass\n")
+    assert _workers_and_code(project) == (most, 0)
+    assert _workers_and_code(project, "--lf", "--lfnf", "none") == (0, 5)  # nothing failed last: nothing runs

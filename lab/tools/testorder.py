@@ -58,23 +58,23 @@ def record(root: Path, measured: dict[str, float]) -> None:
     os.replace(tmp, path)
 
 
-def workers(selected: list[Path] | None, patterns: list[str], most: int) -> int:
-    """How many workers a run starts: `most`, unless the paths it was given (`selected`: files, `file::test`
-    node ids or folders; None for the whole suite) hold fewer test files (named as `patterns`, pytest's
-    python_files, say). A file stays whole on one worker, so a worker beyond the files would only start and
-    idle, taking the CPU the working one needs; a single file runs in pytest's own process (0 workers), which
-    is what makes `./labctl test --args tests/test_x.py` quick. A path that does not exist leaves `most`:
-    pytest says what is wrong with it."""
-    if not selected:
-        return most
+def test_files(paths: list[Path], patterns: list[str]) -> set[Path]:
+    """The test files `paths` name: each file itself, each folder's files named as `patterns` (pytest's
+    python_files) at any depth; resolved, so a file named twice counts once."""
     files: set[Path] = set()
-    for path in selected:
+    for path in paths:
         if path.is_dir():
             files |= {f.resolve() for f in path.rglob("*.py") if any(fnmatch.fnmatch(f.name, p) for p in patterns)}
         elif path.is_file():
             files.add(path.resolve())
-        else:
-            return most
-        if len(files) >= most:
-            return most
+    return files
+
+
+def workers(files: set[Path] | None, most: int) -> int:
+    """How many workers a run of `files` starts (None: the whole suite): `most`, or one per file when there are
+    fewer. A file stays whole on one worker (`--dist loadfile`), so a worker beyond the files would only start
+    and idle, taking the CPU the working one needs; a single file runs in pytest's own process (0 workers),
+    which is what makes `./labctl test --args tests/test_x.py` quick."""
+    if files is None or len(files) >= most:
+        return most
     return len(files) if len(files) > 1 else 0
