@@ -1,5 +1,8 @@
 """The sim's object store behaves like `kubectl apply` for what the lab relies on."""
-from lab.sim.kube.store import ObjectStore
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lab.sim.kube.store import ObjectStore, json_copy
 
 
 def svc(**annotations):
@@ -51,3 +54,39 @@ def test_label_selection_and_persistence_roundtrip():
     assert copy.apply({**svc(), "metadata": {"name": "third", "namespace": "demo"}})
     assert int(copy.get("Service", "demo", "third")["metadata"]["resourceVersion"]) > max(
         int(o["metadata"]["resourceVersion"]) for o in store.dump())
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+                    max_leaves=25)
+
+
+def _containers(value) -> set[int]:
+    """The identities of every dict and list inside `value`: two values share a mutable part if these meet."""
+    if isinstance(value, dict):
+        return {id(value)}.union(*(_containers(v) for v in value.values()))
+    if isinstance(value, list):
+        return {id(value)}.union(*(_containers(v) for v in value))
+    return set()
+
+
+@given(JSON)
+def test_what_is_written_and_what_is_read_are_the_callers_own_copies(data):
+    store = ObjectStore()
+    written = {**svc(), "data": data}
+    store.apply(written)
+    read = store.get("Service", "demo", "foobar")
+    listed = store.list("Service")[0]
+    kept = store.view("Service", "demo", "foobar")
+    assert read["data"] == listed["data"] == kept["data"] == data
+    for other in (written, read, listed):  # changing any of these can never change what the store holds
+        assert not _containers(other) & _containers(kept)
+    store.set_status("Service", "demo", "foobar", {"data": data})
+    assert store.view("Service", "demo", "foobar")["status"] == {"data": data}
+    assert not _containers(data) & _containers(store.view("Service", "demo", "foobar"))
+
+
+def test_a_value_json_cannot_hold_is_still_copied_whole():
+    inner = [1]
+    copied = json_copy({"pair": (inner, 2)})
+    assert copied == {"pair": ([1], 2)} and copied["pair"][0] is not inner

@@ -7,7 +7,6 @@ in a row changes nothing, which is what lets the lab's steps be idempotent.
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import ipaddress
 import random
@@ -19,7 +18,7 @@ from ...model.topology import AddressPool
 from ... import names
 from ...names import METALLB_NS
 from ..kube.objects import pod_ready
-from ..kube.store import matches
+from ..kube.store import json_copy, matches
 
 if TYPE_CHECKING:
     from .cluster import SimCluster
@@ -56,7 +55,7 @@ class ServiceIPs:
             offset = self._pick(net.num_addresses, used)
             ip = str(ipaddress.IPv4Address(base + offset))
             used.add(offset)
-            svc = copy.deepcopy(view)
+            svc = json_copy(view)
             svc["spec"]["clusterIP"] = ip
             svc["spec"]["clusterIPs"] = [ip]
             self.cluster.store.apply(svc)
@@ -99,7 +98,7 @@ class ServiceAccountTokens:
     async def reconcile(self) -> None:
         for view in self.cluster.store.views("Secret"):
             if view.get("type") == "kubernetes.io/service-account-token" and not view.get("data", {}).get("token"):
-                secret = copy.deepcopy(view)
+                secret = json_copy(view)
                 secret.setdefault("data", {})["token"] = b64(secrets.token_urlsafe(32))
                 secret["data"]["namespace"] = b64(secret["metadata"]["namespace"])
                 self.cluster.store.apply(secret)

@@ -7,12 +7,12 @@ in a row changes nothing, which is what lets the lab's steps be idempotent.
 """
 from __future__ import annotations
 
-import copy
 import secrets
 import time
 from typing import TYPE_CHECKING
 
 from ..kube.objects import pod_ready, template_hash
+from ..kube.store import json_copy
 from .kubelet import Kubelet, host_ip
 
 if TYPE_CHECKING:
@@ -89,9 +89,9 @@ class Deployments:
             revision = latest
         else:
             revision = latest + 1
-        template = copy.deepcopy(dep["spec"]["template"])
+        template = json_copy(dep["spec"]["template"])
         template.setdefault("metadata", {}).setdefault("labels", {})[HASH_LABEL] = digest
-        selector = copy.deepcopy(dep["spec"].get("selector") or {})
+        selector = json_copy(dep["spec"].get("selector") or {})
         selector.setdefault("matchLabels", {})[HASH_LABEL] = digest
         rs = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
               "metadata": {"name": f"{name}-{digest}", "namespace": ns, "labels": dict(template["metadata"]["labels"]),
