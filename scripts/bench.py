@@ -3,8 +3,9 @@
 and writes them to .lab/bench.json. It measures and prints each figure beside the goal the issues
 set for it (met / NOT MET); it never fails on one. The README says how to read them.
 
-  machine speed        CPU seconds of a fixed pure-Python workload: figures from two machines compare only
-                       beside it
+  machine speed        CPU seconds of a fixed pure-Python workload, at the start and at the end of the run:
+                       figures from two machines compare only beside it, and two values far apart say the
+                       machine changed speed during the run
   sim up / down        whole `inv up` from nothing (fresh state: new certificates, new lab process,
                        every step) until west sees east's gateway alive; up's own work: that minus the
                        wait for the first gateway probe as the lab drew it (the period plus the ticker's
@@ -343,6 +344,7 @@ def main() -> None:
                 lab.close()
     if "kind" in only:
         figures.update(bench_kind_overlap(args.runs, delay=0.05))
+    figures["machine_speed_end_s"] = machine_speed()["machine_speed_s"]  # a machine that changed speed meanwhile shows here
 
     if "lab_open_files_before" in figures:
         figures["lab_open_files_growth"] = [figures["lab_open_files_after"][0] - figures["lab_open_files_before"][0]]
@@ -352,6 +354,7 @@ def main() -> None:
     # (figure, what it is, goal from the issues as (comparison, value) or None)
     labels = [
         ("machine_speed_s", "machine speed: a fixed Python workload on one core (CPU s)", None),
+        ("machine_speed_end_s", "  the same at the end of this run", None),
         ("sim_up_s", "sim up, nothing -> gateway alive (s)", None),
         ("sim_up_first_probe_s", "  of which the first probe's wait, as the lab drew it (lab.log) (s)", None),
         ("sim_up_own_work_s", "  up's own work: each run minus its drawn first-probe wait (s)", ("<=", 0.6)),
