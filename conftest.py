@@ -56,7 +56,7 @@ def pytest_xdist_auto_num_workers(config):
     named = None  # the whole suite
     if config.args_source == pytest.Config.ArgsSource.ARGS and not config.option.pyargs:
         where = config.invocation_params.dir
-        paths = [where / arg.split("::", 1)[0] for arg in config.args]
+        paths = [where / _file(arg) for arg in config.args]
         if not all(path.exists() for path in paths):
             return 0  # in pytest's own process, which says which path is missing (under xdist: "no tests ran")
         named = testorder.test_files(paths, patterns)
@@ -79,7 +79,7 @@ def _last_failed_files(config) -> list[Path]:
         failed = json.loads((config.rootpath / cache_dir / "v" / "cache" / "lastfailed").read_text())
     except (OSError, ValueError):
         return []
-    return [config.rootpath / nodeid.split("::", 1)[0] for nodeid in failed] if isinstance(failed, dict) else []
+    return [config.rootpath / _file(nodeid) for nodeid in failed] if isinstance(failed, dict) else []
 
 
 @pytest.hookimpl(optionalhook=True)

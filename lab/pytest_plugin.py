@@ -159,12 +159,16 @@ def run_kubectl(args: list[str], env: Mapping[str, str], stdin: str | None = Non
     above, and only that) runs once more, with a warning in the test report: the command's effects happen
     twice, so the scenarios exec only what may run twice."""
     argv = ["kubectl", *args]
-    result = subprocess.run(argv, input=stdin, env=dict(env), capture_output=True, text=True, timeout=timeout)
+
+    def run() -> subprocess.CompletedProcess:
+        return subprocess.run(argv, input=stdin, env=dict(env), capture_output=True, text=True, timeout=timeout)
+
+    result = run()
     if "exec" in args and "Unknown stream id" in result.stderr and DROPPED_EXEC_OUTPUT in result.stderr:
         warnings.warn(f"kubectl dropped the output of `{' '.join(argv)}` (client-go before v0.34 discards "
                       f"frames that arrive before its streams exist); ran it again. kubectl said: "
                       f"{result.stderr.strip()}", stacklevel=2)
-        result = subprocess.run(argv, input=stdin, env=dict(env), capture_output=True, text=True, timeout=timeout)
+        result = run()
     return result
 
 

@@ -30,6 +30,17 @@ from .tables import asked_table, table
 from .watch import Watches
 
 log = logging.getLogger("lab.sim.kubeapi")
+
+
+def _log_containers(spec: dict) -> list[str]:
+    """Whose log a pod has: any of its containers (the pod log REST's check, registry/core/pod)."""
+    return [c["name"] for field in ("initContainers", "containers", "ephemeralContainers") for c in spec.get(field) or []]
+
+
+def _exec_containers(spec: dict) -> list[str]:
+    """What an exec may enter: the containers that run, sidecars (init containers that restart) included."""
+    return [c["name"] for c in spec.get("containers", [])] + \
+        [c["name"] for c in spec.get("initContainers", []) if c.get("restartPolicy") == "Always"]
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 # Every authenticated user may ask these about itself: the system:basic-user ClusterRole, bound to
 # system:authenticated (bootstrappolicy), grants create on both.
@@ -200,16 +211,20 @@ class KubeAPI:
         return web.json_response({"kind": f"{res.kind}List", "apiVersion": res.group_version, "metadata": {}, "items": []})
 
     # -- pods: logs and exec -------------------------------------------------------------------------
-    def logs(self, namespace: str, name: str, query) -> web.Response:
+    def _pod_container(self, namespace: str, name: str, query, valid) -> tuple[dict, str]:
+        """The pod and the container a logs or exec request names (the pod's first container by default): 404
+        for a pod that does not exist, 400 for a container not among `valid(pod spec)`."""
         pod = self.store.view("Pod", namespace, name)
         if pod is None:
             raise ApiError(404, "NotFound", f'pods "{name}" not found', {"name": name, "kind": "pods"})
-        runtime = self.cluster.pods.get((namespace, name))
         container = query.get("container") or pod["spec"]["containers"][0]["name"]
-        spec = pod["spec"]
-        if container not in [c["name"] for field in ("initContainers", "containers", "ephemeralContainers")
-                             for c in spec.get(field) or []]:  # the pod log REST's check (registry/core/pod)
+        if container not in valid(pod["spec"]):
             raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
+        return pod, container
+
+    def logs(self, namespace: str, name: str, query) -> web.Response:
+        pod, container = self._pod_container(namespace, name, query, _log_containers)
+        runtime = self.cluster.pods.get((namespace, name))
         if query.get("previous") in ("true", "1"):
             # The kubelet has a previous run's log only for a container whose status holds its last
             # termination (pkg/kubelet/kubelet_pods.go, validateContainerLogStatus: `lastState.Terminated`
@@ -224,15 +239,8 @@ class KubeAPI:
         return web.Response(text="".join(f"{line}\n" for line in (lines[-tail:] if tail else lines)))
 
     async def exec(self, request: web.Request, namespace: str, name: str) -> web.StreamResponse:
-        pod = self.store.view("Pod", namespace, name)
-        if pod is None:
-            raise ApiError(404, "NotFound", f'pods "{name}" not found', {"name": name, "kind": "pods"})
+        _, container = self._pod_container(namespace, name, request.query, _exec_containers)
         argv = request.query.getall("command", [])
-        container = request.query.get("container") or pod["spec"]["containers"][0]["name"]
-        running = [c["name"] for c in pod["spec"].get("containers", [])]
-        running += [c["name"] for c in pod["spec"].get("initContainers", []) if c.get("restartPolicy") == "Always"]
-        if container not in running:
-            raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
         ws = web.WebSocketResponse(protocols=EXEC_PROTOCOLS)
         if not ws.can_prepare(request).ok:
             raise ApiError(400, "BadRequest", "exec needs a websocket upgrade (v4 or v5.channel.k8s.io); "
