@@ -51,7 +51,10 @@ def _project(tmp_path: Path, durations: dict | None) -> Path:
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    """The small project's sessions load xdist and nothing else of the venv's plugins (pytest-kind and
+    hypothesis double the start of each session and of each of its workers, and none of them is tested here)."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTEST_PLUGINS": "xdist.plugin"}
 
 
 def _run_order(project: Path) -> list[str]:
@@ -87,13 +90,34 @@ def test_workers_are_as_many_as_the_test_files_named_and_one_file_needs_none(tmp
     assert workers(".", most=3) == 3  # four files, three workers at most
 
 
+def _pytest(project: Path, *args: str, cwd: Path | None = None, env: dict | None = None):
+    return subprocess.run([sys.executable, "-m", "pytest", "--rootdir", str(project), *args], cwd=cwd or project,
+                          env={**_env(), "PYTEST_XDIST_AUTO_NUM_WORKERS": "", **(env or {})}, capture_output=True,
+                          text=True, timeout=120)
+
+
 def _workers_and_code(project: Path, *args: str, cwd: Path | None = None) -> tuple[int, int]:
-    """`-n auto` as `inv test` passes it, through this repository's conftest.py: (workers started, exit code)."""
-    result = subprocess.run([sys.executable, "-m", "pytest", "-n", "auto", "--dist", "loadfile", "--rootdir", str(project),
-                             *args], cwd=cwd or project, env={**_env(), "PYTEST_XDIST_AUTO_NUM_WORKERS": ""},
-                            capture_output=True, text=True, timeout=120)
+    """A run with `-n auto --dist loadfile` as `inv test` passes it, through this repository's conftest.py:
+    (workers started, exit code)."""
+    result = _pytest(project, "-n", "auto", "--dist", "loadfile", *args, cwd=cwd)
     workers = re.search(r"created: (\d+)/\d+ workers?", result.stdout)
     return int(workers.group(1)) if workers else 0, result.returncode
+
+
+WORKERS = re.compile(r"^xdist resolves -n auto to (\d+)$", re.M)
+
+
+def _workers(project: Path, *args: str, dist: str = "loadfile", env: dict | None = None) -> int:
+    """The workers xdist would start for these arguments, without starting them: `-n auto` is resolved
+    (through the conftest.py hook) before anything runs, so a collect-only session shows it. Each worker is
+    a Python process importing pytest, and the cases below need a dozen runs; a real run of each is left to
+    _workers_and_code."""
+    (project / "xdist_count.py").write_text(
+        "def pytest_report_header(config):\n    return f'xdist resolves -n auto to {config.option.numprocesses}'\n")
+    result = _pytest(project, "-p", "xdist_count", "-n", "auto", "--dist", dist, "--collect-only", *args, env=env)
+    count = WORKERS.search(result.stdout)
+    assert count, result.stdout + result.stderr
+    return int(count.group(1))
 
 
 def test_a_run_of_one_file_starts_no_worker_and_a_run_of_a_few_starts_one_per_file(tmp_path):
@@ -101,7 +125,7 @@ def test_a_run_of_one_file_starts_no_worker_and_a_run_of_a_few_starts_one_per_fi
     most = min(8, 2 * (os.cpu_count() or 1))
     assert _workers_and_code(project, "-p", "no:cacheprovider", "test_b.py") == (0, 0)
     assert _workers_and_code(project, "-p", "no:cacheprovider", "test_a.py::test_it", "test_c.py") == (min(2, most), 0)
-    assert _workers_and_code(project, "-p", "no:cacheprovider") == (most, 0)  # the whole suite
+    assert _workers(project, "-p", "no:cacheprovider") == most  # the whole suite
 
 
 def test_a_path_that_does_not_exist_is_reported_by_pytest_not_swallowed_by_idle_workers(tmp_path):
@@ -115,13 +139,9 @@ def test_a_path_that_does_not_exist_is_reported_by_pytest_not_swallowed_by_idle_
 
 def test_the_count_is_xdists_own_for_another_distribution_or_when_the_user_sets_it(tmp_path):
     project = _project(tmp_path, None)
-    run = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "auto", "--rootdir", str(project)]
-    for extra, env in ((["--dist", "load", "test_a.py"], {}),
-                       (["--dist", "loadfile", "test_a.py"], {"PYTEST_XDIST_AUTO_NUM_WORKERS": "2"})):
-        result = subprocess.run([*run, *extra], cwd=project, env={**_env(), **env}, capture_output=True, text=True,
-                                timeout=120)
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert re.search(r"created: \d+/\d+ workers?", result.stdout), result.stdout  # not ours: not in-process
+    # One file would run in pytest's own process under loadfile; under these, xdist counts as it always does.
+    assert _workers(project, "-p", "no:cacheprovider", "test_a.py", dist="load") > 0
+    assert _workers(project, "-p", "no:cacheprovider", "test_a.py", env={"PYTEST_XDIST_AUTO_NUM_WORKERS": "3"}) == 3
 
 
 def test_a_rerun_of_the_last_failures_starts_one_worker_per_failing_file_and_none_for_one(tmp_path):
@@ -130,19 +150,21 @@ def test_a_rerun_of_the_last_failures_starts_one_worker_per_failing_file_and_non
         (project / name).write_text("def test_fails():\n    assert False\n")
     most = min(8, 2 * (os.cpu_count() or 1))
 
-    assert _workers_and_code(project) == (most, 1)  # the whole suite; two files fail
-    assert _workers_and_code(project, "--lf") == (min(2, most), 1)  # their two files
-    assert _workers_and_code(project, "--lf", "test_d.py", "test_a.py") == (0, 1)  # the failures among those named
-    assert _workers_and_code(project, "--lf", "test_a.py", "test_b.py") == (min(2, most), 0)  # none failed there: both
+    assert _workers(project) == most  # the whole suite
+    assert _pytest(project, "-n", "0").returncode == 1  # test_d and test_e fail
+    assert _workers(project, "--lf") == min(2, most)  # their two files
+    assert _workers(project, "--lf", "test_d.py", "test_a.py") == 0  # the failures among those named
+    assert _workers(project, "--lf", "test_a.py", "test_b.py") == min(2, most)  # none failed there: both
     (project / "test_e.py").write_text("def test_fails():\n    pass\n")
     assert _workers_and_code(project, "--lf") == (min(2, most), 1)  # still both: test_e failed last time
-    assert _workers_and_code(project, "--lf") == (0, 1)  # only test_d's failure is left: pytest's own process
+    assert _workers(project, "--lf") == 0  # only test_d's failure is left: pytest's own process
     (project / "test_f.py").write_text("def test_fails():\n    assert False\n")
-    assert _workers_and_code(project, "test_f.py", "test_d.py") == (min(2, most), 1)
+    assert _pytest(project, "-n", "0", "test_f.py", "test_d.py").returncode == 1
     (project / "test_f.py").unlink()  # its failure stays in pytest's cache; --lf skips the file, and so does the count
-    assert _workers_and_code(project, "--lf") == (0, 1)
+    assert _workers(project, "--lf") == 0
     # --cache-clear forgets the failures before --lf reads them: the whole suite, in parallel
-    assert _workers_and_code(project, "--lf", "--cache-clear") == (most, 1)
+    assert _workers(project, "--lf", "--cache-clear") == most
+    assert _pytest(project, "-n", "0").returncode == 1  # the cleared cache learns test_d's failure again
     (project / "test_d.py").write_text("def test_fails():\n    pass\n")
-    assert _workers_and_code(project) == (most, 0)
+    assert _pytest(project, "-n", "0").returncode == 0
     assert _workers_and_code(project, "--lf", "--lfnf", "none") == (0, 5)  # nothing failed last: nothing runs
