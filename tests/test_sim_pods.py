@@ -45,8 +45,8 @@ def _statuses(kubectl) -> dict[str, str]:
 
 
 def _poll(lab, predicate, timeout: float, what: str):
-    """wait_until, looking again after each reconcile pass of the lab process (what makes the awaited change;
-    one at least every second) rather than every 0.1 s: each look here is a kubectl process."""
+    """wait_until, looking again after each reconcile pass of the lab process (what makes the awaited change),
+    a second at most after the last look, rather than every 0.1 s: each look here is a kubectl process."""
     return wait_until(predicate, timeout, what, interval=1.0, pause=lab.backend.provider.pause)
 
 
@@ -109,6 +109,11 @@ def test_a_pod_whose_command_exits_under_restart_policy_always_crash_loops(east)
     ready = {c["type"]: c for c in pod["status"]["conditions"]}["Ready"]
     assert (ready["status"], ready["reason"], ready["message"]) == (
         "False", "ContainersNotReady", "containers with unready status: [crasher]")
+    # The kubelet starts it again when its first back-off (10 s) ends: the kubelet's own wake, since nothing is
+    # written meanwhile and the lab process's resync is longer than this wait.
+    restarted = _poll(lab, lambda: (p := _pod(kubectl, "crasher"))["status"]["containerStatuses"][0]["restartCount"] and p,
+                      20, "the first restart")
+    assert restarted["status"]["containerStatuses"][0]["restartCount"] == 1
 
 
 def test_what_the_simulation_cannot_run_fails_the_pod_saying_so(east):

@@ -164,7 +164,7 @@ class SimCliInstaller(Installer):
                 break
             # Looked at again after the lab process's next reconcile pass, as `until linkerd multicluster check`
             # would poll: the probe worker's first answer wakes a pass (lab/sim/mesh/mirror.py `_on_liveness`), so
-            # the look comes right after the gateway turns alive; a pass runs at least once a second anyway.
+            # the look comes right after the gateway turns alive, and a second at most after the last one.
             self.backend.provider.pause(1.0)
         if failed:
             raise LabError(f"`linkerd {' '.join(self.cfg.profile.mc_check)}` in {source} failed after linking {target}: " +

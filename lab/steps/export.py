@@ -24,8 +24,8 @@ class Export(Step):
     after = ("link", "workloads", "gateway")
     # The wait is mostly for the first gateway probe, one probe period after the link. The check reads objects
     # (the export's marks, the mirror's Services and Endpoints, made in controller passes) and the gateways'
-    # liveness, whose first change wakes a pass (lab/sim/mesh/mirror.py `_on_liveness`); a simulated
-    # cluster passes at least once a second anyway. So a look per pass, not twenty a second.
+    # liveness, whose first change wakes a pass (lab/sim/mesh/mirror.py `_on_liveness`); each look also ends
+    # after a second without a pass. So a look per pass, not twenty a second.
     pass_paced_poll = 1.0
 
     def targets(self, ctx):

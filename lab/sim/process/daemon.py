@@ -5,7 +5,8 @@ API (lab.sim.kube.apiserver) and, on another loopback port (written to STATE_DIR
 a small private JSON API for what Kubernetes has no verb for: its health and
 shutdown, settling, address resolution, the linkerd CLI's output, requests
 from a pod and proxy metrics. It reconciles every cluster whenever anything
-changes (and once a second for time-based work). Every change to the object
+changes; time-based work (a container's sleep, back-offs) schedules its own
+wake, and a resync every 30 s is the backstop. Every change to the object
 stores goes to a journal that is on disk before the API acknowledges a write
 (journal.py), replayed at start over the last snapshot, STATE_DIR/state.json
 (state.py): a restarted process, even after `kill -9`, picks up where the
@@ -41,7 +42,10 @@ from . import journal, labprocess
 from .state import CorruptState, restore, write_snapshot
 
 log = logging.getLogger("lab.sim")
-RESYNC_SECONDS = 1.0
+# A pass with nothing new to do, as an informer's resync: what comes due with time (a container's sleep, the
+# kubelet's and the Job controller's back-offs, the gateway probes) wakes a pass itself. A pass that raised
+# comes again soon: its controllers may not have scheduled what they owed.
+RESYNC_SECONDS, RETRY_SECONDS = 30.0, 1.0
 # The journal is folded into a new snapshot when it has grown this much, or this long after the last one.
 COMPACT_BYTES, COMPACT_SECONDS = 8 * 1024 * 1024, 60.0
 BURST_GAP, BURST_MAX = 0.005, 0.05  # seconds: how long writes may keep a reconcile pass waiting
@@ -180,16 +184,19 @@ class LabProcess:
 
     # -- the loop ------------------------------------------------------------
     async def reconcile_forever(self) -> None:
+        failed = False
         while not self._stopping.is_set():
             try:
-                await asyncio.wait_for(self._wake.wait(), RESYNC_SECONDS)
+                await asyncio.wait_for(self._wake.wait(), self._until_next_pass(failed))
             except asyncio.TimeoutError:
                 pass
             await self._quiet()
+            failed = False
             for cluster in list(self.clusters.values()):
                 try:
                     await cluster.reconcile()
                 except Exception:  # one broken object must not stop the other controllers
+                    failed = True
                     log.exception("reconcile of cluster %s failed", cluster.name)
             # The journal holds every change already; a snapshot, when quiet, only keeps it short.
             if self.journal and self.journal.size and not self._wake.is_set() and (
@@ -200,6 +207,14 @@ class LabProcess:
             self.passes += 1
             self._passed, passed = asyncio.Event(), self._passed
             passed.set()
+
+    def _until_next_pass(self, failed: bool) -> float:
+        """Seconds the loop waits for a wake: the resync, a failed pass's retry, or the journal's compaction
+        when it falls due."""
+        wait = RETRY_SECONDS if failed else RESYNC_SECONDS
+        if self.journal and self.journal.size:
+            wait = min(wait, max(0.0, self._saved + COMPACT_SECONDS - time.monotonic()))
+        return wait
 
     async def _quiet(self) -> None:
         """Let a burst of writes (`kubectl apply -f` of many objects, one request each) land before a pass:
