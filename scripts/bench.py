@@ -13,7 +13,9 @@ set for it (met / NOT MET); it never fails on one. The README says how to read t
                        gateway probes, to show what the first probe's wait costs
   scenario suite       `./labctl test --args scenarios`: the scenarios only, as the README runs tests (in
                        parallel workers on the simulation), from a fresh lab root
-  whole test run       `./labctl test` as the README runs it (every test), from a fresh lab root
+  whole test run       `./labctl test` as the README runs it (every test), from a fresh lab root; for it and
+                       the scenario suite, also the CPU seconds of every process the run started (lab
+                       processes included) and that over the cores' wall time: near 1, the run is CPU-bound
   mirror convergence   1,000 services exported in east (written through the API) until all are
                        mirrored in west, and unexported until all mirrors are gone, each from the
                        last write
@@ -33,10 +35,12 @@ set for it (met / NOT MET); it never fails on one. The README says how to read t
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import platform
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -109,27 +113,59 @@ def bench_up_down(runs: int) -> dict:
     return figures
 
 
-def _test_runs(runs: int, what: str, *args: str) -> list[float]:
+def _adopt_orphans() -> bool:
+    """Make this process the subreaper of every process it starts (Linux prctl PR_SET_CHILD_SUBREAPER): a lab
+    process outlives the command that started it, so without this its CPU time would reach no one here. An
+    orphan of a run then comes back to this process when it ends, and once reaped its time counts in
+    RUSAGE_CHILDREN. False where the call is not there."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+def _children_cpu() -> float:
+    """CPU seconds of every child this process has reaped, after reaping those that have ended (a lab
+    process still running stays a child, unreaped, and its time is not counted yet)."""
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                break
+        except ChildProcessError:
+            break
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _test_runs(runs: int, name: str, what: str, *args: str) -> dict:
     """`./labctl test ARGS` as the README runs it (parallel workers on the simulation), each run on a lab root
-    of its own (nothing reused)."""
-    times = []
+    of its own (nothing reused): its wall time and, where this process can adopt the run's lab processes,
+    its CPU time and that over the cores' wall time."""
+    figures: dict[str, list[float]] = {f"{name}_s": []}
+    counted = _adopt_orphans()
     for _ in range(runs):
         with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
+            cpu = _children_cpu()
             started = time.perf_counter()
             result = subprocess.run([str(REPO / "labctl"), "test", *args], cwd=REPO,
                                     env={**ENV, "LAB_ROOT": tmp, "LAB_BACKEND": "sim"}, capture_output=True, text=True)
-            times.append(time.perf_counter() - started)
+            wall = time.perf_counter() - started
             if result.returncode != 0:
                 sys.exit(f"bench: {what} failed:\n{result.stdout[-3000:]}")
-    return times
+            figures[f"{name}_s"].append(wall)
+            if counted:
+                cpu = _children_cpu() - cpu
+                figures.setdefault(f"{name}_cpu_s", []).append(cpu)
+                figures.setdefault(f"{name}_cpu_share", []).append(cpu / (wall * (os.cpu_count() or 1)))
+    return figures
 
 
 def bench_test_run(runs: int) -> dict:
-    return {"test_run_s": _test_runs(runs, "the test run")}
+    return _test_runs(runs, "test_run", "the test run")
 
 
 def bench_suite(runs: int) -> dict:
-    return {"scenario_suite_s": _test_runs(runs, "the scenario suite", "--args", "scenarios")}
+    return _test_runs(runs, "scenario_suite", "the scenario suite", "--args", "scenarios")
 
 
 class BenchLab:
@@ -361,7 +397,11 @@ def main() -> None:
         ("sim_up_probe_period_1_s", "  the same with 1 s gateway probes instead of the guide's 3 s", None),
         ("sim_down_s", "sim down (s)", None),
         ("scenario_suite_s", "scenario suite, `./labctl test --args scenarios` (s)", ("<=", 40)),
+        ("scenario_suite_cpu_s", "  its CPU time, every process it started (s)", None),
+        ("scenario_suite_cpu_share", "  that over the cores' wall time (1: CPU-bound)", None),
         ("test_run_s", "whole test run, `./labctl test` (s)", ("<=", 90)),
+        ("test_run_cpu_s", "  its CPU time, every process it started (s)", None),
+        ("test_run_cpu_share", "  that over the cores' wall time (1: CPU-bound)", None),
         ("api_write_1000_services_s", f"API: create {args.services} exported Services, one request each (s)", None),
         ("mirror_export_1000_s", f"then until all {args.services} are mirrored (s)", ("<", 0.5)),
         ("mirror_unexport_1000_s", f"after unexporting them, until all mirrors are gone (s)", ("<", 0.5)),
