@@ -3,6 +3,8 @@ is folded into a snapshot when its age falls due, without waiting for the 30 s r
 import asyncio
 import time
 
+import pytest
+
 from lab.sim.process import daemon
 
 
@@ -65,17 +67,18 @@ def test_a_pass_that_passed_waits_for_the_next_wake_or_the_resync(tmp_path):
         loop = asyncio.create_task(lab.reconcile_forever())
         lab._mark()
         await asyncio.wait_for(lab._idle.wait(), 5)
-        await asyncio.sleep(daemon.RETRY_SECONDS + 0.5)  # a retry would have come by now: none is owed
+        with pytest.raises(asyncio.TimeoutError):  # a retry would have come by now: none is owed
+            await asyncio.wait_for(lab._passed.wait(), daemon.RETRY_SECONDS + 0.5)
         passes = len(fine.passes)
         lab._mark()  # a write
-        while len(fine.passes) == passes:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(lab._passed.wait(), 5)
+        after = len(fine.passes)
         lab._stopping.set()
         lab._wake.set()
         await asyncio.wait_for(loop, 5)
-        return passes
+        return passes, after
 
-    assert asyncio.run(scenario()) == 1
+    assert asyncio.run(scenario()) == (1, 2)
 
 
 def test_a_journal_is_folded_into_a_snapshot_when_its_age_falls_due(tmp_path):
