@@ -15,7 +15,8 @@ set for it (met / NOT MET); it never fails on one. The README says how to read t
                        parallel workers on the simulation), from a fresh lab root
   whole test run       `./labctl test` as the README runs it (every test), from a fresh lab root; for it and
                        the scenario suite, also the CPU seconds of every process the run started (lab
-                       processes included) and that over the cores' wall time: near 1, the run is CPU-bound
+                       processes included; scripts/cpu_of.py) and that over the cores' wall time: near 1,
+                       the run is CPU-bound
   mirror convergence   1,000 services exported in east (written through the API) until all are
                        mirrored in west, and unexported until all mirrors are gone, each from the
                        last write
@@ -35,12 +36,10 @@ set for it (met / NOT MET); it never fails on one. The README says how to read t
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import platform
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -113,50 +112,23 @@ def bench_up_down(runs: int) -> dict:
     return figures
 
 
-def _adopt_orphans() -> bool:
-    """Make this process the subreaper of every process it starts (Linux prctl PR_SET_CHILD_SUBREAPER): a lab
-    process outlives the command that started it, so without this its CPU time would reach no one here. An
-    orphan of a run then comes back to this process when it ends, and once reaped its time counts in
-    RUSAGE_CHILDREN. False where the call is not there."""
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
-    except (OSError, AttributeError):
-        return False
-
-
-def _children_cpu() -> float:
-    """CPU seconds of every child this process has reaped, after reaping those that have ended (a lab
-    process still running stays a child, unreaped, and its time is not counted yet)."""
-    while True:
-        try:
-            if os.waitpid(-1, os.WNOHANG)[0] == 0:
-                break
-        except ChildProcessError:
-            break
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _test_runs(runs: int, name: str, what: str, *args: str) -> dict:
     """`./labctl test ARGS` as the README runs it (parallel workers on the simulation), each run on a lab root
-    of its own (nothing reused): its wall time and, where this process can adopt the run's lab processes,
-    its CPU time and that over the cores' wall time."""
-    figures: dict[str, list[float]] = {f"{name}_s": []}
-    counted = _adopt_orphans()
+    of its own (nothing reused): its wall time, and through scripts/cpu_of.py the CPU time of every process
+    it started (its lab processes included) and that over the cores' wall time."""
+    figures: dict[str, list[float]] = {f"{name}_s": [], f"{name}_cpu_s": [], f"{name}_cpu_share": []}
     for _ in range(runs):
         with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
-            cpu = _children_cpu()
-            started = time.perf_counter()
-            result = subprocess.run([str(REPO / "labctl"), "test", *args], cwd=REPO,
+            counted = Path(tmp) / "cpu.json"
+            result = subprocess.run([sys.executable, str(REPO / "scripts" / "cpu_of.py"), "--json", str(counted), "--",
+                                     str(REPO / "labctl"), "test", *args], cwd=REPO,
                                     env={**ENV, "LAB_ROOT": tmp, "LAB_BACKEND": "sim"}, capture_output=True, text=True)
-            wall = time.perf_counter() - started
             if result.returncode != 0:
-                sys.exit(f"bench: {what} failed:\n{result.stdout[-3000:]}")
-            figures[f"{name}_s"].append(wall)
-            if counted:
-                cpu = _children_cpu() - cpu
-                figures.setdefault(f"{name}_cpu_s", []).append(cpu)
-                figures.setdefault(f"{name}_cpu_share", []).append(cpu / (wall * (os.cpu_count() or 1)))
+                sys.exit(f"bench: {what} failed:\n{result.stdout[-3000:]}{result.stderr[-1000:]}")
+            run = json.loads(counted.read_text())
+            figures[f"{name}_s"].append(run["wall_s"])
+            figures[f"{name}_cpu_s"].append(run["cpu_s"])
+            figures[f"{name}_cpu_share"].append(run["cpu_s"] / (run["wall_s"] * (os.cpu_count() or 1)))
     return figures
 
 
