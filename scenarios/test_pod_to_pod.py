@@ -17,6 +17,7 @@ from traffic import FD_MARGIN, REQUESTS, soak
 from lab.render import manifests
 from lab.parsers import metrics
 from lab import names
+from lab.sim.process.labprocess import sockets
 
 TOPOLOGY = Path(__file__).resolve().parent.parent / "fixtures" / "topologies" / "pod-to-pod.yaml"
 
@@ -124,14 +125,7 @@ def _policy_admitting_only_client(lab, ns: str) -> list[dict]:
 def _listening_ports(pid: int) -> set[int]:
     """The TCP ports the lab process listens on: its sockets (/proc/<pid>/fd) in LISTEN state (0A) in
     /proc/<pid>/net/tcp{,6}."""
-    inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue  # closed meanwhile
-        if target.startswith("socket:["):
-            inodes.add(target[len("socket:["):-1])
+    inodes = sockets(pid)
     ports = set()
     for table in ("tcp", "tcp6"):
         with open(f"/proc/{pid}/net/{table}") as f:

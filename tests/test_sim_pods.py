@@ -11,6 +11,7 @@ from kubernetes import client, config, watch
 
 from lab import steps
 from lab.backends.base import wait_until
+from lab.sim.process import daemon
 from lab_process import kill_lab_process
 
 
@@ -111,6 +112,7 @@ def test_a_pod_whose_command_exits_under_restart_policy_always_crash_loops(east)
         "False", "ContainersNotReady", "containers with unready status: [crasher]")
     # The kubelet starts it again when its first back-off (10 s) ends: the kubelet's own wake, since nothing is
     # written meanwhile and the lab process's resync is longer than this wait.
+    assert daemon.RESYNC_SECONDS > 20 + 5, "a resync could restart it within the wait: this would test nothing"
     restarted = _poll(lab, lambda: (p := _pod(kubectl, "crasher"))["status"]["containerStatuses"][0]["restartCount"] and p,
                       20, "the first restart")
     assert restarted["status"]["containerStatuses"][0]["restartCount"] == 1

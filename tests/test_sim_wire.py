@@ -12,6 +12,7 @@ import pytest
 
 import tls_certs
 from lab.trust import pki
+from lab.sim.process import labprocess
 from lab.sim.wire import h2conn, httpwire, loopback, tlsserver
 from lab.sim.wire.tls import Identity, peer_identity, refusal_reason
 
@@ -42,14 +43,6 @@ async def _until(predicate, what: str, timeout: float = 2.0) -> None:
     while not predicate():
         assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.01)
-
-
-def _fd_target(fd: str) -> str:
-    """The target of an open file descriptor of this process, or "" if it closed while being read."""
-    try:
-        return os.readlink(f"/proc/self/fd/{fd}")
-    except OSError:
-        return ""
 
 
 def _connections_to(port: int) -> int:
@@ -159,7 +152,7 @@ def test_a_pods_loopback_closes_every_connection_when_the_pod_stops_and_then_ref
     def sockets() -> set[str]:
         """This process's open sockets, by inode: a count of all open files would also see those of objects
         an earlier test in this process left to the garbage collector, which may close them at any moment."""
-        return {target for target in map(_fd_target, os.listdir("/proc/self/fd")) if target.startswith("socket:")}
+        return labprocess.sockets(os.getpid())
 
     async def scenario():
         pod = loopback.Loopback({9898: echo})

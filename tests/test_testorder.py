@@ -108,12 +108,13 @@ WORKERS = re.compile(r"^xdist resolves -n auto to (\d+)$", re.M)
 
 
 def _workers(project: Path, *args: str, dist: str = "loadfile", env: dict | None = None) -> int:
-    """The workers xdist would start for these arguments, without starting them: `-n auto` is resolved
-    (through the conftest.py hook) before anything runs, so a collect-only session shows it. Each worker is
-    a Python process importing pytest, and the cases below need a dozen runs; a real run of each is left to
-    _workers_and_code."""
+    """The workers xdist would start for these arguments, without starting them: xdist resolves `-n auto`
+    (through the conftest.py hook) into one gateway per worker before anything runs, and a collect-only
+    session then shows them. Each worker is a Python process importing pytest, and the cases below need a
+    dozen runs; a real run of each is left to _workers_and_code."""
     (project / "xdist_count.py").write_text(
-        "def pytest_report_header(config):\n    return f'xdist resolves -n auto to {config.option.numprocesses}'\n")
+        "def pytest_report_header(config):\n"
+        "    return f'xdist resolves -n auto to {len(config.option.tx or [])}'\n")
     result = _pytest(project, "-p", "xdist_count", "-n", "auto", "--dist", dist, "--collect-only", *args, env=env)
     count = WORKERS.search(result.stdout)
     assert count, result.stdout + result.stderr

@@ -190,6 +190,20 @@ def open_files(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def sockets(pid: int) -> set[str]:
+    """The inodes of the sockets the process holds open, from /proc (a file it closes meanwhile is skipped):
+    unlike a count of open files, it tells one connection from another."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    return inodes
+
+
 def rss_mib(pid: int) -> float:
     """The process's resident memory in MiB, from /proc."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
