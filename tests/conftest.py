@@ -1,4 +1,6 @@
+import contextlib
 import os
+from pathlib import Path
 
 import pytest
 
@@ -7,16 +9,31 @@ from lab.session import Lab
 from lab_process import stop_leftover
 
 
-@pytest.fixture
-def sim_lab(tmp_path):
+@contextlib.contextmanager
+def _private_lab(root: Path):
     """A private simulated lab (its own name and state directory), always torn down; yields its step Context."""
-    lab = Lab.from_config(config.parse({"name": "unit", "probe_period": 1}), "sim", tmp_path)
+    lab = Lab.from_config(config.parse({"name": "unit", "probe_period": 1}), "sim", root)
     try:
         yield lab.context()
     finally:
         pid = lab.backend.provider.pid()
         lab.down()
         stop_leftover(lab.backend.provider, pid)  # never leave a process behind, even if down itself broke
+
+
+@pytest.fixture
+def sim_lab(tmp_path):
+    """A private simulated lab for one test."""
+    with _private_lab(tmp_path) as lab:
+        yield lab
+
+
+@pytest.fixture(scope="module")
+def module_sim_lab(tmp_path_factory):
+    """A private simulated lab shared by the tests of one file that each keep to what they make (a namespace
+    of their own, say) and leave its lab process alone: each lab is a process, and about a second of CPU."""
+    with _private_lab(tmp_path_factory.mktemp("lab")) as lab:
+        yield lab
 
 
 # What the lab's pytest plugin reads from the environment (lab/pytest_plugin.py); `./labctl test` and the

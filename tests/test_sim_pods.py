@@ -1,6 +1,7 @@
 """Pods, Jobs, ReplicationControllers and the node of a simulated cluster, as real kubectl and the official
 Python client see them: a pod's command decides whether it runs, succeeds or fails; a pod without an owner
 stays; a Job's pods are counted to Complete or Failed; the node's status deserializes in the client."""
+import hashlib
 import json
 import os
 import shutil
@@ -15,21 +16,49 @@ from lab.sim.process import daemon
 from lab_process import kill_lab_process
 
 
-@pytest.fixture
-def east(sim_lab):
-    """A simulated lab's cluster `east`, up to its clusters: (kubectl runner, official client ApiClient)."""
+def _up_to_clusters(lab):
     if shutil.which("kubectl") is None:
         pytest.skip("kubectl is not installed on this machine")
-    steps.up(sim_lab, until="clusters")
-    kubeconfig = str(sim_lab.backend.provider.kubeconfig_path())
+    steps.up(lab, until="clusters")
+
+
+@pytest.fixture(scope="module")
+def clusters(module_sim_lab):
+    """One simulated lab up to its clusters for this file's tests, each in a namespace of its own."""
+    _up_to_clusters(module_sim_lab)
+    return module_sim_lab
+
+
+def _east(lab, namespace: str):
+    """Cluster `east` of `lab` as a user in `namespace` sees it: (kubectl runner, official client ApiClient)."""
+    kubeconfig = str(lab.backend.provider.kubeconfig_path())
 
     def kubectl(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run(["kubectl", "--context=kind-east", *args], capture_output=True, text=True, timeout=60,
-                                env={**os.environ, "KUBECONFIG": kubeconfig})
+        result = subprocess.run(["kubectl", "--context=kind-east", f"--namespace={namespace}", *args], capture_output=True,
+                                text=True, timeout=60, env={**os.environ, "KUBECONFIG": kubeconfig})
         assert not check or result.returncode == 0, result.stderr
         return result
 
-    api = config.new_client_from_config(config_file=kubeconfig, context="kind-east")
+    return kubectl, config.new_client_from_config(config_file=kubeconfig, context="kind-east")
+
+
+@pytest.fixture
+def east(clusters, request):
+    """(kubectl, ApiClient, lab, namespace): the shared lab's `east`, in a new namespace this test's objects go
+    to, deleted with them afterwards."""
+    namespace = "t-" + hashlib.sha256(request.node.name.encode()).hexdigest()[:10]
+    kubectl, api = _east(clusters, namespace)
+    kubectl("create", "namespace", namespace)
+    yield kubectl, api, clusters, namespace
+    api.close()
+    kubectl("delete", "namespace", namespace, "--wait=false")
+
+
+@pytest.fixture
+def own_east(sim_lab):
+    """`east` of a lab of this test's own, up to its clusters, in `default`: for a test that stops its lab process."""
+    _up_to_clusters(sim_lab)
+    kubectl, api = _east(sim_lab, "default")
     yield kubectl, api, sim_lab
     api.close()
 
@@ -52,7 +81,7 @@ def _poll(lab, predicate, timeout: float, what: str):
 
 
 def test_kubectl_run_pods_run_succeed_or_fail_as_their_command_says_and_stay(east):
-    kubectl, _, lab = east
+    kubectl, _, lab, _ = east
     kubectl("run", "sleeper", "--image=busybox", "--restart=Never", "--", "sleep", "3600")
     kubectl("run", "talker", "--image=busybox:1.36", "--restart=Never", "--command", "--", "sh", "-c", "echo hi; sleep 3600")
     kubectl("run", "done", "--image=busybox", "--restart=Never", "--", "sh", "-c", "exit 0")
@@ -97,7 +126,7 @@ def test_kubectl_run_pods_run_succeed_or_fail_as_their_command_says_and_stay(eas
 
 
 def test_a_pod_whose_command_exits_under_restart_policy_always_crash_loops(east):
-    kubectl, _, lab = east
+    kubectl, _, lab, _ = east
     kubectl("run", "crasher", "--image=busybox", "--", "sh", "-c", "exit 1")
     pod = _poll(lab, lambda: (p := _pod(kubectl, "crasher"))["status"].get("containerStatuses") and p, 10, "a status")
     container = pod["status"]["containerStatuses"][0]
@@ -119,7 +148,7 @@ def test_a_pod_whose_command_exits_under_restart_policy_always_crash_loops(east)
 
 
 def test_what_the_simulation_cannot_run_fails_the_pod_saying_so(east):
-    kubectl, _, lab = east
+    kubectl, _, lab, _ = east
     kubectl("run", "reader", "--image=busybox", "--restart=Never", "--", "cat", "/etc/hosts")
     kubectl("run", "piper", "--image=alpine", "--restart=Never", "--", "sh", "-c", "echo a | grep a")
     kubectl("run", "web", "--image=nginx:1.27", "--restart=Never")
@@ -132,16 +161,16 @@ def test_what_the_simulation_cannot_run_fails_the_pod_saying_so(east):
 
 
 def test_the_official_client_creates_a_pod_and_watches_it_become_ready_and_reads_the_node(east):
-    _, api, _ = east
+    _, api, _, ns = east
     core = client.CoreV1Api(api)
     body = client.V1Pod(metadata=client.V1ObjectMeta(name="typed", labels={"app": "typed"}),
                         spec=client.V1PodSpec(containers=[client.V1Container(
                             name="main", image="busybox", command=["sh", "-c", "echo hi; sleep 3600"],
                             resources=client.V1ResourceRequirements(limits={"cpu": "100m", "memory": "64Mi"}))]))
-    core.create_namespaced_pod("default", body)
+    core.create_namespaced_pod(ns, body)
     seen = []
     stream = watch.Watch()
-    for event in stream.stream(core.list_namespaced_pod, "default", label_selector="app=typed", timeout_seconds=20):
+    for event in stream.stream(core.list_namespaced_pod, ns, label_selector="app=typed", timeout_seconds=20):
         pod = event["object"]
         seen.append(pod.status.phase if pod.status else None)
         if pod.status and pod.status.phase == "Running" and any(
@@ -161,7 +190,7 @@ def test_the_official_client_creates_a_pod_and_watches_it_become_ready_and_reads
 
 
 def test_kubectl_create_job_completes_and_wait_for_complete_returns(east):
-    kubectl, _, lab = east
+    kubectl, _, lab, _ = east
     assert kubectl("auth", "can-i", "list", "jobs").stdout.strip() == "yes"
     resources = kubectl("api-resources", "-o", "name").stdout.split()
     assert "jobs.batch" in resources and "replicationcontrollers" in resources
@@ -185,52 +214,52 @@ def test_kubectl_create_job_completes_and_wait_for_complete_returns(east):
 
 
 def test_a_job_whose_pods_fail_past_its_backoff_limit_fails(east):
-    _, api, lab = east
+    _, api, lab, ns = east
     batch = client.BatchV1Api(api)
     template = client.V1PodTemplateSpec(spec=client.V1PodSpec(restart_policy="Never", containers=[
         client.V1Container(name="main", image="busybox", command=["sh", "-c", "exit 3"])]))
-    batch.create_namespaced_job("default", client.V1Job(metadata=client.V1ObjectMeta(name="doomed"),
+    batch.create_namespaced_job(ns, client.V1Job(metadata=client.V1ObjectMeta(name="doomed"),
                                                         spec=client.V1JobSpec(backoff_limit=0, template=template)))
-    job = _poll(lab, lambda: (j := batch.read_namespaced_job("doomed", "default")).status and j.status.conditions and j, 20,
+    job = _poll(lab, lambda: (j := batch.read_namespaced_job("doomed", ns)).status and j.status.conditions and j, 20,
                      "the job to end")
     assert [(c.type, c.reason) for c in job.status.conditions] == [("FailureTarget", "BackoffLimitExceeded"),
                                                                     ("Failed", "BackoffLimitExceeded")]
     assert job.status.failed == 1 and not job.status.succeeded and job.status.completion_time is None
-    (pod,) = client.CoreV1Api(api).list_namespaced_pod("default", label_selector="job-name=doomed").items
+    (pod,) = client.CoreV1Api(api).list_namespaced_pod(ns, label_selector="job-name=doomed").items
     assert pod.status.phase == "Failed" and pod.status.container_statuses[0].state.terminated.exit_code == 3
 
 
 def test_deleting_a_running_jobs_pod_counts_a_failure_and_replaces_it(east):
-    kubectl, api, lab = east
+    kubectl, api, lab, ns = east
     kubectl("create", "job", "long", "--image=busybox", "--", "sleep", "3600")
     kubectl("wait", "--for=condition=Ready", "pod", "-l", "job-name=long", "--timeout=20s")
     first = kubectl("get", "pods", "-l", "job-name=long", "-o", "name").stdout.split()
     assert len(first) == 1
     kubectl("delete", first[0], "--wait=false")
     batch = client.BatchV1Api(api)
-    _poll(lab, lambda: (batch.read_namespaced_job("long", "default").status or client.V1JobStatus()).failed == 1, 10,
+    _poll(lab, lambda: (batch.read_namespaced_job("long", ns).status or client.V1JobStatus()).failed == 1, 10,
                "the failure to count")
     # the replacement waits the controller's back-off of 10 s after the first failure
     names = _poll(lab, lambda: (n := kubectl("get", "pods", "-l", "job-name=long", "-o", "name").stdout.split()) and n,
                        20, "a replacement pod")
     assert names != first and len(names) == 1
-    status = batch.read_namespaced_job("long", "default").status
+    status = batch.read_namespaced_job("long", ns).status
     assert status.active == 1 and not status.conditions
 
 
 def test_a_replication_controller_keeps_its_replicas(east):
-    kubectl, api, lab = east
+    kubectl, api, lab, ns = east
     core = client.CoreV1Api(api)
     template = client.V1PodTemplateSpec(metadata=client.V1ObjectMeta(labels={"app": "kept"}), spec=client.V1PodSpec(
         containers=[client.V1Container(name="main", image="busybox", command=["sleep", "infinity"])]))
-    core.create_namespaced_replication_controller("default", client.V1ReplicationController(
+    core.create_namespaced_replication_controller(ns, client.V1ReplicationController(
         metadata=client.V1ObjectMeta(name="kept"),
         spec=client.V1ReplicationControllerSpec(replicas=2, selector={"app": "kept"}, template=template)))
 
     def pods() -> list[str]:
         return kubectl("get", "pods", "-l", "app=kept", "-o", "name").stdout.split()
 
-    _poll(lab, lambda: ((core.read_namespaced_replication_controller("kept", "default").status or
+    _poll(lab, lambda: ((core.read_namespaced_replication_controller("kept", ns).status or
                          client.V1ReplicationControllerStatus(replicas=0)).ready_replicas or 0) == 2, 10, "two ready replicas")
     before = pods()
     kubectl("delete", before[0], "--wait=false")
@@ -242,8 +271,8 @@ def test_a_replication_controller_keeps_its_replicas(east):
     _poll(lab, lambda: not pods(), 10, "its pods to go with it")
 
 
-def test_after_a_crash_of_the_lab_process_ended_pods_stay_ended_and_running_ones_run_again(east):
-    kubectl, _, lab = east
+def test_after_a_crash_of_the_lab_process_ended_pods_stay_ended_and_running_ones_run_again(own_east):
+    kubectl, _, lab = own_east
     kubectl("create", "job", "once", "--image=busybox", "--", "echo", "hi")
     kubectl("run", "sleeper", "--image=busybox", "--restart=Never", "--", "sh", "-c", "echo hi; sleep 3600")
     kubectl("wait", "--for=condition=complete", "job/once", "--timeout=20s")
