@@ -123,7 +123,7 @@ def _workers(project: Path, *args: str, dist: str = "loadfile", env: dict | None
 
 def test_a_run_of_one_file_starts_no_worker_and_a_run_of_a_few_starts_one_per_file(tmp_path):
     project = _project(tmp_path, None)
-    most = min(8, 2 * (os.cpu_count() or 1))
+    most = min(8, 3 * (os.cpu_count() or 1))
     assert _workers_and_code(project, "-p", "no:cacheprovider", "test_b.py") == (0, 0)
     assert _workers_and_code(project, "-p", "no:cacheprovider", "test_a.py::test_it", "test_c.py") == (min(2, most), 0)
     assert _workers(project, "-p", "no:cacheprovider") == most  # the whole suite
@@ -149,7 +149,7 @@ def test_a_rerun_of_the_last_failures_starts_one_worker_per_failing_file_and_non
     project = _project(tmp_path, None)
     for name in ("test_d.py", "test_e.py"):
         (project / name).write_text("def test_fails():\n    assert False\n")
-    most = min(8, 2 * (os.cpu_count() or 1))
+    most = min(8, 3 * (os.cpu_count() or 1))
 
     assert _workers(project) == most  # the whole suite
     assert _pytest(project, "-n", "0").returncode == 1  # test_d and test_e fail
