@@ -293,7 +293,7 @@ def test(c, args=""):
 
 def _parallel(argv: list[str]) -> list[str]:
     """pytest-xdist workers for a run on the simulation, each with a lab of its own (lab/pytest_plugin.py gives each
-    worker its root); how many, conftest.py's pytest_xdist_auto_num_workers says (twice the cores, fewer when the
+    worker its root); how many, conftest.py's pytest_xdist_auto_num_workers says (three per core, fewer when the
     run names fewer test files). Files stay whole on one worker, so a module's lab comes up once. Not on kind or
     existing contexts: their clusters are real and shared (two workers would create `east` twice). A run that
     chooses its own (`-n`, `-p no:xdist`) keeps its choice."""

@@ -30,6 +30,11 @@ from .tables import asked_table, table
 from .watch import Watches
 
 log = logging.getLogger("lab.sim.kubeapi")
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+# Every authenticated user may ask these about itself: the system:basic-user ClusterRole, bound to
+# system:authenticated (bootstrappolicy), grants create on both.
+REVIEWS_OF_ONESELF = ("SelfSubjectAccessReview", "SelfSubjectReview")
+EXEC_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")  # kubectl >= 1.30 speaks these over websockets
 
 
 def _log_containers(spec: dict) -> list[str]:
@@ -41,11 +46,6 @@ def _exec_containers(spec: dict) -> list[str]:
     """What an exec may enter: the containers that run, sidecars (init containers that restart) included."""
     return [c["name"] for c in spec.get("containers", [])] + \
         [c["name"] for c in spec.get("initContainers", []) if c.get("restartPolicy") == "Always"]
-WRITES = ("POST", "PUT", "PATCH", "DELETE")
-# Every authenticated user may ask these about itself: the system:basic-user ClusterRole, bound to
-# system:authenticated (bootstrappolicy), grants create on both.
-REVIEWS_OF_ONESELF = ("SelfSubjectAccessReview", "SelfSubjectReview")
-EXEC_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")  # kubectl >= 1.30 speaks these over websockets
 
 
 class PodLogs(Protocol):
