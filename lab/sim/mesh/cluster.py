@@ -20,6 +20,10 @@ class Network(Protocol):
     def api_server(self, server_url: str) -> Cluster | None:
         """The cluster whose Kubernetes API a kubeconfig's `server:` names."""
 
+    async def changed(self, timeout: float) -> None:
+        """Until a cluster next finishes a reconcile pass (what a destination watch would stream comes from
+        one), `timeout` seconds at most."""
+
 
 class Cluster(Protocol):
     """One simulated cluster, as its proxies, service mirror, destination controller and check read it."""
@@ -35,8 +39,8 @@ class Cluster(Protocol):
     def profile(self) -> Profile:
         """The profile the cluster was created for."""
 
-    def route(self, authority: str) -> Route:
-        """The proxy's destination lookup for `host[:port]`."""
+    def routes(self, authority: str) -> list[Route]:
+        """The proxy's destination lookup for `host[:port]`: every endpoint its balancer may choose from."""
 
     def log_from(self, namespace: str, deployment: str, line: str, container: str | None = None) -> None:
         """A line in the log of a Deployment's pods (how the controllers write what the real ones log)."""

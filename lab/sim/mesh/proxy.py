@@ -26,6 +26,7 @@ the header and forwards each request to it through its own pools, again over mTL
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import ssl
 import time
@@ -47,7 +48,6 @@ MESH_IDLE_TIMEOUT = 10.0  # a pooled connection to a peer proxy unused this long
 # fail-fast: 3 s in both profiles' proxies (linkerd/app/src/env.rs: DEFAULT_OUTBOUND_HTTP_FAILFAST_TIMEOUT at
 # v2.366.0, which edge-26.8.3 ships; DEFAULT_OUTBOUND_DISPATCH_TIMEOUT at v2.100.0, stable-2.8.1's)
 FAILFAST_TIMEOUT = 3.0
-DISCOVERY_POLL = 0.05  # how often a waiting request looks again (the real proxy is told by its destination watch)
 CONNECT_BACKOFF_JITTER = 0.1  # DEFAULT_OUTBOUND_CONNECT_BACKOFF's jitter at both versions; min and max are per profile
 
 
@@ -172,6 +172,7 @@ class Proxy:
         self._failfast: set[str] = set()  # the services in fail-fast: requests to them fail at once
         # per service, its endpoints' reconnect state: (address, port) -> (failures, next connect attempt)
         self._backoff: dict[str, dict[tuple[str, int], tuple[int, float]]] = {}
+        self._balance = itertools.count()  # the balancer's turn among a service's endpoints it can reach
         self._profile_cache = None
 
     async def start(self) -> dict[int, int]:
@@ -263,7 +264,7 @@ class Proxy:
                 request.headers["host"] = target
                 forwarded = f"by={self.identity.name};for={client_id};host={target};proto=https"
                 request.headers["forwarded"] = ", ".join(filter(None, [request.headers.get("forwarded"), forwarded]))
-                response = await self.forward(target, lambda: self.cluster.route(target), request)
+                response = await self.forward(target, lambda: self.cluster.routes(target), request)
         else:
             response = await self._authorized(header.port, request, client_id)
         self.stats.response(response.status, **labels)
@@ -321,7 +322,7 @@ class Proxy:
         code in the lab process acting as the pod calls this: no socket offers it to anyone else."""
         authority = request.headers.get("host", "")
         async with asyncio.timeout(timeout):  # not wait_for: no task per request
-            return await self.forward(authority, lambda: self.cluster.route(authority), request)
+            return await self.forward(authority, lambda: self.cluster.routes(authority), request)
 
     @property
     def profile(self):
@@ -339,45 +340,49 @@ class Proxy:
             return proxy_error(status, message)
         return httpwire.Response(status, {"content-length": "0"}, b"")
 
-    async def forward(self, service: str, lookup: Callable[[], Route], request: httpwire.Request) -> httpwire.Response:
-        """Send `request` for `service` where `lookup()` says, as the proxy's balancer does. An endpoint it
-        cannot connect to is backed off, not answered with an error; a request waits up to FAILFAST_TIMEOUT
-        for an endpoint it can reach, then the service is in fail-fast and requests fail at once until one
-        connects again (stack/src/failfast.rs). A request the peer never took (refused stream, a pooled
-        connection found dead) goes once more."""
+    async def forward(self, service: str, lookup: Callable[[], list[Route]], request: httpwire.Request) -> httpwire.Response:
+        """Send `request` for `service` to one of the endpoints `lookup()` finds, as the proxy's balancer does.
+        An endpoint it cannot connect to is backed off, not answered with an error, and the balancer sends
+        elsewhere; with none it can reach, a request waits for the next reconcile pass (the proxy's destination
+        watch would hear of new endpoints from it) or the end of the earliest backoff, FAILFAST_TIMEOUT in
+        all, then the service is in fail-fast and requests fail at once until one connects again
+        (stack/src/failfast.rs). A request the peer never took (refused stream, a pooled connection found
+        dead) goes once more."""
         deadline = time.monotonic() + FAILFAST_TIMEOUT
         retried = False
         while True:
             try:
-                route = lookup()
+                routes = lookup()
             except NoEndpoints:
-                route = None
+                routes = []
                 self._backoff.pop(service, None)  # its endpoints left the balancer, and their reconnect state
             except DialError as exc:  # no place to connect to (an address nothing routes): the proxy's connect error
                 return self._error(502, str(exc))
-            if route is not None and self._may_connect(service, route):
+            now = time.monotonic()
+            backoff = self._backoff.get(service, {})
+            ready = [r for r in routes if backoff.get((r.address, r.port), (0, now))[1] <= now]
+            if ready:
+                route = ready[next(self._balance) % len(ready)]
                 try:
                     response = await (self._plain(route, request) if route.identity is None else self._mesh(route, request))
                 except ConnectFailed as exc:
                     self._backed_off(service, route, exc)
+                    continue  # the balancer's next choice, if it has one
                 except DialError as exc:
                     if retried or not exc.retryable:
                         return self._error(502, str(exc))
                     retried = True
                     continue
-                else:
-                    self._backoff.get(service, {}).pop((route.address, route.port), None)
-                    self._failfast.discard(service)
-                    return response
-            if service in self._failfast or time.monotonic() >= deadline:
+                self._backoff.get(service, {}).pop((route.address, route.port), None)
+                self._failfast.discard(service)
+                return response
+            if service in self._failfast or now >= deadline:
                 self._failfast.add(service)
                 # FailFastError: 504 at v2.366.0 (outbound/src/http/server.rs ServerRescue), 503 at v2.100.0
                 return self._error(self.profile.failfast_status, f"{service}: service in fail-fast")
-            await asyncio.sleep(DISCOVERY_POLL)
-
-    def _may_connect(self, service: str, route: Route) -> bool:
-        state = self._backoff.get(service, {}).get((route.address, route.port))
-        return state is None or time.monotonic() >= state[1]
+            # Nothing awaited since the lookup: no pass can end unseen between it and this wait.
+            retry_at = min([deadline] + [backoff[(r.address, r.port)][1] for r in routes if (r.address, r.port) in backoff])
+            await self.cluster.network.changed(retry_at - now)
 
     def _backed_off(self, service: str, route: Route, exc: ConnectFailed) -> None:
         """linkerd/reconnect: "Failed to connect", then an exponential backoff before the next attempt."""

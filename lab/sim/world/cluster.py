@@ -221,16 +221,18 @@ class SimCluster:
         """(ip, target port) of each ready address of the service's Endpoints for that port."""
         return ready_endpoints(self.store.view("Endpoints", svc["metadata"]["namespace"], svc["metadata"]["name"]), svc_port)
 
-    def route(self, authority: str) -> Route:
-        """The proxy's destination lookup for `host[:port]` (a service name of this cluster)."""
+    def routes(self, authority: str) -> list[Route]:
+        """The proxy's destination lookup for `host[:port]` (a service name of this cluster): every endpoint
+        its balancer may send to, as the destination controller streams them; the proxy chooses. One endpoint
+        that leads nowhere does not take the others with it: an error only when none is left."""
         host, _, port_text = authority.partition(":")
         port = int(port_text) if port_text.isdigit() else 80
         if _is_ip(host):
-            return self._address_route(host, port)
+            return self._address_routes(host, port)
         parts = host.split(".")
         suffix = ["svc"] + self.spec["domain"].split(".")
         if len(parts) >= 3 and parts[3:] == suffix[: len(parts) - 3] and parts[2] != "svc":
-            return self._pod_route(parts[0], parts[1], parts[2], port, host)
+            return self._pod_routes(parts[0], parts[1], parts[2], port, host)
         if len(parts) < 2 or parts[2:] not in ([], suffix[: len(parts) - 2]):
             raise DialError(f"could not resolve host {host}: not a service name of cluster {self.name}")
         name, namespace = parts[0], parts[1]
@@ -242,26 +244,36 @@ class SimCluster:
             raise DialError(f"connection refused: service {namespace}/{name} has no port {port}")
         labels, annotations = svc["metadata"].get("labels") or {}, svc["metadata"].get("annotations") or {}
         if labels.get(names.REMOTE_DISCOVERY_LABEL):  # pod-to-pod: one remote service
-            return self._remote_route(svc, [(labels.get(names.REMOTE_SERVICE_LABEL, ""), labels[names.REMOTE_DISCOVERY_LABEL])], port)
+            return self._remote_routes(svc, [(labels.get(names.REMOTE_SERVICE_LABEL, ""), labels[names.REMOTE_DISCOVERY_LABEL])], port)
         if annotations.get(names.REMOTE_DISCOVERY_ANNOTATION):  # federated: every member's endpoints
             members = [tuple(m.split("@", 1)) for m in annotations[names.REMOTE_DISCOVERY_ANNOTATION].split(",") if "@" in m]
-            return self._remote_route(svc, members, port)
+            return self._remote_routes(svc, members, port)
         eps = self.store.view("Endpoints", namespace, name) or {}
         annotations = eps.get("metadata", {}).get("annotations", {})
         gateway_identity = annotations.get(names.REMOTE_GATEWAY_IDENTITY_ANNOTATION)
-        endpoint = self._pick_endpoint(svc, svc_port)
-        if endpoint is None:
+        endpoints = self._endpoints(svc, svc_port)
+        if not endpoints:
             raise NoEndpoints(f"service {namespace}/{name} has no ready endpoints")
         if gateway_identity:
             remote = annotations.get(names.REMOTE_SVC_ANNOTATION, host)
-            return Route(endpoint[0], endpoint[1], gateway_identity, f"{remote}:{port}", via_gateway=True)
-        pod = self.pod_by_ip(endpoint[0])
-        behind = self.service_by_ip(endpoint[0]) if pod is None else None
-        if behind is not None:  # a headless mirror lists its endpoint mirrors' cluster IPs: on through that service
-            return self._via_service(behind, port)
-        return _direct(pod, *endpoint)
+            return [Route(ip, target, gateway_identity, f"{remote}:{port}", via_gateway=True) for ip, target in endpoints]
+        found: list[Route] = []
+        error: DialError | None = None
+        for ip, target in endpoints:
+            pod = self.pod_by_ip(ip)
+            behind = self.service_by_ip(ip) if pod is None else None
+            if behind is None:
+                found.append(_direct(pod, ip, target))
+                continue
+            try:  # a headless mirror lists its endpoint mirrors' cluster IPs: on through that service
+                found += self._via_service(behind, port)
+            except DialError as exc:
+                error = error or exc
+        if not found:
+            raise error or NoEndpoints(f"service {namespace}/{name} has no ready endpoints")
+        return found
 
-    def _address_route(self, ip: str, port: int) -> Route:
+    def _address_routes(self, ip: str, port: int) -> list[Route]:
         """An IP the app dialled, as the proxy finds it from the connection's original destination: a cluster
         IP of this cluster is the service it belongs to (routed by that service, as Linkerd's destination
         controller maps a ClusterIP to its service); a pod IP of this cluster, or of one on the same flat
@@ -276,14 +288,14 @@ class SimCluster:
             if pod is not None:
                 if port not in pod.ports:
                     raise DialError(f"connect error: {ip}:{port}: Connection refused (os error 111)", retryable=True)
-                return _direct(pod, ip, port)
+                return [_direct(pod, ip, port)]
         raise DialError(f"connect error: {ip}:{port}: no route to host {ip} from cluster {self.name}")
 
-    def _via_service(self, svc: dict, port: int) -> Route:
-        """The route to whatever `svc` (a service of this cluster) leads to, as its name resolves."""
-        return self.route(f"{svc['metadata']['name']}.{svc['metadata']['namespace']}.svc.{self.spec['domain']}:{port}")
+    def _via_service(self, svc: dict, port: int) -> list[Route]:
+        """The routes to whatever `svc` (a service of this cluster) leads to, as its name resolves."""
+        return self.routes(f"{svc['metadata']['name']}.{svc['metadata']['namespace']}.svc.{self.spec['domain']}:{port}")
 
-    def _pod_route(self, hostname: str, service: str, namespace: str, port: int, host: str) -> Route:
+    def _pod_routes(self, hostname: str, service: str, namespace: str, port: int, host: str) -> list[Route]:
         """`<hostname>.<service>.<namespace>.svc...`: the address the service's Endpoints name by that hostname
         (a StatefulSet pod; in a linked cluster, the endpoint mirror's cluster IP, as the headless mirror lists it)."""
         eps = self.store.view("Endpoints", namespace, service) or {}
@@ -293,20 +305,20 @@ class SimCluster:
             raise DialError(f"could not resolve host {host}: service {namespace}/{service} names no {hostname}")
         pod = self.pod_by_ip(ip)
         if pod is not None:
-            return _direct(pod, ip, port)
+            return [_direct(pod, ip, port)]
         svc = self.service_by_ip(ip)
         if svc is None:
             raise DialError(f"connection refused: {ip}:{port} ({host}) has no listener")
         return self._via_service(svc, port)
 
-    def _remote_route(self, svc: dict, members: list[tuple[str, str]], port: int) -> Route:
+    def _remote_routes(self, svc: dict, members: list[tuple[str, str]], port: int) -> list[Route]:
         """Pod-to-pod and federated: the destination controller reads each member's EndpointSlices (`name` in
         cluster `target`) from its watch on that cluster (`ClusterStore`: the credentials link-gen put in the
         control plane's namespace, labelled with the cluster's name), and the proxy dials the chosen pod
         itself, over mTLS to the pod's identity; no gateway on the way. A member without ready endpoints
         drops out; the others carry the traffic."""
         ns = svc["metadata"]["namespace"]
-        candidates: list[tuple["SimCluster", tuple[str, int]]] = []
+        found: list[Route] = []
         problems = []
         for remote_name, target in members:
             store = self.cluster_store
@@ -325,17 +337,19 @@ class SimCluster:
                 problems.append(f"service {ns}/{remote_name} in {target} has no port {port}")
                 continue
             slices = watch.by_label("EndpointSlice", ns, names.SERVICE_NAME_LABEL, remote_name)
-            candidates += [(remote, e) for e in ready_slice_endpoints(slices, remote_port)]
-        if not candidates:
+            found += [_direct(remote.pod_by_ip(ip), ip, target_port) for ip, target_port in ready_slice_endpoints(slices, remote_port)]
+        if not found:
             raise NoEndpoints(f"service {ns}/{svc['metadata']['name']} has no ready endpoints"
                               + (f" ({'; '.join(problems)})" if problems else ""))
-        remote, endpoint = candidates[next(self._round_robin) % len(candidates)]
-        return _direct(remote.pod_by_ip(endpoint[0]), *endpoint)
+        return found
 
     # -- reconcile ---------------------------------------------------------
     async def reconcile(self) -> None:
-        for controller in self.controllers:
-            await controller.reconcile()
+        try:
+            for controller in self.controllers:
+                await controller.reconcile()
+        finally:  # even a pass that raised may have changed what the proxies would route to
+            self.network.reconciled()
 
     async def stop(self) -> None:
         for controller in self.controllers:

@@ -7,6 +7,7 @@ dialler reports as connection refused).
 """
 from __future__ import annotations
 
+import asyncio
 from typing import Protocol
 
 from ..mesh.cluster import Cluster
@@ -26,6 +27,25 @@ class Member(Cluster, Protocol):
 class Network:
     def __init__(self) -> None:
         self.clusters: dict[str, Member] = {}
+        self._reconciled = asyncio.Event()
+
+    def reconciled(self) -> None:
+        """A cluster has finished a reconcile pass: what the pass changed (endpoints, pods, mirrors) is what
+        its destination watches would now stream. Wakes every `changed` waiting."""
+        self._reconciled, done = asyncio.Event(), self._reconciled
+        done.set()
+
+    async def changed(self, timeout: float) -> None:
+        """Until a cluster next finishes a reconcile pass, `timeout` seconds at most. A caller that looked at
+        the clusters and then calls this without awaiting in between misses no pass."""
+        if timeout <= 0:
+            return
+        waiting = self._reconciled
+        try:
+            async with asyncio.timeout(timeout):
+                await waiting.wait()
+        except TimeoutError:
+            pass
 
     def resolve(self, ip: str, port: int, source: Cluster | None = None) -> tuple[str, int] | None:
         """The loopback socket behind ip:port as a pod of `source` reaches it (None: from the host)."""

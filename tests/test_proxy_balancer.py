@@ -1,0 +1,152 @@
+"""The proxy's balancer and its wait for endpoints: lab/sim/mesh/proxy.py's `forward`, in process.
+
+linkerd2-proxy sends a request to an endpoint it can connect to; an endpoint that refused is backed off and
+the balancer chooses among the others (linkerd/reconnect, the balancer's pending endpoints). With none to
+choose, the request waits for its destination watch to say more, or for a backoff to end, up to the
+failfast timeout (stack/src/failfast.rs). In the lab the destination watch's news comes from a reconcile
+pass (`Network.reconciled`), so a waiting request wakes at a pass, never on a clock of its own.
+"""
+import asyncio
+
+import pytest
+
+from lab.model.profiles import PROFILES
+from lab.sim.kube.store import ObjectStore
+from lab.sim.mesh import proxy as proxy_module
+from lab.sim.mesh.proxy import Proxy
+from lab.sim.mesh.routes import NoEndpoints, Route
+from lab.sim.wire import httpwire
+from lab.sim.world.network import Network
+from lab.trust import pki
+from lab.sim.wire.tls import Identity
+
+LIVE, DEAD = Route("10.244.0.7", 8080, None, "10.244.0.7:8080"), Route("10.244.0.8", 8080, None, "10.244.0.8:8080")
+SERVICE = "web.apps.svc.cluster.local:8080"
+
+
+class LabNetwork(Network):
+    """The lab network with one app listening: LIVE lands on it, DEAD on nothing (connection refused). Each
+    wait for a pass is counted, and `waiting` is set while one is under way."""
+
+    def __init__(self, port: int):
+        super().__init__()
+        self.listening = {(LIVE.address, LIVE.port): ("127.0.0.1", port)}
+        self.waits = 0
+        self.waiting = asyncio.Event()
+
+    def resolve(self, ip, port, source=None):
+        return self.listening.get((ip, port))
+
+    async def changed(self, timeout):
+        self.waits += 1
+        self.waiting.set()
+        try:
+            await super().changed(timeout)
+        finally:
+            self.waiting.clear()
+
+
+class OneService:
+    """The cluster as the proxy reads it: one service whose endpoints the test sets (`None`: none ready)."""
+
+    name, spec = "east", {"domain": "cluster.local"}
+
+    def __init__(self, network: LabNetwork):
+        self.network, self.store, self.endpoints = network, ObjectStore(), None
+        self.profile = PROFILES["current"]  # edge: 504 in fail-fast, backoff from 0.1 s
+
+    def routes(self, authority):
+        assert authority == SERVICE
+        if not self.endpoints:
+            raise NoEndpoints("service apps/web has no ready endpoints")
+        return list(self.endpoints)
+
+
+@pytest.fixture(scope="module")
+def identity(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("balancer")
+    anchor = pki.create_anchor("cluster.local")
+    issuer = pki.create_issuer(anchor, "cluster.local")
+    name = "client.apps.serviceaccount.identity.linkerd.cluster.local"
+    leaf = pki.issue_workload(issuer, name)
+    pki.write_public(folder / "client.crt", leaf.cert_pem + issuer.cert_pem)
+    pki.write_private(folder / "client.key", leaf.key_pem)
+    return Identity(name, folder / "client.crt", folder / "client.key", anchor.cert_pem)
+
+
+def _run(identity, scenario, failfast: float, monkeypatch):
+    """`scenario(proxy, cluster, send)` with an app answering 200 behind LIVE and the failfast timeout set."""
+    monkeypatch.setattr(proxy_module, "FAILFAST_TIMEOUT", failfast)
+
+    async def main():
+        app = await httpwire.serve_http(lambda request: _ok())
+        cluster = OneService(LabNetwork(app.port))
+        proxy = Proxy(cluster, "client", "10.244.0.2", identity, {}, gateway_mode=False, log=lines.append)
+        try:
+            return await scenario(proxy, cluster, lambda: proxy.outbound(httpwire.Request("GET", "/", {"host": SERVICE}), 30))
+        finally:
+            await proxy.local.close()
+            await app.close()
+
+    lines: list[str] = []
+    return asyncio.run(main()), lines
+
+
+async def _ok():
+    return httpwire.text_response(200, "ok\n")
+
+
+def test_a_refused_endpoint_is_backed_off_and_every_request_goes_to_the_one_that_answers_without_waiting(identity, monkeypatch):
+    async def scenario(proxy, cluster, send):
+        cluster.endpoints = [DEAD, LIVE]
+        statuses = [(await send()).status for _ in range(50)]
+        return statuses, cluster.network.waits
+
+    (statuses, waits), lines = _run(identity, scenario, 60.0, monkeypatch)
+    assert statuses == [200] * 50
+    assert waits == 0, "a request waited while the balancer had an endpoint it could reach"
+    # the refused endpoint was tried, then only when its backoff (0.1 s, doubling) ended: not every other request
+    assert 1 <= sum("Failed to connect" in line for line in lines) <= 5
+
+
+def test_a_request_waiting_for_endpoints_is_sent_at_the_pass_that_brings_one(identity, monkeypatch):
+    async def scenario(proxy, cluster, send):
+        request = asyncio.ensure_future(send())
+        async with asyncio.timeout(10):
+            await cluster.network.waiting.wait()  # no endpoint yet: it waits for the destination watch
+        cluster.endpoints = [LIVE]
+        cluster.network.reconciled()
+        async with asyncio.timeout(10):  # the failfast timeout is 60 s: only the pass can have woken it
+            return (await request).status
+
+    status, _ = _run(identity, scenario, 60.0, monkeypatch)
+    assert status == 200
+
+
+def test_with_every_endpoint_backed_off_a_request_tries_again_when_the_first_backoff_ends(identity, monkeypatch):
+    async def scenario(proxy, cluster, send):
+        cluster.endpoints = [DEAD]
+        request = asyncio.ensure_future(send())
+        async with asyncio.timeout(10):
+            await cluster.network.waiting.wait()  # DEAD refused and is backed off (0.1-0.11 s on edge)
+        cluster.network.listening[(DEAD.address, DEAD.port)] = cluster.network.listening[(LIVE.address, LIVE.port)]
+        async with asyncio.timeout(10):  # no pass comes, and the failfast timeout is 60 s: the backoff's end did
+            return (await request).status
+
+    status, lines = _run(identity, scenario, 60.0, monkeypatch)
+    assert status == 200
+    assert sum("Failed to connect" in line for line in lines) == 1
+
+
+def test_without_endpoints_the_service_goes_into_fail_fast_and_then_fails_at_once(identity, monkeypatch):
+    async def scenario(proxy, cluster, send):
+        first = await send()
+        waits = cluster.network.waits
+        second = await send()
+        return first, second, waits, cluster.network.waits
+
+    (first, second, waits, waits_after), lines = _run(identity, scenario, 0.3, monkeypatch)
+    for response in (first, second):
+        assert response.status == 504
+        assert response.headers["l5d-proxy-error"] == f"{SERVICE}: service in fail-fast"
+    assert waits >= 1 and waits_after == waits, "a service in fail-fast does not wait again"
