@@ -93,6 +93,42 @@ def test_down_stops_every_lab_process_of_the_lab_even_an_orphan(sim_lab):
     assert labprocess.find(sim_dir) == []
 
 
+def _lab_lookalike(sim_dir: Path, ignore_term: bool) -> subprocess.Popen:
+    """A process whose command line is a lab process's on `sim_dir` (what `is_ours` proves), that says when it
+    is ready and then waits; one that ignores SIGTERM stands for a lab process stuck in its shutdown."""
+    code = ("import signal, sys, time\n" + ("signal.signal(signal.SIGTERM, signal.SIG_IGN)\n" if ignore_term else "")
+            + "print('ready', flush=True)\ntime.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, labprocess.MODULE, str(sim_dir.resolve())], stdout=subprocess.PIPE)
+    assert proc.stdout.readline() == b"ready\n"
+    return proc
+
+
+@pytest.mark.parametrize("ignore_term, killed_by", [(False, -15), (True, -9)])
+def test_stop_asks_with_sigterm_and_kills_what_outlives_its_grace(tmp_path, bystander, ignore_term, killed_by):
+    proc = _lab_lookalike(tmp_path, ignore_term)
+    try:
+        stopped = labprocess.stop([proc.pid, bystander.pid], tmp_path, grace=0.5)
+        assert stopped == [proc.pid]
+        assert proc.wait(timeout=10) == killed_by
+        assert bystander.poll() is None, "stop signalled a process it had not proven to be the lab's"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_without_pidfds_stop_proves_the_pid_again_before_each_signal(tmp_path, bystander, monkeypatch):
+    """Where the kernel has no pidfd_open, a PID is all there is: proven ours right before every signal."""
+    monkeypatch.delattr(labprocess.os, "pidfd_open")
+    proc = _lab_lookalike(tmp_path, ignore_term=True)
+    try:
+        assert labprocess.stop([proc.pid, bystander.pid], tmp_path, grace=0.5) == [proc.pid]
+        assert not labprocess.alive(proc.pid), "it ignores SIGTERM: only the SIGKILL after the grace ends it"
+        assert bystander.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_a_lab_process_that_died_is_named_as_the_cause(sim_lab):
     steps.up(sim_lab, until="clusters")
     backend = sim_lab.backend

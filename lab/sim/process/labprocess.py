@@ -161,28 +161,83 @@ def find(sim_dir: Path) -> list[int]:
 
 
 def stop(pids: list[int], sim_dir: Path, grace: float = 10.0) -> list[int]:
-    """SIGTERM (the lab process saves its state and exits), then SIGKILL after `grace`; every PID is
-    proven ours right before each signal. Returns the PIDs that were running."""
-    targets = [p for p in pids if is_ours(p, sim_dir)]
-    for pid in targets:
-        _signal(pid, sim_dir, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while any(alive(p) for p in targets) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    for pid in targets:
-        _signal(pid, sim_dir, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while any(alive(p) for p in targets) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return targets
+    """SIGTERM (the lab process saves its state and exits), then SIGKILL after `grace`. Returns the PIDs that
+    were running. Each process is held by a pidfd opened before it is proven ours, so every signal reaches
+    the very process that was proven, never one that took its PID since, and its exit is waited on as an
+    event (the pidfd turns readable), not polled."""
+    held = {}
+    for pid in pids:
+        handle = _hold(pid, sim_dir)
+        if handle is not None and is_ours(pid, sim_dir):
+            held[pid] = handle
+        elif handle is not None:
+            handle.close()
+    try:
+        for handle in held.values():
+            handle.signal(signal.SIGTERM)
+        running = _wait_exit(list(held.values()), grace)
+        for handle in running:
+            handle.signal(signal.SIGKILL)
+        _wait_exit(running, 5.0)
+    finally:
+        for handle in held.values():
+            handle.close()
+    return list(held)
 
 
-def _signal(pid: int, sim_dir: Path, sig: int) -> None:
-    if is_ours(pid, sim_dir):
+class _Held:
+    """A process held by a pidfd (Linux 5.3+): signals and waits reach it even after its PID is reused. Where
+    the kernel has no pidfds, the PID itself, proven ours again right before each signal."""
+
+    def __init__(self, pid: int, fd: int | None, sim_dir: Path):
+        self.pid, self.fd, self.sim_dir = pid, fd, sim_dir
+
+    def signal(self, sig: int) -> None:
         try:
-            os.kill(pid, sig)
+            if self.fd is not None:
+                signal.pidfd_send_signal(self.fd, sig)
+            elif is_ours(self.pid, self.sim_dir):
+                os.kill(self.pid, sig)
         except ProcessLookupError:
             pass
+
+    def exited(self) -> bool:
+        if self.fd is None:
+            return not alive(self.pid)
+        # Readable once it has exited. A zombie of our own (a test that ran `up` and `down` in one process) is
+        # left to its Popen to reap: `alive` counts it as gone.
+        return bool(select.select([self.fd], [], [], 0)[0])
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _hold(pid: int, sim_dir: Path) -> _Held | None:
+    if pid < 2:
+        return None
+    try:
+        return _Held(pid, os.pidfd_open(pid), sim_dir)
+    except ProcessLookupError:
+        return None
+    except (AttributeError, OSError):  # no pidfds on this kernel or platform
+        return _Held(pid, None, sim_dir)
+
+
+def _wait_exit(handles: list[_Held], seconds: float) -> list[_Held]:
+    """Until every process has exited, `seconds` at most; returns those still running."""
+    deadline = time.monotonic() + seconds
+    running = [h for h in handles if not h.exited()]
+    while running and time.monotonic() < deadline:
+        fds = [h.fd for h in running if h.fd is not None]
+        left = deadline - time.monotonic()
+        if fds and len(fds) == len(running):
+            select.select(fds, [], [], max(0.0, left))
+        else:
+            time.sleep(min(0.05, max(0.0, left)))  # no pidfd for one of them: look again
+        running = [h for h in running if not h.exited()]
+    return running
 
 
 def open_files(pid: int) -> int:
