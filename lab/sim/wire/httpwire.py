@@ -139,6 +139,7 @@ class HTTPServer:
         self.handler, self.idle_timeout = handler, idle_timeout
         self.server: asyncio.base_events.Server | None = None
         self._busy: dict[asyncio.StreamWriter, bool] = {}  # every open connection: is a request in progress?
+        self._changed = asyncio.Event()  # set when a connection leaves (when closing, each leaves after its response)
         self._closing = False
         self._port = 0
 
@@ -161,14 +162,21 @@ class HTTPServer:
         for writer, busy in list(self._busy.items()):
             if not busy:
                 writer.transport.abort()
-        deadline = time.monotonic() + grace
-        while any(self._busy.values()) and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)  # polling the busy flags during the grace period
+        await self._until(lambda: not any(self._busy.values()), grace)
         for writer in list(self._busy):
             writer.transport.abort()
-        deadline = time.monotonic() + 1.0
-        while self._busy and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)  # the aborted connections' handlers run their `finally` and leave
+        await self._until(lambda: not self._busy, 1.0)  # the aborted connections' handlers run their `finally` and leave
+
+    async def _until(self, done, seconds: float) -> None:
+        """Until `done()`, looked at each time a connection leaves; `seconds` at most."""
+        deadline = time.monotonic() + seconds
+        while not done() and time.monotonic() < deadline:
+            self._changed.clear()
+            try:
+                async with asyncio.timeout(deadline - time.monotonic()):
+                    await self._changed.wait()
+            except TimeoutError:
+                return
 
     async def serve_socket(self, sock) -> None:
         """Serve one connected socket that no listener accepted (the far end of a socketpair: a pod's
@@ -218,6 +226,7 @@ class HTTPServer:
         finally:
             idle.cancel()
             self._busy.pop(writer, None)
+            self._changed.set()
             await close(writer)
 
 
