@@ -1,7 +1,8 @@
 """A Kubernetes API server for one simulated cluster, served by the lab process over HTTPS on loopback.
 
 It speaks the subset real `kubectl` and the official Python client use on the lab's objects:
-`/version`, discovery (`/api`, `/apis`, each group version, CRDs as they are applied), get, list
+`/version`, discovery (`/api`, `/apis`, each group version, CRDs as they are applied; aggregated
+discovery to a client that asks for it), get, list
 (label and field selectors, server-side Tables for kubectl's human output), watch (chunked events
 from a resourceVersion, bookmarks when asked), create, update (optimistic concurrency), delete,
 JSON merge / strategic merge / JSON patch, server-side apply as a strategic merge of the applied

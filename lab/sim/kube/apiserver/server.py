@@ -114,7 +114,7 @@ class KubeAPI:
             if discovery.serves(path):
                 if not may_read_info(user, request.path):
                     raise info_forbidden(user, request.path)
-                return discovery.answer(path, self.catalog, self.version, self.port)
+                return discovery.answer(path, self.catalog, self.version, self.port, request.headers, request.query)
             return await self.resource_request(request, user, path)
         except ApiError as exc:
             return exc.response()
