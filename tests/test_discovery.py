@@ -1,7 +1,8 @@
-"""Discovery as a v1.32 API server serves it: aggregated discovery (apidiscovery.k8s.io v2 and v2beta1) on
-/api and /apis to a client that asks for it, legacy discovery to one that does not, a 406 to one that asks
-only for what is not served. The documents' shape is checked on a catalog alone; what real kubectl and the
-official client do with them, against a lab."""
+"""Discovery and OpenAPI as a v1.32 API server serves them: aggregated discovery (apidiscovery.k8s.io v2 and
+v2beta1) on /api and /apis to a client that asks for it, legacy discovery to one that does not, a 406 to one
+that asks only for what is not served, and OpenAPI v3 documents listed by their hash so kubectl keeps them.
+The documents' shape is checked on a catalog alone; what real kubectl and the official client do with them,
+against a lab."""
 import json
 import os
 import re
@@ -135,6 +136,33 @@ def test_aggregated_discovery_has_an_etag_that_follows_the_crds_and_answers_304_
     assert _answer(catalog, "/apis", Accept=KUBECTL_ACCEPT).headers["ETag"] == etag
 
 
+def test_openapi_v3_lists_each_group_version_by_its_hash_and_serves_the_hashed_url_for_good():
+    store = ObjectStore()
+    catalog = Catalog(store)
+    index = _answer(catalog, "/openapi/v3")
+    paths = json.loads(index.body)["paths"]
+    url = paths["api/v1"]["serverRelativeURL"]
+    path, _, query = url.partition("?")
+    assert path == "/openapi/v3/api/v1" and re.fullmatch(r"hash=[0-9A-F]{128}", query), url
+    document = _answer(catalog, path, {"hash": query[5:]})
+    assert document.status == 200 and document.headers["ETag"] == f'"{query[5:]}"'
+    assert document.headers["Cache-Control"] == "public, immutable" and document.headers["Expires"].endswith(" GMT")
+    assert "fieldValidation" in document.body.decode()
+    unhashed = _answer(catalog, path)
+    assert unhashed.headers["ETag"] == document.headers["ETag"] and "Cache-Control" not in unhashed.headers
+    stale = _answer(catalog, path, {"hash": "0" * 128})
+    assert (stale.status, stale.headers["Location"]) == (301, url)
+    assert _answer(catalog, path, {"hash": query[5:]}, **{"If-None-Match": document.headers["ETag"]}).status == 304
+    assert _answer(catalog, "/openapi/v3", **{"If-None-Match": index.headers["ETag"]}).status == 304
+    # A CRD's group version joins the index, and a new version of a document gets a new hash
+    store.apply(_crd("example.com", "widgets", "Widget"))
+    grown = json.loads(_answer(catalog, "/openapi/v3").body)["paths"]
+    assert "apis/example.com/v1" in grown and grown["api/v1"] == paths["api/v1"]
+    with pytest.raises(ApiError) as missing:
+        _answer(catalog, "/openapi/v2")
+    assert missing.value.code == 404
+
+
 # -- real kubectl and the official client --------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def clusters(module_sim_lab):
@@ -170,6 +198,23 @@ def test_kubectl_on_a_fresh_cache_discovers_in_two_requests_and_finds_a_crd_appl
     assert _kubectl(clusters, tmp_path, "delete", "crd", "sprockets.fresh.example.com").returncode == 0
     listed = _kubectl(clusters, tmp_path, "api-resources", "--api-group=fresh.example.com", "-o", "name")
     assert listed.returncode == 0 and listed.stdout.split() == [], listed.stdout  # api-resources discovers afresh
+
+
+def test_kubectl_keeps_the_openapi_document_of_a_group_version_it_applied_to(clusters, tmp_path):
+    """A second apply reads the hashed OpenAPI v3 document from kubectl's HTTP cache, with no request."""
+    def apply(value: str) -> subprocess.CompletedProcess:
+        cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "openapi-cache", "namespace": "default"},
+              "data": {"k": value}}
+        return _kubectl(clusters, tmp_path, "apply", "-f", "-", "-v=8", stdin=json.dumps(cm))
+
+    first, second = apply("a"), apply("b")
+    assert first.returncode == 0 and "configmap/openapi-cache created" in first.stdout, first.stderr
+    assert second.returncode == 0 and "configmap/openapi-cache configured" in second.stdout, second.stderr
+    document = [line for line in second.stderr.splitlines() if "GET https://" in line and "/openapi/v3/api/v1?" in line]
+    assert document and "hash=" in document[0], second.stderr
+    # The cached answer kubectl's HTTP cache gives back is marked so; it follows the request in the log
+    after = second.stderr.split(document[0], 1)[1].split("GET https://", 1)[0]
+    assert "X-From-Cache: 1" in after, after
 
 
 def test_the_official_client_still_reads_legacy_discovery(clusters):

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from email.utils import formatdate
+from time import time
+from urllib.parse import urlencode
 
 from aiohttp import web
 from multidict import MultiMapping
@@ -42,13 +45,8 @@ def answer(path: str, catalog: Catalog, version: str, port: int, headers: MultiM
                                   "buildDate": "2025-01-01T00:00:00Z", "gitCommit": "lab-simulation"})
     if parts[0] in ("healthz", "livez", "readyz"):
         return web.Response(text="ok")
-    if parts[:2] == ["openapi", "v3"]:
-        found = openapi_v3(catalog, version, parts[2:])
-        if found is None:
-            raise no_route()
-        return web.json_response(found)
     if parts[0] == "openapi":
-        raise no_route()  # /openapi/v2: not served (kubectl asks for it only when v3 is missing)
+        return openapi(parts[1:], catalog, version, headers, query)
     accept = headers.get("Accept", "")
     if parts in (["api"], ["apis"]):
         wanted = aggregated_version(accept)
@@ -151,26 +149,62 @@ def aggregated(items: list[dict], wanted: str, headers: MultiMapping[str]) -> we
     return web.Response(body=body, headers={**cache, "Content-Type": content_type})
 
 
-def openapi_v3(catalog: Catalog, server_version: str, gv_path: list[str]) -> dict | None:
-    """OpenAPI v3 as far as kubectl reads it: the index of group versions, and per group version the
+# -- OpenAPI v3 (kube-openapi pkg/handler3/handler.go) --------------------------------------------------------
+def openapi(parts: list[str], catalog: Catalog, server_version: str, headers: MultiMapping[str],
+            query: MultiMapping[str]) -> web.Response:
+    """/openapi/v3 and its group versions. Each group version's document is listed with `?hash=` its ETag,
+    so a client may keep it for good: asked with the current hash, it comes with `Cache-Control: public,
+    immutable` and an Expires a year on (what lets kubectl's HTTP cache answer it from disk, with no
+    request); with a stale hash, a 301 to the current one. Either document answers 304 to an If-None-Match
+    naming its ETag.
+
+    /openapi/v2 is not served (404), though kubectl asks for it even where v3 is served: a client-side
+    apply that changes an object asks v2 whenever the kind's v3 PATCH offers no strategic merge patch
+    (kubectl v1.32 pkg/cmd/apply/patcher.go), so here for every kind, on a real server for custom kinds.
+    After the 404 kubectl computes the patch from its built-in types (a merge patch for a custom kind),
+    as it would from a v2 document without schemas; serving v2 would take the schemas v3 leaves out too."""
+    if parts[:1] != ["v3"]:
+        raise no_route()
+    documents = openapi_v3(catalog, server_version)
+    if len(parts) == 1:
+        index = {"paths": {gv: {"serverRelativeURL": f"/openapi/v3/{gv}?{urlencode({'hash': _etag(body)[1:-1]})}"}
+                           for gv, body in sorted(documents.items())}}
+        body = _compact(index)
+        return _conditional(body, {"ETag": _etag(body)}, headers)
+    body = documents.get("/".join(parts[1:]))
+    if body is None:
+        raise no_route()
+    etag = _etag(body)
+    cache = {"ETag": etag, "Vary": "Accept"}
+    asked = query.get("hash")
+    if asked:
+        if asked != etag[1:-1]:
+            location = f"/openapi/v3/{'/'.join(parts[1:])}?{urlencode({'hash': etag[1:-1]})}"
+            return web.Response(status=301, headers={"Location": location, "Vary": "Accept"})
+        cache.update({"Cache-Control": "public, immutable", "Expires": formatdate(time() + 365 * 86400, usegmt=True)})
+    return _conditional(body, cache, headers)
+
+
+def _conditional(body: bytes, cache: dict[str, str], headers: MultiMapping[str]) -> web.Response:
+    """http.ServeContent's answer to If-None-Match: 304 where it names the ETag (or is `*`)."""
+    asked = [tag.strip().removeprefix("W/") for tag in headers.get("If-None-Match", "").split(",")]
+    if cache["ETag"] in asked or "*" in asked:
+        return web.Response(status=304, headers=cache)
+    return web.Response(body=body, headers={**cache, "Content-Type": "application/json"})
+
+
+def openapi_v3(catalog: Catalog, server_version: str) -> dict[str, bytes]:
+    """OpenAPI v3 as far as kubectl reads it, per group version (`api/v1`, `apis/<group>/<version>`): the
     PATCH operations that take `fieldValidation`, from which kubectl learns that the server validates
     (k8s.io/cli-runtime resource.QueryParamVerifierV3). Schemas are not served: kubectl then computes
     strategic merge patches from its built-in types, as it does for any server without them."""
-    served = {(r.group, r.version) for r in catalog.all()}
-    if not gv_path:
-        return {"paths": {(f"apis/{g}/{v}" if g else f"api/{v}"): {"serverRelativeURL": f"/openapi/v3/{'apis/' + g if g else 'api'}/{v}"}
-                          for g, v in sorted(served)}}
-    group, version = ("", gv_path[1]) if gv_path[0] == "api" and len(gv_path) == 2 else \
-        (gv_path[1], gv_path[2]) if gv_path[0] == "apis" and len(gv_path) == 3 else (None, None)
-    if (group, version) not in served:
-        return None
-    prefix = f"/apis/{group}/{version}" if group else f"/api/{version}"
-    paths = {}
-    for r in catalog.served(group, version):
+    by_gv: dict[str, dict] = {}
+    for r in catalog.all():
+        prefix = f"/apis/{r.group}/{r.version}" if r.group else f"/api/{r.version}"
         item = f"{prefix}/namespaces/{{namespace}}/{r.plural}/{{name}}" if r.namespaced else f"{prefix}/{r.plural}/{{name}}"
-        paths[item] = {"patch": {"x-kubernetes-group-version-kind": {"group": r.group, "version": r.version, "kind": r.kind},
-                                 "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}],
-                                 "responses": {"200": {"description": "OK"}}}}
-    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": server_version}, "paths": paths,
-            "components": {"schemas": {}}}
-
+        by_gv.setdefault(prefix.lstrip("/"), {})[item] = {"patch": {
+            "x-kubernetes-group-version-kind": {"group": r.group, "version": r.version, "kind": r.kind},
+            "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "OK"}}}}
+    return {gv: _compact({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": server_version},
+                          "paths": paths, "components": {"schemas": {}}}) for gv, paths in by_gv.items()}
