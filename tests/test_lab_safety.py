@@ -95,38 +95,33 @@ def test_down_stops_every_lab_process_of_the_lab_even_an_orphan(sim_lab):
 
 def _lab_lookalike(sim_dir: Path, ignore_term: bool) -> subprocess.Popen:
     """A process whose command line is a lab process's on `sim_dir` (what `is_ours` proves), that says when it
-    is ready and then waits; one that ignores SIGTERM stands for a lab process stuck in its shutdown."""
-    code = ("import signal, sys, time\n" + ("signal.signal(signal.SIGTERM, signal.SIG_IGN)\n" if ignore_term else "")
-            + "print('ready', flush=True)\ntime.sleep(60)\n")
+    is ready and then waits. On SIGTERM it writes `sim_dir/got-term` and exits; one that ignores SIGTERM stands
+    for a lab process stuck in its shutdown. (`stop` reaps a child of ours, so its exit status is not ours to read.)"""
+    on_term = ("signal.signal(signal.SIGTERM, signal.SIG_IGN)\n" if ignore_term else
+               f"signal.signal(signal.SIGTERM, lambda *_: (open({str(sim_dir / 'got-term')!r}, 'w').close(), sys.exit(0)))\n")
+    code = "import signal, sys, time\n" + on_term + "print('ready', flush=True)\ntime.sleep(60)\n"
     proc = subprocess.Popen([sys.executable, "-c", code, labprocess.MODULE, str(sim_dir.resolve())], stdout=subprocess.PIPE)
     assert proc.stdout.readline() == b"ready\n"
     return proc
 
 
-@pytest.mark.parametrize("ignore_term, killed_by", [(False, -15), (True, -9)])
-def test_stop_asks_with_sigterm_and_kills_what_outlives_its_grace(tmp_path, bystander, ignore_term, killed_by):
+@pytest.mark.parametrize("pidfds", [True, False], ids=["pidfd", "no-pidfd"])
+@pytest.mark.parametrize("ignore_term", [False, True], ids=["exits-on-term", "ignores-term"])
+def test_stop_asks_with_sigterm_kills_what_outlives_its_grace_and_leaves_no_zombie(tmp_path, bystander, monkeypatch,
+                                                                                   ignore_term, pidfds):
+    """SIGTERM first; SIGKILL once the grace is over. Where the kernel has no pidfd_open, a PID is all there is:
+    proven ours again right before every signal. Either way the process is gone, not even a zombie of ours."""
+    if not pidfds:
+        monkeypatch.delattr(labprocess.os, "pidfd_open")
     proc = _lab_lookalike(tmp_path, ignore_term)
     try:
-        stopped = labprocess.stop([proc.pid, bystander.pid], tmp_path, grace=0.5)
-        assert stopped == [proc.pid]
-        assert proc.wait(timeout=10) == killed_by
+        assert labprocess.stop([proc.pid, bystander.pid], tmp_path, grace=0.5) == [proc.pid]
+        with pytest.raises(ProcessLookupError):
+            os.kill(proc.pid, 0)  # reaped: no zombie left behind
+        assert (tmp_path / "got-term").exists() != ignore_term  # the one that ignores it needed the SIGKILL
         assert bystander.poll() is None, "stop signalled a process it had not proven to be the lab's"
     finally:
         proc.kill()
-        proc.wait()
-
-
-def test_without_pidfds_stop_proves_the_pid_again_before_each_signal(tmp_path, bystander, monkeypatch):
-    """Where the kernel has no pidfd_open, a PID is all there is: proven ours right before every signal."""
-    monkeypatch.delattr(labprocess.os, "pidfd_open")
-    proc = _lab_lookalike(tmp_path, ignore_term=True)
-    try:
-        assert labprocess.stop([proc.pid, bystander.pid], tmp_path, grace=0.5) == [proc.pid]
-        assert not labprocess.alive(proc.pid), "it ignores SIGTERM: only the SIGKILL after the grace ends it"
-        assert bystander.poll() is None
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def test_a_lab_process_that_died_is_named_as_the_cause(sim_lab):

@@ -204,9 +204,13 @@ class _Held:
     def exited(self) -> bool:
         if self.fd is None:
             return not alive(self.pid)
-        # Readable once it has exited. A zombie of our own (a test that ran `up` and `down` in one process) is
-        # left to its Popen to reap: `alive` counts it as gone.
-        return bool(select.select([self.fd], [], [], 0)[0])
+        if not select.select([self.fd], [], [], 0)[0]:  # readable once it has exited (a zombie included)
+            return False
+        try:  # our own child (a command that ran `up` and `down` in one process): reap exactly this one, as `alive` does
+            os.waitid(os.P_PIDFD, self.fd, os.WEXITED | os.WNOHANG)
+        except (ChildProcessError, AttributeError, OSError):  # not our child, or already reaped
+            pass
+        return True
 
     def close(self) -> None:
         if self.fd is not None:
