@@ -1,5 +1,6 @@
 """The simulated clusters' Kubernetes API answers as an API server does: its status codes and reasons,
 RBAC, selectors, patches and watches. kubectl's own use of it is in scenarios/test_kubectl.py."""
+import hashlib
 import http.client
 import json
 import ssl
@@ -141,10 +142,11 @@ def test_a_watch_resumes_from_a_kept_version_and_is_told_when_it_is_too_old():
 
 # -- the server, over HTTPS ------------------------------------------------------------------------------
 class Api:
-    """Raw HTTPS calls as the admin (client certificate), as a token holder, or as nobody."""
+    """Raw HTTPS calls as the admin (client certificate), as a token holder, or as nobody; `ns` is the namespace
+    the test's own objects go to."""
 
-    def __init__(self, port: int, certs: ApiCerts):
-        self.port, self.certs = port, certs
+    def __init__(self, port: int, certs: ApiCerts, ns: str = "default"):
+        self.port, self.certs, self.ns = port, certs, ns
 
     def call(self, method: str, path: str, body=None, content_type="application/json", token=None, admin=True):
         context = ssl.create_default_context(cafile=str(self.certs.ca))
@@ -167,19 +169,41 @@ def _api_up_to(sim_lab, until: str) -> Api:
     return Api(port, ApiCerts.of(backend.provider.sim_dir, "east"))
 
 
+@pytest.fixture(scope="module")
+def shared(module_sim_lab):
+    """(lab, its east's API): one lab with the multicluster extension installed (its remote-access account is
+    what some tests use) for this file's tests that leave it as they found it: each writes only to a namespace
+    of its own (the `api` fixture), or adds objects no other test looks at; a test that deletes the account's
+    token has a lab of its own (`own_api`)."""
+    return module_sim_lab, _api_up_to(module_sim_lab, "multicluster")
+
+
 @pytest.fixture
-def api(sim_lab):
-    """East's API with the multicluster extension installed: its remote-access account is what these tests use."""
+def shared_lab(shared):
+    return shared[0]
+
+
+@pytest.fixture
+def api(shared, request):
+    """East's API of the shared lab, with a new namespace (`api.ns`) for this test's objects, deleted with
+    them afterwards."""
+    base = shared[1]
+    ns = "t-" + hashlib.sha256(request.node.name.encode()).hexdigest()[:10]
+    status, body = base.call("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    assert status == 201, body
+    yield Api(base.port, base.certs, ns)
+    assert base.call("DELETE", f"/api/v1/namespaces/{ns}")[0] == 200
+
+
+@pytest.fixture
+def own_api(sim_lab):
+    """East's API, with the multicluster extension installed, on a lab of this test's own: for a test that
+    deletes the remote-access account's token, which the shared lab's other tests read."""
     return _api_up_to(sim_lab, "multicluster")
 
 
-@pytest.fixture
-def cluster_api(sim_lab):
-    """East's API on a lab up to its clusters only, for tests of the API itself (no Linkerd object involved)."""
-    return _api_up_to(sim_lab, "clusters")
-
-
-CM = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "probe", "namespace": "default"}, "data": {"k": "v"}}
+def _cm(ns: str, **metadata) -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "probe", "namespace": ns, **metadata}, "data": {"k": "v"}}
 
 
 def test_the_api_answers_with_the_api_servers_codes_and_reasons(api):
@@ -192,31 +216,31 @@ def test_the_api_answers_with_the_api_servers_codes_and_reasons(api):
     status, body = api.call("GET", "/api", admin=False)
     assert (status, body["message"]) == (403, 'forbidden: User "system:anonymous" cannot get path "/api"')
     assert api.call("GET", "/api/v1/namespaces", token="not-a-token", admin=False)[0] == 401
-    status, body = api.call("GET", "/api/v1/namespaces/default/configmaps/probe")
+    cm, at = _cm(api.ns), f"/api/v1/namespaces/{api.ns}/configmaps"
+    status, body = api.call("GET", f"{at}/probe")
     assert (status, body["reason"], body["kind"]) == (404, "NotFound", "Status") and body["message"] == 'configmaps "probe" not found'
-    assert api.call("POST", "/api/v1/namespaces/default/configmaps", CM)[0] == 201
-    status, body = api.call("POST", "/api/v1/namespaces/default/configmaps", CM)
+    assert api.call("POST", at, cm)[0] == 201
+    status, body = api.call("POST", at, cm)
     assert (status, body["reason"]) == (409, "AlreadyExists")
-    stale = {**CM, "metadata": {**CM["metadata"], "resourceVersion": "1"}}
-    status, body = api.call("PUT", "/api/v1/namespaces/default/configmaps/probe", stale)
+    stale = _cm(api.ns, resourceVersion="1")
+    status, body = api.call("PUT", f"{at}/probe", stale)
     assert (status, body["reason"]) == (409, "Conflict") and "the object has been modified" in body["message"]
-    status, body = api.call("POST", "/api/v1/namespaces/nowhere/configmaps", {**CM, "metadata": {"name": "x"}})
+    status, body = api.call("POST", "/api/v1/namespaces/nowhere/configmaps", {**cm, "metadata": {"name": "x"}})
     assert (status, body["message"]) == (404, 'namespaces "nowhere" not found')
-    bad = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
+    bad = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": api.ns},
            "spec": {"selector": {"matchLabels": {"app": "web"}},
                     "template": {"metadata": {"labels": {"app": "other"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}}
-    status, body = api.call("POST", "/apis/apps/v1/namespaces/default/deployments", bad)
+    status, body = api.call("POST", f"/apis/apps/v1/namespaces/{api.ns}/deployments", bad)
     assert (status, body["reason"]) == (422, "Invalid") and "`selector` does not match template `labels`" in body["message"]
-    status, body = api.call("PATCH", "/api/v1/namespaces/default/configmaps/probe", {"data": {"k": None, "j": "w"}},
+    status, body = api.call("PATCH", f"{at}/probe", {"data": {"k": None, "j": "w"}},
                             content_type="application/merge-patch+json")
     assert status == 200 and body["data"] == {"j": "w"}
-    assert api.call("DELETE", "/api/v1/namespaces/default/configmaps/probe")[0] == 200
+    assert api.call("DELETE", f"{at}/probe")[0] == 200
     assert api.call("GET", "/apis/metallb.io/v1beta1/ipaddresspools")[0] == 200, "served once its CRD is applied"
     assert api.call("GET", "/apis/getambassador.io/v3alpha1/mappings")[0] == 404, "not served without its CRD"
 
 
-def test_protobuf_bodies_are_read_for_kubectl_create_kinds_and_refused_with_the_fix_otherwise(cluster_api):
-    api = cluster_api
+def test_protobuf_bodies_are_read_for_kubectl_create_kinds_and_refused_with_the_fix_otherwise(api):
     from lab.sim.wire.protowire import field_bytes
 
     protobuf = "application/vnd.kubernetes.protobuf"
@@ -227,18 +251,18 @@ def test_protobuf_bodies_are_read_for_kubectl_create_kinds_and_refused_with_the_
 
     meta = field_bytes(1, field_bytes(1, b"pb") + field_bytes(4, b""))  # name, and an empty selfLink as gogo writes it
     entry = field_bytes(2, field_bytes(1, b"k") + field_bytes(2, b"v"))
-    status, created = api.call("POST", "/api/v1/namespaces/default/configmaps", body("v1", "ConfigMap", meta + entry),
+    status, created = api.call("POST", f"/api/v1/namespaces/{api.ns}/configmaps", body("v1", "ConfigMap", meta + entry),
                                content_type=protobuf)
     assert (status, created["metadata"]["name"], created["data"]) == (201, "pb", {"k": "v"}), created
     unknown = field_bytes(1, field_bytes(1, b"pb2") + field_bytes(16, b"x"))  # a field kubectl create never sets
-    status, refused = api.call("POST", "/api/v1/namespaces/default/configmaps", body("v1", "ConfigMap", unknown),
+    status, refused = api.call("POST", f"/api/v1/namespaces/{api.ns}/configmaps", body("v1", "ConfigMap", unknown),
                                content_type=protobuf)
     assert status == 415 and "field 16 of ObjectMeta" in refused["message"] and "kubectl apply -f" in refused["message"]
     rule = field_bytes(2, field_bytes(1, b"get") + field_bytes(2, b"") + field_bytes(3, b"pods"))
-    status, created = api.call("POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles",
+    status, created = api.call("POST", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{api.ns}/roles",
                                body("rbac.authorization.k8s.io/v1", "Role", meta + rule), content_type=protobuf)
     assert (status, created["rules"]) == (201, [{"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}]), created
-    assert api.call("DELETE", "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles/pb")[0] == 200
+    assert api.call("DELETE", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{api.ns}/roles/pb")[0] == 200
     status, refused = api.call("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
                                body("apiextensions.k8s.io/v1", "CustomResourceDefinition", meta), content_type=protobuf)
     assert status == 415 and "CustomResourceDefinition" in refused["message"] and "kubectl apply -f" in refused["message"]
@@ -283,10 +307,10 @@ def test_protobuf_fields_read_as_json_carries_them():
         decode("", "v1", "Service", meta + field_bytes(2, fixed))
 
 
-def test_a_token_is_allowed_what_its_account_is_bound_to_and_forbidden_the_rest(api, sim_lab):
+def test_a_token_is_allowed_what_its_account_is_bound_to_and_forbidden_the_rest(shared, shared_lab):
     import base64
 
-    backend = sim_lab.backend
+    api, backend = shared[1], shared_lab.backend
     secret = next(s for s in backend.kube.list("east", "Secret", "linkerd-multicluster")
                   if s.get("type") == "kubernetes.io/service-account-token")
     token = base64.b64decode(secret["data"]["token"]).decode()
@@ -301,7 +325,7 @@ def _watch(api, query: str, count: int, events: list) -> threading.Thread:
         context = ssl.create_default_context(cafile=str(api.certs.ca))
         context.load_cert_chain(*api.certs.admin)
         conn = http.client.HTTPSConnection("127.0.0.1", api.port, context=context, timeout=10)
-        conn.request("GET", f"/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=5&{query}")
+        conn.request("GET", f"/api/v1/namespaces/{api.ns}/configmaps?watch=true&timeoutSeconds=5&{query}")
         response = conn.getresponse()
         while len(events) < count:
             line = response.fp.readline()
@@ -316,32 +340,30 @@ def _watch(api, query: str, count: int, events: list) -> threading.Thread:
     return watcher
 
 
-def test_a_watch_streams_changes_after_the_lists_version(cluster_api):
-    api = cluster_api
-    _, listed = api.call("GET", "/api/v1/namespaces/default/configmaps")
+def test_a_watch_streams_changes_after_the_lists_version(api):
+    _, listed = api.call("GET", f"/api/v1/namespaces/{api.ns}/configmaps")
     events: list = []
     watcher = _watch(api, f"resourceVersion={listed['metadata']['resourceVersion']}", 2, events)
-    api.call("POST", "/api/v1/namespaces/default/configmaps", CM)
-    api.call("DELETE", "/api/v1/namespaces/default/configmaps/probe")
+    api.call("POST", f"/api/v1/namespaces/{api.ns}/configmaps", _cm(api.ns))
+    api.call("DELETE", f"/api/v1/namespaces/{api.ns}/configmaps/probe")
     watcher.join(15)
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "probe"), ("DELETED", "probe")]
 
 
-def test_an_object_leaving_a_watched_selector_is_deleted_for_that_watch(cluster_api):
-    api = cluster_api
-    labelled = {**CM, "metadata": {**CM["metadata"], "labels": {"app": "x"}}}
-    api.call("POST", "/api/v1/namespaces/default/configmaps", labelled)
-    _, listed = api.call("GET", "/api/v1/namespaces/default/configmaps?labelSelector=app%3Dx")
+def test_an_object_leaving_a_watched_selector_is_deleted_for_that_watch(api):
+    labelled = _cm(api.ns, labels={"app": "x"})
+    api.call("POST", f"/api/v1/namespaces/{api.ns}/configmaps", labelled)
+    _, listed = api.call("GET", f"/api/v1/namespaces/{api.ns}/configmaps?labelSelector=app%3Dx")
     events: list = []
     watcher = _watch(api, f"labelSelector=app%3Dx&resourceVersion={listed['metadata']['resourceVersion']}", 2, events)
     merge = "application/merge-patch+json"
-    api.call("PATCH", "/api/v1/namespaces/default/configmaps/probe", {"metadata": {"labels": {"app": "y"}}}, merge)
-    api.call("PATCH", "/api/v1/namespaces/default/configmaps/probe", {"metadata": {"labels": {"app": "x"}}}, merge)
+    api.call("PATCH", f"/api/v1/namespaces/{api.ns}/configmaps/probe", {"metadata": {"labels": {"app": "y"}}}, merge)
+    api.call("PATCH", f"/api/v1/namespaces/{api.ns}/configmaps/probe", {"metadata": {"labels": {"app": "x"}}}, merge)
     watcher.join(15)
     assert [e["type"] for e in events] == ["DELETED", "ADDED"]
 
 
-def test_an_informer_keeps_its_open_watch_after_revocation_and_is_refused_at_the_next_request(api, sim_lab):
+def test_an_informer_keeps_its_open_watch_after_revocation_and_is_refused_at_the_next_request(own_api, sim_lab):
     """As client-go's reflector meets an API server: credentials are checked once per request, so a watch
     opened before the account's token was deleted still delivers; the next watch is refused (401), and
     the cache keeps what it had. (The lab's controllers ask for 5-10 minute watches; 1-2 s here.)"""
@@ -351,7 +373,7 @@ def test_an_informer_keeps_its_open_watch_after_revocation_and_is_refused_at_the
 
     from lab.sim.kube.informer import SERVICES, Informer
 
-    backend = sim_lab.backend
+    api, backend = own_api, sim_lab.backend
     secret = next(s for s in backend.kube.list("east", "Secret", "linkerd-multicluster")
                   if s.get("type") == "kubernetes.io/service-account-token")
     token = base64.b64decode(secret["data"]["token"]).decode()
@@ -386,22 +408,21 @@ def test_an_informer_keeps_its_open_watch_after_revocation_and_is_refused_at_the
     asyncio.run(scenario())
 
 
-def test_the_labs_apply_merges_metadata_as_kubectl_apply_does(sim_lab):
+def test_the_labs_apply_merges_metadata_as_kubectl_apply_does(api, shared_lab):
     """Applying a manifest again keeps labels and annotations others added (a user's `kubectl label`, a
     controller's revision), and drops those its own previous apply set and this one leaves out."""
-    steps.up(sim_lab, until="clusters")
-    backend = sim_lab.backend
+    backend = shared_lab.backend
     cm = {"apiVersion": "v1", "kind": "ConfigMap",
-          "metadata": {"name": "merged", "namespace": "default", "labels": {"mine": "1", "dropped": "1"}}, "data": {"k": "v"}}
+          "metadata": {"name": "merged", "namespace": api.ns, "labels": {"mine": "1", "dropped": "1"}}, "data": {"k": "v"}}
     backend.kube.apply("east", [cm])
-    backend.kube.set_metadata("east", "ConfigMap", "default", "merged", "labels", {"theirs": "1"})
+    backend.kube.set_metadata("east", "ConfigMap", api.ns, "merged", "labels", {"theirs": "1"})
     again = {**cm, "metadata": {**cm["metadata"], "labels": {"mine": "2"}}}
     assert backend.kube.apply("east", [again]) == ["ConfigMap/merged"]
-    assert backend.kube.get("east", "ConfigMap", "default", "merged")["metadata"]["labels"] == {"mine": "2", "theirs": "1"}
+    assert backend.kube.get("east", "ConfigMap", api.ns, "merged")["metadata"]["labels"] == {"mine": "2", "theirs": "1"}
     assert backend.kube.apply("east", [again]) == [], "the same manifest again changes nothing"
 
 
-def test_the_event_recorder_creates_counts_up_and_logs_a_refusal(api, sim_lab):
+def test_the_event_recorder_creates_counts_up_and_logs_a_refusal(shared, shared_lab):
     """client-go's recorder, as the simulated mirror writes its events into the linked cluster: the first
     occurrence is created, a repeat after the correlation window patches its count, and an API server's
     refusal is logged once and dropped (tools/record/event.go at v0.36.3)."""
@@ -411,7 +432,7 @@ def test_the_event_recorder_creates_counts_up_and_logs_a_refusal(api, sim_lab):
 
     from lab.sim.kube import recorder
 
-    backend = sim_lab.backend
+    api, backend = shared[1], shared_lab.backend
     secret = next(s for s in backend.kube.list("east", "Secret", "linkerd-multicluster")
                   if s.get("type") == "kubernetes.io/service-account-token")
     token = base64.b64decode(secret["data"]["token"]).decode()
