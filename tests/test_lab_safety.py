@@ -29,6 +29,15 @@ def bystander():
     proc.wait()
 
 
+@pytest.fixture(scope="module")
+def read_only_lab(module_sim_lab):
+    """One lab up to its workloads, shared by this file's tests that only read it (its files' modes, its API's
+    answers to strangers): each lab is a process, and about a second of CPU. The tests that stop, kill or
+    corrupt a lab have one of their own (sim_lab)."""
+    steps.up(module_sim_lab, until="workloads")
+    return module_sim_lab
+
+
 def _write_record(sim_lab, text: str) -> Path:
     backend = sim_lab.backend
     backend.provider.sim_dir.mkdir(parents=True, exist_ok=True)
@@ -66,8 +75,8 @@ def test_a_corrupt_record_is_one_line_naming_the_file_and_down_still_cleans_up(s
     assert not path.exists()
 
 
-def test_the_api_answers_only_with_the_token_only_this_user_can_read(sim_lab):
-    steps.up(sim_lab, until="clusters")
+def test_the_api_answers_only_with_the_token_only_this_user_can_read(read_only_lab):
+    sim_lab = read_only_lab
     sim_dir = sim_lab.backend.provider.sim_dir
     record = labprocess.read_record(sim_dir)
     for name in (labprocess.TOKEN, labprocess.RECORD):
@@ -222,10 +231,10 @@ def test_a_corrupt_saved_state_is_one_line_with_the_fix(sim_lab, text):
     assert labprocess.find(sim_dir) == []
 
 
-def test_every_private_key_the_lab_writes_is_readable_only_by_its_user(sim_lab):
+def test_every_private_key_the_lab_writes_is_readable_only_by_its_user(read_only_lab):
     """The trust anchor, the issuers, the API servers' and each meshed pod's proxy key, wherever the lab keeps
     them: 0600, so another user of the machine cannot take an identity."""
-    steps.up(sim_lab, until="workloads")
+    sim_lab = read_only_lab
     keys = [p for p in sim_lab.root.rglob("*") if p.is_file() and b"PRIVATE KEY-----" in p.read_bytes()]
     proxies = [p for p in keys if p.name == "key.pem"]
     assert len(proxies) >= 4 and len(keys) > len(proxies), keys  # the pods' proxies and the lab's own keys
