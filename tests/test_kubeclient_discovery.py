@@ -1,5 +1,9 @@
 """The lab's KubeClient finds kinds as kubectl does: a kind its discovery, fetched during this very call, does
 not hold is not there (no second fetch), and a kind a CRD adds later is found by the next call."""
+import hashlib
+
+import pytest
+
 from lab import steps
 from lab.errors import LabError
 from lab.kubeclient import KubeClient
@@ -15,9 +19,27 @@ WIDGET_CRD = {
 WIDGET = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "default"}, "spec": {"size": 1}}
 
 
-def test_a_fresh_miss_is_final_and_a_crd_added_later_is_found(sim_lab, tmp_path):
-    steps.up(sim_lab, until="clusters")
-    provider = sim_lab.backend.provider
+@pytest.fixture(scope="module")
+def clusters(module_sim_lab):
+    """One lab up to its clusters for this file's tests: each lab is a process, and about a second of CPU.
+    Each test keeps to a namespace of its own and to CRDs of API groups no other test here uses."""
+    steps.up(module_sim_lab, until="clusters")
+    return module_sim_lab
+
+
+@pytest.fixture
+def namespace(clusters, request):
+    """A new namespace in east for this test's objects, deleted with them afterwards."""
+    name = "t-" + hashlib.sha256(request.node.name.encode()).hexdigest()[:10]
+    clusters.backend.kube.apply("east", [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}])
+    yield name
+    clusters.backend.kube.delete("east", "Namespace", "", name)
+
+
+def test_a_fresh_miss_is_final_and_a_crd_added_later_is_found(clusters, namespace, tmp_path):
+    ns = namespace
+    widget = {**WIDGET, "metadata": {"name": "w", "namespace": ns}}
+    provider = clusters.backend.provider
     client = KubeClient(provider.kubeconfig_path(), "kind-east", tmp_path / "discovery.json")
     paths: list[str] = []
     request = client.dynamic.request
@@ -27,10 +49,10 @@ def test_a_fresh_miss_is_final_and_a_crd_added_later_is_found(sim_lab, tmp_path)
         return request(method, path, *args, **kwargs)
 
     client.dynamic.request = counted
-    assert client.get("Widget", "default", "w") is None
+    assert client.get("Widget", ns, "w") is None
     assert "/apis" not in paths, f"discovery fetched again right after it was fetched: {paths}"
     try:
-        client.apply([WIDGET])
+        client.apply([widget])
     except LabError as exc:
         assert "does not serve" in str(exc)
     else:
@@ -38,26 +60,26 @@ def test_a_fresh_miss_is_final_and_a_crd_added_later_is_found(sim_lab, tmp_path)
 
     client.apply([WIDGET_CRD])
     paths.clear()
-    assert client.apply([WIDGET]) == ["Widget/w"], "the kind the CRD added was not found"
+    assert client.apply([widget]) == ["Widget/w"], "the kind the CRD added was not found"
     assert "/apis" in paths, "a kind missing from discovery fetched earlier must refresh it"
     # only the list of groups and the new group's version are fetched
-    assert [p.lstrip("/") for p in paths] == ["apis", "apis/example.com/v1", "apis/example.com/v1/namespaces/default/widgets"], paths
+    assert [p.lstrip("/") for p in paths] == ["apis", "apis/example.com/v1", f"apis/example.com/v1/namespaces/{ns}/widgets"], paths
     # A kind looked up by its name alone (get, list) in a group a CRD added since: the same two requests, where
     # the whole refresh fetched every group the cluster serves again.
     sprockets = {"plural": "sprockets", "singular": "sprocket", "kind": "Sprocket", "listKind": "SprocketList"}
     client.apply([{**WIDGET_CRD, "metadata": {"name": "sprockets.example.net"},
                    "spec": {**WIDGET_CRD["spec"], "group": "example.net", "names": sprockets}}])
-    assert client.list("Widget", "default")  # a search by kind alone: every group's resources are now known
+    assert client.list("Widget", ns)  # a search by kind alone: every group's resources are now known
     paths.clear()
-    assert client.list("Sprocket", "default") == []
-    assert [p.lstrip("/") for p in paths] == ["apis", "apis/example.net/v1", "apis/example.net/v1/namespaces/default/sprockets"], paths
+    assert client.list("Sprocket", ns) == []
+    assert [p.lstrip("/") for p in paths] == ["apis", "apis/example.net/v1", f"apis/example.net/v1/namespaces/{ns}/sprockets"], paths
     # A second CRD in a group and version the client knows: that version is fetched again, and its new kind found.
     doohickeys = {"plural": "doohickeys", "singular": "doohickey", "kind": "Doohickey", "listKind": "DoohickeyList"}
     client.apply([{**WIDGET_CRD, "metadata": {"name": "doohickeys.example.com"}, "spec": {**WIDGET_CRD["spec"], "names": doohickeys}}])
     paths.clear()
-    assert client.apply([{**WIDGET, "kind": "Doohickey", "metadata": {"name": "d", "namespace": "default"}}]) == ["Doohickey/d"]
-    assert [p.lstrip("/") for p in paths] == ["apis", "apis/example.com/v1", "apis/example.com/v1/namespaces/default/doohickeys"], paths
-    assert client.get("Widget", "default", "w")["spec"] == {"size": 1}
+    assert client.apply([{**widget, "kind": "Doohickey", "metadata": {"name": "d", "namespace": ns}}]) == ["Doohickey/d"]
+    assert [p.lstrip("/") for p in paths] == ["apis", "apis/example.com/v1", f"apis/example.com/v1/namespaces/{ns}/doohickeys"], paths
+    assert client.get("Widget", ns, "w")["spec"] == {"size": 1}
     assert (tmp_path / "discovery.json").exists(), "the discovery cache is written for the next command"
 
     # A CRD and an object of its kind in one apply, as the client's first call: the object finds its kind.
@@ -65,7 +87,7 @@ def test_a_fresh_miss_is_final_and_a_crd_added_later_is_found(sim_lab, tmp_path)
     names = {"plural": "gadgets", "singular": "gadget", "kind": "Gadget", "listKind": "GadgetList"}
     crd = {**WIDGET_CRD, "metadata": {"name": "gadgets.example.org"},
            "spec": {**WIDGET_CRD["spec"], "group": "example.org", "names": names}}
-    gadget = {**WIDGET, "apiVersion": "example.org/v1", "kind": "Gadget", "metadata": {"name": "g", "namespace": "default"}}
+    gadget = {**widget, "apiVersion": "example.org/v1", "kind": "Gadget", "metadata": {"name": "g", "namespace": ns}}
     fresh = KubeClient(provider.kubeconfig_path(), "kind-east", tmp_path / "fresh.json")
     assert fresh.apply([crd, gadget]) == ["CustomResourceDefinition/gadgets.example.org", "Gadget/g"]
 
@@ -90,39 +112,44 @@ def test_the_api_serves_a_crd_as_it_is_now_after_each_change():
     assert catalog.find("example.com", "v2", "widgets") is None
 
 
-def test_verbs_from_several_threads_on_one_client_all_land(sim_lab):
+def test_verbs_from_several_threads_on_one_client_all_land(clusters, namespace):
     """The steps act on one cluster from several threads at once (loadbalancer beside linkerd, multicluster
     beside workloads): their verbs on the cluster's one client run side by side, while one of them installs a
     CRD and refreshes discovery, and each lands as it would alone."""
     import threading
 
-    steps.up(sim_lab, until="clusters")
-    kube = sim_lab.backend.kube
+    ns, kube = namespace, clusters.backend.kube
+    # A kind and group of this test's own (Gizmo, example.edu): the other test's first look must miss its Widget,
+    # and a kind looked up by its name alone must be the one this test made.
+    gizmos = {"plural": "gizmos", "singular": "gizmo", "kind": "Gizmo", "listKind": "GizmoList"}
+    crd = {**WIDGET_CRD, "metadata": {"name": "gizmos.example.edu"},
+           "spec": {**WIDGET_CRD["spec"], "group": "example.edu", "names": gizmos}}
+    gizmo = {**WIDGET, "apiVersion": "example.edu/v1", "kind": "Gizmo", "metadata": {"name": "w", "namespace": ns}}
     errors: list[BaseException] = []
 
     def maps(worker: int):
         try:
             for i in range(15):
                 cm = {"apiVersion": "v1", "kind": "ConfigMap",
-                      "metadata": {"name": f"w{worker}-{i}", "namespace": "default"}, "data": {"i": str(i)}}
+                      "metadata": {"name": f"w{worker}-{i}", "namespace": ns}, "data": {"i": str(i)}}
                 assert kube.apply("east", [cm]) == [f"ConfigMap/w{worker}-{i}"]
-                assert kube.get("east", "ConfigMap", "default", f"w{worker}-{i}")["data"] == {"i": str(i)}
-                kube.set_metadata("east", "ConfigMap", "default", f"w{worker}-{i}", "labels", {"worker": str(worker)})
+                assert kube.get("east", "ConfigMap", ns, f"w{worker}-{i}")["data"] == {"i": str(i)}
+                kube.set_metadata("east", "ConfigMap", ns, f"w{worker}-{i}", "labels", {"worker": str(worker)})
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    def widgets():
+    def gizmos_crd():
         try:
-            kube.apply("east", [WIDGET_CRD])
-            assert kube.apply("east", [WIDGET]) == ["Widget/w"]
+            kube.apply("east", [crd])
+            assert kube.apply("east", [gizmo]) == ["Gizmo/w"]
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=maps, args=(n,)) for n in range(3)] + [threading.Thread(target=widgets)]
+    threads = [threading.Thread(target=maps, args=(n,)) for n in range(3)] + [threading.Thread(target=gizmos_crd)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert not errors, errors
-    assert len(kube.list("east", "ConfigMap", "default", {"worker": "1"})) == 15
-    assert kube.get("east", "Widget", "default", "w") is not None
+    assert len(kube.list("east", "ConfigMap", ns, {"worker": "1"})) == 15
+    assert kube.get("east", "Gizmo", ns, "w") is not None
