@@ -73,19 +73,6 @@ def test_down_on_a_lab_that_never_came_up(sim_lab):
     assert not sim_lab.backend.provider.running()
 
 
-def test_a_pod_with_an_image_the_sim_cannot_run_fails_with_the_reason(sim_lab):
-    steps.up(sim_lab, until="clusters")
-    sim_lab.backend.kube.apply("east", [{
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
-                 "template": {"metadata": {"labels": {"app": "web"}},
-                              "spec": {"containers": [{"name": "nginx", "image": "nginx:1.27"}]}}}}])
-    pod = wait_until(lambda: next(iter(sim_lab.backend.kube.list("east", "Pod", "default")), None), 5, "the pod")
-    pod = wait_until(lambda: (p := sim_lab.backend.kube.get("east", "Pod", "default", pod["metadata"]["name"]))
-                     and p["status"].get("phase") == "Failed" and p, 5, "the pod to fail")
-    assert "cannot run image 'nginx:1.27'" in pod["status"]["message"]
-
-
 def test_a_workload_object_lost_after_its_deployment_is_restored_by_the_next_up(sim_lab):
     """What an apply cut short leaves (the Deployment ready, the Service after it in the file missing) is not
     'already done': the next up applies the workloads again."""

@@ -160,6 +160,20 @@ def test_what_the_simulation_cannot_run_fails_the_pod_saying_so(east):
     assert _statuses(kubectl) == {"reader": "CommandNotSupported", "piper": "CommandNotSupported", "web": "ImageNotSupported"}
 
 
+def test_a_deployments_pod_with_an_image_the_sim_cannot_run_fails_with_the_reason(east):
+    _, _, lab, ns = east
+    kube = lab.backend.kube
+    kube.apply("east", [{
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": ns},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "nginx", "image": "nginx:1.27"}]}}}}])
+    pod = wait_until(lambda: next(iter(kube.list("east", "Pod", ns)), None), 5, "the pod")
+    pod = wait_until(lambda: (p := kube.get("east", "Pod", ns, pod["metadata"]["name"]))
+                     and p["status"].get("phase") == "Failed" and p, 5, "the pod to fail")
+    assert "cannot run image 'nginx:1.27'" in pod["status"]["message"]
+
+
 def test_the_official_client_creates_a_pod_and_watches_it_become_ready_and_reads_the_node(east):
     _, api, _, ns = east
     core = client.CoreV1Api(api)
