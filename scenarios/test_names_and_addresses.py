@@ -1,110 +1,75 @@
 """Names and addresses as a pod sees them (issue 24), through `kubectl exec` into west's meshed client pod with
 real kubectl: the cluster DNS answers a Service's names (short through resolv.conf's search path, `NAME.NS`,
 full), its ClusterIP and its pods' IPs answer on their ports through the client's proxy, a mirror answers
-from the other cluster, and what fails fails as curl and the Linkerd proxy report it."""
+from the other cluster, and what fails fails as curl and the Linkerd proxy report it. The same on a flat network
+(a remote pod's IP) and a StatefulSet's pods' names are in test_pod_to_pod.py and test_statefulset.py, on the
+labs of those topologies those files bring up anyway (a topology lab is a whole `up` and a lab process)."""
 from __future__ import annotations
 
 import ipaddress
-from pathlib import Path
 
-import pytest
-
-POD_TO_POD = Path(__file__).resolve().parent.parent / "fixtures" / "topologies" / "pod-to-pod.yaml"
-STATEFULSET = Path(__file__).resolve().parent.parent / "fixtures" / "topologies" / "statefulset.yaml"
-
-
-def _exec(cluster, namespace: str, target: str, *command: str, container: str = "client"):
-    return cluster.kubectl("-n", namespace, "exec", target, "-c", container, "--", *command)
-
-
-def _sh(cluster, lab, script: str):
-    return _exec(cluster, lab.cfg.namespace, "deploy/client", "sh", "-c", script)
-
-
-def _ok(result) -> str:
-    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
-    return result.stdout
-
-
-def _jsonpath(cluster, lab, *args: str) -> str:
-    return _ok(cluster.kubectl("-n", lab.cfg.namespace, "get", *args))
+from in_pod import exec_in, head, jsonpath, ok, scaled_to_zero, sh
 
 
 def test_a_local_service_answers_by_every_name_its_cluster_ip_and_its_pod_ip(lab, east):
     """From east's meshed foobar pod (podinfo's image has curl): its own cluster's foobar Service."""
     ns = lab.cfg.namespace
-    cluster_ip = _jsonpath(east, lab, "svc", "foobar", "-o", "jsonpath={.spec.clusterIP}")
+    cluster_ip = jsonpath(east, lab, "svc", "foobar", "-o", "jsonpath={.spec.clusterIP}")
     assert ipaddress.ip_address(cluster_ip) in ipaddress.ip_network(lab.cfg.cluster(east.name).service_subnet)
-    pod_ip = _jsonpath(east, lab, "pods", "-l", "app=foobar", "-o", "jsonpath={.items[0].status.podIP}")
+    pod_ip = jsonpath(east, lab, "pods", "-l", "app=foobar", "-o", "jsonpath={.items[0].status.podIP}")
     assert ipaddress.ip_address(pod_ip) in ipaddress.ip_network(lab.cfg.cluster(east.name).pod_subnet)
     hosts = ["foobar", f"foobar.{ns}", f"foobar.{ns}.svc", f"foobar.{ns}.svc.cluster.local", cluster_ip, pod_ip]
     script = "; ".join(f"curl -s -o /dev/null -w '{host}=%{{http_code}}\\n' {host}:9898" for host in hosts)
-    out = _exec(east, ns, "deploy/foobar", "sh", "-c", script, container="podinfo")
-    assert _ok(out).splitlines() == [f"{host}=200" for host in hosts]
+    out = exec_in(east, ns, "deploy/foobar", "sh", "-c", script, container="podinfo")
+    assert ok(out).splitlines() == [f"{host}=200" for host in hosts]
 
 
 def test_the_mirror_answers_by_its_short_name_from_the_other_cluster(lab, west, east):
     ns, svc = lab.cfg.namespace, f"foobar-{east.name}"
-    cluster_ip = _jsonpath(west, lab, "svc", svc, "-o", "jsonpath={.spec.clusterIP}")
+    cluster_ip = jsonpath(west, lab, "svc", svc, "-o", "jsonpath={.spec.clusterIP}")
     assert ipaddress.ip_address(cluster_ip) in ipaddress.ip_network(lab.cfg.cluster(west.name).service_subnet)
     for host in (svc, f"{svc}.{ns}", cluster_ip):
-        assert east.name in _ok(_sh(west, lab, f"curl -s {host}:9898 | grep message")), host
+        assert east.name in ok(sh(west, lab, f"curl -s {host}:9898 | grep message")), host
     # behind a gateway the pod networks are apart: east's pod IP is no address west's proxy can reach
-    pod_ip = _jsonpath(east, lab, "pods", "-l", "app=foobar", "-o", "jsonpath={.items[0].status.podIP}")
-    assert _ok(_sh(west, lab, f"curl -s -o /dev/null -w '%{{http_code}}' {pod_ip}:9898")) == "502"
+    pod_ip = jsonpath(east, lab, "pods", "-l", "app=foobar", "-o", "jsonpath={.items[0].status.podIP}")
+    assert ok(sh(west, lab, f"curl -s -o /dev/null -w '%{{http_code}}' {pod_ip}:9898")) == "502"
 
 
 def test_a_refused_port_is_curls_7(lab, west, east):
     """The client's own IP and localhost on a port nothing listens on: refused (linkerd-init leaves loopback
     traffic alone, so no proxy accepts it first)."""
-    own = _jsonpath(west, lab, "pods", "-l", "app=client", "-o", "jsonpath={.items[0].status.podIP}")
-    refused = _sh(west, lab, f"curl -sS http://{own}:1/; echo \"exit=$?\"; curl -sS localhost:2; echo \"exit=$?\"")
+    own = jsonpath(west, lab, "pods", "-l", "app=client", "-o", "jsonpath={.items[0].status.podIP}")
+    refused = sh(west, lab, f"curl -sS http://{own}:1/; echo \"exit=$?\"; curl -sS localhost:2; echo \"exit=$?\"")
     assert "exit=7" in refused.stdout.splitlines()[0] and refused.stdout.splitlines()[-1] == "exit=7", refused
     assert f"curl: (7) Failed to connect to {own} port 1 after " in refused.stderr, refused.stderr
     assert "ms: Couldn't connect to server" in refused.stderr, refused.stderr
 
 
 def test_an_unknown_name_is_curls_6_and_nslookups_nxdomain(lab, west):
-    failed = _sh(west, lab, "curl -sS http://no-such-service:9898/; echo \"exit=$?\"")
+    failed = sh(west, lab, "curl -sS http://no-such-service:9898/; echo \"exit=$?\"")
     assert failed.stdout.strip() == "exit=6", failed
     assert "curl: (6) Could not resolve host: no-such-service" in failed.stderr, failed.stderr
-    missing = _sh(west, lab, "nslookup no-such-service.nowhere.svc.cluster.local; echo \"exit=$?\"")
+    missing = sh(west, lab, "nslookup no-such-service.nowhere.svc.cluster.local; echo \"exit=$?\"")
     assert "** server can't find no-such-service.nowhere.svc.cluster.local: NXDOMAIN" in missing.stdout, missing
     assert missing.stdout.strip().endswith("exit=1"), missing
 
 
 def test_nslookup_gives_the_resolvers_answers_and_kube_dns_holds_the_tenth_address(lab, west, east):
     ns, svc = lab.cfg.namespace, f"foobar-{east.name}"
-    dns = _ok(west.kubectl("-n", "kube-system", "get", "svc", "kube-dns", "-o", "jsonpath={.spec.clusterIP}"))
+    dns = ok(west.kubectl("-n", "kube-system", "get", "svc", "kube-dns", "-o", "jsonpath={.spec.clusterIP}"))
     tenth = ipaddress.ip_network(lab.cfg.cluster(west.name).service_subnet).network_address + 10
     assert dns == str(tenth)
-    cluster_ip = _jsonpath(west, lab, "svc", svc, "-o", "jsonpath={.spec.clusterIP}")
+    cluster_ip = jsonpath(west, lab, "svc", svc, "-o", "jsonpath={.spec.clusterIP}")
     for name in (svc, f"{svc}.{ns}", f"{svc}.{ns}.svc.cluster.local"):
-        out = _ok(_exec(west, ns, "deploy/client", "nslookup", name))
+        out = ok(exec_in(west, ns, "deploy/client", "nslookup", name))
         assert out.startswith(f"Server:\t\t{dns}\nAddress:\t{dns}:53\n\n"), out
         assert f"Name:\t{svc}.{ns}.svc.cluster.local\nAddress: {cluster_ip}\n" in out, out
-    assert f"Address: {dns}" in _ok(_exec(west, ns, "deploy/client", "nslookup", "kube-dns.kube-system"))
-    own = _jsonpath(west, lab, "pods", "-l", "app=client", "-o", "jsonpath={.items[0].status.podIP}")
+    assert f"Address: {dns}" in ok(exec_in(west, ns, "deploy/client", "nslookup", "kube-dns.kube-system"))
+    own = jsonpath(west, lab, "pods", "-l", "app=client", "-o", "jsonpath={.items[0].status.podIP}")
     dashed = f"{own.replace('.', '-')}.{ns}.pod.cluster.local"  # kubeadm's Corefile: `pods insecure`
-    assert f"Name:\t{dashed}\nAddress: {own}\n" in _ok(_exec(west, ns, "deploy/client", "nslookup", dashed))
+    assert f"Name:\t{dashed}\nAddress: {own}\n" in ok(exec_in(west, ns, "deploy/client", "nslookup", dashed))
     ips = west.kubectl("get", "svc", "-A", "-o", "jsonpath={.items[*].spec.clusterIP}").stdout.split()
     assert ips.count(dns) == 1, ips  # no other Service was given the DNS address
-
-
-def _scaled_to_zero(lab, east, call):
-    ns = lab.cfg.namespace
-    east.scale(ns, "foobar", 0)
-    try:
-        lab.wait_for(lambda: not (east.get("Endpoints", ns, "foobar") or {}).get("subsets"), 30, "east's foobar to have no endpoints")
-        return call()
-    finally:
-        east.scale(ns, "foobar", 1)
-        lab.wait_for(lambda: (east.get("Deployment", ns, "foobar") or {}).get("status", {}).get("readyReplicas"), 60, "east's foobar back")
-
-
-def _head(result) -> tuple[str, dict[str, str]]:
-    lines = _ok(result).split("\n\n", 1)[0].splitlines()
-    return lines[0].split()[1], {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
 
 
 def test_a_scaled_to_zero_remote_behind_a_gateway_fails_where_its_version_says(lab, west, east):
@@ -119,43 +84,8 @@ def test_a_scaled_to_zero_remote_behind_a_gateway_fails_where_its_version_says(l
     def call():
         if edge:
             lab.wait_for(lambda: not (west.get("Endpoints", ns, svc) or {}).get("subsets"), 30, "west's mirror to list no endpoint")
-        return _sh(west, lab, f"curl -s -i -m 20 {svc}:9898")
+        return sh(west, lab, f"curl -s -i -m 20 {svc}:9898")
 
-    status, headers = _head(_scaled_to_zero(lab, east, call))
+    status, headers = head(scaled_to_zero(lab, east, call))
     assert status in ("502", "503", "504"), (status, headers)
     assert bool(headers.get("l5d-proxy-error")) == edge, headers
-
-
-@pytest.fixture(scope="module")
-def flat(lab):
-    with lab.topology(POD_TO_POD, "p2pdns") as other:
-        yield other
-
-
-def test_on_a_flat_network_a_remote_pod_ip_answers_and_a_scaled_to_zero_remote_is_the_clients_proxy_error(flat):
-    east, west, ns = flat.cluster("east"), flat.cluster("west"), flat.cfg.namespace
-    pod_ip = _jsonpath(east, flat, "pods", "-l", "app=foobar", "-o", "jsonpath={.items[0].status.podIP}")
-    assert east.name in _ok(_sh(west, flat, f"curl -s {pod_ip}:9898 | grep message"))
-    assert east.name in _ok(_sh(west, flat, f"curl -s foobar-{east.name}:9898 | grep message"))
-    status, headers = _head(_scaled_to_zero(flat, east, lambda: _sh(west, flat, f"curl -s -i -m 20 foobar-{east.name}:9898")))
-    assert status in ("502", "503", "504"), (status, headers)
-    assert headers.get("l5d-proxy-error"), headers
-
-
-@pytest.fixture(scope="module")
-def sts(lab):
-    with lab.topology(STATEFULSET, "sts") as other:
-        yield other
-
-
-def test_a_statefulsets_pods_have_names_under_their_headless_service(sts):
-    east, west, ns = sts.cluster("east"), sts.cluster("west"), sts.cfg.namespace
-    ips = {p["metadata"]["name"]: p["status"]["podIP"] for p in east.list("Pod", ns) if p["metadata"]["name"].startswith("web-")}
-    full = f"web-0.web.{ns}.svc.cluster.local"
-    out = _ok(_exec(east, ns, "web-0", "nslookup", full, container="podinfo"))
-    assert f"Name:\t{full}\nAddress: {ips['web-0']}\n" in out, out
-    headless = _ok(_exec(east, ns, "web-0", "nslookup", "web", container="podinfo"))
-    assert sorted(line.split()[1] for line in headless.splitlines() if line.startswith("Address: ")) == sorted(ips.values()), headless
-    # in west, the headless mirror names each pod, and the name answers from east's pod
-    answer = _ok(_exec(west, ns, "deploy/client", "sh", "-c", "curl -s web-1.web-east:9898 | grep hostname"))
-    assert "web-1" in answer, answer

@@ -1,7 +1,9 @@
 """Pod-to-pod multicluster (Linkerd 2.14+): on a flat network the client's proxy dials the exporting
 cluster's pods itself, over mTLS, and never the gateway; the server sees the client's own identity, so
-east's authorization policy can name west's workloads. Runs on a lab of fixtures/topologies/pod-to-pod.yaml
-beside the scenarios' lab; the last scenario shows what happens without a flat network."""
+east's authorization policy can name west's workloads; from inside west's client pod (kubectl exec), a remote
+pod's IP answers, and a remote scaled to zero is the client proxy's own error. Runs on a lab of
+fixtures/topologies/pod-to-pod.yaml beside the scenarios' lab; the last scenario shows what happens without a
+flat network."""
 import base64
 import copy
 import http.client
@@ -12,6 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from in_pod import head, jsonpath, ok, scaled_to_zero, sh
 from traffic import FD_MARGIN, REQUESTS, soak
 
 from lab.render import manifests
@@ -52,6 +55,16 @@ def test_the_mirror_has_no_endpoints_and_traffic_bypasses_the_gateway(flat):
     assert sum(east.gateway_clients().values()) == through_gateway
     served = metrics.inbound_client_ids(east.proxy_metrics("foobar", ns))
     assert served[flat.identity("client")] >= 20, served
+
+
+def test_on_a_flat_network_a_remote_pod_ip_answers_and_a_scaled_to_zero_remote_is_the_clients_proxy_error(flat):
+    east, west, ns = flat.cluster("east"), flat.cluster("west"), flat.cfg.namespace
+    pod_ip = jsonpath(east, flat, "pods", "-l", "app=foobar", "-o", "jsonpath={.items[0].status.podIP}")
+    assert east.name in ok(sh(west, flat, f"curl -s {pod_ip}:9898 | grep message"))
+    assert east.name in ok(sh(west, flat, f"curl -s foobar-{east.name}:9898 | grep message"))
+    status, headers = head(scaled_to_zero(flat, east, lambda: sh(west, flat, f"curl -s -i -m 20 foobar-{east.name}:9898")))
+    assert status in ("502", "503", "504"), (status, headers)
+    assert headers.get("l5d-proxy-error"), headers
 
 
 def test_thousands_of_pod_to_pod_requests_leave_no_sockets_behind(flat):

@@ -1,9 +1,11 @@
 """A StatefulSet across clusters (Linkerd 2.11+): east exports the headless service in front of web-0 and
 web-1, and west's mirror (headless services enabled for the link) names each pod, so a client in west
-reaches one particular pod of east by name. Runs on a lab of fixtures/topologies/statefulset.yaml."""
+reaches one particular pod of east by name, and inside east the pods have DNS names under the headless
+service (nslookup in a pod, with real kubectl). Runs on a lab of fixtures/topologies/statefulset.yaml."""
 from pathlib import Path
 
 import pytest
+from in_pod import exec_in, ok
 
 from lab import names
 
@@ -45,3 +47,16 @@ def test_each_pod_of_east_is_reachable_by_name_from_west_through_the_gateway(sts
 def test_the_headless_mirror_itself_reaches_some_pod(sts):
     result = sts.cluster("west").request(_url(sts, "web-east"))
     assert result.ok and "web in east" in result.body, result.describe()
+
+
+def test_a_statefulsets_pods_have_names_under_their_headless_service(sts):
+    east, west, ns = sts.cluster("east"), sts.cluster("west"), sts.cfg.namespace
+    ips = {p["metadata"]["name"]: p["status"]["podIP"] for p in east.list("Pod", ns) if p["metadata"]["name"].startswith("web-")}
+    full = f"web-0.web.{ns}.svc.cluster.local"
+    out = ok(exec_in(east, ns, "web-0", "nslookup", full, container="podinfo"))
+    assert f"Name:\t{full}\nAddress: {ips['web-0']}\n" in out, out
+    headless = ok(exec_in(east, ns, "web-0", "nslookup", "web", container="podinfo"))
+    assert sorted(line.split()[1] for line in headless.splitlines() if line.startswith("Address: ")) == sorted(ips.values()), headless
+    # in west, the headless mirror names each pod, and the name answers from east's pod
+    answer = ok(exec_in(west, ns, "deploy/client", "sh", "-c", "curl -s web-1.web-east:9898 | grep hostname"))
+    assert "web-1" in answer, answer
