@@ -206,7 +206,10 @@ class LabHandle:
         return f"http://{service}-{target}.{namespace or self.cfg.namespace}.svc.{self.cfg.trust_domain}:{port}/"
 
     def wait_for(self, predicate, timeout: float, what: str):
-        return wait_until(predicate, timeout, what, interval=0.1)
+        """Look again when the clusters may have changed, 0.1 s apart at most: on the simulation the pause ends
+        as the lab process finishes a reconcile pass (what changes the clusters, a probe's verdict included),
+        as `up` waits on its steps; elsewhere it is a sleep."""
+        return wait_until(predicate, timeout, what, interval=0.1, pause=self.backend.provider.pause)
 
     @property
     def probe_period(self) -> int:
