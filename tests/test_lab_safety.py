@@ -2,6 +2,7 @@
 API only to its user, and a broken state file is one line, never a traceback."""
 import json
 import os
+import resource
 import stat
 import subprocess
 import sys
@@ -123,14 +124,39 @@ def test_stop_asks_with_sigterm_kills_what_outlives_its_grace_and_leaves_no_zomb
     if not pidfds:
         monkeypatch.delattr(labprocess.os, "pidfd_open")
     proc = _lab_lookalike(tmp_path, ignore_term)
-    try:
-        assert labprocess.stop([proc.pid, bystander.pid], tmp_path, grace=0.5) == [proc.pid]
+    try:  # the grace: what SIGKILL waits for; one that exits on SIGTERM ends the wait as it goes
+        assert labprocess.stop([proc.pid, bystander.pid], tmp_path, grace=0.5 if ignore_term else 30) == [proc.pid]
         with pytest.raises(ProcessLookupError):
             os.kill(proc.pid, 0)  # reaped: no zombie left behind
         assert (tmp_path / "got-term").exists() != ignore_term  # the one that ignores it needed the SIGKILL
         assert bystander.poll() is None, "stop signalled a process it had not proven to be the lab's"
     finally:
         proc.kill()
+        proc.stdout.close()
+
+
+def test_stop_works_for_a_command_holding_more_files_than_select_can_watch(tmp_path, bystander):
+    """A pidfd numbered above 1,023 (the caller holds that many files: a test session, a long-lived tool)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"this machine allows {hard} open files: a pidfd cannot be numbered above 1,023")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = []
+    try:
+        while not held or held[-1] < 1100:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+        proc = _lab_lookalike(tmp_path, ignore_term=True)
+        try:
+            assert labprocess.stop([proc.pid], tmp_path, grace=0.5) == [proc.pid]
+            with pytest.raises(ProcessLookupError):
+                os.kill(proc.pid, 0)
+        finally:
+            proc.kill()
+            proc.stdout.close()
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def test_a_lab_process_that_died_is_named_as_the_cause(sim_lab):

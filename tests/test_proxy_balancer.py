@@ -4,7 +4,8 @@ linkerd2-proxy sends a request to an endpoint it can connect to; an endpoint tha
 the balancer chooses among the others (linkerd/reconnect, the balancer's pending endpoints). With none to
 choose, the request waits for its destination watch to say more, or for a backoff to end, up to the
 failfast timeout (stack/src/failfast.rs). In the lab the destination watch's news comes from a reconcile
-pass (`Network.reconciled`), so a waiting request wakes at a pass, never on a clock of its own.
+pass or a remote watch (`Network.routes_changed`), so a waiting request wakes at the news, never on a clock of
+its own.
 """
 import asyncio
 
@@ -115,7 +116,7 @@ def test_a_request_waiting_for_endpoints_is_sent_at_the_pass_that_brings_one(ide
         async with asyncio.timeout(10):
             await cluster.network.waiting.wait()  # no endpoint yet: it waits for the destination watch
         cluster.endpoints = [LIVE]
-        cluster.network.reconciled()
+        cluster.network.routes_changed()
         async with asyncio.timeout(10):  # the failfast timeout is 60 s: only the pass can have woken it
             return (await request).status
 
@@ -150,3 +151,37 @@ def test_without_endpoints_the_service_goes_into_fail_fast_and_then_fails_at_onc
         assert response.status == 504
         assert response.headers["l5d-proxy-error"] == f"{SERVICE}: service in fail-fast"
     assert waits >= 1 and waits_after == waits, "a service in fail-fast does not wait again"
+
+
+def test_each_service_has_its_own_turn_among_its_endpoints(identity):
+    """A proxy sending to two services in alternation spreads each one's requests over both its endpoints
+    (a turn shared by every service would send each to one endpoint only)."""
+    async def main():
+        names = ("a1", "a2", "b1", "b2")
+        apps = {name: await httpwire.serve_http(lambda request, name=name: _named(name)) for name in names}
+        network, endpoints = LabNetwork(0), {}
+        for i, name in enumerate(names):
+            route = Route(f"10.244.1.{i + 1}", 8080, None, f"10.244.1.{i + 1}:8080")
+            network.listening[(route.address, route.port)] = ("127.0.0.1", apps[name].port)
+            endpoints.setdefault(name[0], []).append(route)
+        cluster = OneService(network)
+        cluster.routes = lambda authority: endpoints[authority.split(".")[0]]
+        proxy = Proxy(cluster, "client", "10.244.0.2", identity, {}, gateway_mode=False)
+        answered = []
+        try:
+            for _ in range(10):
+                for service in ("a", "b"):
+                    request = httpwire.Request("GET", "/", {"host": f"{service}.apps.svc.cluster.local:8080"})
+                    answered.append((await proxy.outbound(request, 30)).body.decode().strip())
+        finally:
+            await proxy.local.close()
+            for app in apps.values():
+                await app.close()
+        return answered
+
+    answered = asyncio.run(main())
+    assert {name: answered.count(name) for name in set(answered)} == {"a1": 5, "a2": 5, "b1": 5, "b2": 5}
+
+
+async def _named(name: str):
+    return httpwire.text_response(200, f"{name}\n")

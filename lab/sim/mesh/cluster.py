@@ -20,9 +20,12 @@ class Network(Protocol):
     def api_server(self, server_url: str) -> Cluster | None:
         """The cluster whose Kubernetes API a kubeconfig's `server:` names."""
 
+    def routes_changed(self) -> None:
+        """Say that what the proxies route by may have changed (a destination watch heard news)."""
+
     async def changed(self, timeout: float) -> None:
-        """Until a cluster next finishes a reconcile pass (what a destination watch would stream comes from
-        one), `timeout` seconds at most."""
+        """Until what the proxies route by may have changed (a reconcile pass ended, a destination watch heard
+        news), `timeout` seconds at most."""
 
 
 class Cluster(Protocol):

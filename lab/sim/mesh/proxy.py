@@ -172,7 +172,7 @@ class Proxy:
         self._failfast: set[str] = set()  # the services in fail-fast: requests to them fail at once
         # per service, its endpoints' reconnect state: (address, port) -> (failures, next connect attempt)
         self._backoff: dict[str, dict[tuple[str, int], tuple[int, float]]] = {}
-        self._balance = itertools.count()  # the balancer's turn among a service's endpoints it can reach
+        self._balance: dict[str, itertools.count] = {}  # per service, the balancer's turn among its reachable endpoints
         self._profile_cache = None
 
     async def start(self) -> dict[int, int]:
@@ -343,11 +343,11 @@ class Proxy:
     async def forward(self, service: str, lookup: Callable[[], list[Route]], request: httpwire.Request) -> httpwire.Response:
         """Send `request` for `service` to one of the endpoints `lookup()` finds, as the proxy's balancer does.
         An endpoint it cannot connect to is backed off, not answered with an error, and the balancer sends
-        elsewhere; with none it can reach, a request waits for the next reconcile pass (the proxy's destination
-        watch would hear of new endpoints from it) or the end of the earliest backoff, FAILFAST_TIMEOUT in
-        all, then the service is in fail-fast and requests fail at once until one connects again
-        (stack/src/failfast.rs). A request the peer never took (refused stream, a pooled connection found
-        dead) goes once more."""
+        elsewhere; with none it can reach, a request waits for news of the routes (a reconcile pass ended, or a
+        destination watch on another cluster heard a change: what the proxy's destination stream would tell
+        it) or the end of the earliest backoff, FAILFAST_TIMEOUT in all (failed dials included), then the
+        service is in fail-fast and requests fail at once until one connects again (stack/src/failfast.rs).
+        A request the peer never took (refused stream, a pooled connection found dead) goes once more."""
         deadline = time.monotonic() + FAILFAST_TIMEOUT
         retried = False
         while True:
@@ -362,12 +362,14 @@ class Proxy:
             backoff = self._backoff.get(service, {})
             ready = [r for r in routes if backoff.get((r.address, r.port), (0, now))[1] <= now]
             if ready:
-                route = ready[next(self._balance) % len(ready)]
+                route = ready[next(self._balance.setdefault(service, itertools.count())) % len(ready)]
                 try:
                     response = await (self._plain(route, request) if route.identity is None else self._mesh(route, request))
                 except ConnectFailed as exc:
                     self._backed_off(service, route, exc)
-                    continue  # the balancer's next choice, if it has one
+                    if time.monotonic() < deadline:  # a dial can take DIAL_TIMEOUT: each one counts against the wait
+                        continue  # the balancer's next choice, if it has one
+                    return self._fail_fast(service)
                 except DialError as exc:
                     if retried or not exc.retryable:
                         return self._error(502, str(exc))
@@ -377,12 +379,16 @@ class Proxy:
                 self._failfast.discard(service)
                 return response
             if service in self._failfast or now >= deadline:
-                self._failfast.add(service)
-                # FailFastError: 504 at v2.366.0 (outbound/src/http/server.rs ServerRescue), 503 at v2.100.0
-                return self._error(self.profile.failfast_status, f"{service}: service in fail-fast")
-            # Nothing awaited since the lookup: no pass can end unseen between it and this wait.
+                return self._fail_fast(service)
+            # Nothing awaited since the lookup: no news can come unseen between it and this wait.
             retry_at = min([deadline] + [backoff[(r.address, r.port)][1] for r in routes if (r.address, r.port) in backoff])
             await self.cluster.network.changed(retry_at - now)
+
+    def _fail_fast(self, service: str) -> httpwire.Response:
+        """The service is in fail-fast: this request and the next fail at once, until an endpoint connects."""
+        self._failfast.add(service)
+        # FailFastError: 504 at v2.366.0 (outbound/src/http/server.rs ServerRescue), 503 at v2.100.0
+        return self._error(self.profile.failfast_status, f"{service}: service in fail-fast")
 
     def _backed_off(self, service: str, route: Route, exc: ConnectFailed) -> None:
         """linkerd/reconnect: "Failed to connect", then an exponential backoff before the next attempt."""

@@ -170,8 +170,9 @@ class ClusterStore:
             return
         self.errors.pop(target, None)
         self._log("info", f"Added cluster {target} to ClusterStore")
-        # No on_change: nothing is reconciled from these; the proxies read the cache per request.
-        self.watches[target] = Informer(*found, REMOTE_DISCOVERY)
+        # Nothing is reconciled from these: the proxies read the cache per request, and a request waiting for an
+        # endpoint is told when the cache changes, as the destination controller streams the change to proxies.
+        self.watches[target] = Informer(*found, REMOTE_DISCOVERY, on_change=self.cluster.network.routes_changed)
 
     async def _remove(self, target: str) -> None:
         self._handled.pop(target, None)

@@ -77,8 +77,7 @@ class ReadyPipe:
         if not self._open:
             time.sleep(seconds)
             return
-        readable, _, _ = select.select([self._read], [], [], seconds)
-        if readable and not os.read(self._read, 64):
+        if _readable([self._read], seconds) and not os.read(self._read, 64):
             self.close()
 
     def close(self) -> None:
@@ -204,11 +203,14 @@ class _Held:
     def exited(self) -> bool:
         if self.fd is None:
             return not alive(self.pid)
-        if not select.select([self.fd], [], [], 0)[0]:  # readable once it has exited (a zombie included)
+        if not _readable([self.fd], 0):  # readable once it has exited (a zombie included)
             return False
         try:  # our own child (a command that ran `up` and `down` in one process): reap exactly this one, as `alive` does
-            os.waitid(os.P_PIDFD, self.fd, os.WEXITED | os.WNOHANG)
-        except (ChildProcessError, AttributeError, OSError):  # not our child, or already reaped
+            if hasattr(os, "P_PIDFD"):
+                os.waitid(os.P_PIDFD, self.fd, os.WEXITED | os.WNOHANG)
+            else:  # it has exited, so its PID is still its own until reaped
+                os.waitpid(self.pid, os.WNOHANG)
+        except (ChildProcessError, OSError):  # not our child, or already reaped
             pass
         return True
 
@@ -229,6 +231,15 @@ def _hold(pid: int, sim_dir: Path) -> _Held | None:
         return _Held(pid, None, sim_dir)
 
 
+def _readable(fds: list[int], seconds: float) -> bool:
+    """Whether any of `fds` is readable within `seconds` (poll, not select: a command holding over 1,023 files
+    gets pidfds select cannot take)."""
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
+    return bool(poller.poll(max(0, int(seconds * 1000 + 0.999))))
+
+
 def _wait_exit(handles: list[_Held], seconds: float) -> list[_Held]:
     """Until every process has exited, `seconds` at most; returns those still running."""
     deadline = time.monotonic() + seconds
@@ -237,7 +248,7 @@ def _wait_exit(handles: list[_Held], seconds: float) -> list[_Held]:
         fds = [h.fd for h in running if h.fd is not None]
         left = deadline - time.monotonic()
         if fds and len(fds) == len(running):
-            select.select(fds, [], [], max(0.0, left))
+            _readable(fds, left)
         else:
             time.sleep(min(0.05, max(0.0, left)))  # no pidfd for one of them: look again
         running = [h for h in running if not h.exited()]

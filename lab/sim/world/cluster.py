@@ -349,7 +349,7 @@ class SimCluster:
             for controller in self.controllers:
                 await controller.reconcile()
         finally:  # even a pass that raised may have changed what the proxies would route to
-            self.network.reconciled()
+            self.network.routes_changed()
 
     async def stop(self) -> None:
         for controller in self.controllers:

@@ -29,15 +29,16 @@ class Network:
         self.clusters: dict[str, Member] = {}
         self._reconciled = asyncio.Event()
 
-    def reconciled(self) -> None:
-        """A cluster has finished a reconcile pass: what the pass changed (endpoints, pods, mirrors) is what
-        its destination watches would now stream. Wakes every `changed` waiting."""
+    def routes_changed(self) -> None:
+        """What the proxies route by may have changed: a cluster finished a reconcile pass (endpoints, pods,
+        mirrors), or a destination controller's watch on another cluster heard news (pod-to-pod, federated).
+        Wakes every `changed` waiting."""
         self._reconciled, done = asyncio.Event(), self._reconciled
         done.set()
 
     async def changed(self, timeout: float) -> None:
-        """Until a cluster next finishes a reconcile pass, `timeout` seconds at most. A caller that looked at
-        the clusters and then calls this without awaiting in between misses no pass."""
+        """Until `routes_changed` is next called, `timeout` seconds at most. A caller that looked at the clusters
+        and then calls this without awaiting in between misses no news."""
         if timeout <= 0:
             return
         waiting = self._reconciled
