@@ -267,8 +267,10 @@ class SimCluster:
                 continue
             try:  # a headless mirror lists its endpoint mirrors' cluster IPs: on through that service
                 found += self._via_service(behind, port)
+            except NoEndpoints:  # may get some: the balancer waits for it, whatever the others say
+                error = NoEndpoints(f"service {namespace}/{name} has no ready endpoints")
             except DialError as exc:
-                error = error or exc
+                error = error if isinstance(error, NoEndpoints) else error or exc
         if not found:
             raise error or NoEndpoints(f"service {namespace}/{name} has no ready endpoints")
         return found
