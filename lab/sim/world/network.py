@@ -27,13 +27,13 @@ class Member(Cluster, Protocol):
 class Network:
     def __init__(self) -> None:
         self.clusters: dict[str, Member] = {}
-        self._reconciled = asyncio.Event()
+        self._news = asyncio.Event()
 
     def routes_changed(self) -> None:
         """What the proxies route by may have changed: a cluster finished a reconcile pass (endpoints, pods,
         mirrors), or a destination controller's watch on another cluster heard news (pod-to-pod, federated).
         Wakes every `changed` waiting."""
-        self._reconciled, done = asyncio.Event(), self._reconciled
+        self._news, done = asyncio.Event(), self._news
         done.set()
 
     async def changed(self, timeout: float) -> None:
@@ -41,7 +41,7 @@ class Network:
         and then calls this without awaiting in between misses no news."""
         if timeout <= 0:
             return
-        waiting = self._reconciled
+        waiting = self._news
         try:
             async with asyncio.timeout(timeout):
                 await waiting.wait()
