@@ -105,12 +105,14 @@ def test_down_stops_every_lab_process_of_the_lab_even_an_orphan(sim_lab):
 
 def _lab_lookalike(sim_dir: Path, ignore_term: bool) -> subprocess.Popen:
     """A process whose command line is a lab process's on `sim_dir` (what `is_ours` proves), that says when it
-    is ready and then waits. On SIGTERM it writes `sim_dir/got-term` and exits; one that ignores SIGTERM stands
-    for a lab process stuck in its shutdown. (`stop` reaps a child of ours, so its exit status is not ours to read.)"""
+    is ready and then waits. On SIGTERM it says `term` and exits; one that ignores SIGTERM stands for a lab
+    process stuck in its shutdown. (`stop` reaps a child of ours, so its exit status is not ours to read: what
+    it said, and its stderr, are.)"""
     on_term = ("signal.signal(signal.SIGTERM, signal.SIG_IGN)\n" if ignore_term else
-               f"signal.signal(signal.SIGTERM, lambda *_: (open({str(sim_dir / 'got-term')!r}, 'w').close(), sys.exit(0)))\n")
+               "signal.signal(signal.SIGTERM, lambda *_: (print('term', flush=True), sys.exit(0)))\n")
     code = "import signal, sys, time\n" + on_term + "print('ready', flush=True)\ntime.sleep(60)\n"
-    proc = subprocess.Popen([sys.executable, "-c", code, labprocess.MODULE, str(sim_dir.resolve())], stdout=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-c", code, labprocess.MODULE, str(sim_dir.resolve())],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout.readline() == b"ready\n"
     return proc
 
@@ -128,11 +130,13 @@ def test_stop_asks_with_sigterm_kills_what_outlives_its_grace_and_leaves_no_zomb
         assert labprocess.stop([proc.pid, bystander.pid], tmp_path, grace=0.5 if ignore_term else 30) == [proc.pid]
         with pytest.raises(ProcessLookupError):
             os.kill(proc.pid, 0)  # reaped: no zombie left behind
-        assert (tmp_path / "got-term").exists() != ignore_term  # the one that ignores it needed the SIGKILL
+        said, stderr = proc.stdout.read(), proc.stderr.read()
+        assert said == (b"" if ignore_term else b"term\n"), (said, stderr)  # one that ignores it needed the SIGKILL
         assert bystander.poll() is None, "stop signalled a process it had not proven to be the lab's"
     finally:
         proc.kill()
         proc.stdout.close()
+        proc.stderr.close()
 
 
 def test_stop_works_for_a_command_holding_more_files_than_select_can_watch(tmp_path, bystander):
@@ -153,6 +157,7 @@ def test_stop_works_for_a_command_holding_more_files_than_select_can_watch(tmp_p
         finally:
             proc.kill()
             proc.stdout.close()
+            proc.stderr.close()
     finally:
         for fd in held:
             os.close(fd)
