@@ -165,13 +165,13 @@ def openapi(parts: list[str], catalog: Catalog, server_version: str, headers: Mu
     as it would from a v2 document without schemas; serving v2 would take the schemas v3 leaves out too."""
     if parts[:1] != ["v3"]:
         raise no_route()
-    documents = openapi_v3(catalog, server_version)
     if len(parts) == 1:
         index = {"paths": {gv: {"serverRelativeURL": f"/openapi/v3/{gv}?{urlencode({'hash': _etag(body)[1:-1]})}"}
-                           for gv, body in sorted(documents.items())}}
+                           for gv, body in sorted(openapi_v3(catalog, server_version).items())}}
         body = _compact(index)
         return _conditional(body, {"ETag": _etag(body)}, headers)
-    body = documents.get("/".join(parts[1:]))
+    gv = "/".join(parts[1:])
+    body = openapi_v3(catalog, server_version, only=gv).get(gv)  # that document alone, not every group version's
     if body is None:
         raise no_route()
     etag = _etag(body)
@@ -179,7 +179,7 @@ def openapi(parts: list[str], catalog: Catalog, server_version: str, headers: Mu
     asked = query.get("hash")
     if asked:
         if asked != etag[1:-1]:
-            location = f"/openapi/v3/{'/'.join(parts[1:])}?{urlencode({'hash': etag[1:-1]})}"
+            location = f"/openapi/v3/{gv}?{urlencode({'hash': etag[1:-1]})}"
             return web.Response(status=301, headers={"Location": location, "Vary": "Accept"})
         cache.update({"Cache-Control": "public, immutable", "Expires": formatdate(time() + 365 * 86400, usegmt=True)})
     return _conditional(body, cache, headers)
@@ -193,14 +193,16 @@ def _conditional(body: bytes, cache: dict[str, str], headers: MultiMapping[str])
     return web.Response(body=body, headers={**cache, "Content-Type": "application/json"})
 
 
-def openapi_v3(catalog: Catalog, server_version: str) -> dict[str, bytes]:
-    """OpenAPI v3 as far as kubectl reads it, per group version (`api/v1`, `apis/<group>/<version>`): the
-    PATCH operations that take `fieldValidation`, from which kubectl learns that the server validates
-    (k8s.io/cli-runtime resource.QueryParamVerifierV3). Schemas are not served: kubectl then computes
-    strategic merge patches from its built-in types, as it does for any server without them."""
+def openapi_v3(catalog: Catalog, server_version: str, only: str | None = None) -> dict[str, bytes]:
+    """OpenAPI v3 as far as kubectl reads it, per group version (`api/v1`, `apis/<group>/<version>`; `only`
+    that one): the PATCH operations that take `fieldValidation`, from which kubectl learns that the server
+    validates (k8s.io/cli-runtime resource.QueryParamVerifierV3). Schemas are not served: kubectl then
+    computes strategic merge patches from its built-in types, as it does for any server without them."""
     by_gv: dict[str, dict] = {}
     for r in catalog.all():
         prefix = f"/apis/{r.group}/{r.version}" if r.group else f"/api/{r.version}"
+        if only is not None and prefix.lstrip("/") != only:
+            continue
         item = f"{prefix}/namespaces/{{namespace}}/{r.plural}/{{name}}" if r.namespaced else f"{prefix}/{r.plural}/{{name}}"
         by_gv.setdefault(prefix.lstrip("/"), {})[item] = {"patch": {
             "x-kubernetes-group-version-kind": {"group": r.group, "version": r.version, "kind": r.kind},
