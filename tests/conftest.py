@@ -1,4 +1,5 @@
 import contextlib
+import hashlib
 import os
 from pathlib import Path
 
@@ -34,6 +35,13 @@ def module_sim_lab(tmp_path_factory):
     of their own, say) and leave its lab process alone: each lab is a process, and about a second of CPU."""
     with _private_lab(tmp_path_factory.mktemp("lab")) as lab:
         yield lab
+
+
+@pytest.fixture
+def test_namespace(request) -> str:
+    """A namespace name of this test's own (`t-` and a hash of its name): where a test on a shared lab puts
+    what it makes, so its neighbours never see it."""
+    return "t-" + hashlib.sha256(request.node.name.encode()).hexdigest()[:10]
 
 
 # What the lab's pytest plugin reads from the environment (lab/pytest_plugin.py); `./labctl test` and the

@@ -1,6 +1,5 @@
 """The simulated clusters' Kubernetes API answers as an API server does: its status codes and reasons,
 RBAC, selectors, patches and watches. kubectl's own use of it is in scenarios/test_kubectl.py."""
-import hashlib
 import http.client
 import json
 import ssl
@@ -184,11 +183,11 @@ def shared_lab(shared):
 
 
 @pytest.fixture
-def api(shared, request):
+def api(shared, test_namespace):
     """East's API of the shared lab, with a new namespace (`api.ns`) for this test's objects, deleted with
     them afterwards."""
     base = shared[1]
-    ns = "t-" + hashlib.sha256(request.node.name.encode()).hexdigest()[:10]
+    ns = test_namespace
     status, body = base.call("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
     assert status == 201, body
     yield Api(base.port, base.certs, ns)

@@ -1,6 +1,5 @@
 """The lab's KubeClient finds kinds as kubectl does: a kind its discovery, fetched during this very call, does
 not hold is not there (no second fetch), and a kind a CRD adds later is found by the next call."""
-import hashlib
 
 import pytest
 
@@ -28,9 +27,9 @@ def clusters(module_sim_lab):
 
 
 @pytest.fixture
-def namespace(clusters, request):
+def namespace(clusters, test_namespace):
     """A new namespace in east for this test's objects, deleted with them afterwards."""
-    name = "t-" + hashlib.sha256(request.node.name.encode()).hexdigest()[:10]
+    name = test_namespace
     clusters.backend.kube.apply("east", [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}])
     yield name
     clusters.backend.kube.delete("east", "Namespace", "", name)

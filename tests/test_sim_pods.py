@@ -1,7 +1,6 @@
 """Pods, Jobs, ReplicationControllers and the node of a simulated cluster, as real kubectl and the official
 Python client see them: a pod's command decides whether it runs, succeeds or fails; a pod without an owner
 stays; a Job's pods are counted to Complete or Failed; the node's status deserializes in the client."""
-import hashlib
 import json
 import os
 import shutil
@@ -43,10 +42,10 @@ def _east(lab, namespace: str):
 
 
 @pytest.fixture
-def east(clusters, request):
+def east(clusters, test_namespace):
     """(kubectl, ApiClient, lab, namespace): the shared lab's `east`, in a new namespace this test's objects go
     to, deleted with them afterwards."""
-    namespace = "t-" + hashlib.sha256(request.node.name.encode()).hexdigest()[:10]
+    namespace = test_namespace
     kubectl, api = _east(clusters, namespace)
     kubectl("create", "namespace", namespace)
     yield kubectl, api, clusters, namespace
