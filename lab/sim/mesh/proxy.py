@@ -26,6 +26,7 @@ the header and forwards each request to it through its own pools, again over mTL
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import random
 import ssl
@@ -172,7 +173,8 @@ class Proxy:
         self._failfast: set[str] = set()  # the services in fail-fast: requests to them fail at once
         # per service, its endpoints' reconnect state: (address, port) -> (failures, next connect attempt)
         self._backoff: dict[str, dict[tuple[str, int], tuple[int, float]]] = {}
-        self._balance: dict[str, itertools.count] = {}  # per service, the balancer's turn among its reachable endpoints
+        # per service, the balancer's turn among its reachable endpoints
+        self._balance: collections.defaultdict[str, itertools.count] = collections.defaultdict(itertools.count)
         self._profile_cache = None
 
     async def start(self) -> dict[int, int]:
@@ -362,7 +364,7 @@ class Proxy:
             backoff = self._backoff.get(service, {})
             ready = [r for r in routes if backoff.get((r.address, r.port), (0, now))[1] <= now]
             if ready:
-                route = ready[next(self._balance.setdefault(service, itertools.count())) % len(ready)]
+                route = ready[next(self._balance[service]) % len(ready)]
                 try:
                     response = await (self._plain(route, request) if route.identity is None else self._mesh(route, request))
                 except ConnectFailed as exc:
