@@ -8,12 +8,16 @@ pass or a remote watch (`Network.routes_changed`), so a waiting request wakes at
 its own.
 """
 import asyncio
+import base64
 
 import pytest
+import yaml
 
+from lab import names
 from lab.model.profiles import PROFILES
 from lab.sim.kube.store import ObjectStore
 from lab.sim.mesh import proxy as proxy_module
+from lab.sim.mesh import remote
 from lab.sim.mesh.proxy import Proxy
 from lab.sim.mesh.routes import NoEndpoints, Route
 from lab.sim.wire import httpwire
@@ -118,6 +122,59 @@ def test_a_request_waiting_for_endpoints_is_sent_at_the_pass_that_brings_one(ide
         cluster.endpoints = [LIVE]
         cluster.network.routes_changed()
         async with asyncio.timeout(10):  # the failfast timeout is 60 s: only the pass can have woken it
+            return (await request).status
+
+    status, _ = _run(identity, scenario, 60.0, monkeypatch)
+    assert status == 200
+
+
+class RemoteWatch:
+    """In place of the destination controller's informer on the linked cluster (lab/sim/kube/informer.py, which
+    calls `on_change` after each change to its cache): a cache the test fills, then announces as it would."""
+
+    def __init__(self, server, token, ca_pem, watched, on_change=lambda: None, **_):
+        self.on_change, self.cached = on_change, False
+
+    async def close(self):
+        pass
+
+
+def test_a_request_waiting_for_a_linked_clusters_endpoints_is_sent_when_the_remote_watch_caches_them(identity, monkeypatch):
+    """Pod-to-pod and federated endpoints come from the destination controller's watch on the other cluster
+    (remote.py `ClusterStore`), not from a pass of this one: its news must wake the request too."""
+    watches: list[RemoteWatch] = []
+    monkeypatch.setattr(remote, "Informer", lambda *args, **kwargs: watches.append(RemoteWatch(*args, **kwargs)) or watches[-1])
+
+    async def no_refusal(server, token, ca_pem):
+        return None  # the access review and the Server CRD: granted (remote.py `cluster_access`)
+
+    monkeypatch.setattr(remote, "cluster_access", no_refusal)
+    config = {"clusters": [{"cluster": {"server": "https://127.0.0.1:6443"}}], "users": [{"user": {"token": "t"}}]}
+
+    async def scenario(proxy, cluster, send):
+        cluster.log_from = lambda *args, **kwargs: None
+        cluster.store.apply({"apiVersion": "v1", "kind": "Secret", "type": names.CREDENTIALS_SECRET_TYPE, "metadata": {
+            "name": "cluster-credentials-west", "namespace": names.LINKERD_NS,
+            "labels": {names.LINK_CLUSTER_LABEL: "west"}, "annotations": dict.fromkeys(remote.DOMAIN_ANNOTATIONS, "x")},
+            "data": {"kubeconfig": base64.b64encode(yaml.safe_dump(config).encode()).decode()}})
+        store = remote.ClusterStore(cluster)
+        await store.reconcile()
+        async with asyncio.timeout(10):
+            await asyncio.gather(*store.in_flight())
+        [watch] = watches
+
+        def routes(authority):
+            if not watch.cached:
+                raise NoEndpoints("west has no endpoints for it yet")
+            return [LIVE]
+
+        cluster.routes = routes
+        request = asyncio.ensure_future(send())
+        async with asyncio.timeout(10):
+            await cluster.network.waiting.wait()  # nothing cached yet: it waits
+        watch.cached = True
+        watch.on_change()
+        async with asyncio.timeout(10):  # the failfast timeout is 60 s and no pass comes: only the watch can wake it
             return (await request).status
 
     status, _ = _run(identity, scenario, 60.0, monkeypatch)
