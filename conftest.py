@@ -12,6 +12,7 @@ from lab.tools import testorder
 pytest_plugins = ["lab.pytest_plugin"]
 
 _CACHE = pytest.StashKey[Path]()
+_GOGC = pytest.StashKey[str]()
 _measured: dict[str, float] = {}  # seconds per test file in this run, summed on the xdist controller
 
 
@@ -31,6 +32,13 @@ def pytest_configure(config):
                 shutil.rmtree(left, ignore_errors=True)
         config.stash[_CACHE] = Path(tempfile.mkdtemp(prefix=f"kubectl-cache-{os.getpid()}-", dir=lab_dir))
         os.environ["KUBECACHEDIR"] = str(config.stash[_CACHE])
+    # kubectl is a Go program that lives a tenth of a second, and most of the garbage collection it does in that
+    # time is wasted. GOGC=400 (collect when the heap has grown by 400% rather than 100%: the Go runtime's knob,
+    # https://pkg.go.dev/runtime#hdr-Environment_Variables) cuts each of the tests' kubectl runs by about a quarter
+    # of its CPU (85 -> 62 ms on 2 cores, 2026-12-07), and kubectl runs are a quarter of the scenario suite's CPU.
+    # It changes nothing kubectl does. A GOGC the user set is theirs.
+    if "GOGC" not in os.environ:
+        config.stash[_GOGC] = os.environ["GOGC"] = "400"
 
 
 def pytest_unconfigure(config):
@@ -38,6 +46,8 @@ def pytest_unconfigure(config):
     if cache is not None:
         os.environ.pop("KUBECACHEDIR", None)
         shutil.rmtree(cache, ignore_errors=True)
+    if config.stash.get(_GOGC, None):
+        os.environ.pop("GOGC", None)
 
 
 def _file(nodeid: str) -> str:
