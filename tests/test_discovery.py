@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from kubernetes import client, config
@@ -227,3 +228,16 @@ def test_the_official_client_still_reads_legacy_discovery(clusters):
         assert "pods" in [r.name for r in resources]
     finally:
         api.close()
+
+
+def test_a_kubeconfig_deleted_or_damaged_is_made_again_by_the_next_call_and_kubectl_reads_it(clusters, tmp_path):
+    """The lab's kubeconfig (.lab/<name>/kubeconfig) is made from the lab process's API ports and certificates;
+    every kubectl run asks for it. A file the user deleted or edited is made again, never taken on trust."""
+    provider = clusters.backend.provider
+    path = Path(provider.kubeconfig_path())
+    made = path.read_text()
+    assert "kind-east" in made and oct(path.stat().st_mode & 0o777) == "0o600"
+    for damage in (path.unlink, lambda: path.write_text("apiVersion: v1\nkind: Config\nclusters: []\n")):
+        damage()
+        assert Path(provider.kubeconfig_path()).read_text() == made
+        assert _kubectl(clusters, tmp_path, "get", "ns", "default", "-o", "name").stdout == "namespace/default\n"

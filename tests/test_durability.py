@@ -52,6 +52,25 @@ def test_writes_acknowledged_right_before_a_kill_9_are_there_after_up(sim_lab, k
         assert stat.S_IMODE((sim_dir / name).stat().st_mode) == 0o600, name
 
 
+def test_a_restarted_lab_process_whose_api_port_was_taken_serves_on_another_and_kubectl_follows(sim_lab, kubectl_installed):
+    """After a crash the lab process serves each cluster's API on the port it had, unless something else took it
+    meanwhile; then on a new one, and the kubeconfig every command hands kubectl names that one."""
+    import socket
+
+    steps.up(sim_lab, until="clusters")
+    before = sim_lab.backend.provider.rpc("GET", "health")["kubeapi"]["east"]
+    assert _kubectl(sim_lab, "get", "ns", "default", "-o", "name").returncode == 0
+    kill_lab_process(sim_lab.backend.provider)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", before))
+        squatter.listen()
+        steps.up(sim_lab, until="clusters")
+        after = sim_lab.backend.provider.rpc("GET", "health")["kubeapi"]["east"]
+        assert after != before
+        got = _kubectl(sim_lab, "get", "ns", "default", "-o", "name")
+        assert (got.returncode, got.stdout) == (0, "namespace/default\n"), got.stderr
+
+
 def test_resource_versions_keep_rising_across_a_crash(sim_lab, kubectl_installed):
     """A restarted API never hands out a resourceVersion twice (a watch resuming from one must not miss a change)."""
     steps.up(sim_lab, until="clusters")

@@ -34,6 +34,15 @@ START_TIMEOUT = 15.0
 NO_SYSTEM_ROOTS = {"SSL_CERT_FILE": os.devnull, "SSL_CERT_DIR": os.devnull}
 
 
+def _stamp(path: Path) -> tuple | None:
+    """Which version of a file this is (replaced, rewritten or gone: another stamp), without reading it."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
 class SimProvider(Provider):
     """The lab process: it holds both clusters, serves their Kubernetes APIs, and outlives the command."""
 
@@ -46,6 +55,7 @@ class SimProvider(Provider):
         self._clients: dict[str, KubeClient] = {}
         self._clients_lock = threading.Lock()
         self._seen = threading.local()  # per polling thread: the lab process's passes it has looked after
+        self._kubeconfig_made: tuple | None = None  # what the kubeconfig was last made from, and the file it left
 
     @property
     def sim_dir(self) -> Path:
@@ -174,6 +184,14 @@ class SimProvider(Provider):
         return self._write_kubeconfig(self.rpc("GET", "health")["kubeapi"])  # a lab that is down says so
 
     def _write_kubeconfig(self, ports: dict[str, int]) -> str:
+        # Every kubectl run of a scenario asks (hundreds in a test run), and dumping YAML costs a few milliseconds:
+        # made again only when a port, a certificate file or the kubeconfig itself is not what it was.
+        path = self.backend.state_dir / "kubeconfig"
+        certs = [ApiCerts.of(self.sim_dir, name) for name in self.cfg.cluster_names if name in ports]
+        sources = sorted(ports.items()), [_stamp(p) for c in certs for p in (c.ca, *c.admin)]
+        made = self._kubeconfig_made
+        if made is not None and made[0] == sources and made[1] == _stamp(path):
+            return str(path)
         clusters, users, contexts = [], [], []
         for name in self.cfg.cluster_names:
             if name not in ports:
@@ -193,9 +211,10 @@ class SimProvider(Provider):
                      for name in self.cfg.cluster_names if name in ports]
         config = {"apiVersion": "v1", "kind": "Config", "preferences": {}, "clusters": clusters, "users": users,
                   "contexts": contexts, "current-context": contexts[0]["name"] if contexts else ""}
-        path, text = self.backend.state_dir / "kubeconfig", yaml.safe_dump(config, sort_keys=False)
-        if not path.exists() or path.read_text() != text:  # every kubectl call asks: rewrite only what changed
+        text = yaml.safe_dump(config, sort_keys=False)
+        if not path.exists() or path.read_text() != text:  # rewrite only what changed
             pki.write_private(path, text, durable=False)  # made again from the lab process whenever it differs
+        self._kubeconfig_made = (sources, _stamp(path))
         return str(path)
 
     def create_cluster(self, cluster: str) -> None:
