@@ -28,6 +28,10 @@ class FakeNet:
                 return f"{short}.demo.svc.cluster.local", [ip]
         return None
 
+    def lookup(self, fqdn):
+        found = self.resolve(fqdn)
+        return found[1] if found and found[0] == fqdn else None
+
     async def get(self, url, headers, timeout):
         self.sent.append((url, headers))
         if "down" in url:
@@ -217,10 +221,19 @@ def test_wget_and_nslookup_print_as_busybox_does():
     assert sh("wget -q -O - web/missing")[0::2] == (1, "wget: server returned error: HTTP/1.1 404 Not Found\n")
     assert sh("cd /tmp && wget -q web/page.html && cat page.html")[1] == "hello from web\n"
     assert sh("wget -q web/x")[0::2] == (1, "wget: can't open 'x': Permission denied\n")  # `/` is root's
-    found = sh("nslookup web")
-    assert found == (0, "Server:\t\t10.96.0.10\nAddress:\t10.96.0.10:53\n\n"
-                        "Name:\tweb.demo.svc.cluster.local\nAddress: 10.96.0.20\n\n", "")
-    assert sh("nslookup nowhere")[0] == 1 and "** server can't find nowhere: NXDOMAIN" in sh("nslookup nowhere")[1]
+    with_search = {**pod().files, "/etc/resolv.conf": b"search demo.svc.cluster.local svc.cluster.local cluster.local\n"
+                                                        b"nameserver 10.96.0.10\noptions ndots:5\n"}
+    header = "Server:\t\t10.96.0.10\nAddress:\t10.96.0.10:53\n\n"
+    found = "Name:\tweb.demo.svc.cluster.local\nAddress: 10.96.0.20\n\n"
+    nowhere = "".join(f"** server can't find web.{d}: NXDOMAIN\n\n" for d in ("svc.cluster.local", "cluster.local"))
+    # busybox asks a short name under each search domain, A then AAAA, prints every answer, and exits 1 when
+    # any was NXDOMAIN, even with a name found; a name with a dot is asked as it is (curl's resolver searches it)
+    assert sh("nslookup web", view=pod(files=with_search)) == (1, header + found + nowhere + "\n" + nowhere, "")
+    assert sh("nslookup web.demo.svc.cluster.local", view=pod(files=with_search)) == (0, header + found + "\n", "")
+    assert sh("nslookup web.demo", view=pod(files=with_search)) == (1, header + 2 * "** server can't find web.demo: NXDOMAIN\n\n", "")
+    assert sh("curl -s web.demo", view=pod(files=with_search))[0] == 0
+    # without a search line a short name is asked bare
+    assert sh("nslookup web") == (1, header + 2 * "** server can't find web: NXDOMAIN\n\n", "")
 
 
 # -- stdin ------------------------------------------------------------------------------------------------------------

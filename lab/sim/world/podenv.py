@@ -99,12 +99,13 @@ class StoreResolver:
         bare = name.rstrip(".")
         candidates = [bare] if absolute or bare.count(".") >= 5 else [f"{bare}.{s}" for s in self.search()] + [bare]
         for fqdn in candidates:
-            found = self._lookup(fqdn)
+            found = self.lookup(fqdn)
             if found:
                 return fqdn, found
         return None
 
-    def _lookup(self, fqdn: str) -> list[str] | None:
+    def lookup(self, fqdn: str) -> list[str] | None:
+        """What the cluster DNS answers for exactly `fqdn`: A records, or None (NXDOMAIN)."""
         kubernetes_ip, dns_ip = service_addresses(self.cluster)
         pod_suffix = f".pod.{self.domain}"
         if fqdn.endswith(pod_suffix) and fqdn.count(".") == pod_suffix.count(".") + 1:
@@ -161,6 +162,9 @@ class PodNetwork:
 
     def resolve(self, name: str) -> tuple[str, list[str]] | None:
         return self.resolver.resolve(name)
+
+    def lookup(self, fqdn: str) -> list[str] | None:
+        return self.resolver.lookup(fqdn.rstrip("."))
 
     async def get(self, url: str, headers: dict[str, str], timeout: float) -> httpwire.Response:
         parts = urlsplit(url)

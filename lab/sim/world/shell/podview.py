@@ -31,6 +31,10 @@ class PodNet(Protocol):
         """The name `name` resolves as from this pod (its search domains applied) and its addresses, or the
         name of an address; None when it does not resolve (NXDOMAIN)."""
 
+    def lookup(self, fqdn: str) -> list[str] | None:
+        """The cluster DNS's answer for exactly `fqdn` (no search domain added): its A records, [] when the
+        name exists without one (NODATA), None when it does not exist (NXDOMAIN)."""
+
     def get(self, url: str, headers: dict[str, str], timeout: float) -> Awaitable:
         """An HTTP GET from the pod: an httpwire.Response; NetError or asyncio.TimeoutError when it fails."""
 

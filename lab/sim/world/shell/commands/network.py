@@ -213,6 +213,18 @@ async def wget(ctx: Ctx, argv: list[str]) -> int:
 
 
 async def nslookup(ctx: Ctx, argv: list[str]) -> int:
+    """busybox 1.36.1's nslookup (networking/nslookup.c; the alpine 3.20 of the podinfo and curl images),
+    which asks the DNS server itself rather than through the C library's resolver, as curl and wget do:
+
+    - a name with a dot is asked as it is: no search domain (add_query_with_search), so `foobar.mc-demo`,
+      which curl finds through the search path, is NXDOMAIN here;
+    - a name without one is asked under every domain of resolv.conf's `search` line (never bare), an A and
+      an AAAA query each, and every answer is printed: the names found and `** server can't find NAME:
+      NXDOMAIN` for the others;
+    - any NXDOMAIN makes the exit status 1 (G.exitcode in send_queries), even when another name was found.
+
+    The server answers in no particular order; here the A queries come first, in the search path's order.
+    An address is asked for its name (PTR), never through the search path."""
     args = [a for a in argv[1:] if not a.startswith("-")]
     if not args:
         await ctx.err("Usage: nslookup [-type=QUERY_TYPE] [-debug] HOST [DNS_SERVER]\n")
@@ -230,20 +242,41 @@ async def nslookup(ctx: Ctx, argv: list[str]) -> int:
         return 0
     except ValueError:
         pass
-    found = ctx.pod.net.resolve(name)
-    if not found:
-        await ctx.out(f"** server can't find {name}: NXDOMAIN\n\n")
-        return 1
-    canonical, addresses = found
-    await ctx.out("".join(f"Name:\t{canonical}\nAddress: {ip}\n" for ip in addresses) + "\n")
-    return 0
+    search = _search_domains(ctx)
+    asked = [name] if "." in name or not search else [f"{name}.{domain}" for domain in search]
+    status, replies = 0, []
+    for ipv6 in (False, True):
+        for qname in asked:
+            addresses = ctx.pod.net.lookup(qname)
+            if addresses is None:
+                replies.append(f"** server can't find {qname}: NXDOMAIN\n\n")
+                status = 1
+            else:  # the cluster's addresses are IPv4: an AAAA query of a name that exists has no answer
+                owner = qname.rstrip(".")
+                replies.append("".join(f"Name:\t{owner}\nAddress: {ip}\n" for ip in ([] if ipv6 else addresses)) + "\n")
+    await ctx.out("".join(replies))
+    return status
 
 
 def _nameserver(ctx: Ctx) -> str:
     for line in ctx.pod.files.get("/etc/resolv.conf", b"").decode().splitlines():
         if line.startswith("nameserver"):
             return line.split()[1]
-    return "127.0.0.11"
+    return "127.0.0.1"  # busybox's when resolv.conf names none (nslookup_main)
+
+
+def _search_domains(ctx: Ctx) -> list[str]:
+    """resolv.conf's domains as busybox's parse_resolvconf reads them: the last `search` line, else the last
+    `domain` line; `.` alone means none."""
+    search = domain = None
+    for line in ctx.pod.files.get("/etc/resolv.conf", b"").decode().splitlines():
+        words = line.split()
+        if len(words) > 1 and words[0] == "search":
+            search = words[1:]
+        elif len(words) > 1 and words[0] == "domain":
+            domain = words[1:2]
+    chosen = search if search is not None else domain
+    return [] if not chosen or chosen == ["."] else chosen
 
 
 APPLETS = {"curl": curl, "wget": wget, "nslookup": nslookup}
