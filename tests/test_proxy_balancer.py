@@ -20,7 +20,7 @@ from lab.sim.mesh import proxy as proxy_module
 from lab.sim.mesh import remote
 from lab.sim.mesh.proxy import Proxy
 from lab.sim.mesh.routes import NoEndpoints, Route
-from lab.sim.wire import httpwire
+from lab.sim.wire import httpwire, transport_header
 from lab.sim.world.network import Network
 from lab.trust import pki
 from lab.sim.wire.tls import Identity
@@ -79,14 +79,14 @@ def identity(tmp_path_factory):
     return Identity(name, folder / "client.crt", folder / "client.key", anchor.cert_pem)
 
 
-def _run(identity, scenario, failfast: float, monkeypatch):
+def _run(identity, scenario, failfast: float, monkeypatch, gateway: bool = False):
     """`scenario(proxy, cluster, send)` with an app answering 200 behind LIVE and the failfast timeout set."""
     monkeypatch.setattr(proxy_module, "FAILFAST_TIMEOUT", failfast)
 
     async def main():
         app = await httpwire.serve_http(lambda request: _ok())
         cluster = OneService(LabNetwork(app.port))
-        proxy = Proxy(cluster, "client", "10.244.0.2", identity, {}, gateway_mode=False, log=lines.append)
+        proxy = Proxy(cluster, "client", "10.244.0.2", identity, {}, gateway_mode=gateway, log=lines.append)
         try:
             return await scenario(proxy, cluster, lambda: proxy.outbound(httpwire.Request("GET", "/", {"host": SERVICE}), 30))
         finally:
@@ -204,9 +204,10 @@ def test_without_endpoints_the_service_goes_into_fail_fast_and_then_fails_at_onc
         return first, second, waits, cluster.network.waits
 
     (first, second, waits, waits_after), lines = _run(identity, scenario, 0.3, monkeypatch)
-    for response in (first, second):
-        assert response.status == 504
-        assert response.headers["l5d-proxy-error"] == f"{SERVICE}: service in fail-fast"
+    for response in (first, second):  # as v2.366.0 makes its own responses (app/core/src/errors/respond.rs)
+        assert response.status == 504 and response.body == b""
+        assert response.headers == {"content-length": "0", "l5d-proxy-error": f"{SERVICE}: service in fail-fast",
+                                    "connection": "close", "l5d-proxy-connection": "close"}
     assert waits >= 1 and waits_after == waits, "a service in fail-fast does not wait again"
 
 
@@ -242,3 +243,19 @@ def test_each_service_has_its_own_turn_among_its_endpoints(identity):
 
 async def _named(name: str):
     return httpwire.text_response(200, f"{name}\n")
+
+
+def test_a_gateway_answers_a_request_that_already_passed_it_with_508_and_sends_it_nowhere(identity, monkeypatch):
+    """linkerd/app/gateway/src/http/gateway.rs (v2.366.0): a request from the gateway's own identity, or whose
+    `forwarded` header says this gateway sent it on before, is a GatewayLoop, answered 508 Loop Detected."""
+    async def scenario(proxy, cluster, send):
+        cluster.endpoints = [LIVE]
+        header = transport_header.TransportHeader(port=8080, name="web.apps.svc.cluster.local")
+        me, peer = proxy.identity.name, "other.apps.serviceaccount.identity.linkerd.cluster.local"
+        forwarded = f"by={me};for={peer};host=web.apps.svc.cluster.local:8080;proto=https"
+        answers = [await proxy._serve_inbound(httpwire.Request("GET", "/", {"host": SERVICE, **extra}), client, header)
+                   for client, extra in ((me, {}), (peer, {"forwarded": forwarded}), (peer, {}))]
+        return [(a.status, a.headers.get("l5d-proxy-error")) for a in answers]
+
+    answers, _ = _run(identity, scenario, 60.0, monkeypatch, gateway=True)
+    assert answers == [(508, "gateway loop detected"), (508, "gateway loop detected"), (200, None)]

@@ -67,8 +67,21 @@ def _client_tls(client_id: str) -> str:
     return f'Some(Established {{ client_id: {identity}, negotiated_protocol: Some("{transport_header.ALPN}") }})'
 
 
-def proxy_error(status: int, message: str) -> httpwire.Response:
-    return httpwire.text_response(status, f"{message}\n", {"l5d-proxy-error": message})
+def proxy_error(status: int, message: str, emit_headers: bool = True) -> httpwire.Response:
+    """A response the proxy makes up, as linkerd2-proxy v2.366.0 makes one (app/core/src/errors/respond.rs,
+    SyntheticHttpResponse::http_response): no body; why in `l5d-proxy-error` where headers are emitted; and after
+    an error that ends the connection (every 5xx it makes: bad_gateway, gateway_timeout, unavailable,
+    loop_detected, internal_error; not permission_denied's 403) `connection: close` for an HTTP/1.1 client and
+    `l5d-proxy-connection: close`, which tells a peer proxy to close its own client's connection. (`connection`
+    is hop-by-hop: an HTTP/2 hop between proxies drops it, as the real one sets it only for HTTP/1.1.)"""
+    headers = {"content-length": "0"}
+    if emit_headers:
+        headers["l5d-proxy-error"] = message
+    if status >= 500:
+        headers["connection"] = "close"
+        if emit_headers:
+            headers["l5d-proxy-connection"] = "close"
+    return httpwire.Response(status, headers, b"")
 
 
 class MeshPool:
@@ -260,8 +273,12 @@ class Proxy:
         self.stats.inc("request_total", **labels)
         if header.name:  # gateway: on to the named service, as linkerd/app/gateway does
             target = f"{header.name}:{header.port}"
-            if client_id == self.identity.name:
-                response = self._error(502, "gateway loop: the request came from this gateway")
+            # linkerd/app/gateway/src/http/gateway.rs (v2.366.0): a request from the gateway itself, or one whose
+            # `forwarded` says it passed this gateway already, is a GatewayLoop, answered 508 (loop_detected)
+            passed = [part.strip()[3:] for entry in request.headers.get("forwarded", "").split(",")
+                      for part in entry.split(";") if part.strip().startswith("by=")]
+            if client_id == self.identity.name or self.identity.name in passed:
+                response = self._error(508, "gateway loop detected")
             else:
                 request.headers["host"] = target
                 forwarded = f"by={self.identity.name};for={client_id};host={target};proto=https"
@@ -338,8 +355,8 @@ class Proxy:
         its own application and to meshed peers (`emit_headers`); v2.100.0 sends the status alone, with an empty
         body (app/core/src/errors.rs). Either way the proxy logs it."""
         self._log("linkerd_app_core::errors::respond", f"Failed to proxy request: {message}", "WARN")
-        if self.profile.proxy_error_headers and emit_headers:
-            return proxy_error(status, message)
+        if self.profile.proxy_error_headers:
+            return proxy_error(status, message, emit_headers)
         return httpwire.Response(status, {"content-length": "0"}, b"")
 
     async def forward(self, service: str, lookup: Callable[[], list[Route]], request: httpwire.Request) -> httpwire.Response:
@@ -431,7 +448,8 @@ class Proxy:
         self.stats.response(response.status, **labels)
         # A peer proxy's error headers stop here, logged (outbound/src/http/handle_proxy_error_headers.rs)
         remote_error = response.headers.pop("l5d-proxy-error", None)
-        response.headers.pop("l5d-proxy-connection", None)
+        if response.headers.pop("l5d-proxy-connection", None) == "close":  # to an HTTP/1.1 client: it closes too
+            response.headers["connection"] = "close"
         if remote_error:
             self._log("linkerd_app_outbound::http::handle_proxy_error_headers", f"Remote proxy error error={remote_error}")
         return response

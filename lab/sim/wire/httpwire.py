@@ -21,7 +21,7 @@ SERVER_IDLE_TIMEOUT = 60.0  # a server closes a keep-alive connection that stays
 POOL_IDLE_TIMEOUT = 10.0  # a client drops an idle pooled connection before the server would
 REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
            422: "Unprocessable Entity", 500: "Internal Server Error", 502: "Bad Gateway",
-           503: "Service Unavailable", 504: "Gateway Timeout"}
+           503: "Service Unavailable", 504: "Gateway Timeout", 508: "Loop Detected"}
 # Hop-by-hop headers (RFC 9110 7.6.1): they describe one connection, never forwarded to the next.
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
                         "upgrade", "content-length"})

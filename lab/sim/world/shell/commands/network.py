@@ -19,7 +19,7 @@ from .base import Ctx, Usage, last, options
 CURL_VERSION = "8.10.1"
 REASONS = {200: "OK", 201: "Created", 204: "No Content", 301: "Moved Permanently", 302: "Found", 400: "Bad Request",
            401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 500: "Internal Server Error", 502: "Bad Gateway",
-           503: "Service Unavailable", 504: "Gateway Timeout"}
+           503: "Service Unavailable", 504: "Gateway Timeout", 508: "Loop Detected"}
 
 
 @dataclass
