@@ -222,6 +222,10 @@ class LabHandle:
         Returns its LabHandle, not yet up. It probes on this lab's period unless `overrides` sets one."""
         cfg = config.parse({"profile": self.cfg.profile_name, "probe_period": self.cfg.probe_period, **overrides},
                            "scenario")
+        shared = sorted(set(cfg.cluster_names) & set(self.cfg.cluster_names))
+        if shared and self.backend.name != "sim":  # before its `down`, which would delete them
+            pytest.skip(f"on {self.backend.name} a lab beside this one would take its clusters' names ({', '.join(shared)}; "
+                        f"cluster names are the machine's, not the lab's): this scenario runs on the simulation")
         other = Lab.from_config(cfg, self.backend.name, self.root)
         other.down(purge=True)
         shutil.rmtree(other.state_dir, ignore_errors=True)

@@ -251,3 +251,15 @@ def test_without_docker_host_the_default_socket_is_looked_for_as_the_sdk_would_a
     (tmp_path / "cfg").mkdir()
     (tmp_path / "cfg" / "config.json").write_text("{}")  # DOCKER_CONFIG's file comes first: no context named
     assert probe(DOCKER_CONFIG=str(tmp_path / "cfg")) == ["False", said, "False"]
+
+
+def test_a_scenarios_sibling_lab_that_would_take_the_kind_labs_cluster_names_is_skipped_before_it_deletes_them(tmp_path):
+    """kind cluster names are the machine's: a sibling lab named east/west on kind would `kind delete cluster`
+    the lab's own clusters before it starts (scenarios/test_probe_services.py's siblings did). It is skipped
+    before anything runs. (A sibling whose clusters have names of their own, as test_helm_access.py's, goes ahead.)"""
+    lab = _kind_handle(tmp_path).lab
+    runner = lab.backend.provider.runner
+    with pytest.raises(pytest.skip.Exception, match=r"\(east, west; cluster names are the machine's"):
+        with lab.sibling({"name": "probed"}):
+            pass
+    assert runner.calls == []
