@@ -119,7 +119,10 @@ async def curl(ctx: Ctx, argv: list[str]) -> int:
     try:
         response = await ctx.pod.net.get(parts.geturl(), headers, request.timeout)
     except asyncio.TimeoutError:
-        return await _curl_error(ctx, request, 28, f"Operation timed out after {int(request.timeout * 1000)} milliseconds", verbose)
+        # curl-8_10_1 lib/multi.c (multi_handle_timeout): the time that passed, and what came of a body whose
+        # length no header has said yet
+        waited = int((time.monotonic() - started) * 1000)
+        return await _curl_error(ctx, request, 28, f"Operation timed out after {waited} milliseconds with 0 bytes received", verbose)
     except NetError as exc:
         return await _curl_error(ctx, request, exc.code, _net_message(exc.code, host, port, started), verbose)
     status_line = f"HTTP/1.1 {response.status} {REASONS.get(response.status, '')}".rstrip()
