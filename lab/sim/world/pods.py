@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import json
 import time
 
 from ..mesh.cluster import Cluster
@@ -61,9 +60,8 @@ class PodRuntime:
                 # A meshed pod's apps do not listen: the network reaches them through the proxy (proxy.py)
                 started = await app.start() if identity is None else dict.fromkeys(app.handlers(), 0)
                 self.ports.update(started)
-                self.log(container["name"], json.dumps({"level": "info", "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                                        "msg": f"started {container.get('image', '')}",
-                                                        "ports": sorted(started)}))
+                for line in app.startup_log(container.get("image", ""), sorted(started)):
+                    self.log(container["name"], line)
         except apps.ImageError as exc:
             self.error, self.error_reason = str(exc), exc.reason
             await self.stop()

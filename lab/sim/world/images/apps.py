@@ -8,6 +8,9 @@ its pod (reason ImageNotSupported) with a message naming the ones that run here.
 """
 from __future__ import annotations
 
+import json
+import time
+
 from ...wire import httpwire
 from . import podinfo
 
@@ -35,6 +38,12 @@ class App:
         for server in self.servers:
             await server.close()
 
+    def startup_log(self, image: str, ports: list[int]) -> list[str]:
+        """What the process logs as it starts (`kubectl logs`): here a line of the lab's own, unless the image's
+        own words are known."""
+        return [json.dumps({"level": "info", "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                            "msg": f"started {image}", "ports": ports})]
+
 
 class Idle(App):
     """`pause`, or a controller whose work the lab process does: nothing listens."""
@@ -57,6 +66,18 @@ class Podinfo(OnePortHTTP):
 
     def __init__(self, hostname: str, port: int, env: dict[str, str]):
         self.port, self.router = port, podinfo.Router(hostname, env)
+
+    def startup_log(self, image: str, ports: list[int]) -> list[str]:
+        """podinfo 6.7.1's first lines, as its zap logger writes them (JSON to stderr, ISO 8601 times, short
+        callers; cmd/podinfo/main.go initZap and its "Starting podinfo", pkg/api/http/server.go's "Starting HTTP
+        Server.")."""
+        now = time.time()
+        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+        return [json.dumps({"level": "info", "ts": ts, "caller": "podinfo/main.go:153", "msg": "Starting podinfo",
+                            "version": podinfo.VERSION, "revision": podinfo.REVISION, "port": str(self.port)},
+                           separators=(",", ":")),
+                json.dumps({"level": "info", "ts": ts, "caller": "http/server.go:224", "msg": "Starting HTTP Server.",
+                            "addr": f":{self.port}"}, separators=(",", ":"))]
 
     async def handle(self, request: httpwire.Request) -> httpwire.Response:
         return await self.router.handle(request)
