@@ -291,7 +291,10 @@ class SimCluster:
                 if port not in pod.ports:
                     raise DialError(f"connect error: {ip}:{port}: Connection refused (os error 111)", retryable=True)
                 return [_direct(pod, ip, port)]
-        raise DialError(f"connect error: {ip}:{port}: no route to host {ip} from cluster {self.name}")
+        # An address no service or reachable pod holds: the proxy forwards to it as it was dialled (no policy for it:
+        # linkerd2-proxy v2.366.0 outbound/src/discover.rs), and its connects fail behind the reconnect layer's
+        # backoff, so the request waits and fails fast (504), as one to an endpoint that refuses does.
+        return [_direct(None, ip, port)]
 
     def _via_service(self, svc: dict, port: int) -> list[Route]:
         """The routes to whatever `svc` (a service of this cluster) leads to, as its name resolves."""
