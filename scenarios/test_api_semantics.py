@@ -200,7 +200,7 @@ INVALID = [
     ("deployment replicas type", _deploy(replicas="three"), None, 400, "BadRequest", "of type int32"),
     ("deployment restart policy", _deploy(pod={"restartPolicy": "Never"}), None, 422, "Invalid",
      "spec.template.spec.restartPolicy"),
-    ("deployment strategy", _deploy(strategy={"type": "BlueGreen"}), None, 422, "Invalid", "spec.strategy.type"),
+    ("deployment strategy", _deploy(strategy={"type": "BlueGreen"}), None, 422, "Invalid", "spec.strategy"),  # the whole struct
     ("event timestamp", _event(lastTimestamp="yesterday"), None, 400, "BadRequest", 'parsing time "yesterday"'),
     ("event first timestamp", _event(firstTimestamp="12/05/2026"), None, 400, "BadRequest", "parsing time"),
     ("namespace name", {"kind": "Namespace", "metadata": {"name": "Team_A"}}, None, 422, "Invalid", "metadata.name"),

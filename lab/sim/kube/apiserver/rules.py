@@ -205,9 +205,15 @@ class Rules:
         elif any(labels.get(k) != v for k, v in match.items()):
             self.invalid("spec.template.metadata.labels", labels, "`selector` does not match template `labels`")
         self.labels("spec.selector.matchLabels", match)
-        strategy = (spec.get("strategy") or {}).get("type")
-        if kind == "Deployment":
-            self.supported("spec.strategy.type", strategy, ("Recreate", "RollingUpdate"))
+        strategy = spec.get("strategy") or {}
+        if kind == "Deployment" and strategy.get("type") not in (None, "Recreate", "RollingUpdate"):
+            # pkg/apis/apps/validation ValidateDeploymentStrategy: NotSupported on spec.strategy with the whole
+            # internal struct as its value, which field errors print with Go's %#v (a set pointer as an address)
+            rolling = "(nil)" if strategy.get("rollingUpdate") is None else "(0xc000a1c000)"
+            self.found.cause("FieldValueNotSupported", "spec.strategy",
+                             f"Unsupported value: apps.DeploymentStrategy{{Type:{go_value(strategy['type'])}, "
+                             f"RollingUpdate:(*apps.RollingUpdateDeployment){rolling}}}: supported values: "
+                             '"Recreate", "RollingUpdate"')
         if isinstance(template.get("spec"), dict):
             self.pod_spec("spec.template.spec", template["spec"], template=kind != "Job")
 
