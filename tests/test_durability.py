@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lab import steps
-from lab.backends.base import LabError
+from lab.backends.base import LabError, wait_until
 from lab.sim.process import labprocess
 from lab_process import kill_lab_process
 
@@ -61,8 +61,18 @@ def test_a_restarted_lab_process_whose_api_port_was_taken_serves_on_another_and_
     before = sim_lab.backend.provider.rpc("GET", "health")["kubeapi"]["east"]
     assert _kubectl(sim_lab, "get", "ns", "default", "-o", "name").returncode == 0
     kill_lab_process(sim_lab.backend.provider)
-    with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", before))
+    squatter = socket.socket()
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past the old connections' TIME_WAIT
+
+    def taken() -> bool:  # the killed process's listener is gone a moment after its exit
+        try:
+            squatter.bind(("127.0.0.1", before))
+            return True
+        except OSError:
+            return False
+
+    with squatter:
+        wait_until(taken, 10, f"port {before} to be free to take")
         squatter.listen()
         steps.up(sim_lab, until="clusters")
         after = sim_lab.backend.provider.rpc("GET", "health")["kubeapi"]["east"]

@@ -17,7 +17,7 @@ the mesh's policy for an unauthenticated client, as linkerd2-proxy serves connec
 Between proxies the wire is Linkerd's: mutual TLS, the transport header
 (transport_header.py) naming the target port (and, for a gateway, the
 service's name), then HTTP/2 carrying the apps' HTTP/1.1 requests (h2conn.py).
-Connections are pooled, one per peer endpoint and target, and reused by every
+Connections are pooled (wire/h2pool.py), one per peer endpoint and target, reused by every
 request until the peer goes, refuses new streams, or they sit idle for
 MESH_IDLE_TIMEOUT. A proxy in gateway mode (`config.linkerd.io/enable-gateway`,
 as on the multicluster gateway) accepts a service name of its own cluster in
@@ -35,7 +35,7 @@ from typing import Callable
 
 from ...names import PROXY_ADMIN_PORT as ADMIN_PORT, PROXY_INBOUND_PORT as INBOUND_PORT
 from ..wire import h2conn, httpwire, tlsserver, transport_header
-from ..wire.background import spawn
+from ..wire.h2pool import H2Pool
 from ..wire.tls import Identity, peer_identity, refusal_reason
 from . import controlplane, policy
 from .cluster import Cluster
@@ -84,79 +84,6 @@ def proxy_error(status: int, message: str, emit_headers: bool = True) -> httpwir
     return httpwire.Response(status, headers, b"")
 
 
-class MeshPool:
-    """One HTTP/2 connection per (peer, identity, transport header), dialled on first use."""
-
-    def __init__(self, dial: Callable, idle_timeout: float = MESH_IDLE_TIMEOUT):
-        self.dial, self.idle_timeout = dial, idle_timeout
-        self.conns: dict[tuple, h2conn.H2Client] = {}
-        self._last_used: dict[tuple, float] = {}
-        self._locks: dict[tuple, asyncio.Lock] = {}
-        self._draining: set[h2conn.H2Client] = set()  # replaced in the pool, closed when their streams end
-        self._sweeper: asyncio.TimerHandle | None = None
-
-    async def get(self, route: Route) -> tuple[h2conn.H2Client, bool]:
-        """(connection, reused): a usable pooled one, or a new one dialled for `route`."""
-        key = (route.address, route.port, route.identity, route.authority, route.via_gateway)
-        self._last_used[key] = time.monotonic()
-        conn = self.conns.get(key)
-        if conn is not None and conn.usable():
-            return conn, True
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:  # concurrent requests for a new peer share one dial
-            conn = self.conns.get(key)
-            if conn is not None and conn.usable():
-                return conn, True
-            if conn is not None:
-                self._retire(conn)
-            conn = self.conns[key] = await self.dial(route)
-            self._arm()
-            return conn, False
-
-    def _retire(self, conn: h2conn.H2Client) -> None:
-        """A connection no longer handed out: close it once its last stream is done."""
-        if conn.idle() or conn.closed:
-            spawn(conn.close())
-        else:
-            self._draining.add(conn)
-
-    def _arm(self) -> None:
-        if self._sweeper is None:
-            self._sweeper = asyncio.get_running_loop().call_later(self.idle_timeout / 2, self._sweep)
-
-    def _sweep(self) -> None:
-        """Close what sat idle for idle_timeout, what the peer closed, and retired connections now idle."""
-        self._sweeper = None
-        now = time.monotonic()
-        for key, conn in list(self.conns.items()):
-            stale = now - self._last_used.get(key, 0) > self.idle_timeout
-            if conn.closed or (conn.idle() and (stale or not conn.usable())):
-                del self.conns[key]
-                self._last_used.pop(key, None)
-                self._locks.pop(key, None)
-                spawn(conn.close())
-        for conn in list(self._draining):
-            if conn.idle() or conn.closed:
-                self._draining.discard(conn)
-                spawn(conn.close())
-        if self.conns or self._draining:
-            self._arm()
-
-    def __len__(self) -> int:
-        return len(self.conns) + len(self._draining)
-
-    async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            self._sweeper = None
-        conns = list(self.conns.values()) + list(self._draining)
-        self.conns.clear()
-        self._draining.clear()
-        for conn in conns:
-            conn.abort()
-            await conn.close()
-
-
 class Proxy:
     def __init__(self, cluster: Cluster, pod_name: str, pod_ip: str, identity: Identity,
                  apps: dict[int, Callable], gateway_mode: bool, require_identity: bool = False,
@@ -176,7 +103,7 @@ class Proxy:
         self._server_ctx.set_alpn_protocols([transport_header.ALPN])
         self._client_ctx = identity.client_context()
         self._client_ctx.set_alpn_protocols([transport_header.ALPN])
-        self.mesh = MeshPool(self._connect)
+        self.mesh = H2Pool(self._connect, MESH_IDLE_TIMEOUT)
         self.local = httpwire.ConnectionPool()  # to unmeshed endpoints
         self._inbound: set[h2conn.H2Server] = set()
         self._listener: asyncio.base_events.Server | None = None
