@@ -201,6 +201,8 @@ INVALID = [
     ("deployment restart policy", _deploy(pod={"restartPolicy": "Never"}), None, 422, "Invalid",
      "spec.template.spec.restartPolicy"),
     ("deployment strategy", _deploy(strategy={"type": "BlueGreen"}), None, 422, "Invalid", "spec.strategy"),  # the whole struct
+    ("deployment recreate rolling", _deploy(strategy={"type": "Recreate", "rollingUpdate": {"maxSurge": 1}}), None, 422,
+     "Invalid", "spec.strategy.rollingUpdate"),
     ("event timestamp", _event(lastTimestamp="yesterday"), None, 400, "BadRequest", 'parsing time "yesterday"'),
     ("event first timestamp", _event(firstTimestamp="12/05/2026"), None, 400, "BadRequest", "parsing time"),
     ("namespace name", {"kind": "Namespace", "metadata": {"name": "Team_A"}}, None, 422, "Invalid", "metadata.name"),

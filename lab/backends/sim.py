@@ -56,6 +56,7 @@ class SimProvider(Provider):
         self._clients_lock = threading.Lock()
         self._seen = threading.local()  # per polling thread: the lab process's passes it has looked after
         self._kubeconfig_made: tuple | None = None  # what the kubeconfig was last made from, and the file it left
+        self._kubeconfig_lock = threading.Lock()  # one writer at a time: the stamp taken is of the file it wrote
 
     @property
     def sim_dir(self) -> Path:
@@ -184,6 +185,10 @@ class SimProvider(Provider):
         return self._write_kubeconfig(self.rpc("GET", "health")["kubeapi"])  # a lab that is down says so
 
     def _write_kubeconfig(self, ports: dict[str, int]) -> str:
+        with self._kubeconfig_lock:
+            return self._make_kubeconfig(ports)
+
+    def _make_kubeconfig(self, ports: dict[str, int]) -> str:
         # Every kubectl run of a scenario asks (hundreds in a test run), and dumping YAML costs a few milliseconds:
         # made again only when a port, a certificate file or the kubeconfig itself is not what it was.
         path = self.backend.state_dir / "kubeconfig"

@@ -72,8 +72,9 @@ def proxy_error(status: int, message: str, emit_headers: bool = True) -> httpwir
     SyntheticHttpResponse::http_response): no body; why in `l5d-proxy-error` where headers are emitted; and after
     an error that ends the connection (every 5xx it makes: bad_gateway, gateway_timeout, unavailable,
     loop_detected, internal_error; not permission_denied's 403) `connection: close` for an HTTP/1.1 client and
-    `l5d-proxy-connection: close`, which tells a peer proxy to close its own client's connection. (`connection`
-    is hop-by-hop: an HTTP/2 hop between proxies drops it, as the real one sets it only for HTTP/1.1.)"""
+    `l5d-proxy-connection: close` for a peer proxy. (`connection` is hop-by-hop: an HTTP/2 hop between proxies
+    drops it, as the real one sets it only for HTTP/1.1. The pod's own processes see it; the lab's HTTP/1.1
+    server, for clients outside the mesh, does not yet close after it.)"""
     headers = {"content-length": "0"}
     if emit_headers:
         headers["l5d-proxy-error"] = message
@@ -98,8 +99,11 @@ class Proxy:
         self.stats = ProxyMetrics()
         # `config.linkerd.io/proxy-require-identity-inbound-ports` naming 4143: a client certificate is
         # mandatory there; otherwise TLS clients without one are served as unauthenticated.
+        # Never at the handshake: both proxies take a client without a certificate (v2.100.0 identity/src/lib.rs
+        # AllowAnyAnonymousOrAuthenticatedClient, v2.366.0 meshtls creds/store.rs allow_unauthenticated), then
+        # drop its connection where identity is required (_on_inbound)
         self.require_identity = require_identity
-        self._server_ctx = identity.server_context(require_client_cert=require_identity)
+        self._server_ctx = identity.server_context(require_client_cert=False)
         self._server_ctx.set_alpn_protocols([transport_header.ALPN])
         self._client_ctx = identity.client_context()
         self._client_ctx.set_alpn_protocols([transport_header.ALPN])
@@ -173,6 +177,13 @@ class Proxy:
     async def _on_inbound(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One mTLS connection from a peer proxy: its transport header, then HTTP/2 streams."""
         client_id = peer_identity(writer.get_extra_info("peercert")) or "-"
+        # Without an identity the connection is dropped after its handshake: v2.366.0 drops every direct one
+        # ("direct connections must be mutually authenticated", inbound/src/direct.rs RefusedNoIdentity);
+        # v2.100.0 those to a port that requires identity (inbound/src/require_identity_for_ports.rs)
+        if client_id == "-" and (self.require_identity or self.profile.policy):
+            self._on_refused("no client certificate")
+            await httpwire.close(writer)
+            return
         try:
             header = await asyncio.wait_for(transport_header.read(reader), DIAL_TIMEOUT)
         except (transport_header.HeaderError, asyncio.TimeoutError, ConnectionError, OSError, ssl.SSLError) as exc:
@@ -375,8 +386,9 @@ class Proxy:
         self.stats.response(response.status, **labels)
         # A peer proxy's error headers stop here, logged (outbound/src/http/handle_proxy_error_headers.rs)
         remote_error = response.headers.pop("l5d-proxy-error", None)
-        if response.headers.pop("l5d-proxy-connection", None) == "close":  # to an HTTP/1.1 client: it closes too
-            response.headers["connection"] = "close"
+        # stripped; a balanced service's endpoint does not close the app's connection for it (concrete/balance.rs
+        # close_server_connection_on_remote_proxy_error: false)
+        response.headers.pop("l5d-proxy-connection", None)
         if remote_error:
             self._log("linkerd_app_outbound::http::handle_proxy_error_headers", f"Remote proxy error error={remote_error}")
         return response

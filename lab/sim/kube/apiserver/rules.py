@@ -206,6 +206,9 @@ class Rules:
             self.invalid("spec.template.metadata.labels", labels, "`selector` does not match template `labels`")
         self.labels("spec.selector.matchLabels", match)
         strategy = spec.get("strategy") or {}
+        if kind == "Deployment" and strategy.get("type") == "Recreate" and strategy.get("rollingUpdate") is not None:
+            self.found.cause("FieldValueForbidden", "spec.strategy.rollingUpdate",
+                             "Forbidden: may not be specified when strategy `type` is 'Recreate'")
         if kind == "Deployment" and strategy.get("type") not in (None, "Recreate", "RollingUpdate"):
             # pkg/apis/apps/validation ValidateDeploymentStrategy: NotSupported on spec.strategy with the whole
             # internal struct as its value, which field errors print with Go's %#v (a set pointer as an address)
