@@ -56,6 +56,7 @@ class Resources:
 
     def __init__(self, store: ObjectStore, kubernetes_version: str = "v1.32.0"):
         self.store = store
+        self.kubernetes_version = kubernetes_version
         self.schema_version = schemas.schema_version(kubernetes_version)
 
     # -- reads ----------------------------------------------------------------------------------
@@ -149,7 +150,7 @@ class Resources:
             taken = set()
         defaults.apply(res.kind, obj, current, taken)
         plural_group = f'{(obj.get("spec") or {}).get("names", {}).get("plural")}.{(obj.get("spec") or {}).get("group")}'
-        rules.check(res.kind, obj, found, custom, plural_group)
+        rules.check(res.kind, obj, found, custom, plural_group, self.kubernetes_version)
         if current is not None:
             rules.immutable(res.kind, obj, current, found)
         if found.causes:

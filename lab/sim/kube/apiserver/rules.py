@@ -54,8 +54,11 @@ TEMPLATED = {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"}
 class Rules:
     """The checks of one object; each breach is a cause in `found`."""
 
-    def __init__(self, found: Findings):
+    def __init__(self, found: Findings, kubernetes_version: str = "v1.32.0"):
         self.found = found
+        # apimachinery v0.35 renamed a "qualified name" a "valid label key" in its errors (api/validate/content
+        # IsLabelKey, which IsQualifiedName now is): the clusters speak their own Kubernetes release's words
+        self.key_words = "a valid label key " if _minor(kubernetes_version) >= 35 else "a qualified name "
 
     def invalid(self, path: str, value, message: str) -> None:
         self.found.cause("FieldValueInvalid", path, f"Invalid value: {go_value(value)}: {message}")
@@ -106,7 +109,7 @@ class Rules:
         shown = key if shown is None else shown
         parts = key.split("/")
         if len(parts) > 2:
-            self.invalid(path, shown, "a qualified name " + QUALIFIED_MESSAGE +
+            self.invalid(path, shown, self.key_words + QUALIFIED_MESSAGE +
                          " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')")
             return
         name = parts[-1]
@@ -228,8 +231,15 @@ class Rules:
                              f"is '{CONFIG_KEY}')")
 
 
-def check(kind: str, obj: dict, found: Findings, custom: bool, plural_group: str = "") -> None:
-    rules = Rules(found)
+def _minor(version: str) -> int:
+    """v1.37.0 -> 37."""
+    parts = version.lstrip("v").split(".")
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+
+
+def check(kind: str, obj: dict, found: Findings, custom: bool, plural_group: str = "",
+          kubernetes_version: str = "v1.32.0") -> None:
+    rules = Rules(found, kubernetes_version)
     if isinstance(obj.get("metadata"), dict):
         rules.metadata(kind, obj["metadata"], custom, plural_group)
     if custom:
