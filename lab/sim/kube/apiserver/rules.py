@@ -9,7 +9,7 @@ import base64
 import binascii
 import re
 
-from .schemas import Findings, go_value
+from .schemas import Findings, go_value, release
 
 SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
 LABEL_1123 = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
@@ -58,7 +58,7 @@ class Rules:
         self.found = found
         # apimachinery v0.35 renamed a "qualified name" a "valid label key" in its errors (api/validate/content
         # IsLabelKey, which IsQualifiedName now is): the clusters speak their own Kubernetes release's words
-        self.key_words = "a valid label key " if _minor(kubernetes_version) >= 35 else "a qualified name "
+        self.key_words = "a valid label key " if release(kubernetes_version) >= (1, 35) else "a qualified name "
 
     def invalid(self, path: str, value, message: str) -> None:
         self.found.cause("FieldValueInvalid", path, f"Invalid value: {go_value(value)}: {message}")
@@ -229,12 +229,6 @@ class Rules:
                 self.invalid(f"{path}[{key}]", key, "a valid config key must consist of alphanumeric characters, '-', "
                              "'_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation "
                              f"is '{CONFIG_KEY}')")
-
-
-def _minor(version: str) -> int:
-    """v1.37.0 -> 37."""
-    parts = version.lstrip("v").split(".")
-    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
 
 
 def check(kind: str, obj: dict, found: Findings, custom: bool, plural_group: str = "",

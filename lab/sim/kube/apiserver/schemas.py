@@ -70,17 +70,20 @@ def _schema_root():
     return package_files.files("kubernetes_validate") / "kubernetes-json-schema"  # a package not on disk (a zip)
 
 
+def release(version: str) -> tuple[int, int]:
+    """A Kubernetes version's (major, minor): "v1.37.2" -> (1, 37), "1.37.0-beta.0" -> (1, 37)."""
+    major, minor, *_ = re.sub(r"^v", "", version).split("-")[0].split(".") + ["0"]
+    return int(major), int(minor)
+
+
 @functools.lru_cache(maxsize=None)
 def schema_version(kubernetes_version: str) -> str | None:
     """The newest schema set kubernetes-validate ships at or below `kubernetes_version` ("v1.37.2" -> "1.37.0")."""
-    def minor(text: str) -> tuple[int, int]:
-        major, minor_, *_ = re.sub(r"^v", "", text).split("-")[0].split(".") + ["0"]
-        return int(major), int(minor_)
     try:
         shipped = [p.name[1:].removesuffix("-local") for p in _schema_root().iterdir() if p.name.endswith("-local")]
     except (ModuleNotFoundError, FileNotFoundError):
         return None
-    fitting = sorted((v for v in shipped if minor(v) <= minor(kubernetes_version)), key=minor)
+    fitting = sorted((v for v in shipped if release(v) <= release(kubernetes_version)), key=release)
     return fitting[-1] if fitting else None
 
 
