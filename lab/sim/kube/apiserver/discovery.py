@@ -127,8 +127,13 @@ def legacy_accepted(accept: str) -> None:
     raise ApiError(406, "NotAcceptable", f"only the following media types are accepted: {', '.join(LEGACY_TYPES)}")
 
 
+def _digest(body: bytes) -> str:
+    """A document's hash: its ETag's value, and the `?hash=` that names it in the OpenAPI index."""
+    return hashlib.sha512(body).hexdigest().upper()
+
+
 def _etag(body: bytes) -> str:
-    return '"' + hashlib.sha512(body).hexdigest().upper() + '"'
+    return f'"{_digest(body)}"'
 
 
 def _compact(data) -> bytes:
@@ -166,7 +171,7 @@ def openapi(parts: list[str], catalog: Catalog, server_version: str, headers: Mu
     if parts[:1] != ["v3"]:
         raise no_route()
     if len(parts) == 1:
-        index = {"paths": {gv: {"serverRelativeURL": f"/openapi/v3/{gv}?{urlencode({'hash': _etag(body)[1:-1]})}"}
+        index = {"paths": {gv: {"serverRelativeURL": f"/openapi/v3/{gv}?{urlencode({'hash': _digest(body)})}"}
                            for gv, body in sorted(openapi_v3(catalog, server_version).items())}}
         body = _compact(index)
         return _conditional(body, {"ETag": _etag(body)}, headers)
@@ -174,12 +179,12 @@ def openapi(parts: list[str], catalog: Catalog, server_version: str, headers: Mu
     body = openapi_v3(catalog, server_version, only=gv).get(gv)  # that document alone, not every group version's
     if body is None:
         raise no_route()
-    etag = _etag(body)
-    cache = {"ETag": etag, "Vary": "Accept"}
+    digest = _digest(body)
+    cache = {"ETag": f'"{digest}"', "Vary": "Accept"}
     asked = query.get("hash")
     if asked:
-        if asked != etag[1:-1]:
-            location = f"/openapi/v3/{gv}?{urlencode({'hash': etag[1:-1]})}"
+        if asked != digest:
+            location = f"/openapi/v3/{gv}?{urlencode({'hash': digest})}"
             return web.Response(status=301, headers={"Location": location, "Vary": "Accept"})
         cache.update({"Cache-Control": "public, immutable", "Expires": formatdate(time() + 365 * 86400, usegmt=True)})
     return _conditional(body, cache, headers)
