@@ -232,7 +232,8 @@ async def nslookup(ctx: Ctx, argv: list[str]) -> int:
     if not args:
         await ctx.err("Usage: nslookup [-type=QUERY_TYPE] [-debug] HOST [DNS_SERVER]\n")
         return 1
-    server = args[1] if len(args) > 1 else _nameserver(ctx)
+    nameserver, search = _resolv_conf(ctx)
+    server = args[1] if len(args) > 1 else nameserver
     name = args[0]
     await ctx.out(f"Server:\t\t{server}\nAddress:\t{server}:53\n\n")
     try:
@@ -245,7 +246,6 @@ async def nslookup(ctx: Ctx, argv: list[str]) -> int:
         return 0
     except ValueError:
         pass
-    search = _search_domains(ctx)
     asked = [name] if "." in name or not search else [f"{name}.{domain}" for domain in search]
     status, replies = 0, []
     for ipv6 in (False, True):
@@ -261,25 +261,23 @@ async def nslookup(ctx: Ctx, argv: list[str]) -> int:
     return status
 
 
-def _nameserver(ctx: Ctx) -> str:
-    for line in ctx.pod.files.get("/etc/resolv.conf", b"").decode().splitlines():
-        if line.startswith("nameserver"):
-            return line.split()[1]
-    return "127.0.0.1"  # busybox's when resolv.conf names none (nslookup_main)
-
-
-def _search_domains(ctx: Ctx) -> list[str]:
-    """resolv.conf's domains as busybox's parse_resolvconf reads them: the last `search` line, else the last
-    `domain` line; `.` alone means none."""
-    search = domain = None
+def _resolv_conf(ctx: Ctx) -> tuple[str, list[str]]:
+    """(the server asked, the search domains) as busybox's parse_resolvconf reads resolv.conf: the first
+    `nameserver`, else 127.0.0.1 (nslookup_main); the last `search` line, else the last `domain` line, `.`
+    alone meaning none."""
+    nameserver = search = domain = None
     for line in ctx.pod.files.get("/etc/resolv.conf", b"").decode().splitlines():
         words = line.split()
-        if len(words) > 1 and words[0] == "search":
+        if len(words) < 2:
+            continue
+        if words[0] == "nameserver" and nameserver is None:
+            nameserver = words[1]
+        elif words[0] == "search":
             search = words[1:]
-        elif len(words) > 1 and words[0] == "domain":
+        elif words[0] == "domain":
             domain = words[1:2]
     chosen = search if search is not None else domain
-    return [] if not chosen or chosen == ["."] else chosen
+    return nameserver or "127.0.0.1", [] if not chosen or chosen == ["."] else chosen
 
 
 APPLETS = {"curl": curl, "wget": wget, "nslookup": nslookup}
