@@ -97,9 +97,8 @@ class Proxy:
         self.apps = apps  # the pod's ports -> its apps' handlers, called in process
         self.gateway_mode = gateway_mode
         self.stats = ProxyMetrics()
-        # `config.linkerd.io/proxy-require-identity-inbound-ports` naming 4143: a client certificate is
-        # mandatory there; otherwise TLS clients without one are served as unauthenticated.
-        # Never at the handshake: both proxies take a client without a certificate (v2.100.0 identity/src/lib.rs
+        # `config.linkerd.io/proxy-require-identity-inbound-ports` naming 4143. Never checked at the handshake:
+        # both proxies take a client without a certificate (v2.100.0 identity/src/lib.rs
         # AllowAnyAnonymousOrAuthenticatedClient, v2.366.0 meshtls creds/store.rs allow_unauthenticated), then
         # drop its connection where identity is required (_on_inbound)
         self.require_identity = require_identity
@@ -314,7 +313,7 @@ class Proxy:
             except NoEndpoints:
                 routes = []
                 self._backoff.pop(service, None)  # its endpoints left the balancer, and their reconnect state
-            except DialError as exc:  # no place to connect to (an address nothing routes): the proxy's connect error
+            except DialError as exc:  # no place to connect to (no such service or pod, or nothing on that port)
                 return self._error(502, str(exc))
             now = time.monotonic()
             backoff = self._backoff.get(service, {})

@@ -26,19 +26,18 @@ class H2Pool:
 
     async def get(self, peer: Hashable) -> tuple[H2Client, bool]:
         """(connection, reused): a usable pooled one, or a new one `dial(peer)` made."""
-        key = peer
-        self._last_used[key] = time.monotonic()
-        conn = self.conns.get(key)
+        self._last_used[peer] = time.monotonic()
+        conn = self.conns.get(peer)
         if conn is not None and conn.usable():
             return conn, True
-        lock = self._locks.setdefault(key, asyncio.Lock())
+        lock = self._locks.setdefault(peer, asyncio.Lock())
         async with lock:  # concurrent requests for a new peer share one dial
-            conn = self.conns.get(key)
+            conn = self.conns.get(peer)
             if conn is not None and conn.usable():
                 return conn, True
             if conn is not None:
                 self._retire(conn)
-            conn = self.conns[key] = await self.dial(peer)
+            conn = self.conns[peer] = await self.dial(peer)
             self._arm()
             return conn, False
 
