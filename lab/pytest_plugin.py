@@ -34,6 +34,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from . import names
 from .model import config, gateways, topology
 from .report import diagnostics, status
 from .render import manifests, readback
@@ -103,13 +104,25 @@ class ClusterHandle:
 
     def gateway_clients(self, gw: gateways.Gateway | None = None) -> Counter[str]:
         """Client identities the gateway's proxy (default: the one in use) verified over mTLS, with the
-        number of requests each sent through it."""
+        number of requests each sent through it: what it authorized on its inbound port. A proxy that does
+        not count authorizations (stable-2.8.1's) names no client anywhere: `gateway_requests` is what it shows."""
         gw = gw or self.lab.gateway
-        return metrics.inbound_client_ids(self.proxy_metrics(gw.name, gw.namespace))
+        if not self.lab.cfg.profile.proxy_authz_metrics:
+            raise AssertionError(f"the proxy of profile {self.lab.cfg.profile_name} does not count its clients at the "
+                                 f"gateway (no inbound_http_authz_allow_total): read gateway_requests()")
+        return metrics.authorized_clients(self.proxy_metrics(gw.name, gw.namespace), names.PROXY_INBOUND_PORT)
+
+    def gateway_requests(self, gw: gateways.Gateway | None = None) -> int:
+        """Requests the gateway's proxy (default: the one in use) forwarded to this cluster's services, at every
+        proxy version (its outbound request_total)."""
+        gw = gw or self.lab.gateway
+        return metrics.outbound_requests(self.proxy_metrics(gw.name, gw.namespace))
 
     def gateway_refusals(self, gw: gateways.Gateway | None = None) -> Counter[str]:
+        """Connections the gateway's proxy dropped on its inbound port, by kind of error; always empty where the
+        proxy does not count them (stable-2.8.1's leaves a debug log line only)."""
         gw = gw or self.lab.gateway
-        return metrics.tls_refusals(self.proxy_metrics(gw.name, gw.namespace))
+        return metrics.tcp_errors(self.proxy_metrics(gw.name, gw.namespace), names.PROXY_INBOUND_PORT)
 
     def check(self) -> list[CheckResult]:
         return self.backend.kube.check(self.name)

@@ -23,14 +23,25 @@ def _read_all(sock) -> bytes:
     return b"".join(chunks)
 
 
+def _counted(lab, east, before, error: str, what: str) -> None:
+    """The gateway's proxy counts the connection it dropped where it counts any: v2.366.0's
+    inbound_tcp_errors_total on its inbound port ("unexpected": no identity, as upstream's
+    tests/telemetry/tcp_errors.rs asserts; "i/o": a handshake that failed). stable-2.8.1's proxy leaves a debug
+    log line only, so there the client's view is all there is to see."""
+    if lab.cfg.profile.proxy_authz_metrics:
+        lab.wait_for(lambda: east.gateway_refusals()[error] > before[error], 5,
+                     f"the gateway to count {what} (inbound_tcp_errors_total error={error})")
+    else:
+        assert not east.gateway_refusals(), "stable-2.8.1's proxy counts no dropped connection"
+
+
 def test_plaintext_tcp_client_is_refused(lab, east):
     before = east.gateway_refusals()
     with _gateway_socket(lab, east) as sock:
         sock.sendall(PROBE)
         answer = _read_all(sock)
     assert b"HTTP/" not in answer, f"the gateway answered a plaintext client: {answer[:80]!r}"
-    lab.wait_for(lambda: east.gateway_refusals()["not TLS (plaintext)"] > before["not TLS (plaintext)"], 5,
-                 "the gateway to record the plaintext refusal")
+    _counted(lab, east, before, "unexpected", "the plaintext client it dropped")
 
 
 def test_tls_client_without_certificate_is_refused(lab, east):
@@ -45,8 +56,7 @@ def test_tls_client_without_certificate_is_refused(lab, east):
                 answer = tls.recv(4096)  # the handshake goes through; then the proxy closes (RefusedNoIdentity)
                 if not answer:
                     raise ConnectionResetError("closed without an answer")
-    lab.wait_for(lambda: east.gateway_refusals()["no client certificate"] > before["no client certificate"], 5,
-                 "the gateway to record the refusal of a client without certificate")
+    _counted(lab, east, before, "unexpected", "the client without a certificate it dropped")
 
 
 def test_client_from_another_trust_anchor_is_refused(lab, east, tmp_path):
@@ -71,5 +81,4 @@ def test_client_from_another_trust_anchor_is_refused(lab, east, tmp_path):
                 tls.sendall(b"CONNECT foobar.mc-demo.svc.cluster.local:9898 HTTP/1.1\r\n\r\n")
                 if not tls.recv(4096):
                     raise ConnectionResetError("closed without an answer")
-    lab.wait_for(lambda: east.gateway_refusals()["unknown authority"] > before["unknown authority"], 5,
-                 "the gateway to record the refusal of a certificate from another anchor")
+    _counted(lab, east, before, "i/o", "the handshake it refused")

@@ -266,3 +266,21 @@ def test_a_port_the_pod_requires_identity_for_admits_authenticated_clients_only_
     assert policy.denied_by(store, pod(None, "65535"), 65535, "", DOMAIN) is not None, "the highest port"
     for bad in ("8080,http", "8090-8000", "0-8080", "8080,70000", "8080,65536", "-8080"):
         assert policy.denied_by(store, pod(None, bad), 8080, "", DOMAIN) is None, f"{bad!r} is no ports at all"
+
+
+def test_a_decision_names_what_allowed_it_as_the_proxys_authz_metrics_label_it():
+    """linkerd2-proxy v2.366.0 labels inbound_http_authz_allow_total with the server, the route (`default` where
+    the Server has no routes) and the authorization; deny_total has no authz_* labels (metrics/authz.rs)."""
+    store = _store(_server("web-http", 8080), _authn("only-client", identities=[who("client")]),
+                   _policy("web-authz", "web-http", {"group": "policy.linkerd.io", "kind": "MeshTLSAuthentication",
+                                                    "name": "only-client"}))
+    allowed = policy.decide(store, POD, 8080, who("client"), DOMAIN)
+    assert allowed.allowed
+    assert allowed.labels(8080) == {
+        "srv_group": "policy.linkerd.io", "srv_kind": "server", "srv_name": "web-http", "srv_port": "8080",
+        "route_group": "", "route_kind": "default", "route_name": "default",
+        "authz_group": "policy.linkerd.io", "authz_kind": "authorizationpolicy", "authz_name": "web-authz"}
+    refused = policy.decide(store, POD, 8080, who("stranger"), DOMAIN)
+    assert not refused.allowed and "authz_name" not in refused.labels(8080)
+    by_default = policy.decide(store, POD, 9090, "", DOMAIN)  # no Server on 9090: the cluster's default admits
+    assert by_default.labels(9090)["srv_kind"] == "default" and by_default.labels(9090)["authz_name"] == "all-unauthenticated"

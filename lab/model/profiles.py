@@ -54,6 +54,9 @@ class Profile:
     proxy_error_headers: bool    # the proxy says why it failed a request in `l5d-proxy-error`
     failfast_status: int         # its answer once a service is in fail-fast
     connect_backoff: tuple[float, float]  # reconnect backoff after a failed connect: (min, max) seconds
+    # the proxy counts what its inbound side decides: each authorized request by the client's identity
+    # (inbound_http_authz_allow_total) and each connection it drops (inbound_tcp_errors_total); False: neither
+    proxy_authz_metrics: bool
     trims_trust_roots: bool      # the stored anchors lose their final newline (helm `trim`)
     gateway_probe: tuple[int, str]  # the bundled gateway's mc-probe port and probe path
     service_mirror: str          # the service mirror deployment in a source cluster ({target}: per link)
@@ -149,6 +152,11 @@ PROFILES: dict[str, Profile] = {
             # status and an empty body, no l5d-proxy-error; FailFastError is 503; app/src/env.rs
             # DEFAULT_OUTBOUND_CONNECT_BACKOFF 100ms..500ms
             proxy_error_headers=False, failfast_status=503, connect_backoff=(0.1, 0.5),
+            # no authz and no TCP error metrics at v2.100.0: a connection dropped for want of an identity leaves
+            # a debug log line only (app/core/src/accept_error.rs), and the gateway's requests are counted
+            # outbound only (inbound/src/lib.rs: the gateway is the loop-prevention fallback, before the
+            # inbound endpoint metrics)
+            proxy_authz_metrics=False,
             # cli/cmd/install.go readValues + charts/linkerd2/templates/config.yaml: the anchors file as read
             trims_trust_roots=False,
             # charts/linkerd2-multicluster/values.yaml (stable-2.8.1): gatewayProbePort 4181, gatewayProbePath /health
@@ -221,6 +229,12 @@ PROFILES: dict[str, Profile] = {
             # l5d-proxy-error; outbound/src/http/server.rs answers FailFastError with 504; app/src/env.rs
             # DEFAULT_OUTBOUND_CONNECT_BACKOFF 100ms..60s
             proxy_error_headers=True, failfast_status=504, connect_backoff=(0.1, 60.0),
+            # inbound/src/policy/http.rs and metrics/authz.rs: inbound_http_authz_allow_total per authorized
+            # request, with the client's identity (the gateway's requests too: gateway/src/http.rs authorizes
+            # them, and counts no inbound request_total, which only inbound/src/http/router.rs adds);
+            # inbound/src/metrics/error.rs: inbound_tcp_errors_total per dropped connection (direct.rs
+            # RefusedNoIdentity is error="unexpected", as integration/src/tests/telemetry/tcp_errors.rs asserts)
+            proxy_authz_metrics=True,
             # charts/linkerd-control-plane/templates/identity.yaml (edge-26.8.3): ca-bundle.crt `| trim`
             trims_trust_roots=True,
             # multicluster/charts/linkerd-multicluster/values.yaml (edge-26.8.3): probe port 4191, path /ready

@@ -41,10 +41,30 @@ def open_connections(text: str) -> int:
     return sum(int(value) for name, _, value in parse(text) if name == "tcp_open_connections")
 
 
-def tls_refusals(text: str) -> Counter[str]:
-    """Inbound connections refused at the TLS handshake, by reason."""
+def authorized_clients(text: str, port: int) -> Counter[str]:
+    """Requests the proxy authorized on its `port`, by the client identity it verified
+    (`inbound_http_authz_allow_total`, linkerd2-proxy v2.366.0 linkerd/app/inbound/src/metrics/authz.rs): for a
+    gateway, at its inbound port, the requests it let through to local services, by who sent them."""
     out: Counter[str] = Counter()
     for name, labels, value in parse(text):
-        if name == "inbound_tls_refused_total":
-            out[labels.get("reason", "?")] += int(value)
+        if name == "inbound_http_authz_allow_total" and labels.get("target_port") == str(port) and "client_id" in labels:
+            out[labels["client_id"]] += int(value)
+    return out
+
+
+def outbound_requests(text: str) -> int:
+    """Requests the proxy sent on (`request_total` with direction="outbound"): for a gateway, those it forwarded
+    to local services, counted so at every proxy version."""
+    return sum(int(value) for name, labels, value in parse(text)
+               if name == "request_total" and labels.get("direction") == "outbound")
+
+
+def tcp_errors(text: str, port: int) -> Counter[str]:
+    """Connections the proxy dropped on its `port`, by kind of error (`inbound_tcp_errors_total`, linkerd2-proxy
+    v2.366.0 linkerd/app/inbound/src/metrics/error.rs): at the inbound port "unexpected" for a client without an
+    identity, "i/o" for a handshake that failed, "tls detection timeout" for one that sent nothing."""
+    out: Counter[str] = Counter()
+    for name, labels, value in parse(text):
+        if name == "inbound_tcp_errors_total" and labels.get("target_port") == str(port):
+            out[labels.get("error", "?")] += int(value)
     return out

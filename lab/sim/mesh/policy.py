@@ -145,14 +145,38 @@ def _ports(text: str) -> set[int]:
     return ports
 
 
-def denied_by(store: ObjectStore, pod: dict | None, port: int, client_id: str, trust_domain: str) -> Refusal | None:
-    """None when the request may pass; else the server that refuses it."""
-    if pod is None:
-        return None
+@dataclass(frozen=True)
+class Decision:
+    """What the proxy decided for one client on one port, with the refs its authz metrics carry: the server
+    (a Server, or the pod's default policy) and, when allowed, the authorization that allowed it."""
+    server: Refusal
+    authz: tuple[str, str] | None  # (kind, name): "authorizationpolicy" and its name, or "default" and the policy's
+
+    @property
+    def allowed(self) -> bool:
+        return self.authz is not None
+
+    def labels(self, port: int) -> dict[str, str]:
+        """inbound_http_authz_*_total's server, route and authorization labels (linkerd2-proxy v2.366.0
+        app/core/src/metrics.rs RouteAuthzLabels; a Server without routes has the policy controller's route
+        `default`, policy-controller/k8s/index/src/inbound/index.rs at edge-26.8.3; the default policy's refs,
+        inbound/src/policy/defaults.rs); deny_total has no authz_* labels."""
+        labels = {"srv_group": self.server.group, "srv_kind": self.server.kind, "srv_name": self.server.name,
+                  "srv_port": str(port), "route_group": "", "route_kind": "default", "route_name": "default"}
+        if self.authz:
+            kind, name = self.authz
+            labels |= {"authz_group": "policy.linkerd.io" if kind == "authorizationpolicy" else "",
+                       "authz_kind": kind, "authz_name": name}
+        return labels
+
+
+def decide(store: ObjectStore, pod: dict, port: int, client_id: str, trust_domain: str) -> Decision:
+    """Whether `client_id` may reach the pod's `port`, and which server and authorization said so."""
     server = server_for(store, pod, port) if store.view_all("Server") else None
     if server is None:
         policy_name = default_policy(pod, port)
-        return None if _access_policy_admits(policy_name, client_id) else Refusal("default", policy_name)
+        allowed = _access_policy_admits(policy_name, client_id)
+        return Decision(Refusal("default", policy_name), ("default", policy_name) if allowed else None)
     namespace, name = server["metadata"]["namespace"], server["metadata"]["name"]
     for policy in store.views("AuthorizationPolicy", namespace):
         spec = policy.get("spec", {})
@@ -163,10 +187,18 @@ def denied_by(store: ObjectStore, pod: dict | None, port: int, client_id: str, t
         # no required authentication: unauthenticated clients from any network (policy_client_authz)
         refs = spec.get("requiredAuthenticationRefs") or []
         if all(_authenticated(store, ref, namespace, client_id, trust_domain) for ref in refs):
-            return None
-    if _access_policy_admits(server.get("spec", {}).get("accessPolicy") or "deny", client_id):
+            return Decision(Refusal("server", name), ("authorizationpolicy", policy["metadata"]["name"]))
+    access_policy = server.get("spec", {}).get("accessPolicy") or "deny"
+    allowed = _access_policy_admits(access_policy, client_id)
+    return Decision(Refusal("server", name), ("default", access_policy) if allowed else None)
+
+
+def denied_by(store: ObjectStore, pod: dict | None, port: int, client_id: str, trust_domain: str) -> Refusal | None:
+    """None when the request may pass; else the server that refuses it."""
+    if pod is None:
         return None
-    return Refusal("server", name)
+    decision = decide(store, pod, port, client_id, trust_domain)
+    return None if decision.allowed else decision.server
 
 
 def _access_policy_admits(access_policy: str, client_id: str) -> bool:

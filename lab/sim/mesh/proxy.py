@@ -67,6 +67,32 @@ def _client_tls(client_id: str) -> str:
     return f'Some(Established {{ client_id: {identity}, negotiated_protocol: Some("{transport_header.ALPN}") }})'
 
 
+def _target(ip: str, port: int) -> dict[str, str]:
+    """The inbound target labels: the address the connection was sent to (v2.366.0 app/core/src/transport/labels.rs TargetAddr)."""
+    return {"target_addr": f"{ip}:{port}", "target_ip": ip, "target_port": str(port)}
+
+
+def _tls_labels(client_id: str) -> dict[str, str]:
+    """The client's TLS as inbound metrics label it (v2.366.0 app/core/src/metrics.rs TlsAccept): a verified
+    identity, or no TLS from a plaintext client."""
+    if client_id in ("", "-"):
+        return {"tls": "no_identity", "no_tls_reason": "no_tls_from_remote"}
+    return {"tls": "true", "client_id": client_id}
+
+
+def _tcp_error(reason: str) -> str:
+    """inbound_tcp_errors_total's `error` for a dropped connection (v2.366.0 linkerd/app/inbound/src/metrics/error.rs
+    ErrorKind): a client that sent nothing before the detect timeout is "tls detection timeout"; a handshake
+    that failed (an untrusted or expired certificate, a peer gone mid-handshake) an I/O error; everything the
+    direct stack refuses after detecting (no identity: plaintext or TLS without a certificate; no transport
+    header; a gateway's header at a proxy that is not one) is no kind it knows, "unexpected"."""
+    if reason == "handshake timeout":
+        return "tls detection timeout"
+    if reason in ("not TLS (plaintext)", "no client certificate") or reason.startswith(("no transport header", "gateway name")):
+        return "unexpected"
+    return "i/o"
+
+
 def proxy_error(status: int, message: str, emit_headers: bool = True) -> httpwire.Response:
     """A response the proxy makes up, as linkerd2-proxy v2.366.0 makes one (app/core/src/errors/respond.rs,
     SyntheticHttpResponse::http_response): no body; why in `l5d-proxy-error` where headers are emitted; and after
@@ -166,9 +192,11 @@ class Proxy:
 
     # -- inbound: mTLS, identity required ----------------------------------
     def _on_refused(self, reason: str) -> None:
-        """Counted (the simulation's own metric), not logged: the real proxy says "Connection closed" about a
-        refused connection at DEBUG only (v2.366.0 linkerd/app/core/src/serve.rs), below the default log level."""
-        self.stats.inc("inbound_tls_refused_total", reason=reason)
+        """A dropped inbound connection, counted as v2.366.0 counts it (v2.100.0 counts nothing), not logged:
+        the real proxy says "Connection closed" about it at DEBUG only (linkerd/app/core/src/serve.rs)."""
+        if self.profile.proxy_authz_metrics:
+            self.stats.inc("inbound_tcp_errors_total", error=_tcp_error(reason),
+                           **_target(self.pod_ip, INBOUND_PORT))
 
     def _log(self, target: str, message: str, level: str = "INFO") -> None:
         """In the proxy's own format: `[  seconds since start]  LEVEL ThreadId(..) target: message`."""
@@ -207,25 +235,35 @@ class Proxy:
     async def _serve_inbound(self, request: httpwire.Request, client_id: str,
                              header: transport_header.TransportHeader) -> httpwire.Response:
         request.headers.pop(h2conn.ORIG_PROTO, None)  # downgraded back to HTTP/1.1 for the app
+        if header.name:  # gateway: on to the named service, as linkerd/app/gateway does
+            return await self._gateway(request, client_id, header)
         labels = {"direction": "inbound", "authority": request.headers.get("host", ""), "tls": "true", "client_id": client_id}
         self.stats.inc("request_total", **labels)
-        if header.name:  # gateway: on to the named service, as linkerd/app/gateway does
-            target = f"{header.name}:{header.port}"
-            # linkerd/app/gateway/src/http/gateway.rs (v2.366.0): a request from the gateway itself, or one whose
-            # `forwarded` says it passed this gateway already, is a GatewayLoop, answered 508 (loop_detected)
-            passed = [part.strip()[3:] for entry in request.headers.get("forwarded", "").split(",")
-                      for part in entry.split(";") if part.strip().startswith("by=")]
-            if client_id == self.identity.name or self.identity.name in passed:
-                response = self._error(508, "gateway loop detected")
-            else:
-                request.headers["host"] = target
-                forwarded = f"by={self.identity.name};for={client_id};host={target};proto=https"
-                request.headers["forwarded"] = ", ".join(filter(None, [request.headers.get("forwarded"), forwarded]))
-                response = await self.forward(target, lambda: self.cluster.routes(target), request)
-        else:
-            response = await self._authorized(header.port, request, client_id)
+        response = await self._authorized(header.port, request, client_id)
         self.stats.response(response.status, **labels)
         return response
+
+    async def _gateway(self, request: httpwire.Request, client_id: str,
+                       header: transport_header.TransportHeader) -> httpwire.Response:
+        """A request for a local service from another cluster's proxy, authorized under the gateway's policy for
+        its inbound port (v2.366.0 gateway/src/http.rs authorize_http), then forwarded. It is counted outbound
+        only: no inbound request_total for a gateway's requests at either version (v2.366.0
+        inbound/src/http/router.rs is not on the gateway's stack; v2.100.0 reaches the gateway as the
+        loop-prevention fallback, inbound/src/lib.rs, before those metrics)."""
+        refused = self._authorize(INBOUND_PORT, client_id)
+        if refused is not None:
+            return refused
+        target = f"{header.name}:{header.port}"
+        # linkerd/app/gateway/src/http/gateway.rs (v2.366.0): a request from the gateway itself, or one whose
+        # `forwarded` says it passed this gateway already, is a GatewayLoop, answered 508 (loop_detected)
+        passed = [part.strip()[3:] for entry in request.headers.get("forwarded", "").split(",")
+                  for part in entry.split(";") if part.strip().startswith("by=")]
+        if client_id == self.identity.name or self.identity.name in passed:
+            return self._error(508, "gateway loop detected")
+        request.headers["host"] = target
+        forwarded = f"by={self.identity.name};for={client_id};host={target};proto=https"
+        request.headers["forwarded"] = ", ".join(filter(None, [request.headers.get("forwarded"), forwarded]))
+        return await self.forward(target, lambda: self.cluster.routes(target), request)
 
     async def _on_plaintext(self, port: int, request: httpwire.Request) -> httpwire.Response:
         """A connection to an app port without TLS (an unmeshed client, the host): served as the real proxy
@@ -239,23 +277,35 @@ class Proxy:
 
     async def _authorized(self, port: int, request: httpwire.Request, client_id: str) -> httpwire.Response:
         """The app's answer, if the mesh's policy lets `client_id` ("": no TLS, "-": TLS without an identity)
-        reach `port`; else 403. linkerd2-proxy v2.366.0 says why in headers to meshed peers only
+        reach `port`; else 403."""
+        refused = self._authorize(port, client_id)
+        return refused or await self._to_app(port, request, emit_headers=client_id not in ("", "-"))
+
+    def _authorize(self, port: int, client_id: str) -> httpwire.Response | None:
+        """None when the policy lets `client_id` reach `port`, else the 403. Counted in
+        inbound_http_authz_allow_total / _deny_total where the proxy has them (v2.366.0 inbound/src/policy/http.rs,
+        labels as metrics/authz.rs formats them). linkerd2-proxy v2.366.0 says why in headers to meshed peers only
         (linkerd/app/inbound/src/http/server.rs ServerRescue: "Only emit informational headers to meshed peers")."""
-        meshed = client_id not in ("", "-")
         if not self.profile.policy:  # before Linkerd 2.11 a proxy authorizes nothing: every client is served
-            return await self._to_app(port, request, emit_headers=meshed)
+            return None
         pod = self.cluster.store.view("Pod", self.namespace, self.pod_name)
-        refused = policy.denied_by(self.cluster.store, pod, port, client_id, self.cluster.spec["domain"])
-        if refused is not None:
-            # linkerd/app/inbound/src/policy/http.rs (v2.366.0): "Request denied" at INFO with the Server's and
-            # the route's refs (a Server without routes has the policy controller's default route "default":
-            # policy-controller/k8s/index/src/inbound/index.rs at edge-26.8.3) and the client's TLS, then
-            # HttpRouteUnauthorized, answered 403 (app/core/src/errors/respond.rs permission_denied)
-            self._log("linkerd_app_inbound::policy::http",
-                      f"Request denied server.group={refused.group} server.kind={refused.kind} server.name={refused.name} "
-                      f"route.group= route.kind=default route.name=default client.tls={_client_tls(client_id)}")
-            return self._error(403, "unauthorized request on route", emit_headers=meshed)
-        return await self._to_app(port, request, emit_headers=meshed)
+        if pod is None:
+            return None
+        decision = policy.decide(self.cluster.store, pod, port, client_id, self.cluster.spec["domain"])
+        if self.profile.proxy_authz_metrics:
+            self.stats.inc("inbound_http_authz_allow_total" if decision.allowed else "inbound_http_authz_deny_total",
+                           **_target(self.pod_ip, port), **decision.labels(port), **_tls_labels(client_id))
+        if decision.allowed:
+            return None
+        refused = decision.server
+        # linkerd/app/inbound/src/policy/http.rs (v2.366.0): "Request denied" at INFO with the Server's and
+        # the route's refs (a Server without routes has the policy controller's default route "default":
+        # policy-controller/k8s/index/src/inbound/index.rs at edge-26.8.3) and the client's TLS, then
+        # HttpRouteUnauthorized, answered 403 (app/core/src/errors/respond.rs permission_denied)
+        self._log("linkerd_app_inbound::policy::http",
+                  f"Request denied server.group={refused.group} server.kind={refused.kind} server.name={refused.name} "
+                  f"route.group= route.kind=default route.name=default client.tls={_client_tls(client_id)}")
+        return self._error(403, "unauthorized request on route", emit_headers=client_id not in ("", "-"))
 
     async def _to_app(self, port: int, request: httpwire.Request, emit_headers: bool) -> httpwire.Response:
         """The app's answer, called in process. On a real pod this hop is HTTP/1.1 over the pod's loopback, as

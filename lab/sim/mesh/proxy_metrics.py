@@ -4,8 +4,11 @@ Names and labels as Linkerd's proxy has them: `tcp_open_total`, `tcp_close_total
 `tcp_open_connections` gauge per connection (linkerd2-proxy linkerd/transport-metrics/src/lib.rs at
 release/v2.366.0), `request_total` and `response_total` per request, inbound ones labelled with the
 verified `client_id` (linkerd/app/core/src/metric_labels.rs at release/v2.100.0; stable-2.8.1's
-`linkerd edges` reads client_id from response_total, controller/api/public/edges.go).
-`inbound_tls_refused_total` is the sim's own: the real proxy only logs refused handshakes.
+`linkerd edges` reads client_id from response_total, controller/api/public/edges.go). Where the profile's
+proxy has them (v2.366.0, not v2.100.0), `inbound_http_authz_allow_total` per authorized request, with the
+client's identity (linkerd/app/inbound/src/metrics/authz.rs), and `inbound_tcp_errors_total` per connection
+the inbound side drops (linkerd/app/inbound/src/metrics/error.rs): a gateway's forwarded requests are counted
+there and outbound, never in inbound `request_total`.
 """
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ from collections import Counter
 
 Labels = tuple[tuple[str, str], ...]
 TYPES = {"tcp_open_total": "counter", "tcp_close_total": "counter", "tcp_open_connections": "gauge",
-         "request_total": "counter", "response_total": "counter", "inbound_tls_refused_total": "counter"}
+         "request_total": "counter", "response_total": "counter", "inbound_http_authz_allow_total": "counter",
+         "inbound_http_authz_deny_total": "counter", "inbound_tcp_errors_total": "counter"}
 
 
 class ProxyMetrics:
