@@ -102,27 +102,9 @@ class ClusterHandle:
     def proxy_metrics(self, deployment: str, namespace: str) -> str:
         return self.backend.kube.proxy_metrics(self.name, namespace, deployment)
 
-    def gateway_clients(self, gw: gateways.Gateway | None = None) -> Counter[str]:
-        """Client identities the gateway's proxy (default: the one in use) verified over mTLS, with the
-        number of requests each sent through it: what it authorized on its inbound port. A proxy that does
-        not count authorizations (stable-2.8.1's) names no client anywhere: `gateway_requests` is what it shows."""
-        gw = gw or self.lab.gateway
-        if not self.lab.cfg.profile.proxy_authz_metrics:
-            raise AssertionError(f"the proxy of profile {self.lab.cfg.profile_name} does not count its clients at the "
-                                 f"gateway (no inbound_http_authz_allow_total): read gateway_requests()")
-        return metrics.authorized_clients(self.proxy_metrics(gw.name, gw.namespace), names.PROXY_INBOUND_PORT)
-
-    def gateway_requests(self, gw: gateways.Gateway | None = None) -> int:
-        """Requests the gateway's proxy (default: the one in use) forwarded to this cluster's services, at every
-        proxy version (its outbound request_total)."""
-        gw = gw or self.lab.gateway
-        return metrics.outbound_requests(self.proxy_metrics(gw.name, gw.namespace))
-
-    def gateway_refusals(self, gw: gateways.Gateway | None = None) -> Counter[str]:
-        """Connections the gateway's proxy dropped on its inbound port, by kind of error; always empty where the
-        proxy does not count them (stable-2.8.1's leaves a debug log line only)."""
-        gw = gw or self.lab.gateway
-        return metrics.tcp_errors(self.proxy_metrics(gw.name, gw.namespace), names.PROXY_INBOUND_PORT)
+    def gateway_metrics(self, gw: gateways.Gateway | None = None) -> "GatewayMetrics":
+        """What the proxy of this cluster's gateway (default: the one in use) counts, as the tests read it."""
+        return GatewayMetrics(self, gw or self.lab.gateway)
 
     def check(self) -> list[CheckResult]:
         return self.backend.kube.check(self.name)
@@ -183,6 +165,53 @@ def run_kubectl(args: list[str], env: Mapping[str, str], stdin: str | None = Non
                       f"{result.stderr.strip()}", stacklevel=2)
         result = run()
     return result
+
+
+class GatewayMetrics:
+    """A gateway's proxy seen through its metrics (the admin port's /metrics), each read fresh. What it counts
+    depends on the proxy's version (the profile's `proxy_authz_metrics`): v2.366.0 names the client of each
+    request it authorizes and counts the connections it drops; stable-2.8.1's does neither."""
+
+    def __init__(self, cluster: ClusterHandle, gw: gateways.Gateway):
+        self.cluster, self.gw = cluster, gw
+        self.profile = cluster.lab.cfg.profile
+
+    def _text(self) -> str:
+        return self.cluster.proxy_metrics(self.gw.name, self.gw.namespace)
+
+    def clients(self) -> Counter[str]:
+        """Client identities the proxy verified over mTLS, with the number of requests each sent through it:
+        what it authorized on its inbound port. A proxy that does not count authorizations (stable-2.8.1's) names
+        no client anywhere: `requests` is what it shows."""
+        if not self.profile.proxy_authz_metrics:
+            raise AssertionError(f"the proxy of profile {self.profile.name} does not count its clients at the gateway "
+                                 f"(no inbound_http_authz_allow_total): read requests()")
+        return metrics.authorized_clients(self._text(), names.PROXY_INBOUND_PORT)
+
+    def requests(self) -> int:
+        """Requests the proxy forwarded to the cluster's services, at every proxy version (outbound request_total)."""
+        return metrics.outbound_requests(self._text())
+
+    def traffic(self, client_id: str) -> int:
+        """What the proxy shows of `client_id`'s requests: those it authorized for that client where it counts
+        clients, else every request it forwarded."""
+        return self.clients()[client_id] if self.profile.proxy_authz_metrics else self.requests()
+
+    def refusals(self) -> Counter[str]:
+        """Connections the proxy dropped on its inbound port, by kind of error; always empty where the proxy
+        does not count them (stable-2.8.1's leaves a debug log line only)."""
+        return metrics.tcp_errors(self._text(), names.PROXY_INBOUND_PORT)
+
+    def expect_refusal_counted(self, before: Counter[str], error: str, what: str) -> None:
+        """The proxy counts a connection it dropped, as `error`, where it counts any: v2.366.0's
+        inbound_tcp_errors_total (error.rs: "unexpected" for a client without an identity, as upstream's
+        tests/telemetry/tcp_errors.rs asserts; "i/o" for a handshake that failed). stable-2.8.1's proxy counts
+        none: there nothing may be counted, and the client's view is all there is."""
+        if self.profile.proxy_authz_metrics:
+            self.cluster.lab.wait_for(lambda: self.refusals()[error] > before[error], 5,
+                                      f"{self.cluster.name}'s gateway to count {what} (inbound_tcp_errors_total error={error})")
+        else:
+            assert not self.refusals(), "stable-2.8.1's proxy counts no dropped connection"
 
 
 class LabHandle:

@@ -36,15 +36,15 @@ def test_mirror_endpoints_follow_to_ambassador(lab, east, west, on_ambassador):
 
 def test_request_is_answered_by_foobar_and_recorded_by_ambassador_only(lab, east, west, on_ambassador):
     client_id = lab.identity("client")
-    through_ambassador = east.gateway_clients(on_ambassador)[client_id]
-    through_linkerd = east.gateway_clients(gateways.LINKERD)[client_id]
+    through_ambassador = east.gateway_metrics(on_ambassador).traffic(client_id)
+    through_linkerd = east.gateway_metrics(gateways.LINKERD).traffic(client_id)
 
     result = west.request(lab.mirror_url("foobar", east.name))
 
     assert result.ok, result.describe()
     assert json.loads(result.body)["message"] == f"foobar in {east.name}"
-    assert east.gateway_clients(on_ambassador)[client_id] == through_ambassador + 1
-    assert east.gateway_clients(gateways.LINKERD)[client_id] == through_linkerd
+    assert east.gateway_metrics(on_ambassador).traffic(client_id) == through_ambassador + 1
+    assert east.gateway_metrics(gateways.LINKERD).traffic(client_id) == through_linkerd
 
 
 def _ambassador_port(lab, east, gw):
@@ -53,16 +53,19 @@ def _ambassador_port(lab, east, gw):
     return address
 
 
-def _tls_refusal(address, ctx) -> str:
-    """Connect with `ctx`, send a CONNECT; return the TLS error the client sees, or CLOSED when the handshake
-    went through and the connection was closed without an answer (it must be one or the other)."""
+def _tls_refusal(address, ctx, identity: str) -> str:
+    """Connect with `ctx` naming the gateway's mesh `identity` in the ClientHello (the proxy answers no other),
+    send a CONNECT; return the TLS error the client sees, or CLOSED when the handshake went through and the
+    connection was closed without an answer (it must be one or the other)."""
     with socket.create_connection(address, timeout=5) as raw:
         try:
-            with ctx.wrap_socket(raw) as tls:
+            with ctx.wrap_socket(raw, server_hostname=identity) as tls:
                 tls.sendall(b"CONNECT foobar.mc-demo.svc.cluster.local:9898 HTTP/1.1\r\n\r\n")
                 answer = tls.recv(4096)
-        except (ssl.SSLError, ConnectionResetError, BrokenPipeError) as exc:
-            return CLOSED if isinstance(exc, (ConnectionResetError, BrokenPipeError)) else str(exc)
+        except (ssl.SSLEOFError, ConnectionResetError, BrokenPipeError):
+            return CLOSED
+        except ssl.SSLError as exc:
+            return str(exc)
     if answer:
         pytest.fail(f"the gateway port served a stranger: {answer[:80]!r}")
     return CLOSED
@@ -72,7 +75,8 @@ CLOSED = "closed after the handshake"
 
 
 def test_plaintext_client_is_refused_at_ambassadors_gateway_port(lab, east, on_ambassador):
-    before = east.gateway_refusals(on_ambassador)["unexpected"]
+    ambassador = east.gateway_metrics(on_ambassador)
+    before = ambassador.refusals()
     with socket.create_connection(_ambassador_port(lab, east, on_ambassador), timeout=5) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: foobar\r\n\r\n")
         try:
@@ -80,9 +84,7 @@ def test_plaintext_client_is_refused_at_ambassadors_gateway_port(lab, east, on_a
         except ConnectionResetError:
             answer = b""
     assert b"HTTP/" not in answer
-    # v2.366.0 inbound/src/metrics/error.rs: a client without an identity is error="unexpected"
-    lab.wait_for(lambda: east.gateway_refusals(on_ambassador)["unexpected"] > before, 5,
-                 "Ambassador's proxy to count the plaintext client it dropped")
+    ambassador.expect_refusal_counted(before, "unexpected", "the plaintext client it dropped")
 
 
 def test_client_without_certificate_is_refused_after_its_handshake(lab, east, on_ambassador):
@@ -91,10 +93,10 @@ def test_client_without_certificate_is_refused_after_its_handshake(lab, east, on
     authenticated" (inbound/src/direct.rs RefusedNoIdentity), whichever ports require identity."""
     ctx = ssl.create_default_context()
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-    before = east.gateway_refusals(on_ambassador)["unexpected"]
-    assert _tls_refusal(_ambassador_port(lab, east, on_ambassador), ctx) == CLOSED
-    lab.wait_for(lambda: east.gateway_refusals(on_ambassador)["unexpected"] > before, 5,
-                 "Ambassador's proxy to count the client without a certificate it dropped")
+    ambassador = east.gateway_metrics(on_ambassador)
+    before = ambassador.refusals()
+    assert _tls_refusal(_ambassador_port(lab, east, on_ambassador), ctx, on_ambassador.identity(lab.cfg)) == CLOSED
+    ambassador.expect_refusal_counted(before, "unexpected", "the client without a certificate it dropped")
 
 
 def test_client_from_another_anchor_is_refused_as_unknown_authority(lab, east, on_ambassador, tmp_path):
@@ -105,11 +107,11 @@ def test_client_from_another_anchor_is_refused_as_unknown_authority(lab, east, o
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
     ctx.load_cert_chain(tmp_path / "chain.pem", tmp_path / "key.pem")
-    before = east.gateway_refusals(on_ambassador)["i/o"]
-    error = _tls_refusal(_ambassador_port(lab, east, on_ambassador), ctx)
+    ambassador = east.gateway_metrics(on_ambassador)
+    before = ambassador.refusals()
+    error = _tls_refusal(_ambassador_port(lab, east, on_ambassador), ctx, on_ambassador.identity(lab.cfg))
     assert "UNKNOWN_CA" in error.upper(), error
-    lab.wait_for(lambda: east.gateway_refusals(on_ambassador)["i/o"] > before, 5,
-                 "Ambassador's proxy to count the handshake it refused (error=\"i/o\")")
+    ambassador.expect_refusal_counted(before, "i/o", "the handshake it refused")
 
 
 def test_switching_to_the_same_gateway_again_changes_nothing(lab, on_ambassador):
@@ -121,10 +123,10 @@ def test_switching_back_restores_the_bundled_gateway(lab, east, west, on_ambassa
     lab.switch_gateway("linkerd")
     try:
         client_id = lab.identity("client")
-        before = east.gateway_clients(gateways.LINKERD)[client_id]
+        before = east.gateway_metrics(gateways.LINKERD).traffic(client_id)
         eps = west.get("Endpoints", lab.cfg.namespace, f"foobar-{east.name}")
         assert {a["ip"] for s in eps["subsets"] for a in s["addresses"]} == {east.gateway_address(gateways.LINKERD)}
         assert west.request(lab.mirror_url("foobar", east.name)).ok
-        assert east.gateway_clients(gateways.LINKERD)[client_id] == before + 1
+        assert east.gateway_metrics(gateways.LINKERD).traffic(client_id) == before + 1
     finally:
         lab.switch_gateway("ambassador")  # the module's fixture switches back at the end

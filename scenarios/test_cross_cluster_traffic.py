@@ -6,8 +6,9 @@ def test_west_client_is_answered_by_east_foobar_through_the_gateway(lab, east, w
     ns = lab.cfg.namespace
     client_id = lab.identity("client")
     named = lab.cfg.profile.proxy_authz_metrics  # stable-2.8.1's proxy names no client at the gateway
-    forwarded_before = east.gateway_requests()
-    seen_before = east.gateway_clients()[client_id] if named else None
+    gateway = east.gateway_metrics()
+    forwarded_before = gateway.requests()
+    seen_before = gateway.clients()[client_id] if named else None
 
     result = west.request(lab.mirror_url("foobar", east.name))
 
@@ -16,10 +17,10 @@ def test_west_client_is_answered_by_east_foobar_through_the_gateway(lab, east, w
     assert answer["message"] == f"foobar in {east.name}"
     east_pods = {p["metadata"]["name"] for p in east.list("Pod", ns, labels={"app": "foobar"})}
     assert answer["hostname"] in east_pods, f"{answer['hostname']} is not one of east's foobar pods {east_pods}"
-    assert east.gateway_requests() == forwarded_before + 1, "east's gateway did not forward the request"
+    assert gateway.requests() == forwarded_before + 1, "east's gateway did not forward the request"
     # mTLS evidence: east's gateway verified the west client's certificate and authorized its identity.
     if named:
-        assert east.gateway_clients()[client_id] == seen_before + 1
+        assert gateway.clients()[client_id] == seen_before + 1
 
 
 def test_mirror_endpoints_point_at_east_gateway(lab, east, west):

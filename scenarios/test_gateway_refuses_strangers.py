@@ -1,4 +1,8 @@
-"""The gateway port only talks to clients with a certificate from the shared trust anchor."""
+"""The gateway port only talks to clients with a certificate from the shared trust anchor.
+
+A client that wants a handshake names the gateway's mesh identity in its ClientHello (SNI), as every proxy does:
+linkerd2-proxy terminates TLS only for its own name, and closes a connection whose ClientHello names another or
+none without answering it (linkerd/tls/src/server.rs at release/v2.366.0; v2.100.0 transport/src/tls/accept.rs)."""
 import socket
 import ssl
 
@@ -23,40 +27,30 @@ def _read_all(sock) -> bytes:
     return b"".join(chunks)
 
 
-def _counted(lab, east, before, error: str, what: str) -> None:
-    """The gateway's proxy counts the connection it dropped where it counts any: v2.366.0's
-    inbound_tcp_errors_total on its inbound port ("unexpected": no identity, as upstream's
-    tests/telemetry/tcp_errors.rs asserts; "i/o": a handshake that failed). stable-2.8.1's proxy leaves a debug
-    log line only, so there the client's view is all there is to see."""
-    if lab.cfg.profile.proxy_authz_metrics:
-        lab.wait_for(lambda: east.gateway_refusals()[error] > before[error], 5,
-                     f"the gateway to count {what} (inbound_tcp_errors_total error={error})")
-    else:
-        assert not east.gateway_refusals(), "stable-2.8.1's proxy counts no dropped connection"
-
-
 def test_plaintext_tcp_client_is_refused(lab, east):
-    before = east.gateway_refusals()
+    gateway = east.gateway_metrics()
+    before = gateway.refusals()
     with _gateway_socket(lab, east) as sock:
         sock.sendall(PROBE)
         answer = _read_all(sock)
     assert b"HTTP/" not in answer, f"the gateway answered a plaintext client: {answer[:80]!r}"
-    _counted(lab, east, before, "unexpected", "the plaintext client it dropped")
+    gateway.expect_refusal_counted(before, "unexpected", "the plaintext client it dropped")
 
 
 def test_tls_client_without_certificate_is_refused(lab, east):
-    before = east.gateway_refusals()
+    gateway = east.gateway_metrics()
+    before = gateway.refusals()
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE  # this stranger does not care who the gateway is; the gateway must care
     with _gateway_socket(lab, east) as raw:
         with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
-            with ctx.wrap_socket(raw) as tls:
+            with ctx.wrap_socket(raw, server_hostname=lab.gateway.identity(lab.cfg)) as tls:
                 tls.sendall(PROBE)
                 answer = tls.recv(4096)  # the handshake goes through; then the proxy closes (RefusedNoIdentity)
                 if not answer:
                     raise ConnectionResetError("closed without an answer")
-    _counted(lab, east, before, "unexpected", "the client without a certificate it dropped")
+    gateway.expect_refusal_counted(before, "unexpected", "the client without a certificate it dropped")
 
 
 def test_client_from_another_trust_anchor_is_refused(lab, east, tmp_path):
@@ -70,15 +64,33 @@ def test_client_from_another_trust_anchor_is_refused(lab, east, tmp_path):
     pki.write_public(chain, impostor.cert_pem + foreign_issuer.cert_pem)
     pki.write_private(key, impostor.key_pem)
 
-    before = east.gateway_refusals()
+    gateway = east.gateway_metrics()
+    before = gateway.refusals()
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     ctx.load_cert_chain(chain, key)
     with _gateway_socket(lab, east) as raw:
         with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
-            with ctx.wrap_socket(raw) as tls:
+            with ctx.wrap_socket(raw, server_hostname=lab.gateway.identity(lab.cfg)) as tls:
                 tls.sendall(b"CONNECT foobar.mc-demo.svc.cluster.local:9898 HTTP/1.1\r\n\r\n")
                 if not tls.recv(4096):
                     raise ConnectionResetError("closed without an answer")
-    _counted(lab, east, before, "i/o", "the handshake it refused")
+    gateway.expect_refusal_counted(before, "i/o", "the handshake it refused")
+
+
+@pytest.mark.parametrize("sni", [None, "foobar.mc-demo.svc.cluster.local"], ids=["no SNI", "another name"])
+def test_a_client_hello_not_naming_the_gateway_gets_no_handshake(lab, east, sni):
+    """No TLS record comes back at all: the proxy never starts TLS for a name not its own."""
+    gateway = east.gateway_metrics()
+    before = gateway.refusals()
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with _gateway_socket(lab, east) as raw:
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        hello = ctx.wrap_bio(incoming, outgoing, server_hostname=sni)
+        with pytest.raises(ssl.SSLWantReadError):
+            hello.do_handshake()
+        raw.sendall(outgoing.read())
+        assert _read_all(raw) == b"", "the gateway answered a ClientHello that did not name it"
+    gateway.expect_refusal_counted(before, "unexpected", "the connection it closed without a handshake")

@@ -48,11 +48,11 @@ def test_the_mirror_has_no_endpoints_and_traffic_bypasses_the_gateway(flat):
     mirror = west.get("Service", ns, "foobar-east")
     assert mirror["metadata"]["labels"][names.REMOTE_DISCOVERY_LABEL] == "east"
     assert west.get("Endpoints", ns, "foobar-east") is None
-    through_gateway = sum(east.gateway_clients().values())
+    through_gateway = sum(east.gateway_metrics().clients().values())
     for _ in range(20):
         result = west.request(flat.mirror_url("foobar", "east"))
         assert result.ok and "foobar in east" in result.body, result.describe()
-    assert sum(east.gateway_clients().values()) == through_gateway
+    assert sum(east.gateway_metrics().clients().values()) == through_gateway
     served = metrics.inbound_client_ids(east.proxy_metrics("foobar", ns))
     assert served[flat.identity("client")] >= 20, served
 
@@ -74,13 +74,13 @@ def test_thousands_of_pod_to_pod_requests_leave_no_sockets_behind(flat):
     pid = flat.backend.provider.lab_process()
     if pid is None or not os.path.isdir(f"/proc/{pid}/fd"):
         pytest.skip("needs the simulation's lab process on this machine to watch")
-    through_gateway = sum(east.gateway_clients().values())
+    through_gateway = sum(east.gateway_metrics().clients().values())
     statuses, files_added, mib_added = soak(flat.backend.provider, pid, "west", ns,
                                           f"http://{urlsplit(flat.mirror_url('foobar', 'east')).netloc}/")
     assert statuses.count(200) == REQUESTS, f"{REQUESTS - statuses.count(200)} failed: {set(statuses)}"
     assert files_added <= FD_MARGIN, f"the lab process holds {files_added} more open files after {REQUESTS} requests"
     assert mib_added < 50, f"the lab process grew by {mib_added:.0f} MiB"
-    assert sum(east.gateway_clients().values()) == through_gateway
+    assert sum(east.gateway_metrics().clients().values()) == through_gateway
 
 
 def test_east_policy_admits_wests_client_and_refuses_another_account(flat):

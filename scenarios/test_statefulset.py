@@ -36,12 +36,12 @@ def test_the_headless_mirror_names_each_pod_of_the_statefulset(sts):
 @pytest.mark.parametrize("pod", ["web-0", "web-1"])
 def test_each_pod_of_east_is_reachable_by_name_from_west_through_the_gateway(sts, pod):
     east, west = sts.cluster("east"), sts.cluster("west")
-    before = sum(east.gateway_clients().values())
+    before = sum(east.gateway_metrics().clients().values())
     for host in (f"{pod}-east", f"{pod}.web-east"):
         for _ in range(5):
             result = west.request(_url(sts, host))
             assert result.ok and f'"hostname": "{pod}"' in result.body and "web in east" in result.body, result.describe()
-    assert sum(east.gateway_clients().values()) == before + 10
+    assert sum(east.gateway_metrics().clients().values()) == before + 10
 
 
 def test_the_headless_mirror_itself_reaches_some_pod(sts):

@@ -17,7 +17,7 @@ def test_thousands_of_requests_leave_no_sockets_behind(lab, east, west):
     host = urlsplit(lab.mirror_url("foobar", east.name)).netloc
     gw = lab.gateway
     client_id = lab.identity("client")
-    requests_before = east.gateway_clients()[client_id]
+    requests_before = east.gateway_metrics().traffic(client_id)
     connections_before = metrics.inbound_connections(east.proxy_metrics(gw.name, gw.namespace))[client_id]
 
     statuses, files_added, mib_added = soak(lab.backend.provider, pid, west.name, lab.cfg.namespace, f"http://{host}/")
@@ -26,7 +26,7 @@ def test_thousands_of_requests_leave_no_sockets_behind(lab, east, west):
     assert files_added <= FD_MARGIN, f"the lab process holds {files_added} more open files after {REQUESTS} requests"
     assert mib_added < 50, f"the lab process grew by {mib_added:.0f} MiB"
     gateway = east.proxy_metrics(gw.name, gw.namespace)
-    assert east.gateway_clients()[client_id] == requests_before + REQUESTS + 1  # and the warm-up
+    assert east.gateway_metrics().traffic(client_id) == requests_before + REQUESTS + 1  # and the warm-up
     new_connections = metrics.inbound_connections(gateway)[client_id] - connections_before
     assert new_connections <= 2, f"{new_connections} new connections from west's client for {REQUESTS} requests"
 

@@ -85,14 +85,14 @@ def _until(predicate, what: str) -> None:
 class _Served:
     """tlsserver.start on an event loop in a thread: its port, what it refused, what its loop reported."""
 
-    def __init__(self, handler, ctx: ssl.SSLContext, timeout: float):
+    def __init__(self, handler, ctx: ssl.SSLContext, timeout: float, server_name: str | None = None):
         self.refused: list[str] = []
         self.loop_errors: list[dict] = []
         self.loop = asyncio.new_event_loop()
         self.loop.set_exception_handler(lambda loop, context: self.loop_errors.append(context))
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.listener = self.call(tlsserver.start(handler, self.refused.append, ctx, timeout))
+        self.listener = self.call(tlsserver.start(handler, self.refused.append, ctx, timeout, server_name))
         self.port = self.listener.sockets[0].getsockname()[1]
 
     def call(self, coro):
@@ -128,7 +128,8 @@ def serve():
     servers: list[_Served] = []
     warned = _Warnings()
     logging.getLogger("asyncio").addHandler(warned)
-    yield lambda handler, ctx, timeout=HANDSHAKE_TIMEOUT: servers.append(_Served(handler, ctx, timeout)) or servers[-1]
+    yield lambda handler, ctx, timeout=HANDSHAKE_TIMEOUT, server_name=None: \
+        servers.append(_Served(handler, ctx, timeout, server_name)) or servers[-1]
     logging.getLogger("asyncio").removeHandler(warned)
     for server in servers:
         server.close()
@@ -415,6 +416,31 @@ def test_a_client_leaving_mid_handshake_is_reported_once_and_never_as_a_timeout(
     with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT) as silent:
         assert silent.recv(100) == b""
     assert server.refused == ["connection closed during handshake", "handshake timeout"]
+
+
+def test_a_server_with_a_name_answers_only_a_client_hello_naming_it(ids, serve):
+    """As linkerd2-proxy's TLS detection (linkerd/tls/src/server.rs, release/v2.366.0): another SNI, or none,
+    gets no TLS record back at all, and the server reports why; its own name gets the handshake."""
+    seen: list = []
+    server = serve(_echo(seen), _server_ctx(ids), server_name=_name("server"))
+    for sni in (None, _name("stranger")):
+        other = _WireClient(server.port, _client_ctx(ids), hostname=sni)
+        other.sock.sendall(other.client_hello())
+        assert other.sock.recv(100) == b"", f"the server answered a ClientHello naming {sni}"
+        other.sock.close()
+    _until(lambda: len(server.refused) == 2, "both refusals")
+    assert server.refused == [tlsserver.FOREIGN_REASON] * 2
+    with _tls_client(server.port, _client_ctx(ids)) as named:
+        named.sendall(b"ping")
+        assert _read_exactly(named, 4) == b"ping"
+
+
+def test_a_client_that_leaves_before_saying_anything_is_not_in_a_handshake(ids, serve):
+    server = serve(_echo([]), _server_ctx(ids))
+    with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT) as leaving:
+        leaving.shutdown(socket.SHUT_WR)
+        assert leaving.recv(100) == b""
+    assert server.refused == ["connection closed before a ClientHello"]
 
 
 def test_servers_listen_side_by_side_each_on_its_own_port(ids, serve):

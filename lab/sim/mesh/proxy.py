@@ -39,7 +39,7 @@ from ..wire.h2pool import H2Pool
 from ..wire.tls import Identity, peer_identity, refusal_reason
 from . import controlplane, policy
 from .cluster import Cluster
-from .proxy_metrics import ProxyMetrics
+from .proxy_metrics import ProxyMetrics, target_labels, tcp_error, tls_labels
 from .routes import DialError, NoEndpoints, Route
 
 DIAL_TIMEOUT = 3.0
@@ -65,32 +65,6 @@ def _client_tls(client_id: str) -> str:
         return "None(NoClientHello)"
     identity = "None" if client_id == "-" else f'Some(ClientId(Dns(Name("{client_id}"))))'
     return f'Some(Established {{ client_id: {identity}, negotiated_protocol: Some("{transport_header.ALPN}") }})'
-
-
-def _target(ip: str, port: int) -> dict[str, str]:
-    """The inbound target labels: the address the connection was sent to (v2.366.0 app/core/src/transport/labels.rs TargetAddr)."""
-    return {"target_addr": f"{ip}:{port}", "target_ip": ip, "target_port": str(port)}
-
-
-def _tls_labels(client_id: str) -> dict[str, str]:
-    """The client's TLS as inbound metrics label it (v2.366.0 app/core/src/metrics.rs TlsAccept): a verified
-    identity, or no TLS from a plaintext client."""
-    if client_id in ("", "-"):
-        return {"tls": "no_identity", "no_tls_reason": "no_tls_from_remote"}
-    return {"tls": "true", "client_id": client_id}
-
-
-def _tcp_error(reason: str) -> str:
-    """inbound_tcp_errors_total's `error` for a dropped connection (v2.366.0 linkerd/app/inbound/src/metrics/error.rs
-    ErrorKind): a client that sent nothing before the detect timeout is "tls detection timeout"; a handshake
-    that failed (an untrusted or expired certificate, a peer gone mid-handshake) an I/O error; everything the
-    direct stack refuses after detecting (no identity: plaintext or TLS without a certificate; no transport
-    header; a gateway's header at a proxy that is not one) is no kind it knows, "unexpected"."""
-    if reason == "handshake timeout":
-        return "tls detection timeout"
-    if reason in ("not TLS (plaintext)", "no client certificate") or reason.startswith(("no transport header", "gateway name")):
-        return "unexpected"
-    return "i/o"
 
 
 def proxy_error(status: int, message: str, emit_headers: bool = True) -> httpwire.Response:
@@ -149,7 +123,8 @@ class Proxy:
     async def start(self) -> dict[int, int]:
         """Listen; return pod port -> real loopback port for inbound, admin and the apps' ports (plaintext
         inbound). The outbound side does not listen: see `outbound`."""
-        self._listener = await tlsserver.start(self._on_inbound, self._on_refused, self._server_ctx, DIAL_TIMEOUT)
+        self._listener = await tlsserver.start(self._on_inbound, self._on_refused, self._server_ctx, DIAL_TIMEOUT,
+                                               server_name=self.identity.name)
         admin = await httpwire.serve_http(self._on_admin)
         plaintext = {port: await httpwire.serve_http(lambda request, port=port: self._on_plaintext(port, request))
                      for port in self.apps}
@@ -195,8 +170,8 @@ class Proxy:
         """A dropped inbound connection, counted as v2.366.0 counts it (v2.100.0 counts nothing), not logged:
         the real proxy says "Connection closed" about it at DEBUG only (linkerd/app/core/src/serve.rs)."""
         if self.profile.proxy_authz_metrics:
-            self.stats.inc("inbound_tcp_errors_total", error=_tcp_error(reason),
-                           **_target(self.pod_ip, INBOUND_PORT))
+            self.stats.inc("inbound_tcp_errors_total", error=tcp_error(reason),
+                           **target_labels(self.pod_ip, INBOUND_PORT))
 
     def _log(self, target: str, message: str, level: str = "INFO") -> None:
         """In the proxy's own format: `[  seconds since start]  LEVEL ThreadId(..) target: message`."""
@@ -215,7 +190,10 @@ class Proxy:
         try:
             header = await asyncio.wait_for(transport_header.read(reader), DIAL_TIMEOUT)
         except (transport_header.HeaderError, asyncio.TimeoutError, ConnectionError, OSError, ssl.SSLError) as exc:
-            self._on_refused(f"no transport header ({type(exc).__name__})")
+            tls = writer.get_extra_info("ssl_object")
+            alpn = tls.selected_alpn_protocol() if tls is not None else None
+            self._on_refused(f"no transport header ({type(exc).__name__}" + (")" if alpn == transport_header.ALPN else
+                                                                              ", without the transport ALPN)"))
             await httpwire.close(writer)
             return
         if header.name and not self.gateway_mode:
@@ -238,18 +216,15 @@ class Proxy:
         if header.name:  # gateway: on to the named service, as linkerd/app/gateway does
             return await self._gateway(request, client_id, header)
         labels = {"direction": "inbound", "authority": request.headers.get("host", ""), "tls": "true", "client_id": client_id}
-        self.stats.inc("request_total", **labels)
-        response = await self._authorized(header.port, request, client_id)
-        self.stats.response(response.status, **labels)
-        return response
+        return await self._authorized(header.port, request, client_id, labels)
 
     async def _gateway(self, request: httpwire.Request, client_id: str,
                        header: transport_header.TransportHeader) -> httpwire.Response:
         """A request for a local service from another cluster's proxy, authorized under the gateway's policy for
         its inbound port (v2.366.0 gateway/src/http.rs authorize_http), then forwarded. It is counted outbound
-        only: no inbound request_total for a gateway's requests at either version (v2.366.0
-        inbound/src/http/router.rs is not on the gateway's stack; v2.100.0 reaches the gateway as the
-        loop-prevention fallback, inbound/src/lib.rs, before those metrics)."""
+        only: no inbound request_total for a gateway's requests at either version (v2.366.0 adds it in
+        inbound/src/http/router.rs, which is not on the gateway's stack, and for its admin server; v2.100.0
+        reaches the gateway as the loop-prevention fallback, inbound/src/lib.rs, before those metrics)."""
         refused = self._authorize(INBOUND_PORT, client_id)
         if refused is not None:
             return refused
@@ -270,16 +245,19 @@ class Proxy:
         serves one, under the policy for an unauthenticated client."""
         labels = {"direction": "inbound", "authority": request.headers.get("host", ""), "tls": "no_identity",
                   "no_tls_reason": "no_tls_from_remote"}
+        return await self._authorized(port, request, "", labels)
+
+    async def _authorized(self, port: int, request: httpwire.Request, client_id: str, labels: dict[str, str]) -> httpwire.Response:
+        """The app's answer, if the mesh's policy lets `client_id` ("": no TLS, "-": TLS without an identity)
+        reach `port`; else 403. Only a request the policy lets through is counted in request_total and
+        response_total (`labels`): v2.366.0 authorizes before its endpoint metrics (inbound/src/http/router.rs)."""
+        refused = self._authorize(port, client_id)
+        if refused is not None:
+            return refused
         self.stats.inc("request_total", **labels)
-        response = await self._authorized(port, request, "")
+        response = await self._to_app(port, request, emit_headers=client_id not in ("", "-"))
         self.stats.response(response.status, **labels)
         return response
-
-    async def _authorized(self, port: int, request: httpwire.Request, client_id: str) -> httpwire.Response:
-        """The app's answer, if the mesh's policy lets `client_id` ("": no TLS, "-": TLS without an identity)
-        reach `port`; else 403."""
-        refused = self._authorize(port, client_id)
-        return refused or await self._to_app(port, request, emit_headers=client_id not in ("", "-"))
 
     def _authorize(self, port: int, client_id: str) -> httpwire.Response | None:
         """None when the policy lets `client_id` reach `port`, else the 403. Counted in
@@ -294,7 +272,7 @@ class Proxy:
         decision = policy.decide(self.cluster.store, pod, port, client_id, self.cluster.spec["domain"])
         if self.profile.proxy_authz_metrics:
             self.stats.inc("inbound_http_authz_allow_total" if decision.allowed else "inbound_http_authz_deny_total",
-                           **_target(self.pod_ip, port), **decision.labels(port), **_tls_labels(client_id))
+                           **target_labels(self.pod_ip, port), **decision.labels(port), **tls_labels(client_id))
         if decision.allowed:
             return None
         refused = decision.server

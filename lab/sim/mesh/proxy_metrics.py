@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from ..wire.tlsserver import FOREIGN_REASON
+
 Labels = tuple[tuple[str, str], ...]
 TYPES = {"tcp_open_total": "counter", "tcp_close_total": "counter", "tcp_open_connections": "gauge",
          "request_total": "counter", "response_total": "counter", "inbound_http_authz_allow_total": "counter",
@@ -50,3 +52,37 @@ class ProxyMetrics:
                 text = ",".join(f'{k}="{v}"' for k, v in labels)
                 lines.append(f"{metric}{{{text}}} {value}")
         return "\n".join(lines) + "\n"
+
+
+def target_labels(ip: str, port: int) -> dict[str, str]:
+    """The inbound target labels: the address the connection was sent to (v2.366.0 app/core/src/transport/labels.rs TargetAddr)."""
+    return {"target_addr": f"{ip}:{port}", "target_ip": ip, "target_port": str(port)}
+
+
+def tls_labels(client_id: str) -> dict[str, str]:
+    """The client's TLS as inbound metrics label it (v2.366.0 app/core/src/metrics.rs TlsAccept,
+    transport/labels.rs): a verified identity, or no TLS from a plaintext client."""
+    if client_id == "":
+        return {"tls": "no_identity", "no_tls_reason": "no_tls_from_remote"}
+    return {"tls": "true", "client_id": "" if client_id == "-" else client_id}  # TLS without one: client_id="" (labels.rs)
+
+
+def tcp_error(reason: str) -> str:
+    """inbound_tcp_errors_total's `error` for a dropped connection (v2.366.0 linkerd/app/inbound/src/metrics/error.rs
+    ErrorKind::mk). "tls detection timeout": nothing came before the detect timeout (tls/src/server.rs). "i/o": a
+    handshake with this proxy that failed (an untrusted or expired certificate, a peer gone in the middle), or
+    a transport header that never came over the negotiated ALPN (transport-header/src/server.rs).
+    "gateway domain invalid": a header naming a service, sent to a proxy that is not a gateway (its allowed
+    suffixes are empty: gateway/src/discover.rs). "unexpected", no kind it knows: what the direct stack refuses
+    after detecting, a client without an identity (plaintext, a ClientHello for another name or none, TLS
+    without a certificate: direct.rs RefusedNoIdentity) or without the transport protocol's ALPN."""
+    if reason == "handshake timeout":
+        return "tls detection timeout"
+    if reason.startswith("gateway name"):
+        return "gateway domain invalid"
+    if reason.startswith("no transport header") and "ALPN" not in reason:
+        return "i/o"
+    if reason in ("not TLS (plaintext)", "no client certificate", "connection closed before a ClientHello",
+                  FOREIGN_REASON) or reason.startswith("no transport header"):
+        return "unexpected"
+    return "i/o"

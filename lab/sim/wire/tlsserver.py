@@ -108,6 +108,7 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self, ctx: ssl.SSLContext, handler: Handler, on_refused: Callable[[str], None], timeout: float):
         self.ctx, self.handler, self.on_refused, self.timeout = ctx, handler, on_refused, timeout
+        self.received = False  # any byte yet: a client that leaves before saying anything was never in a handshake
         self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         self.sslobj = ctx.wrap_bio(self.incoming, self.outgoing, server_side=True)
         self.tls: _TLSTransport | None = None
@@ -126,9 +127,10 @@ class _Connection(asyncio.Protocol):
     def _refuse(self, reason: str) -> None:
         self.done = True
         self.timer.cancel()  # the outcome is known: one report per connection, however slowly it closes
-        self.on_refused(reason)
+        foreign = getattr(self.sslobj, FOREIGN_NAME, None)
+        self.on_refused(FOREIGN_REASON if foreign is not None else reason)
         data = self.outgoing.read()  # the alert naming the reason, when OpenSSL wrote one
-        if data:
+        if data and foreign is None:  # a ClientHello for another name is not answered at all: no TLS was begun
             self.raw.write(data)
         self.raw.close()
 
@@ -138,6 +140,7 @@ class _Connection(asyncio.Protocol):
             return
         if self.done:
             return
+        self.received = True
         self.incoming.write(data)
         try:
             self.sslobj.do_handshake()
@@ -168,7 +171,7 @@ class _Connection(asyncio.Protocol):
         if self.tls is not None:
             self.tls.protocol.eof_received()
         elif not self.done:
-            self._refuse("connection closed during handshake")
+            self._refuse("connection closed during handshake" if self.received else "connection closed before a ClientHello")
         return False
 
     # The raw transport's flow control, passed on to the stream's protocol: a handler's `drain()` then
@@ -189,7 +192,29 @@ class _Connection(asyncio.Protocol):
             self.tls.protocol.connection_lost(exc)
 
 
-async def start(handler: Handler, on_refused: Callable[[str], None], ctx: ssl.SSLContext, timeout: float):
-    """Listen on a free loopback port; `timeout`: seconds a client has to complete its handshake."""
+FOREIGN_NAME = "lab_foreign_server_name"  # set on a connection's SSLObject whose ClientHello named another server
+FOREIGN_REASON = "ClientHello not for this server"
+
+
+def _only(server_name: str):
+    """An SNI callback that lets only a ClientHello naming `server_name` go on to a handshake (OpenSSL calls it
+    with None when the ClientHello names nothing)."""
+    def check(sslobj, name, _ctx):
+        if name != server_name:
+            setattr(sslobj, FOREIGN_NAME, name or "")
+            return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME  # ends the handshake here; _refuse sends no alert
+        return None
+    return check
+
+
+async def start(handler: Handler, on_refused: Callable[[str], None], ctx: ssl.SSLContext, timeout: float,
+                server_name: str | None = None):
+    """Listen on a free loopback port; `timeout`: seconds a client has to complete its handshake. With
+    `server_name`, only a ClientHello whose SNI is that name is answered; any other (no SNI, or another name) is
+    refused as FOREIGN_REASON and the connection closed without a TLS record, as linkerd2-proxy terminates TLS
+    only for its own name (linkerd/tls/src/server.rs at release/v2.366.0: another SNI is passed through, none
+    is NoClientHello, and the direct stack then refuses either)."""
+    if server_name is not None:
+        ctx.sni_callback = _only(server_name)
     loop = asyncio.get_running_loop()
     return await loop.create_server(lambda: _Connection(ctx, handler, on_refused, timeout), "127.0.0.1", 0)
