@@ -1,14 +1,29 @@
 """`kubectl --as`, `--as-group`, `--as-uid`: the API server acts as the user named when the caller may
 `impersonate` it (RBAC on users, groups, serviceaccounts, uids), and refuses with 403 otherwise
 (staging/src/k8s.io/apiserver/pkg/endpoints/filters/impersonation.go). The lab's admin certificate is in
-`system:masters`, so it may; a ServiceAccount token may only what its account is bound to."""
+`system:masters`, so it may; a ServiceAccount token may only what its account is bound to.
+
+From Kubernetes 1.36 the ConstrainedImpersonation gate is on (k8s.io/apiserver pkg/features/kube_features.go
+at v0.37.0-beta.0): the filter first tries a constrained mode (`serviceaccount` for a service account alone,
+`user-info` for any other user), which asks `impersonate-on:<mode>:<verb>` about the request itself, then
+`impersonate:<mode>` on each part in authentication.k8s.io, then the legacy checks above; a refusal names the
+first mode's (filters/impersonation/constrained_impersonation.go, mode.go). The tests ask the cluster's version."""
 import base64
+import json
 
 import pytest
 import yaml
 
 NS = "impersonation"
 ROBOT = f"system:serviceaccount:{NS}:robot"
+IN_DEFAULT = 'in API group "" in the namespace "default"'
+
+
+@pytest.fixture
+def constrained(east) -> bool:
+    """The cluster's API server tries the constrained modes first (Kubernetes 1.36+)."""
+    server = json.loads(_ok(east.kubectl("version", "-o", "json")))["serverVersion"]
+    return (int(server["major"]), int("".join(c for c in server["minor"] if c.isdigit()))) >= (1, 36)
 
 
 def _ok(result) -> str:
@@ -74,22 +89,29 @@ def test_the_admin_acting_as_a_service_account_gets_what_its_bindings_grant(east
     _ok(east.kubectl("-n", NS, "get", "pods", kubeconfig=robot))
 
 
-def test_a_token_without_impersonate_rights_is_refused_each_thing_it_asks_to_be(east, robot):
+def test_a_token_without_impersonate_rights_is_refused_each_thing_it_asks_to_be(east, robot, constrained):
     cluster_scope = 'in API group "" at the cluster scope'
+    reviews = 'selfsubjectaccessreviews.authorization.k8s.io is forbidden: User "' + ROBOT + '" cannot {verb} resource ' \
+              '"selfsubjectaccessreviews" in API group "authorization.k8s.io" at the cluster scope'
+    # (kubectl get pods, kubectl auth can-i list pods): the same refusal of the user, or each request's own
     refusals = {
-        ("--as=nobody",): f'users "nobody" is forbidden: User "{ROBOT}" cannot impersonate resource "users" {cluster_scope}',
-        ("--as=system:serviceaccount:kube-system:default",):
+        ("--as=nobody",): 2 * [f'users "nobody" is forbidden: User "{ROBOT}" cannot impersonate resource "users" {cluster_scope}'],
+        ("--as=system:serviceaccount:kube-system:default",): 2 * [
             f'serviceaccounts "default" is forbidden: User "{ROBOT}" cannot impersonate resource "serviceaccounts" '
-            'in API group "" in the namespace "kube-system"',
+            'in API group "" in the namespace "kube-system"'],
     }
-    for flags, message in refusals.items():
+    if constrained:
+        refusals = {flags: [f'pods is forbidden: User "{ROBOT}" cannot impersonate-on:{mode}:list resource "pods" {IN_DEFAULT}',
+                            reviews.format(verb=f"impersonate-on:{mode}:create")]
+                    for flags, mode in zip(refusals, ("user-info", "serviceaccount"))}
+    for flags, (on_get, on_can_i) in refusals.items():
         refused = east.kubectl(*flags, "get", "pods", kubeconfig=robot)
-        assert refused.returncode == 1 and f"Error from server (Forbidden): {message}" in refused.stderr, (flags, refused.stderr)
+        assert refused.returncode == 1 and f"Error from server (Forbidden): {on_get}" in refused.stderr, (flags, refused.stderr)
         answer = east.kubectl(*flags, "auth", "can-i", "list", "pods", kubeconfig=robot)
-        assert answer.returncode == 1 and message in answer.stderr, (flags, answer.stderr)
+        assert answer.returncode == 1 and on_can_i in answer.stderr, (flags, answer.stderr)
 
 
-def test_a_token_granted_impersonate_on_some_names_acts_as_those_and_only_those(east, robot):
+def test_a_token_granted_impersonate_on_some_names_acts_as_those_and_only_those(east, robot, constrained):
     role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
             "metadata": {"name": "impersonate-alice", "labels": {"lab-test": "impersonation"}},
             "rules": [{"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"], "resourceNames": ["alice"]},
@@ -99,20 +121,48 @@ def test_a_token_granted_impersonate_on_some_names_acts_as_those_and_only_those(
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "impersonate-alice"},
                "subjects": [{"kind": "ServiceAccount", "name": "robot", "namespace": NS}]}
     _ok(east.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all([role, binding])))
-    # Acting as alice works; alice herself may not list pods.
+    # Acting as alice works (from 1.36 by the legacy mode, after the constrained one refused); alice herself may
+    # not list pods.
     refused = east.kubectl("--as=alice", "get", "pods", kubeconfig=robot)
     assert 'pods is forbidden: User "alice" cannot list resource "pods"' in refused.stderr, refused.stderr
     answer = east.kubectl("--as=alice", "--as-group=ops", "auth", "can-i", "list", "pods", kubeconfig=robot)
     assert (answer.returncode, answer.stdout.strip()) == (1, "no"), answer
-    for flags, message in {
+    refusals = {
         ("--as=bob",): 'users "bob" is forbidden',
         ("--as=alice", "--as-group=system:masters"): 'groups "system:masters" is forbidden: User "' + ROBOT +
                                                      '" cannot impersonate resource "groups"',
         ("--as=alice", "--as-uid=1234"): f'uids.authentication.k8s.io "1234" is forbidden: User "{ROBOT}" cannot '
                                          'impersonate resource "uids" in API group "authentication.k8s.io" at the cluster scope',
-    }.items():
+    }
+    if constrained:  # the first refusal is the user-info mode's, about the request: the robot may not impersonate-on
+        refusals = {flags: f'pods is forbidden: User "{ROBOT}" cannot impersonate-on:user-info:list resource "pods"'
+                    for flags in refusals}
+    for flags, message in refusals.items():
         refused = east.kubectl(*flags, "get", "pods", kubeconfig=robot)
         assert refused.returncode == 1 and message in refused.stderr, (flags, refused.stderr)
+
+
+def test_constrained_impersonation_is_granted_per_verb_and_never_into_system_masters(east, robot, constrained):
+    """1.36+: `impersonate-on:user-info:list` on pods and `impersonate:user-info` on user alice let the robot list
+    pods as alice, and nothing else as her; a group named system:masters is refused outright (mode.go)."""
+    if not constrained:
+        pytest.skip("the cluster's API server (before Kubernetes 1.36) has only the legacy impersonation")
+    rules = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["impersonate-on:user-info:list"]},
+             {"apiGroups": ["authentication.k8s.io"], "resources": ["users"], "verbs": ["impersonate:user-info"],
+              "resourceNames": ["alice"]},
+             {"apiGroups": ["authentication.k8s.io"], "resources": ["groups"], "verbs": ["impersonate:user-info"]}]
+    _apply_bound(east, "ClusterRole", "constrained-alice", rules, [{"kind": "ServiceAccount", "name": "robot", "namespace": NS}])
+    refused = east.kubectl("--as=alice", "get", "pods", kubeconfig=robot)
+    assert f'pods is forbidden: User "alice" cannot list resource "pods" {IN_DEFAULT}' in refused.stderr, refused.stderr
+    other_verb = east.kubectl("--as=alice", "get", "secrets", kubeconfig=robot)
+    assert f'User "{ROBOT}" cannot impersonate-on:user-info:list resource "secrets"' in other_verb.stderr, other_verb.stderr
+    other_user = east.kubectl("--as=bob", "get", "pods", kubeconfig=robot)
+    assert f'users.authentication.k8s.io "bob" is forbidden: User "{ROBOT}" cannot impersonate:user-info resource ' \
+           '"users" in API group "authentication.k8s.io" at the cluster scope' in other_user.stderr, other_user.stderr
+    masters = east.kubectl("--as=alice", "--as-group=system:masters", "get", "pods", kubeconfig=robot)
+    assert f'groups.authentication.k8s.io "system:masters" is forbidden: User "{ROBOT}" cannot impersonate:user-info ' \
+           'resource "groups" in API group "authentication.k8s.io" at the cluster scope: impersonating the ' \
+           'system:masters group is not allowed' in masters.stderr, masters.stderr
 
 
 def _apply_bound(east, kind: str, name: str, rules: list, subjects: list, namespace: str | None = None) -> None:
@@ -154,7 +204,7 @@ def test_an_impersonated_user_gets_the_groups_the_api_server_gives_it(east, robo
     assert refused.returncode == 1 and "403 Forbidden" in refused.stderr, refused.stderr
 
 
-def test_only_a_valid_service_account_name_is_impersonated_as_a_service_account(east, robot):
+def test_only_a_valid_service_account_name_is_impersonated_as_a_service_account(east, robot, constrained):
     """serviceaccount.SplitUsername: a DNS-label namespace (at most 63 characters) and a DNS-subdomain name
     (at most 253); anything else after `system:serviceaccount:` is a plain user name."""
     def refused_as(user: str) -> str:
@@ -166,4 +216,7 @@ def test_only_a_valid_service_account_name_is_impersonated_as_a_service_account(
     for user, resource in {f"{prefix}{'n' * 63}:{'a' * 253}": "serviceaccounts",
                            f"{prefix}{'n' * 64}:robot": "users", f"{prefix}{NS}:{'a' * 254}": "users",
                            f"{prefix}{NS}:Robot_1": "users", f"{prefix}Bad_NS:robot": "users"}.items():
-        assert f'cannot impersonate resource "{resource}"' in refused_as(user), user
+        # 1.36+: the mode that takes it says so first (serviceaccount for a service account, else user-info)
+        said = f"cannot impersonate-on:{ {'serviceaccounts': 'serviceaccount', 'users': 'user-info'}[resource]}:list" \
+            if constrained else f'cannot impersonate resource "{resource}"'
+        assert said in refused_as(user), user

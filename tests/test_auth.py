@@ -215,6 +215,75 @@ def test_groups_or_a_uid_without_a_user_is_an_internal_error_naming_what_was_ask
                                      "without impersonating a user\n"), headers
 
 
+# -- constrained impersonation (Kubernetes 1.36+) ---------------------------------------------------
+# k8s.io/apiserver pkg/endpoints/filters/impersonation/{constrained_impersonation.go,mode.go} at v0.37.0-beta.0
+LIST_PODS = auth.Asked(rbac.Request("list", "", "pods", "default"))
+
+
+def _constrained(store, requestor, headers, asked=LIST_PODS):
+    return auth.impersonated(_request(headers), store, requestor, asked, constrained=True)
+
+
+def _bind(store, name: str, rules: list, user: str = "bob") -> None:
+    store.apply({"kind": "ClusterRole", "metadata": {"name": name}, "rules": rules})
+    store.apply({"kind": "ClusterRoleBinding", "metadata": {"name": name},
+                 "roleRef": {"kind": "ClusterRole", "name": name}, "subjects": [{"kind": "User", "name": user}]})
+
+
+BOB = rbac.User("bob", ("system:authenticated",))
+
+
+def test_a_constrained_refusal_is_the_first_modes_and_names_the_request_not_the_user():
+    store = ObjectStore()
+    _bind(store, "legacy-carol", [{"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"], "resourceNames": ["carol"]}])
+    assert _constrained(store, BOB, {"Impersonate-User": "carol"}).name == "carol", "legacy still lets bob be carol"
+    with pytest.raises(ApiError) as refused:
+        _constrained(store, BOB, {"Impersonate-User": "dave"})
+    assert str(refused.value.message) == ('pods is forbidden: User "bob" cannot impersonate-on:user-info:list resource "pods" '
+                                          'in API group "" in the namespace "default"')
+    with pytest.raises(ApiError) as refused:  # a service account alone: the serviceaccount mode, about a path here
+        _constrained(store, BOB, {"Impersonate-User": "system:serviceaccount:ops:robot"}, auth.Asked(None, "/api", "get"))
+    assert str(refused.value.message) == 'forbidden: User "bob" cannot impersonate-on:serviceaccount:get path "/api"'
+
+
+def test_a_constrained_mode_checks_each_part_in_authentication_k8s_io_and_never_grants_system_masters():
+    store = ObjectStore()
+    _bind(store, "constrained", [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["impersonate-on:user-info:list"]},
+        {"apiGroups": ["authentication.k8s.io"], "resources": ["users", "groups"], "verbs": ["impersonate:user-info"]}])
+    assert _constrained(store, BOB, [("Impersonate-User", "alice"), ("Impersonate-Group", "ops")]) == \
+        rbac.User("alice", ("ops", "system:authenticated"))
+    with pytest.raises(ApiError) as refused:
+        _constrained(store, BOB, [("Impersonate-User", "alice"), ("Impersonate-Group", "system:masters")])
+    assert str(refused.value.message).endswith(': impersonating the system:masters group is not allowed')
+    with pytest.raises(ApiError) as refused:
+        _constrained(store, BOB, [("Impersonate-User", "alice"), ("Impersonate-Uid", "42")])
+    assert str(refused.value.message).startswith('uids.authentication.k8s.io "42" is forbidden: User "bob" cannot '
+                                                 'impersonate:user-info resource "uids"')
+    with pytest.raises(ApiError) as refused:
+        _constrained(store, BOB, [("Impersonate-User", "alice"), ("Impersonate-Extra-Scopes", "view")])
+    assert str(refused.value.message).endswith('impersonating an invalid key in extra is not allowed: extra.key: '
+                                               'Invalid value: "scopes": must be a domain-prefixed path (such as "acme.io/foo")')
+    # the admin may be anyone in any group: the constrained mode refuses system:masters, the legacy one grants it
+    assert "system:masters" in _constrained(store, ADMIN, [("Impersonate-User", "x"), ("Impersonate-Group", "system:masters")]).groups
+
+
+def test_a_constrained_service_account_or_node_gets_its_fixed_groups():
+    store = ObjectStore()
+    assert _constrained(store, ADMIN, {"Impersonate-User": "system:serviceaccount:ops:robot"}) == \
+        rbac.User.service_account("ops", "robot")
+    assert _constrained(store, ADMIN, {"Impersonate-User": "system:node:worker-1"}) == \
+        rbac.User("system:node:worker-1", ("system:nodes", "system:authenticated"))
+
+
+def test_groups_without_a_user_are_a_bad_request_naming_what_was_asked_as_go_prints_it():
+    with pytest.raises(ApiError) as refused:
+        _constrained(ObjectStore(), ADMIN, [("Impersonate-Group", "ops"), ("Impersonate-Group", "dev")])
+    assert (refused.value.code, str(refused.value.message)) == (
+        400, 'requested &user.DefaultInfo{Name:"", UID:"", Groups:[]string{"ops", "dev"}, '
+             'Extra:map[string][]string(nil)} without impersonating a user name')
+
+
 # -- SelfSubjectAccessReview ----------------------------------------------------------------------
 def _review(**attrs) -> dict:
     return {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",

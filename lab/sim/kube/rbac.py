@@ -91,3 +91,22 @@ def forbidden_message(user: User, req: Request) -> str:
     what = f'{qualified} "{req.name}"' if req.name else qualified
     where = f' in the namespace "{req.namespace}"' if req.namespace else " at the cluster scope"
     return f'{what} is forbidden: User "{user.name}" cannot {req.verb} resource "{req.resource}" in API group "{req.group}"{where}'
+
+
+def path_allowed(store, user: User, verb: str, path: str) -> bool:
+    """A request for a path that is not a resource: allowed by a ClusterRole rule naming the verb and the path
+    in `nonResourceURLs` (exactly, `*`, or a prefix ending in `*`: NonResourceURLMatches in
+    pkg/apis/rbac/v1/evaluation_helpers.go), bound by a ClusterRoleBinding (RoleBindings hold no paths)."""
+    if "system:masters" in user.groups:
+        return True
+    for binding in store.views("ClusterRoleBinding"):
+        ref = binding.get("roleRef", {})
+        if ref.get("kind") != "ClusterRole" or not any(user.named_by(s, "") for s in binding.get("subjects") or []):
+            continue
+        role = store.view("ClusterRole", "", ref.get("name", "")) or {}
+        for rule in role.get("rules") or []:
+            urls = rule.get("nonResourceURLs") or []
+            if _has(rule.get("verbs"), verb) and any(u == "*" or u == path or (u.endswith("*") and path.startswith(u[:-1]))
+                                                    for u in urls):
+                return True
+    return False

@@ -3,15 +3,16 @@
 Authentication as a kind cluster's: the admin's client certificate (verified against the cluster's CA by
 the TLS layer, its subject read here), or a ServiceAccount token from the cluster's token Secrets.
 Authorization is RBAC over the cluster's own Roles and bindings (..rbac); `kubectl auth can-i` asks it
-through a SelfSubjectAccessReview, which every user may send. A caller RBAC lets `impersonate` may act as
-another user (`kubectl --as`, `--as-group`, `--as-uid`): `impersonated` checks each header as the API
-server's impersonation filter does, and every later decision is about the user impersonated.
+through a SelfSubjectAccessReview, which every user may send. A caller RBAC lets impersonate may act as
+another user (`kubectl --as`, `--as-group`, `--as-uid`): `impersonated` decides whom a request acts as, by the
+Kubernetes version's filter (below), and every later decision is about the user impersonated.
 """
 from __future__ import annotations
 
 import hmac
 import re
 import time
+from dataclasses import dataclass
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -19,6 +20,7 @@ from aiohttp import web
 from .. import protobodies, rbac
 from ..objects import b64decode
 from ..store import ObjectStore
+from .rules import NAME_RULES
 from .status import ApiError
 
 
@@ -73,70 +75,6 @@ def info_forbidden(user: rbac.User, path: str) -> ApiError:
     return ApiError(403, "Forbidden", f'forbidden: User "{user.name}" cannot get path "{path}"')
 
 
-# staging/src/k8s.io/apiserver/pkg/endpoints/filters/impersonation.go (v1.32): the headers, the resources each
-# one needs `impersonate` on, and the groups an impersonated user gets.
-USER, GROUP, UID, EXTRA = "Impersonate-User", "Impersonate-Group", "Impersonate-Uid", "impersonate-extra-"
-SA_PREFIX = "system:serviceaccount:"
-_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-
-
-def _service_account(username: str) -> tuple[str, str] | None:
-    """(namespace, name) of a `system:serviceaccount:NS:NAME` user name, as serviceaccount.SplitUsername
-    reads it (a DNS label namespace and a DNS subdomain name), else None: a plain user."""
-    if not username.startswith(SA_PREFIX):
-        return None
-    parts = username[len(SA_PREFIX):].split(":")
-    if len(parts) != 2:
-        return None
-    namespace, name = parts
-    valid_name = 0 < len(name) <= 253 and all(_LABEL.fullmatch(p) for p in name.split("."))
-    return (namespace, name) if len(namespace) <= 63 and _LABEL.fullmatch(namespace) and valid_name else None
-
-
-def impersonated(request: web.Request, store: ObjectStore, requestor: rbac.User) -> rbac.User:
-    """The user a request acts as: `requestor`, or the one its Impersonate-* headers name when `requestor`
-    may impersonate every part of it (403 naming the first it may not, as the filter's Forbidden does)."""
-    headers = request.headers
-    user = headers.get(USER, "")
-    groups = headers.getall(GROUP, [])
-    uid = headers.get(UID, "")
-    extras = [(unquote(k.lower()[len(EXTRA):]), v) for k, v in headers.items() if k.lower().startswith(EXTRA)]
-    if not (user or groups or uid or extras):
-        return requestor
-    # Each thing asked for, as the filter lists them: (kind, group, resource, namespace, name).
-    asked: list[tuple[str, str, str, str, str]] = []
-    account = _service_account(user) if user else None
-    if account:
-        asked.append(("ServiceAccount", "", "serviceaccounts", *account))
-    elif user:
-        asked.append(("User", "", "users", "", user))
-    asked += [("Group", "", "groups", "", g) for g in groups]
-    asked += [("UserExtra", "authentication.k8s.io", f"userextras/{key}", "", value) for key, value in extras]
-    if uid:
-        asked.append(("UID", "authentication.k8s.io", "uids", "", uid))
-    if not user:  # the filter answers this with responsewriters.InternalError, a plain-text 500
-        refs = " ".join("{" + " ".join((kind, ns, name, "", "authentication.k8s.io/v1" if group else "", "",
-                                        resource.partition("/")[2])) + "}" for kind, group, resource, ns, name in asked)
-        raise web.HTTPInternalServerError(text=f'Internal Server Error: "{request.path_qs}": requested [{refs}] '
-                                               "without impersonating a user\n")
-    for _, group, resource, namespace, name in asked:
-        wanted = rbac.Request("impersonate", group, resource, namespace, name)
-        if not rbac.allowed(store, requestor, wanted):
-            raise ApiError(403, "Forbidden", rbac.forbidden_message(requestor, wanted),
-                           {"name": name, "group": group, "kind": resource.partition("/")[0]})
-    if account:
-        name = f"{SA_PREFIX}{account[0]}:{account[1]}"
-        # a service account's groups follow from it, unless groups are asked for (serviceaccount.MakeGroupNames)
-        groups = groups or ["system:serviceaccounts", f"system:serviceaccounts:{account[0]}"]
-    else:
-        name = user
-    if name != "system:anonymous" and not {"system:authenticated", "system:unauthenticated"} & set(groups):
-        groups = [*groups, "system:authenticated"]
-    elif name == "system:anonymous" and "system:unauthenticated" not in groups:
-        groups = [*groups, "system:unauthenticated"]
-    return rbac.User(name, tuple(groups))
-
-
 def token_user(store: ObjectStore, token: str) -> rbac.User | None:
     """The service account a bearer token belongs to (from its token Secret), or None (401)."""
     for secret in store.views("Secret"):
@@ -179,3 +117,238 @@ def access_review_from_protobuf(body: bytes) -> dict:
         return protobodies.decode(body, "authorization.k8s.io", "v1", "SelfSubjectAccessReview")
     except protobodies.Unreadable as exc:
         raise ApiError(400, "BadRequest", f"cannot read the SelfSubjectAccessReview: {exc}") from None
+
+
+# -- impersonation ------------------------------------------------------------------------------------------
+# `kubectl --as`, `--as-group`, `--as-uid`: whom a request acts as, and the API server's refusals, by version.
+#
+# Up to Kubernetes 1.35 the filter is the legacy one (staging/src/k8s.io/apiserver/pkg/endpoints/filters/
+# impersonation.go, v1.32): each thing asked for needs the `impersonate` verb on it (users, groups and service
+# accounts in the core group; uids and userextras in authentication.k8s.io), checked in order; the first refused
+# is the 403. From 1.36, where the ConstrainedImpersonation gate is beta and on (k8s.io/apiserver
+# pkg/features/kube_features.go at v0.37.0-beta.0), the filter tries its modes in order and keeps the first
+# refusal (pkg/endpoints/filters/impersonation/constrained_impersonation.go and mode.go at v0.37.0-beta.0):
+# `arbitrary-node` (a `system:node:<name>` user alone), `serviceaccount` (a service account alone), `user-info`
+# (any other user, with any groups, uid and extras), then `legacy`, exactly as before. A constrained mode first
+# asks `impersonate-on:<mode>:<verb>` on what the request itself asks (its resource, or its path), then
+# `impersonate:<mode>` on each part in authentication.k8s.io, and never lets anyone be in `system:masters`. The
+# `associated-node` mode (a pod's service account acting as its node) needs node-bound tokens, which the lab's
+# clusters do not issue: it never applies here.
+USER, GROUP, UID, EXTRA = "Impersonate-User", "Impersonate-Group", "Impersonate-Uid", "impersonate-extra-"
+SA_PREFIX, NODE_PREFIX = "system:serviceaccount:", "system:node:"
+AUTHENTICATION = "authentication.k8s.io"
+_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+MANY = 4  # mode.go manyAuthorizationChecksInLoop: from this many groups or extras, one wildcard check first
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What the request itself asks (the authorizer's attributes): a resource request, or a path."""
+    resource: rbac.Request | None
+    path: str = ""
+    verb: str = "get"  # a path's verb: the method, lowercase
+
+
+@dataclass(frozen=True)
+class Wanted:
+    user: str
+    groups: tuple[str, ...]
+    uid: str
+    extras: tuple[tuple[str, str], ...]  # (key, value), in the order the headers came
+
+    @property
+    def only_name(self) -> bool:
+        return not (self.groups or self.uid or self.extras)
+
+
+def _subdomain(name: str) -> bool:
+    return 0 < len(name) <= 253 and all(_LABEL.fullmatch(p) for p in name.split("."))
+
+
+def service_account(username: str) -> tuple[str, str] | None:
+    """(namespace, name) of a `system:serviceaccount:NS:NAME` user name, as serviceaccount.SplitUsername
+    reads it (a DNS label namespace and a DNS subdomain name), else None: a plain user."""
+    if not username.startswith(SA_PREFIX):
+        return None
+    parts = username[len(SA_PREFIX):].split(":")
+    if len(parts) != 2:
+        return None
+    namespace, name = parts
+    return (namespace, name) if len(namespace) <= 63 and _LABEL.fullmatch(namespace) and _subdomain(name) else None
+
+
+def node(username: str) -> str | None:
+    """The node a `system:node:<name>` user name names, when the name is a DNS subdomain (mode.go isNodeUsername)."""
+    name = username[len(NODE_PREFIX):] if username.startswith(NODE_PREFIX) else ""
+    return name if _subdomain(name) else None
+
+
+def _forbidden(user: rbac.User, wanted: rbac.Request, reason: str = "") -> ApiError:
+    message = rbac.forbidden_message(user, wanted) + (f": {reason}" if reason else "")
+    return ApiError(403, "Forbidden", message, {"name": wanted.name, "group": wanted.group,
+                                                "kind": wanted.resource.partition("/")[0]})
+
+
+def _check(store: ObjectStore, user: rbac.User, wanted: rbac.Request) -> None:
+    if not rbac.allowed(store, user, wanted):
+        raise _forbidden(user, wanted)
+
+
+def _impersonated_groups(name: str, groups: tuple[str, ...]) -> tuple[str, ...]:
+    """The groups the API server adds: system:unauthenticated for system:anonymous, else system:authenticated
+    unless system:unauthenticated was asked for (mode.go check; impersonation.go at v1.32 likewise)."""
+    if name == "system:anonymous":
+        return groups if "system:unauthenticated" in groups else (*groups, "system:unauthenticated")
+    if {"system:authenticated", "system:unauthenticated"} & set(groups):
+        return groups
+    return (*groups, "system:authenticated")
+
+
+def _legacy(store: ObjectStore, requestor: rbac.User, wanted: Wanted) -> rbac.User:
+    """The legacy filter: `impersonate` on each thing asked for, the first refused is the 403."""
+    account = service_account(wanted.user)
+    asked = [rbac.Request("impersonate", "", "serviceaccounts", *account) if account else
+             rbac.Request("impersonate", "", "users", "", wanted.user)]
+    asked += [rbac.Request("impersonate", "", "groups", "", g) for g in wanted.groups]
+    asked += [rbac.Request("impersonate", AUTHENTICATION, f"userextras/{k}", "", v) for k, v in wanted.extras]
+    if wanted.uid:
+        asked.append(rbac.Request("impersonate", AUTHENTICATION, "uids", "", wanted.uid))
+    for request in asked:
+        _check(store, requestor, request)
+    groups = wanted.groups
+    if account and not groups:  # a service account's groups follow from it (serviceaccount.MakeGroupNames)
+        groups = ("system:serviceaccounts", f"system:serviceaccounts:{account[0]}")
+    return rbac.User(wanted.user, _impersonated_groups(wanted.user, groups))
+
+
+def _mode(wanted: Wanted) -> str | None:
+    """The constrained mode whose filter takes `wanted` (mode.go), or None: only legacy may."""
+    if wanted.only_name and node(wanted.user):
+        return "arbitrary-node"
+    if wanted.only_name and service_account(wanted.user):
+        return "serviceaccount"
+    if not node(wanted.user) and not service_account(wanted.user):
+        return "user-info"
+    return None
+
+
+def _constrained(store: ObjectStore, requestor: rbac.User, wanted: Wanted, mode: str, asked: Asked) -> rbac.User:
+    """One constrained mode: `impersonate-on:<mode>:<verb>` on the request, then `impersonate:<mode>` on
+    each part of the user, in authentication.k8s.io (mode.go constrainedImpersonationModeState.check)."""
+    on = f"impersonate-on:{mode}:"
+    if asked.resource is not None:
+        _check(store, requestor, rbac.Request(on + asked.resource.verb, asked.resource.group, asked.resource.resource,
+                                              asked.resource.namespace, asked.resource.name))
+    elif not rbac.path_allowed(store, requestor, on + asked.verb, asked.path):
+        raise ApiError(403, "Forbidden", f'forbidden: User "{requestor.name}" cannot {on + asked.verb} path "{asked.path}"')
+    verb = f"impersonate:{mode}"
+    account, node_name = service_account(wanted.user), node(wanted.user)
+    groups = wanted.groups
+    if node_name:
+        _check(store, requestor, rbac.Request(verb, AUTHENTICATION, "nodes", "", node_name))
+        groups = ("system:nodes",)  # every node has this one group in constrained impersonation
+    elif account:
+        _check(store, requestor, rbac.Request(verb, AUTHENTICATION, "serviceaccounts", *account))
+        groups = ("system:serviceaccounts", f"system:serviceaccounts:{account[0]}")
+    else:
+        _check(store, requestor, rbac.Request(verb, AUTHENTICATION, "users", "", wanted.user))
+    if wanted.uid:
+        _check(store, requestor, rbac.Request(verb, AUTHENTICATION, "uids", "", wanted.uid))
+    if wanted.groups:
+        for refused, why in (("", "impersonating the empty string group is not allowed"),
+                             ("system:masters", "impersonating the system:masters group is not allowed")):
+            if refused in wanted.groups:
+                raise _forbidden(requestor, rbac.Request(verb, AUTHENTICATION, "groups", "", refused), why)
+        if not (len(wanted.groups) >= MANY and rbac.allowed(store, requestor, rbac.Request(verb, AUTHENTICATION, "groups", "", "*"))):
+            for group in wanted.groups:
+                _check(store, requestor, rbac.Request(verb, AUTHENTICATION, "groups", "", group))
+    if wanted.extras:
+        _check_extras(store, requestor, verb, wanted.extras)
+    return rbac.User(wanted.user, _impersonated_groups(wanted.user, groups))
+
+
+def _check_extras(store: ObjectStore, requestor: rbac.User, verb: str, extras: tuple[tuple[str, str], ...]) -> None:
+    """mode.go authorizeExtra: validateExtra's refusals first, one wildcard check for many, then each value."""
+    for key, value in extras:
+        invalid = _domain_prefixed_path(key)
+        why = ("impersonating the empty string key in extra is not allowed" if not key else
+               f"impersonating an invalid key in extra is not allowed: extra.key: {invalid}" if invalid else
+               f'impersonating a non-lowercase key in extra is not allowed: "{key}"' if key != key.lower() else
+               "impersonating the empty string value in extra is not allowed" if not value else "")
+        if why:
+            raise _forbidden(requestor, rbac.Request(verb, AUTHENTICATION, "userextras"), why)
+    if len(extras) >= MANY and rbac.allowed(store, requestor, rbac.Request(verb, AUTHENTICATION, "userextras/*", "", "*")):
+        return
+    for key, value in extras:
+        _check(store, requestor, rbac.Request(verb, AUTHENTICATION, f"userextras/{key}", "", value))
+
+
+HTTP_PATH = r"[A-Za-z0-9/\-._~%!$&'()*+,;=:]+"  # apimachinery util/validation httpPathFmt
+
+
+def _domain_prefixed_path(key: str) -> str:
+    """What apimachinery's IsDomainPrefixedPath (util/validation at v0.37.0-beta.0) says of `key`, as
+    field.Invalid words it (the value it names, then why), or "": a DNS subdomain, a slash, then a path."""
+    host, slash, path = key.partition("/")
+    if not (slash and host and path):
+        return f'Invalid value: "{key}": must be a domain-prefixed path (such as "acme.io/foo")'
+    pattern, longest, message = NAME_RULES["subdomain"]
+    if len(host) > longest or not re.fullmatch(pattern, host):
+        return f'Invalid value: "{host}": {message}'
+    if not re.fullmatch(HTTP_PATH, path):
+        return f"Invalid value: \"{path}\": Invalid path (regex used for validation is '{HTTP_PATH}')"
+    return ""
+
+
+def _wanted(request: web.Request) -> Wanted | None:
+    headers = request.headers
+    extras = tuple((unquote(k.lower()[len(EXTRA):]), v) for k, v in headers.items() if k.lower().startswith(EXTRA))
+    wanted = Wanted(headers.get(USER, ""), tuple(headers.getall(GROUP, [])), headers.get(UID, ""), extras)
+    return None if not wanted.user and wanted.only_name else wanted
+
+
+def _no_user(request: web.Request, wanted: Wanted, constrained: bool) -> Exception:
+    """Groups, a uid or extras without a user name: a 400 naming what was asked, as Go's %#v prints a
+    user.DefaultInfo (constrained_impersonation.go), or the legacy filter's plain-text 500."""
+    if constrained:
+        groups = "[]string{" + ", ".join(f'"{g}"' for g in wanted.groups) + "}" if wanted.groups else "[]string(nil)"
+        extra = "map[string][]string(nil)"
+        if wanted.extras:
+            merged: dict[str, list[str]] = {}
+            for key, value in wanted.extras:
+                merged.setdefault(key, []).append(value)
+            extra = "map[string][]string{" + ", ".join(
+                f'"{k}":[]string{{{", ".join(chr(34) + v + chr(34) for v in vs)}}}' for k, vs in sorted(merged.items())) + "}"
+        info = f'&user.DefaultInfo{{Name:"", UID:"{wanted.uid}", Groups:{groups}, Extra:{extra}}}'
+        return ApiError(400, "BadRequest", f"requested {info} without impersonating a user name")
+    asked = ([("Group", "", "groups", "", g) for g in wanted.groups] +
+             [("UserExtra", AUTHENTICATION, f"userextras/{k}", "", v) for k, v in wanted.extras] +
+             ([("UID", AUTHENTICATION, "uids", "", wanted.uid)] if wanted.uid else []))
+    refs = " ".join("{" + " ".join((kind, ns, name, "", f"{AUTHENTICATION}/v1" if group else "", "",
+                                    resource.partition("/")[2])) + "}" for kind, group, resource, ns, name in asked)
+    return web.HTTPInternalServerError(text=f'Internal Server Error: "{request.path_qs}": requested [{refs}] '
+                                            "without impersonating a user\n")
+
+
+def impersonated(request: web.Request, store: ObjectStore, requestor: rbac.User, asked: Asked | None = None,
+                 constrained: bool = False) -> rbac.User:
+    """The user a request acts as: `requestor`, or the one its Impersonate-* headers name when `requestor` may
+    impersonate it: by the legacy filter, or (`constrained`, Kubernetes 1.36+) by the first mode that allows
+    it for what the request asks (`asked`), refused with the first mode's refusal when none does."""
+    wanted = _wanted(request)
+    if wanted is None:
+        return requestor
+    if not wanted.user:
+        raise _no_user(request, wanted, constrained)
+    if not constrained:
+        return _legacy(store, requestor, wanted)
+    first: ApiError | None = None
+    mode = _mode(wanted)
+    for attempt in ([mode] if mode else []) + ["legacy"]:
+        try:
+            if attempt == "legacy":
+                return _legacy(store, requestor, wanted)
+            return _constrained(store, requestor, wanted, attempt, asked or Asked(None, request.path, "get"))
+        except ApiError as refused:
+            first = first or refused
+    raise first

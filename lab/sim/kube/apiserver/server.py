@@ -21,10 +21,11 @@ from ..apiresources import Catalog, Resource
 from ..store import ObjectError, ObjectStore
 from .. import execstream
 from . import discovery
-from .auth import (access_review, access_review_from_protobuf, authenticate, impersonated, info_forbidden,
+from .auth import (Asked, access_review, access_review_from_protobuf, authenticate, impersonated, info_forbidden,
                    may_read_info, self_review)
 from ..execstream import ExecStreams
 from .rest import PROTOBUF, Resources, Write, json_body
+from .schemas import release
 from .status import ApiError, no_route
 from .tables import asked_table, table
 from .watch import Watches
@@ -63,6 +64,12 @@ class ServedCluster(Protocol):
 # exec(cluster, namespace, pod, container, argv, streams) -> exit code; raises execstream.ExecFailed when
 # the command cannot start
 Exec = Callable[[ServedCluster, str, str, str, list, ExecStreams], Awaitable[int]]
+
+
+def request_verb(method: str, named: bool, watching: bool) -> str | None:
+    """The authorizer's verb for a resource request (endpoints/request RequestInfoFactory)."""
+    return {"GET": "watch" if watching else ("get" if named else "list"), "POST": "create", "PUT": "update",
+            "PATCH": "patch", "DELETE": "delete" if named else "deletecollection"}.get(method)
 
 
 class KubeAPI:
@@ -109,8 +116,9 @@ class KubeAPI:
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         try:
             user = authenticate(request, self.store)  # 401 for a bad token; no credentials: system:anonymous
-            user = impersonated(request, self.store, user)  # `kubectl --as`: from here on, the user acted as
             path = request.path.rstrip("/") or "/"
+            # `kubectl --as`: from here on, the user acted as (1.36+ asks about the request itself too)
+            user = impersonated(request, self.store, user, self._asked(request, path), self.constrained_impersonation)
             if discovery.serves(path):
                 if not may_read_info(user, request.path):
                     raise info_forbidden(user, request.path)
@@ -122,6 +130,23 @@ class KubeAPI:
             return ApiError(422, "Invalid", str(exc)).response()
         except json.JSONDecodeError as exc:
             return ApiError(400, "BadRequest", f"the body is not JSON: {exc}").response()
+
+    @property
+    def constrained_impersonation(self) -> bool:
+        """The ConstrainedImpersonation gate: beta and on from 1.36 (k8s.io/apiserver pkg/features/kube_features.go)."""
+        return release(self.version) >= (1, 36)
+
+    def _asked(self, request: web.Request, path: str) -> Asked:
+        """What the request asks, as the authorizer sees it before any handler: a resource (RequestInfoFactory
+        reads group, version, resource, namespace, name and subresource from the URL), or a path."""
+        try:
+            res, namespace, name, sub = self._target(path)
+        except ApiError:
+            return Asked(None, request.path, request.method.lower())
+        verb = request_verb(request.method, bool(name), request.query.get("watch") in ("1", "true"))
+        resource = f"{res.plural}/{sub}" if sub else res.plural
+        return Asked(rbac.Request("create" if sub == "exec" else verb or request.method.lower(), res.group, resource,
+                                  namespace, name))
 
     def _target(self, path: str) -> tuple[Resource, str, str, str]:
         parts = path.strip("/").split("/")
@@ -155,8 +180,7 @@ class KubeAPI:
         query = request.query
         method = request.method
         watching = query.get("watch") in ("1", "true")
-        verb = {"GET": "watch" if watching else ("get" if name else "list"), "POST": "create", "PUT": "update",
-                "PATCH": "patch", "DELETE": "delete" if name else "deletecollection"}.get(method)
+        verb = request_verb(method, bool(name), watching)
         if sub == "exec":
             verb = "create"  # websocket exec arrives as GET; RBAC asks for create on pods/exec
         if verb is None or (not sub and verb not in res.verbs):  # a review is only created
