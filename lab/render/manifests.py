@@ -137,7 +137,10 @@ def policy_crds() -> list[dict]:
             crds.crd("policy.linkerd.io", "AuthorizationPolicy", "authorizationpolicies", ("v1alpha1",),
                      short_names=("authzpolicy",)),
             crds.crd("policy.linkerd.io", "MeshTLSAuthentication", "meshtlsauthentications", ("v1alpha1",),
-                     short_names=("meshtlsauthn",))]
+                     short_names=("meshtlsauthn",)),
+            # the multicluster gateway's AuthorizationPolicy requires one (gateway_policy)
+            crds.crd("policy.linkerd.io", "NetworkAuthentication", "networkauthentications", ("v1alpha1",),
+                     short_names=("netauthn", "networkauthn"))]
 
 
 def metallb_install(profile) -> list[dict]:
@@ -341,9 +344,7 @@ def multicluster(cfg: LabConfig, cluster: str, accounts: list[str] | None = None
          "spec": {"replicas": 1, "selector": {"matchLabels": {"app": names.GATEWAY}},
                   "template": {
                       "metadata": {"labels": {**labels, "app": names.GATEWAY},
-                                   "annotations": {"linkerd.io/inject": "enabled",
-                                                   "config.linkerd.io/proxy-require-identity-inbound-ports": required,
-                                                   "config.linkerd.io/enable-gateway": "true"}},
+                                   "annotations": _gateway_pod_annotations(cfg, required)},
                       "spec": {"serviceAccountName": names.GATEWAY, "automountServiceAccountToken": False,
                                "containers": [_gateway_container(cfg)]}}}},
         {"apiVersion": "v1", "kind": "Service",
@@ -356,12 +357,60 @@ def multicluster(cfg: LabConfig, cluster: str, accounts: list[str] | None = None
                   "ports": [{"name": "mc-gateway", "port": names.PROXY_INBOUND_PORT, "protocol": "TCP"},
                             {"name": "mc-probe", "port": probe_port, "protocol": "TCP"}]}},
     ]
+    if cfg.profile.policy:
+        objects += gateway_policy(cfg)
     for account in accounts or [names.REMOTE_ACCESS_SA]:
         objects += access_objects(cfg, account)
     objects += service_mirror_objects(cfg, cluster)
     if cfg.profile.link_crd:
         objects.append(_link_crd())
     return objects
+
+
+def _gateway_pod_annotations(cfg: LabConfig, required: str) -> dict[str, str]:
+    """The gateway pod template's annotations. edge-26.8.3 templates/gateway.yaml (install_default.golden) adds
+    created-by, the pod's default inbound policy `all-authenticated` and cluster-autoscaler's safe-to-evict to
+    the three stable-2.8.1's chart has (inject, the ports requiring identity, enable-gateway)."""
+    annotations = {"linkerd.io/inject": "enabled", "config.linkerd.io/proxy-require-identity-inbound-ports": required,
+                   "config.linkerd.io/enable-gateway": "true"}
+    if cfg.profile.policy:
+        annotations = {**created_by(cfg), **annotations, "config.linkerd.io/default-inbound-policy": "all-authenticated",
+                       "cluster-autoscaler.kubernetes.io/safe-to-evict": "true"}
+    return annotations
+
+
+GATEWAY_SERVER = "linkerd-gateway"  # the Server and the AuthorizationPolicy on it
+GATEWAY_MESHTLS_AUTHN = "any-meshed"
+GATEWAY_NETWORK_AUTHN = "source-cluster"
+
+
+def gateway_policy(cfg: LabConfig) -> list[dict]:
+    """The gateway's policy objects as edge-26.8.3's chart renders them with its default values
+    (multicluster/charts/linkerd-multicluster/templates/gateway-policy.yaml; install_default.golden): a Server
+    on the gateway pods' proxy port by its name `linkerd-proxy` (the injected proxy container's 4143), and an
+    AuthorizationPolicy on it requiring a MeshTLSAuthentication of any identity and a NetworkAuthentication of
+    every IPv4 and IPv6 address (the chart's comment asks the user to narrow it to the source clusters').
+    stable-2.8.1 has no policy CRDs, so none there."""
+    labels = {"linkerd.io/extension": "multicluster", "app": names.GATEWAY}
+
+    def meta(name: str) -> dict:
+        return {"namespace": names.MC_NS, "name": name, "labels": dict(labels), "annotations": created_by(cfg)}
+
+    def ref(kind: str, name: str) -> dict:
+        return {"group": "policy.linkerd.io", "kind": kind, "name": name, "namespace": names.MC_NS}
+
+    return [
+        {"apiVersion": "policy.linkerd.io/v1beta3", "kind": "Server", "metadata": meta(GATEWAY_SERVER),
+         "spec": {"podSelector": {"matchLabels": {"app": names.GATEWAY}}, "port": "linkerd-proxy"}},
+        {"apiVersion": "policy.linkerd.io/v1alpha1", "kind": "AuthorizationPolicy", "metadata": meta(GATEWAY_SERVER),
+         "spec": {"targetRef": {"group": "policy.linkerd.io", "kind": "Server", "name": GATEWAY_SERVER},
+                  "requiredAuthenticationRefs": [ref("MeshTLSAuthentication", GATEWAY_MESHTLS_AUTHN),
+                                                 ref("NetworkAuthentication", GATEWAY_NETWORK_AUTHN)]}},
+        {"apiVersion": "policy.linkerd.io/v1alpha1", "kind": "MeshTLSAuthentication",
+         "metadata": meta(GATEWAY_MESHTLS_AUTHN), "spec": {"identities": ["*"]}},
+        {"apiVersion": "policy.linkerd.io/v1alpha1", "kind": "NetworkAuthentication",
+         "metadata": meta(GATEWAY_NETWORK_AUTHN), "spec": {"networks": [{"cidr": "0.0.0.0/0"}, {"cidr": "::/0"}]}},
+    ]
 
 
 def credentials_secret_name(target: str) -> str:
