@@ -16,6 +16,7 @@ import yaml
 
 from ..model import crds
 from ..model import gateways
+from . import gateway_policy
 from .. import names
 from ..model.config import LabConfig
 from .encoding import b64
@@ -138,7 +139,7 @@ def policy_crds() -> list[dict]:
                      short_names=("authzpolicy",)),
             crds.crd("policy.linkerd.io", "MeshTLSAuthentication", "meshtlsauthentications", ("v1alpha1",),
                      short_names=("meshtlsauthn",)),
-            # the multicluster gateway's AuthorizationPolicy requires one (gateway_policy)
+            # the multicluster gateway's AuthorizationPolicy requires one (render/gateway_policy.py)
             crds.crd("policy.linkerd.io", "NetworkAuthentication", "networkauthentications", ("v1alpha1",),
                      short_names=("netauthn", "networkauthn"))]
 
@@ -358,7 +359,7 @@ def multicluster(cfg: LabConfig, cluster: str, accounts: list[str] | None = None
                             {"name": "mc-probe", "port": probe_port, "protocol": "TCP"}]}},
     ]
     if cfg.profile.policy:
-        objects += gateway_policy(cfg)
+        objects += gateway_policy.objects(created_by(cfg))
     for account in accounts or [names.REMOTE_ACCESS_SA]:
         objects += access_objects(cfg, account)
     objects += service_mirror_objects(cfg, cluster)
@@ -377,40 +378,6 @@ def _gateway_pod_annotations(cfg: LabConfig, required: str) -> dict[str, str]:
         annotations = {**created_by(cfg), **annotations, "config.linkerd.io/default-inbound-policy": "all-authenticated",
                        "cluster-autoscaler.kubernetes.io/safe-to-evict": "true"}
     return annotations
-
-
-GATEWAY_SERVER = "linkerd-gateway"  # the Server and the AuthorizationPolicy on it
-GATEWAY_MESHTLS_AUTHN = "any-meshed"
-GATEWAY_NETWORK_AUTHN = "source-cluster"
-
-
-def gateway_policy(cfg: LabConfig) -> list[dict]:
-    """The gateway's policy objects as edge-26.8.3's chart renders them with its default values
-    (multicluster/charts/linkerd-multicluster/templates/gateway-policy.yaml; install_default.golden): a Server
-    on the gateway pods' proxy port by its name `linkerd-proxy` (the injected proxy container's 4143), and an
-    AuthorizationPolicy on it requiring a MeshTLSAuthentication of any identity and a NetworkAuthentication of
-    every IPv4 and IPv6 address (the chart's comment asks the user to narrow it to the source clusters').
-    stable-2.8.1 has no policy CRDs, so none there."""
-    labels = {"linkerd.io/extension": "multicluster", "app": names.GATEWAY}
-
-    def meta(name: str) -> dict:
-        return {"namespace": names.MC_NS, "name": name, "labels": dict(labels), "annotations": created_by(cfg)}
-
-    def ref(kind: str, name: str) -> dict:
-        return {"group": "policy.linkerd.io", "kind": kind, "name": name, "namespace": names.MC_NS}
-
-    return [
-        {"apiVersion": "policy.linkerd.io/v1beta3", "kind": "Server", "metadata": meta(GATEWAY_SERVER),
-         "spec": {"podSelector": {"matchLabels": {"app": names.GATEWAY}}, "port": "linkerd-proxy"}},
-        {"apiVersion": "policy.linkerd.io/v1alpha1", "kind": "AuthorizationPolicy", "metadata": meta(GATEWAY_SERVER),
-         "spec": {"targetRef": {"group": "policy.linkerd.io", "kind": "Server", "name": GATEWAY_SERVER},
-                  "requiredAuthenticationRefs": [ref("MeshTLSAuthentication", GATEWAY_MESHTLS_AUTHN),
-                                                 ref("NetworkAuthentication", GATEWAY_NETWORK_AUTHN)]}},
-        {"apiVersion": "policy.linkerd.io/v1alpha1", "kind": "MeshTLSAuthentication",
-         "metadata": meta(GATEWAY_MESHTLS_AUTHN), "spec": {"identities": ["*"]}},
-        {"apiVersion": "policy.linkerd.io/v1alpha1", "kind": "NetworkAuthentication",
-         "metadata": meta(GATEWAY_NETWORK_AUTHN), "spec": {"networks": [{"cidr": "0.0.0.0/0"}, {"cidr": "::/0"}]}},
-    ]
 
 
 def credentials_secret_name(target: str) -> str:
