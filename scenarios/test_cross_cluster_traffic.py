@@ -1,6 +1,9 @@
 """A request from west to the mirror of east's foobar crosses the gateway over mTLS."""
 import json
 
+from lab import names
+from lab.parsers import metrics
+
 
 def test_west_client_is_answered_by_east_foobar_through_the_gateway(lab, east, west):
     ns = lab.cfg.namespace
@@ -21,6 +24,14 @@ def test_west_client_is_answered_by_east_foobar_through_the_gateway(lab, east, w
     # mTLS evidence: east's gateway verified the west client's certificate and authorized its identity.
     if named:
         assert gateway.clients()[client_id] == seen_before + 1
+    if named and lab.gateway.bundled:
+        # ... under the chart's policy for the gateway (edge-26.8.3 charts/linkerd-multicluster/templates/
+        # gateway-policy.yaml), not the pod's default: its Server and its AuthorizationPolicy name the sample
+        text = east.proxy_metrics(lab.gateway.name, lab.gateway.namespace)
+        allowed = [labels for name, labels, _ in metrics.parse(text) if name == "inbound_http_authz_allow_total"
+                   and labels.get("client_id") == client_id and labels.get("target_port") == str(names.PROXY_INBOUND_PORT)]
+        assert [(l.get("srv_kind"), l.get("srv_name"), l.get("authz_kind"), l.get("authz_name")) for l in allowed] == \
+            [("server", "linkerd-gateway", "authorizationpolicy", "linkerd-gateway")], allowed
 
 
 def test_mirror_endpoints_point_at_east_gateway(lab, east, west):

@@ -175,7 +175,12 @@ RELEASES = [
         Source("config/crd/bases/metallb.io_ipaddresspools.yaml", "crd", [("metallb.io/v1beta1", "IPAddressPool")]),
         Source("config/crd/bases/metallb.io_l2advertisements.yaml", "crd", [("metallb.io/v1beta1", "L2Advertisement")])]),
     Release("linkerd-edge-26.8.3", "linkerd/linkerd2", "edge-26.8.3", [
-        Source("multicluster/cmd/testdata/install_default.golden", "crd", [("multicluster.linkerd.io/v1alpha3", "Link")])]),
+        Source("multicluster/cmd/testdata/install_default.golden", "crd", [("multicluster.linkerd.io/v1alpha3", "Link")]),
+        # what `linkerd install --crds` renders: the policy kinds the multicluster gateway's policy objects use
+        Source("cli/cmd/testdata/install_crds.golden", "crd", [
+            ("policy.linkerd.io/v1beta3", "Server"), ("policy.linkerd.io/v1alpha1", "AuthorizationPolicy"),
+            ("policy.linkerd.io/v1alpha1", "MeshTLSAuthentication"),
+            ("policy.linkerd.io/v1alpha1", "NetworkAuthentication")])]),
     Release("kind-v0.8.1", "kubernetes-sigs/kind", "v0.8.1", [
         Source("pkg/apis/config/v1alpha4/types.go", "go", [("kind.x-k8s.io/v1alpha4", "Cluster")], "yaml.v3 " + KIND_DECODER)]),
     Release("kind-v0.33.0", "kubernetes-sigs/kind", "fed268827e21ca48a74c38215c316dd343364ef5", [

@@ -218,7 +218,7 @@ def schema_folder(profile: profiles.Profile, api_version: str) -> str | None:
         return f"metallb-{profile.metallb}"
     if group == "getambassador.io":
         return ambassador_folder(profile)
-    if group == "multicluster.linkerd.io":
+    if group in ("multicluster.linkerd.io", "policy.linkerd.io"):
         return f"linkerd-{profile.linkerd}"
     return None
 

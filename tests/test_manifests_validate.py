@@ -144,3 +144,63 @@ def test_seed_gateway_probes_where_the_2_8_1_chart_says():
     # The remote-access objects carry the account's own name (templates/remote-access-service-mirror-rbac.yaml).
     account = values["remoteMirrorServiceAccountName"]
     assert {("ClusterRole", account), ("ServiceAccount", account), ("ClusterRoleBinding", account)} <= set(ours)
+
+
+GATEWAY_POLICY = {("policy.linkerd.io/v1beta3", "Server", "linkerd-gateway"),
+                  ("policy.linkerd.io/v1alpha1", "AuthorizationPolicy", "linkerd-gateway"),
+                  ("policy.linkerd.io/v1alpha1", "MeshTLSAuthentication", "any-meshed"),
+                  ("policy.linkerd.io/v1alpha1", "NetworkAuthentication", "source-cluster")}
+
+
+def test_the_gateways_policy_objects_are_the_edge_chart_s_and_stable_2_8_1_has_none():
+    """edge-26.8.3 multicluster/charts/linkerd-multicluster/templates/gateway-policy.yaml (install_default.golden):
+    a Server on the gateway pods' `linkerd-proxy` port, authorized for any meshed identity from any network."""
+    ours = manifests.multicluster(config.load(), "west")
+    policy = [o for o in ours if o["apiVersion"].startswith("policy.linkerd.io/")]
+    assert {(o["apiVersion"], o["kind"], o["metadata"]["name"]) for o in policy} == GATEWAY_POLICY
+    assert len(policy) == len(GATEWAY_POLICY)
+    by_kind = {o["kind"]: o for o in policy}
+    for obj in policy:
+        assert obj["metadata"]["namespace"] == "linkerd-multicluster"
+        assert obj["metadata"]["labels"] == {"linkerd.io/extension": "multicluster", "app": "linkerd-gateway"}
+    assert by_kind["Server"]["spec"] == {"podSelector": {"matchLabels": {"app": "linkerd-gateway"}}, "port": "linkerd-proxy"}
+    assert by_kind["AuthorizationPolicy"]["spec"] == {
+        "targetRef": {"group": "policy.linkerd.io", "kind": "Server", "name": "linkerd-gateway"},
+        "requiredAuthenticationRefs": [
+            {"group": "policy.linkerd.io", "kind": "MeshTLSAuthentication", "name": "any-meshed",
+             "namespace": "linkerd-multicluster"},
+            {"group": "policy.linkerd.io", "kind": "NetworkAuthentication", "name": "source-cluster",
+             "namespace": "linkerd-multicluster"}]}
+    assert by_kind["MeshTLSAuthentication"]["spec"] == {"identities": ["*"]}
+    assert by_kind["NetworkAuthentication"]["spec"] == {"networks": [{"cidr": "0.0.0.0/0"}, {"cidr": "::/0"}]}
+    template = next(o for o in ours if o["kind"] == "Deployment" and o["metadata"]["name"] == "linkerd-gateway")
+    assert template["spec"]["template"]["metadata"]["annotations"]["config.linkerd.io/default-inbound-policy"] == \
+        "all-authenticated"
+    seed = manifests.multicluster(config.parse({"profile": "seed-2.8"}), "west")
+    assert not [o for o in seed if o["apiVersion"].startswith("policy.linkerd.io/")]
+    # the CRDs `linkerd install --crds` applies serve each kind at its apiVersion
+    served = {(f"{c['spec']['group']}/{v['name']}", c["spec"]["names"]["kind"])
+              for c in manifests.policy_crds() for v in c["spec"]["versions"]}
+    assert {(a, k) for a, k, _ in GATEWAY_POLICY} <= served
+
+
+def test_the_gateways_policy_objects_are_read_against_the_edge_26_8_3_crds(objects):
+    policy = [o for p, o in objects if p.name == "current" and o["kind"] == "NetworkAuthentication"]
+    assert policy, "the gateway's NetworkAuthentication is among the objects read"
+    found = schema_check.read(CURRENT, {**policy[0], "spec": {"networks": [{"cidr": "0.0.0.0/0", "excpt": []}]}})
+    assert [p.field for p in found] == ["spec.networks[0].excpt"]
+
+
+@pytest.mark.skipif(not REFERENCE.exists(), reason="../shared/reference is not beside this checkout")
+def test_gateway_policy_objects_match_upstream_install_output():
+    golden = {(d["kind"], d["metadata"]["name"]): d for d in
+              yaml.safe_load_all((REFERENCE / "linkerd-edge-26.8.3" / "install_default.golden").read_text()) if d}
+    ours = {(o["kind"], o["metadata"]["name"]): o for o in manifests.multicluster(config.load(), "west")}
+    for _, kind, name in GATEWAY_POLICY:
+        mine, want = ours[(kind, name)], golden[(kind, name)]
+        assert (mine["apiVersion"], mine["spec"], mine["metadata"]["labels"]) == \
+            (want["apiVersion"], want["spec"], want["metadata"]["labels"]), (kind, name)
+        assert set(mine["metadata"]["annotations"]) == set(want["metadata"]["annotations"])
+    mine = ours[("Deployment", "linkerd-gateway")]["spec"]["template"]["metadata"]["annotations"]
+    want = golden[("Deployment", "linkerd-gateway")]["spec"]["template"]["metadata"]["annotations"]
+    assert set(mine) == set(want)

@@ -284,3 +284,70 @@ def test_a_decision_names_what_allowed_it_as_the_proxys_authz_metrics_label_it()
     assert not refused.allowed and "authz_name" not in refused.labels(8080)
     by_default = policy.decide(store, POD, 9090, "", DOMAIN)  # no Server on 9090: the cluster's default admits
     assert by_default.labels(9090)["srv_kind"] == "default" and by_default.labels(9090)["authz_name"] == "all-unauthenticated"
+
+
+def _netauthn(name: str, *networks: dict) -> dict:
+    return {"kind": "NetworkAuthentication", "metadata": {"name": name, "namespace": NS},
+            "spec": {"networks": list(networks)}}
+
+
+def _admits(store, client: str, client_ip: str | None) -> bool:
+    return policy.decide(store, POD, 8080, client, DOMAIN, client_ip).allowed
+
+
+def test_a_network_authentication_holds_addresses_in_its_cidrs_but_not_in_their_exceptions():
+    """network.rs Network::contains (edge-26.8.3): the address is in the cidr (a network, or one address) and in
+    no `except`; any one network of the list will do. It authenticates an address, not an identity, so a policy
+    requiring only it admits plaintext clients from those networks (policy_client_authz: Unauthenticated)."""
+    store = _store(_server("web-http", 8080),
+                   _netauthn("cluster", {"cidr": "10.244.0.0/16", "except": ["10.244.3.0/24", "10.244.9.9"]},
+                             {"cidr": "172.18.0.7"}, {"cidr": "fd00::/8"}),
+                   _policy("from-cluster", "web-http", {"kind": "NetworkAuthentication", "name": "cluster"}))
+    for ip in ("10.244.0.5", "10.244.255.1", "172.18.0.7", "fd00::12"):
+        assert _admits(store, "", ip) and _admits(store, who("client"), ip), ip
+    for ip in ("10.244.3.17", "10.244.9.9", "10.245.0.1", "172.18.0.8", "fe80::1", "not-an-ip"):
+        assert not _admits(store, who("client"), ip), ip
+    assert not _admits(store, who("client"), None), "an unknown address is in no network narrower than a family"
+
+
+def test_a_network_authentication_beside_a_meshtls_one_requires_both_and_a_whole_family_holds_every_address():
+    """The multicluster gateway's policy (charts/linkerd-multicluster/templates/gateway-policy.yaml): any
+    meshed identity from 0.0.0.0/0 or ::/0, which holds a client whose address the lab does not know too."""
+    store = _store(_server("web-http", 8080), _authn("any-meshed", identities=["*"]),
+                   _netauthn("source-cluster", {"cidr": "0.0.0.0/0"}, {"cidr": "::/0"}),
+                   _policy("gw", "web-http", {"kind": "MeshTLSAuthentication", "name": "any-meshed"},
+                           {"kind": "NetworkAuthentication", "name": "source-cluster"}))
+    for ip in ("10.244.0.5", "2001:db8::1", None):
+        assert _admits(store, who("client"), ip), ip
+        assert not _admits(store, "", ip) and not _admits(store, "-", ip), "no identity: MeshTLS refuses"
+    excepted = _store(_server("web-http", 8080), _netauthn("most", {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}),
+                      _policy("p", "web-http", {"kind": "NetworkAuthentication", "name": "most"}))
+    assert _admits(excepted, "", "192.168.1.1") and not _admits(excepted, "", "10.1.2.3")
+    assert not _admits(excepted, "", None), "with an exception the family is not whole: unknown is not held"
+
+
+def test_a_policy_naming_a_missing_or_two_network_authentications_authorizes_nobody():
+    """policy_client_authz bails ("could not find NetworkAuthentication", "policy must not include multiple
+    NetworkAuthentications"), so the index has no such authorization."""
+    every = {"cidr": "0.0.0.0/0"}
+    store = _store(_server("web-http", 8080), _netauthn("a", every), _netauthn("b", every), _netauthn("none"),
+                   _policy("missing", "web-http", {"kind": "NetworkAuthentication", "name": "nowhere"}),
+                   _policy("two", "web-http", {"kind": "NetworkAuthentication", "name": "a"},
+                           {"kind": "NetworkAuthentication", "name": "b"}),
+                   _policy("empty", "web-http", {"kind": "NetworkAuthentication", "name": "none"}))
+    assert not _admits(store, who("client"), "10.0.0.1")
+    assert _admits(_store(_server("web-http", 8080), _netauthn("a", every),
+                          _policy("one", "web-http", {"kind": "NetworkAuthentication", "name": "a"})), "", "10.0.0.1")
+
+
+def test_a_server_selects_a_port_named_on_an_init_container_as_a_native_sidecar_proxy_has_it():
+    """workload.rs pod_tcp_ports_by_name chains init containers: the multicluster gateway's Server names the
+    proxy's port `linkerd-proxy`, which edge's injector puts on a restartable init container."""
+    pod = {"metadata": {"name": "gw-0", "namespace": NS, "labels": {"app": "gw"}},
+           "spec": {"containers": [{"name": "pause"}],
+                    "initContainers": [{"name": "linkerd-proxy", "restartPolicy": "Always",
+                                        "ports": [{"name": "linkerd-proxy", "containerPort": 4143},
+                                                  {"name": "udp", "containerPort": 5353, "protocol": "UDP"}]}]}}
+    store = _store(_server("gw", "linkerd-proxy", app="gw"), _server("dns", "udp", app="gw"))
+    assert denied(store, who("client"), port=4143, pod=pod) == "gw"
+    assert denied(store, who("client"), port=5353, pod=pod) is None, "a UDP port is not named for a Server"

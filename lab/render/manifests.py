@@ -16,6 +16,7 @@ import yaml
 
 from ..model import crds
 from ..model import gateways
+from . import gateway_policy
 from .. import names
 from ..model.config import LabConfig
 from .encoding import b64
@@ -137,7 +138,10 @@ def policy_crds() -> list[dict]:
             crds.crd("policy.linkerd.io", "AuthorizationPolicy", "authorizationpolicies", ("v1alpha1",),
                      short_names=("authzpolicy",)),
             crds.crd("policy.linkerd.io", "MeshTLSAuthentication", "meshtlsauthentications", ("v1alpha1",),
-                     short_names=("meshtlsauthn",))]
+                     short_names=("meshtlsauthn",)),
+            # the multicluster gateway's AuthorizationPolicy requires one (render/gateway_policy.py)
+            crds.crd("policy.linkerd.io", "NetworkAuthentication", "networkauthentications", ("v1alpha1",),
+                     short_names=("netauthn", "networkauthn"))]
 
 
 def metallb_install(profile) -> list[dict]:
@@ -341,9 +345,7 @@ def multicluster(cfg: LabConfig, cluster: str, accounts: list[str] | None = None
          "spec": {"replicas": 1, "selector": {"matchLabels": {"app": names.GATEWAY}},
                   "template": {
                       "metadata": {"labels": {**labels, "app": names.GATEWAY},
-                                   "annotations": {"linkerd.io/inject": "enabled",
-                                                   "config.linkerd.io/proxy-require-identity-inbound-ports": required,
-                                                   "config.linkerd.io/enable-gateway": "true"}},
+                                   "annotations": _gateway_pod_annotations(cfg, required)},
                       "spec": {"serviceAccountName": names.GATEWAY, "automountServiceAccountToken": False,
                                "containers": [_gateway_container(cfg)]}}}},
         {"apiVersion": "v1", "kind": "Service",
@@ -356,12 +358,26 @@ def multicluster(cfg: LabConfig, cluster: str, accounts: list[str] | None = None
                   "ports": [{"name": "mc-gateway", "port": names.PROXY_INBOUND_PORT, "protocol": "TCP"},
                             {"name": "mc-probe", "port": probe_port, "protocol": "TCP"}]}},
     ]
+    if cfg.profile.policy:
+        objects += gateway_policy.objects(created_by(cfg))
     for account in accounts or [names.REMOTE_ACCESS_SA]:
         objects += access_objects(cfg, account)
     objects += service_mirror_objects(cfg, cluster)
     if cfg.profile.link_crd:
         objects.append(_link_crd())
     return objects
+
+
+def _gateway_pod_annotations(cfg: LabConfig, required: str) -> dict[str, str]:
+    """The gateway pod template's annotations. edge-26.8.3 templates/gateway.yaml (install_default.golden) adds
+    created-by, the pod's default inbound policy `all-authenticated` and cluster-autoscaler's safe-to-evict to
+    the three stable-2.8.1's chart has (inject, the ports requiring identity, enable-gateway)."""
+    annotations = {"linkerd.io/inject": "enabled", "config.linkerd.io/proxy-require-identity-inbound-ports": required,
+                   "config.linkerd.io/enable-gateway": "true"}
+    if cfg.profile.policy:
+        annotations = {**created_by(cfg), **annotations, "config.linkerd.io/default-inbound-policy": "all-authenticated",
+                       "cluster-autoscaler.kubernetes.io/safe-to-evict": "true"}
+    return annotations
 
 
 def credentials_secret_name(target: str) -> str:

@@ -6,23 +6,35 @@ injects, pkg/inject/inject.go AppendNamespaceAnnotations), else the cluster's, w
 Linkerd's default, all-unauthenticated (policy-controller/k8s/index/src/inbound/workload.rs default_policy,
 index.rs default_inbound_server: an invalid value is ignored with a warning). Once a Server selects the port, only
 clients some AuthorizationPolicy on that Server (or on its whole namespace) authorizes get through: one
-whose required authentications (MeshTLSAuthentication identities or service accounts) all match the client's
-mTLS identity, or one that requires none, which admits every client. Anything else is refused, HTTP requests
+whose required authentications all hold for the client: MeshTLSAuthentication identities or service accounts
+matching its mTLS identity, a NetworkAuthentication's networks holding its address. One that requires no
+identity admits unauthenticated clients; one that requires none at all admits every client. Anything else is refused, HTTP requests
 with 403 (linkerd.io/2/reference/authorization-policy: "a Server with no authorizations denies all traffic";
 default policy `all-unauthenticated`), unless the Server's `accessPolicy` (default `deny`) lets it through.
 The upstream behind this, at linkerd/linkerd2 edge-26.8.3: policy-controller/k8s/index/src/inbound/index.rs
-(client_authzs, policy_client_authz), .../inbound/meshtls_authentication.rs, .../defaults.rs, and
-policy-controller/core/src/identity_match.rs.
+(client_authzs, policy_client_authz), .../inbound/meshtls_authentication.rs, .../network_authentication.rs,
+.../defaults.rs, policy-controller/core/src/identity_match.rs and network_match.rs.
 
 An identity is `*` (any authenticated client), `*.<suffix>` (any identity ending in `.<suffix>`), or else
 compared exactly: no other glob (identity_match.rs; the proxy's Suffix::contains is an `ends_with`,
 linkerd2-proxy linkerd/proxy/server-policy/src/authz.rs). A client without a verified identity ("" or "-":
 plaintext, or TLS without a client certificate) matches no MeshTLSAuthentication or service account, not
-even `*`. NetworkAuthentication and ServerAuthorization are not modelled: the lab serves neither CRD, and a
-policy naming a NetworkAuthentication that does not exist is ignored, as upstream ignores it.
+even `*`.
+
+A NetworkAuthentication holds a client whose address is in one of its `networks`: in the `cidr` (a network or
+a single address) and in none of its `except` entries (policy-controller/k8s/api/src/policy/network.rs
+Network::contains); one with no networks is refused by the index, so it holds nobody. A policy naming one that
+does not exist, or a MeshTLSAuthentication that does not exist, is ignored (policy_client_authz bails), as is
+one naming two NetworkAuthentications. The simulated proxies do not know a client's source address: their
+connections are loopback sockets, and the address a real gateway sees depends on the cluster's SNAT (the
+chart's comment: on some providers the local node's). So where the client's address is unknown (`client_ip`
+None, as the proxy calls decide) a network holds the client only when it is a whole address family
+(`0.0.0.0/0`, `::/0`) with no exception: the multicluster chart's `source-cluster` does, a narrower one
+admits nobody here. ServerAuthorization is not modelled: the lab serves no such CRD.
 """
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 from ... import names
@@ -73,16 +85,69 @@ def _selects_port(server: dict, port: int, port_names: dict[int, str]) -> bool:
 def server_for(store: ObjectStore, pod: dict, port: int) -> dict | None:
     """The Server that selects the pod's `port` (by number or container port name), if any."""
     namespace, labels = pod["metadata"]["namespace"], pod["metadata"].get("labels") or {}
-    port_names = {p["containerPort"]: p.get("name", "") for c in pod.get("spec", {}).get("containers", [])
-                  for p in c.get("ports", []) if "containerPort" in p}
+    # containers and init containers (a native-sidecar proxy's `linkerd-proxy` port is on one), TCP ports only
+    # (workload.rs pod_tcp_ports_by_name, edge-26.8.3)
+    spec = pod.get("spec", {})
+    port_names = {p["containerPort"]: p.get("name", "")
+                  for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]
+                  for p in c.get("ports") or [] if "containerPort" in p and p.get("protocol", "TCP") == "TCP"}
     for server in store.views("Server", namespace):
         if _selects_pod(server, labels) and _selects_port(server, port, port_names):
             return server
     return None
 
 
-def _authenticated(store: ObjectStore, ref: dict, namespace: str, client_id: str, trust_domain: str) -> bool:
+def _network(text) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """A `cidr` or `except` entry (a network or one address, network.rs Cidr); None when it is neither. Host
+    bits are allowed, as ipnet keeps them and matches by the prefix."""
+    try:
+        return ipaddress.ip_network(str(text).strip(), strict=False)
+    except ValueError:
+        return None
+
+
+def network_holds(networks: list[dict], client_ip: str | None) -> bool:
+    """Whether a NetworkAuthentication's `networks` hold the client's address (any one network holds it when the
+    address is in its cidr and in none of its exceptions); with the address unknown, whether one of them is a
+    whole address family without exceptions."""
+    address = None
+    if client_ip is not None:
+        try:
+            address = ipaddress.ip_address(client_ip)
+        except ValueError:
+            return False
+    for entry in networks:
+        net = _network(entry.get("cidr", ""))
+        if net is None:
+            continue
+        excepts = [n for n in (_network(e) for e in entry.get("except") or []) if n is not None]
+        if address is None:
+            if net.prefixlen == 0 and not excepts:
+                return True
+            continue
+        if address.version == net.version and address in net and \
+                not any(address.version == ex.version and address in ex for ex in excepts):
+            return True
+    return False
+
+
+def _policy_refs_valid(store: ObjectStore, refs: list[dict], namespace: str) -> bool:
+    """Whether the policy controller indexes the policy at all: every MeshTLSAuthentication and
+    NetworkAuthentication it names exists, and it names at most one NetworkAuthentication
+    (index.rs policy_client_authz bails otherwise, and the policy authorizes nobody)."""
+    networks = [r for r in refs if r.get("kind") == "NetworkAuthentication"]
+    if len(networks) > 1:
+        return False
+    return all(store.view(r.get("kind"), r.get("namespace") or namespace, r.get("name", "")) is not None
+               for r in refs if r.get("kind") in ("MeshTLSAuthentication", "NetworkAuthentication"))
+
+
+def _authenticated(store: ObjectStore, ref: dict, namespace: str, client_id: str, trust_domain: str,
+                   client_ip: str | None = None) -> bool:
     kind, ref_ns = ref.get("kind"), ref.get("namespace") or namespace
+    if kind == "NetworkAuthentication":  # an address, not an identity: unauthenticated clients too
+        authn = store.view("NetworkAuthentication", ref_ns, ref.get("name", ""))
+        return authn is not None and network_holds(authn.get("spec", {}).get("networks") or [], client_ip)
     if client_id in ("", "-"):
         return False
     if kind == "ServiceAccount":
@@ -170,8 +235,10 @@ class Decision:
         return labels
 
 
-def decide(store: ObjectStore, pod: dict, port: int, client_id: str, trust_domain: str) -> Decision:
-    """Whether `client_id` may reach the pod's `port`, and which server and authorization said so."""
+def decide(store: ObjectStore, pod: dict, port: int, client_id: str, trust_domain: str,
+           client_ip: str | None = None) -> Decision:
+    """Whether `client_id` (from `client_ip`, None where unknown) may reach the pod's `port`, and which server
+    and authorization said so."""
     server = server_for(store, pod, port) if store.view_all("Server") else None
     if server is None:
         policy_name = default_policy(pod, port)
@@ -186,18 +253,20 @@ def decide(store: ObjectStore, pod: dict, port: int, client_id: str, trust_domai
             continue
         # no required authentication: unauthenticated clients from any network (policy_client_authz)
         refs = spec.get("requiredAuthenticationRefs") or []
-        if all(_authenticated(store, ref, namespace, client_id, trust_domain) for ref in refs):
+        if _policy_refs_valid(store, refs, namespace) and \
+                all(_authenticated(store, ref, namespace, client_id, trust_domain, client_ip) for ref in refs):
             return Decision(Refusal("server", name), ("authorizationpolicy", policy["metadata"]["name"]))
     access_policy = server.get("spec", {}).get("accessPolicy") or "deny"
     allowed = _access_policy_admits(access_policy, client_id)
     return Decision(Refusal("server", name), ("default", access_policy) if allowed else None)
 
 
-def denied_by(store: ObjectStore, pod: dict | None, port: int, client_id: str, trust_domain: str) -> Refusal | None:
+def denied_by(store: ObjectStore, pod: dict | None, port: int, client_id: str, trust_domain: str,
+              client_ip: str | None = None) -> Refusal | None:
     """None when the request may pass; else the server that refuses it."""
     if pod is None:
         return None
-    decision = decide(store, pod, port, client_id, trust_domain)
+    decision = decide(store, pod, port, client_id, trust_domain, client_ip)
     return None if decision.allowed else decision.server
 
 

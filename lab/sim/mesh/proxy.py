@@ -269,7 +269,9 @@ class Proxy:
         pod = self.cluster.store.view("Pod", self.namespace, self.pod_name)
         if pod is None:
             return None
-        decision = policy.decide(self.cluster.store, pod, port, client_id, self.cluster.spec["domain"])
+        # The client's address is not passed: the connection's peer is a loopback socket, not the simulated
+        # source (which SNAT decides on a real cluster); policy.network_holds then admits whole-family networks only
+        decision = policy.decide(self.cluster.store, pod, port, client_id, self.cluster.spec["domain"], client_ip=None)
         if self.profile.proxy_authz_metrics:
             self.stats.inc("inbound_http_authz_allow_total" if decision.allowed else "inbound_http_authz_deny_total",
                            **target_labels(self.pod_ip, port), **decision.labels(port), **tls_labels(client_id))
