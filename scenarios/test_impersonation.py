@@ -1,7 +1,7 @@
 """`kubectl --as`, `--as-group`, `--as-uid`: the API server acts as the user named when the caller may
 `impersonate` it (RBAC on users, groups, serviceaccounts, uids), and refuses with 403 otherwise
-(staging/src/k8s.io/apiserver/pkg/endpoints/filters/impersonation.go). The lab's admin certificate is in
-`system:masters`, so it may; a ServiceAccount token may only what its account is bound to.
+(staging/src/k8s.io/apiserver/pkg/endpoints/filters/impersonation.go). The lab's admin (kubeadm's admin.conf:
+cluster-admin from 1.29, system:masters before) may; a ServiceAccount token may only what its account is bound to.
 
 From Kubernetes 1.36 the ConstrainedImpersonation gate is on (k8s.io/apiserver pkg/features/kube_features.go
 at v0.37.0-beta.0): the filter first tries a constrained mode (`serviceaccount` for a service account alone,

@@ -1,8 +1,11 @@
 """The guide's own kubectl commands, typed against the lab: real kubectl, the lab's kubeconfig, kind's
 context names. On the simulation they reach the lab process's Kubernetes API; on kind, the clusters."""
 import base64
+import hashlib
 import json
 import os
+import re
+import ssl
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -187,13 +190,32 @@ def test_kubectl_auth_can_i_with_the_link_credentials_answers_as_the_charts_rbac
         assert answer.stdout.strip() == expected, f"can-i {verb} {resource}: {answer.stdout!r} {answer.stderr!r}"
 
 
+def _admin_certificate(lab, east) -> str:
+    """The admin's client certificate (PEM) in the lab's kubeconfig, as kubectl presents it."""
+    config = yaml.safe_load(open(lab.backend.provider.kubeconfig_path()))
+    context = next(c["context"] for c in config["contexts"] if c["name"] == f"kind-{east.name}")
+    user = next(u["user"] for u in config["users"] if u["name"] == context["user"])
+    if "client-certificate-data" in user:
+        return base64.b64decode(user["client-certificate-data"]).decode()
+    return open(user["client-certificate"]).read()
+
+
 def test_kubectl_auth_whoami_names_the_admin_an_impersonated_user_and_the_links_service_account(lab, west, east, tmp_path):
     """`kubectl auth whoami` (a SelfSubjectReview, which every authenticated user may create) answers with the
     user the request was made as: the kubeconfig's admin, whom `--as` names instead, or west's link account."""
     admin = east.kubectl("auth", "whoami")
     assert admin.returncode == 0, admin.stderr
-    assert [line.split(None, 1) for line in admin.stdout.splitlines()] == [
-        ["ATTRIBUTE", "VALUE"], ["Username", "kubernetes-admin"], ["Groups", "[system:masters system:authenticated]"]]
+    server = json.loads(east.kubectl("version", "-o", "json").stdout)["serverVersion"]
+    release = (int(server["major"]), int("".join(c for c in server["minor"] if c.isdigit())))
+    # kubeadm's admin.conf (which kind exports) is in kubeadm:cluster-admins from 1.29, system:masters before
+    # (cmd/kubeadm/app/phases/kubeconfig/kubeconfig.go); from 1.32 a certificate's user carries its fingerprint
+    # as credential id (k8s.io/apiserver pkg/authentication/request/x509/x509.go), printed as an Extra row
+    group = "kubeadm:cluster-admins" if release >= (1, 29) else "system:masters"
+    rows = [["ATTRIBUTE", "VALUE"], ["Username", "kubernetes-admin"], ["Groups", f"[{group} system:authenticated]"]]
+    if release >= (1, 32):
+        der = ssl.PEM_cert_to_DER_cert(_admin_certificate(lab, east))
+        rows.append(["Extra: authentication.kubernetes.io/credential-id", f"[X509SHA256={hashlib.sha256(der).hexdigest()}]"])
+    assert [re.split(r"\s{2,}", line.strip()) for line in admin.stdout.splitlines()] == rows  # columns: 2+ spaces apart
     alice = json.loads(east.kubectl("auth", "whoami", "--as=alice", "--as-group=ops", "-o", "json").stdout)
     assert alice["status"]["userInfo"] == {"username": "alice", "groups": ["ops", "system:authenticated"]}
     secret = manifests.credentials_secret_name(east.name)

@@ -174,7 +174,8 @@ def test_impersonation_is_refused_naming_the_first_thing_not_allowed():
     bob = rbac.User("bob", ("system:authenticated",))
     alice = _as(store, bob, [("Impersonate-User", "alice"), ("Impersonate-Group", "ops"), ("Impersonate-Uid", "42"),
                              ("Impersonate-Extra-Scopes", "view")])
-    assert alice == rbac.User("alice", ("ops", "system:authenticated"))
+    # the extras asked for are the impersonated user's (what `kubectl auth whoami` would list)
+    assert alice == rbac.User("alice", ("ops", "system:authenticated"), (("scopes", ("view",)),))
     assert _as(store, bob, {"Impersonate-User": "system:serviceaccount:ops:robot"}).name == "system:serviceaccount:ops:robot"
 
     def refusal(headers) -> ApiError:

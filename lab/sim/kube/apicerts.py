@@ -2,7 +2,7 @@
 
 Per cluster: a CA (CN `kubernetes`, as kubeadm names it), the API server's serving certificate
 (localhost and 127.0.0.1), and the admin's client certificate (CN `kubernetes-admin`, O
-`system:masters`, the group RBAC never refuses) that goes into the lab's kubeconfig. Kept under the
+`kubeadm:cluster-admins` from Kubernetes 1.29, `system:masters` before) that goes into the lab's kubeconfig. Kept under the
 lab process's state directory so a restarted lab process serves the same CA, and a kubeconfig
 written earlier keeps working. Private keys are 0600.
 """
@@ -21,7 +21,12 @@ from ...trust.pki import write_private, write_public
 if TYPE_CHECKING:
     from cryptography import x509
 
-ADMIN_USER, ADMIN_GROUP = "kubernetes-admin", "system:masters"
+ADMIN_USER = "kubernetes-admin"
+# The admin's group (the certificate's O). kubeadm writes admin.conf, which kind exports, for group
+# kubeadm:cluster-admins from v1.29 (bound to cluster-admin by a ClusterRoleBinding of the same name; the
+# system:masters certificate went to super-admin.conf: cmd/kubeadm/app/phases/kubeconfig/kubeconfig.go,
+# ClusterAdminsGroupAndClusterRoleBinding); before, admin.conf was in system:masters.
+ADMIN_GROUP, ADMIN_GROUP_BEFORE_1_29 = "kubeadm:cluster-admins", "system:masters"
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,7 @@ class ApiCerts:
     def admin(self) -> tuple[Path, Path]:
         return self.directory / "admin.crt", self.directory / "admin.key"
 
-    def ensure(self) -> "ApiCerts":
+    def ensure(self, admin_group: str = ADMIN_GROUP) -> "ApiCerts":
         """The certificates, made where any is missing or empty. They are written without fsync (each
         durable write is two, ~1.5 ms here: twelve per cluster on the lab process's loop while `up` waits for
         its clusters): a killed lab process loses nothing the kernel holds; only a machine that goes down before
@@ -69,7 +74,7 @@ class ApiCerts:
         write_public(self.server[0], _pem(server), durable=False)
         write_private(self.server[1], _key_pem(server_key), durable=False)
         admin_key = ec.generate_private_key(ec.SECP256R1())
-        admin = _sign(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, ADMIN_GROUP),
+        admin = _sign(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, admin_group),
                                  x509.NameAttribute(NameOID.COMMON_NAME, ADMIN_USER)]), ca_name,
                       admin_key.public_key(), ca_key, ca=False, usages=[ExtendedKeyUsageOID.CLIENT_AUTH], sans=None)
         write_public(self.admin[0], _pem(admin), durable=False)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 class User:
     name: str
     groups: tuple[str, ...]
+    extra: tuple[tuple[str, tuple[str, ...]], ...] = ()  # user.Info's Extra: (key, values), keys sorted
 
     @classmethod
     def service_account(cls, namespace: str, name: str) -> "User":

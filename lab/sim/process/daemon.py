@@ -26,7 +26,8 @@ from urllib.parse import urlsplit
 
 from ...parsers import cli_output
 from ...model.profiles import DEFAULT_PROFILE, PROFILES
-from ..kube.apicerts import ApiCerts
+from ..kube.apicerts import ADMIN_GROUP, ADMIN_GROUP_BEFORE_1_29, ApiCerts
+from ..kube.apiserver.schemas import release
 from ..kube.apiserver.server import KubeAPI
 from ..kube.store import Change, ObjectError, key_of
 from ..mesh.checks import cluster_checks
@@ -83,6 +84,25 @@ def node_objects(cluster: str, kubelet_version: str, index: int) -> list[dict]:
                                     "kernelVersion": "(simulated)", "containerRuntimeVersion": "containerd://(simulated)",
                                     "architecture": "amd64", "operatingSystem": "linux"}}}]
 
+def admin_rbac(kubernetes_version: str) -> list[dict]:
+    """What lets the admin's group do everything from Kubernetes 1.29: the API server's bootstrap ClusterRole
+    cluster-admin (every verb on every resource and path: plugin/pkg/auth/authorizer/rbac/bootstrappolicy/policy.go)
+    and kubeadm's ClusterRoleBinding kubeadm:cluster-admins of group kubeadm:cluster-admins to it
+    (cmd/kubeadm/app/phases/kubeconfig, EnsureAdminClusterRoleBinding). Before 1.29 the admin is in
+    system:masters, which RBAC never refuses."""
+    if release(kubernetes_version) < (1, 29):
+        return []
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": "cluster-admin", "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
+                         "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"}},
+            "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}, {"nonResourceURLs": ["*"], "verbs": ["*"]}]}
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+               "metadata": {"name": ADMIN_GROUP},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": ADMIN_GROUP}]}
+    return [role, binding]
+
+
 class LabProcess:
     def __init__(self, state_dir: Path):
         self.state_dir = state_dir
@@ -115,6 +135,8 @@ class LabProcess:
                 cluster.store.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
             for obj in node_objects(name, spec.get("kubernetes_version", "v1.32.0"), len(self.clusters)):
                 cluster.store.apply(obj)
+            for obj in admin_rbac(spec.get("kubernetes_version", "v1.32.0")):
+                cluster.store.apply(obj)
             cluster.store.apply(controllers.kube_dns_service(cluster.spec["service_subnet"]))
         cluster.cluster_store = ClusterStore(cluster)
         kubelet = Kubelet(cluster)
@@ -144,8 +166,9 @@ class LabProcess:
     async def _serve_api(self, cluster: SimCluster) -> None:
         """The cluster's Kubernetes API, on the port it had before a restart when that port is still free
         (so a kubeconfig written earlier keeps working)."""
-        certs = ApiCerts.of(self.state_dir, cluster.name).ensure()
-        api = KubeAPI(cluster, certs, cluster.spec.get("kubernetes_version", "v1.32.0"), _exec)
+        version = cluster.spec.get("kubernetes_version", "v1.32.0")
+        certs = ApiCerts.of(self.state_dir, cluster.name).ensure(ADMIN_GROUP if release(version) >= (1, 29) else ADMIN_GROUP_BEFORE_1_29)
+        api = KubeAPI(cluster, certs, version, _exec)
         try:
             port = await api.start(int(cluster.spec.get("api_port", 0)))
         except OSError:

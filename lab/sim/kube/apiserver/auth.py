@@ -9,6 +9,7 @@ Kubernetes version's filter (below), and every later decision is about the user 
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 import time
@@ -33,16 +34,26 @@ ANONYMOUS = rbac.User("system:anonymous", ("system:unauthenticated",))
 PUBLIC_INFO = frozenset({"/healthz", "/livez", "/readyz", "/version", "/version/"})
 
 
-def authenticate(request: web.Request, store: ObjectStore) -> rbac.User:
+CREDENTIAL_ID = "authentication.kubernetes.io/credential-id"
+
+
+def authenticate(request: web.Request, store: ObjectStore, credential_ids: bool = False) -> rbac.User:
     """Who sent the request: the admin's client certificate, a ServiceAccount token, or nobody (anonymous).
-    A bearer token that matches no account is refused here with 401."""
+    A bearer token that matches no account is refused here with 401. `credential_ids` (Kubernetes 1.32+): a
+    certificate's user carries `X509SHA256=<its fingerprint>` as its credential id (CommonNameUserConversion in
+    k8s.io/apiserver pkg/authentication/request/x509/x509.go at v0.32.0 and v0.37.0-beta.0; not at v0.31.0)."""
     peer = request.transport.get_extra_info("peercert") if request.transport else None
     if peer:
         fields = [item for rdn in peer.get("subject", ()) for item in rdn]
         cn = next((v for k, v in fields if k == "commonName"), None)
         groups = tuple(v for k, v in fields if k == "organizationName")
         if cn:
-            return rbac.User(cn, (*groups, "system:authenticated"))
+            extra = ()
+            tls = request.transport.get_extra_info("ssl_object")
+            if credential_ids and tls is not None:
+                fingerprint = hashlib.sha256(tls.getpeercert(binary_form=True)).hexdigest()
+                extra = ((CREDENTIAL_ID, (f"X509SHA256={fingerprint}",)),)
+            return rbac.User(cn, (*groups, "system:authenticated"), extra)
     token = bearer_token(request.headers.get("Authorization", ""))
     if token is None:
         return ANONYMOUS
@@ -102,10 +113,13 @@ def access_review(store: ObjectStore, user: rbac.User, review: dict) -> dict:
 
 def self_review(user: rbac.User) -> dict:
     """A SelfSubjectReview's answer: the user the request was made as, after impersonation (the registry's
-    selfsubjectreview REST `Create`: a creation time, and the user's name and groups)."""
+    selfsubjectreview REST `Create`: a creation time, and the user's name, groups and extra)."""
+    info = {"username": user.name, "groups": list(user.groups)}
+    if user.extra:
+        info["extra"] = {key: list(values) for key, values in user.extra}
     return {"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
             "metadata": {"creationTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
-            "status": {"userInfo": {"username": user.name, "groups": list(user.groups)}}}
+            "status": {"userInfo": info}}
 
 
 def access_review_from_protobuf(body: bytes) -> dict:
@@ -159,6 +173,12 @@ class Wanted:
     @property
     def only_name(self) -> bool:
         return not (self.groups or self.uid or self.extras)
+
+    @property
+    def extra(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """The extras as the impersonated user.Info holds them: values gathered by key, keys sorted."""
+        keys = sorted({key for key, _ in self.extras})
+        return tuple((key, tuple(v for k, v in self.extras if k == key)) for key in keys)
 
 
 def _subdomain(name: str) -> bool:
@@ -218,7 +238,7 @@ def _legacy(store: ObjectStore, requestor: rbac.User, wanted: Wanted) -> rbac.Us
     groups = wanted.groups
     if account and not groups:  # a service account's groups follow from it (serviceaccount.MakeGroupNames)
         groups = ("system:serviceaccounts", f"system:serviceaccounts:{account[0]}")
-    return rbac.User(wanted.user, _impersonated_groups(wanted.user, groups))
+    return rbac.User(wanted.user, _impersonated_groups(wanted.user, groups), wanted.extra)
 
 
 def _mode(wanted: Wanted) -> str | None:
@@ -264,7 +284,7 @@ def _constrained(store: ObjectStore, requestor: rbac.User, wanted: Wanted, mode:
                 _check(store, requestor, rbac.Request(verb, AUTHENTICATION, "groups", "", group))
     if wanted.extras:
         _check_extras(store, requestor, verb, wanted.extras)
-    return rbac.User(wanted.user, _impersonated_groups(wanted.user, groups))
+    return rbac.User(wanted.user, _impersonated_groups(wanted.user, groups), wanted.extra)
 
 
 def _check_extras(store: ObjectStore, requestor: rbac.User, verb: str, extras: tuple[tuple[str, str], ...]) -> None:

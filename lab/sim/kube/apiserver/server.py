@@ -115,7 +115,8 @@ class KubeAPI:
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         try:
-            user = authenticate(request, self.store)  # 401 for a bad token; no credentials: system:anonymous
+            # 401 for a bad token; no credentials: system:anonymous
+            user = authenticate(request, self.store, credential_ids=release(self.version) >= (1, 32))
             path = request.path.rstrip("/") or "/"
             # `kubectl --as`: from here on, the user acted as (1.36+ asks about the request itself too)
             user = impersonated(request, self.store, user, self._asked(request, path), self.constrained_impersonation)
