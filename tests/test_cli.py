@@ -117,12 +117,14 @@ def test_up_status_down_round_trip_shows_no_secrets(tmp_path):
         reached = inv(tmp_path, "address", f"{gateway}:4143")
         host, _, port = reached.stdout.strip().rpartition(":")
         # The gateway itself answers there: its certificate chains to this lab's anchor (a TCP connect alone
-        # proves nothing where a proxy accepts every address).
+        # proves nothing where a proxy accepts every address). Its proxy answers a ClientHello naming its identity.
+        identity = "linkerd-gateway.linkerd-multicluster.serviceaccount.identity.linkerd.cluster.local"
         tls = ssl.create_default_context(cafile=str(tmp_path / ".lab" / "cli" / "pki" / "root.crt"))
         tls.check_hostname = False
-        with socket.create_connection((host, int(port)), timeout=5) as raw, tls.wrap_socket(raw) as conn:
+        with socket.create_connection((host, int(port)), timeout=5) as raw, \
+                tls.wrap_socket(raw, server_hostname=identity) as conn:
             names = [v for k, v in conn.getpeercert().get("subjectAltName", ()) if k == "DNS"]
-        assert names == ["linkerd-gateway.linkerd-multicluster.serviceaccount.identity.linkerd.cluster.local"], names
+        assert names == [identity], names
         nothing = inv(tmp_path, "address", "172.18.255.200:9")
         assert nothing.returncode == 1 and "nothing on the lab's network answers at 172.18.255.200:9" in nothing.stderr
         assert inv(tmp_path, "address", "172.18.255.200").returncode == 2
