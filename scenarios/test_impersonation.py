@@ -57,7 +57,7 @@ def robot(lab, east, tmp_path):
         yield str(path)
     finally:
         east.kubectl("delete", "clusterrolebinding,clusterrole", "-l", "lab-test=impersonation", "--ignore-not-found")
-        east.kubectl("delete", "namespace", NS, "--wait=false")
+        east.kubectl("delete", "namespace", NS)  # and wait: a namespace is Terminating until its content is gone
 
 
 def test_the_admin_acting_as_nobody_is_allowed_nothing_and_the_refusal_names_nobody(east):

@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from lab import steps
+from lab.backends.base import wait_until
 from lab.sim.kube import patches, rbac
 from lab.sim.kube.apicerts import ApiCerts
 from lab.sim.kube.apiserver.selectors import label_matcher
@@ -482,3 +483,30 @@ def test_the_event_recorder_creates_counts_up_and_logs_a_refusal(shared, shared_
     events = recorded()
     assert len(events) == 1 and events[0]["source"]["component"] == "linkerd-service-mirror-east", events
     assert events[0]["involvedObject"]["name"] == "linkerd-gateway"
+
+
+def test_a_deleted_namespace_is_terminating_until_its_content_is_gone(shared):
+    """The namespace's registry marks it (Terminating) and answers with it; the NamespaceLifecycle admission
+    refuses new content in it, a second DELETE is a 409, and the namespace controller removes it once what it
+    holds is gone: here a ConfigMap whose finalizer keeps it (and so the namespace) until a write removes it."""
+    base, ns = shared[1], "terminating"
+    assert base.call("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})[0] == 201
+    at = f"/api/v1/namespaces/{ns}/configmaps"
+    assert base.call("POST", at, {**_cm(ns), "metadata": {"name": "held", "namespace": ns,
+                                                          "finalizers": ["example.com/hold"]}})[0] == 201
+    status, body = base.call("DELETE", f"/api/v1/namespaces/{ns}")
+    assert status == 200 and body["status"]["phase"] == "Terminating" and body["metadata"]["deletionTimestamp"], body
+    wait_until(lambda: base.call("GET", f"{at}/held")[1]["metadata"].get("deletionTimestamp"), 10,
+               "the namespace controller to mark the held ConfigMap")
+    status, body = base.call("POST", at, _cm(ns))
+    assert (status, body["message"]) == (403, f'configmaps "probe" is forbidden: unable to create new content in namespace '
+                                              f'{ns} because it is being terminated'), body
+    assert body["details"]["causes"] == [{"reason": "NamespaceTerminating", "message": f"namespace {ns} is being terminated",
+                                          "field": "metadata.namespace"}]
+    status, body = base.call("DELETE", f"/api/v1/namespaces/{ns}")
+    assert (status, body["reason"]) == (409, "Conflict") and "The system is ensuring all content is removed" in body["message"]
+    assert base.call("GET", f"/api/v1/namespaces/{ns}")[1]["status"]["phase"] == "Terminating", "still held"
+    status, _ = base.call("PATCH", f"{at}/held", {"metadata": {"finalizers": None}}, content_type="application/merge-patch+json")
+    assert status == 200
+    wait_until(lambda: base.call("GET", f"/api/v1/namespaces/{ns}")[0] == 404, 10, "the namespace to be gone")
+    assert base.call("GET", f"{at}/held")[0] == 404

@@ -135,9 +135,13 @@ class ObjectStore:
             new.pop("status", None)
             if "status" in old:
                 new["status"] = old["status"]
-            for field in ("uid", "creationTimestamp", "resourceVersion", "generation"):
-                if field in old["metadata"]:
+            for field in ("uid", "creationTimestamp", "resourceVersion", "generation", "deletionTimestamp"):
+                if field in old["metadata"]:  # a deletion, once begun, is not taken back by a write
                     new["metadata"][field] = old["metadata"][field]
+            if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers") and key[0] != "Namespace":
+                # its last finalizer is gone: the object goes (the generic registry's Update deletes it then;
+                # a Namespace waits on its own spec.finalizers, the namespace controller's)
+                return self.delete(key[0], key[1], key[2])
             # Fields the server fills in survive a re-apply that leaves them out,
             # as kubectl's three-way merge keeps them.
             for field in SERVER_FILLED_SPEC.get(key[0], ()):
@@ -190,11 +194,21 @@ class ObjectStore:
         return removed is not None
 
     def delete_namespaced(self, namespace: str) -> int:
-        """Every object in `namespace` (what the namespace controller removes once its namespace is deleted)."""
-        doomed = [(kind, name) for kind, objects in self._kinds.items() for (ns, name) in objects if ns == namespace]
-        for kind, name in doomed:
-            self.delete(kind, namespace, name)
-        return len(doomed)
+        """Delete every object in `namespace` (what the namespace controller does once its namespace is deleted):
+        one with finalizers is only marked (deletionTimestamp) and stays until they are gone. The number left."""
+        left = 0
+        for kind, objects in list(self._kinds.items()):
+            for (ns, name), obj in list(objects.items()):
+                if ns != namespace:
+                    continue
+                if not obj["metadata"].get("finalizers"):
+                    self.delete(kind, namespace, name)
+                    continue
+                left += 1
+                if not obj["metadata"].get("deletionTimestamp"):
+                    self.apply({**obj, "metadata": {**obj["metadata"], "deletionTimestamp": time.strftime(
+                        "%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "deletionGracePeriodSeconds": 0}})
+        return left
 
     # -- persistence -------------------------------------------------------
     def dump(self) -> list[dict]:

@@ -141,7 +141,7 @@ class LabProcess:
         cluster.cluster_store = ClusterStore(cluster)
         kubelet = Kubelet(cluster)
         cluster.controllers = [
-            controllers.CustomResourceDefinitions(cluster),
+            controllers.CustomResourceDefinitions(cluster), controllers.Namespaces(cluster),
             controllers.ServiceIPs(cluster), controllers.ServiceAccountTokens(cluster), controllers.MetalLB(cluster),
             workloads.Deployments(cluster, kubelet), jobs.Jobs(cluster, kubelet), jobs.ReplicationControllers(cluster, kubelet),
             kubelet, controllers.Endpoints(cluster), ServiceMirror(cluster),

@@ -104,6 +104,23 @@ class ServiceAccountTokens:
                 self.cluster.store.apply(secret)
 
 
+class Namespaces:
+    """The namespace controller (pkg/controller/namespace in kubernetes/kubernetes): a namespace marked for
+    deletion loses its content, then its `kubernetes` finalizer, and is gone. Until then it is Terminating and
+    the API server refuses new content in it (rest.py); an object with finalizers keeps it so until they go."""
+
+    def __init__(self, cluster: "SimCluster"):
+        self.cluster = cluster
+
+    async def reconcile(self) -> None:
+        store = self.cluster.store
+        for namespace in [n for n in store.views("Namespace") if n["metadata"].get("deletionTimestamp")]:
+            name = namespace["metadata"]["name"]
+            # delete what it holds; what has finalizers is only marked, and holds the namespace until they are gone
+            if store.delete_namespaced(name) == 0:
+                store.delete("Namespace", "", name)
+
+
 class CustomResourceDefinitions:
     """The apiextensions controller: a CRD's names are accepted and it is established at once (no two CRDs
     of the lab claim the same names), which `kubectl wait --for=condition=established` waits for."""

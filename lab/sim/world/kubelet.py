@@ -57,6 +57,11 @@ class Kubelet:
         # runtime left behind would keep its address, which the next new pod may be given.
         for key in [k for k in self.cluster.pods if store.view("Pod", *k) is None]:
             await self.delete_pod(*key)
+        # One whose finalizers keep the object (a Job's tracking finalizer, say) is stopped and left Failed, its
+        # containers killed, for whoever holds the finalizer to see it end (the kubelet's terminal phase for a
+        # deleted pod, pkg/kubelet/kubelet_pods.go)
+        for key in [k for k in self.cluster.pods if (store.view("Pod", *k) or {}).get("metadata", {}).get("deletionTimestamp")]:
+            self._kill(store.view("Pod", *key), self.cluster.pods.pop(key))
         self._wake_when_due(now)
 
     def _wake_when_due(self, now: float) -> None:
@@ -217,6 +222,18 @@ class Kubelet:
             injected["metadata"] = {**pod["metadata"], "annotations": {**annotations, policy.DEFAULT_POLICY_ANNOTATION: inherited}}
         self.cluster.store.apply(injected)
         return self.cluster.store.view("Pod", pod["metadata"]["namespace"], pod["metadata"]["name"])
+
+    def _kill(self, pod: dict, runtime: PodRuntime) -> None:
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        self.cluster.event("Pod", f"{ns}/{name}", "Killing", f"Stopping pod {name}")
+        status = dict(pod.get("status") or {})
+        killed = {"terminated": {"exitCode": 137, "reason": "Error", "finishedAt": stamp(time.time())}}
+        status["containerStatuses"] = [{**c, "ready": False, "started": False, "state": killed}
+                                       for c in status.get("containerStatuses") or []]
+        self.cluster.store.set_status("Pod", ns, name, {**status, "phase": "Failed"})
+        task = asyncio.get_running_loop().create_task(self._drain(runtime, ns, name))
+        self._draining.add(task)
+        task.add_done_callback(self._draining.discard)
 
     async def delete_pod(self, ns: str, name: str) -> None:
         """Out of the endpoints and the network at once; in-flight connections get DRAIN_SECONDS to finish,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -111,9 +112,19 @@ class Resources:
                 raise ApiError(400, "BadRequest", "the namespace of the provided object does not match the namespace "
                                                   "sent on the request")
             meta["namespace"] = namespace or meta.get("namespace") or "default"
-            if self.store.view("Namespace", "", meta["namespace"]) is None:
+            home = self.store.view("Namespace", "", meta["namespace"])
+            if home is None:
                 raise ApiError(404, "NotFound", f'namespaces "{meta["namespace"]}" not found',
                                {"name": meta["namespace"], "kind": "namespaces"})
+            if current is None and home.get("status", {}).get("phase") == "Terminating":
+                # the NamespaceLifecycle admission plugin (k8s.io/apiserver pkg/admission/plugin/namespace/lifecycle/
+                # admission.go at v0.37.0-beta.0): no create into a namespace being deleted; updates and deletes go on
+                plural = res.plural if not res.group else f"{res.plural}.{res.group}"
+                raise ApiError(403, "Forbidden", f'{plural} "{meta.get("name", "")}" is forbidden: unable to create new '
+                                                 f'content in namespace {meta["namespace"]} because it is being terminated',
+                               {"name": meta.get("name", ""), "group": res.group, "kind": res.plural,
+                                "causes": [{"reason": "NamespaceTerminating", "field": "metadata.namespace",
+                                            "message": f'namespace {meta["namespace"]} is being terminated'}]})
         else:
             meta.pop("namespace", None)
         if obj.get("kind", res.kind) != res.kind:
@@ -205,7 +216,11 @@ class Resources:
             self.store.set_status(res.kind, namespace, name, obj.get("status", {}))
         else:
             self.store.apply(obj)
-        return self.get(res, namespace, name)
+        written = self.store.view(res.kind, namespace, name)
+        # a write that took the last finalizer of an object being deleted has deleted it: the answer is the
+        # object as it was written (the generic registry's Update returns it so)
+        return self.get(res, namespace, name) if written is not None else {**obj, "metadata": {**obj["metadata"], **{
+            k: current["metadata"][k] for k in ("uid", "creationTimestamp", "deletionTimestamp") if k in current["metadata"]}}}
 
     def patch(self, request: web.Request, res: Resource, namespace: str, name: str, sub: str, body: bytes,
               write: Write) -> web.Response:
@@ -261,15 +276,40 @@ class Resources:
         if (res.group, res.kind) == ("", "Namespace") and name in IMMORTAL_NAMESPACES:  # admission: dry run too
             raise ApiError(403, "Forbidden", f'namespaces "{name}" is forbidden: this namespace may not be deleted',
                            {"name": name, "kind": "namespaces"})
+        if (res.group, res.kind) == ("", "Namespace"):
+            return self._terminate(res, obj, dry_run)
+        if obj["metadata"].get("finalizers"):
+            # with finalizers it is only marked, and answered with (the generic registry's graceful path); it goes
+            # when a write removes the last one (store.apply)
+            if not dry_run and not obj["metadata"].get("deletionTimestamp"):
+                self.store.apply({**obj, "metadata": {**obj["metadata"], "deletionTimestamp": _now(),
+                                                      "deletionGracePeriodSeconds": 0}})
+            return self.get(res, namespace, name) if not dry_run else obj
         if not dry_run:
             self.store.delete(res.kind, namespace, name)
-            if res.kind == "Namespace":  # its contents go with it (a real one is Terminating until they have)
-                self.store.delete_namespaced(name)
         if (res.group, res.kind) in RETURNS_DELETED:
             return obj
         details = {"name": name, "group": res.group, "kind": res.plural, "uid": obj["metadata"].get("uid")}
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                 "details": {k: v for k, v in details.items() if v}}
+
+    def _terminate(self, res: Resource, namespace: dict, dry_run: bool) -> dict:
+        """DELETE of a Namespace, as its registry does (pkg/registry/core/namespace/storage/storage.go in
+        kubernetes/kubernetes): the first one marks it (deletionTimestamp, phase Terminating) and answers with it;
+        the namespace controller then removes its content and it (lab/sim/world/controllers.py Namespaces); a
+        DELETE while it still has finalizers is a 409."""
+        meta, name = namespace["metadata"], namespace["metadata"]["name"]
+        if meta.get("deletionTimestamp"):
+            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on namespaces "{name}": The system is ensuring '
+                                            "all content is removed from this namespace.  Upon completion, this namespace "
+                                            "will automatically be purged by the system.", {"name": name, "kind": "namespaces"})
+        marked = {**namespace, "metadata": {**meta, "deletionTimestamp": _now()},
+                  "status": {**namespace.get("status", {}), "phase": "Terminating"}}
+        if dry_run:
+            return marked
+        self.store.apply(marked)
+        self.store.set_status("Namespace", "", name, marked["status"])
+        return self.get(res, "", name)
 
     # -- scale ----------------------------------------------------------------------------------
     def scale(self, res: Resource, obj: dict) -> dict:
@@ -292,6 +332,10 @@ class Resources:
         if not dry_run:
             self.store.apply(obj)
         return self.scale(res, self.get(res, current["metadata"].get("namespace", ""), current["metadata"]["name"]))
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def initial_status(res: Resource, obj: dict) -> dict | None:
