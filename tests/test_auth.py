@@ -175,7 +175,7 @@ def test_impersonation_is_refused_naming_the_first_thing_not_allowed():
     alice = _as(store, bob, [("Impersonate-User", "alice"), ("Impersonate-Group", "ops"), ("Impersonate-Uid", "42"),
                              ("Impersonate-Extra-Scopes", "view")])
     # the extras asked for are the impersonated user's (what `kubectl auth whoami` would list)
-    assert alice == rbac.User("alice", ("ops", "system:authenticated"), (("scopes", ("view",)),))
+    assert alice == rbac.User("alice", ("ops", "system:authenticated"), (("scopes", ("view",)),), uid="42")
     assert _as(store, bob, {"Impersonate-User": "system:serviceaccount:ops:robot"}).name == "system:serviceaccount:ops:robot"
 
     def refusal(headers) -> ApiError:
@@ -221,8 +221,8 @@ def test_groups_or_a_uid_without_a_user_is_an_internal_error_naming_what_was_ask
 LIST_PODS = auth.Asked(rbac.Request("list", "", "pods", "default"))
 
 
-def _constrained(store, requestor, headers, asked=LIST_PODS):
-    return auth.impersonated(_request(headers), store, requestor, asked, constrained=True)
+def _constrained(store, requestor, headers, asked=LIST_PODS, remembered=None):
+    return auth.impersonated(_request(headers), store, requestor, asked, constrained=True, remembered=remembered)
 
 
 def _bind(store, name: str, rules: list, user: str = "bob") -> None:
@@ -237,7 +237,6 @@ BOB = rbac.User("bob", ("system:authenticated",))
 def test_a_constrained_refusal_is_the_first_modes_and_names_the_request_not_the_user():
     store = ObjectStore()
     _bind(store, "legacy-carol", [{"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"], "resourceNames": ["carol"]}])
-    assert _constrained(store, BOB, {"Impersonate-User": "carol"}).name == "carol", "legacy still lets bob be carol"
     with pytest.raises(ApiError) as refused:
         _constrained(store, BOB, {"Impersonate-User": "dave"})
     assert str(refused.value.message) == ('pods is forbidden: User "bob" cannot impersonate-on:user-info:list resource "pods" '
@@ -245,6 +244,34 @@ def test_a_constrained_refusal_is_the_first_modes_and_names_the_request_not_the_
     with pytest.raises(ApiError) as refused:  # a service account alone: the serviceaccount mode, about a path here
         _constrained(store, BOB, {"Impersonate-User": "system:serviceaccount:ops:robot"}, auth.Asked(None, "/api", "get"))
     assert str(refused.value.message) == 'forbidden: User "bob" cannot impersonate-on:serviceaccount:get path "/api"'
+
+
+def test_the_mode_that_last_worked_for_a_requestor_is_tried_first_and_its_refusal_is_the_one_told():
+    """constrained_impersonation.go getImpersonatedUser: bob became carol through the legacy mode, so legacy goes
+    first for bob from then on, and dave's refusal is legacy's; another requestor still meets user-info's first."""
+    store, remembered = ObjectStore(), {}
+    _bind(store, "legacy-carol", [{"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"], "resourceNames": ["carol"]}])
+    assert _constrained(store, BOB, {"Impersonate-User": "carol"}, remembered=remembered).name == "carol"
+    assert remembered == {"bob": "legacy"}
+    with pytest.raises(ApiError) as refused:
+        _constrained(store, BOB, {"Impersonate-User": "dave"}, remembered=remembered)
+    assert str(refused.value.message) == ('users "dave" is forbidden: User "bob" cannot impersonate resource "users" '
+                                          'in API group "" at the cluster scope')
+    with pytest.raises(ApiError) as refused:
+        _constrained(store, rbac.User("eve", ("system:authenticated",)), {"Impersonate-User": "dave"}, remembered=remembered)
+    assert "cannot impersonate-on:user-info:list" in str(refused.value.message)
+
+
+def test_the_legacy_mode_from_1_36_checks_the_uid_before_the_groups():
+    """mode.go's legacy mode: user, uid, groups, extras (the v1.32 filter asked the uid last)."""
+    store = ObjectStore()
+    _bind(store, "alice-only", [{"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"], "resourceNames": ["alice"]}])
+    headers = [("Impersonate-User", "alice"), ("Impersonate-Group", "ops"), ("Impersonate-Uid", "42")]
+    with pytest.raises(ApiError) as before:
+        _as(store, BOB, headers)
+    with pytest.raises(ApiError) as since:
+        _constrained(store, BOB, headers, remembered={"bob": "legacy"})
+    assert (before.value.details["kind"], since.value.details["kind"]) == ("groups", "uids")
 
 
 def test_a_constrained_mode_checks_each_part_in_authentication_k8s_io_and_never_grants_system_masters():

@@ -18,6 +18,7 @@ class User:
     name: str
     groups: tuple[str, ...]
     extra: tuple[tuple[str, tuple[str, ...]], ...] = ()  # user.Info's Extra: (key, values), keys sorted
+    uid: str = ""
 
     @classmethod
     def service_account(cls, namespace: str, name: str) -> "User":

@@ -114,7 +114,7 @@ def access_review(store: ObjectStore, user: rbac.User, review: dict) -> dict:
 def self_review(user: rbac.User) -> dict:
     """A SelfSubjectReview's answer: the user the request was made as, after impersonation (the registry's
     selfsubjectreview REST `Create`: a creation time, and the user's name, groups and extra)."""
-    info = {"username": user.name, "groups": list(user.groups)}
+    info = {"username": user.name, **({"uid": user.uid} if user.uid else {}), "groups": list(user.groups)}
     if user.extra:
         info["extra"] = {key: list(values) for key, values in user.extra}
     return {"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
@@ -224,21 +224,22 @@ def _impersonated_groups(name: str, groups: tuple[str, ...]) -> tuple[str, ...]:
     return (*groups, "system:authenticated")
 
 
-def _legacy(store: ObjectStore, requestor: rbac.User, wanted: Wanted) -> rbac.User:
-    """The legacy filter: `impersonate` on each thing asked for, the first refused is the 403."""
+def _legacy(store: ObjectStore, requestor: rbac.User, wanted: Wanted, rewritten: bool = False) -> rbac.User:
+    """The legacy filter: `impersonate` on each thing asked for, the first refused is the 403: user, groups,
+    extras, uid (impersonation.go, v1.32); `rewritten`, mode.go's legacy mode from 1.36: user, uid, groups, extras."""
     account = service_account(wanted.user)
-    asked = [rbac.Request("impersonate", "", "serviceaccounts", *account) if account else
-             rbac.Request("impersonate", "", "users", "", wanted.user)]
-    asked += [rbac.Request("impersonate", "", "groups", "", g) for g in wanted.groups]
-    asked += [rbac.Request("impersonate", AUTHENTICATION, f"userextras/{k}", "", v) for k, v in wanted.extras]
-    if wanted.uid:
-        asked.append(rbac.Request("impersonate", AUTHENTICATION, "uids", "", wanted.uid))
+    user = [rbac.Request("impersonate", "", "serviceaccounts", *account) if account else
+            rbac.Request("impersonate", "", "users", "", wanted.user)]
+    uid = [rbac.Request("impersonate", AUTHENTICATION, "uids", "", wanted.uid)] if wanted.uid else []
+    groups = [rbac.Request("impersonate", "", "groups", "", g) for g in wanted.groups]
+    extras = [rbac.Request("impersonate", AUTHENTICATION, f"userextras/{k}", "", v) for k, v in wanted.extras]
+    asked = user + uid + groups + extras if rewritten else user + groups + extras + uid
     for request in asked:
         _check(store, requestor, request)
     groups = wanted.groups
     if account and not groups:  # a service account's groups follow from it (serviceaccount.MakeGroupNames)
         groups = ("system:serviceaccounts", f"system:serviceaccounts:{account[0]}")
-    return rbac.User(wanted.user, _impersonated_groups(wanted.user, groups), wanted.extra)
+    return rbac.User(wanted.user, _impersonated_groups(wanted.user, groups), wanted.extra, wanted.uid)
 
 
 def _mode(wanted: Wanted) -> str | None:
@@ -284,7 +285,7 @@ def _constrained(store: ObjectStore, requestor: rbac.User, wanted: Wanted, mode:
                 _check(store, requestor, rbac.Request(verb, AUTHENTICATION, "groups", "", group))
     if wanted.extras:
         _check_extras(store, requestor, verb, wanted.extras)
-    return rbac.User(wanted.user, _impersonated_groups(wanted.user, groups), wanted.extra)
+    return rbac.User(wanted.user, _impersonated_groups(wanted.user, groups), wanted.extra, wanted.uid)
 
 
 def _check_extras(store: ObjectStore, requestor: rbac.User, verb: str, extras: tuple[tuple[str, str], ...]) -> None:
@@ -350,11 +351,16 @@ def _no_user(request: web.Request, wanted: Wanted, constrained: bool) -> Excepti
                                             "without impersonating a user\n")
 
 
+MODES = ("arbitrary-node", "serviceaccount", "user-info", "legacy")  # mode.go allImpersonationModes, in order
+
+
 def impersonated(request: web.Request, store: ObjectStore, requestor: rbac.User, asked: Asked | None = None,
-                 constrained: bool = False) -> rbac.User:
+                 constrained: bool = False, remembered: dict[str, str] | None = None) -> rbac.User:
     """The user a request acts as: `requestor`, or the one its Impersonate-* headers name when `requestor` may
     impersonate it: by the legacy filter, or (`constrained`, Kubernetes 1.36+) by the first mode that allows
-    it for what the request asks (`asked`), refused with the first mode's refusal when none does."""
+    it for what the request asks (`asked`), refused with the first refusal met. The modes are tried in order,
+    but the one that last worked for this requestor first (`remembered`, by requestor name, for the API server's
+    life: constrained_impersonation.go getImpersonatedUser and cache.go modeIndexCache)."""
     wanted = _wanted(request)
     if wanted is None:
         return requestor
@@ -362,13 +368,18 @@ def impersonated(request: web.Request, store: ObjectStore, requestor: rbac.User,
         raise _no_user(request, wanted, constrained)
     if not constrained:
         return _legacy(store, requestor, wanted)
+    remembered = {} if remembered is None else remembered
+    applies = [m for m in MODES if m in ("legacy", _mode(wanted))]  # a mode whose filter refuses is no attempt
+    last = remembered.get(requestor.name)
+    order = ([last] if last in applies else []) + [m for m in applies if m != last]
     first: ApiError | None = None
-    mode = _mode(wanted)
-    for attempt in ([mode] if mode else []) + ["legacy"]:
+    for mode in order:
         try:
-            if attempt == "legacy":
-                return _legacy(store, requestor, wanted)
-            return _constrained(store, requestor, wanted, attempt, asked or Asked(None, request.path, "get"))
+            user = (_legacy(store, requestor, wanted, rewritten=True) if mode == "legacy" else
+                    _constrained(store, requestor, wanted, mode, asked or Asked(None, request.path, "get")))
         except ApiError as refused:
             first = first or refused
+            continue
+        remembered[requestor.name] = mode
+        return user
     raise first

@@ -72,9 +72,33 @@ def request_verb(method: str, named: bool, watching: bool) -> str | None:
             "PATCH": "patch", "DELETE": "delete" if named else "deletecollection"}.get(method)
 
 
+def url_parts(path: str) -> tuple[str, str, str, str, str] | None:
+    """(group, namespace, resource, name, subresource) of a resource URL, as RequestInfoFactory reads it
+    (k8s.io/apiserver pkg/endpoints/request/requestinfo.go): /api/v1/... or /apis/<group>/<version>/..., with
+    `namespaces/<ns>/` before a namespaced resource (but `namespaces/<name>/status|finalize` is the namespace's
+    own subresource). None for a path that is no resource."""
+    parts = path.strip("/").split("/")
+    if parts[0] == "api" and len(parts) >= 3:
+        group, rest = "", parts[2:]
+    elif parts[0] == "apis" and len(parts) >= 4:
+        group, rest = parts[1], parts[3:]
+    else:
+        return None
+    namespace = ""
+    if rest[0] == "namespaces" and len(rest) >= 3 and not (len(rest) == 3 and rest[2] in ("status", "finalize")):
+        namespace, rest = rest[1], rest[2:]
+    return group, namespace, rest[0], rest[1] if len(rest) > 1 else "", rest[2] if len(rest) > 2 else ""
+
+
+def _deepest(group: str, namespace: str) -> int:
+    """How many segments a served resource URL has at most: prefix, resource, name, subresource."""
+    return (2 if group == "" else 3) + (2 if namespace else 0) + 3
+
+
 class KubeAPI:
     def __init__(self, cluster: ServedCluster, certs: ApiCerts, version: str, run_exec: Exec):
         self.cluster, self.certs, self.version, self.run_exec = cluster, certs, version, run_exec
+        self.impersonation_modes: dict[str, str] = {}  # requestor -> the impersonation mode that last worked for it
         self.store = cluster.store
         self.catalog = Catalog(cluster.store)
         self.resources = Resources(cluster.store, version)
@@ -119,7 +143,8 @@ class KubeAPI:
             user = authenticate(request, self.store, credential_ids=release(self.version) >= (1, 32))
             path = request.path.rstrip("/") or "/"
             # `kubectl --as`: from here on, the user acted as (1.36+ asks about the request itself too)
-            user = impersonated(request, self.store, user, self._asked(request, path), self.constrained_impersonation)
+            user = impersonated(request, self.store, user, self._asked(request, path), self.constrained_impersonation,
+                                self.impersonation_modes)
             if discovery.serves(path):
                 if not may_read_info(user, request.path):
                     raise info_forbidden(user, request.path)
@@ -139,30 +164,27 @@ class KubeAPI:
 
     def _asked(self, request: web.Request, path: str) -> Asked:
         """What the request asks, as the authorizer sees it before any handler: a resource (RequestInfoFactory
-        reads group, version, resource, namespace, name and subresource from the URL), or a path."""
-        try:
-            res, namespace, name, sub = self._target(path)
-        except ApiError:
+        reads group, resource, namespace, name and subresource from the URL, whether or not it is served; a
+        list or watch by `metadata.name` field selector names it), or a path."""
+        parts = url_parts(path)
+        if parts is None:
             return Asked(None, request.path, request.method.lower())
+        group, namespace, resource, name, sub = parts
         verb = request_verb(request.method, bool(name), request.query.get("watch") in ("1", "true"))
-        resource = f"{res.plural}/{sub}" if sub else res.plural
-        return Asked(rbac.Request("create" if sub == "exec" else verb or request.method.lower(), res.group, resource,
+        if verb in ("list", "watch") and not name:
+            name = dict(p.split("=", 1) for p in request.query.get("fieldSelector", "").split(",") if "=" in p).get("metadata.name", "")
+        return Asked(rbac.Request(verb or request.method.lower(), group, f"{resource}/{sub}" if sub else resource,
                                   namespace, name))
 
     def _target(self, path: str) -> tuple[Resource, str, str, str]:
-        parts = path.strip("/").split("/")
-        if parts[0] == "api" and len(parts) >= 3:
-            group, version, rest = "", parts[1], parts[2:]
-        elif parts[0] == "apis" and len(parts) >= 4:
-            group, version, rest = parts[1], parts[2], parts[3:]
-        else:
+        parts = url_parts(path)
+        if parts is None:
             raise no_route()
-        namespace = ""
-        if rest[0] == "namespaces" and len(rest) >= 3 and not (len(rest) == 3 and rest[2] in ("status", "finalize")):
-            namespace, rest = rest[1], rest[2:]
-        res = self.catalog.find(group, version, rest[0])
-        name, sub = (rest[1] if len(rest) > 1 else ""), (rest[2] if len(rest) > 2 else "")
-        if res is None or len(rest) > 3 or (sub and sub not in res.subresources) or (namespace and not res.namespaced):
+        group, namespace, resource, name, sub = parts
+        version = path.strip("/").split("/")[1 if group == "" else 2]
+        res = self.catalog.find(group, version, resource)
+        if res is None or len(path.strip("/").split("/")) > _deepest(group, namespace) or (sub and sub not in res.subresources) \
+                or (namespace and not res.namespaced):
             raise no_route()
         return res, namespace, name, sub
 
