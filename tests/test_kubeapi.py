@@ -510,3 +510,30 @@ def test_a_deleted_namespace_is_terminating_until_its_content_is_gone(shared):
     assert status == 200
     wait_until(lambda: base.call("GET", f"/api/v1/namespaces/{ns}")[0] == 404, 10, "the namespace to be gone")
     assert base.call("GET", f"{at}/held")[0] == 404
+
+
+def test_only_a_delete_begins_a_deletion_and_a_deletion_takes_no_new_finalizer(api):
+    """deletionTimestamp is the server's: a create loses it (rest/meta.go WipeObjectMetaSystemFields), an update
+    keeps the stored one whatever it sends (rest/update.go BeforeUpdate), so no patch deletes what RBAC only lets
+    it patch; an object being deleted takes no new finalizer (ValidateNoNewFinalizers), and a namespace's phase
+    follows its deletion (ValidateNamespaceStatusUpdate)."""
+    at = f"/api/v1/namespaces/{api.ns}/configmaps"
+    stamp = {"deletionTimestamp": "2020-01-01T00:00:00Z", "deletionGracePeriodSeconds": 30}
+    status, body = api.call("POST", at, {**_cm(api.ns), "metadata": {"name": "born", "namespace": api.ns, **stamp}})
+    assert status == 201 and not {"deletionTimestamp", "deletionGracePeriodSeconds"} & body["metadata"].keys(), body
+    status, body = api.call("PATCH", f"{at}/born", {"metadata": stamp}, content_type="application/merge-patch+json")
+    assert status == 200 and "deletionTimestamp" not in body["metadata"], body
+    assert api.call("GET", f"{at}/born")[0] == 200, "a patch deleted it"
+    assert api.call("POST", at, {**_cm(api.ns), "metadata": {"name": "held", "namespace": api.ns, "finalizers": ["example.com/a"]}})[0] == 201
+    assert api.call("DELETE", f"{at}/held")[0] == 200
+    status, body = api.call("PATCH", f"{at}/held", {"metadata": {"finalizers": ["example.com/a", "example.com/b"]}},
+                            content_type="application/merge-patch+json")
+    assert (status, body["message"]) == (422, 'ConfigMap "held" is invalid: metadata.finalizers: Forbidden: no new finalizers '
+                                              'can be added if the object is being deleted, found new finalizers '
+                                              '[]string{"example.com/b"}'), body
+    status, body = api.call("PATCH", f"{at}/held", {"metadata": {"finalizers": None}}, content_type="application/merge-patch+json")
+    assert status == 200 and body["metadata"]["resourceVersion"], body
+    status, body = api.call("PATCH", f"/api/v1/namespaces/{api.ns}/status", {"status": {"phase": "Terminating"}},
+                            content_type="application/merge-patch+json")
+    assert (status, body["message"]) == (422, f'Namespace "{api.ns}" is invalid: status.phase: Invalid value: "Terminating": '
+                                              "may only be 'Active' if `deletionTimestamp` is empty"), body

@@ -130,6 +130,7 @@ class Resources:
         if obj.get("kind", res.kind) != res.kind:
             raise ApiError(400, "BadRequest", f"the kind {obj.get('kind')} does not match the resource {res.plural}")
         obj["kind"], obj["apiVersion"] = res.kind, res.group_version
+        _keep_deletion(res, meta, current)
         self.admit(res, obj, write, current)
         return obj
 
@@ -213,6 +214,8 @@ class Resources:
         if write.dry_run:
             return obj
         if sub == "status":
+            if res.kind == "Namespace":
+                _check_namespace_phase(res, current, obj.get("status", {}))
             self.store.set_status(res.kind, namespace, name, obj.get("status", {}))
         else:
             self.store.apply(obj)
@@ -220,7 +223,7 @@ class Resources:
         # a write that took the last finalizer of an object being deleted has deleted it: the answer is the
         # object as it was written (the generic registry's Update returns it so)
         return self.get(res, namespace, name) if written is not None else {**obj, "metadata": {**obj["metadata"], **{
-            k: current["metadata"][k] for k in ("uid", "creationTimestamp", "deletionTimestamp") if k in current["metadata"]}}}
+            k: current["metadata"][k] for k in ("uid", "creationTimestamp", "resourceVersion") if k in current["metadata"]}}}
 
     def patch(self, request: web.Request, res: Resource, namespace: str, name: str, sub: str, body: bytes,
               write: Write) -> web.Response:
@@ -332,6 +335,41 @@ class Resources:
         if not dry_run:
             self.store.apply(obj)
         return self.scale(res, self.get(res, current["metadata"].get("namespace", ""), current["metadata"]["name"]))
+
+
+DELETION_FIELDS = ("deletionTimestamp", "deletionGracePeriodSeconds")
+
+
+def _keep_deletion(res: Resource, meta: dict, current: dict | None) -> None:
+    """Only a DELETE begins a deletion. A create loses the deletion fields it sends (rest/meta.go
+    WipeObjectMetaSystemFields); an update keeps the stored ones, whatever it sends (rest/update.go BeforeUpdate),
+    and may not add a finalizer to an object being deleted (apimachinery api/validation/objectmeta.go
+    ValidateNoNewFinalizers, at v0.37.0-beta.0)."""
+    stored = (current or {}).get("metadata", {})
+    for field in DELETION_FIELDS:
+        if field in stored:
+            meta[field] = stored[field]
+        else:
+            meta.pop(field, None)
+    if stored.get("deletionTimestamp"):
+        new = [f for f in meta.get("finalizers") or [] if f not in (stored.get("finalizers") or [])]
+        if new:
+            listed = "[]string{" + ", ".join(f'"{f}"' for f in new) + "}"
+            raise invalid(res, meta.get("name", ""), [{
+                "reason": "FieldValueForbidden", "field": "metadata.finalizers",
+                "message": f"Forbidden: no new finalizers can be added if the object is being deleted, found new "
+                           f"finalizers {listed}"}])
+
+
+def _check_namespace_phase(res: Resource, current: dict, status: dict) -> None:
+    """ValidateNamespaceStatusUpdate (kubernetes/kubernetes pkg/apis/core/validation): Active while the namespace
+    is not being deleted, Terminating once it is."""
+    phase, deleting = status.get("phase", ""), bool(current["metadata"].get("deletionTimestamp"))
+    why = ("may only be 'Terminating' if `deletionTimestamp` is not empty" if deleting and phase != "Terminating" else
+           "may only be 'Active' if `deletionTimestamp` is empty" if not deleting and phase != "Active" else "")
+    if why:
+        raise invalid(res, current["metadata"]["name"], [{"reason": "FieldValueInvalid", "field": "status.phase",
+                                                          "message": f'Invalid value: "{phase}": {why}'}])
 
 
 def _now() -> str:
