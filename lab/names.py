@@ -18,6 +18,7 @@ REMOTE_ACCESS_SA = "linkerd-service-mirror-remote-access-default"
 
 # -- proxy ports (the proxy's default inbound and admin ports at both tags) ---------------------
 PROXY_INBOUND_PORT = 4143  # mutual TLS between proxies; where multicluster traffic arrives at a gateway
+API_SERVER_PORT = 6443  # kind's kube-apiserver on its control-plane node (kubeadm's default bind port)
 PROXY_ADMIN_PORT = 4191    # /ready, /metrics; edge's gateway probe port
 
 # -- the service mirror's labels and annotations (pkg/k8s/labels.go at both tags, unless marked) --

@@ -138,6 +138,10 @@ class LabProcess:
             for obj in admin_rbac(spec.get("kubernetes_version", "v1.32.0")):
                 cluster.store.apply(obj)
             cluster.store.apply(controllers.kube_dns_service(cluster.spec["service_subnet"]))
+            node_ip = next(a["address"] for o in cluster.store.views("Node") for a in o["status"]["addresses"]
+                           if a["type"] == "InternalIP")
+            for obj in controllers.kubernetes_service(cluster.spec["service_subnet"], node_ip):
+                cluster.store.apply(obj)
         cluster.cluster_store = ClusterStore(cluster)
         kubelet = Kubelet(cluster)
         cluster.controllers = [

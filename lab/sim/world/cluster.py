@@ -18,7 +18,7 @@ from typing import Callable
 
 from ... import names
 from ...trust import pki
-from ...names import LINKERD_NS
+from ...names import API_SERVER_PORT, LINKERD_NS
 from ...model.profiles import DEFAULT_PROFILE, PROFILES
 from ..kube.objects import service_with_ip
 from ..kube.recorder import new_event
@@ -200,6 +200,8 @@ class SimCluster:
                 return None
             real = pod.ports.get(port)
             return ("127.0.0.1", real) if real else None
+        if port == API_SERVER_PORT and self.spec.get("api_port") and ip in self._node_ips():
+            return "127.0.0.1", int(self.spec["api_port"])  # the API server on its node, where kubernetes.default leads
         svc = self.service_by_ip(ip)
         if svc is None:
             return None
@@ -212,6 +214,10 @@ class SimCluster:
                     return None
                 return self.resolve_address(*endpoint, source=self)
         return None
+
+    def _node_ips(self) -> set[str]:
+        return {a["address"] for node in self.store.views("Node") for a in node.get("status", {}).get("addresses", [])
+                if a.get("type") == "InternalIP"}
 
     def _pick_endpoint(self, svc: dict, svc_port: dict) -> tuple[str, int] | None:
         candidates = self._endpoints(svc, svc_port)

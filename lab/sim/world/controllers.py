@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from ...model.topology import AddressPool
 from ... import names
-from ...names import METALLB_NS
+from ...names import API_SERVER_PORT, METALLB_NS
 from ..kube.objects import pod_ready
 from ..kube.store import json_copy, matches
 
@@ -87,6 +87,31 @@ def kube_dns_service(service_subnet: str) -> dict:
             "spec": {"type": "ClusterIP", "clusterIP": ip, "clusterIPs": [ip], "ports": ports, "selector": {"k8s-app": "kube-dns"},
                      "sessionAffinity": "None", "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
                      "internalTrafficPolicy": "Cluster"}}
+
+
+def kubernetes_service(service_subnet: str, node_ip: str) -> list[dict]:
+    """default/kubernetes, which the API server keeps for itself (pkg/controlplane/controller/kubernetesservice in
+    kubernetes/kubernetes): the first address of the Service range, https 443 to the API server's 6443, without a
+    selector; its Endpoints name the control-plane node's address, and are not mirrored to an EndpointSlice by
+    the mirroring controller (the API server writes that slice itself)."""
+    ip = str(ipaddress.IPv4Network(service_subnet).network_address + 1)
+    service = {"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": "kubernetes", "namespace": "default",
+                            "labels": {"component": "apiserver", "provider": "kubernetes"}},
+               "spec": {"type": "ClusterIP", "clusterIP": ip, "clusterIPs": [ip], "sessionAffinity": "None",
+                        "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": API_SERVER_PORT}],
+                        "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack", "internalTrafficPolicy": "Cluster"}}
+    endpoints = {"apiVersion": "v1", "kind": "Endpoints",
+                 "metadata": {"name": "kubernetes", "namespace": "default",
+                              "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+                 "subsets": [{"addresses": [{"ip": node_ip}],
+                              "ports": [{"name": "https", "port": API_SERVER_PORT, "protocol": "TCP"}]}]}
+    endpoint_slice = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+                      "metadata": {"name": "kubernetes", "namespace": "default",
+                                   "labels": {"kubernetes.io/service-name": "kubernetes"}},
+                      "endpoints": [{"addresses": [node_ip], "conditions": {"ready": True}}],
+                      "ports": [{"name": "https", "port": API_SERVER_PORT, "protocol": "TCP"}]}
+    return [service, endpoints, endpoint_slice]
 
 
 class ServiceAccountTokens:
