@@ -7,6 +7,7 @@ resources against the upstream CRD schemas at the pinned tags (fixtures/schemas/
 scripts/extract_schemas.py), unknown fields refused. The tests comparing the lab's objects with upstream's
 rendered output read ../shared/reference/ and skip where it is not beside the checkout.
 """
+import json
 from pathlib import Path
 
 import pytest
@@ -204,3 +205,14 @@ def test_gateway_policy_objects_match_upstream_install_output():
     mine = ours[("Deployment", "linkerd-gateway")]["spec"]["template"]["metadata"]["annotations"]
     want = golden[("Deployment", "linkerd-gateway")]["spec"]["template"]["metadata"]["annotations"]
     assert set(mine) == set(want)
+
+
+def test_the_simulation_serves_every_kind_and_version_linkerd_install_crds_applies():
+    """policy_crds() is what the simulated `linkerd install --crds` applies: the same kinds and served versions as
+    the CRDs in edge-26.8.3's cli/cmd/testdata/install_crds.golden (read by scripts/extract_schemas.py into
+    fixtures/schemas/.../served.json), so `kubectl api-resources` and `kubectl get` answer as on kind."""
+    served = json.loads((fixtures_dir.FIXTURES / "schemas" / "linkerd-edge-26.8.3" / "served.json").read_text())
+    upstream = set(served["served"]["cli/cmd/testdata/install_crds.golden"])
+    simulated = {f"{crd['spec']['group']}/{v['name']} {crd['spec']['names']['kind']}"
+                 for crd in manifests.policy_crds() for v in crd["spec"]["versions"] if v["served"]}
+    assert simulated == upstream

@@ -132,16 +132,22 @@ def gateway_api_crds(version: str) -> list[dict]:
 
 
 def policy_crds() -> list[dict]:
-    """The policy CRDs a scenario's Server and AuthorizationPolicy need, as `linkerd install --crds` serves them
-    (charts/linkerd-crds/templates/policy/*.yaml, edge-26.8.3: Server's storage version v1beta3)."""
-    return [crds.crd("policy.linkerd.io", "Server", "servers", ("v1beta3", "v1beta2", "v1beta1"), short_names=("srv",)),
-            crds.crd("policy.linkerd.io", "AuthorizationPolicy", "authorizationpolicies", ("v1alpha1",),
-                     short_names=("authzpolicy",)),
-            crds.crd("policy.linkerd.io", "MeshTLSAuthentication", "meshtlsauthentications", ("v1alpha1",),
-                     short_names=("meshtlsauthn",)),
-            # the multicluster gateway's AuthorizationPolicy requires one (render/gateway_policy.py)
-            crds.crd("policy.linkerd.io", "NetworkAuthentication", "networkauthentications", ("v1alpha1",),
-                     short_names=("netauthn", "networkauthn"))]
+    """The CRDs `linkerd install --crds` applies (edge-26.8.3 cli/cmd/testdata/install_crds.golden: each with its
+    served versions, newest first with the storage one, and its short names), which a scenario's Server and
+    AuthorizationPolicy, and the multicluster gateway's policy (render/gateway_policy.py), need served."""
+    policy = "policy.linkerd.io"
+    return [crds.crd(policy, "AuthorizationPolicy", "authorizationpolicies", ("v1alpha1",), short_names=("authzpolicy",)),
+            crds.crd(policy, "EgressNetwork", "egressnetworks", ("v1alpha1",)),
+            crds.crd(policy, "HTTPLocalRateLimitPolicy", "httplocalratelimitpolicies", ("v1alpha1",)),
+            crds.crd(policy, "HTTPRoute", "httproutes", ("v1beta3", "v1beta2", "v1beta1", "v1alpha1")),
+            crds.crd(policy, "MeshTLSAuthentication", "meshtlsauthentications", ("v1alpha1",), short_names=("meshtlsauthn",)),
+            crds.crd(policy, "NetworkAuthentication", "networkauthentications", ("v1alpha1",),
+                     short_names=("netauthn", "networkauthn")),
+            crds.crd(policy, "ServerAuthorization", "serverauthorizations", ("v1beta1", "v1alpha1"),
+                     short_names=("saz", "serverauthz", "srvauthz")),
+            crds.crd(policy, "Server", "servers", ("v1beta3", "v1beta2", "v1beta1", "v1alpha1"), short_names=("srv",)),
+            crds.crd("linkerd.io", "ServiceProfile", "serviceprofiles", ("v1alpha2", "v1alpha1"), short_names=("sp",)),
+            crds.crd("workload.linkerd.io", "ExternalWorkload", "externalworkloads", ("v1beta1", "v1alpha1"))]
 
 
 def metallb_install(profile) -> list[dict]:
