@@ -399,7 +399,7 @@ def _on_the_test_runs_time_scale(chosen: LabOptions, the_lab: Lab) -> bool:
 def pytest_report_header(config):
     chosen = lab_options(config)
     return (f"lab: a lab this run brings up on the simulation from the built-in config probes gateways every "
-            f"{chosen.probe_period} s (--lab-probe-period; the guide's is 3)")
+            f"{chosen.probe_period} s (--lab-probe-period; the guide's is 3); a lab already up is used as it is")
 
 
 @pytest.fixture(scope="session")
