@@ -505,7 +505,18 @@ def test_a_deleted_namespace_is_terminating_until_its_content_is_gone(shared):
                                           "field": "metadata.namespace"}]
     status, body = base.call("DELETE", f"/api/v1/namespaces/{ns}")
     assert (status, body["reason"]) == (409, "Conflict") and "The system is ensuring all content is removed" in body["message"]
-    assert base.call("GET", f"/api/v1/namespaces/{ns}")[1]["status"]["phase"] == "Terminating", "still held"
+    held = base.call("GET", f"/api/v1/namespaces/{ns}")[1]["status"]
+    assert held["phase"] == "Terminating", "still held"
+    # and says why, in the namespace controller's words (pkg/controller/namespace/deletion/status_condition_utils.go)
+    wait_until(lambda: len(base.call("GET", f"/api/v1/namespaces/{ns}")[1]["status"].get("conditions", [])) == 5, 10,
+               "the namespace controller's conditions")
+    said = {c["type"]: (c["status"], c["reason"], c["message"])
+            for c in base.call("GET", f"/api/v1/namespaces/{ns}")[1]["status"]["conditions"]}
+    assert said["NamespaceContentRemaining"] == ("True", "SomeResourcesRemain",
+                                                 "Some resources are remaining: configmaps has 1 resource instances")
+    assert said["NamespaceFinalizersRemaining"] == ("True", "SomeFinalizersRemain", "Some content in the namespace has "
+                                                    "finalizers remaining: example.com/hold in 1 resource instances")
+    assert said["NamespaceDeletionContentFailure"][:2] == ("False", "ContentDeleted")
     status, _ = base.call("PATCH", f"{at}/held", {"metadata": {"finalizers": None}}, content_type="application/merge-patch+json")
     assert status == 200
     wait_until(lambda: base.call("GET", f"/api/v1/namespaces/{ns}")[0] == 404, 10, "the namespace to be gone")

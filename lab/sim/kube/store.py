@@ -193,6 +193,10 @@ class ObjectStore:
             self._changed("DELETED", gone, removed)
         return removed is not None
 
+    def in_namespace(self, namespace: str) -> list[tuple[str, dict]]:
+        """(kind, object) of everything in `namespace`; the objects are the store's own, not to be changed."""
+        return [(kind, obj) for kind, objects in self._kinds.items() for (ns, _), obj in objects.items() if ns == namespace]
+
     def delete_namespaced(self, namespace: str) -> int:
         """Delete every object in `namespace` (what the namespace controller does once its namespace is deleted):
         one with finalizers is only marked (deletionTimestamp) and stays until they are gone. The number left."""

@@ -7,6 +7,7 @@ in a row changes nothing, which is what lets the lab's steps be idempotent.
 from __future__ import annotations
 
 import base64
+import collections
 import hashlib
 import ipaddress
 import random
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 from ...model.topology import AddressPool
 from ... import names
 from ...names import API_SERVER_PORT, METALLB_NS
+from ..kube.apiresources import Catalog
 from ..kube.objects import pod_ready
 from ..kube.store import json_copy, matches
 
@@ -144,6 +146,40 @@ class Namespaces:
             # delete what it holds; what has finalizers is only marked, and holds the namespace until they are gone
             if store.delete_namespaced(name) == 0:
                 store.delete("Namespace", "", name)
+                continue
+            conditions = self._conditions(store.in_namespace(name))
+            before = [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in namespace.get("status", {}).get("conditions", [])]
+            if before != conditions:
+                now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                store.set_status("Namespace", "", name, {"phase": "Terminating", "conditions": [
+                    {**c, "lastTransitionTime": now} for c in conditions]})
+
+    def _conditions(self, left: list[tuple[str, dict]]) -> list[dict]:
+        """What the namespace controller reports while content remains (kubernetes/kubernetes
+        pkg/controller/namespace/deletion/status_condition_utils.go: its five conditions, the remaining resources
+        as `<resource>.<group> has N resource instances` and the finalizers as `<finalizer> in N resource
+        instances`, each sorted)."""
+        resource = {r.kind: (f"{r.plural}.{r.group}" if r.group else r.plural) for r in Catalog(self.cluster.store).all()}
+        counts = collections.Counter(resource.get(kind, kind.lower()) for kind, _ in left)
+        finalizers = collections.Counter(f for _, obj in left for f in obj["metadata"].get("finalizers") or [])
+
+        def listed(counter, words: str) -> str:
+            return ", ".join(sorted(f"{key} {words} {n} resource instances" for key, n in counter.items()))
+        return [
+            {"type": "NamespaceDeletionDiscoveryFailure", "status": "False", "reason": "ResourcesDiscovered",
+             "message": "All resources successfully discovered"},
+            {"type": "NamespaceDeletionGroupVersionParsingFailure", "status": "False", "reason": "ParsedGroupVersions",
+             "message": "All legacy kube types successfully parsed"},
+            {"type": "NamespaceDeletionContentFailure", "status": "False", "reason": "ContentDeleted",
+             "message": "All content successfully deleted, may be waiting on finalization"},
+            {"type": "NamespaceContentRemaining", "status": "True", "reason": "SomeResourcesRemain",
+             "message": f"Some resources are remaining: {listed(counts, 'has')}"} if counts else
+            {"type": "NamespaceContentRemaining", "status": "False", "reason": "ContentRemoved",
+             "message": "All content successfully removed"},
+            {"type": "NamespaceFinalizersRemaining", "status": "True", "reason": "SomeFinalizersRemain",
+             "message": f"Some content in the namespace has finalizers remaining: {listed(finalizers, 'in')}"} if finalizers else
+            {"type": "NamespaceFinalizersRemaining", "status": "False", "reason": "ContentHasNoFinalizers",
+             "message": "All content-preserving finalizers finished"}]
 
 
 class CustomResourceDefinitions:
