@@ -32,6 +32,15 @@ def test_west_client_is_answered_by_east_foobar_through_the_gateway(lab, east, w
                    and labels.get("client_id") == client_id and labels.get("target_port") == str(names.PROXY_INBOUND_PORT)]
         assert [(l.get("srv_kind"), l.get("srv_name"), l.get("authz_kind"), l.get("authz_name")) for l in allowed] == \
             [("server", "linkerd-gateway", "authorizationpolicy", "linkerd-gateway")], allowed
+    # The connection the request came on, as the gateway's transport metrics label it: v2.366.0 with its target
+    # port, the client's identity and the port's server (transport/labels.rs); v2.100.0 with tls="true" only.
+    opened = [labels for name, labels, _ in metrics.parse(east.proxy_metrics(lab.gateway.name, lab.gateway.namespace))
+              if name == "tcp_open_total" and labels.get("direction") == "inbound"]
+    if named:
+        assert any(l.get("client_id") == client_id and l.get("target_port") == str(names.PROXY_INBOUND_PORT)
+                   and l.get("srv_port") == str(names.PROXY_INBOUND_PORT) for l in opened), opened
+    else:
+        assert opened and all(set(l) == {"direction", "peer", "tls"} for l in opened), opened
 
 
 def test_mirror_endpoints_point_at_east_gateway(lab, east, west):

@@ -200,7 +200,7 @@ class Proxy:
             self._on_refused("gateway name sent to a proxy that is not a gateway")
             await httpwire.close(writer)
             return
-        labels = {"direction": "inbound", "peer": "src", "tls": "true", "client_id": client_id}
+        labels = self._connection_labels(client_id, INBOUND_PORT if header.name else header.port)
         server = h2conn.H2Server(reader, writer, lambda request: self._serve_inbound(request, client_id, header))
         self._inbound.add(server)
         self.stats.connection_opened(**labels)
@@ -209,6 +209,19 @@ class Proxy:
         finally:
             self._inbound.discard(server)
             self.stats.connection_closed(**labels)
+
+    def _connection_labels(self, client_id: str, port: int) -> dict[str, str]:
+        """An accepted mTLS connection's transport labels. v2.366.0 (app/core/src/transport/labels.rs, direct.rs
+        Param<transport::labels::Key>): the target (the gateway's own port, or the local port the header names),
+        the client's identity and the server whose policy the port follows; v2.100.0 (labels.rs at that tag): only
+        direction, peer and tls."""
+        labels = {"direction": "inbound", "peer": "src"}
+        if not self.profile.proxy_authz_metrics:
+            return {**labels, "tls": "true"}
+        pod = self.cluster.store.view("Pod", self.namespace, self.pod_name)
+        server = policy.decide(self.cluster.store, pod, port, client_id, self.cluster.spec["domain"]).server if pod else None
+        srv = {"srv_group": server.group, "srv_kind": server.kind, "srv_name": server.name, "srv_port": str(port)} if server else {}
+        return {**labels, **target_labels(self.pod_ip, port), "tls": "true", "client_id": client_id, **srv}
 
     async def _serve_inbound(self, request: httpwire.Request, client_id: str,
                              header: transport_header.TransportHeader) -> httpwire.Response:

@@ -34,7 +34,7 @@ class ProxyMetrics:
         self.inc("tcp_open_connections", **labels)
 
     def connection_closed(self, **labels: str) -> None:
-        self.inc("tcp_close_total", **labels)
+        self.inc("tcp_close_total", **labels, errno="")  # the close's errno, "" for a clean one (transport-metrics)
         self.inc("tcp_open_connections", -1, **labels)
 
     def response(self, status: int, **labels: str) -> None:
