@@ -224,6 +224,9 @@ def test_kubectl_auth_whoami_names_the_admin_an_impersonated_user_and_the_links_
     credentials.write_text(base64.b64decode(encoded).decode())
     account = json.loads(east.kubectl("auth", "whoami", "-o", "json", kubeconfig=str(credentials)).stdout)
     assert account["status"]["userInfo"]["username"].startswith(f"system:serviceaccount:{names.MC_NS}:")
+    # a legacy token's user has its account's UID (kubernetes/kubernetes pkg/serviceaccount/legacy.go)
+    sa = account["status"]["userInfo"]["username"].rsplit(":", 1)[1]
+    assert account["status"]["userInfo"]["uid"] == east.get("ServiceAccount", names.MC_NS, sa)["metadata"]["uid"]
     listed = east.kubectl("get", "selfsubjectreviews")  # a review is only ever created
     assert listed.stderr.strip() == ("Error from server (MethodNotAllowed): the server does not allow this method "
                                      "on the requested resource")

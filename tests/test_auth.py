@@ -59,13 +59,21 @@ def test_a_client_certificate_is_its_common_name_in_its_organizations():
     # A certificate without a common name names nobody: the bearer token (if any) decides, else anonymous.
     no_cn = {"subject": ((("organizationName", "system:masters"),),)}
     assert auth.authenticate(_request(peercert=no_cn), ObjectStore()) == auth.ANONYMOUS
-    robot = auth.authenticate(_request({"Authorization": "Bearer s3cret"}, peercert=no_cn), _store_with_robot())
-    assert robot == rbac.User.service_account("ops", "robot")
+    store = _store_with_robot()
+    robot = auth.authenticate(_request({"Authorization": "Bearer s3cret"}, peercert=no_cn), store)
+    assert robot == _robot(store)
+
+
+def _robot(store) -> rbac.User:
+    """The user a legacy token of ops/robot is: the account, with its UID (pkg/serviceaccount/legacy.go)."""
+    account = rbac.User.service_account("ops", "robot")
+    return rbac.User(account.name, account.groups, uid=store.view("ServiceAccount", "ops", "robot")["metadata"]["uid"])
 
 
 def test_a_bearer_token_is_the_account_its_token_secret_names_and_nothing_else_is_anyone():
     store = _store_with_robot()
-    robot = rbac.User.service_account("ops", "robot")
+    robot = _robot(store)
+    assert robot.uid
     assert auth.authenticate(_request({"Authorization": "Bearer s3cret"}), store) == robot
     assert auth.authenticate(_request({"Authorization": "Bearer s3cret "}), store) == robot, "a trailing space"
     assert auth.authenticate(_request({"Authorization": "bearer s3cret"}), store) == robot, "the scheme in any case"
@@ -86,7 +94,7 @@ def test_a_bearer_token_is_the_account_its_token_secret_names_and_nothing_else_i
                  "data": {"token": "czNjcmV0"}}
     opaque = _store_with_robot("other", before=(lookalike,))
     assert auth.token_user(opaque, "s3cret") is None
-    assert auth.token_user(opaque, "other") == rbac.User.service_account("ops", "robot")
+    assert auth.token_user(opaque, "other") == _robot(opaque)
     # A token outlives nothing: once its account is gone, it is refused.
     store.delete("ServiceAccount", "ops", "robot")
     assert auth.token_user(store, "s3cret") is None

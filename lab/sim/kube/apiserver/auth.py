@@ -94,9 +94,11 @@ def token_user(store: ObjectStore, token: str) -> rbac.User | None:
         stored = secret.get("data", {}).get("token")
         sa = secret["metadata"].get("annotations", {}).get("kubernetes.io/service-account.name")
         ns = secret["metadata"]["namespace"]
-        if stored and hmac.compare_digest(b64decode(stored).encode(), token.encode()) and \
-                store.view("ServiceAccount", ns, sa):
-            return rbac.User.service_account(ns, sa)
+        account = store.view("ServiceAccount", ns, sa) if stored and hmac.compare_digest(
+            b64decode(stored).encode(), token.encode()) else None
+        if account is not None:  # the account's UID is the user's (pkg/serviceaccount/legacy.go in kubernetes/kubernetes)
+            user = rbac.User.service_account(ns, sa)
+            return rbac.User(user.name, user.groups, uid=account["metadata"].get("uid", ""))
     return None
 
 
