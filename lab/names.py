@@ -74,3 +74,5 @@ def identity(serviceaccount: str, namespace: str, trust_domain: str) -> str:
     """A workload's mesh identity: its ServiceAccount's name in the trust domain (the identity
     controller's format, pkg/identity at both tags)."""
     return f"{serviceaccount}.{namespace}.serviceaccount.identity.linkerd.{trust_domain}"
+SA_NAME_ANNOTATION = "kubernetes.io/service-account.name"  # a token Secret's account (core/v1 ServiceAccountNameKey)
+SA_UID_ANNOTATION = "kubernetes.io/service-account.uid"    # ...and that account's UID (ServiceAccountUIDKey)

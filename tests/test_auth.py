@@ -357,3 +357,25 @@ def test_a_protobuf_access_review_is_read_as_kubectl_auth_can_i_sends_it():
         with pytest.raises(ApiError) as refused:
             auth.access_review_from_protobuf(bad)
         assert refused.value.code == 400 and why in refused.value.message
+
+
+def test_a_token_is_refused_once_its_account_is_another_or_being_deleted():
+    """pkg/serviceaccount/legacy.go: the Secret's kubernetes.io/service-account.uid must be the account's UID
+    (an account deleted and made again under the same name is another account), and an account being deleted
+    has no valid tokens."""
+    store = _store_with_robot()
+    secret = store.view("Secret", "ops", "robot-token")
+    issued = {**secret, "metadata": {**secret["metadata"], "annotations": {
+        **secret["metadata"]["annotations"], "kubernetes.io/service-account.uid": store.view("ServiceAccount", "ops", "robot")["metadata"]["uid"]}}}
+    store.apply(issued)
+    assert auth.token_user(store, "s3cret") == _robot(store)
+    store.delete("ServiceAccount", "ops", "robot")
+    store.apply({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "robot", "namespace": "ops"}})
+    assert auth.token_user(store, "s3cret") is None, "the old account's token is not the new one's"
+    renewed = {**issued, "metadata": {**issued["metadata"], "annotations": {
+        **issued["metadata"]["annotations"], "kubernetes.io/service-account.uid": store.view("ServiceAccount", "ops", "robot")["metadata"]["uid"]}}}
+    store.apply(renewed)
+    assert auth.token_user(store, "s3cret") == _robot(store)
+    account = store.view("ServiceAccount", "ops", "robot")
+    store.apply({**account, "metadata": {**account["metadata"], "deletionTimestamp": "2026-01-01T00:00:00Z", "finalizers": ["x"]}})
+    assert auth.token_user(store, "s3cret") is None, "an account being deleted"

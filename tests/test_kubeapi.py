@@ -513,7 +513,7 @@ def test_a_deleted_namespace_is_terminating_until_its_content_is_gone(shared):
     said = {c["type"]: (c["status"], c["reason"], c["message"])
             for c in base.call("GET", f"/api/v1/namespaces/{ns}")[1]["status"]["conditions"]}
     assert said["NamespaceContentRemaining"] == ("True", "SomeResourcesRemain",
-                                                 "Some resources are remaining: configmaps has 1 resource instances")
+                                                 "Some resources are remaining: configmaps. has 1 resource instances")
     assert said["NamespaceFinalizersRemaining"] == ("True", "SomeFinalizersRemain", "Some content in the namespace has "
                                                     "finalizers remaining: example.com/hold in 1 resource instances")
     assert said["NamespaceDeletionContentFailure"][:2] == ("False", "ContentDeleted")

@@ -137,17 +137,19 @@ def policy_crds() -> list[dict]:
     AuthorizationPolicy, and the multicluster gateway's policy (render/gateway_policy.py), need served."""
     policy = "policy.linkerd.io"
     return [crds.crd(policy, "AuthorizationPolicy", "authorizationpolicies", ("v1alpha1",), short_names=("authzpolicy",)),
-            crds.crd(policy, "EgressNetwork", "egressnetworks", ("v1alpha1",)),
+            crds.crd(policy, "EgressNetwork", "egressnetworks", ("v1alpha1",), categories=("policy",)),
             crds.crd(policy, "HTTPLocalRateLimitPolicy", "httplocalratelimitpolicies", ("v1alpha1",)),
             crds.crd(policy, "HTTPRoute", "httproutes", ("v1beta3", "v1beta2", "v1beta1", "v1alpha1")),
             crds.crd(policy, "MeshTLSAuthentication", "meshtlsauthentications", ("v1alpha1",), short_names=("meshtlsauthn",)),
             crds.crd(policy, "NetworkAuthentication", "networkauthentications", ("v1alpha1",),
                      short_names=("netauthn", "networkauthn")),
             crds.crd(policy, "ServerAuthorization", "serverauthorizations", ("v1beta1", "v1alpha1"),
-                     short_names=("saz", "serverauthz", "srvauthz")),
-            crds.crd(policy, "Server", "servers", ("v1beta3", "v1beta2", "v1beta1", "v1alpha1"), short_names=("srv",)),
+                     short_names=("saz", "serverauthz", "srvauthz"), deprecated={"v1alpha1": "v1beta1"}),
+            crds.crd(policy, "Server", "servers", ("v1beta3", "v1beta2", "v1beta1", "v1alpha1"), short_names=("srv",),
+                     deprecated={"v1beta1": "v1beta3", "v1alpha1": "v1beta1"}),
             crds.crd("linkerd.io", "ServiceProfile", "serviceprofiles", ("v1alpha2", "v1alpha1"), short_names=("sp",)),
-            crds.crd("workload.linkerd.io", "ExternalWorkload", "externalworkloads", ("v1beta1", "v1alpha1"))]
+            crds.crd("workload.linkerd.io", "ExternalWorkload", "externalworkloads", ("v1beta1", "v1alpha1"),
+                     categories=("external",))]
 
 
 def metallb_install(profile) -> list[dict]:

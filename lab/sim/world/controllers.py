@@ -117,18 +117,30 @@ def kubernetes_service(service_subnet: str, node_ip: str) -> list[dict]:
 
 
 class ServiceAccountTokens:
-    """Fills `kubernetes.io/service-account-token` Secrets with a token, as the token controller does."""
+    """Fills `kubernetes.io/service-account-token` Secrets as the token controller does (pkg/controller/
+    serviceaccount/tokens_controller.go in kubernetes/kubernetes): a token, the namespace and the cluster's CA
+    (`ca.crt`), and the account's UID in the `kubernetes.io/service-account.uid` annotation, which ties the token
+    to this account and not to a later one of the same name."""
 
     def __init__(self, cluster: "SimCluster"):
         self.cluster = cluster
 
     async def reconcile(self) -> None:
-        for view in self.cluster.store.views("Secret"):
-            if view.get("type") == "kubernetes.io/service-account-token" and not view.get("data", {}).get("token"):
-                secret = json_copy(view)
-                secret.setdefault("data", {})["token"] = b64(secrets.token_urlsafe(32))
-                secret["data"]["namespace"] = b64(secret["metadata"]["namespace"])
-                self.cluster.store.apply(secret)
+        store = self.cluster.store
+        for view in store.views("Secret"):
+            if view.get("type") != "kubernetes.io/service-account-token" or view.get("data", {}).get("token"):
+                continue
+            meta = view["metadata"]
+            account = store.view("ServiceAccount", meta["namespace"], (meta.get("annotations") or {}).get(names.SA_NAME_ANNOTATION, ""))
+            if account is None:
+                continue  # its account first
+            secret = json_copy(view)
+            secret["metadata"].setdefault("annotations", {})[names.SA_UID_ANNOTATION] = account["metadata"].get("uid", "")
+            ca = self.cluster.cert_dir / "apiserver" / "ca.crt"
+            secret.setdefault("data", {})["token"] = b64(secrets.token_urlsafe(32))
+            secret["data"]["namespace"] = b64(meta["namespace"])
+            secret["data"]["ca.crt"] = b64(ca.read_text()) if ca.exists() else ""
+            store.apply(secret)
 
 
 class Namespaces:
@@ -148,19 +160,23 @@ class Namespaces:
                 store.delete("Namespace", "", name)
                 continue
             conditions = self._conditions(store.in_namespace(name))
-            before = [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in namespace.get("status", {}).get("conditions", [])]
-            if before != conditions:
+            had = {c["type"]: c for c in namespace.get("status", {}).get("conditions", [])}
+            if [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in had.values()] != conditions:
+                # a condition keeps its transition time unless its status changes (updateConditions)
                 now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
                 store.set_status("Namespace", "", name, {"phase": "Terminating", "conditions": [
-                    {**c, "lastTransitionTime": now} for c in conditions]})
+                    {**c, "lastTransitionTime": had[c["type"]]["lastTransitionTime"]
+                     if c["type"] in had and had[c["type"]].get("status") == c["status"] else now} for c in conditions]})
 
     def _conditions(self, left: list[tuple[str, dict]]) -> list[dict]:
         """What the namespace controller reports while content remains (kubernetes/kubernetes
         pkg/controller/namespace/deletion/status_condition_utils.go: its five conditions, the remaining resources
-        as `<resource>.<group> has N resource instances` and the finalizers as `<finalizer> in N resource
-        instances`, each sorted)."""
-        resource = {r.kind: (f"{r.plural}.{r.group}" if r.group else r.plural) for r in Catalog(self.cluster.store).all()}
-        counts = collections.Counter(resource.get(kind, kind.lower()) for kind, _ in left)
+        as `<resource>.<group> has N resource instances` (ProcessContentTotals' "%s.%s") and the finalizers as
+        `<finalizer> in N resource instances`, each sorted)."""
+        # `<resource>.<group>`, with the dot for the core group too ("configmaps. has 1 ..."), by group and kind
+        resource = {(r.group, r.kind): f"{r.plural}.{r.group}" for r in Catalog(self.cluster.store).all()}
+        counts = collections.Counter(
+            resource.get((obj.get("apiVersion", "v1").rpartition("/")[0], kind), f"{kind.lower()}.") for kind, obj in left)
         finalizers = collections.Counter(f for _, obj in left for f in obj["metadata"].get("finalizers") or [])
 
         def listed(counter, words: str) -> str:

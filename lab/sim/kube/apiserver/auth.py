@@ -21,6 +21,7 @@ from aiohttp import web
 from .. import protobodies, rbac
 from ..objects import b64decode
 from ..store import ObjectStore
+from ....names import SA_NAME_ANNOTATION, SA_UID_ANNOTATION
 from .rules import NAME_RULES
 from .status import ApiError
 
@@ -92,13 +93,19 @@ def token_user(store: ObjectStore, token: str) -> rbac.User | None:
         if secret.get("type") != "kubernetes.io/service-account-token":
             continue
         stored = secret.get("data", {}).get("token")
-        sa = secret["metadata"].get("annotations", {}).get("kubernetes.io/service-account.name")
+        sa = secret["metadata"].get("annotations", {}).get(SA_NAME_ANNOTATION)
         ns = secret["metadata"]["namespace"]
         account = store.view("ServiceAccount", ns, sa) if stored and hmac.compare_digest(
             b64decode(stored).encode(), token.encode()) else None
-        if account is not None:  # the account's UID is the user's (pkg/serviceaccount/legacy.go in kubernetes/kubernetes)
-            user = rbac.User.service_account(ns, sa)
-            return rbac.User(user.name, user.groups, uid=account["metadata"].get("uid", ""))
+        if account is None:
+            continue
+        # pkg/serviceaccount/legacy.go (kubernetes/kubernetes): the token is its account's while that account is the
+        # one it was issued for (the UID the token controller wrote) and is not being deleted; its UID is the user's
+        uid, issued_to = account["metadata"].get("uid", ""), (secret["metadata"].get("annotations") or {}).get(SA_UID_ANNOTATION)
+        if (issued_to is not None and issued_to != uid) or account["metadata"].get("deletionTimestamp"):
+            return None
+        user = rbac.User.service_account(ns, sa)
+        return rbac.User(user.name, user.groups, uid=uid)
     return None
 
 
