@@ -589,3 +589,19 @@ def test_logs_of_a_container_the_pod_lacks_or_a_previous_run_that_never_was_are_
         with pytest.raises(client.ApiException) as refused:
             client.CoreV1Api(api).read_namespaced_pod_log(pod, ns, container="nope")
     assert refused.value.status == 400 and f"container nope is not valid for pod {pod}" in refused.value.body
+
+
+def test_rbac_objects_print_their_role_and_subjects_or_their_creation_time_as_kubectl_shows_them(east):
+    """printRoleBinding / printClusterRoleBinding (pkg/printers/internalversion/printers.go): the role as
+    `<Kind>/<name>` and the age, with -o wide the users, groups and service accounts (`<namespace>/<name>`);
+    a role has no printer: the API server's default table (k8s.io/apiserver pkg/registry/rest/table.go), its
+    creation time in RFC 3339 and no age."""
+    account = names.REMOTE_ACCESS_SA
+    wide = east.kubectl("get", "clusterrolebinding", account, "-o", "wide")
+    assert wide.returncode == 0, wide.stderr
+    header, row = (re.split(r"\s{2,}", line.strip()) for line in wide.stdout.splitlines())
+    assert header == ["NAME", "ROLE", "AGE", "USERS", "GROUPS", "SERVICEACCOUNTS"], header
+    assert row[:2] == [account, f"ClusterRole/{account}"] and row[-1] == f"{names.MC_NS}/{account}", row
+    role = east.kubectl("get", "clusterrole", account)
+    header, row = (re.split(r"\s{2,}", line.strip()) for line in role.stdout.splitlines())
+    assert header == ["NAME", "CREATED AT"] and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", row[1]), role.stdout

@@ -113,7 +113,25 @@ def _slice_row(o: dict) -> list:
     return [o.get("addressType", ""), _more(ports, len(ports), "<unset>"), _more(addresses, len(addresses), "<unset>")]
 
 
+def _subjects(o: dict, kind: str) -> str:
+    """rbac.SubjectsStrings: the users, groups or service accounts (`<namespace>/<name>`) a binding names."""
+    subjects = [s for s in o.get("subjects") or [] if s.get("kind") == kind]
+    return ", ".join(f"{s.get('namespace', '')}/{s['name']}" if kind == "ServiceAccount" else s["name"] for s in subjects)
+
+
+def _role_ref(o: dict) -> list:
+    ref = o.get("roleRef") or {}
+    return [f"{ref.get('kind', '')}/{ref.get('name', '')}"]
+
+
+# Kinds without a printer of their own get the API server's default table (k8s.io/apiserver pkg/registry/rest/
+# table.go): the name and the creation time in RFC 3339, no age
+WITHOUT_AGE = {"Role", "ClusterRole"}
 COLUMNS = {
+    "Role": (["Created At"], lambda o: [o["metadata"].get("creationTimestamp", "")]),
+    "ClusterRole": (["Created At"], lambda o: [o["metadata"].get("creationTimestamp", "")]),
+    "RoleBinding": (["Role"], _role_ref),
+    "ClusterRoleBinding": (["Role"], _role_ref),
     "Endpoints": (["Endpoints"], lambda o: [_endpoints_cell(o)]),
     "EndpointSlice": (["AddressType", "Ports", "Endpoints"], _slice_row),
     "Service": (["Type", "Cluster-IP", "External-IP", "Port(s)"], _service_row),
@@ -161,6 +179,10 @@ def _containers_wide(o: dict) -> list:
 
 # The -o wide columns (priority 1 in the Table, after Age), as kubectl 1.32's printers add them
 WIDE = {
+    "RoleBinding": (["Users", "Groups", "ServiceAccounts"],
+                    lambda o: [_subjects(o, "User"), _subjects(o, "Group"), _subjects(o, "ServiceAccount")]),
+    "ClusterRoleBinding": (["Users", "Groups", "ServiceAccounts"],
+                           lambda o: [_subjects(o, "User"), _subjects(o, "Group"), _subjects(o, "ServiceAccount")]),
     "Pod": (["IP", "Node", "Nominated Node", "Readiness Gates"],
             lambda o: [o.get("status", {}).get("podIP", "<none>"), o.get("spec", {}).get("nodeName", "<none>"), "<none>", "<none>"]),
     "Node": (["Internal-IP", "External-IP", "OS-Image", "Kernel-Version", "Container-Runtime"], _node_wide),
@@ -232,7 +254,8 @@ def table(res: Resource, objects: list[dict], include: str = "Metadata") -> dict
     columns += [{"name": n, "type": "string", "format": "", "description": "", "priority": 0} for n in names]
     columns += [{"name": c["name"], "type": c.get("type", "string"), "format": "", "description": "", "priority": 0}
                 for c in extra if c["name"] != "Age"]
-    if "Age" not in names:  # last, unless the kind's printer puts it elsewhere (its row gives the cell then)
+    aged = "Age" not in names and res.kind not in WITHOUT_AGE
+    if aged:  # last, unless the kind's printer puts it elsewhere (its row gives the cell then) or has none
         columns.append({"name": "Age", "type": "string", "format": "", "description": "", "priority": 0})
     wide_names, wide = WIDE.get(res.kind, ([], lambda o: []))
     columns += [{"name": n, "type": "string", "format": "", "description": "", "priority": 1} for n in wide_names]
@@ -240,5 +263,5 @@ def table(res: Resource, objects: list[dict], include: str = "Metadata") -> dict
     for o in objects:
         cells = [o["metadata"]["name"], *row(o)]
         cells += [_jsonpath(o, c["jsonPath"]) for c in extra if c["name"] != "Age"]
-        rows.append({"cells": cells + ([] if "Age" in names else [_age(o)]) + wide(o), "object": _row_object(o, include)})
+        rows.append({"cells": cells + ([_age(o)] if aged else []) + wide(o), "object": _row_object(o, include)})
     return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {}, "columnDefinitions": columns, "rows": rows}
