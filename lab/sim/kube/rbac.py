@@ -13,6 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def service_account_groups(namespace: str) -> tuple[str, ...]:
+    """The groups a service account is in (k8s.io/apiserver pkg/authentication/serviceaccount MakeGroupNames)."""
+    return "system:serviceaccounts", f"system:serviceaccounts:{namespace}"
+
+
 @dataclass(frozen=True)
 class User:
     name: str
@@ -22,8 +27,7 @@ class User:
 
     @classmethod
     def service_account(cls, namespace: str, name: str) -> "User":
-        return cls(f"system:serviceaccount:{namespace}:{name}",
-                   ("system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"))
+        return cls(f"system:serviceaccount:{namespace}:{name}", (*service_account_groups(namespace), "system:authenticated"))
 
     def named_by(self, subject: dict, binding_namespace: str) -> bool:
         kind, name = subject.get("kind"), subject.get("name")
@@ -64,24 +68,27 @@ def _rule_allows(rule: dict, req: Request) -> bool:
     return not names or req.name in names
 
 
-def allowed(store, user: User, req: Request) -> bool:
-    if "system:masters" in user.groups:
-        return True
+def _bound_rules(store, user: User, namespace: str):
+    """Every rule of every role bound to `user`: ClusterRoleBindings, and the RoleBindings of `namespace` ("" for
+    none). GetRoleReferenceRules (pkg/registry/rbac/validation/rule.go): a "Role" in the binding's namespace,
+    a "ClusterRole" by name, any other kind no rules at all."""
     bindings = [(b, "") for b in store.views("ClusterRoleBinding")]
-    if req.namespace:
-        bindings += [(b, req.namespace) for b in store.views("RoleBinding", req.namespace)]
-    for binding, namespace in bindings:
-        if not any(user.named_by(s, namespace) for s in binding.get("subjects") or []):
+    if namespace:
+        bindings += [(b, namespace) for b in store.views("RoleBinding", namespace)]
+    for binding, binding_namespace in bindings:
+        if not any(user.named_by(s, binding_namespace) for s in binding.get("subjects") or []):
             continue
-        # GetRoleReferenceRules (pkg/registry/rbac/validation/rule.go): a "Role" in the binding's namespace,
-        # a "ClusterRole" by name, any other kind no rules at all
         ref = binding.get("roleRef", {})
         kind, name = ref.get("kind"), ref.get("name", "")
         role = (store.view("ClusterRole", "", name) if kind == "ClusterRole"
-                else store.view("Role", namespace, name) if kind == "Role" else None)
-        if role and any(_rule_allows(rule, req) for rule in role.get("rules") or []):
-            return True
-    return False
+                else store.view("Role", binding_namespace, name) if kind == "Role" else None)
+        yield from (role or {}).get("rules") or []
+
+
+def allowed(store, user: User, req: Request) -> bool:
+    if "system:masters" in user.groups:
+        return True
+    return any(_rule_allows(rule, req) for rule in _bound_rules(store, user, req.namespace))
 
 
 def forbidden_message(user: User, req: Request) -> str:
@@ -101,14 +108,6 @@ def path_allowed(store, user: User, verb: str, path: str) -> bool:
     pkg/apis/rbac/v1/evaluation_helpers.go), bound by a ClusterRoleBinding (RoleBindings hold no paths)."""
     if "system:masters" in user.groups:
         return True
-    for binding in store.views("ClusterRoleBinding"):
-        ref = binding.get("roleRef", {})
-        if ref.get("kind") != "ClusterRole" or not any(user.named_by(s, "") for s in binding.get("subjects") or []):
-            continue
-        role = store.view("ClusterRole", "", ref.get("name", "")) or {}
-        for rule in role.get("rules") or []:
-            urls = rule.get("nonResourceURLs") or []
-            if _has(rule.get("verbs"), verb) and any(u == "*" or u == path or (u.endswith("*") and path.startswith(u[:-1]))
-                                                    for u in urls):
-                return True
-    return False
+    return any(_has(rule.get("verbs"), verb) and any(u == "*" or u == path or (u.endswith("*") and path.startswith(u[:-1]))
+                                                     for u in rule.get("nonResourceURLs") or [])
+               for rule in _bound_rules(store, user, ""))

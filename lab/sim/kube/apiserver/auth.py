@@ -80,11 +80,11 @@ def may_read_info(user: rbac.User, path: str) -> bool:
     return "system:authenticated" in user.groups or path in PUBLIC_INFO
 
 
-def info_forbidden(user: rbac.User, path: str) -> ApiError:
+def info_forbidden(user: rbac.User, path: str, verb: str = "get") -> ApiError:
     """403 for a path that is not a resource: `forbiddenMessage` for a non-resource request
     (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/responsewriters/errors.go) behind NewForbidden's
     empty group-resource, which leaves "forbidden: " before it."""
-    return ApiError(403, "Forbidden", f'forbidden: User "{user.name}" cannot get path "{path}"')
+    return ApiError(403, "Forbidden", f'forbidden: User "{user.name}" cannot {verb} path "{path}"')
 
 
 def token_user(store: ObjectStore, token: str) -> rbac.User | None:
@@ -247,7 +247,7 @@ def _legacy(store: ObjectStore, requestor: rbac.User, wanted: Wanted, rewritten:
         _check(store, requestor, request)
     groups = wanted.groups
     if account and not groups:  # a service account's groups follow from it (serviceaccount.MakeGroupNames)
-        groups = ("system:serviceaccounts", f"system:serviceaccounts:{account[0]}")
+        groups = rbac.service_account_groups(account[0])
     return rbac.User(wanted.user, _impersonated_groups(wanted.user, groups), wanted.extra, wanted.uid)
 
 
@@ -270,7 +270,7 @@ def _constrained(store: ObjectStore, requestor: rbac.User, wanted: Wanted, mode:
         _check(store, requestor, rbac.Request(on + asked.resource.verb, asked.resource.group, asked.resource.resource,
                                               asked.resource.namespace, asked.resource.name))
     elif not rbac.path_allowed(store, requestor, on + asked.verb, asked.path):
-        raise ApiError(403, "Forbidden", f'forbidden: User "{requestor.name}" cannot {on + asked.verb} path "{asked.path}"')
+        raise info_forbidden(requestor, asked.path, on + asked.verb)
     verb = f"impersonate:{mode}"
     account, node_name = service_account(wanted.user), node(wanted.user)
     groups = wanted.groups
@@ -279,7 +279,7 @@ def _constrained(store: ObjectStore, requestor: rbac.User, wanted: Wanted, mode:
         groups = ("system:nodes",)  # every node has this one group in constrained impersonation
     elif account:
         _check(store, requestor, rbac.Request(verb, AUTHENTICATION, "serviceaccounts", *account))
-        groups = ("system:serviceaccounts", f"system:serviceaccounts:{account[0]}")
+        groups = rbac.service_account_groups(account[0])
     else:
         _check(store, requestor, rbac.Request(verb, AUTHENTICATION, "users", "", wanted.user))
     if wanted.uid:
@@ -342,13 +342,9 @@ def _no_user(request: web.Request, wanted: Wanted, constrained: bool) -> Excepti
     user.DefaultInfo (constrained_impersonation.go), or the legacy filter's plain-text 500."""
     if constrained:
         groups = "[]string{" + ", ".join(f'"{g}"' for g in wanted.groups) + "}" if wanted.groups else "[]string(nil)"
-        extra = "map[string][]string(nil)"
-        if wanted.extras:
-            merged: dict[str, list[str]] = {}
-            for key, value in wanted.extras:
-                merged.setdefault(key, []).append(value)
-            extra = "map[string][]string{" + ", ".join(
-                f'"{k}":[]string{{{", ".join(chr(34) + v + chr(34) for v in vs)}}}' for k, vs in sorted(merged.items())) + "}"
+        extra = "map[string][]string{" + ", ".join(
+            f'"{k}":[]string{{{", ".join(chr(34) + v + chr(34) for v in vs)}}}' for k, vs in wanted.extra) + "}" \
+            if wanted.extras else "map[string][]string(nil)"
         info = f'&user.DefaultInfo{{Name:"", UID:"{wanted.uid}", Groups:{groups}, Extra:{extra}}}'
         return ApiError(400, "BadRequest", f"requested {info} without impersonating a user name")
     asked = ([("Group", "", "groups", "", g) for g in wanted.groups] +
