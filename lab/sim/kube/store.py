@@ -197,22 +197,21 @@ class ObjectStore:
         """(kind, object) of everything in `namespace`; the objects are the store's own, not to be changed."""
         return [(kind, obj) for kind, objects in self._kinds.items() for (ns, _), obj in objects.items() if ns == namespace]
 
+    def remove(self, kind: str, namespace: str, name: str) -> bool:
+        """DELETE as the generic registry does it: an object without finalizers goes; one with finalizers is only
+        marked (deletionTimestamp, once) and goes when a write takes its last one (`apply`). True when it is gone."""
+        obj = self.view(kind, namespace, name)
+        if obj is None or not obj["metadata"].get("finalizers"):
+            return self.delete(kind, namespace, name)
+        if not obj["metadata"].get("deletionTimestamp"):
+            self.apply({**obj, "metadata": {**obj["metadata"], "deletionGracePeriodSeconds": 0,
+                                            "deletionTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}})
+        return False
+
     def delete_namespaced(self, namespace: str) -> int:
-        """Delete every object in `namespace` (what the namespace controller does once its namespace is deleted):
-        one with finalizers is only marked (deletionTimestamp) and stays until they are gone. The number left."""
-        left = 0
-        for kind, objects in list(self._kinds.items()):
-            for (ns, name), obj in list(objects.items()):
-                if ns != namespace:
-                    continue
-                if not obj["metadata"].get("finalizers"):
-                    self.delete(kind, namespace, name)
-                    continue
-                left += 1
-                if not obj["metadata"].get("deletionTimestamp"):
-                    self.apply({**obj, "metadata": {**obj["metadata"], "deletionTimestamp": time.strftime(
-                        "%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "deletionGracePeriodSeconds": 0}})
-        return left
+        """Delete every object in `namespace` (what the namespace controller does once its namespace is deleted);
+        the number left, held by their finalizers."""
+        return sum(not self.remove(kind, namespace, obj["metadata"]["name"]) for kind, obj in self.in_namespace(namespace))
 
     # -- persistence -------------------------------------------------------
     def dump(self) -> list[dict]:

@@ -281,15 +281,12 @@ class Resources:
                            {"name": name, "kind": "namespaces"})
         if (res.group, res.kind) == ("", "Namespace"):
             return self._terminate(res, obj, dry_run)
-        if obj["metadata"].get("finalizers"):
-            # with finalizers it is only marked, and answered with (the generic registry's graceful path); it goes
-            # when a write removes the last one (store.apply)
-            if not dry_run and not obj["metadata"].get("deletionTimestamp"):
-                self.store.apply({**obj, "metadata": {**obj["metadata"], "deletionTimestamp": _now(),
-                                                      "deletionGracePeriodSeconds": 0}})
+        if obj["metadata"].get("finalizers"):  # only marked (store.remove), and answered with
+            if not dry_run:
+                self.store.remove(res.kind, namespace, name)
             return self.get(res, namespace, name) if not dry_run else obj
         if not dry_run:
-            self.store.delete(res.kind, namespace, name)
+            self.store.remove(res.kind, namespace, name)
         if (res.group, res.kind) in RETURNS_DELETED:
             return obj
         details = {"name": name, "group": res.group, "kind": res.plural, "uid": obj["metadata"].get("uid")}
