@@ -231,9 +231,7 @@ class Kubelet:
         status["containerStatuses"] = [{**c, "ready": False, "started": False, "state": killed}
                                        for c in status.get("containerStatuses") or []]
         self.cluster.store.set_status("Pod", ns, name, {**status, "phase": "Failed"})
-        task = asyncio.get_running_loop().create_task(self._drain(runtime, ns, name))
-        self._draining.add(task)
-        task.add_done_callback(self._draining.discard)
+        self._drain_later(runtime, ns, name)
 
     async def delete_pod(self, ns: str, name: str) -> None:
         """Out of the endpoints and the network at once; in-flight connections get DRAIN_SECONDS to finish,
@@ -242,11 +240,14 @@ class Kubelet:
         if self.cluster.store.delete("Pod", ns, name):
             self.cluster.event("Pod", f"{ns}/{name}", "Killing", f"Stopping pod {name}")
         if runtime is not None:
-            task = asyncio.get_running_loop().create_task(self._drain(runtime, ns, name))
-            self._draining.add(task)
-            task.add_done_callback(self._draining.discard)
+            self._drain_later(runtime, ns, name)
         else:
             self.cluster.forget_identity(ns, name)
+
+    def _drain_later(self, runtime: PodRuntime, ns: str, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._drain(runtime, ns, name))
+        self._draining.add(task)
+        task.add_done_callback(self._draining.discard)
 
     async def _drain(self, runtime: PodRuntime, ns: str, name: str) -> None:
         await runtime.stop(grace=DRAIN_SECONDS)
