@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import ssl
-from typing import Awaitable, Callable, Mapping, Protocol
+from typing import Awaitable, Callable, Mapping, NamedTuple, Protocol
 
 from aiohttp import web
 
@@ -72,27 +72,33 @@ def request_verb(method: str, named: bool, watching: bool) -> str | None:
             "PATCH": "patch", "DELETE": "delete" if named else "deletecollection"}.get(method)
 
 
-def url_parts(path: str) -> tuple[str, str, str, str, str] | None:
-    """(group, namespace, resource, name, subresource) of a resource URL, as RequestInfoFactory reads it
-    (k8s.io/apiserver pkg/endpoints/request/requestinfo.go): /api/v1/... or /apis/<group>/<version>/..., with
-    `namespaces/<ns>/` before a namespaced resource (but `namespaces/<name>/status|finalize` is the namespace's
-    own subresource). None for a path that is no resource."""
+class ResourceURL(NamedTuple):
+    group: str
+    version: str
+    namespace: str
+    resource: str
+    name: str
+    sub: str
+    extra: bool  # segments after the subresource: no route, though the authorizer reads the rest
+
+
+def url_parts(path: str) -> ResourceURL | None:
+    """A resource URL's parts, as RequestInfoFactory reads them (k8s.io/apiserver
+    pkg/endpoints/request/requestinfo.go): /api/v1/... or /apis/<group>/<version>/..., with `namespaces/<ns>/`
+    before a namespaced resource (but `namespaces/<name>/status|finalize` is the namespace's own subresource).
+    None for a path that is no resource."""
     parts = path.strip("/").split("/")
     if parts[0] == "api" and len(parts) >= 3:
-        group, rest = "", parts[2:]
+        group, version, rest = "", parts[1], parts[2:]
     elif parts[0] == "apis" and len(parts) >= 4:
-        group, rest = parts[1], parts[3:]
+        group, version, rest = parts[1], parts[2], parts[3:]
     else:
         return None
     namespace = ""
     if rest[0] == "namespaces" and len(rest) >= 3 and not (len(rest) == 3 and rest[2] in ("status", "finalize")):
         namespace, rest = rest[1], rest[2:]
-    return group, namespace, rest[0], rest[1] if len(rest) > 1 else "", rest[2] if len(rest) > 2 else ""
-
-
-def _deepest(group: str, namespace: str) -> int:
-    """How many segments a served resource URL has at most: prefix, resource, name, subresource."""
-    return (2 if group == "" else 3) + (2 if namespace else 0) + 3
+    return ResourceURL(group, version, namespace, rest[0], rest[1] if len(rest) > 1 else "", rest[2] if len(rest) > 2 else "",
+                       len(rest) > 3)
 
 
 class KubeAPI:
@@ -169,7 +175,7 @@ class KubeAPI:
         parts = url_parts(path)
         if parts is None:
             return Asked(None, request.path, request.method.lower())
-        group, namespace, resource, name, sub = parts
+        group, _, namespace, resource, name, sub, _ = parts
         verb = request_verb(request.method, bool(name), request.query.get("watch") in ("1", "true"))
         if verb in ("list", "watch") and not name:
             name = dict(p.split("=", 1) for p in request.query.get("fieldSelector", "").split(",") if "=" in p).get("metadata.name", "")
@@ -180,13 +186,11 @@ class KubeAPI:
         parts = url_parts(path)
         if parts is None:
             raise no_route()
-        group, namespace, resource, name, sub = parts
-        version = path.strip("/").split("/")[1 if group == "" else 2]
-        res = self.catalog.find(group, version, resource)
-        if res is None or len(path.strip("/").split("/")) > _deepest(group, namespace) or (sub and sub not in res.subresources) \
-                or (namespace and not res.namespaced):
+        res = self.catalog.find(parts.group, parts.version, parts.resource)
+        if res is None or parts.extra or (parts.sub and parts.sub not in res.subresources) or \
+                (parts.namespace and not res.namespaced):
             raise no_route()
-        return res, namespace, name, sub
+        return res, parts.namespace, parts.name, parts.sub
 
     async def resource_request(self, request: web.Request, user: rbac.User, path: str) -> web.StreamResponse:
         res, namespace, name, sub = self._target(path)
