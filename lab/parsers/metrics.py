@@ -18,22 +18,23 @@ def parse(text: str) -> list[tuple[str, dict[str, str], float]]:
     return samples
 
 
-def _sum_by_client(text: str, metric: str) -> Counter[str]:
+def _sum_by(text: str, metric: str, by: str, **where: str) -> Counter[str]:
+    """`metric`'s samples that carry the label `by` and every label of `where`, summed by the value of `by`."""
     out: Counter[str] = Counter()
     for name, labels, value in parse(text):
-        if name == metric and labels.get("direction") == "inbound" and "client_id" in labels:
-            out[labels["client_id"]] += int(value)
+        if name == metric and by in labels and all(labels.get(k) == v for k, v in where.items()):
+            out[labels[by]] += int(value)
     return out
 
 
 def inbound_client_ids(text: str) -> Counter[str]:
     """Requests served over mTLS, by the client identity the proxy verified (`request_total`)."""
-    return _sum_by_client(text, "request_total")
+    return _sum_by(text, "request_total", "client_id", direction="inbound")
 
 
 def inbound_connections(text: str) -> Counter[str]:
     """Connections accepted over mTLS, by the client identity the proxy verified (`tcp_open_total`)."""
-    return _sum_by_client(text, "tcp_open_total")
+    return _sum_by(text, "tcp_open_total", "client_id", direction="inbound")
 
 
 def open_connections(text: str) -> int:
@@ -45,11 +46,7 @@ def authorized_clients(text: str, port: int) -> Counter[str]:
     """Requests the proxy authorized on its `port`, by the client identity it verified
     (`inbound_http_authz_allow_total`, linkerd2-proxy v2.366.0 linkerd/app/inbound/src/metrics/authz.rs): for a
     gateway, at its inbound port, the requests it let through to local services, by who sent them."""
-    out: Counter[str] = Counter()
-    for name, labels, value in parse(text):
-        if name == "inbound_http_authz_allow_total" and labels.get("target_port") == str(port) and "client_id" in labels:
-            out[labels["client_id"]] += int(value)
-    return out
+    return _sum_by(text, "inbound_http_authz_allow_total", "client_id", target_port=str(port))
 
 
 def outbound_requests(text: str) -> int:
@@ -63,8 +60,4 @@ def tcp_errors(text: str, port: int) -> Counter[str]:
     """Connections the proxy dropped on its `port`, by kind of error (`inbound_tcp_errors_total`, linkerd2-proxy
     v2.366.0 linkerd/app/inbound/src/metrics/error.rs): at the inbound port "unexpected" for a client without an
     identity, "i/o" for a handshake that failed, "tls detection timeout" for one that sent nothing."""
-    out: Counter[str] = Counter()
-    for name, labels, value in parse(text):
-        if name == "inbound_tcp_errors_total" and labels.get("target_port") == str(port):
-            out[labels.get("error", "?")] += int(value)
-    return out
+    return _sum_by(text, "inbound_tcp_errors_total", "error", target_port=str(port))
