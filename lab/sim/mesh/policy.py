@@ -57,6 +57,10 @@ class Refusal:
     def group(self) -> str:
         return "policy.linkerd.io" if self.kind == "server" else ""
 
+    def labels(self, port: int) -> dict[str, str]:
+        """The srv_* labels of the proxy's inbound metrics (linkerd2-proxy v2.366.0 transport/labels.rs, metrics.rs)."""
+        return {"srv_group": self.group, "srv_kind": self.kind, "srv_name": self.name, "srv_port": str(port)}
+
 
 def _selects_pod(server: dict, labels: dict[str, str]) -> bool:
     """podSelector as policy-controller/k8s/api/src/labels.rs matches it: every matchExpression and every
@@ -226,8 +230,7 @@ class Decision:
         app/core/src/metrics.rs RouteAuthzLabels; a Server without routes has the policy controller's route
         `default`, policy-controller/k8s/index/src/inbound/index.rs at edge-26.8.3; the default policy's refs,
         inbound/src/policy/defaults.rs); deny_total has no authz_* labels."""
-        labels = {"srv_group": self.server.group, "srv_kind": self.server.kind, "srv_name": self.server.name,
-                  "srv_port": str(port), "route_group": "", "route_kind": "default", "route_name": "default"}
+        labels = {**self.server.labels(port), "route_group": "", "route_kind": "default", "route_name": "default"}
         if self.authz:
             kind, name = self.authz
             labels |= {"authz_group": "policy.linkerd.io" if kind == "authorizationpolicy" else "",

@@ -220,8 +220,8 @@ class Proxy:
             return {**labels, "tls": "true"}
         pod = self.cluster.store.view("Pod", self.namespace, self.pod_name)
         server = policy.decide(self.cluster.store, pod, port, client_id, self.cluster.spec["domain"]).server if pod else None
-        srv = {"srv_group": server.group, "srv_kind": server.kind, "srv_name": server.name, "srv_port": str(port)} if server else {}
-        return {**labels, **target_labels(self.pod_ip, port), "tls": "true", "client_id": client_id, **srv}
+        return {**labels, **target_labels(self.pod_ip, port), "tls": "true", "client_id": client_id,
+                **(server.labels(port) if server else {})}
 
     async def _serve_inbound(self, request: httpwire.Request, client_id: str,
                              header: transport_header.TransportHeader) -> httpwire.Response:
