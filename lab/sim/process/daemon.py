@@ -84,13 +84,18 @@ def node_objects(cluster: str, kubelet_version: str, index: int) -> list[dict]:
                                     "kernelVersion": "(simulated)", "containerRuntimeVersion": "containerd://(simulated)",
                                     "architecture": "amd64", "operatingSystem": "linux"}}}]
 
+def admin_group(kubernetes_version: str) -> str:
+    """The admin certificate's group at the cluster's version (apicerts.py says why it changed at 1.29)."""
+    return ADMIN_GROUP if release(kubernetes_version) >= (1, 29) else ADMIN_GROUP_BEFORE_1_29
+
+
 def admin_rbac(kubernetes_version: str) -> list[dict]:
     """What lets the admin's group do everything from Kubernetes 1.29: the API server's bootstrap ClusterRole
     cluster-admin (every verb on every resource and path: plugin/pkg/auth/authorizer/rbac/bootstrappolicy/policy.go)
     and kubeadm's ClusterRoleBinding kubeadm:cluster-admins of group kubeadm:cluster-admins to it
     (cmd/kubeadm/app/phases/kubeconfig, EnsureAdminClusterRoleBinding). Before 1.29 the admin is in
     system:masters, which RBAC never refuses."""
-    if release(kubernetes_version) < (1, 29):
+    if admin_group(kubernetes_version) != ADMIN_GROUP:
         return []
     role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
             "metadata": {"name": "cluster-admin", "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
@@ -171,7 +176,7 @@ class LabProcess:
         """The cluster's Kubernetes API, on the port it had before a restart when that port is still free
         (so a kubeconfig written earlier keeps working)."""
         version = cluster.spec.get("kubernetes_version", "v1.32.0")
-        certs = ApiCerts.of(self.state_dir, cluster.name).ensure(ADMIN_GROUP if release(version) >= (1, 29) else ADMIN_GROUP_BEFORE_1_29)
+        certs = ApiCerts.of(self.state_dir, cluster.name).ensure(admin_group(version))
         api = KubeAPI(cluster, certs, version, _exec)
         try:
             port = await api.start(int(cluster.spec.get("api_port", 0)))
