@@ -124,12 +124,20 @@ def _role_ref(o: dict) -> list:
     return [f"{ref.get('kind', '')}/{ref.get('name', '')}"]
 
 
+def _subject_cells(o: dict) -> list:
+    return [_subjects(o, "User"), _subjects(o, "Group"), _subjects(o, "ServiceAccount")]
+
+
+def _created_at(o: dict) -> list:
+    return [o["metadata"].get("creationTimestamp", "")]
+
+
 # Kinds without a printer of their own get the API server's default table (k8s.io/apiserver pkg/registry/rest/
 # table.go): the name and the creation time in RFC 3339, no age
 WITHOUT_AGE = {"Role", "ClusterRole"}
 COLUMNS = {
-    "Role": (["Created At"], lambda o: [o["metadata"].get("creationTimestamp", "")]),
-    "ClusterRole": (["Created At"], lambda o: [o["metadata"].get("creationTimestamp", "")]),
+    "Role": (["Created At"], _created_at),
+    "ClusterRole": (["Created At"], _created_at),
     "RoleBinding": (["Role"], _role_ref),
     "ClusterRoleBinding": (["Role"], _role_ref),
     "Endpoints": (["Endpoints"], lambda o: [_endpoints_cell(o)]),
@@ -179,10 +187,8 @@ def _containers_wide(o: dict) -> list:
 
 # The -o wide columns (priority 1 in the Table, after Age), as kubectl 1.32's printers add them
 WIDE = {
-    "RoleBinding": (["Users", "Groups", "ServiceAccounts"],
-                    lambda o: [_subjects(o, "User"), _subjects(o, "Group"), _subjects(o, "ServiceAccount")]),
-    "ClusterRoleBinding": (["Users", "Groups", "ServiceAccounts"],
-                           lambda o: [_subjects(o, "User"), _subjects(o, "Group"), _subjects(o, "ServiceAccount")]),
+    "RoleBinding": (["Users", "Groups", "ServiceAccounts"], _subject_cells),
+    "ClusterRoleBinding": (["Users", "Groups", "ServiceAccounts"], _subject_cells),
     "Pod": (["IP", "Node", "Nominated Node", "Readiness Gates"],
             lambda o: [o.get("status", {}).get("podIP", "<none>"), o.get("spec", {}).get("nodeName", "<none>"), "<none>", "<none>"]),
     "Node": (["Internal-IP", "External-IP", "OS-Image", "Kernel-Version", "Container-Runtime"], _node_wide),
