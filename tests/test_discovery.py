@@ -98,6 +98,31 @@ def test_api_answers_the_legacy_group_alone_and_v2beta1_to_a_client_that_asks_on
     assert namespaces["scope"] == "Cluster"
 
 
+@pytest.mark.parametrize("server, served", [
+    ("v1.18.2", ()), ("v1.26.3", ()), ("v1.27.0", ("v2beta1",)), ("v1.29.4", ("v2beta1",)), ("v1.30.0", ("v2", "v2beta1")),
+    ("v1.37.0", ("v2", "v2beta1"))])
+def test_aggregated_discovery_is_served_from_the_version_that_turned_it_on(server, served):
+    """kubectl's header gets the newest aggregated version the server has: none before 1.27 (the feature gate
+    was off in 1.26, beta and on in 1.27), v2beta1 until v2 came in 1.30. An older server answers the plain list,
+    and refuses a client that asks only for an aggregated version it does not have, as it refuses v3."""
+    catalog = Catalog(ObjectStore())
+    for path, plain in (("/apis", "APIGroupList"), ("/api", "APIVersions")):
+        response = discovery.answer(path, catalog, server, 6443, CIMultiDict(Accept=KUBECTL_ACCEPT), CIMultiDict())
+        if not served:
+            assert "apidiscovery" not in response.headers["Content-Type"] and json.loads(response.body)["kind"] == plain
+        else:
+            assert response.headers["Content-Type"] == f"application/json;g=apidiscovery.k8s.io;v={served[0]};as=APIGroupDiscoveryList"
+            assert json.loads(response.body)["apiVersion"] == f"apidiscovery.k8s.io/{served[0]}"
+    for version in ("v2", "v2beta1"):
+        only = CIMultiDict(Accept=f"application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList")
+        if version in served:
+            assert json.loads(discovery.answer("/apis", catalog, server, 6443, only, CIMultiDict()).body)["kind"] == "APIGroupDiscoveryList"
+            continue
+        with pytest.raises(ApiError) as refused:
+            discovery.answer("/apis", catalog, server, 6443, only, CIMultiDict())
+        assert refused.value.code == 406, (server, version)
+
+
 def test_a_client_that_does_not_ask_gets_legacy_discovery_and_one_that_asks_only_the_unserved_gets_406():
     catalog = Catalog(ObjectStore())
     for accept in ({}, {"Accept": "application/json"}, {"Accept": "*/*"}, {"Accept": "application/json, */*"}):

@@ -16,14 +16,24 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from ..apiresources import Catalog
+from .schemas import release
 from .status import ApiError, no_route
 
 AGGREGATED_GROUP, AGGREGATED_KIND = "apidiscovery.k8s.io", "APIGroupDiscoveryList"
-AGGREGATED_VERSIONS = ("v2", "v2beta1")  # both still served by v1.32
+
 # What the legacy discovery handlers' serializer offers (apimachinery's codec factory, CBOR off in v1.32); the
 # simulation writes every one of them as JSON, as it always has.
 LEGACY_TYPES = ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
 STREAMING = ("application/json", "application/vnd.kubernetes.protobuf")  # the types with a stream serializer
+
+
+def aggregated_versions(server_version: str) -> tuple[str, ...]:
+    """The aggregated discovery versions a server of this Kubernetes version answers with: none before 1.27
+    (the AggregatedDiscoveryEndpoint gate was alpha and off in 1.26, beta and on in 1.27, GA in 1.30 and
+    removed in 1.33: apiserver v0.32.0 pkg/features/kube_features.go), v2beta1 from 1.27, v2 beside it from
+    1.30 (pkg/endpoints/discovery/aggregated/negotiation.go at v0.29.0 and v0.30.0; both still at v0.36.0)."""
+    served = release(server_version)
+    return ("v2", "v2beta1") if served >= (1, 30) else ("v2beta1",) if served >= (1, 27) else ()
 
 
 def serves(path: str) -> bool:
@@ -49,7 +59,7 @@ def answer(path: str, catalog: Catalog, version: str, port: int, headers: MultiM
         return openapi(parts[1:], catalog, version, headers, query)
     accept = headers.get("Accept", "")
     if parts in (["api"], ["apis"]):
-        wanted = aggregated_version(accept)
+        wanted = aggregated_version(accept, aggregated_versions(version))
         if wanted:
             return aggregated(catalog.aggregated(legacy=parts == ["api"]), wanted, headers)
     legacy_accepted(accept)
@@ -104,13 +114,13 @@ def _allowed(media: str, params: dict[str, str], offered: str) -> bool:
     return _matches(media, offered) and not params.get("sv") and (not stream or (stream == "watch" and offered in STREAMING))
 
 
-def aggregated_version(accept: str) -> str | None:
+def aggregated_version(accept: str, served: tuple[str, ...] = ("v2", "v2beta1")) -> str | None:
     """The aggregated discovery version a request asks for, if any (WrappedHandler in discovery/aggregated/
-    wrapper.go): the first clause naming `g=apidiscovery.k8s.io;v=v2|v2beta1;as=APIGroupDiscoveryList`,
+    wrapper.go): the first clause naming `g=apidiscovery.k8s.io;v=<one the server serves>;as=APIGroupDiscoveryList`,
     wherever it stands among plain ones. Only JSON is written here."""
     for media, params in _clauses(accept):
         if (params.get("g"), params.get("as")) == (AGGREGATED_GROUP, AGGREGATED_KIND) and \
-                params.get("v") in AGGREGATED_VERSIONS and _allowed(media, params, "application/json"):
+                params.get("v") in served and _allowed(media, params, "application/json"):
             return params["v"]
     return None
 
