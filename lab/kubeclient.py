@@ -56,8 +56,14 @@ def _discoverer():
       too (a CRD may add a kind to a version the cache holds). Only a kind still missing after that costs
       the whole refresh.
     - The cache file (for the next command) is written once per lookup that changed it, not after each
-      group it fetched."""
-    from kubernetes.dynamic.discovery import LazyDiscoverer  # noqa: PLC0415 - the official client, imported where used
+      group it fetched.
+    - Where the server serves aggregated discovery (from Kubernetes 1.27), the list of groups is asked for as
+      kubectl asks for it (client-go v0.32.0 discovery/discovery_client.go, acceptDiscoveryFormats): `/api` and
+      `/apis` then carry every group version's resources, so a refresh is those two requests, never one per
+      group version. A server that answers with the plain list (seed-2.8's 1.18) is read the way the official
+      client reads it, from then on."""
+    from kubernetes.dynamic.discovery import DISCOVERY_PREFIX, LazyDiscoverer, ResourceGroup  # noqa: PLC0415 - the official client, imported where used
+    from kubernetes.dynamic.resource import Resource, ResourceList  # noqa: PLC0415
 
     class LabDiscoverer(LazyDiscoverer):
         def __init__(self, client, cache_file):
@@ -67,6 +73,7 @@ def _discoverer():
             self._fetched: dict[tuple, int] = {}
             self._dirty = False
             self._groups_first = None  # the search whose first miss refreshes only the list of groups
+            self.aggregated: bool | None = None  # whether the server serves aggregated discovery (None: not asked yet)
             super().__init__(client, cache_file)
 
         def _tick(self) -> int:
@@ -76,7 +83,51 @@ def _discoverer():
         def parse_api_groups(self, request_resources=False, update=False):
             if not self._cache.get("resources") or update:
                 self._groups_tick = self._tick()
+                if self.aggregated is not False and self._parse_aggregated():
+                    return self._cache["resources"]
             return super().parse_api_groups(request_resources, update)
+
+        def _parse_aggregated(self) -> bool:
+            """Every group version's resources from `/api` and `/apis` as aggregated documents; False (and
+            nothing changed) when the server answers with the plain lists instead."""
+            found = {}
+            for prefix in ("api", DISCOVERY_PREFIX):
+                response = self.client.request("GET", f"/{prefix}", header_params={"Accept": ACCEPT_DISCOVERY}, serialize=False)
+                self.aggregated = _is_aggregated(response.headers.get("Content-Type", ""))
+                if not self.aggregated:
+                    response.data  # noqa: B018 - read whole: gives the connection back to the pool
+                    return False
+                found[prefix] = _aggregated_groups(json.loads(response.data))
+            groups = self.default_groups(request_resources=False)
+            for prefix, listed in found.items():
+                for group, versions in listed.items():
+                    built = groups[prefix].setdefault(group, {})
+                    for version, (preferred, resources) in versions.items():
+                        built[version] = ResourceGroup(preferred, resources=self._resources(prefix, group, version, preferred, resources))
+                        self._fetched[(prefix, group, version)] = self._groups_tick
+            self._cache["resources"] = self._cache.get("resources", {})
+            self._cache["resources"].update(groups)  # in place: the lazy discoverer searches this very dict
+            self._write_cache()
+            return True
+
+        def _resources(self, prefix, group, version, preferred, listed: list[dict]) -> dict:
+            """The resources of one group version as the official client makes them from a plain list
+            (Discoverer.get_resources_for_api_version): each kind, its subresources, and its List kind."""
+            resources: dict[str, list] = {}
+            subresources: dict[str, dict] = {}
+            for item in listed:
+                if "/" in item["name"]:
+                    parent, name = item["name"].split("/", 1)
+                    subresources.setdefault(parent, {})[name] = item
+            for item in listed:
+                if "/" in item["name"]:
+                    continue
+                resource = Resource(prefix=prefix, group=group, api_version=version, client=self.client, preferred=preferred,
+                                    subresources=subresources.get(item["name"]), **item)
+                resources.setdefault(item["kind"], []).append(resource)
+                kinds = ResourceList(self.client, group=group, api_version=version, base_kind=item["kind"])
+                resources.setdefault(kinds.kind, []).append(kinds)
+            return resources
 
         def get_resources_for_api_version(self, prefix, group, version, preferred):
             resources = super().get_resources_for_api_version(prefix, group, version, preferred)
@@ -113,6 +164,8 @@ def _discoverer():
                 return
             core = (self._cache.get("resources") or {}).get("api", {}).get("", {}).get("v1")
             resources = self.parse_api_groups(request_resources=False, update=True)  # keeps what it fetched...
+            if self.aggregated:
+                return  # ...or, aggregated, fetched all of it just now
             if core is not None and core.resources:  # ...but core v1, which no CRD changes
                 resources["api"][""]["v1"] = core
             group, _, version = (wanted.get("api_version") or "").rpartition("/")
@@ -131,6 +184,48 @@ def _discoverer():
                 super()._write_cache()
 
     return LabDiscoverer
+
+
+# What kubectl asks `/api` and `/apis` for (client-go v0.32.0 discovery/discovery_client.go, acceptDiscoveryFormats):
+# aggregated discovery, v2 or v2beta1, or else the plain lists.
+AGGREGATED = "application/json;g=apidiscovery.k8s.io;v={};as=APIGroupDiscoveryList"
+ACCEPT_DISCOVERY = ",".join([AGGREGATED.format("v2"), AGGREGATED.format("v2beta1"), "application/json"])
+
+
+def _is_aggregated(content_type: str) -> bool:
+    """The answer is an APIGroupDiscoveryList (client-go ContentTypeIsGVK: the media type and its g, v, as)."""
+    media, *params = [part.strip() for part in content_type.split(";")]
+    named = dict(p.split("=", 1) for p in params if "=" in p)
+    return media == "application/json" and named.get("g") == "apidiscovery.k8s.io" and \
+        named.get("v") in ("v2", "v2beta1") and named.get("as") == "APIGroupDiscoveryList"
+
+
+def _aggregated_groups(document: dict) -> dict[str, dict[str, tuple[bool, list[dict]]]]:
+    """An APIGroupDiscoveryList as the plain lists it stands for, as client-go converts it (discovery/
+    aggregated_discovery.go, SplitGroupsAndResources): group -> version -> (preferred, resources), the first
+    version listed the preferred one; a version marked Stale is left out, and so is a resource or subresource
+    without a responseKind."""
+    groups: dict[str, dict[str, tuple[bool, list[dict]]]] = {}
+    for item in document.get("items") or []:
+        versions = groups.setdefault((item.get("metadata") or {}).get("name", ""), {})
+        for version in item.get("versions") or []:
+            if version.get("freshness") == "Stale":
+                continue
+            listed = []
+            for resource in version.get("resources") or []:
+                kind = (resource.get("responseKind") or {}).get("kind")
+                namespaced = resource.get("scope") == "Namespaced"
+                if kind:
+                    listed.append({"name": resource["resource"], "singularName": resource.get("singularResource", ""),
+                                   "namespaced": namespaced, "kind": kind, "verbs": resource.get("verbs") or [],
+                                   **({"shortNames": resource["shortNames"]} if resource.get("shortNames") else {}),
+                                   **({"categories": resource["categories"]} if resource.get("categories") else {})})
+                for sub in resource.get("subresources") or []:
+                    if (sub.get("responseKind") or {}).get("kind"):
+                        listed.append({"name": f"{resource['resource']}/{sub['subresource']}", "namespaced": namespaced,
+                                       "kind": sub["responseKind"]["kind"], "verbs": sub.get("verbs") or []})
+            versions[version["version"]] = (not versions, listed)
+    return groups
 
 
 def _kept_metadata(current: dict, meta: dict) -> dict:

@@ -11,9 +11,10 @@ from lab_process import stop_leftover
 
 
 @contextlib.contextmanager
-def _private_lab(root: Path):
-    """A private simulated lab (its own name and state directory), always torn down; yields its step Context."""
-    lab = Lab.from_config(config.parse({"name": "unit", "probe_period": 1}), "sim", root)
+def private_lab(root: Path, **settings):
+    """A private simulated lab (its own name and state directory; `settings` as lab.yaml's, a profile say),
+    always torn down; yields its step Context."""
+    lab = Lab.from_config(config.parse({"name": "unit", "probe_period": 1, **settings}), "sim", root)
     try:
         yield lab.context()
     finally:
@@ -25,7 +26,7 @@ def _private_lab(root: Path):
 @pytest.fixture
 def sim_lab(tmp_path):
     """A private simulated lab for one test."""
-    with _private_lab(tmp_path) as lab:
+    with private_lab(tmp_path) as lab:
         yield lab
 
 
@@ -33,8 +34,14 @@ def sim_lab(tmp_path):
 def module_sim_lab(tmp_path_factory):
     """A private simulated lab shared by the tests of one file that each keep to what they make (a namespace
     of their own, say) and leave its lab process alone: each lab is a process, and about a second of CPU."""
-    with _private_lab(tmp_path_factory.mktemp("lab")) as lab:
+    with private_lab(tmp_path_factory.mktemp("lab")) as lab:
         yield lab
+
+
+@pytest.fixture
+def sim_lab_of(tmp_path):
+    """A private simulated lab with the lab.yaml settings a test gives: `with sim_lab_of(profile="seed-2.8") as lab:`."""
+    return lambda **settings: private_lab(tmp_path / "lab", **settings)
 
 
 @pytest.fixture

@@ -61,23 +61,23 @@ def test_a_fresh_miss_is_final_and_a_crd_added_later_is_found(clusters, namespac
     paths.clear()
     assert client.apply([widget]) == ["Widget/w"], "the kind the CRD added was not found"
     assert "/apis" in paths, "a kind missing from discovery fetched earlier must refresh it"
-    # only the list of groups and the new group's version are fetched
-    assert [p.lstrip("/") for p in paths] == ["apis", "apis/example.com/v1", f"apis/example.com/v1/namespaces/{ns}/widgets"], paths
-    # A kind looked up by its name alone (get, list) in a group a CRD added since: the same two requests, where
-    # the whole refresh fetched every group the cluster serves again.
+    # as kubectl refreshes it from a 1.37 server: the two aggregated documents, which hold every group version's
+    # resources, then the object; never one request per group version
+    assert [p.lstrip("/") for p in paths] == ["api", "apis", f"apis/example.com/v1/namespaces/{ns}/widgets"], paths
+    # A kind looked up by its name alone (get, list) in a group a CRD added since: the same two requests.
     sprockets = {"plural": "sprockets", "singular": "sprocket", "kind": "Sprocket", "listKind": "SprocketList"}
     client.apply([{**WIDGET_CRD, "metadata": {"name": "sprockets.example.net"},
                    "spec": {**WIDGET_CRD["spec"], "group": "example.net", "names": sprockets}}])
     assert client.list("Widget", ns)  # a search by kind alone: every group's resources are now known
     paths.clear()
     assert client.list("Sprocket", ns) == []
-    assert [p.lstrip("/") for p in paths] == ["apis", "apis/example.net/v1", f"apis/example.net/v1/namespaces/{ns}/sprockets"], paths
-    # A second CRD in a group and version the client knows: that version is fetched again, and its new kind found.
+    assert [p.lstrip("/") for p in paths] == ["api", "apis", f"apis/example.net/v1/namespaces/{ns}/sprockets"], paths
+    # A second CRD in a group and version the client knows: its new kind is found.
     doohickeys = {"plural": "doohickeys", "singular": "doohickey", "kind": "Doohickey", "listKind": "DoohickeyList"}
     client.apply([{**WIDGET_CRD, "metadata": {"name": "doohickeys.example.com"}, "spec": {**WIDGET_CRD["spec"], "names": doohickeys}}])
     paths.clear()
     assert client.apply([{**widget, "kind": "Doohickey", "metadata": {"name": "d", "namespace": ns}}]) == ["Doohickey/d"]
-    assert [p.lstrip("/") for p in paths] == ["apis", "apis/example.com/v1", f"apis/example.com/v1/namespaces/{ns}/doohickeys"], paths
+    assert [p.lstrip("/") for p in paths] == ["api", "apis", f"apis/example.com/v1/namespaces/{ns}/doohickeys"], paths
     assert client.get("Widget", ns, "w")["spec"] == {"size": 1}
     assert (tmp_path / "discovery.json").exists(), "the discovery cache is written for the next command"
 
@@ -89,6 +89,28 @@ def test_a_fresh_miss_is_final_and_a_crd_added_later_is_found(clusters, namespac
     gadget = {**widget, "apiVersion": "example.org/v1", "kind": "Gadget", "metadata": {"name": "g", "namespace": ns}}
     fresh = KubeClient(provider.kubeconfig_path(), "kind-east", tmp_path / "fresh.json")
     assert fresh.apply([crd, gadget]) == ["CustomResourceDefinition/gadgets.example.org", "Gadget/g"]
+
+
+def test_a_server_without_aggregated_discovery_is_read_from_its_plain_lists(sim_lab_of, tmp_path):
+    """seed-2.8's Kubernetes 1.18 answers kubectl's aggregated request with the plain list of groups: the client
+    reads that, and from then on asks as the official client does, the list of groups and the one group
+    version a new kind is in."""
+    with sim_lab_of(profile="seed-2.8") as old:
+        steps.up(old, until="clusters")
+        client = KubeClient(old.backend.provider.kubeconfig_path(), "kind-east", tmp_path / "discovery.json")
+        paths: list[str] = []
+        request = client.dynamic.request
+
+        def counted(method, path, *args, **kwargs):
+            paths.append(path)
+            return request(method, path, *args, **kwargs)
+
+        client.dynamic.request = counted
+        client.apply([WIDGET_CRD])
+        paths.clear()
+        assert client.apply([WIDGET]) == ["Widget/w"], "the kind the CRD added was not found"
+        assert [p.lstrip("/") for p in paths] == ["apis", "apis/example.com/v1", "apis/example.com/v1/namespaces/default/widgets"], paths
+        assert client.get("Widget", "default", "w")["spec"] == {"size": 1}
 
 
 def test_the_api_serves_a_crd_as_it_is_now_after_each_change():
@@ -152,3 +174,25 @@ def test_verbs_from_several_threads_on_one_client_all_land(clusters, namespace):
     assert not errors, errors
     assert len(kube.list("east", "ConfigMap", ns, {"worker": "1"})) == 15
     assert kube.get("east", "Gizmo", ns, "w") is not None
+
+
+def test_an_aggregated_document_reads_as_client_go_reads_it_stale_versions_and_kindless_resources_left_out():
+    """client-go's SplitGroupsAndResources: a Stale version is not there (the next one listed is preferred), a
+    resource or subresource without a responseKind is dropped, and a subresource takes its parent's scope."""
+    from lab.kubeclient import _aggregated_groups
+
+    document = {"kind": "APIGroupDiscoveryList", "items": [{"metadata": {"name": "example.com"}, "versions": [
+        {"version": "v2", "freshness": "Stale", "resources": [
+            {"resource": "widgets", "responseKind": {"group": "example.com", "version": "v2", "kind": "Widget"}, "scope": "Namespaced"}]},
+        {"version": "v1", "freshness": "Current", "resources": [
+            {"resource": "widgets", "singularResource": "widget", "scope": "Namespaced", "verbs": ["get", "list"],
+             "shortNames": ["wd"], "responseKind": {"group": "example.com", "version": "v1", "kind": "Widget"},
+             "subresources": [{"subresource": "status", "verbs": ["get"], "responseKind": {"kind": "Widget"}},
+                              {"subresource": "broken", "verbs": ["get"]}]},
+            {"resource": "gizmos", "scope": "Cluster", "verbs": ["get"]}]},
+        {"version": "v1beta1", "resources": []}]}]}
+    assert _aggregated_groups(document) == {"example.com": {
+        "v1": (True, [{"name": "widgets", "singularName": "widget", "namespaced": True, "kind": "Widget", "verbs": ["get", "list"],
+                       "shortNames": ["wd"]},
+                      {"name": "widgets/status", "namespaced": True, "kind": "Widget", "verbs": ["get"]}]),
+        "v1beta1": (False, [])}}
