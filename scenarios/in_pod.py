@@ -29,6 +29,9 @@ def scaled_to_zero(lab, east, call):
     finally:
         east.scale(ns, "foobar", 1)
         lab.wait_for(lambda: (east.get("Deployment", ns, "foobar") or {}).get("status", {}).get("readyReplicas"), 60, "east's foobar back")
+        # as this worker's next test expects the shared lab: foobar listed again for its Service's clients
+        lab.wait_for(lambda: any(s.get("addresses") for s in (east.get("Endpoints", ns, "foobar") or {}).get("subsets", [])), 30,
+                     "east's foobar to have a ready endpoint again")
 
 
 def head(result) -> tuple[str, dict[str, str]]:

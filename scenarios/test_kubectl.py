@@ -102,6 +102,9 @@ def test_scaling_easts_gateway_to_zero_with_kubectl_makes_west_report_it_not_ali
         _lines(east.kubectl("-n", gw.namespace, "scale", f"deploy/{gw.name}", "--replicas=1"))
     _lines(east.kubectl("-n", gw.namespace, "rollout", "status", f"deploy/{gw.name}", "--timeout=60s"))
     lab.wait_for(lambda: getattr(west.gateway(east.name), "alive", False), periods, "east's gateway to be alive again")
+    # The next test file on this worker's lab assumes the link carries traffic: alive is the probe's word, and
+    # the mirror's endpoints (ready again only after it) must reach west's proxies too.
+    lab.wait_for(lambda: west.request(lab.mirror_url("foobar", east.name)).ok, 10, "requests through the gateway to succeed again")
 
 
 def test_applying_the_workload_manifest_again_changes_nothing(lab, east):
