@@ -20,7 +20,10 @@ def jsonpath(cluster, lab, *args: str) -> str:
     return ok(cluster.kubectl("-n", lab.cfg.namespace, "get", *args))
 
 
-def scaled_to_zero(lab, east, call):
+def scaled_to_zero(lab, east, west, call):
+    """`call()` while east's foobar has no pod; then foobar back and, as the next test on this lab expects it,
+    reached from west through its mirror again (a request west made meanwhile put its proxy's balancer for the
+    mirror in fail-fast, which ends only once the mirror's endpoints are back)."""
     ns = lab.cfg.namespace
     east.scale(ns, "foobar", 0)
     try:
@@ -29,9 +32,7 @@ def scaled_to_zero(lab, east, call):
     finally:
         east.scale(ns, "foobar", 1)
         lab.wait_for(lambda: (east.get("Deployment", ns, "foobar") or {}).get("status", {}).get("readyReplicas"), 60, "east's foobar back")
-        # as this worker's next test expects the shared lab: foobar listed again for its Service's clients
-        lab.wait_for(lambda: any(s.get("addresses") for s in (east.get("Endpoints", ns, "foobar") or {}).get("subsets", [])), 30,
-                     "east's foobar to have a ready endpoint again")
+        lab.wait_for(lambda: west.request(lab.mirror_url("foobar", east.name)).ok, 30, "west to reach east's foobar through its mirror again")
 
 
 def head(result) -> tuple[str, dict[str, str]]:

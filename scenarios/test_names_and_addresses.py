@@ -95,6 +95,6 @@ def test_a_scaled_to_zero_remote_behind_a_gateway_fails_where_its_version_says(l
             lab.wait_for(lambda: not (west.get("Endpoints", ns, svc) or {}).get("subsets"), 30, "west's mirror to list no endpoint")
         return sh(west, lab, f"curl -s -i -m 20 {svc}:9898")
 
-    status, headers = head(scaled_to_zero(lab, east, call))
+    status, headers = head(scaled_to_zero(lab, east, west, call))
     assert status in ("502", "503", "504"), (status, headers)
     assert bool(headers.get("l5d-proxy-error")) == edge, headers

@@ -62,7 +62,7 @@ def test_on_a_flat_network_a_remote_pod_ip_answers_and_a_scaled_to_zero_remote_i
     pod_ip = jsonpath(east, flat, "pods", "-l", "app=foobar", "-o", "jsonpath={.items[0].status.podIP}")
     assert east.name in ok(sh(west, flat, f"curl -s {pod_ip}:9898 | grep message"))
     assert east.name in ok(sh(west, flat, f"curl -s foobar-{east.name}:9898 | grep message"))
-    status, headers = head(scaled_to_zero(flat, east, lambda: sh(west, flat, f"curl -s -i -m 20 foobar-{east.name}:9898")))
+    status, headers = head(scaled_to_zero(flat, east, west, lambda: sh(west, flat, f"curl -s -i -m 20 foobar-{east.name}:9898")))
     assert status in ("502", "503", "504"), (status, headers)
     assert headers.get("l5d-proxy-error"), headers
 
