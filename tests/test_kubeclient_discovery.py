@@ -35,11 +35,8 @@ def namespace(clusters, test_namespace):
     clusters.backend.kube.delete("east", "Namespace", "", name)
 
 
-def test_a_fresh_miss_is_final_and_a_crd_added_later_is_found(clusters, namespace, tmp_path):
-    ns = namespace
-    widget = {**WIDGET, "metadata": {"name": "w", "namespace": ns}}
-    provider = clusters.backend.provider
-    client = KubeClient(provider.kubeconfig_path(), "kind-east", tmp_path / "discovery.json")
+def _paths_asked(client: KubeClient) -> list[str]:
+    """The paths the client asks from now on, in order (its discovery's requests and its verbs' alike)."""
     paths: list[str] = []
     request = client.dynamic.request
 
@@ -48,6 +45,15 @@ def test_a_fresh_miss_is_final_and_a_crd_added_later_is_found(clusters, namespac
         return request(method, path, *args, **kwargs)
 
     client.dynamic.request = counted
+    return paths
+
+
+def test_a_fresh_miss_is_final_and_a_crd_added_later_is_found(clusters, namespace, tmp_path):
+    ns = namespace
+    widget = {**WIDGET, "metadata": {"name": "w", "namespace": ns}}
+    provider = clusters.backend.provider
+    client = KubeClient(provider.kubeconfig_path(), "kind-east", tmp_path / "discovery.json")
+    paths = _paths_asked(client)
     assert client.get("Widget", ns, "w") is None
     assert "/apis" not in paths, f"discovery fetched again right after it was fetched: {paths}"
     try:
@@ -98,14 +104,7 @@ def test_a_server_without_aggregated_discovery_is_read_from_its_plain_lists(sim_
     with sim_lab_of(profile="seed-2.8") as old:
         steps.up(old, until="clusters")
         client = KubeClient(old.backend.provider.kubeconfig_path(), "kind-east", tmp_path / "discovery.json")
-        paths: list[str] = []
-        request = client.dynamic.request
-
-        def counted(method, path, *args, **kwargs):
-            paths.append(path)
-            return request(method, path, *args, **kwargs)
-
-        client.dynamic.request = counted
+        paths = _paths_asked(client)
         client.apply([WIDGET_CRD])
         paths.clear()
         assert client.apply([WIDGET]) == ["Widget/w"], "the kind the CRD added was not found"
