@@ -43,7 +43,7 @@ def test_installed_through_helm_traffic_crosses_both_ways(helm_lab):
     for source, target in ((west, east), (east, west)):
         result = source.request(helm_lab.mirror_url("foobar", target.name))
         assert result.ok, result.describe()
-        assert target.gateway_metrics().clients()[helm_lab.identity("client")] >= 1
+        assert target.gateway_metrics().traffic(helm_lab.identity("client")) >= 1
 
 
 def test_revoking_a_sources_release_stops_its_mirror_and_nothing_else(helm_lab):

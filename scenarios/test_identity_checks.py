@@ -29,7 +29,7 @@ def test_a_gateway_answering_for_another_identity_is_refused_by_the_client_proxy
     impostor = lab.identity("client")  # issued by the shared anchor, so the chain verifies; the name does not
     url = lab.mirror_url("foobar", east.name)
     assert west.request(url).ok, "the link must work before it is broken"
-    served_before = east.gateway_metrics().clients()[lab.identity("client")]
+    served_before = east.gateway_metrics().traffic(lab.identity("client"))
     try:
         _expect_gateway_identity(lab, east, west, impostor)
         refused = west.request(url, timeout=10)
@@ -37,7 +37,7 @@ def test_a_gateway_answering_for_another_identity_is_refused_by_the_client_proxy
         assert refused.status in (502, 503, 504), refused.describe()
         if lab.cfg.profile.proxy_error_headers:
             assert refused.headers.get("l5d-proxy-error"), f"the proxy says why: {refused.headers}"
-        assert east.gateway_metrics().clients()[lab.identity("client")] == served_before, \
+        assert east.gateway_metrics().traffic(lab.identity("client")) == served_before, \
             "nothing may reach east's gateway over a connection whose server identity was wrong"
     finally:
         _expect_gateway_identity(lab, east, west, gateway_identity)
