@@ -114,7 +114,7 @@ def _allowed(media: str, params: dict[str, str], offered: str) -> bool:
     return _matches(media, offered) and not params.get("sv") and (not stream or (stream == "watch" and offered in STREAMING))
 
 
-def aggregated_version(accept: str, served: tuple[str, ...] = ("v2", "v2beta1")) -> str | None:
+def aggregated_version(accept: str, served: tuple[str, ...]) -> str | None:
     """The aggregated discovery version a request asks for, if any (WrappedHandler in discovery/aggregated/
     wrapper.go): the first clause naming `g=apidiscovery.k8s.io;v=<one the server serves>;as=APIGroupDiscoveryList`,
     wherever it stands among plain ones. Only JSON is written here."""
