@@ -188,16 +188,17 @@ def _discoverer():
 
 # What kubectl asks `/api` and `/apis` for (client-go v0.32.0 discovery/discovery_client.go, acceptDiscoveryFormats):
 # aggregated discovery, v2 or v2beta1, or else the plain lists.
-AGGREGATED = "application/json;g=apidiscovery.k8s.io;v={};as=APIGroupDiscoveryList"
-ACCEPT_DISCOVERY = ",".join([AGGREGATED.format("v2"), AGGREGATED.format("v2beta1"), "application/json"])
+AGGREGATED_GROUP, AGGREGATED_KIND, AGGREGATED_VERSIONS = "apidiscovery.k8s.io", "APIGroupDiscoveryList", ("v2", "v2beta1")
+ACCEPT_DISCOVERY = ",".join([*(f"application/json;g={AGGREGATED_GROUP};v={v};as={AGGREGATED_KIND}" for v in AGGREGATED_VERSIONS),
+                             "application/json"])
 
 
 def _is_aggregated(content_type: str) -> bool:
     """The answer is an APIGroupDiscoveryList (client-go ContentTypeIsGVK: the media type and its g, v, as)."""
     media, *params = [part.strip() for part in content_type.split(";")]
     named = dict(p.split("=", 1) for p in params if "=" in p)
-    return media == "application/json" and named.get("g") == "apidiscovery.k8s.io" and \
-        named.get("v") in ("v2", "v2beta1") and named.get("as") == "APIGroupDiscoveryList"
+    return media == "application/json" and (named.get("g"), named.get("as")) == (AGGREGATED_GROUP, AGGREGATED_KIND) and \
+        named.get("v") in AGGREGATED_VERSIONS
 
 
 def _aggregated_groups(document: dict) -> dict[str, dict[str, tuple[bool, list[dict]]]]:
