@@ -7,7 +7,8 @@ them is a circle all the same (break it with a small typing.Protocol in the lowe
 The modules also stay small enough to read: none over MAX_LINES lines, no class with more than
 MAX_PUBLIC_METHODS public methods of its own, no folder with more than MAX_MODULES modules.
 
-And the tests wait for conditions, not for clocks: no fixed `time.sleep`/`asyncio.sleep` outside a poll loop."""
+And the tests wait for conditions, not for clocks: no fixed `time.sleep`/`asyncio.sleep` outside a poll loop. A
+scenario that puts the shared lab back in a `finally` also waits there until it is back, not after it."""
 import ast
 import functools
 from pathlib import Path
@@ -228,3 +229,31 @@ def test_the_sleep_rule_sees_a_fixed_sleep_and_lets_a_poll_loop_be():
     assert _fixed_sleeps("import asyncio\nasync def t():\n    await asyncio.sleep(1)\n") == [3]
     assert _fixed_sleeps("import time\ndef until(p):\n    while not p():\n        time.sleep(0.02)\n") == []
     assert _fixed_sleeps("import asyncio\nasync def t():\n    await asyncio.sleep(0)\n") == []
+
+
+def _waits_after_a_finally(source: str) -> list[int]:
+    """Lines of a `wait_for` in the statement right after a `try` with a `finally`: the `finally` put something of
+    the lab back, and the wait for it to be back is skipped whenever the body fails, so the next test, or the next
+    file on the shared lab, meets a lab still recovering and fails for a reason that is not its own."""
+    found: list[int] = []
+    for node in ast.walk(ast.parse(source)):
+        body = getattr(node, "body", None)
+        if isinstance(body, list):
+            found += [after.lineno for before, after in zip(body, body[1:])
+                      if isinstance(before, ast.Try) and before.finalbody and "wait_for(" in ast.unparse(after)]
+    return found
+
+
+def test_no_scenario_waits_for_the_lab_to_be_back_after_its_finally():
+    scenarios = LAB.parent / "scenarios"
+    found = {f"{path.relative_to(LAB.parent)}:{line}" for path in sorted(scenarios.rglob("*.py"))
+             for line in _waits_after_a_finally(path.read_text())}
+    assert found == set(), "wait for the lab to be back inside the finally that puts it back"
+
+
+def test_the_finally_rule_sees_a_wait_after_the_finally_and_lets_one_inside_be():
+    after = "def t(lab):\n    try:\n        break_it()\n    finally:\n        mend()\n    lab.wait_for(ok, 10, 'back')\n"
+    inside = "def t(lab):\n    try:\n        break_it()\n    finally:\n        mend()\n        lab.wait_for(ok, 10, 'back')\n"
+    assert _waits_after_a_finally(after) == [6]
+    assert _waits_after_a_finally(inside) == []
+    assert _waits_after_a_finally("def t(lab):\n    try:\n        x()\n    except E:\n        y()\n    lab.wait_for(ok)\n") == []
