@@ -25,7 +25,7 @@ def test_only_exported_services_are_mirrored_and_the_marks_toggle_the_mirror(lab
 
         east.export("exported")
         lab.wait_for(lambda: mirrored("exported"), 10, "the mirror to come back with the export marks")
-    finally:  # back as the next test expects it, whether this one passed or not
+    finally:
         east.delete("Service", ns, "plain")
         east.delete("Service", ns, "exported")
         lab.wait_for(lambda: not mirrored("exported"), 10, "the mirror of a deleted service to go")

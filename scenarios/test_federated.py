@@ -47,7 +47,7 @@ def test_a_member_scaled_to_zero_drops_out_and_traffic_continues(fed):
     try:
         fed.wait_for(lambda: not (east.get("Endpoints", ns, "foobar") or {}).get("subsets"), 15, "east's foobar to have no endpoints")
         assert set(_answers(fed)) == {"north"}
-    finally:  # back as the next test expects it, whether this one passed or not
+    finally:
         east.scale(ns, "foobar", 1)
         fed.wait_for(lambda: (east.get("Deployment", ns, "foobar") or {}).get("status", {}).get("readyReplicas"), 30, "east's foobar back")
         fed.wait_for(lambda: set(_answers(fed, 10)) == {"east", "north"}, 15, "east to rejoin")
@@ -62,7 +62,7 @@ def test_removing_the_member_label_removes_the_member(fed):
     try:
         fed.wait_for(lambda: members() == {"foobar@east"}, 10, "north to leave foobar-federated")
         assert set(_answers(fed)) == {"east"}
-    finally:  # back as the next test expects it, whether this one passed or not
+    finally:
         north.set_metadata("Service", ns, "foobar", "labels", dict(names.FEDERATED_SELECTOR))
         fed.wait_for(lambda: members() == {"foobar@east", "foobar@north"}, 10, "north to rejoin foobar-federated")
 

@@ -32,7 +32,7 @@ def test_gateway_outage_is_detected_and_recovered(lab, east, west):
             assert "service in fail-fast" in failed.headers.get("l5d-proxy-error", ""), failed.describe()
         else:
             assert "l5d-proxy-error" not in failed.headers, failed.describe()
-    finally:  # back as the next test expects it, whether this one passed or not
+    finally:
         east.scale(gw.namespace, gw.name, 1)
         lab.wait_for(lambda: getattr(west.gateway(east.name), "alive", False), periods, "east's gateway to be alive again")
         lab.wait_for(lambda: listed("addresses") == [east.gateway_address()], 10, f"west's {mirror} to list the gateway as ready")
@@ -52,7 +52,7 @@ def test_without_its_service_mirror_controller_west_probes_no_gateway(lab, east,
         west.scale(names.MC_NS, controller, 0)
     try:
         lab.wait_for(lambda: west.gateway(east.name) is None, 15, "west to list no gateway for east")
-    finally:  # back as the next test expects it, whether this one passed or not
+    finally:
         for controller in controllers:
             west.scale(names.MC_NS, controller, 1)
         lab.wait_for(lambda: getattr(west.gateway(east.name), "alive", False), lab.probe_period * 3 + 10,

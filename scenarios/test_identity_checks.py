@@ -39,7 +39,7 @@ def test_a_gateway_answering_for_another_identity_is_refused_by_the_client_proxy
             assert refused.headers.get("l5d-proxy-error"), f"the proxy says why: {refused.headers}"
         assert east.gateway_metrics().traffic(lab.identity("client")) == served_before, \
             "nothing may reach east's gateway over a connection whose server identity was wrong"
-    finally:  # back as the next test expects it, whether this one passed or not
+    finally:
         _expect_gateway_identity(lab, east, west, gateway_identity)
         lab.wait_for(lambda: west.request(url).ok, 30, "traffic to flow again once the gateway's identity is expected")
         # Leave the link as found: the changed Link started a new probe worker, whose gateway counts as not

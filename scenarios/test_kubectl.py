@@ -87,7 +87,7 @@ def test_removing_and_restoring_the_export_marks_with_kubectl_removes_and_restor
     try:
         _lines(east.kubectl("-n", ns, verb, "svc", "foobar", *(f"{k}-" for k in marks)))
         lab.wait_for(lambda: not mirrored(), 10, f"west to remove {mirror}")
-    finally:  # back as the next test expects it, whether this one passed or not
+    finally:
         _lines(east.kubectl("-n", ns, verb, "svc", "foobar", "--overwrite", *(f"{k}={v}" for k, v in marks.items())))
         lab.wait_for(mirrored, 10, f"west to mirror {mirror} again")
         lab.wait_for(lambda: west.request(lab.mirror_url("foobar", east.name)).ok, 15, f"west to reach east's foobar through {mirror} again")
@@ -513,7 +513,7 @@ def test_the_kind_backends_object_verbs_agree_with_the_api_through_real_kubectl(
     try:
         kind.wait_rollout(east.name, ns, "foobar")
         assert east.get("Deployment", ns, "foobar")["status"]["readyReplicas"] == 2
-    finally:  # back as the next test expects it, whether this one passed or not
+    finally:
         kind.scale(east.name, ns, "foobar", 1)
         kind.wait_rollout(east.name, ns, "foobar")
     # A step's own check, read through kubectl as on kind.

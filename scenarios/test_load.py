@@ -35,6 +35,6 @@ def test_requests_while_the_gateway_is_down_fail_fast_from_the_clients_own_proxy
         assert all(r.error is None and r.status == profile.failfast_status for r in results), [r.describe() for r in results][:3]
         if profile.proxy_error_headers:
             assert all("service in fail-fast" in r.headers.get("l5d-proxy-error", "") for r in results)
-    finally:  # back as the next test expects it, whether this one passed or not
+    finally:
         east.scale(gw.namespace, gw.name, 1)
         lab.wait_for(lambda: west.request(url).ok, 15, "requests to succeed again")

@@ -209,7 +209,7 @@ def test_only_the_pod_speaks_as_the_pod_and_its_app_answers_only_under_the_mesh_
             assert not (status == 200 and pod_name in body), f"127.0.0.1:{port} let this process reach {pod_name} as a pod"
         assert _plaintext_get(inbound, mesh_host)[0] is None  # mTLS only: no HTTP for a plaintext client
         assert _plaintext_get(admin, mesh_host)[0] == 404  # the proxy's admin side, not the app
-    finally:  # back as the next test expects it, whether this one passed or not
+    finally:
         for obj in reversed(_policy_admitting_only_client(flat, ns)):
             east.delete(obj["kind"], ns, obj["metadata"]["name"])
         flat.wait_for(lambda: _plaintext_get(app, "foobar")[0] == 200, 10, "the default policy to admit this process again")
@@ -231,7 +231,7 @@ def test_without_a_flat_network_a_pod_to_pod_export_cannot_be_reached(lab, west,
         lab.wait_for(lambda: west.get("Endpoints", ns, f"foobar-{east.name}") is None, 10, "the mirror to lose its gateway endpoints")
         result = west.request(lab.mirror_url("foobar", east.name))
         assert result.status == lab.cfg.profile.failfast_status, result.describe()  # nothing it can connect to
-    finally:  # back as the next test expects it, whether this one passed or not
+    finally:
         east.set_metadata("Service", ns, "foobar", field, {key: marks[key]})
         lab.wait_for(lambda: west.request(lab.mirror_url("foobar", east.name)).ok, 15, "traffic through the gateway again")
 
@@ -259,7 +259,7 @@ def test_the_destination_controller_rereads_credentials_only_when_their_secret_i
         west.apply(refused)  # recreated: a new watch, with the refused token
         flat.wait_for(lambda: west.request(url).status == flat.cfg.profile.failfast_status, 15,
                       "pod-to-pod requests to fail with the refused credentials")
-    finally:  # back as the next test expects it, whether this one passed or not
+    finally:
         west.delete("Secret", names.LINKERD_NS, name)
         west.apply(_fresh(original))
         flat.wait_for(lambda: west.request(url).ok, 15, "pod-to-pod requests with the original credentials again")

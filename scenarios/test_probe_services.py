@@ -44,7 +44,7 @@ def test_a_probe_port_the_probe_service_does_not_serve_never_reaches_the_gateway
                      f"west to find east's gateway dead through {name} on 80")
         result = cli_output.find_check(west.check(), lab.cfg.profile.check_gateway_alive)
         assert result.failed and f"liveness checks failed for {east.name}" in result.error  # edge check.go's words
-    finally:  # back as the next test expects it, whether this one passed or not
+    finally:
         restored = west.kubectl("-n", names.MC_NS, "patch", "svc", name, "--type=json", "-p", json.dumps(back))
         assert restored.returncode == 0, restored.stderr
         lab.wait_for(lambda: getattr(west.gateway(east.name), "alive", False), periods, "east's gateway alive again")

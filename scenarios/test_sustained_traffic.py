@@ -50,7 +50,7 @@ def test_thousands_of_requests_to_a_service_without_endpoints_fail_fast_and_leav
         said = "l5d-proxy-error" in west.request(lab.mirror_url("foobar", east.name)).headers
         assert said == lab.cfg.profile.link_crd
         statuses, files_added, mib_added = soak(lab.backend.provider, pid, west.name, lab.cfg.namespace, f"http://{host}/")
-    finally:  # back as the next test expects it, whether this one passed or not
+    finally:
         east.scale(lab.cfg.namespace, "foobar", 1)
         lab.wait_for(lambda: west.request(lab.mirror_url("foobar", east.name)).ok, 30, "foobar to answer again")
     assert statuses.count(failfast) == REQUESTS, f"not all failed fast: {sorted(set(statuses))}"
