@@ -101,11 +101,11 @@ def test_scaling_easts_gateway_to_zero_with_kubectl_makes_west_report_it_not_ali
                      "west to report east's gateway not alive")
     finally:
         _lines(east.kubectl("-n", gw.namespace, "scale", f"deploy/{gw.name}", "--replicas=1"))
-    _lines(east.kubectl("-n", gw.namespace, "rollout", "status", f"deploy/{gw.name}", "--timeout=60s"))
-    lab.wait_for(lambda: getattr(west.gateway(east.name), "alive", False), periods, "east's gateway to be alive again")
-    # The next test file on this worker's lab assumes the link carries traffic: alive is the probe's word, and
-    # the mirror's endpoints (ready again only after it) must reach west's proxies too.
-    lab.wait_for(lambda: west.request(lab.mirror_url("foobar", east.name)).ok, 10, "requests through the gateway to succeed again")
+        _lines(east.kubectl("-n", gw.namespace, "rollout", "status", f"deploy/{gw.name}", "--timeout=60s"))
+        lab.wait_for(lambda: getattr(west.gateway(east.name), "alive", False), periods, "east's gateway to be alive again")
+        # The next test file on this worker's lab assumes the link carries traffic: alive is the probe's word, and
+        # the mirror's endpoints (ready again only after it) must reach west's proxies too.
+        lab.wait_for(lambda: west.request(lab.mirror_url("foobar", east.name)).ok, 10, "requests through the gateway to succeed again")
 
 
 def test_applying_the_workload_manifest_again_changes_nothing(lab, east):
@@ -334,8 +334,8 @@ def test_get_events_watch_shows_a_new_pods_events_as_they_happen(lab, east):
             watcher.terminate()
             watcher.wait(timeout=10)
         east.kubectl("delete", "namespace", ns, "--wait=false")
+        lab.wait_for(lambda: not east.list("Pod", ns), 60, f"the pods of namespace {ns} to go with it")
     assert seen[0].split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], seen
-    lab.wait_for(lambda: not east.list("Pod", ns), 60, f"the pods of namespace {ns} to go with it")
 
 
 def _within(small, big) -> bool:

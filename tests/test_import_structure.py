@@ -232,15 +232,15 @@ def test_the_sleep_rule_sees_a_fixed_sleep_and_lets_a_poll_loop_be():
 
 
 def _waits_after_a_finally(source: str) -> list[int]:
-    """Lines of a `wait_for` in the statement right after a `try` with a `finally`: the `finally` put something of
-    the lab back, and the wait for it to be back is skipped whenever the body fails, so the next test, or the next
-    file on the shared lab, meets a lab still recovering and fails for a reason that is not its own."""
+    """Lines of a `wait_for` in a statement after a `try` with a `finally`, in the same block: the `finally` put
+    something of the lab back, and the wait for it to be back is skipped whenever the body fails, so the next test,
+    or the next file on the shared lab, meets a lab still recovering and fails for a reason that is not its own."""
     found: list[int] = []
     for node in ast.walk(ast.parse(source)):
         body = getattr(node, "body", None)
         if isinstance(body, list):
-            found += [after.lineno for before, after in zip(body, body[1:])
-                      if isinstance(before, ast.Try) and before.finalbody and "wait_for(" in ast.unparse(after)]
+            tries = [i for i, statement in enumerate(body) if isinstance(statement, ast.Try) and statement.finalbody]
+            found += [after.lineno for after in body[tries[0] + 1:] if "wait_for(" in ast.unparse(after)] if tries else []
     return found
 
 
@@ -255,5 +255,6 @@ def test_the_finally_rule_sees_a_wait_after_the_finally_and_lets_one_inside_be()
     after = "def t(lab):\n    try:\n        break_it()\n    finally:\n        mend()\n    lab.wait_for(ok, 10, 'back')\n"
     inside = "def t(lab):\n    try:\n        break_it()\n    finally:\n        mend()\n        lab.wait_for(ok, 10, 'back')\n"
     assert _waits_after_a_finally(after) == [6]
+    assert _waits_after_a_finally(after.replace("    lab.wait_for", "    check()\n    lab.wait_for")) == [7]  # not only the next
     assert _waits_after_a_finally(inside) == []
     assert _waits_after_a_finally("def t(lab):\n    try:\n        x()\n    except E:\n        y()\n    lab.wait_for(ok)\n") == []
