@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from lab import startup
 from lab.tools import testorder
 
 pytest_plugins = ["lab.pytest_plugin"]
@@ -39,6 +40,15 @@ def pytest_configure(config):
     # CPU. It changes nothing kubectl (or any other Go tool a test runs) does. A GOGC the user set is theirs.
     if "GOGC" not in os.environ:
         config.stash[_GOGC] = os.environ["GOGC"] = "400"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session):
+    """Collecting imports every test module, and the lab, the official client and hypothesis with them: with
+    the garbage collector paused, and what they made frozen afterwards (lab/startup.py), so that the full
+    collections while the tests run do not walk it all again."""
+    with startup.importing():
+        return (yield)
 
 
 def pytest_unconfigure(config):
