@@ -16,7 +16,7 @@ from __future__ import annotations
 
 if __name__ == "__main__":  # started as the lab process: the imports below with the collector paused (lab/startup.py)
     from ... import startup
-    _collector_ran = startup.pause()
+    startup.pause()
 
 import asyncio
 import hmac
@@ -438,7 +438,7 @@ def _quiet_tls_noise(loop, context) -> None:
 
 
 if __name__ == "__main__":
-    startup.resume(_collector_ran)
+    startup.resume()
     logging.basicConfig(level=os.environ.get("LAB_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     # The lab starts this itself (lab/backends/sim.py); a person typing it gets usage, and an option
