@@ -5,6 +5,7 @@ import sys
 
 from lab import steps
 from lab.backends.base import wait_until
+from lab.sim.process import labprocess
 from lab_process import kill_lab_process
 
 
@@ -66,6 +67,26 @@ def test_down_leaves_no_process_and_is_safe_twice(sim_lab):
     assert not alive
     assert not (sim_lab.backend.provider.sim_dir).exists()
     assert sim_lab.backend.provider.destroy() == []
+
+
+def test_down_names_the_lab_process_it_asked_to_stop_even_when_it_is_gone_at_once(sim_lab, monkeypatch):
+    """`down` asks the lab process over its API to save its state and exit; on a busy machine the process was
+    gone before `down` looked for it, and `down` then said nothing of it (a CI run, 2026-12-07). Here it is
+    gone before the answer comes back: `down` must have proven and held it before asking."""
+    steps.up(sim_lab, until="clusters")
+    provider = sim_lab.backend.provider
+    pid = provider.pid()
+    asked = provider.rpc
+
+    def answered_once_gone(method, path, *args, **kwargs):
+        answer = asked(method, path, *args, **kwargs)
+        if path == "shutdown":
+            wait_until(lambda: not labprocess.alive(pid), 10, "the lab process to exit when asked")
+        return answer
+
+    monkeypatch.setattr(provider, "rpc", answered_once_gone)
+    assert f"lab process {pid}" in provider.destroy()
+    assert not labprocess.alive(pid)
 
 
 def test_down_on_a_lab_that_never_came_up(sim_lab):

@@ -241,13 +241,14 @@ class SimProvider(Provider):
             info = self._daemon()
         except LabError:
             info = None  # a corrupt record: the process is found by its command line below
-        if info is not None:
+
+        def ask() -> None:
             try:
                 self.rpc("POST", "shutdown", {}, timeout=5)
             except LabError:
                 pass
         pids = sorted(set(labprocess.find(self.sim_dir)) | ({info.pid} if info else set()))
-        for pid in labprocess.stop(pids, self.sim_dir):
+        for pid in labprocess.stop(pids, self.sim_dir, ask=ask if info is not None else None):
             removed.append(f"lab process {pid}")
         if self.sim_dir.exists():
             shutil.rmtree(self.sim_dir)

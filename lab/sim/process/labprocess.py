@@ -13,6 +13,7 @@ import secrets
 import select
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,11 +160,12 @@ def find(sim_dir: Path) -> list[int]:
     return sorted(int(entry) for entry in os.listdir("/proc") if entry.isdigit() and is_ours(int(entry), sim_dir))
 
 
-def stop(pids: list[int], sim_dir: Path, grace: float = 10.0) -> list[int]:
-    """SIGTERM (the lab process saves its state and exits), then SIGKILL after `grace`. Returns the PIDs that
-    were running. Each process is held by a pidfd opened before it is proven ours, so every signal reaches
-    the very process that was proven, never one that took its PID since, and its exit is waited on as an
-    event (the pidfd turns readable), not polled."""
+def stop(pids: list[int], sim_dir: Path, grace: float = 10.0, ask: Callable[[], object] | None = None) -> list[int]:
+    """`ask` (the lab process's API: it saves its state and exits), then SIGTERM (the same, for one that did
+    not hear), then SIGKILL after `grace`. Returns the PIDs that were running. Each process is held by a pidfd
+    opened before it is proven ours, so every signal reaches the very process that was proven, never one
+    that took its PID since, and its exit is waited on as an event (the pidfd turns readable), not polled.
+    It is held before it is asked: one that exits at once is still one this stopped."""
     held = {}
     for pid in pids:
         handle = _hold(pid, sim_dir)
@@ -172,6 +174,8 @@ def stop(pids: list[int], sim_dir: Path, grace: float = 10.0) -> list[int]:
         elif handle is not None:
             handle.close()
     try:
+        if ask is not None:
+            ask()
         for handle in held.values():
             handle.signal(signal.SIGTERM)
         running = _wait_exit(list(held.values()), grace)
