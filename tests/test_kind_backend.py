@@ -187,6 +187,19 @@ def test_scenarios_get_pytest_kinds_cluster_with_the_labs_kubeconfig_and_pinned_
     assert (tmp_path / ".lab" / "lab" / "kind" / ".pytest-kind" / "east").is_dir()
 
 
+def test_the_kind_backends_commands_load_pytest_kind_only_for_the_scenarios_that_ask_for_it(tmp_path):
+    """pytest-kind brings pykube and requests-oauthlib: loaded by every `inv` on kind (a plan, an up), they
+    cost each command about 0.03 CPU-s, for a class only the scenarios' `kind_cluster` uses."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from lab.model import config; from lab.report.script import kind_script; "
+            "script = kind_script(config.load()); print('kind create cluster' in script, 'pytest_kind' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "False"]
+
+
 def test_pytest_kind_never_downloads_an_unpinned_tool(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(LabError, match=r"pytest-kind needs `kind` .* Fix: run `./labctl tools`"):

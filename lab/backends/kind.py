@@ -15,15 +15,18 @@ import ipaddress
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
-from pytest_kind import KindCluster
 
 from ..model.config import AddressPool, LabConfig
 from ..tools.run import Dynamic, Runner, cmd
 from .base import LabError
 from .kubectl import WAIT
 from .real import ToolProvider, tool_bin
+
+if TYPE_CHECKING:
+    from pytest_kind import KindCluster
 
 KIND_NETWORK = "kind"
 KIND_DEFAULT_SUBNET = "172.18.0.0/16"  # what kind creates when the network does not exist yet
@@ -36,6 +39,8 @@ def pytest_kind_cluster(backend: "KindProvider", cluster: str) -> KindCluster:
     `./labctl tools` (or PATH), so it downloads nothing; its `.pytest-kind/<name>` directory goes under
     the lab's state, not the working directory. Creating and deleting clusters stays with the backend's
     runner, which records and scripts them and passes kind's `--wait`."""
+    from pytest_kind import KindCluster  # noqa: PLC0415 - with pykube and requests-oauthlib, a tenth of a second every command on kind would pay
+
     tools = {}
     for tool in ("kind", "kubectl"):
         pinned = tool_bin(backend.root) / tool
