@@ -11,6 +11,7 @@ it. The lab keeps it in its own state directory.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
@@ -248,14 +249,39 @@ def _kept_metadata(current: dict, meta: dict) -> dict:
 
 
 def load_official_client() -> None:
-    """Import the parts of the official client the lab uses (a few tenths of a second of CPU, kubernetes_validate,
-    jsonschema and pydantic with it), the first time with the garbage collector out of the way (lab/startup.py):
+    """Import the parts of the official client the lab uses (a few tenths of a second of CPU, pydantic and
+    requests-oauthlib with it), the first time with the garbage collector out of the way (lab/startup.py):
     an eighth less CPU, and no later full collection walks those modules again."""
     if "kubernetes.dynamic.exceptions" in sys.modules:
         return
-    with startup.importing():
+    with startup.importing(), _without_optional_validator():
         from kubernetes import config, dynamic  # noqa: F401, PLC0415 - what KubeClient imports
         from kubernetes.dynamic import discovery, exceptions, resource  # noqa: F401, PLC0415 - what its verbs import
+
+
+_VALIDATOR = "kubernetes_validate"
+_validator_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _without_optional_validator():
+    """The dynamic client imports kubernetes-validate when it is installed (kubernetes/dynamic/client.py, a
+    `try: import` falling back when absent), for `DynamicClient.validate()` alone: a client-side check the lab
+    never calls. The lab installs the package for its schema files only, which the simulated API server reads
+    without importing it (sim/kube/apiserver/schemas.py). Its import brings jsonschema, referencing and attrs:
+    about 0.06 s of the start of every command that reads a cluster, `up` included, on its critical path. So
+    while the client is first imported the name stands for a missing module (None in sys.modules: the import
+    system's documented way to make an import fail); afterwards the package imports as usual."""
+    with _validator_lock:
+        hidden = _VALIDATOR not in sys.modules
+        if hidden:
+            sys.modules[_VALIDATOR] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        with _validator_lock:
+            if hidden and sys.modules.get(_VALIDATOR, ...) is None:
+                del sys.modules[_VALIDATOR]
 
 
 def preload() -> threading.Thread:
