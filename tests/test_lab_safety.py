@@ -54,6 +54,18 @@ def test_down_never_signals_a_process_a_stale_record_names(sim_lab, bystander):
     assert bystander.poll() is None, "down signalled a process that was not the lab's"
 
 
+def test_looking_for_lab_processes_leaves_every_other_childs_exit_status_to_its_parent(tmp_path):
+    """`down` looks through every process for the lab's. A command that also runs other programs (a test worker
+    its kubectl, a CLI its tools) must still read their exit status: one reaped by that look is read as a
+    success (subprocess takes a lost status for 0), whatever it exited with."""
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
+    os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # it has exited, and is not reaped yet
+    assert labprocess.find(tmp_path) == []
+    assert not labprocess.is_ours(child.pid, tmp_path)
+    assert not labprocess.alive(child.pid)  # an exited process is gone for the lab's purposes...
+    assert child.wait(timeout=10) == 3  # ...and its exit status still its parent's to read
+
+
 @pytest.mark.parametrize("pid", [-1, 0, 1])
 def test_pids_below_two_are_refused_and_never_signalled(sim_lab, pid):
     path = _write_record(sim_lab, json.dumps({"pid": pid, "port": 4000}))

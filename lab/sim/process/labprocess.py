@@ -114,13 +114,10 @@ def read_token(sim_dir: Path) -> str | None:
 
 
 def alive(pid: int) -> bool:
+    """Whether `pid` runs. It only looks: reaping a child here would take the exit status of a program this
+    command runs (its kubectl, its tools) from the code waiting on it; an exited one is gone all the same."""
     if pid < 2:
         return False
-    try:  # reap it first if it is our own child (a test that ran `up` and `down` in one process)
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -143,14 +140,14 @@ def _command_line(pid: int) -> list[str] | None:
 
 
 def is_ours(pid: int, sim_dir: Path) -> bool:
-    """This user's lab process for `sim_dir`, proven by its command line."""
-    if pid < 2 or not alive(pid):
+    """This user's lab process for `sim_dir`, proven by its command line (an exited one has none)."""
+    if pid < 2:
         return False
     argv = _command_line(pid)
     if not argv or MODULE not in argv:
         return False
     rest = argv[argv.index(MODULE) + 1:]
-    return bool(rest) and Path(rest[0]).resolve() == sim_dir.resolve()
+    return bool(rest) and Path(rest[0]).resolve() == sim_dir.resolve() and alive(pid)
 
 
 def find(sim_dir: Path) -> list[int]:
@@ -206,11 +203,12 @@ class _Held:
 
     def exited(self) -> bool:
         if self.fd is None:
-            return not alive(self.pid)
-        if not _readable([self.fd], 0):  # readable once it has exited (a zombie included)
+            if alive(self.pid):
+                return False
+        elif not _readable([self.fd], 0):  # readable once it has exited (a zombie included)
             return False
-        try:  # our own child (a command that ran `up` and `down` in one process): reap exactly this one, as `alive` does
-            if hasattr(os, "P_PIDFD"):
+        try:  # our own child (a command that ran `up` and `down` in one process): reap exactly this proven one
+            if self.fd is not None and hasattr(os, "P_PIDFD"):
                 os.waitid(os.P_PIDFD, self.fd, os.WEXITED | os.WNOHANG)
             else:  # it has exited, so its PID is still its own until reaped
                 os.waitpid(self.pid, os.WNOHANG)
