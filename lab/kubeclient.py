@@ -260,7 +260,19 @@ def load_official_client() -> None:
 
 
 _VALIDATOR = "kubernetes_validate"
-_validator_lock = threading.Lock()
+
+
+class _NoValidatorInThisThread:
+    """An import finder that tells one thread kubernetes-validate is missing; every other thread (the simulated
+    API server's schema reader, a test) finds it as usual."""
+
+    def __init__(self):
+        self.thread = threading.get_ident()
+
+    def find_spec(self, name, path=None, target=None):
+        if name == _VALIDATOR and threading.get_ident() == self.thread:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None  # not this finder's: the next one looks
 
 
 @contextlib.contextmanager
@@ -269,19 +281,15 @@ def _without_optional_validator():
     `try: import` falling back when absent), for `DynamicClient.validate()` alone: a client-side check the lab
     never calls. The lab installs the package for its schema files only, which the simulated API server reads
     without importing it (sim/kube/apiserver/schemas.py). Its import brings jsonschema, referencing and attrs:
-    about 0.06 s of the start of every command that reads a cluster, `up` included, on its critical path. So
-    while the client is first imported the name stands for a missing module (None in sys.modules: the import
-    system's documented way to make an import fail); afterwards the package imports as usual."""
-    with _validator_lock:
-        hidden = _VALIDATOR not in sys.modules
-        if hidden:
-            sys.modules[_VALIDATOR] = None  # type: ignore[assignment]
+    about 0.03 CPU-s of the start of every command that reads a cluster, `up` included, on its critical path.
+    So the thread importing the client is told it is missing; afterwards, and for other threads meanwhile, it
+    imports as usual. One already imported stays, and the client uses it."""
+    finder = _NoValidatorInThisThread()
+    sys.meta_path.insert(0, finder)
     try:
         yield
     finally:
-        with _validator_lock:
-            if hidden and sys.modules.get(_VALIDATOR, ...) is None:
-                del sys.modules[_VALIDATOR]
+        sys.meta_path.remove(finder)
 
 
 def preload() -> threading.Thread:

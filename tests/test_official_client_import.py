@@ -73,3 +73,34 @@ def test_threads_loading_it_at_once_all_get_the_client_and_leave_the_validator_i
         "import kubernetes_validate\n"
         "print(len(errors), kubernetes_validate.__name__)\n")
     assert said == ["0", "kubernetes_validate"]
+
+
+def test_other_threads_find_the_validator_while_one_thread_loads_the_client():
+    """The preload thread imports the client while the command's other threads go on: they are told nothing
+    false meanwhile (the simulated API server's schema reader looks the package up with find_spec)."""
+    said = _fresh(
+        "import importlib.machinery, importlib.util, sys, threading\n"
+        "inside, go = threading.Event(), threading.Event()\n"
+        "class PauseInsideTheClientImport:  # holds the loader thread while the client's module runs\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name != 'kubernetes.dynamic.discovery' or threading.current_thread().name != 'loader':\n"
+        "            return None\n"
+        "        spec = importlib.machinery.PathFinder.find_spec(name, path)\n"
+        "        real = spec.loader\n"
+        "        class Paused:\n"
+        "            def create_module(self, spec): return real.create_module(spec)\n"
+        "            def exec_module(self, module):  # under the module's lock only, not the import system's\n"
+        "                inside.set(); go.wait(30); real.exec_module(module)\n"
+        "        spec.loader = Paused()\n"
+        "        return spec\n"
+        "sys.meta_path.insert(0, PauseInsideTheClientImport())\n"
+        "from lab.kubeclient import load_official_client\n"
+        "loader = threading.Thread(target=load_official_client, name='loader')\n"
+        "loader.start()\n"
+        "assert inside.wait(30)\n"
+        "print(importlib.util.find_spec('kubernetes_validate') is not None)\n"
+        "go.set()\n"
+        "loader.join()\n"
+        "import kubernetes.dynamic.client\n"
+        "print('loaded')\n")
+    assert said == ["True", "loaded"]

@@ -39,7 +39,7 @@ def pytest_kind_cluster(backend: "KindProvider", cluster: str) -> KindCluster:
     `./labctl tools` (or PATH), so it downloads nothing; its `.pytest-kind/<name>` directory goes under
     the lab's state, not the working directory. Creating and deleting clusters stays with the backend's
     runner, which records and scripts them and passes kind's `--wait`."""
-    from pytest_kind import KindCluster  # noqa: PLC0415 - with pykube and requests-oauthlib, a tenth of a second every command on kind would pay
+    from pytest_kind import KindCluster  # noqa: PLC0415 - with pykube and requests-oauthlib: 0.03 CPU-s every command on kind would pay
 
     tools = {}
     for tool in ("kind", "kubectl"):
