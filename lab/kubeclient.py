@@ -305,7 +305,7 @@ class KubeClient:
         """`kubeconfig` as KUBECONFIG reads (several files joined by the path separator are merged, as
         kubectl merges them); None: the client's default, KUBECONFIG or ~/.kube/config."""
         load_official_client()
-        from kubernetes import config, dynamic  # noqa: PLC0415 - a large import, paid only where used
+        from kubernetes import config, dynamic  # noqa: PLC0415 - loaded by load_official_client above
 
         api = config.new_client_from_config(config_file=str(kubeconfig) if kubeconfig else None, context=context)
         cache_file.parent.mkdir(parents=True, exist_ok=True)
