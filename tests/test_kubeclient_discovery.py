@@ -1,6 +1,9 @@
 """The lab's KubeClient finds kinds as kubectl does: a kind its discovery, fetched during this very call, does
 not hold is not there (no second fetch), and a kind a CRD adds later is found by the next call."""
 
+import json
+import threading
+
 import pytest
 
 from lab import steps
@@ -195,3 +198,51 @@ def test_an_aggregated_document_reads_as_client_go_reads_it_stale_versions_and_k
                        "shortNames": ["wd"]},
                       {"name": "widgets/status", "namespaced": True, "kind": "Widget", "verbs": ["get"]}]),
         "v1beta1": (False, [])}}
+
+
+def test_the_next_command_finds_its_kinds_in_the_cache_this_one_wrote(clusters, tmp_path, monkeypatch):
+    """The discovery cache a client writes is one the official client reads back: a client made on it (the next
+    command's) finds a kind with no discovery request, from its making on."""
+    from kubernetes.dynamic import DynamicClient
+
+    kubeconfig, cache = clusters.backend.provider.kubeconfig_path(), tmp_path / "discovery.json"
+    assert KubeClient(kubeconfig, "kind-east", cache).get("Namespace", "", "default") is not None
+    paths: list[str] = []
+    request = DynamicClient.request
+
+    def counted(self, method, path, *args, **kwargs):
+        paths.append(path)
+        return request(self, method, path, *args, **kwargs)
+
+    monkeypatch.setattr(DynamicClient, "request", counted)
+    following = KubeClient(kubeconfig, "kind-east", cache)
+    assert following.get("Namespace", "", "default") is not None
+    assert paths == ["/api/v1/namespaces/default"], paths
+
+
+def test_a_command_reading_the_cache_while_another_writes_it_never_finds_half_of_one(clusters, tmp_path):
+    """`inv status` while `up` runs: each of `up`'s writes replaces the file whole, so the reader finds the old
+    cache or the new one (a half-written one, the official client logs as an error and fetches discovery again)."""
+    kubeconfig, cache = clusters.backend.provider.kubeconfig_path(), tmp_path / "discovery.json"
+    writer = KubeClient(kubeconfig, "kind-east", cache)
+    assert writer.get("Namespace", "", "default") is not None
+    torn, reads, done = [], [0], threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            try:
+                json.loads(cache.read_bytes())
+            except ValueError as exc:
+                torn.append(exc)
+            reads[0] += 1
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for _ in range(60):  # each lookup of a kind nobody serves fetches discovery again and rewrites the cache
+            assert writer.get("Sprocket", "default", "s") is None
+    finally:
+        done.set()
+        reader.join()
+    assert reads[0] > 60 and not torn, (reads[0], torn[:1])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["discovery.json"]  # no temporary file left behind
