@@ -10,7 +10,9 @@ set for it (met / NOT MET); it never fails on one. The README says how to read t
                        every step) until west sees east's gateway alive; up's own work: that minus the
                        wait for the first gateway probe as the lab drew it (the period plus the ticker's
                        jitter, from the lab process's log); whole `inv down`; and `up` again with 1 s
-                       gateway probes, to show what the first probe's wait costs
+                       gateway probes, to show what the first probe's wait costs; and the floor of up's
+                       own work as the lab is built: a command's start, the official client's import and a
+                       lab process's start (the last two overlap), each alone
   scenario suite       `./labctl test --args scenarios`: the scenarios only, as the README runs tests (in
                        parallel workers on the simulation), from a fresh lab root
   whole test run       `./labctl test` as the README runs it (every test), from a fresh lab root; for it and
@@ -109,6 +111,42 @@ def bench_up_down(runs: int) -> dict:
                 down = inv(cwd, "down")
                 if key == "sim_up_s":
                     figures["sim_down_s"].append(down)
+    return figures
+
+
+def bench_up_floor(runs: int) -> dict:
+    """What `up`'s own work cannot go below as the lab is built, each alone on a quiet machine: a command's start
+    (Python, invoke, the lab's modules; `inv --list`), the official client's import, which the command does in
+    the background while it waits, and a lab process's start (Python and its modules) from spawn until it says it
+    is ready, before which no cluster exists. The two starts overlap (both processes' imports are on the path to
+    the first cluster request), so `up`'s own work is at least the command's start plus the longer of the other
+    two, then the guide's steps (some 200 requests to the two clusters, their pods started, the link)."""
+    from lab.backends.sim import NO_SYSTEM_ROOTS
+    from lab.sim.process import labprocess
+
+    figures: dict[str, list] = {"cli_start_s": [], "client_import_s": [], "lab_process_ready_s": []}
+    client = "import time; t = time.perf_counter(); from lab import kubeclient; kubeclient.load_official_client(); print(time.perf_counter() - t)"
+    for _ in range(runs):
+        figures["cli_start_s"].append(inv(REPO, "--list"))
+        imported = subprocess.run([sys.executable, "-c", client], cwd=REPO, env=ENV, capture_output=True, text=True, check=True)
+        figures["client_import_s"].append(float(imported.stdout))
+        with tempfile.TemporaryDirectory(prefix="lab-bench-") as tmp:
+            sim_dir = Path(tmp) / "sim"
+            ready = labprocess.ReadyPipe()
+            env = {**ENV, "PYTHONPATH": str(REPO), **NO_SYSTEM_ROOTS, **ready.env()}  # as the lab starts it (SimProvider._start)
+            started = time.perf_counter()
+            proc = subprocess.Popen([sys.executable, "-m", labprocess.MODULE, str(sim_dir)], cwd=tmp, env=env,
+                                    pass_fds=(ready.write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            ready.started()
+            try:
+                ready.wait(30)
+                figures["lab_process_ready_s"].append(time.perf_counter() - started)
+                if proc.poll() is not None or labprocess.read_record(sim_dir) is None:
+                    sys.exit(f"bench: a lab process did not start on {sim_dir} (it exited, or said nothing in 30 s)")
+            finally:
+                ready.close()
+                labprocess.stop([proc.pid], sim_dir)  # proven ours (its command line names sim_dir) before any signal
+                proc.wait()
     return figures
 
 
@@ -334,6 +372,7 @@ def main() -> None:
     figures: dict = machine_speed()
     if "updown" in only:
         figures.update(bench_up_down(args.runs))
+        figures.update(bench_up_floor(args.runs))
     if "suite" in only:
         figures.update(bench_suite(args.suite_runs))
     if "tests" in only:
@@ -366,6 +405,9 @@ def main() -> None:
         ("sim_up_s", "sim up, nothing -> gateway alive (s)", None),
         ("sim_up_first_probe_s", "  of which the first probe's wait, as the lab drew it (lab.log) (s)", None),
         ("sim_up_own_work_s", "  up's own work: each run minus its drawn first-probe wait (s)", ("<=", 0.6)),
+        ("cli_start_s", "  its floor: a command's start, `inv --list` (s)", None),
+        ("client_import_s", "  its floor: the official client's import, meanwhile (s)", None),
+        ("lab_process_ready_s", "  its floor: a lab process's start, spawn to ready, meanwhile (s)", None),
         ("sim_up_probe_period_1_s", "  the same with 1 s gateway probes instead of the guide's 3 s", None),
         ("sim_down_s", "sim down (s)", None),
         ("scenario_suite_s", "scenario suite, `./labctl test --args scenarios` (s)", ("<=", 40)),
