@@ -14,12 +14,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import os
 import sys
 import threading
 from pathlib import Path
 
 from . import startup
+from .atomic_write import write_atomic
 from .errors import LabError
 from .names import LAST_APPLIED
 
@@ -187,18 +187,14 @@ def _discoverer():
             the same JSON, and a file that cannot be written is no error: the next command fetches discovery
             again), with two differences. It is encoded in one piece: the client's `json.dump` to the file encodes
             chunk by chunk in Python, 2.2 ms for a lab's 30 KB where `json.dumps` takes 0.3, with the client's lock
-            held (`up` writes eight). And it goes to a temporary file renamed into place, so a command reading it
-            meanwhile finds the old cache or the new one, never half of one (which it would log as an error)."""
+            held (`up` writes eight). And it is written as every file of the lab is (lab/atomic_write.py), so a
+            command reading it meanwhile finds the old cache or the new one, never half of one (which the client
+            would log as an error)."""
             if not self._dirty:
                 return
             self._dirty = False
-            temporary = self._cache_path.with_name(f".{self._cache_path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-            try:
-                temporary.write_text(json.dumps(self._cache, cls=CacheEncoder))
-                os.replace(temporary, self._cache_path)
-            except (OSError, TypeError, ValueError):
-                with contextlib.suppress(OSError):
-                    temporary.unlink(missing_ok=True)
+            with contextlib.suppress(OSError, TypeError, ValueError):
+                write_atomic(self._cache_path, json.dumps(self._cache, cls=CacheEncoder), 0o644, durable=False)
 
     return LabDiscoverer
 

@@ -8,11 +8,11 @@ Private keys are written 0600 and never printed; only fingerprints are shown.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..atomic_write import write_atomic
 from ..errors import PKIError  # noqa: F401 - raised here, caught as the LabError root
 
 # cryptography is imported where it is used, not with this module: every command imports this module (for
@@ -239,37 +239,14 @@ def validate_issuer(issuer: x509.Certificate, anchors: list[x509.Certificate], w
         raise PKIError("the issuer certificate is not signed by the trust anchor; issue it from this anchor")
 
 
-def _write_atomic(path: Path, text: str, mode: int, durable: bool = True) -> None:
-    """Write to a temporary file then rename it into place: a command killed midway (or a machine that
-    loses power) leaves the old file or the new one, never half of one: the data is fsynced before the
-    rename, and the folder after it (unless not `durable`). The file has `mode` from its first byte on."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: two writers never share one
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        if durable:
-            os.fsync(fh.fileno())
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-    if not durable:
-        return
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
-
-
 def write_private(path: Path, text: str, durable: bool = True) -> None:
     """A private key: 0600, never world-readable, even for a moment. `durable=False` for a file that is
     made again whenever it is needed (no fsync: a power loss may leave it empty, never readable by others)."""
-    _write_atomic(path, text, 0o600, durable)
+    write_atomic(path, text, 0o600, durable)
 
 
 def write_public(path: Path, text: str, durable: bool = True) -> None:
-    _write_atomic(path, text, 0o644, durable)
+    write_atomic(path, text, 0o644, durable)
 
 
 def load_pair(cert_path: Path, key_path: Path | None) -> CertKey:
